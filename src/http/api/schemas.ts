@@ -1,0 +1,145 @@
+/**
+ * Wire contracts of the edge REST API (`/api/v1`), shared by the edge (which
+ * validates requests with them) and the connector (which builds requests and
+ * validates responses with them). Unknown fields are rejected (`.strict()`),
+ * so a typo in a client is an error, not a silent default.
+ *
+ * Conventions (DESIGN.md §3):
+ * - every response carries the header `X-Server-Time` (ISO 8601) and JSON
+ *   bodies carry `serverTime` where they are objects;
+ * - errors are `{"error": {"code": "snake_case", "message": "Sentence."}}`;
+ * - after enrolment, requests carry `Authorization: Bearer <credential>` and
+ *   `X-Device-Fingerprint: <fingerprint hash>`.
+ */
+import { z } from "zod";
+import { PolicyBundle } from "../../policy/types.ts";
+
+/** Base64 of a 32-byte key (WireGuard and Ed25519 public keys). */
+export const Key32 = z.string().regex(
+  /^[A-Za-z0-9+/]{43}=$/,
+  "expected a base64-encoded 32-byte key",
+);
+
+/** Hardware fingerprint reported by a device. */
+export const HardwareFingerprint = z.object({
+  machineId: z.string().min(1).max(128),
+  macs: z.array(z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/)).max(64),
+}).strict();
+/** @see HardwareFingerprint */
+export type HardwareFingerprint = z.infer<typeof HardwareFingerprint>;
+
+/** POST /api/v1/enroll request. */
+export const EnrollRequest = z.object({
+  /** The secret part of the enrolment key. */
+  key: z.string().min(16).max(256),
+  hostname: z.string().min(1).max(253).regex(/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/),
+  os: z.string().min(1).max(64),
+  osVersion: z.string().min(1).max(128),
+  connectorVersion: z.string().min(1).max(32),
+  fingerprint: HardwareFingerprint,
+  wgPublicKey: Key32,
+  signingPublicKey: Key32,
+}).strict();
+/** @see EnrollRequest */
+export type EnrollRequest = z.infer<typeof EnrollRequest>;
+
+/** One way to reach the edge's tunnel. */
+export const TunnelEndpoint = z.object({
+  transport: z.enum(["udp", "tls"]),
+  host: z.string(),
+  port: z.number().int().min(1).max(65535),
+}).strict();
+/** @see TunnelEndpoint */
+export type TunnelEndpoint = z.infer<typeof TunnelEndpoint>;
+
+/** POST /api/v1/enroll response. */
+export const EnrollResponse = z.object({
+  deviceId: z.string(),
+  /** Shown once; the edge keeps only a hash. */
+  credential: z.string(),
+  /** The device's tunnel address, e.g. "100.64.0.7". */
+  address: z.string(),
+  /** The device range, e.g. "100.64.0.0/16"; the edge holds the first address. */
+  network: z.string(),
+  edgeAddress: z.string(),
+  edgePublicKey: Key32,
+  endpoints: z.array(TunnelEndpoint).min(1),
+  policy: PolicyBundle,
+  user: z.string().nullable(),
+  group: z.string().nullable(),
+  serverTime: z.string(),
+}).strict();
+/** @see EnrollResponse */
+export type EnrollResponse = z.infer<typeof EnrollResponse>;
+
+/** GET /api/v1/policy response (200; 304 when If-None-Match matches). */
+export const PolicyResponse = z.object({
+  policy: PolicyBundle,
+  serverTime: z.string(),
+}).strict();
+/** @see PolicyResponse */
+export type PolicyResponse = z.infer<typeof PolicyResponse>;
+
+/** One posture check result: expected vs actual, so a failure explains itself. */
+export const PostureResult = z.object({
+  profile: z.string().max(100),
+  check: z.string().max(100),
+  passed: z.boolean(),
+  expected: z.string().max(1024),
+  actual: z.string().max(1024),
+}).strict();
+/** @see PostureResult */
+export type PostureResult = z.infer<typeof PostureResult>;
+
+/** POST /api/v1/posture request. */
+export const PostureReport = z.object({
+  collectedAt: z.string().datetime(),
+  results: z.array(PostureResult).max(256),
+}).strict();
+/** @see PostureReport */
+export type PostureReport = z.infer<typeof PostureReport>;
+
+/** POST /api/v1/c2c/register request. */
+export const C2cRegisterRequest = z.object({
+  fqdn: z.string().min(1).max(253),
+}).strict();
+/** @see C2cRegisterRequest */
+export type C2cRegisterRequest = z.infer<typeof C2cRegisterRequest>;
+
+/** POST /api/v1/c2c/register response. */
+export const C2cRegisterResponse = z.object({
+  fqdn: z.string(),
+  valid: z.boolean(),
+  reason: z.string(),
+  serverTime: z.string(),
+}).strict();
+/** @see C2cRegisterResponse */
+export type C2cRegisterResponse = z.infer<typeof C2cRegisterResponse>;
+
+/** POST /api/v1/heartbeat request: the connector's view of its own state. */
+export const HeartbeatRequest = z.object({
+  state: z.string().max(64),
+  transport: z.enum(["udp", "tls"]).nullable(),
+  clockSkewMs: z.number().int().optional(),
+}).strict();
+/** @see HeartbeatRequest */
+export type HeartbeatRequest = z.infer<typeof HeartbeatRequest>;
+
+/** Error body. */
+export const ErrorBody = z.object({
+  error: z.object({ code: z.string(), message: z.string() }).strict(),
+}).strict();
+/** @see ErrorBody */
+export type ErrorBody = z.infer<typeof ErrorBody>;
+
+/**
+ * The enrolment key string handed to an admin once:
+ * `pc1.<base64url(JSON {u: edge API URL, c: sha256 hex of the edge CA cert DER, s: secret})>`.
+ */
+export const EnrollmentKeyPayload = z.object({
+  u: z.string().url(),
+  c: z.string().regex(/^[0-9a-f]{64}$/),
+  s: z.string().min(16).max(256),
+}).strict();
+/** @see EnrollmentKeyPayload */
+export type EnrollmentKeyPayload = z.infer<typeof EnrollmentKeyPayload>;

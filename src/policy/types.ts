@@ -1,0 +1,193 @@
+/**
+ * The policy model as plain data (DESIGN.md §5). The edge stores it, ships it
+ * to connectors in the policy bundle, and the evaluators in src/policy
+ * compile it into immutable functions. Zod schemas double as validation for
+ * the REST API and as the TypeScript types.
+ */
+import { z } from "zod";
+
+/** An IPv4 or IPv6 prefix in CIDR notation ("10.0.0.0/8", "2001:db8::/32"). */
+export const Cidr = z.string().regex(
+  /^(?:(?:\d{1,3}\.){3}\d{1,3}\/\d{1,2}|[0-9a-fA-F:]+\/\d{1,3})$/,
+  "expected an IPv4 or IPv6 prefix such as 10.0.0.0/8",
+);
+
+/** What the connector does with traffic on a given network type. */
+export const ForwardingAction = z.enum(["tunnel", "tunnel_local_proxy", "enforce_pac", "none"]);
+/** @see ForwardingAction */
+export type ForwardingAction = z.infer<typeof ForwardingAction>;
+
+/** Network types a connector can find itself on. */
+export const NetworkType = z.enum(["on_trusted", "off_trusted", "vpn_trusted"]);
+/** @see NetworkType */
+export type NetworkType = z.infer<typeof NetworkType>;
+
+/** Criteria that identify a trusted network; every field is optional. */
+export const TrustedCriteria = z.object({
+  dnsServers: z.array(z.string()).default([]),
+  dnsSearchDomains: z.array(z.string()).default([]),
+  /** Hostname must resolve to one of the given addresses. */
+  hostnameIps: z.array(z.object({ hostname: z.string(), ips: z.array(z.string()).min(1) }))
+    .default([]),
+  defaultGateways: z.array(z.string()).default([]),
+  /** The host holds an address inside one of these prefixes. */
+  networkRanges: z.array(Cidr).default([]),
+  /** The edge sees our traffic coming from one of these addresses/prefixes. */
+  egressIps: z.array(z.string()).default([]),
+  /** host:port whose leaf certificate SHA-256 (hex) must match. */
+  tlsBeacons: z.array(
+    z.object({
+      host: z.string(),
+      port: z.number().int().min(1).max(65535),
+      sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    }),
+  ).default([]),
+  match: z.enum(["any", "all"]).default("any"),
+}).strict();
+/** @see TrustedCriteria */
+export type TrustedCriteria = z.infer<typeof TrustedCriteria>;
+
+/** Forwarding profile: how to recognise networks and what to do on each. */
+export const ForwardingProfile = z.object({
+  name: z.string().min(1).max(100),
+  trusted: TrustedCriteria.default(TrustedCriteria.parse({})),
+  actions: z.object({
+    on_trusted: ForwardingAction.default("none"),
+    off_trusted: ForwardingAction.default("tunnel"),
+    vpn_trusted: ForwardingAction.default("tunnel"),
+  }).strict().default({ on_trusted: "none", off_trusted: "tunnel", vpn_trusted: "tunnel" }),
+  /** Seconds without a UDP handshake answer before falling back to TLS (5–60). */
+  udpTimeoutSec: z.number().int().min(5).max(60).default(5),
+  tlsFallback: z.boolean().default(true),
+  mtu: z.number().int().min(576).max(9000).default(1420),
+}).strict();
+/** @see ForwardingProfile */
+export type ForwardingProfile = z.infer<typeof ForwardingProfile>;
+
+/** What to do when the edge cannot be reached, or a captive portal is found. */
+export const FailOpenSettings = z.object({
+  edgeUnreachable: z.enum(["direct", "blocked"]).default("direct"),
+  /** Retries before declaring the edge unreachable. */
+  retries: z.number().int().min(1).max(20).default(3),
+  captivePortalWindowMin: z.number().int().min(1).max(60).default(10),
+  /** When the captive window ends first: enforce again, or fail open. */
+  captivePortalExpiry: z.enum(["enforce", "fail_open"]).default("enforce"),
+  /** Block traffic before enrolment and after logout. */
+  strictEnforcement: z.boolean().default(false),
+}).strict();
+/** @see FailOpenSettings */
+export type FailOpenSettings = z.infer<typeof FailOpenSettings>;
+
+/** The default exclusions every commercial connector ships with. */
+export const DEFAULT_EXCLUDES: readonly string[] = Object.freeze([
+  "224.0.0.0/4",
+  "169.254.0.0/16",
+  "255.255.255.255/32",
+  "10.0.0.0/8",
+  "172.16.0.0/12",
+  "192.168.0.0/16",
+]);
+
+/** App profile: per user group, by rule order. */
+export const AppProfile = z.object({
+  name: z.string().min(1).max(100),
+  ruleOrder: z.number().int().min(0).default(0),
+  groups: z.array(z.string()).default([]),
+  forwarding: ForwardingProfile,
+  failOpen: FailOpenSettings.default(FailOpenSettings.parse({})),
+  postureProfiles: z.array(z.string()).default([]),
+  /** scrypt hashes (never plain text) of passwords for logout / disable / exit. */
+  passwords: z.object({
+    logout: z.string().optional(),
+    disable: z.string().optional(),
+    exit: z.string().optional(),
+  }).strict().default({}),
+  logMode: z.enum(["error", "warn", "info", "debug"]).default("info"),
+  policyRefreshSec: z.number().int().min(10).max(86400).default(60),
+  include: z.array(Cidr).default(["0.0.0.0/0"]),
+  exclude: z.array(Cidr).default([...DEFAULT_EXCLUDES]),
+  dnsIncludeDomains: z.array(z.string()).default([]),
+  dnsExcludeDomains: z.array(z.string()).default([]),
+}).strict();
+/** @see AppProfile */
+export type AppProfile = z.infer<typeof AppProfile>;
+
+/** A typed posture check with its expected value. */
+export const PostureCheck = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("os_version"), min: z.string() }).strict(),
+  z.object({ type: z.literal("process_running"), name: z.string().min(1) }).strict(),
+  z.object({
+    type: z.literal("file_exists"),
+    path: z.string().min(1),
+    sha256: z.string().optional(),
+  })
+    .strict(),
+  z.object({ type: z.literal("disk_encryption") }).strict(),
+  z.object({ type: z.literal("firewall_enabled") }).strict(),
+  z.object({ type: z.literal("certificate"), subject: z.string().min(1) }).strict(),
+  z.object({ type: z.literal("connector_version"), min: z.string() }).strict(),
+]);
+/** @see PostureCheck */
+export type PostureCheck = z.infer<typeof PostureCheck>;
+
+/** A named set of posture checks, all of which must pass. */
+export const PostureProfile = z.object({
+  name: z.string().min(1).max(100),
+  checks: z.array(PostureCheck).min(1),
+}).strict();
+/** @see PostureProfile */
+export type PostureProfile = z.infer<typeof PostureProfile>;
+
+/** Application segment: private destinations behind the edge. */
+export const AppSegment = z.object({
+  name: z.string().min(1).max(100),
+  domains: z.array(z.string()).default([]),
+  cidrs: z.array(Cidr).default([]),
+  /** Port ranges like "80", "8000-8100"; empty means all ports. */
+  ports: z.array(z.string().regex(/^\d{1,5}(-\d{1,5})?$/)).default([]),
+  protocols: z.array(z.enum(["tcp", "udp", "icmp"])).default(["tcp", "udp", "icmp"]),
+}).strict();
+/** @see AppSegment */
+export type AppSegment = z.infer<typeof AppSegment>;
+
+/** Access policy rule: allow or deny a segment to users/groups meeting posture. */
+export const AccessRule = z.object({
+  name: z.string().min(1).max(100),
+  ruleOrder: z.number().int().min(0).default(0),
+  action: z.enum(["allow", "deny"]).default("allow"),
+  segments: z.array(z.string()).min(1),
+  users: z.array(z.string()).default([]),
+  groups: z.array(z.string()).default([]),
+  postureProfiles: z.array(z.string()).default([]),
+}).strict();
+/** @see AccessRule */
+export type AccessRule = z.infer<typeof AccessRule>;
+
+/** Client-to-client settings. */
+export const ClientToClient = z.object({
+  enabled: z.boolean().default(false),
+  /** Devices whose FQDN matches this regex may register. */
+  hostnameRegex: z.string().default("^[a-z0-9-]+\\.clients\\.portcullis\\.internal$"),
+  domain: z.string().default("clients.portcullis.internal"),
+}).strict();
+/** @see ClientToClient */
+export type ClientToClient = z.infer<typeof ClientToClient>;
+
+/**
+ * The policy bundle a connector receives: its effective app profile plus the
+ * pieces it needs locally. `version` is a content hash (the ETag).
+ */
+export const PolicyBundle = z.object({
+  version: z.string(),
+  generatedAt: z.string(),
+  appProfile: AppProfile,
+  postureProfiles: z.array(PostureProfile).default([]),
+  segments: z.array(AppSegment).default([]),
+  clientToClient: ClientToClient.default(ClientToClient.parse({})),
+  /** Names under this suffix are resolved by the edge's DNS through the tunnel. */
+  edgeDnsDomains: z.array(z.string()).default([]),
+  /** The edge DNS server address (inside the tunnel). */
+  edgeDns: z.string().optional(),
+}).strict();
+/** @see PolicyBundle */
+export type PolicyBundle = z.infer<typeof PolicyBundle>;
