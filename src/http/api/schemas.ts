@@ -134,12 +134,18 @@ export type ErrorBody = z.infer<typeof ErrorBody>;
 
 /**
  * The enrolment key string handed to an admin once:
- * `pc1.<base64url(JSON {u: edge API URL, c: sha256 hex of the edge CA cert DER, s: secret})>`.
+ * `pc1.<base64url(JSON {u: edge API URL, c: sha256 hex of the edge CA cert DER, s: secret, b?: bootstrap URL})>`.
  */
 export const EnrollmentKeyPayload = z.object({
   u: z.string().url(),
   c: z.string().regex(/^[0-9a-f]{64}$/),
   s: z.string().min(16).max(256),
+  /**
+   * Plain-HTTP bootstrap URL of the edge serving `/ca.pem` (checked against
+   * `c` before use) and `/generate_204` (captive-portal probe). Defaults to
+   * `http://<host of u>:8081`.
+   */
+  b: z.string().url().optional(),
 }).strict();
 /** @see EnrollmentKeyPayload */
 export type EnrollmentKeyPayload = z.infer<typeof EnrollmentKeyPayload>;
