@@ -1,0 +1,337 @@
+/**
+ * IPv4 and IPv6 addresses and prefixes as bigints, and the set arithmetic the
+ * connector needs to turn include/exclude lists into kernel routes.
+ *
+ * Decisions:
+ * - Addresses are `{ family, value }` with `value` a bigint (32 or 128 bits),
+ *   so one code path serves both families and IPv6 needs no number pairs.
+ * - Prefixes with host bits set ("10.0.0.1/8") are normalised to the network
+ *   ("10.0.0.0/8") rather than rejected: operators paste interface addresses,
+ *   and the intent is unambiguous. `parsePrefix(text, { strict: true })`
+ *   rejects them where a caller wants to.
+ * - IPv4 octets with leading zeros ("010.0.0.1") are rejected: some parsers
+ *   read them as octal, so accepting them would make policy ambiguous.
+ * - A bare address parses as a host prefix (/32 or /128) in `parsePrefix`.
+ * - IPv6 zone ids ("fe80::1%eth0") are rejected; policy never names links.
+ * - Output follows RFC 5952 (lowercase, longest zero run compressed,
+ *   IPv4-mapped addresses as ::ffff:a.b.c.d).
+ */
+import { InputError } from "../errors.ts";
+
+/** Address family. */
+export type IpFamily = 4 | 6;
+
+/** An IP address: family and its value as an unsigned bigint. */
+export interface IpAddress {
+  readonly family: IpFamily;
+  readonly value: bigint;
+}
+
+/** A prefix: family, network address (host bits zero) and length. */
+export interface Prefix {
+  readonly family: IpFamily;
+  readonly addr: bigint;
+  readonly len: number;
+}
+
+/** Bit width of an address family. */
+export function familyBits(family: IpFamily): number {
+  return family === 4 ? 32 : 128;
+}
+
+const IPV4_OCTET = /^(0|[1-9]\d{0,2})$/;
+
+function parseIpv4Value(text: string): bigint | null {
+  const parts = text.split(".");
+  if (parts.length !== 4) return null;
+  let v = 0n;
+  for (const p of parts) {
+    if (!IPV4_OCTET.test(p)) return null;
+    const n = Number(p);
+    if (n > 255) return null;
+    v = (v << 8n) | BigInt(n);
+  }
+  return v;
+}
+
+function parseIpv6Value(text: string): bigint | null {
+  if (text.length === 0 || text.length > 45 || !/^[0-9a-fA-F:.]+$/.test(text)) return null;
+  let head = text;
+  let tailV4: bigint | null = null;
+  // An embedded IPv4 tail ("::ffff:1.2.3.4") counts as two groups.
+  const lastColon = text.lastIndexOf(":");
+  if (text.includes(".")) {
+    tailV4 = parseIpv4Value(text.slice(lastColon + 1));
+    if (tailV4 === null) return null;
+    head = text.slice(0, lastColon + 1);
+    // "::1.2.3.4" leaves "::"; "1::1.2.3.4" leaves "1::"; "1:2:...:6:1.2.3.4" leaves "...:6:".
+    if (head.endsWith(":") && !head.endsWith("::")) head = head.slice(0, -1);
+  }
+  const groupsWanted = tailV4 === null ? 8 : 6;
+  const dbl = head.indexOf("::");
+  if (dbl !== -1 && head.indexOf("::", dbl + 1) !== -1) return null;
+  const parseGroups = (s: string): number[] | null => {
+    if (s === "") return [];
+    const out: number[] = [];
+    for (const g of s.split(":")) {
+      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
+      out.push(parseInt(g, 16));
+    }
+    return out;
+  };
+  let groups: number[];
+  if (dbl === -1) {
+    const g = parseGroups(head);
+    if (g === null || g.length !== groupsWanted) return null;
+    groups = g;
+  } else {
+    const left = parseGroups(head.slice(0, dbl));
+    const right = parseGroups(head.slice(dbl + 2));
+    if (left === null || right === null) return null;
+    const missing = groupsWanted - left.length - right.length;
+    // "::" must stand for at least one group.
+    if (missing < 1) return null;
+    groups = [...left, ...new Array<number>(missing).fill(0), ...right];
+  }
+  let v = 0n;
+  for (const g of groups) v = (v << 16n) | BigInt(g);
+  if (tailV4 !== null) v = (v << 32n) | tailV4;
+  return v;
+}
+
+/** Parses an IPv4 or IPv6 address, or returns null when it is not one. */
+export function tryParseIp(text: string): IpAddress | null {
+  const t = text.trim();
+  if (t.includes(":")) {
+    const v = parseIpv6Value(t);
+    return v === null ? null : { family: 6, value: v };
+  }
+  const v = parseIpv4Value(t);
+  return v === null ? null : { family: 4, value: v };
+}
+
+/** Parses an IPv4 or IPv6 address; throws an InputError naming the value. */
+export function parseIp(text: string): IpAddress {
+  const ip = tryParseIp(text);
+  if (!ip) throw new InputError("invalid_ip", `Cannot parse IP address "${text}"`);
+  return ip;
+}
+
+function formatIpv4Value(v: bigint): string {
+  const n = Number(v);
+  return `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+}
+
+/** Formats an address: dotted quad, or RFC 5952 IPv6 text. */
+export function formatIp(ip: IpAddress): string {
+  if (ip.family === 4) return formatIpv4Value(ip.value);
+  if (ip.value >> 32n === 0xffffn) return `::ffff:${formatIpv4Value(ip.value & 0xffffffffn)}`;
+  const groups: number[] = [];
+  for (let i = 7; i >= 0; i--) groups.push(Number((ip.value >> BigInt(i * 16)) & 0xffffn));
+  // Longest run of at least two zero groups, leftmost on ties (RFC 5952 §4.2).
+  let bestStart = -1, bestLen = 1;
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestStart === -1) return hex.join(":");
+  const left = hex.slice(0, bestStart).join(":");
+  const right = hex.slice(bestStart + bestLen).join(":");
+  return `${left}::${right}`;
+}
+
+/** Re-formats an address in canonical form, or returns null when it does not parse. */
+export function canonicalIp(text: string): string | null {
+  const ip = tryParseIp(text);
+  return ip ? formatIp(ip) : null;
+}
+
+function hostMask(family: IpFamily, len: number): bigint {
+  return (1n << BigInt(familyBits(family) - len)) - 1n;
+}
+
+/** Builds a prefix, clearing any host bits. */
+export function makePrefix(family: IpFamily, addr: bigint, len: number): Prefix {
+  return { family, addr: addr & ~hostMask(family, len) & allOnes(family), len };
+}
+
+function allOnes(family: IpFamily): bigint {
+  return (1n << BigInt(familyBits(family))) - 1n;
+}
+
+/**
+ * Parses "a.b.c.d/n", "v6/n" or a bare address (a host prefix). Host bits are
+ * cleared unless `strict`, in which case they are an error.
+ */
+export function tryParsePrefix(text: string, opts: { strict?: boolean } = {}): Prefix | null {
+  const t = text.trim();
+  const slash = t.indexOf("/");
+  const ip = tryParseIp(slash === -1 ? t : t.slice(0, slash));
+  if (!ip) return null;
+  const bits = familyBits(ip.family);
+  let len = bits;
+  if (slash !== -1) {
+    const l = t.slice(slash + 1);
+    if (!/^(0|[1-9]\d{0,2})$/.test(l)) return null;
+    len = Number(l);
+    if (len > bits) return null;
+  }
+  const p = makePrefix(ip.family, ip.value, len);
+  if (opts.strict && p.addr !== ip.value) return null;
+  return p;
+}
+
+/** Like tryParsePrefix, but throws an InputError naming the value. */
+export function parsePrefix(text: string, opts: { strict?: boolean } = {}): Prefix {
+  const p = tryParsePrefix(text, opts);
+  if (!p) {
+    const why = opts.strict && tryParsePrefix(text) ? ": host bits are set" : "";
+    throw new InputError("invalid_prefix", `Cannot parse IP prefix "${text}"${why}`);
+  }
+  return p;
+}
+
+/** Formats a prefix as "addr/len". */
+export function formatPrefix(p: Prefix): string {
+  return `${formatIp({ family: p.family, value: p.addr })}/${p.len}`;
+}
+
+/** The /32 or /128 prefix holding exactly this address. */
+export function hostPrefix(ip: IpAddress): Prefix {
+  return { family: ip.family, addr: ip.value, len: familyBits(ip.family) };
+}
+
+/** First and last address of a prefix, inclusive. */
+export function prefixRange(p: Prefix): [bigint, bigint] {
+  return [p.addr, p.addr | hostMask(p.family, p.len)];
+}
+
+/** True when the prefix holds the address (or the whole other prefix). */
+export function prefixContains(p: Prefix, x: IpAddress | Prefix): boolean {
+  if (p.family !== x.family) return false;
+  if ("len" in x) {
+    if (x.len < p.len) return false;
+    return makePrefix(p.family, x.addr, p.len).addr === p.addr;
+  }
+  return makePrefix(p.family, x.value, p.len).addr === p.addr;
+}
+
+/** True when two prefixes share at least one address. */
+export function prefixesOverlap(a: Prefix, b: Prefix): boolean {
+  return a.len <= b.len ? prefixContains(a, b) : prefixContains(b, a);
+}
+
+/** Orders prefixes by family, address, then length (shorter first). */
+export function comparePrefixes(a: Prefix, b: Prefix): number {
+  if (a.family !== b.family) return a.family - b.family;
+  if (a.addr !== b.addr) return a.addr < b.addr ? -1 : 1;
+  return a.len - b.len;
+}
+
+type Range = [bigint, bigint];
+
+function mergeRanges(ranges: Range[]): Range[] {
+  const sorted = ranges.slice().sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const out: Range[] = [];
+  for (const r of sorted) {
+    const last = out[out.length - 1];
+    // Adjacent ranges merge too, so the result is minimal.
+    if (last && r[0] <= last[1] + 1n) {
+      if (r[1] > last[1]) last[1] = r[1];
+    } else {
+      out.push([r[0], r[1]]);
+    }
+  }
+  return out;
+}
+
+function subtractRanges(inc: Range[], exc: Range[]): Range[] {
+  const out: Range[] = [];
+  const ex = mergeRanges(exc);
+  for (const [s0, e0] of mergeRanges(inc)) {
+    let s = s0;
+    for (const [xs, xe] of ex) {
+      if (xe < s || xs > e0) continue;
+      if (xs > s) out.push([s, xs - 1n]);
+      s = xe + 1n;
+      if (s > e0) break;
+    }
+    if (s <= e0) out.push([s, e0]);
+  }
+  return out;
+}
+
+/** The minimal list of prefixes that exactly covers [start, end]. */
+function rangeToPrefixes(family: IpFamily, start: bigint, end: bigint): Prefix[] {
+  const bits = familyBits(family);
+  const out: Prefix[] = [];
+  let s = start;
+  while (s <= end) {
+    // Largest block aligned at s that does not run past end.
+    let size = bits;
+    while (size > 0) {
+      const block = 1n << BigInt(bits - size + 1);
+      if ((s & (block - 1n)) !== 0n || s + block - 1n > end) break;
+      size--;
+    }
+    out.push({ family, addr: s, len: size });
+    s += 1n << BigInt(bits - size);
+  }
+  return out;
+}
+
+function byFamily(ps: readonly Prefix[], family: IpFamily): Range[] {
+  return ps.filter((p) => p.family === family).map(prefixRange);
+}
+
+/** Merges overlapping and adjacent prefixes into the minimal covering list, sorted. */
+export function aggregatePrefixes(ps: readonly Prefix[]): Prefix[] {
+  const out: Prefix[] = [];
+  for (const family of [4, 6] as const) {
+    for (const [s, e] of mergeRanges(byFamily(ps, family))) {
+      out.push(...rangeToPrefixes(family, s, e));
+    }
+  }
+  return out;
+}
+
+/**
+ * The minimal sorted set of prefixes covering `includes` minus `excludes`,
+ * per family (an IPv6 exclude never affects IPv4 includes and vice versa).
+ */
+export function subtractPrefixes(
+  includes: readonly Prefix[],
+  excludes: readonly Prefix[],
+): Prefix[] {
+  const out: Prefix[] = [];
+  for (const family of [4, 6] as const) {
+    for (const [s, e] of subtractRanges(byFamily(includes, family), byFamily(excludes, family))) {
+      out.push(...rangeToPrefixes(family, s, e));
+    }
+  }
+  return out;
+}
+
+/** String form of subtractPrefixes: parses (normalising host bits) and formats. */
+export function subtract(includes: readonly string[], excludes: readonly string[]): string[] {
+  return subtractPrefixes(includes.map((t) => parsePrefix(t)), excludes.map((t) => parsePrefix(t)))
+    .map(formatPrefix);
+}
+
+/** Dotted netmask for an IPv4 prefix length ("255.255.255.0" for 24). */
+export function ipv4Netmask(len: number): string {
+  if (!Number.isInteger(len) || len < 0 || len > 32) {
+    throw new InputError("invalid_prefix", `Cannot make an IPv4 netmask for length ${len}`);
+  }
+  return formatIpv4Value(allOnes(4) & ~hostMask(4, len));
+}

@@ -1,0 +1,238 @@
+/**
+ * Posture evaluation: compares facts collected on the device (src/posture
+ * gathers them) with the typed checks of posture profiles. Every result keeps
+ * expected and actual values so a failure explains itself in the console.
+ *
+ * A fact the collector could not gather (undefined) fails its check with
+ * actual "unknown (not collected)": posture must fail closed.
+ */
+import type { PostureCheck, PostureProfile } from "./types.ts";
+import type { PostureResult } from "../http/api/schemas.ts";
+
+/** One certificate found in the device's stores. */
+export interface CertificateFact {
+  /** Subject distinguished name, e.g. "CN=laptop-17, O=Example Corp". */
+  subject: string;
+  /** Expiry as epoch milliseconds, when known; expired certificates do not count. */
+  notAfter?: number;
+}
+
+/** One file the collector looked at. */
+export interface FileFact {
+  exists: boolean;
+  /** SHA-256 hex of the contents, when the check asked for it and the file exists. */
+  sha256?: string;
+}
+
+/** Facts collected on the device; any may be missing when not collected. */
+export interface PostureFacts {
+  osVersion?: string;
+  /** Names of running processes (executable base names). */
+  processes?: readonly string[];
+  /** Path → what was found there. */
+  files?: ReadonlyMap<string, FileFact>;
+  diskEncryption?: boolean;
+  firewallEnabled?: boolean;
+  certificates?: readonly CertificateFact[];
+  connectorVersion?: string;
+}
+
+/** Results of evaluating several profiles. */
+export interface PostureEvaluation {
+  results: PostureResult[];
+  /** Names of the profiles whose every check passed. */
+  passedProfiles: string[];
+}
+
+const UNKNOWN = "unknown (not collected)";
+
+interface ParsedVersion {
+  nums: number[];
+  pre: string[];
+}
+
+function parseVersion(text: string): ParsedVersion | null {
+  const m = text.trim().match(/^v?(\d+(?:\.\d+)*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$/);
+  if (!m) return null;
+  // Only alpha/beta/rc-style suffixes are pre-releases; "6.1.0-18-amd64" is a
+  // distribution build of 6.1.0, not something older than it.
+  const pre = m[2] && /^(alpha|beta|rc|pre|dev|preview)/i.test(m[2]) ? m[2].split(".") : [];
+  return { nums: m[1].split(".").map(Number), pre };
+}
+
+/**
+ * Compares dotted versions ("12.3.1" vs "12.3"; missing parts count as 0). A
+ * pre-release ("1.2.0-rc1", alpha/beta/rc/pre/dev/preview) sorts before its
+ * release; other suffixes ("-18-amd64") and build metadata are ignored. Returns null when either side is not a version.
+ */
+export function compareVersions(a: string, b: string): number | null {
+  const x = parseVersion(a), y = parseVersion(b);
+  if (!x || !y) return null;
+  const n = Math.max(x.nums.length, y.nums.length);
+  for (let i = 0; i < n; i++) {
+    const d = (x.nums[i] ?? 0) - (y.nums[i] ?? 0);
+    if (d !== 0) return Math.sign(d);
+  }
+  if (x.pre.length === 0 || y.pre.length === 0) {
+    return x.pre.length === y.pre.length ? 0 : x.pre.length === 0 ? 1 : -1;
+  }
+  for (let i = 0; i < Math.max(x.pre.length, y.pre.length); i++) {
+    const p = x.pre[i], q = y.pre[i];
+    if (p === undefined) return -1;
+    if (q === undefined) return 1;
+    const pn = /^\d+$/.test(p), qn = /^\d+$/.test(q);
+    if (pn && qn) {
+      if (Number(p) !== Number(q)) return Math.sign(Number(p) - Number(q));
+    } else if (pn !== qn) {
+      return pn ? -1 : 1;
+    } else if (p !== q) {
+      return p < q ? -1 : 1;
+    }
+  }
+  return 0;
+}
+
+/** Splits a DN into normalised "attr=value" parts ("CN = A, o=B" → ["cn=a", "o=b"]). */
+function dnParts(dn: string): string[] {
+  return dn.split(/\s*[,/;]\s*/).filter(Boolean).map((part) => {
+    const eq = part.indexOf("=");
+    if (eq === -1) return part.trim().toLowerCase();
+    return `${part.slice(0, eq).trim().toLowerCase()}=${
+      part.slice(eq + 1).trim().toLowerCase().replace(/\s+/g, " ")
+    }`;
+  });
+}
+
+/** True when every attribute of `expected` appears in `actual` (order-free, case-insensitive). */
+export function subjectMatches(expected: string, actual: string): boolean {
+  const want = dnParts(expected);
+  if (want.length === 0) return false;
+  const have = new Set(dnParts(actual));
+  return want.every((w) => have.has(w));
+}
+
+/** A short name for a check, unique within a profile for typical use. */
+export function checkName(check: PostureCheck): string {
+  switch (check.type) {
+    case "process_running":
+      return `process_running:${check.name}`.slice(0, 100);
+    case "file_exists":
+      return `file_exists:${check.path}`.slice(0, 100);
+    case "certificate":
+      return `certificate:${check.subject}`.slice(0, 100);
+    default:
+      return check.type;
+  }
+}
+
+/** Outcome of one check: passed, with the expected and actual values as text. */
+export interface CheckOutcome {
+  passed: boolean;
+  expected: string;
+  actual: string;
+}
+
+function minVersion(min: string, actual: string | undefined): CheckOutcome {
+  const expected = `>= ${min}`;
+  if (actual === undefined) return { passed: false, expected, actual: UNKNOWN };
+  const c = compareVersions(actual, min);
+  if (c === null) return { passed: false, expected, actual: `${actual} (not a version)` };
+  return { passed: c >= 0, expected, actual };
+}
+
+function bool(name: string, value: boolean | undefined): CheckOutcome {
+  const expected = `${name} on`;
+  if (value === undefined) return { passed: false, expected, actual: UNKNOWN };
+  return { passed: value, expected, actual: value ? `${name} on` : `${name} off` };
+}
+
+/** Evaluates one check against the facts. */
+export function evaluateCheck(
+  check: PostureCheck,
+  facts: PostureFacts,
+  now: number = Date.now(),
+): CheckOutcome {
+  switch (check.type) {
+    case "os_version":
+      return minVersion(check.min, facts.osVersion);
+    case "connector_version":
+      return minVersion(check.min, facts.connectorVersion);
+    case "process_running": {
+      const expected = `process ${check.name} running`;
+      if (!facts.processes) return { passed: false, expected, actual: UNKNOWN };
+      const running = facts.processes.includes(check.name);
+      return {
+        passed: running,
+        expected,
+        actual: running ? `process ${check.name} running` : `process ${check.name} not running`,
+      };
+    }
+    case "file_exists": {
+      const want = check.sha256?.toLowerCase();
+      const expected = want ? `${check.path} with sha256 ${want}` : `${check.path} exists`;
+      const f = facts.files?.get(check.path);
+      if (!f) return { passed: false, expected, actual: UNKNOWN };
+      if (!f.exists) return { passed: false, expected, actual: `${check.path} missing` };
+      if (!want) return { passed: true, expected, actual: `${check.path} exists` };
+      if (!f.sha256) return { passed: false, expected, actual: `${check.path} sha256 ${UNKNOWN}` };
+      const got = f.sha256.toLowerCase();
+      return { passed: got === want, expected, actual: `${check.path} with sha256 ${got}` };
+    }
+    case "disk_encryption":
+      return bool("disk encryption", facts.diskEncryption);
+    case "firewall_enabled":
+      return bool("firewall", facts.firewallEnabled);
+    case "certificate": {
+      const expected = `valid certificate with subject ${check.subject}`;
+      if (!facts.certificates) return { passed: false, expected, actual: UNKNOWN };
+      const matching = facts.certificates.filter((c) => subjectMatches(check.subject, c.subject));
+      const valid = matching.find((c) => c.notAfter === undefined || c.notAfter > now);
+      if (valid) return { passed: true, expected, actual: `certificate ${valid.subject}` };
+      if (matching.length) {
+        return { passed: false, expected, actual: `certificate ${matching[0].subject} expired` };
+      }
+      return {
+        passed: false,
+        expected,
+        actual: `no matching certificate among ${facts.certificates.length}`,
+      };
+    }
+  }
+}
+
+function clip(s: string): string {
+  return s.length > 1024 ? s.slice(0, 1021) + "..." : s;
+}
+
+/** Evaluates every check of every profile; a profile passes when all its checks pass. */
+export function evaluatePosture(
+  profiles: readonly PostureProfile[],
+  facts: PostureFacts,
+  now: number = Date.now(),
+): PostureEvaluation {
+  const results: PostureResult[] = [];
+  const passedProfiles: string[] = [];
+  for (const profile of profiles) {
+    let all = true;
+    for (const check of profile.checks) {
+      const o = evaluateCheck(check, facts, now);
+      all &&= o.passed;
+      results.push({
+        profile: profile.name.slice(0, 100),
+        check: checkName(check),
+        passed: o.passed,
+        expected: clip(o.expected),
+        actual: clip(o.actual),
+      });
+    }
+    if (all) passedProfiles.push(profile.name);
+  }
+  return { results, passedProfiles };
+}
+
+/** Profiles whose every reported result passed (what the edge derives from a posture report). */
+export function passedProfilesFrom(results: readonly PostureResult[]): string[] {
+  const state = new Map<string, boolean>();
+  for (const r of results) state.set(r.profile, (state.get(r.profile) ?? true) && r.passed);
+  return [...state].filter(([, ok]) => ok).map(([name]) => name);
+}

@@ -1,0 +1,101 @@
+/**
+ * Turns an app profile's include/exclude lists into the routes the connector
+ * installs through its tunnel, and the prefixes it deliberately keeps outside.
+ *
+ * The edge's own endpoint addresses are always kept outside, whatever the
+ * profile says: if the tunnel's encrypted packets were routed into the tunnel
+ * they would loop forever and the connector would lose the edge.
+ *
+ * A resulting /0 is split into two /1 halves (the wg-quick trick): the more
+ * specific routes win over the existing default route without replacing it,
+ * so tearing the tunnel down restores the network exactly as it was.
+ */
+import type { AppProfile } from "./types.ts";
+import {
+  aggregatePrefixes,
+  familyBits,
+  formatPrefix,
+  hostPrefix,
+  type IpFamily,
+  parseIp,
+  parsePrefix,
+  type Prefix,
+  prefixContains,
+  subtractPrefixes,
+} from "./cidr.ts";
+
+/** What the connector knows about the network it sits on. */
+export interface DeviceNetwork {
+  /** Local interface addresses in CIDR form ("192.168.1.20/24"). */
+  addresses?: readonly string[];
+  /** Keep the local subnets of `addresses` outside the tunnel ("allow LAN access"). */
+  keepLocalSubnetsDirect?: boolean;
+}
+
+/** Input to planRoutes. */
+export interface RoutePlanInput {
+  /** Only `include` and `exclude` are read. */
+  profile: Pick<AppProfile, "include" | "exclude">;
+  /** Addresses the tunnel transport talks to (UDP and TLS endpoints of the edge). */
+  edgeAddresses: readonly string[];
+  /** The device's own network, when local subnets must stay direct. */
+  device?: DeviceNetwork;
+}
+
+/** Routes to install through the tunnel and prefixes kept outside, per family. */
+export interface RoutePlan {
+  /** IPv4 routes to point at the tunnel device. */
+  tunnel4: string[];
+  /** IPv6 routes to point at the tunnel device. */
+  tunnel6: string[];
+  /** IPv4 prefixes kept outside the tunnel (profile excludes, edge, local subnets). */
+  bypass4: string[];
+  /** IPv6 prefixes kept outside the tunnel. */
+  bypass6: string[];
+}
+
+function splitDefault(ps: Prefix[]): Prefix[] {
+  const out: Prefix[] = [];
+  for (const p of ps) {
+    if (p.len === 0) {
+      const half = 1n << BigInt(familyBits(p.family) - 1);
+      out.push({ family: p.family, addr: 0n, len: 1 }, { family: p.family, addr: half, len: 1 });
+    } else {
+      out.push(p);
+    }
+  }
+  return out;
+}
+
+function only(ps: Prefix[], family: IpFamily): string[] {
+  return ps.filter((p) => p.family === family).map(formatPrefix);
+}
+
+/**
+ * Computes the routes through the tunnel: includes minus (excludes, the
+ * edge's addresses, and optionally the local subnets). Throws an InputError
+ * naming the first unparsable prefix or address.
+ */
+export function planRoutes(input: RoutePlanInput): RoutePlan {
+  const includes = input.profile.include.map((t) => parsePrefix(t));
+  const bypass: Prefix[] = input.profile.exclude.map((t) => parsePrefix(t));
+  for (const a of input.edgeAddresses) bypass.push(hostPrefix(parseIp(a)));
+  if (input.device?.keepLocalSubnetsDirect) {
+    for (const a of input.device.addresses ?? []) bypass.push(parsePrefix(a));
+  }
+  const tunnel = splitDefault(subtractPrefixes(includes, bypass));
+  const kept = aggregatePrefixes(bypass);
+  return {
+    tunnel4: only(tunnel, 4),
+    tunnel6: only(tunnel, 6),
+    bypass4: only(kept, 4),
+    bypass6: only(kept, 6),
+  };
+}
+
+/** True when an address would be sent through the tunnel under this plan. */
+export function routedThroughTunnel(plan: RoutePlan, address: string): boolean {
+  const ip = parseIp(address);
+  const list = ip.family === 4 ? plan.tunnel4 : plan.tunnel6;
+  return list.some((r) => prefixContains(parsePrefix(r), ip));
+}

@@ -1,0 +1,209 @@
+import assert from "node:assert/strict";
+import {
+  checkName,
+  compareVersions,
+  evaluateCheck,
+  evaluatePosture,
+  passedProfilesFrom,
+  type PostureFacts,
+  subjectMatches,
+} from "../../src/policy/posture.ts";
+import { PostureCheck, PostureProfile } from "../../src/policy/types.ts";
+import { PostureResult } from "../../src/http/api/schemas.ts";
+
+const NOW = Date.UTC(2026, 5, 1);
+const SHA = "0123456789abcdef".repeat(4);
+
+const facts: PostureFacts = {
+  osVersion: "6.1.0-18-amd64",
+  processes: ["sshd", "clamd", "systemd"],
+  files: new Map([
+    ["/etc/corp/agent.conf", { exists: true, sha256: SHA }],
+    ["/etc/missing", { exists: false }],
+    ["/etc/nohash", { exists: true }],
+  ]),
+  diskEncryption: true,
+  firewallEnabled: false,
+  certificates: [
+    { subject: "CN=laptop-17, O=Example Corp", notAfter: NOW + 86400_000 },
+    { subject: "CN=old-device, O=Example Corp", notAfter: NOW - 1 },
+  ],
+  connectorVersion: "0.1.0",
+};
+
+Deno.test("posture: version comparison", () => {
+  const table: [string, string, number | null][] = [
+    ["1.2.3", "1.2.3", 0],
+    ["1.2.3", "1.2", 1],
+    ["1.2", "1.2.0", 0],
+    ["1.10", "1.9", 1],
+    ["v2.0", "1.99.99", 1],
+    ["12.3.1", "13", -1],
+    ["1.2.0-rc1", "1.2.0", -1],
+    ["1.2.0-rc.2", "1.2.0-rc.10", -1],
+    ["1.2.0-rc.1", "1.2.0-beta", 1],
+    ["1.2.0-beta", "1.2.0-alpha", 1],
+    ["1.2.0-alpha", "1.2.0-alpha.1", -1],
+    ["1.2.0+build5", "1.2.0", 0],
+    ["6.1.0-18-amd64", "6.1", 0],
+    ["6.1.0-18-amd64", "6.2", -1],
+    ["6.1.0-18-amd64", "6.1.0-17-amd64", 0],
+    ["abc", "1.0", null],
+    ["1..2", "1.0", null],
+    ["", "1", null],
+  ];
+  for (const [a, b, want] of table) {
+    assert.equal(compareVersions(a, b), want, `${a} vs ${b}`);
+    if (want !== null) assert.equal(compareVersions(b, a), want === 0 ? 0 : -want, `${b} vs ${a}`);
+  }
+});
+
+Deno.test("posture: subject matching is per attribute", () => {
+  assert.equal(subjectMatches("CN=laptop-17", "CN=laptop-17, O=Example Corp"), true);
+  assert.equal(
+    subjectMatches("o=example corp, cn=LAPTOP-17", "CN=laptop-17,O=Example  Corp"),
+    true,
+  );
+  assert.equal(subjectMatches("CN=laptop", "CN=laptop-17, O=Example Corp"), false);
+  assert.equal(subjectMatches("/CN=laptop-17", "/O=Example Corp/CN=laptop-17"), true);
+  assert.equal(subjectMatches("", "CN=x"), false);
+});
+
+Deno.test("posture: each check with expected and actual", () => {
+  const table: [unknown, PostureFacts, boolean, string, string][] = [
+    [{ type: "os_version", min: "6.1" }, facts, true, ">= 6.1", "6.1.0-18-amd64"],
+    [{ type: "os_version", min: "6.2" }, facts, false, ">= 6.2", "6.1.0-18-amd64"],
+    [{ type: "os_version", min: "6.2" }, {}, false, ">= 6.2", "unknown (not collected)"],
+    [
+      { type: "os_version", min: "1" },
+      { osVersion: "rolling" },
+      false,
+      ">= 1",
+      "rolling (not a version)",
+    ],
+    [{ type: "connector_version", min: "0.1.0" }, facts, true, ">= 0.1.0", "0.1.0"],
+    [{ type: "connector_version", min: "0.2" }, facts, false, ">= 0.2", "0.1.0"],
+    [
+      { type: "process_running", name: "clamd" },
+      facts,
+      true,
+      "process clamd running",
+      "process clamd running",
+    ],
+    [
+      { type: "process_running", name: "clam" },
+      facts,
+      false,
+      "process clam running",
+      "process clam not running",
+    ],
+    [
+      { type: "process_running", name: "x" },
+      {},
+      false,
+      "process x running",
+      "unknown (not collected)",
+    ],
+    [
+      { type: "file_exists", path: "/etc/corp/agent.conf" },
+      facts,
+      true,
+      "/etc/corp/agent.conf exists",
+      "/etc/corp/agent.conf exists",
+    ],
+    [
+      { type: "file_exists", path: "/etc/corp/agent.conf", sha256: SHA.toUpperCase() },
+      facts,
+      true,
+      `/etc/corp/agent.conf with sha256 ${SHA}`,
+      `/etc/corp/agent.conf with sha256 ${SHA}`,
+    ],
+    [
+      { type: "file_exists", path: "/etc/corp/agent.conf", sha256: "f".repeat(64) },
+      facts,
+      false,
+      `/etc/corp/agent.conf with sha256 ${"f".repeat(64)}`,
+      `/etc/corp/agent.conf with sha256 ${SHA}`,
+    ],
+    [
+      { type: "file_exists", path: "/etc/missing" },
+      facts,
+      false,
+      "/etc/missing exists",
+      "/etc/missing missing",
+    ],
+    [
+      { type: "file_exists", path: "/etc/nohash", sha256: SHA },
+      facts,
+      false,
+      `/etc/nohash with sha256 ${SHA}`,
+      "/etc/nohash sha256 unknown (not collected)",
+    ],
+    [
+      { type: "file_exists", path: "/etc/other" },
+      facts,
+      false,
+      "/etc/other exists",
+      "unknown (not collected)",
+    ],
+    [{ type: "disk_encryption" }, facts, true, "disk encryption on", "disk encryption on"],
+    [{ type: "disk_encryption" }, {}, false, "disk encryption on", "unknown (not collected)"],
+    [{ type: "firewall_enabled" }, facts, false, "firewall on", "firewall off"],
+    [
+      { type: "certificate", subject: "CN=laptop-17" },
+      facts,
+      true,
+      "valid certificate with subject CN=laptop-17",
+      "certificate CN=laptop-17, O=Example Corp",
+    ],
+    [
+      { type: "certificate", subject: "CN=old-device" },
+      facts,
+      false,
+      "valid certificate with subject CN=old-device",
+      "certificate CN=old-device, O=Example Corp expired",
+    ],
+    [
+      { type: "certificate", subject: "CN=nobody" },
+      facts,
+      false,
+      "valid certificate with subject CN=nobody",
+      "no matching certificate among 2",
+    ],
+  ];
+  for (const [raw, f, passed, expected, actual] of table) {
+    const check = PostureCheck.parse(raw);
+    const o = evaluateCheck(check, f, NOW);
+    assert.deepEqual(o, { passed, expected, actual }, JSON.stringify(raw));
+  }
+});
+
+Deno.test("posture: profiles pass only when every check passes; results fit the API schema", () => {
+  const profiles = [
+    PostureProfile.parse({
+      name: "baseline",
+      checks: [{ type: "os_version", min: "5.10" }, { type: "disk_encryption" }],
+    }),
+    PostureProfile.parse({
+      name: "strict",
+      checks: [{ type: "disk_encryption" }, { type: "firewall_enabled" }, {
+        type: "process_running",
+        name: "clamd",
+      }],
+    }),
+  ];
+  const ev = evaluatePosture(profiles, facts, NOW);
+  assert.deepEqual(ev.passedProfiles, ["baseline"]);
+  assert.equal(ev.results.length, 5);
+  for (const r of ev.results) PostureResult.parse(r);
+  assert.deepEqual(ev.results.map((r) => `${r.profile}/${r.check}/${r.passed}`), [
+    "baseline/os_version/true",
+    "baseline/disk_encryption/true",
+    "strict/disk_encryption/true",
+    "strict/firewall_enabled/false",
+    "strict/process_running:clamd/true",
+  ]);
+  assert.deepEqual(passedProfilesFrom(ev.results), ["baseline"]);
+  const long = PostureCheck.parse({ type: "file_exists", path: "/" + "x".repeat(300) });
+  assert.equal(checkName(long).length, 100);
+});

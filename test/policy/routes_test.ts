@@ -1,0 +1,136 @@
+import assert from "node:assert/strict";
+import { planRoutes, routedThroughTunnel } from "../../src/policy/routes.ts";
+import { DEFAULT_EXCLUDES } from "../../src/policy/types.ts";
+
+Deno.test("routes: default profile tunnels the internet, keeps excludes and the edge outside", () => {
+  const plan = planRoutes({
+    profile: { include: ["0.0.0.0/0"], exclude: [...DEFAULT_EXCLUDES] },
+    edgeAddresses: ["203.0.113.7", "2001:db8::7"],
+  });
+  assert.equal(routedThroughTunnel(plan, "8.8.8.8"), true);
+  assert.equal(routedThroughTunnel(plan, "203.0.113.7"), false);
+  assert.equal(routedThroughTunnel(plan, "203.0.113.6"), true);
+  assert.equal(routedThroughTunnel(plan, "10.1.1.1"), false);
+  assert.equal(routedThroughTunnel(plan, "192.168.1.1"), false);
+  assert.equal(routedThroughTunnel(plan, "2001:db8::1"), false, "IPv6 not included by default");
+  assert.deepEqual(plan.tunnel6, []);
+  assert.deepEqual(plan.bypass4, [
+    "10.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "203.0.113.7/32",
+    "224.0.0.0/4",
+    "255.255.255.255/32",
+  ]);
+  assert.deepEqual(plan.bypass6, ["2001:db8::7/128"]);
+  assert.ok(plan.tunnel4.every((r) => !r.endsWith("/0")));
+});
+
+Deno.test("routes: table", () => {
+  const table: {
+    name: string;
+    include: string[];
+    exclude: string[];
+    edge: string[];
+    local?: string[];
+    t4: string[];
+    t6: string[];
+  }[] = [
+    {
+      name: "/0 with nothing excluded is split in halves",
+      include: ["0.0.0.0/0", "::/0"],
+      exclude: [],
+      edge: [],
+      t4: ["0.0.0.0/1", "128.0.0.0/1"],
+      t6: ["::/1", "8000::/1"],
+    },
+    {
+      name: "edge inside an included private range is still outside",
+      include: ["10.0.0.0/8"],
+      exclude: [],
+      edge: ["10.0.0.1"],
+      t4: [
+        "10.0.0.0/32",
+        "10.0.0.2/31",
+        "10.0.0.4/30",
+        "10.0.0.8/29",
+        "10.0.0.16/28",
+        "10.0.0.32/27",
+        "10.0.0.64/26",
+        "10.0.0.128/25",
+        "10.0.1.0/24",
+        "10.0.2.0/23",
+        "10.0.4.0/22",
+        "10.0.8.0/21",
+        "10.0.16.0/20",
+        "10.0.32.0/19",
+        "10.0.64.0/18",
+        "10.0.128.0/17",
+        "10.1.0.0/16",
+        "10.2.0.0/15",
+        "10.4.0.0/14",
+        "10.8.0.0/13",
+        "10.16.0.0/12",
+        "10.32.0.0/11",
+        "10.64.0.0/10",
+        "10.128.0.0/9",
+      ],
+      t6: [],
+    },
+    {
+      name: "split include only",
+      include: ["100.64.0.0/16", "2001:db8:1::/48"],
+      exclude: ["100.64.255.0/24"],
+      edge: ["198.51.100.1"],
+      t4: [
+        "100.64.0.0/17",
+        "100.64.128.0/18",
+        "100.64.192.0/19",
+        "100.64.224.0/20",
+        "100.64.240.0/21",
+        "100.64.248.0/22",
+        "100.64.252.0/23",
+        "100.64.254.0/24",
+      ],
+      t6: ["2001:db8:1::/48"],
+    },
+    {
+      name: "local subnets kept direct on request",
+      include: ["198.18.0.0/15"],
+      exclude: [],
+      edge: [],
+      local: ["198.18.0.20/16"],
+      t4: ["198.19.0.0/16"],
+      t6: [],
+    },
+    {
+      name: "everything excluded",
+      include: ["0.0.0.0/0"],
+      exclude: ["0.0.0.0/0"],
+      edge: [],
+      t4: [],
+      t6: [],
+    },
+  ];
+  for (const row of table) {
+    const plan = planRoutes({
+      profile: { include: row.include, exclude: row.exclude },
+      edgeAddresses: row.edge,
+      device: row.local ? { addresses: row.local, keepLocalSubnetsDirect: true } : undefined,
+    });
+    assert.deepEqual(plan.tunnel4, row.t4, row.name);
+    assert.deepEqual(plan.tunnel6, row.t6, row.name);
+  }
+});
+
+Deno.test("routes: bad input names the value", () => {
+  assert.throws(
+    () => planRoutes({ profile: { include: ["0.0.0.0/0"], exclude: [] }, edgeAddresses: ["edge"] }),
+    /Cannot parse IP address "edge"/,
+  );
+  assert.throws(
+    () => planRoutes({ profile: { include: ["10/8"], exclude: [] }, edgeAddresses: [] }),
+    /Cannot parse IP prefix "10\/8"/,
+  );
+});
