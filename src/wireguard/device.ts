@@ -180,6 +180,12 @@ export interface DeviceOptions {
   mtu?: number;
   /** Called on peer state changes. */
   onEvent?: (event: PeerEvent) => void;
+  /**
+   * Initiator keypair age that triggers a rekey (default REKEY_AFTER_TIME,
+   * 120 s). Lowered only to exercise rekeys in tests; clamped to
+   * [1 s, REKEY_AFTER_TIME] so it can never weaken the protocol.
+   */
+  rekeyAfterMs?: number;
 }
 
 /** A WireGuard interface's protocol state: our key, the peers, the index table. */
@@ -195,6 +201,7 @@ export class WireGuardDevice {
   readonly #clock: Clock;
   readonly #random: RandomSource;
   readonly #mtu: number;
+  readonly #rekeyAfterMs: number;
   readonly #onEvent: ((e: PeerEvent) => void) | undefined;
   readonly #checker: CookieChecker;
   readonly #peers = new Map<string, Peer>();
@@ -223,6 +230,10 @@ export class WireGuardDevice {
     this.#clock = opts.clock;
     this.#random = opts.random ?? systemRandom;
     this.#mtu = opts.mtu ?? 1420;
+    this.#rekeyAfterMs = Math.min(
+      REKEY_AFTER_TIME_MS,
+      Math.max(1000, opts.rekeyAfterMs ?? REKEY_AFTER_TIME_MS),
+    );
     this.#onEvent = opts.onEvent;
     this.publicKey = publicKeyOf(opts.privateKey);
     this.#static = { privateKey: opts.privateKey.slice(), publicKey: this.publicKey };
@@ -437,7 +448,7 @@ export class WireGuardDevice {
     // keepKeyFreshSending
     if (
       kp.sendCounter > REKEY_AFTER_MESSAGES ||
-      (kp.isInitiator && now - kp.createdAt >= REKEY_AFTER_TIME_MS)
+      (kp.isInitiator && now - kp.createdAt >= this.#rekeyAfterMs)
     ) {
       this.#sendInitiation(peer, false);
     }

@@ -1,0 +1,64 @@
+/**
+ * Portcullis — composition root. Parses the command, builds the role and
+ * starts it. Nothing else lives here: each command's work is in src/.
+ *
+ * Commands load their modules lazily so `portcullis wg show` does not pay for
+ * the web framework and the database.
+ */
+import { PortcullisError } from "./src/errors.ts";
+
+/** Version printed by `portcullis version` and reported by connectors. */
+export const VERSION = "0.1.0";
+
+const USAGE = `Portcullis ${VERSION} — zero-trust edge appliance
+
+Usage:
+  portcullis wg up FILE [--name IFACE]   bring up a WireGuard interface from a wg-quick file
+  portcullis wg show [IFACE]             show WireGuard interfaces (Portcullis or wireguard-go)
+  portcullis wg genkey | pubkey          make a private key / derive a public key from stdin
+  portcullis version                     print the version
+  portcullis help                        this text
+`;
+
+type Handler = (args: string[]) => Promise<number>;
+
+const commands: Record<string, Handler> = {
+  async wg(args) {
+    const { wgCommand } = await import("./src/dataplane/wg_cli.ts");
+    return wgCommand(args);
+  },
+  version() {
+    console.log(VERSION);
+    return Promise.resolve(0);
+  },
+  help() {
+    console.log(USAGE);
+    return Promise.resolve(0);
+  },
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === "--help" || cmd === "-h") {
+    console.log(USAGE);
+    return cmd ? 0 : 2;
+  }
+  const handler = commands[cmd];
+  if (!handler) {
+    console.error(`Unknown command "${cmd}". Run "portcullis help" for the list.`);
+    return 2;
+  }
+  try {
+    return await handler(rest);
+  } catch (e) {
+    if (e instanceof PortcullisError) {
+      console.error(`Error: ${e.message}`);
+      return e.status >= 400 && e.status < 500 ? 2 : 1;
+    }
+    throw e;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}
