@@ -1,0 +1,211 @@
+/**
+ * Role configuration: embedded defaults, then an optional JSON file
+ * (`{"edge": {...}, "connector": {...}}`), then environment variables
+ * (`PORTCULLIS_DATA_DIR`, …), then command-line flags (`--data-dir`, …),
+ * each overriding the one before, validated with zod. A bad value is named
+ * with what was expected and what was given:
+ * `Invalid configuration: edge.tunnelPort: expected an integer from 1 to 65535, got "abc"`.
+ */
+import { z } from "zod";
+import { InputError } from "./errors.ts";
+
+const PORT_MSG = "expected an integer from 1 to 65535";
+
+function coerceInt(v: unknown): unknown {
+  return typeof v === "string" && /^-?\d+$/.test(v.trim()) ? Number(v.trim()) : v;
+}
+
+/** A TCP/UDP port; strings of digits (from env and flags) are accepted. */
+export const Port = z.preprocess(
+  coerceInt,
+  z.number({ error: PORT_MSG }).int({ error: PORT_MSG }).min(1, { error: PORT_MSG }).max(65535, {
+    error: PORT_MSG,
+  }),
+);
+
+const LISTEN_MSG =
+  "expected host:port (e.g. 0.0.0.0:8443 or [::]:8443) with a port from 1 to 65535";
+
+/** "host:port" or "[v6]:port". */
+export const ListenAddress = z.string({ error: LISTEN_MSG }).refine((s) => {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(s);
+  return m !== null && Number(m[3]) >= 1 && Number(m[3]) <= 65535;
+}, { error: LISTEN_MSG });
+
+/** Splits "host:port" / "[v6]:port" into parts (input must satisfy ListenAddress). */
+export function splitListen(addr: string): { hostname: string; port: number } {
+  const i = addr.lastIndexOf(":");
+  return { hostname: addr.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(addr.slice(i + 1)) };
+}
+
+const LEVEL = z.enum(["debug", "info", "warn", "error"], {
+  error: 'expected one of "debug", "info", "warn", "error"',
+});
+
+const RANGE_MSG = "expected a /16 from 100.64.0.0/16 to 100.83.0.0/16";
+
+/** Edge configuration. */
+export const EdgeConfig = z.object({
+  /** Where the database, CA and keys live. */
+  dataDir: z.string({ error: "expected a directory path" }).min(1).default("./data/edge"),
+  /** HTTPS API listener. */
+  apiListen: ListenAddress.default("0.0.0.0:8443"),
+  /** Tunnel port, UDP and TLS. */
+  tunnelPort: Port.default(443),
+  /** Admin console listener. */
+  consoleListen: ListenAddress.default("127.0.0.1:8080"),
+  /** Preferred device range (shifted to the next free /16 on a clash). */
+  deviceRange: z.string({ error: RANGE_MSG }).refine((s) => {
+    const m = /^100\.(\d{1,3})\.0\.0\/16$/.exec(s);
+    return m !== null && Number(m[1]) >= 64 && Number(m[1]) <= 83;
+  }, { error: RANGE_MSG }).default("100.64.0.0/16"),
+  /** Hostname or address devices use to reach this edge; default: first non-loopback address. */
+  publicHost: z.string().regex(/^[A-Za-z0-9.:-]{1,253}$/, {
+    error: "expected a hostname or IP address",
+  }).optional(),
+  /** Full API URL written into enrolment keys; default https://publicHost:apiPort. */
+  publicUrl: z.url({ error: "expected an https:// or http:// URL" }).optional(),
+  /** Extra names for the server certificate. */
+  tlsNames: z.array(
+    z.string().regex(/^[A-Za-z0-9.:-]{1,253}$/, {
+      error: "expected hostnames or IP addresses",
+    }),
+  ).default([]),
+  logLevel: LEVEL.default("info"),
+}).strict();
+/** @see EdgeConfig */
+export type EdgeConfig = z.infer<typeof EdgeConfig>;
+
+/** Connector configuration (the connector role extends this as it grows). */
+export const ConnectorConfig = z.object({
+  dataDir: z.string({ error: "expected a directory path" }).min(1).default("./data/connector"),
+  consoleListen: ListenAddress.default("127.0.0.1:8081"),
+  logLevel: LEVEL.default("info"),
+}).strict();
+/** @see ConnectorConfig */
+export type ConnectorConfig = z.infer<typeof ConnectorConfig>;
+
+const SCHEMAS = { edge: EdgeConfig, connector: ConnectorConfig } as const;
+
+/** Role names with a configuration. */
+export type Role = keyof typeof SCHEMAS;
+
+/** Raised for any invalid configuration value. */
+export class ConfigError extends InputError {
+  constructor(message: string) {
+    super("invalid_configuration", message);
+  }
+}
+
+/** Where configuration comes from. */
+export interface ConfigSources {
+  /** JSON file path (optional). */
+  file?: string;
+  /** Environment (default: none; pass Deno.env.toObject()). */
+  env?: Record<string, string>;
+  /** Parsed flags by kebab-case name (e.g. {"data-dir": "/x"}). */
+  flags?: Record<string, string | number | boolean | string[] | undefined>;
+}
+
+const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
+const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+function describeValue(v: unknown): string {
+  if (v === undefined) return "nothing";
+  const s = JSON.stringify(v);
+  return s === undefined ? String(v) : s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
+function valueAt(obj: unknown, path: PropertyKey[]): unknown {
+  let cur: unknown = obj;
+  for (const p of path) {
+    if (cur === null || typeof cur !== "object") return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[p];
+  }
+  return cur;
+}
+
+/** Turns the first zod issue into `Invalid configuration: role.field: expected …, got …`. */
+function configError(role: string, err: z.ZodError, raw: unknown): ConfigError {
+  const issue = err.issues[0];
+  const path = [role, ...issue.path.map(String)].join(".");
+  if (issue.code === "unrecognized_keys") {
+    return new ConfigError(
+      `Invalid configuration: ${path}: unknown setting ${
+        issue.keys.map((k) => `"${k}"`).join(", ")
+      }`,
+    );
+  }
+  return new ConfigError(
+    `Invalid configuration: ${path}: ${issue.message}, got ${
+      describeValue(valueAt(raw, issue.path))
+    }`,
+  );
+}
+
+/** Merges file, environment and flags for `role` and validates the result. */
+export async function loadConfig<R extends Role>(
+  role: R,
+  sources: ConfigSources = {},
+): Promise<z.infer<(typeof SCHEMAS)[R]>> {
+  const schema = SCHEMAS[role];
+  const keys = Object.keys(schema.shape);
+  let raw: Record<string, unknown> = {};
+  if (sources.file) {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(sources.file);
+    } catch (err) {
+      throw new ConfigError(
+        `Cannot read configuration file "${sources.file}": ${(err as Error).message}`,
+      );
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (err) {
+      throw new ConfigError(
+        `Cannot parse configuration file "${sources.file}": ${(err as Error).message}`,
+      );
+    }
+    if (json === null || typeof json !== "object" || Array.isArray(json)) {
+      throw new ConfigError(
+        `Invalid configuration: "${sources.file}" must hold a JSON object such as {"${role}": {...}}`,
+      );
+    }
+    const section = (json as Record<string, unknown>)[role];
+    if (section !== undefined) {
+      if (section === null || typeof section !== "object" || Array.isArray(section)) {
+        throw new ConfigError(`Invalid configuration: ${role}: expected an object`);
+      }
+      raw = { ...(section as Record<string, unknown>) };
+    }
+  }
+  for (const k of keys) {
+    const v = sources.env?.[`PORTCULLIS_${snake(k)}`];
+    if (v !== undefined && v !== "") {
+      raw[k] = Array.isArray(raw[k]) || k === "tlsNames"
+        ? v.split(",").map((s) => s.trim()).filter(Boolean)
+        : v;
+    }
+  }
+  for (const k of keys) {
+    const v = sources.flags?.[kebab(k)];
+    if (v !== undefined) raw[k] = k === "tlsNames" && typeof v === "string" ? v.split(",") : v;
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) throw configError(role, parsed.error, raw);
+  return parsed.data as z.infer<(typeof SCHEMAS)[R]>;
+}
+
+/** The first non-loopback IPv4 address of this host, or 127.0.0.1. */
+export function defaultPublicHost(): string {
+  try {
+    const a = Deno.networkInterfaces().find((i) =>
+      i.family === "IPv4" && !i.address.startsWith("127.")
+    );
+    return a?.address ?? "127.0.0.1";
+  } catch {
+    return "127.0.0.1";
+  }
+}

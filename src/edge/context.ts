@@ -1,0 +1,32 @@
+/**
+ * What the edge's control-plane operations share: the store, the clock, the
+ * notifier, the tunnel port, the policy service and the facts fixed at start
+ * (device network, edge address and key, tunnel endpoints, API URL, CA pin).
+ */
+import type { Clock } from "../clock.ts";
+import type { TunnelEndpoint } from "../http/api/schemas.ts";
+import type { Notifier } from "../notify/mod.ts";
+import type { Store } from "../store/mod.ts";
+import type { EdgeTunnelPort } from "./dataplane_port.ts";
+import type { PolicyService } from "./policy.ts";
+
+/** Shared dependencies of the edge control plane. */
+export interface EdgeContext {
+  store: Store;
+  clock: Clock;
+  notifier: Notifier;
+  tunnel: EdgeTunnelPort;
+  policy: PolicyService;
+  /** Device network, e.g. "100.64.0.0/16". */
+  network: string;
+  /** The edge's own tunnel address (first host of the network). */
+  edgeAddress: string;
+  /** The edge's WireGuard public key (base64). */
+  edgePublicKey: string;
+  /** How devices reach the tunnel. */
+  endpoints: TunnelEndpoint[];
+  /** The edge API URL written into enrolment keys. */
+  apiUrl: string;
+  /** SHA-256 (hex) of the edge CA certificate. */
+  caSha256: string;
+}

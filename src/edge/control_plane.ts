@@ -1,0 +1,139 @@
+/**
+ * Start-up of the edge control plane, for main.ts: open and migrate the
+ * store, make the CA and server certificate, the WireGuard key and the first
+ * admin if this is the first start, choose (once) the device network, load
+ * every enabled device into the tunnel port, and build the HTTP app.
+ */
+import type { Hono } from "hono";
+import { type Clock, systemClock } from "../clock.ts";
+import { defaultPublicHost, type EdgeConfig, splitListen } from "../config.ts";
+import { createEdgeApp } from "../http/app_edge.ts";
+import type { EdgeEnv } from "../http/api/env.ts";
+import type { TunnelEndpoint } from "../http/api/schemas.ts";
+import type { ScryptParams } from "../identity/password.ts";
+import { logger } from "../log.ts";
+import { Notifier } from "../notify/mod.ts";
+import { openStore, type Store } from "../store/mod.ts";
+import { chooseDeviceNetwork, hostAddress, readLocalPrefixes } from "./addresses.ts";
+import { type CaInfo, ensureCa } from "./ca.ts";
+import type { EdgeContext } from "./context.ts";
+import { type EdgeTunnelPort, MemoryTunnelPort } from "./dataplane_port.ts";
+import { loadPeers } from "./devices.ts";
+import { ensureInitialAdmin } from "./initial_admin.ts";
+import { PolicyService } from "./policy.ts";
+import { ensureWgKey, type WgKeyPair } from "./wg_key.ts";
+
+const log = logger("edge");
+
+/** Optional seams for `startEdgeControlPlane`. */
+export interface ControlPlaneDeps {
+  clock?: Clock;
+  /** The data plane's port; default: an in-memory fake (nothing is tunnelled). */
+  tunnel?: EdgeTunnelPort;
+  /** Prefixes of local networks; default: `ip -j addr`. */
+  localPrefixes?: () => Promise<string[]> | string[];
+  /** scrypt parameters for the initial admin (tests lower them). */
+  scrypt?: ScryptParams;
+  /** SSE keepalive interval (ms). */
+  sseKeepaliveMs?: number;
+}
+
+/** A started control plane. */
+export interface EdgeControlPlane {
+  app: Hono<EdgeEnv>;
+  store: Store;
+  ca: CaInfo;
+  ctx: EdgeContext;
+  notifier: Notifier;
+  policy: PolicyService;
+  /** The edge's WireGuard key pair (the data plane needs the private half). */
+  wgKey: WgKeyPair;
+  /** Path of the initial admin file if it was written on this start. */
+  initialAdminPath: string | null;
+  /** Closes the store. */
+  close(): void;
+}
+
+/** The device network, chosen at first start and then read back. */
+export async function deviceNetwork(
+  store: Store,
+  preferred: string,
+  localPrefixes: () => Promise<string[]> | string[],
+): Promise<string> {
+  const stored = store.settings.get("device_network");
+  if (stored) return stored;
+  const network = chooseDeviceNetwork(await localPrefixes(), preferred);
+  store.settings.set("device_network", network);
+  if (network !== preferred) {
+    log.warn(`device range ${preferred} overlaps a local network; using ${network}`);
+  }
+  return network;
+}
+
+/** Starts the edge control plane for `config`. */
+export async function startEdgeControlPlane(
+  config: EdgeConfig,
+  deps: ControlPlaneDeps = {},
+): Promise<EdgeControlPlane> {
+  const clock = deps.clock ?? systemClock;
+  await Deno.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const publicHost = config.publicHost ?? defaultPublicHost();
+  const api = splitListen(config.apiListen);
+  const hostForUrl = publicHost.includes(":") ? `[${publicHost}]` : publicHost;
+  const apiUrl = config.publicUrl ?? `https://${hostForUrl}:${api.port}`;
+
+  const isIp = (h: string) => /^[\d.]+$/.test(h) || h.includes(":");
+  const names = [publicHost, ...config.tlsNames, new URL(apiUrl).hostname.replace(/^\[|\]$/g, "")];
+  const ca = await ensureCa(`${config.dataDir}/ca`, {
+    hostnames: [...new Set(names.filter((n) => !isIp(n)))],
+    ips: [...new Set(names.filter(isIp))],
+  });
+  const wgKey = await ensureWgKey(`${config.dataDir}/wg.key`);
+
+  const store = openStore(`${config.dataDir}/edge.db`);
+  try {
+    const network = await deviceNetwork(
+      store,
+      config.deviceRange,
+      deps.localPrefixes ?? readLocalPrefixes,
+    );
+    const edgeAddress = hostAddress(network, 1);
+    const notifier = new Notifier(store, clock);
+    const policy = new PolicyService(store, clock, notifier, { edgeAddress });
+    const endpoints: TunnelEndpoint[] = [
+      { transport: "udp", host: publicHost, port: config.tunnelPort },
+      { transport: "tls", host: publicHost, port: config.tunnelPort },
+    ];
+    const ctx: EdgeContext = {
+      store,
+      clock,
+      notifier,
+      tunnel: deps.tunnel ?? new MemoryTunnelPort(),
+      policy,
+      network,
+      edgeAddress,
+      edgePublicKey: wgKey.publicKey,
+      endpoints,
+      apiUrl,
+      caSha256: ca.caSha256,
+    };
+    const initialAdminPath = await ensureInitialAdmin(store, clock, config.dataDir, deps.scrypt);
+    const peers = loadPeers(ctx);
+    log.info("edge control plane ready", { network, edgeAddress, apiUrl, peers });
+    const app = createEdgeApp({ ctx, sseKeepaliveMs: deps.sseKeepaliveMs, scrypt: deps.scrypt });
+    return {
+      app,
+      store,
+      ca,
+      ctx,
+      notifier,
+      policy,
+      wgKey,
+      initialAdminPath,
+      close: () => store.close(),
+    };
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+}

@@ -1,0 +1,362 @@
+/**
+ * Device lifecycle on the edge: enrolment (one transaction: device, key use,
+ * address lease, audit), authentication of later calls, disable / enable /
+ * delete with immediate effect on the tunnel, and the views the admin sees.
+ *
+ * One device, one identity: a device is its hardware fingerprint. The same
+ * fingerprint re-enrolling replaces its keys and credential and keeps its id
+ * and address. Keys already held by a device with a *different* fingerprint
+ * mean a cloned disk image: refused, reported, and the original untouched.
+ */
+import { InputError, NotFoundError } from "../errors.ts";
+import type { EnrollRequest, EnrollResponse } from "../http/api/schemas.ts";
+import {
+  fingerprintHash,
+  newDeviceCredential,
+  randomId,
+  sha256Hex,
+  verifyDeviceCredential,
+} from "../identity/secrets.ts";
+import type { DeviceRecord } from "../store/mod.ts";
+import { hostAddress, MAX_HOST } from "./addresses.ts";
+import type { EdgeContext } from "./context.ts";
+import { presentedSecret, usableKey } from "./enrollment_keys.ts";
+
+/** Result of an enrolment, for the HTTP layer and metrics. */
+export interface EnrollOutcome {
+  response: EnrollResponse;
+  device: DeviceRecord;
+  reenrolled: boolean;
+}
+
+/** Enrols (or re-enrols) a device; throws InputError with a code on refusal. */
+export function enrollDevice(
+  ctx: EdgeContext,
+  req: EnrollRequest,
+  sourceIp: string,
+): EnrollOutcome {
+  const { store, clock } = ctx;
+  const now = clock.now();
+  const secret = presentedSecret(req.key);
+  const fingerprint = fingerprintHash(req.fingerprint);
+  const { credential, hash: credentialHash } = newDeviceCredential();
+  const macs = [...new Set(req.fingerprint.macs.map((m) => m.toLowerCase()))].sort();
+
+  let conflict: DeviceRecord | undefined;
+  let replacedKey: string | null = null;
+  let outcome: { device: DeviceRecord; host: number; reenrolled: boolean };
+  try {
+    outcome = store.transaction(() => {
+      const key = usableKey(store, secret, now);
+      const holders = store.devices.byPublicKeys(req.wgPublicKey, req.signingPublicKey);
+      conflict = holders.find((d) => d.fingerprint !== fingerprint);
+      if (conflict) {
+        throw new InputError(
+          "device_identity_conflict",
+          `Cannot enrol "${req.hostname}": its keys already belong to device "${conflict.hostname}" enrolled from different hardware; a cloned disk image cannot share a device identity, so generate new keys on this machine`,
+          409,
+        );
+      }
+      if (req.wgPublicKey === req.signingPublicKey) {
+        throw new InputError(
+          "invalid_request",
+          "Invalid request: signingPublicKey: must differ from wgPublicKey",
+        );
+      }
+      if (!store.enrollmentKeys.claimUse(key.id, now)) {
+        throw new InputError(
+          "enrollment_key_used",
+          `Cannot enrol: single-use enrolment key ${key.id} was already used`,
+          410,
+        );
+      }
+      const existing = store.devices.byFingerprint(fingerprint);
+      let device: DeviceRecord;
+      if (existing) {
+        if (existing.disabled) {
+          throw new InputError(
+            "device_disabled",
+            `Cannot enrol "${req.hostname}": this device was disabled by an administrator`,
+            403,
+          );
+        }
+        if (existing.wgPublicKey !== req.wgPublicKey) replacedKey = existing.wgPublicKey;
+        const changes = {
+          machineId: req.fingerprint.machineId,
+          macs,
+          hostname: req.hostname,
+          os: req.os,
+          osVersion: req.osVersion,
+          connectorVersion: req.connectorVersion,
+          wgPublicKey: req.wgPublicKey,
+          signingPublicKey: req.signingPublicKey,
+          credentialHash,
+          group: key.group ?? existing.group,
+          enrollmentKeyId: key.id,
+          updatedAt: now,
+        };
+        store.devices.reenroll(existing.id, changes);
+        device = { ...existing, ...changes, enrolledAt: now };
+      } else {
+        device = {
+          id: randomId("dev"),
+          fingerprint,
+          machineId: req.fingerprint.machineId,
+          macs,
+          hostname: req.hostname,
+          os: req.os,
+          osVersion: req.osVersion,
+          connectorVersion: req.connectorVersion,
+          wgPublicKey: req.wgPublicKey,
+          signingPublicKey: req.signingPublicKey,
+          credentialHash,
+          group: key.group,
+          user: null,
+          enrollmentKeyId: key.id,
+          disabled: false,
+          enrolledAt: now,
+          updatedAt: now,
+          lastSeenAt: now,
+          reportedState: null,
+          reportedTransport: null,
+          clockSkewMs: null,
+        };
+        store.devices.insert(device);
+      }
+      const host = store.leases.hostOf(device.id) ??
+        store.leases.allocate(device.id, now, MAX_HOST);
+      if (host === null) {
+        throw new InputError(
+          "address_pool_exhausted",
+          `Cannot enrol "${req.hostname}": no free address left in ${ctx.network}`,
+          503,
+        );
+      }
+      store.audit.insert({
+        at: now,
+        actor: `device:${device.id}`,
+        action: existing ? "device.reenroll" : "device.enroll",
+        target: device.id,
+        detail: {
+          hostname: device.hostname,
+          keyId: key.id,
+          address: hostAddress(ctx.network, host),
+          sourceIp,
+        },
+      });
+      return { device, host, reenrolled: existing !== undefined };
+    });
+  } catch (err) {
+    if (conflict && err instanceof InputError && err.code === "device_identity_conflict") {
+      ctx.notifier.publish({
+        kind: "identity_conflict",
+        hostname: req.hostname,
+        presentedFingerprint: fingerprint,
+        existingDeviceId: conflict.id,
+        existingHostname: conflict.hostname,
+      });
+    }
+    throw err;
+  }
+
+  const address = hostAddress(ctx.network, outcome.host);
+  if (replacedKey) ctx.tunnel.removePeer(replacedKey);
+  ctx.tunnel.upsertPeer({
+    id: outcome.device.id,
+    wgPublicKey: outcome.device.wgPublicKey,
+    address,
+  });
+  ctx.notifier.publish({
+    kind: "device_enrolled",
+    deviceId: outcome.device.id,
+    hostname: outcome.device.hostname,
+    reenrolled: outcome.reenrolled,
+  });
+  return {
+    device: outcome.device,
+    reenrolled: outcome.reenrolled,
+    response: {
+      deviceId: outcome.device.id,
+      credential,
+      address,
+      network: ctx.network,
+      edgeAddress: ctx.edgeAddress,
+      edgePublicKey: ctx.edgePublicKey,
+      endpoints: ctx.endpoints,
+      policy: ctx.policy.bundleFor(outcome.device.group),
+      user: outcome.device.user,
+      group: outcome.device.group,
+      serverTime: new Date(ctx.clock.now()).toISOString(),
+    },
+  };
+}
+
+/**
+ * Resolves `Authorization: Bearer <credential>` plus `X-Device-Fingerprint`
+ * to a device. Unknown credential 401; a known credential from other
+ * hardware 403 `device_fingerprint_mismatch` (and an admin notification);
+ * a disabled device 403 `device_disabled`.
+ */
+export function authenticateDevice(
+  ctx: EdgeContext,
+  authorization: string | undefined,
+  fingerprintHeader: string | undefined,
+): DeviceRecord {
+  const m = /^Bearer ([A-Za-z0-9_-]{16,128})$/.exec(authorization ?? "");
+  if (!m) {
+    throw new InputError(
+      "device_unauthorized",
+      'Cannot authenticate the device: expected "Authorization: Bearer <device credential>"',
+      401,
+    );
+  }
+  const device = ctx.store.devices.byCredentialHash(sha256Hex(m[1]));
+  if (!device || !verifyDeviceCredential(m[1], device.credentialHash)) {
+    throw new InputError(
+      "device_unauthorized",
+      "Cannot authenticate the device: the credential is not valid (re-enrol the device)",
+      401,
+    );
+  }
+  const fp = (fingerprintHeader ?? "").trim().toLowerCase();
+  if (!verifyDeviceCredential(fp, sha256Hex(device.fingerprint))) {
+    ctx.notifier.publish({
+      kind: "fingerprint_mismatch",
+      deviceId: device.id,
+      hostname: device.hostname,
+      presentedFingerprint: /^[0-9a-f]{64}$/.test(fp) ? fp : "(malformed)",
+    });
+    throw new InputError(
+      "device_fingerprint_mismatch",
+      `Cannot authenticate the device: the credential of "${device.hostname}" was presented from different hardware`,
+      403,
+    );
+  }
+  if (device.disabled) {
+    throw new InputError(
+      "device_disabled",
+      `Device "${device.hostname}" was disabled by an administrator`,
+      403,
+    );
+  }
+  return device;
+}
+
+function requireDevice(ctx: EdgeContext, id: string): DeviceRecord {
+  const d = ctx.store.devices.byId(id);
+  if (!d) throw new NotFoundError("device_not_found", `Cannot find device "${id}"`);
+  return d;
+}
+
+/** Disables a device and removes its peer from the tunnel at once. */
+export function disableDevice(ctx: EdgeContext, id: string, actor: string): DeviceRecord {
+  const d = requireDevice(ctx, id);
+  const now = ctx.clock.now();
+  ctx.store.transaction(() => {
+    ctx.store.devices.setDisabled(id, true, now);
+    ctx.store.audit.insert({ at: now, actor, action: "device.disable", target: id, detail: {} });
+  });
+  ctx.tunnel.removePeer(d.wgPublicKey);
+  ctx.notifier.publish({ kind: "device_disabled", deviceId: id, hostname: d.hostname, by: actor });
+  return { ...d, disabled: true, updatedAt: now };
+}
+
+/** Enables a device and puts its peer back in the tunnel. */
+export function enableDevice(ctx: EdgeContext, id: string, actor: string): DeviceRecord {
+  const d = requireDevice(ctx, id);
+  const now = ctx.clock.now();
+  ctx.store.transaction(() => {
+    ctx.store.devices.setDisabled(id, false, now);
+    ctx.store.audit.insert({ at: now, actor, action: "device.enable", target: id, detail: {} });
+  });
+  const host = ctx.store.leases.hostOf(id);
+  if (host !== null) {
+    ctx.tunnel.upsertPeer({
+      id,
+      wgPublicKey: d.wgPublicKey,
+      address: hostAddress(ctx.network, host),
+    });
+  }
+  ctx.notifier.publish({ kind: "device_enabled", deviceId: id, hostname: d.hostname, by: actor });
+  return { ...d, disabled: false, updatedAt: now };
+}
+
+/** Deletes a device: its address, posture and registration go with it. */
+export function deleteDevice(ctx: EdgeContext, id: string, actor: string): void {
+  const d = requireDevice(ctx, id);
+  const now = ctx.clock.now();
+  ctx.store.transaction(() => {
+    ctx.store.devices.delete(id);
+    ctx.store.audit.insert({
+      at: now,
+      actor,
+      action: "device.delete",
+      target: id,
+      detail: { hostname: d.hostname },
+    });
+  });
+  ctx.tunnel.removePeer(d.wgPublicKey);
+  ctx.notifier.publish({ kind: "device_deleted", deviceId: id, hostname: d.hostname, by: actor });
+}
+
+/** Puts every enabled device with an address into the tunnel (at start). */
+export function loadPeers(ctx: EdgeContext): number {
+  const leases = ctx.store.leases.all();
+  let n = 0;
+  for (const d of ctx.store.devices.list()) {
+    const host = leases.get(d.id);
+    if (d.disabled || host === undefined) continue;
+    ctx.tunnel.upsertPeer({
+      id: d.id,
+      wgPublicKey: d.wgPublicKey,
+      address: hostAddress(ctx.network, host),
+    });
+    n++;
+  }
+  return n;
+}
+
+/** How long after the last handshake a tunnel still counts as up (WireGuard's reject-after-time). */
+export const TUNNEL_UP_MS = 180_000;
+
+/** The admin's view of a device, with live tunnel counters. */
+export function deviceView(ctx: EdgeContext, d: DeviceRecord, host?: number | null) {
+  const h = host === undefined ? ctx.store.leases.hostOf(d.id) : host;
+  const stats = ctx.tunnel.peerStats().get(d.wgPublicKey);
+  const now = ctx.clock.now();
+  const up = stats?.lastHandshake != null && now - stats.lastHandshake < TUNNEL_UP_MS;
+  const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
+  return {
+    id: d.id,
+    hostname: d.hostname,
+    fingerprint: d.fingerprint,
+    machineId: d.machineId,
+    macs: d.macs,
+    os: d.os,
+    osVersion: d.osVersion,
+    connectorVersion: d.connectorVersion,
+    group: d.group,
+    user: d.user,
+    address: h === null ? null : hostAddress(ctx.network, h),
+    wgPublicKey: d.wgPublicKey,
+    signingPublicKey: d.signingPublicKey,
+    disabled: d.disabled,
+    enrolledAt: iso(d.enrolledAt),
+    lastSeenAt: iso(d.lastSeenAt),
+    reportedState: d.reportedState,
+    clockSkewMs: d.clockSkewMs,
+    tunnel: {
+      state: d.disabled ? "disabled" : up ? "up" : "down",
+      transport: stats?.transport ?? (d.reportedTransport as "udp" | "tls" | null),
+      endpoint: stats?.endpoint ?? null,
+      lastHandshake: iso(stats?.lastHandshake ?? null),
+      rxBytes: stats?.rxBytes ?? 0,
+      txBytes: stats?.txBytes ?? 0,
+    },
+  };
+}
+
+/** Finds a device for the admin API or throws 404. */
+export function getDevice(ctx: EdgeContext, id: string): DeviceRecord {
+  return requireDevice(ctx, id);
+}

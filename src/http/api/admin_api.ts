@@ -1,0 +1,432 @@
+/**
+ * The login and admin API. Admins authenticate with a console session (an
+ * HttpOnly cookie, plus the session's CSRF token in `X-CSRF-Token` on every
+ * unsafe request) or with an admin API token (`Authorization: Bearer pca_…`,
+ * no cookie, so no CSRF exposure).
+ */
+import type { Context } from "hono";
+import { Hono } from "hono";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { z } from "zod";
+import { createMiddleware } from "hono/factory";
+import { InputError, NotFoundError } from "../../errors.ts";
+import {
+  deleteDevice,
+  deviceView,
+  disableDevice,
+  enableDevice,
+  getDevice,
+} from "../../edge/devices.ts";
+import { createEnrollmentKey, keyView, parseDuration } from "../../edge/enrollment_keys.ts";
+import { POLICY_COLLECTIONS, type PolicyCollection } from "../../edge/policy.ts";
+import { randomId, randomToken, sha256Hex } from "../../identity/secrets.ts";
+import { authenticate, createUser } from "../../identity/users.ts";
+import { logger } from "../../log.ts";
+import {
+  CreateKeyRequest,
+  CreateTokenRequest,
+  CreateUserRequest,
+  LoginRequest,
+} from "./admin_schemas.ts";
+import { clientIp, iso, queryInt, readJson } from "./common.ts";
+import type { EdgeEnv, ResolvedDeps } from "./env.ts";
+import { SSE_HEADERS, sseStream } from "./sse.ts";
+
+const log = logger("auth");
+
+/** Name of the console session cookie. */
+export const SESSION_COOKIE = "pc_session";
+
+/** Largest policy PUT body (1 MiB). */
+export const POLICY_LIMIT = 1024 * 1024;
+
+const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+function userView(
+  u: { id: string; username: string; role: string; groups: string[]; createdAt: number },
+) {
+  return {
+    id: u.id,
+    username: u.username,
+    role: u.role,
+    groups: u.groups,
+    createdAt: iso(u.createdAt),
+  };
+}
+
+/** Builds the auth sub-app (mounted at /api/v1/auth). */
+export function authApi(deps: ResolvedDeps): Hono<EdgeEnv> {
+  const { ctx, sessions, rateLimiter } = deps;
+  const app = new Hono<EdgeEnv>();
+
+  app.post("/login", async (c) => {
+    const body = await readJson(c, LoginRequest);
+    const ip = clientIp(c);
+    const wait = rateLimiter.retryAfterMs(body.username, ip);
+    if (wait > 0) {
+      c.header("Retry-After", String(Math.ceil(wait / 1000)));
+      throw new InputError(
+        "too_many_attempts",
+        `Too many failed logins; try again in ${Math.ceil(wait / 1000)} seconds`,
+        429,
+      );
+    }
+    const user = await authenticate(ctx.store, ctx.clock, body.username, body.password, body.totp);
+    if (!user) {
+      rateLimiter.fail(body.username, ip);
+      log.warn("login failed", { username: body.username.slice(0, 64), ip });
+      throw new InputError(
+        "invalid_credentials",
+        "Cannot log in: wrong username, password or one-time code",
+        401,
+      );
+    }
+    rateLimiter.succeed(body.username);
+    const { id, csrfToken } = sessions.create(user.id, ip);
+    const now = ctx.clock.now();
+    ctx.store.audit.insert({
+      at: now,
+      actor: `user:${user.username}`,
+      action: "auth.login",
+      target: user.id,
+      detail: { ip },
+    });
+    setCookie(c, SESSION_COOKIE, id, {
+      httpOnly: true,
+      sameSite: "Strict",
+      path: "/",
+      secure: new URL(c.req.url).protocol === "https:",
+      maxAge: Math.floor(sessions.options.ttlMs / 1000),
+    });
+    return c.json({
+      user: { id: user.id, username: user.username, role: user.role },
+      csrfToken,
+      expiresAt: iso(now + sessions.options.ttlMs),
+      serverTime: iso(now),
+    }, 200);
+  });
+
+  app.post("/logout", (c) => {
+    const id = getCookie(c, SESSION_COOKIE);
+    const active = id ? sessions.resolve(id) : undefined;
+    if (!active) throw new InputError("unauthorized", "Cannot log out: no console session", 401);
+    if (!sessions.checkCsrf(active.session, c.req.header("x-csrf-token"))) {
+      throw new InputError("csrf_failed", "Cannot log out: missing or wrong X-CSRF-Token", 403);
+    }
+    sessions.destroy(id!);
+    deleteCookie(c, SESSION_COOKIE, { path: "/" });
+    return c.json({ loggedOut: true, serverTime: iso(ctx.clock.now()) }, 200);
+  });
+
+  app.get("/session", (c) => {
+    const id = getCookie(c, SESSION_COOKIE);
+    const active = id ? sessions.resolve(id) : undefined;
+    if (!active) throw new InputError("unauthorized", "No console session", 401);
+    return c.json({
+      user: userView(active.user),
+      csrfToken: active.session.csrfToken,
+      expiresAt: iso(active.session.expiresAt),
+      serverTime: iso(ctx.clock.now()),
+    }, 200);
+  });
+  return app;
+}
+
+/** Builds the admin sub-app (mounted at /api/v1/admin). */
+export function adminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
+  const { ctx, sessions } = deps;
+  const { store, clock } = ctx;
+  const app = new Hono<EdgeEnv>();
+
+  const requireAdmin = createMiddleware<EdgeEnv>(async (c, next) => {
+    const auth = c.req.header("authorization");
+    if (auth !== undefined) {
+      const m = /^Bearer (pca_[A-Za-z0-9_-]{20,100})$/.exec(auth);
+      const token = m ? store.apiTokens.byHash(sha256Hex(m[1])) : undefined;
+      const user = token ? store.users.byId(token.userId) : undefined;
+      if (!token || !user) {
+        throw new InputError(
+          "unauthorized",
+          "Cannot authenticate: the API token is not valid",
+          401,
+        );
+      }
+      if (user.role !== "admin") {
+        throw new InputError("forbidden", `User "${user.username}" is not an administrator`, 403);
+      }
+      store.apiTokens.touch(token.id, clock.now());
+      c.set("user", user);
+      c.set("session", undefined);
+      c.set("actor", `token:${token.name}`);
+      return await next();
+    }
+    const id = getCookie(c, SESSION_COOKIE);
+    const active = id ? sessions.resolve(id) : undefined;
+    if (!active) {
+      throw new InputError("unauthorized", "Log in first: no valid console session", 401);
+    }
+    if (active.user.role !== "admin") {
+      throw new InputError(
+        "forbidden",
+        `User "${active.user.username}" is not an administrator`,
+        403,
+      );
+    }
+    if (
+      UNSAFE.has(c.req.method) && !sessions.checkCsrf(active.session, c.req.header("x-csrf-token"))
+    ) {
+      throw new InputError(
+        "csrf_failed",
+        "Refused a state-changing request without the session's X-CSRF-Token header",
+        403,
+      );
+    }
+    c.set("user", active.user);
+    c.set("session", active.session);
+    c.set("actor", `user:${active.user.username}`);
+    await next();
+  });
+  app.use("*", requireAdmin);
+
+  const now = () => clock.now();
+  const audit = (c: Context<EdgeEnv>, action: string, target: string | null, detail = {}) =>
+    store.audit.insert({ at: now(), actor: c.get("actor"), action, target, detail });
+
+  // Users
+  app.get("/users", (c) => c.json({ users: store.users.list().map(userView) }, 200));
+  app.post("/users", async (c) => {
+    const req = await readJson(c, CreateUserRequest);
+    const created = await createUser(store, clock, req, deps.scrypt);
+    audit(c, "user.create", created.user.id, { username: created.user.username, role: req.role });
+    return c.json({
+      user: userView(created.user),
+      totp: { secret: created.totpSecret, otpauthUri: created.otpauthUri },
+    }, 201);
+  });
+  app.delete("/users/:id", (c) => {
+    const id = c.req.param("id");
+    const target = store.users.byId(id);
+    if (!target) throw new NotFoundError("user_not_found", `Cannot find user "${id.slice(0, 64)}"`);
+    if (target.id === c.get("user").id) {
+      throw new InputError(
+        "cannot_delete_self",
+        "Cannot delete the user you are logged in as",
+        409,
+      );
+    }
+    store.transaction(() => {
+      if (
+        target.role === "admin" && store.users.list().filter((u) => u.role === "admin").length <= 1
+      ) {
+        throw new InputError("last_admin", "Cannot delete the last administrator", 409);
+      }
+      store.users.delete(id);
+      audit(c, "user.delete", id, { username: target.username });
+    });
+    return c.json({ deleted: true }, 200);
+  });
+
+  // API tokens
+  app.get("/tokens", (c) =>
+    c.json({
+      tokens: store.apiTokens.list().map((t) => ({
+        id: t.id,
+        name: t.name,
+        userId: t.userId,
+        createdAt: iso(t.createdAt),
+        lastUsedAt: t.lastUsedAt === null ? null : iso(t.lastUsedAt),
+      })),
+    }, 200));
+  app.post("/tokens", async (c) => {
+    const { name } = await readJson(c, CreateTokenRequest);
+    const token = `pca_${randomToken(32)}`;
+    const id = randomId("tok", 6);
+    store.transaction(() => {
+      store.apiTokens.insert({
+        id,
+        tokenHash: sha256Hex(token),
+        name,
+        userId: c.get("user").id,
+        createdAt: now(),
+        lastUsedAt: null,
+      });
+      audit(c, "token.create", id, { name });
+    });
+    return c.json({ id, name, token }, 201);
+  });
+  app.delete("/tokens/:id", (c) => {
+    const id = c.req.param("id");
+    store.transaction(() => {
+      if (!store.apiTokens.delete(id)) {
+        throw new NotFoundError("token_not_found", `Cannot find API token "${id.slice(0, 64)}"`);
+      }
+      audit(c, "token.delete", id);
+    });
+    return c.json({ deleted: true }, 200);
+  });
+
+  // Enrolment keys
+  app.get(
+    "/enrollment-keys",
+    (c) => c.json({ keys: store.enrollmentKeys.list().map((k) => keyView(k, now())) }, 200),
+  );
+  app.post("/enrollment-keys", async (c) => {
+    const req = await readJson(c, CreateKeyRequest);
+    const { key, record } = createEnrollmentKey(store, clock, {
+      reusable: req.reusable,
+      expiresInMs: parseDuration(req.expires),
+      group: req.group,
+      createdBy: c.get("actor"),
+      apiUrl: ctx.apiUrl,
+      caSha256: ctx.caSha256,
+    });
+    return c.json({ key, ...keyView(record, now()) }, 201);
+  });
+  app.post("/enrollment-keys/:id/revoke", (c) => {
+    const id = c.req.param("id");
+    const k = store.enrollmentKeys.byId(id);
+    if (!k) {
+      throw new NotFoundError("key_not_found", `Cannot find enrolment key "${id.slice(0, 64)}"`);
+    }
+    store.transaction(() => {
+      if (store.enrollmentKeys.revoke(id, now())) audit(c, "enrollment_key.revoke", id);
+    });
+    return c.json(keyView(store.enrollmentKeys.byId(id)!, now()), 200);
+  });
+
+  // Devices
+  app.get("/devices", (c) => {
+    const leases = store.leases.all();
+    return c.json({
+      devices: store.devices.list().map((d) => deviceView(ctx, d, leases.get(d.id) ?? null)),
+    }, 200);
+  });
+  app.get("/devices/:id", (c) => {
+    const d = getDevice(ctx, c.req.param("id"));
+    const posture = store.posture.latest(d.id);
+    const reg = store.c2c.get(d.id);
+    return c.json({
+      ...deviceView(ctx, d),
+      posture: posture
+        ? { passed: posture.passed, receivedAt: iso(posture.receivedAt), report: posture.body }
+        : null,
+      clientToClient: reg
+        ? {
+          fqdn: reg.fqdn,
+          valid: reg.valid,
+          reason: reg.reason,
+          registeredAt: iso(reg.registeredAt),
+        }
+        : null,
+    }, 200);
+  });
+  app.post("/devices/:id/disable", (c) => {
+    const d = disableDevice(ctx, c.req.param("id"), c.get("actor"));
+    return c.json(deviceView(ctx, d), 200);
+  });
+  app.post("/devices/:id/enable", (c) => {
+    const d = enableDevice(ctx, c.req.param("id"), c.get("actor"));
+    return c.json(deviceView(ctx, d), 200);
+  });
+  app.delete("/devices/:id", (c) => {
+    deleteDevice(ctx, c.req.param("id"), c.get("actor"));
+    return c.json({ deleted: true }, 200);
+  });
+
+  // Policy
+  app.get("/policy/client-to-client", (c) => c.json(ctx.policy.clientToClient(), 200));
+  app.put("/policy/client-to-client", async (c) => {
+    const body = await readJson(c, z.unknown());
+    return c.json(ctx.policy.replaceClientToClient(body, c.get("actor")), 200);
+  });
+  app.get("/policy/preview", (c) => {
+    const group = c.req.query("group");
+    return c.json({ policy: ctx.policy.bundleFor(group ?? null), serverTime: iso(now()) }, 200);
+  });
+  const collection = (c: Context<EdgeEnv>): PolicyCollection => {
+    const name = c.req.param("collection") ?? "";
+    if (!Object.hasOwn(POLICY_COLLECTIONS, name)) {
+      throw new NotFoundError(
+        "not_found",
+        `Unknown policy collection "${name.slice(0, 64)}"; expected one of ${
+          Object.keys(POLICY_COLLECTIONS).join(", ")
+        }`,
+      );
+    }
+    return name as PolicyCollection;
+  };
+  app.get("/policy/:collection", (c) => {
+    const col = collection(c);
+    return c.json({ items: ctx.policy.list(col), revision: ctx.policy.revision() }, 200);
+  });
+  app.put("/policy/:collection", async (c) => {
+    const col = collection(c);
+    const body = await readJson(c, z.object({ items: z.unknown() }).strict(), POLICY_LIMIT);
+    try {
+      const items = ctx.policy.replace(col, body.items, c.get("actor"));
+      return c.json({ items, revision: ctx.policy.revision() }, 200);
+    } catch (err) {
+      // Report paths relative to the body, e.g. items[0].name.
+      if (err instanceof z.ZodError) {
+        for (const i of err.issues) i.path.unshift("items");
+      }
+      throw err;
+    }
+  });
+
+  // Notifications
+  app.get("/notifications", (c) => {
+    const after = queryInt(c, "after", 0, Number.MAX_SAFE_INTEGER, 0);
+    const limit = queryInt(c, "limit", 1, 500, 100);
+    return c.json({ notifications: store.notifications.list({ afterId: after, limit }) }, 200);
+  });
+  app.post("/notifications/:id/read", (c) => {
+    const id = c.req.param("id");
+    if (!/^\d{1,15}$/.test(id) || !store.notifications.markRead(Number(id), now())) {
+      throw new NotFoundError(
+        "notification_not_found",
+        `Cannot find notification "${id.slice(0, 20)}"`,
+      );
+    }
+    return c.json({ read: true }, 200);
+  });
+  app.get("/notifications/stream", (c) => {
+    const body = sseStream(deps.sseKeepaliveMs, async (w, signal) => {
+      for await (const n of ctx.notifier.subscribe({ signal })) {
+        w.send("notification", n, String(n.id));
+      }
+    });
+    return c.body(body, 200, SSE_HEADERS);
+  });
+
+  // Audit log
+  app.get("/audit", (c) => {
+    const before = queryInt(c, "before", 1, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+    const limit = queryInt(c, "limit", 1, 500, 100);
+    return c.json({
+      entries: store.audit.list({ beforeId: before, limit }).map((e) => ({ ...e, at: iso(e.at) })),
+    }, 200);
+  });
+
+  // Support requests
+  app.get("/support-requests", (c) =>
+    c.json({
+      requests: store.support.list().map((r) => ({ ...r, createdAt: iso(r.createdAt) })),
+    }, 200));
+  app.get("/support-requests/:id/bundle", (c) => {
+    const id = c.req.param("id");
+    const bytes = store.support.bundle(id);
+    if (!bytes) {
+      throw new NotFoundError(
+        "support_request_not_found",
+        `Cannot find support request "${id.slice(0, 64)}"`,
+      );
+    }
+    return c.body(new Uint8Array(bytes), 200, {
+      "Content-Type": "application/zip",
+      "Content-Disposition": `attachment; filename="${id.replace(/[^A-Za-z0-9_]/g, "")}.zip"`,
+    });
+  });
+
+  return app;
+}

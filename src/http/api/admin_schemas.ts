@@ -1,0 +1,75 @@
+/**
+ * Request schemas of the admin and login API (the device API's live in
+ * schemas.ts, shared with the connector). Strict, like the rest: an unknown
+ * field is an error.
+ */
+import { z } from "zod";
+
+/** Usernames: letters, digits, dot, dash, underscore, @. */
+export const Username = z.string().min(1).max(64).regex(
+  /^[A-Za-z0-9_.@-]+$/,
+  "expected 1-64 letters, digits, '.', '-', '_' or '@'",
+);
+
+/** POST /api/v1/auth/login. */
+export const LoginRequest = z.object({
+  username: z.string().min(1).max(64),
+  password: z.string().min(1).max(1024),
+  totp: z.string().regex(/^\d{6}$/, "expected a 6-digit code"),
+}).strict();
+/** @see LoginRequest */
+export type LoginRequest = z.infer<typeof LoginRequest>;
+
+/** POST /api/v1/auth/login response. */
+export const LoginResponse = z.object({
+  user: z.object({ id: z.string(), username: z.string(), role: z.enum(["admin", "user"]) }),
+  csrfToken: z.string(),
+  expiresAt: z.string(),
+  serverTime: z.string(),
+}).strict();
+
+/** POST /api/v1/admin/users. */
+export const CreateUserRequest = z.object({
+  username: Username,
+  password: z.string().min(12, "expected at least 12 characters").max(1024),
+  role: z.enum(["admin", "user"]).default("user"),
+  groups: z.array(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/)).max(64).default([]),
+}).strict();
+/** @see CreateUserRequest */
+export type CreateUserRequest = z.infer<typeof CreateUserRequest>;
+
+/** POST /api/v1/admin/enrollment-keys. */
+export const CreateKeyRequest = z.object({
+  reusable: z.boolean().default(false),
+  /** "24h", "7d", "never"; default 24h. */
+  expires: z.string().max(16).default("24h"),
+  group: z.string().regex(
+    /^[A-Za-z0-9_.-]{1,64}$/,
+    "expected 1-64 letters, digits, '.', '-' or '_'",
+  )
+    .nullable().default(null),
+}).strict();
+/** @see CreateKeyRequest */
+export type CreateKeyRequest = z.infer<typeof CreateKeyRequest>;
+
+/** POST /api/v1/admin/tokens. */
+export const CreateTokenRequest = z.object({
+  name: z.string().min(1).max(100),
+}).strict();
+
+/** Heartbeat response. */
+export const HeartbeatResponse = z.object({
+  policyVersion: z.string(),
+  serverTime: z.string(),
+}).strict();
+
+/** Posture report response. */
+export const PostureResponse = z.object({
+  passed: z.boolean(),
+  serverTime: z.string(),
+}).strict();
+
+/** Support request form (multipart fields). */
+export const SupportForm = z.object({
+  message: z.string().min(1).max(4000),
+}).strict();

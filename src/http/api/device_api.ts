@@ -1,0 +1,271 @@
+/**
+ * The device-facing API: enrolment, then (with the device credential and
+ * fingerprint) policy fetch with ETag / long-poll / SSE, posture reports,
+ * client-to-client registration, heartbeats and support requests.
+ */
+import { Hono } from "hono";
+import { createMiddleware } from "hono/factory";
+import { InputError } from "../../errors.ts";
+import { authenticateDevice, enrollDevice } from "../../edge/devices.ts";
+import { compileHostnameRegex, dnsNameProblem } from "../../edge/policy.ts";
+import { randomId, sha256Hex } from "../../identity/secrets.ts";
+import type { PolicyBundle } from "../../policy/types.ts";
+import type { DeviceRecord } from "../../store/mod.ts";
+import { SupportForm } from "./admin_schemas.ts";
+import { clientIp, iso, queryInt, readBodyLimited, readJson } from "./common.ts";
+import type { EdgeEnv, ResolvedDeps } from "./env.ts";
+import {
+  C2cRegisterRequest,
+  type C2cRegisterResponse,
+  EnrollRequest,
+  HeartbeatRequest,
+  type PolicyResponse,
+  PostureReport,
+} from "./schemas.ts";
+import { SSE_HEADERS, sseStream } from "./sse.ts";
+
+/** Largest support bundle accepted (10 MiB). */
+export const SUPPORT_LIMIT = 10 * 1024 * 1024;
+
+/** Longest long-poll wait (s). */
+export const MAX_WAIT_SEC = 60;
+
+function etagMatches(header: string | undefined, version: string): boolean {
+  if (!header) return false;
+  return header.split(",").some((t) => {
+    const v = t.trim().replace(/^W\//, "").replace(/^"|"$/g, "");
+    return v === version || v === "*";
+  });
+}
+
+/** Builds the device API sub-app (mounted at /api/v1). */
+export function deviceApi(deps: ResolvedDeps): Hono<EdgeEnv> {
+  const { ctx, metrics } = deps;
+  const app = new Hono<EdgeEnv>();
+
+  app.post("/enroll", async (c) => {
+    try {
+      const req = await readJson(c, EnrollRequest);
+      const out = enrollDevice(ctx, req, clientIp(c));
+      metrics.enrolment("ok");
+      return c.json(out.response, 200);
+    } catch (err) {
+      metrics.enrolment(
+        (err as { code?: string }).code ?? (err instanceof Error ? err.name : "error"),
+      );
+      throw err;
+    }
+  });
+
+  // Applied per route (not with use("*")) so unknown paths still answer 404, not 401.
+  const auth = createMiddleware<EdgeEnv>(async (c, next) => {
+    const device = authenticateDevice(
+      ctx,
+      c.req.header("authorization"),
+      c.req.header("x-device-fingerprint"),
+    );
+    c.set("device", device);
+    await next();
+  });
+
+  const bundle = (d: DeviceRecord): PolicyBundle => ctx.policy.bundleFor(d.group);
+  const policyResponse = (d: DeviceRecord): PolicyResponse => ({
+    policy: bundle(d),
+    serverTime: iso(ctx.clock.now()),
+  });
+
+  app.get("/policy", auth, async (c) => {
+    const device = c.get("device");
+    const wait = queryInt(c, "wait", 0, MAX_WAIT_SEC, 0);
+    const inm = c.req.header("if-none-match");
+    ctx.store.devices.touch(device.id, ctx.clock.now());
+    let current = bundle(device);
+    if (wait > 0 && etagMatches(inm, current.version)) {
+      const done = new AbortController();
+      const onAbort = () => done.abort();
+      c.req.raw.signal?.addEventListener("abort", onAbort, { once: true });
+      const timer = setTimeout(() => done.abort(), wait * 1000);
+      const sub = ctx.notifier.subscribe({
+        kinds: ["policy_updated", "device_disabled", "device_deleted"],
+        signal: done.signal,
+      });
+      try {
+        for await (const n of sub) {
+          if (n.kind !== "policy_updated" && n.data.deviceId === device.id) break;
+          current = bundle(device);
+          if (!etagMatches(inm, current.version)) break;
+        }
+      } finally {
+        clearTimeout(timer);
+        sub.close();
+        c.req.raw.signal?.removeEventListener("abort", onAbort);
+      }
+      // The device may have been disabled or deleted while we waited.
+      authenticateDevice(ctx, c.req.header("authorization"), c.req.header("x-device-fingerprint"));
+      current = bundle(device);
+    }
+    c.header("ETag", `"${current.version}"`);
+    c.header("Cache-Control", "no-cache");
+    if (etagMatches(inm, current.version)) return c.body(null, 304);
+    return c.json({ policy: current, serverTime: iso(ctx.clock.now()) } as PolicyResponse, 200);
+  });
+
+  app.get("/policy/stream", auth, (c) => {
+    const device = c.get("device");
+    const body = sseStream(deps.sseKeepaliveMs, async (w, signal) => {
+      const sub = ctx.notifier.subscribe({
+        kinds: ["policy_updated", "device_disabled", "device_deleted"],
+        signal,
+      });
+      let last = bundle(device).version;
+      w.send("policy", policyResponse(device), last);
+      for await (const n of sub) {
+        if (n.kind !== "policy_updated") {
+          if (n.data.deviceId === device.id) {
+            w.send("revoked", { reason: n.kind, serverTime: iso(ctx.clock.now()) });
+            break;
+          }
+          continue;
+        }
+        const b = bundle(device);
+        if (b.version !== last) {
+          last = b.version;
+          w.send("policy", policyResponse(device), last);
+        }
+      }
+    });
+    return c.body(body, 200, SSE_HEADERS);
+  });
+
+  app.post("/posture", auth, async (c) => {
+    const device = c.get("device");
+    const report = await readJson(c, PostureReport);
+    const now = ctx.clock.now();
+    const passed = report.results.every((r) => r.passed);
+    ctx.store.transaction(() => {
+      ctx.store.posture.insert(device.id, report.collectedAt, now, passed, report);
+      ctx.store.devices.touch(device.id, now);
+    });
+    return c.json({ passed, serverTime: iso(now) }, 200);
+  });
+
+  app.post("/c2c/register", auth, async (c) => {
+    const device = c.get("device");
+    const { fqdn: raw } = await readJson(c, C2cRegisterRequest);
+    const fqdn = raw.toLowerCase().replace(/\.$/, "");
+    const settings = ctx.policy.clientToClient();
+    let reason = "";
+    const problem = dnsNameProblem(raw);
+    if (problem) reason = `"${raw.slice(0, 253)}" is not a valid DNS name: ${problem}`;
+    else if (!settings.enabled) reason = "Client-to-client is disabled on this edge";
+    else {
+      const re = compileHostnameRegex(settings.hostnameRegex);
+      if (!re.test(fqdn)) {
+        reason =
+          `"${fqdn}" does not match the configured hostname pattern ${settings.hostnameRegex}`;
+      } else {
+        const owner = ctx.store.c2c.validOwner(fqdn);
+        if (owner !== null && owner !== device.id) {
+          reason = `"${fqdn}" is already registered by another device`;
+        }
+      }
+    }
+    const valid = reason === "";
+    if (valid) reason = `"${fqdn}" matches ${settings.hostnameRegex}`;
+    const now = ctx.clock.now();
+    ctx.store.transaction(() => {
+      ctx.store.c2c.upsert({ deviceId: device.id, fqdn, valid, reason, registeredAt: now });
+      ctx.store.devices.touch(device.id, now);
+    });
+    const res: C2cRegisterResponse = { fqdn, valid, reason, serverTime: iso(now) };
+    return c.json(res, 200);
+  });
+
+  app.post("/heartbeat", auth, async (c) => {
+    const device = c.get("device");
+    const hb = await readJson(c, HeartbeatRequest);
+    const now = ctx.clock.now();
+    ctx.store.devices.touch(device.id, now, {
+      state: hb.state,
+      transport: hb.transport,
+      clockSkewMs: hb.clockSkewMs ?? null,
+    });
+    return c.json({ policyVersion: bundle(device).version, serverTime: iso(now) }, 200);
+  });
+
+  app.post("/support", auth, async (c) => {
+    const device = c.get("device");
+    const ct = (c.req.header("content-type") ?? "").toLowerCase();
+    if (!ct.startsWith("multipart/form-data")) {
+      throw new InputError(
+        "unsupported_media_type",
+        `Expected Content-Type "multipart/form-data", got "${ct.split(";")[0] || "none"}"`,
+        415,
+      );
+    }
+    const bytes = await readBodyLimited(c, SUPPORT_LIMIT + 64 * 1024);
+    let form: FormData;
+    try {
+      form = await new Request("http://local/", {
+        method: "POST",
+        headers: { "content-type": c.req.header("content-type")! },
+        body: bytes,
+      }).formData();
+    } catch {
+      throw new InputError("malformed_form", "Request body is not valid multipart/form-data");
+    }
+    const fields = [...form.keys()].filter((k) => k !== "bundle" && k !== "message");
+    if (fields.length) {
+      throw new InputError(
+        "invalid_request",
+        `Invalid request: ${fields[0]}: unknown field "${fields[0]}"`,
+      );
+    }
+    const { message } = SupportForm.parse({ message: form.get("message") ?? undefined });
+    const file = form.get("bundle");
+    if (!(file instanceof File)) {
+      throw new InputError("invalid_request", "Invalid request: bundle: expected a zip file");
+    }
+    if (file.size > SUPPORT_LIMIT) {
+      throw new InputError(
+        "body_too_large",
+        `Support bundle is larger than the limit of ${SUPPORT_LIMIT} bytes`,
+        413,
+      );
+    }
+    const zip = new Uint8Array(await file.arrayBuffer());
+    const magic = zip.length >= 4 && zip[0] === 0x50 && zip[1] === 0x4b &&
+      ((zip[2] === 3 && zip[3] === 4) || (zip[2] === 5 && zip[3] === 6));
+    if (!magic) {
+      throw new InputError("invalid_request", "Invalid request: bundle: expected a zip file");
+    }
+    const id = randomId("sup");
+    const now = ctx.clock.now();
+    ctx.store.transaction(() => {
+      ctx.store.support.insert({
+        id,
+        deviceId: device.id,
+        hostname: device.hostname,
+        message,
+        bundleSha256: sha256Hex(zip),
+        createdAt: now,
+      }, zip);
+      ctx.store.audit.insert({
+        at: now,
+        actor: `device:${device.id}`,
+        action: "support.request",
+        target: id,
+        detail: { size: zip.length },
+      });
+    });
+    ctx.notifier.publish({
+      kind: "support_request",
+      requestId: id,
+      deviceId: device.id,
+      hostname: device.hostname,
+    });
+    return c.json({ id, serverTime: iso(now) }, 201);
+  });
+
+  return app;
+}

@@ -1,0 +1,50 @@
+/**
+ * Types shared by the edge's REST sub-apps: the per-request variables set by
+ * the authentication middlewares, and the app's dependencies.
+ */
+import type { EdgeContext } from "../../edge/context.ts";
+import type { LoginRateLimiter } from "../../identity/rate_limit.ts";
+import type { ScryptParams } from "../../identity/password.ts";
+import type { SessionManager } from "../../identity/sessions.ts";
+import type { DeviceRecord, SessionRecord, UserRecord } from "../../store/mod.ts";
+import type { EdgeMetrics } from "./metrics.ts";
+
+/** Hono environment of the edge app. */
+export type EdgeEnv = {
+  Variables: {
+    /** The authenticated device (device API). */
+    device: DeviceRecord;
+    /** The authenticated admin (admin API). */
+    user: UserRecord;
+    /** The console session, when authenticated by cookie. */
+    session: SessionRecord | undefined;
+    /** "user:alice" or "token:name", for the audit log. */
+    actor: string;
+  };
+};
+
+/** Dependencies of `createEdgeApp`. */
+export interface EdgeAppDeps {
+  /** The control-plane context (store, clock, notifier, tunnel port, policy, …). */
+  ctx: EdgeContext;
+  /** Console sessions; default: a SessionManager over ctx.store with default lifetimes. */
+  sessions?: SessionManager;
+  /** Login rate limiter; default: per-user 5 / per-IP 20 in 15 min. */
+  rateLimiter?: LoginRateLimiter;
+  /** Interval of SSE keepalive comments (ms); default 15000. */
+  sseKeepaliveMs?: number;
+  /** scrypt parameters for new users (tests lower them). */
+  scrypt?: ScryptParams;
+  /** Metrics sink; default: a fresh EdgeMetrics. */
+  metrics?: EdgeMetrics;
+}
+
+/** Resolved dependencies used by the sub-apps. */
+export interface ResolvedDeps {
+  ctx: EdgeContext;
+  sessions: SessionManager;
+  rateLimiter: LoginRateLimiter;
+  sseKeepaliveMs: number;
+  scrypt?: ScryptParams;
+  metrics: EdgeMetrics;
+}

@@ -1,0 +1,170 @@
+/**
+ * Notifications: typed events → stored row → live stream. Every event is
+ * written to the store first (so a console that connects later still sees
+ * it) and then handed to each live subscriber: the admin console's SSE
+ * stream, and the policy streams that wake connectors on a policy change.
+ */
+import type { Clock } from "../clock.ts";
+import type { NotificationRecord, Store } from "../store/mod.ts";
+
+/** The events the edge raises. */
+export type NotifyEvent =
+  | { kind: "device_enrolled"; deviceId: string; hostname: string; reenrolled: boolean }
+  | {
+    kind: "identity_conflict";
+    hostname: string;
+    presentedFingerprint: string;
+    existingDeviceId: string;
+    existingHostname: string;
+  }
+  | {
+    kind: "fingerprint_mismatch";
+    deviceId: string;
+    hostname: string;
+    presentedFingerprint: string;
+  }
+  | { kind: "device_disabled"; deviceId: string; hostname: string; by: string }
+  | { kind: "device_enabled"; deviceId: string; hostname: string; by: string }
+  | { kind: "device_deleted"; deviceId: string; hostname: string; by: string }
+  | { kind: "policy_updated"; revision: number; objectKind: string; by: string }
+  | { kind: "support_request"; requestId: string; deviceId: string; hostname: string };
+
+/** The kinds of event, for filters. */
+export type NotifyKind = NotifyEvent["kind"];
+
+function describe(ev: NotifyEvent): { severity: NotificationRecord["severity"]; message: string } {
+  switch (ev.kind) {
+    case "device_enrolled":
+      return {
+        severity: "info",
+        message: `Device "${ev.hostname}" ${ev.reenrolled ? "re-enrolled" : "enrolled"}.`,
+      };
+    case "identity_conflict":
+      return {
+        severity: "critical",
+        message:
+          `Refused an enrolment from "${ev.hostname}": its keys belong to device "${ev.existingHostname}" (${ev.existingDeviceId}) but the hardware fingerprint differs, which looks like a cloned disk image.`,
+      };
+    case "fingerprint_mismatch":
+      return {
+        severity: "critical",
+        message:
+          `Refused a request with the credential of device "${ev.hostname}" (${ev.deviceId}) presented from different hardware.`,
+      };
+    case "device_disabled":
+      return { severity: "warning", message: `Device "${ev.hostname}" disabled by ${ev.by}.` };
+    case "device_enabled":
+      return { severity: "info", message: `Device "${ev.hostname}" enabled by ${ev.by}.` };
+    case "device_deleted":
+      return { severity: "warning", message: `Device "${ev.hostname}" deleted by ${ev.by}.` };
+    case "policy_updated":
+      return {
+        severity: "info",
+        message: `Policy updated (${ev.objectKind}) by ${ev.by}; revision ${ev.revision}.`,
+      };
+    case "support_request":
+      return {
+        severity: "warning",
+        message: `Support request from device "${ev.hostname}".`,
+      };
+  }
+}
+
+class Subscription implements AsyncIterableIterator<NotificationRecord> {
+  #queue: NotificationRecord[] = [];
+  #waiter: ((r: IteratorResult<NotificationRecord>) => void) | undefined;
+  #closed = false;
+  constructor(
+    private onClose: (s: Subscription) => void,
+    private kinds: ReadonlySet<string> | undefined,
+    private capacity: number,
+  ) {}
+
+  push(n: NotificationRecord): void {
+    if (this.#closed || (this.kinds && !this.kinds.has(n.kind))) return;
+    if (this.#waiter) {
+      const w = this.#waiter;
+      this.#waiter = undefined;
+      w({ value: n, done: false });
+      return;
+    }
+    this.#queue.push(n);
+    // A slow consumer loses the oldest events rather than growing memory.
+    if (this.#queue.length > this.capacity) this.#queue.shift();
+  }
+
+  next(): Promise<IteratorResult<NotificationRecord>> {
+    const n = this.#queue.shift();
+    if (n) return Promise.resolve({ value: n, done: false });
+    if (this.#closed) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve) => (this.#waiter = resolve));
+  }
+
+  return(): Promise<IteratorResult<NotificationRecord>> {
+    this.close();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#queue = [];
+    this.onClose(this);
+    const w = this.#waiter;
+    this.#waiter = undefined;
+    w?.({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<NotificationRecord> {
+    return this;
+  }
+}
+
+/** Options for `Notifier.subscribe`. */
+export interface SubscribeOptions {
+  /** Only these kinds are delivered. */
+  kinds?: NotifyKind[];
+  /** Ends the iteration when aborted. */
+  signal?: AbortSignal;
+  /** Events kept for a slow consumer before the oldest are dropped. */
+  capacity?: number;
+}
+
+/** Stores events and fans them out to live subscribers. */
+export class Notifier {
+  #subs = new Set<Subscription>();
+  constructor(private store: Store, private clock: Clock) {}
+
+  /** Stores an event as a notification and delivers it to subscribers. */
+  publish(ev: NotifyEvent): NotificationRecord {
+    const { severity, message } = describe(ev);
+    const { kind, ...data } = ev;
+    const createdAt = this.clock.now();
+    const id = this.store.notifications.insert({ kind, severity, message, data, createdAt });
+    const rec: NotificationRecord = { id, kind, severity, message, data, createdAt, readAt: null };
+    for (const s of this.#subs) s.push(rec);
+    return rec;
+  }
+
+  /** An async iterator over events published from now on. */
+  subscribe(opts: SubscribeOptions = {}): AsyncIterableIterator<NotificationRecord> & {
+    close(): void;
+  } {
+    const sub = new Subscription(
+      (s) => this.#subs.delete(s),
+      opts.kinds ? new Set(opts.kinds) : undefined,
+      opts.capacity ?? 1000,
+    );
+    this.#subs.add(sub);
+    if (opts.signal) {
+      if (opts.signal.aborted) sub.close();
+      else opts.signal.addEventListener("abort", () => sub.close(), { once: true });
+    }
+    return sub;
+  }
+
+  /** Number of live subscribers (for metrics and tests). */
+  get subscriberCount(): number {
+    return this.#subs.size;
+  }
+}

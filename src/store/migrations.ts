@@ -1,0 +1,170 @@
+/**
+ * Numbered schema migrations, applied in order at open inside one
+ * transaction (see db.ts). A migration is never edited once released: add a
+ * new number instead, so every database walks the same path.
+ *
+ * Tables are STRICT so a wrong type is an error at the SQL layer too, and
+ * every row that belongs to a device cascades on delete, so deleting a device
+ * cannot leave a lease, a posture report or a registration behind.
+ */
+
+/** One numbered migration. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** Every migration this program knows, ascending by version. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "init",
+    sql: `
+CREATE TABLE settings (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE users (
+  id TEXT PRIMARY KEY,
+  username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+  password_hash TEXT NOT NULL,
+  totp_secret TEXT NOT NULL,
+  totp_last_step INTEGER NOT NULL DEFAULT 0,
+  role TEXT NOT NULL CHECK (role IN ('admin', 'user')),
+  groups TEXT NOT NULL DEFAULT '[]',
+  created_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE sessions (
+  id_hash TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  csrf_token TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  last_seen_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  source_ip TEXT NOT NULL
+) STRICT;
+CREATE INDEX sessions_user ON sessions(user_id);
+
+CREATE TABLE api_tokens (
+  id TEXT PRIMARY KEY,
+  token_hash TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL,
+  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  created_at INTEGER NOT NULL,
+  last_used_at INTEGER
+) STRICT;
+
+CREATE TABLE enrollment_keys (
+  id TEXT PRIMARY KEY,
+  secret_hash TEXT NOT NULL UNIQUE,
+  reusable INTEGER NOT NULL CHECK (reusable IN (0, 1)),
+  group_name TEXT,
+  expires_at INTEGER,
+  revoked_at INTEGER,
+  used_at INTEGER,
+  use_count INTEGER NOT NULL DEFAULT 0,
+  created_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE devices (
+  id TEXT PRIMARY KEY,
+  fingerprint TEXT NOT NULL UNIQUE,
+  machine_id TEXT NOT NULL,
+  macs TEXT NOT NULL,
+  hostname TEXT NOT NULL,
+  os TEXT NOT NULL,
+  os_version TEXT NOT NULL,
+  connector_version TEXT NOT NULL,
+  wg_public_key TEXT NOT NULL UNIQUE,
+  signing_public_key TEXT NOT NULL UNIQUE,
+  credential_hash TEXT NOT NULL UNIQUE,
+  group_name TEXT,
+  user_name TEXT,
+  enrollment_key_id TEXT REFERENCES enrollment_keys(id) ON DELETE SET NULL,
+  disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+  enrolled_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  last_seen_at INTEGER,
+  reported_state TEXT,
+  reported_transport TEXT,
+  clock_skew_ms INTEGER
+) STRICT;
+
+CREATE TABLE address_leases (
+  host INTEGER PRIMARY KEY CHECK (host BETWEEN 2 AND 65534),
+  device_id TEXT NOT NULL UNIQUE REFERENCES devices(id) ON DELETE CASCADE,
+  leased_at INTEGER NOT NULL
+) STRICT;
+
+-- Hosts given back by deleted devices, reused lowest first; with MAX(host)+1
+-- for fresh ones, allocation never scans the lease table.
+CREATE TABLE address_free (
+  host INTEGER PRIMARY KEY
+) STRICT;
+CREATE TRIGGER address_leases_release AFTER DELETE ON address_leases BEGIN
+  INSERT OR IGNORE INTO address_free (host) VALUES (old.host);
+END;
+
+CREATE TABLE policy_objects (
+  kind TEXT NOT NULL,
+  name TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  body TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (kind, name)
+) STRICT;
+
+CREATE TABLE posture_reports (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+  collected_at TEXT NOT NULL,
+  received_at INTEGER NOT NULL,
+  passed INTEGER NOT NULL,
+  body TEXT NOT NULL
+) STRICT;
+CREATE INDEX posture_reports_device ON posture_reports(device_id, id);
+
+CREATE TABLE c2c_registrations (
+  device_id TEXT PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,
+  fqdn TEXT NOT NULL,
+  valid INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  registered_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX c2c_registrations_fqdn ON c2c_registrations(fqdn);
+
+CREATE TABLE notifications (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind TEXT NOT NULL,
+  severity TEXT NOT NULL,
+  message TEXT NOT NULL,
+  data TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  read_at INTEGER
+) STRICT;
+
+CREATE TABLE audit_log (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  at INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT,
+  detail TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE support_requests (
+  id TEXT PRIMARY KEY,
+  device_id TEXT REFERENCES devices(id) ON DELETE SET NULL,
+  hostname TEXT NOT NULL,
+  message TEXT NOT NULL,
+  bundle BLOB NOT NULL,
+  bundle_sha256 TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+) STRICT;
+`,
+  },
+];

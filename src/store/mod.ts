@@ -1,0 +1,125 @@
+/**
+ * The store: one SQLite database per role instance, opened with WAL and
+ * foreign keys, migrated at open, with typed repositories over it. The only
+ * module that touches `node:sqlite` (through db.ts).
+ */
+import { Database, type OpenOptions } from "./db.ts";
+import {
+  ApiTokensRepo,
+  AuditRepo,
+  C2cRepo,
+  DevicesRepo,
+  EnrollmentKeysRepo,
+  LeasesRepo,
+  NotificationsRepo,
+  PolicyRepo,
+  PostureRepo,
+  SessionsRepo,
+  SettingsRepo,
+  SupportRepo,
+  UsersRepo,
+} from "./repos.ts";
+
+export { Database, type OpenOptions, type SqlValue, StoreError } from "./db.ts";
+export { type Migration, MIGRATIONS } from "./migrations.ts";
+export type {
+  ApiTokenRecord,
+  AuditRecord,
+  C2cRecord,
+  DeviceRecord,
+  EnrollmentKeyRecord,
+  NotificationRecord,
+  PolicyKind,
+  PostureRecord,
+  SessionRecord,
+  SupportRecord,
+  UserRecord,
+} from "./repos.ts";
+
+/** Tables whose row counts `Store.tableCounts` reports. */
+export const TABLES = [
+  "settings",
+  "users",
+  "sessions",
+  "api_tokens",
+  "enrollment_keys",
+  "devices",
+  "address_leases",
+  "address_free",
+  "policy_objects",
+  "posture_reports",
+  "c2c_registrations",
+  "notifications",
+  "audit_log",
+  "support_requests",
+] as const;
+
+/** The edge database with its repositories. */
+export class Store {
+  /** Key/value settings. */
+  readonly settings: SettingsRepo;
+  /** Users. */
+  readonly users: UsersRepo;
+  /** Console sessions. */
+  readonly sessions: SessionsRepo;
+  /** Admin API tokens. */
+  readonly apiTokens: ApiTokensRepo;
+  /** Enrolment keys. */
+  readonly enrollmentKeys: EnrollmentKeysRepo;
+  /** Devices. */
+  readonly devices: DevicesRepo;
+  /** Address leases. */
+  readonly leases: LeasesRepo;
+  /** Policy objects. */
+  readonly policy: PolicyRepo;
+  /** Posture reports. */
+  readonly posture: PostureRepo;
+  /** Client-to-client registrations. */
+  readonly c2c: C2cRepo;
+  /** Notifications. */
+  readonly notifications: NotificationsRepo;
+  /** Audit log. */
+  readonly audit: AuditRepo;
+  /** Support requests. */
+  readonly support: SupportRepo;
+
+  constructor(readonly db: Database) {
+    this.settings = new SettingsRepo(db);
+    this.users = new UsersRepo(db);
+    this.sessions = new SessionsRepo(db);
+    this.apiTokens = new ApiTokensRepo(db);
+    this.enrollmentKeys = new EnrollmentKeysRepo(db);
+    this.devices = new DevicesRepo(db);
+    this.leases = new LeasesRepo(db);
+    this.policy = new PolicyRepo(db);
+    this.posture = new PostureRepo(db);
+    this.c2c = new C2cRepo(db);
+    this.notifications = new NotificationsRepo(db);
+    this.audit = new AuditRepo(db);
+    this.support = new SupportRepo(db);
+  }
+
+  /** Runs `fn` in one transaction (nested calls become savepoints). */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn);
+  }
+
+  /** Row count of every table: tests use it to prove nothing was half-written. */
+  tableCounts(): Record<(typeof TABLES)[number], number> {
+    const out = {} as Record<(typeof TABLES)[number], number>;
+    for (const t of TABLES) {
+      out[t] = Number(this.db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM ${t}`)!.n);
+    }
+    return out;
+  }
+
+  /** Closes the database. */
+  close(): void {
+    this.db.close();
+  }
+}
+
+/** Opens (creating and migrating) the store at `path`; ":memory:" gives the test fake. */
+export function openStore(path: string, opts: OpenOptions = {}): Store {
+  return new Store(Database.open(path, opts));
+}

@@ -1,0 +1,68 @@
+/** Enrolment key strings, durations and the CLI command. */
+import assert from "node:assert/strict";
+import { ManualClock } from "../../src/clock.ts";
+import { runKeyCreate } from "../../src/edge/cli_key.ts";
+import {
+  decodeEnrollmentKey,
+  encodeEnrollmentKey,
+  parseDuration,
+  usableKey,
+} from "../../src/edge/enrollment_keys.ts";
+import { openStore } from "../../src/store/mod.ts";
+
+Deno.test("enrolment key: pc1.<base64url JSON> round trip and malformed keys", () => {
+  const p = { u: "https://edge.example:8443", c: "0".repeat(64), s: "s".repeat(43) };
+  const k = encodeEnrollmentKey(p);
+  assert.match(k, /^pc1\.[A-Za-z0-9_-]+$/);
+  assert.deepEqual(decodeEnrollmentKey(k), p);
+  for (
+    const bad of ["pc2.abc", "pc1.", "pc1.%%%", `pc1.${btoa("{}")}`, `pc1.${btoa("not json")}`]
+  ) {
+    assert.throws(() => decodeEnrollmentKey(bad), /Cannot read enrolment key/, bad);
+  }
+});
+
+Deno.test("durations", () => {
+  const table: [string, number | null][] = [
+    ["90s", 90_000],
+    ["30m", 1_800_000],
+    ["24h", 86_400_000],
+    ["7d", 604_800_000],
+    ["never", null],
+  ];
+  for (const [t, want] of table) assert.equal(parseDuration(t), want, t);
+  for (const bad of ["", "24", "1w", "-1h", "0h", "1.5h"]) {
+    assert.throws(() => parseDuration(bad), bad);
+  }
+});
+
+Deno.test("cli: edge key create prints the key once and stores only its hash", () => {
+  const store = openStore(":memory:");
+  const clock = new ManualClock();
+  const out: string[] = [];
+  const key = runKeyCreate({ reusable: true, expires: "1h", group: "eng" }, {
+    store,
+    clock,
+    apiUrl: "https://edge.example:8443",
+    caSha256: "f".repeat(64),
+    print: (l) => out.push(l),
+  });
+  assert.equal(out[0], key);
+  assert.match(out[1], /reusable, expires .*group eng/);
+  const { s } = decodeEnrollmentKey(key);
+  assert.ok(!JSON.stringify(store.enrollmentKeys.list()).includes(s));
+  assert.equal(usableKey(store, s, clock.now()).group, "eng");
+  clock.advance(3600_001);
+  assert.throws(() => usableKey(store, s, clock.now()), /expired/);
+  assert.throws(
+    () =>
+      runKeyCreate({ group: "bad group" }, {
+        store,
+        clock,
+        apiUrl: "https://x",
+        caSha256: "f".repeat(64),
+        print: () => {},
+      }),
+    /Cannot use group/,
+  );
+});

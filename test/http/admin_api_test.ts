@@ -1,0 +1,446 @@
+/** Login and admin API: sessions, CSRF, rate limiting, users, keys, devices, policy, feeds. */
+import assert from "node:assert/strict";
+import { decodeEnrollmentKey } from "../../src/edge/enrollment_keys.ts";
+import { totpAt } from "../../src/identity/totp.ts";
+import { fixture } from "./helpers.ts";
+
+async function errorOf(res: Response): Promise<{ status: number; code: string; message: string }> {
+  const j = await res.json();
+  return { status: res.status, code: j.error?.code, message: j.error?.message };
+}
+
+async function login(
+  f: Awaited<ReturnType<typeof fixture>>,
+  username = "root",
+  password = "correct horse battery",
+) {
+  const code = totpAt(f.admin.totpSecret, f.clock.now());
+  const res = await f.req("POST", "/api/v1/auth/login", { username, password, totp: code });
+  return res;
+}
+
+function cookieOf(res: Response): string {
+  const sc = res.headers.get("set-cookie") ?? "";
+  return sc.split(";")[0];
+}
+
+Deno.test("login: password + TOTP gives a session cookie; CSRF guards unsafe requests", async () => {
+  const f = await fixture();
+  const res = await login(f);
+  assert.equal(res.status, 200);
+  const sc = res.headers.get("set-cookie")!;
+  assert.match(sc, /pc_session=/);
+  assert.match(sc, /HttpOnly/);
+  assert.match(sc, /SameSite=Strict/);
+  const { csrfToken } = await res.json();
+  const cookie = cookieOf(res);
+  assert.equal(f.store.sessions.count(), 1);
+  assert.ok(!f.store.sessions.byHash(cookie.split("=")[1]), "session id stored only hashed");
+
+  const list = await f.req("GET", "/api/v1/admin/devices", undefined, { cookie });
+  assert.equal(list.status, 200);
+  const before = f.store.tableCounts();
+  const noCsrf = await f.req("POST", "/api/v1/admin/enrollment-keys", {}, { cookie });
+  assert.equal((await errorOf(noCsrf)).code, "csrf_failed");
+  const wrongCsrf = await f.req("POST", "/api/v1/admin/enrollment-keys", {}, {
+    cookie,
+    "x-csrf-token": "nope",
+  });
+  assert.equal((await errorOf(wrongCsrf)).code, "csrf_failed");
+  assert.deepEqual(f.store.tableCounts(), before);
+  const ok = await f.req("POST", "/api/v1/admin/enrollment-keys", {}, {
+    cookie,
+    "x-csrf-token": csrfToken,
+  });
+  assert.equal(ok.status, 201);
+
+  const sess = await (await f.req("GET", "/api/v1/auth/session", undefined, { cookie })).json();
+  assert.equal(sess.csrfToken, csrfToken);
+  // Idle timeout.
+  f.clock.advance(31 * 60_000);
+  const idle = await f.req("GET", "/api/v1/admin/devices", undefined, { cookie });
+  assert.equal((await errorOf(idle)).code, "unauthorized");
+});
+
+Deno.test("login: logout ends the session", async () => {
+  const f = await fixture();
+  const res = await login(f);
+  const { csrfToken } = await res.json();
+  const cookie = cookieOf(res);
+  const out = await f.req("POST", "/api/v1/auth/logout", undefined, {
+    cookie,
+    "x-csrf-token": csrfToken,
+  });
+  assert.equal(out.status, 200);
+  assert.equal(f.store.sessions.count(), 0);
+  const after = await f.req("GET", "/api/v1/admin/devices", undefined, { cookie });
+  assert.equal(after.status, 401);
+});
+
+Deno.test("login: wrong password, wrong code, replayed code, bad input, rate limit", async () => {
+  const f = await fixture();
+  const code = totpAt(f.admin.totpSecret, f.clock.now());
+  const before = f.store.tableCounts();
+  const cases: [string, unknown, number, string][] = [
+    [
+      "wrong password",
+      { username: "root", password: "nope", totp: code },
+      401,
+      "invalid_credentials",
+    ],
+    [
+      "wrong code",
+      {
+        username: "root",
+        password: "correct horse battery",
+        totp: code === "000000" ? "111111" : "000000",
+      },
+      401,
+      "invalid_credentials",
+    ],
+    [
+      "unknown user",
+      { username: "ghost' OR '1'='1", password: "x", totp: code },
+      401,
+      "invalid_credentials",
+    ],
+    [
+      "code not digits",
+      { username: "root", password: "x", totp: "abcdef" },
+      400,
+      "invalid_request",
+    ],
+    [
+      "unknown field",
+      { username: "root", password: "x", totp: code, role: "admin" },
+      400,
+      "invalid_request",
+    ],
+  ];
+  for (const [name, body, status, c] of cases) {
+    const err = await errorOf(await f.req("POST", "/api/v1/auth/login", body));
+    assert.equal(err.status, status, name);
+    assert.equal(err.code, c, name);
+  }
+  assert.deepEqual(f.store.tableCounts(), before);
+  const ok = await f.req("POST", "/api/v1/auth/login", {
+    username: "root",
+    password: "correct horse battery",
+    totp: code,
+  });
+  assert.equal(ok.status, 200);
+  const replay = await f.req("POST", "/api/v1/auth/login", {
+    username: "root",
+    password: "correct horse battery",
+    totp: code,
+  });
+  assert.equal((await errorOf(replay)).code, "invalid_credentials");
+  // Rate limit: five failures per user lock the sixth attempt out, even with right credentials.
+  for (let i = 0; i < 5; i++) {
+    await f.req("POST", "/api/v1/auth/login", {
+      username: "root",
+      password: "bad",
+      totp: "123456",
+    });
+  }
+  f.clock.advance(30_000);
+  const locked = await f.req("POST", "/api/v1/auth/login", {
+    username: "root",
+    password: "correct horse battery",
+    totp: totpAt(f.admin.totpSecret, f.clock.now()),
+  });
+  assert.equal((await errorOf(locked)).code, "too_many_attempts");
+  assert.ok(Number(locked.headers.get("retry-after")) > 0);
+  f.clock.advance(15 * 60_000);
+  const after = await f.req("POST", "/api/v1/auth/login", {
+    username: "root",
+    password: "correct horse battery",
+    totp: totpAt(f.admin.totpSecret, f.clock.now()),
+  });
+  assert.equal(after.status, 200);
+});
+
+Deno.test("admin auth: no credentials 401, bad token 401, non-admin 403", async () => {
+  const f = await fixture();
+  assert.equal((await errorOf(await f.req("GET", "/api/v1/admin/devices"))).code, "unauthorized");
+  assert.equal(
+    (await errorOf(
+      await f.req("GET", "/api/v1/admin/devices", undefined, {
+        authorization: "Bearer pca_" + "x".repeat(40),
+      }),
+    )).code,
+    "unauthorized",
+  );
+  const created = await (await f.adminReq("POST", "/api/v1/admin/users", {
+    username: "bob",
+    password: "a long password!",
+    role: "user",
+  })).json();
+  assert.match(created.totp.otpauthUri, /^otpauth:\/\/totp\/Portcullis:bob\?secret=/);
+  const res = await f.req("POST", "/api/v1/auth/login", {
+    username: "bob",
+    password: "a long password!",
+    totp: totpAt(created.totp.secret, f.clock.now()),
+  });
+  assert.equal(res.status, 200);
+  const r = await f.req("GET", "/api/v1/admin/devices", undefined, { cookie: cookieOf(res) });
+  assert.equal((await errorOf(r)).code, "forbidden");
+});
+
+Deno.test("admin users and tokens: create, list, delete, bad input", async () => {
+  const f = await fixture();
+  const before = f.store.tableCounts();
+  const bad: [unknown, string][] = [
+    [{ username: "x", password: "short" }, "invalid_request"],
+    [{ username: "bad name'; --", password: "long enough pw!" }, "invalid_request"],
+    [{ username: "x", password: "long enough pw!", role: "god" }, "invalid_request"],
+    [{ username: "root", password: "long enough pw!" }, "user_exists"],
+  ];
+  for (const [body, code] of bad) {
+    assert.equal((await errorOf(await f.adminReq("POST", "/api/v1/admin/users", body))).code, code);
+  }
+  assert.deepEqual(f.store.tableCounts(), before);
+  const c = await f.adminReq("POST", "/api/v1/admin/users", {
+    username: "alice",
+    password: "long enough pw!",
+    role: "admin",
+    groups: ["eng"],
+  });
+  assert.equal(c.status, 201);
+  const { user } = await c.json();
+  const list = await (await f.adminReq("GET", "/api/v1/admin/users")).json();
+  assert.deepEqual(list.users.map((u: { username: string }) => u.username), ["alice", "root"]);
+  assert.ok(!JSON.stringify(list).includes("scrypt$"), "no hashes in listings");
+  assert.equal((await f.adminReq("DELETE", `/api/v1/admin/users/${user.id}`)).status, 200);
+  assert.equal(
+    (await errorOf(await f.adminReq("DELETE", `/api/v1/admin/users/${user.id}`))).code,
+    "user_not_found",
+  );
+  assert.equal(
+    (await errorOf(await f.adminReq("DELETE", `/api/v1/admin/users/${f.admin.user.id}`))).code,
+    "cannot_delete_self",
+  );
+
+  const t = await (await f.adminReq("POST", "/api/v1/admin/tokens", { name: "ci" })).json();
+  assert.match(t.token, /^pca_/);
+  const viaToken = await f.req("GET", "/api/v1/admin/devices", undefined, {
+    authorization: `Bearer ${t.token}`,
+  });
+  assert.equal(viaToken.status, 200);
+  const tl = await (await f.adminReq("GET", "/api/v1/admin/tokens")).json();
+  assert.ok(!JSON.stringify(tl).includes(t.token));
+  assert.equal((await f.adminReq("DELETE", `/api/v1/admin/tokens/${t.id}`)).status, 200);
+  const gone = await f.req("GET", "/api/v1/admin/devices", undefined, {
+    authorization: `Bearer ${t.token}`,
+  });
+  assert.equal(gone.status, 401);
+});
+
+Deno.test("admin enrolment keys: create shows the key once, list has no secrets, revoke works", async () => {
+  const f = await fixture();
+  const res = await f.adminReq("POST", "/api/v1/admin/enrollment-keys", {
+    reusable: true,
+    expires: "7d",
+    group: "eng",
+  });
+  assert.equal(res.status, 201);
+  const k = await res.json();
+  const payload = decodeEnrollmentKey(k.key);
+  assert.equal(payload.u, "https://edge.test:8443");
+  assert.equal(payload.c, "a".repeat(64));
+  assert.equal(k.status, "active");
+  assert.equal(k.group, "eng");
+  const list = await (await f.adminReq("GET", "/api/v1/admin/enrollment-keys")).json();
+  assert.equal(list.keys.length, 1);
+  assert.ok(!JSON.stringify(list).includes(payload.s));
+  assert.ok(!JSON.stringify(list).includes("secretHash"));
+  const before = f.store.tableCounts();
+  for (
+    const body of [
+      { expires: "forever" },
+      { expires: "0h" },
+      { group: "a b" },
+      { reusable: "yes" },
+      { extra: 1 },
+    ]
+  ) {
+    const err = await errorOf(await f.adminReq("POST", "/api/v1/admin/enrollment-keys", body));
+    assert.equal(err.status, 400, JSON.stringify(body));
+  }
+  assert.deepEqual(f.store.tableCounts(), before);
+  const d = await f.enroll({}, k.key);
+  assert.equal(d.json.group, "eng");
+  const rv = await f.adminReq("POST", `/api/v1/admin/enrollment-keys/${k.id}/revoke`);
+  assert.equal((await rv.json()).status, "revoked");
+  const after = await f.req("POST", "/api/v1/enroll", f.enrollBody(k.key));
+  assert.equal((await errorOf(after)).code, "enrollment_key_revoked");
+  assert.equal(
+    (await errorOf(await f.adminReq("POST", "/api/v1/admin/enrollment-keys/key_nope/revoke"))).code,
+    "key_not_found",
+  );
+});
+
+Deno.test("admin devices: detail with tunnel counters, disable removes the peer, enable restores, delete frees the address", async () => {
+  const f = await fixture();
+  const a = await f.enroll();
+  const b = await f.enroll();
+  f.tunnel.stats.set(a.body.wgPublicKey, {
+    rxBytes: 1234,
+    txBytes: 5678,
+    lastHandshake: f.clock.now() - 10_000,
+    transport: "udp",
+    endpoint: "192.0.2.7:40000",
+  });
+  await f.req(
+    "POST",
+    "/api/v1/posture",
+    { collectedAt: "2026-01-01T00:00:00Z", results: [] },
+    a.headers,
+  );
+  const detail = await (await f.adminReq("GET", `/api/v1/admin/devices/${a.json.deviceId}`)).json();
+  assert.equal(detail.address, "100.64.0.2");
+  assert.equal(detail.tunnel.state, "up");
+  assert.equal(detail.tunnel.rxBytes, 1234);
+  assert.equal(detail.tunnel.txBytes, 5678);
+  assert.equal(detail.tunnel.transport, "udp");
+  assert.equal(detail.os, "linux");
+  assert.equal(detail.posture.passed, true);
+  assert.ok(detail.lastSeenAt);
+  const list = await (await f.adminReq("GET", "/api/v1/admin/devices")).json();
+  assert.equal(list.devices.length, 2);
+  assert.ok(!JSON.stringify(list).includes("credentialHash"));
+
+  const dis = await (await f.adminReq("POST", `/api/v1/admin/devices/${a.json.deviceId}/disable`))
+    .json();
+  assert.equal(dis.disabled, true);
+  assert.equal(dis.tunnel.state, "disabled");
+  assert.ok(!f.tunnel.peers.has(a.body.wgPublicKey), "tunnel torn down at once");
+  assert.equal(f.store.notifications.count("device_disabled"), 1);
+  await f.adminReq("POST", `/api/v1/admin/devices/${a.json.deviceId}/enable`);
+  assert.equal(f.tunnel.peers.get(a.body.wgPublicKey)?.address, "100.64.0.2");
+  assert.equal((await f.req("GET", "/api/v1/policy", undefined, a.headers)).status, 200);
+
+  assert.equal(
+    (await f.adminReq("DELETE", `/api/v1/admin/devices/${a.json.deviceId}`)).status,
+    200,
+  );
+  assert.ok(!f.tunnel.peers.has(a.body.wgPublicKey));
+  assert.equal(f.store.leases.count(), 1);
+  assert.equal(f.store.posture.count(), 0, "posture cascades");
+  assert.equal(
+    (await errorOf(await f.adminReq("GET", `/api/v1/admin/devices/${a.json.deviceId}`))).code,
+    "device_not_found",
+  );
+  assert.equal(
+    (await errorOf(await f.req("GET", "/api/v1/policy", undefined, a.headers))).code,
+    "device_unauthorized",
+  );
+  const c = await f.enroll();
+  assert.equal(c.json.address, "100.64.0.2", "released address is reused");
+  assert.equal(b.json.address, "100.64.0.3");
+  assert.equal(
+    (await errorOf(await f.adminReq("POST", "/api/v1/admin/devices/dev_x'--/disable"))).code,
+    "device_not_found",
+  );
+});
+
+Deno.test("admin policy: validated with the policy schemas; bad PUT writes nothing", async () => {
+  const f = await fixture();
+  const rev0 = f.policy.revision();
+  const before = f.store.tableCounts();
+  const bad: [string, unknown, string, RegExp?][] = [
+    ["app-profiles", { items: [{ name: "x" }] }, "invalid_request", /items\[0\]\.forwarding/],
+    [
+      "app-profiles",
+      { items: [{ name: "x", forwarding: { name: "f", udpTimeoutSec: 99 } }] },
+      "invalid_request",
+      /udpTimeoutSec/,
+    ],
+    [
+      "segments",
+      { items: [{ name: "s", cidrs: ["not a cidr"] }] },
+      "invalid_request",
+      /cidrs\[0\]/,
+    ],
+    ["segments", { items: [{ name: "s" }, { name: "s" }] }, "invalid_request", /duplicate/],
+    ["access-rules", { items: [{ name: "r", segments: [] }] }, "invalid_request"],
+    [
+      "posture-profiles",
+      { items: [{ name: "p", checks: [{ type: "telepathy" }] }] },
+      "invalid_request",
+    ],
+    ["forwarding-profiles", { items: "nope" }, "invalid_request"],
+    ["forwarding-profiles", { things: [] }, "invalid_request"],
+    ["nonsense", { items: [] }, "not_found"],
+  ];
+  for (const [col, body, code, re] of bad) {
+    const err = await errorOf(await f.adminReq("PUT", `/api/v1/admin/policy/${col}`, body));
+    assert.equal(err.code, code, `${col} ${JSON.stringify(body)}: ${err.message}`);
+    if (re) assert.match(err.message, re);
+  }
+  assert.deepEqual(f.store.tableCounts(), before);
+  assert.equal(f.policy.revision(), rev0);
+  const ok = await f.adminReq("PUT", "/api/v1/admin/policy/access-rules", {
+    items: [{ name: "eng-intranet", segments: ["intranet"], groups: ["eng"] }],
+  });
+  assert.equal(ok.status, 200);
+  assert.equal(f.policy.revision(), rev0 + 1);
+  const got = await (await f.adminReq("GET", "/api/v1/admin/policy/access-rules")).json();
+  assert.equal(got.items[0].action, "allow");
+  assert.equal(f.store.notifications.count("policy_updated"), 1);
+});
+
+Deno.test("admin feeds: notifications, read marks, live stream, audit log", async () => {
+  const f = await fixture({ sseKeepaliveMs: 1000 });
+  const res = await f.adminReq("GET", "/api/v1/admin/notifications/stream");
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  await f.enroll();
+  let buf = "";
+  while (!buf.includes("device_enrolled")) buf += (await reader.read()).value ?? "";
+  await reader.cancel();
+  const list = await (await f.adminReq("GET", "/api/v1/admin/notifications")).json();
+  assert.equal(list.notifications.at(-1).kind, "device_enrolled");
+  const id = list.notifications.at(-1).id;
+  assert.equal((await f.adminReq("POST", `/api/v1/admin/notifications/${id}/read`)).status, 200);
+  assert.equal(
+    (await errorOf(await f.adminReq("POST", "/api/v1/admin/notifications/abc/read"))).code,
+    "notification_not_found",
+  );
+  assert.equal(
+    (await errorOf(await f.adminReq("GET", "/api/v1/admin/notifications?limit=-1"))).code,
+    "invalid_request",
+  );
+  const audit = await (await f.adminReq("GET", "/api/v1/admin/audit?limit=10")).json();
+  assert.ok(audit.entries.some((e: { action: string }) => e.action === "device.enroll"));
+});
+
+Deno.test("OpenAPI document and Prometheus metrics", async () => {
+  const f = await fixture();
+  await f.enroll();
+  await f.req("POST", "/api/v1/enroll", "{");
+  const doc = await (await f.req("GET", "/api/v1/openapi.json")).json();
+  assert.equal(doc.openapi, "3.1.0");
+  const enroll = doc.paths["/api/v1/enroll"].post;
+  assert.deepEqual(enroll.requestBody.content["application/json"].schema.required.sort(), [
+    "connectorVersion",
+    "fingerprint",
+    "hostname",
+    "key",
+    "os",
+    "osVersion",
+    "signingPublicKey",
+    "wgPublicKey",
+  ]);
+  assert.equal(enroll.requestBody.content["application/json"].schema.additionalProperties, false);
+  assert.ok(doc.paths["/api/v1/admin/policy/app-profiles"].put);
+  assert.ok(doc.paths["/api/v1/admin/devices/{id}"].get.parameters[0].name === "id");
+  const m = await (await f.req("GET", "/metrics")).text();
+  assert.match(m, /portcullis_devices_enrolled 1/);
+  assert.match(m, /portcullis_enrollments_total\{result="ok"\} 1/);
+  assert.match(m, /portcullis_enrollments_total\{result="malformed_json"\} 1/);
+  assert.match(
+    m,
+    /portcullis_http_requests_total\{method="POST",route="\/api\/v1\/enroll",status="200"\} 1/,
+  );
+  assert.match(m, /portcullis_tunnel_rx_bytes_total 0/);
+});

@@ -1,0 +1,610 @@
+/** Device API: enrolment, identity, device auth, policy, posture, c2c, heartbeat, support. */
+import assert from "node:assert/strict";
+import { EnrollResponse, PolicyResponse } from "../../src/http/api/schemas.ts";
+import { fingerprintHash } from "../../src/identity/secrets.ts";
+import { fixture, key32 } from "./helpers.ts";
+
+async function errorOf(res: Response): Promise<{ status: number; code: string; message: string }> {
+  const j = await res.json();
+  return { status: res.status, code: j.error?.code, message: j.error?.message };
+}
+
+Deno.test("enrol: a good request gets a device, credential, address and policy in one go", async () => {
+  const f = await fixture();
+  const before = f.store.tableCounts();
+  const { key } = f.newKey();
+  const body = f.enrollBody(key);
+  const res = await f.req("POST", "/api/v1/enroll", body);
+  assert.equal(res.status, 200);
+  assert.ok(res.headers.get("x-server-time"));
+  const json = EnrollResponse.parse(await res.json());
+  assert.equal(json.address, "100.64.0.2");
+  assert.equal(json.network, "100.64.0.0/16");
+  assert.equal(json.edgeAddress, "100.64.0.1");
+  assert.equal(json.policy.appProfile.name, "default");
+  assert.match(json.credential, /^pcd_/);
+  const after = f.store.tableCounts();
+  assert.equal(after.devices, before.devices + 1);
+  assert.equal(after.address_leases, before.address_leases + 1);
+  assert.equal(after.audit_log, before.audit_log + 2); // key creation + enrolment
+  const dev = f.store.devices.byId(json.deviceId)!;
+  assert.equal(dev.fingerprint, fingerprintHash(body.fingerprint));
+  assert.notEqual(dev.credentialHash, json.credential, "credential stored hashed");
+  assert.equal(f.tunnel.peers.get(body.wgPublicKey)?.address, "100.64.0.2");
+  // The full key string and the bare secret are both accepted.
+  const second = await f.enroll();
+  assert.equal(second.json.address, "100.64.0.3");
+});
+
+Deno.test("enrol: bad input gets a 4xx with a code and writes nothing", async () => {
+  const f = await fixture();
+  const used = f.newKey();
+  await f.enroll({}, used.key);
+  const revoked = f.newKey();
+  f.store.enrollmentKeys.revoke(revoked.record.id, f.clock.now());
+  const expired = f.newKey({ expiresInMs: 1000 });
+  f.clock.advance(2000);
+  const good = f.newKey({ reusable: true }).key;
+  const secretOnly = "x".repeat(43);
+  const cases: [string, () => Response | Promise<Response>, number, string][] = [
+    ["malformed JSON", () => f.req("POST", "/api/v1/enroll", "{not json"), 400, "malformed_json"],
+    ["empty body", () => f.req("POST", "/api/v1/enroll", ""), 400, "malformed_json"],
+    ["JSON array", () => f.req("POST", "/api/v1/enroll", []), 400, "invalid_request"],
+    [
+      "wrong type",
+      () => f.req("POST", "/api/v1/enroll", { ...f.enrollBody(good), hostname: 5 }),
+      400,
+      "invalid_request",
+    ],
+    [
+      "unknown field",
+      () => f.req("POST", "/api/v1/enroll", { ...f.enrollBody(good), admin: true }),
+      400,
+      "invalid_request",
+    ],
+    [
+      "missing field",
+      () => {
+        const b: Record<string, unknown> = { ...f.enrollBody(good) };
+        delete b.wgPublicKey;
+        return f.req("POST", "/api/v1/enroll", b);
+      },
+      400,
+      "invalid_request",
+    ],
+    [
+      "bad key format",
+      () => f.req("POST", "/api/v1/enroll", { ...f.enrollBody(good), wgPublicKey: "abc" }),
+      400,
+      "invalid_request",
+    ],
+    [
+      "bad MAC",
+      () =>
+        f.req("POST", "/api/v1/enroll", {
+          ...f.enrollBody(good),
+          fingerprint: { machineId: "m", macs: ["zz"] },
+        }),
+      400,
+      "invalid_request",
+    ],
+    [
+      "SQL in hostname",
+      () =>
+        f.req("POST", "/api/v1/enroll", {
+          ...f.enrollBody(good),
+          hostname: "x'; DROP TABLE devices;--",
+        }),
+      400,
+      "invalid_request",
+    ],
+    [
+      "oversized body",
+      () => f.req("POST", "/api/v1/enroll", { ...f.enrollBody(good), os: "a".repeat(70_000) }),
+      413,
+      "body_too_large",
+    ],
+    [
+      "wrong content type",
+      () =>
+        f.app.request("/api/v1/enroll", {
+          method: "POST",
+          headers: { "content-type": "text/plain" },
+          body: JSON.stringify(f.enrollBody(good)),
+        }),
+      415,
+      "unsupported_media_type",
+    ],
+    [
+      "no content type",
+      () =>
+        f.app.request("/api/v1/enroll", {
+          method: "POST",
+          body: JSON.stringify(f.enrollBody(good)),
+        }),
+      415,
+      "unsupported_media_type",
+    ],
+    [
+      "invalid UTF-8",
+      () =>
+        f.app.request("/api/v1/enroll", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]),
+        }),
+      400,
+      "malformed_json",
+    ],
+    [
+      "unknown key",
+      () => f.req("POST", "/api/v1/enroll", f.enrollBody(secretOnly)),
+      401,
+      "enrollment_key_unknown",
+    ],
+    [
+      "malformed key string",
+      () => f.req("POST", "/api/v1/enroll", f.enrollBody("pc1.!!!!!!!!!!!!!!!!!")),
+      400,
+      "malformed_enrollment_key",
+    ],
+    [
+      "revoked key",
+      () => f.req("POST", "/api/v1/enroll", f.enrollBody(revoked.key)),
+      403,
+      "enrollment_key_revoked",
+    ],
+    [
+      "expired key",
+      () => f.req("POST", "/api/v1/enroll", f.enrollBody(expired.key)),
+      410,
+      "enrollment_key_expired",
+    ],
+    [
+      "reused key",
+      () => f.req("POST", "/api/v1/enroll", f.enrollBody(used.key)),
+      410,
+      "enrollment_key_used",
+    ],
+    [
+      "same wg and signing key",
+      () => {
+        const k = key32();
+        return f.req(
+          "POST",
+          "/api/v1/enroll",
+          f.enrollBody(good, { wgPublicKey: k, signingPublicKey: k }),
+        );
+      },
+      400,
+      "invalid_request",
+    ],
+  ];
+  for (const [name, run, status, code] of cases) {
+    const before = f.store.tableCounts();
+    const res = await run();
+    const err = await errorOf(res);
+    assert.equal(err.status, status, `${name}: ${JSON.stringify(err)}`);
+    assert.equal(err.code, code, name);
+    assert.ok(err.message.length > 5, name);
+    assert.ok(res.headers.get("x-server-time"), name);
+    assert.deepEqual(f.store.tableCounts(), before, `${name}: nothing written`);
+  }
+  // The field path is named.
+  const res = await f.req("POST", "/api/v1/enroll", {
+    ...f.enrollBody(good),
+    fingerprint: { machineId: "m", macs: ["zz"] },
+  });
+  assert.match((await errorOf(res)).message, /fingerprint\.macs\[0\]/);
+});
+
+Deno.test("enrol: SQL metacharacters in accepted strings are stored verbatim", async () => {
+  const f = await fixture();
+  const nasty = `Robert'); DROP TABLE devices; -- "x" \\ %_`;
+  const { json } = await f.enroll({ osVersion: nasty, os: "li'nux" });
+  const d = f.store.devices.byId(json.deviceId)!;
+  assert.equal(d.osVersion, nasty);
+  assert.equal(d.os, "li'nux");
+  assert.equal(f.store.devices.count(), 1);
+});
+
+Deno.test("enrol: a cloned disk image (same keys, other hardware) is refused and the original kept", async () => {
+  const f = await fixture();
+  const orig = await f.enroll();
+  const beforeDevice = f.store.devices.byId(orig.json.deviceId);
+  const before = f.store.tableCounts();
+  const clone = f.enrollBody(f.newKey().key, {
+    wgPublicKey: orig.body.wgPublicKey,
+    signingPublicKey: orig.body.signingPublicKey,
+  });
+  const countsWithKey = f.store.tableCounts();
+  const res = await f.req("POST", "/api/v1/enroll", clone);
+  const err = await errorOf(res);
+  assert.equal(err.status, 409);
+  assert.equal(err.code, "device_identity_conflict");
+  assert.match(err.message, /cloned disk image/);
+  assert.deepEqual(f.store.devices.byId(orig.json.deviceId), beforeDevice);
+  const after = f.store.tableCounts();
+  assert.equal(after.devices, before.devices);
+  assert.equal(after.notifications, countsWithKey.notifications + 1);
+  assert.equal(f.store.notifications.count("identity_conflict"), 1);
+  assert.equal(
+    after.audit_log,
+    countsWithKey.audit_log,
+    "refused enrolment leaves no audit half-write",
+  );
+  // The clone's single-use key was not consumed.
+  assert.equal(f.store.enrollmentKeys.list().filter((k) => k.useCount === 0).length, 1);
+  // The original still works.
+  const pol = await f.req("GET", "/api/v1/policy", undefined, orig.headers);
+  assert.equal(pol.status, 200);
+  // Only one key reused (the signing key) is enough to refuse.
+  const res2 = await f.req(
+    "POST",
+    "/api/v1/enroll",
+    f.enrollBody(f.newKey().key, { signingPublicKey: orig.body.signingPublicKey }),
+  );
+  assert.equal((await errorOf(res2)).code, "device_identity_conflict");
+});
+
+Deno.test("enrol: the same hardware re-enrolling replaces keys and credential, keeps id and address", async () => {
+  const f = await fixture();
+  await f.enroll();
+  const first = await f.enroll();
+  const again = await f.enroll({
+    fingerprint: { ...first.body.fingerprint, macs: [...first.body.fingerprint.macs].reverse() },
+  });
+  assert.equal(again.json.deviceId, first.json.deviceId);
+  assert.equal(again.json.address, first.json.address);
+  assert.equal(f.store.devices.count(), 2);
+  assert.equal(f.store.leases.count(), 2);
+  assert.ok(!f.tunnel.peers.has(first.body.wgPublicKey), "old tunnel key removed");
+  assert.ok(f.tunnel.peers.has(again.body.wgPublicKey));
+  const old = await f.req("GET", "/api/v1/policy", undefined, first.headers);
+  assert.equal((await errorOf(old)).code, "device_unauthorized");
+  const fresh = await f.req("GET", "/api/v1/policy", undefined, again.headers);
+  assert.equal(fresh.status, 200);
+});
+
+Deno.test("device auth: wrong credential, missing header, other hardware, disabled", async () => {
+  const f = await fixture();
+  const d = await f.enroll();
+  const cases: [string, Record<string, string>, number, string][] = [
+    ["no auth", {}, 401, "device_unauthorized"],
+    ["not bearer", { authorization: "Basic abc" }, 401, "device_unauthorized"],
+    [
+      "wrong credential",
+      { ...d.headers, authorization: "Bearer pcd_" + "A".repeat(43) },
+      401,
+      "device_unauthorized",
+    ],
+    [
+      "SQL credential",
+      { ...d.headers, authorization: "Bearer ' OR 1=1 --" },
+      401,
+      "device_unauthorized",
+    ],
+    [
+      "fingerprint mismatch",
+      { ...d.headers, "x-device-fingerprint": "0".repeat(64) },
+      403,
+      "device_fingerprint_mismatch",
+    ],
+    [
+      "fingerprint missing",
+      { authorization: d.headers.authorization },
+      403,
+      "device_fingerprint_mismatch",
+    ],
+  ];
+  for (const [name, headers, status, code] of cases) {
+    const res = await f.req("GET", "/api/v1/policy", undefined, headers);
+    const err = await errorOf(res);
+    assert.equal(err.status, status, name);
+    assert.equal(err.code, code, name);
+  }
+  assert.equal(f.store.notifications.count("fingerprint_mismatch"), 2);
+  const dis = await f.adminReq("POST", `/api/v1/admin/devices/${d.json.deviceId}/disable`);
+  assert.equal(dis.status, 200);
+  const res = await f.req("GET", "/api/v1/policy", undefined, d.headers);
+  assert.equal((await errorOf(res)).code, "device_disabled");
+  // A disabled device cannot re-enrol its way back.
+  const re = await f.req("POST", "/api/v1/enroll", { ...d.body, key: f.newKey().key });
+  assert.equal((await errorOf(re)).code, "device_disabled");
+});
+
+Deno.test("policy: ETag and If-None-Match, version changes with policy", async () => {
+  const f = await fixture();
+  const d = await f.enroll();
+  const res = await f.req("GET", "/api/v1/policy", undefined, d.headers);
+  assert.equal(res.status, 200);
+  const body = PolicyResponse.parse(await res.json());
+  assert.equal(res.headers.get("etag"), `"${body.policy.version}"`);
+  assert.equal(body.policy.version, d.json.policy.version);
+  const nm = await f.req("GET", "/api/v1/policy", undefined, {
+    ...d.headers,
+    "if-none-match": `"${body.policy.version}"`,
+  });
+  assert.equal(nm.status, 304);
+  const put = await f.adminReq("PUT", "/api/v1/admin/policy/app-profiles", {
+    items: [{ name: "branch", forwarding: { name: "fp", udpTimeoutSec: 10 } }],
+  });
+  assert.equal(put.status, 200);
+  const changed = await f.req("GET", "/api/v1/policy", undefined, {
+    ...d.headers,
+    "if-none-match": `"${body.policy.version}"`,
+  });
+  assert.equal(changed.status, 200);
+  const nb = PolicyResponse.parse(await changed.json());
+  assert.notEqual(nb.policy.version, body.policy.version);
+  assert.equal(nb.policy.appProfile.name, "branch");
+  assert.equal(nb.policy.appProfile.forwarding.udpTimeoutSec, 10);
+  const bad = await f.req("GET", "/api/v1/policy?wait=abc", undefined, d.headers);
+  assert.equal((await errorOf(bad)).code, "invalid_request");
+  const big = await f.req("GET", "/api/v1/policy?wait=999", undefined, d.headers);
+  assert.equal(big.status, 400);
+});
+
+Deno.test("policy: app profiles match the device group by rule order", async () => {
+  const f = await fixture();
+  const put = await f.adminReq("PUT", "/api/v1/admin/policy/app-profiles", {
+    items: [
+      { name: "all", ruleOrder: 10, forwarding: { name: "a" } },
+      {
+        name: "eng",
+        ruleOrder: 1,
+        groups: ["eng"],
+        forwarding: { name: "e" },
+        postureProfiles: ["disk"],
+      },
+    ],
+  });
+  assert.equal(put.status, 200);
+  await f.adminReq("PUT", "/api/v1/admin/policy/posture-profiles", {
+    items: [{ name: "disk", checks: [{ type: "disk_encryption" }] }],
+  });
+  const eng = await f.enroll({}, f.newKey({ group: "eng" }).key);
+  const other = await f.enroll();
+  assert.equal(eng.json.group, "eng");
+  assert.equal(eng.json.policy.appProfile.name, "eng");
+  assert.equal(eng.json.policy.postureProfiles[0].name, "disk");
+  assert.equal(other.json.policy.appProfile.name, "all");
+});
+
+Deno.test("policy: long-poll returns on change, or 304 after the wait", async () => {
+  const f = await fixture();
+  const d = await f.enroll();
+  const etag = `"${d.json.policy.version}"`;
+  const t0 = performance.now();
+  const pending = f.req("GET", "/api/v1/policy?wait=20", undefined, {
+    ...d.headers,
+    "if-none-match": etag,
+  });
+  await new Promise((r) => setTimeout(r, 50));
+  await f.adminReq("PUT", "/api/v1/admin/policy/segments", {
+    items: [{ name: "intranet", cidrs: ["10.1.0.0/16"] }],
+  });
+  const res = await pending;
+  assert.equal(res.status, 200);
+  assert.ok(performance.now() - t0 < 5000);
+  const body = PolicyResponse.parse(await res.json());
+  assert.equal(body.policy.segments[0].name, "intranet");
+  const t1 = performance.now();
+  const idle = await f.req("GET", "/api/v1/policy?wait=1", undefined, {
+    ...d.headers,
+    "if-none-match": `"${body.policy.version}"`,
+  });
+  assert.equal(idle.status, 304);
+  assert.ok(performance.now() - t1 >= 900);
+  assert.equal(f.notifier.subscriberCount, 0, "no leaked subscriptions");
+});
+
+Deno.test("policy stream: pushes the current and each new version, keepalive comments", async () => {
+  const f = await fixture({ sseKeepaliveMs: 30 });
+  const d = await f.enroll();
+  const res = await f.req("GET", "/api/v1/policy/stream", undefined, d.headers);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type")!, /text\/event-stream/);
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  const until = async (pred: (s: string) => boolean) => {
+    while (!pred(buf)) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("stream ended");
+      buf += value;
+    }
+  };
+  await until((s) => s.includes("event: policy"));
+  assert.ok(buf.includes(d.json.policy.version));
+  await until((s) => s.includes(": keepalive"));
+  buf = "";
+  await f.adminReq("PUT", "/api/v1/admin/policy/client-to-client", { enabled: true });
+  await until((s) => /event: policy\nid: \w+\ndata: .*\n\n/.test(s));
+  const data = JSON.parse(/data: (.*)\n/.exec(buf)![1]);
+  const pr = PolicyResponse.parse(data);
+  assert.notEqual(pr.policy.version, d.json.policy.version);
+  assert.equal(pr.policy.clientToClient.enabled, true);
+  // Disabling the device ends its stream.
+  buf = "";
+  await f.adminReq("POST", `/api/v1/admin/devices/${d.json.deviceId}/disable`);
+  await until((s) => s.includes("event: revoked"));
+  await reader.cancel();
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(f.notifier.subscriberCount, 0);
+});
+
+Deno.test("posture, c2c and heartbeat: good and bad input", async () => {
+  const f = await fixture();
+  const d = await f.enroll();
+  const h = d.headers;
+  const report = {
+    collectedAt: "2026-01-01T00:00:00Z",
+    results: [{ profile: "p", check: "disk", passed: false, expected: "on", actual: "off'; --" }],
+  };
+  const ok = await f.req("POST", "/api/v1/posture", report, h);
+  assert.equal(ok.status, 200);
+  assert.equal((await ok.json()).passed, false);
+  assert.equal(f.store.posture.latest(d.json.deviceId)?.passed, false);
+  const before = f.store.tableCounts();
+  const bad: [string, unknown, number, string][] = [
+    ["posture wrong type", { ...report, results: "x" }, 400, "invalid_request"],
+    ["posture unknown field", { ...report, extra: 1 }, 400, "invalid_request"],
+    ["posture bad date", { ...report, collectedAt: "yesterday" }, 400, "invalid_request"],
+    [
+      "posture too many",
+      { ...report, results: Array(300).fill(report.results[0]) },
+      400,
+      "invalid_request",
+    ],
+  ];
+  for (const [name, body, status, code] of bad) {
+    const err = await errorOf(await f.req("POST", "/api/v1/posture", body, h));
+    assert.equal(err.status, status, name);
+    assert.equal(err.code, code, name);
+  }
+  const huge = await errorOf(
+    await f.req("POST", "/api/v1/posture", { ...report, pad: "x".repeat(100_000) }, h),
+  );
+  assert.equal(huge.code, "body_too_large");
+  assert.deepEqual(f.store.tableCounts(), before);
+
+  // c2c: disabled by default.
+  let r = await (await f.req("POST", "/api/v1/c2c/register", {
+    fqdn: "laptop.clients.portcullis.internal",
+  }, h)).json();
+  assert.equal(r.valid, false);
+  assert.match(r.reason, /disabled/);
+  await f.adminReq("PUT", "/api/v1/admin/policy/client-to-client", { enabled: true });
+  r = await (await f.req("POST", "/api/v1/c2c/register", {
+    fqdn: "Laptop.clients.portcullis.internal",
+  }, h)).json();
+  assert.equal(r.valid, true, r.reason);
+  assert.equal(r.fqdn, "laptop.clients.portcullis.internal");
+  r = await (await f.req("POST", "/api/v1/c2c/register", { fqdn: "laptop.evil.example" }, h))
+    .json();
+  assert.equal(r.valid, false);
+  assert.match(r.reason, /does not match/);
+  r = await (await f.req("POST", "/api/v1/c2c/register", {
+    fqdn: "bad_name'--.clients.portcullis.internal",
+  }, h)).json();
+  assert.equal(r.valid, false);
+  assert.match(r.reason, /not a valid DNS name/);
+  const other = await f.enroll();
+  await f.req("POST", "/api/v1/c2c/register", { fqdn: "laptop.clients.portcullis.internal" }, h);
+  r = await (await f.req("POST", "/api/v1/c2c/register", {
+    fqdn: "laptop.clients.portcullis.internal",
+  }, other.headers)).json();
+  assert.equal(r.valid, false);
+  assert.match(r.reason, /already registered/);
+  const long = await errorOf(
+    await f.req("POST", "/api/v1/c2c/register", { fqdn: "a".repeat(300) }, h),
+  );
+  assert.equal(long.code, "invalid_request");
+  // A catastrophic regex is refused at PUT time and nothing changes.
+  const c2cBefore = f.store.tableCounts();
+  const evil = await errorOf(
+    await f.adminReq("PUT", "/api/v1/admin/policy/client-to-client", {
+      enabled: true,
+      hostnameRegex: "^(a+)+$",
+    }),
+  );
+  assert.equal(evil.code, "invalid_request");
+  const broken = await errorOf(
+    await f.adminReq("PUT", "/api/v1/admin/policy/client-to-client", { hostnameRegex: "([" }),
+  );
+  assert.equal(broken.code, "invalid_request");
+  assert.deepEqual(f.store.tableCounts(), c2cBefore);
+
+  // heartbeat
+  f.clock.advance(5000);
+  const hb = await f.req("POST", "/api/v1/heartbeat", {
+    state: "connected",
+    transport: "tls",
+    clockSkewMs: -120,
+  }, h);
+  assert.equal(hb.status, 200);
+  const dev = f.store.devices.byId(d.json.deviceId)!;
+  assert.equal(dev.lastSeenAt, f.clock.now());
+  assert.equal(dev.reportedTransport, "tls");
+  assert.equal(dev.clockSkewMs, -120);
+  const hbBad = await errorOf(
+    await f.req("POST", "/api/v1/heartbeat", { state: "x", transport: "carrier-pigeon" }, h),
+  );
+  assert.equal(hbBad.code, "invalid_request");
+});
+
+Deno.test("support requests: zip bundle upload, admin list and download, bad uploads refused", async () => {
+  const f = await fixture();
+  const d = await f.enroll();
+  const zip = new Uint8Array([0x50, 0x4b, 0x05, 0x06, ...new Array(18).fill(0)]);
+  const form = new FormData();
+  form.set("message", "VPN drops every hour");
+  form.set("bundle", new File([zip], "bundle.zip", { type: "application/zip" }));
+  const res = await f.app.request("/api/v1/support", {
+    method: "POST",
+    headers: d.headers,
+    body: form,
+  });
+  assert.equal(res.status, 201);
+  const { id } = await res.json();
+  assert.equal(f.store.notifications.count("support_request"), 1);
+  const list = await (await f.adminReq("GET", "/api/v1/admin/support-requests")).json();
+  assert.equal(list.requests[0].message, "VPN drops every hour");
+  assert.equal(list.requests[0].bundleSize, zip.length);
+  const dl = await f.adminReq("GET", `/api/v1/admin/support-requests/${id}/bundle`);
+  assert.equal(dl.headers.get("content-type"), "application/zip");
+  assert.deepEqual(new Uint8Array(await dl.arrayBuffer()), zip);
+
+  const before = f.store.tableCounts();
+  const notZip = new FormData();
+  notZip.set("message", "hi");
+  notZip.set("bundle", new File([new Uint8Array([1, 2, 3, 4])], "x.zip"));
+  const bad1 = await f.app.request("/api/v1/support", {
+    method: "POST",
+    headers: d.headers,
+    body: notZip,
+  });
+  assert.equal((await errorOf(bad1)).code, "invalid_request");
+  const big = new FormData();
+  big.set("message", "hi");
+  big.set("bundle", new File([new Uint8Array(11 * 1024 * 1024)], "x.zip"));
+  const bad2 = await f.app.request("/api/v1/support", {
+    method: "POST",
+    headers: d.headers,
+    body: big,
+  });
+  assert.equal((await errorOf(bad2)).code, "body_too_large");
+  const bad3 = await f.req("POST", "/api/v1/support", { message: "hi" }, d.headers);
+  assert.equal((await errorOf(bad3)).code, "unsupported_media_type");
+  const noMsg = new FormData();
+  noMsg.set("bundle", new File([zip], "b.zip"));
+  const bad4 = await f.app.request("/api/v1/support", {
+    method: "POST",
+    headers: d.headers,
+    body: noMsg,
+  });
+  assert.equal((await errorOf(bad4)).code, "invalid_request");
+  assert.deepEqual(f.store.tableCounts(), before);
+});
+
+Deno.test("unknown routes are 404 not_found; unexpected errors are 500 without details", async () => {
+  const f = await fixture();
+  const res = await f.req("GET", "/api/v1/nope");
+  assert.equal((await errorOf(res)).code, "not_found");
+  assert.ok(res.headers.get("x-server-time"));
+  await f.enroll();
+  f.tunnel.peerStats = () => {
+    throw new Error("secret internal detail");
+  };
+  const { setLogSinks, stderrSink } = await import("../../src/log.ts");
+  setLogSinks([]);
+  try {
+    const boom = await f.adminReq("GET", "/api/v1/admin/devices");
+    const err = await errorOf(boom);
+    assert.equal(err.status, 500);
+    assert.equal(err.code, "internal_error");
+    assert.ok(!err.message.includes("secret"));
+  } finally {
+    setLogSinks([stderrSink]);
+  }
+});

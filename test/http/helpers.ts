@@ -1,0 +1,149 @@
+/**
+ * Test fixture for the edge app: an in-memory store, a ManualClock, the
+ * memory tunnel port and an admin API token, plus request builders.
+ */
+import { ManualClock } from "../../src/clock.ts";
+import type { EdgeContext } from "../../src/edge/context.ts";
+import { MemoryTunnelPort } from "../../src/edge/dataplane_port.ts";
+import { createEnrollmentKey } from "../../src/edge/enrollment_keys.ts";
+import { PolicyService } from "../../src/edge/policy.ts";
+import { createEdgeApp } from "../../src/http/app_edge.ts";
+import type { EnrollRequest } from "../../src/http/api/schemas.ts";
+import { fingerprintHash, sha256Hex } from "../../src/identity/secrets.ts";
+import { LoginRateLimiter } from "../../src/identity/rate_limit.ts";
+import { createUser } from "../../src/identity/users.ts";
+import { Notifier } from "../../src/notify/mod.ts";
+import { openStore } from "../../src/store/mod.ts";
+
+/** Cheap scrypt parameters for tests. */
+export const TEST_SCRYPT = { N: 1024, r: 8, p: 1 };
+
+/** Random base64 32-byte key. */
+export function key32(): string {
+  return btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
+}
+
+/** A random MAC address. */
+export function mac(): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(6)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join(":");
+}
+
+/** Builds an edge app over a fresh in-memory store. */
+export async function fixture(opts: { sseKeepaliveMs?: number; tunnel?: MemoryTunnelPort } = {}) {
+  const clock = new ManualClock(Date.UTC(2026, 0, 1));
+  const store = openStore(":memory:");
+  const notifier = new Notifier(store, clock);
+  const tunnel = opts.tunnel ?? new MemoryTunnelPort();
+  const policy = new PolicyService(store, clock, notifier, { edgeAddress: "100.64.0.1" });
+  const ctx: EdgeContext = {
+    store,
+    clock,
+    notifier,
+    tunnel,
+    policy,
+    network: "100.64.0.0/16",
+    edgeAddress: "100.64.0.1",
+    edgePublicKey: key32(),
+    endpoints: [{ transport: "udp", host: "edge.test", port: 51820 }],
+    apiUrl: "https://edge.test:8443",
+    caSha256: "a".repeat(64),
+  };
+  const rateLimiter = new LoginRateLimiter(clock);
+  const app = createEdgeApp({
+    ctx,
+    sseKeepaliveMs: opts.sseKeepaliveMs ?? 15_000,
+    scrypt: TEST_SCRYPT,
+    rateLimiter,
+  });
+  const admin = await createUser(store, clock, {
+    username: "root",
+    password: "correct horse battery",
+    role: "admin",
+  }, TEST_SCRYPT);
+  const token = "pca_" + "t".repeat(40);
+  store.apiTokens.insert({
+    id: "tok_test",
+    tokenHash: sha256Hex(token),
+    name: "test",
+    userId: admin.user.id,
+    createdAt: clock.now(),
+    lastUsedAt: null,
+  });
+
+  /** Creates an enrolment key directly in the store. */
+  const newKey = (
+    o: { reusable?: boolean; expiresInMs?: number | null; group?: string | null } = {},
+  ) =>
+    createEnrollmentKey(store, clock, {
+      reusable: o.reusable ?? false,
+      expiresInMs: o.expiresInMs === undefined ? 3600_000 : o.expiresInMs,
+      group: o.group ?? null,
+      createdBy: "test",
+      apiUrl: ctx.apiUrl,
+      caSha256: ctx.caSha256,
+    });
+
+  /** A valid enrolment body for a new random device. */
+  const enrollBody = (key: string, over: Partial<EnrollRequest> = {}): EnrollRequest => ({
+    key,
+    hostname: `host-${crypto.randomUUID().slice(0, 8)}`,
+    os: "linux",
+    osVersion: "Debian 13",
+    connectorVersion: "0.1.0",
+    fingerprint: { machineId: crypto.randomUUID().replaceAll("-", ""), macs: [mac(), mac()] },
+    wgPublicKey: key32(),
+    signingPublicKey: key32(),
+    ...over,
+  });
+
+  /** JSON request helper. */
+  const req = (
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<Response> =>
+    Promise.resolve(app.request(path, {
+      method,
+      headers: body === undefined ? headers : { "content-type": "application/json", ...headers },
+      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+    }));
+
+  /** Admin request with the API token. */
+  const adminReq = (method: string, path: string, body?: unknown) =>
+    req(method, path, body, { authorization: `Bearer ${token}` });
+
+  /** Enrols a device and returns its request, response and auth headers. */
+  const enroll = async (over: Partial<EnrollRequest> = {}, keyString?: string) => {
+    const body = enrollBody(keyString ?? newKey().key, over);
+    const res = await req("POST", "/api/v1/enroll", body);
+    const json = await res.json();
+    if (res.status !== 200) throw new Error(`enrol failed: ${res.status} ${JSON.stringify(json)}`);
+    const headers = {
+      authorization: `Bearer ${json.credential}`,
+      "x-device-fingerprint": fingerprintHash(body.fingerprint),
+    };
+    return { body, json, headers };
+  };
+
+  return {
+    app,
+    clock,
+    store,
+    notifier,
+    tunnel,
+    policy,
+    ctx,
+    admin,
+    token,
+    rateLimiter,
+    newKey,
+    enrollBody,
+    req,
+    adminReq,
+    enroll,
+  };
+}

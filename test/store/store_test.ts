@@ -1,0 +1,134 @@
+/** Store: migrations, pragmas, transactions, leases, cascades. */
+import assert from "node:assert/strict";
+import { Database, openStore, StoreError } from "../../src/store/mod.ts";
+
+Deno.test("store: file database opens in WAL with foreign keys, migrations recorded once", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const s = openStore(`${dir}/t.db`);
+    assert.equal(s.db.get<{ journal_mode: string }>("PRAGMA journal_mode")!.journal_mode, "wal");
+    assert.equal(s.db.get<{ foreign_keys: number }>("PRAGMA foreign_keys")!.foreign_keys, 1);
+    assert.equal(s.db.get<{ synchronous: number }>("PRAGMA synchronous")!.synchronous, 1);
+    assert.equal(s.db.schemaVersion(), 1);
+    s.settings.set("k", "v");
+    s.close();
+    const again = openStore(`${dir}/t.db`);
+    assert.equal(again.settings.get("k"), "v");
+    assert.equal(again.db.all("SELECT * FROM schema_version").length, 1);
+    again.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("store: a failing migration leaves the database at the old version", () => {
+  const db = Database.open(":memory:", {
+    migrations: [{ version: 1, name: "a", sql: "CREATE TABLE a (x)" }],
+  });
+  assert.throws(() =>
+    db.migrate([
+      { version: 1, name: "a", sql: "CREATE TABLE a (x)" },
+      { version: 2, name: "b", sql: "CREATE TABLE b (x); CREATE TABLE broken (" },
+    ])
+  );
+  assert.equal(db.schemaVersion(), 1);
+  assert.equal(db.all("SELECT name FROM sqlite_master WHERE name = 'b'").length, 0);
+  db.close();
+});
+
+Deno.test("store: refuses a database newer than the program", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const s = openStore(`${dir}/t.db`);
+    s.db.run("INSERT INTO schema_version (version, name, applied_at) VALUES (99, 'future', 'x')");
+    s.close();
+    assert.throws(
+      () => openStore(`${dir}/t.db`),
+      (e) => e instanceof StoreError && /newer/.test(e.message),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("store: transactions roll back on error, nest as savepoints, refuse async", () => {
+  const s = openStore(":memory:");
+  assert.throws(() =>
+    s.transaction(() => {
+      s.settings.set("a", "1");
+      throw new Error("boom");
+    }), /boom/);
+  assert.equal(s.settings.get("a"), null);
+  s.transaction(() => {
+    s.settings.set("outer", "1");
+    assert.throws(() =>
+      s.transaction(() => {
+        s.settings.set("inner", "1");
+        throw new Error("inner");
+      })
+    );
+  });
+  assert.equal(s.settings.get("outer"), "1");
+  assert.equal(s.settings.get("inner"), null);
+  assert.throws(() => s.transaction(() => Promise.resolve(1)), /asynchronous/);
+  assert.equal(s.db.inTransaction, false);
+});
+
+Deno.test("store: leases take the lowest free host, stop at the limit, cascade on delete", () => {
+  const s = openStore(":memory:");
+  const dev = (id: string) =>
+    s.devices.insert({
+      id,
+      fingerprint: `fp-${id}`,
+      machineId: "m",
+      macs: [],
+      hostname: id,
+      os: "linux",
+      osVersion: "1",
+      connectorVersion: "1",
+      wgPublicKey: `wg-${id}`,
+      signingPublicKey: `sg-${id}`,
+      credentialHash: `c-${id}`,
+      group: null,
+      user: null,
+      enrollmentKeyId: null,
+      disabled: false,
+      enrolledAt: 0,
+      updatedAt: 0,
+      lastSeenAt: null,
+      reportedState: null,
+      reportedTransport: null,
+      clockSkewMs: null,
+    });
+  for (const id of ["a", "b", "c"]) dev(id);
+  assert.equal(s.leases.allocate("a", 0, 10), 2);
+  assert.equal(s.leases.allocate("b", 0, 10), 3);
+  s.devices.delete("a");
+  assert.equal(s.leases.hostOf("a"), null, "lease cascades");
+  assert.equal(s.leases.allocate("c", 0, 10), 2, "freed host reused");
+  dev("d");
+  assert.equal(s.leases.allocate("d", 0, 3), null, "range full");
+  assert.throws(() => s.leases.allocate("b", 0, 10), "one lease per device");
+});
+
+Deno.test("store: single-use key can be claimed once, reusable counts", () => {
+  const s = openStore(":memory:");
+  const base = {
+    group: null,
+    expiresAt: null,
+    revokedAt: null,
+    usedAt: null,
+    useCount: 0,
+    createdBy: "t",
+    createdAt: 0,
+  };
+  s.enrollmentKeys.insert({ id: "k1", secretHash: "h1", reusable: false, ...base });
+  s.enrollmentKeys.insert({ id: "k2", secretHash: "h2", reusable: true, ...base });
+  assert.ok(s.enrollmentKeys.claimUse("k1", 1));
+  assert.ok(!s.enrollmentKeys.claimUse("k1", 2));
+  assert.ok(s.enrollmentKeys.claimUse("k2", 1));
+  assert.ok(s.enrollmentKeys.claimUse("k2", 2));
+  assert.equal(s.enrollmentKeys.byId("k2")!.useCount, 2);
+  assert.ok(s.enrollmentKeys.revoke("k2", 3));
+  assert.ok(!s.enrollmentKeys.revoke("k2", 4));
+});
