@@ -16,6 +16,8 @@ import { openTun } from "../tun/open.ts";
 import { UdpSocket } from "../net/udp.ts";
 import { IpNetConfig, type NetConfig } from "../net/iface.ts";
 import { Pump } from "./pump.ts";
+import { TlsStream } from "../net/tls_stream.ts";
+import { TransportFallback } from "./fallback.ts";
 import { queryUapi, serveUapi, UAPI_DIR, type UapiInterface } from "./uapi.ts";
 import { systemClock } from "../clock.ts";
 import { InputError } from "../errors.ts";
@@ -29,6 +31,8 @@ export interface WgUpOptions {
   name?: string;
   /** Lowers REKEY_AFTER_TIME (tests only; see DeviceOptions.rekeyAfterMs). */
   rekeyAfterMs?: number;
+  /** How often to try UDP again while a peer is on TLS (default 30 s). */
+  udpProbeMs?: number;
   /** Network configuration (real `ip` by default). */
   net?: NetConfig;
   /** Called once the interface is up (tests). */
@@ -107,12 +111,21 @@ export async function wgUp(path: string, opts: WgUpOptions = {}): Promise<void> 
   const hasDefault = cfg.peers.some((p) => p.allowedIps.some((a) => a.endsWith("/0")));
   const fwmark = hasDefault ? (cfg.interface.listenPort ?? 51820) : undefined;
 
+  const fallbacks = new Map<string, TransportFallback>();
   const device = new WireGuardDevice({
     privateKey: cfg.interface.privateKey,
     clock: systemClock,
     mtu,
     rekeyAfterMs: opts.rekeyAfterMs,
-    onEvent: (e) => log.info(`Peer ${e.type.replace("_", " ")}`, { peer: e.peer.publicKeyText }),
+    onEvent: (e) => {
+      log.info(`Peer ${e.type.replace("_", " ")}`, {
+        peer: e.peer.publicKeyText,
+        transport: e.peer.endpoint?.transport,
+      });
+      if (e.type === "handshake_complete") {
+        fallbacks.get(e.peer.publicKeyText)?.onHandshakeComplete();
+      }
+    },
   });
   for (const p of cfg.peers) {
     device.setPeer({
@@ -146,13 +159,65 @@ export async function wgUp(path: string, opts: WgUpOptions = {}): Promise<void> 
         }
       }
     }
-    pump = new Pump({ tun, device, udp });
+    const needTls = cfg.interface.tlsListenPort !== undefined ||
+      cfg.peers.some((p) => p.tlsEndpoint);
+    let tls: TlsStream | null = null;
+    if (needTls) {
+      tls = new TlsStream({ wake: () => pump?.kick() });
+      const t = tls;
+      cleanups.push(() => t.close());
+    }
+    if (tls && cfg.interface.tlsListenPort !== undefined) {
+      const f = cfg.interface;
+      if (!f.tlsCertificate || !f.tlsPrivateKey) {
+        throw new InputError(
+          "invalid_wg_config",
+          `${path}: TlsListenPort needs TlsCertificate and TlsPrivateKey`,
+        );
+      }
+      tls.listen({
+        port: f.tlsListenPort!,
+        cert: await Deno.readTextFile(f.tlsCertificate),
+        key: await Deno.readTextFile(f.tlsPrivateKey),
+      });
+    }
+    pump = new Pump({ tun, device, udp, tls });
     const run = pump.run();
-    const uapi = await serveUapi(name, device, () => ({
-      privateKey: cfg.interface.privateKey,
-      listenPort: udp.port,
-      fwmark,
-    }));
+    for (const p of cfg.peers) {
+      if (!p.tlsEndpoint || !p.endpoint) continue;
+      const peer = device.getPeer(p.publicKey)!;
+      const m = p.tlsEndpoint.match(/^\[?([^\]]+?)\]?:(\d+)$/)!;
+      const fb = new TransportFallback({
+        device,
+        peer,
+        udp: peer.endpoint!,
+        tls: {
+          hostname: m[1],
+          port: Number(m[2]),
+          caCerts: p.tlsCa ? [await Deno.readTextFile(p.tlsCa)] : undefined,
+        },
+        tlsStream: tls,
+        udpTimeoutMs: (p.udpTimeout ?? 5) * 1000,
+        probeIntervalMs: opts.udpProbeMs,
+        kick: () => pump?.kick(),
+        onChange: (t, reason) =>
+          log.info(`Peer now on ${t.toUpperCase()}`, { peer: peer.publicKeyText, reason }),
+      });
+      fallbacks.set(peer.publicKeyText, fb);
+      fb.start();
+      cleanups.push(() => fb.stop());
+    }
+    const uapi = await serveUapi(
+      name,
+      device,
+      () => ({
+        privateKey: cfg.interface.privateKey,
+        listenPort: udp.port,
+        fwmark,
+      }),
+      undefined,
+      () => ({ ...pump!.stats }),
+    );
     cleanups.push(() => uapi.close());
     log.info(`Interface "${name}" is up`, { listenPort: udp.port, peers: cfg.peers.length });
     opts.onReady?.({ name, listenPort: udp.port });

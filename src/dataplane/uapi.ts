@@ -63,6 +63,7 @@ export async function serveUapi(
   device: WireGuardDevice,
   info: () => UapiInfo,
   dir = UAPI_DIR,
+  counters: () => Record<string, number> = () => ({}),
 ): Promise<UapiServer> {
   await Deno.mkdir(dir, { recursive: true, mode: 0o755 });
   const path = `${dir}/${iface}.sock`;
@@ -97,7 +98,11 @@ export async function serveUapi(
           const op = req.split("\n")[0];
           let reply: string;
           if (op === "get=1") reply = renderGet(device, info()) + "errno=0\n\n";
-          else if (op === "set=1") reply = "errno=95\n\n";
+          else if (op === "get=portcullis-stats") {
+            // Our own extension: drop counters by reason and pump counters.
+            const all = { ...prefixed("drop_", device.drops), ...counters() };
+            reply = Object.entries(all).map(([k, v]) => `${k}=${v}`).join("\n") + "\nerrno=0\n\n";
+          } else if (op === "set=1") reply = "errno=95\n\n";
           else reply = "errno=22\n\n";
           await writeAll(conn, new TextEncoder().encode(reply));
         }
@@ -126,6 +131,34 @@ export async function serveUapi(
       } catch { /* gone */ }
     },
   };
+}
+
+function prefixed(p: string, o: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [p + k, v]));
+}
+
+/** Reads our counters extension (`get=portcullis-stats`) from a UAPI socket. */
+export async function queryStats(path: string): Promise<Record<string, number>> {
+  const conn = await Deno.connect({ transport: "unix", path });
+  try {
+    await writeAll(conn, new TextEncoder().encode("get=portcullis-stats\n\n"));
+    const dec = new TextDecoder();
+    const buf = new Uint8Array(65536);
+    let text = "";
+    while (!text.includes("errno=")) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      text += dec.decode(buf.subarray(0, n), { stream: true });
+    }
+    const out: Record<string, number> = {};
+    for (const line of text.split("\n")) {
+      const [k, v] = line.split("=");
+      if (k && v !== undefined && k !== "errno") out[k] = Number(v);
+    }
+    return out;
+  } finally {
+    conn.close();
+  }
 }
 
 async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {

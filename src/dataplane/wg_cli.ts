@@ -19,10 +19,13 @@ export async function wgCommand(args: string[]): Promise<number> {
       if (positionals.length !== 1) {
         throw new InputError("usage", "Usage: portcullis wg up FILE [--name IFACE]");
       }
+      // Test knobs: shorten the rekey interval and the UDP probe interval.
       const rekey = Deno.env.get("PORTCULLIS_WG_REKEY_AFTER_SEC");
+      const probe = Deno.env.get("PORTCULLIS_UDP_PROBE_SEC");
       await wgUp(positionals[0], {
         name: values.name,
         rekeyAfterMs: rekey ? Number(rekey) * 1000 : undefined,
+        udpProbeMs: probe ? Math.max(1, Number(probe)) * 1000 : undefined,
       });
       return 0;
     }

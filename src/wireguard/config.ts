@@ -28,6 +28,12 @@ export interface WgQuickInterface {
   preDown: string[];
   postDown: string[];
   saveConfig?: boolean;
+  /** Portcullis extension: also accept the TLS fallback transport on this TCP port. */
+  tlsListenPort?: number;
+  /** Portcullis extension: PEM certificate chain file for the TLS listener. */
+  tlsCertificate?: string;
+  /** Portcullis extension: PEM private key file for the TLS listener. */
+  tlsPrivateKey?: string;
 }
 
 /** One [Peer] section. */
@@ -39,6 +45,12 @@ export interface WgQuickPeer {
   /** "host:port" or "[v6]:port"; the host may be a name the caller resolves. */
   endpoint?: string;
   persistentKeepalive?: number;
+  /** Portcullis extension: "host:port" of the peer's TLS fallback listener. */
+  tlsEndpoint?: string;
+  /** Portcullis extension: PEM CA file that the peer's TLS certificate must chain to. */
+  tlsCa?: string;
+  /** Portcullis extension: seconds without a UDP handshake answer before falling back (5-60). */
+  udpTimeout?: number;
 }
 
 /** A parsed wg-quick file. */
@@ -194,6 +206,15 @@ export function parseWgQuick(text: string): WgQuickConfig {
           f[field]!.push(v);
           break;
         }
+        case "tlslistenport":
+          f.tlsListenPort = int(n, "TlsListenPort", v, 1, 65535);
+          break;
+        case "tlscertificate":
+          f.tlsCertificate = v;
+          break;
+        case "tlsprivatekey":
+          f.tlsPrivateKey = v;
+          break;
         default:
           fail(n, `unknown key ${k} in [Interface]`);
       }
@@ -221,6 +242,15 @@ export function parseWgQuick(text: string): WgQuickConfig {
           p.persistentKeepalive = v.toLowerCase() === "off"
             ? 0
             : int(n, "PersistentKeepalive", v, 0, 65535);
+          break;
+        case "tlsendpoint":
+          p.tlsEndpoint = endpointText(n, v);
+          break;
+        case "tlsca":
+          p.tlsCa = v;
+          break;
+        case "udptimeout":
+          p.udpTimeout = int(n, "UdpTimeout", v, 5, 60);
           break;
         default:
           fail(n, `unknown key ${k} in [Peer]`);
@@ -259,6 +289,9 @@ export function serializeWgQuick(cfg: Omit<WgQuickConfig, "warnings">): string {
   if (f.table !== undefined) out.push(`Table = ${f.table}`);
   if (f.fwMark !== undefined) out.push(`FwMark = ${f.fwMark}`);
   if (f.saveConfig !== undefined) out.push(`SaveConfig = ${f.saveConfig}`);
+  if (f.tlsListenPort !== undefined) out.push(`TlsListenPort = ${f.tlsListenPort}`);
+  if (f.tlsCertificate !== undefined) out.push(`TlsCertificate = ${f.tlsCertificate}`);
+  if (f.tlsPrivateKey !== undefined) out.push(`TlsPrivateKey = ${f.tlsPrivateKey}`);
   for (
     const [k, vs] of [["PreUp", f.preUp], ["PostUp", f.postUp], ["PreDown", f.preDown], [
       "PostDown",
@@ -273,6 +306,9 @@ export function serializeWgQuick(cfg: Omit<WgQuickConfig, "warnings">): string {
     if (p.allowedIps.length) out.push(`AllowedIPs = ${p.allowedIps.join(", ")}`);
     if (p.endpoint) out.push(`Endpoint = ${p.endpoint}`);
     if (p.persistentKeepalive) out.push(`PersistentKeepalive = ${p.persistentKeepalive}`);
+    if (p.tlsEndpoint) out.push(`TlsEndpoint = ${p.tlsEndpoint}`);
+    if (p.tlsCa) out.push(`TlsCa = ${p.tlsCa}`);
+    if (p.udpTimeout !== undefined) out.push(`UdpTimeout = ${p.udpTimeout}`);
   }
   return out.join("\n") + "\n";
 }

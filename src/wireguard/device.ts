@@ -505,12 +505,24 @@ export class WireGuardDevice {
     }
   }
 
-  #sendInitiation(peer: Peer, isRetry: boolean): void {
+  /**
+   * Starts a handshake now. `via` sends this one initiation over another
+   * endpoint without changing the peer's (transport probing: try UDP while
+   * data still flows over TLS; the answer roams the peer if it arrives).
+   * `force` skips the one-per-REKEY_TIMEOUT rate limit (a transport switch).
+   * Returns false when rate-limited or there is nowhere to send.
+   */
+  initiateHandshake(peer: Peer, via?: Endpoint, force = false): boolean {
+    if (!this.#peers.has(peer.publicKeyText)) return false;
+    return this.#sendInitiation(peer, false, via, force);
+  }
+
+  #sendInitiation(peer: Peer, isRetry: boolean, via?: Endpoint, force = false): boolean {
     if (!isRetry) peer.handshakeAttempts = 0;
     const now = this.#clock.monotonic();
-    if (now - peer.lastSentHandshakeAt < REKEY_TIMEOUT_MS) return;
-    const ep = peer.endpoint;
-    if (ep === null) return;
+    if (!force && now - peer.lastSentHandshakeAt < REKEY_TIMEOUT_MS) return false;
+    const ep = via ?? peer.endpoint;
+    if (ep === null) return false;
     peer.lastSentHandshakeAt = now;
     this.#clearHandshake(peer);
     const idx = this.#allocIndex();
@@ -521,12 +533,13 @@ export class WireGuardDevice {
       tai64n(this.#clock.now()),
       this.#random,
     );
-    if (!made) return;
+    if (!made) return false;
     peer.handshake = made.state;
     this.#handshakes.set(idx, peer);
     peer.cookies.stamp(made.message);
     this.#send(peer, ep, made.message, now);
     peer.retransmitAt = now + REKEY_TIMEOUT_MS + jitterMs(this.#random);
+    return true;
   }
 
   #clearHandshake(peer: Peer): void {

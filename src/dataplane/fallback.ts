@@ -1,0 +1,174 @@
+/**
+ * Transport fallback for one client peer: WireGuard over UDP first, the same
+ * messages over TLS on TCP when UDP gets no handshake answer, and back to UDP
+ * when it works again (DESIGN.md §3).
+ *
+ *   udp ── handshake in flight > udpTimeout ──▶ dialing ── connected ──▶ tls
+ *    ▲                                             │ failed (backoff)       │
+ *    │                                             ▼                        │
+ *    └──────── handshake answered over UDP ◀── probe UDP every probeInterval ┘
+ *
+ * The probe sends one initiation over UDP while data keeps flowing over TLS
+ * (WireGuardDevice.initiateHandshake with `via`); if the answer comes back
+ * over UDP the protocol's own roaming moves the peer to UDP, and this
+ * selector follows. Nothing here touches packets: it only picks endpoints.
+ */
+import type { Peer, WireGuardDevice } from "../wireguard/mod.ts";
+import type { Endpoint } from "../net/endpoint.ts";
+import type { TlsStream } from "../net/tls_stream.ts";
+import { type Clock, systemClock } from "../clock.ts";
+import { logger } from "../log.ts";
+
+const log = logger("fallback");
+
+/** Which transport the peer is on. */
+export type TransportState = "udp" | "dialing" | "tls";
+
+/** How to reach the peer's TLS listener. */
+export interface TlsTarget {
+  hostname: string;
+  port: number;
+  /** PEM CA certificates to trust (pinning); the system store when absent. */
+  caCerts?: string[];
+}
+
+/** Inputs of a TransportFallback. */
+export interface FallbackOptions {
+  device: WireGuardDevice;
+  peer: Peer;
+  udp: Endpoint;
+  tls: TlsTarget | null;
+  tlsStream: TlsStream | null;
+  /** How long a handshake may go unanswered over UDP before falling back. */
+  udpTimeoutMs: number;
+  /** How often to try UDP again while on TLS (default 30 s). */
+  probeIntervalMs?: number;
+  clock?: Clock;
+  /** Wakes the pump so queued handshakes go out now. */
+  kick: () => void;
+  /** Told about every transport change with a reason (logs, engine, console). */
+  onChange?: (state: "udp" | "tls", reason: string) => void;
+}
+
+/** Picks UDP or TLS for one peer; start() it after the pump runs. */
+export class TransportFallback {
+  readonly #o: FallbackOptions & { probeIntervalMs: number; clock: Clock };
+  #state: TransportState = "udp";
+  #inflightSince: number | null = null;
+  #nextProbe = 0;
+  #dialFailures = 0;
+  #nextDial = 0;
+  #timer: ReturnType<typeof setInterval> | null = null;
+  #tlsEp: Endpoint | null = null;
+  #offEvents: (() => void) | null = null;
+
+  /** Creates the selector in the UDP state. */
+  constructor(opts: FallbackOptions) {
+    this.#o = {
+      ...opts,
+      probeIntervalMs: opts.probeIntervalMs ?? 30_000,
+      clock: opts.clock ?? systemClock,
+    };
+  }
+
+  /** Current transport (dialing counts as still on UDP for data). */
+  get state(): TransportState {
+    return this.#state;
+  }
+
+  /** Begins watching; initiates a first handshake over UDP. */
+  start(): void {
+    if (this.#timer !== null) return;
+    const { device, peer } = this.#o;
+    peer.endpoint = this.#o.udp;
+    device.initiateHandshake(peer, undefined, true);
+    this.#o.kick();
+    this.#timer = setInterval(() => this.tick(), 250);
+    this.#offEvents = this.#o.tlsStream?.onEvent((ev) => {
+      if (ev.type === "close" && this.#tlsEp && ev.conn.endpoint === this.#tlsEp) {
+        this.#tlsEp = null;
+        if (this.#state === "tls") {
+          log.warn("TLS connection to the peer closed; redialling", { reason: ev.conn.reason });
+          this.#state = "dialing";
+          void this.#dial();
+        }
+      }
+    }) ?? null;
+  }
+
+  /** Stops watching. */
+  stop(): void {
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
+    this.#offEvents?.();
+  }
+
+  /** Call when the device reports handshake_complete for this peer. */
+  onHandshakeComplete(): void {
+    this.#inflightSince = null;
+    const ep = this.#o.peer.endpoint;
+    if (this.#state === "tls" && ep?.transport === "udp") {
+      this.#state = "udp";
+      this.#o.onChange?.("udp", "a handshake over UDP was answered");
+      const old = this.#tlsEp;
+      this.#tlsEp = null;
+      // Keep TLS a moment for packets already in flight, then close it.
+      if (old) setTimeout(() => this.#o.tlsStream?.disconnect(old, "back on UDP"), 2000);
+    }
+  }
+
+  /** Runs the timing rules; called every 250 ms (exposed for tests). */
+  tick(): void {
+    const now = this.#o.clock.monotonic();
+    const { peer, device } = this.#o;
+    if (this.#state === "udp") {
+      if (peer.handshake) {
+        if (this.#inflightSince === null) this.#inflightSince = now;
+        else if (now - this.#inflightSince >= this.#o.udpTimeoutMs && this.#canFallBack(now)) {
+          log.warn("No handshake answer over UDP; falling back to TLS", {
+            waitedMs: Math.round(now - this.#inflightSince),
+          });
+          this.#state = "dialing";
+          void this.#dial();
+        }
+      } else {
+        this.#inflightSince = null;
+      }
+    } else if (this.#state === "tls" && now >= this.#nextProbe) {
+      this.#nextProbe = now + this.#o.probeIntervalMs;
+      if (device.initiateHandshake(peer, this.#o.udp, true)) this.#o.kick();
+    }
+  }
+
+  #canFallBack(now: number): boolean {
+    return this.#o.tls !== null && this.#o.tlsStream !== null && now >= this.#nextDial;
+  }
+
+  async #dial(): Promise<void> {
+    const { tls, tlsStream, peer, device, clock } = this.#o;
+    if (!tls || !tlsStream) return;
+    try {
+      const ep = await tlsStream.dial(tls);
+      if (this.#timer === null) return; // stopped meanwhile
+      this.#tlsEp = ep;
+      this.#dialFailures = 0;
+      peer.endpoint = ep;
+      this.#state = "tls";
+      this.#inflightSince = null;
+      this.#nextProbe = clock.monotonic() + this.#o.probeIntervalMs;
+      device.initiateHandshake(peer, undefined, true);
+      this.#o.kick();
+      this.#o.onChange?.("tls", "UDP handshakes went unanswered");
+    } catch (e) {
+      this.#dialFailures++;
+      const backoff = Math.min(30_000, 1000 * 2 ** Math.min(5, this.#dialFailures - 1));
+      this.#nextDial = clock.monotonic() + backoff;
+      log.warn("Cannot reach the peer over TLS either", {
+        error: (e as Error).message,
+        retryInMs: backoff,
+      });
+      this.#state = "udp";
+      this.#inflightSince = clock.monotonic();
+    }
+  }
+}
