@@ -4,7 +4,7 @@
  * transfer between them. Everything is owned by a NetnsLab, so it is torn
  * down even when a test fails.
  */
-import { NetnsLab, sh } from "./netns.ts";
+import { type NetnsLab, sh } from "./netns.ts";
 import { encodeKey, generatePrivateKey, publicKeyOf } from "../../src/wireguard/mod.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
