@@ -6,6 +6,7 @@
  * the web framework and the database.
  */
 import { PortcullisError } from "./src/errors.ts";
+import type { ServeFn } from "./src/http/serve.ts";
 
 /** Version printed by `portcullis version` and reported by connectors. */
 export const VERSION = "0.1.0";
@@ -13,6 +14,11 @@ export const VERSION = "0.1.0";
 const USAGE = `Portcullis ${VERSION} — zero-trust edge appliance
 
 Usage:
+  portcullis edge [--config FILE] [--data-dir DIR] [--api-listen H:P] [--tunnel-port N]
+                  [--console-listen H:P] [--bootstrap-listen H:P] [--public-host HOST] ...
+                                         run the service edge (embedded defaults; see README)
+  portcullis edge key create [--reusable] [--expires 24h|7d|never] [--group NAME]
+                                         make an enrolment key (printed once)
   portcullis wg up FILE [--name IFACE]   bring up a WireGuard interface from a wg-quick file
   portcullis wg show [IFACE]             show WireGuard interfaces (Portcullis or wireguard-go)
   portcullis wg genkey | pubkey          make a private key / derive a public key from stdin
@@ -22,7 +28,20 @@ Usage:
 
 type Handler = (args: string[]) => Promise<number>;
 
+/** The one place that listens for HTTP: roles get this function instead of Deno.serve. */
+const serve: ServeFn = (o, handler) =>
+  Deno.serve(
+    o.cert && o.key
+      ? { hostname: o.hostname, port: o.port, cert: o.cert, key: o.key, onListen: o.onListen }
+      : { hostname: o.hostname, port: o.port, onListen: o.onListen },
+    handler,
+  );
+
 const commands: Record<string, Handler> = {
+  async edge(args) {
+    const { edgeCommand } = await import("./src/edge/cli.ts");
+    return edgeCommand(args, { serve });
+  },
   async wg(args) {
     const { wgCommand } = await import("./src/dataplane/wg_cli.ts");
     return wgCommand(args);

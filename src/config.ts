@@ -15,6 +15,15 @@ function coerceInt(v: unknown): unknown {
   return typeof v === "string" && /^-?\d+$/.test(v.trim()) ? Number(v.trim()) : v;
 }
 
+const MTU_MSG = "expected an integer from 576 to 9000";
+
+/** "true"/"false" (from env and flags) as booleans; anything else is left for zod to reject. */
+function coerceBool(v: unknown): unknown {
+  if (v === "true" || v === "1") return true;
+  if (v === "false" || v === "0") return false;
+  return v;
+}
+
 /** A TCP/UDP port; strings of digits (from env and flags) are accepted. */
 export const Port = z.preprocess(
   coerceInt,
@@ -54,6 +63,21 @@ export const EdgeConfig = z.object({
   tunnelPort: Port.default(443),
   /** Admin console listener. */
   consoleListen: ListenAddress.default("127.0.0.1:8080"),
+  /** Plain-HTTP bootstrap listener: CA certificate and captive-portal probe. */
+  bootstrapListen: ListenAddress.default("0.0.0.0:8081"),
+  /** Name of the edge's TUN interface. */
+  tunInterface: z.string().regex(/^[a-zA-Z0-9_.-]{1,15}$/, {
+    error: "expected an interface name of 1-15 letters, digits, _ . or -",
+  }).default("pce0"),
+  /** Tunnel MTU. */
+  mtu: z.preprocess(
+    coerceInt,
+    z.number({ error: MTU_MSG }).int({ error: MTU_MSG }).min(576, { error: MTU_MSG }).max(9000, {
+      error: MTU_MSG,
+    }),
+  ).default(1420),
+  /** Masquerade device traffic leaving the edge (nftables). */
+  nat: z.preprocess(coerceBool, z.boolean({ error: "expected true or false" })).default(true),
   /** Preferred device range (shifted to the next free /16 on a clash). */
   deviceRange: z.string({ error: RANGE_MSG }).refine((s) => {
     const m = /^100\.(\d{1,3})\.0\.0\/16$/.exec(s);
@@ -79,7 +103,7 @@ export type EdgeConfig = z.infer<typeof EdgeConfig>;
 /** Connector configuration (the connector role extends this as it grows). */
 export const ConnectorConfig = z.object({
   dataDir: z.string({ error: "expected a directory path" }).min(1).default("./data/connector"),
-  consoleListen: ListenAddress.default("127.0.0.1:8081"),
+  consoleListen: ListenAddress.default("127.0.0.1:9080"),
   logLevel: LEVEL.default("info"),
 }).strict();
 /** @see ConnectorConfig */

@@ -360,3 +360,18 @@ export function deviceView(ctx: EdgeContext, d: DeviceRecord, host?: number | nu
 export function getDevice(ctx: EdgeContext, id: string): DeviceRecord {
   return requireDevice(ctx, id);
 }
+
+/**
+ * The device whose tunnel address is `ip`, or null: answers "who sent this
+ * packet?" for the "am I protected" page (the tunnel's allowed-IPs check
+ * guarantees a packet from a device address came from that device).
+ */
+export function deviceForAddress(ctx: EdgeContext, ip: string): DeviceRecord | null {
+  const [base, bits] = ctx.network.split("/");
+  const toNum = (a: string) => a.split(".").reduce((n, o) => n * 256 + Number(o), 0);
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) return null;
+  const host = toNum(ip) - toNum(base);
+  if (host < 2 || host >= 2 ** (32 - Number(bits)) - 1) return null;
+  const id = ctx.store.leases.deviceAt(host);
+  return id ? ctx.store.devices.byId(id) ?? null : null;
+}

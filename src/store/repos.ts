@@ -514,6 +514,11 @@ export class LeasesRepo {
     const r = this.db.get<Row>("SELECT host FROM address_leases WHERE device_id = ?", deviceId);
     return r ? num(r.host) : null;
   }
+  /** The device leasing host index `host`, or null. */
+  deviceAt(host: number): string | null {
+    const r = this.db.get<Row>("SELECT device_id FROM address_leases WHERE host = ?", host);
+    return r ? str(r.device_id) : null;
+  }
   /** Every lease as deviceId → host. */
   all(): Map<string, number> {
     const m = new Map<string, number>();

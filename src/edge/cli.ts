@@ -1,0 +1,86 @@
+/**
+ * `portcullis edge …`: run the edge, or manage it from the command line.
+ *
+ *   portcullis edge [--config FILE] [--data-dir DIR] [--api-listen H:P] …
+ *   portcullis edge key create [--reusable] [--expires 24h|7d|never] [--group NAME]
+ */
+import { parseArgs } from "node:util";
+import { EdgeConfig, loadConfig } from "../config.ts";
+import { InputError } from "../errors.ts";
+import { runEdge, type RunEdgeOptions } from "./run.ts";
+import { startEdgeControlPlane } from "./control_plane.ts";
+import { runKeyCreate } from "./cli_key.ts";
+
+const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/** One string flag per configuration setting, plus --config. */
+function configOptions(): Record<string, { type: "string" }> {
+  const opts: Record<string, { type: "string" }> = { config: { type: "string" } };
+  for (const k of Object.keys(EdgeConfig.shape)) opts[kebab(k)] = { type: "string" };
+  return opts;
+}
+
+type Options = Record<string, { type: "string" | "boolean" }>;
+
+function parse(args: string[], options: Options) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    // node:util says "Unknown option '--x'"; keep its words, in our error type.
+    throw new InputError(
+      "usage",
+      `${(e as Error).message}. Run "portcullis help" for the options.`,
+    );
+  }
+}
+
+/** Loads the edge configuration from --config, PORTCULLIS_* and flags. */
+export function edgeConfigFrom(values: Record<string, unknown>) {
+  const { config, ...flags } = values as Record<string, string | undefined>;
+  return loadConfig("edge", { file: config, env: Deno.env.toObject(), flags });
+}
+
+/** Runs `portcullis edge …`; returns the exit code. */
+export async function edgeCommand(args: string[], run: RunEdgeOptions): Promise<number> {
+  if (args[0] === "key") {
+    if (args[1] !== "create") {
+      throw new InputError(
+        "usage",
+        `Unknown "edge key" subcommand "${args[1] ?? ""}": expected create`,
+      );
+    }
+    const { values } = parse(args.slice(2), {
+      ...configOptions(),
+      reusable: { type: "boolean" },
+      expires: { type: "string" },
+      group: { type: "string" },
+    });
+    const { reusable, expires, group, ...rest } = values as Record<
+      string,
+      string | boolean | undefined
+    >;
+    const config = await edgeConfigFrom(rest);
+    const cp = await startEdgeControlPlane(config);
+    try {
+      runKeyCreate({
+        reusable: reusable === true,
+        expires: expires as string | undefined,
+        group: group as string | undefined,
+      }, {
+        store: cp.store,
+        clock: cp.ctx.clock,
+        apiUrl: cp.ctx.apiUrl,
+        caSha256: cp.ca.caSha256,
+      });
+    } finally {
+      cp.close();
+    }
+    return 0;
+  }
+  const { values, positionals } = parse(args, configOptions());
+  if (positionals.length) {
+    throw new InputError("usage", `Unexpected argument "${positionals[0]}" for "portcullis edge"`);
+  }
+  await runEdge(await edgeConfigFrom(values), run);
+  return 0;
+}

@@ -1,0 +1,233 @@
+/**
+ * The edge's data plane: the real EdgeTunnelPort. One TUN device holds the
+ * edge's tunnel address (first host of the device network); one WireGuard
+ * device terminates every connector; UDP and TLS listeners on the tunnel
+ * port are accepted at once, and each peer is answered on whichever
+ * transport it last authenticated from (protocol roaming).
+ *
+ * Device traffic leaves through the kernel: IP forwarding on, and an
+ * nftables table `portcullis_edge` that masquerades the device network on
+ * every interface except the tunnel (so the internet sees the edge's
+ * address). Traffic between two devices goes TUN → kernel → TUN and back
+ * into the other device's tunnel. Everything added is removed on close().
+ */
+import { WireGuardDevice } from "../wireguard/mod.ts";
+import { decodeKey, encodeKey } from "../wireguard/mod.ts";
+import { openTun } from "../tun/open.ts";
+import type { TunDevice } from "../tun/mod.ts";
+import { UdpSocket } from "../net/udp.ts";
+import { TlsStream } from "../net/tls_stream.ts";
+import { IpNetConfig, type NetConfig } from "../net/iface.ts";
+import { Pump } from "../dataplane/pump.ts";
+import type { EdgeTunnelPort, PeerStats, TunnelPeer } from "./dataplane_port.ts";
+import { formatHostPort } from "../net/endpoint.ts";
+import { type Clock, systemClock } from "../clock.ts";
+import { InputError } from "../errors.ts";
+import { logger } from "../log.ts";
+
+const log = logger("edge.tunnel");
+
+/** Name of the nftables table the edge owns. */
+export const NFT_TABLE = "portcullis_edge";
+
+/** Settings of the edge data plane. */
+export interface EdgeTunnelOptions {
+  privateKey: Uint8Array;
+  /** Device network, e.g. "100.64.0.0/16". */
+  network: string;
+  /** The edge's tunnel address, e.g. "100.64.0.1". */
+  edgeAddress: string;
+  /** UDP and TLS port. */
+  port: number;
+  /** Address to bind (default all). */
+  bindAddress?: string;
+  tls: { cert: string; key: string } | null;
+  tunName?: string;
+  mtu?: number;
+  /** Masquerade device traffic leaving the edge (default true). */
+  nat?: boolean;
+  clock?: Clock;
+  net?: NetConfig;
+}
+
+/** Runs nft with a script on stdin. */
+async function nft(script: string): Promise<void> {
+  const p = new Deno.Command("nft", { args: ["-f", "-"], stdin: "piped", stderr: "piped" })
+    .spawn();
+  const w = p.stdin.getWriter();
+  await w.write(new TextEncoder().encode(script));
+  await w.close();
+  const out = await p.output();
+  if (out.code !== 0) {
+    throw new InputError(
+      "nft_failed",
+      `Cannot apply nftables rules: ${new TextDecoder().decode(out.stderr).trim()}`,
+      500,
+    );
+  }
+}
+
+/** The real edge data plane. Create with `EdgeTunnel.start()`. */
+export class EdgeTunnel implements EdgeTunnelPort {
+  readonly device: WireGuardDevice;
+  readonly #tun: TunDevice;
+  readonly #udp: UdpSocket;
+  readonly #tls: TlsStream | null;
+  readonly #pump: Pump;
+  readonly #net: NetConfig;
+  readonly #nat: boolean;
+  #run: Promise<void> | null = null;
+  #closed = false;
+
+  private constructor(
+    device: WireGuardDevice,
+    tun: TunDevice,
+    udp: UdpSocket,
+    tls: TlsStream | null,
+    net: NetConfig,
+    nat: boolean,
+  ) {
+    this.device = device;
+    this.#tun = tun;
+    this.#udp = udp;
+    this.#tls = tls;
+    this.#net = net;
+    this.#nat = nat;
+    this.#pump = new Pump({ tun, device, udp, tls });
+  }
+
+  /** Opens the TUN, sockets and NAT, and starts the pump. */
+  static async start(o: EdgeTunnelOptions): Promise<EdgeTunnel> {
+    const clock = o.clock ?? systemClock;
+    const mtu = o.mtu ?? 1420;
+    const name = o.tunName ?? "pce0";
+    const device = new WireGuardDevice({
+      privateKey: o.privateKey,
+      clock,
+      mtu,
+      onEvent: (e) =>
+        log.info(`Peer ${e.type.replace("_", " ")}`, {
+          device: e.peer.userData,
+          transport: e.peer.endpoint?.transport,
+        }),
+    });
+    const tun = openTun({ name, mtu });
+    const net = o.net ?? new IpNetConfig();
+    let udp: UdpSocket | null = null;
+    let tls: TlsStream | null = null;
+    try {
+      udp = UdpSocket.bind({ address: o.bindAddress ?? "::", port: o.port });
+      const prefixLen = o.network.split("/")[1];
+      await net.addAddress(tun.name, `${o.edgeAddress}/${prefixLen}`);
+      await net.setLink(tun.name, { mtu, up: true });
+      const nat = o.nat ?? true;
+      if (nat) {
+        await Deno.writeTextFile("/proc/sys/net/ipv4/ip_forward", "1");
+        await nft(
+          `table ip ${NFT_TABLE}\ndelete table ip ${NFT_TABLE}\n` +
+            `table ip ${NFT_TABLE} {\n` +
+            ` chain postrouting {\n  type nat hook postrouting priority srcnat; policy accept;\n` +
+            `  ip saddr ${o.network} oifname != "${tun.name}" masquerade\n }\n}\n`,
+        );
+      }
+      // The pump does not exist yet; the TLS wake-up reaches it through this box.
+      const box: { pump: Pump | null } = { pump: null };
+      if (o.tls) {
+        tls = new TlsStream({ wake: () => box.pump?.kick() });
+        tls.listen({ hostname: o.bindAddress ?? "0.0.0.0", port: o.port, ...o.tls });
+      }
+      const started = new EdgeTunnel(device, tun, udp, tls, net, nat);
+      box.pump = started.#pump;
+      started.#run = started.#pump.run();
+      log.info("Edge tunnel up", {
+        interface: tun.name,
+        address: o.edgeAddress,
+        port: o.port,
+        tls: tls !== null,
+      });
+      return started;
+    } catch (e) {
+      udp?.close();
+      await tls?.close();
+      tun.close();
+      await net.undoAll().catch(() => {});
+      throw e;
+    }
+  }
+
+  /** Interface name of the edge's TUN device. */
+  get interfaceName(): string {
+    return this.#tun.name;
+  }
+
+  /** Pump counters (for /metrics and diagnostics). */
+  get pumpStats(): Record<string, number> {
+    return { ...this.#pump.stats };
+  }
+
+  /** The pump (for packet capture taps). */
+  get pump(): Pump {
+    return this.#pump;
+  }
+
+  /** Adds or updates a device's peer; its address is the only allowed source. */
+  upsertPeer(p: TunnelPeer): void {
+    const key = decodeKey(p.wgPublicKey);
+    if (!key) {
+      throw new InputError("invalid_key", `Cannot add peer: bad public key "${p.wgPublicKey}"`);
+    }
+    const peer = this.device.setPeer({ publicKey: key, allowedIps: [`${p.address}/32`] });
+    peer.userData = p.id;
+    this.#pump.kick();
+  }
+
+  /** Removes a peer: its keys are wiped, so its tunnel stops at the next packet. */
+  removePeer(wgPublicKey: string): void {
+    const key = decodeKey(wgPublicKey);
+    if (!key) return;
+    const peer = this.device.getPeer(key);
+    const ep = peer?.endpoint;
+    this.device.removePeer(key);
+    // A TLS-carried peer also loses its connection, so nothing lingers.
+    if (ep?.transport === "tls") this.#tls?.disconnect(ep, "device removed");
+    this.#pump.kick();
+  }
+
+  /** Live counters by public key. */
+  peerStats(): Map<string, PeerStats> {
+    const m = new Map<string, PeerStats>();
+    for (const s of this.device.stats()) {
+      m.set(s.publicKey, {
+        rxBytes: s.rxBytes,
+        txBytes: s.txBytes,
+        lastHandshake: s.lastHandshakeWallMs,
+        transport: s.endpoint?.transport ?? null,
+        endpoint: s.endpoint ? formatHostPort(s.endpoint.address, s.endpoint.port) : null,
+      });
+    }
+    return m;
+  }
+
+  /** Stops the pump and removes the TUN, sockets, addresses and NAT rules. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#pump.stop();
+    await this.#run;
+    this.device.close();
+    this.#udp.close();
+    await this.#tls?.close();
+    this.#tun.close();
+    await this.#net.undoAll().catch((e) =>
+      log.warn("Cannot undo network changes", { error: e.message })
+    );
+    if (this.#nat) {
+      await nft(`table ip ${NFT_TABLE}\ndelete table ip ${NFT_TABLE}\n`).catch(() => {});
+    }
+  }
+}
+
+/** For logs: a public key in the short form admins recognise. */
+export function shortKey(k: Uint8Array): string {
+  return encodeKey(k).slice(0, 8);
+}

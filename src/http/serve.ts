@@ -1,0 +1,26 @@
+/**
+ * The listening seam. main.ts is the only caller of Deno.serve; roles receive
+ * a ServeFn and open their listeners through it, so tests can serve the same
+ * apps on ports of their choosing.
+ */
+
+/** Where and how to listen; cert+key (PEM) make it HTTPS. */
+export interface ServeOptions {
+  hostname: string;
+  port: number;
+  cert?: string;
+  key?: string;
+  onListen?: (addr: Deno.NetAddr) => void;
+}
+
+/** A request handler that also sees the connection (peer address). */
+export type ServeHandler = (
+  req: Request,
+  info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+) => Response | Promise<Response>;
+
+/** Opens an HTTP(S) listener. */
+export type ServeFn = (
+  options: ServeOptions,
+  handler: ServeHandler,
+) => Deno.HttpServer<Deno.NetAddr>;
