@@ -19,6 +19,7 @@ Usage:
                                          run the service edge (embedded defaults; see README)
   portcullis edge key create [--reusable] [--expires 24h|7d|never] [--group NAME]
                                          make an enrolment key (printed once)
+  portcullis lab up|down|status          the whole system in network namespaces, in a minute
   portcullis wg up FILE [--name IFACE]   bring up a WireGuard interface from a wg-quick file
   portcullis wg show [IFACE]             show WireGuard interfaces (Portcullis or wireguard-go)
   portcullis wg genkey | pubkey          make a private key / derive a public key from stdin
@@ -41,6 +42,10 @@ const commands: Record<string, Handler> = {
   async edge(args) {
     const { edgeCommand } = await import("./src/edge/cli.ts");
     return edgeCommand(args, { serve });
+  },
+  async lab(args) {
+    const { labCommand } = await import("./src/lab/cli.ts");
+    return labCommand(args, serve);
   },
   async wg(args) {
     const { wgCommand } = await import("./src/dataplane/wg_cli.ts");

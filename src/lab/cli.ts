@@ -1,0 +1,45 @@
+/**
+ * `portcullis lab …`: up, down, status, plus the internal service commands
+ * (prefixed with "_") that `lab up` starts inside the namespaces.
+ */
+import { InputError } from "../errors.ts";
+import type { ServeFn } from "../http/serve.ts";
+import { labDown, labStatus, labUp } from "./mod.ts";
+import { runBridgeIn, runBridgeOut, runInternet, runPrivateApp } from "./services.ts";
+
+/** Runs `portcullis lab SUBCOMMAND`; returns the exit code. */
+export async function labCommand(args: string[], serve: ServeFn): Promise<number> {
+  const [sub, ...rest] = args;
+  const dirFlag = rest.indexOf("--dir");
+  const dir = dirFlag >= 0 ? rest[dirFlag + 1] : undefined;
+  switch (sub) {
+    case "up":
+      await labUp({ dir });
+      return 0;
+    case "down":
+      await labDown({ dir });
+      return 0;
+    case "status":
+      return (await labStatus({ dir })) ? 0 : 3;
+    case "_internet":
+      await runInternet(serve);
+      return 0;
+    case "_app":
+      await runPrivateApp(serve);
+      return 0;
+    case "_bridge-in":
+      await runBridgeIn(rest[0], Number(rest[1]));
+      return 0;
+    case "_bridge-out":
+      await runBridgeOut(rest.map((m) => {
+        const [port, path] = m.split("=");
+        return { port: Number(port), path };
+      }));
+      return 0;
+    default:
+      throw new InputError(
+        "usage",
+        `Unknown lab subcommand "${sub ?? ""}": expected up, down or status`,
+      );
+  }
+}
