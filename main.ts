@@ -23,6 +23,7 @@ Usage:
   portcullis wg up FILE [--name IFACE]   bring up a WireGuard interface from a wg-quick file
   portcullis wg show [IFACE]             show WireGuard interfaces (Portcullis or wireguard-go)
   portcullis wg genkey | pubkey          make a private key / derive a public key from stdin
+  portcullis setup                       install the Debian packages the appliance needs (root)
   portcullis version                     print the version
   portcullis help                        this text
 `;
@@ -50,6 +51,17 @@ const commands: Record<string, Handler> = {
   async wg(args) {
     const { wgCommand } = await import("./src/dataplane/wg_cli.ts");
     return wgCommand(args);
+  },
+  async setup() {
+    const { ensurePackages, RUNTIME_PACKAGES } = await import("./src/install.ts");
+    const missing = await ensurePackages(RUNTIME_PACKAGES);
+    if (missing.length) {
+      console.error(
+        `Missing Debian packages: ${missing.join(", ")} (run as root to install them).`,
+      );
+      return 1;
+    }
+    return 0;
   },
   version() {
     console.log(VERSION);

@@ -1,0 +1,770 @@
+/**
+ * The connector engine runner: feeds events into the pure state machine
+ * (engine_state.ts) one at a time and performs the effects it returns, over
+ * injected ports — the edge REST client, the tunnel (data plane) and network
+ * awareness. It also runs the background work of an enrolled device: policy
+ * stream + poll, heartbeat (which detects an unreachable edge), posture.
+ *
+ * Events are processed strictly in order by one loop. Effects that learn
+ * something (enrol, refresh) enqueue follow-up events instead of dispatching
+ * recursively, so a transition never runs inside another one.
+ */
+import type { Clock } from "../clock.ts";
+import { systemClock } from "../clock.ts";
+import { logger } from "../log.ts";
+import type { EnrollmentKeyPayload, PostureReport } from "../http/api/schemas.ts";
+import { FailOpenSettings, type PolicyBundle } from "../policy/types.ts";
+import { PolicyBundle as PolicyBundleSchema } from "../policy/types.ts";
+import { planRoutes } from "../policy/routes.ts";
+import type { ConnectorState, StoredEnrollment } from "../store/connector_state.ts";
+import {
+  EdgeApiError,
+  type EdgeClient,
+  EdgeTlsError,
+  EdgeUnreachableError,
+  isCredentialRefused,
+  parseEnrollmentKey,
+} from "./edge_client.ts";
+import {
+  describeState,
+  type Effect,
+  type EngineEvent,
+  type EngineState,
+  initialState,
+  type NetworkVerdict,
+  type StateKind,
+  transition,
+  type TransitionResult,
+} from "./engine_state.ts";
+import type { DeviceIdentity } from "./identity.ts";
+import type { NetworkPort } from "./network_port.ts";
+import type { NotificationHub } from "./notifications.ts";
+import type { TunnelConfig, TunnelPort } from "./tunnel_port.ts";
+
+const log = logger("connector.engine");
+
+/** Facts about this host sent at enrolment. */
+export interface DeviceInfo {
+  hostname: string;
+  os: string;
+  osVersion: string;
+  connectorVersion: string;
+}
+
+/** What the engine needs; everything impure is injected. */
+export interface EngineDeps {
+  store: ConnectorState;
+  identity: DeviceIdentity;
+  tunnel: TunnelPort;
+  network: NetworkPort;
+  hub: NotificationHub;
+  /** Makes an edge client for a base URL and pinned CA (credentials are set by the engine). */
+  makeClient: (apiUrl: string, caPem: string) => EdgeClient;
+  /** Fetches and checks the edge CA named by an enrolment key. */
+  fetchCa: (p: EnrollmentKeyPayload) => Promise<string>;
+  device: DeviceInfo;
+  /** Enrolment key from the command line, for the first run (or after logout). */
+  enrollmentKey?: string | null;
+  /** Builds a posture report for the current policy; omitted → no posture reports. */
+  collectPosture?: (policy: PolicyBundle) => Promise<PostureReport>;
+  clock?: Clock;
+  /** Heartbeat period (default 30 s). */
+  heartbeatSec?: number;
+  /** Posture period (default 300 s). */
+  postureSec?: number;
+  /** Overrides the policy's refresh period (tests). */
+  policyRefreshSec?: number;
+  /** Backoff of the policy stream reconnects (default 1–30 s). */
+  streamBackoffMs?: { min: number; max: number };
+}
+
+/** What the local API shows as status. */
+export interface EngineStatus {
+  state: StateKind;
+  description: string;
+  reason: string | null;
+  network: NetworkVerdict | null;
+  edge: string | null;
+  deviceId: string | null;
+  deviceAddress: string | null;
+  deviceFqdn: string | null;
+  transport: "udp" | "tls" | null;
+  endpoint: string | null;
+  connectedSince: number | null;
+  lastHandshake: number | null;
+  rxBytes: number;
+  txBytes: number;
+  policyVersion: string | null;
+  policyUpdatedAt: number | null;
+  clockSkewMs: number | null;
+  wgPublicKey: string;
+  fingerprintHash: string;
+}
+
+/** Outcome of a policy update request. */
+export type PolicyUpdateOutcome = { status: "updated"; version: string } | {
+  status: "unchanged";
+  version: string | null;
+};
+
+const SEVERITY: Record<StateKind, "info" | "warn" | "error"> = {
+  unenrolled: "warn",
+  authenticating: "info",
+  connecting: "info",
+  connected: "info",
+  captive_portal: "warn",
+  fail_open: "warn",
+  fail_closed: "error",
+  disabled: "warn",
+  trusted_network: "info",
+  error: "error",
+};
+
+/** The connector engine: state machine + effects + background loops. */
+export class Engine {
+  #d: EngineDeps;
+  #clock: Clock;
+  #state: EngineState = initialState();
+  #queue: { event: EngineEvent; resolve: (r: TransitionResult) => void }[] = [];
+  #processing = false;
+  #stopped = false;
+  #client: EdgeClient | null = null;
+  #enrollment: StoredEnrollment | null = null;
+  #policy: PolicyBundle | null = null;
+  #policyEtag: string | null = null;
+  #policyUpdatedAt: number | null = null;
+  #connectedSince: number | null = null;
+  #captiveTimer: ReturnType<typeof setTimeout> | null = null;
+  #loops: AbortController | null = null;
+  #unsubs: (() => void)[] = [];
+  #heartbeatFailures = 0;
+  #disabledNotified = false;
+  #lastTunnelConfig: string | null = null;
+  #updating: Promise<PolicyUpdateOutcome> | null = null;
+
+  constructor(deps: EngineDeps) {
+    this.#d = deps;
+    this.#clock = deps.clock ?? systemClock;
+  }
+
+  /** The current state (a copy). */
+  get state(): EngineState {
+    return { ...this.#state };
+  }
+
+  /** The current policy bundle, or null before the first one. */
+  get policy(): PolicyBundle | null {
+    return this.#policy;
+  }
+
+  /** The stored password hash guarding an action, if the policy sets one. */
+  passwordHashFor(action: "logout" | "disable" | "exit"): string | undefined {
+    return this.#policy?.appProfile.passwords[action];
+  }
+
+  /** Loads stored state, subscribes to the ports and starts enrolment or refresh. */
+  async start(): Promise<void> {
+    const { store } = this.#d;
+    this.#enrollment = store.getEnrollment();
+    const stored = store.getPolicy();
+    if (stored) {
+      const r = PolicyBundleSchema.safeParse(stored.bundle);
+      if (r.success) {
+        this.#policy = r.data;
+        this.#policyEtag = stored.etag;
+        this.#policyUpdatedAt = stored.updatedAt;
+      }
+    }
+    this.#unsubs.push(this.#d.tunnel.onEvent((e) => {
+      if (e.type === "up") this.#enqueue({ type: "tunnel_up", transport: e.transport });
+      else if (e.type === "down") this.#enqueue({ type: "tunnel_down", reason: e.reason });
+      else this.#enqueue({ type: "handshake_timeout", mode: this.#failOpen().edgeUnreachable });
+    }));
+    this.#unsubs.push(this.#d.network.subscribe(() => void this.#reevaluateNetwork()));
+    if (this.#policy) {
+      const verdict = await this.#d.network.evaluate(this.#policy);
+      this.#enqueue({ type: "network_changed", verdict });
+    }
+    if (this.#enrollment && this.#d.identity.credential) {
+      this.#client = this.#makeClient(this.#enrollment);
+      await this.dispatch({ type: "enrollment_restored" });
+    } else {
+      await this.dispatch({ type: "enroll_requested" });
+    }
+  }
+
+  /** Feeds one event to the machine; resolves with the transition once it and its effects ran. */
+  dispatch(event: EngineEvent): Promise<TransitionResult> {
+    return new Promise((resolve) => {
+      if (this.#stopped) {
+        resolve({ ok: false, reason: "Cannot handle events: the engine is stopped" });
+        return;
+      }
+      this.#queue.push({ event, resolve });
+      void this.#process();
+    });
+  }
+
+  /** Fetches the policy now (If-None-Match) and applies a new one. */
+  updatePolicy(): Promise<PolicyUpdateOutcome> {
+    // Coalesce: the stream, the poll and the console may ask at once.
+    this.#updating ??= this.#doUpdatePolicy().finally(() => (this.#updating = null));
+    return this.#updating;
+  }
+
+  /** Reports a captive portal (from the network detectors); the window comes from the policy. */
+  captiveDetected(): Promise<TransitionResult> {
+    return this.dispatch({
+      type: "captive_detected",
+      windowMin: this.#failOpen().captivePortalWindowMin,
+    });
+  }
+
+  /** Reports that the captive portal is gone (the user logged in). */
+  captiveCleared(): Promise<TransitionResult> {
+    return this.dispatch({ type: "captive_cleared" });
+  }
+
+  /** The fail-open settings in force (policy, or the defaults before any policy). */
+  failOpenSettings(): FailOpenSettings {
+    return this.#failOpen();
+  }
+
+  /** Status for the local API and the console. */
+  status(): EngineStatus {
+    const t = this.#d.tunnel.status();
+    const s = this.#state;
+    return {
+      state: s.kind,
+      description: describeState(s),
+      reason: s.reason ?? null,
+      network: s.verdict,
+      edge: this.#enrollment?.apiUrl ?? null,
+      deviceId: this.#enrollment?.deviceId ?? null,
+      deviceAddress: this.#enrollment?.address ?? null,
+      deviceFqdn: this.#deviceFqdn(),
+      transport: s.kind === "connected" ? s.transport ?? t?.transport ?? null : null,
+      endpoint: t?.endpoint ?? null,
+      connectedSince: s.kind === "connected" ? this.#connectedSince : null,
+      lastHandshake: t?.lastHandshake ?? null,
+      rxBytes: t?.rxBytes ?? 0,
+      txBytes: t?.txBytes ?? 0,
+      policyVersion: this.#policy?.version ?? null,
+      policyUpdatedAt: this.#policyUpdatedAt,
+      clockSkewMs: this.#client?.clockSkewMs ?? null,
+      wgPublicKey: this.#d.identity.wgPublicKey,
+      fingerprintHash: this.#d.identity.fingerprintHash,
+    };
+  }
+
+  /** Stops loops and timers, tears the tunnel down and closes the client. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const q of this.#queue.splice(0)) {
+      q.resolve({ ok: false, reason: "Cannot handle events: the engine is stopped" });
+    }
+    this.#stopLoops();
+    this.#cancelCaptive();
+    for (const u of this.#unsubs.splice(0)) u();
+    try {
+      await this.#d.tunnel.tearDown();
+    } catch (err) {
+      log.warn("Cannot tear the tunnel down at stop", { error: (err as Error).message });
+    }
+    this.#client?.close();
+    log.info("Connector engine stopped");
+  }
+
+  // ---- event loop -------------------------------------------------------
+
+  #enqueue(event: EngineEvent): void {
+    void this.dispatch(event);
+  }
+
+  async #process(): Promise<void> {
+    if (this.#processing) return;
+    this.#processing = true;
+    try {
+      while (this.#queue.length && !this.#stopped) {
+        const { event, resolve } = this.#queue.shift()!;
+        const before = this.#state;
+        const r = transition(before, event);
+        if (!r.ok) {
+          log.debug("Ignored event", { event: event.type, state: before.kind, reason: r.reason });
+          resolve(r);
+          continue;
+        }
+        this.#state = r.state;
+        this.#onTransition(before, r.state, event);
+        for (const eff of r.effects) {
+          try {
+            await this.#perform(eff);
+          } catch (err) {
+            log.error("Effect failed", { effect: eff.type, error: (err as Error).message });
+          }
+        }
+        resolve(r);
+      }
+    } finally {
+      this.#processing = false;
+    }
+  }
+
+  #onTransition(from: EngineState, to: EngineState, event: EngineEvent): void {
+    if (to.kind === "connected" && from.kind !== "connected") {
+      this.#connectedSince = this.#clock.now();
+    }
+    if (to.kind !== "connected") this.#connectedSince = null;
+    if (from.kind === to.kind && from.transport === to.transport) return;
+    const message = describeState(to);
+    const data = {
+      from: from.kind,
+      to: to.kind,
+      event: event.type,
+      reason: to.reason ?? null,
+      transport: to.transport ?? null,
+    };
+    const level = SEVERITY[to.kind];
+    log[level === "error" ? "error" : level === "warn" ? "warn" : "info"](
+      `State ${from.kind} → ${to.kind}`,
+      data,
+    );
+    this.#d.hub.raise("state_changed", level, message, data);
+    if (to.enrolled && !this.#loops && this.#client) this.#startLoops();
+  }
+
+  async #perform(eff: Effect): Promise<void> {
+    switch (eff.type) {
+      case "enroll":
+        return void this.#enroll();
+      case "refresh":
+        return void this.#refresh();
+      case "bring_up":
+        return await this.#bringUp();
+      case "tear_down":
+        this.#lastTunnelConfig = null;
+        return await this.#d.tunnel.tearDown();
+      case "forget_enrollment":
+        return await this.#forgetEnrollment();
+      case "set_fail_mode":
+        return await this.#d.tunnel.setFailMode(eff.mode);
+      case "start_captive_timer":
+        this.#cancelCaptive();
+        this.#captiveTimer = setTimeout(() => {
+          this.#captiveTimer = null;
+          this.#enqueue({ type: "captive_expired", then: this.#failOpen().captivePortalExpiry });
+        }, eff.minutes * 60_000);
+        return;
+      case "cancel_captive_timer":
+        return this.#cancelCaptive();
+      case "apply_policy":
+        return await this.#applyPolicy();
+    }
+  }
+
+  // ---- effects ----------------------------------------------------------
+
+  async #enroll(): Promise<void> {
+    const keyText = this.#d.enrollmentKey;
+    if (!keyText) {
+      this.#enqueue({
+        type: "enroll_failed",
+        reason: "No enrolment key: start the connector with `portcullis connect KEY`",
+      });
+      return;
+    }
+    try {
+      const payload = parseEnrollmentKey(keyText);
+      const caPem = await this.#d.fetchCa(payload);
+      const client = this.#d.makeClient(payload.u, caPem);
+      const { identity, device } = this.#d;
+      const res = await client.enroll({
+        key: payload.s,
+        hostname: device.hostname,
+        os: device.os,
+        osVersion: device.osVersion,
+        connectorVersion: device.connectorVersion,
+        fingerprint: identity.fingerprint,
+        wgPublicKey: identity.wgPublicKey,
+        signingPublicKey: identity.signingPublicKey,
+      });
+      identity.setCredential(res.credential);
+      const enrollment: StoredEnrollment = {
+        deviceId: res.deviceId,
+        apiUrl: payload.u,
+        caPem,
+        address: res.address,
+        network: res.network,
+        edgeAddress: res.edgeAddress,
+        edgePublicKey: res.edgePublicKey,
+        endpoints: res.endpoints,
+        user: res.user,
+        group: res.group,
+        enrolledAt: this.#clock.now(),
+      };
+      const now = this.#clock.now();
+      this.#d.store.putEnrollment(enrollment, await identity.seal(), {
+        version: res.policy.version,
+        etag: `"${res.policy.version}"`,
+        bundle: res.policy,
+        updatedAt: now,
+      });
+      client.setCredentials(res.credential, identity.fingerprintHash);
+      this.#client?.close();
+      this.#client = client;
+      this.#enrollment = enrollment;
+      this.#setPolicy(res.policy, `"${res.policy.version}"`, now);
+      log.info("Enrolled with the edge", {
+        deviceId: res.deviceId,
+        address: res.address,
+        edge: payload.u,
+      });
+      this.#d.hub.raise("enrolled", "info", `Enrolled as device ${res.deviceId} (${res.address})`, {
+        deviceId: res.deviceId,
+        address: res.address,
+        edge: payload.u,
+      });
+      this.#enqueue({
+        type: "network_changed",
+        verdict: await this.#d.network.evaluate(res.policy),
+      });
+      this.#enqueue({ type: "enrolled" });
+      void this.#registerC2c();
+    } catch (err) {
+      const e = err as Error;
+      log.error("Cannot enrol with the edge", { error: e.message });
+      this.#d.hub.raise("enroll_failed", "error", e.message, {
+        code: (err as { code?: string }).code ?? null,
+      });
+      if (err instanceof EdgeUnreachableError) {
+        this.#enqueue({
+          type: "edge_unreachable",
+          mode: this.#failOpen().edgeUnreachable,
+          reason: e.message,
+        });
+      } else {
+        this.#enqueue({ type: "enroll_failed", reason: e.message });
+      }
+    }
+  }
+
+  async #refresh(): Promise<void> {
+    try {
+      await this.#doUpdatePolicy();
+      if (this.#policy) {
+        this.#enqueue({
+          type: "network_changed",
+          verdict: await this.#d.network.evaluate(this.#policy),
+        });
+      }
+      this.#enqueue({ type: "enrolled" });
+      void this.#registerC2c();
+    } catch (err) {
+      this.#onEdgeError(err, "refresh credentials");
+    }
+  }
+
+  #onEdgeError(err: unknown, action: string): void {
+    const e = err as Error;
+    if (isCredentialRefused(err)) {
+      log.error(`Cannot ${action}: the edge refused the device credential`, { error: e.message });
+      this.#d.hub.raise("credential_rejected", "error", e.message, {
+        code: (err as EdgeApiError).code,
+      });
+      this.#enqueue({ type: "credential_rejected", reason: e.message });
+    } else if (isUnreachable(err)) {
+      log.warn(`Cannot ${action}: edge unreachable`, { error: e.message });
+      this.#enqueue({
+        type: "edge_unreachable",
+        mode: this.#failOpen().edgeUnreachable,
+        reason: e.message,
+      });
+    } else {
+      log.error(`Cannot ${action}`, { error: e.message });
+      this.#enqueue({ type: "enroll_failed", reason: e.message });
+    }
+  }
+
+  async #bringUp(): Promise<void> {
+    const cfg = this.#tunnelConfig();
+    if (!cfg) {
+      log.warn("Cannot bring the tunnel up: no enrolment or policy yet");
+      return;
+    }
+    this.#lastTunnelConfig = fingerprintConfig(cfg);
+    await this.#d.tunnel.bringUp(cfg);
+  }
+
+  async #forgetEnrollment(): Promise<void> {
+    this.#stopLoops();
+    this.#d.store.clearEnrollment();
+    this.#d.identity.setCredential(null);
+    this.#d.store.putIdentity(await this.#d.identity.seal());
+    this.#client?.close();
+    this.#client = null;
+    this.#enrollment = null;
+    this.#policy = null;
+    this.#policyEtag = null;
+    this.#policyUpdatedAt = null;
+    this.#d.hub.raise("enrollment_forgotten", "warn", "The device enrolment was removed", {});
+  }
+
+  async #applyPolicy(): Promise<void> {
+    if (!this.#policy) return;
+    const verdict = await this.#d.network.evaluate(this.#policy);
+    const prev = this.#state.verdict;
+    if (!prev || prev.type !== verdict.type || prev.action !== verdict.action) {
+      this.#enqueue({ type: "network_changed", verdict });
+    }
+    // Routes, MTU or DNS changed while the tunnel runs: reconfigure it.
+    const k = this.#state.kind;
+    if ((k === "connected" || k === "connecting") && this.#lastTunnelConfig) {
+      const cfg = this.#tunnelConfig();
+      if (cfg && fingerprintConfig(cfg) !== this.#lastTunnelConfig) {
+        log.info("Policy changed the tunnel configuration: reconfiguring");
+        this.#lastTunnelConfig = fingerprintConfig(cfg);
+        await this.#d.tunnel.bringUp(cfg);
+      }
+    }
+  }
+
+  async #doUpdatePolicy(): Promise<PolicyUpdateOutcome> {
+    if (!this.#client) throw new EdgeUnreachableError("Cannot fetch policy: not enrolled");
+    const r = await this.#client.fetchPolicy(this.#policy ? this.#policyEtag : null);
+    if (r.status === "unchanged") {
+      return { status: "unchanged", version: this.#policy?.version ?? null };
+    }
+    const now = this.#clock.now();
+    const old = this.#policy?.version ?? null;
+    this.#d.store.putPolicy({
+      version: r.policy.version,
+      etag: r.etag,
+      bundle: r.policy,
+      updatedAt: now,
+    });
+    this.#setPolicy(r.policy, r.etag, now);
+    if (old !== r.policy.version) {
+      log.info("Policy updated", { from: old, to: r.policy.version });
+      this.#d.hub.raise("policy_updated", "info", `Policy updated to version ${r.policy.version}`, {
+        from: old,
+        to: r.policy.version,
+      });
+      this.#enqueue({ type: "policy_updated", version: r.policy.version });
+    }
+    return { status: "updated", version: r.policy.version };
+  }
+
+  #setPolicy(p: PolicyBundle, etag: string | null, at: number): void {
+    const oldRefresh = this.#policy?.appProfile.policyRefreshSec;
+    this.#policy = p;
+    this.#policyEtag = etag;
+    this.#policyUpdatedAt = at;
+    if (this.#loops && oldRefresh !== p.appProfile.policyRefreshSec) {
+      this.#stopLoops();
+      this.#startLoops();
+    }
+  }
+
+  async #registerC2c(): Promise<void> {
+    const fqdn = this.#deviceFqdn();
+    if (!fqdn || !this.#client) return;
+    try {
+      const r = await this.#client.registerC2c(fqdn);
+      if (!r.valid) {
+        this.#d.hub.raise(
+          "c2c_invalid",
+          "warn",
+          `Client-to-client name ${fqdn} refused: ${r.reason}`,
+          {
+            fqdn,
+          },
+        );
+      }
+    } catch (err) {
+      log.warn("Cannot register for client-to-client", { fqdn, error: (err as Error).message });
+    }
+  }
+
+  async #reevaluateNetwork(): Promise<void> {
+    if (!this.#policy || this.#stopped) return;
+    try {
+      const verdict = await this.#d.network.evaluate(this.#policy);
+      this.#enqueue({ type: "network_changed", verdict });
+    } catch (err) {
+      log.warn("Cannot evaluate the network", { error: (err as Error).message });
+    }
+  }
+
+  // ---- background loops --------------------------------------------------
+
+  #startLoops(): void {
+    if (this.#stopped || !this.#client) return;
+    const ac = new AbortController();
+    this.#loops = ac;
+    const client = this.#client;
+    void client.followPolicy({
+      signal: ac.signal,
+      onVersion: (v) => {
+        if (v !== this.#policy?.version) {
+          void this.updatePolicy().catch((e) => this.#onEdgeError(e, "fetch policy"));
+        }
+      },
+      onError: (e) => {
+        log.debug("Policy stream interrupted", { error: e.message });
+        if (e instanceof EdgeApiError && e.code === "device_disabled") {
+          this.#onDeviceDisabled(e.message);
+        }
+      },
+      onRevoked: (reason) => {
+        log.warn("The edge revoked this device", { reason });
+        if (reason === "device_disabled") {
+          this.#onDeviceDisabled("The administrator disabled this device");
+        }
+        // A deleted device: the next fetch gets 401 and forgets the enrolment.
+        void this.updatePolicy().catch((e) => this.#onEdgeError(e, "fetch policy"));
+      },
+      minBackoffMs: this.#d.streamBackoffMs?.min,
+      maxBackoffMs: this.#d.streamBackoffMs?.max,
+    }).catch((e) => {
+      if (!ac.signal.aborted) this.#onEdgeError(e, "follow policy changes");
+    });
+    const refreshSec = this.#d.policyRefreshSec ?? this.#policy?.appProfile.policyRefreshSec ?? 60;
+    this.#every(ac.signal, refreshSec * 1000, () =>
+      this.updatePolicy().then(() => {}, (e) => {
+        if (e instanceof EdgeApiError && (e.status === 401 || e.status === 403)) {
+          this.#onEdgeError(e, "fetch policy");
+        }
+      }));
+    this.#every(ac.signal, (this.#d.heartbeatSec ?? 30) * 1000, () => this.#heartbeat(), true);
+    if (this.#d.collectPosture) {
+      this.#every(ac.signal, (this.#d.postureSec ?? 300) * 1000, () => this.#posture(), true);
+    }
+  }
+
+  #stopLoops(): void {
+    this.#loops?.abort();
+    this.#loops = null;
+  }
+
+  #every(signal: AbortSignal, ms: number, fn: () => Promise<void>, soon = false): void {
+    let t: ReturnType<typeof setTimeout> | null = null;
+    const tick = async () => {
+      if (signal.aborted) return;
+      try {
+        await fn();
+      } catch (err) {
+        log.debug("Periodic task failed", { error: (err as Error).message });
+      }
+      if (!signal.aborted) t = setTimeout(tick, ms);
+    };
+    t = setTimeout(tick, soon ? Math.min(ms, 1000) : ms);
+    signal.addEventListener("abort", () => t !== null && clearTimeout(t), { once: true });
+  }
+
+  async #heartbeat(): Promise<void> {
+    if (!this.#client) return;
+    const s = this.#state;
+    try {
+      await this.#client.heartbeat({
+        state: s.kind,
+        transport: s.kind === "connected" ? s.transport ?? null : null,
+        clockSkewMs: this.#client.clockSkewMs ?? undefined,
+      });
+      this.#heartbeatFailures = 0;
+      this.#disabledNotified = false;
+      const k = this.#state.kind;
+      if (k === "fail_open" || k === "fail_closed" || k === "error") {
+        this.#enqueue({ type: "edge_reachable" });
+      }
+    } catch (err) {
+      if (isCredentialRefused(err)) return this.#onEdgeError(err, "send a heartbeat");
+      if (err instanceof EdgeApiError && err.code === "device_disabled") {
+        return this.#onDeviceDisabled(err.message);
+      }
+      if (!isUnreachable(err)) throw err;
+      this.#heartbeatFailures++;
+      const retries = this.#failOpen().retries;
+      log.warn("Heartbeat failed", {
+        failures: this.#heartbeatFailures,
+        retries,
+        error: (err as Error).message,
+      });
+      if (this.#heartbeatFailures >= retries && this.#state.kind !== "connected") {
+        this.#enqueue({
+          type: "edge_unreachable",
+          mode: this.#failOpen().edgeUnreachable,
+          reason: (err as Error).message,
+        });
+      }
+    }
+  }
+
+  #onDeviceDisabled(message: string): void {
+    if (this.#disabledNotified) return;
+    this.#disabledNotified = true;
+    this.#d.hub.raise("device_disabled", "error", message, {});
+  }
+
+  async #posture(): Promise<void> {
+    if (!this.#client || !this.#policy || !this.#d.collectPosture) return;
+    const report = await this.#d.collectPosture(this.#policy);
+    await this.#client.reportPosture(report);
+  }
+
+  // ---- helpers ------------------------------------------------------------
+
+  #makeClient(e: StoredEnrollment): EdgeClient {
+    const c = this.#d.makeClient(e.apiUrl, e.caPem);
+    c.setCredentials(this.#d.identity.credential, this.#d.identity.fingerprintHash);
+    return c;
+  }
+
+  #failOpen(): FailOpenSettings {
+    return this.#policy?.appProfile.failOpen ?? FailOpenSettings.parse({});
+  }
+
+  #cancelCaptive(): void {
+    if (this.#captiveTimer !== null) clearTimeout(this.#captiveTimer);
+    this.#captiveTimer = null;
+  }
+
+  #deviceFqdn(): string | null {
+    const c2c = this.#policy?.clientToClient;
+    if (!c2c?.enabled) return null;
+    const host = this.#d.device.hostname.split(".")[0].toLowerCase();
+    return `${host}.${c2c.domain}`;
+  }
+
+  #tunnelConfig(): TunnelConfig | null {
+    const e = this.#enrollment;
+    const p = this.#policy;
+    if (!e || !p) return null;
+    const fwd = p.appProfile.forwarding;
+    const edgeAddresses = e.endpoints.map((x) => x.host).filter((h) => /^[0-9.]+$|:/.test(h));
+    return {
+      address: e.address,
+      network: e.network,
+      edgeAddress: e.edgeAddress,
+      edgePublicKey: e.edgePublicKey,
+      endpoints: e.endpoints,
+      mtu: fwd.mtu,
+      routes: planRoutes({ profile: p.appProfile, edgeAddresses }),
+      privateKey: this.#d.identity.wgPrivateKey,
+      udpTimeoutSec: fwd.udpTimeoutSec,
+      tlsFallback: fwd.tlsFallback,
+      dns: p.edgeDns ? { server: p.edgeDns, domains: p.edgeDnsDomains } : null,
+    };
+  }
+}
+
+/** Errors that mean "the edge is not serving us now": transport failures and 5xx answers. */
+function isUnreachable(err: unknown): boolean {
+  return err instanceof EdgeUnreachableError || err instanceof EdgeTlsError ||
+    (err instanceof EdgeApiError && err.status >= 500);
+}
+
+function fingerprintConfig(cfg: TunnelConfig): string {
+  const { privateKey: _omit, ...rest } = cfg;
+  return JSON.stringify(rest);
+}

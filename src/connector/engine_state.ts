@@ -1,0 +1,394 @@
+/**
+ * The connector engine as an explicit state machine: a pure function
+ * `(state, event) → { state, effects }`. Everything impure (talking to the
+ * edge, bringing the tunnel up, timers) happens in engine.ts, which performs
+ * the effects this function returns. Keeping the decisions here, as data,
+ * lets the table tests cover every legal transition and prove the illegal
+ * ones are refused.
+ *
+ * Policy inputs the machine needs (what to do when the edge is unreachable,
+ * what happens when the captive-portal window ends) ride on the events, so
+ * the machine holds no policy of its own.
+ */
+import type { ForwardingAction, NetworkType } from "../policy/types.ts";
+
+/** Tunnel transport in use. */
+export type Transport = "udp" | "tls";
+
+/** What network we are on and what the forwarding profile says to do there. */
+export interface NetworkVerdict {
+  type: NetworkType;
+  action: ForwardingAction;
+  /** Human sentence: which criteria matched or failed. */
+  explanation: string;
+}
+
+/** Names of the states. */
+export type StateKind =
+  | "unenrolled"
+  | "authenticating"
+  | "connecting"
+  | "connected"
+  | "captive_portal"
+  | "fail_open"
+  | "fail_closed"
+  | "disabled"
+  | "trusted_network"
+  | "error";
+
+/** The machine's state: a kind plus the context every state carries. */
+export interface EngineState {
+  kind: StateKind;
+  /** True once the device holds a credential (enrolled or restored). */
+  enrolled: boolean;
+  /** The last network verdict, or null before the first evaluation. */
+  verdict: NetworkVerdict | null;
+  /** authenticating: enrolling with a key, or refreshing a stored enrolment. */
+  phase?: "enrolling" | "refreshing";
+  /** connected: which transport carries the tunnel. */
+  transport?: Transport;
+  /** error, fail_open, fail_closed, connecting: why we are here. */
+  reason?: string;
+}
+
+/** Inputs to the machine. */
+export type EngineEvent =
+  | { type: "enroll_requested" }
+  | { type: "enrollment_restored" }
+  | { type: "enrolled" }
+  | { type: "enroll_failed"; reason: string }
+  | { type: "credential_rejected"; reason: string }
+  | { type: "tunnel_up"; transport: Transport }
+  | { type: "tunnel_down"; reason: string }
+  | { type: "handshake_timeout"; mode: "direct" | "blocked" }
+  | { type: "network_changed"; verdict: NetworkVerdict }
+  | { type: "captive_detected"; windowMin: number }
+  | { type: "captive_cleared" }
+  | { type: "captive_expired"; then: "enforce" | "fail_open" }
+  | { type: "edge_unreachable"; mode: "direct" | "blocked"; reason: string }
+  | { type: "edge_reachable" }
+  | { type: "policy_updated"; version: string }
+  | { type: "disable_requested" }
+  | { type: "enable_requested" }
+  | { type: "restart_requested" }
+  | { type: "logout_requested" };
+
+/** Work the runner must do after a transition. */
+export type Effect =
+  | { type: "enroll" }
+  | { type: "refresh" }
+  | { type: "bring_up" }
+  | { type: "tear_down" }
+  | { type: "forget_enrollment" }
+  | { type: "set_fail_mode"; mode: "direct" | "blocked" | null }
+  | { type: "start_captive_timer"; minutes: number }
+  | { type: "cancel_captive_timer" }
+  | { type: "apply_policy" };
+
+/** A transition's outcome: accepted with a new state and effects, or refused. */
+export type TransitionResult =
+  | { ok: true; state: EngineState; effects: Effect[] }
+  | { ok: false; reason: string };
+
+/** The state a connector starts in. */
+export function initialState(): EngineState {
+  return { kind: "unenrolled", enrolled: false, verdict: null };
+}
+
+const ALL: readonly StateKind[] = [
+  "unenrolled",
+  "authenticating",
+  "connecting",
+  "connected",
+  "captive_portal",
+  "fail_open",
+  "fail_closed",
+  "disabled",
+  "trusted_network",
+  "error",
+];
+
+/** Every state name, for tests and the console. */
+export const STATE_KINDS: readonly StateKind[] = ALL;
+
+/** States in which the device is enrolled and tunnelling is being decided. */
+const ACTIVE: ReadonlySet<StateKind> = new Set([
+  "connecting",
+  "connected",
+  "captive_portal",
+  "fail_open",
+  "fail_closed",
+  "trusted_network",
+  "error",
+]);
+
+function base(s: EngineState): EngineState {
+  return { kind: s.kind, enrolled: s.enrolled, verdict: s.verdict };
+}
+
+function to(s: EngineState, kind: StateKind, extra: Partial<EngineState> = {}): EngineState {
+  return { ...base(s), kind, ...extra };
+}
+
+/** Enrolled and ready: tunnel unless the current network says "none". */
+function decide(s: EngineState, extraEffects: Effect[] = []): TransitionResult {
+  if (s.verdict?.action === "none") {
+    return {
+      ok: true,
+      state: to(s, "trusted_network"),
+      effects: [...extraEffects, { type: "tear_down" }],
+    };
+  }
+  return {
+    ok: true,
+    state: to(s, "connecting"),
+    effects: [...extraEffects, { type: "bring_up" }],
+  };
+}
+
+function accept(state: EngineState, effects: Effect[] = []): TransitionResult {
+  return { ok: true, state, effects };
+}
+
+function refuse(s: EngineState, e: EngineEvent): TransitionResult {
+  return { ok: false, reason: `Cannot handle event "${e.type}" in state "${s.kind}"` };
+}
+
+/** The transition function: pure, total, and explicit about what it refuses. */
+export function transition(s: EngineState, e: EngineEvent): TransitionResult {
+  // Events that mean the same thing in (almost) every state.
+  switch (e.type) {
+    case "disable_requested":
+      if (s.kind === "disabled") return refuse(s, e);
+      return accept(to(s, "disabled"), [
+        { type: "cancel_captive_timer" },
+        { type: "set_fail_mode", mode: null },
+        { type: "tear_down" },
+      ]);
+    case "enable_requested":
+      if (s.kind !== "disabled") return refuse(s, e);
+      return s.enrolled
+        ? accept(to(s, "authenticating", { phase: "refreshing" }), [{ type: "refresh" }])
+        : accept(to(s, "unenrolled"));
+    case "logout_requested":
+      if (!s.enrolled) return refuse(s, e);
+      return accept({ kind: "unenrolled", enrolled: false, verdict: s.verdict }, [
+        { type: "cancel_captive_timer" },
+        { type: "set_fail_mode", mode: null },
+        { type: "tear_down" },
+        { type: "forget_enrollment" },
+      ]);
+    case "policy_updated":
+      if (!s.enrolled) return refuse(s, e);
+      return accept({ ...s }, [{ type: "apply_policy" }]);
+    case "restart_requested":
+      if (!ACTIVE.has(s.kind)) return refuse(s, e);
+      return s.enrolled
+        ? accept(to(s, "authenticating", { phase: "refreshing" }), [
+          { type: "cancel_captive_timer" },
+          { type: "set_fail_mode", mode: null },
+          { type: "tear_down" },
+          { type: "refresh" },
+        ])
+        : accept(to(s, "authenticating", { phase: "enrolling" }), [{ type: "enroll" }]);
+    case "network_changed":
+      return onNetworkChanged(s, e.verdict);
+  }
+
+  switch (s.kind) {
+    case "unenrolled":
+      if (e.type === "enroll_requested") {
+        return accept(to(s, "authenticating", { phase: "enrolling" }), [{ type: "enroll" }]);
+      }
+      if (e.type === "enrollment_restored") {
+        return accept(to(s, "authenticating", { phase: "refreshing", enrolled: true }), [
+          { type: "refresh" },
+        ]);
+      }
+      return refuse(s, e);
+
+    case "authenticating":
+      switch (e.type) {
+        case "enrolled":
+          return decide({ ...s, enrolled: true });
+        case "enroll_failed":
+          return accept(to(s, "error", { reason: e.reason }));
+        case "credential_rejected":
+          return accept({ kind: "unenrolled", enrolled: false, verdict: s.verdict }, [
+            { type: "forget_enrollment" },
+          ]);
+        case "edge_unreachable":
+          if (s.phase === "refreshing") {
+            // We hold a stored enrolment: the tunnel can still come up without the API.
+            return accept(failState(s, e.mode, e.reason), [
+              { type: "set_fail_mode", mode: e.mode },
+              { type: "bring_up" },
+            ]);
+          }
+          return accept(to(s, "error", { reason: e.reason }));
+      }
+      return refuse(s, e);
+
+    case "connecting":
+    case "connected":
+      switch (e.type) {
+        case "tunnel_up":
+          return accept(to(s, "connected", { transport: e.transport }));
+        case "tunnel_down":
+          return accept(to(s, "connecting", { reason: e.reason }));
+        case "handshake_timeout":
+          return accept(
+            failState(s, e.mode, "No handshake answer from the edge on any transport"),
+            [{ type: "set_fail_mode", mode: e.mode }],
+          );
+        case "edge_unreachable":
+          return accept(failState(s, e.mode, e.reason), [{ type: "set_fail_mode", mode: e.mode }]);
+        case "edge_reachable":
+          return accept({ ...s });
+        case "captive_detected":
+          return captive(s, e.windowMin);
+        case "credential_rejected":
+          return credentialRejected(s);
+      }
+      return refuse(s, e);
+
+    case "captive_portal":
+      switch (e.type) {
+        case "captive_cleared":
+          return decide(s, [{ type: "cancel_captive_timer" }, {
+            type: "set_fail_mode",
+            mode: null,
+          }]);
+        case "captive_expired":
+          if (e.then === "fail_open") {
+            return accept(
+              to(s, "fail_open", { reason: "The captive portal window ended before login" }),
+              [{ type: "set_fail_mode", mode: "direct" }],
+            );
+          }
+          return decide(s, [{ type: "set_fail_mode", mode: null }]);
+        case "tunnel_up":
+          return accept(to(s, "connected", { transport: e.transport }), [
+            { type: "cancel_captive_timer" },
+            { type: "set_fail_mode", mode: null },
+          ]);
+        case "captive_detected":
+          return accept({ ...s });
+      }
+      return refuse(s, e);
+
+    case "fail_open":
+    case "fail_closed":
+      switch (e.type) {
+        case "tunnel_up":
+          return accept(to(s, "connected", { transport: e.transport }), [
+            { type: "set_fail_mode", mode: null },
+          ]);
+        case "edge_reachable":
+          return decide(s, [{ type: "set_fail_mode", mode: null }]);
+        case "edge_unreachable":
+          return accept(failState(s, e.mode, e.reason), [{ type: "set_fail_mode", mode: e.mode }]);
+        case "handshake_timeout":
+          return accept(failState(s, e.mode, s.reason ?? "No handshake answer"), [
+            { type: "set_fail_mode", mode: e.mode },
+          ]);
+        case "tunnel_down":
+          return accept({ ...s });
+        case "captive_detected":
+          return captive(s, e.windowMin);
+        case "credential_rejected":
+          return credentialRejected(s);
+      }
+      return refuse(s, e);
+
+    case "trusted_network":
+      if (e.type === "credential_rejected") return credentialRejected(s);
+      if (e.type === "edge_reachable" || e.type === "edge_unreachable") return accept({ ...s });
+      return refuse(s, e);
+
+    case "error":
+      if (e.type === "edge_reachable") {
+        return s.enrolled
+          ? accept(to(s, "authenticating", { phase: "refreshing" }), [{ type: "refresh" }])
+          : refuse(s, e);
+      }
+      if (e.type === "credential_rejected") return credentialRejected(s);
+      return refuse(s, e);
+
+    case "disabled":
+      return refuse(s, e);
+  }
+}
+
+function failState(s: EngineState, mode: "direct" | "blocked", reason: string): EngineState {
+  return to(s, mode === "direct" ? "fail_open" : "fail_closed", { reason });
+}
+
+function captive(s: EngineState, windowMin: number): TransitionResult {
+  return accept(to(s, "captive_portal"), [
+    { type: "tear_down" },
+    { type: "set_fail_mode", mode: "direct" },
+    { type: "start_captive_timer", minutes: windowMin },
+  ]);
+}
+
+function credentialRejected(s: EngineState): TransitionResult {
+  return accept({ kind: "unenrolled", enrolled: false, verdict: s.verdict }, [
+    { type: "cancel_captive_timer" },
+    { type: "set_fail_mode", mode: null },
+    { type: "tear_down" },
+    { type: "forget_enrollment" },
+  ]);
+}
+
+function onNetworkChanged(s: EngineState, verdict: NetworkVerdict): TransitionResult {
+  const next = { ...s, verdict };
+  switch (s.kind) {
+    // Remember the verdict; it decides what happens once we get going.
+    case "unenrolled":
+    case "authenticating":
+    case "disabled":
+    case "error":
+    case "captive_portal":
+      return accept(next);
+    case "connected":
+      if (verdict.action === "none") return decide(next);
+      return accept(next);
+    case "connecting":
+      if (verdict.action === "none") return decide(next);
+      return accept(next);
+    case "trusted_network":
+      if (verdict.action === "none") return accept(next);
+      return decide(next);
+    case "fail_open":
+    case "fail_closed":
+      // A new network is a new chance: try the edge again.
+      return decide(next, [{ type: "set_fail_mode", mode: null }]);
+  }
+}
+
+/** One-line description of a state for logs and notifications. */
+export function describeState(s: EngineState): string {
+  switch (s.kind) {
+    case "unenrolled":
+      return "Not enrolled";
+    case "authenticating":
+      return s.phase === "enrolling" ? "Enrolling with the edge" : "Refreshing credentials";
+    case "connecting":
+      return "Connecting the tunnel";
+    case "connected":
+      return `Connected over ${s.transport === "tls" ? "TLS" : "UDP"}`;
+    case "captive_portal":
+      return "Captive portal detected: traffic goes direct until login";
+    case "fail_open":
+      return `Edge unreachable, failing open${s.reason ? `: ${s.reason}` : ""}`;
+    case "fail_closed":
+      return `Edge unreachable, traffic blocked${s.reason ? `: ${s.reason}` : ""}`;
+    case "disabled":
+      return "Disabled by the user";
+    case "trusted_network":
+      return "On a trusted network: no tunnel needed";
+    case "error":
+      return `Error: ${s.reason ?? "unknown"}`;
+  }
+}

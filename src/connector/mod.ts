@@ -1,0 +1,177 @@
+/**
+ * The connector role: open state, load or make this device's identity, enrol
+ * (first run, with a key) or reuse the stored enrolment (later runs), then
+ * run the engine over the tunnel and network ports. main.ts installs the
+ * signal handlers and serves the local API; this module never touches
+ * process-wide state.
+ */
+import { logger } from "../log.ts";
+import type { Clock } from "../clock.ts";
+import { evaluatePosture } from "../policy/posture.ts";
+import type { PolicyBundle } from "../policy/types.ts";
+import type { PostureReport } from "../http/api/schemas.ts";
+import { collectFacts, collectOs, type PostureSources } from "../posture/mod.ts";
+import { ConnectorState } from "../store/connector_state.ts";
+import { EdgeClient, type FetchLike, fetchPinnedCa } from "./edge_client.ts";
+import { type DeviceInfo, Engine } from "./engine.ts";
+import { type DeviceIdentity, loadOrCreateIdentity } from "./identity.ts";
+import { type NetworkPort, OffTrustedNetworkPort } from "./network_port.ts";
+import { NotificationHub } from "./notifications.ts";
+import type { TunnelPort } from "./tunnel_port.ts";
+
+export { Engine } from "./engine.ts";
+export type { EngineStatus } from "./engine.ts";
+export { NotificationHub } from "./notifications.ts";
+export type { TunnelConfig, TunnelEvent, TunnelPort, TunnelStatus } from "./tunnel_port.ts";
+export type { NetworkPort } from "./network_port.ts";
+
+const log = logger("connector");
+
+/** Version reported at enrolment and in posture. */
+export const CONNECTOR_VERSION = "0.1.0";
+
+/** Connector settings (from the command line / config file). */
+export interface ConnectorConfig {
+  /** Default "./data/connector". */
+  dataDir?: string;
+  /** Enrolment key (first run); later runs reuse the stored enrolment. */
+  enrollmentKey?: string | null;
+  /** Default: Deno.hostname(). */
+  hostname?: string;
+  /** Our tunnel interface, left out of the fingerprint (default "pcc0", as src/connector/tunnel.ts). */
+  tunnelInterface?: string;
+  machineIdPath?: string;
+  sysNetPath?: string;
+  heartbeatSec?: number;
+  postureSec?: number;
+  policyRefreshSec?: number;
+  streamBackoffMs?: { min: number; max: number };
+}
+
+/** Injected seams. */
+export interface ConnectorPorts {
+  tunnel: TunnelPort;
+  /** Default: OffTrustedNetworkPort (no detection). */
+  network?: NetworkPort;
+  /** Transport to the edge (tests: an in-process app); default real fetch with the pinned CA. */
+  fetch?: FetchLike;
+  clock?: Clock;
+  posture?: PostureSources;
+}
+
+/** A running connector. */
+export interface ConnectorHandle {
+  engine: Engine;
+  store: ConnectorState;
+  hub: NotificationHub;
+  identity: DeviceIdentity;
+  dataDir: string;
+  /** Stops the engine, tears the tunnel down and closes the store; idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Starts the connector; resolves once the first enrolment or refresh attempt has been made. */
+export async function startConnector(
+  config: ConnectorConfig,
+  ports: ConnectorPorts,
+): Promise<ConnectorHandle> {
+  const dataDir = config.dataDir ?? "./data/connector";
+  await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const store = ConnectorState.open(`${dataDir}/connector.db`);
+  try {
+    const now = () => (ports.clock ?? { now: Date.now }).now();
+    const hub = new NotificationHub(store, now);
+    const outcome = await loadOrCreateIdentity(store, {
+      machineIdPath: config.machineIdPath,
+      sysNetPath: config.sysNetPath,
+      excludeInterfaces: [config.tunnelInterface ?? "pcc0"],
+    }, now);
+    const identity = outcome.identity;
+    if (outcome.status === "replaced") {
+      log.warn("Discarded the stored device identity; enrolling afresh with new keys", {
+        reason: outcome.reason,
+      });
+      hub.raise(
+        "identity_replaced",
+        "warn",
+        `Device keys discarded and made anew: ${outcome.reason}`,
+        { fingerprintHash: identity.fingerprintHash },
+      );
+    } else if (outcome.status === "created") {
+      log.info("Made new device keys", { wgPublicKey: identity.wgPublicKey });
+    }
+
+    const os = await collectOs(ports.posture?.osReleasePath).catch(() => ({
+      name: Deno.build.os,
+      version: Deno.osRelease(),
+      id: Deno.build.os,
+    }));
+    const device: DeviceInfo = {
+      hostname: sanitizeHostname(config.hostname ?? Deno.hostname()),
+      os: os.id.slice(0, 64) || Deno.build.os,
+      osVersion: (os.version || Deno.osRelease()).slice(0, 128),
+      connectorVersion: CONNECTOR_VERSION,
+    };
+    const postureSources: PostureSources = {
+      ...ports.posture,
+      connectorVersion: CONNECTOR_VERSION,
+    };
+    const engine = new Engine({
+      store,
+      identity,
+      hub,
+      tunnel: ports.tunnel,
+      network: ports.network ?? new OffTrustedNetworkPort(),
+      makeClient: (apiUrl, caPem) =>
+        new EdgeClient({ apiUrl, caPem, fetch: ports.fetch, clock: ports.clock }),
+      fetchCa: (p) => fetchPinnedCa(p, { fetch: ports.fetch }),
+      device,
+      enrollmentKey: config.enrollmentKey ?? null,
+      collectPosture: (policy) => postureReport(policy, postureSources),
+      clock: ports.clock,
+      heartbeatSec: config.heartbeatSec,
+      postureSec: config.postureSec,
+      policyRefreshSec: config.policyRefreshSec,
+      streamBackoffMs: config.streamBackoffMs,
+    });
+    await engine.start();
+    let stopped = false;
+    return {
+      engine,
+      store,
+      hub,
+      identity,
+      dataDir,
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        await engine.stop();
+        await (ports.network?.close() ?? Promise.resolve());
+        store.close();
+      },
+    };
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+}
+
+/** Collects the facts the policy's posture profiles need and evaluates them. */
+export async function postureReport(
+  policy: PolicyBundle,
+  sources: PostureSources,
+): Promise<PostureReport> {
+  const wanted = new Set(policy.appProfile.postureProfiles);
+  const profiles = policy.postureProfiles.filter((p) => wanted.size === 0 || wanted.has(p.name));
+  const facts = await collectFacts(profiles.flatMap((p) => p.checks), sources);
+  return {
+    collectedAt: new Date().toISOString(),
+    results: evaluatePosture(profiles, facts).results.slice(0, 256),
+  };
+}
+
+/** Makes a host name acceptable to the enrolment schema (letters, digits, dots, dashes). */
+export function sanitizeHostname(name: string): string {
+  const s = name.replace(/[^A-Za-z0-9.-]/g, "-").replace(/^[.-]+|[.-]+$/g, "").slice(0, 253);
+  return s || "device";
+}

@@ -1,0 +1,252 @@
+/**
+ * The connector's local API, served by main.ts on 127.0.0.1 (default port
+ * 9080): status, notifications (list and live stream) and user actions.
+ *
+ * Any web page the user visits can make their browser send requests to
+ * 127.0.0.1, so: the Host header must name loopback (defeats DNS rebinding),
+ * and state-changing POSTs need either the custom header
+ * `X-Portcullis-Request: 1` (a page cannot add it cross-origin without a CORS
+ * preflight, which we never grant) or an Origin equal to our own. Actions a
+ * policy guards with a password (disable, logout, exit) check it against the
+ * policy's scrypt hash in constant time, with a small failure budget.
+ */
+import { Hono } from "hono";
+import type { Context } from "hono";
+import { streamSSE } from "hono/streaming";
+import { z } from "zod";
+import { verifyPassword } from "../identity/password.ts";
+import type { EngineEvent, TransitionResult } from "../connector/engine_state.ts";
+import type { EngineStatus, PolicyUpdateOutcome } from "../connector/engine.ts";
+import type { NotificationHub } from "../connector/notifications.ts";
+import type { ConnectorState } from "../store/connector_state.ts";
+import { PortcullisError } from "../errors.ts";
+
+/** The part of the engine the local API drives. */
+export interface ConnectorEngineApi {
+  status(): EngineStatus;
+  dispatch(event: EngineEvent): Promise<TransitionResult>;
+  updatePolicy(): Promise<PolicyUpdateOutcome>;
+  passwordHashFor(action: "logout" | "disable" | "exit"): string | undefined;
+}
+
+/** Dependencies of the local API app. */
+export interface ConnectorAppDeps {
+  engine: ConnectorEngineApi;
+  hub: NotificationHub;
+  store: ConnectorState;
+  /** Called after a successful exit action (main.ts stops the process); absent → exit unsupported. */
+  onExit?: () => void;
+  /** Wall clock for the failure budget (tests). */
+  now?: () => number;
+  /** Wrong passwords allowed per minute before 429 (default 5). */
+  passwordFailuresPerMinute?: number;
+}
+
+/** The custom header that marks a request as coming from our console or CLI. */
+export const LOCAL_REQUEST_HEADER = "X-Portcullis-Request";
+
+const ActionBody = z.object({ password: z.string().max(1024).optional() }).strict();
+const NotificationQuery = z.object({
+  type: z.string().regex(/^[a-z0-9_]{1,64}$/).optional(),
+  after: z.coerce.number().int().min(0).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+}).strict();
+
+const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
+
+function hostOnly(host: string): string {
+  const m = host.toLowerCase().match(/^(\[[0-9a-f:.]+\]|[^:]+)(?::\d{1,5})?$/);
+  return m ? m[1] : "";
+}
+
+function err(c: Context, status: number, code: string, message: string) {
+  return c.json({ error: { code, message } }, status as 400);
+}
+
+/** Builds the local API app (do not serve it here; main.ts does). */
+export function createConnectorApp(deps: ConnectorAppDeps): Hono {
+  const app = new Hono();
+  const now = deps.now ?? Date.now;
+  const budget = deps.passwordFailuresPerMinute ?? 5;
+  let failures: number[] = [];
+
+  app.onError((e, c) => {
+    if (e instanceof PortcullisError && e.status < 500) return err(c, e.status, e.code, e.message);
+    return err(c, 500, "internal_error", "The connector could not complete the request.");
+  });
+  app.notFound((c) => err(c, 404, "not_found", `No such endpoint: ${c.req.method} ${c.req.path}`));
+
+  app.use("*", async (c, next) => {
+    const host = c.req.header("host") ?? new URL(c.req.url).host;
+    if (!LOOPBACK_HOSTS.has(hostOnly(host))) {
+      return err(
+        c,
+        403,
+        "bad_host",
+        `Refusing request for host "${
+          host.slice(0, 100)
+        }": the local API answers only to 127.0.0.1 or localhost`,
+      );
+    }
+    if (c.req.method !== "GET" && c.req.method !== "HEAD") {
+      const origin = c.req.header("origin");
+      const marked = c.req.header(LOCAL_REQUEST_HEADER) === "1";
+      if (origin !== undefined && origin !== "null") {
+        let same = false;
+        try {
+          const o = new URL(origin);
+          same = o.host.toLowerCase() === host.toLowerCase() &&
+            LOOPBACK_HOSTS.has(hostOnly(o.host));
+        } catch {
+          same = false;
+        }
+        if (!same) {
+          return err(
+            c,
+            403,
+            "cross_origin",
+            `Refusing a request from origin "${origin.slice(0, 100)}"`,
+          );
+        }
+      } else if (!marked) {
+        return err(
+          c,
+          403,
+          "csrf",
+          `Refusing a state-changing request without the ${LOCAL_REQUEST_HEADER} header or a same-origin Origin`,
+        );
+      }
+    }
+    await next();
+    c.header("X-Server-Time", new Date(now()).toISOString());
+    c.header("Cache-Control", "no-store");
+  });
+
+  app.get("/api/v1/status", (c) => c.json(deps.engine.status()));
+
+  app.get("/api/v1/notifications", (c) => {
+    const q = NotificationQuery.safeParse(c.req.query());
+    if (!q.success) {
+      return err(c, 400, "invalid_query", `Invalid query: ${q.error.issues[0].message}`);
+    }
+    if ((c.req.header("accept") ?? "").includes("text/event-stream")) return stream(c, q.data.type);
+    return c.json({
+      notifications: deps.store.listNotifications({
+        type: q.data.type,
+        afterId: q.data.after,
+        limit: q.data.limit,
+      }),
+    });
+  });
+
+  app.get("/api/v1/notifications/stream", (c) => {
+    const q = NotificationQuery.safeParse(c.req.query());
+    if (!q.success) {
+      return err(c, 400, "invalid_query", `Invalid query: ${q.error.issues[0].message}`);
+    }
+    return stream(c, q.data.type);
+  });
+
+  function stream(c: Context, type: string | undefined) {
+    return streamSSE(c, async (s) => {
+      const ac = new AbortController();
+      s.onAbort(() => ac.abort());
+      for await (const n of deps.hub.subscribe(ac.signal, type)) {
+        await s.writeSSE({ id: String(n.id), event: n.type, data: JSON.stringify(n) });
+      }
+    });
+  }
+
+  async function body(c: Context): Promise<z.infer<typeof ActionBody>> {
+    const text = await c.req.text();
+    if (text.length > 4096) {
+      throw new PortcullisError("body_too_large", "Request body over 4 KiB", 413);
+    }
+    if (!text.trim()) return {};
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new PortcullisError("invalid_json", "Request body is not valid JSON", 400);
+    }
+    const r = ActionBody.safeParse(json);
+    if (!r.success) {
+      throw new PortcullisError(
+        "invalid_request",
+        `Invalid request: ${
+          r.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ")
+        }`,
+        400,
+      );
+    }
+    return r.data;
+  }
+
+  /** Returns an error response when the action's password is required and wrong. */
+  async function checkPassword(
+    c: Context,
+    action: "logout" | "disable" | "exit",
+    password: string | undefined,
+  ) {
+    const hash = deps.engine.passwordHashFor(action);
+    if (!hash) return null;
+    const t = now();
+    failures = failures.filter((x) => t - x < 60_000);
+    if (failures.length >= budget) {
+      return err(
+        c,
+        429,
+        "too_many_attempts",
+        `Too many wrong passwords: try ${action} again in a minute`,
+      );
+    }
+    if (password === undefined) {
+      return err(c, 403, "password_required", `The policy requires a password to ${action}`);
+    }
+    if (!(await verifyPassword(password, hash))) {
+      failures.push(t);
+      return err(c, 403, "wrong_password", `Wrong password for ${action}`);
+    }
+    return null;
+  }
+
+  async function run(c: Context, event: EngineEvent) {
+    const r = await deps.engine.dispatch(event);
+    if (!r.ok) return err(c, 409, "invalid_state", r.reason);
+    return c.json({ ok: true, state: r.state.kind });
+  }
+
+  app.post("/api/v1/actions/:action", async (c) => {
+    const action = c.req.param("action");
+    const b = await body(c);
+    switch (action) {
+      case "restart":
+        return run(c, { type: "restart_requested" });
+      case "enable":
+        return run(c, { type: "enable_requested" });
+      case "update-policy": {
+        try {
+          const r = await deps.engine.updatePolicy();
+          return c.json({ ok: true, ...r });
+        } catch (e) {
+          const pe = e as PortcullisError;
+          return err(c, 502, pe.code ?? "update_failed", `Cannot update policy: ${pe.message}`);
+        }
+      }
+      case "disable":
+      case "logout":
+      case "exit": {
+        const denied = await checkPassword(c, action, b.password);
+        if (denied) return denied;
+        if (action === "disable") return run(c, { type: "disable_requested" });
+        if (action === "logout") return run(c, { type: "logout_requested" });
+        if (!deps.onExit) return err(c, 501, "not_supported", "Exit is not available here");
+        setTimeout(deps.onExit, 0);
+        return c.json({ ok: true, state: "exiting" });
+      }
+    }
+    return err(c, 404, "unknown_action", `Unknown action "${action.slice(0, 40)}"`);
+  });
+
+  return app;
+}

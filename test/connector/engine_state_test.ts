@@ -1,0 +1,260 @@
+import assert from "node:assert/strict";
+import {
+  describeState,
+  type EngineEvent,
+  type EngineState,
+  initialState,
+  type NetworkVerdict,
+  STATE_KINDS,
+  type StateKind,
+  transition,
+} from "../../src/connector/engine_state.ts";
+
+const TUNNEL: NetworkVerdict = { type: "off_trusted", action: "tunnel", explanation: "off" };
+const NONE: NetworkVerdict = { type: "on_trusted", action: "none", explanation: "on" };
+
+/** A representative state of each kind. */
+const S: Record<StateKind, EngineState> = {
+  unenrolled: { kind: "unenrolled", enrolled: false, verdict: TUNNEL },
+  authenticating: { kind: "authenticating", enrolled: true, verdict: TUNNEL, phase: "refreshing" },
+  connecting: { kind: "connecting", enrolled: true, verdict: TUNNEL },
+  connected: { kind: "connected", enrolled: true, verdict: TUNNEL, transport: "udp" },
+  captive_portal: { kind: "captive_portal", enrolled: true, verdict: TUNNEL },
+  fail_open: { kind: "fail_open", enrolled: true, verdict: TUNNEL, reason: "x" },
+  fail_closed: { kind: "fail_closed", enrolled: true, verdict: TUNNEL, reason: "x" },
+  disabled: { kind: "disabled", enrolled: true, verdict: TUNNEL },
+  trusted_network: { kind: "trusted_network", enrolled: true, verdict: NONE },
+  error: { kind: "error", enrolled: true, verdict: TUNNEL, reason: "boom" },
+};
+const ENROLLING: EngineState = {
+  kind: "authenticating",
+  enrolled: false,
+  verdict: TUNNEL,
+  phase: "enrolling",
+};
+
+/** A representative event of each type. */
+const E: Record<EngineEvent["type"], EngineEvent> = {
+  enroll_requested: { type: "enroll_requested" },
+  enrollment_restored: { type: "enrollment_restored" },
+  enrolled: { type: "enrolled" },
+  enroll_failed: { type: "enroll_failed", reason: "bad key" },
+  credential_rejected: { type: "credential_rejected", reason: "revoked" },
+  tunnel_up: { type: "tunnel_up", transport: "tls" },
+  tunnel_down: { type: "tunnel_down", reason: "peer gone" },
+  handshake_timeout: { type: "handshake_timeout", mode: "blocked" },
+  network_changed: { type: "network_changed", verdict: TUNNEL },
+  captive_detected: { type: "captive_detected", windowMin: 10 },
+  captive_cleared: { type: "captive_cleared" },
+  captive_expired: { type: "captive_expired", then: "fail_open" },
+  edge_unreachable: { type: "edge_unreachable", mode: "direct", reason: "no route" },
+  edge_reachable: { type: "edge_reachable" },
+  policy_updated: { type: "policy_updated", version: "v2" },
+  disable_requested: { type: "disable_requested" },
+  enable_requested: { type: "enable_requested" },
+  restart_requested: { type: "restart_requested" },
+  logout_requested: { type: "logout_requested" },
+};
+
+type Row = [EngineState, EngineEvent, StateKind, string[]];
+const T = (s: EngineState, e: EngineEvent, to: StateKind, effects: string[] = []): Row => [
+  s,
+  e,
+  to,
+  effects,
+];
+const OFF = ["cancel_captive_timer", "set_fail_mode", "tear_down"];
+
+/** Every legal transition of the representative states, with its effects. */
+const LEGAL: Row[] = [
+  // unenrolled
+  T(S.unenrolled, E.enroll_requested, "authenticating", ["enroll"]),
+  T(S.unenrolled, E.enrollment_restored, "authenticating", ["refresh"]),
+  T(S.unenrolled, E.network_changed, "unenrolled"),
+  T(S.unenrolled, E.disable_requested, "disabled", OFF),
+  // authenticating (refreshing)
+  T(S.authenticating, E.enrolled, "connecting", ["bring_up"]),
+  T(S.authenticating, E.enroll_failed, "error"),
+  T(S.authenticating, E.credential_rejected, "unenrolled", ["forget_enrollment"]),
+  T(S.authenticating, E.edge_unreachable, "fail_open", ["set_fail_mode", "bring_up"]),
+  T(S.authenticating, E.network_changed, "authenticating"),
+  T(S.authenticating, E.policy_updated, "authenticating", ["apply_policy"]),
+  T(S.authenticating, E.disable_requested, "disabled", OFF),
+  T(S.authenticating, E.logout_requested, "unenrolled", [...OFF, "forget_enrollment"]),
+  // connecting
+  T(S.connecting, E.tunnel_up, "connected"),
+  T(S.connecting, E.tunnel_down, "connecting"),
+  T(S.connecting, E.handshake_timeout, "fail_closed", ["set_fail_mode"]),
+  T(S.connecting, E.edge_unreachable, "fail_open", ["set_fail_mode"]),
+  T(S.connecting, E.edge_reachable, "connecting"),
+  T(S.connecting, E.captive_detected, "captive_portal", [
+    "tear_down",
+    "set_fail_mode",
+    "start_captive_timer",
+  ]),
+  T(S.connecting, E.credential_rejected, "unenrolled", [...OFF, "forget_enrollment"]),
+  T(S.connecting, E.network_changed, "connecting"),
+  T(S.connecting, E.policy_updated, "connecting", ["apply_policy"]),
+  T(S.connecting, E.disable_requested, "disabled", OFF),
+  T(S.connecting, E.restart_requested, "authenticating", [...OFF, "refresh"]),
+  T(S.connecting, E.logout_requested, "unenrolled", [...OFF, "forget_enrollment"]),
+  // connected
+  T(S.connected, E.tunnel_up, "connected"),
+  T(S.connected, E.tunnel_down, "connecting"),
+  T(S.connected, E.handshake_timeout, "fail_closed", ["set_fail_mode"]),
+  T(S.connected, E.edge_unreachable, "fail_open", ["set_fail_mode"]),
+  T(S.connected, E.edge_reachable, "connected"),
+  T(S.connected, E.captive_detected, "captive_portal", [
+    "tear_down",
+    "set_fail_mode",
+    "start_captive_timer",
+  ]),
+  T(S.connected, E.credential_rejected, "unenrolled", [...OFF, "forget_enrollment"]),
+  T(S.connected, E.network_changed, "connected"),
+  T(S.connected, E.policy_updated, "connected", ["apply_policy"]),
+  T(S.connected, E.disable_requested, "disabled", OFF),
+  T(S.connected, E.restart_requested, "authenticating", [...OFF, "refresh"]),
+  T(S.connected, E.logout_requested, "unenrolled", [...OFF, "forget_enrollment"]),
+  // captive portal
+  T(S.captive_portal, E.captive_cleared, "connecting", [
+    "cancel_captive_timer",
+    "set_fail_mode",
+    "bring_up",
+  ]),
+  T(S.captive_portal, E.captive_expired, "fail_open", ["set_fail_mode"]),
+  T(S.captive_portal, E.tunnel_up, "connected", ["cancel_captive_timer", "set_fail_mode"]),
+  T(S.captive_portal, E.captive_detected, "captive_portal"),
+  T(S.captive_portal, E.network_changed, "captive_portal"),
+  T(S.captive_portal, E.policy_updated, "captive_portal", ["apply_policy"]),
+  T(S.captive_portal, E.disable_requested, "disabled", OFF),
+  T(S.captive_portal, E.restart_requested, "authenticating", [...OFF, "refresh"]),
+  T(S.captive_portal, E.logout_requested, "unenrolled", [...OFF, "forget_enrollment"]),
+  // fail open / fail closed
+  ...(["fail_open", "fail_closed"] as const).flatMap((k) => [
+    T(S[k], E.tunnel_up, "connected", ["set_fail_mode"]),
+    T(S[k], E.edge_reachable, "connecting", ["set_fail_mode", "bring_up"]),
+    T(S[k], E.edge_unreachable, "fail_open", ["set_fail_mode"]),
+    T(S[k], E.handshake_timeout, "fail_closed", ["set_fail_mode"]),
+    T(S[k], E.tunnel_down, k),
+    T(S[k], E.captive_detected, "captive_portal", [
+      "tear_down",
+      "set_fail_mode",
+      "start_captive_timer",
+    ]),
+    T(S[k], E.credential_rejected, "unenrolled", [...OFF, "forget_enrollment"]),
+    T(S[k], E.network_changed, "connecting", ["set_fail_mode", "bring_up"]),
+    T(S[k], E.policy_updated, k, ["apply_policy"]),
+    T(S[k], E.disable_requested, "disabled", OFF),
+    T(S[k], E.restart_requested, "authenticating", [...OFF, "refresh"]),
+    T(S[k], E.logout_requested, "unenrolled", [...OFF, "forget_enrollment"]),
+  ]),
+  // disabled
+  T(S.disabled, E.enable_requested, "authenticating", ["refresh"]),
+  T(S.disabled, E.network_changed, "disabled"),
+  T(S.disabled, E.policy_updated, "disabled", ["apply_policy"]),
+  T(S.disabled, E.logout_requested, "unenrolled", [...OFF, "forget_enrollment"]),
+  // trusted network
+  T(S.trusted_network, E.network_changed, "connecting", ["bring_up"]),
+  T(S.trusted_network, E.credential_rejected, "unenrolled", [...OFF, "forget_enrollment"]),
+  T(S.trusted_network, E.edge_reachable, "trusted_network"),
+  T(S.trusted_network, E.edge_unreachable, "trusted_network"),
+  T(S.trusted_network, E.policy_updated, "trusted_network", ["apply_policy"]),
+  T(S.trusted_network, E.disable_requested, "disabled", OFF),
+  T(S.trusted_network, E.restart_requested, "authenticating", [...OFF, "refresh"]),
+  T(S.trusted_network, E.logout_requested, "unenrolled", [...OFF, "forget_enrollment"]),
+  // error
+  T(S.error, E.edge_reachable, "authenticating", ["refresh"]),
+  T(S.error, E.credential_rejected, "unenrolled", [...OFF, "forget_enrollment"]),
+  T(S.error, E.network_changed, "error"),
+  T(S.error, E.policy_updated, "error", ["apply_policy"]),
+  T(S.error, E.disable_requested, "disabled", OFF),
+  T(S.error, E.restart_requested, "authenticating", [...OFF, "refresh"]),
+  T(S.error, E.logout_requested, "unenrolled", [...OFF, "forget_enrollment"]),
+];
+
+Deno.test("engine state: every legal transition gives the expected state and effects", async (t) => {
+  for (const [s, e, to, effects] of LEGAL) {
+    await t.step(`${s.kind} + ${e.type} → ${to}`, () => {
+      const r = transition(s, e);
+      assert.ok(r.ok, r.ok ? "" : r.reason);
+      assert.equal(r.state.kind, to);
+      assert.deepEqual(r.effects.map((x) => x.type), effects);
+      assert.ok(describeState(r.state).length > 0);
+    });
+  }
+});
+
+Deno.test("engine state: every other (state, event) pair is refused and names both", () => {
+  const legal = new Set(LEGAL.map(([s, e]) => `${s.kind}|${e.type}`));
+  let refused = 0;
+  for (const kind of STATE_KINDS) {
+    for (const ev of Object.values(E)) {
+      const r = transition(S[kind], ev);
+      if (legal.has(`${kind}|${ev.type}`)) continue;
+      assert.equal(r.ok, false, `${kind} + ${ev.type} should be refused`);
+      assert.match(
+        (r as { reason: string }).reason,
+        new RegExp(`"${ev.type}" in state "${kind}"`),
+      );
+      refused++;
+    }
+  }
+  assert.ok(refused > 80, `refused ${refused}`);
+});
+
+Deno.test("engine state: decisions that depend on context", async (t) => {
+  await t.step("enrolled on a trusted network with action none → trusted_network", () => {
+    const r = transition({ ...S.authenticating, verdict: NONE }, E.enrolled);
+    assert.ok(r.ok && r.state.kind === "trusted_network");
+  });
+  await t.step("enrolling + edge unreachable → error (nothing to fall back on)", () => {
+    const r = transition(ENROLLING, E.edge_unreachable);
+    assert.ok(r.ok && r.state.kind === "error" && r.state.reason === "no route");
+  });
+  await t.step("enrolling + enrolled sets enrolled", () => {
+    const r = transition(ENROLLING, E.enrolled);
+    assert.ok(r.ok && r.state.enrolled && r.state.kind === "connecting");
+  });
+  await t.step("edge unreachable with mode blocked → fail_closed", () => {
+    const r = transition(S.connected, { type: "edge_unreachable", mode: "blocked", reason: "r" });
+    assert.ok(r.ok && r.state.kind === "fail_closed");
+    assert.deepEqual(r.effects, [{ type: "set_fail_mode", mode: "blocked" }]);
+  });
+  await t.step(
+    "connected + network becomes trusted (none) → trusted_network, tunnel torn down",
+    () => {
+      const r = transition(S.connected, { type: "network_changed", verdict: NONE });
+      assert.ok(r.ok && r.state.kind === "trusted_network");
+      assert.deepEqual(r.effects, [{ type: "tear_down" }]);
+      assert.equal(r.state.transport, undefined);
+    },
+  );
+  await t.step("captive window expiry with enforce → back to connecting", () => {
+    const r = transition(S.captive_portal, { type: "captive_expired", then: "enforce" });
+    assert.ok(r.ok && r.state.kind === "connecting");
+  });
+  await t.step("captive portal cleared on a trusted network → trusted_network", () => {
+    const r = transition({ ...S.captive_portal, verdict: NONE }, E.captive_cleared);
+    assert.ok(r.ok && r.state.kind === "trusted_network");
+  });
+  await t.step("enable when never enrolled → unenrolled", () => {
+    const r = transition({ ...S.disabled, enrolled: false }, E.enable_requested);
+    assert.ok(r.ok && r.state.kind === "unenrolled" && r.effects.length === 0);
+  });
+  await t.step("restart from an enrolment error re-enrols", () => {
+    const r = transition({ ...S.error, enrolled: false }, E.restart_requested);
+    assert.ok(r.ok && r.state.kind === "authenticating" && r.state.phase === "enrolling");
+  });
+  await t.step("logout when not enrolled is refused", () => {
+    assert.equal(transition(S.unenrolled, E.logout_requested).ok, false);
+  });
+  await t.step("the initial state is unenrolled with no verdict", () => {
+    assert.deepEqual(initialState(), { kind: "unenrolled", enrolled: false, verdict: null });
+  });
+  await t.step("a tunnel_up records the transport; tunnel_down clears it", () => {
+    const up = transition(S.connecting, E.tunnel_up);
+    assert.ok(up.ok && up.state.transport === "tls");
+    const down = transition(up.state, E.tunnel_down);
+    assert.ok(down.ok && down.state.transport === undefined && down.state.reason === "peer gone");
+  });
+});

@@ -1,0 +1,94 @@
+import assert from "node:assert/strict";
+import {
+  collectDiskEncryption,
+  collectFacts,
+  collectFile,
+  collectFirewall,
+  collectOs,
+  collectProcesses,
+} from "../../src/posture/mod.ts";
+import { evaluatePosture } from "../../src/policy/posture.ts";
+
+Deno.test("collectOs parses os-release (quoted and unquoted)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/os-release`,
+      'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n',
+    );
+    assert.deepEqual(await collectOs(`${dir}/os-release`), {
+      name: "Debian GNU/Linux",
+      version: "12",
+      id: "debian",
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("collectProcesses sees this deno process", async () => {
+  const names = await collectProcesses();
+  assert.ok(names.includes("deno"), names.slice(0, 20).join(","));
+});
+
+Deno.test("collectFile: exists, hash, missing", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/f`, "abc");
+    assert.deepEqual(await collectFile(`${dir}/f`, true), {
+      exists: true,
+      sha256: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+    });
+    assert.deepEqual(await collectFile(`${dir}/f`, false), { exists: true });
+    assert.deepEqual(await collectFile(`${dir}/nope`, true), { exists: false });
+    assert.deepEqual(await collectFile(dir, false), { exists: false });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("collectDiskEncryption finds a CRYPT- dm uuid", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dir}/sda`);
+    await Deno.mkdir(`${dir}/dm-0/dm`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/dm-0/dm/uuid`, "LVM-abc\n");
+    assert.equal(await collectDiskEncryption(dir), false);
+    await Deno.mkdir(`${dir}/dm-1/dm`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/dm-1/dm/uuid`, "CRYPT-LUKS2-1234-root\n");
+    assert.equal(await collectDiskEncryption(dir), true);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("collectFirewall: empty ruleset is off, a table is on", async () => {
+  assert.equal(await collectFirewall(() => Promise.resolve("")), false);
+  assert.equal(
+    await collectFirewall(() => Promise.resolve("table inet filter {\n  chain input {\n  }\n}\n")),
+    true,
+  );
+});
+
+Deno.test("collectFacts gathers only what checks need, and failed collectors fail closed", async () => {
+  const facts = await collectFacts([
+    { type: "process_running", name: "deno" },
+    { type: "firewall_enabled" },
+    { type: "connector_version", min: "0.1.0" },
+    { type: "os_version", min: "1" },
+  ], {
+    nftRuleset: () => Promise.reject(new Error("nft missing")),
+    connectorVersion: "0.1.0",
+    osReleasePath: "/nonexistent",
+  });
+  assert.ok(facts.processes?.includes("deno"));
+  assert.equal(facts.firewallEnabled, undefined);
+  assert.equal(facts.diskEncryption, undefined);
+  assert.equal(facts.osVersion, undefined);
+  const ev = evaluatePosture([{
+    name: "base",
+    checks: [{ type: "process_running", name: "deno" }, { type: "firewall_enabled" }],
+  }], facts);
+  assert.deepEqual(ev.results.map((r) => r.passed), [true, false]);
+  assert.deepEqual(ev.passedProfiles, []);
+});
