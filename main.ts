@@ -19,6 +19,10 @@ Usage:
                                          run the service edge (embedded defaults; see README)
   portcullis edge key create [--reusable] [--expires 24h|7d|never] [--group NAME]
                                          make an enrolment key (printed once)
+  portcullis connect [KEY] [--data-dir DIR] [--console-listen H:P] [--hostname NAME]
+                     [--gateway] [--no-dns] [--tun-interface NAME] [--config FILE]
+                                         enrol with KEY (first run) and run the connector
+  portcullis check [--url URL]           am I protected? (exit 0 yes, 1 no, 2 unknown)
   portcullis lab up|down|status          the whole system in network namespaces, in a minute
   portcullis wg up FILE [--name IFACE]   bring up a WireGuard interface from a wg-quick file
   portcullis wg show [IFACE]             show WireGuard interfaces (Portcullis or wireguard-go)
@@ -43,6 +47,14 @@ const commands: Record<string, Handler> = {
   async edge(args) {
     const { edgeCommand } = await import("./src/edge/cli.ts");
     return edgeCommand(args, { serve });
+  },
+  async connect(args) {
+    const { connectCommand } = await import("./src/connector/cli.ts");
+    return connectCommand(args, { serve });
+  },
+  async check(args) {
+    const { checkCommand } = await import("./src/connector/cli.ts");
+    return checkCommand(args);
   },
   async lab(args) {
     const { labCommand } = await import("./src/lab/cli.ts");

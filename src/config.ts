@@ -105,6 +105,20 @@ export const ConnectorConfig = z.object({
   dataDir: z.string({ error: "expected a directory path" }).min(1).default("./data/connector"),
   consoleListen: ListenAddress.default("127.0.0.1:9080"),
   logLevel: LEVEL.default("info"),
+  /** Name of the connector's TUN interface. */
+  tunInterface: z.string().regex(/^[a-zA-Z0-9_.-]{1,15}$/, {
+    error: "expected an interface name of 1-15 letters, digits, _ . or -",
+  }).default("pcc0"),
+  /** Device name reported to the edge (default: the host name). */
+  hostname: z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?$/, {
+    error: "expected a host name of letters, digits, dots and hyphens",
+  }).optional(),
+  /** Gateway box: forward and masquerade other hosts' traffic into the tunnel. */
+  gateway: z.preprocess(coerceBool, z.boolean({ error: "expected true or false" })).default(false),
+  /** Gateway box: answer DNS for the LAN on this address (e.g. 192.168.50.1:53). */
+  lanDnsListen: ListenAddress.optional(),
+  /** Point the system resolver at the split-DNS stub (edge names through the tunnel). */
+  manageDns: z.preprocess(coerceBool, z.boolean({ error: "expected true or false" })).default(true),
 }).strict();
 /** @see ConnectorConfig */
 export type ConnectorConfig = z.infer<typeof ConnectorConfig>;

@@ -754,6 +754,7 @@ export class Engine {
       udpTimeoutSec: fwd.udpTimeoutSec,
       tlsFallback: fwd.tlsFallback,
       dns: p.edgeDns ? { server: p.edgeDns, domains: p.edgeDnsDomains } : null,
+      caPem: e.caPem,
     };
   }
 }

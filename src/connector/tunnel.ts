@@ -23,7 +23,8 @@ import { IpNetConfig, type NetConfig } from "../net/iface.ts";
 import { endpoint, formatHostPort } from "../net/endpoint.ts";
 import { Pump, type TapFn } from "../dataplane/pump.ts";
 import { TransportFallback } from "../dataplane/fallback.ts";
-import { type SplitDns, startSplitDns } from "./dns/mod.ts";
+import { type SplitDns, startSplitDns, startStubResolver, type StubResolver } from "./dns/mod.ts";
+import { isPrivateOrLoopback } from "../policy/cidr.ts";
 import type { TunnelConfig, TunnelEvent, TunnelPort, TunnelStatus } from "./tunnel_port.ts";
 import { systemClock } from "../clock.ts";
 import { InputError } from "../errors.ts";
@@ -40,6 +41,12 @@ export interface ConnectorTunnelOptions {
   tunName?: string;
   /** Forward and masquerade traffic from other hosts into the tunnel (gateway box). */
   gateway?: boolean;
+  /**
+   * Gateway box: also answer DNS for the LAN here ("192.168.50.1:53"), with
+   * the same split (edge names through the tunnel). Only private and
+   * loopback sources are served, so the WAN side is never an open resolver.
+   */
+  lanDnsListen?: { hostname: string; port: number };
   /** Manage /etc/resolv.conf for split DNS (default true). */
   manageDns?: boolean;
   /** resolv.conf path (tests). */
@@ -77,6 +84,7 @@ interface Active {
   net: NetConfig;
   routesNet: NetConfig;
   dns: SplitDns | null;
+  lanDns: StubResolver | null;
   transport: "udp" | "tls" | null;
 }
 
@@ -240,6 +248,7 @@ export class ConnectorTunnel implements TunnelPort {
         net,
         routesNet,
         dns: null,
+        lanDns: null,
         transport: null,
       };
       box.a = a;
@@ -253,9 +262,7 @@ export class ConnectorTunnel implements TunnelPort {
             ? {
               hostname: tlsEp.host,
               port: tlsEp.port,
-              caCerts: (cfg as TunnelConfig & { caPem?: string }).caPem
-                ? [(cfg as TunnelConfig & { caPem?: string }).caPem!]
-                : undefined,
+              caCerts: cfg.caPem ? [cfg.caPem] : undefined,
             }
             : null,
           tlsStream: tls,
@@ -272,9 +279,7 @@ export class ConnectorTunnel implements TunnelPort {
         const ep = await tls.dial({
           hostname: tlsEp.host,
           port: tlsEp.port,
-          caCerts: (cfg as TunnelConfig & { caPem?: string }).caPem
-            ? [(cfg as TunnelConfig & { caPem?: string }).caPem!]
-            : undefined,
+          caCerts: cfg.caPem ? [cfg.caPem] : undefined,
         });
         peer.endpoint = ep;
         device.initiateHandshake(peer, undefined, true);
@@ -316,6 +321,11 @@ export class ConnectorTunnel implements TunnelPort {
   }
 
   async #applyDns(a: Active, cfg: TunnelConfig): Promise<void> {
+    await this.#applySplitDns(a, cfg);
+    await this.#applyLanDns(a, cfg);
+  }
+
+  async #applySplitDns(a: Active, cfg: TunnelConfig): Promise<void> {
     if (this.#o.manageDns === false) return;
     if (!cfg.dns) {
       if (a.dns) await a.dns.stop();
@@ -336,6 +346,32 @@ export class ConnectorTunnel implements TunnelPort {
       log.warn("Cannot start split DNS; edge names will not resolve", {
         error: (e as Error).message,
       });
+    }
+  }
+
+  async #applyLanDns(a: Active, cfg: TunnelConfig): Promise<void> {
+    const listen = this.#o.lanDnsListen;
+    if (!listen || !this.#o.gateway) return;
+    const edgeDomains = cfg.dns?.domains ?? [];
+    const edgeServers = cfg.dns ? [cfg.dns.server] : [];
+    if (a.lanDns) {
+      a.lanDns.setRoutes({ edgeDomains, edgeServers, upstream: a.dns?.upstream ?? [] });
+      return;
+    }
+    try {
+      const upstream = a.dns?.upstream ??
+        (await import("./dns/resolv_conf.ts").then((m) =>
+          new m.ResolvConfManager({ path: this.#o.resolvConfPath }).read()
+        )).nameservers;
+      a.lanDns = await startStubResolver({
+        edgeDomains,
+        edgeServers,
+        upstream,
+        listen,
+        allow: isPrivateOrLoopback,
+      });
+    } catch (e) {
+      log.warn("Cannot serve DNS to the LAN", { error: (e as Error).message });
     }
   }
 
@@ -399,6 +435,7 @@ export class ConnectorTunnel implements TunnelPort {
     await a.pump.stop();
     await a.run;
     if (a.dns) await a.dns.stop().catch(() => {});
+    if (a.lanDns) await a.lanDns.close().catch(() => {});
     await a.routesNet.undoAll().catch(() => {});
     a.device.close();
     a.udp.close();

@@ -33,6 +33,8 @@ export interface TunnelConfig {
   tlsFallback: boolean;
   /** Edge DNS server and the domains it serves, when the policy has them. */
   dns: { server: string; domains: string[] } | null;
+  /** The pinned edge CA (PEM): the TLS fallback trusts only this. */
+  caPem?: string;
 }
 
 /** What the data plane reports about the running tunnel. */

@@ -81,7 +81,9 @@ export class TransportFallback {
     if (this.#timer !== null) return;
     const { device, peer } = this.#o;
     peer.endpoint = this.#o.udp;
-    device.initiateHandshake(peer, undefined, true);
+    // setPeer may already have started one (persistent keepalive); a second
+    // initiation right behind it would be dropped by the peer's flood guard.
+    if (!peer.handshake) device.initiateHandshake(peer, undefined, true);
     this.#o.kick();
     this.#timer = setInterval(() => this.tick(), 250);
     this.#offEvents = this.#o.tlsStream?.onEvent((ev) => {

@@ -145,7 +145,15 @@ export class PolicyService {
       postureProfiles: posture,
       segments,
       clientToClient: c2c,
-      edgeDnsDomains: c2c.enabled ? [c2c.domain] : [],
+      // Names the edge answers (the "am I protected" name, client-to-client
+      // names, private app domains) are resolved through the tunnel.
+      edgeDnsDomains: [
+        ...new Set([
+          "portcullis.internal",
+          ...(c2c.enabled ? [c2c.domain] : []),
+          ...segments.flatMap((s) => s.domains.map((d) => d.replace(/^\*\./, ""))),
+        ]),
+      ],
       edgeDns: this.opts.edgeAddress,
     };
     const version = sha256Hex(JSON.stringify(content)).slice(0, 32);

@@ -144,7 +144,7 @@ async function buildNetwork(): Promise<void> {
       (b) => b.toString(16).padStart(2, "0"),
     ).join("");
     await Deno.writeTextFile(`${etc}/machine-id`, id + "\n");
-    await Deno.writeTextFile(`${etc}/resolv.conf`, `nameserver ${ADDR.inet}\n`);
+    await Deno.writeTextFile(`${etc}/resolv.conf`, `nameserver ${h.resolver ?? ADDR.inet}\n`);
     if (h.router) await inNs(h.ns, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
   }
   let n = 0;
@@ -259,6 +259,8 @@ export async function labUp(opts: LabOptions = {}): Promise<void> {
         "--hostname",
         "branch-gw",
         "--gateway",
+        "--lan-dns-listen",
+        `${ADDR.gwLan}:53`,
       ],
       `${dir}/gw.log`,
     );

@@ -33,6 +33,8 @@ export interface LabHost {
   gateway?: string;
   /** Forwards packets (routers, edge, gateway box). */
   router?: boolean;
+  /** Its DNS server (default: the lab internet's). */
+  resolver?: string;
 }
 
 /** Namespace names, fixed so `lab down` can find them after a crash. */
@@ -64,7 +66,7 @@ export const HOSTS: LabHost[] = [
   { ns: NS.edge, gateway: "192.0.2.254", router: true },
   { ns: NS.ws, gateway: "198.51.100.254" },
   { ns: NS.gw, gateway: "203.0.113.254", router: true },
-  { ns: NS.lan, gateway: ADDR.gwLan },
+  { ns: NS.lan, gateway: ADDR.gwLan, resolver: ADDR.gwLan },
   { ns: NS.inet, gateway: "198.18.0.254" },
   { ns: NS.app, gateway: ADDR.edgeApp },
 ];

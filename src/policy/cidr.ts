@@ -335,3 +335,24 @@ export function ipv4Netmask(len: number): string {
   }
   return formatIpv4Value(allOnes(4) & ~hostMask(4, len));
 }
+
+const LOCAL_PREFIXES = [
+  "10.0.0.0/8",
+  "172.16.0.0/12",
+  "192.168.0.0/16",
+  "127.0.0.0/8",
+  "100.64.0.0/10",
+  "169.254.0.0/16",
+  "::1/128",
+  "fc00::/7",
+  "fe80::/10",
+].map((p) => parsePrefix(p));
+
+/**
+ * True for private, shared (CGNAT), link-local and loopback addresses —
+ * sources a LAN-side service may answer. Accepts IPv4-mapped IPv6 text.
+ */
+export function isPrivateOrLoopback(address: string): boolean {
+  const ip = tryParseIp(address.replace(/^::ffff:(?=\d+\.)/i, ""));
+  return ip !== null && LOCAL_PREFIXES.some((p) => prefixContains(p, ip));
+}

@@ -136,7 +136,7 @@ export class ResolvConfManager {
     try {
       const tmp = `${this.path}.portcullis-tmp`;
       await writeDurably(tmp, renderStubResolvConf(original, stub), 0o644);
-      await Deno.rename(tmp, this.path); // atomic; also replaces a symlink instead of writing through it
+      await replaceWith(tmp, this.path); // atomic; also replaces a symlink instead of writing through it
     } catch (e) {
       await Deno.remove(this.backupPath).catch(() => {});
       throw new PortcullisError(
@@ -188,7 +188,7 @@ export class ResolvConfManager {
       }
       // chmod explicitly: the umask may have narrowed the create mode.
       if (backup.mode !== null) await Deno.chmod(tmp, backup.mode & 0o7777);
-      await Deno.rename(tmp, this.path);
+      await replaceWith(tmp, this.path);
     }
     await Deno.remove(this.backupPath);
   }
@@ -227,5 +227,29 @@ async function writeDurably(path: string, text: string, mode: number): Promise<v
     await f.sync();
   } finally {
     f.close();
+  }
+}
+
+/**
+ * Moves `tmp` over `path` atomically. When `path` is a bind mount (as
+ * `ip netns exec` and containers make /etc/resolv.conf) rename fails with
+ * EBUSY; then the content is written into the mounted file in place, which
+ * is the only way to change what the other processes there see.
+ */
+async function replaceWith(tmp: string, path: string): Promise<void> {
+  try {
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.Busy) && !/os error 16/.test(String(e))) throw e;
+    const bytes = await Deno.readFile(tmp);
+    const f = await Deno.open(path, { write: true, truncate: true });
+    try {
+      let o = 0;
+      while (o < bytes.length) o += await f.write(bytes.subarray(o));
+      await f.sync();
+    } finally {
+      f.close();
+    }
+    await Deno.remove(tmp).catch(() => {});
   }
 }

@@ -1,0 +1,141 @@
+/**
+ * `portcullis connect [KEY]`: enrols this host (first run, with a key) and
+ * runs the connector; later starts need only `portcullis connect`. Also
+ * `portcullis check`: "am I protected?" from the command line.
+ */
+import { parseArgs } from "node:util";
+import { ConnectorConfig, loadConfig, splitListen } from "../config.ts";
+import { InputError } from "../errors.ts";
+import type { ServeFn } from "../http/serve.ts";
+import { createConnectorApp } from "../http/connector_app.ts";
+import { startConnector } from "./mod.ts";
+import { ConnectorTunnel } from "./tunnel.ts";
+import { logger, setLogLevel } from "../log.ts";
+import type { Hono } from "hono";
+
+const log = logger("connector");
+const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/** Hooks for mounting more on the console listener (the web console). */
+export interface ConnectOptions {
+  serve: ServeFn;
+  /** Builds the console app around the local API (src/http/console); default: the API alone. */
+  consoleApp?: (parts: ConsoleParts) => Hono | Promise<Hono>;
+}
+
+/** What a console needs from a running connector. */
+export interface ConsoleParts {
+  api: Hono;
+  handle: Awaited<ReturnType<typeof startConnector>>;
+  tunnel: ConnectorTunnel;
+  config: ConnectorConfig;
+}
+
+function options(): Record<string, { type: "string" | "boolean" }> {
+  const o: Record<string, { type: "string" | "boolean" }> = { config: { type: "string" } };
+  for (const k of Object.keys(ConnectorConfig.shape)) {
+    o[kebab(k)] = { type: k === "gateway" || k === "manageDns" ? "boolean" : "string" };
+  }
+  o["no-dns"] = { type: "boolean" };
+  return o;
+}
+
+/** Runs `portcullis connect`; returns the exit code when stopped. */
+export async function connectCommand(args: string[], opts: ConnectOptions): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: options(), allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new InputError(
+      "usage",
+      `${(e as Error).message}. Run "portcullis help" for the options.`,
+    );
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length > 1) {
+    throw new InputError("usage", `Unexpected argument "${positionals[1]}": give at most one key`);
+  }
+  const { config: file, "no-dns": noDns, ...flags } = values as Record<string, string | boolean>;
+  if (noDns) flags["manage-dns"] = false;
+  const config = await loadConfig("connector", {
+    file: file as string | undefined,
+    env: Deno.env.toObject(),
+    flags,
+  });
+  setLogLevel(config.logLevel);
+  const tunnel = new ConnectorTunnel({
+    tunName: config.tunInterface,
+    gateway: config.gateway,
+    manageDns: config.manageDns,
+    lanDnsListen: config.lanDnsListen ? splitListen(config.lanDnsListen) : undefined,
+  });
+  const handle = await startConnector({
+    dataDir: config.dataDir,
+    enrollmentKey: positionals[0] ?? Deno.env.get("PORTCULLIS_ENROLLMENT_KEY") ?? null,
+    hostname: config.hostname,
+    tunnelInterface: config.tunInterface,
+  }, { tunnel });
+  let exitRequested: () => void = () => {};
+  const exited = new Promise<void>((r) => (exitRequested = r));
+  const api = createConnectorApp({
+    engine: handle.engine,
+    hub: handle.hub,
+    store: handle.store,
+    onExit: () => exitRequested(),
+  });
+  const app = opts.consoleApp ? await opts.consoleApp({ api, handle, tunnel, config }) : api;
+  const server = opts.serve(
+    { ...splitListen(config.consoleListen), onListen: () => {} },
+    (req, info) => app.fetch(req, info),
+  );
+  log.info("Connector console listening", { address: config.consoleListen });
+  console.log(`Portcullis connector is running. Console: http://${config.consoleListen}/`);
+  await new Promise<void>((resolve) => {
+    Deno.addSignalListener("SIGINT", resolve);
+    Deno.addSignalListener("SIGTERM", resolve);
+    exited.then(resolve);
+  });
+  log.info("Stopping connector");
+  await server.shutdown();
+  await handle.stop();
+  await tunnel.tearDown();
+  return 0;
+}
+
+/** What the edge's "am I protected" page answers. */
+interface Answer {
+  protected: boolean;
+  hostname: string | null;
+  user: string | null;
+  address: string;
+  reason: string;
+}
+
+/** Runs `portcullis check [--url URL]`: 0 when protected, 1 when not, 2 when unknown. */
+export async function checkCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { url: { type: "string" } }, strict: true });
+  const url = values.url ?? "http://protected.portcullis.internal/";
+  let a: Answer;
+  try {
+    const res = await fetch(url, {
+      headers: { Accept: "application/json" },
+      signal: AbortSignal.timeout(5000),
+    });
+    a = await res.json();
+  } catch (e) {
+    console.log(
+      `Not protected (as far as we can tell): cannot reach ${url} — ${(e as Error).message}. ` +
+        "That page is only reachable through a Portcullis tunnel.",
+    );
+    return 2;
+  }
+  if (a.protected) {
+    console.log(
+      `Protected: this traffic goes through the Portcullis tunnel of device ${a.hostname}` +
+        `${a.user ? ` (user ${a.user})` : ""}, tunnel address ${a.address}.`,
+    );
+    return 0;
+  }
+  console.log(`Not protected: ${a.reason}`);
+  return 1;
+}

@@ -1,0 +1,592 @@
+/**
+ * The connector's local console (127.0.0.1): four tabs — Internet Security,
+ * Private Access, Notifications, More — over the connector's own service
+ * objects: the engine (status, policy, update, restart, disable, logout),
+ * the notification hub (live events) and the state store (history), plus
+ * the diagnostics (packet capture, log export, support request).
+ *
+ * The console has no login (it is local to the device) but still refuses
+ * what a hostile web page could make a browser send: requests whose Host is
+ * not a loopback name (DNS rebinding) and state-changing requests without
+ * the console's CSRF token (cross-site forms). Disable, logout and exit ask
+ * for the profile's password when the policy sets one.
+ */
+import type { Context } from "hono";
+import { Hono } from "hono";
+import { type Clock, systemClock } from "../../clock.ts";
+import type { EngineStatus } from "../../connector/engine.ts";
+import { LOCAL_REQUEST_HEADER } from "../connector_app.ts";
+import type { EdgeClient } from "../../connector/edge_client.ts";
+import type { DeviceIdentity } from "../../connector/identity.ts";
+import type { CaptureController } from "../../diag/capture.ts";
+import { buildBundle, bundleFileName } from "../../diag/export_bundle.ts";
+import { InputError, PortcullisError } from "../../errors.ts";
+import { constantTimeEqual, randomToken } from "../../identity/secrets.ts";
+import { type Level, logger, logLevel, type RingSink, setLogLevel } from "../../log.ts";
+import type { PolicyBundle } from "../../policy/types.ts";
+import type { ConnectorState, Notification } from "../../store/connector_state.ts";
+import { hasMessage, type Lang, type Translate } from "../../../web/i18n/mod.ts";
+import { FeedItem, type Tone } from "../../../web/components.tsx";
+import { Layout } from "../../../web/layout.tsx";
+import { SSE_HEADERS, sseStream } from "../api/sse.ts";
+import {
+  type ConsoleVars,
+  fragment,
+  installConsoleBasics,
+  page,
+  readForm,
+  renderToString,
+} from "./common.ts";
+import {
+  type C2cStanding,
+  ConnectorNotificationsPage,
+  InternetCard,
+  MorePage,
+  PrivateCard,
+  SegmentsCard,
+  StateExplanation,
+  stateLabel,
+  stateTone,
+  typeLabel,
+} from "./connector_pages.tsx";
+
+const log = logger("console");
+
+/** The engine reads the console makes (src/connector/engine.ts `Engine`). */
+export interface ConsoleEngine {
+  status(): EngineStatus;
+  readonly policy: PolicyBundle | null;
+  passwordHashFor(action: "logout" | "disable" | "exit"): string | undefined;
+}
+
+/** What the connector console needs. */
+export interface ConnectorConsoleDeps {
+  /** The connector engine: status, policy, which actions need a password. */
+  engine: ConsoleEngine;
+  /**
+   * The connector's local JSON API (`createConnectorApp`), called in-process
+   * for every engine action so the console and the API share one model.
+   */
+  api: { request: (req: Request) => Response | Promise<Response> };
+  /** The notification hub (src/connector/notifications.ts): live events. */
+  hub: { subscribe(signal: AbortSignal, type?: string): AsyncIterable<Notification> };
+  /** The connector state store: notification history. */
+  store: Pick<ConnectorState, "listNotifications">;
+  /** Connector version. */
+  version: string;
+  /** The ring of recent log records (added with addLogSink at start). */
+  logs: RingSink;
+  /** Packet capture of the tunnel interface; omitted → no capture buttons. */
+  capture?: CaptureController | null;
+  /** Sends a support request (message + bundle) to the edge; omitted → no Report button. */
+  support?: (message: string, bundle: Uint8Array) => Promise<unknown>;
+  /** Whether the Exit button is shown (the local API must have `onExit`); default true. */
+  exitAvailable?: boolean;
+  /** The configuration in effect, for the log export (secrets are stripped there). */
+  config?: unknown;
+  clock?: Clock;
+  /** Host names the console answers to; default loopback names on any port. */
+  allowedHosts?: string[];
+  /** SSE keepalive interval (ms); default 15000. */
+  sseKeepaliveMs?: number;
+}
+
+type ConnectorConsoleEnv = { Variables: ConsoleVars };
+type Ctx = Context<ConnectorConsoleEnv>;
+
+const LOOPBACK = ["127.0.0.1", "localhost", "[::1]", "::1"];
+
+/** Messages a redirect may ask the More tab to show (`?msg=`). */
+const FLASH: Record<string, { tone: Tone; key: string }> = {
+  policy_updated: { tone: "ok", key: "cflash.policy_updated" },
+  policy_unchanged: { tone: "info", key: "cflash.policy_unchanged" },
+  restarted: { tone: "ok", key: "cflash.restarted" },
+  capture_started: { tone: "ok", key: "cflash.capture_started" },
+  capture_stopped: { tone: "ok", key: "cflash.capture_stopped" },
+  logs_cleared: { tone: "ok", key: "cflash.logs_cleared" },
+  log_mode: { tone: "ok", key: "cflash.log_mode" },
+  reported: { tone: "ok", key: "cflash.reported" },
+  disabled: { tone: "warn", key: "cflash.disabled" },
+  enabled: { tone: "ok", key: "cflash.enabled" },
+  logged_out: { tone: "warn", key: "cflash.logged_out" },
+};
+
+/** The type a notification is shown and filtered as: state changes by their new state. */
+export function displayType(n: Notification): string {
+  return n.type === "state_changed" && typeof n.data?.to === "string" ? n.data.to : n.type;
+}
+
+/** Client-to-client standing: the FQDN from the status and the last refusal the engine raised. */
+export function c2cStanding(s: EngineStatus, recent: Notification[]): C2cStanding {
+  if (!s.deviceFqdn) return { fqdn: null, valid: null, reason: null };
+  const refusal = recent.find((n) => n.type === "c2c_invalid" && n.data?.fqdn === s.deviceFqdn);
+  return refusal && (s.policyUpdatedAt === null || refusal.ts >= s.policyUpdatedAt - 60_000)
+    ? { fqdn: s.deviceFqdn, valid: false, reason: refusal.message }
+    : { fqdn: s.deviceFqdn, valid: true, reason: null };
+}
+
+/**
+ * A support sender for `ConnectorConsoleDeps.support`: an edge client for the
+ * stored enrolment, authenticated with the device credential.
+ */
+export function edgeSupportSender(
+  store: Pick<ConnectorState, "getEnrollment">,
+  identity: Pick<DeviceIdentity, "credential" | "fingerprintHash">,
+  makeClient: (apiUrl: string, caPem: string) => EdgeClient,
+): (message: string, bundle: Uint8Array) => Promise<unknown> {
+  return async (message, bundle) => {
+    const e = store.getEnrollment();
+    if (!e || !identity.credential) {
+      throw new InputError(
+        "not_enrolled",
+        "Cannot report an issue: this device is not enrolled with an edge",
+        409,
+      );
+    }
+    const client = makeClient(e.apiUrl, e.caPem);
+    client.setCredentials(identity.credential, identity.fingerprintHash);
+    try {
+      return await client.supportRequest(message, bundle, bundleFileName("connector", Date.now()));
+    } finally {
+      client.close();
+    }
+  };
+}
+
+/** Builds the connector console (mount at "/" of the console listener). */
+export function createConnectorConsole(deps: ConnectorConsoleDeps): Hono<ConnectorConsoleEnv> {
+  const clock = deps.clock ?? systemClock;
+  const csrf = randomToken(24);
+  const allowed = new Set((deps.allowedHosts ?? LOOPBACK).map((h) => h.toLowerCase()));
+  const app = new Hono<ConnectorConsoleEnv>();
+
+  // DNS rebinding: only answer to the names this console is meant to be reached by.
+  app.use("*", async (c, next) => {
+    const host = (c.req.header("host") ?? new URL(c.req.url).host).toLowerCase();
+    const name = host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : host.split(":")[0];
+    if (!allowed.has(name)) {
+      return c.text(`Refused: this console answers only to ${[...allowed].join(", ")}`, 421);
+    }
+    await next();
+  });
+  installConsoleBasics(app);
+
+  const checkCsrf = (c: Ctx, form: Record<string, string>) => {
+    const presented = form._csrf ?? c.req.header("x-csrf-token") ?? "";
+    if (!constantTimeEqual(presented, csrf)) {
+      throw new InputError(
+        "csrf_failed",
+        "Refused a console action without the console's CSRF token",
+        403,
+      );
+    }
+  };
+
+  const recentNotifications = () => deps.store.listNotifications({ limit: 200 });
+
+  const fmt = (lang: Lang) => (ms: number) =>
+    new Intl.DateTimeFormat(lang, {
+      month: "short",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      second: "2-digit",
+      hourCycle: "h23",
+    }).format(new Date(ms));
+
+  const feedItem = (t: Translate, lang: Lang, n: Notification) => {
+    const type = displayType(n);
+    const sevKey = `severity.${n.severity}`;
+    return (
+      <FeedItem
+        id={`n-${n.id}`}
+        type={type}
+        typeLabel={typeLabel(t, type)}
+        tone={n.severity === "error" ? "bad" : n.severity === "warn" ? "warn" : "info"}
+        severityLabel={hasMessage(sevKey) ? t(sevKey) : n.severity}
+        message={connectorText(t, n)}
+        time={fmt(lang)(n.ts)}
+        iso={new Date(n.ts).toISOString()}
+      />
+    );
+  };
+
+  function frame(c: Ctx, active: string, title: string, body: unknown, status = 200) {
+    const t = c.get("t");
+    const s = deps.engine.status();
+    const tabs = [
+      ["/", "internet", t("conn.tab.internet")],
+      ["/private-access", "private", t("conn.tab.private")],
+      ["/notifications", "notifications", t("conn.tab.notifications")],
+      ["/more", "more", t("conn.tab.more")],
+    ].map(([href, id, label]) => ({ href, label, active: id === active, id: `tab-${id}` }));
+    return page(
+      c,
+      <Layout
+        t={t}
+        lang={c.get("lang")}
+        title={title}
+        roleLabel={t("conn.role")}
+        status={{ tone: stateTone(s.state), label: stateLabel(t, s.state) }}
+        statusUrl="/fragments/pill"
+        tabs={tabs}
+        path={c.req.path}
+        csrf={csrf}
+        live="/events"
+        base=""
+        footer={t("layout.footer", { version: deps.version })}
+      >
+        {body as never}
+      </Layout>,
+      status,
+    );
+  }
+
+  // ---- Tabs ----
+  app.get("/", (c) => {
+    const t = c.get("t"), s = deps.engine.status();
+    return frame(
+      c,
+      "internet",
+      t("conn.tab.internet"),
+      <div class="grid">
+        <InternetCard t={t} lang={c.get("lang")} s={s} now={clock.now()} />
+        <StateExplanation t={t} s={s} />
+      </div>,
+    );
+  });
+  app.get("/private-access", (c) => {
+    const t = c.get("t"), s = deps.engine.status();
+    const p = deps.engine.policy;
+    return frame(
+      c,
+      "private",
+      t("conn.tab.private"),
+      <>
+        <div class="grid">
+          <PrivateCard t={t} s={s} c2c={c2cStanding(s, recentNotifications())} />
+          <SegmentsCard t={t} segments={p?.segments ?? []} version={p?.version ?? null} />
+        </div>
+      </>,
+    );
+  });
+  app.get("/notifications", (c) => {
+    const t = c.get("t"), lang = c.get("lang");
+    const type = c.req.query("type") ?? "";
+    const all = deps.store.listNotifications({ limit: 300 });
+    const types = [...new Set(all.map(displayType))].sort();
+    const shown = type ? all.filter((n) => displayType(n) === type) : all;
+    return frame(
+      c,
+      "notifications",
+      t("conn.tab.notifications"),
+      <ConnectorNotificationsPage
+        t={t}
+        types={types}
+        type={type}
+        items={shown.map((n) => feedItem(t, lang, n))}
+      />,
+    );
+  });
+
+  const morePage = (c: Ctx, flash?: { tone: Tone; text: string }, status = 200) => {
+    const t = c.get("t");
+    const msg = c.req.query("msg");
+    const f = flash ??
+      (msg && Object.hasOwn(FLASH, msg)
+        ? { tone: FLASH[msg].tone, text: t(FLASH[msg].key as never) }
+        : undefined);
+    return frame(
+      c,
+      "more",
+      t("conn.tab.more"),
+      <MorePage
+        t={t}
+        lang={c.get("lang")}
+        m={{
+          s: deps.engine.status(),
+          version: deps.version,
+          logMode: logLevel(),
+          csrf,
+          captures: deps.capture ? deps.capture.list() : null,
+          canReport: deps.support !== undefined,
+          canExit: deps.exitAvailable ?? true,
+          passwordFor: {
+            disable: deps.engine.passwordHashFor("disable") !== undefined,
+            logout: deps.engine.passwordHashFor("logout") !== undefined,
+            exit: deps.engine.passwordHashFor("exit") !== undefined,
+          },
+          flash: f,
+          now: clock.now(),
+        }}
+      />,
+      status,
+    );
+  };
+  app.get("/more", (c) => morePage(c));
+
+  // ---- Fragments for live refresh ----
+  app.get("/fragments/pill", (c) => {
+    const t = c.get("t"), s = deps.engine.status();
+    return fragment(
+      c,
+      <span class={`pill pill-${stateTone(s.state)}`} id="status-pill">
+        <span class="dot" aria-hidden="true"></span>
+        {stateLabel(t, s.state)}
+      </span>,
+    );
+  });
+  app.get("/fragments/internet", (c) =>
+    fragment(
+      c,
+      <InternetCard
+        t={c.get("t")}
+        lang={c.get("lang")}
+        s={deps.engine.status()}
+        now={clock.now()}
+      />,
+    ));
+  app.get("/fragments/private", (c) => {
+    const s = deps.engine.status();
+    return fragment(
+      c,
+      <PrivateCard t={c.get("t")} s={s} c2c={c2cStanding(s, recentNotifications())} />,
+    );
+  });
+  app.get("/fragments/segments", (c) => {
+    const p = deps.engine.policy;
+    return fragment(
+      c,
+      <SegmentsCard t={c.get("t")} segments={p?.segments ?? []} version={p?.version ?? null} />,
+    );
+  });
+
+  // ---- Actions ----
+  const action = (
+    path: string,
+    run: (c: Ctx, form: Record<string, string>) => Promise<string>,
+  ) => {
+    app.post(path, async (c) => {
+      const form = await readForm(c);
+      try {
+        checkCsrf(c, form);
+        const msg = await run(c, form);
+        return c.redirect(`/more?msg=${msg}`, 303);
+      } catch (err) {
+        const t = c.get("t");
+        if (!(err instanceof PortcullisError)) {
+          log.error("console action failed", { path, error: (err as Error).message });
+        }
+        const code = err instanceof PortcullisError ? err.code : "unexpected";
+        const text = hasMessage(`error.${code}`)
+          ? t(`error.${code}` as never)
+          : err instanceof PortcullisError
+          ? err.message
+          : t("error.unexpected_connector");
+        const status = err instanceof PortcullisError && err.status < 500 ? err.status : 500;
+        return morePage(c, { tone: "bad", text }, status);
+      }
+    });
+  };
+
+  /** Runs an engine action through the local JSON API in-process (same checks, same budget). */
+  const apiAction = async (name: string, form: Record<string, string> = {}) => {
+    const body = form.password !== undefined && form.password !== ""
+      ? JSON.stringify({ password: form.password })
+      : "{}";
+    const res = await deps.api.request(
+      new Request(`http://127.0.0.1/api/v1/actions/${name}`, {
+        method: "POST",
+        headers: {
+          host: "127.0.0.1",
+          "content-type": "application/json",
+          [LOCAL_REQUEST_HEADER]: "1",
+        },
+        body,
+      }),
+    );
+    const json = await res.json().catch(() => null);
+    if (!res.ok) {
+      const code = typeof json?.error?.code === "string" ? json.error.code : "action_failed";
+      const message = typeof json?.error?.message === "string"
+        ? json.error.message
+        : `Cannot ${name}`;
+      throw new InputError(code, message, res.status >= 500 ? 502 : res.status);
+    }
+    return json as { ok: true; status?: string; state?: string };
+  };
+
+  action("/actions/update-policy", async () => {
+    const r = await apiAction("update-policy");
+    return r.status === "updated" ? "policy_updated" : "policy_unchanged";
+  });
+  action("/actions/restart", async () => {
+    await apiAction("restart");
+    return "restarted";
+  });
+  action("/actions/disable", async (_c, form) => {
+    await apiAction("disable", form);
+    return "disabled";
+  });
+  action("/actions/enable", async () => {
+    await apiAction("enable");
+    return "enabled";
+  });
+  action("/actions/logout", async (_c, form) => {
+    await apiAction("logout", form);
+    return "logged_out";
+  });
+  action("/actions/capture/start", () => {
+    if (!deps.capture) {
+      throw new InputError("capture_unavailable", "Packet capture is not available", 404);
+    }
+    deps.capture.start();
+    return Promise.resolve("capture_started");
+  });
+  action("/actions/capture/stop", () => {
+    deps.capture?.stop("user");
+    return Promise.resolve("capture_stopped");
+  });
+  action("/actions/clear-logs", () => {
+    deps.logs.clear();
+    log.info("logs cleared from the console");
+    return Promise.resolve("logs_cleared");
+  });
+  action("/actions/log-mode", (_c, form) => {
+    const level = form.level as Level;
+    if (!["error", "warn", "info", "debug"].includes(level)) {
+      throw new InputError(
+        "invalid_request",
+        `Cannot set log mode "${String(level).slice(0, 20)}"`,
+      );
+    }
+    setLogLevel(level);
+    log.warn("log mode changed from the console", { level });
+    return Promise.resolve("log_mode");
+  });
+  action("/actions/report", async (_c, form) => {
+    if (!deps.support) {
+      throw new InputError("support_unavailable", "Reporting is not available", 404);
+    }
+    const message = (form.message ?? "").trim();
+    if (message.length < 1 || message.length > 4000) {
+      throw new InputError("invalid_message", "Describe the issue in 1 to 4000 characters");
+    }
+    await deps.support(message, await bundle());
+    log.info("support request sent to the edge");
+    return "reported";
+  });
+  app.post("/actions/exit", async (c) => {
+    const form = await readForm(c);
+    const t = c.get("t");
+    try {
+      checkCsrf(c, form);
+      await apiAction("exit", form);
+    } catch (err) {
+      const e = err as PortcullisError;
+      const text = hasMessage(`error.${e.code}`) ? t(`error.${e.code}` as never) : e.message;
+      return morePage(c, { tone: "bad", text }, e.status && e.status < 500 ? e.status : 502);
+    }
+    return c.html(
+      `<!DOCTYPE html><html lang="${
+        c.get("lang")
+      }"><head><meta charset="utf-8"><title>Portcullis</title><link rel="stylesheet" href="/static/console.css"></head><body><main><h1 class="page-title">${
+        t("more.exited")
+      }</h1></main></body></html>`,
+    );
+  });
+
+  // ---- Downloads ----
+  async function bundle(): Promise<Uint8Array> {
+    const captures = [];
+    for (const info of deps.capture?.list() ?? []) {
+      if (info.running) continue;
+      try {
+        captures.push({ name: info.file, bytes: await deps.capture!.read(info.id) });
+      } catch {
+        // pruned meanwhile
+      }
+    }
+    return buildBundle({
+      role: "connector",
+      version: deps.version,
+      logs: deps.logs.records(),
+      state: { status: deps.engine.status(), policy: deps.engine.policy, logMode: logLevel() },
+      config: deps.config ?? null,
+      notifications: deps.store.listNotifications({ limit: 500 }),
+      captures,
+      now: clock.now(),
+    });
+  }
+  app.get("/export.zip", async (c) => {
+    const zip = await bundle();
+    return c.body(zip.slice(), 200, {
+      "Content-Type": "application/zip",
+      "Content-Disposition": `attachment; filename="${bundleFileName("connector", clock.now())}"`,
+    });
+  });
+  app.get("/captures/:file", async (c) => {
+    if (!deps.capture) return c.text("Not found", 404);
+    const id = c.req.param("file").replace(/\.pcap$/, "");
+    try {
+      const bytes = await deps.capture.read(id);
+      return c.body(bytes.slice(), 200, {
+        "Content-Type": "application/vnd.tcpdump.pcap",
+        "Content-Disposition": `attachment; filename="${id}.pcap"`,
+      });
+    } catch (err) {
+      const e = err as PortcullisError;
+      return c.text(e.message, (e.status ?? 404) as 404);
+    }
+  });
+
+  // ---- Live events ----
+  app.get("/events", (c) => {
+    const t = c.get("t"), lang = c.get("lang");
+    const body = sseStream(deps.sseKeepaliveMs ?? 15_000, async (w, signal) => {
+      for await (const n of deps.hub.subscribe(signal)) {
+        const type = displayType(n);
+        w.send("notification", {
+          id: n.id,
+          type,
+          html: await renderToString(feedItem(t, lang, n)),
+          toast: connectorText(t, n),
+        }, String(n.id));
+        if (n.type === "policy_updated" && type !== "policy_updated") {
+          w.send("notification", { id: n.id, type: "policy_updated" });
+        }
+      }
+    });
+    return c.body(body, 200, SSE_HEADERS);
+  });
+
+  app.onError((err, c) => {
+    if (err instanceof PortcullisError && err.status < 500) {
+      return c.text(err.message, err.status as 400);
+    }
+    log.error("console request failed", { path: c.req.path, error: (err as Error).message });
+    return c.text("Internal error; the connector log has the details", 500);
+  });
+  return app;
+}
+
+/** A connector notification's text in the page's language (stored English as the fallback). */
+export function connectorText(t: Translate, n: Notification): string {
+  if (n.type === "state_changed" && typeof n.data?.to === "string") {
+    const key = `cnotify.state.${n.data.to}`;
+    if (hasMessage(key)) {
+      const reason = typeof n.data.reason === "string" ? n.data.reason : "";
+      const transport = typeof n.data.transport === "string" ? n.data.transport.toUpperCase() : "";
+      return t(key, { reason, transport }).replace(/\s*\(\)\s*$/, "");
+    }
+  }
+  const key = `cnotify.${n.type}`;
+  if (hasMessage(key)) {
+    const params: Record<string, string | number> = {};
+    for (const [k, v] of Object.entries(n.data ?? {})) {
+      if (typeof v === "string" || typeof v === "number") params[k] = v;
+    }
+    return t(key, params);
+  }
+  return n.message;
+}

@@ -1,0 +1,485 @@
+// Server-rendered hono/jsx: lists are rendered once to HTML, never reconciled, so keys mean nothing.
+// deno-lint-ignore-file jsx-key
+/**
+ * The connector console's page bodies: pure functions of the engine's status,
+ * the policy and the notification history. connector_console.tsx fetches
+ * and frames them; the status cards are also served alone for live refresh.
+ */
+import type { Child } from "hono/jsx";
+import type { EngineStatus } from "../../connector/engine.ts";
+import type { CaptureInfo } from "../../diag/capture.ts";
+import type { Level } from "../../log.ts";
+import type { AppSegment } from "../../policy/types.ts";
+import { hasMessage, type Lang, type Translate } from "../../../web/i18n/mod.ts";
+import {
+  ActionButton,
+  Card,
+  CsrfField,
+  Flash,
+  KeyValue,
+  Pill,
+  Table,
+  type Tone,
+} from "../../../web/components.tsx";
+import { formatBytes, formatDuration, formatTime } from "../../../web/format.ts";
+
+/** Tone of an engine state. */
+export function stateTone(kind: string): Tone {
+  switch (kind) {
+    case "connected":
+      return "ok";
+    case "trusted_network":
+      return "info";
+    case "connecting":
+    case "authenticating":
+    case "captive_portal":
+    case "fail_open":
+    case "disabled":
+      return "warn";
+    case "fail_closed":
+    case "error":
+      return "bad";
+    default:
+      return "idle";
+  }
+}
+
+/** An engine state's name in the page's language. */
+export function stateLabel(t: Translate, kind: string): string {
+  const key = `state.${kind}`;
+  return hasMessage(key) ? t(key) : kind;
+}
+
+/** The state as a sentence in the page's language (the engine's English text as the fallback). */
+export function stateSentence(t: Translate, s: EngineStatus): string {
+  const key = `cnotify.state.${s.state}`;
+  if (!hasMessage(key)) return s.description;
+  return t(key, { transport: s.transport?.toUpperCase() ?? "", reason: s.reason ?? "" })
+    .replace(/\s*\(\)\s*$/, "");
+}
+
+/** Authentication status derived from the state: authenticated, in progress, or not. */
+export function authStatus(
+  s: EngineStatus,
+): { tone: Tone; key: "auth.ok" | "auth.pending" | "auth.none" } {
+  if (s.state === "authenticating") return { tone: "warn", key: "auth.pending" };
+  if (s.state === "unenrolled" || s.deviceId === null) return { tone: "bad", key: "auth.none" };
+  return { tone: "ok", key: "auth.ok" };
+}
+
+/** The Internet Security status card (refreshes itself). */
+export function InternetCard(props: { t: Translate; lang: Lang; s: EngineStatus; now: number }) {
+  const { t, lang, s } = props;
+  const net = s.network?.type;
+  return (
+    <div
+      id="internet-card"
+      hx-get="/fragments/internet"
+      hx-trigger="every 3s, pc:any from:body"
+      hx-swap="outerHTML"
+    >
+      <Card title={t("conn.internet.title")}>
+        <KeyValue
+          id="internet-status"
+          rows={[
+            [
+              t("conn.service_status"),
+              <Pill tone={stateTone(s.state)} id="service-state">{stateLabel(t, s.state)}</Pill>,
+            ],
+            [
+              t("conn.network_type"),
+              net ? (hasMessage(`network.${net}`) ? t(`network.${net}` as never) : net) : "—",
+            ],
+            [t("conn.edge"), s.edge ? <code>{s.edge}</code> : "—"],
+            [t("conn.client_address"), s.deviceAddress ? <code>{s.deviceAddress}</code> : "—"],
+            [
+              t("conn.transport"),
+              <span id="transport">{s.transport ? s.transport.toUpperCase() : "—"}</span>,
+            ],
+            [
+              t("conn.time_connected"),
+              <span id="time-connected">
+                {s.connectedSince === null ? "—" : formatDuration(props.now - s.connectedSince)}
+              </span>,
+            ],
+            [t("conn.bytes_sent"), <span id="bytes-sent">{formatBytes(s.txBytes, lang)}</span>],
+            [
+              t("conn.bytes_received"),
+              <span id="bytes-received">{formatBytes(s.rxBytes, lang)}</span>,
+            ],
+          ]}
+        />
+      </Card>
+    </div>
+  );
+}
+
+/** Why the engine is in its state, when it says. */
+export function StateExplanation(props: { t: Translate; s: EngineStatus }) {
+  const { t, s } = props;
+  return (
+    <Card title={t("conn.details")}>
+      <KeyValue
+        rows={[
+          [t("conn.state_detail"), stateSentence(t, s)],
+          [t("conn.reason"), s.reason ?? "—"],
+          [t("conn.network_detail"), s.network?.explanation ?? "—"],
+          [t("conn.endpoint"), s.endpoint ? <code>{s.endpoint}</code> : "—"],
+        ]}
+      />
+    </Card>
+  );
+}
+
+/** Client-to-client standing of this device. */
+export interface C2cStanding {
+  fqdn: string | null;
+  valid: boolean | null;
+  reason: string | null;
+}
+
+/** The Private Access status card (refreshes itself). */
+export function PrivateCard(
+  props: { t: Translate; s: EngineStatus; c2c: C2cStanding },
+) {
+  const { t, s, c2c } = props;
+  const auth = authStatus(s);
+  const tunnelled = s.state === "connected";
+  return (
+    <div
+      id="private-card"
+      hx-get="/fragments/private"
+      hx-trigger="every 3s, pc:any from:body"
+      hx-swap="outerHTML"
+    >
+      <Card title={t("conn.private.title")}>
+        <KeyValue
+          rows={[
+            [
+              t("conn.private_status"),
+              <Pill tone={tunnelled ? "ok" : stateTone(s.state)} id="private-state">
+                {tunnelled ? t("conn.private_available") : stateLabel(t, s.state)}
+              </Pill>,
+            ],
+            [t("conn.auth_status"), <Pill tone={auth.tone} id="auth-state">{t(auth.key)}</Pill>],
+            [t("conn.edge"), s.edge ? <code>{s.edge}</code> : "—"],
+            [t("conn.fqdn"), c2c.fqdn ? <code id="device-fqdn">{c2c.fqdn}</code> : t("c2c.off")],
+            [
+              t("conn.c2c"),
+              c2c.fqdn === null ? "—" : c2c.valid === false
+                ? (
+                  <span>
+                    <Pill tone="warn">{t("c2c.invalid")}</Pill>{" "}
+                    <span class="muted">{c2c.reason}</span>
+                  </span>
+                )
+                : <Pill tone="ok">{t("c2c.valid")}</Pill>,
+            ],
+          ]}
+        />
+      </Card>
+    </div>
+  );
+}
+
+/** The application segments the policy makes reachable (refreshes on a policy update). */
+export function SegmentsCard(
+  props: { t: Translate; segments: AppSegment[]; version: string | null },
+) {
+  const { t } = props;
+  return (
+    <div
+      id="segments-card"
+      hx-get="/fragments/segments"
+      hx-trigger="pc:policy_updated from:body, every 30s"
+      hx-swap="outerHTML"
+    >
+      <Card
+        title={t("conn.segments")}
+        actions={props.version
+          ? <span class="badge">{props.version.slice(0, 12)}</span>
+          : undefined}
+      >
+        {props.segments.length === 0
+          ? <p class="muted">{t("conn.segments_empty")}</p>
+          : (
+            <ul class="segments" id="segment-list">
+              {props.segments.map((seg) => (
+                <li>
+                  <strong>{seg.name}</strong>
+                  <span class="muted">
+                    {[...seg.domains, ...seg.cidrs].join(", ") || "—"}
+                    {seg.ports.length ? ` · ${t("conn.ports")} ${seg.ports.join(", ")}` : ""}
+                  </span>
+                </li>
+              ))}
+            </ul>
+          )}
+      </Card>
+    </div>
+  );
+}
+
+/** The notifications tab: history plus live events, filterable by type. */
+export function ConnectorNotificationsPage(
+  props: { t: Translate; types: string[]; type: string; items: Child[] },
+) {
+  const { t } = props;
+  return (
+    <Card
+      wide
+      title={t("notifications.title")}
+      actions={
+        <form method="get" action="/notifications" class="form-inline">
+          <label for="type-filter">{t("notifications.filter")}</label>
+          <select id="type-filter" name="type" data-autosubmit="">
+            <option value="">{t("notifications.all")}</option>
+            {props.types.map((k) => (
+              <option value={k} selected={k === props.type}>{typeLabel(t, k)}</option>
+            ))}
+          </select>
+          <button type="submit" class="btn btn-secondary btn-small">{t("layout.apply")}</button>
+        </form>
+      }
+    >
+      <ul class="feed" id="live-feed" data-filter={props.type}>
+        {props.items.length
+          ? props.items
+          : <li class="feed-empty muted">{t("notifications.empty")}</li>}
+      </ul>
+    </Card>
+  );
+}
+
+/** A notification type's name in the page's language. */
+export function typeLabel(t: Translate, type: string): string {
+  const key = `ctype.${type}`;
+  if (hasMessage(key)) return t(key);
+  return stateLabel(t, type);
+}
+
+/** Everything the More tab shows. */
+export interface MoreModel {
+  s: EngineStatus;
+  version: string;
+  logMode: Level;
+  csrf: string;
+  captures: CaptureInfo[] | null;
+  canReport: boolean;
+  canExit: boolean;
+  passwordFor: { disable: boolean; logout: boolean; exit: boolean };
+  flash?: { tone: Tone; text: string };
+  now: number;
+}
+
+/** The More tab: version, policy, actions and troubleshooting. */
+export function MorePage(props: { t: Translate; lang: Lang; m: MoreModel }) {
+  const { t, lang, m } = props;
+  const running = m.captures?.find((c) => c.running) ?? null;
+  const disabled = m.s.state === "disabled";
+  const pw = (id: string, needed: boolean) =>
+    needed
+      ? (
+        <span class="form-row">
+          <label for={id}>{t("more.password")}</label>
+          <input type="password" id={id} name="password" required autocomplete="off" />
+        </span>
+      )
+      : null;
+  return (
+    <>
+      {m.flash ? <Flash tone={m.flash.tone}>{m.flash.text}</Flash> : null}
+      <div class="grid">
+        <Card title={t("more.about")}>
+          <KeyValue
+            id="about"
+            rows={[
+              [t("more.version"), m.version],
+              [
+                t("more.policy_version"),
+                <code id="policy-version">{m.s.policyVersion ?? "—"}</code>,
+              ],
+              [
+                t("more.policy_updated"),
+                <span id="policy-updated">{formatTime(m.s.policyUpdatedAt, lang)}</span>,
+              ],
+              [t("more.device_id"), m.s.deviceId ? <code>{m.s.deviceId}</code> : "—"],
+              [t("more.clock_skew"), m.s.clockSkewMs === null ? "—" : `${m.s.clockSkewMs} ms`],
+            ]}
+          />
+          <div class="actions" style="margin-top:14px">
+            <ActionButton
+              action="/actions/update-policy"
+              label={t("more.update_policy")}
+              csrf={m.csrf}
+              variant="primary"
+              id="update-policy"
+            />
+            <ActionButton
+              action="/actions/restart"
+              label={t("more.restart")}
+              csrf={m.csrf}
+              id="restart-service"
+            />
+          </div>
+        </Card>
+        <Card title={t("more.troubleshooting")}>
+          <div class="actions">
+            {m.captures === null ? null : running
+              ? (
+                <ActionButton
+                  action="/actions/capture/stop"
+                  label={t("more.capture_stop")}
+                  csrf={m.csrf}
+                  variant="danger"
+                  id="capture-stop"
+                />
+              )
+              : (
+                <ActionButton
+                  action="/actions/capture/start"
+                  label={t("more.capture_start")}
+                  csrf={m.csrf}
+                  id="capture-start"
+                />
+              )}
+            <a
+              href="/export.zip"
+              class="btn btn-secondary"
+              hx-boost="false"
+              download
+              id="export-logs"
+            >
+              {t("more.export")}
+            </a>
+            <ActionButton
+              action="/actions/clear-logs"
+              label={t("more.clear_logs")}
+              csrf={m.csrf}
+              id="clear-logs"
+            />
+          </div>
+          {running
+            ? (
+              <p class="hint" id="capture-running">
+                {t("more.capture_running", {
+                  packets: running.packets,
+                  size: formatBytes(running.bytes, lang),
+                })}
+              </p>
+            )
+            : null}
+          <form
+            method="post"
+            action="/actions/log-mode"
+            class="form-inline"
+            style="margin-top:14px"
+          >
+            <CsrfField token={m.csrf} />
+            <div class="form-row">
+              <label for="log-mode">{t("more.log_mode")}</label>
+              <select id="log-mode" name="level">
+                {(["error", "warn", "info", "debug"] as const).map((l) => (
+                  <option value={l} selected={l === m.logMode}>{t(`log.${l}`)}</option>
+                ))}
+              </select>
+            </div>
+            <button type="submit" class="btn btn-secondary" id="log-mode-apply">
+              {t("layout.apply")}
+            </button>
+          </form>
+        </Card>
+      </div>
+      {m.captures !== null
+        ? (
+          <Card title={t("more.captures")} wide>
+            <Table
+              id="captures-table"
+              caption={t("more.captures")}
+              head={[
+                t("more.capture_started"),
+                t("more.capture_packets"),
+                t(
+                  "more.capture_size",
+                ),
+                "",
+              ]}
+              empty={t("more.captures_empty")}
+              rows={m.captures.map((c) => [
+                formatTime(c.startedAt, lang),
+                c.packets < 0 ? "—" : String(c.packets),
+                formatBytes(c.bytes, lang),
+                c.running ? <Pill tone="warn">{t("more.capture_live")}</Pill> : (
+                  <a
+                    href={`/captures/${c.id}.pcap`}
+                    hx-boost="false"
+                    download
+                    class="btn btn-secondary btn-small capture-download"
+                  >
+                    {t("more.download")}
+                  </a>
+                ),
+              ])}
+            />
+          </Card>
+        )
+        : null}
+      <div class="grid">
+        {m.canReport
+          ? (
+            <Card title={t("more.report")}>
+              <form method="post" action="/actions/report" class="form" id="report-form">
+                <CsrfField token={m.csrf} />
+                <div class="form-row">
+                  <label for="report-message">{t("more.report_message")}</label>
+                  <textarea id="report-message" name="message" required maxlength={4000}></textarea>
+                  <p class="hint">{t("more.report_hint")}</p>
+                </div>
+                <div>
+                  <button type="submit" class="btn btn-primary" id="report-send">
+                    {t("more.report_send")}
+                  </button>
+                </div>
+              </form>
+            </Card>
+          )
+          : null}
+        <Card title={t("more.session")}>
+          <div class="service-actions">
+            <form
+              method="post"
+              action={disabled ? "/actions/enable" : "/actions/disable"}
+              class="form-inline"
+            >
+              <CsrfField token={m.csrf} />
+              {disabled ? null : pw("pw-disable", m.passwordFor.disable)}
+              <button
+                type="submit"
+                class={disabled ? "btn btn-primary" : "btn btn-secondary"}
+                id={disabled ? "enable" : "disable"}
+              >
+                {disabled ? t("more.enable") : t("more.disable")}
+              </button>
+            </form>
+            <form method="post" action="/actions/logout" class="form-inline">
+              <CsrfField token={m.csrf} />
+              {pw("pw-logout", m.passwordFor.logout)}
+              <button type="submit" class="btn btn-secondary" id="logout-device">
+                {t("more.logout")}
+              </button>
+            </form>
+            {m.canExit
+              ? (
+                <form method="post" action="/actions/exit" class="form-inline">
+                  <CsrfField token={m.csrf} />
+                  {pw("pw-exit", m.passwordFor.exit)}
+                  <button type="submit" class="btn btn-danger" id="exit">{t("more.exit")}</button>
+                </form>
+              )
+              : null}
+          </div>
+        </Card>
+      </div>
+    </>
+  );
+}

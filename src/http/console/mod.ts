@@ -1,0 +1,93 @@
+/**
+ * Entry point of the web consoles: the two apps main.ts mounts on the
+ * console listeners through the `consoleApp` hooks of `startEdge`
+ * (src/edge/run.ts) and `connectCommand` (src/connector/cli.ts). Each serves
+ * its console at "/" and keeps the role's JSON API reachable under "/api/"
+ * on the same listener, as before the console existed.
+ */
+import { Hono } from "hono";
+import type { ConsoleParts } from "../../connector/cli.ts";
+import { EdgeClient } from "../../connector/edge_client.ts";
+import { CONNECTOR_VERSION } from "../../connector/mod.ts";
+import { CaptureController } from "../../diag/capture.ts";
+import type { EdgeControlPlane } from "../../edge/control_plane.ts";
+import { addLogSink, RingSink } from "../../log.ts";
+import { createConnectorConsole, edgeSupportSender } from "./connector_console.tsx";
+import { createEdgeConsole } from "./edge_console.tsx";
+
+export { createConnectorConsole, edgeSupportSender } from "./connector_console.tsx";
+export type { ConnectorConsoleDeps } from "./connector_console.tsx";
+export { createEdgeConsole } from "./edge_console.tsx";
+export type { EdgeConsoleDeps } from "./edge_console.tsx";
+
+/** Options of `edgeConsoleApp`. */
+export interface EdgeConsoleOptions {
+  /** The connector release this edge ships (older ones count as outdated). */
+  currentConnectorVersion?: string;
+  productVersion?: string;
+}
+
+/** The edge console listener's app: the console at "/", the edge API under "/api/" and "/metrics". */
+export function edgeConsoleApp(cp: EdgeControlPlane, opts: EdgeConsoleOptions = {}): Hono {
+  const ui = createEdgeConsole({
+    api: cp.app,
+    notifier: cp.notifier,
+    clock: cp.ctx.clock,
+    currentConnectorVersion: opts.currentConnectorVersion ?? CONNECTOR_VERSION,
+    productVersion: opts.productVersion,
+  });
+  const app = new Hono();
+  app.all("/api/*", (c) => cp.app.fetch(c.req.raw, c.env));
+  app.get("/metrics", (c) => cp.app.fetch(c.req.raw, c.env));
+  app.route("/", ui);
+  return app;
+}
+
+/** Options of `connectorConsoleApp`. */
+export interface ConnectorConsoleOptions {
+  /** Where recent log records are kept for export; default a new 5000-record ring added as a log sink. */
+  logs?: RingSink;
+  /** Capture limits. */
+  captureMaxBytes?: number;
+  captureMaxDurationMs?: number;
+}
+
+/**
+ * The connector console listener's app: the console at "/", the local JSON
+ * API under "/api/". Packet capture taps the tunnel's pump; captures live in
+ * `<dataDir>/captures`; Report an Issue goes to the edge with the device
+ * credential.
+ */
+export function connectorConsoleApp(parts: ConsoleParts, opts: ConnectorConsoleOptions = {}): Hono {
+  const { api, handle, tunnel, config } = parts;
+  let logs = opts.logs;
+  if (!logs) {
+    logs = new RingSink(5000);
+    addLogSink(logs);
+  }
+  const capture = new CaptureController({
+    dir: `${handle.dataDir}/captures`,
+    source: () => (tunnel.status() ? tunnel : null),
+    maxBytes: opts.captureMaxBytes,
+    maxDurationMs: opts.captureMaxDurationMs,
+  });
+  const ui = createConnectorConsole({
+    engine: handle.engine,
+    api,
+    hub: handle.hub,
+    store: handle.store,
+    version: CONNECTOR_VERSION,
+    logs,
+    capture,
+    support: edgeSupportSender(
+      handle.store,
+      handle.identity,
+      (apiUrl, caPem) => new EdgeClient({ apiUrl, caPem }),
+    ),
+    config,
+  });
+  const app = new Hono();
+  app.all("/api/*", (c) => api.fetch(c.req.raw, c.env));
+  app.route("/", ui);
+  return app;
+}
