@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util";
 import { ConnectorConfig, loadConfig, splitListen } from "../config.ts";
 import { InputError } from "../errors.ts";
-import type { ServeFn } from "../http/serve.ts";
+import { type ServeFn, shutdownWithin } from "../http/serve.ts";
 import { createConnectorApp } from "../http/connector_app.ts";
 import { startConnector } from "./mod.ts";
 import { ConnectorTunnel } from "./tunnel.ts";
@@ -96,7 +96,7 @@ export async function connectCommand(args: string[], opts: ConnectOptions): Prom
     exited.then(resolve);
   });
   log.info("Stopping connector");
-  await server.shutdown();
+  await shutdownWithin(server);
   await handle.stop();
   await tunnel.tearDown();
   return 0;

@@ -25,6 +25,7 @@ import { Pump, type TapFn } from "../dataplane/pump.ts";
 import { TransportFallback } from "../dataplane/fallback.ts";
 import { type SplitDns, startSplitDns, startStubResolver, type StubResolver } from "./dns/mod.ts";
 import { isPrivateOrLoopback } from "../policy/cidr.ts";
+import { dnsProbe, LivenessMonitor } from "./liveness.ts";
 import type { TunnelConfig, TunnelEvent, TunnelPort, TunnelStatus } from "./tunnel_port.ts";
 import { systemClock } from "../clock.ts";
 import { InputError } from "../errors.ts";
@@ -85,6 +86,7 @@ interface Active {
   routesNet: NetConfig;
   dns: SplitDns | null;
   lanDns: StubResolver | null;
+  liveness: LivenessMonitor | null;
   transport: "udp" | "tls" | null;
 }
 
@@ -249,6 +251,7 @@ export class ConnectorTunnel implements TunnelPort {
         routesNet,
         dns: null,
         lanDns: null,
+        liveness: null,
         transport: null,
       };
       box.a = a;
@@ -288,6 +291,14 @@ export class ConnectorTunnel implements TunnelPort {
       await this.#applyRoutes(a, cfg);
       await this.#applyDns(a, cfg);
       await this.#applyNft();
+      a.liveness = new LivenessMonitor({
+        probe: dnsProbe(cfg.edgeAddress),
+        onDead: () => {
+          // The edge lost our session (restart) or the path died: handshake again.
+          if (device.initiateHandshake(peer)) pump.kick();
+        },
+      });
+      a.liveness.start();
       log.info("Tunnel configured", {
         interface: tun.name,
         address: cfg.address,
@@ -431,6 +442,7 @@ export class ConnectorTunnel implements TunnelPort {
       return;
     }
     this.#a = null;
+    a.liveness?.stop();
     a.fallback?.stop();
     await a.pump.stop();
     await a.run;

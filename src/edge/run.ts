@@ -18,7 +18,7 @@ import { type DnsServer, protectedRecord, startDnsServer } from "./dns.ts";
 import { parseKey } from "../wireguard/mod.ts";
 import { parsePrefix, prefixContains, tryParseIp } from "../policy/cidr.ts";
 import { logger, setLogLevel } from "../log.ts";
-import type { ServeFn } from "../http/serve.ts";
+import { type ServeFn, shutdownWithin } from "../http/serve.ts";
 
 export type { ServeFn } from "../http/serve.ts";
 
@@ -78,7 +78,7 @@ export async function startEdge(config: EdgeConfig, opts: RunEdgeOptions): Promi
     ) => {
       const server = opts.serve({ ...addr, ...tls, onListen: () => {} }, fetch);
       ports[name] = server.addr.port;
-      closers.push(() => server.shutdown());
+      closers.push(() => shutdownWithin(server));
       log.info(`Listening: ${name}`, { address: `${addr.hostname}:${server.addr.port}` });
     };
     // Hono reads the peer address from the env's remoteAddr (rate limits, audit).

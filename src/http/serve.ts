@@ -24,3 +24,19 @@ export type ServeFn = (
   options: ServeOptions,
   handler: ServeHandler,
 ) => Deno.HttpServer<Deno.NetAddr>;
+
+/**
+ * Shuts a server down gracefully but never waits longer than `ms`: long-lived
+ * responses (server-sent event streams) would otherwise hold shutdown forever.
+ */
+export async function shutdownWithin(
+  server: Deno.HttpServer<Deno.NetAddr>,
+  ms = 2000,
+): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    server.shutdown().catch(() => {}),
+    new Promise<void>((r) => (timer = setTimeout(r, ms))),
+  ]);
+  clearTimeout(timer);
+}

@@ -1,0 +1,283 @@
+/**
+ * The whole system, end to end, in the lab's namespaces (issue 4):
+ * - traffic from the workstation and from a LAN host behind the gateway box
+ *   reaches the internet server from the edge's address;
+ * - "am I protected" says yes for both, naming the device;
+ * - the edge lists both devices with bytes counted;
+ * - the edge restarts and the connectors are back within 10 s without
+ *   enrolling again;
+ * - a copied connector data directory on another machine does not
+ *   impersonate the first device, which keeps working;
+ * - `lab down` leaves no namespace, interface, nftables table or process.
+ *
+ * The lab uses fixed namespace names (pcl-*), so this file must not run
+ * beside another lab.
+ */
+import assert from "node:assert/strict";
+import { canUseNetns, sh } from "./netns.ts";
+import { labDown, labUp } from "../../src/lab/mod.ts";
+import { ADDR, NS } from "../../src/lab/topology.ts";
+import { totpAt } from "../../src/identity/totp.ts";
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+async function inNs(
+  ns: string,
+  cmd: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return await sh(["ip", "netns", "exec", ns, ...cmd], { check: false });
+}
+
+async function curl(ns: string, url: string, json = false): Promise<string> {
+  const args = ["curl", "-s", "--max-time", "5"];
+  if (json) args.push("-H", "Accept: application/json");
+  const r = await inNs(ns, [...args, url]);
+  return r.stdout;
+}
+
+async function waitUntil(what: string, fn: () => Promise<boolean>, ms: number): Promise<number> {
+  const start = Date.now();
+  while (Date.now() - start < ms) {
+    if (await fn().catch(() => false)) return Date.now() - start;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`Timed out after ${ms} ms: ${what}`);
+}
+
+/** Logs in to the edge admin API inside pcl-edge and returns a curl runner with the session. */
+async function adminApi(dir: string) {
+  const text = await Deno.readTextFile(`${dir}/edge/initial-admin.txt`);
+  const password = text.match(/password: (\S+)/)![1];
+  const secret = text.match(/totp secret: (\S+)/)![1];
+  const jar = `${dir}/admin-cookies.txt`;
+  const base = `https://${ADDR.edge}:8443`;
+  const ca = `${dir}/edge/ca/ca.crt`;
+  const login = await inNs(NS.edge, [
+    "curl",
+    "-s",
+    "--cacert",
+    ca,
+    "-c",
+    jar,
+    "-H",
+    "Content-Type: application/json",
+    "-d",
+    JSON.stringify({ username: "admin", password, totp: totpAt(secret, Date.now()) }),
+    `${base}/api/v1/auth/login`,
+  ]);
+  assert.match(login.stdout, /"csrf|"user|"username/i, `login: ${login.stdout}`);
+  return async (path: string) => {
+    const r = await inNs(NS.edge, ["curl", "-s", "--cacert", ca, "-b", jar, `${base}${path}`]);
+    return JSON.parse(r.stdout);
+  };
+}
+
+Deno.test({
+  name: "lab: both connectors tunnel through the edge; restart, clone and teardown behave",
+  ignore: !canUseNetns,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const dir = await Deno.makeTempDir({ prefix: "pclab" });
+    const lines: string[] = [];
+    try {
+      await labUp({ dir, print: (l) => lines.push(l) });
+      assert.ok(lines.join("\n").includes("The Portcullis lab is up"));
+
+      await t.step(
+        "internet sees the edge's address from the workstation and the LAN host",
+        async () => {
+          assert.match(
+            await curl(NS.ws, "http://www.example.test/"),
+            /You came from 192\.0\.2\.1\./,
+          );
+          assert.match(await curl(NS.lan, `http://${ADDR.inet}/`), /You came from 192\.0\.2\.1\./);
+          // Without the tunnel the server would see 198.51.100.10 / 203.0.113.10.
+        },
+      );
+
+      await t.step("am I protected says yes for both, naming the device", async () => {
+        const ws = JSON.parse(await curl(NS.ws, "http://protected.portcullis.internal/", true));
+        assert.equal(ws.protected, true);
+        assert.equal(ws.hostname, "workstation");
+        const lan = JSON.parse(await curl(NS.lan, "http://protected.portcullis.internal/", true));
+        assert.equal(lan.protected, true);
+        assert.equal(lan.hostname, "branch-gw");
+        const cli = await inNs(NS.ws, [Deno.execPath(), "run", "-A", MAIN, "check"]);
+        assert.equal(cli.code, 0, cli.stdout + cli.stderr);
+        assert.match(cli.stdout, /^Protected: .*device workstation/);
+        // Off the tunnel, the same page says no.
+        const direct = JSON.parse(await curl(NS.edge, `http://100.64.0.1/`, true));
+        assert.equal(direct.protected, false);
+      });
+
+      await t.step("the private app is reachable only through the edge", async () => {
+        assert.match(await curl(NS.ws, `http://${ADDR.app}/`), /Private app.*198\.19\.0\.1/);
+      });
+
+      await t.step("the edge lists both devices with bytes counted", async () => {
+        const api = await adminApi(dir);
+        const body = await api("/api/v1/admin/devices");
+        const devices = body.devices ?? body.items ?? body;
+        const byName = new Map(devices.map((d: { hostname: string }) => [d.hostname, d]));
+        for (const name of ["workstation", "branch-gw"]) {
+          const d = byName.get(name) as {
+            tunnel: { rxBytes: number; txBytes: number; state: string };
+          };
+          assert.ok(d, `device ${name} listed: ${JSON.stringify(body)}`);
+          assert.ok(d.tunnel.rxBytes > 0 && d.tunnel.txBytes > 0, JSON.stringify(d.tunnel));
+          assert.equal(d.tunnel.state, "up");
+        }
+      });
+
+      await t.step(
+        "after an edge restart the connectors are back within 10 s, not re-enrolled",
+        async () => {
+          const state = JSON.parse(await Deno.readTextFile(`${dir}/state.json`));
+          Deno.kill(state.pids.edge, "SIGTERM");
+          await waitUntil("old edge to exit", async () => {
+            try {
+              Deno.kill(state.pids.edge, "SIGCONT");
+              return false;
+            } catch {
+              return true;
+            }
+          }, 15_000);
+          const args = [
+            MAIN,
+            "edge",
+            "--data-dir",
+            `${dir}/edge`,
+            "--public-host",
+            ADDR.edge,
+            "--tunnel-port",
+            "443",
+          ];
+          const p = new Deno.Command("ip", {
+            args: [
+              "netns",
+              "exec",
+              NS.edge,
+              "setsid",
+              "sh",
+              "-c",
+              'exec "$@" >>"$0" 2>&1 </dev/null',
+              `${dir}/edge.log`,
+              Deno.execPath(),
+              "run",
+              "-A",
+              ...args,
+            ],
+            stdin: "null",
+            stdout: "null",
+            stderr: "null",
+          }).spawn();
+          p.unref();
+          state.pids.edge = p.pid;
+          await Deno.writeTextFile(`${dir}/state.json`, JSON.stringify(state));
+          const took = await waitUntil("both connectors to pass traffic again", async () => {
+            const a = await curl(NS.ws, `http://${ADDR.inet}/ip`);
+            const b = await curl(NS.lan, `http://${ADDR.inet}/ip`);
+            return a.includes(ADDR.edge) && b.includes(ADDR.edge);
+          }, 20_000);
+          assert.ok(took <= 10_000, `reconnected in ${took} ms`);
+          const wsLog = await Deno.readTextFile(`${dir}/ws.log`);
+          assert.equal((wsLog.match(/"event":"enrolled"/g) ?? []).length, 1, "enrolled only once");
+        },
+      );
+
+      await t.step(
+        "a copied data directory on another machine does not impersonate the device",
+        async () => {
+          // A second workstation with a different machine-id, holding a copy of the first one's data.
+          const ns2 = "pcl-ws2";
+          await sh(["ip", "netns", "add", ns2]);
+          await Deno.mkdir(`/etc/netns/${ns2}`, { recursive: true });
+          await Deno.writeTextFile(
+            `/etc/netns/${ns2}/machine-id`,
+            "0123456789abcdef0123456789abcdef\n",
+          );
+          await Deno.writeTextFile(`/etc/netns/${ns2}/resolv.conf`, `nameserver ${ADDR.inet}\n`);
+          await sh(["ip", "link", "add", "pcltmp9a", "type", "veth", "peer", "name", "pcltmp9b"]);
+          await sh(["ip", "link", "set", "pcltmp9a", "netns", NS.wan]);
+          await sh(["ip", "link", "set", "pcltmp9b", "netns", ns2]);
+          await sh(["ip", "-n", NS.wan, "addr", "add", "198.51.102.254/24", "dev", "pcltmp9a"]);
+          await sh(["ip", "-n", NS.wan, "link", "set", "pcltmp9a", "up"]);
+          await sh(["ip", "-n", ns2, "addr", "add", "198.51.102.10/24", "dev", "pcltmp9b"]);
+          await sh(["ip", "-n", ns2, "link", "set", "pcltmp9b", "up"]);
+          await sh(["ip", "-n", ns2, "link", "set", "lo", "up"]);
+          await sh(["ip", "-n", ns2, "route", "add", "default", "via", "198.51.102.254"]);
+          await sh(["cp", "-a", `${dir}/ws`, `${dir}/ws-copy`]);
+          const state = JSON.parse(await Deno.readTextFile(`${dir}/state.json`));
+          const copy = new Deno.Command("ip", {
+            args: [
+              "netns",
+              "exec",
+              ns2,
+              "setsid",
+              "sh",
+              "-c",
+              'exec "$@" >>"$0" 2>&1 </dev/null',
+              `${dir}/ws-copy.log`,
+              Deno.execPath(),
+              "run",
+              "-A",
+              MAIN,
+              "connect",
+              state.key,
+              "--data-dir",
+              `${dir}/ws-copy`,
+              "--hostname",
+              "workstation",
+            ],
+            stdin: "null",
+            stdout: "null",
+            stderr: "null",
+          }).spawn();
+          copy.unref();
+          state.pids.wsCopy = copy.pid;
+          await Deno.writeTextFile(`${dir}/state.json`, JSON.stringify(state));
+          await waitUntil("the copy to come up as its own device", async () => {
+            const s = await inNs(ns2, [
+              "curl",
+              "-s",
+              "--max-time",
+              "2",
+              "http://127.0.0.1:9080/api/v1/status",
+            ]);
+            return /"state":"connected/.test(s.stdout);
+          }, 30_000);
+          const copyLog = await Deno.readTextFile(`${dir}/ws-copy.log`);
+          assert.match(
+            copyLog,
+            /discarded|identity_replaced|Discarded/i,
+            "the copy discarded the keys it found",
+          );
+          const mine = JSON.parse(await curl(ns2, "http://protected.portcullis.internal/", true));
+          const orig = JSON.parse(await curl(NS.ws, "http://protected.portcullis.internal/", true));
+          assert.equal(orig.protected, true);
+          assert.notEqual(mine.device, orig.device, "the copy is a different device");
+          assert.notEqual(mine.address, orig.address);
+          assert.match(
+            await curl(NS.ws, `http://${ADDR.inet}/`),
+            /192\.0\.2\.1/,
+            "the original keeps working",
+          );
+        },
+      );
+    } finally {
+      await labDown({ dir, print: (l) => lines.push(l) });
+    }
+    // Nothing left behind.
+    const ns = await sh(["ip", "netns", "list"]);
+    assert.ok(!/pcl-/.test(ns.stdout), ns.stdout);
+    const links = await sh(["ip", "-o", "link"]);
+    assert.ok(!/pcl|pce0|pcc0/.test(links.stdout), links.stdout);
+    const nft = await sh(["nft", "list", "tables"]);
+    assert.ok(!/portcullis/.test(nft.stdout), nft.stdout);
+    const ps = await sh(["ps", "-eo", "args"]);
+    assert.ok(!ps.stdout.includes(dir), "no lab process left");
+    const etc = await sh(["ls", "-A", "/etc/netns"], { check: false });
+    assert.ok(!/pcl-/.test(etc.stdout), `/etc/netns left: ${etc.stdout}`);
+  },
+});
