@@ -46,11 +46,23 @@ const serve: ServeFn = (o, handler) =>
 const commands: Record<string, Handler> = {
   async edge(args) {
     const { edgeCommand } = await import("./src/edge/cli.ts");
-    return edgeCommand(args, { serve });
+    const { edgeConsoleApp } = await import("./src/http/console/mod.ts");
+    return edgeCommand(args, {
+      serve,
+      consoleApp: (cp) => edgeConsoleApp(cp, { productVersion: VERSION }),
+    });
   },
   async connect(args) {
     const { connectCommand } = await import("./src/connector/cli.ts");
-    return connectCommand(args, { serve });
+    const { connectorConsoleApp } = await import("./src/http/console/mod.ts");
+    const { addLogSink, RingSink } = await import("./src/log.ts");
+    // Keep records from the very start, so exported bundles include start-up.
+    const logs = new RingSink(5000);
+    addLogSink(logs);
+    return connectCommand(args, {
+      serve,
+      consoleApp: (parts) => connectorConsoleApp(parts, { logs }),
+    });
   },
   async check(args) {
     const { checkCommand } = await import("./src/connector/cli.ts");
