@@ -157,6 +157,20 @@ Deno.test({
       ));
       await shot(cpage, "connector-internet-security");
 
+      await cpage.click("#tab-private");
+      await cpage.waitForSelector("#private-card");
+      assert.match(await cpage.textContent("#auth-state") ?? "", /Authenticated/);
+      assert.equal(await cpage.$("#segment-list"), null, "no segment before the update");
+
+      // ---- Update Policy: the notification arrives without reloading ----
+      await cpage.click("#tab-more");
+      await cpage.waitForSelector("#update-policy");
+      await cpage.waitForFunction(LIVE_OPEN);
+      await cpage.evaluate(() => ((globalThis as any).__noReload = true));
+      const oldVersion = connector.engine.status().policyVersion;
+      // The admin changes the policy only now, while this page is live: the
+      // connector may hear of it through its policy stream before the button
+      // is pressed, and either way the notification must arrive here.
       // A segment and client-to-client, so Private Access has something to show after the update.
       const seg = await sys.edge.adminReq("PUT", "/api/v1/admin/policy/segments", {
         items: [
@@ -170,17 +184,6 @@ Deno.test({
         ],
       });
       assert.equal(seg.status, 200);
-      await cpage.click("#tab-private");
-      await cpage.waitForSelector("#private-card");
-      assert.match(await cpage.textContent("#auth-state") ?? "", /Authenticated/);
-      assert.equal(await cpage.$("#segment-list"), null, "no segment before the update");
-
-      // ---- Update Policy: the notification arrives without reloading ----
-      await cpage.click("#tab-more");
-      await cpage.waitForSelector("#update-policy");
-      await cpage.waitForFunction(LIVE_OPEN);
-      await cpage.evaluate(() => ((globalThis as any).__noReload = true));
-      const oldVersion = connector.engine.status().policyVersion;
       await cpage.click("#update-policy");
       await cpage.waitForSelector("#toasts .toast >> text=Policy updated to version");
       assert.equal(await cpage.evaluate(() => (globalThis as any).__noReload), true);

@@ -65,9 +65,22 @@ async function adminApi(dir: string) {
     JSON.stringify({ username: "admin", password, totp: totpAt(secret, Date.now()) }),
     `${base}/api/v1/auth/login`,
   ]);
-  assert.match(login.stdout, /"csrf|"user|"username/i, `login: ${login.stdout}`);
-  return async (path: string) => {
-    const r = await inNs(NS.edge, ["curl", "-s", "--cacert", ca, "-b", jar, `${base}${path}`]);
+  const csrf = JSON.parse(login.stdout).csrfToken as string;
+  assert.ok(csrf, `login: ${login.stdout}`);
+  return async (path: string, method = "GET") => {
+    const r = await inNs(NS.edge, [
+      "curl",
+      "-s",
+      "--cacert",
+      ca,
+      "-b",
+      jar,
+      "-X",
+      method,
+      "-H",
+      `X-CSRF-Token: ${csrf}`,
+      `${base}${path}`,
+    ]);
     return JSON.parse(r.stdout);
   };
 }
@@ -115,8 +128,9 @@ Deno.test({
         assert.match(await curl(NS.ws, `http://${ADDR.app}/`), /Private app.*198\.19\.0\.1/);
       });
 
+      // One admin session for the whole test: a TOTP code is accepted once only.
+      const api = await adminApi(dir);
       await t.step("the edge lists both devices with bytes counted", async () => {
-        const api = await adminApi(dir);
         const body = await api("/api/v1/admin/devices");
         const devices = body.devices ?? body.items ?? body;
         const byName = new Map(devices.map((d: { hostname: string }) => [d.hostname, d]));
@@ -129,6 +143,35 @@ Deno.test({
           assert.equal(d.tunnel.state, "up");
         }
       });
+
+      await t.step(
+        "a device disabled by the admin loses its tunnel within 5 s, and comes back",
+        async () => {
+          const api = await adminApi(dir);
+          const body = await api("/api/v1/admin/devices");
+          const devices = body.devices ?? body.items ?? body;
+          const ws = devices.find((d: { hostname: string }) => d.hostname === "workstation");
+          const started = Date.now();
+          await api(`/api/v1/admin/devices/${ws.id}/disable`, "POST");
+          const took = await waitUntil("the workstation's traffic to stop", async () => {
+            const r = await inNs(NS.ws, [
+              "curl",
+              "-s",
+              "--max-time",
+              "1",
+              `http://${ADDR.inet}/ip`,
+            ]);
+            return !r.stdout.includes(ADDR.edge);
+          }, 10_000);
+          assert.ok(Date.now() - started <= 5_000, `tunnel gone after ${took} ms`);
+          // The gateway box is unaffected.
+          assert.match(await curl(NS.lan, `http://${ADDR.inet}/ip`), /192\.0\.2\.1/);
+          await api(`/api/v1/admin/devices/${ws.id}/enable`, "POST");
+          await waitUntil("the workstation to be back", async () => {
+            return (await curl(NS.ws, `http://${ADDR.inet}/ip`)).includes(ADDR.edge);
+          }, 30_000);
+        },
+      );
 
       await t.step(
         "after an edge restart the connectors are back within 10 s, not re-enrolled",
