@@ -147,7 +147,6 @@ Deno.test({
       await t.step(
         "a device disabled by the admin loses its tunnel within 5 s, and comes back",
         async () => {
-          const api = await adminApi(dir);
           const body = await api("/api/v1/admin/devices");
           const devices = body.devices ?? body.items ?? body;
           const ws = devices.find((d: { hostname: string }) => d.hostname === "workstation");
