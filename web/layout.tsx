@@ -152,7 +152,12 @@ export function Layout(p: LayoutProps) {
           {p.children}
         </main>
         <footer class="foot">{p.footer}</footer>
-        <div id="toasts" class="toasts" aria-live="polite" role="status"></div>
+        {
+          /* hx-preserve: a boosted navigation swaps the body; a toast that
+            arrived while the request was in flight must survive the swap. */
+        }
+        <div id="toasts" class="toasts" aria-live="polite" role="status" hx-preserve="true">
+        </div>
       </body>
     </html>
   );

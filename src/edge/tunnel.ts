@@ -23,6 +23,7 @@ import type { EdgeTunnelPort, PeerStats, TunnelPeer } from "./dataplane_port.ts"
 import { formatHostPort } from "../net/endpoint.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { InputError } from "../errors.ts";
+import { nftApply, nftReset } from "../net/nft.ts";
 import { logger } from "../log.ts";
 
 const log = logger("edge.tunnel");
@@ -48,23 +49,6 @@ export interface EdgeTunnelOptions {
   nat?: boolean;
   clock?: Clock;
   net?: NetConfig;
-}
-
-/** Runs nft with a script on stdin. */
-async function nft(script: string): Promise<void> {
-  const p = new Deno.Command("nft", { args: ["-f", "-"], stdin: "piped", stderr: "piped" })
-    .spawn();
-  const w = p.stdin.getWriter();
-  await w.write(new TextEncoder().encode(script));
-  await w.close();
-  const out = await p.output();
-  if (out.code !== 0) {
-    throw new InputError(
-      "nft_failed",
-      `Cannot apply nftables rules: ${new TextDecoder().decode(out.stderr).trim()}`,
-      500,
-    );
-  }
 }
 
 /** The real edge data plane. Create with `EdgeTunnel.start()`. */
@@ -123,8 +107,8 @@ export class EdgeTunnel implements EdgeTunnelPort {
       const nat = o.nat ?? true;
       if (nat) {
         await Deno.writeTextFile("/proc/sys/net/ipv4/ip_forward", "1");
-        await nft(
-          `table ip ${NFT_TABLE}\ndelete table ip ${NFT_TABLE}\n` +
+        await nftApply(
+          nftReset("ip", NFT_TABLE) +
             `table ip ${NFT_TABLE} {\n` +
             ` chain postrouting {\n  type nat hook postrouting priority srcnat; policy accept;\n` +
             `  ip saddr ${o.network} oifname != "${tun.name}" masquerade\n }\n}\n`,
@@ -222,7 +206,7 @@ export class EdgeTunnel implements EdgeTunnelPort {
       log.warn("Cannot undo network changes", { error: e.message })
     );
     if (this.#nat) {
-      await nft(`table ip ${NFT_TABLE}\ndelete table ip ${NFT_TABLE}\n`).catch(() => {});
+      await nftApply(nftReset("ip", NFT_TABLE)).catch(() => {});
     }
   }
 }
