@@ -51,6 +51,15 @@ const LEVEL = z.enum(["debug", "info", "warn", "error"], {
   error: 'expected one of "debug", "info", "warn", "error"',
 });
 
+/** A whole number of seconds within [min, max]; strings of digits are accepted. */
+function seconds(min: number, max: number) {
+  const msg = `expected a whole number of seconds from ${min} to ${max}`;
+  return z.preprocess(
+    coerceInt,
+    z.number({ error: msg }).int({ error: msg }).min(min, { error: msg }).max(max, { error: msg }),
+  );
+}
+
 const RANGE_MSG = "expected a /16 from 100.64.0.0/16 to 100.83.0.0/16";
 
 /** Edge configuration. */
@@ -119,6 +128,12 @@ export const ConnectorConfig = z.object({
   lanDnsListen: ListenAddress.optional(),
   /** Point the system resolver at the split-DNS stub (edge names through the tunnel). */
   manageDns: z.preprocess(coerceBool, z.boolean({ error: "expected true or false" })).default(true),
+  /** Seconds between attempts to return from TLS to UDP. */
+  udpProbeSec: seconds(1, 3600).default(30),
+  /** Seconds between captive-portal / edge probes while all is well. */
+  probeIdleSec: seconds(5, 3600).default(60),
+  /** Seconds between probes while a captive portal holds the device. */
+  probePortalSec: seconds(1, 60).default(3),
 }).strict();
 /** @see ConnectorConfig */
 export type ConnectorConfig = z.infer<typeof ConnectorConfig>;

@@ -10,6 +10,8 @@ import { type ServeFn, shutdownWithin } from "../http/serve.ts";
 import { createConnectorApp } from "../http/connector_app.ts";
 import { startConnector } from "./mod.ts";
 import { ConnectorTunnel } from "./tunnel.ts";
+import { SystemNetworkMonitor } from "./network/monitor.ts";
+import { SystemNetworkPort } from "./network/system_port.ts";
 import { logger, setLogLevel } from "../log.ts";
 import type { Hono } from "hono";
 
@@ -68,13 +70,31 @@ export async function connectCommand(args: string[], opts: ConnectOptions): Prom
     gateway: config.gateway,
     manageDns: config.manageDns,
     lanDnsListen: config.lanDnsListen ? splitListen(config.lanDnsListen) : undefined,
+    udpProbeMs: config.udpProbeSec * 1000,
+    resolvBackupPath: `${config.dataDir}/resolv.conf.backup`,
   });
-  const handle = await startConnector({
-    dataDir: config.dataDir,
-    enrollmentKey: positionals[0] ?? Deno.env.get("PORTCULLIS_ENROLLMENT_KEY") ?? null,
-    hostname: config.hostname,
-    tunnelInterface: config.tunInterface,
-  }, { tunnel });
+  // resolv.conf is polled, not watched: under `ip netns exec` and in
+  // containers it is a bind mount, whose changes a directory watch misses.
+  const monitor = await SystemNetworkMonitor.start({
+    ignoreInterfaces: [config.tunInterface],
+    forcePolling: true,
+    pollMs: 1000,
+  });
+  const network = new SystemNetworkPort({ monitor, ourInterface: config.tunInterface });
+  let handle;
+  try {
+    handle = await startConnector({
+      dataDir: config.dataDir,
+      enrollmentKey: positionals[0] ?? Deno.env.get("PORTCULLIS_ENROLLMENT_KEY") ?? null,
+      hostname: config.hostname,
+      tunnelInterface: config.tunInterface,
+      probeIdleSec: config.probeIdleSec,
+      probePortalSec: config.probePortalSec,
+    }, { tunnel, network });
+  } catch (e) {
+    await network.close();
+    throw e;
+  }
   let exitRequested: () => void = () => {};
   const exited = new Promise<void>((r) => (exitRequested = r));
   const api = createConnectorApp({

@@ -37,7 +37,9 @@ import {
   type TransitionResult,
 } from "./engine_state.ts";
 import type { DeviceIdentity } from "./identity.ts";
-import type { NetworkPort } from "./network_port.ts";
+import type { NetworkChangeInfo, NetworkPort } from "./network_port.ts";
+import { type AwarenessDecision, EdgeAwareness } from "./awareness.ts";
+import type { BackoffSettings } from "./network/reachability.ts";
 import type { NotificationHub } from "./notifications.ts";
 import type { TunnelConfig, TunnelPort } from "./tunnel_port.ts";
 
@@ -76,6 +78,25 @@ export interface EngineDeps {
   policyRefreshSec?: number;
   /** Backoff of the policy stream reconnects (default 1–30 s). */
   streamBackoffMs?: { min: number; max: number };
+  /** Captive-portal / reachability probe interval while all is well (default 60 s). */
+  probeIdleSec?: number;
+  /** Probe interval while a captive portal holds us (default 3 s). */
+  probePortalSec?: number;
+  /** Backoff of the background attempts to reach an unreachable edge (default 1–30 s). */
+  reachBackoff?: Partial<BackoffSettings>;
+  /** The edge's plain-HTTP bootstrap URL; default http://<API host>:8081. */
+  bootstrapUrl?: string;
+}
+
+/** Captive-portal and edge-reachability state, for the console. */
+export interface AwarenessStatus {
+  captive: "clear" | "portal" | "expired";
+  /** The portal's login page, when it redirected us there. */
+  portalLocation: string | null;
+  reachability: "unknown" | "reachable" | "retrying" | "fail_open" | "fail_closed";
+  failures: number;
+  lastFailure: string | null;
+  lastProbe: string | null;
 }
 
 /** What the local API shows as status. */
@@ -99,6 +120,8 @@ export interface EngineStatus {
   clockSkewMs: number | null;
   wgPublicKey: string;
   fingerprintHash: string;
+  /** Captive-portal and reachability state (absent on status objects built elsewhere). */
+  awareness?: AwarenessStatus | null;
 }
 
 /** Outcome of a policy update request. */
@@ -137,7 +160,9 @@ export class Engine {
   #captiveTimer: ReturnType<typeof setTimeout> | null = null;
   #loops: AbortController | null = null;
   #unsubs: (() => void)[] = [];
-  #heartbeatFailures = 0;
+  #aware: EdgeAwareness | null = null;
+  /** Set while protection is off because of an unreachable edge, until the tunnel is back. */
+  #failEpisode = false;
   #disabledNotified = false;
   #lastTunnelConfig: string | null = null;
   #updating: Promise<PolicyUpdateOutcome> | null = null;
@@ -175,14 +200,24 @@ export class Engine {
         this.#policyUpdatedAt = stored.updatedAt;
       }
     }
+    this.#aware = this.#makeAwareness();
     this.#unsubs.push(this.#d.tunnel.onEvent((e) => {
-      if (e.type === "up") this.#enqueue({ type: "tunnel_up", transport: e.transport });
-      else if (e.type === "down") this.#enqueue({ type: "tunnel_down", reason: e.reason });
-      else this.#enqueue({ type: "handshake_timeout", mode: this.#failOpen().edgeUnreachable });
+      if (e.type === "up") {
+        this.#aware?.reachable();
+        this.#enqueue({ type: "tunnel_up", transport: e.transport, reason: e.reason });
+      } else if (e.type === "down") {
+        this.#enqueue({ type: "tunnel_down", reason: e.reason });
+        if (e.edgeSilent) this.#aware?.failed(e.reason);
+      } else {
+        this.#aware?.failed("No handshake answer from the edge on any transport");
+        this.#enqueue({ type: "handshake_timeout", mode: this.#failOpen().edgeUnreachable });
+      }
     }));
-    this.#unsubs.push(this.#d.network.subscribe(() => void this.#reevaluateNetwork()));
+    this.#unsubs.push(
+      this.#d.network.subscribe((change) => void this.#reevaluateNetwork(change)),
+    );
     if (this.#policy) {
-      const verdict = await this.#d.network.evaluate(this.#policy);
+      const verdict = await this.#evaluate(this.#policy);
       this.#enqueue({ type: "network_changed", verdict });
     }
     if (this.#enrollment && this.#d.identity.credential) {
@@ -191,6 +226,7 @@ export class Engine {
     } else {
       await this.dispatch({ type: "enroll_requested" });
     }
+    this.#aware?.start();
   }
 
   /** Feeds one event to the machine; resolves with the transition once it and its effects ran. */
@@ -254,6 +290,7 @@ export class Engine {
       clockSkewMs: this.#client?.clockSkewMs ?? null,
       wgPublicKey: this.#d.identity.wgPublicKey,
       fingerprintHash: this.#d.identity.fingerprintHash,
+      awareness: this.#awarenessStatus(),
     };
   }
 
@@ -266,6 +303,7 @@ export class Engine {
     }
     this.#stopLoops();
     this.#cancelCaptive();
+    this.#aware?.stop();
     for (const u of this.#unsubs.splice(0)) u();
     try {
       await this.#d.tunnel.tearDown();
@@ -316,6 +354,20 @@ export class Engine {
       this.#connectedSince = this.#clock.now();
     }
     if (to.kind !== "connected") this.#connectedSince = null;
+    if (event.type === "network_changed" && !sameVerdict(from.verdict, to.verdict)) {
+      const v = to.verdict!;
+      this.#d.hub.raise(
+        "network_changed",
+        "info",
+        `Network: ${v.explanation}`,
+        {
+          type: v.type,
+          action: v.action,
+          matched: v.matched ?? [],
+          unmatched: v.unmatched ?? [],
+        },
+      );
+    }
     if (from.kind === to.kind && from.transport === to.transport) return;
     const message = describeState(to);
     const data = {
@@ -331,7 +383,50 @@ export class Engine {
       data,
     );
     this.#d.hub.raise("state_changed", level, message, data);
+    if (to.kind === "fail_open" || to.kind === "fail_closed") this.#failEpisode = true;
+    if (to.kind === "fail_open") {
+      this.#d.hub.raise(
+        "security_off",
+        "error",
+        `Internet security off (fail-open): the edge cannot be reached${
+          to.reason ? ` (${to.reason})` : ""
+        }. Traffic goes direct, unprotected, until the edge answers again; retrying in the background.`,
+        { reason: to.reason ?? null },
+      );
+    } else if (to.kind === "fail_closed") {
+      this.#d.hub.raise(
+        "traffic_blocked",
+        "error",
+        `Traffic blocked (fail-closed): the edge cannot be reached${
+          to.reason ? ` (${to.reason})` : ""
+        }. Only DNS, DHCP and the edge are allowed until it answers again; retrying in the background.`,
+        { reason: to.reason ?? null },
+      );
+    } else if (this.#failEpisode && to.kind === "connected") {
+      this.#failEpisode = false;
+      this.#d.hub.raise(
+        "protection_restored",
+        "info",
+        `Protection restored: the tunnel is up again over ${
+          to.transport === "tls" ? "TLS" : "UDP"
+        }`,
+        { from: from.kind },
+      );
+    } else if (to.kind === "trusted_network" || to.kind === "unenrolled") {
+      this.#failEpisode = false;
+    }
     if (to.enrolled && !this.#loops && this.#client) this.#startLoops();
+    if (isProbing(to.kind) && !isProbing(from.kind)) this.#aware?.probeNow();
+    // The tracker may already know the edge is gone (heartbeats failed while
+    // the tunnel still looked up): apply the fail mode as soon as it drops.
+    const rs = this.#aware?.reach.state;
+    if (to.kind === "connecting" && (rs === "fail_open" || rs === "fail_closed")) {
+      this.#enqueue({
+        type: "edge_unreachable",
+        mode: this.#failOpen().edgeUnreachable,
+        reason: this.#aware!.reach.lastReason || "The edge cannot be reached",
+      });
+    }
   }
 
   async #perform(eff: Effect): Promise<void> {
@@ -427,7 +522,7 @@ export class Engine {
       });
       this.#enqueue({
         type: "network_changed",
-        verdict: await this.#d.network.evaluate(res.policy),
+        verdict: await this.#evaluate(res.policy),
       });
       this.#enqueue({ type: "enrolled" });
       void this.#registerC2c();
@@ -455,7 +550,7 @@ export class Engine {
       if (this.#policy) {
         this.#enqueue({
           type: "network_changed",
-          verdict: await this.#d.network.evaluate(this.#policy),
+          verdict: await this.#evaluate(this.#policy),
         });
       }
       this.#enqueue({ type: "enrolled" });
@@ -512,7 +607,7 @@ export class Engine {
 
   async #applyPolicy(): Promise<void> {
     if (!this.#policy) return;
-    const verdict = await this.#d.network.evaluate(this.#policy);
+    const verdict = await this.#evaluate(this.#policy);
     const prev = this.#state.verdict;
     if (!prev || prev.type !== verdict.type || prev.action !== verdict.action) {
       this.#enqueue({ type: "network_changed", verdict });
@@ -560,6 +655,7 @@ export class Engine {
     this.#policy = p;
     this.#policyEtag = etag;
     this.#policyUpdatedAt = at;
+    this.#aware?.updateSettings(p.appProfile.failOpen);
     if (this.#loops && oldRefresh !== p.appProfile.policyRefreshSec) {
       this.#stopLoops();
       this.#startLoops();
@@ -586,14 +682,156 @@ export class Engine {
     }
   }
 
-  async #reevaluateNetwork(): Promise<void> {
-    if (!this.#policy || this.#stopped) return;
+  async #reevaluateNetwork(change: NetworkChangeInfo): Promise<void> {
+    if (this.#stopped) return;
+    this.#aware?.networkChanged(change.newNetwork);
+    if (change.newNetwork) this.#renewClient();
+    if (!this.#policy) return;
     try {
-      const verdict = await this.#d.network.evaluate(this.#policy);
-      this.#enqueue({ type: "network_changed", verdict });
+      const verdict = await this.#evaluate(this.#policy);
+      // A change within the same network that leaves the verdict alone is not news.
+      if (change.newNetwork || !sameVerdict(this.#state.verdict, verdict)) {
+        this.#enqueue({ type: "network_changed", verdict });
+      }
     } catch (err) {
       log.warn("Cannot evaluate the network", { error: (err as Error).message });
     }
+  }
+
+  /**
+   * After a move, pooled connections to the edge belong to an address this
+   * host no longer has; requests on them would hang until they time out.
+   * A fresh client (and fresh loops: stream, poll, heartbeat) starts clean.
+   */
+  #renewClient(): void {
+    if (!this.#client || !this.#enrollment) return;
+    const old = this.#client;
+    const hadLoops = this.#loops !== null;
+    this.#stopLoops();
+    this.#client = this.#makeClient(this.#enrollment);
+    old.close();
+    if (hadLoops) this.#startLoops();
+  }
+
+  #evaluate(policy: PolicyBundle) {
+    return this.#d.network.evaluate(policy, { bootstrapUrl: this.#bootstrapUrl() ?? undefined });
+  }
+
+  /** The edge's plain-HTTP bootstrap URL (captive probe, egress address). */
+  #bootstrapUrl(): string | null {
+    if (this.#d.bootstrapUrl) return this.#d.bootstrapUrl;
+    const api = this.#enrollment?.apiUrl;
+    if (!api) return null;
+    try {
+      return `http://${new URL(api).hostname}:8081`;
+    } catch {
+      return null;
+    }
+  }
+
+  #makeAwareness(): EdgeAwareness {
+    const network = this.#d.network;
+    const probe = network.probeEdge
+      ? () => {
+        const url = this.#bootstrapUrl();
+        return url
+          ? network.probeEdge!(url)
+          : Promise.resolve({ kind: "unreachable" as const, detail: "Not enrolled yet" });
+      }
+      : null;
+    return new EdgeAwareness({
+      settings: this.#failOpen(),
+      probe,
+      active: () => isProbing(this.#state.kind) && this.#bootstrapUrl() !== null,
+      onDecision: (d) => this.#onAwareness(d),
+      clock: this.#clock,
+      idleProbeMs: this.#d.probeIdleSec !== undefined ? this.#d.probeIdleSec * 1000 : undefined,
+      portalProbeMs: this.#d.probePortalSec !== undefined
+        ? this.#d.probePortalSec * 1000
+        : undefined,
+      backoff: this.#d.reachBackoff,
+    });
+  }
+
+  #onAwareness(d: AwarenessDecision): void {
+    const hub = this.#d.hub;
+    switch (d.type) {
+      case "portal_detected": {
+        const where = d.location ? `; the login page is ${d.location}` : "";
+        hub.raise(
+          "captive_portal",
+          "warn",
+          `Sign in to the network: a captive portal is in the way (${d.detail}${where}). ` +
+            `Protection is paused for up to ${d.windowMin} min so you can reach the login page.`,
+          { location: d.location ?? null, windowMin: d.windowMin, detail: d.detail },
+        );
+        log.warn("Captive portal detected", { detail: d.detail, location: d.location });
+        void this.captiveDetected();
+        return;
+      }
+      case "portal_cleared":
+        hub.raise(
+          "captive_portal_cleared",
+          "info",
+          `Signed in: the captive portal let us through after ${
+            Math.round(d.heldMs / 1000)
+          } s; protection resumes`,
+          { heldMs: Math.round(d.heldMs) },
+        );
+        log.info("Captive portal cleared", { heldMs: Math.round(d.heldMs) });
+        void this.captiveCleared();
+        return;
+      case "window_expired":
+        hub.raise(
+          "captive_portal_expired",
+          "warn",
+          d.action === "fail_open"
+            ? "The captive-portal window ended before sign-in: failing open, as the profile says"
+            : "The captive-portal window ended before sign-in: protection is enforced again, as the profile says",
+          { action: d.action },
+        );
+        this.#cancelCaptive();
+        this.#enqueue({ type: "captive_expired", then: d.action });
+        return;
+      case "edge_unreachable":
+        log.warn("Edge unreachable", { failures: d.failures, reason: d.reason });
+        if (this.#state.kind === "connected") return; // a working tunnel says otherwise
+        this.#enqueue({
+          type: "edge_unreachable",
+          mode: d.action === "fail_open" ? "direct" : "blocked",
+          reason: `no answer to ${d.failures} attempts in a row: ${d.reason}`,
+        });
+        return;
+      case "edge_recovered": {
+        const k = this.#state.kind;
+        if (d.from !== "retrying") {
+          hub.raise(
+            "edge_reachable",
+            "info",
+            `The edge answers again after ${Math.round(d.downMs / 1000)} s unreachable`,
+            { downMs: Math.round(d.downMs), from: d.from },
+          );
+        }
+        if (k === "fail_open" || k === "fail_closed" || k === "error") {
+          this.#enqueue({ type: "edge_reachable" });
+        }
+        return;
+      }
+    }
+  }
+
+  #awarenessStatus(): AwarenessStatus | null {
+    const a = this.#aware;
+    if (!a) return null;
+    const p = a.lastProbe;
+    return {
+      captive: a.captive.state,
+      portalLocation: a.captive.location ?? null,
+      reachability: a.reach.state,
+      failures: a.reach.failures,
+      lastFailure: a.reach.lastReason || null,
+      lastProbe: p ? (p.kind === "clear" ? "clear" : `${p.kind}: ${p.detail}`) : null,
+    };
   }
 
   // ---- background loops --------------------------------------------------
@@ -671,7 +909,7 @@ export class Engine {
         transport: s.kind === "connected" ? s.transport ?? null : null,
         clockSkewMs: this.#client.clockSkewMs ?? undefined,
       });
-      this.#heartbeatFailures = 0;
+      this.#aware?.reachable();
       this.#disabledNotified = false;
       const k = this.#state.kind;
       if (k === "fail_open" || k === "fail_closed" || k === "error") {
@@ -683,20 +921,8 @@ export class Engine {
         return this.#onDeviceDisabled(err.message);
       }
       if (!isUnreachable(err)) throw err;
-      this.#heartbeatFailures++;
-      const retries = this.#failOpen().retries;
-      log.warn("Heartbeat failed", {
-        failures: this.#heartbeatFailures,
-        retries,
-        error: (err as Error).message,
-      });
-      if (this.#heartbeatFailures >= retries && this.#state.kind !== "connected") {
-        this.#enqueue({
-          type: "edge_unreachable",
-          mode: this.#failOpen().edgeUnreachable,
-          reason: (err as Error).message,
-        });
-      }
+      log.warn("Heartbeat failed", { error: (err as Error).message });
+      this.#aware?.failed(`Heartbeat failed: ${(err as Error).message}`);
     }
   }
 
@@ -757,6 +983,16 @@ export class Engine {
       caPem: e.caPem,
     };
   }
+}
+
+/** States in which the edge is probed (captive portal, reachability). */
+function isProbing(k: StateKind): boolean {
+  return k === "connecting" || k === "connected" || k === "captive_portal" ||
+    k === "fail_open" || k === "fail_closed";
+}
+
+function sameVerdict(a: NetworkVerdict | null, b: NetworkVerdict | null): boolean {
+  return a?.type === b?.type && a?.action === b?.action && a?.explanation === b?.explanation;
 }
 
 /** Errors that mean "the edge is not serving us now": transport failures and 5xx answers. */

@@ -21,6 +21,10 @@ export interface NetworkVerdict {
   action: ForwardingAction;
   /** Human sentence: which criteria matched or failed. */
   explanation: string;
+  /** Criteria that matched, one sentence each (when detection ran). */
+  matched?: string[];
+  /** Criteria that did not match, with what was seen instead. */
+  unmatched?: string[];
 }
 
 /** Names of the states. */
@@ -47,7 +51,7 @@ export interface EngineState {
   phase?: "enrolling" | "refreshing";
   /** connected: which transport carries the tunnel. */
   transport?: Transport;
-  /** error, fail_open, fail_closed, connecting: why we are here. */
+  /** error, fail_open, fail_closed, connecting: why we are here; connected: why this transport. */
   reason?: string;
 }
 
@@ -58,7 +62,7 @@ export type EngineEvent =
   | { type: "enrolled" }
   | { type: "enroll_failed"; reason: string }
   | { type: "credential_rejected"; reason: string }
-  | { type: "tunnel_up"; transport: Transport }
+  | { type: "tunnel_up"; transport: Transport; reason?: string }
   | { type: "tunnel_down"; reason: string }
   | { type: "handshake_timeout"; mode: "direct" | "blocked" }
   | { type: "network_changed"; verdict: NetworkVerdict }
@@ -233,7 +237,7 @@ export function transition(s: EngineState, e: EngineEvent): TransitionResult {
     case "connected":
       switch (e.type) {
         case "tunnel_up":
-          return accept(to(s, "connected", { transport: e.transport }));
+          return accept(to(s, "connected", upExtra(e)));
         case "tunnel_down":
           return accept(to(s, "connecting", { reason: e.reason }));
         case "handshake_timeout":
@@ -268,7 +272,7 @@ export function transition(s: EngineState, e: EngineEvent): TransitionResult {
           }
           return decide(s, [{ type: "set_fail_mode", mode: null }]);
         case "tunnel_up":
-          return accept(to(s, "connected", { transport: e.transport }), [
+          return accept(to(s, "connected", upExtra(e)), [
             { type: "cancel_captive_timer" },
             { type: "set_fail_mode", mode: null },
           ]);
@@ -281,7 +285,7 @@ export function transition(s: EngineState, e: EngineEvent): TransitionResult {
     case "fail_closed":
       switch (e.type) {
         case "tunnel_up":
-          return accept(to(s, "connected", { transport: e.transport }), [
+          return accept(to(s, "connected", upExtra(e)), [
             { type: "set_fail_mode", mode: null },
           ]);
         case "edge_reachable":
@@ -318,6 +322,10 @@ export function transition(s: EngineState, e: EngineEvent): TransitionResult {
     case "disabled":
       return refuse(s, e);
   }
+}
+
+function upExtra(e: { transport: Transport; reason?: string }): Partial<EngineState> {
+  return e.reason ? { transport: e.transport, reason: e.reason } : { transport: e.transport };
 }
 
 function failState(s: EngineState, mode: "direct" | "blocked", reason: string): EngineState {
@@ -375,19 +383,27 @@ export function describeState(s: EngineState): string {
     case "authenticating":
       return s.phase === "enrolling" ? "Enrolling with the edge" : "Refreshing credentials";
     case "connecting":
-      return "Connecting the tunnel";
+      return `Connecting the tunnel${s.reason ? ` (${s.reason})` : ""}`;
     case "connected":
-      return `Connected over ${s.transport === "tls" ? "TLS" : "UDP"}`;
+      return `Connected over ${s.transport === "tls" ? "TLS" : "UDP"}${
+        s.reason ? ` (${s.reason})` : ""
+      }`;
     case "captive_portal":
       return "Captive portal detected: traffic goes direct until login";
     case "fail_open":
-      return `Edge unreachable, failing open${s.reason ? `: ${s.reason}` : ""}`;
+      return `Internet security off (fail-open): the edge is unreachable${
+        s.reason ? ` — ${s.reason}` : ""
+      }`;
     case "fail_closed":
-      return `Edge unreachable, traffic blocked${s.reason ? `: ${s.reason}` : ""}`;
+      return `Traffic blocked (fail-closed): the edge is unreachable${
+        s.reason ? ` — ${s.reason}` : ""
+      }`;
     case "disabled":
       return "Disabled by the user";
     case "trusted_network":
-      return "On a trusted network: no tunnel needed";
+      return `On a trusted network: no tunnel needed${
+        s.verdict ? ` (${s.verdict.explanation})` : ""
+      }`;
     case "error":
       return `Error: ${s.reason ?? "unknown"}`;
   }

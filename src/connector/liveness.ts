@@ -54,13 +54,17 @@ export interface LivenessOptions {
   onDead: () => void;
   /** Called on the first answer after being dead. */
   onAlive?: (rttMs: number) => void;
+  /** Called on every unanswered probe with the count in a row (before onDead). */
+  onMiss?: (missed: number) => void;
   intervalMs?: number;
   misses?: number;
 }
 
 /** Probes periodically; start() after the tunnel is configured, stop() before teardown. */
 export class LivenessMonitor {
-  readonly #o: Required<Omit<LivenessOptions, "onAlive">> & Pick<LivenessOptions, "onAlive">;
+  readonly #o:
+    & Required<Omit<LivenessOptions, "onAlive" | "onMiss">>
+    & Pick<LivenessOptions, "onAlive" | "onMiss">;
   #timer: ReturnType<typeof setTimeout> | null = null;
   #missed = 0;
   #dead = false;
@@ -97,6 +101,7 @@ export class LivenessMonitor {
   record(rtt: number | null): void {
     if (rtt === null) {
       this.#missed++;
+      this.#o.onMiss?.(this.#missed);
       if (this.#missed >= this.#o.misses) {
         if (!this.#dead) log.warn("The edge stopped answering through the tunnel");
         this.#dead = true;

@@ -12,7 +12,13 @@ import type { PolicyBundle } from "../policy/types.ts";
 import type { PostureReport } from "../http/api/schemas.ts";
 import { collectFacts, collectOs, type PostureSources } from "../posture/mod.ts";
 import { ConnectorState } from "../store/connector_state.ts";
-import { EdgeClient, type FetchLike, fetchPinnedCa } from "./edge_client.ts";
+import {
+  bootstrapBase,
+  EdgeClient,
+  type FetchLike,
+  fetchPinnedCa,
+  parseEnrollmentKey,
+} from "./edge_client.ts";
 import { type DeviceInfo, Engine } from "./engine.ts";
 import { type DeviceIdentity, loadOrCreateIdentity } from "./identity.ts";
 import { type NetworkPort, OffTrustedNetworkPort } from "./network_port.ts";
@@ -24,6 +30,7 @@ export type { EngineStatus } from "./engine.ts";
 export { NotificationHub } from "./notifications.ts";
 export type { TunnelConfig, TunnelEvent, TunnelPort, TunnelStatus } from "./tunnel_port.ts";
 export type { NetworkPort } from "./network_port.ts";
+export { SystemNetworkPort } from "./network/system_port.ts";
 
 const log = logger("connector");
 
@@ -46,6 +53,12 @@ export interface ConnectorConfig {
   postureSec?: number;
   policyRefreshSec?: number;
   streamBackoffMs?: { min: number; max: number };
+  /** Captive-portal / edge probe interval while all is well (default 60 s). */
+  probeIdleSec?: number;
+  /** Probe interval while a captive portal holds the device (default 3 s). */
+  probePortalSec?: number;
+  /** The edge's plain-HTTP bootstrap URL (default http://<API host>:8081). */
+  bootstrapUrl?: string;
 }
 
 /** Injected seams. */
@@ -133,6 +146,9 @@ export async function startConnector(
       postureSec: config.postureSec,
       policyRefreshSec: config.policyRefreshSec,
       streamBackoffMs: config.streamBackoffMs,
+      probeIdleSec: config.probeIdleSec,
+      probePortalSec: config.probePortalSec,
+      bootstrapUrl: config.bootstrapUrl ?? bootstrapFromKey(config.enrollmentKey),
     });
     await engine.start();
     let stopped = false;
@@ -168,6 +184,17 @@ export async function postureReport(
     collectedAt: new Date().toISOString(),
     results: evaluatePosture(profiles, facts).results.slice(0, 256),
   };
+}
+
+/** The bootstrap URL an enrolment key names explicitly (its `b`), if any. */
+function bootstrapFromKey(key: string | null | undefined): string | undefined {
+  if (!key) return undefined;
+  try {
+    const p = parseEnrollmentKey(key);
+    return p.b ? bootstrapBase(p) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Makes a host name acceptable to the enrolment schema (letters, digits, dots, dashes). */

@@ -7,13 +7,36 @@
  */
 import type { PolicyBundle } from "../policy/types.ts";
 import type { NetworkVerdict } from "./engine_state.ts";
+import type { CaptiveProbeResult } from "./network/captive.ts";
+
+/** What the engine knows about the edge that evaluation may need. */
+export interface NetworkContext {
+  /** The edge's plain-HTTP bootstrap URL (egress address lookup). */
+  bootstrapUrl?: string;
+}
+
+/** What a network change looked like. */
+export interface NetworkChangeInfo {
+  /**
+   * True when the network's identity (default gateways, local addresses)
+   * changed, i.e. the device moved; false for changes within the same network.
+   */
+  newNetwork: boolean;
+  /** Kinds of change seen ("address", "route", "link", "dns"). */
+  kinds: string[];
+}
 
 /** Network awareness as the engine sees it. */
 export interface NetworkPort {
   /** Evaluates the current network against the policy's forwarding profile. */
-  evaluate(policy: PolicyBundle): Promise<NetworkVerdict>;
+  evaluate(policy: PolicyBundle, ctx?: NetworkContext): Promise<NetworkVerdict>;
   /** Calls `fn` after each (debounced) network change; returns an unsubscribe function. */
-  subscribe(fn: () => void): () => void;
+  subscribe(fn: (change: NetworkChangeInfo) => void): () => void;
+  /**
+   * Probes the edge's bootstrap URL outside the tunnel (captive portal and
+   * reachability). Ports without it disable captive-portal detection.
+   */
+  probeEdge?(bootstrapUrl: string): Promise<CaptiveProbeResult>;
   /** Releases watchers. */
   close(): Promise<void>;
 }
@@ -43,7 +66,7 @@ export class OffTrustedNetworkPort implements NetworkPort {
 export class FakeNetworkPort implements NetworkPort {
   type: NetworkVerdict["type"] = "off_trusted";
   evaluations = 0;
-  #listeners = new Set<() => void>();
+  #listeners = new Set<(change: NetworkChangeInfo) => void>();
 
   /** Returns the verdict for the current fake network type. */
   evaluate(policy: PolicyBundle): Promise<NetworkVerdict> {
@@ -56,14 +79,14 @@ export class FakeNetworkPort implements NetworkPort {
     });
   }
   /** Registers a listener. */
-  subscribe(fn: () => void): () => void {
+  subscribe(fn: (change: NetworkChangeInfo) => void): () => void {
     this.#listeners.add(fn);
     return () => this.#listeners.delete(fn);
   }
   /** Switches the fake network and notifies listeners. */
   change(type: NetworkVerdict["type"]): void {
     this.type = type;
-    for (const fn of this.#listeners) fn();
+    for (const fn of this.#listeners) fn({ newNetwork: true, kinds: ["address"] });
   }
   /** Nothing to release. */
   close(): Promise<void> {

@@ -9,9 +9,11 @@
  * never among them, so the tunnel's packets keep using the physical route.
  *
  * Fail modes (edge unreachable): "direct" withdraws the tunnel routes so
- * traffic goes straight out; "blocked" adds an nftables table that drops
- * everything but loopback, DNS, DHCP and the edge itself. A gateway box also
- * masquerades forwarded LAN traffic into the tunnel.
+ * traffic goes straight out; "blocked" withdraws them too (so DNS reaches
+ * the network's resolvers) and adds an nftables table that drops everything
+ * but loopback, DNS, DHCP and the edge itself. The tunnel itself stays, so
+ * its handshakes keep retrying and restore protection when the edge is back.
+ * A gateway box also masquerades forwarded LAN traffic into the tunnel.
  */
 import { WireGuardDevice } from "../wireguard/mod.ts";
 import { parseKey, type Peer } from "../wireguard/mod.ts";
@@ -29,6 +31,7 @@ import { dnsProbe, LivenessMonitor } from "./liveness.ts";
 import type { TunnelConfig, TunnelEvent, TunnelPort, TunnelStatus } from "./tunnel_port.ts";
 import { systemClock } from "../clock.ts";
 import { InputError } from "../errors.ts";
+import { nftApply } from "../net/nft.ts";
 import { logger } from "../log.ts";
 
 const log = logger("connector.tunnel");
@@ -52,24 +55,17 @@ export interface ConnectorTunnelOptions {
   manageDns?: boolean;
   /** resolv.conf path (tests). */
   resolvConfPath?: string;
+  /**
+   * Where the original resolv.conf is saved while we manage it. It belongs
+   * in the connector's data directory: /etc may be shared by several
+   * connectors (network namespaces bind-mount only resolv.conf itself).
+   */
+  resolvBackupPath?: string;
   /** How often to try UDP again while on TLS (default 30 s). */
   udpProbeMs?: number;
+  /** Tunnel liveness probe interval (default 2000 ms). */
+  livenessMs?: number;
   net?: () => NetConfig;
-}
-
-async function nft(script: string): Promise<void> {
-  const p = new Deno.Command("nft", { args: ["-f", "-"], stdin: "piped", stderr: "piped" }).spawn();
-  const w = p.stdin.getWriter();
-  await w.write(new TextEncoder().encode(script));
-  await w.close();
-  const out = await p.output();
-  if (out.code !== 0) {
-    throw new InputError(
-      "nft_failed",
-      `Cannot apply nftables rules: ${new TextDecoder().decode(out.stderr).trim()}`,
-      500,
-    );
-  }
 }
 
 interface Active {
@@ -88,6 +84,8 @@ interface Active {
   lanDns: StubResolver | null;
   liveness: LivenessMonitor | null;
   transport: "udp" | "tls" | null;
+  /** Why the transport last changed (from the fallback selector). */
+  transportReason: string | null;
 }
 
 /** The real connector data plane. */
@@ -179,10 +177,20 @@ export class ConnectorTunnel implements TunnelPort {
   setFailMode(mode: "direct" | "blocked" | null): Promise<void> {
     return this.#serial(async () => {
       if (mode === this.#failMode) return;
+      const hadRoutes = this.#failMode === null;
       this.#failMode = mode;
       const a = this.#a;
-      if (a) await this.#applyRoutes(a, a.cfg);
-      await this.#applyNft();
+      const routesChange = a !== null && hadRoutes !== (mode === null);
+      // Order matters: changing routes takes a moment in which traffic would
+      // leave outside the tunnel. Entering "blocked", the firewall goes up
+      // first; leaving it, the routes come back before the firewall goes.
+      if (mode === "blocked") {
+        await this.#applyNft();
+        if (routesChange) await this.#applyRoutes(a, a.cfg);
+      } else {
+        if (routesChange) await this.#applyRoutes(a, a.cfg);
+        await this.#applyNft();
+      }
       log.info(mode ? `Fail mode: ${mode}` : "Fail mode cleared");
     });
   }
@@ -212,7 +220,8 @@ export class ConnectorTunnel implements TunnelPort {
             const t = a.peer.endpoint?.transport ?? "udp";
             if (t !== a.transport) {
               a.transport = t;
-              this.#emit({ type: "up", transport: t });
+              const reason = a.transportReason ?? undefined;
+              this.#emit({ type: "up", transport: t, reason });
             }
           } else if (e.type === "handshake_failed") {
             a.transport = null;
@@ -253,6 +262,7 @@ export class ConnectorTunnel implements TunnelPort {
         lanDns: null,
         liveness: null,
         transport: null,
+        transportReason: null,
       };
       box.a = a;
       this.#a = a;
@@ -274,6 +284,7 @@ export class ConnectorTunnel implements TunnelPort {
           kick: () => pump.kick(),
           onChange: (t, reason) => {
             log.info(`Tunnel transport is now ${t.toUpperCase()}`, { reason });
+            a.transportReason = reason;
           },
         });
         a.fallback.start();
@@ -293,9 +304,33 @@ export class ConnectorTunnel implements TunnelPort {
       await this.#applyNft();
       a.liveness = new LivenessMonitor({
         probe: dnsProbe(cfg.edgeAddress),
+        intervalMs: this.#o.livenessMs,
+        // One miss already starts a handshake, so the UDP timeout (and with it
+        // the TLS fallback) starts counting as early as the loss is seen.
+        onMiss: (n) => {
+          if (n === 1 && device.initiateHandshake(peer)) pump.kick();
+        },
         onDead: () => {
           // The edge lost our session (restart) or the path died: handshake again.
           if (device.initiateHandshake(peer)) pump.kick();
+          if (a.transport !== null && this.#a === a) {
+            // Tell the engine: the tunnel is no longer carrying traffic. The
+            // next completed handshake reports "up" again.
+            a.transport = null;
+            this.#emit({
+              type: "down",
+              reason: "The edge stopped answering through the tunnel",
+              edgeSilent: true,
+            });
+          }
+        },
+        onAlive: () => {
+          // Answers again without a new handshake (the path came back, e.g.
+          // after a roam): the session is fine, so the tunnel is up again.
+          if (a.transport === null && this.#a === a && a.peer.endpoint) {
+            a.transport = a.peer.endpoint.transport;
+            this.#emit({ type: "up", transport: a.transport, reason: "the edge answers again" });
+          }
         },
       });
       a.liveness.start();
@@ -321,7 +356,7 @@ export class ConnectorTunnel implements TunnelPort {
     await a.routesNet.undoAll().catch((e) =>
       log.warn("Cannot remove routes", { error: e.message })
     );
-    if (this.#failMode === "direct") return;
+    if (this.#failMode !== null) return;
     for (const r of [...cfg.routes.tunnel4, ...cfg.routes.tunnel6]) {
       try {
         await a.routesNet.addRoute(r, { dev: a.tun.name });
@@ -352,6 +387,7 @@ export class ConnectorTunnel implements TunnelPort {
         edgeDomains: cfg.dns.domains,
         edgeServers: [cfg.dns.server],
         resolvConfPath: this.#o.resolvConfPath,
+        backupPath: this.#o.resolvBackupPath,
       });
     } catch (e) {
       log.warn("Cannot start split DNS; edge names will not resolve", {
@@ -392,7 +428,9 @@ export class ConnectorTunnel implements TunnelPort {
     const wantGateway = this.#o.gateway === true && a !== null;
     if (!wantBlock && !wantGateway) {
       if (this.#nftActive) {
-        await nft(`table inet ${CONNECTOR_NFT_TABLE}\ndelete table inet ${CONNECTOR_NFT_TABLE}\n`);
+        await nftApply(
+          `table inet ${CONNECTOR_NFT_TABLE}\ndelete table inet ${CONNECTOR_NFT_TABLE}\n`,
+        );
         this.#nftActive = false;
       }
       return;
@@ -431,7 +469,7 @@ export class ConnectorTunnel implements TunnelPort {
       );
     }
     lines.push("}");
-    await nft(lines.join("\n") + "\n");
+    await nftApply(lines.join("\n") + "\n");
     this.#nftActive = true;
   }
 

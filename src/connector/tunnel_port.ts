@@ -50,8 +50,18 @@ export interface TunnelStatus {
 
 /** Events the data plane raises. */
 export type TunnelEvent =
-  | { type: "up"; transport: Transport }
-  | { type: "down"; reason: string }
+  | {
+    type: "up";
+    transport: Transport;
+    /** Why this transport (e.g. "UDP handshakes went unanswered"), when it changed. */
+    reason?: string;
+  }
+  | {
+    type: "down";
+    reason: string;
+    /** True when the edge stopped answering (not a teardown we asked for). */
+    edgeSilent?: boolean;
+  }
   | { type: "handshake_timeout" };
 
 /** The data-plane port the engine drives. */

@@ -177,12 +177,12 @@ Deno.test({
         async () => {
           const state = JSON.parse(await Deno.readTextFile(`${dir}/state.json`));
           Deno.kill(state.pids.edge, "SIGTERM");
-          await waitUntil("old edge to exit", async () => {
+          await waitUntil("old edge to exit", () => {
             try {
               Deno.kill(state.pids.edge, "SIGCONT");
-              return false;
+              return Promise.resolve(false);
             } catch {
-              return true;
+              return Promise.resolve(true);
             }
           }, 15_000);
           const args = [

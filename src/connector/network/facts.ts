@@ -13,6 +13,7 @@ import * as tls from "node:tls";
 import type { NetworkFacts } from "../../policy/trusted_network.ts";
 import { beaconKey } from "../../policy/trusted_network.ts";
 import { canonicalIp, tryParseIp } from "../../policy/cidr.ts";
+import { RESOLV_CONF_MARKER } from "../dns/resolv_conf.ts";
 
 /** Nameservers and search domains from a resolv.conf. */
 export interface ResolvConf {
@@ -91,6 +92,34 @@ export function parseIpRoutes(json: unknown, family: 4 | 6): RouteFact[] {
     if (typeof r.table === "string") fact.table = r.table;
     return fact;
   }).filter((r) => r.dst !== "");
+}
+
+/**
+ * Reads the resolv.conf that describes the network. When our own split DNS
+ * has pointed resolv.conf at its stub (the file starts with our marker), the
+ * network's real nameservers are in the backup next to it; reading the stub
+ * address instead would make every DNS-server criterion fail while tunnelled.
+ */
+export async function readNetworkResolvConf(path: string): Promise<string> {
+  const text = await Deno.readTextFile(path).catch(() => "");
+  if (!text.startsWith(RESOLV_CONF_MARKER)) return text;
+  try {
+    const backup = JSON.parse(await Deno.readTextFile(`${path}.portcullis-backup`));
+    if (backup?.kind === "file" && typeof backup.content === "string") {
+      return new TextDecoder().decode(
+        Uint8Array.from(atob(backup.content), (c) => c.charCodeAt(0)),
+      );
+    }
+    if (backup?.kind === "symlink" && typeof backup.target === "string") {
+      const target = backup.target.startsWith("/")
+        ? backup.target
+        : `${path.slice(0, path.lastIndexOf("/") + 1)}${backup.target}`;
+      return await Deno.readTextFile(target).catch(() => "");
+    }
+  } catch {
+    // No readable backup: the stub file is all we know.
+  }
+  return text;
 }
 
 /** Parses the JSON of `ip -j addr`. */
@@ -277,8 +306,7 @@ export class SystemFactsSource implements NetworkFactsSource {
   /** Gathers every fact, probing hostnames and beacons in parallel. */
   async collect(req: FactsRequest): Promise<NetworkFacts> {
     const timeoutMs = this.#opts.timeoutMs ?? 2000;
-    const resolvText = Deno.readTextFile(this.#opts.resolvConfPath ?? "/etc/resolv.conf")
-      .catch(() => "");
+    const resolvText = readNetworkResolvConf(this.#opts.resolvConfPath ?? "/etc/resolv.conf");
     const ns = this.#opts.netns;
     const [r4, r6, addrs] = await Promise.all([
       ipJson(["-4", "route", "show", "table", "all"], ns),

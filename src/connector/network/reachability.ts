@@ -122,6 +122,14 @@ export class ReachabilityTracker {
     return Math.max(0, Math.round(base + spread));
   }
 
+  /** Forgets all failures (a new network is a new chance); no decision is returned. */
+  reset(): void {
+    this.#state = "unknown";
+    this.#failures = 0;
+    this.#nextAttempt = null;
+    this.#lastReason = "";
+  }
+
   /** Records a failed attempt; returns edge_unreachable when the retries run out. */
   onFailure(reason: string): ReachabilityDecision[] {
     const now = this.#clock.monotonic();
