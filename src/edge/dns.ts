@@ -39,7 +39,7 @@ import {
   parseDnsServerAddress,
   startDnsListener,
 } from "../net/dns_io.ts";
-import { parseResolvConf } from "../connector/dns/resolv_conf.ts";
+import { parseResolvConf } from "../net/resolv_conf.ts";
 import { logger } from "../log.ts";
 
 const log = logger("edge.dns");

@@ -9,6 +9,7 @@
  * timeout so a dead network cannot stall re-evaluation; a failed probe is
  * recorded as a fact (an empty answer or an Error) rather than thrown.
  */
+import { parseResolvConf as parseResolvConfText } from "../../net/resolv_conf.ts";
 import * as tls from "node:tls";
 import type { NetworkFacts } from "../../policy/trusted_network.ts";
 import { beaconKey } from "../../policy/trusted_network.ts";
@@ -59,22 +60,16 @@ export interface NetworkFactsSource {
   collect(req: FactsRequest): Promise<NetworkFacts>;
 }
 
-/** Parses resolv.conf text; ignores comments and lines it does not know. */
-export function parseResolvConf(text: string): ResolvConf {
+/** Parses resolv.conf into facts: nameservers as canonical, unique addresses; search domains lowercased. */
+export function parseResolvConf(text: string): { nameservers: string[]; search: string[] } {
+  const raw = parseResolvConfText(text);
   const nameservers: string[] = [];
-  let search: string[] = [];
-  for (const raw of text.split("\n")) {
-    const line = raw.replace(/[#;].*$/, "").trim();
-    const [key, ...rest] = line.split(/\s+/);
-    if (key === "nameserver" && rest[0]) {
-      // Strip a zone ("fe80::1%eth0") before validation; keep only real addresses.
-      const ip = canonicalIp(rest[0].split("%")[0]);
-      if (ip && !nameservers.includes(ip)) nameservers.push(ip);
-    } else if (key === "search" || key === "domain") {
-      // The last search/domain line wins, as in the resolver.
-      search = rest.map((d) => d.toLowerCase().replace(/\.$/, "")).filter(Boolean);
-    }
+  for (const n of raw.nameservers) {
+    // Strip a zone ("fe80::1%eth0") before validation; keep only real addresses.
+    const ip = canonicalIp(n.split("%")[0]);
+    if (ip && !nameservers.includes(ip)) nameservers.push(ip);
   }
+  const search = raw.search.map((d) => d.toLowerCase().replace(/\.$/, "")).filter(Boolean);
   return { nameservers, search };
 }
 
