@@ -20,6 +20,7 @@ import {
   wgQuick,
 } from "./wg_harness.ts";
 import { queryStats, queryUapi } from "../../src/dataplane/uapi.ts";
+import { ensureCa } from "../../src/edge/ca.ts";
 
 const MB50 = 50 * 1024 * 1024;
 const TOOLS = new URL("./tools/", import.meta.url).pathname;
@@ -150,7 +151,8 @@ Deno.test(
     await lab.link(a, "192.0.2.1/24", b, "192.0.2.2/24");
     const dir = await Deno.makeTempDir({ prefix: "pctls" });
     lab.defer(() => Deno.remove(dir, { recursive: true }));
-    await makeCert(dir, "192.0.2.2");
+    // The edge's own CA code makes the CA and a server certificate for the address.
+    const ca = await ensureCa(dir, { ips: ["192.0.2.2"] });
     const ka = keyPair(), kb = keyPair();
     await startPortcullis(
       lab,
@@ -162,8 +164,8 @@ Deno.test(
         listenPort: 51820,
         extra: [
           "TlsListenPort = 8443",
-          `TlsCertificate = ${dir}/server.pem`,
-          `TlsPrivateKey = ${dir}/server.key`,
+          `TlsCertificate = ${ca.serverCertPath}`,
+          `TlsPrivateKey = ${ca.serverKeyPath}`,
         ],
         peer: { pub: ka.pub, allowedIps: "10.9.0.1/32" },
       }),
@@ -185,7 +187,7 @@ Deno.test(
           pub: kb.pub,
           allowedIps: "10.9.0.2/32",
           endpoint: "192.0.2.2:51820",
-          extra: ["TlsEndpoint = 192.0.2.2:8443", `TlsCa = ${dir}/ca.pem`, "UdpTimeout = 5"],
+          extra: ["TlsEndpoint = 192.0.2.2:8443", `TlsCa = ${ca.caCertPath}`, "UdpTimeout = 5"],
         },
       }),
       { PORTCULLIS_UDP_PROBE_SEC: "2" },
@@ -296,60 +298,3 @@ Deno.test(
     assert.equal(ours.peers[0].endpoint, "192.0.2.2:51821");
   },
 );
-
-/** Makes a CA and a server certificate for `ip` with openssl. */
-async function makeCert(dir: string, ip: string): Promise<void> {
-  const run = async (args: string[]) => {
-    const r = await new Deno.Command("openssl", { args, stdout: "null", stderr: "piped" }).output();
-    if (r.code !== 0) throw new Error(new TextDecoder().decode(r.stderr));
-  };
-  await run([
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-keyout",
-    `${dir}/ca.key`,
-    "-out",
-    `${dir}/ca.pem`,
-    "-days",
-    "2",
-    "-subj",
-    "/CN=test CA",
-  ]);
-  await run([
-    "req",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-keyout",
-    `${dir}/server.key`,
-    "-out",
-    `${dir}/server.csr`,
-    "-subj",
-    `/CN=${ip}`,
-  ]);
-  await Deno.writeTextFile(`${dir}/ext.cnf`, `subjectAltName=IP:${ip}\n`);
-  await run([
-    "x509",
-    "-req",
-    "-in",
-    `${dir}/server.csr`,
-    "-CA",
-    `${dir}/ca.pem`,
-    "-CAkey",
-    `${dir}/ca.key`,
-    "-CAcreateserial",
-    "-out",
-    `${dir}/server.pem`,
-    "-days",
-    "2",
-    "-extfile",
-    `${dir}/ext.cnf`,
-  ]);
-}
