@@ -137,28 +137,33 @@ function prefixed(p: string, o: Record<string, number>): Record<string, number> 
   return Object.fromEntries(Object.entries(o).map(([k, v]) => [p + k, v]));
 }
 
-/** Reads our counters extension (`get=portcullis-stats`) from a UAPI socket. */
-export async function queryStats(path: string): Promise<Record<string, number>> {
+/** Sends one UAPI request (e.g. "get=1") and returns the answer text up to its errno line. */
+async function uapiRequest(path: string, op: string): Promise<string> {
   const conn = await Deno.connect({ transport: "unix", path });
   try {
-    await writeAll(conn, new TextEncoder().encode("get=portcullis-stats\n\n"));
+    await writeAll(conn, new TextEncoder().encode(`${op}\n\n`));
     const dec = new TextDecoder();
     const buf = new Uint8Array(65536);
     let text = "";
-    while (!text.includes("errno=")) {
+    while (!/(^|\n)errno=\d+\n/.test(text)) {
       const n = await conn.read(buf);
       if (n === null) break;
       text += dec.decode(buf.subarray(0, n), { stream: true });
     }
-    const out: Record<string, number> = {};
-    for (const line of text.split("\n")) {
-      const [k, v] = line.split("=");
-      if (k && v !== undefined && k !== "errno") out[k] = Number(v);
-    }
-    return out;
+    return text;
   } finally {
     conn.close();
   }
+}
+
+/** Reads our counters extension (`get=portcullis-stats`) from a UAPI socket. */
+export async function queryStats(path: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const line of (await uapiRequest(path, "get=portcullis-stats")).split("\n")) {
+    const [k, v] = line.split("=");
+    if (k && v !== undefined && k !== "errno") out[k] = Number(v);
+  }
+  return out;
 }
 
 async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
@@ -260,19 +265,5 @@ function hexToB64Public(h: string): string | null {
 
 /** Asks the UAPI socket at `path` for `get=1` and parses the answer. */
 export async function queryUapi(path: string, name: string): Promise<UapiInterface> {
-  const conn = await Deno.connect({ transport: "unix", path });
-  try {
-    await writeAll(conn, new TextEncoder().encode("get=1\n\n"));
-    const dec = new TextDecoder();
-    const buf = new Uint8Array(65536);
-    let text = "";
-    while (!text.includes("errno=")) {
-      const n = await conn.read(buf);
-      if (n === null) break;
-      text += dec.decode(buf.subarray(0, n), { stream: true });
-    }
-    return parseGet(name, text);
-  } finally {
-    conn.close();
-  }
+  return parseGet(name, await uapiRequest(path, "get=1"));
 }
