@@ -62,6 +62,8 @@ export interface NetConfig {
   addRoute(dest: string, opts: RouteOptions): Promise<void>;
   /** Removes a route added with the same options. */
   removeRoute(dest: string, opts: RouteOptions): Promise<void>;
+  /** Adds many routes in one go; returns descriptions of those that failed. */
+  addRoutes(routes: { dest: string; opts: RouteOptions }[]): Promise<string[]>;
   /** Adds a policy rule. */
   addRule(opts: RuleOptions): Promise<void>;
   /** Removes a policy rule added with the same options. */
@@ -179,6 +181,35 @@ abstract class RecordingNetConfig implements NetConfig {
   /** Runs one `ip` invocation; resolves with stderr on failure, null on success. */
   protected abstract exec(args: string[]): Promise<string | null>;
 
+  /**
+   * Runs several invocations; resolves with one result per command (error
+   * text or null). The real one uses a single `ip -force -batch -` process.
+   */
+  protected async execMany(list: string[][]): Promise<(string | null)[]> {
+    const out: (string | null)[] = [];
+    for (const args of list) out.push(await this.exec(args));
+    return out;
+  }
+
+  /**
+   * Adds many routes at once (one process, not one per route: a policy can
+   * hold a hundred prefixes, and traffic is unprotected until they are in).
+   * Routes that fail are skipped and described in the result; the others are
+   * recorded for undoAll().
+   */
+  async addRoutes(routes: { dest: string; opts: RouteOptions }[]): Promise<string[]> {
+    const argsList = routes.map((r) => ["route", "add", ...routeArgs(r.dest, r.opts)]);
+    const results = await this.execMany(argsList);
+    const failed: string[] = [];
+    results.forEach((err, i) => {
+      const a = argsList[i].slice(2);
+      if (err === null) {
+        this.#record(`route ${a.join(" ")}`, ["route", "del", ...a], `route ${a.join(" ")}`);
+      } else failed.push(`${routes[i].dest}: ${err.trim() || "failed"}`);
+    });
+    return failed;
+  }
+
   async #run(args: string[], what: string): Promise<void> {
     const err = await this.exec(args);
     if (err !== null) {
@@ -274,18 +305,19 @@ abstract class RecordingNetConfig implements NetConfig {
    * failures are collected and thrown together after trying everything.
    */
   async undoAll(): Promise<void> {
+    const changes = this.#changes.reverse();
+    this.#changes = [];
+    const results = await this.execMany(changes.map((c) => c.undo));
     const errors: string[] = [];
-    while (this.#changes.length) {
-      const c = this.#changes.pop()!;
-      const err = await this.exec(c.undo);
+    results.forEach((err, i) => {
       if (
         err !== null &&
         !/No such|Cannot find device|Cannot assign requested address|does not exist|not found/i
           .test(err)
       ) {
-        errors.push(`${c.what}: ${err.trim()}`);
+        errors.push(`${changes[i].what}: ${err.trim()}`);
       }
-    }
+    });
     if (errors.length) {
       throw new NetConfigError(`Cannot undo every network change: ${errors.join("; ")}`, []);
     }
@@ -312,6 +344,51 @@ export class IpNetConfig extends RecordingNetConfig {
       stderr: "piped",
     }).output();
     return out.code === 0 ? null : new TextDecoder().decode(out.stderr) || `exit code ${out.code}`;
+  }
+
+  protected override async execMany(list: string[][]): Promise<(string | null)[]> {
+    // Global options (-4, -6) cannot appear inside a batch: run those alone,
+    // batch each stretch of the others, keeping the order.
+    const results: (string | null)[] = [];
+    let i = 0;
+    while (i < list.length) {
+      if (list[i][0].startsWith("-")) {
+        results.push(await this.exec(list[i++]));
+        continue;
+      }
+      let j = i;
+      while (j < list.length && !list[j][0].startsWith("-")) j++;
+      results.push(...await this.#batch(list.slice(i, j)));
+      i = j;
+    }
+    return results;
+  }
+
+  async #batch(list: string[][]): Promise<(string | null)[]> {
+    if (list.length === 1) return [await this.exec(list[0])];
+    // -force: keep going after a failed line; failures are reported as
+    // "<message>\nCommand failed -:<line>" on stderr.
+    const p = new Deno.Command(this.#ip, {
+      args: [...this.#prefix, "-force", "-batch", "-"],
+      stdin: "piped",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const w = p.stdin.getWriter();
+    await w.write(new TextEncoder().encode(list.map((a) => a.join(" ")).join("\n") + "\n"));
+    await w.close();
+    const out = await p.output();
+    const results: (string | null)[] = list.map(() => null);
+    let pending: string[] = [];
+    for (const line of new TextDecoder().decode(out.stderr).split("\n")) {
+      const m = line.match(/^Command failed -:(\d+)/);
+      if (m) {
+        const i = Number(m[1]) - 1;
+        if (i >= 0 && i < results.length) results[i] = pending.join("\n") || "failed";
+        pending = [];
+      } else if (line.trim()) pending.push(line);
+    }
+    return results;
   }
 }
 

@@ -155,3 +155,41 @@ Deno.test(
     await net.undoAll();
   },
 );
+
+Deno.test(
+  {
+    name: "iface: many routes in one ip -batch; a failing one is reported, the rest undone",
+    ignore: !canUseNetns,
+  },
+  async () => {
+    await using lab = new NetnsLab("ifb");
+    const ns = await lab.ns("a");
+    await sh(["ip", "-n", ns, "link", "add", "dum0", "type", "veth", "peer", "name", "dum1"]);
+    await sh(["ip", "-n", ns, "link", "set", "dum0", "up"]);
+    const net = new IpNetConfig({ netns: ns });
+    const routes = Array.from({ length: 60 }, (_, i) => ({
+      dest: `198.18.${i}.0/24`,
+      opts: { dev: "dum0" },
+    }));
+    routes.push({ dest: "198.18.5.0/24", opts: { dev: "dum0" } }); // a duplicate: refused
+    const failed = await net.addRoutes(routes);
+    assert.equal(failed.length, 1);
+    assert.match(failed[0], /^198\.18\.5\.0\/24: .*File exists/);
+    const shown = await sh(["ip", "-n", ns, "route", "show", "dev", "dum0"]);
+    assert.equal(shown.stdout.trim().split("\n").length, 60);
+    await net.undoAll();
+    const after = await sh(["ip", "-n", ns, "route", "show", "dev", "dum0"]);
+    assert.equal(after.stdout.trim(), "");
+  },
+);
+
+Deno.test("iface: the fake adds many routes one by one and records them", async () => {
+  const net = new FakeNetConfig();
+  net.failWith = (a) => (a.includes("203.0.113.0/24") ? "RTNETLINK answers: File exists" : null);
+  const failed = await net.addRoutes([
+    { dest: "198.51.100.0/24", opts: { dev: "pc0" } },
+    { dest: "203.0.113.0/24", opts: { dev: "pc0" } },
+  ]);
+  assert.deepEqual(failed, ["203.0.113.0/24: RTNETLINK answers: File exists"]);
+  assert.deepEqual(net.recorded(), ["route 198.51.100.0/24 dev pc0"]);
+});
