@@ -92,6 +92,14 @@ export async function readFingerprint(src: FingerprintSource = {}): Promise<Hard
   try {
     for await (const entry of Deno.readDir(netPath)) {
       if (exclude.has(entry.name)) continue;
+      // Only hardware-backed interfaces (they have a "device" link): veth,
+      // bridges, docker and VPN interfaces come and go, and must not change
+      // who this machine is.
+      try {
+        await Deno.stat(`${netPath}/${entry.name}/device`);
+      } catch {
+        continue;
+      }
       let mac: string;
       try {
         mac = (await Deno.readTextFile(`${netPath}/${entry.name}/address`)).trim().toLowerCase();

@@ -19,6 +19,8 @@ async function fakeMachine(machineId: string, ifaces: Record<string, string>) {
   for (const [name, mac] of Object.entries(ifaces)) {
     await Deno.mkdir(`${dir}/net/${name}`);
     await Deno.writeTextFile(`${dir}/net/${name}/address`, mac + "\n");
+    // Hardware-backed interfaces have a "device" link in sysfs; virtual ones do not.
+    if (!/^(veth|docker|br-)/.test(name)) await Deno.mkdir(`${dir}/net/${name}/device`);
   }
   return {
     dir,
@@ -30,7 +32,7 @@ async function fakeMachine(machineId: string, ifaces: Record<string, string>) {
   };
 }
 
-Deno.test("readFingerprint sorts and lowercases MACs, drops lo, zero MACs and the tunnel", async () => {
+Deno.test("readFingerprint sorts and lowercases MACs, drops lo, zero MACs, virtual interfaces and the tunnel", async () => {
   const m = await fakeMachine("abc123", {
     lo: "00:00:00:00:00:00",
     eth1: "AA:BB:CC:00:00:02",
@@ -38,6 +40,8 @@ Deno.test("readFingerprint sorts and lowercases MACs, drops lo, zero MACs and th
     dummy: "00:00:00:00:00:00",
     pc0: "11:22:33:44:55:66",
     weird: "not-a-mac",
+    veth1a2b: "aa:bb:cc:00:00:09",
+    docker0: "02:42:ac:11:00:01",
   });
   try {
     const fp = await readFingerprint(m.src);
