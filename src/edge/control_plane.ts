@@ -14,6 +14,7 @@ import type { ScryptParams } from "../identity/password.ts";
 import { logger } from "../log.ts";
 import { Notifier } from "../notify/mod.ts";
 import { openStore, type Store } from "../store/mod.ts";
+import { loadOrCreateSecretKey, SecretBox } from "../identity/secret_box.ts";
 import { chooseDeviceNetwork, hostAddress, readLocalPrefixes } from "./addresses.ts";
 import { type CaInfo, ensureCa } from "./ca.ts";
 import type { EdgeContext } from "./context.ts";
@@ -90,7 +91,9 @@ export async function startEdgeControlPlane(
   });
   const wgKey = await ensureWgKey(`${config.dataDir}/wg.key`);
 
-  const store = openStore(`${config.dataDir}/edge.db`);
+  // TOTP seeds are sealed at rest under a key kept beside (not in) the database.
+  const sealer = new SecretBox(await loadOrCreateSecretKey(`${config.dataDir}/secret.key`));
+  const store = openStore(`${config.dataDir}/edge.db`, { sealer });
   try {
     const network = await deviceNetwork(
       store,

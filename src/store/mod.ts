@@ -14,6 +14,7 @@ import {
   NotificationsRepo,
   PolicyRepo,
   PostureRepo,
+  type Sealer,
   SessionsRepo,
   SettingsRepo,
   SupportRepo,
@@ -83,9 +84,9 @@ export class Store {
   /** Support requests. */
   readonly support: SupportRepo;
 
-  constructor(readonly db: Database) {
+  constructor(readonly db: Database, sealer?: Sealer) {
     this.settings = new SettingsRepo(db);
-    this.users = new UsersRepo(db);
+    this.users = new UsersRepo(db, sealer);
     this.sessions = new SessionsRepo(db);
     this.apiTokens = new ApiTokensRepo(db);
     this.enrollmentKeys = new EnrollmentKeysRepo(db);
@@ -120,6 +121,7 @@ export class Store {
 }
 
 /** Opens (creating and migrating) the store at `path`; ":memory:" gives the test fake. */
-export function openStore(path: string, opts: OpenOptions = {}): Store {
-  return new Store(Database.open(path, opts));
+export function openStore(path: string, opts: OpenOptions & { sealer?: Sealer } = {}): Store {
+  const { sealer, ...dbOpts } = opts;
+  return new Store(Database.open(path, dbOpts), sealer);
 }

@@ -44,12 +44,20 @@ export interface UserRecord {
   createdAt: number;
 }
 
-function toUser(r: Row): UserRecord {
+/** Seals secrets before they are stored, opens them when read (identity passes them through). */
+export interface Sealer {
+  seal(clear: string): string;
+  open(stored: string): string;
+}
+
+const CLEAR: Sealer = { seal: (s) => s, open: (s) => s };
+
+function toUser(r: Row, sealer: Sealer): UserRecord {
   return {
     id: str(r.id),
     username: str(r.username),
     passwordHash: str(r.password_hash),
-    totpSecret: str(r.totp_secret),
+    totpSecret: sealer.open(str(r.totp_secret)),
     totpLastStep: num(r.totp_last_step),
     role: r.role === "admin" ? "admin" : "user",
     groups: JSON.parse(str(r.groups)),
@@ -59,7 +67,8 @@ function toUser(r: Row): UserRecord {
 
 /** Users with password hashes and TOTP secrets. */
 export class UsersRepo {
-  constructor(private db: Database) {}
+  /** `sealer` protects TOTP seeds at rest (see src/identity/secret_box.ts). */
+  constructor(private db: Database, private sealer: Sealer = CLEAR) {}
   /** Inserts a user. */
   insert(u: UserRecord): void {
     this.db.run(
@@ -67,7 +76,7 @@ export class UsersRepo {
       u.id,
       u.username,
       u.passwordHash,
-      u.totpSecret,
+      this.sealer.seal(u.totpSecret),
       u.totpLastStep,
       u.role,
       JSON.stringify(u.groups),
@@ -77,16 +86,18 @@ export class UsersRepo {
   /** Finds a user by name (case-insensitive). */
   byUsername(username: string): UserRecord | undefined {
     const r = this.db.get<Row>("SELECT * FROM users WHERE username = ?", username);
-    return r && toUser(r);
+    return r && toUser(r, this.sealer);
   }
   /** Finds a user by id. */
   byId(id: string): UserRecord | undefined {
     const r = this.db.get<Row>("SELECT * FROM users WHERE id = ?", id);
-    return r && toUser(r);
+    return r && toUser(r, this.sealer);
   }
   /** Every user, by name. */
   list(): UserRecord[] {
-    return this.db.all<Row>("SELECT * FROM users ORDER BY username").map(toUser);
+    return this.db.all<Row>("SELECT * FROM users ORDER BY username").map((r) =>
+      toUser(r, this.sealer)
+    );
   }
   /** Number of users. */
   count(): number {
