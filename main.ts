@@ -20,7 +20,8 @@ Usage:
   portcullis edge key create [--reusable] [--expires 24h|7d|never] [--group NAME]
                                          make an enrolment key (printed once)
   portcullis connect [KEY] [--data-dir DIR] [--console-listen H:P] [--hostname NAME]
-                     [--gateway] [--no-dns] [--tun-interface NAME] [--config FILE]
+                     [--gateway] [--lan-dns-listen H:P] [--no-dns] [--strict-enforcement]
+                     [--tun-interface NAME] [--config FILE]
                                          enrol with KEY (first run) and run the connector
   portcullis check [--url URL]           am I protected? (exit 0 yes, 1 no, 2 unknown)
   portcullis lab up|down|status          the whole system in network namespaces, in a minute

@@ -134,6 +134,13 @@ export const ConnectorConfig = z.object({
   probeIdleSec: seconds(5, 3600).default(60),
   /** Seconds between probes while a captive portal holds the device. */
   probePortalSec: seconds(1, 60).default(3),
+  /**
+   * Block traffic (all but loopback, DNS, DHCP and the edge of the enrolment
+   * key) until the first enrolment; from the first policy on, the policy's
+   * strict-enforcement setting decides.
+   */
+  strictEnforcement: z.preprocess(coerceBool, z.boolean({ error: "expected true or false" }))
+    .default(false),
 }).strict();
 /** @see ConnectorConfig */
 export type ConnectorConfig = z.infer<typeof ConnectorConfig>;

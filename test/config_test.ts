@@ -71,3 +71,34 @@ Deno.test("config: a bad value is named with what was expected", async () => {
     /Cannot read configuration file/,
   );
 });
+
+Deno.test("config: connector strictEnforcement from file, env and flag", async () => {
+  assert.equal((await loadConfig("connector")).strictEnforcement, false, "off by default");
+  const file = await Deno.makeTempFile({ suffix: ".json" });
+  try {
+    await Deno.writeTextFile(file, JSON.stringify({ connector: { strictEnforcement: true } }));
+    const table: [Parameters<typeof loadConfig>[1], boolean][] = [
+      [{ file }, true],
+      [{ env: { PORTCULLIS_STRICT_ENFORCEMENT: "true" } }, true],
+      [{ file, env: { PORTCULLIS_STRICT_ENFORCEMENT: "false" } }, false],
+      [{ flags: { "strict-enforcement": true } }, true],
+      [
+        { env: { PORTCULLIS_STRICT_ENFORCEMENT: "1" }, flags: { "strict-enforcement": false } },
+        false,
+      ],
+    ];
+    for (const [sources, want] of table) {
+      assert.equal(
+        (await loadConfig("connector", sources)).strictEnforcement,
+        want,
+        JSON.stringify(sources),
+      );
+    }
+  } finally {
+    await Deno.remove(file);
+  }
+  await assert.rejects(
+    loadConfig("connector", { env: { PORTCULLIS_STRICT_ENFORCEMENT: "maybe" } }),
+    /Invalid configuration: connector\.strictEnforcement: expected true or false, got "maybe"$/,
+  );
+});

@@ -33,10 +33,13 @@ export interface ConsoleParts {
   config: ConnectorConfig;
 }
 
+/** Settings given on the command line as bare switches (`--gateway`). */
+const BOOLEAN_OPTIONS = new Set(["gateway", "manageDns", "strictEnforcement"]);
+
 function options(): Record<string, { type: "string" | "boolean" }> {
   const o: Record<string, { type: "string" | "boolean" }> = { config: { type: "string" } };
   for (const k of Object.keys(ConnectorConfig.shape)) {
-    o[kebab(k)] = { type: k === "gateway" || k === "manageDns" ? "boolean" : "string" };
+    o[kebab(k)] = { type: BOOLEAN_OPTIONS.has(k) ? "boolean" : "string" };
   }
   o["no-dns"] = { type: "boolean" };
   return o;
@@ -81,6 +84,16 @@ export async function connectCommand(args: string[], opts: ConnectOptions): Prom
     pollMs: 1000,
   });
   const network = new SystemNetworkPort({ monitor, ourInterface: config.tunInterface });
+  // A run killed before it could clean up may have left its block behind.
+  await tunnel.removeStaleRules();
+  // Listen for signals before anything is set up, so that a stop during
+  // start-up still runs the cleanup below instead of killing the process
+  // with a traffic block (strict enforcement) left in place.
+  let stopRequested: () => void = () => {};
+  const stopped = new Promise<void>((r) => (stopRequested = r));
+  const onSignal = () => stopRequested();
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
   let handle;
   try {
     handle = await startConnector({
@@ -90,35 +103,41 @@ export async function connectCommand(args: string[], opts: ConnectOptions): Prom
       tunnelInterface: config.tunInterface,
       probeIdleSec: config.probeIdleSec,
       probePortalSec: config.probePortalSec,
+      strictEnforcement: config.strictEnforcement,
     }, { tunnel, network });
   } catch (e) {
     await network.close();
+    await tunnel.close().catch(() => {});
     throw e;
   }
-  let exitRequested: () => void = () => {};
-  const exited = new Promise<void>((r) => (exitRequested = r));
-  const api = createConnectorApp({
-    engine: handle.engine,
-    hub: handle.hub,
-    store: handle.store,
-    onExit: () => exitRequested(),
-  });
-  const app = opts.consoleApp ? await opts.consoleApp({ api, handle, tunnel, config }) : api;
-  const server = opts.serve(
-    { ...splitListen(config.consoleListen), onListen: () => {} },
-    (req, info) => app.fetch(req, info),
-  );
-  log.info("Connector console listening", { address: config.consoleListen });
-  console.log(`Portcullis connector is running. Console: http://${config.consoleListen}/`);
-  await new Promise<void>((resolve) => {
-    Deno.addSignalListener("SIGINT", resolve);
-    Deno.addSignalListener("SIGTERM", resolve);
-    exited.then(resolve);
-  });
-  log.info("Stopping connector");
-  await shutdownWithin(server);
-  await handle.stop();
-  await tunnel.tearDown();
+  let server: ReturnType<ServeFn> | null = null;
+  try {
+    const api = createConnectorApp({
+      engine: handle.engine,
+      hub: handle.hub,
+      store: handle.store,
+      onExit: () => stopRequested(),
+    });
+    const app = opts.consoleApp ? await opts.consoleApp({ api, handle, tunnel, config }) : api;
+    server = opts.serve(
+      { ...splitListen(config.consoleListen), onListen: () => {} },
+      (req, info) => app.fetch(req, info),
+    );
+    log.info("Connector console listening", { address: config.consoleListen });
+    console.log(`Portcullis connector is running. Console: http://${config.consoleListen}/`);
+    await stopped;
+    log.info("Stopping connector");
+  } finally {
+    try {
+      if (server) await shutdownWithin(server);
+      await handle.stop();
+    } finally {
+      // Whatever state we stopped in, no route, DNS change or traffic block stays behind.
+      await tunnel.close();
+      Deno.removeSignalListener("SIGINT", onSignal);
+      Deno.removeSignalListener("SIGTERM", onSignal);
+    }
+  }
   return 0;
 }
 

@@ -17,7 +17,9 @@ import { FailOpenSettings, type PolicyBundle } from "../policy/types.ts";
 import { PolicyBundle as PolicyBundleSchema } from "../policy/types.ts";
 import { planRoutes } from "../policy/routes.ts";
 import type { ConnectorState, StoredEnrollment } from "../store/connector_state.ts";
+import { canonicalIp } from "../policy/cidr.ts";
 import {
+  bootstrapBase,
   EdgeApiError,
   type EdgeClient,
   EdgeTlsError,
@@ -26,6 +28,7 @@ import {
   parseEnrollmentKey,
 } from "./edge_client.ts";
 import {
+  blockedSentence,
   describeState,
   type Effect,
   type EngineEvent,
@@ -86,6 +89,16 @@ export interface EngineDeps {
   reachBackoff?: Partial<BackoffSettings>;
   /** The edge's plain-HTTP bootstrap URL; default http://<API host>:8081. */
   bootstrapUrl?: string;
+  /**
+   * Strict enforcement before the first policy arrives (connector setting):
+   * traffic is blocked until the device is enrolled. From the first policy
+   * on, the policy's `failOpen.strictEnforcement` decides.
+   */
+  strictEnforcement?: boolean;
+  /** Backoff of enrolment retries while the edge cannot be reached (default 1–30 s). */
+  enrollRetryMs?: { min: number; max: number };
+  /** Resolves an edge host name to addresses for the block's allow-list (default: DNS A + AAAA). */
+  resolveHost?: (host: string) => Promise<string[]>;
 }
 
 /** Captive-portal and edge-reachability state, for the console. */
@@ -122,6 +135,10 @@ export interface EngineStatus {
   fingerprintHash: string;
   /** Captive-portal and reachability state (absent on status objects built elsewhere). */
   awareness?: AwarenessStatus | null;
+  /** Strict enforcement in force (setting before the first policy, then the policy's). */
+  strictEnforcement?: boolean;
+  /** While strict enforcement blocks traffic: until the device is enrolled, or until a new login. */
+  blockedUntil?: "enrolled" | "login" | null;
 }
 
 /** Outcome of a policy update request. */
@@ -166,6 +183,10 @@ export class Engine {
   #disabledNotified = false;
   #lastTunnelConfig: string | null = null;
   #updating: Promise<PolicyUpdateOutcome> | null = null;
+  /** Edge hosts of the enrolment forgotten at logout: they stay reachable through a block. */
+  #lastEdgeHosts: string[] = [];
+  #enrollRetry: ReturnType<typeof setTimeout> | null = null;
+  #enrollFailures = 0;
 
   constructor(deps: EngineDeps) {
     this.#d = deps;
@@ -200,6 +221,7 @@ export class Engine {
         this.#policyUpdatedAt = stored.updatedAt;
       }
     }
+    this.#state = initialState(this.#strictWanted());
     this.#aware = this.#makeAwareness();
     this.#unsubs.push(this.#d.tunnel.onEvent((e) => {
       if (e.type === "up") {
@@ -242,6 +264,22 @@ export class Engine {
   }
 
   /** Fetches the policy now (If-None-Match) and applies a new one. */
+  /**
+   * Enrols with a key given at run time — after a logout, or when the
+   * connector was started without one. The key is checked first (a bad one
+   * is an InputError naming the problem) and never stored.
+   */
+  async enrollWithKey(key: string): Promise<TransitionResult> {
+    parseEnrollmentKey(key);
+    if (this.#state.enrolled) {
+      return { ok: false, reason: "Cannot enrol: this device is enrolled already; log out first" };
+    }
+    this.#d = { ...this.#d, enrollmentKey: key };
+    this.#enrollFailures = 0;
+    this.#cancelEnrollRetry();
+    return await this.dispatch({ type: "enroll_requested" });
+  }
+
   updatePolicy(): Promise<PolicyUpdateOutcome> {
     // Coalesce: the stream, the poll and the console may ask at once.
     this.#updating ??= this.#doUpdatePolicy().finally(() => (this.#updating = null));
@@ -291,6 +329,8 @@ export class Engine {
       wgPublicKey: this.#d.identity.wgPublicKey,
       fingerprintHash: this.#d.identity.fingerprintHash,
       awareness: this.#awarenessStatus(),
+      strictEnforcement: s.strict === true,
+      blockedUntil: s.blocked ? (s.blocked === "login" ? "login" : "enrolled") : null,
     };
   }
 
@@ -303,12 +343,20 @@ export class Engine {
     }
     this.#stopLoops();
     this.#cancelCaptive();
+    this.#cancelEnrollRetry();
     this.#aware?.stop();
     for (const u of this.#unsubs.splice(0)) u();
     try {
       await this.#d.tunnel.tearDown();
     } catch (err) {
       log.warn("Cannot tear the tunnel down at stop", { error: (err as Error).message });
+    }
+    // A stopped connector enforces nothing: whatever blocked traffic (fail-
+    // closed, strict enforcement) goes with it, in every state.
+    try {
+      await this.#d.tunnel.setFailMode(null);
+    } catch (err) {
+      log.warn("Cannot lift the traffic block at stop", { error: (err as Error).message });
     }
     this.#client?.close();
     log.info("Connector engine stopped");
@@ -376,13 +424,21 @@ export class Engine {
       event: event.type,
       reason: to.reason ?? null,
       transport: to.transport ?? null,
+      /** Strict enforcement: traffic blocked until "enrolled" or "login", else null. */
+      blockedUntil: to.blocked ? (to.blocked === "login" ? "login" : "enrolled") : null,
     };
     const level = SEVERITY[to.kind];
-    log[level === "error" ? "error" : level === "warn" ? "warn" : "info"](
-      `State ${from.kind} → ${to.kind}`,
-      data,
-    );
-    this.#d.hub.raise("state_changed", level, message, data);
+    if (this.#isRetryFlip(from, to)) {
+      // Background enrolment retries: the first failure was told; the
+      // authenticating ↔ error flips of each later attempt are not news.
+      log.debug(`State ${from.kind} → ${to.kind}`, data);
+    } else {
+      log[level === "error" ? "error" : level === "warn" ? "warn" : "info"](
+        `State ${from.kind} → ${to.kind}`,
+        data,
+      );
+      this.#d.hub.raise("state_changed", level, message, data);
+    }
     if (to.kind === "fail_open" || to.kind === "fail_closed") this.#failEpisode = true;
     if (to.kind === "fail_open") {
       this.#d.hub.raise(
@@ -415,6 +471,7 @@ export class Engine {
     } else if (to.kind === "trusted_network" || to.kind === "unenrolled") {
       this.#failEpisode = false;
     }
+    this.#notifyStrict(from, to);
     if (to.enrolled && !this.#loops && this.#client) this.#startLoops();
     if (isProbing(to.kind) && !isProbing(from.kind)) this.#aware?.probeNow();
     // The tracker may already know the edge is gone (heartbeats failed while
@@ -426,6 +483,36 @@ export class Engine {
         mode: this.#failOpen().edgeUnreachable,
         reason: this.#aware!.reach.lastReason || "The edge cannot be reached",
       });
+    }
+  }
+
+  /** True for the state flips of a background enrolment retry after the first failure. */
+  #isRetryFlip(from: EngineState, to: EngineState): boolean {
+    if (to.enrolled) return false;
+    if (from.kind === "error" && to.kind === "authenticating") return this.#enrollFailures > 0;
+    if (from.kind === "authenticating" && to.kind === "error") return this.#enrollFailures > 1;
+    return false;
+  }
+
+  /** Tells the user when strict enforcement starts or stops blocking, and why. */
+  #notifyStrict(from: EngineState, to: EngineState): void {
+    if (to.blocked && to.blocked !== from.blocked) {
+      const allowed = this.#edgeHosts().length > 0
+        ? "only DNS, DHCP and the edge are allowed"
+        : "only DNS and DHCP are allowed (no edge is known yet: start with an enrolment key)";
+      const sentence = blockedSentence(to.blocked);
+      log.warn(sentence, { until: to.blocked });
+      this.#d.hub.raise("strict_enforcement", "error", `${sentence}: ${allowed}.`, {
+        until: to.blocked === "login" ? "login" : "enrolled",
+      });
+    } else if (from.blocked && !to.blocked) {
+      const why = to.enrolled
+        ? "the device is enrolled"
+        : to.strict
+        ? "the block no longer applies"
+        : "the policy no longer requires it";
+      log.info(`Strict enforcement lifted: ${why}`);
+      this.#d.hub.raise("strict_enforcement_lifted", "info", `Traffic unblocked: ${why}.`, {});
     }
   }
 
@@ -443,7 +530,9 @@ export class Engine {
       case "forget_enrollment":
         return await this.#forgetEnrollment();
       case "set_fail_mode":
-        return await this.#d.tunnel.setFailMode(eff.mode);
+        return eff.mode === "blocked"
+          ? await this.#d.tunnel.setFailMode("blocked", { allow: await this.#edgeAllowList() })
+          : await this.#d.tunnel.setFailMode(eff.mode);
       case "start_captive_timer":
         this.#cancelCaptive();
         this.#captiveTimer = setTimeout(() => {
@@ -520,25 +609,40 @@ export class Engine {
         address: res.address,
         edge: payload.u,
       });
+      this.#enrollFailures = 0;
       this.#enqueue({
         type: "network_changed",
         verdict: await this.#evaluate(res.policy),
       });
       this.#enqueue({ type: "enrolled" });
+      // Only now: a policy without strict enforcement lifts a pre-enrolment
+      // block after the tunnel was asked up, not before.
+      this.#syncStrict();
       void this.#registerC2c();
     } catch (err) {
       const e = err as Error;
-      log.error("Cannot enrol with the edge", { error: e.message });
-      this.#d.hub.raise("enroll_failed", "error", e.message, {
-        code: (err as { code?: string }).code ?? null,
-      });
-      if (err instanceof EdgeUnreachableError) {
+      const retry = isUnreachable(err);
+      if (this.#enrollFailures === 0 || !retry) {
+        log.error("Cannot enrol with the edge", { error: e.message });
+        this.#d.hub.raise(
+          "enroll_failed",
+          "error",
+          retry ? `${e.message}; retrying in the background` : e.message,
+          { code: (err as { code?: string }).code ?? null },
+        );
+      } else {
+        log.debug("Cannot enrol with the edge", { error: e.message });
+      }
+      if (retry) {
+        this.#enrollFailures++;
         this.#enqueue({
           type: "edge_unreachable",
           mode: this.#failOpen().edgeUnreachable,
           reason: e.message,
         });
+        this.#scheduleEnrollRetry();
       } else {
+        this.#enrollFailures = 0;
         this.#enqueue({ type: "enroll_failed", reason: e.message });
       }
     }
@@ -592,6 +696,10 @@ export class Engine {
   }
 
   async #forgetEnrollment(): Promise<void> {
+    // The edge must stay reachable through a strict-enforcement block, so
+    // the user can log in (enrol) again: remember where it was.
+    const hosts = this.#edgeHosts();
+    if (hosts.length) this.#lastEdgeHosts = hosts;
     this.#stopLoops();
     this.#d.store.clearEnrollment();
     this.#d.identity.setCredential(null);
@@ -639,6 +747,7 @@ export class Engine {
       updatedAt: now,
     });
     this.#setPolicy(r.policy, r.etag, now);
+    this.#syncStrict();
     if (old !== r.policy.version) {
       log.info("Policy updated", { from: old, to: r.policy.version });
       this.#d.hub.raise("policy_updated", "info", `Policy updated to version ${r.policy.version}`, {
@@ -946,6 +1055,91 @@ export class Engine {
     return c;
   }
 
+  /** Strict enforcement as it should be now: the policy's, or the setting before any policy. */
+  #strictWanted(): boolean {
+    return this.#policy?.appProfile.failOpen.strictEnforcement ??
+      this.#d.strictEnforcement ?? false;
+  }
+
+  /** Tells the machine when the policy changed the strict-enforcement setting. */
+  #syncStrict(): void {
+    const want = this.#strictWanted();
+    if (want !== (this.#state.strict === true)) {
+      this.#enqueue({ type: "strict_changed", strict: want });
+    }
+  }
+
+  #scheduleEnrollRetry(): void {
+    if (this.#stopped || !this.#d.enrollmentKey) return;
+    const b = this.#d.enrollRetryMs ?? { min: 1000, max: 30_000 };
+    const ms = Math.min(b.max, b.min * 2 ** Math.min(this.#enrollFailures - 1, 20));
+    this.#cancelEnrollRetry();
+    this.#enrollRetry = setTimeout(() => {
+      this.#enrollRetry = null;
+      if (this.#state.kind === "error" && !this.#state.enrolled) {
+        this.#enqueue({ type: "enroll_requested" });
+      }
+    }, ms);
+  }
+
+  #cancelEnrollRetry(): void {
+    if (this.#enrollRetry !== null) clearTimeout(this.#enrollRetry);
+    this.#enrollRetry = null;
+  }
+
+  /**
+   * Hosts (names or addresses) of the edge this device knows: the enrolment's
+   * API, bootstrap and tunnel endpoints, the enrolment key's, and those of
+   * an enrolment forgotten at logout.
+   */
+  #edgeHosts(): string[] {
+    const hosts = new Set<string>(this.#lastEdgeHosts);
+    const add = (url: string | null | undefined) => {
+      if (!url) return;
+      try {
+        hosts.add(new URL(url).hostname);
+      } catch { /* not a URL: nothing to allow */ }
+    };
+    const e = this.#enrollment;
+    if (e) {
+      add(e.apiUrl);
+      for (const x of e.endpoints) hosts.add(x.host);
+    }
+    add(this.#bootstrapUrl());
+    if (this.#d.enrollmentKey) {
+      try {
+        const p = parseEnrollmentKey(this.#d.enrollmentKey);
+        add(p.u);
+        add(bootstrapBase(p));
+      } catch { /* a bad key fails enrolment with its own message */ }
+    }
+    return [...hosts].map((h) => h.replace(/^\[|\]$/g, "")).filter(Boolean);
+  }
+
+  /** The edge's addresses, resolved, for the allow-list of a traffic block. */
+  async #edgeAllowList(): Promise<string[]> {
+    const out = new Set<string>();
+    for (const h of this.#edgeHosts()) {
+      const ip = canonicalIp(h);
+      if (ip) {
+        out.add(ip);
+        continue;
+      }
+      try {
+        const resolve = this.#d.resolveHost ?? resolveHost;
+        for (const a of await resolve(h)) {
+          const c = canonicalIp(a);
+          if (c) out.add(c);
+        }
+      } catch (err) {
+        log.warn(`Cannot resolve edge host "${h}" for the allow-list`, {
+          error: (err as Error).message,
+        });
+      }
+    }
+    return [...out];
+  }
+
   #failOpen(): FailOpenSettings {
     return this.#policy?.appProfile.failOpen ?? FailOpenSettings.parse({});
   }
@@ -983,6 +1177,16 @@ export class Engine {
       caPem: e.caPem,
     };
   }
+}
+
+/** A host's A and AAAA addresses (DNS stays allowed while traffic is blocked). */
+async function resolveHost(host: string): Promise<string[]> {
+  const opts = { signal: AbortSignal.timeout(3000) };
+  const [v4, v6] = await Promise.all([
+    Deno.resolveDns(host, "A", opts).catch(() => [] as string[]),
+    Deno.resolveDns(host, "AAAA", opts).catch(() => [] as string[]),
+  ]);
+  return [...v4, ...v6];
 }
 
 /** States in which the edge is probed (captive portal, reachability). */

@@ -8,7 +8,10 @@
  *
  * Policy inputs the machine needs (what to do when the edge is unreachable,
  * what happens when the captive-portal window ends) ride on the events, so
- * the machine holds no policy of its own.
+ * the machine holds no policy of its own. The one exception is strict
+ * enforcement, which must outlive the policy that set it: after a logout the
+ * policy is forgotten, yet its verdict ("block until the user logs in again")
+ * still holds. So the state carries it (`strict`), set by `strict_changed`.
  */
 import type { ForwardingAction, NetworkType } from "../policy/types.ts";
 
@@ -26,6 +29,9 @@ export interface NetworkVerdict {
   /** Criteria that did not match, with what was seen instead. */
   unmatched?: string[];
 }
+
+/** Why strict enforcement blocks traffic: not enrolled yet, or the user logged out. */
+export type StrictBlock = "enrollment" | "login";
 
 /** Names of the states. */
 export type StateKind =
@@ -53,6 +59,10 @@ export interface EngineState {
   transport?: Transport;
   /** error, fail_open, fail_closed, connecting: why we are here; connected: why this transport. */
   reason?: string;
+  /** Strict enforcement in force (the connector setting before the first policy, then the policy's); absent = off. */
+  strict?: boolean;
+  /** Only while not enrolled: strict enforcement blocks traffic, and why. */
+  blocked?: StrictBlock;
 }
 
 /** Inputs to the machine. */
@@ -75,7 +85,8 @@ export type EngineEvent =
   | { type: "disable_requested" }
   | { type: "enable_requested" }
   | { type: "restart_requested" }
-  | { type: "logout_requested" };
+  | { type: "logout_requested" }
+  | { type: "strict_changed"; strict: boolean };
 
 /** Work the runner must do after a transition. */
 export type Effect =
@@ -94,9 +105,11 @@ export type TransitionResult =
   | { ok: true; state: EngineState; effects: Effect[] }
   | { ok: false; reason: string };
 
-/** The state a connector starts in. */
-export function initialState(): EngineState {
-  return { kind: "unenrolled", enrolled: false, verdict: null };
+/** The state a connector starts in; `strict` is the strict enforcement in force at start. */
+export function initialState(strict = false): EngineState {
+  const s: EngineState = { kind: "unenrolled", enrolled: false, verdict: null };
+  if (strict) s.strict = true;
+  return s;
 }
 
 const ALL: readonly StateKind[] = [
@@ -126,28 +139,55 @@ const ACTIVE: ReadonlySet<StateKind> = new Set([
   "error",
 ]);
 
+/** The context every state carries; `blocked` only while not enrolled. */
 function base(s: EngineState): EngineState {
-  return { kind: s.kind, enrolled: s.enrolled, verdict: s.verdict };
+  const b: EngineState = { kind: s.kind, enrolled: s.enrolled, verdict: s.verdict };
+  if (s.strict) b.strict = true;
+  if (s.blocked && !s.enrolled) b.blocked = s.blocked;
+  return b;
 }
 
 function to(s: EngineState, kind: StateKind, extra: Partial<EngineState> = {}): EngineState {
-  return { ...base(s), kind, ...extra };
+  const next = { ...base(s), kind, ...extra };
+  if (next.enrolled) delete next.blocked;
+  return next;
 }
 
-/** Enrolled and ready: tunnel unless the current network says "none". */
-function decide(s: EngineState, extraEffects: Effect[] = []): TransitionResult {
+const BLOCK: Effect = { type: "set_fail_mode", mode: "blocked" };
+const UNBLOCK: Effect = { type: "set_fail_mode", mode: null };
+
+/**
+ * Enrolled and ready: tunnel unless the current network says "none". A
+ * strict-enforcement block is lifted only after the tunnel was asked up, so
+ * its routes are in place before the firewall goes (no unprotected moment).
+ */
+function decide(
+  s: EngineState,
+  extraEffects: Effect[] = [],
+  after: Effect[] = [],
+): TransitionResult {
   if (s.verdict?.action === "none") {
     return {
       ok: true,
       state: to(s, "trusted_network"),
-      effects: [...extraEffects, { type: "tear_down" }],
+      effects: [...extraEffects, { type: "tear_down" }, ...after],
     };
   }
   return {
     ok: true,
     state: to(s, "connecting"),
-    effects: [...extraEffects, { type: "bring_up" }],
+    effects: [...extraEffects, { type: "bring_up" }, ...after],
   };
+}
+
+/** Leaving enrolment (logout, refused credential): blocked for `why` when strict. */
+function leave(s: EngineState, why: StrictBlock): EngineState {
+  const next: EngineState = { kind: "unenrolled", enrolled: false, verdict: s.verdict };
+  if (s.strict) {
+    next.strict = true;
+    next.blocked = why;
+  }
+  return next;
 }
 
 function accept(state: EngineState, effects: Effect[] = []): TransitionResult {
@@ -164,6 +204,15 @@ export function transition(s: EngineState, e: EngineEvent): TransitionResult {
   switch (e.type) {
     case "disable_requested":
       if (s.kind === "disabled") return refuse(s, e);
+      if (s.blocked) {
+        // Disabling must not become a way around strict enforcement.
+        return {
+          ok: false,
+          reason: `Cannot handle event "${e.type}" in state "${s.kind}": ${
+            blockedSentence(s.blocked).toLowerCase()
+          }`,
+        };
+      }
       return accept(to(s, "disabled"), [
         { type: "cancel_captive_timer" },
         { type: "set_fail_mode", mode: null },
@@ -171,17 +220,25 @@ export function transition(s: EngineState, e: EngineEvent): TransitionResult {
       ]);
     case "enable_requested":
       if (s.kind !== "disabled") return refuse(s, e);
-      return s.enrolled
-        ? accept(to(s, "authenticating", { phase: "refreshing" }), [{ type: "refresh" }])
+      if (s.enrolled) {
+        return accept(to(s, "authenticating", { phase: "refreshing" }), [{ type: "refresh" }]);
+      }
+      return s.strict
+        ? accept(to(s, "unenrolled", { blocked: "enrollment" }), [BLOCK])
         : accept(to(s, "unenrolled"));
-    case "logout_requested":
+    case "logout_requested": {
       if (!s.enrolled) return refuse(s, e);
-      return accept({ kind: "unenrolled", enrolled: false, verdict: s.verdict }, [
+      const next = leave(s, "login");
+      // Blocking before the teardown: the firewall is up before the routes go.
+      return accept(next, [
         { type: "cancel_captive_timer" },
-        { type: "set_fail_mode", mode: null },
+        next.blocked ? BLOCK : UNBLOCK,
         { type: "tear_down" },
         { type: "forget_enrollment" },
       ]);
+    }
+    case "strict_changed":
+      return onStrictChanged(s, e.strict);
     case "policy_updated":
       if (!s.enrolled) return refuse(s, e);
       return accept({ ...s }, [{ type: "apply_policy" }]);
@@ -202,10 +259,17 @@ export function transition(s: EngineState, e: EngineEvent): TransitionResult {
   switch (s.kind) {
     case "unenrolled":
       if (e.type === "enroll_requested") {
+        if (s.strict && !s.blocked) {
+          return accept(to(s, "authenticating", { phase: "enrolling", blocked: "enrollment" }), [
+            BLOCK,
+            { type: "enroll" },
+          ]);
+        }
         return accept(to(s, "authenticating", { phase: "enrolling" }), [{ type: "enroll" }]);
       }
       if (e.type === "enrollment_restored") {
         return accept(to(s, "authenticating", { phase: "refreshing", enrolled: true }), [
+          ...(s.blocked ? [UNBLOCK] : []),
           { type: "refresh" },
         ]);
       }
@@ -214,13 +278,16 @@ export function transition(s: EngineState, e: EngineEvent): TransitionResult {
     case "authenticating":
       switch (e.type) {
         case "enrolled":
-          return decide({ ...s, enrolled: true });
+          return decide({ ...s, enrolled: true }, [], s.blocked ? [UNBLOCK] : []);
         case "enroll_failed":
           return accept(to(s, "error", { reason: e.reason }));
-        case "credential_rejected":
-          return accept({ kind: "unenrolled", enrolled: false, verdict: s.verdict }, [
+        case "credential_rejected": {
+          const next = leave(s, "enrollment");
+          return accept(next, [
+            ...(next.blocked && !s.blocked ? [BLOCK] : []),
             { type: "forget_enrollment" },
           ]);
+        }
         case "edge_unreachable":
           if (s.phase === "refreshing") {
             // We hold a stored enrolment: the tunnel can still come up without the API.
@@ -311,6 +378,10 @@ export function transition(s: EngineState, e: EngineEvent): TransitionResult {
       return refuse(s, e);
 
     case "error":
+      if (e.type === "enroll_requested" && !s.enrolled) {
+        // A retry after the edge could not be reached for enrolment.
+        return accept(to(s, "authenticating", { phase: "enrolling" }), [{ type: "enroll" }]);
+      }
       if (e.type === "edge_reachable") {
         return s.enrolled
           ? accept(to(s, "authenticating", { phase: "refreshing" }), [{ type: "refresh" }])
@@ -341,12 +412,42 @@ function captive(s: EngineState, windowMin: number): TransitionResult {
 }
 
 function credentialRejected(s: EngineState): TransitionResult {
-  return accept({ kind: "unenrolled", enrolled: false, verdict: s.verdict }, [
+  const next = leave(s, "enrollment");
+  return accept(next, [
     { type: "cancel_captive_timer" },
-    { type: "set_fail_mode", mode: null },
+    next.blocked ? BLOCK : UNBLOCK,
     { type: "tear_down" },
     { type: "forget_enrollment" },
   ]);
+}
+
+/**
+ * The strict-enforcement setting changed (first policy, or a new one). It
+ * only acts while not enrolled; an enrolled device just remembers it for a
+ * later logout. A disabled device is left alone (it cannot be disabled
+ * while blocked, and enabling applies the setting).
+ */
+function onStrictChanged(s: EngineState, strict: boolean): TransitionResult {
+  const next: EngineState = { ...s };
+  if (strict) next.strict = true;
+  else delete next.strict;
+  if (s.enrolled || s.kind === "disabled") return accept(next);
+  if (strict && !s.blocked) {
+    next.blocked = "enrollment";
+    return accept(next, [BLOCK]);
+  }
+  if (!strict && s.blocked) {
+    delete next.blocked;
+    return accept(next, [UNBLOCK]);
+  }
+  return accept(next);
+}
+
+/** Why traffic is blocked by strict enforcement, as a sentence. */
+export function blockedSentence(b: StrictBlock): string {
+  return b === "login"
+    ? "Traffic blocked until you log in again (strict enforcement)"
+    : "Traffic blocked until this device is enrolled (strict enforcement)";
 }
 
 function onNetworkChanged(s: EngineState, verdict: NetworkVerdict): TransitionResult {
@@ -379,8 +480,9 @@ function onNetworkChanged(s: EngineState, verdict: NetworkVerdict): TransitionRe
 export function describeState(s: EngineState): string {
   switch (s.kind) {
     case "unenrolled":
-      return "Not enrolled";
+      return s.blocked ? blockedSentence(s.blocked) : "Not enrolled";
     case "authenticating":
+      if (s.blocked) return `${blockedSentence(s.blocked)}; enrolling with the edge`;
       return s.phase === "enrolling" ? "Enrolling with the edge" : "Refreshing credentials";
     case "connecting":
       return `Connecting the tunnel${s.reason ? ` (${s.reason})` : ""}`;
@@ -405,6 +507,7 @@ export function describeState(s: EngineState): string {
         s.verdict ? ` (${s.verdict.explanation})` : ""
       }`;
     case "error":
+      if (s.blocked) return `${blockedSentence(s.blocked)}; error: ${s.reason ?? "unknown"}`;
       return `Error: ${s.reason ?? "unknown"}`;
   }
 }

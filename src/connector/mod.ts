@@ -59,6 +59,10 @@ export interface ConnectorConfig {
   probePortalSec?: number;
   /** The edge's plain-HTTP bootstrap URL (default http://<API host>:8081). */
   bootstrapUrl?: string;
+  /** Block traffic until the first enrolment (then the policy decides); default false. */
+  strictEnforcement?: boolean;
+  /** Backoff of enrolment retries while the edge cannot be reached (default 1–30 s). */
+  enrollRetryMs?: { min: number; max: number };
 }
 
 /** Injected seams. */
@@ -149,6 +153,8 @@ export async function startConnector(
       probeIdleSec: config.probeIdleSec,
       probePortalSec: config.probePortalSec,
       bootstrapUrl: config.bootstrapUrl ?? bootstrapFromKey(config.enrollmentKey),
+      strictEnforcement: config.strictEnforcement,
+      enrollRetryMs: config.enrollRetryMs,
     });
     await engine.start();
     let stopped = false;

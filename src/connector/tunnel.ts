@@ -13,7 +13,11 @@
  * the network's resolvers) and adds an nftables table that drops everything
  * but loopback, DNS, DHCP and the edge itself. The tunnel itself stays, so
  * its handshakes keep retrying and restore protection when the edge is back.
- * A gateway box also masquerades forwarded LAN traffic into the tunnel.
+ * "blocked" also works with no tunnel at all (strict enforcement before
+ * enrolment and after logout): the edge's addresses then come from the
+ * caller's allow-list, and the block outlives any tunnel teardown until the
+ * fail mode is cleared. A gateway box also masquerades forwarded LAN
+ * traffic into the tunnel.
  */
 import { WireGuardDevice } from "../wireguard/mod.ts";
 import { parseKey, type Peer } from "../wireguard/mod.ts";
@@ -26,12 +30,18 @@ import { endpoint, formatHostPort } from "../net/endpoint.ts";
 import { Pump, type TapFn } from "../dataplane/pump.ts";
 import { TransportFallback } from "../dataplane/fallback.ts";
 import { type SplitDns, startSplitDns, startStubResolver, type StubResolver } from "./dns/mod.ts";
-import { isPrivateOrLoopback } from "../policy/cidr.ts";
+import { canonicalIp, isPrivateOrLoopback } from "../policy/cidr.ts";
 import { dnsProbe, LivenessMonitor } from "./liveness.ts";
-import type { TunnelConfig, TunnelEvent, TunnelPort, TunnelStatus } from "./tunnel_port.ts";
+import type {
+  FailModeOptions,
+  TunnelConfig,
+  TunnelEvent,
+  TunnelPort,
+  TunnelStatus,
+} from "./tunnel_port.ts";
 import { systemClock } from "../clock.ts";
 import { InputError } from "../errors.ts";
-import { nftApply } from "../net/nft.ts";
+import { nftApply, nftReset } from "../net/nft.ts";
 import { logger } from "../log.ts";
 
 const log = logger("connector.tunnel");
@@ -94,6 +104,8 @@ export class ConnectorTunnel implements TunnelPort {
   #a: Active | null = null;
   #listeners = new Set<(e: TunnelEvent) => void>();
   #failMode: "direct" | "blocked" | null = null;
+  /** Edge addresses the caller keeps reachable while blocked (canonical, sorted). */
+  #allow: string[] = [];
   #nftActive = false;
   #tap: TapFn | null = null;
   #busy: Promise<void> = Promise.resolve();
@@ -173,12 +185,20 @@ export class ConnectorTunnel implements TunnelPort {
     };
   }
 
-  /** Applies a fail mode (or clears it). */
-  setFailMode(mode: "direct" | "blocked" | null): Promise<void> {
+  /** Applies a fail mode (or clears it); "blocked" keeps `opts.allow` (edge addresses) reachable. */
+  setFailMode(mode: "direct" | "blocked" | null, opts: FailModeOptions = {}): Promise<void> {
     return this.#serial(async () => {
-      if (mode === this.#failMode) return;
+      const allow = mode === "blocked" ? canonicalList(opts.allow ?? []) : [];
+      if (mode === this.#failMode) {
+        if (allow.join() === this.#allow.join()) return;
+        this.#allow = allow;
+        await this.#applyNft();
+        log.info("Fail mode: blocked; allow-list updated", { allow });
+        return;
+      }
       const hadRoutes = this.#failMode === null;
       this.#failMode = mode;
+      this.#allow = allow;
       const a = this.#a;
       const routesChange = a !== null && hadRoutes !== (mode === null);
       // Order matters: changing routes takes a moment in which traffic would
@@ -191,8 +211,29 @@ export class ConnectorTunnel implements TunnelPort {
         if (routesChange) await this.#applyRoutes(a, a.cfg);
         await this.#applyNft();
       }
-      log.info(mode ? `Fail mode: ${mode}` : "Fail mode cleared");
+      log.info(
+        mode ? `Fail mode: ${mode}` : "Fail mode cleared",
+        mode === "blocked" ? { allow } : {},
+      );
     });
+  }
+
+  /**
+   * Removes a table a previous run left behind (it was killed before it
+   * could clean up), so a new run starts from an open network.
+   */
+  removeStaleRules(): Promise<void> {
+    return this.#serial(async () => {
+      if (this.#nftActive) return;
+      await nftApply(connectorNftScript({ block: null, gateway: null }))
+        .catch((e) => log.warn("Cannot remove stale nftables rules", { error: e.message }));
+    });
+  }
+
+  /** Stops everything this data plane set up: tunnel, routes, DNS and any traffic block. */
+  async close(): Promise<void> {
+    await this.tearDown();
+    await this.setFailMode(null);
   }
 
   async #up(cfg: TunnelConfig): Promise<void> {
@@ -357,13 +398,15 @@ export class ConnectorTunnel implements TunnelPort {
       log.warn("Cannot remove routes", { error: e.message })
     );
     if (this.#failMode !== null) return;
-    for (const r of [...cfg.routes.tunnel4, ...cfg.routes.tunnel6]) {
-      try {
-        await a.routesNet.addRoute(r, { dev: a.tun.name });
-      } catch (e) {
-        log.warn(`Cannot add route ${r}`, { error: (e as Error).message });
-      }
-    }
+    // One `ip -batch` for all of them: a policy can hold a hundred prefixes,
+    // and until they are in, traffic is not going through the tunnel.
+    const failed = await a.routesNet.addRoutes(
+      [...cfg.routes.tunnel4, ...cfg.routes.tunnel6].map((dest) => ({
+        dest,
+        opts: { dev: a.tun.name },
+      })),
+    );
+    for (const f of failed) log.warn(`Cannot add route ${f}`);
   }
 
   async #applyDns(a: Active, cfg: TunnelConfig): Promise<void> {
@@ -424,52 +467,22 @@ export class ConnectorTunnel implements TunnelPort {
 
   async #applyNft(): Promise<void> {
     const a = this.#a;
-    const wantBlock = this.#failMode === "blocked";
-    const wantGateway = this.#o.gateway === true && a !== null;
-    if (!wantBlock && !wantGateway) {
+    const gateway = this.#o.gateway === true && a !== null
+      ? { tun: a.tun.name, address: a.cfg.address }
+      : null;
+    const block = this.#failMode === "blocked"
+      ? { allow: canonicalList([...(a?.cfg.endpoints ?? []).map((e) => e.host), ...this.#allow]) }
+      : null;
+    const script = connectorNftScript({ block, gateway });
+    if (!block && !gateway) {
       if (this.#nftActive) {
-        await nftApply(
-          `table inet ${CONNECTOR_NFT_TABLE}\ndelete table inet ${CONNECTOR_NFT_TABLE}\n`,
-        );
+        await nftApply(script);
         this.#nftActive = false;
       }
       return;
     }
-    const lines = [
-      `table inet ${CONNECTOR_NFT_TABLE}`,
-      `delete table inet ${CONNECTOR_NFT_TABLE}`,
-      `table inet ${CONNECTOR_NFT_TABLE} {`,
-    ];
-    if (wantGateway) {
-      await Deno.writeTextFile("/proc/sys/net/ipv4/ip_forward", "1");
-      lines.push(
-        " chain postrouting {",
-        "  type nat hook postrouting priority srcnat; policy accept;",
-        `  oifname "${a!.tun.name}" ip saddr != ${a!.cfg.address} masquerade`,
-        " }",
-      );
-    }
-    if (wantBlock) {
-      const edges = (a?.cfg.endpoints ?? []).map((e) => e.host).filter((h) => /^[\d.]+$/.test(h));
-      const allow = [
-        '  oifname "lo" accept',
-        "  udp dport { 53, 67, 68 } accept",
-        "  tcp dport 53 accept",
-        ...(edges.length ? [`  ip daddr { ${edges.join(", ")} } accept`] : []),
-      ];
-      lines.push(
-        " chain output {",
-        "  type filter hook output priority 0; policy drop;",
-        ...allow,
-        " }",
-        " chain forward {",
-        "  type filter hook forward priority 0; policy drop;",
-        "  udp dport { 53, 67, 68 } accept",
-        " }",
-      );
-    }
-    lines.push("}");
-    await nftApply(lines.join("\n") + "\n");
+    if (gateway) await Deno.writeTextFile("/proc/sys/net/ipv4/ip_forward", "1");
+    await nftApply(script);
     this.#nftActive = true;
   }
 
@@ -496,6 +509,74 @@ export class ConnectorTunnel implements TunnelPort {
     if (a.transport) this.#emit({ type: "down", reason });
     log.info("Tunnel down", { reason });
   }
+}
+
+/**
+ * The nftables script that brings the connector's table to the wanted state
+ * in one atomic transaction; with neither `block` nor `gateway` it removes
+ * the table (whether or not it exists). `block` drops everything leaving this host except loopback,
+ * DNS, DHCP (v4 and v6), IPv6 neighbour discovery and the allowed edge
+ * addresses, and everything forwarded except DNS and DHCP. `gateway`
+ * masquerades forwarded LAN traffic into the tunnel. Only IP literals are
+ * written into the script; anything else in `allow` is dropped.
+ */
+export function connectorNftScript(o: {
+  block: { allow: string[] } | null;
+  gateway: { tun: string; address: string } | null;
+}): string {
+  const reset = nftReset("inet", CONNECTOR_NFT_TABLE);
+  if (!o.block && !o.gateway) return reset;
+  const lines = [`${reset}table inet ${CONNECTOR_NFT_TABLE} {`];
+  if (o.gateway) {
+    const address = canonicalIp(o.gateway.address);
+    if (!address || !/^[a-zA-Z0-9_.-]{1,15}$/.test(o.gateway.tun)) {
+      throw new InputError(
+        "bad_gateway",
+        `Cannot masquerade into "${o.gateway.tun}" from "${o.gateway.address}": not an interface and address`,
+      );
+    }
+    lines.push(
+      " chain postrouting {",
+      "  type nat hook postrouting priority srcnat; policy accept;",
+      `  oifname "${o.gateway.tun}" ${
+        address.includes(":") ? "ip6" : "ip"
+      } saddr != ${address} masquerade`,
+      " }",
+    );
+  }
+  if (o.block) {
+    const allow = canonicalList(o.block.allow);
+    const v4 = allow.filter((x) => !x.includes(":"));
+    const v6 = allow.filter((x) => x.includes(":"));
+    lines.push(
+      " chain output {",
+      "  type filter hook output priority 0; policy drop;",
+      '  oifname "lo" accept',
+      "  udp dport { 53, 67, 68, 546, 547 } accept",
+      "  tcp dport 53 accept",
+      "  icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } accept",
+      ...(v4.length ? [`  ip daddr { ${v4.join(", ")} } accept`] : []),
+      ...(v6.length ? [`  ip6 daddr { ${v6.join(", ")} } accept`] : []),
+      " }",
+      " chain forward {",
+      "  type filter hook forward priority 0; policy drop;",
+      "  udp dport { 53, 67, 68, 546, 547 } accept",
+      "  tcp dport 53 accept",
+      " }",
+    );
+  }
+  lines.push("}");
+  return lines.join("\n") + "\n";
+}
+
+/** IP literals of `hosts`, canonical, unique and sorted; names and junk are left out. */
+function canonicalList(hosts: string[]): string[] {
+  const out = new Set<string>();
+  for (const h of hosts) {
+    const ip = canonicalIp(h.replace(/^\[|\]$/g, ""));
+    if (ip) out.add(ip);
+  }
+  return [...out].sort();
 }
 
 /** True when two configs need the same TUN, keys and edge (only routes/DNS differ). */

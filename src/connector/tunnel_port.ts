@@ -75,10 +75,19 @@ export interface TunnelPort {
   /** Registers a listener for tunnel events; returns an unsubscribe function. */
   onEvent(fn: (e: TunnelEvent) => void): () => void;
   /**
-   * Fail mode while the edge cannot be reached: "direct" lets traffic bypass
-   * the tunnel, "blocked" drops it, null restores normal forwarding.
+   * Fail mode while the edge cannot be reached (or strict enforcement holds):
+   * "direct" lets traffic bypass the tunnel, "blocked" drops all but
+   * loopback, DNS, DHCP and the edge, null restores normal forwarding. It
+   * works with or without a tunnel up; `allow` names the edge's addresses
+   * (IP literals) to keep reachable besides the running tunnel's endpoints.
    */
-  setFailMode(mode: "direct" | "blocked" | null): Promise<void>;
+  setFailMode(mode: "direct" | "blocked" | null, opts?: FailModeOptions): Promise<void>;
+}
+
+/** Options of a fail mode. */
+export interface FailModeOptions {
+  /** Edge addresses (IPv4/IPv6 literals) that stay reachable while blocked. */
+  allow?: string[];
 }
 
 /** A fake data plane: records calls, reports `up` after bringUp unless told otherwise. */
@@ -86,6 +95,8 @@ export class FakeTunnelPort implements TunnelPort {
   calls: string[] = [];
   configs: TunnelConfig[] = [];
   failMode: "direct" | "blocked" | null = null;
+  /** The allow-list of the last "blocked" fail mode. */
+  allow: string[] = [];
   /** Transport reported after bringUp; null means never come up. */
   autoUp: Transport | null = "udp";
   rxBytes = 0;
@@ -134,10 +145,11 @@ export class FakeTunnelPort implements TunnelPort {
     return () => this.#listeners.delete(fn);
   }
 
-  /** Records the fail mode. */
-  setFailMode(mode: "direct" | "blocked" | null): Promise<void> {
+  /** Records the fail mode and its allow-list. */
+  setFailMode(mode: "direct" | "blocked" | null, opts: FailModeOptions = {}): Promise<void> {
     this.calls.push(`setFailMode:${mode}`);
     this.failMode = mode;
+    this.allow = mode === "blocked" ? [...(opts.allow ?? [])] : [];
     return Promise.resolve();
   }
 

@@ -27,6 +27,7 @@ export interface ConnectorEngineApi {
   dispatch(event: EngineEvent): Promise<TransitionResult>;
   updatePolicy(): Promise<PolicyUpdateOutcome>;
   passwordHashFor(action: "logout" | "disable" | "exit"): string | undefined;
+  enrollWithKey(key: string): Promise<TransitionResult>;
 }
 
 /** Dependencies of the local API app. */
@@ -45,7 +46,11 @@ export interface ConnectorAppDeps {
 /** The custom header that marks a request as coming from our console or CLI. */
 export const LOCAL_REQUEST_HEADER = "X-Portcullis-Request";
 
-const ActionBody = z.object({ password: z.string().max(1024).optional() }).strict();
+const ActionBody = z.object({
+  password: z.string().max(1024).optional(),
+  /** For "enroll": the enrolment key (pc1.…). */
+  key: z.string().max(2048).optional(),
+}).strict();
 const NotificationQuery = z.object({
   type: z.string().regex(/^[a-z0-9_]{1,64}$/).optional(),
   after: z.coerce.number().int().min(0).optional(),
@@ -224,6 +229,14 @@ export function createConnectorApp(deps: ConnectorAppDeps): Hono {
         return run(c, { type: "restart_requested" });
       case "enable":
         return run(c, { type: "enable_requested" });
+      case "enroll": {
+        if (!b.key) {
+          return err(c, 400, "key_required", 'Give the enrolment key as {"key": "pc1.…"}');
+        }
+        const r = await deps.engine.enrollWithKey(b.key.trim());
+        if (!r.ok) return err(c, 409, "invalid_state", r.reason);
+        return c.json({ ok: true, state: r.state.kind });
+      }
       case "update-policy": {
         try {
           const r = await deps.engine.updatePolicy();

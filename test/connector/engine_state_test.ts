@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import {
+  blockedSentence,
   describeState,
+  type Effect,
   type EngineEvent,
   type EngineState,
   initialState,
@@ -54,6 +56,7 @@ const E: Record<EngineEvent["type"], EngineEvent> = {
   enable_requested: { type: "enable_requested" },
   restart_requested: { type: "restart_requested" },
   logout_requested: { type: "logout_requested" },
+  strict_changed: { type: "strict_changed", strict: true },
 };
 
 type Row = [EngineState, EngineEvent, StateKind, string[]];
@@ -72,6 +75,9 @@ const LEGAL: Row[] = [
   T(S.unenrolled, E.enrollment_restored, "authenticating", ["refresh"]),
   T(S.unenrolled, E.network_changed, "unenrolled"),
   T(S.unenrolled, E.disable_requested, "disabled", OFF),
+  T(S.unenrolled, E.strict_changed, "unenrolled", ["set_fail_mode"]),
+  // an enrolled device only remembers the setting, for a later logout
+  ...STATE_KINDS.filter((k) => k !== "unenrolled").map((k) => T(S[k], E.strict_changed, k)),
   // authenticating (refreshing)
   T(S.authenticating, E.enrolled, "connecting", ["bring_up"]),
   T(S.authenticating, E.enroll_failed, "error"),
@@ -257,4 +263,272 @@ Deno.test("engine state: decisions that depend on context", async (t) => {
     const down = transition(up.state, E.tunnel_down);
     assert.ok(down.ok && down.state.transport === undefined && down.state.reason === "peer gone");
   });
+});
+
+/** Effects as "type" or "set_fail_mode:mode", for readable tables. */
+const fx = (effects: Effect[]) =>
+  effects.map((e) => e.type === "set_fail_mode" ? `set_fail_mode:${e.mode}` : e.type);
+
+/** A state with strict enforcement on or off; `blocked` is set only when strict and not enrolled. */
+function withStrict(
+  s: EngineState,
+  strict: boolean,
+  blocked?: "enrollment" | "login",
+): EngineState {
+  const x: EngineState = { ...s };
+  if (strict) x.strict = true;
+  if (strict && blocked && !s.enrolled) x.blocked = blocked;
+  return x;
+}
+
+type StrictRow = {
+  name: string;
+  from: EngineState;
+  event: EngineEvent;
+  /** Expected per strict setting: [state kind, blocked, effects], or "refused". */
+  off: [StateKind, string | undefined, string[]] | "refused";
+  on: [StateKind, string | undefined, string[]] | "refused";
+  /** Block already in force in `from` when strict (default: none). */
+  blockedBefore?: "enrollment" | "login";
+};
+
+const LOGOUT_FX = (mode: string) => [
+  "cancel_captive_timer",
+  `set_fail_mode:${mode}`,
+  "tear_down",
+  "forget_enrollment",
+];
+const UNENROLLED_NONE: EngineState = { kind: "unenrolled", enrolled: false, verdict: null };
+const ENROLL_ERROR: EngineState = { kind: "error", enrolled: false, verdict: TUNNEL, reason: "x" };
+
+/** Strict enforcement: every decision that depends on it, with it off and on. */
+const STRICT: StrictRow[] = [
+  {
+    name: "first enrolment attempt",
+    from: UNENROLLED_NONE,
+    event: E.enroll_requested,
+    off: ["authenticating", undefined, ["enroll"]],
+    on: ["authenticating", "enrollment", ["set_fail_mode:blocked", "enroll"]],
+  },
+  {
+    name: "enrolled: the tunnel is asked up before the block is lifted",
+    from: ENROLLING,
+    blockedBefore: "enrollment",
+    event: E.enrolled,
+    off: ["connecting", undefined, ["bring_up"]],
+    on: ["connecting", undefined, ["bring_up", "set_fail_mode:null"]],
+  },
+  {
+    name: "enrolled on a trusted network",
+    from: { ...ENROLLING, verdict: NONE },
+    blockedBefore: "enrollment",
+    event: E.enrolled,
+    off: ["trusted_network", undefined, ["tear_down"]],
+    on: ["trusted_network", undefined, ["tear_down", "set_fail_mode:null"]],
+  },
+  {
+    name: "edge unreachable while enrolling keeps the block",
+    from: ENROLLING,
+    blockedBefore: "enrollment",
+    event: E.edge_unreachable,
+    off: ["error", undefined, []],
+    on: ["error", "enrollment", []],
+  },
+  {
+    name: "a bad key keeps the block",
+    from: ENROLLING,
+    blockedBefore: "enrollment",
+    event: E.enroll_failed,
+    off: ["error", undefined, []],
+    on: ["error", "enrollment", []],
+  },
+  {
+    name: "enrolment retry after an unreachable edge",
+    from: ENROLL_ERROR,
+    blockedBefore: "enrollment",
+    event: E.enroll_requested,
+    off: ["authenticating", undefined, ["enroll"]],
+    on: ["authenticating", "enrollment", ["enroll"]],
+  },
+  {
+    name: "restart after an enrolment error keeps the block",
+    from: ENROLL_ERROR,
+    blockedBefore: "enrollment",
+    event: E.restart_requested,
+    off: ["authenticating", undefined, ["enroll"]],
+    on: ["authenticating", "enrollment", ["enroll"]],
+  },
+  ...([
+    "connected",
+    "connecting",
+    "fail_open",
+    "fail_closed",
+    "captive_portal",
+    "trusted_network",
+  ] as const)
+    .map((k): StrictRow => ({
+      name: `logout from ${k}`,
+      from: S[k],
+      event: E.logout_requested,
+      off: ["unenrolled", undefined, LOGOUT_FX("null")],
+      on: ["unenrolled", "login", LOGOUT_FX("blocked")],
+    })),
+  {
+    name: "logout while disabled",
+    from: S.disabled,
+    event: E.logout_requested,
+    off: ["unenrolled", undefined, LOGOUT_FX("null")],
+    on: ["unenrolled", "login", LOGOUT_FX("blocked")],
+  },
+  {
+    name: "the edge refuses the credential while connected",
+    from: S.connected,
+    event: E.credential_rejected,
+    off: ["unenrolled", undefined, LOGOUT_FX("null")],
+    on: ["unenrolled", "enrollment", LOGOUT_FX("blocked")],
+  },
+  {
+    name: "the edge refuses the credential at refresh",
+    from: S.authenticating,
+    event: E.credential_rejected,
+    off: ["unenrolled", undefined, ["forget_enrollment"]],
+    on: ["unenrolled", "enrollment", ["set_fail_mode:blocked", "forget_enrollment"]],
+  },
+  {
+    name: "after logout, enrolling again keeps the login block until enrolled",
+    from: { ...UNENROLLED_NONE, verdict: TUNNEL },
+    blockedBefore: "login",
+    event: E.enroll_requested,
+    off: ["authenticating", undefined, ["enroll"]],
+    on: ["authenticating", "login", ["enroll"]],
+  },
+  {
+    name: "disable cannot lift a strict block",
+    from: UNENROLLED_NONE,
+    blockedBefore: "enrollment",
+    event: E.disable_requested,
+    off: [
+      "disabled",
+      undefined,
+      ["cancel_captive_timer", "set_fail_mode:null", "tear_down"],
+    ],
+    on: "refused",
+  },
+  {
+    name: "enable before enrolment applies the setting",
+    from: { ...S.disabled, enrolled: false },
+    event: E.enable_requested,
+    off: ["unenrolled", undefined, []],
+    on: ["unenrolled", "enrollment", ["set_fail_mode:blocked"]],
+  },
+  {
+    name: "network changes while blocked keep the block",
+    from: UNENROLLED_NONE,
+    blockedBefore: "login",
+    event: E.network_changed,
+    off: ["unenrolled", undefined, []],
+    on: ["unenrolled", "login", []],
+  },
+  {
+    name: "an enrolled device keeps strict through its states and is never blocked",
+    from: S.connected,
+    event: E.tunnel_down,
+    off: ["connecting", undefined, []],
+    on: ["connecting", undefined, []],
+  },
+];
+
+Deno.test("engine state: strict enforcement decisions (states × strictEnforcement)", async (t) => {
+  for (const row of STRICT) {
+    for (const strict of [false, true]) {
+      await t.step(`${row.name} (strict ${strict ? "on" : "off"})`, () => {
+        const from = withStrict(row.from, strict, row.blockedBefore);
+        const want = strict ? row.on : row.off;
+        const r = transition(from, row.event);
+        if (want === "refused") {
+          assert.equal(r.ok, false);
+          assert.match(
+            (r as { reason: string }).reason,
+            /traffic blocked until this device is enrolled \(strict enforcement\)/,
+          );
+          return;
+        }
+        assert.ok(r.ok, r.ok ? "" : r.reason);
+        assert.equal(r.state.kind, want[0]);
+        assert.equal(r.state.blocked, want[1]);
+        assert.deepEqual(fx(r.effects), want[2]);
+        assert.equal(r.state.strict === true, strict, "the setting is carried along");
+        if (r.state.enrolled) assert.equal(r.state.blocked, undefined);
+      });
+    }
+  }
+});
+
+Deno.test("engine state: strict_changed blocks or unblocks only while not enrolled", async (t) => {
+  const on = { type: "strict_changed", strict: true } as const;
+  const off = { type: "strict_changed", strict: false } as const;
+  await t.step("turned on before enrolment → blocked until enrolled", () => {
+    const r = transition(ENROLLING, on);
+    assert.ok(r.ok && r.state.blocked === "enrollment" && r.state.strict === true);
+    assert.deepEqual(fx(r.effects), ["set_fail_mode:blocked"]);
+  });
+  await t.step("turned off while blocked → unblocked", () => {
+    const r = transition({ ...ENROLL_ERROR, strict: true, blocked: "login" }, off);
+    assert.ok(r.ok && r.state.blocked === undefined && r.state.strict === undefined);
+    assert.deepEqual(fx(r.effects), ["set_fail_mode:null"]);
+  });
+  await t.step("same value again → nothing to do", () => {
+    const r = transition({ ...UNENROLLED_NONE, strict: true, blocked: "enrollment" }, on);
+    assert.ok(r.ok && r.state.blocked === "enrollment");
+    assert.deepEqual(r.effects, []);
+  });
+  await t.step("enrolled → remembered, no effect; a later logout blocks", () => {
+    const r = transition(S.connected, on);
+    assert.ok(r.ok && r.state.strict === true && r.state.blocked === undefined);
+    assert.deepEqual(r.effects, []);
+    const out = transition(r.state, E.logout_requested);
+    assert.ok(out.ok && out.state.blocked === "login");
+  });
+  await t.step("disabled before enrolment → remembered, applied on enable", () => {
+    const r = transition({ ...S.disabled, enrolled: false }, on);
+    assert.ok(r.ok && r.state.blocked === undefined);
+    assert.deepEqual(r.effects, []);
+    const en = transition(r.state, E.enable_requested);
+    assert.ok(en.ok && en.state.blocked === "enrollment");
+  });
+  await t.step("initial state carries the setting but blocks only on the first attempt", () => {
+    assert.deepEqual(initialState(true), {
+      kind: "unenrolled",
+      enrolled: false,
+      verdict: null,
+      strict: true,
+    });
+  });
+});
+
+Deno.test("engine state: the description says why traffic is blocked", () => {
+  const cases: [EngineState, RegExp][] = [
+    [
+      { ...UNENROLLED_NONE, strict: true, blocked: "enrollment" },
+      /^Traffic blocked until this device is enrolled \(strict enforcement\)$/,
+    ],
+    [
+      { ...UNENROLLED_NONE, strict: true, blocked: "login" },
+      /^Traffic blocked until you log in again \(strict enforcement\)$/,
+    ],
+    [
+      { ...ENROLLING, strict: true, blocked: "enrollment" },
+      /^Traffic blocked until this device is enrolled \(strict enforcement\); enrolling/,
+    ],
+    [
+      { ...ENROLL_ERROR, strict: true, blocked: "enrollment", reason: "edge down" },
+      /^Traffic blocked until this device is enrolled \(strict enforcement\); error: edge down$/,
+    ],
+    [UNENROLLED_NONE, /^Not enrolled$/],
+  ];
+  for (const [s, re] of cases) assert.match(describeState(s), re);
+  assert.equal(
+    blockedSentence("login"),
+    "Traffic blocked until you log in again (strict enforcement)",
+  );
 });

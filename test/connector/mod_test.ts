@@ -25,7 +25,8 @@ async function setup() {
   const dir = await Deno.makeTempDir({ prefix: "pc-conn-" });
   await Deno.writeTextFile(`${dir}/machine-a`, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n");
   await Deno.writeTextFile(`${dir}/machine-b`, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n");
-  await Deno.mkdir(`${dir}/net/eth0`, { recursive: true });
+  // A "device" link marks a hardware-backed interface (see src/connector/identity.ts).
+  await Deno.mkdir(`${dir}/net/eth0/device`, { recursive: true });
   await Deno.writeTextFile(`${dir}/net/eth0/address`, "02:00:00:00:00:01\n");
   const edge = new FakeEdge();
   edge.caPem = FAKE_CA;

@@ -10,6 +10,7 @@ import type { EngineStatus } from "../../src/connector/engine.ts";
 import { NotificationHub } from "../../src/connector/notifications.ts";
 import { ConnectorState } from "../../src/store/connector_state.ts";
 import { hashPassword } from "../../src/identity/password.ts";
+import { InputError } from "../../src/errors.ts";
 
 /** An engine double driven by the real state machine. */
 class MachineEngine implements ConnectorEngineApi {
@@ -60,6 +61,15 @@ class MachineEngine implements ConnectorEngineApi {
   }
   passwordHashFor(action: "logout" | "disable" | "exit") {
     return this.hashes[action];
+  }
+  keys: string[] = [];
+  enrollWithKey(key: string) {
+    if (!key.startsWith("pc1.")) throw new InputError("invalid_key", `Bad key "${key}"`);
+    if (this.state.enrolled) {
+      return Promise.resolve({ ok: false as const, reason: "enrolled already" });
+    }
+    this.keys.push(key);
+    return this.dispatch({ type: "enroll_requested" });
   }
 }
 
@@ -211,4 +221,23 @@ Deno.test("local API: notifications list, filter and live stream", async () => {
   assert.doesNotMatch(text, /skipped/);
   await reader.cancel();
   ac.abort();
+});
+
+Deno.test("local API: enrol with a key after logout; bad and missing keys are 4xx", async () => {
+  const { engine, post } = setup();
+  // Enrolled: refused.
+  let r = await post("/api/v1/actions/enroll", { key: "pc1.abc" });
+  assert.equal(r.status, 409);
+  await r.body?.cancel();
+  engine.state = { kind: "unenrolled", enrolled: false, verdict: null } as unknown as EngineState;
+  r = await post("/api/v1/actions/enroll", {});
+  assert.equal(r.status, 400);
+  assert.equal((await r.json()).error.code, "key_required");
+  r = await post("/api/v1/actions/enroll", { key: "nonsense" });
+  assert.equal(r.status, 400);
+  assert.equal((await r.json()).error.code, "invalid_key");
+  r = await post("/api/v1/actions/enroll", { key: "pc1.abc" });
+  assert.equal(r.status, 200);
+  assert.equal((await r.json()).state, "authenticating");
+  assert.deepEqual(engine.keys, ["pc1.abc"]);
 });

@@ -109,6 +109,7 @@ const FLASH: Record<string, { tone: Tone; key: string }> = {
   disabled: { tone: "warn", key: "cflash.disabled" },
   enabled: { tone: "ok", key: "cflash.enabled" },
   logged_out: { tone: "warn", key: "cflash.logged_out" },
+  enrolling: { tone: "ok", key: "cflash.enrolling" },
 };
 
 /** The type a notification is shown and filtered as: state changes by their new state. */
@@ -391,9 +392,10 @@ export function createConnectorConsole(deps: ConnectorConsoleDeps): Hono<Connect
 
   /** Runs an engine action through the local JSON API in-process (same checks, same budget). */
   const apiAction = async (name: string, form: Record<string, string> = {}) => {
-    const body = form.password !== undefined && form.password !== ""
-      ? JSON.stringify({ password: form.password })
-      : "{}";
+    const fields: Record<string, string> = {};
+    if (form.password) fields.password = form.password;
+    if (form.key) fields.key = form.key;
+    const body = JSON.stringify(fields);
     const res = await deps.api.request(
       new Request(`http://127.0.0.1/api/v1/actions/${name}`, {
         method: "POST",
@@ -435,6 +437,10 @@ export function createConnectorConsole(deps: ConnectorConsoleDeps): Hono<Connect
   action("/actions/logout", async (_c, form) => {
     await apiAction("logout", form);
     return "logged_out";
+  });
+  action("/actions/enroll", async (_c, form) => {
+    await apiAction("enroll", { key: (form.key ?? "").trim() });
+    return "enrolling";
   });
   action("/actions/capture/start", () => {
     if (!deps.capture) {

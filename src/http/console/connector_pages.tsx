@@ -445,6 +445,31 @@ export function MorePage(props: { t: Translate; lang: Lang; m: MoreModel }) {
           )
           : null}
         <Card title={t("more.session")}>
+          {m.s.deviceId === null
+            ? (
+              <form method="post" action="/actions/enroll" class="form" id="enroll-form">
+                <CsrfField token={m.csrf} />
+                <div class="form-row">
+                  <label for="enroll-key">{t("more.enroll_key")}</label>
+                  <input
+                    type="password"
+                    id="enroll-key"
+                    name="key"
+                    required
+                    maxlength={2048}
+                    autocomplete="off"
+                    spellcheck={false}
+                  />
+                  <p class="hint">{t("more.enroll_hint")}</p>
+                </div>
+                <div>
+                  <button type="submit" class="btn btn-primary" id="enroll">
+                    {t("more.enroll")}
+                  </button>
+                </div>
+              </form>
+            )
+            : null}
           <div class="service-actions">
             <form
               method="post"
