@@ -577,6 +577,7 @@ export class Engine {
       const enrollment: StoredEnrollment = {
         deviceId: res.deviceId,
         apiUrl: payload.u,
+        bootstrapUrl: bootstrapBase(payload),
         caPem,
         address: res.address,
         network: res.network,
@@ -829,6 +830,8 @@ export class Engine {
   /** The edge's plain-HTTP bootstrap URL (captive probe, egress address). */
   #bootstrapUrl(): string | null {
     if (this.#d.bootstrapUrl) return this.#d.bootstrapUrl;
+    if (this.#enrollment?.bootstrapUrl) return this.#enrollment.bootstrapUrl;
+    // Enrolments stored before the key's bootstrap URL was kept: the default port.
     const api = this.#enrollment?.apiUrl;
     if (!api) return null;
     try {

@@ -31,6 +31,8 @@ export interface StoredEnrollment {
   deviceId: string;
   /** The edge API base URL from the enrolment key. */
   apiUrl: string;
+  /** The edge's plain-HTTP bootstrap URL from the key (captive probe, egress); older rows lack it. */
+  bootstrapUrl?: string;
   /** The pinned edge CA certificate (PEM). */
   caPem: string;
   address: string;

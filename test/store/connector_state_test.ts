@@ -13,6 +13,7 @@ const row = {
 const enrol = {
   deviceId: "dev-1",
   apiUrl: "https://edge.example:8443",
+  bootstrapUrl: "http://edge.example:8081",
   caPem: "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n",
   address: "100.64.0.2",
   network: "100.64.0.0/16",
