@@ -26,7 +26,7 @@ import { type Level, logger, logLevel, type RingSink, setLogLevel } from "../../
 import type { PolicyBundle } from "../../policy/types.ts";
 import type { ConnectorState, Notification } from "../../store/connector_state.ts";
 import { hasMessage, type Lang, type Translate } from "../../../web/i18n/mod.ts";
-import { FeedItem, type Tone } from "../../../web/components.tsx";
+import { Card, FeedItem, type Tone } from "../../../web/components.tsx";
 import { Layout } from "../../../web/layout.tsx";
 import { SSE_HEADERS, sseStream } from "../api/sse.ts";
 import {
@@ -573,6 +573,23 @@ export function createConnectorConsole(deps: ConnectorConsoleDeps): Hono<Connect
     log.error("console request failed", { path: c.req.path, error: (err as Error).message });
     return c.text("Internal error; the connector log has the details", 500);
   });
+  // Unknown pages get the console's own page, not a bare "404 Not Found".
+  app.notFound((c) => {
+    const t = c.get("t");
+    return frame(
+      c,
+      "",
+      t("notfound.title"),
+      <Card title={t("notfound.title")}>
+        <p>{t("notfound.body", { path: c.req.path.slice(0, 200) })}</p>
+        <p>
+          <a href="/">{t("notfound.back")}</a>
+        </p>
+      </Card>,
+      404,
+    );
+  });
+
   return app;
 }
 

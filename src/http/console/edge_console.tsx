@@ -21,7 +21,7 @@ import { type Clock, systemClock } from "../../clock.ts";
 import type { Notifier } from "../../notify/mod.ts";
 import type { NotificationRecord } from "../../store/mod.ts";
 import { hasMessage, type Lang, type Translate } from "../../../web/i18n/mod.ts";
-import { FeedItem, type Tone } from "../../../web/components.tsx";
+import { Card, FeedItem, type Tone } from "../../../web/components.tsx";
 import { Layout } from "../../../web/layout.tsx";
 import { SSE_HEADERS, sseStream } from "../api/sse.ts";
 import {
@@ -591,6 +591,23 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
       }
     });
     return c.body(body, 200, SSE_HEADERS);
+  });
+
+  // Unknown pages get the console's own page, not a bare "404 Not Found".
+  app.notFound((c) => {
+    const t = c.get("t");
+    return frame(
+      c,
+      "",
+      t("notfound.title"),
+      <Card title={t("notfound.title")}>
+        <p>{t("notfound.body", { path: c.req.path.slice(0, 200) })}</p>
+        <p>
+          <a href="/">{t("notfound.back")}</a>
+        </p>
+      </Card>,
+      404,
+    );
   });
 
   return app;

@@ -47,6 +47,13 @@ Deno.test("connector console: tabs show the engine's status", async () => {
     assert.match(more, /id="update-policy"/);
     const pill = await (await ui.request(`${HOST}/fragments/pill`)).text();
     assert.match(pill, /pill-ok/);
+    assert.doesNotMatch(more, /id="enroll-form"/, "an enrolled device is not offered enrolment");
+    // An unknown page is the console's own 404, with the navigation.
+    const missing = await ui.request(`${HOST}/no-such-page`);
+    assert.equal(missing.status, 404);
+    const body = await missing.text();
+    assert.match(body, /Page not found/);
+    assert.match(body, /id="tab-internet"/);
   } finally {
     await sys.close();
   }
