@@ -40,6 +40,9 @@ export function edgeConsoleApp(cp: EdgeControlPlane, opts: EdgeConsoleOptions = 
   app.all("/api/*", (c) => cp.app.fetch(c.req.raw, c.env));
   app.get("/metrics", (c) => cp.app.fetch(c.req.raw, c.env));
   app.route("/", ui);
+  // Mounted routes do not carry their app's notFound; hand unknown paths to
+  // the console so they get its own page.
+  app.notFound((c) => ui.fetch(c.req.raw, c.env));
   return app;
 }
 
@@ -89,5 +92,8 @@ export function connectorConsoleApp(parts: ConsoleParts, opts: ConnectorConsoleO
   const app = new Hono();
   app.all("/api/*", (c) => api.fetch(c.req.raw, c.env));
   app.route("/", ui);
+  // Mounted routes do not carry their app's notFound; hand unknown paths to
+  // the console so they get its own page.
+  app.notFound((c) => ui.fetch(c.req.raw, c.env));
   return app;
 }

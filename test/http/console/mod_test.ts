@@ -52,6 +52,9 @@ Deno.test("connectorConsoleApp: console at /, the local API under /api/, capture
     const home = await app.request("http://127.0.0.1/");
     assert.equal(home.status, 200);
     assert.match(await home.text(), /Internet Security/);
+    const missing = await app.request("http://127.0.0.1/no-such-page");
+    assert.equal(missing.status, 404);
+    assert.match(await missing.text(), /Page not found/, "the mounted console renders its 404");
     const more = await (await app.request("http://127.0.0.1/more")).text();
     const token = /name="_csrf" value="([^"]+)"/.exec(more)![1];
     const start = await app.request("http://127.0.0.1/actions/capture/start", {
