@@ -3,7 +3,7 @@
  * runs the connector; later starts need only `portcullis connect`. Also
  * `portcullis check`: "am I protected?" from the command line.
  */
-import { parseArgs } from "node:util";
+import { parseCliArgs } from "../cli_args.ts";
 import { ConnectorConfig, loadConfig, splitListen } from "../config.ts";
 import { InputError } from "../errors.ts";
 import { type ServeFn, shutdownWithin } from "../http/serve.ts";
@@ -47,16 +47,7 @@ function options(): Record<string, { type: "string" | "boolean" }> {
 
 /** Runs `portcullis connect`; returns the exit code when stopped. */
 export async function connectCommand(args: string[], opts: ConnectOptions): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, options: options(), allowPositionals: true, strict: true });
-  } catch (e) {
-    throw new InputError(
-      "usage",
-      `${(e as Error).message}. Run "portcullis help" for the options.`,
-    );
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCliArgs(args, options(), "portcullis connect");
   if (positionals.length > 1) {
     throw new InputError("usage", `Unexpected argument "${positionals[1]}": give at most one key`);
   }
@@ -152,8 +143,8 @@ interface Answer {
 
 /** Runs `portcullis check [--url URL]`: 0 when protected, 1 when not, 2 when unknown. */
 export async function checkCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { url: { type: "string" } }, strict: true });
-  const url = values.url ?? "http://protected.portcullis.internal/";
+  const { values } = parseCliArgs(args, { url: { type: "string" } }, "portcullis check");
+  const url = (values.url as string | undefined) ?? "http://protected.portcullis.internal/";
   let a: Answer;
   try {
     const res = await fetch(url, {

@@ -1,7 +1,7 @@
 /**
  * `portcullis wg …`: the command-line face of standalone mode.
  */
-import { parseArgs } from "node:util";
+import { parseCliArgs } from "../cli_args.ts";
 import { encodeKey, generatePrivateKey, parseKey, publicKeyOf } from "../wireguard/mod.ts";
 import { formatInterface, listInterfaces, showInterface, wgUp } from "./standalone.ts";
 import { InputError } from "../errors.ts";
@@ -11,11 +11,11 @@ export async function wgCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   switch (sub) {
     case "up": {
-      const { values, positionals } = parseArgs({
-        args: rest,
-        options: { name: { type: "string" } },
-        allowPositionals: true,
-      });
+      const { values, positionals } = parseCliArgs(
+        rest,
+        { name: { type: "string" } },
+        "portcullis wg up",
+      );
       if (positionals.length !== 1) {
         throw new InputError("usage", "Usage: portcullis wg up FILE [--name IFACE]");
       }
@@ -23,7 +23,7 @@ export async function wgCommand(args: string[]): Promise<number> {
       const rekey = Deno.env.get("PORTCULLIS_WG_REKEY_AFTER_SEC");
       const probe = Deno.env.get("PORTCULLIS_UDP_PROBE_SEC");
       await wgUp(positionals[0], {
-        name: values.name,
+        name: values.name as string | undefined,
         rekeyAfterMs: rekey ? Number(rekey) * 1000 : undefined,
         udpProbeMs: probe ? Math.max(1, Number(probe)) * 1000 : undefined,
       });

@@ -4,7 +4,7 @@
  *   portcullis edge [--config FILE] [--data-dir DIR] [--api-listen H:P] …
  *   portcullis edge key create [--reusable] [--expires 24h|7d|never] [--group NAME]
  */
-import { parseArgs } from "node:util";
+import { parseCliArgs } from "../cli_args.ts";
 import { EdgeConfig, loadConfig } from "../config.ts";
 import { InputError } from "../errors.ts";
 import { runEdge, type RunEdgeOptions } from "./run.ts";
@@ -22,16 +22,8 @@ function configOptions(): Record<string, { type: "string" }> {
 
 type Options = Record<string, { type: "string" | "boolean" }>;
 
-function parse(args: string[], options: Options) {
-  try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
-  } catch (e) {
-    // node:util says "Unknown option '--x'"; keep its words, in our error type.
-    throw new InputError(
-      "usage",
-      `${(e as Error).message}. Run "portcullis help" for the options.`,
-    );
-  }
+function parse(args: string[], options: Options, command = "portcullis edge") {
+  return parseCliArgs(args, options, command);
 }
 
 /** Loads the edge configuration from --config, PORTCULLIS_* and flags. */
@@ -54,7 +46,7 @@ export async function edgeCommand(args: string[], run: RunEdgeOptions): Promise<
       reusable: { type: "boolean" },
       expires: { type: "string" },
       group: { type: "string" },
-    });
+    }, "portcullis edge key create");
     const { reusable, expires, group, ...rest } = values as Record<
       string,
       string | boolean | undefined
