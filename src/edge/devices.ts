@@ -375,3 +375,17 @@ export function deviceForAddress(ctx: EdgeContext, ip: string): DeviceRecord | n
   const id = ctx.store.leases.deviceAt(host);
   return id ? ctx.store.devices.byId(id) ?? null : null;
 }
+
+/**
+ * The tunnel address answering to a client-to-client FQDN: the device that
+ * holds a valid registration for it, if that device is enabled and leased.
+ */
+export function c2cAddress(ctx: EdgeContext, fqdn: string): string | null {
+  if (!ctx.policy.clientToClient().enabled) return null;
+  const id = ctx.store.c2c.validOwner(fqdn.toLowerCase());
+  if (!id) return null;
+  const d = ctx.store.devices.byId(id);
+  const host = ctx.store.leases.hostOf(id);
+  if (!d || d.disabled || host === null) return null;
+  return hostAddress(ctx.network, host);
+}

@@ -11,7 +11,8 @@ import type { Hono } from "hono";
 import { type EdgeConfig, splitListen } from "../config.ts";
 import { type EdgeControlPlane, startEdgeControlPlane } from "./control_plane.ts";
 import { EdgeTunnel } from "./tunnel.ts";
-import { loadPeers } from "./devices.ts";
+import { c2cAddress, loadPeers } from "./devices.ts";
+import { DNS_CLASS_IN, DNS_TYPE } from "../packet/dns.ts";
 import { createBootstrapApp } from "../http/bootstrap_app.ts";
 import { createProtectedApp } from "../http/protected_app.ts";
 import { type DnsServer, protectedRecord, startDnsServer } from "./dns.ts";
@@ -107,9 +108,16 @@ export async function startEdge(config: EdgeConfig, opts: RunEdgeOptions): Promi
       const network = parsePrefix(cp.ctx.network);
       const dns: DnsServer = await startDnsServer({
         listen: { hostname: cp.ctx.edgeAddress, port: 53 },
-        zones: ["portcullis.internal"],
+        // The c2c domain (default clients.portcullis.internal) is configurable;
+        // the zone list is read at start.
+        zones: [...new Set(["portcullis.internal", cp.ctx.policy.clientToClient().domain])],
         records: [protectedRecord(cp.ctx.edgeAddress)],
-        lookup: () => null,
+        lookup: (name, type) => {
+          const address = c2cAddress(cp.ctx, name);
+          if (!address) return null;
+          if (type !== DNS_TYPE.A) return []; // the name exists, with IPv4 only
+          return [{ name, type: "A", class: DNS_CLASS_IN, ttl: 30, address }];
+        },
         allow: (address) => {
           const ip = tryParseIp(address.replace(/^::ffff:/, ""));
           return ip !== null && prefixContains(network, ip);
