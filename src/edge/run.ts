@@ -12,6 +12,7 @@ import { type EdgeConfig, splitListen } from "../config.ts";
 import { type EdgeControlPlane, startEdgeControlPlane } from "./control_plane.ts";
 import { EdgeTunnel } from "./tunnel.ts";
 import { c2cAddress, loadPeers } from "./devices.ts";
+import { deviceRouteFn } from "./enforce.ts";
 import { DNS_CLASS_IN, DNS_TYPE } from "../packet/dns.ts";
 import { createBootstrapApp } from "../http/bootstrap_app.ts";
 import { createProtectedApp } from "../http/protected_app.ts";
@@ -66,6 +67,25 @@ export async function startEdge(config: EdgeConfig, opts: RunEdgeOptions): Promi
       closers.push(() => t.close());
       cp.ctx.tunnel = tunnel;
       loadPeers(cp.ctx);
+      // Device-to-device traffic follows the client-to-client policy, live.
+      const applyRoute = () =>
+        t.pump.setRoute(
+          deviceRouteFn(
+            cp.ctx.network,
+            cp.ctx.edgeAddress,
+            cp.ctx.policy.clientToClient().enabled,
+          ),
+        );
+      applyRoute();
+      const stopWatch = new AbortController();
+      closers.push(() => stopWatch.abort());
+      (async () => {
+        for await (
+          const _ of cp.notifier.subscribe({ kinds: ["policy_updated"], signal: stopWatch.signal })
+        ) {
+          applyRoute();
+        }
+      })().catch(() => {});
     }
 
     const listen = (

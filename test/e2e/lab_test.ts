@@ -67,7 +67,10 @@ async function adminApi(dir: string) {
   ]);
   const csrf = JSON.parse(login.stdout).csrfToken as string;
   assert.ok(csrf, `login: ${login.stdout}`);
-  return async (path: string, method = "GET") => {
+  return async (path: string, method = "GET", body?: unknown) => {
+    const data = body === undefined
+      ? []
+      : ["-H", "Content-Type: application/json", "-d", JSON.stringify(body)];
     const r = await inNs(NS.edge, [
       "curl",
       "-s",
@@ -79,6 +82,7 @@ async function adminApi(dir: string) {
       method,
       "-H",
       `X-CSRF-Token: ${csrf}`,
+      ...data,
       `${base}${path}`,
     ]);
     return JSON.parse(r.stdout);
@@ -171,6 +175,21 @@ Deno.test({
           }, 30_000);
         },
       );
+
+      await t.step("device-to-device traffic only while client-to-client is on", async () => {
+        const addr = (await inNs(NS.gw, ["ip", "-4", "-o", "addr", "show", "pcc0"])).stdout
+          .match(/inet ([\d.]+)\//)![1];
+        const ping = () => inNs(NS.ws, ["ping", "-c", "2", "-i", "0.2", "-W", "1", addr]);
+        assert.notEqual((await ping()).code, 0, "denied by default (zero trust)");
+        await api("/api/v1/admin/policy/client-to-client", "PUT", { enabled: true });
+        await waitUntil("ping between devices", async () => (await ping()).code === 0, 10_000);
+        await api("/api/v1/admin/policy/client-to-client", "PUT", { enabled: false });
+        await waitUntil(
+          "device-to-device blocked again",
+          async () => (await ping()).code !== 0,
+          10_000,
+        );
+      });
 
       await t.step(
         "after an edge restart the connectors are back within 10 s, not re-enrolled",
