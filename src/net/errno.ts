@@ -79,5 +79,10 @@ export function syscallError(call: string, action: string, errno = lastErrno()):
     if (p) text = Deno.UnsafePointerView.getCString(p);
   } catch { /* keep the number */ }
   text = text.charAt(0).toLowerCase() + text.slice(1);
-  return new SyscallError(call, errno, `Cannot ${action}: ${text} (${errnoName(errno)})`);
+  // Permission errors on network objects have one usual cause; say it.
+  const hint = (errnoName(errno) === "EPERM" || errnoName(errno) === "EACCES") &&
+      /TUN|socket|route|address/i.test(action)
+    ? " — run as root or grant CAP_NET_ADMIN"
+    : "";
+  return new SyscallError(call, errno, `Cannot ${action}: ${text} (${errnoName(errno)})${hint}`);
 }
