@@ -7,7 +7,7 @@
  * Listeners are opened through the `serve` function main.ts hands in, so
  * main.ts stays the only caller of Deno.serve.
  */
-import type { Hono } from "hono";
+import { Hono } from "hono";
 import { type EdgeConfig, splitListen } from "../config.ts";
 import { type EdgeControlPlane, startEdgeControlPlane } from "./control_plane.ts";
 import { EdgeTunnel } from "./tunnel.ts";
@@ -107,7 +107,21 @@ export async function startEdge(config: EdgeConfig, opts: RunEdgeOptions): Promi
       (app: { fetch: (r: Request, env: unknown) => Response | Promise<Response> }) =>
       (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => app.fetch(req, info);
 
-    listen("api", splitListen(config.apiListen), withInfo(cp.app), {
+    // The public API listener serves devices and admins, but not /metrics:
+    // fleet size and traffic are for the operator's loopback console only.
+    const publicApi = new Hono();
+    publicApi.get(
+      "/metrics",
+      (c) =>
+        c.json({
+          error: {
+            code: "not_found",
+            message: "Metrics are served on the console listener only.",
+          },
+        }, 404),
+    );
+    publicApi.all("*", (c) => cp.app.fetch(c.req.raw, c.env));
+    listen("api", splitListen(config.apiListen), withInfo(publicApi), {
       cert: cp.ca.serverCertPem,
       key: cp.ca.serverKeyPem,
     });

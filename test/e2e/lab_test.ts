@@ -134,6 +134,25 @@ Deno.test({
 
       // One admin session for the whole test: a TOTP code is accepted once only.
       const api = await adminApi(dir);
+      await t.step(
+        "metrics: on the edge's loopback console only, not on the public API",
+        async () => {
+          const pub = await inNs(NS.ws, [
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-k",
+            `https://${ADDR.edge}:8443/metrics`,
+          ]);
+          assert.equal(pub.stdout, "404");
+          const local = await inNs(NS.edge, ["curl", "-s", "http://127.0.0.1:8080/metrics"]);
+          assert.match(local.stdout, /^# (HELP|TYPE) portcullis_/m);
+        },
+      );
+
       await t.step("the edge lists both devices with bytes counted", async () => {
         const body = await api("/api/v1/admin/devices");
         const devices = body.devices ?? body.items ?? body;
