@@ -9,6 +9,7 @@
  * something (enrol, refresh) enqueue follow-up events instead of dispatching
  * recursively, so a transition never runs inside another one.
  */
+import { reenrollMessage } from "../http/api/schemas.ts";
 import type { Clock } from "../clock.ts";
 import { systemClock } from "../clock.ts";
 import { logger } from "../log.ts";
@@ -563,7 +564,19 @@ export class Engine {
       const caPem = await this.#d.fetchCa(payload);
       const client = this.#d.makeClient(payload.u, caPem);
       const { identity, device } = this.#d;
+      // Signed with our signing key: if this hardware is enrolled already, the
+      // edge hands its identity back only to the holder of that key.
+      const proof = btoa(String.fromCharCode(
+        ...await identity.sign(new TextEncoder().encode(
+          reenrollMessage(
+            identity.fingerprintHash,
+            identity.wgPublicKey,
+            identity.signingPublicKey,
+          ),
+        )),
+      ));
       const res = await client.enroll({
+        proof,
         key: payload.s,
         hostname: device.hostname,
         os: device.os,

@@ -8,8 +8,9 @@
  * and address. Keys already held by a device with a *different* fingerprint
  * mean a cloned disk image: refused, reported, and the original untouched.
  */
+import { createPublicKey, verify as edVerify } from "node:crypto";
 import { InputError, NotFoundError } from "../errors.ts";
-import type { EnrollRequest, EnrollResponse } from "../http/api/schemas.ts";
+import { type EnrollRequest, type EnrollResponse, reenrollMessage } from "../http/api/schemas.ts";
 import {
   fingerprintHash,
   newDeviceCredential,
@@ -29,6 +30,28 @@ export interface EnrollOutcome {
   reenrolled: boolean;
 }
 
+/** Verifies an Ed25519 signature (all base64); false on any malformed input. */
+function verifyEd25519(publicKeyB64: string, message: string, signatureB64: string): boolean {
+  try {
+    const key = createPublicKey({
+      key: {
+        kty: "OKP",
+        crv: "Ed25519",
+        x: Buffer.from(publicKeyB64, "base64").toString("base64url"),
+      },
+      format: "jwk",
+    });
+    return edVerify(
+      null,
+      new TextEncoder().encode(message),
+      key,
+      Buffer.from(signatureB64, "base64"),
+    );
+  } catch {
+    return false;
+  }
+}
+
 /** Enrols (or re-enrols) a device; throws InputError with a code on refusal. */
 export function enrollDevice(
   ctx: EdgeContext,
@@ -43,6 +66,7 @@ export function enrollDevice(
   const macs = [...new Set(req.fingerprint.macs.map((m) => m.toLowerCase()))].sort();
 
   let conflict: DeviceRecord | undefined;
+  let unproven: DeviceRecord | undefined;
   let replacedKey: string | null = null;
   let outcome: { device: DeviceRecord; host: number; reenrolled: boolean };
   try {
@@ -78,6 +102,17 @@ export function enrollDevice(
             "device_disabled",
             `Cannot enrol "${req.hostname}": this device was disabled by an administrator`,
             403,
+          );
+        }
+        // A machine-id and MAC addresses are not secrets: only the holder of
+        // the device's signing key may take its identity (id, address, name).
+        const message = reenrollMessage(fingerprint, req.wgPublicKey, req.signingPublicKey);
+        if (!req.proof || !verifyEd25519(existing.signingPublicKey, message, req.proof)) {
+          unproven = existing;
+          throw new InputError(
+            "device_reenrollment_unproven",
+            `Cannot enrol "${req.hostname}": this hardware is already enrolled as device "${existing.hostname}" (${existing.id}), and the request is not signed with that device's key; an administrator must delete the old device first`,
+            409,
           );
         }
         if (existing.wgPublicKey !== req.wgPublicKey) replacedKey = existing.wgPublicKey;
@@ -147,6 +182,15 @@ export function enrollDevice(
       return { device, host, reenrolled: existing !== undefined };
     });
   } catch (err) {
+    if (unproven && err instanceof InputError && err.code === "device_reenrollment_unproven") {
+      ctx.notifier.publish({
+        kind: "identity_conflict",
+        hostname: req.hostname,
+        presentedFingerprint: fingerprint,
+        existingDeviceId: unproven.id,
+        existingHostname: unproven.hostname,
+      });
+    }
     if (conflict && err instanceof InputError && err.code === "device_identity_conflict") {
       ctx.notifier.publish({
         kind: "identity_conflict",

@@ -1,4 +1,5 @@
 /** Device API: enrolment, identity, device auth, policy, posture, c2c, heartbeat, support. */
+import { reenrollMessage } from "../../src/http/api/schemas.ts";
 import assert from "node:assert/strict";
 import { EnrollResponse, PolicyResponse } from "../../src/http/api/schemas.ts";
 import { fingerprintHash } from "../../src/identity/secrets.ts";
@@ -250,9 +251,21 @@ Deno.test("enrol: a cloned disk image (same keys, other hardware) is refused and
 Deno.test("enrol: the same hardware re-enrolling replaces keys and credential, keeps id and address", async () => {
   const f = await fixture();
   await f.enroll();
-  const first = await f.enroll();
+  const sig = f.signer();
+  const first = await f.enroll({ signingPublicKey: sig.publicKey });
+  const fingerprint = {
+    ...first.body.fingerprint,
+    macs: [...first.body.fingerprint.macs].reverse(),
+  };
+  const wgPublicKey = f.enrollBody("x").wgPublicKey;
+  const proof = sig.sign(
+    reenrollMessage(fingerprintHash(fingerprint), wgPublicKey, sig.publicKey),
+  );
   const again = await f.enroll({
-    fingerprint: { ...first.body.fingerprint, macs: [...first.body.fingerprint.macs].reverse() },
+    fingerprint,
+    wgPublicKey,
+    signingPublicKey: sig.publicKey,
+    proof,
   });
   assert.equal(again.json.deviceId, first.json.deviceId);
   assert.equal(again.json.address, first.json.address);
@@ -264,6 +277,41 @@ Deno.test("enrol: the same hardware re-enrolling replaces keys and credential, k
   assert.equal((await errorOf(old)).code, "device_unauthorized");
   const fresh = await f.req("GET", "/api/v1/policy", undefined, again.headers);
   assert.equal(fresh.status, 200);
+});
+
+Deno.test("enrol: knowing a device's fingerprint is not enough to take its identity", async () => {
+  const f = await fixture();
+  const sig = f.signer();
+  const victim = await f.enroll({ signingPublicKey: sig.publicKey });
+  const before = f.store.tableCounts();
+  const attacker = f.signer();
+  const wgPublicKey = f.enrollBody("x").wgPublicKey;
+  const fp = victim.body.fingerprint;
+  const msg = reenrollMessage(fingerprintHash(fp), wgPublicKey, attacker.publicKey);
+  const attempts: [string, string | undefined][] = [
+    ["no proof", undefined],
+    ["signed with the attacker's own key", attacker.sign(msg)],
+    ["the victim's signature over another message", sig.sign(msg + "x")],
+  ];
+  for (const [name, proof] of attempts) {
+    const body = f.enrollBody(f.newKey().key, {
+      fingerprint: fp,
+      wgPublicKey,
+      signingPublicKey: attacker.publicKey,
+      ...(proof ? { proof } : {}),
+    });
+    const err = await errorOf(await f.req("POST", "/api/v1/enroll", body));
+    assert.equal(err.status, 409, name);
+    assert.equal(err.code, "device_reenrollment_unproven", name);
+    assert.match(err.message, /already enrolled as device/, name);
+  }
+  const counts = f.store.tableCounts();
+  assert.equal(counts.devices, before.devices, "no device added or changed");
+  assert.equal(counts.address_leases, before.address_leases);
+  // The victim keeps working, and the admins were told.
+  const ok = await f.req("GET", "/api/v1/policy", undefined, victim.headers);
+  assert.equal(ok.status, 200);
+  assert.ok(f.store.notifications.list({ limit: 50 }).some((n) => n.kind === "identity_conflict"));
 });
 
 Deno.test("device auth: wrong credential, missing header, other hardware, disabled", async () => {

@@ -2,6 +2,7 @@
  * Test fixture for the edge app: an in-memory store, a ManualClock, the
  * memory tunnel port and an admin API token, plus request builders.
  */
+import { generateKeyPairSync, sign as edSign } from "node:crypto";
 import { ManualClock } from "../../src/clock.ts";
 import type { EdgeContext } from "../../src/edge/context.ts";
 import { MemoryTunnelPort } from "../../src/edge/dataplane_port.ts";
@@ -116,6 +117,17 @@ export async function fixture(opts: { sseKeepaliveMs?: number; tunnel?: MemoryTu
   const adminReq = (method: string, path: string, body?: unknown) =>
     req(method, path, body, { authorization: `Bearer ${token}` });
 
+  /** A real Ed25519 signing key pair: its public key (base64) and a signer. */
+  const signer = () => {
+    const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+    const x = (publicKey.export({ format: "jwk" }) as { x: string }).x;
+    return {
+      publicKey: Buffer.from(x, "base64url").toString("base64"),
+      sign: (message: string) =>
+        Buffer.from(edSign(null, new TextEncoder().encode(message), privateKey)).toString("base64"),
+    };
+  };
+
   /** Enrols a device and returns its request, response and auth headers. */
   const enroll = async (over: Partial<EnrollRequest> = {}, keyString?: string) => {
     const body = enrollBody(keyString ?? newKey().key, over);
@@ -142,6 +154,7 @@ export async function fixture(opts: { sseKeepaliveMs?: number; tunnel?: MemoryTu
     rateLimiter,
     newKey,
     enrollBody,
+    signer,
     req,
     adminReq,
     enroll,

@@ -39,9 +39,25 @@ export const EnrollRequest = z.object({
   fingerprint: HardwareFingerprint,
   wgPublicKey: Key32,
   signingPublicKey: Key32,
+  /**
+   * Ed25519 signature (base64) over `reenrollMessage(...)` by the signing key
+   * this hardware enrolled with before. Needed only when the hardware is
+   * already enrolled: its fingerprint is not a secret, possession of the key is.
+   */
+  proof: z.string().regex(/^[A-Za-z0-9+/]{86}==$/, "expected a base64 Ed25519 signature")
+    .optional(),
 }).strict();
 /** @see EnrollRequest */
 export type EnrollRequest = z.infer<typeof EnrollRequest>;
+
+/** The message a re-enrolling device signs with its previous signing key. */
+export function reenrollMessage(
+  fingerprintHash: string,
+  wgPublicKey: string,
+  signingPublicKey: string,
+): string {
+  return `portcullis-reenroll-v1\n${fingerprintHash}\n${wgPublicKey}\n${signingPublicKey}`;
+}
 
 /** One way to reach the edge's tunnel. */
 export const TunnelEndpoint = z.object({
