@@ -15,7 +15,8 @@ function coerceInt(v: unknown): unknown {
   return typeof v === "string" && /^-?\d+$/.test(v.trim()) ? Number(v.trim()) : v;
 }
 
-const MTU_MSG = "expected an integer from 576 to 9000";
+/** The data plane's packet slots (2112 bytes) hold at most a 2000-byte MTU. */
+const MTU_MSG = "expected an integer from 576 to 2000";
 
 /** "true"/"false" (from env and flags) as booleans; anything else is left for zod to reject. */
 function coerceBool(v: unknown): unknown {
@@ -81,7 +82,7 @@ export const EdgeConfig = z.object({
   /** Tunnel MTU. */
   mtu: z.preprocess(
     coerceInt,
-    z.number({ error: MTU_MSG }).int({ error: MTU_MSG }).min(576, { error: MTU_MSG }).max(9000, {
+    z.number({ error: MTU_MSG }).int({ error: MTU_MSG }).min(576, { error: MTU_MSG }).max(2000, {
       error: MTU_MSG,
     }),
   ).default(1420),

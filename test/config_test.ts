@@ -49,6 +49,7 @@ Deno.test("config: a bad value is named with what was expected", async () => {
       /edge\.deviceRange: expected a \/16 from 100\.64\.0\.0\/16 to 100\.83\.0\.0\/16, got "10\.0\.0\.0\/8"/,
     ],
     [{ PORTCULLIS_LOG_LEVEL: "loud" }, /edge\.logLevel: expected one of/],
+    [{ PORTCULLIS_MTU: "9000" }, /edge\.mtu: expected an integer from 576 to 2000, got "9000"/],
   ];
   for (const [env, re] of table) {
     await assert.rejects(

@@ -26,7 +26,7 @@ import {
   type PostureReport,
 } from "../http/api/schemas.ts";
 import type { PolicyBundle } from "../policy/types.ts";
-import { fromBase64, sha256Hex } from "./identity.ts";
+import { fromBase64, sha256Hex, toBase64 } from "./identity.ts";
 
 /** How the client sends a request; the default is `fetch` through the pinned client. */
 export type FetchLike = (req: Request) => Promise<Response>;
@@ -139,6 +139,32 @@ export function pemToDer(pem: string): Uint8Array {
   return fromBase64(m[1].replace(/\s+/g, ""));
 }
 
+/** Encodes DER certificate bytes as one PEM block with 64-column lines. */
+export function derToPem(der: Uint8Array): string {
+  const b64 = toBase64(der);
+  const lines = b64.match(/.{1,64}/g) ?? [];
+  return `-----BEGIN CERTIFICATE-----\n${lines.join("\n")}\n-----END CERTIFICATE-----\n`;
+}
+
+/**
+ * Returns the DER of the only certificate in a PEM text. A bootstrap answer
+ * travels over plain HTTP, so anything beyond the one pinned certificate (a
+ * second CA appended by a middlebox, a key, other PEM blocks) is refused
+ * rather than trusted.
+ */
+export function singleCertDer(pem: string): Uint8Array {
+  const blocks = pem.match(/-----BEGIN [A-Z0-9 ]+-----/g) ?? [];
+  const certs = blocks.filter((b) => b === "-----BEGIN CERTIFICATE-----").length;
+  if (blocks.length !== 1 || certs !== 1) {
+    throw new InputError(
+      "bad_ca_pem",
+      `Cannot use the edge CA: the PEM must hold exactly one certificate, found ${certs} ` +
+        `certificate(s) in ${blocks.length} PEM block(s)`,
+    );
+  }
+  return pemToDer(pem);
+}
+
 /** SHA-256 hex of a PEM certificate's DER encoding (the pin in an enrolment key). */
 export function caFingerprint(pem: string): Promise<string> {
   return sha256Hex(pemToDer(pem));
@@ -180,9 +206,18 @@ export async function fetchPinnedCa(
   if (pem.length > 64 * 1024) {
     throw new InputError("bad_ca_pem", `Cannot use the edge CA from ${url}: it is over 64 KiB`);
   }
-  const actual = await caFingerprint(pem);
+  let der: Uint8Array;
+  try {
+    der = singleCertDer(pem);
+  } catch (err) {
+    throw new InputError("bad_ca_pem", `${(err as Error).message} (from ${url})`, 400, {
+      cause: err,
+    });
+  }
+  const actual = await sha256Hex(der);
   if (!constantTimeEqual(actual, p.c)) throw new CaPinMismatchError(p.c, actual, url);
-  return pem;
+  // Pass on only the certificate that was hashed, re-encoded from its DER.
+  return derToPem(der);
 }
 
 /** Result of a conditional policy fetch. */
@@ -242,7 +277,8 @@ export class EdgeClient {
     if (opts.fetch) {
       this.#fetch = opts.fetch;
     } else {
-      const client = Deno.createHttpClient({ caCerts: [opts.caPem] });
+      // Trust only the first (pinned) certificate even if a stored PEM holds more.
+      const client = Deno.createHttpClient({ caCerts: [derToPem(pemToDer(opts.caPem))] });
       this.#httpClient = client;
       this.#fetch = (req) => fetch(req, { client });
     }

@@ -90,12 +90,42 @@ interface Active {
   fallback: TransportFallback | null;
   net: NetConfig;
   routesNet: NetConfig;
+  /** Route prefixes currently installed through the tunnel (see syncRoutes). */
+  routes: Set<string>;
   dns: SplitDns | null;
   lanDns: StubResolver | null;
   liveness: LivenessMonitor | null;
   transport: "udp" | "tls" | null;
   /** Why the transport last changed (from the fallback selector). */
   transportReason: string | null;
+}
+
+/**
+ * Brings the tunnel routes from `installed` to `wanted` as a diff: the missing
+ * prefixes are added first (one `ip -batch`), then the stale ones removed, so
+ * a prefix that stays is never touched and traffic never leaves outside the
+ * tunnel while a policy changes. `installed` is updated in place.
+ */
+export async function syncRoutes(
+  net: NetConfig,
+  installed: Set<string>,
+  wanted: readonly string[],
+  dev: string,
+): Promise<void> {
+  const want = new Set(wanted);
+  const add = [...want].filter((d) => !installed.has(d));
+  if (add.length) {
+    const failed = await net.addRoutes(add.map((dest) => ({ dest, opts: { dev } })));
+    for (const f of failed) log.warn(`Cannot add route ${f}`);
+    // addRoutes reports a failure as "<dest>: <error>".
+    for (const d of add) if (!failed.some((f) => f.startsWith(`${d}: `))) installed.add(d);
+  }
+  const stale = [...installed].filter((d) => !want.has(d));
+  if (stale.length) {
+    for (const d of stale) installed.delete(d);
+    const failed = await net.removeRoutes(stale.map((dest) => ({ dest, opts: { dev } })));
+    for (const f of failed) log.warn(`Cannot remove route ${f}`);
+  }
 }
 
 /** The real connector data plane. */
@@ -299,6 +329,7 @@ export class ConnectorTunnel implements TunnelPort {
         fallback: null,
         net,
         routesNet,
+        routes: new Set(),
         dns: null,
         lanDns: null,
         liveness: null,
@@ -393,20 +424,8 @@ export class ConnectorTunnel implements TunnelPort {
   }
 
   async #applyRoutes(a: Active, cfg: TunnelConfig): Promise<void> {
-    // Routes are rebuilt from scratch: cheap, and never leaves a stale one behind.
-    await a.routesNet.undoAll().catch((e) =>
-      log.warn("Cannot remove routes", { error: e.message })
-    );
-    if (this.#failMode !== null) return;
-    // One `ip -batch` for all of them: a policy can hold a hundred prefixes,
-    // and until they are in, traffic is not going through the tunnel.
-    const failed = await a.routesNet.addRoutes(
-      [...cfg.routes.tunnel4, ...cfg.routes.tunnel6].map((dest) => ({
-        dest,
-        opts: { dev: a.tun.name },
-      })),
-    );
-    for (const f of failed) log.warn(`Cannot add route ${f}`);
+    const wanted = this.#failMode !== null ? [] : [...cfg.routes.tunnel4, ...cfg.routes.tunnel6];
+    await syncRoutes(a.routesNet, a.routes, wanted, a.tun.name);
   }
 
   async #applyDns(a: Active, cfg: TunnelConfig): Promise<void> {

@@ -47,6 +47,22 @@ const log = logger("dataplane");
 /** Bytes per slot: headroom + largest packet + tag + padding, rounded up. */
 export const SLOT_SIZE = 2048 + 64;
 
+/** Largest tunnel MTU a slot holds (config validation caps MTU here). */
+export const MAX_MTU = 2000;
+// header (16) + MTU + padding to 16 + tag (16) must fit a slot.
+if (TRANSPORT_HEADER_SIZE + Math.ceil(MAX_MTU / 16) * 16 + 16 > SLOT_SIZE) {
+  throw new Error(`Cannot size packet slots: ${SLOT_SIZE} bytes do not hold MTU ${MAX_MTU}`);
+}
+
+/** Size of a WireGuard handshake initiation (message type 1). */
+const INITIATION_SIZE = 148;
+/** Default: more initiations than this in one receive batch means load. */
+export const LOAD_BATCH_THRESHOLD = 32;
+/** Default: more initiations than this per second means load. */
+export const LOAD_RATE_THRESHOLD = 100;
+/** Load mode stays on this long after the initiation rate drops (wireguard-go: 1 s). */
+export const UNDER_LOAD_HOLD_MS = 1000;
+
 /** Verdict of an outbound filter: pass to the tunnel, or drop. */
 export type FilterVerdict = "pass" | "drop";
 
@@ -86,7 +102,20 @@ export interface PumpOptions {
   filter?: FilterFn;
   route?: RouteFn;
   tap?: TapFn | null;
+  /** Initiations in one receive batch above which the device goes under load (default 32). */
+  loadBatchThreshold?: number;
+  /** Initiations per second above which the device goes under load (default 100). */
+  loadRateThreshold?: number;
+  /** Told about every error the pump survived (a failing callback or read). */
+  onError?: (error: unknown, where: PumpErrorSite) => void;
+  /** Told once when the loop has ended: null after stop(), else the error that ended it. */
+  onStopped?: (error: unknown | null) => void;
+  /** Pause before retrying a round whose TUN/UDP read failed (default 100 ms). */
+  retryPauseMs?: number;
 }
+
+/** Where an error the pump survived came from. */
+export type PumpErrorSite = "tap" | "filter" | "route" | "round";
 
 /** Counters the pump keeps, beside the protocol's own drop counters. */
 export interface PumpStats {
@@ -103,6 +132,16 @@ export interface PumpStats {
   outboundDropped: number;
   rounds: number;
   waits: number;
+  /** Handshake initiations seen on the transports. */
+  initiations: number;
+  /** Times the pump switched the device into cookie (under load) mode. */
+  underLoadEntered: number;
+  /** Packets dropped because the filter threw. */
+  filterErrors: number;
+  /** Packets dropped because the router threw. */
+  routeErrors: number;
+  /** Rounds that failed (a TUN/UDP read or write threw) and were retried. */
+  roundErrors: number;
 }
 
 /** A batch of slots carved from one ArrayBuffer, with per-slot sizes and endpoints. */
@@ -158,7 +197,23 @@ export class Pump {
     outboundDropped: 0,
     rounds: 0,
     waits: 0,
+    initiations: 0,
+    underLoadEntered: 0,
+    filterErrors: 0,
+    routeErrors: 0,
+    roundErrors: 0,
   };
+  readonly #onError: ((error: unknown, where: PumpErrorSite) => void) | null;
+  readonly #onStopped: ((error: unknown | null) => void) | null;
+  readonly #retryPauseMs: number;
+
+  // Handshake flood defence: count initiations over a 1 s window and per batch.
+  readonly #loadBatch: number;
+  readonly #loadRate: number;
+  #initWindowStart = -Infinity;
+  #initWindowCount = 0;
+  #underLoad = false;
+  #underLoadUntil = 0;
 
   /** Builds a pump; call run() to start moving packets. */
   constructor(opts: PumpOptions) {
@@ -173,6 +228,11 @@ export class Pump {
     this.#filter = opts.filter ?? null;
     this.#route = opts.route ?? null;
     this.#tap = opts.tap ?? null;
+    this.#loadBatch = opts.loadBatchThreshold ?? LOAD_BATCH_THRESHOLD;
+    this.#loadRate = opts.loadRateThreshold ?? LOAD_RATE_THRESHOLD;
+    this.#onError = opts.onError ?? null;
+    this.#onStopped = opts.onStopped ?? null;
+    this.#retryPauseMs = opts.retryPauseMs ?? 100;
     this.#tunIn = new SlotBatch(this.#batch);
     this.#netIn = new SlotBatch(this.#batch);
     this.#udpOut = new SlotBatch(0);
@@ -188,6 +248,11 @@ export class Pump {
   /** The poller the pump waits on (the TLS transport should wake it). */
   get poller(): Poller {
     return this.#poller;
+  }
+
+  /** True while the device demands cookies (mac2) from initiators because of a flood. */
+  get underLoad(): boolean {
+    return this.#underLoad;
   }
 
   /** Replaces the outbound filter (a new immutable policy value). */
@@ -230,12 +295,15 @@ export class Pump {
     if (this.#tun.fd >= 0) this.#poller.add(this.#tun.fd, POLLIN);
     if (this.#udp) this.#poller.add(this.#udp.fd, POLLIN);
     this.#stopped = new Promise((r) => (this.#stopResolve = r));
+    let failure: unknown = null;
     this.#loop().catch((e) => {
+      failure = e;
       log.error("Data plane stopped on an error", { error: String(e?.stack ?? e) });
     }).finally(() => {
       this.#running = false;
       if (this.#ownPoller) this.#poller.close();
       this.#stopResolve?.();
+      this.#notify(() => this.#onStopped?.(failure));
     });
     return this.#stopped;
   }
@@ -248,25 +316,64 @@ export class Pump {
     await this.#stopped;
   }
 
+  /** Calls an owner's hook; a throwing hook must not take the pump down. */
+  #notify(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      log.error("Data plane hook failed", { error: String(e) });
+    }
+  }
+
+  #failed(error: unknown, where: PumpErrorSite): void {
+    const onError = this.#onError;
+    if (onError) this.#notify(() => onError(error, where));
+  }
+
+  /**
+   * Why a failing round is retried rather than fatal: the pump is the whole
+   * data plane, and a transient EIO/ENOBUFS on one read must not end the
+   * tunnel silently. Errors after stop() began are expected (fds closing).
+   */
   async #loop(): Promise<void> {
-    const memTun = this.#tun.fd < 0;
     while (this.#running) {
+      try {
+        await this.#round();
+      } catch (e) {
+        if (!this.#running) break;
+        this.stats.roundErrors++;
+        log.error("Data plane round failed; retrying", { error: String(e) });
+        this.#failed(e, "round");
+        await new Promise((r) => setTimeout(r, this.#retryPauseMs));
+      }
+    }
+  }
+
+  async #round(): Promise<void> {
+    const memTun = this.#tun.fd < 0;
+    {
       this.stats.rounds++;
       let work = this.#tunToNet();
       work += this.#netToTun();
       if (this.#dev.hasOutgoing) this.#flushOutgoing();
       const now = this.#clock.monotonic();
+      if (this.#underLoad && now >= this.#underLoadUntil) {
+        this.#underLoad = false;
+        this.#dev.setUnderLoad(false);
+        log.info("Handshake load dropped; cookies no longer required");
+      }
       let deadline = this.#dev.nextDeadline();
+      if (this.#underLoad) deadline = Math.min(deadline, this.#underLoadUntil);
       if (now >= deadline) {
         this.#dev.tick();
         if (this.#dev.hasOutgoing) this.#flushOutgoing();
         deadline = this.#dev.nextDeadline();
       }
-      if (!this.#running) break;
+      if (!this.#running) return;
       if (work > 0) {
         // Busy: let the rest of the process (HTTP API, TLS streams) breathe, then go on.
         await new Promise<void>((r) => setImmediate(r));
-        continue;
+        return;
       }
       const wait = Math.max(0, Math.min(1000, Math.ceil(deadline - this.#clock.monotonic())));
       this.stats.waits++;
@@ -296,8 +403,8 @@ export class Pump {
     for (let i = 0; i < n; i++) {
       const slot = b.bufs[i];
       const len = b.sizes[i];
-      if (this.#tap) this.#tap("out", slot, TRANSPORT_HEADER_SIZE, len);
-      if (this.#filter && this.#filter(slot, TRANSPORT_HEADER_SIZE, len) === "drop") {
+      if (this.#tap) this.#runTap("out", slot, TRANSPORT_HEADER_SIZE, len);
+      if (this.#filter && this.#runFilter(slot, len) === "drop") {
         this.stats.filtered++;
         continue;
       }
@@ -332,8 +439,45 @@ export class Pump {
     return total;
   }
 
+  /**
+   * Counts the handshake initiations in a received batch before any is
+   * processed, so that a flood (each costs ~0.5 ms of X25519 + BLAKE2s on this
+   * one thread) switches the device to cookie replies for this very batch.
+   * Like wireguard-go, load mode lasts until 1 s after the rate drops.
+   */
+  #checkLoad(b: SlotBatch, n: number): void {
+    let inits = 0;
+    for (let i = 0; i < n; i++) {
+      const s = b.bufs[i];
+      if (b.sizes[i] === INITIATION_SIZE && s[0] === 1 && s[1] === 0 && s[2] === 0 && s[3] === 0) {
+        inits++;
+      }
+    }
+    if (inits === 0) return;
+    this.stats.initiations += inits;
+    const now = this.#clock.monotonic();
+    if (now - this.#initWindowStart >= 1000) {
+      this.#initWindowStart = now;
+      this.#initWindowCount = 0;
+    }
+    this.#initWindowCount += inits;
+    if (inits > this.#loadBatch || this.#initWindowCount > this.#loadRate) {
+      this.#underLoadUntil = now + UNDER_LOAD_HOLD_MS;
+      if (!this.#underLoad) {
+        this.#underLoad = true;
+        this.stats.underLoadEntered++;
+        this.#dev.setUnderLoad(true);
+        log.warn("Handshake initiation flood; requiring cookies", {
+          batch: inits,
+          perSecond: this.#initWindowCount,
+        });
+      }
+    }
+  }
+
   #handleInbound(b: SlotBatch, n: number): void {
     this.stats.received += n;
+    this.#checkLoad(b, n);
     const tunOut = this.#tunOut;
     tunOut.count = 0;
     this.#udpOut.count = 0;
@@ -344,9 +488,9 @@ export class Pump {
       const len = r.length;
       const peer = r.peer!;
       let dest: "tun" | "drop" | Peer = "tun";
-      if (this.#route) dest = this.#route(slot, r.offset, len, peer);
+      if (this.#route) dest = this.#runRoute(slot, r.offset, len, peer);
       if (dest === "tun") {
-        if (this.#tap) this.#tap("in", slot, r.offset, len);
+        if (this.#tap) this.#runTap("in", slot, r.offset, len);
         tunOut.bufs[tunOut.count] = slot;
         tunOut.sizes[tunOut.count++] = len;
       } else if (dest === "drop") {
@@ -367,6 +511,48 @@ export class Pump {
       this.stats.tunWriteDropped += tunOut.count - w;
     }
     this.#flushSends();
+  }
+
+  /** A throwing tap (packet capture) is removed; packets keep flowing. */
+  #runTap(dir: "in" | "out", slot: Uint8Array, offset: number, len: number): void {
+    const tap = this.#tap!;
+    try {
+      tap(dir, slot, offset, len);
+    } catch (e) {
+      if (this.#tap === tap) this.#tap = null;
+      log.error("Packet capture tap failed; removed it", { error: String(e) });
+      this.#failed(e, "tap");
+    }
+  }
+
+  /** A throwing filter drops that packet (fail closed) and is counted. */
+  #runFilter(slot: Uint8Array, len: number): FilterVerdict {
+    try {
+      return this.#filter!(slot, TRANSPORT_HEADER_SIZE, len);
+    } catch (e) {
+      const n = ++this.stats.filterErrors;
+      // Logged at powers of two so a policy bug at line rate cannot flood the log.
+      if ((n & (n - 1)) === 0) {
+        log.error("Outbound filter failed; dropped the packet", { error: String(e), count: n });
+      }
+      this.#failed(e, "filter");
+      return "drop";
+    }
+  }
+
+  /** A throwing router drops that packet (fail closed) and is counted. */
+  #runRoute(slot: Uint8Array, offset: number, len: number, peer: Peer): "tun" | "drop" | Peer {
+    try {
+      return this.#route!(slot, offset, len, peer);
+    } catch (e) {
+      const n = ++this.stats.routeErrors;
+      // Logged at powers of two so a policy bug at line rate cannot flood the log.
+      if ((n & (n - 1)) === 0) {
+        log.error("Inbound router failed; dropped the packet", { error: String(e), count: n });
+      }
+      this.#failed(e, "route");
+      return "drop";
+    }
   }
 
   #enqueueSend(slot: Uint8Array, length: number, ep: Endpoint): void {

@@ -44,10 +44,16 @@ const SECRET_NAME =
 
 /** Values that are secrets wherever they appear. */
 const SECRET_VALUES: RegExp[] = [
+  // Bearer credentials of any kind in logged headers or messages.
+  /\bBearer\s+[A-Za-z0-9._~+/=-]{8,}/gi,
   /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)/g,
   /\bpc1\.[A-Za-z0-9_-]{16,}/g,
   /\bpca_[A-Za-z0-9_-]{16,}/g,
+  // Device credentials (pcd_ + base64url).
+  /\bpcd_[A-Za-z0-9_-]{16,}/g,
+  // scrypt hashes, both "$scrypt$…" and the stored "scrypt$N$r$p$salt$hash".
   /\$scrypt\$[^\s"']+/g,
+  /\bscrypt\$\d+\$\d+\$\d+\$[^\s"']+/g,
   /\botpauth:\/\/[^\s"']+/g,
 ];
 

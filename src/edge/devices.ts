@@ -18,7 +18,7 @@ import {
   sha256Hex,
   verifyDeviceCredential,
 } from "../identity/secrets.ts";
-import type { DeviceRecord } from "../store/mod.ts";
+import type { DeviceRecord, Store } from "../store/mod.ts";
 import { hostAddress, MAX_HOST } from "./addresses.ts";
 import type { EdgeContext } from "./context.ts";
 import { presentedSecret, usableKey } from "./enrollment_keys.ts";
@@ -432,4 +432,58 @@ export function c2cAddress(ctx: EdgeContext, fqdn: string): string | null {
   const host = ctx.store.leases.hostOf(id);
   if (!d || d.disabled || host === null) return null;
   return hostAddress(ctx.network, host);
+}
+
+/** Limits on support uploads per device. */
+export interface SupportQuota {
+  /** Uploads allowed per device within `windowMs`. */
+  perWindow: number;
+  /** Window length in ms. */
+  windowMs: number;
+  /** Bundles kept per device; older ones are pruned. */
+  keep: number;
+}
+
+/** Defaults: 5 uploads an hour, the newest 20 bundles kept per device. */
+export const DEFAULT_SUPPORT_QUOTA: SupportQuota = { perWindow: 5, windowMs: 3_600_000, keep: 20 };
+
+/**
+ * Refuses with 429 support_rate_limited when the device already uploaded its
+ * quota within the window. Counted from the stored rows, so a restart does
+ * not reset it; call it again inside the insert's transaction to close races.
+ */
+export function checkSupportQuota(
+  store: Store,
+  deviceId: string,
+  now: number,
+  quota: SupportQuota = DEFAULT_SUPPORT_QUOTA,
+): void {
+  const row = store.db.get<{ n: number; first: number | null }>(
+    "SELECT COUNT(*) AS n, MIN(created_at) AS first FROM support_requests WHERE device_id = ? AND created_at > ?",
+    deviceId,
+    now - quota.windowMs,
+  );
+  const n = Number(row?.n ?? 0);
+  if (n >= quota.perWindow) {
+    const waitS = Math.max(1, Math.ceil((Number(row!.first) + quota.windowMs - now) / 1000));
+    throw new InputError(
+      "support_rate_limited",
+      `Cannot accept another support request from this device: ${quota.perWindow} were sent in the last ${
+        Math.round(quota.windowMs / 60_000)
+      } minutes; try again in ${waitS} seconds`,
+      429,
+    );
+  }
+}
+
+/** Deletes all but the newest `keep` support bundles of a device; returns how many were removed. */
+export function pruneSupportBundles(store: Store, deviceId: string, keep: number): number {
+  return store.db.run(
+    `DELETE FROM support_requests WHERE device_id = ? AND id NOT IN (
+       SELECT id FROM support_requests WHERE device_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?
+     )`,
+    deviceId,
+    deviceId,
+    keep,
+  ).changes;
 }

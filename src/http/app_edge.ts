@@ -27,6 +27,7 @@ export function createEdgeApp(deps: EdgeAppDeps): Hono<EdgeEnv> {
     sseKeepaliveMs: deps.sseKeepaliveMs ?? 15_000,
     scrypt: deps.scrypt,
     metrics: deps.metrics ?? new EdgeMetrics(),
+    supportQuota: deps.supportQuota,
   };
   const app = new Hono<EdgeEnv>();
 

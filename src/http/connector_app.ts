@@ -74,6 +74,7 @@ export function createConnectorApp(deps: ConnectorAppDeps): Hono {
   const now = deps.now ?? Date.now;
   const budget = deps.passwordFailuresPerMinute ?? 5;
   let failures: number[] = [];
+  let checking = false;
 
   app.onError((e, c) => {
     if (e instanceof PortcullisError && e.status < 500) return err(c, e.status, e.code, e.message);
@@ -208,10 +209,27 @@ export function createConnectorApp(deps: ConnectorAppDeps): Hono {
     if (password === undefined) {
       return err(c, 403, "password_required", `The policy requires a password to ${action}`);
     }
-    if (!(await verifyPassword(password, hash))) {
-      failures.push(t);
-      return err(c, 403, "wrong_password", `Wrong password for ${action}`);
+    // One check at a time, and the attempt is counted before the slow scrypt
+    // runs (forgiven on success), so parallel guesses cannot outrun the budget.
+    if (checking) {
+      return err(
+        c,
+        429,
+        "too_many_attempts",
+        `Another password check is in progress: try ${action} again in a moment`,
+      );
     }
+    checking = true;
+    failures.push(t);
+    let ok = false;
+    try {
+      ok = await verifyPassword(password, hash);
+    } finally {
+      checking = false;
+    }
+    if (!ok) return err(c, 403, "wrong_password", `Wrong password for ${action}`);
+    const i = failures.lastIndexOf(t);
+    if (i >= 0) failures.splice(i, 1);
     return null;
   }
 

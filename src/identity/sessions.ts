@@ -53,8 +53,12 @@ export class SessionManager {
     return { id, csrfToken };
   }
 
-  /** Resolves a cookie value to a live session, refreshing its idle timer; undefined if gone. */
-  resolve(id: string): ActiveSession | undefined {
+  /**
+   * Resolves a cookie value to a live session, refreshing its idle timer
+   * unless `touch` is false (re-checks by open streams must not keep an idle
+   * session alive); undefined if gone.
+   */
+  resolve(id: string, opts: { touch?: boolean } = {}): ActiveSession | undefined {
     if (!id || id.length > 128) return undefined;
     const hash = sha256Hex(id);
     const session = this.store.sessions.byHash(hash);
@@ -66,6 +70,7 @@ export class SessionManager {
     }
     const user = this.store.users.byId(session.userId);
     if (!user) return undefined;
+    if (opts.touch === false) return { session, user };
     this.store.sessions.touch(hash, now);
     return { session: { ...session, lastSeenAt: now }, user };
   }

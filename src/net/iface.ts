@@ -64,6 +64,8 @@ export interface NetConfig {
   removeRoute(dest: string, opts: RouteOptions): Promise<void>;
   /** Adds many routes in one go; returns descriptions of those that failed. */
   addRoutes(routes: { dest: string; opts: RouteOptions }[]): Promise<string[]>;
+  /** Removes many routes in one go; returns descriptions of those that failed. */
+  removeRoutes(routes: { dest: string; opts: RouteOptions }[]): Promise<string[]>;
   /** Adds a policy rule. */
   addRule(opts: RuleOptions): Promise<void>;
   /** Removes a policy rule added with the same options. */
@@ -89,12 +91,34 @@ function bad(what: string, value: unknown, why: string): never {
   throw new NetConfigError(`Cannot use ${what} "${value}": ${why}`, []);
 }
 
+/**
+ * `ip -batch` joins arguments with spaces and commands with newlines, so a
+ * space, newline or `%` (IPv6 zone, accepted by the address parser) inside
+ * one argument would smuggle in another argument or command.
+ */
+const UNSAFE_RE = /[%\s]/;
+
+function checkToken(what: string, value: string): void {
+  if (UNSAFE_RE.test(value)) bad(what, value, "must not contain '%', spaces or line breaks");
+}
+
+function checkAddress(what: string, value: string): void {
+  checkToken(what, value);
+  if (!ipFamily(value)) bad(what, value, "not an IP address");
+}
+
+/** Last line of defence: no argument that reaches `ip` may split into two. */
+function checkArgs(args: string[]): void {
+  for (const a of args) checkToken("argument", a);
+}
+
 function checkDev(dev: string): void {
   if (!DEV_RE.test(dev)) bad("interface name", dev, "expected 1-15 letters, digits, '_', '-', '.'");
 }
 
 function checkCidr(cidr: string, allowDefault = false): void {
   if (allowDefault && cidr === "default") return;
+  checkToken("prefix", cidr);
   const [addr, len, extra] = cidr.split("/");
   const fam = ipFamily(addr ?? "");
   const max = fam === 4 ? 32 : 128;
@@ -115,7 +139,7 @@ export function routeArgs(dest: string, o: RouteOptions): string[] {
   checkCidr(dest, true);
   const a = [dest];
   if (o.via !== undefined) {
-    if (!ipFamily(o.via)) bad("gateway", o.via, "not an IP address");
+    checkAddress("gateway", o.via);
     a.push("via", o.via);
   }
   if (o.dev !== undefined) {
@@ -123,7 +147,7 @@ export function routeArgs(dest: string, o: RouteOptions): string[] {
     a.push("dev", o.dev);
   }
   if (o.src !== undefined) {
-    if (!ipFamily(o.src)) bad("source address", o.src, "not an IP address");
+    checkAddress("source address", o.src);
     a.push("src", o.src);
   }
   if (o.table !== undefined) {
@@ -199,6 +223,7 @@ abstract class RecordingNetConfig implements NetConfig {
    */
   async addRoutes(routes: { dest: string; opts: RouteOptions }[]): Promise<string[]> {
     const argsList = routes.map((r) => ["route", "add", ...routeArgs(r.dest, r.opts)]);
+    argsList.forEach(checkArgs);
     const results = await this.execMany(argsList);
     const failed: string[] = [];
     results.forEach((err, i) => {
@@ -210,7 +235,27 @@ abstract class RecordingNetConfig implements NetConfig {
     return failed;
   }
 
+  /**
+   * Removes many routes at once (one process): withdrawing a hundred routes
+   * one `ip` call at a time takes long enough for connections to notice.
+   * Routes already gone are not errors; returns descriptions of real failures.
+   */
+  async removeRoutes(routes: { dest: string; opts: RouteOptions }[]): Promise<string[]> {
+    const argsList = routes.map((r) => ["route", "del", ...routeArgs(r.dest, r.opts)]);
+    argsList.forEach(checkArgs);
+    const results = await this.execMany(argsList);
+    const failed: string[] = [];
+    results.forEach((err, i) => {
+      this.#forget(`route ${argsList[i].slice(2).join(" ")}`);
+      if (err !== null && !/No such process|not found|does not exist/i.test(err)) {
+        failed.push(`${routes[i].dest}: ${err.trim() || "failed"}`);
+      }
+    });
+    return failed;
+  }
+
   async #run(args: string[], what: string): Promise<void> {
+    checkArgs(args);
     const err = await this.exec(args);
     if (err !== null) {
       throw new NetConfigError(

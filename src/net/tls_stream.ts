@@ -38,6 +38,14 @@ export interface TlsStreamOptions {
   maxConnections?: number;
   /** ALPN protocol both sides must agree on (default "portcullis-wg"). */
   alpn?: string;
+  /**
+   * An accepted connection that delivers no valid frame this long after its
+   * handshake is closed (default 30000 ms): idle TLS sockets cost memory and
+   * a connection slot but nothing to open.
+   */
+  firstFrameTimeoutMs?: number;
+  /** Most simultaneous accepted connections from one source IP (default 64). */
+  maxConnectionsPerIp?: number;
 }
 
 /** Where and with which key to listen. */
@@ -85,6 +93,8 @@ export interface TlsStreamStats {
   outboundDropped: number;
   accepted: number;
   refused: number;
+  /** Accepted connections closed for sending no frame in time. */
+  idleClosed: number;
 }
 
 let nextConnId = 1;
@@ -100,6 +110,8 @@ class Conn {
   readonly queue: Uint8Array[] = [];
   writing: Promise<void> | null = null;
   done: Promise<void> = Promise.resolve();
+  /** True once a whole, valid frame arrived. */
+  gotFrame = false;
   constructor(readonly conn: Deno.TlsConn, info: TlsConnInfo) {
     this.info = info;
   }
@@ -113,6 +125,10 @@ export class TlsStream {
   readonly #hsTimeout: number;
   readonly #maxConns: number;
   readonly #alpn: string;
+  readonly #firstFrameTimeout: number;
+  readonly #maxPerIp: number;
+  /** Accepted connections per source address (for maxConnectionsPerIp). */
+  #perIp = new Map<string, number>();
   #conns = new Map<number, Conn>();
   #listener: Deno.TlsListener | null = null;
   #acceptLoop: Promise<void> | null = null;
@@ -132,6 +148,7 @@ export class TlsStream {
     outboundDropped: 0,
     accepted: 0,
     refused: 0,
+    idleClosed: 0,
   };
 
   /** Creates an empty stream; add connections with listen() and dial(). */
@@ -142,6 +159,8 @@ export class TlsStream {
     this.#hsTimeout = opts.handshakeTimeoutMs ?? 10000;
     this.#maxConns = opts.maxConnections ?? 4096;
     this.#alpn = opts.alpn ?? "portcullis-wg";
+    this.#firstFrameTimeout = opts.firstFrameTimeoutMs ?? 30000;
+    this.#maxPerIp = opts.maxConnectionsPerIp ?? 64;
     const cap = opts.inboundCapacity ?? 1024;
     const slab = new ArrayBuffer(cap * this.#maxFrame);
     this.#ring = Array.from(
@@ -222,7 +241,8 @@ export class TlsStream {
         log.warn("TLS accept failed", { error: (e as Error).message });
         continue;
       }
-      if (this.#conns.size >= this.#maxConns) {
+      const from = plainAddress((conn.remoteAddr as Deno.NetAddr).hostname);
+      if (this.#conns.size >= this.#maxConns || (this.#perIp.get(from) ?? 0) >= this.#maxPerIp) {
         this.#stats.refused++;
         try {
           conn.close();
@@ -259,6 +279,8 @@ export class TlsStream {
         timer = setTimeout(() => reject(new Error(`no answer within ${timeout} ms`)), timeout);
       });
       const c = await Promise.race([connecting, timedOut]);
+      // close() ran while we dialled: adopting would leak the connection.
+      if (this.#closed) throw new Error("the stream was closed while dialling");
       return this.#adopt(c, "dialled", true).endpoint;
     } catch (e) {
       const closeQuietly = (c: Deno.TlsConn | undefined) => {
@@ -280,12 +302,16 @@ export class TlsStream {
     const ep = endpoint("tls", plainAddress(ra.hostname), ra.port, connId);
     const c = new Conn(conn, { connId, endpoint: ep, direction, state: "handshaking" });
     this.#conns.set(connId, c);
+    if (direction === "accepted") {
+      this.#perIp.set(ep.address, (this.#perIp.get(ep.address) ?? 0) + 1);
+    }
     c.done = this.#run(c, handshaken);
     return c.info;
   }
 
   async #run(c: Conn, handshaken: boolean): Promise<void> {
     let reason = "closed by the peer";
+    let idle: ReturnType<typeof setTimeout> | undefined;
     try {
       if (!handshaken) {
         let timer: ReturnType<typeof setTimeout> | undefined;
@@ -306,10 +332,18 @@ export class TlsStream {
       if (c.info.state === "closed") return;
       c.info.state = "open";
       this.#emit({ type: "open", conn: { ...c.info } });
+      if (c.info.direction === "accepted") {
+        idle = setTimeout(() => {
+          if (c.gotFrame) return;
+          this.#stats.idleClosed++;
+          this.#closeConn(c, `sent no frame within ${this.#firstFrameTimeout} ms`);
+        }, this.#firstFrameTimeout);
+      }
       reason = await this.#read(c);
     } catch (e) {
       if (c.info.state !== "closed") reason = `failed: ${(e as Error).message}`;
     } finally {
+      clearTimeout(idle);
       this.#drop(c, reason);
     }
   }
@@ -341,6 +375,7 @@ export class TlsStream {
         got += take;
         i += take;
         if (got === need) {
+          c.gotFrame = true;
           this.#push(frame, need, c.info.endpoint);
           need = -1;
           hdr = 0;
@@ -486,7 +521,12 @@ export class TlsStream {
       } catch { /* already closed */ }
     }
     c.info.reason ??= reason;
-    this.#conns.delete(c.info.connId);
+    if (this.#conns.delete(c.info.connId) && c.info.direction === "accepted") {
+      const a = c.info.endpoint.address;
+      const n = (this.#perIp.get(a) ?? 1) - 1;
+      if (n > 0) this.#perIp.set(a, n);
+      else this.#perIp.delete(a);
+    }
     if (wasOpen || c.info.direction === "dialled") {
       this.#emit({ type: "close", conn: { ...c.info } });
     }

@@ -59,7 +59,12 @@ export const ForwardingProfile = z.object({
   /** Seconds without a UDP handshake answer before falling back to TLS (5–60). */
   udpTimeoutSec: z.number().int().min(5).max(60).default(5),
   tlsFallback: z.boolean().default(true),
-  mtu: z.number().int().min(576).max(9000).default(1420),
+  /** Tunnel MTU; capped at 2000 because the data plane's packet slots (2112 bytes) hold no more. */
+  mtu: z.number({ error: "MTU must be a whole number from 576 to 2000" })
+    .int({ error: "MTU must be a whole number from 576 to 2000" })
+    .min(576, { error: "MTU must be a whole number from 576 to 2000" })
+    .max(2000, { error: "MTU must be a whole number from 576 to 2000" })
+    .default(1420),
 }).strict();
 /** @see ForwardingProfile */
 export type ForwardingProfile = z.infer<typeof ForwardingProfile>;

@@ -174,7 +174,8 @@ export function parseWgQuick(text: string): WgQuickConfig {
           f.listenPort = int(n, "ListenPort", v, 1, 65535);
           break;
         case "mtu":
-          f.mtu = int(n, "MTU", v, 576, 65535);
+          // 2000: the largest packet the data plane's slots (2112 bytes) can hold.
+          f.mtu = int(n, "MTU", v, 576, 2000);
           break;
         case "dns":
           for (const d of list(v)) {

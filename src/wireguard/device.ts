@@ -351,9 +351,13 @@ export class WireGuardDevice {
     return this.#outgoing.length > 0;
   }
 
-  /** Wipes every key and drops every peer's session; the device stays usable. */
+  /**
+   * Wipes every key, including this device's copy of its private key, and
+   * drops every peer's session: after close() the device answers no handshake.
+   */
   close(): void {
     for (const p of this.#peers.values()) this.#zeroKeys(p, false);
+    this.#static.privateKey.fill(0);
   }
 
   // ---- outbound -------------------------------------------------------------
@@ -546,6 +550,8 @@ export class WireGuardDevice {
     if (!peer.handshake) return;
     this.#handshakes.delete(peer.handshake.localIndex);
     peer.handshake.ephemeralPrivate.fill(0);
+    peer.handshake.chainKey.fill(0);
+    peer.handshake.hash.fill(0);
     peer.handshake = null;
   }
 
@@ -700,32 +706,42 @@ export class WireGuardDevice {
     if (refused) return refused;
     const init = consumeInitiation(this.#static, msg);
     if (!init) return this.#dropIn("bad_handshake");
-    const peer = this.#peers.get(encodeKey(init.initiatorStatic));
-    if (!peer) return this.#dropIn("unknown_peer");
-    if (compareBytes(init.timestamp, peer.lastTimestamp) <= 0) {
-      return this.#dropIn("handshake_replay", peer);
+    try {
+      const peer = this.#peers.get(encodeKey(init.initiatorStatic));
+      if (!peer) return this.#dropIn("unknown_peer");
+      if (compareBytes(init.timestamp, peer.lastTimestamp) <= 0) {
+        return this.#dropIn("handshake_replay", peer);
+      }
+      const now = this.#clock.monotonic();
+      if (now - peer.lastInitiationConsumedAt < HANDSHAKE_INITIATION_RATE_MS) {
+        return this.#dropIn("handshake_flood", peer);
+      }
+      peer.lastTimestamp = init.timestamp;
+      peer.lastInitiationConsumedAt = now;
+      peer.endpoint = from;
+      // Like wireguard-go's single handshake slot: answering replaces our own pending initiation.
+      this.#clearHandshake(peer);
+      this.#received(peer, now);
+      const idx = this.#allocIndex();
+      const resp = createResponse(init, peer.presharedKey, idx, this.#random);
+      if (!resp) return this.#dropIn("bad_handshake", peer);
+      this.#installKeypair(
+        peer,
+        new Keypair(resp.keys, false, now, idx, init.senderIndex, peer),
+        now,
+      );
+      peer.cookies.stamp(resp.message);
+      // Like wireguard-go: answering counts as a handshake sent, so a packet we
+      // have for this peer before its first data waits instead of racing a
+      // second handshake of our own.
+      peer.lastSentHandshakeAt = now;
+      this.#send(peer, from, resp.message, now);
+      return this.#none(peer);
+    } finally {
+      // The handshake's chaining key and hash are secrets once used.
+      init.chainKey.fill(0);
+      init.hash.fill(0);
     }
-    const now = this.#clock.monotonic();
-    if (now - peer.lastInitiationConsumedAt < HANDSHAKE_INITIATION_RATE_MS) {
-      return this.#dropIn("handshake_flood", peer);
-    }
-    peer.lastTimestamp = init.timestamp;
-    peer.lastInitiationConsumedAt = now;
-    peer.endpoint = from;
-    // Like wireguard-go's single handshake slot: answering replaces our own pending initiation.
-    this.#clearHandshake(peer);
-    this.#received(peer, now);
-    const idx = this.#allocIndex();
-    const resp = createResponse(init, peer.presharedKey, idx, this.#random);
-    if (!resp) return this.#dropIn("bad_handshake", peer);
-    this.#installKeypair(
-      peer,
-      new Keypair(resp.keys, false, now, idx, init.senderIndex, peer),
-      now,
-    );
-    peer.cookies.stamp(resp.message);
-    this.#send(peer, from, resp.message, now);
-    return this.#none(peer);
   }
 
   #inboundResponse(msg: Uint8Array, from: Endpoint): InboundResult {

@@ -58,9 +58,15 @@ export interface SessionKeys {
   readonly receive: Uint8Array;
 }
 
+/** Overwrites secrets that are no longer needed (DH outputs, chaining and AEAD keys). */
+export function wipe(...bufs: (Uint8Array | null | undefined)[]): void {
+  for (const b of bufs) b?.fill(0);
+}
+
 function mixKey(ck: Uint8Array, dh: Uint8Array | null): [Uint8Array, Uint8Array] | null {
   if (!dh) return null;
   const [c, k] = kdf(2, ck, dh);
+  dh.fill(0);
   return [c, k];
 }
 
@@ -82,14 +88,17 @@ export function createInitiation(
   msg.set(ePub, 8);
   h = hash(h, ePub);
   const m1 = mixKey(c, x25519(ePriv, remoteStatic));
+  wipe(c);
   if (!m1) return null;
   const encStatic = aeadEncrypt(m1[1], 0, local.publicKey, h);
   msg.set(encStatic, 40);
   h = hash(h, encStatic);
   const m2 = mixKey(m1[0], x25519(local.privateKey, remoteStatic));
+  wipe(...m1);
   if (!m2) return null;
   c = m2[0];
   const encTs = aeadEncrypt(m2[1], 0, timestamp, h);
+  wipe(m2[1]);
   msg.set(encTs, 88);
   h = hash(h, encTs);
   return { message: msg, state: { localIndex, chainKey: c, hash: h, ephemeralPrivate: ePriv } };
@@ -107,16 +116,19 @@ export function consumeInitiation(local: StaticKeys, msg: Uint8Array): ConsumedI
   const [c0] = kdf(1, INITIAL_CHAIN_KEY, ePub);
   h = hash(h, ePub);
   const m1 = mixKey(c0, x25519(local.privateKey, ePub));
+  wipe(c0);
   if (!m1) return null;
   const encStatic = msg.subarray(40, 88);
   const initiatorStatic = aeadDecrypt(m1[1], 0, encStatic, h);
-  if (!initiatorStatic) return null;
+  if (!initiatorStatic) return (wipe(...m1), null);
   h = hash(h, encStatic);
   const m2 = mixKey(m1[0], x25519(local.privateKey, initiatorStatic));
+  wipe(...m1);
   if (!m2) return null;
   const encTs = msg.subarray(88, 116);
   const timestamp = aeadDecrypt(m2[1], 0, encTs, h);
-  if (!timestamp) return null;
+  wipe(m2[1]);
+  if (!timestamp) return (wipe(m2[0]), null);
   h = hash(h, encTs);
   return {
     senderIndex: readU32(msg, 4),
@@ -143,18 +155,20 @@ export function createResponse(
   const ePub = x25519PublicKey(ePriv);
   msg.set(ePub, 12);
   let h = hash(init.hash, ePub);
-  let [c] = kdf(1, init.chainKey, ePub);
+  const [c] = kdf(1, init.chainKey, ePub);
   const dh1 = x25519(ePriv, init.remoteEphemeral);
   const dh2 = x25519(ePriv, init.initiatorStatic);
   ePriv.fill(0);
-  if (!dh1 || !dh2) return null;
-  [c] = kdf(1, c, dh1);
-  [c] = kdf(1, c, dh2);
-  const [c2, t, k] = kdf(3, c, presharedKey ?? ZERO_KEY);
+  if (!dh1 || !dh2) return (wipe(c, dh1, dh2), null);
+  const c1 = kdf(1, c, dh1)[0];
+  const c1b = kdf(1, c1, dh2)[0];
+  const [c2, t, k] = kdf(3, c1b, presharedKey ?? ZERO_KEY);
+  wipe(c, c1, c1b, dh1, dh2);
   h = hash(h, t);
   const empty = aeadEncrypt(k, 0, EMPTY, h);
   msg.set(empty, 44);
   const [recv, send] = kdf(2, c2, EMPTY);
+  wipe(c2, t, k);
   return { message: msg, keys: { send, receive: recv } };
 }
 
@@ -169,15 +183,19 @@ export function consumeResponse(
   if (readU32(msg, 8) !== state.localIndex) return null;
   const ePub = msg.slice(12, 44);
   let h = hash(state.hash, ePub);
-  let [c] = kdf(1, state.chainKey, ePub);
+  const [c] = kdf(1, state.chainKey, ePub);
   const dh1 = x25519(state.ephemeralPrivate, ePub);
   const dh2 = x25519(local.privateKey, ePub);
-  if (!dh1 || !dh2) return null;
-  [c] = kdf(1, c, dh1);
-  [c] = kdf(1, c, dh2);
-  const [c2, t, k] = kdf(3, c, presharedKey ?? ZERO_KEY);
+  if (!dh1 || !dh2) return (wipe(c, dh1, dh2), null);
+  const c1 = kdf(1, c, dh1)[0];
+  const c1b = kdf(1, c1, dh2)[0];
+  const [c2, t, k] = kdf(3, c1b, presharedKey ?? ZERO_KEY);
+  wipe(c, c1, c1b, dh1, dh2);
   h = hash(h, t);
-  if (!aeadDecrypt(k, 0, msg.subarray(44, 60), h)) return null;
+  const ok = aeadDecrypt(k, 0, msg.subarray(44, 60), h);
+  wipe(k, t);
+  if (!ok) return (wipe(c2), null);
   const [send, recv] = kdf(2, c2, EMPTY);
+  wipe(c2);
   return { senderIndex: readU32(msg, 4), keys: { send, receive: recv } };
 }

@@ -212,7 +212,18 @@ Deno.test("real HTTPS: pinned CA works; a re-signing middlebox is refused", asyn
       makeKey({ u: `https://127.0.0.1:${real.addr.port}`, c: pin, s: edge.secret, b: bootUrl }),
     );
     const caPem = await fetchPinnedCa(payload);
-    assert.equal(caPem, good.caPem);
+    assert.equal(await caFingerprint(caPem), pin);
+    assert.equal(caPem.match(/BEGIN CERTIFICATE/g)?.length, 1);
+    // The real CA with a second CA appended (an on-path attacker) is refused.
+    edge.caPem = good.caPem + evil.caPem;
+    await assert.rejects(() => fetchPinnedCa(payload), (e: unknown) => {
+      assert.ok(e instanceof Error);
+      assert.match(e.message, /exactly one certificate, found 2/);
+      return true;
+    });
+    // So is the real CA followed by a private key block.
+    edge.caPem = good.caPem + good.keyPem;
+    await assert.rejects(() => fetchPinnedCa(payload), /exactly one certificate/);
     // A bootstrap answer with another CA is refused naming both hashes.
     edge.caPem = evil.caPem;
     const evilPin = await caFingerprint(evil.caPem);

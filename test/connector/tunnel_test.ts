@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { CONNECTOR_NFT_TABLE, connectorNftScript } from "../../src/connector/tunnel.ts";
+import { CONNECTOR_NFT_TABLE, connectorNftScript, syncRoutes } from "../../src/connector/tunnel.ts";
+import { FakeNetConfig } from "../../src/net/iface.ts";
 
 const canNft = Deno.build.os === "linux" && Deno.uid() === 0;
 
@@ -99,4 +100,46 @@ Deno.test("connectorNftScript: table tests", async (t) => {
       /Cannot masquerade into "x" accept"/,
     );
   });
+});
+
+Deno.test("syncRoutes: a policy change adds the new prefix before removing the stale one", async () => {
+  const net = new FakeNetConfig();
+  const installed = new Set<string>();
+  await syncRoutes(net, installed, ["10.1.0.0/16", "10.2.0.0/16", "fd00::/64"], "pcc0");
+  assert.deepEqual(net.calls, [
+    ["route", "add", "10.1.0.0/16", "dev", "pcc0"],
+    ["route", "add", "10.2.0.0/16", "dev", "pcc0"],
+    ["route", "add", "fd00::/64", "dev", "pcc0"],
+  ]);
+  net.calls.length = 0;
+  // 10.2/16 becomes 10.3/16: add first, then delete; the others are untouched.
+  await syncRoutes(net, installed, ["10.1.0.0/16", "10.3.0.0/16", "fd00::/64"], "pcc0");
+  assert.deepEqual(net.calls, [
+    ["route", "add", "10.3.0.0/16", "dev", "pcc0"],
+    ["route", "del", "10.2.0.0/16", "dev", "pcc0"],
+  ]);
+  assert.deepEqual([...installed].sort(), ["10.1.0.0/16", "10.3.0.0/16", "fd00::/64"]);
+  net.calls.length = 0;
+  // Same set again: nothing at all.
+  await syncRoutes(net, installed, ["fd00::/64", "10.3.0.0/16", "10.1.0.0/16"], "pcc0");
+  assert.deepEqual(net.calls, []);
+  // A route that fails to add is not recorded, so the next apply retries it.
+  net.failWith = (a) => (a[2] === "10.4.0.0/16" ? "RTNETLINK answers: File exists" : null);
+  await syncRoutes(
+    net,
+    installed,
+    ["10.1.0.0/16", "10.3.0.0/16", "fd00::/64", "10.4.0.0/16"],
+    "pcc0",
+  );
+  assert.equal(installed.has("10.4.0.0/16"), false);
+  net.failWith = () => null;
+  net.calls.length = 0;
+  // Fail mode ("direct"/"blocked") wants no tunnel routes: every one goes.
+  await syncRoutes(net, installed, [], "pcc0");
+  assert.deepEqual((net.calls as string[][]).map((c) => c.slice(0, 3)).sort(), [
+    ["route", "del", "10.1.0.0/16"],
+    ["route", "del", "10.3.0.0/16"],
+    ["route", "del", "fd00::/64"],
+  ]);
+  assert.equal(installed.size, 0);
 });

@@ -24,7 +24,7 @@ function side(address: string) {
   const tun = new MemoryTun({ name: `mem${address.split(".").pop()}`, mtu: 1420 });
   const udp = UdpSocket.bind({ address: "127.0.0.1", port: 0 });
   const pump = new Pump({ tun, device, udp });
-  return { priv, pub: publicKeyOf(priv), device, tun, udp, pump, address };
+  return { priv, pub: publicKeyOf(priv), device, tun, udp, pump: pump as Pump, address };
 }
 
 async function until<T>(fn: () => T | null | undefined, ms = 5000): Promise<T> {
@@ -102,4 +102,167 @@ Deno.test("pump: packets cross a real WireGuard session between two fake TUNs", 
     }
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** A valid-mac1 initiation for `to` from a throwaway key (a flooder can replay one forever). */
+function floodInitiation(to: Uint8Array, port: number): Uint8Array {
+  const dev = new WireGuardDevice({ privateKey: generatePrivateKey(), clock: systemClock });
+  const peer = dev.setPeer({
+    publicKey: to,
+    allowedIps: [],
+    endpoint: endpoint("udp", "127.0.0.1", port),
+  });
+  assert.ok(dev.initiateHandshake(peer));
+  const [m] = dev.drainOutgoing();
+  assert.equal(m.data.length, 148);
+  dev.close();
+  return m.data;
+}
+
+Deno.test("pump: an initiation flood turns on cookies; a real peer still gets through", async () => {
+  const a = side("10.7.0.1"), b = side("10.7.0.2");
+  const flooder = UdpSocket.bind({ address: "127.0.0.1", port: 0 });
+  const runs = [a.pump.run(), b.pump.run()];
+  const init = floodInitiation(b.pub, b.udp.port);
+  const to = endpoint("udp", "127.0.0.1", b.udp.port);
+  let flooding = true;
+  const flood = (async () => {
+    while (flooding) {
+      const bufs = Array.from({ length: 40 }, () => init);
+      flooder.send(bufs, new Int32Array(40).fill(148), bufs.map(() => to), 40);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  try {
+    await until(() => b.pump.underLoad);
+    assert.equal(b.pump.stats.underLoadEntered, 1);
+    const repliesBefore = b.device.cookieRepliesSent;
+    await until(() => b.device.cookieRepliesSent > repliesBefore + 40);
+    // Processing stopped: the replayed initiation is no longer decrypted.
+    const badBefore = b.device.drops.unknown_peer;
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(b.device.drops.unknown_peer, badBefore, "flood initiations are not processed");
+
+    const pa = a.device.setPeer({
+      publicKey: b.pub,
+      allowedIps: ["10.7.0.2/32"],
+      endpoint: endpoint("udp", "127.0.0.1", b.udp.port),
+    });
+    b.device.setPeer({ publicKey: a.pub, allowedIps: ["10.7.0.1/32"] });
+    a.tun.inject(buildIcmpEcho({ src: "10.7.0.1", dst: "10.7.0.2", ident: 9, seq: 1 }));
+    a.pump.kick();
+    // The first initiation earns a cookie reply; the retry (forced here instead
+    // of waiting 5 s) carries mac2 and is processed despite the flood.
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(a.device.stats()[0].hasSession, false, "no session without mac2 under load");
+    assert.ok(a.device.initiateHandshake(pa, undefined, true));
+    a.pump.kick();
+    await until(() => a.device.stats()[0].hasSession);
+    const got = await until(() => {
+      const t = b.tun.take();
+      return t.length ? t : null;
+    });
+    assert.equal(got.length, 1);
+    assert.ok(b.pump.underLoad, "flood still on");
+
+    flooding = false;
+    await flood;
+    await until(() => !b.pump.underLoad, 3000);
+  } finally {
+    flooding = false;
+    await flood;
+    await Promise.all([a.pump.stop(), b.pump.stop()]);
+    await Promise.all(runs);
+    flooder.close();
+    for (const s of [a, b]) {
+      s.device.close();
+      s.udp.close();
+      s.tun.close();
+    }
+  }
+});
+
+Deno.test("pump: throwing tap, filter or router and a failing read do not stop packets", async () => {
+  const a = side("10.7.0.1"), b = side("10.7.0.2");
+  const errors: string[] = [];
+  // b's pump gets hooks; rebuild it so the options apply.
+  let failReads = 0;
+  const realRead = b.tun.read.bind(b.tun);
+  b.tun.read = (bufs, sizes, offset) => {
+    if (failReads > 0) {
+      failReads--;
+      throw new Error("Cannot read from TUN device: injected EIO");
+    }
+    return realRead(bufs, sizes, offset);
+  };
+  let stoppedWith: unknown = "not yet";
+  b.pump = new Pump({
+    tun: b.tun,
+    device: b.device,
+    udp: b.udp,
+    retryPauseMs: 10,
+    onError: (_e, where) => errors.push(where),
+    onStopped: (e) => (stoppedWith = e),
+  });
+  const runs = [a.pump.run(), b.pump.run()];
+  try {
+    a.device.setPeer({
+      publicKey: b.pub,
+      allowedIps: ["10.7.0.2/32"],
+      endpoint: endpoint("udp", "127.0.0.1", b.udp.port),
+    });
+    b.device.setPeer({ publicKey: a.pub, allowedIps: ["10.7.0.1/32"] });
+    let tapCalls = 0;
+    b.pump.setTap(() => {
+      tapCalls++;
+      throw new Error("capture buffer gone");
+    });
+    let routeThrows = true;
+    b.pump.setRoute(() => {
+      if (routeThrows) {
+        routeThrows = false;
+        throw new Error("policy bug");
+      }
+      return "tun";
+    });
+    const ping = (seq: number) =>
+      a.tun.inject(buildIcmpEcho({ src: "10.7.0.1", dst: "10.7.0.2", ident: 9, seq }));
+    ping(1); // dropped by the throwing router
+    await until(() => b.pump.stats.routeErrors === 1);
+    ping(2); // the tap throws on it and is removed; the packet still arrives
+    ping(3);
+    const got: Uint8Array[] = [];
+    await until(() => {
+      got.push(...b.tun.take());
+      return got.length >= 2;
+    });
+    assert.equal(tapCalls, 1, "a throwing tap is removed after its first failure");
+    assert.deepEqual(errors, ["route", "tap"]);
+
+    b.pump.setFilter(() => {
+      throw new Error("filter bug");
+    });
+    failReads = 2;
+    b.tun.inject(buildIcmpEcho({ src: "10.7.0.2", dst: "10.7.0.1", seq: 4 }));
+    await until(() => b.pump.stats.filterErrors === 1);
+    assert.equal(b.pump.stats.roundErrors, 2, "two failed reads, each retried");
+    b.pump.setFilter(null);
+    b.tun.inject(buildIcmpEcho({ src: "10.7.0.2", dst: "10.7.0.1", seq: 5 }));
+    const back = await until(() => {
+      const t = a.tun.take();
+      return t.length ? t : null;
+    });
+    assert.equal(back.length, 1, "the filter's packet was dropped, the next one passes");
+    assert.deepEqual(errors, ["route", "tap", "round", "round", "filter"]);
+    assert.equal(stoppedWith, "not yet");
+  } finally {
+    await Promise.all([a.pump.stop(), b.pump.stop()]);
+    await Promise.all(runs);
+    for (const s of [a, b]) {
+      s.device.close();
+      s.udp.close();
+      s.tun.close();
+    }
+  }
+  assert.equal(stoppedWith, null, "onStopped tells a clean stop");
 });

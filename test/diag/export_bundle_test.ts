@@ -4,6 +4,7 @@ import {
   buildBundle,
   bundleFileName,
   isSecretName,
+  maskSecrets,
   REDACTED,
   stripSecrets,
 } from "../../src/diag/export_bundle.ts";
@@ -47,6 +48,24 @@ Deno.test("stripSecrets: table of secret and harmless fields", () => {
   assert.deepEqual(out.list[0], { password: REDACTED });
   assert.equal(out.list[1], `text with ${REDACTED} inside`);
   assert.equal(out.pem, REDACTED);
+});
+
+Deno.test("maskSecrets: device credentials, stored scrypt hashes and Bearer values", () => {
+  const cred = "pcd_" + "Ab9_-".repeat(9);
+  const hash = "scrypt$16384$8$1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA";
+  const table: [string, string, string][] = [
+    ["device credential", `device ${cred} enrolled`, `device ${REDACTED} enrolled`],
+    ["stored scrypt hash", `hash=${hash} end`, `hash=${REDACTED} end`],
+    ["quoted scrypt hash", `{"h":"${hash}"}`, `{"h":"${REDACTED}"}`],
+    ["bearer header", `authorization: Bearer ${cred}`, `authorization: ${REDACTED}`],
+    ["bearer other token", "Bearer eyJhbGciOi.eyJzdWIi.sig-_=", REDACTED],
+    ["lower-case bearer", "bearer abcDEF123", REDACTED],
+    ["harmless scrypt word", "uses scrypt for passwords", "uses scrypt for passwords"],
+    ["harmless bearer word", "the bearer of news", "the bearer of news"],
+  ];
+  for (const [name, input, want] of table) assert.equal(maskSecrets(input), want, name);
+  const out = stripSecrets({ log: [`GET /policy Bearer ${cred}`], note: hash });
+  assert.doesNotMatch(JSON.stringify(out), /pcd_|scrypt\$/);
 });
 
 Deno.test("buildBundle: a valid zip with every part and no secret inside", async () => {

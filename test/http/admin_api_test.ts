@@ -19,6 +19,30 @@ async function login(
   return res;
 }
 
+/** Reads a stream until it ends; false if it is still open after `ms`. */
+async function endsWithin(body: ReadableStream<Uint8Array>, ms: number): Promise<boolean> {
+  const reader = body.getReader();
+  const deadline = Date.now() + ms;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    while (Date.now() < deadline) {
+      const r = await Promise.race([
+        reader.read(),
+        new Promise<"timeout">((res) =>
+          timer = setTimeout(() => res("timeout"), deadline - Date.now())
+        ),
+      ]);
+      clearTimeout(timer);
+      if (r === "timeout") return false;
+      if (r.done) return true;
+    }
+    return false;
+  } finally {
+    clearTimeout(timer);
+    void reader.cancel().catch(() => {});
+  }
+}
+
 function cookieOf(res: Response): string {
   const sc = res.headers.get("set-cookie") ?? "";
   return sc.split(";")[0];
@@ -158,6 +182,49 @@ Deno.test("login: wrong password, wrong code, replayed code, bad input, rate lim
     totp: totpAt(f.admin.totpSecret, f.clock.now()),
   });
   assert.equal(after.status, 200);
+});
+
+Deno.test("login: concurrent wrong logins cannot outrun the rate limiter", async () => {
+  const f = await fixture();
+  // Same user, same address: the in-flight cap and the reserved budget hold.
+  const same = await Promise.all(
+    Array.from(
+      { length: 40 },
+      () =>
+        f.req("POST", "/api/v1/auth/login", { username: "root", password: "bad", totp: "123456" }),
+    ),
+  );
+  const statuses = same.map((r) => r.status);
+  for (const r of same) await r.body?.cancel();
+  assert.ok(statuses.filter((s) => s === 401).length <= 2, statuses.join(","));
+  assert.equal(
+    statuses.filter((s) => s === 429).length + statuses.filter((s) => s === 401).length,
+    40,
+  );
+  // A spray of usernames from one address is capped per address too.
+  const spray = await Promise.all(
+    Array.from(
+      { length: 40 },
+      (_, i) =>
+        f.req("POST", "/api/v1/auth/login", { username: `u${i}`, password: "bad", totp: "123456" }),
+    ),
+  );
+  const evaluated = spray.filter((r) => r.status === 401).length;
+  for (const r of spray) await r.body?.cancel();
+  assert.ok(evaluated <= 2, String(evaluated));
+  // Sequentially, no more than the per-user budget of five is ever evaluated.
+  f.clock.advance(16 * 60_000);
+  let checked = 0;
+  for (let i = 0; i < 10; i++) {
+    const r = await f.req("POST", "/api/v1/auth/login", {
+      username: "root",
+      password: "bad",
+      totp: "123456",
+    });
+    if (r.status === 401) checked++;
+    await r.body?.cancel();
+  }
+  assert.equal(checked, 5);
 });
 
 Deno.test("admin auth: no credentials 401, bad token 401, non-admin 403", async () => {
@@ -443,4 +510,43 @@ Deno.test("OpenAPI document and Prometheus metrics", async () => {
     /portcullis_http_requests_total\{method="POST",route="\/api\/v1\/enroll",status="200"\} 1/,
   );
   assert.match(m, /portcullis_tunnel_rx_bytes_total 0/);
+});
+
+Deno.test("admin notification stream ends when its session is logged out", async () => {
+  const f = await fixture({ sseKeepaliveMs: 20 });
+  const res = await login(f);
+  const cookie = cookieOf(res);
+  const { csrfToken } = await res.json();
+  const stream = await f.req("GET", "/api/v1/admin/notifications/stream", undefined, { cookie });
+  assert.equal(stream.status, 200);
+  const [a, b] = stream.body!.tee();
+  assert.equal(await endsWithin(a, 100), false, "open while the session lives");
+  const out = await f.req("POST", "/api/v1/auth/logout", undefined, {
+    cookie,
+    "x-csrf-token": csrfToken,
+  });
+  assert.equal(out.status, 200);
+  assert.equal(await endsWithin(b, 2000), true, "closed after logout");
+});
+
+Deno.test("admin notification stream: at most four per session or token, a fifth ends the oldest", async () => {
+  const f = await fixture({ sseKeepaliveMs: 1000 });
+  const cookie = cookieOf(await login(f));
+  const s = await f.req("GET", "/api/v1/admin/notifications/stream", undefined, { cookie });
+  const open: Response[] = [];
+  for (let i = 0; i < 4; i++) {
+    const r = await f.adminReq("GET", "/api/v1/admin/notifications/stream");
+    assert.equal(r.status, 200);
+    open.push(r);
+  }
+  const [a, b] = open[0].body!.tee();
+  assert.equal(await endsWithin(a, 100), false, "four streams may stay open");
+  const fifth = await f.adminReq("GET", "/api/v1/admin/notifications/stream");
+  assert.equal(fifth.status, 200);
+  assert.equal(await endsWithin(b, 2000), true, "the oldest stream was closed");
+  // The console session has its own pool and stays open.
+  const [sa, sb] = s.body!.tee();
+  assert.equal(await endsWithin(sa, 50), false);
+  void sb.cancel();
+  for (const r of [...open.slice(1), fifth]) await r.body!.cancel();
 });

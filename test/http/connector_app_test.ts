@@ -192,6 +192,22 @@ Deno.test("local API: passwords for disable/logout/exit, with a failure budget",
   assert.equal(r.status, 429, "the budget of 5 wrong passwords a minute is spent");
 });
 
+Deno.test("local API: parallel wrong passwords cannot outrun the failure budget", async () => {
+  const { engine, post } = setup(() => {});
+  engine.hashes = { logout: await hashPassword("s3cret", { N: 1024, r: 8, p: 1 }) };
+  const res = await Promise.all(
+    Array.from({ length: 50 }, () => post("/api/v1/actions/logout", { password: "bad" })),
+  );
+  const codes = await Promise.all(res.map(async (r) => (await r.json()).error.code as string));
+  const evaluated = codes.filter((c) => c === "wrong_password").length;
+  assert.ok(evaluated >= 1 && evaluated <= 5, `evaluated ${evaluated}`);
+  assert.equal(codes.filter((c) => c === "too_many_attempts").length, 50 - evaluated);
+  // Sequential guesses stop at the budget of five.
+  for (let i = 0; i < 10; i++) await post("/api/v1/actions/logout", { password: "bad" });
+  const r = await post("/api/v1/actions/logout", { password: "s3cret" });
+  assert.equal(r.status, 429);
+});
+
 Deno.test("local API: notifications list, filter and live stream", async () => {
   const { hub, req } = setup();
   hub.raise("state_changed", "info", "one", {});

@@ -481,6 +481,52 @@ Deno.test("policy stream: pushes the current and each new version, keepalive com
   assert.equal(f.notifier.subscriberCount, 0);
 });
 
+/** Reads a stream until it ends; false if it is still open after `ms`. */
+async function endsWithin(body: ReadableStream<Uint8Array>, ms: number): Promise<boolean> {
+  const reader = body.getReader();
+  const deadline = Date.now() + ms;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    while (Date.now() < deadline) {
+      const r = await Promise.race([
+        reader.read(),
+        new Promise<"timeout">((res) =>
+          timer = setTimeout(() => res("timeout"), deadline - Date.now())
+        ),
+      ]);
+      clearTimeout(timer);
+      if (r === "timeout") return false;
+      if (r.done) return true;
+    }
+    return false;
+  } finally {
+    clearTimeout(timer);
+    void reader.cancel().catch(() => {});
+  }
+}
+
+Deno.test("policy stream: ends when re-enrolment rotates the credential", async () => {
+  const f = await fixture({ sseKeepaliveMs: 20 });
+  const sig = f.signer();
+  const first = await f.enroll({ signingPublicKey: sig.publicKey });
+  const res = await f.req("GET", "/api/v1/policy/stream", undefined, first.headers);
+  assert.equal(res.status, 200);
+  const [a, b] = res.body!.tee();
+  assert.equal(await endsWithin(a, 100), false, "open while the credential is valid");
+  const wgPublicKey = f.enrollBody("x").wgPublicKey;
+  const proof = sig.sign(
+    reenrollMessage(fingerprintHash(first.body.fingerprint), wgPublicKey, sig.publicKey),
+  );
+  const again = await f.enroll({
+    fingerprint: first.body.fingerprint,
+    wgPublicKey,
+    signingPublicKey: sig.publicKey,
+    proof,
+  });
+  assert.equal(again.json.deviceId, first.json.deviceId);
+  assert.equal(await endsWithin(b, 2000), true, "closed once the credential was rotated");
+});
+
 Deno.test("posture, c2c and heartbeat: good and bad input", async () => {
   const f = await fixture();
   const d = await f.enroll();
@@ -655,4 +701,67 @@ Deno.test("unknown routes are 404 not_found; unexpected errors are 500 without d
   } finally {
     setLogSinks([stderrSink]);
   }
+});
+
+Deno.test("policy stream and long-poll: at most four open per device, a fifth ends the oldest", async () => {
+  const f = await fixture({ sseKeepaliveMs: 1000 });
+  const d = await f.enroll();
+  const other = await f.enroll();
+  const o = await f.req("GET", "/api/v1/policy/stream", undefined, other.headers);
+  const open: Response[] = [];
+  for (let i = 0; i < 4; i++) {
+    const r = await f.req("GET", "/api/v1/policy/stream", undefined, d.headers);
+    assert.equal(r.status, 200);
+    open.push(r);
+  }
+  const [oldestA, oldestB] = open[0].body!.tee();
+  assert.equal(await endsWithin(oldestA, 100), false, "four streams may stay open");
+  const fifth = await f.req("GET", "/api/v1/policy/stream", undefined, d.headers);
+  assert.equal(fifth.status, 200);
+  assert.equal(await endsWithin(oldestB, 2000), true, "the oldest stream was closed");
+  // A long-poll counts too: it ends the next-oldest stream.
+  const [secondA, secondB] = open[1].body!.tee();
+  const poll = f.req("GET", "/api/v1/policy?wait=1", undefined, {
+    ...d.headers,
+    "if-none-match": `"${d.json.policy.version}"`,
+  });
+  assert.equal(await endsWithin(secondB, 2000), true, "the long-poll took the oldest slot");
+  void secondA.cancel();
+  assert.equal((await poll).status, 304);
+  // Another device's stream is unaffected.
+  const [oa, ob] = o.body!.tee();
+  assert.equal(await endsWithin(oa, 50), false);
+  void ob.cancel();
+  for (const r of [...open.slice(2), fifth]) await r.body!.cancel();
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(f.notifier.subscriberCount, 0);
+});
+
+Deno.test("support requests: five an hour per device (429 support_rate_limited), newest twenty kept", async () => {
+  const f = await fixture();
+  const d = await f.enroll();
+  const other = await f.enroll();
+  const zip = new Uint8Array([0x50, 0x4b, 0x05, 0x06, ...new Array(18).fill(0)]);
+  const upload = (headers: Record<string, string>, message: string) => {
+    const form = new FormData();
+    form.set("message", message);
+    form.set("bundle", new File([zip], "bundle.zip", { type: "application/zip" }));
+    return f.app.request("/api/v1/support", { method: "POST", headers, body: form });
+  };
+  for (let i = 0; i < 5; i++) assert.equal((await upload(d.headers, `m${i}`)).status, 201);
+  const sixth = await upload(d.headers, "m5");
+  assert.equal(sixth.status, 429);
+  assert.equal((await errorOf(sixth)).code, "support_rate_limited");
+  assert.equal((await upload(other.headers, "other")).status, 201, "other devices unaffected");
+  // Over five hours, 25 uploads; only the newest 20 of this device are kept.
+  for (let h = 1; h <= 4; h++) {
+    f.clock.advance(3_600_001);
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await upload(d.headers, `h${h}m${i}`)).status, 201);
+    }
+  }
+  const mine = f.store.support.list().filter((r) => r.deviceId === d.json.deviceId);
+  assert.equal(mine.length, 20);
+  assert.ok(!mine.some((r) => /^m\d$/.test(r.message)), "the first hour's bundles were pruned");
+  assert.equal(f.store.support.list().filter((r) => r.deviceId === other.json.deviceId).length, 1);
 });

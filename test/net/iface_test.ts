@@ -68,6 +68,24 @@ Deno.test("iface: bad values are refused before anything runs, naming the value"
     [() => net.addRoute("10.0.0.0/8", { via: "gw" }), /gateway "gw"/],
     [() => net.setLink("pc0", { mtu: 20 }), /MTU "20"/],
     [() => net.addRule({ fwmark: -1, table: "main" }), /fwmark "-1"/],
+    // `ip -batch` joins arguments with spaces and lines with newlines.
+    [
+      () => net.addRoute("fe80::/64", { via: "fe80::1%eth0", dev: "pc0" }),
+      /gateway "fe80::1%eth0"/,
+    ],
+    [
+      () => net.addRoute("fe80::/64", { via: "fe80::1%x\nflush", dev: "pc0" }),
+      /must not contain '%', spaces or line breaks/,
+    ],
+    [() => net.addRoute("10.0.0.0/8", { src: "fe80::2%1", dev: "pc0" }), /source address/],
+    [() => net.addAddress("pc0", "fe80::1%eth0/64"), /prefix "fe80::1%eth0\/64"/],
+    [() => net.addAddress("pc0", "10.0.0.1/24\nflush"), /prefix/],
+    [() => net.addAddress("pc0\n", "10.0.0.1/24"), /interface name/],
+    [() => net.addRule({ from: "fe80::/64 x", table: "main" }), /prefix/],
+    [
+      () => net.addRoutes([{ dest: "10.0.0.0/8", opts: { dev: "pc 0" } }]).then(() => {}),
+      /interface/,
+    ],
   ];
   for (const [fn, re] of cases) {
     await assert.rejects(fn, (e) => e instanceof NetConfigError && re.test(e.message));

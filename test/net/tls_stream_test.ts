@@ -352,3 +352,74 @@ Deno.test("tls stream: a peer that stops reading fills only its own bounded queu
     await srv.close();
   }
 });
+
+Deno.test("tls stream: a dial that completes after close() is closed, not adopted", async () => {
+  const srv = await server();
+  const cli = new TlsStream();
+  try {
+    const dialling = cli.dial({
+      hostname: "127.0.0.1",
+      port: srv.port,
+      caCerts: [(await pki()).ca],
+    });
+    await cli.close();
+    await assert.rejects(
+      dialling,
+      /Cannot connect over TLS to 127\.0\.0\.1:\d+: the stream was closed while dialling/,
+    );
+    assert.equal(cli.connections().length, 0);
+    await until(() => srv.connections().length === 0, "the server to see the connection close");
+  } finally {
+    await cli.close();
+    await srv.close();
+  }
+});
+
+Deno.test("tls stream: an accepted connection that sends no frame is closed after the idle timeout", async () => {
+  const srv = await server({ firstFrameTimeoutMs: 150 });
+  const idle = new TlsStream(), busy = new TlsStream();
+  const events: TlsConnEvent[] = [];
+  idle.onEvent((e) => events.push(e));
+  try {
+    const ca = (await pki()).ca;
+    await idle.dial({ hostname: "127.0.0.1", port: srv.port, caCerts: [ca] });
+    const ep = await busy.dial({ hostname: "127.0.0.1", port: srv.port, caCerts: [ca] });
+    busy.send(ep, new Uint8Array([1, 2, 3]));
+    assert.equal((await collect(srv, 1)).data.length, 1);
+    await until(() => srv.stats.idleClosed === 1, "the idle connection to be closed");
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(srv.connections().length, 1, "the connection that sent a frame stays");
+    assert.equal(busy.connection(ep)?.state, "open");
+    await until(() => events.some((e) => e.type === "close"), "the client to see the close");
+  } finally {
+    await idle.close();
+    await busy.close();
+    await srv.close();
+  }
+});
+
+Deno.test("tls stream: accepted connections per source IP are capped", async () => {
+  const srv = await server({ maxConnectionsPerIp: 2 });
+  const clients = Array.from({ length: 3 }, () => new TlsStream());
+  try {
+    const ca = (await pki()).ca;
+    for (const c of clients.slice(0, 2)) {
+      await c.dial({ hostname: "127.0.0.1", port: srv.port, caCerts: [ca] });
+    }
+    await until(() => srv.connections().length === 2, "two accepted connections");
+    await clients[2].dial({ hostname: "127.0.0.1", port: srv.port, caCerts: [ca] }).catch(() => {});
+    await until(() => srv.stats.refused === 1, "the third to be refused");
+    assert.equal(srv.connections().length, 2);
+    // A slot frees when one goes.
+    await clients[0].close();
+    await until(() => srv.connections().length === 1, "the first to go");
+    const again = new TlsStream();
+    clients.push(again);
+    await again.dial({ hostname: "127.0.0.1", port: srv.port, caCerts: [ca] });
+    await until(() => srv.connections().length === 2, "a new connection accepted");
+    assert.equal(srv.stats.refused, 1);
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+    await srv.close();
+  }
+});

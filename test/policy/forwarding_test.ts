@@ -9,6 +9,12 @@ import { ForwardingProfile, type NetworkType } from "../../src/policy/types.ts";
 
 Deno.test("forwarding: the profile's action per network type", () => {
   const defaults = ForwardingProfile.parse({ name: "default" });
+  // Packet slots hold at most a 2000-byte MTU.
+  assert.equal(ForwardingProfile.parse({ name: "j", mtu: 2000 }).mtu, 2000);
+  assert.throws(
+    () => ForwardingProfile.parse({ name: "j", mtu: 9000 }),
+    /MTU must be a whole number from 576 to 2000/,
+  );
   const custom = ForwardingProfile.parse({
     name: "custom",
     actions: { on_trusted: "enforce_pac", off_trusted: "tunnel_local_proxy", vpn_trusted: "none" },

@@ -59,6 +59,10 @@ Deno.test("config: errors name the line and the problem", () => {
     ],
     [`[Interface]\nPrivateKey = ${KEY}\nFoo = bar`, "Line 3: unknown key Foo in [Interface]"],
     [
+      `[Interface]\nPrivateKey = ${KEY}\nMTU = 9000`,
+      'Line 3: MTU "9000" is not a whole number from 576 to 2000',
+    ],
+    [
       `[Interface]\nPrivateKey = ${KEY}\nPrivateKey = ${KEY}`,
       "Line 3: PrivateKey is set twice in this section",
     ],

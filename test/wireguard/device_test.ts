@@ -330,3 +330,45 @@ Deno.test("device: IPv6 inner packets route and pass the source check", () => {
   spoof[23] = 9;
   assert.equal(open(b, sealFrom(a, spoof)!, a.ep).reason, "not_allowed_source");
 });
+
+Deno.test("device: a responder with a packet to send before the initiator's data starts no handshake", () => {
+  const { a, b } = pair();
+  a.dev.outbound(slotWith(ipv4("10.0.0.1", "10.0.0.2")), 40);
+  deliver(a, b); // initiation -> b answers
+  // b has traffic for a before a's first data confirms the session.
+  const r = b.dev.outbound(slotWith(ipv4("10.0.0.2", "10.0.0.1", 30)), 50);
+  assert.equal(r.kind, "queued");
+  const fromB = b.dev.drainOutgoing();
+  assert.deepEqual(fromB.map((d) => d.data[0]), [2], "only the response, no initiation of b's own");
+  for (const d of fromB) {
+    const buf = new Uint8Array(2048);
+    buf.set(d.data);
+    a.dev.inbound(buf, d.data.length, b.ep);
+  }
+  settle(a, b);
+  // a's data confirmed the session; b's staged packet went out on it.
+  const bStats = b.dev.stats()[0];
+  assert.ok(bStats.hasSession);
+  assert.equal(a.dev.drops.unknown_index, 0);
+  assert.equal(b.dev.drops.unknown_index, 0);
+});
+
+Deno.test("device: handshake secrets are wiped once used, and close() wipes the private key", () => {
+  const { a, b } = pair();
+  a.dev.outbound(slotWith(ipv4("10.0.0.1", "10.0.0.2")), 40);
+  const state = a.dev.peers()[0].handshake!;
+  assert.ok(state.chainKey.some((x) => x !== 0) && state.hash.some((x) => x !== 0));
+  settle(a, b);
+  assert.ok(a.dev.stats()[0].hasSession);
+  assert.equal(a.dev.peers()[0].handshake, null);
+  for (const [name, buf] of Object.entries(state)) {
+    if (buf instanceof Uint8Array) assert.ok(buf.every((x) => x === 0), `${name} wiped`);
+  }
+  // After close() the device cannot decrypt a new initiation: its key is gone.
+  b.dev.close();
+  const before = b.dev.drops.bad_handshake;
+  assert.ok(a.dev.initiateHandshake(a.dev.peers()[0], undefined, true));
+  deliver(a, b);
+  assert.equal(b.dev.drops.bad_handshake, before + 1);
+  assert.equal(b.dev.hasOutgoing, false);
+});

@@ -30,7 +30,7 @@ import {
 } from "./admin_schemas.ts";
 import { clientIp, iso, queryInt, readJson } from "./common.ts";
 import type { EdgeEnv, ResolvedDeps } from "./env.ts";
-import { SSE_HEADERS, sseStream } from "./sse.ts";
+import { SSE_HEADERS, sseStream, StreamSlots } from "./sse.ts";
 
 const log = logger("auth");
 
@@ -62,18 +62,29 @@ export function authApi(deps: ResolvedDeps): Hono<EdgeEnv> {
   app.post("/login", async (c) => {
     const body = await readJson(c, LoginRequest);
     const ip = clientIp(c);
-    const wait = rateLimiter.retryAfterMs(body.username, ip);
-    if (wait > 0) {
-      c.header("Retry-After", String(Math.ceil(wait / 1000)));
+    // Reserve the attempt before the slow password check so concurrent
+    // attempts cannot all slip past the failure budget.
+    const r = rateLimiter.reserve(body.username, ip);
+    if (!r.ok) {
+      const secs = Math.max(1, Math.ceil(r.retryAfterMs / 1000));
+      c.header("Retry-After", String(secs));
       throw new InputError(
         "too_many_attempts",
-        `Too many failed logins; try again in ${Math.ceil(wait / 1000)} seconds`,
+        r.reason === "in_flight"
+          ? `Too many logins in progress for this user or address; try again in ${secs} seconds`
+          : `Too many failed logins; try again in ${secs} seconds`,
         429,
       );
     }
-    const user = await authenticate(ctx.store, ctx.clock, body.username, body.password, body.totp);
+    let user: Awaited<ReturnType<typeof authenticate>>;
+    try {
+      user = await authenticate(ctx.store, ctx.clock, body.username, body.password, body.totp);
+    } catch (err) {
+      r.reservation.fail();
+      throw err;
+    }
     if (!user) {
-      rateLimiter.fail(body.username, ip);
+      r.reservation.fail();
       log.warn("login failed", { username: body.username.slice(0, 64), ip });
       throw new InputError(
         "invalid_credentials",
@@ -81,7 +92,7 @@ export function authApi(deps: ResolvedDeps): Hono<EdgeEnv> {
         401,
       );
     }
-    rateLimiter.succeed(body.username);
+    r.reservation.succeed();
     const { id, csrfToken } = sessions.create(user.id, ip);
     const now = ctx.clock.now();
     ctx.store.audit.insert({
@@ -120,7 +131,8 @@ export function authApi(deps: ResolvedDeps): Hono<EdgeEnv> {
 
   app.get("/session", (c) => {
     const id = getCookie(c, SESSION_COOKIE);
-    const active = id ? sessions.resolve(id) : undefined;
+    // ?peek=1 checks without refreshing the idle timer (used by open streams).
+    const active = id ? sessions.resolve(id, { touch: c.req.query("peek") !== "1" }) : undefined;
     if (!active) throw new InputError("unauthorized", "No console session", 401);
     return c.json({
       user: userView(active.user),
@@ -187,6 +199,29 @@ export function adminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
     await next();
   });
   app.use("*", requireAdmin);
+
+  // Open notification streams per admin session or API token.
+  const streams = new StreamSlots();
+
+  /**
+   * A re-check of the credential that opened a stream, without refreshing the
+   * session's idle timer: false once the session ended, the token was deleted
+   * or the user is no longer an administrator.
+   */
+  function adminStillValid(auth: string | undefined, cookie: string | undefined) {
+    if (auth !== undefined) {
+      const m = /^Bearer (pca_[A-Za-z0-9_-]{20,100})$/.exec(auth);
+      const hash = m ? sha256Hex(m[1]) : "";
+      return () => {
+        const token = hash ? store.apiTokens.byHash(hash) : undefined;
+        return !!token && store.users.byId(token.userId)?.role === "admin";
+      };
+    }
+    return () => {
+      const active = cookie ? sessions.resolve(cookie, { touch: false }) : undefined;
+      return active?.user.role === "admin";
+    };
+  }
 
   const now = () => clock.now();
   const audit = (c: Context<EdgeEnv>, action: string, target: string | null, detail = {}) =>
@@ -391,11 +426,20 @@ export function adminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
     return c.json({ read: true }, 200);
   });
   app.get("/notifications/stream", (c) => {
+    const auth = c.req.header("authorization");
+    const stillValid = adminStillValid(auth, getCookie(c, SESSION_COOKIE));
+    // One slot pool per session, or per API token; a fifth stream closes the oldest.
+    const session = c.get("session");
+    const evicted = new AbortController();
+    const release = streams.acquire(
+      session ? `s:${session.idHash}` : `t:${sha256Hex(auth ?? "")}`,
+      () => evicted.abort(),
+    );
     const body = sseStream(deps.sseKeepaliveMs, async (w, signal) => {
       for await (const n of ctx.notifier.subscribe({ signal })) {
         w.send("notification", n, String(n.id));
       }
-    });
+    }, { stillValid, onClose: release, signal: evicted.signal });
     return c.body(body, 200, SSE_HEADERS);
   });
 

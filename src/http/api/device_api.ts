@@ -6,7 +6,14 @@
 import { Hono } from "hono";
 import { createMiddleware } from "hono/factory";
 import { InputError } from "../../errors.ts";
-import { authenticateDevice, enrollDevice } from "../../edge/devices.ts";
+import {
+  authenticateDevice,
+  checkSupportQuota,
+  DEFAULT_SUPPORT_QUOTA,
+  enrollDevice,
+  pruneSupportBundles,
+  type SupportQuota,
+} from "../../edge/devices.ts";
 import { compileHostnameRegex, dnsNameProblem } from "../../edge/policy.ts";
 import { randomId, sha256Hex } from "../../identity/secrets.ts";
 import type { PolicyBundle } from "../../policy/types.ts";
@@ -22,7 +29,7 @@ import {
   type PolicyResponse,
   PostureReport,
 } from "./schemas.ts";
-import { SSE_HEADERS, sseStream } from "./sse.ts";
+import { SSE_HEADERS, sseStream, StreamSlots } from "./sse.ts";
 
 /** Largest support bundle accepted (10 MiB). */
 export const SUPPORT_LIMIT = 10 * 1024 * 1024;
@@ -68,6 +75,11 @@ export function deviceApi(deps: ResolvedDeps): Hono<EdgeEnv> {
     await next();
   });
 
+  const supportQuota: SupportQuota = deps.supportQuota ?? DEFAULT_SUPPORT_QUOTA;
+
+  // Open policy streams and long-polls per device.
+  const streams = new StreamSlots();
+
   const bundle = (d: DeviceRecord): PolicyBundle => ctx.policy.bundleFor(d.group);
   const policyResponse = (d: DeviceRecord): PolicyResponse => ({
     policy: bundle(d),
@@ -82,6 +94,8 @@ export function deviceApi(deps: ResolvedDeps): Hono<EdgeEnv> {
     let current = bundle(device);
     if (wait > 0 && etagMatches(inm, current.version)) {
       const done = new AbortController();
+      // A fifth stream or long-poll of this device ends the oldest.
+      const release = streams.acquire(device.id, () => done.abort());
       const onAbort = () => done.abort();
       c.req.raw.signal?.addEventListener("abort", onAbort, { once: true });
       const timer = setTimeout(() => done.abort(), wait * 1000);
@@ -99,6 +113,7 @@ export function deviceApi(deps: ResolvedDeps): Hono<EdgeEnv> {
         clearTimeout(timer);
         sub.close();
         c.req.raw.signal?.removeEventListener("abort", onAbort);
+        release();
       }
       // The device may have been disabled or deleted while we waited.
       authenticateDevice(ctx, c.req.header("authorization"), c.req.header("x-device-fingerprint"));
@@ -112,6 +127,17 @@ export function deviceApi(deps: ResolvedDeps): Hono<EdgeEnv> {
 
   app.get("/policy/stream", auth, (c) => {
     const device = c.get("device");
+    const credHash = sha256Hex(
+      /^Bearer (.*)$/.exec(c.req.header("authorization") ?? "")?.[1] ?? "",
+    );
+    // The stream ends once the credential is rotated (re-enrolment), or the
+    // device is disabled or deleted.
+    const stillValid = () => {
+      const d = ctx.store.devices.byCredentialHash(credHash);
+      return !!d && d.id === device.id && !d.disabled;
+    };
+    const evicted = new AbortController();
+    const release = streams.acquire(device.id, () => evicted.abort());
     const body = sseStream(deps.sseKeepaliveMs, async (w, signal) => {
       const sub = ctx.notifier.subscribe({
         kinds: ["policy_updated", "device_disabled", "device_deleted"],
@@ -122,7 +148,7 @@ export function deviceApi(deps: ResolvedDeps): Hono<EdgeEnv> {
       for await (const n of sub) {
         if (n.kind !== "policy_updated") {
           if (n.data.deviceId === device.id) {
-            w.send("revoked", { reason: n.kind, serverTime: iso(ctx.clock.now()) });
+            w.sendFinal("revoked", { reason: n.kind, serverTime: iso(ctx.clock.now()) });
             break;
           }
           continue;
@@ -133,7 +159,7 @@ export function deviceApi(deps: ResolvedDeps): Hono<EdgeEnv> {
           w.send("policy", policyResponse(device), last);
         }
       }
-    });
+    }, { stillValid, onClose: release, signal: evicted.signal });
     return c.body(body, 200, SSE_HEADERS);
   });
 
@@ -195,6 +221,8 @@ export function deviceApi(deps: ResolvedDeps): Hono<EdgeEnv> {
 
   app.post("/support", auth, async (c) => {
     const device = c.get("device");
+    // Refuse early, before reading a bundle that would be refused anyway.
+    checkSupportQuota(ctx.store, device.id, ctx.clock.now(), supportQuota);
     const ct = (c.req.header("content-type") ?? "").toLowerCase();
     if (!ct.startsWith("multipart/form-data")) {
       throw new InputError(
@@ -242,6 +270,7 @@ export function deviceApi(deps: ResolvedDeps): Hono<EdgeEnv> {
     const id = randomId("sup");
     const now = ctx.clock.now();
     ctx.store.transaction(() => {
+      checkSupportQuota(ctx.store, device.id, now, supportQuota);
       ctx.store.support.insert({
         id,
         deviceId: device.id,
@@ -257,6 +286,7 @@ export function deviceApi(deps: ResolvedDeps): Hono<EdgeEnv> {
         target: id,
         detail: { size: zip.length },
       });
+      pruneSupportBundles(ctx.store, device.id, supportQuota.keep);
     });
     ctx.notifier.publish({
       kind: "support_request",

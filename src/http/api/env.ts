@@ -3,6 +3,7 @@
  * the authentication middlewares, and the app's dependencies.
  */
 import type { EdgeContext } from "../../edge/context.ts";
+import type { SupportQuota } from "../../edge/devices.ts";
 import type { LoginRateLimiter } from "../../identity/rate_limit.ts";
 import type { ScryptParams } from "../../identity/password.ts";
 import type { SessionManager } from "../../identity/sessions.ts";
@@ -37,6 +38,8 @@ export interface EdgeAppDeps {
   scrypt?: ScryptParams;
   /** Metrics sink; default: a fresh EdgeMetrics. */
   metrics?: EdgeMetrics;
+  /** Support upload limits per device; default DEFAULT_SUPPORT_QUOTA (5 an hour, keep 20). */
+  supportQuota?: SupportQuota;
 }
 
 /** Resolved dependencies used by the sub-apps. */
@@ -47,4 +50,5 @@ export interface ResolvedDeps {
   sseKeepaliveMs: number;
   scrypt?: ScryptParams;
   metrics: EdgeMetrics;
+  supportQuota?: SupportQuota;
 }

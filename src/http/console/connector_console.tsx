@@ -29,6 +29,7 @@ import { hasMessage, type Lang, type Translate } from "../../../web/i18n/mod.ts"
 import { Card, FeedItem, type Tone } from "../../../web/components.tsx";
 import { Layout } from "../../../web/layout.tsx";
 import { SSE_HEADERS, sseStream } from "../api/sse.ts";
+import { allowedHostGuard, LOOPBACK_HOSTS } from "./host_guard.ts";
 import {
   type ConsoleVars,
   fragment,
@@ -94,8 +95,6 @@ export interface ConnectorConsoleDeps {
 type ConnectorConsoleEnv = { Variables: ConsoleVars };
 type Ctx = Context<ConnectorConsoleEnv>;
 
-const LOOPBACK = ["127.0.0.1", "localhost", "[::1]", "::1"];
-
 /** Messages a redirect may ask the More tab to show (`?msg=`). */
 const FLASH: Record<string, { tone: Tone; key: string }> = {
   policy_updated: { tone: "ok", key: "cflash.policy_updated" },
@@ -158,18 +157,10 @@ export function edgeSupportSender(
 export function createConnectorConsole(deps: ConnectorConsoleDeps): Hono<ConnectorConsoleEnv> {
   const clock = deps.clock ?? systemClock;
   const csrf = randomToken(24);
-  const allowed = new Set((deps.allowedHosts ?? LOOPBACK).map((h) => h.toLowerCase()));
   const app = new Hono<ConnectorConsoleEnv>();
 
   // DNS rebinding: only answer to the names this console is meant to be reached by.
-  app.use("*", async (c, next) => {
-    const host = (c.req.header("host") ?? new URL(c.req.url).host).toLowerCase();
-    const name = host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : host.split(":")[0];
-    if (!allowed.has(name)) {
-      return c.text(`Refused: this console answers only to ${[...allowed].join(", ")}`, 421);
-    }
-    await next();
-  });
+  app.use("*", allowedHostGuard(deps.allowedHosts ?? LOOPBACK_HOSTS));
   installConsoleBasics(app);
 
   const checkCsrf = (c: Ctx, form: Record<string, string>) => {

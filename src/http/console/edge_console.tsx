@@ -16,14 +16,17 @@
  */
 import type { Context } from "hono";
 import { Hono } from "hono";
+import { getCookie } from "hono/cookie";
 import { createMiddleware } from "hono/factory";
 import { type Clock, systemClock } from "../../clock.ts";
+import { sha256Hex } from "../../identity/secrets.ts";
 import type { Notifier } from "../../notify/mod.ts";
 import type { NotificationRecord } from "../../store/mod.ts";
 import { hasMessage, type Lang, type Translate } from "../../../web/i18n/mod.ts";
 import { Card, FeedItem, type Tone } from "../../../web/components.tsx";
 import { Layout } from "../../../web/layout.tsx";
-import { SSE_HEADERS, sseStream } from "../api/sse.ts";
+import { SSE_HEADERS, sseStream, StreamSlots } from "../api/sse.ts";
+import { allowedHostGuard, LOOPBACK_HOSTS } from "./host_guard.ts";
 import {
   type ConsoleVars,
   fragment,
@@ -63,6 +66,8 @@ export interface EdgeConsoleDeps {
   productVersion?: string;
   /** SSE keepalive interval (ms); default 15000. */
   sseKeepaliveMs?: number;
+  /** Host names the console answers to besides the loopback ones (DNS-rebinding guard). */
+  allowedHosts?: string[];
 }
 
 /** Result of an in-process API call. */
@@ -143,7 +148,11 @@ export function EdgeFeedItem(
 export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
   const clock = deps.clock ?? systemClock;
   const app = new Hono<EdgeConsoleEnv>();
+  // DNS rebinding: only answer to loopback names and the configured ones.
+  app.use("*", allowedHostGuard([...LOOPBACK_HOSTS, ...(deps.allowedHosts ?? [])]));
   installConsoleBasics(app);
+  // Open live-event streams per session.
+  const eventStreams = new StreamSlots();
 
   /** Calls the edge API in-process as the browser's session. */
   async function callApi(
@@ -577,6 +586,13 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
   // ---- Live events ----
   app.get("/events", (c) => {
     const t = c.get("t"), lang = c.get("lang");
+    // One slot pool per session cookie (the middleware above checked it); a
+    // fifth stream closes the oldest.
+    const evicted = new AbortController();
+    const release = eventStreams.acquire(
+      sha256Hex(getCookie(c, "pc_session") ?? ""),
+      () => evicted.abort(),
+    );
     const body = sseStream(deps.sseKeepaliveMs ?? 15_000, async (w, signal) => {
       for await (const n of deps.notifier.subscribe({ signal })) {
         const htmlText = await renderToString(
@@ -589,6 +605,11 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
           toast: notificationText(t, n),
         }, String(n.id));
       }
+    }, {
+      // The stream ends with the session (logout, expiry, idle timeout).
+      stillValid: async () => (await callApi(c, "GET", "/auth/session?peek=1")).ok,
+      onClose: release,
+      signal: evicted.signal,
     });
     return c.body(body, 200, SSE_HEADERS);
   });

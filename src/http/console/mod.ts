@@ -14,6 +14,7 @@ import type { EdgeControlPlane } from "../../edge/control_plane.ts";
 import { addLogSink, RingSink } from "../../log.ts";
 import { createConnectorConsole, edgeSupportSender } from "./connector_console.tsx";
 import { createEdgeConsole } from "./edge_console.tsx";
+import { allowedHostGuard, LOOPBACK_HOSTS } from "./host_guard.ts";
 
 export { createConnectorConsole, edgeSupportSender } from "./connector_console.tsx";
 export type { ConnectorConsoleDeps } from "./connector_console.tsx";
@@ -25,6 +26,8 @@ export interface EdgeConsoleOptions {
   /** The connector release this edge ships (older ones count as outdated). */
   currentConnectorVersion?: string;
   productVersion?: string;
+  /** Host names the console listener answers to besides 127.0.0.1, localhost and [::1]. */
+  allowedHosts?: string[];
 }
 
 /** The edge console listener's app: the console at "/", the edge API under "/api/" and "/metrics". */
@@ -35,8 +38,13 @@ export function edgeConsoleApp(cp: EdgeControlPlane, opts: EdgeConsoleOptions = 
     clock: cp.ctx.clock,
     currentConnectorVersion: opts.currentConnectorVersion ?? CONNECTOR_VERSION,
     productVersion: opts.productVersion,
+    allowedHosts: opts.allowedHosts,
   });
   const app = new Hono();
+  // The API and metrics on this listener get the same DNS-rebinding guard as the pages.
+  const guard = allowedHostGuard([...LOOPBACK_HOSTS, ...(opts.allowedHosts ?? [])]);
+  app.use("/api/*", guard);
+  app.use("/metrics", guard);
   app.all("/api/*", (c) => cp.app.fetch(c.req.raw, c.env));
   app.get("/metrics", (c) => cp.app.fetch(c.req.raw, c.env));
   app.route("/", ui);

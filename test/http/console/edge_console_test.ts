@@ -6,7 +6,12 @@ import { fixture } from "../helpers.ts";
 /** An edge fixture with its console and a logged-in cookie jar. */
 async function consoleFixture() {
   const f = await fixture({ sseKeepaliveMs: 50 });
-  const ui = createEdgeConsole({ api: f.app, notifier: f.notifier, clock: f.clock });
+  const ui = createEdgeConsole({
+    api: f.app,
+    notifier: f.notifier,
+    clock: f.clock,
+    sseKeepaliveMs: 50,
+  });
   const jar = new Map<string, string>();
   const cookieHeader = () => [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
   const keep = (res: Response) => {
@@ -51,6 +56,43 @@ async function consoleFixture() {
   };
   return { ...f, ui, jar, get, post, login, csrf };
 }
+
+/** Reads a stream until it ends; false if it is still open after `ms`. */
+async function endsWithin(body: ReadableStream<Uint8Array>, ms: number): Promise<boolean> {
+  const reader = body.getReader();
+  const deadline = Date.now() + ms;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    while (Date.now() < deadline) {
+      const r = await Promise.race([
+        reader.read(),
+        new Promise<"timeout">((res) =>
+          timer = setTimeout(() => res("timeout"), deadline - Date.now())
+        ),
+      ]);
+      clearTimeout(timer);
+      if (r === "timeout") return false;
+      if (r.done) return true;
+    }
+    return false;
+  } finally {
+    clearTimeout(timer);
+    void reader.cancel().catch(() => {});
+  }
+}
+
+Deno.test("edge console: the live events stream ends at logout", async () => {
+  const f = await consoleFixture();
+  await f.login();
+  const token = await f.csrf();
+  const res = await f.get("/events");
+  assert.equal(res.status, 200);
+  const [a, b] = res.body!.tee();
+  assert.equal(await endsWithin(a, 150), false, "open while the session lives");
+  const out = await f.post("/logout", { _csrf: token });
+  assert.equal(out.status, 303);
+  assert.equal(await endsWithin(b, 2000), true, "closed after logout");
+});
 
 Deno.test("edge console: pages need a session and redirect to the login form", async () => {
   const f = await consoleFixture();

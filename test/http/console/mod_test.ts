@@ -29,6 +29,33 @@ Deno.test("edgeConsoleApp: console at /, the edge API under /api/", async () => 
   f.store.close();
 });
 
+Deno.test("edgeConsoleApp: refuses foreign Host names (DNS rebinding) with 421", async () => {
+  const f = await fixture();
+  const app = edgeConsoleApp(
+    { app: f.app, notifier: f.notifier, ctx: f.ctx } as EdgeControlPlane,
+    { allowedHosts: ["edge.corp.example"] },
+  );
+  const cases: [string, string, number][] = [
+    ["evil.example", "/api/v1/health", 421],
+    ["evil.example:8080", "/metrics", 421],
+    ["evil.example", "/login", 421],
+    ["evil.example", "/", 421],
+    ["127.0.0.1.evil.example", "/api/v1/health", 421],
+    ["localhost.evil.example:8080", "/login", 421],
+    ["127.0.0.1:8080", "/api/v1/health", 200],
+    ["localhost:1234", "/login", 200],
+    ["[::1]:8080", "/api/v1/health", 200],
+    ["edge.corp.example:8080", "/api/v1/health", 200],
+    ["EDGE.corp.example", "/login", 200],
+  ];
+  for (const [host, path, status] of cases) {
+    const res = await app.request(`http://127.0.0.1:8080${path}`, { headers: { host } });
+    assert.equal(res.status, status, `${host} ${path}`);
+    await res.body?.cancel();
+  }
+  f.store.close();
+});
+
 Deno.test("connectorConsoleApp: console at /, the local API under /api/, capture on the tunnel", async () => {
   const sys = await system();
   try {
