@@ -50,7 +50,8 @@ const commands: Record<string, Handler> = {
     const { edgeConsoleApp } = await import("./src/http/console/mod.ts");
     return edgeCommand(args, {
       serve,
-      consoleApp: (cp) => edgeConsoleApp(cp, { productVersion: VERSION }),
+      consoleApp: (cp, _tunnel, config) =>
+        edgeConsoleApp(cp, { productVersion: VERSION, allowedHosts: config.consoleHosts }),
     });
   },
   async connect(args) {

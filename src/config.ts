@@ -105,6 +105,15 @@ export const EdgeConfig = z.object({
       error: "expected hostnames or IP addresses",
     }),
   ).default([]),
+  /**
+   * Host names (besides loopback) the admin console answers to, for a console
+   * listener bound to a non-loopback address; others get 421 (DNS rebinding).
+   */
+  consoleHosts: z.array(
+    z.string().regex(/^[A-Za-z0-9.:-]{1,253}$/, {
+      error: "expected hostnames or IP addresses",
+    }),
+  ).default([]),
   logLevel: LEVEL.default("info"),
 }).strict();
 /** @see EdgeConfig */
@@ -167,6 +176,9 @@ export interface ConfigSources {
   /** Parsed flags by kebab-case name (e.g. {"data-dir": "/x"}). */
   flags?: Record<string, string | number | boolean | string[] | undefined>;
 }
+
+/** Settings given as comma-separated lists in the environment and flags. */
+const LIST_KEYS = new Set(["tlsNames", "consoleHosts"]);
 
 const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
 const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -245,14 +257,14 @@ export async function loadConfig<R extends Role>(
   for (const k of keys) {
     const v = sources.env?.[`PORTCULLIS_${snake(k)}`];
     if (v !== undefined && v !== "") {
-      raw[k] = Array.isArray(raw[k]) || k === "tlsNames"
+      raw[k] = Array.isArray(raw[k]) || LIST_KEYS.has(k)
         ? v.split(",").map((s) => s.trim()).filter(Boolean)
         : v;
     }
   }
   for (const k of keys) {
     const v = sources.flags?.[kebab(k)];
-    if (v !== undefined) raw[k] = k === "tlsNames" && typeof v === "string" ? v.split(",") : v;
+    if (v !== undefined) raw[k] = LIST_KEYS.has(k) && typeof v === "string" ? v.split(",") : v;
   }
   const parsed = schema.safeParse(raw);
   if (!parsed.success) throw configError(role, parsed.error, raw);

@@ -103,3 +103,14 @@ Deno.test("config: connector strictEnforcement from file, env and flag", async (
     /Invalid configuration: connector\.strictEnforcement: expected true or false, got "maybe"$/,
   );
 });
+
+Deno.test("config: console host names from a comma-separated environment variable", async () => {
+  const c = await loadConfig("edge", {
+    env: { PORTCULLIS_CONSOLE_HOSTS: "edge.branch.example, 192.0.2.1" },
+  });
+  assert.deepEqual(c.consoleHosts, ["edge.branch.example", "192.0.2.1"]);
+  await assert.rejects(
+    () => loadConfig("edge", { flags: { "console-hosts": "bad host!" } }),
+    /edge\.consoleHosts\.0: expected hostnames or IP addresses/,
+  );
+});

@@ -39,7 +39,11 @@ export interface RunningEdge {
 export interface RunEdgeOptions {
   serve: ServeFn;
   /** Mounts the admin console on the console listener (from src/http/console). */
-  consoleApp?: (cp: EdgeControlPlane, tunnel: EdgeTunnel | null) => Hono | Promise<Hono>;
+  consoleApp?: (
+    cp: EdgeControlPlane,
+    tunnel: EdgeTunnel | null,
+    config: EdgeConfig,
+  ) => Hono | Promise<Hono>;
   /** Skip the data plane (no TUN/NAT; API-only tests and key management). */
   noTunnel?: boolean;
 }
@@ -125,7 +129,7 @@ export async function startEdge(config: EdgeConfig, opts: RunEdgeOptions): Promi
       cert: cp.ca.serverCertPem,
       key: cp.ca.serverKeyPem,
     });
-    const consoleApp = opts.consoleApp ? await opts.consoleApp(cp, tunnel) : cp.app;
+    const consoleApp = opts.consoleApp ? await opts.consoleApp(cp, tunnel, config) : cp.app;
     listen("console", splitListen(config.consoleListen), withInfo(consoleApp));
     listen(
       "bootstrap",
