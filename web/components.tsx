@@ -212,3 +212,15 @@ export function FeedItem(
     </li>
   );
 }
+
+/** The body of a console's "page not found" page (both consoles' 404s). */
+export function NotFoundCard(props: { title: Child; body: Child; back: Child }) {
+  return (
+    <Card title={props.title}>
+      <p>{props.body}</p>
+      <p>
+        <a href="/">{props.back}</a>
+      </p>
+    </Card>
+  );
+}

@@ -38,6 +38,28 @@ export function formatDuration(ms: number | null | undefined): string {
   return `${sec} s`;
 }
 
+const shortFormats = new Map<Lang, Intl.DateTimeFormat>();
+
+/** Formats a time as "Nov 22, 14:03:07" in `lang` (feeds and tables); a dash for none. */
+export function formatShortTime(t: string | number | null | undefined, lang: Lang): string {
+  if (t === null || t === undefined || t === "") return DASH;
+  const d = new Date(t);
+  if (Number.isNaN(d.getTime())) return DASH;
+  let f = shortFormats.get(lang);
+  if (!f) {
+    f = new Intl.DateTimeFormat(lang, {
+      month: "short",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      second: "2-digit",
+      hourCycle: "h23",
+    });
+    shortFormats.set(lang, f);
+  }
+  return f.format(d);
+}
+
 /** Formats an ISO string or epoch ms as a local date and time in `lang`. */
 export function formatTime(t: string | number | null | undefined, lang: Lang): string {
   if (t === null || t === undefined || t === "") return DASH;

@@ -21,6 +21,7 @@ import { TransportFallback } from "./fallback.ts";
 import { queryUapi, serveUapi, UAPI_DIR, type UapiInterface } from "./uapi.ts";
 import { systemClock } from "../clock.ts";
 import { InputError } from "../errors.ts";
+import { comparePrefixes, tryParsePrefix } from "../policy/cidr.ts";
 import { logger } from "../log.ts";
 
 const log = logger("wg");
@@ -240,19 +241,11 @@ export async function wgUp(path: string, opts: WgUpOptions = {}): Promise<void> 
 /** True when `prefix` equals the connected network of one of the interface addresses. */
 function coveredByAddress(prefix: string, addresses: string[]): boolean {
   // The kernel already routes an address's own subnet to the interface; adding it again fails.
-  return addresses.some((a) => {
-    const [ip, len] = a.split("/");
-    if (!len || prefix.split("/")[1] !== len) return false;
-    return networkOf(ip, Number(len)) === prefix.split("/")[0];
+  const want = tryParsePrefix(prefix);
+  return want !== null && addresses.some((a) => {
+    const net = tryParsePrefix(a); // host bits are cleared: 10.9.0.1/24 → 10.9.0.0/24
+    return net !== null && comparePrefixes(net, want) === 0;
   });
-}
-
-function networkOf(ip: string, len: number): string {
-  if (ip.includes(":")) return ip; // v6 subnets are added explicitly; exact match only
-  const n = ip.split(".").reduce((a, o) => (a << 8) | Number(o), 0) >>> 0;
-  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-  const m = (n & mask) >>> 0;
-  return [m >>> 24, (m >>> 16) & 255, (m >>> 8) & 255, m & 255].join(".");
 }
 
 /** Lists the interfaces with a UAPI socket (Portcullis and wireguard-go alike). */

@@ -6,6 +6,7 @@
  * and persisted, so addresses stay stable across restarts and network changes.
  */
 import { InputError } from "../errors.ts";
+import { formatIpv4Number, ipv4ToNumber, parseIpv4Text } from "../packet/addr.ts";
 
 /** First and last candidate /16 (second octet). */
 export const FIRST_OCTET2 = 64;
@@ -16,16 +17,13 @@ export const MAX_HOST = 65534;
 
 /** Parses dotted IPv4 to a 32-bit unsigned integer, or null. */
 export function parseIPv4(text: string): number | null {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-  if (!m) return null;
-  const parts = m.slice(1).map(Number);
-  if (parts.some((p) => p > 255)) return null;
-  return ((parts[0] << 24) >>> 0) + (parts[1] << 16) + (parts[2] << 8) + parts[3];
+  const b = parseIpv4Text(text);
+  return b === null ? null : ipv4ToNumber(b);
 }
 
 /** Formats a 32-bit unsigned integer as dotted IPv4. */
 export function formatIPv4(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
+  return formatIpv4Number(n);
 }
 
 /** An IPv4 prefix as base and length. */

@@ -19,7 +19,7 @@ import {
   verifyDeviceCredential,
 } from "../identity/secrets.ts";
 import type { DeviceRecord, Store } from "../store/mod.ts";
-import { hostAddress, MAX_HOST } from "./addresses.ts";
+import { hostAddress, MAX_HOST, parseIPv4, parsePrefix4 } from "./addresses.ts";
 import type { EdgeContext } from "./context.ts";
 import { presentedSecret, usableKey } from "./enrollment_keys.ts";
 
@@ -411,11 +411,11 @@ export function getDevice(ctx: EdgeContext, id: string): DeviceRecord {
  * guarantees a packet from a device address came from that device).
  */
 export function deviceForAddress(ctx: EdgeContext, ip: string): DeviceRecord | null {
-  const [base, bits] = ctx.network.split("/");
-  const toNum = (a: string) => a.split(".").reduce((n, o) => n * 256 + Number(o), 0);
-  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) return null;
-  const host = toNum(ip) - toNum(base);
-  if (host < 2 || host >= 2 ** (32 - Number(bits)) - 1) return null;
+  const net = parsePrefix4(ctx.network);
+  const addr = parseIPv4(ip);
+  if (!net || addr === null) return null;
+  const host = addr - net.base;
+  if (host < 2 || host >= 2 ** (32 - net.len) - 1) return null;
   const id = ctx.store.leases.deviceAt(host);
   return id ? ctx.store.devices.byId(id) ?? null : null;
 }

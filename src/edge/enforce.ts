@@ -9,17 +9,15 @@
  * denied unless the policy says otherwise.
  */
 import type { RouteFn } from "../dataplane/pump.ts";
-
-function ipv4Number(text: string): number {
-  return text.split(".").reduce((n, o) => n * 256 + Number(o), 0) >>> 0;
-}
+import { parseIPv4, parsePrefix4 } from "./addresses.ts";
 
 /** Builds the route function for `network` ("100.64.0.0/16") and the current policy. */
 export function deviceRouteFn(network: string, edgeAddress: string, c2cEnabled: boolean): RouteFn {
-  const [base, bits] = network.split("/");
-  const mask = Number(bits) === 0 ? 0 : (0xffffffff << (32 - Number(bits))) >>> 0;
-  const net = ipv4Number(base) & mask;
-  const edge = ipv4Number(edgeAddress);
+  const p = parsePrefix4(network);
+  const edge = parseIPv4(edgeAddress);
+  if (!p || edge === null) throw new RangeError(`Cannot enforce on network "${network}"`);
+  const mask = p.len === 0 ? 0 : (0xffffffff << (32 - p.len)) >>> 0;
+  const net = p.base;
   if (c2cEnabled) return () => "tun";
   return (buf, off) => {
     if (buf[off] >> 4 !== 4) return "tun";

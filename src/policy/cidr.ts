@@ -16,6 +16,7 @@
  * - Output follows RFC 5952 (lowercase, longest zero run compressed,
  *   IPv4-mapped addresses as ::ffff:a.b.c.d).
  */
+import { formatIpBytes, parseIpText } from "../packet/addr.ts";
 import { InputError } from "../errors.ts";
 
 /** Address family. */
@@ -39,75 +40,25 @@ export function familyBits(family: IpFamily): number {
   return family === 4 ? 32 : 128;
 }
 
-const IPV4_OCTET = /^(0|[1-9]\d{0,2})$/;
-
-function parseIpv4Value(text: string): bigint | null {
-  const parts = text.split(".");
-  if (parts.length !== 4) return null;
+/** Address bytes (4 or 16) as one unsigned integer. */
+function bytesValue(b: Uint8Array): bigint {
   let v = 0n;
-  for (const p of parts) {
-    if (!IPV4_OCTET.test(p)) return null;
-    const n = Number(p);
-    if (n > 255) return null;
-    v = (v << 8n) | BigInt(n);
-  }
+  for (const x of b) v = (v << 8n) | BigInt(x);
   return v;
 }
 
-function parseIpv6Value(text: string): bigint | null {
-  if (text.length === 0 || text.length > 45 || !/^[0-9a-fA-F:.]+$/.test(text)) return null;
-  let head = text;
-  let tailV4: bigint | null = null;
-  // An embedded IPv4 tail ("::ffff:1.2.3.4") counts as two groups.
-  const lastColon = text.lastIndexOf(":");
-  if (text.includes(".")) {
-    tailV4 = parseIpv4Value(text.slice(lastColon + 1));
-    if (tailV4 === null) return null;
-    head = text.slice(0, lastColon + 1);
-    // "::1.2.3.4" leaves "::"; "1::1.2.3.4" leaves "1::"; "1:2:...:6:1.2.3.4" leaves "...:6:".
-    if (head.endsWith(":") && !head.endsWith("::")) head = head.slice(0, -1);
-  }
-  const groupsWanted = tailV4 === null ? 8 : 6;
-  const dbl = head.indexOf("::");
-  if (dbl !== -1 && head.indexOf("::", dbl + 1) !== -1) return null;
-  const parseGroups = (s: string): number[] | null => {
-    if (s === "") return [];
-    const out: number[] = [];
-    for (const g of s.split(":")) {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
-      out.push(parseInt(g, 16));
-    }
-    return out;
-  };
-  let groups: number[];
-  if (dbl === -1) {
-    const g = parseGroups(head);
-    if (g === null || g.length !== groupsWanted) return null;
-    groups = g;
-  } else {
-    const left = parseGroups(head.slice(0, dbl));
-    const right = parseGroups(head.slice(dbl + 2));
-    if (left === null || right === null) return null;
-    const missing = groupsWanted - left.length - right.length;
-    // "::" must stand for at least one group.
-    if (missing < 1) return null;
-    groups = [...left, ...new Array<number>(missing).fill(0), ...right];
-  }
-  let v = 0n;
-  for (const g of groups) v = (v << 16n) | BigInt(g);
-  if (tailV4 !== null) v = (v << 32n) | tailV4;
-  return v;
+/** An unsigned integer as `n` address bytes. */
+function valueBytes(v: bigint, n: number): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let i = n - 1; i >= 0; i--, v >>= 8n) b[i] = Number(v & 0xffn);
+  return b;
 }
 
 /** Parses an IPv4 or IPv6 address, or returns null when it is not one. */
 export function tryParseIp(text: string): IpAddress | null {
-  const t = text.trim();
-  if (t.includes(":")) {
-    const v = parseIpv6Value(t);
-    return v === null ? null : { family: 6, value: v };
-  }
-  const v = parseIpv4Value(t);
-  return v === null ? null : { family: 4, value: v };
+  // The one text parser (src/packet/addr.ts); here addresses are integers.
+  const b = parseIpText(text.trim());
+  return b === null ? null : { family: b.length === 4 ? 4 : 6, value: bytesValue(b) };
 }
 
 /** Parses an IPv4 or IPv6 address; throws an InputError naming the value. */
@@ -117,37 +68,11 @@ export function parseIp(text: string): IpAddress {
   return ip;
 }
 
-function formatIpv4Value(v: bigint): string {
-  const n = Number(v);
-  return `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
-}
-
-/** Formats an address: dotted quad, or RFC 5952 IPv6 text. */
+/** Formats an address: dotted quad, or RFC 5952 IPv6 text (IPv4-mapped with a dotted tail). */
 export function formatIp(ip: IpAddress): string {
-  if (ip.family === 4) return formatIpv4Value(ip.value);
-  if (ip.value >> 32n === 0xffffn) return `::ffff:${formatIpv4Value(ip.value & 0xffffffffn)}`;
-  const groups: number[] = [];
-  for (let i = 7; i >= 0; i--) groups.push(Number((ip.value >> BigInt(i * 16)) & 0xffffn));
-  // Longest run of at least two zero groups, leftmost on ties (RFC 5952 §4.2).
-  let bestStart = -1, bestLen = 1;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart === -1) return hex.join(":");
-  const left = hex.slice(0, bestStart).join(":");
-  const right = hex.slice(bestStart + bestLen).join(":");
-  return `${left}::${right}`;
+  if (ip.family === 4) return formatIpBytes(valueBytes(ip.value, 4));
+  if (ip.value >> 32n === 0xffffn) return `::ffff:${formatIpBytes(valueBytes(ip.value, 4))}`;
+  return formatIpBytes(valueBytes(ip.value, 16));
 }
 
 /** Re-formats an address in canonical form, or returns null when it does not parse. */
@@ -333,7 +258,7 @@ export function ipv4Netmask(len: number): string {
   if (!Number.isInteger(len) || len < 0 || len > 32) {
     throw new InputError("invalid_prefix", `Cannot make an IPv4 netmask for length ${len}`);
   }
-  return formatIpv4Value(allOnes(4) & ~hostMask(4, len));
+  return formatIp({ family: 4, value: allOnes(4) & ~hostMask(4, len) });
 }
 
 const LOCAL_PREFIXES = [

@@ -14,7 +14,7 @@
  * beside another lab.
  */
 import assert from "node:assert/strict";
-import { canUseNetns, sh } from "./netns.ts";
+import { canUseNetns, sh, waitUntil } from "./netns.ts";
 import { labDown, labUp } from "../../src/lab/mod.ts";
 import { ADDR, NS } from "../../src/lab/topology.ts";
 import { totpAt } from "../../src/identity/totp.ts";
@@ -33,15 +33,6 @@ async function curl(ns: string, url: string, json = false): Promise<string> {
   if (json) args.push("-H", "Accept: application/json");
   const r = await inNs(ns, [...args, url]);
   return r.stdout;
-}
-
-async function waitUntil(what: string, fn: () => Promise<boolean>, ms: number): Promise<number> {
-  const start = Date.now();
-  while (Date.now() - start < ms) {
-    if (await fn().catch(() => false)) return Date.now() - start;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`Timed out after ${ms} ms: ${what}`);
 }
 
 /** Logs in to the edge admin API inside pcl-edge and returns a curl runner with the session. */

@@ -46,6 +46,24 @@ export async function sh(
   return res;
 }
 
+/**
+ * Polls `fn` until it resolves true (a rejection counts as false) or `ms`
+ * pass; resolves with the time it took, throws naming `what` on timeout.
+ */
+export async function waitUntil(
+  what: string,
+  fn: () => Promise<boolean>,
+  ms: number,
+  intervalMs = 200,
+): Promise<number> {
+  const start = Date.now();
+  while (Date.now() - start < ms) {
+    if (await fn().catch(() => false)) return Date.now() - start;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`Timed out after ${ms} ms: ${what}`);
+}
+
 let counter = 0;
 
 /** A set of namespaces, links and processes owned by one test. */

@@ -15,7 +15,7 @@
  * the connector's own (direct), or nothing (blocked).
  */
 import assert from "node:assert/strict";
-import { canUseNetns, NetnsLab, type RunResult } from "./netns.ts";
+import { canUseNetns, NetnsLab, type RunResult, waitUntil } from "./netns.ts";
 import { totpAt } from "../../src/identity/totp.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
@@ -63,15 +63,6 @@ function profile(edgeUnreachable: "direct" | "blocked") {
     },
     policyRefreshSec: 10,
   };
-}
-
-async function waitUntil(what: string, fn: () => Promise<boolean>, ms: number): Promise<number> {
-  const start = Date.now();
-  while (Date.now() - start < ms) {
-    if (await fn().catch(() => false)) return Date.now() - start;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`Timed out after ${ms} ms: ${what}`);
 }
 
 Deno.test({

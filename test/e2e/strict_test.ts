@@ -15,7 +15,7 @@
  * nothing (blocked).
  */
 import assert from "node:assert/strict";
-import { canUseNetns, NetnsLab, type RunResult } from "./netns.ts";
+import { canUseNetns, NetnsLab, type RunResult, waitUntil as waitUntilShared } from "./netns.ts";
 import { totpAt } from "../../src/identity/totp.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
@@ -35,14 +35,9 @@ function profile(strictEnforcement: boolean) {
   };
 }
 
-async function waitUntil(what: string, fn: () => Promise<boolean>, ms: number): Promise<number> {
-  const start = Date.now();
-  while (Date.now() - start < ms) {
-    if (await fn().catch(() => false)) return Date.now() - start;
-    await new Promise((r) => setTimeout(r, 150));
-  }
-  throw new Error(`Timed out after ${ms} ms: ${what}`);
-}
+/** Polls a little faster than the shared default: these steps are short. */
+const waitUntil = (what: string, fn: () => Promise<boolean>, ms: number) =>
+  waitUntilShared(what, fn, ms, 150);
 
 Deno.test({
   name: "strict enforcement: blocked before enrolment and after logout, as the policy says",

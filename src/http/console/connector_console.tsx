@@ -26,7 +26,8 @@ import { type Level, logger, logLevel, type RingSink, setLogLevel } from "../../
 import type { PolicyBundle } from "../../policy/types.ts";
 import type { ConnectorState, Notification } from "../../store/connector_state.ts";
 import { hasMessage, type Lang, type Translate } from "../../../web/i18n/mod.ts";
-import { Card, FeedItem, type Tone } from "../../../web/components.tsx";
+import { FeedItem, NotFoundCard, type Tone } from "../../../web/components.tsx";
+import { formatShortTime } from "../../../web/format.ts";
 import { Layout } from "../../../web/layout.tsx";
 import { SSE_HEADERS, sseStream } from "../api/sse.ts";
 import { allowedHostGuard, LOOPBACK_HOSTS } from "./host_guard.ts";
@@ -176,16 +177,6 @@ export function createConnectorConsole(deps: ConnectorConsoleDeps): Hono<Connect
 
   const recentNotifications = () => deps.store.listNotifications({ limit: 200 });
 
-  const fmt = (lang: Lang) => (ms: number) =>
-    new Intl.DateTimeFormat(lang, {
-      month: "short",
-      day: "2-digit",
-      hour: "2-digit",
-      minute: "2-digit",
-      second: "2-digit",
-      hourCycle: "h23",
-    }).format(new Date(ms));
-
   const feedItem = (t: Translate, lang: Lang, n: Notification) => {
     const type = displayType(n);
     const sevKey = `severity.${n.severity}`;
@@ -197,7 +188,7 @@ export function createConnectorConsole(deps: ConnectorConsoleDeps): Hono<Connect
         tone={n.severity === "error" ? "bad" : n.severity === "warn" ? "warn" : "info"}
         severityLabel={hasMessage(sevKey) ? t(sevKey) : n.severity}
         message={connectorText(t, n)}
-        time={fmt(lang)(n.ts)}
+        time={formatShortTime(n.ts, lang)}
         iso={new Date(n.ts).toISOString()}
       />
     );
@@ -571,12 +562,11 @@ export function createConnectorConsole(deps: ConnectorConsoleDeps): Hono<Connect
       c,
       "",
       t("notfound.title"),
-      <Card title={t("notfound.title")}>
-        <p>{t("notfound.body", { path: c.req.path.slice(0, 200) })}</p>
-        <p>
-          <a href="/">{t("notfound.back")}</a>
-        </p>
-      </Card>,
+      <NotFoundCard
+        title={t("notfound.title")}
+        body={t("notfound.body", { path: c.req.path.slice(0, 200) })}
+        back={t("notfound.back")}
+      />,
       404,
     );
   });

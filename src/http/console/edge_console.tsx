@@ -23,7 +23,8 @@ import { sha256Hex } from "../../identity/secrets.ts";
 import type { Notifier } from "../../notify/mod.ts";
 import type { NotificationRecord } from "../../store/mod.ts";
 import { hasMessage, type Lang, type Translate } from "../../../web/i18n/mod.ts";
-import { Card, FeedItem, type Tone } from "../../../web/components.tsx";
+import { FeedItem, NotFoundCard, type Tone } from "../../../web/components.tsx";
+import { formatShortTime } from "../../../web/format.ts";
 import { Layout } from "../../../web/layout.tsx";
 import { SSE_HEADERS, sseStream, StreamSlots } from "../api/sse.ts";
 import { allowedHostGuard, LOOPBACK_HOSTS } from "./host_guard.ts";
@@ -125,7 +126,7 @@ export function notificationText(
 
 /** Renders one edge notification as a feed item. */
 export function EdgeFeedItem(
-  props: { n: NotificationRecord; t: Translate; lang: Lang; fmtTime: (ms: number) => string },
+  props: { n: NotificationRecord; t: Translate; lang: Lang },
 ) {
   const { n, t } = props;
   const kindKey = `kind.${n.kind}`;
@@ -138,7 +139,7 @@ export function EdgeFeedItem(
       tone={severityTone(n.severity)}
       severityLabel={hasMessage(sevKey) ? t(sevKey) : n.severity}
       message={notificationText(t, n)}
-      time={props.fmtTime(n.createdAt)}
+      time={formatShortTime(n.createdAt, props.lang)}
       iso={new Date(n.createdAt).toISOString()}
     />
   );
@@ -187,16 +188,6 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
     if (code && hasMessage(key)) return t(key);
     return r.data?.error?.message ?? t("error.unexpected");
   }
-
-  const fmtTime = (lang: Lang) => (ms: number | string | null) =>
-    ms === null ? "—" : new Intl.DateTimeFormat(lang, {
-      month: "short",
-      day: "2-digit",
-      hour: "2-digit",
-      minute: "2-digit",
-      second: "2-digit",
-      hourCycle: "h23",
-    }).format(new Date(ms));
 
   function frame(
     c: Ctx,
@@ -337,7 +328,7 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
         lang={lang}
         summary={summary}
         recent={[...(notes.data?.notifications ?? [])].reverse().map((n: NotificationRecord) => (
-          <EdgeFeedItem n={n} t={t} lang={lang} fmtTime={fmtTime(lang)} />
+          <EdgeFeedItem n={n} t={t} lang={lang} />
         ))}
       />,
     );
@@ -543,7 +534,7 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
         t={t}
         kinds={kinds}
         type={type}
-        items={shown.map((n) => <EdgeFeedItem n={n} t={t} lang={lang} fmtTime={fmtTime(lang)} />)}
+        items={shown.map((n) => <EdgeFeedItem n={n} t={t} lang={lang} />)}
       />,
     );
   });
@@ -596,7 +587,7 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
     const body = sseStream(deps.sseKeepaliveMs ?? 15_000, async (w, signal) => {
       for await (const n of deps.notifier.subscribe({ signal })) {
         const htmlText = await renderToString(
-          <EdgeFeedItem n={n} t={t} lang={lang} fmtTime={fmtTime(lang)} />,
+          <EdgeFeedItem n={n} t={t} lang={lang} />,
         );
         w.send("notification", {
           id: n.id,
@@ -621,12 +612,11 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
       c,
       "",
       t("notfound.title"),
-      <Card title={t("notfound.title")}>
-        <p>{t("notfound.body", { path: c.req.path.slice(0, 200) })}</p>
-        <p>
-          <a href="/">{t("notfound.back")}</a>
-        </p>
-      </Card>,
+      <NotFoundCard
+        title={t("notfound.title")}
+        body={t("notfound.body", { path: c.req.path.slice(0, 200) })}
+        back={t("notfound.back")}
+      />,
       404,
     );
   });
