@@ -19,7 +19,7 @@ import {
   SettingsRepo,
   SupportRepo,
   UsersRepo,
-} from "./repos.ts";
+} from "./repos/mod.ts";
 
 export { Database, type OpenOptions, type SqlValue, StoreError } from "./db.ts";
 export { type Migration, MIGRATIONS } from "./migrations.ts";
@@ -35,7 +35,7 @@ export type {
   SessionRecord,
   SupportRecord,
   UserRecord,
-} from "./repos.ts";
+} from "./repos/mod.ts";
 
 /** Tables whose row counts `Store.tableCounts` reports. */
 export const TABLES = [

@@ -1,0 +1,91 @@
+import type { Database } from "../db.ts";
+import { num, type Row, str } from "./row.ts";
+
+/** A console/API user. */
+export interface UserRecord {
+  id: string;
+  username: string;
+  passwordHash: string;
+  totpSecret: string;
+  totpLastStep: number;
+  role: "admin" | "user";
+  groups: string[];
+  createdAt: number;
+}
+
+/** Seals secrets before they are stored, opens them when read (identity passes them through). */
+export interface Sealer {
+  seal(clear: string): string;
+  open(stored: string): string;
+}
+
+const CLEAR: Sealer = { seal: (s) => s, open: (s) => s };
+
+function toUser(r: Row, sealer: Sealer): UserRecord {
+  return {
+    id: str(r.id),
+    username: str(r.username),
+    passwordHash: str(r.password_hash),
+    totpSecret: sealer.open(str(r.totp_secret)),
+    totpLastStep: num(r.totp_last_step),
+    role: r.role === "admin" ? "admin" : "user",
+    groups: JSON.parse(str(r.groups)),
+    createdAt: num(r.created_at),
+  };
+}
+
+/** Users with password hashes and TOTP secrets. */
+export class UsersRepo {
+  /** `sealer` protects TOTP seeds at rest (see src/identity/secret_box.ts). */
+  constructor(private db: Database, private sealer: Sealer = CLEAR) {}
+  /** Inserts a user. */
+  insert(u: UserRecord): void {
+    this.db.run(
+      "INSERT INTO users (id, username, password_hash, totp_secret, totp_last_step, role, groups, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      u.id,
+      u.username,
+      u.passwordHash,
+      this.sealer.seal(u.totpSecret),
+      u.totpLastStep,
+      u.role,
+      JSON.stringify(u.groups),
+      u.createdAt,
+    );
+  }
+  /** Finds a user by name (case-insensitive). */
+  byUsername(username: string): UserRecord | undefined {
+    const r = this.db.get<Row>("SELECT * FROM users WHERE username = ?", username);
+    return r && toUser(r, this.sealer);
+  }
+  /** Finds a user by id. */
+  byId(id: string): UserRecord | undefined {
+    const r = this.db.get<Row>("SELECT * FROM users WHERE id = ?", id);
+    return r && toUser(r, this.sealer);
+  }
+  /** Every user, by name. */
+  list(): UserRecord[] {
+    return this.db.all<Row>("SELECT * FROM users ORDER BY username").map((r) =>
+      toUser(r, this.sealer)
+    );
+  }
+  /** Number of users. */
+  count(): number {
+    return num(this.db.get<Row>("SELECT COUNT(*) AS n FROM users")!.n);
+  }
+  /** Deletes a user (sessions and tokens cascade); returns whether it existed. */
+  delete(id: string): boolean {
+    return this.db.run("DELETE FROM users WHERE id = ?", id).changes === 1;
+  }
+  /**
+   * Records `step` as the last TOTP step used, only if it is newer; returns
+   * false when the step was already used (a replayed code).
+   */
+  claimTotpStep(id: string, step: number): boolean {
+    return this.db.run(
+      "UPDATE users SET totp_last_step = ? WHERE id = ? AND totp_last_step < ?",
+      step,
+      id,
+      step,
+    ).changes === 1;
+  }
+}
