@@ -6,7 +6,7 @@
  * the web framework and the database.
  */
 import { PortcullisError } from "./src/errors.ts";
-import type { ServeFn } from "./src/http/serve.ts";
+import type { ServeFn } from "./src/serve.ts";
 
 /** Version printed by `portcullis version` and reported by connectors. */
 export const VERSION = "0.1.0";
@@ -47,23 +47,28 @@ const serve: ServeFn = (o, handler) =>
 const commands: Record<string, Handler> = {
   async edge(args) {
     const { edgeCommand } = await import("./src/edge/cli.ts");
+    const { edgeApps } = await import("./src/http/edge_apps.ts");
     const { edgeConsoleApp } = await import("./src/http/console/mod.ts");
     return edgeCommand(args, {
       serve,
-      consoleApp: (cp, _tunnel, config) =>
-        edgeConsoleApp(cp, { productVersion: VERSION, allowedHosts: config.consoleHosts }),
+      apps: edgeApps({
+        console: (cp, api, _tunnel, config) =>
+          edgeConsoleApp(cp, api, { productVersion: VERSION, allowedHosts: config.consoleHosts }),
+      }),
     });
   },
   async connect(args) {
     const { connectCommand } = await import("./src/connector/cli.ts");
-    const { connectorConsoleApp } = await import("./src/http/console/mod.ts");
+    const { httpEdgeApi } = await import("./src/http/edge_client.ts");
+    const { connectorListenerApp } = await import("./src/http/console/mod.ts");
     const { addLogSink, RingSink } = await import("./src/log.ts");
     // Keep records from the very start, so exported bundles include start-up.
     const logs = new RingSink(5000);
     addLogSink(logs);
     return connectCommand(args, {
       serve,
-      consoleApp: (parts) => connectorConsoleApp(parts, { logs }),
+      edge: httpEdgeApi(),
+      app: (parts) => connectorListenerApp(parts, { logs }),
     });
   },
   async check(args) {

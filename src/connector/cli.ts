@@ -6,31 +6,36 @@
 import { parseCliArgs } from "../cli_args.ts";
 import { ConnectorConfig, loadConfig, splitListen } from "../config.ts";
 import { InputError } from "../errors.ts";
-import { type ServeFn, shutdownWithin } from "../http/serve.ts";
-import { createConnectorApp } from "../http/connector_app.ts";
-import { startConnector } from "./mod.ts";
+import { type HttpApp, type ServeFn, shutdownWithin } from "../serve.ts";
+import type { EdgeApiFactory } from "./edge_api.ts";
+import { type ConnectorHandle, startConnector } from "./mod.ts";
 import { ConnectorTunnel } from "./tunnel.ts";
 import { SystemNetworkMonitor } from "./network/monitor.ts";
 import { SystemNetworkPort } from "./network/system_port.ts";
 import { logger, setLogLevel } from "../log.ts";
-import type { Hono } from "hono";
 
 const log = logger("connector");
 const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
-/** Hooks for mounting more on the console listener (the web console). */
+/**
+ * What main.ts hands in: the listener, the HTTP client of the edge, and the
+ * console listener's app (local API and web console, from src/http).
+ */
 export interface ConnectOptions {
   serve: ServeFn;
-  /** Builds the console app around the local API (src/http/console); default: the API alone. */
-  consoleApp?: (parts: ConsoleParts) => Hono | Promise<Hono>;
+  /** How to reach the edge's API (src/http/edge_client.ts `httpEdgeApi()`). */
+  edge: EdgeApiFactory;
+  /** Builds the console listener's app for the running connector. */
+  app: (parts: ConnectorParts) => HttpApp | Promise<HttpApp>;
 }
 
-/** What a console needs from a running connector. */
-export interface ConsoleParts {
-  api: Hono;
-  handle: Awaited<ReturnType<typeof startConnector>>;
+/** What the console listener's app is built from: the running connector. */
+export interface ConnectorParts {
+  handle: ConnectorHandle;
   tunnel: ConnectorTunnel;
   config: ConnectorConfig;
+  /** Asks the connector to stop (the local API's exit action). */
+  requestExit: () => void;
 }
 
 /** Settings given on the command line as bare switches (`--gateway`). */
@@ -95,7 +100,7 @@ export async function connectCommand(args: string[], opts: ConnectOptions): Prom
       probeIdleSec: config.probeIdleSec,
       probePortalSec: config.probePortalSec,
       strictEnforcement: config.strictEnforcement,
-    }, { tunnel, network });
+    }, { tunnel, network, edge: opts.edge });
   } catch (e) {
     await network.close();
     await tunnel.close().catch(() => {});
@@ -103,13 +108,7 @@ export async function connectCommand(args: string[], opts: ConnectOptions): Prom
   }
   let server: ReturnType<ServeFn> | null = null;
   try {
-    const api = createConnectorApp({
-      engine: handle.engine,
-      hub: handle.hub,
-      store: handle.store,
-      onExit: () => stopRequested(),
-    });
-    const app = opts.consoleApp ? await opts.consoleApp({ api, handle, tunnel, config }) : api;
+    const app = await opts.app({ handle, tunnel, config, requestExit: () => stopRequested() });
     server = opts.serve(
       { ...splitListen(config.consoleListen), onListen: () => {} },
       (req, info) => app.fetch(req, info),

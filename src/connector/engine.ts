@@ -9,25 +9,24 @@
  * something (enrol, refresh) enqueue follow-up events instead of dispatching
  * recursively, so a transition never runs inside another one.
  */
-import { reenrollMessage } from "../http/api/schemas.ts";
 import type { Clock } from "../clock.ts";
 import { systemClock } from "../clock.ts";
+import { type PostureReport, reenrollMessage } from "../control/mod.ts";
+import type { EnrollmentKeyPayload } from "../control/enrollment_key.ts";
 import { logger } from "../log.ts";
-import type { EnrollmentKeyPayload, PostureReport } from "../http/api/schemas.ts";
 import { FailOpenSettings, type PolicyBundle } from "../policy/types.ts";
 import { PolicyBundle as PolicyBundleSchema } from "../policy/types.ts";
 import { planRoutes } from "../policy/routes.ts";
 import type { ConnectorState, StoredEnrollment } from "../store/connector_state.ts";
 import { canonicalIp } from "../policy/cidr.ts";
 import {
-  bootstrapBase,
+  type EdgeApi,
   EdgeApiError,
-  type EdgeClient,
-  EdgeTlsError,
   EdgeUnreachableError,
   isCredentialRefused,
-  parseEnrollmentKey,
-} from "./edge_client.ts";
+  isUnreachable,
+} from "./edge_api.ts";
+import { bootstrapBase, parseEnrollmentKey } from "./enrollment_key.ts";
 import {
   blockedSentence,
   describeState,
@@ -65,7 +64,7 @@ export interface EngineDeps {
   network: NetworkPort;
   hub: NotificationHub;
   /** Makes an edge client for a base URL and pinned CA (credentials are set by the engine). */
-  makeClient: (apiUrl: string, caPem: string) => EdgeClient;
+  makeClient: (apiUrl: string, caPem: string) => EdgeApi;
   /** Fetches and checks the edge CA named by an enrolment key. */
   fetchCa: (p: EnrollmentKeyPayload) => Promise<string>;
   device: DeviceInfo;
@@ -169,7 +168,7 @@ export class Engine {
   #queue: { event: EngineEvent; resolve: (r: TransitionResult) => void }[] = [];
   #processing = false;
   #stopped = false;
-  #client: EdgeClient | null = null;
+  #client: EdgeApi | null = null;
   #enrollment: StoredEnrollment | null = null;
   #policy: PolicyBundle | null = null;
   #policyEtag: string | null = null;
@@ -1065,7 +1064,7 @@ export class Engine {
 
   // ---- helpers ------------------------------------------------------------
 
-  #makeClient(e: StoredEnrollment): EdgeClient {
+  #makeClient(e: StoredEnrollment): EdgeApi {
     const c = this.#d.makeClient(e.apiUrl, e.caPem);
     c.setCredentials(this.#d.identity.credential, this.#d.identity.fingerprintHash);
     return c;
@@ -1213,12 +1212,6 @@ function isProbing(k: StateKind): boolean {
 
 function sameVerdict(a: NetworkVerdict | null, b: NetworkVerdict | null): boolean {
   return a?.type === b?.type && a?.action === b?.action && a?.explanation === b?.explanation;
-}
-
-/** Errors that mean "the edge is not serving us now": transport failures and 5xx answers. */
-function isUnreachable(err: unknown): boolean {
-  return err instanceof EdgeUnreachableError || err instanceof EdgeTlsError ||
-    (err instanceof EdgeApiError && err.status >= 500);
 }
 
 function fingerprintConfig(cfg: TunnelConfig): string {

@@ -12,7 +12,7 @@
  * new keys — never impersonating the original device.
  */
 import { PortcullisError } from "../errors.ts";
-import type { HardwareFingerprint } from "../http/api/schemas.ts";
+import type { HardwareFingerprint } from "../identity/secrets.ts";
 import type { ConnectorState, SealedIdentityRow } from "../store/connector_state.ts";
 
 /** Where the fingerprint comes from; paths are injectable for tests and namespaces. */

@@ -9,16 +9,11 @@ import { logger } from "../log.ts";
 import type { Clock } from "../clock.ts";
 import { evaluatePosture } from "../policy/posture.ts";
 import type { PolicyBundle } from "../policy/types.ts";
-import type { PostureReport } from "../http/api/schemas.ts";
+import type { PostureReport } from "../control/mod.ts";
 import { collectFacts, collectOs, type PostureSources } from "../posture/mod.ts";
 import { ConnectorState } from "../store/connector_state.ts";
-import {
-  bootstrapBase,
-  EdgeClient,
-  type FetchLike,
-  fetchPinnedCa,
-  parseEnrollmentKey,
-} from "./edge_client.ts";
+import type { EdgeApiFactory } from "./edge_api.ts";
+import { bootstrapBase, parseEnrollmentKey } from "./enrollment_key.ts";
 import { type DeviceInfo, Engine } from "./engine.ts";
 import { type DeviceIdentity, loadOrCreateIdentity } from "./identity.ts";
 import { type NetworkPort, OffTrustedNetworkPort } from "./network_port.ts";
@@ -70,8 +65,11 @@ export interface ConnectorPorts {
   tunnel: TunnelPort;
   /** Default: OffTrustedNetworkPort (no detection). */
   network?: NetworkPort;
-  /** Transport to the edge (tests: an in-process app); default real fetch with the pinned CA. */
-  fetch?: FetchLike;
+  /**
+   * How to reach the edge: main.ts hands in the HTTP client (src/http/edge_client.ts
+   * `httpEdgeApi()`); tests hand it an in-process transport or a fake.
+   */
+  edge: EdgeApiFactory;
   clock?: Clock;
   posture?: PostureSources;
 }
@@ -139,9 +137,8 @@ export async function startConnector(
       hub,
       tunnel: ports.tunnel,
       network: ports.network ?? new OffTrustedNetworkPort(),
-      makeClient: (apiUrl, caPem) =>
-        new EdgeClient({ apiUrl, caPem, fetch: ports.fetch, clock: ports.clock }),
-      fetchCa: (p) => fetchPinnedCa(p, { fetch: ports.fetch }),
+      makeClient: (apiUrl, caPem) => ports.edge.client(apiUrl, caPem),
+      fetchCa: (p) => ports.edge.fetchCa(p),
       device,
       enrollmentKey: config.enrollmentKey ?? null,
       collectPosture: (policy) => postureReport(policy, postureSources),

@@ -8,7 +8,7 @@
  * engine only hears `up` with the transport that worked, or
  * `handshake_timeout` when neither did.
  */
-import type { TunnelEndpoint } from "../http/api/schemas.ts";
+import type { TunnelEndpoint } from "../net/endpoint.ts";
 import type { Transport } from "./engine_state.ts";
 
 /** Everything the data plane needs to bring the tunnel up. */

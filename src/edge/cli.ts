@@ -10,6 +10,7 @@ import { InputError } from "../errors.ts";
 import { runEdge, type RunEdgeOptions } from "./run.ts";
 import { startEdgeControlPlane } from "./control_plane.ts";
 import { runKeyCreate } from "./cli_key.ts";
+import type { HttpApp } from "../serve.ts";
 
 const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
@@ -33,7 +34,10 @@ export function edgeConfigFrom(values: Record<string, unknown>) {
 }
 
 /** Runs `portcullis edge …`; returns the exit code. */
-export async function edgeCommand(args: string[], run: RunEdgeOptions): Promise<number> {
+export async function edgeCommand<A extends HttpApp>(
+  args: string[],
+  run: RunEdgeOptions<A>,
+): Promise<number> {
   if (args[0] === "key") {
     if (args[1] !== "create") {
       throw new InputError(

@@ -4,7 +4,7 @@
  * (device network, edge address and key, tunnel endpoints, API URL, CA pin).
  */
 import type { Clock } from "../clock.ts";
-import type { TunnelEndpoint } from "../http/api/schemas.ts";
+import type { TunnelEndpoint } from "../net/endpoint.ts";
 import type { Notifier } from "../notify/mod.ts";
 import type { Store } from "../store/mod.ts";
 import type { EdgeTunnelPort } from "./dataplane_port.ts";

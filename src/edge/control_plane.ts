@@ -2,14 +2,12 @@
  * Start-up of the edge control plane, for main.ts: open and migrate the
  * store, make the CA and server certificate, the WireGuard key and the first
  * admin if this is the first start, choose (once) the device network, load
- * every enabled device into the tunnel port, and build the HTTP app.
+ * every enabled device into the tunnel port. The HTTP apps over it are built
+ * by the caller (main.ts composes src/http's apps; tests build them directly).
  */
-import type { Hono } from "hono";
 import { type Clock, systemClock } from "../clock.ts";
 import { defaultPublicHost, type EdgeConfig, splitListen } from "../config.ts";
-import { createEdgeApp } from "../http/app_edge.ts";
-import type { EdgeEnv } from "../http/api/env.ts";
-import type { TunnelEndpoint } from "../http/api/schemas.ts";
+import type { TunnelEndpoint } from "../net/endpoint.ts";
 import type { ScryptParams } from "../identity/password.ts";
 import { logger } from "../log.ts";
 import { Notifier } from "../notify/mod.ts";
@@ -35,13 +33,10 @@ export interface ControlPlaneDeps {
   localPrefixes?: () => Promise<string[]> | string[];
   /** scrypt parameters for the initial admin (tests lower them). */
   scrypt?: ScryptParams;
-  /** SSE keepalive interval (ms). */
-  sseKeepaliveMs?: number;
 }
 
 /** A started control plane. */
 export interface EdgeControlPlane {
-  app: Hono<EdgeEnv>;
   store: Store;
   ca: CaInfo;
   ctx: EdgeContext;
@@ -123,9 +118,7 @@ export async function startEdgeControlPlane(
     const initialAdminPath = await ensureInitialAdmin(store, clock, config.dataDir, deps.scrypt);
     const peers = loadPeers(ctx);
     log.info("edge control plane ready", { network, edgeAddress, apiUrl, peers });
-    const app = createEdgeApp({ ctx, sseKeepaliveMs: deps.sseKeepaliveMs, scrypt: deps.scrypt });
     return {
-      app,
       store,
       ca,
       ctx,

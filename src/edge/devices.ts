@@ -10,7 +10,7 @@
  */
 import { createPublicKey, verify as edVerify } from "node:crypto";
 import { InputError, NotFoundError } from "../errors.ts";
-import { type EnrollRequest, type EnrollResponse, reenrollMessage } from "../http/api/schemas.ts";
+import { type EnrollRequest, type EnrollResponse, reenrollMessage } from "../control/mod.ts";
 import {
   fingerprintHash,
   newDeviceCredential,

@@ -7,12 +7,9 @@
  */
 import type { Clock } from "../clock.ts";
 import { InputError } from "../errors.ts";
-import { EnrollmentKeyPayload } from "../http/api/schemas.ts";
+import { EnrollmentKeyPayload, KEY_PREFIX } from "../control/enrollment_key.ts";
 import { randomId, randomToken, sha256Hex } from "../identity/secrets.ts";
 import type { EnrollmentKeyRecord, Store } from "../store/mod.ts";
-
-/** Prefix that versions the key format. */
-export const KEY_PREFIX = "pc1.";
 
 /** Group names: letters, digits, dot, dash, underscore; 1–64 characters. */
 export const GROUP_NAME = /^[A-Za-z0-9_.-]{1,64}$/;

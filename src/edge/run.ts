@@ -5,24 +5,23 @@
  * for private names — and runs it until SIGINT/SIGTERM.
  *
  * Listeners are opened through the `serve` function main.ts hands in, so
- * main.ts stays the only caller of Deno.serve.
+ * main.ts stays the only caller of Deno.serve; the HTTP apps they serve are
+ * handed in too (`EdgeApps`, built in src/http), so the role never imports
+ * the HTTP layer above it.
  */
-import { Hono } from "hono";
 import { type EdgeConfig, splitListen } from "../config.ts";
+import type { CaInfo } from "./ca.ts";
+import type { EdgeContext } from "./context.ts";
 import { type EdgeControlPlane, startEdgeControlPlane } from "./control_plane.ts";
 import { EdgeTunnel } from "./tunnel.ts";
 import { c2cAddress, loadPeers } from "./devices.ts";
 import { deviceRouteFn } from "./enforce.ts";
 import { DNS_CLASS_IN, DNS_TYPE } from "../packet/dns.ts";
-import { createBootstrapApp } from "../http/bootstrap_app.ts";
-import { createProtectedApp } from "../http/protected_app.ts";
 import { type DnsServer, protectedRecord, startDnsServer } from "./dns.ts";
 import { parseKey } from "../wireguard/mod.ts";
 import { parsePrefix, prefixContains, tryParseIp } from "../policy/cidr.ts";
 import { logger, setLogLevel } from "../log.ts";
-import { type ServeFn, shutdownWithin } from "../http/serve.ts";
-
-export type { ServeFn } from "../http/serve.ts";
+import { type HttpApp, type ServeFn, type ServeHandler, shutdownWithin } from "../serve.ts";
 
 const log = logger("edge");
 
@@ -35,21 +34,43 @@ export interface RunningEdge {
   stop(): Promise<void>;
 }
 
-/** Options beyond the configuration. */
-export interface RunEdgeOptions {
-  serve: ServeFn;
-  /** Mounts the admin console on the console listener (from src/http/console). */
-  consoleApp?: (
+/**
+ * The HTTP apps the edge serves, built by its caller (main.ts hands in
+ * src/http's `edgeApps()`). `A` is the API app's own type, which the console
+ * gets back as it was built.
+ */
+export interface EdgeApps<A extends HttpApp = HttpApp> {
+  /** The REST API over the control plane: device, login and admin API, OpenAPI, metrics. */
+  api(cp: EdgeControlPlane): A;
+  /** The API as the public listener serves it: without /metrics, which is for the loopback console. */
+  publicApi(api: A): HttpApp;
+  /** The plain-HTTP bootstrap app: CA certificate, captive-portal probe, egress address. */
+  bootstrap(ca: CaInfo): HttpApp;
+  /** The "am I protected" page; `remoteOf` gives the peer address of a request. */
+  protectedPage(ctx: EdgeContext, remoteOf: (req: Request) => string): HttpApp;
+  /** The admin console listener's app around the API; without one the listener serves the API. */
+  console?(
     cp: EdgeControlPlane,
+    api: A,
     tunnel: EdgeTunnel | null,
     config: EdgeConfig,
-  ) => Hono | Promise<Hono>;
+  ): HttpApp | Promise<HttpApp>;
+}
+
+/** Options beyond the configuration. */
+export interface RunEdgeOptions<A extends HttpApp = HttpApp> {
+  serve: ServeFn;
+  /** The HTTP apps to serve (src/http `edgeApps()`). */
+  apps: EdgeApps<A>;
   /** Skip the data plane (no TUN/NAT; API-only tests and key management). */
   noTunnel?: boolean;
 }
 
 /** Starts every part of the edge; returns handles to stop it. */
-export async function startEdge(config: EdgeConfig, opts: RunEdgeOptions): Promise<RunningEdge> {
+export async function startEdge<A extends HttpApp>(
+  config: EdgeConfig,
+  opts: RunEdgeOptions<A>,
+): Promise<RunningEdge> {
   setLogLevel(config.logLevel);
   const cp = await startEdgeControlPlane(config);
   const closers: (() => Promise<void> | void)[] = [() => cp.close()];
@@ -95,10 +116,7 @@ export async function startEdge(config: EdgeConfig, opts: RunEdgeOptions): Promi
     const listen = (
       name: string,
       addr: { hostname: string; port: number },
-      fetch: (
-        req: Request,
-        info: Deno.ServeHandlerInfo<Deno.NetAddr>,
-      ) => Response | Promise<Response>,
+      fetch: ServeHandler,
       tls?: { cert: string; key: string },
     ) => {
       const server = opts.serve({ ...addr, ...tls, onListen: () => {} }, fetch);
@@ -107,38 +125,22 @@ export async function startEdge(config: EdgeConfig, opts: RunEdgeOptions): Promi
       log.info(`Listening: ${name}`, { address: `${addr.hostname}:${server.addr.port}` });
     };
     // Hono reads the peer address from the env's remoteAddr (rate limits, audit).
-    const withInfo =
-      (app: { fetch: (r: Request, env: unknown) => Response | Promise<Response> }) =>
-      (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => app.fetch(req, info);
+    const withInfo = (app: HttpApp): ServeHandler => (req, info) => app.fetch(req, info);
 
+    const { apps } = opts;
+    const api = apps.api(cp);
     // The public API listener serves devices and admins, but not /metrics:
     // fleet size and traffic are for the operator's loopback console only.
-    const publicApi = new Hono();
-    publicApi.get(
-      "/metrics",
-      (c) =>
-        c.json({
-          error: {
-            code: "not_found",
-            message: "Metrics are served on the console listener only.",
-          },
-        }, 404),
-    );
-    publicApi.all("*", (c) => cp.app.fetch(c.req.raw, c.env));
-    listen("api", splitListen(config.apiListen), withInfo(publicApi), {
+    listen("api", splitListen(config.apiListen), withInfo(apps.publicApi(api)), {
       cert: cp.ca.serverCertPem,
       key: cp.ca.serverKeyPem,
     });
-    const consoleApp = opts.consoleApp ? await opts.consoleApp(cp, tunnel, config) : cp.app;
+    const consoleApp = apps.console ? await apps.console(cp, api, tunnel, config) : api;
     listen("console", splitListen(config.consoleListen), withInfo(consoleApp));
-    listen(
-      "bootstrap",
-      splitListen(config.bootstrapListen),
-      withInfo(createBootstrapApp({ caCertPem: cp.ca.caCertPem, caSha256: cp.ca.caSha256 })),
-    );
+    listen("bootstrap", splitListen(config.bootstrapListen), withInfo(apps.bootstrap(cp.ca)));
     if (tunnel) {
       const remotes = new WeakMap<Request, string>();
-      const protectedApp = createProtectedApp(cp.ctx, (r) => remotes.get(r) ?? "");
+      const protectedApp = apps.protectedPage(cp.ctx, (r) => remotes.get(r) ?? "");
       listen("protected", { hostname: cp.ctx.edgeAddress, port: 80 }, (req, info) => {
         remotes.set(req, info.remoteAddr.hostname);
         return protectedApp.fetch(req);
@@ -185,7 +187,10 @@ export async function startEdge(config: EdgeConfig, opts: RunEdgeOptions): Promi
 }
 
 /** Runs the edge until SIGINT or SIGTERM. */
-export async function runEdge(config: EdgeConfig, opts: RunEdgeOptions): Promise<void> {
+export async function runEdge<A extends HttpApp>(
+  config: EdgeConfig,
+  opts: RunEdgeOptions<A>,
+): Promise<void> {
   const edge = await startEdge(config, opts);
   if (edge.cp.initialAdminPath) {
     console.log(`Initial admin credentials written to ${edge.cp.initialAdminPath}`);

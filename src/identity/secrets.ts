@@ -5,7 +5,15 @@
  * form (nothing to brute-force), unlike passwords, which get scrypt.
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import type { HardwareFingerprint } from "../http/api/schemas.ts";
+
+/**
+ * Hardware fingerprint a device reports at enrolment: its machine id and the
+ * MAC addresses of its hardware-backed interfaces (lowercase, colon-separated).
+ */
+export interface HardwareFingerprint {
+  machineId: string;
+  macs: string[];
+}
 
 /** Returns `bytes` random bytes encoded as base64url without padding. */
 export function randomToken(bytes = 32): string {

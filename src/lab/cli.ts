@@ -3,7 +3,7 @@
  * (prefixed with "_") that `lab up` starts inside the namespaces.
  */
 import { InputError } from "../errors.ts";
-import type { ServeFn } from "../http/serve.ts";
+import type { ServeFn } from "../serve.ts";
 import { labDown, labStatus, labUp } from "./mod.ts";
 import { runBridgeIn, runBridgeOut, runInternet, runPrivateApp } from "./services.ts";
 

@@ -8,7 +8,7 @@
  *   on the host's 127.0.0.1, so a browser on the host reaches the consoles.
  */
 import { Hono } from "hono";
-import type { ServeFn } from "../http/serve.ts";
+import type { ServeFn } from "../serve.ts";
 import { startDnsServer } from "../edge/dns.ts";
 import { ADDR, WEB_NAME } from "./topology.ts";
 import { logger } from "../log.ts";

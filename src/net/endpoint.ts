@@ -13,6 +13,16 @@
 /** Which transport an endpoint is reached over. */
 export type TransportKind = "udp" | "tls";
 
+/**
+ * One advertised way to reach the edge's tunnel, as the edge hands it out at
+ * enrolment: a host (name or address), not yet resolved, and a port.
+ */
+export interface TunnelEndpoint {
+  transport: TransportKind;
+  host: string;
+  port: number;
+}
+
 /** Where a peer is: transport, IP address (v4 dotted or v6 text) and port. */
 export interface Endpoint {
   readonly transport: TransportKind;

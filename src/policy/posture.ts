@@ -7,7 +7,6 @@
  * actual "unknown (not collected)": posture must fail closed.
  */
 import type { PostureCheck, PostureProfile } from "./types.ts";
-import type { PostureResult } from "../http/api/schemas.ts";
 
 /** One certificate found in the device's stores. */
 export interface CertificateFact {
@@ -35,6 +34,19 @@ export interface PostureFacts {
   firewallEnabled?: boolean;
   certificates?: readonly CertificateFact[];
   connectorVersion?: string;
+}
+
+/**
+ * One posture check result: expected vs actual, so a failure explains itself.
+ * Connectors report these to the edge (src/http/api/schemas.ts validates them
+ * on the wire).
+ */
+export interface PostureResult {
+  profile: string;
+  check: string;
+  passed: boolean;
+  expected: string;
+  actual: string;
 }
 
 /** Results of evaluating several profiles. */

@@ -10,7 +10,7 @@
  */
 import { Database } from "./db.ts";
 import { CONNECTOR_MIGRATIONS } from "./connector_migrations.ts";
-import type { TunnelEndpoint } from "../http/api/schemas.ts";
+import type { TunnelEndpoint } from "../net/endpoint.ts";
 
 /** The sealed identity row: ciphertext bound to one machine and fingerprint. */
 export interface SealedIdentityRow {

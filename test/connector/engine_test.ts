@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { startConnector } from "../../src/connector/mod.ts";
 import { FakeTunnelPort } from "../../src/connector/tunnel_port.ts";
 import { FakeNetworkPort } from "../../src/connector/network_port.ts";
-import { caFingerprint } from "../../src/connector/edge_client.ts";
+import { caFingerprint } from "../../src/connector/ca_pin.ts";
+import { httpEdgeApi } from "../../src/http/edge_client.ts";
 import { setLogSinks } from "../../src/log.ts";
 import { FakeEdge, makeBundle, makeKey } from "./fake_edge.ts";
 
@@ -53,7 +54,7 @@ async function setup(opts: { strict: boolean; policyStrict: boolean; withKey?: b
       streamBackoffMs: { min: 20, max: 100 },
       strictEnforcement: opts.strict,
       enrollRetryMs: { min: 20, max: 100 },
-    }, { tunnel, network, fetch: edge.fetch });
+    }, { tunnel, network, edge: httpEdgeApi({ fetch: edge.fetch }) });
   return { dir, edge, tunnel, start };
 }
 

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { startConnector } from "../../src/connector/mod.ts";
 import { FakeTunnelPort } from "../../src/connector/tunnel_port.ts";
 import { FakeNetworkPort } from "../../src/connector/network_port.ts";
-import { caFingerprint } from "../../src/connector/edge_client.ts";
+import { caFingerprint } from "../../src/connector/ca_pin.ts";
+import { httpEdgeApi } from "../../src/http/edge_client.ts";
 import { createConnectorApp } from "../../src/http/connector_app.ts";
 import { hashPassword } from "../../src/identity/password.ts";
 import { routedThroughTunnel } from "../../src/policy/routes.ts";
@@ -59,7 +60,11 @@ Deno.test("connector: enrol, restart without re-enrolling, policy via stream, di
     // First run: enrol with the key.
     let tunnel = new FakeTunnelPort();
     let network = new FakeNetworkPort();
-    let c = await startConnector(config("machine-a", true), { tunnel, network, fetch: edge.fetch });
+    let c = await startConnector(config("machine-a", true), {
+      tunnel,
+      network,
+      edge: httpEdgeApi({ fetch: edge.fetch }),
+    });
     await waitFor("connected", () => c.engine.state.kind === "connected");
     assert.equal(edge.enrollments.length, 1);
     const enrolledKey = edge.enrollments[0].wgPublicKey;
@@ -91,7 +96,11 @@ Deno.test("connector: enrol, restart without re-enrolling, policy via stream, di
     // Second run: no key needed, no new enrolment, same keys.
     tunnel = new FakeTunnelPort();
     network = new FakeNetworkPort();
-    c = await startConnector(config("machine-a", false), { tunnel, network, fetch: edge.fetch });
+    c = await startConnector(config("machine-a", false), {
+      tunnel,
+      network,
+      edge: httpEdgeApi({ fetch: edge.fetch }),
+    });
     await waitFor("connected again", () => c.engine.state.kind === "connected");
     assert.equal(edge.enrollments.length, 1);
     assert.equal(c.identity.wgPublicKey, enrolledKey);
@@ -162,7 +171,10 @@ Deno.test("connector: enrol, restart without re-enrolling, policy via stream, di
 
     // The data directory on another machine: keys discarded, old enrolment not used.
     tunnel = new FakeTunnelPort();
-    c = await startConnector(config("machine-b", false), { tunnel, fetch: edge.fetch });
+    c = await startConnector(config("machine-b", false), {
+      tunnel,
+      edge: httpEdgeApi({ fetch: edge.fetch }),
+    });
     assert.notEqual(c.identity.wgPublicKey, enrolledKey);
     assert.equal(c.engine.state.kind, "error");
     assert.match(c.engine.state.reason ?? "", /No enrolment key/);
@@ -171,7 +183,10 @@ Deno.test("connector: enrol, restart without re-enrolling, policy via stream, di
     await c.stop();
     // ...and enrols afresh as a new device when given a key.
     tunnel = new FakeTunnelPort();
-    c = await startConnector(config("machine-b", true), { tunnel, fetch: edge.fetch });
+    c = await startConnector(config("machine-b", true), {
+      tunnel,
+      edge: httpEdgeApi({ fetch: edge.fetch }),
+    });
     await waitFor("copy enrolled", () => c.engine.state.kind === "connected");
     assert.equal(edge.enrollments.length, 2);
     assert.notEqual(edge.enrollments[1].wgPublicKey, enrolledKey);
@@ -187,14 +202,14 @@ Deno.test("connector: a refused credential at restart forgets the enrolment", as
   try {
     let c = await startConnector(config("machine-a", true), {
       tunnel: new FakeTunnelPort(),
-      fetch: edge.fetch,
+      edge: httpEdgeApi({ fetch: edge.fetch }),
     });
     await waitFor("connected", () => c.engine.state.kind === "connected");
     await c.stop();
     edge.devices.clear(); // the admin deleted the device
     c = await startConnector(config("machine-a", false), {
       tunnel: new FakeTunnelPort(),
-      fetch: edge.fetch,
+      edge: httpEdgeApi({ fetch: edge.fetch }),
     });
     await waitFor("unenrolled", () => c.engine.state.kind === "unenrolled");
     assert.equal(c.store.getEnrollment(), null);
@@ -210,7 +225,7 @@ Deno.test("connector: a bad key names the problem in the error state", async () 
   try {
     const c = await startConnector(
       { ...config("machine-a", false), enrollmentKey: "pc1.garbage!" },
-      { tunnel: new FakeTunnelPort(), fetch: edge.fetch },
+      { tunnel: new FakeTunnelPort(), edge: httpEdgeApi({ fetch: edge.fetch }) },
     );
     await waitFor("error", () => c.engine.state.kind === "error");
     assert.match(c.engine.state.reason ?? "", /Cannot parse enrolment key/);

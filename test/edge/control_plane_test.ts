@@ -5,6 +5,7 @@ import { loadConfig } from "../../src/config.ts";
 import { MemoryTunnelPort } from "../../src/edge/dataplane_port.ts";
 import { startEdgeControlPlane } from "../../src/edge/control_plane.ts";
 import { createEnrollmentKey } from "../../src/edge/enrollment_keys.ts";
+import { createEdgeApp } from "../../src/http/app_edge.ts";
 import { RingSink, setLogSinks, stderrSink } from "../../src/log.ts";
 
 const SCRYPT = { N: 1024, r: 8, p: 1 };
@@ -47,7 +48,8 @@ Deno.test("control plane: first start makes CA, keys, admin file, network; resta
       caSha256: cp.ca.caSha256,
     });
     const wg = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
-    const res = await cp.app.request("/api/v1/enroll", {
+    const app = createEdgeApp({ ctx: cp.ctx, scrypt: SCRYPT });
+    const res = await app.request("/api/v1/enroll", {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { ManualClock } from "../../src/clock.ts";
 import { loadConfig } from "../../src/config.ts";
 import { startEdgeControlPlane } from "../../src/edge/control_plane.ts";
+import { createEdgeApp } from "../../src/http/app_edge.ts";
 import { fingerprintHash, sha256Hex } from "../../src/identity/secrets.ts";
 import { setLogSinks, stderrSink } from "../../src/log.ts";
 import { openStore } from "../../src/store/mod.ts";
@@ -128,7 +129,7 @@ Deno.test("crash: SIGKILL during concurrent enrolments loses no acknowledged enr
       localPrefixes: () => [],
     });
     const a = acked[acked.length - 1];
-    const res = await cp.app.request("/api/v1/policy", {
+    const res = await createEdgeApp({ ctx: cp.ctx }).request("/api/v1/policy", {
       headers: { authorization: `Bearer ${a.credential}`, "x-device-fingerprint": a.fp },
     });
     assert.equal(res.status, 200);

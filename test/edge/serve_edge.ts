@@ -8,6 +8,7 @@
 import { loadConfig } from "../../src/config.ts";
 import { startEdgeControlPlane } from "../../src/edge/control_plane.ts";
 import { createEnrollmentKey } from "../../src/edge/enrollment_keys.ts";
+import { createEdgeApp } from "../../src/http/app_edge.ts";
 import { setLogSinks } from "../../src/log.ts";
 
 const dir = Deno.args[0];
@@ -28,6 +29,6 @@ const { key } = createEnrollmentKey(cp.store, cp.ctx.clock, {
 });
 const server = Deno.serve(
   { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-  cp.app.fetch,
+  createEdgeApp({ ctx: cp.ctx, scrypt: { N: 1024, r: 8, p: 1 } }).fetch,
 );
 console.log(JSON.stringify({ port: server.addr.port, key, pid: Deno.pid }));

@@ -1,5 +1,5 @@
 /** Device API: enrolment, identity, device auth, policy, posture, c2c, heartbeat, support. */
-import { reenrollMessage } from "../../src/http/api/schemas.ts";
+import { reenrollMessage } from "../../src/control/mod.ts";
 import assert from "node:assert/strict";
 import { EnrollResponse, PolicyResponse } from "../../src/http/api/schemas.ts";
 import { fingerprintHash } from "../../src/identity/secrets.ts";

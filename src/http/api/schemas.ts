@@ -10,8 +10,17 @@
  * - errors are `{"error": {"code": "snake_case", "message": "Sentence."}}`;
  * - after enrolment, requests carry `Authorization: Bearer <credential>` and
  *   `X-Device-Fingerprint: <fingerprint hash>`.
+ *
+ * The messages themselves are domain types (src/control/mod.ts and the value
+ * types it carries); each schema here is checked with `satisfies` to parse
+ * into its domain type, so a field the domain needs cannot go missing or change
+ * type on the wire unnoticed.
  */
 import { z } from "zod";
+import type * as control from "../../control/mod.ts";
+import type * as identity from "../../identity/secrets.ts";
+import type * as net from "../../net/endpoint.ts";
+import type * as posture from "../../policy/posture.ts";
 import { PolicyBundle } from "../../policy/types.ts";
 
 /** Base64 of a 32-byte key (WireGuard and Ed25519 public keys). */
@@ -24,7 +33,7 @@ export const Key32 = z.string().regex(
 export const HardwareFingerprint = z.object({
   machineId: z.string().min(1).max(128),
   macs: z.array(z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/)).max(64),
-}).strict();
+}).strict() satisfies z.ZodType<identity.HardwareFingerprint>;
 /** @see HardwareFingerprint */
 export type HardwareFingerprint = z.infer<typeof HardwareFingerprint>;
 
@@ -46,25 +55,16 @@ export const EnrollRequest = z.object({
    */
   proof: z.string().regex(/^[A-Za-z0-9+/]{86}==$/, "expected a base64 Ed25519 signature")
     .optional(),
-}).strict();
+}).strict() satisfies z.ZodType<control.EnrollRequest>;
 /** @see EnrollRequest */
 export type EnrollRequest = z.infer<typeof EnrollRequest>;
-
-/** The message a re-enrolling device signs with its previous signing key. */
-export function reenrollMessage(
-  fingerprintHash: string,
-  wgPublicKey: string,
-  signingPublicKey: string,
-): string {
-  return `portcullis-reenroll-v1\n${fingerprintHash}\n${wgPublicKey}\n${signingPublicKey}`;
-}
 
 /** One way to reach the edge's tunnel. */
 export const TunnelEndpoint = z.object({
   transport: z.enum(["udp", "tls"]),
   host: z.string(),
   port: z.number().int().min(1).max(65535),
-}).strict();
+}).strict() satisfies z.ZodType<net.TunnelEndpoint>;
 /** @see TunnelEndpoint */
 export type TunnelEndpoint = z.infer<typeof TunnelEndpoint>;
 
@@ -84,7 +84,7 @@ export const EnrollResponse = z.object({
   user: z.string().nullable(),
   group: z.string().nullable(),
   serverTime: z.string(),
-}).strict();
+}).strict() satisfies z.ZodType<control.EnrollResponse>;
 /** @see EnrollResponse */
 export type EnrollResponse = z.infer<typeof EnrollResponse>;
 
@@ -103,7 +103,7 @@ export const PostureResult = z.object({
   passed: z.boolean(),
   expected: z.string().max(1024),
   actual: z.string().max(1024),
-}).strict();
+}).strict() satisfies z.ZodType<posture.PostureResult>;
 /** @see PostureResult */
 export type PostureResult = z.infer<typeof PostureResult>;
 
@@ -111,7 +111,7 @@ export type PostureResult = z.infer<typeof PostureResult>;
 export const PostureReport = z.object({
   collectedAt: z.string().datetime(),
   results: z.array(PostureResult).max(256),
-}).strict();
+}).strict() satisfies z.ZodType<control.PostureReport>;
 /** @see PostureReport */
 export type PostureReport = z.infer<typeof PostureReport>;
 
@@ -128,7 +128,7 @@ export const C2cRegisterResponse = z.object({
   valid: z.boolean(),
   reason: z.string(),
   serverTime: z.string(),
-}).strict();
+}).strict() satisfies z.ZodType<control.C2cRegistration>;
 /** @see C2cRegisterResponse */
 export type C2cRegisterResponse = z.infer<typeof C2cRegisterResponse>;
 
@@ -137,7 +137,7 @@ export const HeartbeatRequest = z.object({
   state: z.string().max(64),
   transport: z.enum(["udp", "tls"]).nullable(),
   clockSkewMs: z.number().int().optional(),
-}).strict();
+}).strict() satisfies z.ZodType<control.HeartbeatReport>;
 /** @see HeartbeatRequest */
 export type HeartbeatRequest = z.infer<typeof HeartbeatRequest>;
 
@@ -147,21 +147,3 @@ export const ErrorBody = z.object({
 }).strict();
 /** @see ErrorBody */
 export type ErrorBody = z.infer<typeof ErrorBody>;
-
-/**
- * The enrolment key string handed to an admin once:
- * `pc1.<base64url(JSON {u: edge API URL, c: sha256 hex of the edge CA cert DER, s: secret, b?: bootstrap URL})>`.
- */
-export const EnrollmentKeyPayload = z.object({
-  u: z.string().url(),
-  c: z.string().regex(/^[0-9a-f]{64}$/),
-  s: z.string().min(16).max(256),
-  /**
-   * Plain-HTTP bootstrap URL of the edge serving `/ca.pem` (checked against
-   * `c` before use) and `/generate_204` (captive-portal probe). Defaults to
-   * `http://<host of u>:8081`.
-   */
-  b: z.string().url().optional(),
-}).strict();
-/** @see EnrollmentKeyPayload */
-export type EnrollmentKeyPayload = z.infer<typeof EnrollmentKeyPayload>;

@@ -16,7 +16,7 @@ import { Hono } from "hono";
 import { type Clock, systemClock } from "../../clock.ts";
 import type { EngineStatus } from "../../connector/engine.ts";
 import { LOCAL_REQUEST_HEADER } from "../connector_app.ts";
-import type { EdgeClient } from "../../connector/edge_client.ts";
+import type { EdgeApi } from "../../connector/edge_api.ts";
 import type { DeviceIdentity } from "../../connector/identity.ts";
 import type { CaptureController } from "../../diag/capture.ts";
 import { buildBundle, bundleFileName } from "../../diag/export_bundle.ts";
@@ -133,7 +133,7 @@ export function c2cStanding(s: EngineStatus, recent: Notification[]): C2cStandin
 export function edgeSupportSender(
   store: Pick<ConnectorState, "getEnrollment">,
   identity: Pick<DeviceIdentity, "credential" | "fingerprintHash">,
-  makeClient: (apiUrl: string, caPem: string) => EdgeClient,
+  makeClient: (apiUrl: string, caPem: string) => EdgeApi,
 ): (message: string, bundle: Uint8Array) => Promise<unknown> {
   return async (message, bundle) => {
     const e = store.getEnrollment();

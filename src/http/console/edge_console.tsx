@@ -54,7 +54,7 @@ import {
 
 /** What the edge console needs. */
 export interface EdgeConsoleDeps {
-  /** The edge HTTP app (`createEdgeApp` / `startEdgeControlPlane().app`), called in-process. */
+  /** The edge HTTP app (`createEdgeApp`), called in-process. */
   api: {
     request: (req: Request, init?: RequestInit, env?: unknown) => Response | Promise<Response>;
   };

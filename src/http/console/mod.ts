@@ -1,13 +1,14 @@
 /**
  * Entry point of the web consoles: the two apps main.ts mounts on the
- * console listeners through the `consoleApp` hooks of `startEdge`
- * (src/edge/run.ts) and `connectCommand` (src/connector/cli.ts). Each serves
- * its console at "/" and keeps the role's JSON API reachable under "/api/"
- * on the same listener, as before the console existed.
+ * console listeners through the app hooks of `startEdge` (src/edge/run.ts)
+ * and `connectCommand` (src/connector/cli.ts). Each serves its console at "/"
+ * and keeps the role's JSON API reachable under "/api/" on the same listener,
+ * as before the console existed.
  */
 import { Hono } from "hono";
-import type { ConsoleParts } from "../../connector/cli.ts";
-import { EdgeClient } from "../../connector/edge_client.ts";
+import type { ConnectorParts } from "../../connector/cli.ts";
+import { EdgeClient } from "../edge_client.ts";
+import { createConnectorApp } from "../connector_app.ts";
 import { CONNECTOR_VERSION } from "../../connector/mod.ts";
 import { CaptureController } from "../../diag/capture.ts";
 import type { EdgeControlPlane } from "../../edge/control_plane.ts";
@@ -30,10 +31,14 @@ export interface EdgeConsoleOptions {
   allowedHosts?: string[];
 }
 
-/** The edge console listener's app: the console at "/", the edge API under "/api/" and "/metrics". */
-export function edgeConsoleApp(cp: EdgeControlPlane, opts: EdgeConsoleOptions = {}): Hono {
+/** The edge console listener's app: the console at "/", the edge API `api` under "/api/" and "/metrics". */
+export function edgeConsoleApp(
+  cp: Pick<EdgeControlPlane, "notifier" | "ctx">,
+  api: Hono<any>,
+  opts: EdgeConsoleOptions = {},
+): Hono {
   const ui = createEdgeConsole({
-    api: cp.app,
+    api,
     notifier: cp.notifier,
     clock: cp.ctx.clock,
     currentConnectorVersion: opts.currentConnectorVersion ?? CONNECTOR_VERSION,
@@ -45,13 +50,33 @@ export function edgeConsoleApp(cp: EdgeControlPlane, opts: EdgeConsoleOptions = 
   const guard = allowedHostGuard([...LOOPBACK_HOSTS, ...(opts.allowedHosts ?? [])]);
   app.use("/api/*", guard);
   app.use("/metrics", guard);
-  app.all("/api/*", (c) => cp.app.fetch(c.req.raw, c.env));
-  app.get("/metrics", (c) => cp.app.fetch(c.req.raw, c.env));
+  app.all("/api/*", (c) => api.fetch(c.req.raw, c.env));
+  app.get("/metrics", (c) => api.fetch(c.req.raw, c.env));
   app.route("/", ui);
   // Mounted routes do not carry their app's notFound; hand unknown paths to
   // the console so they get its own page.
   app.notFound((c) => ui.fetch(c.req.raw, c.env));
   return app;
+}
+
+/** What the connector console needs: the running connector and its local JSON API. */
+export interface ConsoleParts extends Omit<ConnectorParts, "requestExit"> {
+  api: Hono;
+}
+
+/** The connector console listener's app for a running connector: its local API and the console. */
+export function connectorListenerApp(
+  parts: ConnectorParts,
+  opts: ConnectorConsoleOptions = {},
+): Hono {
+  const { handle } = parts;
+  const api = createConnectorApp({
+    engine: handle.engine,
+    hub: handle.hub,
+    store: handle.store,
+    onExit: parts.requestExit,
+  });
+  return connectorConsoleApp({ ...parts, api }, opts);
 }
 
 /** Options of `connectorConsoleApp`. */

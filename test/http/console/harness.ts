@@ -4,7 +4,7 @@
  * with it through the real API, the connector's local JSON API, a capture
  * controller on a fake pump tap, and both consoles.
  */
-import { caFingerprint } from "../../../src/connector/edge_client.ts";
+import { caFingerprint } from "../../../src/connector/ca_pin.ts";
 import { type ConnectorHandle, startConnector } from "../../../src/connector/mod.ts";
 import { FakeNetworkPort } from "../../../src/connector/network_port.ts";
 import { FakeTunnelPort } from "../../../src/connector/tunnel_port.ts";
@@ -15,7 +15,7 @@ import {
   edgeSupportSender,
 } from "../../../src/http/console/connector_console.tsx";
 import { createEdgeConsole } from "../../../src/http/console/edge_console.tsx";
-import { EdgeClient } from "../../../src/connector/edge_client.ts";
+import { EdgeClient, httpEdgeApi } from "../../../src/http/edge_client.ts";
 import { addLogSink, RingSink } from "../../../src/log.ts";
 import { fixture } from "../helpers.ts";
 
@@ -103,7 +103,7 @@ export async function system() {
       postureSec: 3600,
       policyRefreshSec: 3600,
       streamBackoffMs: { min: 60_000, max: 60_000 },
-    }, { tunnel, network: new FakeNetworkPort(), fetch: edgeFetch });
+    }, { tunnel, network: new FakeNetworkPort(), edge: httpEdgeApi({ fetch: edgeFetch }) });
     const c = connector;
     localApi = createConnectorApp({ engine: c.engine, hub: c.hub, store: c.store });
     const ui = createConnectorConsole({

@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
-import type { ConsoleParts } from "../../../src/connector/cli.ts";
-import type { EdgeControlPlane } from "../../../src/edge/control_plane.ts";
 import { createConnectorApp } from "../../../src/http/connector_app.ts";
-import { connectorConsoleApp, edgeConsoleApp } from "../../../src/http/console/mod.ts";
+import {
+  connectorConsoleApp,
+  type ConsoleParts,
+  edgeConsoleApp,
+} from "../../../src/http/console/mod.ts";
 import { RingSink, setLogSinks } from "../../../src/log.ts";
 import { fixture } from "../helpers.ts";
 import { system } from "./harness.ts";
@@ -11,7 +13,7 @@ setLogSinks([]);
 
 Deno.test("edgeConsoleApp: console at /, the edge API under /api/", async () => {
   const f = await fixture();
-  const app = edgeConsoleApp({ app: f.app, notifier: f.notifier, ctx: f.ctx } as EdgeControlPlane);
+  const app = edgeConsoleApp({ notifier: f.notifier, ctx: f.ctx }, f.app);
   const health = await app.request("/api/v1/health");
   assert.equal(health.status, 200);
   assert.equal((await health.json()).status, "ok");
@@ -32,7 +34,8 @@ Deno.test("edgeConsoleApp: console at /, the edge API under /api/", async () => 
 Deno.test("edgeConsoleApp: refuses foreign Host names (DNS rebinding) with 421", async () => {
   const f = await fixture();
   const app = edgeConsoleApp(
-    { app: f.app, notifier: f.notifier, ctx: f.ctx } as EdgeControlPlane,
+    { notifier: f.notifier, ctx: f.ctx },
+    f.app,
     { allowedHosts: ["edge.corp.example"] },
   );
   const cases: [string, string, number][] = [

@@ -2,6 +2,10 @@
  * The listening seam. main.ts is the only caller of Deno.serve; roles receive
  * a ServeFn and open their listeners through it, so tests can serve the same
  * apps on ports of their choosing.
+ *
+ * It sits at the bottom of the layers (DESIGN.md §2) beside log.ts and
+ * clock.ts: the roles need these plain function types without importing
+ * src/http, which is above them.
  */
 
 /** Where and how to listen; cert+key (PEM) make it HTTPS. */
@@ -39,4 +43,12 @@ export async function shutdownWithin(
     new Promise<void>((r) => (timer = setTimeout(r, ms))),
   ]);
   clearTimeout(timer);
+}
+
+/**
+ * What a role serves: anything with a fetch handler (a Hono app is one).
+ * Roles are handed their apps by main.ts, so they see only this shape.
+ */
+export interface HttpApp {
+  fetch(req: Request, env?: unknown): Response | Promise<Response>;
 }

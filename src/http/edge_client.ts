@@ -1,5 +1,9 @@
 /**
- * The connector's REST client of the edge API (DESIGN.md §3, src/http/api/schemas.ts).
+ * The connector's REST client of the edge API (DESIGN.md §3): the connector's
+ * HTTP edge. It lives in the HTTP layer, beside the edge's side of the same
+ * contract, so one set of zod schemas (src/http/api/schemas.ts) validates
+ * requests on the edge and responses here; the connector domain sees only the
+ * `EdgeApi` interface (src/connector/edge_api.ts) and main.ts composes the two.
  *
  * Trust comes from the enrolment key, not from the system's CA store: the key
  * carries the SHA-256 of the edge CA certificate, we fetch the CA over plain
@@ -14,170 +18,39 @@
 import type { z } from "zod";
 import type { Clock } from "../clock.ts";
 import { systemClock } from "../clock.ts";
-import { InputError, PortcullisError } from "../errors.ts";
+import type { EnrollmentKeyPayload } from "../control/enrollment_key.ts";
+import type {
+  C2cRegistration,
+  EnrollRequest,
+  EnrollResponse,
+  HeartbeatReport,
+  PostureReport,
+} from "../control/mod.ts";
+import { constantTimeEqual, derToPem, pemToDer, singleCertDer } from "../connector/ca_pin.ts";
+import {
+  CaPinMismatchError,
+  type EdgeApi,
+  EdgeApiError,
+  type EdgeApiFactory,
+  EdgeTlsError,
+  EdgeUnreachableError,
+  type FollowOptions,
+  isCredentialRefused,
+  type PolicyFetch,
+} from "../connector/edge_api.ts";
+import { bootstrapBase } from "../connector/enrollment_key.ts";
+import { sha256Hex } from "../connector/identity.ts";
+import { InputError } from "../errors.ts";
 import {
   C2cRegisterResponse,
-  EnrollmentKeyPayload,
-  type EnrollRequest,
-  EnrollResponse,
+  EnrollResponse as EnrollResponseSchema,
   ErrorBody,
-  type HeartbeatRequest,
   PolicyResponse,
-  type PostureReport,
-} from "../http/api/schemas.ts";
-import type { PolicyBundle } from "../policy/types.ts";
-import { fromBase64, sha256Hex, toBase64 } from "./identity.ts";
+} from "./api/schemas.ts";
+import { readSse, sseReason, sseVersion } from "./sse_read.ts";
 
 /** How the client sends a request; the default is `fetch` through the pinned client. */
 export type FetchLike = (req: Request) => Promise<Response>;
-
-/** The edge answered with its error body (`{"error":{"code","message"}}`). */
-export class EdgeApiError extends PortcullisError {
-  constructor(code: string, message: string, status: number) {
-    super(code, message, status);
-  }
-}
-
-/** The edge could not be reached at all (DNS, refused, timeout, reset). */
-export class EdgeUnreachableError extends PortcullisError {
-  constructor(message: string, options?: ErrorOptions) {
-    super("edge_unreachable", message, 503, options);
-  }
-}
-
-/** The edge's TLS certificate is not signed by the pinned CA. */
-export class EdgeTlsError extends PortcullisError {
-  constructor(message: string, options?: ErrorOptions) {
-    super("edge_tls_untrusted", message, 502, options);
-  }
-}
-
-/** The CA served at the bootstrap URL is not the one the enrolment key names. */
-export class CaPinMismatchError extends PortcullisError {
-  readonly expected: string;
-  readonly actual: string;
-  constructor(expected: string, actual: string, url: string) {
-    super(
-      "ca_pin_mismatch",
-      `Cannot trust the edge CA from ${url}: its SHA-256 is ${actual} but the enrolment key expects ${expected}; a TLS-inspecting middlebox or proxy may be in the path`,
-      502,
-    );
-    this.expected = expected;
-    this.actual = actual;
-  }
-}
-
-/**
- * True when the edge refused the device credential itself (unknown, deleted,
- * or presented from other hardware): retrying cannot help, re-enrolment can.
- * A disabled device (403 device_disabled) is not such a refusal: the admin may
- * enable it again, so the enrolment is kept.
- */
-export function isCredentialRefused(err: unknown): boolean {
-  return err instanceof EdgeApiError &&
-    (err.status === 401 || err.code === "device_fingerprint_mismatch");
-}
-
-const KEY_PREFIX = "pc1.";
-
-/** Parses an enrolment key `pc1.<base64url(JSON)>`, naming what is wrong with a bad one. */
-export function parseEnrollmentKey(text: string): EnrollmentKeyPayload {
-  const key = text.trim();
-  if (!key.startsWith(KEY_PREFIX)) {
-    throw new InputError(
-      "bad_enrollment_key",
-      `Cannot parse enrolment key: expected it to start with "${KEY_PREFIX}", got "${
-        key.slice(0, 8)
-      }…"`,
-    );
-  }
-  const body = key.slice(KEY_PREFIX.length);
-  if (!/^[A-Za-z0-9_-]+={0,2}$/.test(body)) {
-    throw new InputError(
-      "bad_enrollment_key",
-      'Cannot parse enrolment key: the part after "pc1." is not base64url (was it cut or wrapped when copied?)',
-    );
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(fromBase64(body)));
-  } catch {
-    throw new InputError(
-      "bad_enrollment_key",
-      "Cannot parse enrolment key: its payload is not valid JSON (was it cut when copied?)",
-    );
-  }
-  const r = EnrollmentKeyPayload.safeParse(json);
-  if (!r.success) {
-    const what = r.error.issues.map((i) => `${i.path.join(".") || "payload"}: ${i.message}`)
-      .join("; ");
-    throw new InputError("bad_enrollment_key", `Cannot use enrolment key: ${what}`);
-  }
-  const u = new URL(r.data.u);
-  if (u.protocol !== "https:") {
-    throw new InputError(
-      "bad_enrollment_key",
-      `Cannot use enrolment key: edge URL "${r.data.u}" must use https`,
-    );
-  }
-  return r.data;
-}
-
-/** The plain-HTTP bootstrap base URL of a key (`b`, or http://<host of u>:8081). */
-export function bootstrapBase(p: EnrollmentKeyPayload): string {
-  if (p.b) return p.b.replace(/\/+$/, "");
-  const u = new URL(p.u);
-  return `http://${u.hostname}:8081`; // hostname keeps the brackets of an IPv6 literal
-}
-
-/** Decodes the first certificate of a PEM text to DER bytes. */
-export function pemToDer(pem: string): Uint8Array {
-  const m = pem.match(/-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----/);
-  if (!m) {
-    throw new InputError("bad_ca_pem", "Cannot read the edge CA: no PEM certificate found");
-  }
-  return fromBase64(m[1].replace(/\s+/g, ""));
-}
-
-/** Encodes DER certificate bytes as one PEM block with 64-column lines. */
-export function derToPem(der: Uint8Array): string {
-  const b64 = toBase64(der);
-  const lines = b64.match(/.{1,64}/g) ?? [];
-  return `-----BEGIN CERTIFICATE-----\n${lines.join("\n")}\n-----END CERTIFICATE-----\n`;
-}
-
-/**
- * Returns the DER of the only certificate in a PEM text. A bootstrap answer
- * travels over plain HTTP, so anything beyond the one pinned certificate (a
- * second CA appended by a middlebox, a key, other PEM blocks) is refused
- * rather than trusted.
- */
-export function singleCertDer(pem: string): Uint8Array {
-  const blocks = pem.match(/-----BEGIN [A-Z0-9 ]+-----/g) ?? [];
-  const certs = blocks.filter((b) => b === "-----BEGIN CERTIFICATE-----").length;
-  if (blocks.length !== 1 || certs !== 1) {
-    throw new InputError(
-      "bad_ca_pem",
-      `Cannot use the edge CA: the PEM must hold exactly one certificate, found ${certs} ` +
-        `certificate(s) in ${blocks.length} PEM block(s)`,
-    );
-  }
-  return pemToDer(pem);
-}
-
-/** SHA-256 hex of a PEM certificate's DER encoding (the pin in an enrolment key). */
-export function caFingerprint(pem: string): Promise<string> {
-  return sha256Hex(pemToDer(pem));
-}
-
-/** Constant-time comparison of two strings of equal length. */
-export function constantTimeEqual(a: string, b: string): boolean {
-  const x = new TextEncoder().encode(a);
-  const y = new TextEncoder().encode(b);
-  let diff = x.length ^ y.length;
-  for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
-  return diff === 0;
-}
 
 /**
  * Fetches the edge CA from the bootstrap URL and returns its PEM only if its
@@ -220,11 +93,6 @@ export async function fetchPinnedCa(
   return derToPem(der);
 }
 
-/** Result of a conditional policy fetch. */
-export type PolicyFetch =
-  | { status: "updated"; policy: PolicyBundle; etag: string | null }
-  | { status: "unchanged" };
-
 /** Options for EdgeClient. */
 export interface EdgeClientOptions {
   /** The `u` of the enrolment key (with or without a trailing /api/v1). */
@@ -240,23 +108,8 @@ export interface EdgeClientOptions {
   fingerprintHash?: string | null;
 }
 
-/** Options for followPolicy. */
-export interface FollowOptions {
-  signal: AbortSignal;
-  /** Called with each version the stream announces. */
-  onVersion: (version: string) => void;
-  /** Called when the stream breaks, before the next reconnect. */
-  onError?: (err: Error) => void;
-  /** Called when the edge announces on the stream that this device was disabled or deleted. */
-  onRevoked?: (reason: string) => void;
-  /** Called each time the stream (re)connects. */
-  onConnected?: () => void;
-  minBackoffMs?: number;
-  maxBackoffMs?: number;
-}
-
 /** REST client of the edge API with a pinned CA, device credential and clock-skew tracking. */
-export class EdgeClient {
+export class EdgeClient implements EdgeApi {
   readonly base: string;
   readonly caPem: string;
   #fetch: FetchLike;
@@ -298,7 +151,7 @@ export class EdgeClient {
   /** POST /api/v1/enroll. */
   async enroll(req: EnrollRequest): Promise<EnrollResponse> {
     const res = await this.#request("POST", "/api/v1/enroll", { json: req, auth: false });
-    return await this.#parse(res, EnrollResponse, "enroll");
+    return await this.#parse(res, EnrollResponseSchema, "enroll");
   }
 
   /** GET /api/v1/policy with If-None-Match: 200 → new bundle, 304 → unchanged. */
@@ -327,12 +180,12 @@ export class EdgeClient {
   }
 
   /** POST /api/v1/heartbeat. */
-  async heartbeat(req: HeartbeatRequest): Promise<void> {
+  async heartbeat(req: HeartbeatReport): Promise<void> {
     await this.#drain(await this.#request("POST", "/api/v1/heartbeat", { json: req }), "heartbeat");
   }
 
   /** POST /api/v1/c2c/register. */
-  async registerC2c(fqdn: string): Promise<C2cRegisterResponse> {
+  async registerC2c(fqdn: string): Promise<C2cRegistration> {
     const res = await this.#request("POST", "/api/v1/c2c/register", { json: { fqdn } });
     return await this.#parse(res, C2cRegisterResponse, "register for client-to-client");
   }
@@ -536,87 +389,12 @@ export class EdgeClient {
   }
 }
 
-/** One server-sent event. */
-export interface SseEvent {
-  event: string;
-  data: string;
-  id: string | null;
-}
-
-/** Parses a text/event-stream body into events (comments and retry lines ignored). */
-export async function* readSse(
-  body: ReadableStream<Uint8Array>,
-  signal?: AbortSignal,
-): AsyncGenerator<SseEvent> {
-  const decoder = new TextDecoder();
-  const reader = body.getReader();
-  // An aborted fetch does not always cancel an in-flight body (in-process
-  // transports never do), so cancel the reader ourselves.
-  const onAbort = () => void reader.cancel().catch(() => {});
-  signal?.addEventListener("abort", onAbort, { once: true });
-  try {
-    while (true) {
-      const { value: chunk, done } = await reader.read();
-      if (done) break;
-      let buf = "";
-      let event = "message";
-      let data: string[] = [];
-      let id: string | null = null;
-      buf += decoder.decode(chunk, { stream: true });
-      if (buf.length > 1024 * 1024) {
-        throw new EdgeApiError("bad_response", "Cannot read policy stream: line over 1 MiB", 502);
-      }
-      let nl: number;
-      while ((nl = buf.search(/\r?\n/)) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(buf[nl] === "\r" ? nl + 2 : nl + 1);
-        if (line === "") {
-          if (data.length) yield { event, data: data.join("\n"), id };
-          event = "message";
-          data = [];
-          continue;
-        }
-        if (line.startsWith(":")) continue;
-        const colon = line.indexOf(":");
-        const field = colon < 0 ? line : line.slice(0, colon);
-        let value = colon < 0 ? "" : line.slice(colon + 1);
-        if (value.startsWith(" ")) value = value.slice(1);
-        if (field === "event") event = value;
-        else if (field === "data") data.push(value);
-        else if (field === "id") id = value;
-      }
-    }
-  } finally {
-    signal?.removeEventListener("abort", onAbort);
-    reader.releaseLock();
-  }
-}
-
-/** Extracts the policy version from an event's data: JSON {version} or a bare string. */
-export function sseVersion(data: string): string | null {
-  const t = data.trim();
-  if (!t) return null;
-  if (t.startsWith("{")) {
-    try {
-      const j = JSON.parse(t);
-      if (typeof j.version === "string") return j.version;
-      if (j.policy && typeof j.policy.version === "string") return j.policy.version;
-      return null;
-    } catch {
-      return null;
-    }
-  }
-  return /^[\w.:-]{1,128}$/.test(t) ? t.replace(/^"|"$/g, "") : null;
-}
-
-function sseReason(data: string): string {
-  try {
-    const j = JSON.parse(data);
-    if (typeof j.reason === "string") return j.reason.slice(0, 100);
-  } catch {
-    // not JSON
-  }
-  return data.slice(0, 100) || "revoked";
+/** The real EdgeApiFactory: pinned-CA fetches and EdgeClients over `fetch` (default: the network). */
+export function httpEdgeApi(o: { fetch?: FetchLike; clock?: Clock } = {}): EdgeApiFactory {
+  return {
+    fetchCa: (p) => fetchPinnedCa(p, { fetch: o.fetch }),
+    client: (apiUrl, caPem) => new EdgeClient({ apiUrl, caPem, fetch: o.fetch, clock: o.clock }),
+  };
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

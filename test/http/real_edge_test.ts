@@ -4,14 +4,11 @@
  * src/http/api/schemas.ts fails here.
  */
 import assert from "node:assert/strict";
-import {
-  EdgeApiError,
-  EdgeClient,
-  isCredentialRefused,
-  parseEnrollmentKey,
-} from "../../src/connector/edge_client.ts";
+import { EdgeApiError, isCredentialRefused } from "../../src/connector/edge_api.ts";
+import { parseEnrollmentKey } from "../../src/connector/enrollment_key.ts";
+import { EdgeClient } from "../../src/http/edge_client.ts";
 import { fingerprintHash, generateDeviceKeys } from "../../src/connector/identity.ts";
-import { fixture } from "../http/helpers.ts";
+import { fixture } from "./helpers.ts";
 
 Deno.test("EdgeClient speaks the real edge API", async () => {
   const f = await fixture({ sseKeepaliveMs: 50 });

@@ -1,20 +1,17 @@
 import assert from "node:assert/strict";
+import { caFingerprint } from "../../src/connector/ca_pin.ts";
 import {
-  bootstrapBase,
-  caFingerprint,
   CaPinMismatchError,
   EdgeApiError,
-  EdgeClient,
   EdgeTlsError,
   EdgeUnreachableError,
-  fetchPinnedCa,
-  parseEnrollmentKey,
-  readSse,
-  sseVersion,
-} from "../../src/connector/edge_client.ts";
+} from "../../src/connector/edge_api.ts";
+import { bootstrapBase, parseEnrollmentKey } from "../../src/connector/enrollment_key.ts";
+import { EdgeClient, fetchPinnedCa } from "../../src/http/edge_client.ts";
+import { readSse, sseVersion } from "../../src/http/sse_read.ts";
 import { fingerprintHash, generateDeviceKeys } from "../../src/connector/identity.ts";
-import { FakeEdge, makeBundle, makeKey } from "./fake_edge.ts";
-import { makeCaAndServer } from "./tls_fixture.ts";
+import { FakeEdge, makeBundle, makeKey } from "../connector/fake_edge.ts";
+import { makeCaAndServer } from "../connector/tls_fixture.ts";
 
 const C = "a".repeat(64);
 const S = "s".repeat(24);

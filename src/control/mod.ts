@@ -1,0 +1,88 @@
+/**
+ * The control protocol's messages as domain types (DESIGN.md §3): what a
+ * connector and the edge say to each other at enrolment, in heartbeats,
+ * posture reports and client-to-client registration. Both roles work with
+ * these plain TypeScript types; the zod wire schemas in src/http/api/schemas.ts
+ * validate the JSON at the HTTP edge and are checked at compile time to
+ * produce exactly these shapes.
+ *
+ * Layer: below the roles (edge/, connector/), above policy/, identity/ and
+ * net/, whose value types (policy bundle, hardware fingerprint, tunnel
+ * endpoint, posture result) the messages carry.
+ */
+import type { HardwareFingerprint } from "../identity/secrets.ts";
+import type { TunnelEndpoint } from "../net/endpoint.ts";
+import type { PostureResult } from "../policy/posture.ts";
+import type { PolicyBundle } from "../policy/types.ts";
+
+/** A device asking to enrol (POST /api/v1/enroll). */
+export interface EnrollRequest {
+  /** The secret part of the enrolment key. */
+  key: string;
+  hostname: string;
+  os: string;
+  osVersion: string;
+  connectorVersion: string;
+  fingerprint: HardwareFingerprint;
+  /** Base64 WireGuard public key. */
+  wgPublicKey: string;
+  /** Base64 Ed25519 public key the device signs re-enrolments with. */
+  signingPublicKey: string;
+  /**
+   * Ed25519 signature (base64) over `reenrollMessage(...)` by the signing key
+   * this hardware enrolled with before. Needed only when the hardware is
+   * already enrolled: its fingerprint is not a secret, possession of the key is.
+   */
+  proof?: string;
+}
+
+/** What a device gets back from a successful enrolment. */
+export interface EnrollResponse {
+  deviceId: string;
+  /** Shown once; the edge keeps only a hash. */
+  credential: string;
+  /** The device's tunnel address, e.g. "100.64.0.7". */
+  address: string;
+  /** The device range, e.g. "100.64.0.0/16"; the edge holds the first address. */
+  network: string;
+  edgeAddress: string;
+  /** Base64 WireGuard public key of the edge. */
+  edgePublicKey: string;
+  endpoints: TunnelEndpoint[];
+  policy: PolicyBundle;
+  user: string | null;
+  group: string | null;
+  /** The edge's clock (ISO 8601), for clock-skew reports. */
+  serverTime: string;
+}
+
+/** The message a re-enrolling device signs with its previous signing key. */
+export function reenrollMessage(
+  fingerprintHash: string,
+  wgPublicKey: string,
+  signingPublicKey: string,
+): string {
+  return `portcullis-reenroll-v1\n${fingerprintHash}\n${wgPublicKey}\n${signingPublicKey}`;
+}
+
+/** A device's posture check results (POST /api/v1/posture). */
+export interface PostureReport {
+  /** ISO 8601 time the facts were collected. */
+  collectedAt: string;
+  results: PostureResult[];
+}
+
+/** The connector's view of its own state (POST /api/v1/heartbeat). */
+export interface HeartbeatReport {
+  state: string;
+  transport: "udp" | "tls" | null;
+  clockSkewMs?: number;
+}
+
+/** The edge's verdict on a client-to-client name (POST /api/v1/c2c/register). */
+export interface C2cRegistration {
+  fqdn: string;
+  valid: boolean;
+  reason: string;
+  serverTime: string;
+}
