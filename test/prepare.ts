@@ -1,7 +1,7 @@
 /**
  * Installs what the test suite needs on a fresh machine: the appliance's own
  * runtime packages plus the tools the tests drive (wireguard-go, iperf3,
- * tshark, chromium, ...). Idempotent and quiet when everything is there.
+ * tshark, chromium, simplesamlphp, ...). Idempotent and quiet when everything is there.
  */
 import { ensurePackages, type PackageSet, RUNTIME_PACKAGES } from "../src/install.ts";
 
@@ -15,6 +15,13 @@ export const TEST_PACKAGES: PackageSet = {
   "chromium": "/usr/bin/chromium",
   "unzip": "/usr/bin/unzip",
   "iputils-ping": "/usr/bin/ping",
+  // The SAML identity provider peer (test/identity/saml_idp.ts): simplesamlphp
+  // under `php -S`; it needs PHP's DOM and mbstring extensions, which the
+  // Debian package does not pull in.
+  "simplesamlphp": "/usr/share/simplesamlphp/www/_include.php",
+  "php-cli": "/usr/bin/php",
+  "php-xml": "/usr/share/doc/php-xml/copyright",
+  "php-mbstring": "/usr/share/doc/php-mbstring/copyright",
 };
 
 /** Installs missing packages when root; returns the names still missing. */
