@@ -7,11 +7,12 @@
  * A posted response goes through four gates, each refusing with its own
  * {@link SamlError} code:
  *  1. envelope (saml_response.ts): size, strict base64/UTF-8/XML without DTD,
- *     status, exactly one assertion, which carries its own RSA-SHA256 +
- *     exclusive-c14n signature;
- *  2. node-saml: the assertion signature (and the response signature when
- *     present) against any of the IdP's certificates, with its wrapping
- *     defences (one assertion, reference = parent, unique IDs);
+ *     depth, status, exactly one assertion, which carries its own RSA-SHA256 +
+ *     exclusive-c14n signature (as does the response, if it is signed);
+ *  2. node-saml: the assertion signature, and the response signature when
+ *     there is one (a present signature must verify), against any of the
+ *     IdP's certificates, with its wrapping defences (one assertion,
+ *     reference = parent, unique IDs);
  *  3. the signed assertion's content (saml_assertion.ts) on our injected
  *     clock: issuer, validity with skew, audience, recipient, InResponseTo;
  *  4. state: the assertion ID not seen before, then the request ID issued by
@@ -23,7 +24,7 @@
 import { randomBytes } from "node:crypto";
 import { SAML, type SamlConfig, SamlStatusError, ValidateInResponseTo } from "@node-saml/node-saml";
 import type { Clock } from "../clock.ts";
-import { checkAssertion } from "./saml_assertion.ts";
+import { checkAssertion, type CheckedAssertion } from "./saml_assertion.ts";
 import { SamlError } from "./saml_errors.ts";
 import {
   NAMEID_EMAIL,
@@ -166,6 +167,7 @@ export class SamlServiceProvider {
   readonly idp: SamlIdpConfig;
   readonly #deps: SamlDeps;
   readonly #verifier: SAML;
+  readonly #verifierSignedResponse: SAML;
 
   constructor(sp: SamlSpConfig, idp: SamlIdpConfig, deps: SamlDeps) {
     this.sp = resolveSpConfig(sp);
@@ -179,6 +181,9 @@ export class SamlServiceProvider {
     }
     this.#deps = { ...deps, requestTtlMs: ttl };
     this.#verifier = new SAML(this.#options());
+    // A signature that is there must verify: node-saml otherwise treats a
+    // response whose own signature fails as merely unsigned.
+    this.#verifierSignedResponse = new SAML(this.#options({ wantAuthnResponseSigned: true }));
   }
 
   #options(extra: Partial<SamlConfig> = {}): SamlConfig {
@@ -230,7 +235,8 @@ export class SamlServiceProvider {
     const relayState = checkRelayState(body.RelayState, "post");
     let assertionXml: string;
     try {
-      const { profile, loggedOut } = await this.#verifier.validatePostResponseAsync({
+      const verifier = envelope.responseSigned ? this.#verifierSignedResponse : this.#verifier;
+      const { profile, loggedOut } = await verifier.validatePostResponseAsync({
         SAMLResponse: envelope.base64,
       });
       if (!profile || loggedOut || typeof profile.getAssertionXml !== "function") {
@@ -243,7 +249,18 @@ export class SamlServiceProvider {
     } catch (e) {
       throw fromNodeSaml(e);
     }
-    const a = checkAssertion(assertionXml, envelope, this.sp, this.idp, this.#deps.clock.now());
+    let a: CheckedAssertion;
+    try {
+      a = checkAssertion(assertionXml, envelope, this.sp, this.idp, this.#deps.clock.now());
+    } catch (e) {
+      // Whatever the signed content holds, the answer is a coded refusal.
+      if (e instanceof SamlError) throw e;
+      throw new SamlError(
+        "saml_malformed",
+        `Cannot read the SAML assertion: ${(e as Error)?.message ?? e}`,
+        { cause: e },
+      );
+    }
     // Replay before the request: a second post of one response must say "replayed".
     if (await this.#deps.replay.seen(`${a.issuer} ${a.id}`, a.acceptableUntil)) {
       throw new SamlError(
@@ -262,7 +279,7 @@ export class SamlServiceProvider {
     return this.#identity(a, relayState);
   }
 
-  #identity(a: ReturnType<typeof checkAssertion>, relayState: string | undefined): SamlIdentity {
+  #identity(a: CheckedAssertion, relayState: string | undefined): SamlIdentity {
     const first = (name: string | undefined) => (name ? a.attributes.get(name)?.[0] : undefined);
     const groups = a.attributes.get(this.sp.groupAttribute) ?? [];
     const long = groups.find((g) => g.length > MAX_GROUP_CHARS);

@@ -38,6 +38,8 @@ export interface ResponseEnvelope {
   destination?: string;
   /** Response/@InResponseTo, when present. */
   inResponseTo?: string;
+  /** The Response carries its own signature (which must then verify too). */
+  responseSigned: boolean;
 }
 
 function malformed(why: string, cause?: unknown): SamlError {
@@ -113,13 +115,23 @@ function checkEnvelope(root: Element, base64: string): ResponseEnvelope {
       `The SAML response contains ${assertions.length} assertions; exactly one is accepted, so none was (signature wrapping)`,
     );
   }
-  checkAssertionSignatureShape(assertions[0]);
+  const assertionSigs = children(assertions[0], NS.ds, "Signature");
+  if (assertionSigs.length === 0) {
+    throw new SamlError(
+      "saml_unsigned",
+      "The SAML assertion is not signed; a signed assertion is required",
+    );
+  }
+  checkSignatureShape(assertionSigs, "assertion");
+  const responseSigs = children(root, NS.ds, "Signature");
+  if (responseSigs.length) checkSignatureShape(responseSigs, "response");
   const issuer = onlyChild(root, NS.saml, "Issuer");
   return {
     base64,
     issuer: issuer ? text(issuer) : undefined,
     destination: attr(root, "Destination"),
     inResponseTo: attr(root, "InResponseTo"),
+    responseSigned: responseSigs.length > 0,
   };
 }
 
@@ -142,29 +154,24 @@ function checkStatus(root: Element): void {
 }
 
 /**
- * The assertion must carry exactly one enveloped signature of its own, made
- * with RSA-SHA256 over exclusive c14n. node-saml verifies that same element
- * (the single ds:Signature child of the single Assertion child), so these
- * algorithm attributes are the ones its verification covered.
+ * A signature (the assertion's, and the response's when it has one) must be
+ * the only one on its element and made with RSA-SHA256 over exclusive c14n.
+ * node-saml verifies exactly these elements (the single ds:Signature child of
+ * the Response and of its single Assertion), so the algorithm attributes read
+ * here are the ones its verification covers.
  */
-function checkAssertionSignatureShape(assertion: Element): void {
-  const sigs = children(assertion, NS.ds, "Signature");
-  if (sigs.length === 0) {
-    throw new SamlError(
-      "saml_unsigned",
-      "The SAML assertion is not signed; a signed assertion is required",
-    );
-  }
+function checkSignatureShape(sigs: Element[], what: "assertion" | "response"): void {
+  const subject = `The SAML ${what}`;
   if (sigs.length > 1) {
     throw new SamlError(
       "saml_signature_invalid",
-      `The SAML assertion carries ${sigs.length} signatures; one is accepted`,
+      `${subject} carries ${sigs.length} signatures; one is accepted`,
     );
   }
   const incomplete = () =>
     new SamlError(
       "saml_signature_invalid",
-      "The SAML assertion's signature is incomplete (no SignedInfo, method or reference)",
+      `${subject}'s signature is incomplete (no SignedInfo, method or reference)`,
     );
   const signedInfo = onlyChild(sigs[0], NS.ds, "SignedInfo");
   if (!signedInfo) throw incomplete();
@@ -175,13 +182,13 @@ function checkAssertionSignatureShape(assertion: Element): void {
   if (refs.length > 1) {
     throw new SamlError(
       "saml_signature_invalid",
-      `The SAML assertion's signature has ${refs.length} references; one is accepted`,
+      `${subject}'s signature has ${refs.length} references; one is accepted`,
     );
   }
-  const refuse = (what: string, got: string | undefined) =>
+  const refuse = (kind: string, got: string | undefined) =>
     new SamlError(
       "saml_signature_algorithm",
-      `The SAML assertion is signed with ${what} ${
+      `${subject} is signed with ${kind} ${
         quoted(got ?? "none")
       }; RSA-SHA256 with exclusive canonicalisation is required`,
     );

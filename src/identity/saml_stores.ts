@@ -13,7 +13,9 @@ export interface SamlReplayCache {
   /**
    * True when `id` was recorded before and has not expired; otherwise
    * records it until `expiresAt` (epoch ms) and returns false. Must be atomic:
-   * two concurrent calls with one ID may not both return false.
+   * two concurrent calls with one ID may not both return false. The service
+   * provider passes the IdP entity ID and the assertion ID joined by a space,
+   * so one cache can serve several IdPs.
    */
   seen(id: string, expiresAt: number): boolean | Promise<boolean>;
 }

@@ -200,6 +200,22 @@ const rows: Row[] = [
     build: (c) => b64(signed(c.fields, { key: attacker, responseKey: idpKey })),
   },
   {
+    name: "response signature present but broken (response altered outside the assertion)",
+    code: "saml_signature_invalid",
+    build: (c) =>
+      b64(
+        signed(c.fields, { responseKey: idpKey }).replace(
+          ` ID="${c.fields.responseId}"`,
+          ` ID="${c.fields.responseId}x"`,
+        ),
+      ),
+  },
+  {
+    name: "response signed by the attacker around a genuine signed assertion",
+    code: "saml_signature_invalid",
+    build: (c) => b64(signed(c.fields, { responseKey: attacker })),
+  },
+  {
     name: "unsigned response and assertion",
     code: "saml_unsigned",
     build: (c) => b64(responseXml(c.fields, assertionXml(c.fields))),
@@ -900,4 +916,57 @@ Deno.test("saml: in-memory stores forget expired IDs and stay bounded", () => {
   requests.issued("r2", clock.now() + 1000);
   assert.equal(requests.consume("r2"), true);
   assert.equal(requests.consume("r2"), false);
+});
+
+Deno.test("saml: random mutations of a signed response never crash and never change who signs in", async () => {
+  // Seeded, so a failure reproduces: every outcome is a coded refusal, or
+  // the same identity (edits in what no signature covers or uses, such as
+  // the embedded KeyInfo certificates, whitespace inside tags, or a
+  // namespace only named in attribute values, which exclusive c14n omits).
+  let seed = 0x5a17;
+  const rand = (n: number) => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return (((t ^ (t >>> 14)) >>> 0) % n);
+  };
+  const chars = `<>&"'=/: ax0-_#;!?[]\u00e9\u0000`;
+  const mutate = (x: string): string => {
+    const i = rand(x.length);
+    const j = Math.min(x.length, i + 1 + rand(40));
+    switch (rand(5)) {
+      case 0:
+        return x.slice(0, i) + chars[rand(chars.length)] + x.slice(i + 1);
+      case 1:
+        return x.slice(0, i) + x.slice(j);
+      case 2:
+        return x.slice(0, j) + x.slice(i, j) + x.slice(j);
+      case 3:
+        return x.slice(0, i);
+      default:
+        return x.slice(0, i) + chars[rand(chars.length)] + x.slice(i);
+    }
+  };
+  const c = await fixture();
+  const original = signed(c.fields, { responseKey: idpKey });
+  let refusedCount = 0;
+  for (let n = 0; n < 120; n++) {
+    // Same request and stores each round, reset, so only the mutation decides.
+    c.requests.issued(c.requestId, c.clock.now() + 60_000);
+    const sp = new SamlServiceProvider(SP, IDP, {
+      replay: new MemoryReplayCache(c.clock),
+      requests: c.requests,
+      clock: c.clock,
+    });
+    const xml = mutate(original);
+    try {
+      const id = await sp.validatePostResponse({ SAMLResponse: b64(xml) });
+      assert.equal(id.nameId, "ana@corp.example", `mutation ${n}`);
+      assert.deepEqual(id.groups, ["engineering", "staff"], `mutation ${n}`);
+    } catch (e) {
+      assert.ok(e instanceof SamlError, `mutation ${n} threw ${e}`);
+      refusedCount++;
+    }
+  }
+  assert.ok(refusedCount > 80, `most mutations are refused (${refusedCount}/120)`);
 });
