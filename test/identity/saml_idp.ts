@@ -58,8 +58,8 @@ export const SAML_IDP_ATTRIBUTES = {
 
 /** Options of {@link SimpleSamlIdp.start}. */
 export interface SamlIdpOptions {
-  /** SP metadata documents (EntityDescriptor XML) the IdP trusts. */
-  spMetadata: string[];
+  /** SP metadata documents (EntityDescriptor XML) the IdP trusts; more can be added with `trustSp`. */
+  spMetadata?: string[];
   /** Accounts (default {@link SAML_USERS}). */
   users?: readonly SamlIdpUser[];
   /** Also publish a second ("next") signing certificate, as during a key rotation. */
@@ -139,6 +139,7 @@ export class SimpleSamlIdp implements AsyncDisposable {
   readonly #dir: string;
   readonly #child: Deno.ChildProcess;
   readonly #stderr: Promise<string>;
+  readonly #sps: string[];
   #stopped = false;
 
   private constructor(
@@ -147,6 +148,7 @@ export class SimpleSamlIdp implements AsyncDisposable {
       dir: string;
       child: Deno.ChildProcess;
       stderr: Promise<string>;
+      sps: string[];
       certificate: string;
       nextCertificate?: string;
     },
@@ -159,6 +161,7 @@ export class SimpleSamlIdp implements AsyncDisposable {
     this.#dir = init.dir;
     this.#child = init.child;
     this.#stderr = init.stderr;
+    this.#sps = init.sps;
   }
 
   /** Writes a configuration into a temporary directory and starts `php -S` on a free loopback port. */
@@ -188,12 +191,8 @@ export class SimpleSamlIdp implements AsyncDisposable {
     }
     const certificate = await keyPair(`${dir}/cert`, "idp");
     const nextCertificate = opts.rotation ? await keyPair(`${dir}/cert`, "idp-next") : undefined;
-    const spFiles: string[] = [];
-    for (const [i, xml] of opts.spMetadata.entries()) {
-      const file = `${dir}/sp/sp${i}.xml`;
-      await Deno.writeTextFile(file, xml);
-      spFiles.push(file);
-    }
+    const spFile = `${dir}/sp/sps.xml`;
+    await writeSpMetadata(spFile, opts.spMetadata ?? []);
     const random = () => crypto.randomUUID().replaceAll("-", "");
     const config = {
       baseurlpath: `${baseUrl}/`,
@@ -227,7 +226,7 @@ export class SimpleSamlIdp implements AsyncDisposable {
       "assertion.lifetime": opts.assertionLifetimeSec ?? 300,
       "metadata.sources": [
         { type: "flatfile", directory: `${dir}/metadata` },
-        ...spFiles.map((file) => ({ type: "xml", file })),
+        { type: "xml", file: spFile },
       ],
     };
     const users = opts.users ?? SAML_USERS;
@@ -290,7 +289,16 @@ export class SimpleSamlIdp implements AsyncDisposable {
       stderr: "piped",
     }).spawn();
     const stderr = collect(child.stderr);
-    const idp = new SimpleSamlIdp({ baseUrl, dir, child, stderr, certificate, nextCertificate });
+    const sps = [...(opts.spMetadata ?? [])];
+    const idp = new SimpleSamlIdp({
+      baseUrl,
+      dir,
+      child,
+      stderr,
+      sps,
+      certificate,
+      nextCertificate,
+    });
     let exited = false;
     child.status.then(() => (exited = true));
     try {
@@ -312,6 +320,15 @@ export class SimpleSamlIdp implements AsyncDisposable {
       );
     }
     return idp;
+  }
+
+  /**
+   * Adds an SP the IdP trusts (for a test that learns its SP's URLs only
+   * after the IdP is up); simplesamlphp reads metadata on every request.
+   */
+  async trustSp(spMetadataXml: string): Promise<void> {
+    this.#sps.push(spMetadataXml);
+    await writeSpMetadata(`${this.#dir}/sp/sps.xml`, this.#sps);
   }
 
   /** The IdP's metadata document, as served. */
@@ -393,6 +410,17 @@ export class SimpleSamlIdp implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
   }
+}
+
+/** Writes SP metadata documents as one EntitiesDescriptor (simplesamlphp's XML source reads one file). */
+async function writeSpMetadata(file: string, docs: readonly string[]): Promise<void> {
+  const body = docs.map((d) => d.replace(/^\s*<\?xml[^>]*\?>/, "")).join("\n");
+  const tmp = `${file}.tmp`;
+  await Deno.writeTextFile(
+    tmp,
+    `<?xml version="1.0"?>\n<EntitiesDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata">\n${body}\n</EntitiesDescriptor>\n`,
+  );
+  await Deno.rename(tmp, file); // whole file or none, for a request reading it meanwhile
 }
 
 async function collect(stream: ReadableStream<Uint8Array>): Promise<string> {

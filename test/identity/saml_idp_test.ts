@@ -69,9 +69,10 @@ Deno.test({
   ignore: !available,
   async fn(t) {
     await using idp = await SimpleSamlIdp.start({
-      spMetadata: [spMetadataXml(SP), spMetadataXml(OTHER_SP)],
+      spMetadata: [spMetadataXml(SP)],
       rotation: true,
     });
+    await idp.trustSp(spMetadataXml(OTHER_SP)); // added while running
     const idpConfig = parseIdpMetadata(await idp.metadataXml());
 
     await t.step("metadata import: entity ID, redirect SSO URL, both rotation certificates", () => {
@@ -209,6 +210,19 @@ Deno.test({
         "other SP entity ID, same ACS URL",
       );
     });
+
+    await t.step(
+      "the SP added while running signs in; the first SP refuses its response",
+      async () => {
+        const other = provider(idpConfig, OTHER_SP);
+        const l = await other.loginUrl("");
+        const body = await idp.signIn(l.url, bob.username, bob.password);
+        assert.equal(body.acsUrl, OTHER_SP.acsUrl);
+        const first = provider(idpConfig);
+        await expectCode(first.validatePostResponse(body), "saml_recipient", "first SP");
+        assert.deepEqual((await other.validatePostResponse(body)).groups, ["sales"]);
+      },
+    );
 
     await t.step(
       "a clock 6 min behind is told by how much; right again, sign-in works",
