@@ -36,6 +36,7 @@ import {
   spMetadataXml,
 } from "./saml_metadata.ts";
 import { readResponseEnvelope } from "./saml_response.ts";
+import { printable } from "./saml_xml.ts";
 import type { SamlReplayCache, SamlRequestStore } from "./saml_stores.ts";
 
 export * from "./saml_errors.ts";
@@ -261,22 +262,24 @@ export class SamlServiceProvider {
         { cause: e },
       );
     }
+    // Mapped before any state changes, so a refusal here burns nothing.
+    const identity = this.#identity(a, relayState);
     // Replay before the request: a second post of one response must say "replayed".
     if (await this.#deps.replay.seen(`${a.issuer} ${a.id}`, a.acceptableUntil)) {
       throw new SamlError(
         "saml_replayed",
-        `The SAML assertion "${a.id.slice(0, 100)}" was already used to sign in; it is refused`,
+        `The SAML assertion "${printable(a.id, 100)}" was already used to sign in; it is refused`,
       );
     }
     if (!(await this.#deps.requests.consume(a.inResponseTo))) {
       throw new SamlError(
         "saml_in_response_to",
         `The SAML response answers request "${
-          a.inResponseTo.slice(0, 100)
+          printable(a.inResponseTo, 100)
         }", which this service provider did not issue, has expired or was already answered`,
       );
     }
-    return this.#identity(a, relayState);
+    return identity;
   }
 
   #identity(a: CheckedAssertion, relayState: string | undefined): SamlIdentity {
@@ -287,8 +290,8 @@ export class SamlServiceProvider {
       throw new SamlError(
         "saml_malformed",
         `Cannot read the SAML assertion: group "${
-          long.slice(0, 40)
-        }…" is longer than ${MAX_GROUP_CHARS} characters`,
+          printable(long, 40)
+        }" is longer than ${MAX_GROUP_CHARS} characters`,
       );
     }
     const email = first(this.sp.emailAttribute) ??

@@ -20,6 +20,7 @@ import {
   onlyChild,
   parseSamlInstant,
   parseXmlStrict,
+  printable,
   text,
   XmlReadError,
 } from "./saml_xml.ts";
@@ -138,7 +139,7 @@ class AssertionCheck {
       throw new SamlError(
         "saml_issuer",
         `The SAML assertion was issued by "${
-          issuer.slice(0, 200)
+          printable(issuer, 200)
         }", not by the identity provider "${this.idp.entityId}"`,
       );
     }
@@ -146,7 +147,7 @@ class AssertionCheck {
       throw new SamlError(
         "saml_issuer",
         `The SAML response names issuer "${
-          this.envelope.issuer.slice(0, 200)
+          printable(this.envelope.issuer, 200)
         }", not the identity provider "${this.idp.entityId}"`,
       );
     }
@@ -159,7 +160,7 @@ class AssertionCheck {
       throw new SamlError(
         "saml_recipient",
         `The SAML response is addressed to "${
-          d.slice(0, 300)
+          printable(d, 300)
         }", not to this service provider's ACS URL "${this.sp.acsUrl}"`,
       );
     }
@@ -173,7 +174,7 @@ class AssertionCheck {
     }
     const t = parseSamlInstant(v);
     if (t === null) {
-      throw malformed(`${el.localName}/@${name} "${v.slice(0, 40)}" is not a UTC date-time`);
+      throw malformed(`${el.localName}/@${name} "${printable(v, 40)}" is not a UTC date-time`);
     }
     return t;
   }
@@ -227,7 +228,7 @@ class AssertionCheck {
         throw new SamlError(
           "saml_audience",
           `The SAML assertion is for audience ${
-            audiences.map((x) => `"${x.slice(0, 200)}"`).join(", ") || "(none)"
+            audiences.map((x) => `"${printable(x, 200)}"`).join(", ") || "(none)"
           }, ` +
             `not for this service provider "${this.sp.entityId}"`,
         );
@@ -273,7 +274,7 @@ class AssertionCheck {
         recipient === undefined
           ? `The SAML assertion names no Recipient; it must be this service provider's ACS URL "${this.sp.acsUrl}"`
           : `The SAML assertion's Recipient is "${
-            recipient.slice(0, 300)
+            printable(recipient, 300)
           }", not this service provider's ACS URL "${this.sp.acsUrl}"`,
       );
     }
@@ -295,8 +296,8 @@ class AssertionCheck {
       throw new SamlError(
         "saml_in_response_to",
         `The SAML response answers request "${
-          envelopeIrt.slice(0, 100)
-        }" but its assertion answers "${inResponseTo.slice(0, 100)}"`,
+          printable(envelopeIrt, 100)
+        }" but its assertion answers "${printable(inResponseTo, 100)}"`,
       );
     }
     return { inResponseTo, notOnOrAfter };
@@ -336,7 +337,7 @@ class AssertionCheck {
           if (s.length > MAX_VALUE_CHARS) {
             throw malformed(
               `attribute "${
-                name.slice(0, 100)
+                printable(name, 100)
               }" has a value longer than ${MAX_VALUE_CHARS} characters`,
             );
           }

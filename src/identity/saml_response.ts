@@ -12,7 +12,16 @@
  */
 import { Buffer } from "node:buffer";
 import { SamlError } from "./saml_errors.ts";
-import { attr, children, NS, onlyChild, parseXmlStrict, text, XmlReadError } from "./saml_xml.ts";
+import {
+  attr,
+  children,
+  NS,
+  onlyChild,
+  parseXmlStrict,
+  printable,
+  text,
+  XmlReadError,
+} from "./saml_xml.ts";
 
 /** Largest SAMLResponse form value accepted, in base64 characters (~190 KiB of XML). */
 export const MAX_RESPONSE_CHARS = 256 * 1024;
@@ -50,11 +59,9 @@ function malformed(why: string, cause?: unknown): SamlError {
   );
 }
 
-/** A short, printable rendering of IdP-supplied text for an error sentence. */
-function quoted(value: string, max = 120): string {
-  // deno-lint-ignore no-control-regex
-  const clean = value.replace(/[\u0000-\u001f\u007f]+/g, " ").trim();
-  return `"${clean.length > max ? clean.slice(0, max) + "…" : clean}"`;
+/** IdP-supplied text, printable and quoted, for an error sentence. */
+function quoted(value: string): string {
+  return `"${printable(value.trim())}"`;
 }
 
 /** Decodes and parses a posted SAMLResponse and checks its envelope; throws {@link SamlError}. */

@@ -122,6 +122,16 @@ export function text(el: Element): string {
   return (el.textContent ?? "").trim();
 }
 
+/**
+ * Peer-supplied text made safe for an error sentence (and so an audit log):
+ * control characters become spaces and long values are cut with "…".
+ */
+export function printable(value: string, max = 120): string {
+  // deno-lint-ignore no-control-regex
+  const clean = value.replace(/[\u0000-\u001f\u007f]+/g, " ");
+  return clean.length > max ? clean.slice(0, max) + "…" : clean;
+}
+
 // xs:dateTime in UTC as SAML core §1.3.3 requires ("Z", no offset); fixed
 // shape, no nested quantifiers, so matching is linear in the input.
 const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z$/;

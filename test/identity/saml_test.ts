@@ -172,6 +172,8 @@ Deno.test("saml: the group, e-mail and display-name attribute settings decide wh
 interface Row {
   name: string;
   code: SamlErrorCode;
+  /** The row itself uses up or outlives the issued request (every other refusal leaves it answerable). */
+  usesRequest?: true;
   build: (
     c: Awaited<ReturnType<typeof fixture>>,
   ) => string | { SAMLResponse?: unknown; RelayState?: unknown } | Promise<string>;
@@ -349,6 +351,7 @@ const rows: Row[] = [
   },
   {
     name: "request expired before the answer came (clock moved 11 min)",
+    usesRequest: true,
     code: "saml_in_response_to",
     build: (c) => {
       c.clock.advance(11 * 60_000);
@@ -358,6 +361,7 @@ const rows: Row[] = [
   },
   {
     name: "second, different assertion for an already answered request",
+    usesRequest: true,
     code: "saml_in_response_to",
     build: async (c) => {
       await c.sp.validatePostResponse({ SAMLResponse: b64(signed(c.fields)) });
@@ -366,6 +370,7 @@ const rows: Row[] = [
   },
   {
     name: "replayed assertion ID",
+    usesRequest: true,
     code: "saml_replayed",
     build: async (c) => {
       const once = b64(signed(c.fields));
@@ -375,6 +380,7 @@ const rows: Row[] = [
   },
   {
     name: "replayed assertion ID answering a new request",
+    usesRequest: true,
     code: "saml_replayed",
     build: async (c) => {
       await c.sp.validatePostResponse({ SAMLResponse: b64(signed(c.fields)) });
@@ -511,6 +517,14 @@ const rows: Row[] = [
     build: (c) => b64(signed(c.fields, { sign: { canonicalization: SIG.c14n } })),
   },
   {
+    name: "a group name longer than 256 characters",
+    code: "saml_malformed",
+    build: (c) => {
+      c.fields.attributes.groups = ["engineering", "g".repeat(257)];
+      return b64(signed(c.fields));
+    },
+  },
+  {
     name: "IdP status: authentication failed",
     code: "saml_status",
     build: (c) => {
@@ -605,6 +619,13 @@ Deno.test("saml: every crafted bad response is refused with its code", async () 
     const built = await row.build(c);
     const body = typeof built === "string" ? { SAMLResponse: built } : built;
     await refused(c.sp, body, row.code, row.name);
+    if (!row.usesRequest) {
+      assert.equal(
+        c.requests.consume(c.requestId),
+        true,
+        `${row.name}: the request is still answerable`,
+      );
+    }
   }
 });
 
