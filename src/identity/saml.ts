@@ -20,6 +20,13 @@
  * node-saml's own clock, InResponseTo cache and audience check are turned
  * off because they read `new Date()` and its process memory; gate 3 and 4 do
  * those jobs against the injected clock and the caller's stores.
+ *
+ *   const sp = new SamlServiceProvider(spConfig, parseIdpMetadata(xml), { replay, requests, clock });
+ *   const { url } = await sp.loginUrl(handle);          // 302 the browser to url
+ *   const who = await sp.validatePostResponse(form);    // at the ACS URL; throws SamlError
+ *
+ * RelayState comes back unverified in `who.relayState`: use it as a lookup
+ * handle for state kept server-side, never as a redirect target as is.
  */
 import { randomBytes } from "node:crypto";
 import { SAML, type SamlConfig, SamlStatusError, ValidateInResponseTo } from "@node-saml/node-saml";
