@@ -345,6 +345,14 @@ export class SimpleSamlIdp implements AsyncDisposable {
     return await Deno.readTextFile(`${this.#dir}/log/simplesamlphp.log`).catch(() => "");
   }
 
+  /** The last error and warning lines of simplesamlphp's log, for a failure message. */
+  async problems(): Promise<string> {
+    const lines = (await this.log()).split("\n").filter((l) =>
+      /\b(ERROR|WARNING|CRITICAL)\b/.test(l) && !/\] (\d+ \/|Backtrace)/.test(l)
+    );
+    return lines.slice(-8).join("\n") || "(nothing)";
+  }
+
   /**
    * Follows `loginUrl` (our AuthnRequest redirect) like a browser without
    * JavaScript: through the IdP's redirects to its login form, submits the
@@ -361,7 +369,7 @@ export class SimpleSamlIdp implements AsyncDisposable {
         throw new Error(
           `Cannot sign in at the IdP: page ${res.url} (HTTP ${res.status}) has no form: ${
             html.slice(0, 500)
-          }`,
+          }; simplesamlphp logged: ${await this.problems()}`,
         );
       }
       if (form.fields.SAMLResponse !== undefined) {
@@ -373,7 +381,9 @@ export class SimpleSamlIdp implements AsyncDisposable {
       }
       if (!("username" in form.fields) && !("password" in form.fields)) {
         throw new Error(
-          `Cannot sign in at the IdP: unexpected form on ${res.url}: ${html.slice(0, 500)}`,
+          `Cannot sign in at the IdP: unexpected form on ${res.url}: ${
+            html.slice(0, 500)
+          }; simplesamlphp logged: ${await this.problems()}`,
         );
       }
       if (step > 0 && html.includes("Incorrect username or password")) {
