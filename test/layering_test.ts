@@ -188,7 +188,7 @@ Deno.test("layering: the checker finds what it is meant to find", async (t) => {
       ["src/lab/services.ts", "../http/serve.ts", null],
       ["src/lab/services.ts", "hono", null],
       ["src/http/edge_client.ts", "../connector/edge_api.ts", null],
-      ["src/connector/engine.ts", "../control/mod.ts", null],
+      ["src/connector/engine/mod.ts", "../../control/mod.ts", null],
       ["src/control/mod.ts", "../policy/types.ts", null],
       ["src/posture/mod.ts", "../policy/types.ts", null],
       ["src/net/udp.ts", "../../ffi/libc.ts", null],

@@ -14,14 +14,14 @@ import { collectFacts, collectOs, type PostureSources } from "../posture/mod.ts"
 import { ConnectorState } from "../store/connector_state.ts";
 import type { EdgeApiFactory } from "./edge_api.ts";
 import { bootstrapBase, parseEnrollmentKey } from "./enrollment_key.ts";
-import { type DeviceInfo, Engine } from "./engine.ts";
+import { type DeviceInfo, Engine } from "./engine/mod.ts";
 import { type DeviceIdentity, loadOrCreateIdentity } from "./identity.ts";
 import { type NetworkPort, OffTrustedNetworkPort } from "./network_port.ts";
 import { NotificationHub } from "./notifications.ts";
 import type { TunnelPort } from "./tunnel_port.ts";
 
-export { Engine } from "./engine.ts";
-export type { EngineStatus } from "./engine.ts";
+export { Engine } from "./engine/mod.ts";
+export type { EngineStatus } from "./engine/mod.ts";
 export { NotificationHub } from "./notifications.ts";
 export type { TunnelConfig, TunnelEvent, TunnelPort, TunnelStatus } from "./tunnel_port.ts";
 export type { NetworkPort } from "./network_port.ts";

@@ -16,7 +16,7 @@ import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import { verifyPassword } from "../identity/password.ts";
 import type { EngineEvent, TransitionResult } from "../connector/engine_state.ts";
-import type { EngineStatus, PolicyUpdateOutcome } from "../connector/engine.ts";
+import type { EngineStatus, PolicyUpdateOutcome } from "../connector/engine/mod.ts";
 import type { NotificationHub } from "../connector/notifications.ts";
 import type { ConnectorState } from "../store/connector_state.ts";
 import { PortcullisError } from "../errors.ts";

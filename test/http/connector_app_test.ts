@@ -6,7 +6,7 @@ import {
   type EngineState,
   transition,
 } from "../../src/connector/engine_state.ts";
-import type { EngineStatus } from "../../src/connector/engine.ts";
+import type { EngineStatus } from "../../src/connector/engine/mod.ts";
 import { NotificationHub } from "../../src/connector/notifications.ts";
 import { ConnectorState } from "../../src/store/connector_state.ts";
 import { hashPassword } from "../../src/identity/password.ts";

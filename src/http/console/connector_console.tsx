@@ -14,7 +14,7 @@
 import type { Context } from "hono";
 import { Hono } from "hono";
 import { type Clock, systemClock } from "../../clock.ts";
-import type { EngineStatus } from "../../connector/engine.ts";
+import type { EngineStatus } from "../../connector/engine/mod.ts";
 import { LOCAL_REQUEST_HEADER } from "../connector_app.ts";
 import type { EdgeApi } from "../../connector/edge_api.ts";
 import type { DeviceIdentity } from "../../connector/identity.ts";

@@ -6,7 +6,7 @@
  * and frames them; the status cards are also served alone for live refresh.
  */
 import type { Child } from "hono/jsx";
-import type { EngineStatus } from "../../connector/engine.ts";
+import type { EngineStatus } from "../../connector/engine/mod.ts";
 import type { CaptureInfo } from "../../diag/capture.ts";
 import type { Level } from "../../log.ts";
 import type { AppSegment } from "../../policy/types.ts";

@@ -1,0 +1,41 @@
+/**
+ * The tunnel configuration the engine asks the data plane for: derived from
+ * the enrolment (addresses, keys, endpoints) and the policy (MTU, routes,
+ * DNS, transports). Pure, so a policy change that alters the tunnel can be
+ * told from one that does not by comparing fingerprints.
+ */
+import type { PolicyBundle } from "../../policy/types.ts";
+import { planRoutes } from "../../policy/routes.ts";
+import type { StoredEnrollment } from "../../store/connector_state.ts";
+import type { TunnelConfig } from "../tunnel_port.ts";
+
+/** The tunnel configuration for an enrolment and policy, or null while either is missing. */
+export function tunnelConfig(
+  e: StoredEnrollment | null,
+  p: PolicyBundle | null,
+  privateKey: string,
+): TunnelConfig | null {
+  if (!e || !p) return null;
+  const fwd = p.appProfile.forwarding;
+  const edgeAddresses = e.endpoints.map((x) => x.host).filter((h) => /^[0-9.]+$|:/.test(h));
+  return {
+    address: e.address,
+    network: e.network,
+    edgeAddress: e.edgeAddress,
+    edgePublicKey: e.edgePublicKey,
+    endpoints: e.endpoints,
+    mtu: fwd.mtu,
+    routes: planRoutes({ profile: p.appProfile, edgeAddresses }),
+    privateKey,
+    udpTimeoutSec: fwd.udpTimeoutSec,
+    tlsFallback: fwd.tlsFallback,
+    dns: p.edgeDns ? { server: p.edgeDns, domains: p.edgeDnsDomains } : null,
+    caPem: e.caPem,
+  };
+}
+
+/** A comparable text of a configuration, without the private key (it never changes and must not leak). */
+export function configFingerprint(cfg: TunnelConfig): string {
+  const { privateKey: _omit, ...rest } = cfg;
+  return JSON.stringify(rest);
+}

@@ -1,0 +1,136 @@
+/**
+ * The engine as a whole over fakes: the fake edge API, the fake data plane
+ * and network port, and manual timers, so minutes of background work run in
+ * milliseconds and are counted exactly.
+ */
+import assert from "node:assert/strict";
+import { ManualClock, ManualTimers } from "../../../src/clock.ts";
+import { EdgeApiError, EdgeUnreachableError } from "../../../src/connector/edge_api.ts";
+import { Engine, type EngineDeps } from "../../../src/connector/engine/mod.ts";
+import { FakeEdgeApiFactory } from "../../../src/connector/fake_edge_api.ts";
+import { FakeNetworkPort } from "../../../src/connector/network_port.ts";
+import { NotificationHub } from "../../../src/connector/notifications.ts";
+import { FakeTunnelPort } from "../../../src/connector/tunnel_port.ts";
+import { setLogSinks } from "../../../src/log.ts";
+import { keyFor, makeBundle, makeIdentity, memoryState } from "./helpers.ts";
+
+setLogSinks([]);
+
+async function setup(o: Partial<EngineDeps> = {}) {
+  const timers = new ManualTimers(new ManualClock());
+  const store = memoryState();
+  const identity = await makeIdentity();
+  const edge = new FakeEdgeApiFactory();
+  edge.configure = (c) => (c.policy = makeBundle("v1"));
+  const tunnel = new FakeTunnelPort();
+  const hub = new NotificationHub(store, () => timers.clock.now());
+  const engine = new Engine({
+    store,
+    identity,
+    tunnel,
+    network: new FakeNetworkPort(),
+    hub,
+    makeClient: (u, ca) => edge.client(u, ca),
+    fetchCa: (p) => edge.fetchCa(p),
+    device: { hostname: "ws1", os: "debian", osVersion: "12", connectorVersion: "0.1.0" },
+    enrollmentKey: keyFor(),
+    collectPosture: () => Promise.resolve({ collectedAt: new Date(0).toISOString(), results: [] }),
+    clock: timers.clock,
+    timers,
+    ...o,
+  });
+  const close = async () => {
+    await engine.stop();
+    store.close();
+  };
+  return { timers, store, identity, edge, tunnel, hub, engine, close };
+}
+
+/** Lets the engine's queued events and the fake tunnel's "up" run. */
+async function settle(timers: ManualTimers) {
+  await timers.advance(0);
+}
+
+Deno.test("engine: enrols, connects, and runs its loops at their periods", async () => {
+  const s = await setup({ heartbeatSec: 30, postureSec: 300 });
+  try {
+    await s.engine.start();
+    await settle(s.timers);
+    assert.equal(s.engine.state.kind, "connected");
+    assert.equal(s.tunnel.configs.length, 1);
+    const client = s.edge.last!;
+    assert.equal(client.credential, "cred-fake");
+    assert.equal(client.streams, 1, "the policy stream is followed");
+    // Ten minutes: heartbeat first within 1 s, then every 30 s; posture at 1 s
+    // and every 300 s; the policy poll every 60 s (the bundle's default).
+    await s.timers.advance(600_000);
+    assert.equal(client.count("heartbeat"), 20);
+    assert.equal(client.count("reportPosture"), 2);
+    assert.equal(client.count("fetchPolicy"), 10);
+    assert.ok(client.heartbeats.every((h) => h.state === "connected" && h.transport === "udp"));
+  } finally {
+    await s.close();
+  }
+  assert.equal(s.timers.pending, 0, "stop leaves no timer behind");
+});
+
+Deno.test("engine: a refused credential in a heartbeat forgets the enrolment", async () => {
+  const s = await setup({ heartbeatSec: 30 });
+  try {
+    await s.engine.start();
+    await settle(s.timers);
+    const client = s.edge.last!;
+    client.failures.set("heartbeat", new EdgeApiError("bad_credential", "Unknown device.", 401));
+    await s.timers.advance(1000);
+    assert.equal(s.engine.state.kind, "unenrolled");
+    assert.equal(s.store.getEnrollment(), null);
+    assert.equal(s.identity.credential, null);
+    assert.equal(client.closed, true);
+    assert.equal(s.store.listNotifications({ type: "credential_rejected" }).length, 1);
+    const hb = client.count("heartbeat");
+    await s.timers.advance(300_000);
+    assert.equal(client.count("heartbeat"), hb, "no loops without an enrolment");
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("engine: an unreachable edge at enrolment is retried with backoff until it answers", async () => {
+  const s = await setup({ enrollRetryMs: { min: 1000, max: 4000 } });
+  s.edge.caError = new EdgeUnreachableError("Cannot fetch the edge CA: connection refused");
+  try {
+    await s.engine.start();
+    await settle(s.timers);
+    assert.equal(s.engine.state.kind, "error");
+    assert.match(s.engine.state.reason ?? "", /connection refused/);
+    // Retries at 1, 2, 4, 4 s: four more attempts in 11 s, each failing.
+    await s.timers.advance(11_000);
+    const told = s.store.listNotifications({ type: "enroll_failed" });
+    assert.equal(told.length, 1, "the first failure is told, the retries are not");
+    assert.match(told[0].message, /retrying in the background$/);
+    assert.equal(s.edge.clients.length, 0);
+    s.edge.caError = null;
+    await s.timers.advance(4000);
+    assert.equal(s.engine.state.kind, "connected");
+    assert.equal(s.edge.clients.length, 1);
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("engine: a captive portal pauses protection for the policy's window", async () => {
+  const s = await setup();
+  try {
+    await s.engine.start();
+    await settle(s.timers);
+    const window = s.engine.failOpenSettings().captivePortalWindowMin;
+    assert.equal((await s.engine.captiveDetected()).ok, true);
+    assert.equal(s.engine.state.kind, "captive_portal");
+    await s.timers.advance(window * 60_000 - 1000);
+    assert.equal(s.engine.state.kind, "captive_portal");
+    await s.timers.advance(1000);
+    assert.notEqual(s.engine.state.kind, "captive_portal", "the window ended");
+  } finally {
+    await s.close();
+  }
+});

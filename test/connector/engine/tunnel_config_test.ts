@@ -1,0 +1,58 @@
+/** The tunnel configuration from enrolment and policy, and its fingerprint. */
+import assert from "node:assert/strict";
+import { configFingerprint, tunnelConfig } from "../../../src/connector/engine/tunnel_config.ts";
+import { routedThroughTunnel } from "../../../src/policy/routes.ts";
+import type { StoredEnrollment } from "../../../src/store/connector_state.ts";
+import { makeBundle } from "./helpers.ts";
+
+const E: StoredEnrollment = {
+  deviceId: "dev_1",
+  apiUrl: "https://edge.test:8443",
+  caPem: "PEM",
+  address: "100.64.0.2",
+  network: "100.64.0.0/16",
+  edgeAddress: "100.64.0.1",
+  edgePublicKey: "KEY",
+  endpoints: [
+    { transport: "udp", host: "203.0.113.5", port: 443 },
+    { transport: "tls", host: "edge.test", port: 443 },
+  ],
+  user: null,
+  group: null,
+  enrolledAt: 0,
+};
+
+Deno.test("tunnel config: needs enrolment and policy; keeps the edge's endpoints outside", () => {
+  const p = makeBundle("v1");
+  assert.equal(tunnelConfig(null, p, "priv"), null);
+  assert.equal(tunnelConfig(E, null, "priv"), null);
+  const cfg = tunnelConfig(E, p, "priv")!;
+  assert.equal(cfg.address, "100.64.0.2");
+  assert.equal(cfg.privateKey, "priv");
+  assert.equal(cfg.mtu, p.appProfile.forwarding.mtu);
+  assert.equal(cfg.caPem, "PEM");
+  assert.ok(routedThroughTunnel(cfg.routes, "8.8.8.8"));
+  assert.ok(
+    !routedThroughTunnel(cfg.routes, "203.0.113.5"),
+    "the edge endpoint bypasses the tunnel",
+  );
+  assert.equal(cfg.dns, null);
+});
+
+Deno.test("tunnel config: the fingerprint follows what matters and never holds the key", () => {
+  const p = makeBundle("v1");
+  const a = configFingerprint(tunnelConfig(E, p, "secret-key-1")!);
+  assert.ok(!a.includes("secret-key-1"));
+  assert.equal(
+    a,
+    configFingerprint(tunnelConfig(E, p, "secret-key-2")!),
+    "the key is not compared",
+  );
+  assert.equal(
+    a,
+    configFingerprint(tunnelConfig(E, makeBundle("v2"), "k")!),
+    "a version alone is not a change",
+  );
+  const mtu = makeBundle("v2", { forwarding: { name: "fp", mtu: 1300 } });
+  assert.notEqual(a, configFingerprint(tunnelConfig(E, mtu, "k")!));
+});
