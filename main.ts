@@ -6,7 +6,7 @@
  * the web framework and the database.
  */
 import { PortcullisError } from "./src/errors.ts";
-import type { ServeFn } from "./src/serve.ts";
+import { answerAfterBody, type ServeFn } from "./src/serve.ts";
 
 /** Version printed by `portcullis version` and reported by connectors. */
 export const VERSION = "0.1.0";
@@ -35,13 +35,17 @@ Usage:
 
 type Handler = (args: string[]) => Promise<number>;
 
-/** The one place that listens for HTTP: roles get this function instead of Deno.serve. */
+/**
+ * The one place that listens for HTTP: roles get this function instead of
+ * Deno.serve. Every listener answers only after the request body is in, so
+ * refusals reach HTTP/2 clients intact (src/serve.ts answerAfterBody).
+ */
 const serve: ServeFn = (o, handler) =>
   Deno.serve(
     o.cert && o.key
       ? { hostname: o.hostname, port: o.port, cert: o.cert, key: o.key, onListen: o.onListen }
       : { hostname: o.hostname, port: o.port, onListen: o.onListen },
-    handler,
+    answerAfterBody(handler),
   );
 
 const commands: Record<string, Handler> = {

@@ -20,6 +20,7 @@ import type { EngineStatus, PolicyUpdateOutcome } from "../connector/engine/mod.
 import type { NotificationHub } from "../connector/notifications.ts";
 import type { ConnectorState } from "../store/connector_state.ts";
 import { PortcullisError } from "../errors.ts";
+import { readBodyLimited } from "./api/common.ts";
 
 /** The part of the engine the local API drives. */
 export interface ConnectorEngineApi {
@@ -164,10 +165,7 @@ export function createConnectorApp(deps: ConnectorAppDeps): Hono {
   }
 
   async function body(c: Context): Promise<z.infer<typeof ActionBody>> {
-    const text = await c.req.text();
-    if (text.length > 4096) {
-      throw new PortcullisError("body_too_large", "Request body over 4 KiB", 413);
-    }
+    const text = new TextDecoder().decode(await readBodyLimited(c, 4096));
     if (!text.trim()) return {};
     let json: unknown;
     try {

@@ -87,5 +87,15 @@ export function createProtectedApp(ctx: EdgeContext, remoteOf: (req: Request) =>
         `<table>${rows}</table></body></html>`,
     );
   });
+  app.notFound((c) =>
+    c.json({
+      error: {
+        code: "not_found",
+        message: `No such page: ${c.req.method} ${
+          c.req.path.slice(0, 200)
+        }; this server answers GET /`,
+      },
+    }, 404)
+  );
   return app;
 }

@@ -68,7 +68,11 @@ export function errorResponse(c: Context, err: unknown): Response {
   }, 500);
 }
 
-/** Reads the raw body, refusing more than `limit` bytes with 413 `body_too_large`. */
+/**
+ * Reads the raw body, refusing more than `limit` bytes with 413
+ * `body_too_large`; what is left of a refused body stays for the listener to
+ * discard, so the refusal reaches the client.
+ */
 export async function readBodyLimited(c: Context, limit: number): Promise<Uint8Array<ArrayBuffer>> {
   const tooLarge = () =>
     new InputError(
@@ -88,7 +92,9 @@ export async function readBodyLimited(c: Context, limit: number): Promise<Uint8A
     if (done) break;
     total += value.byteLength;
     if (total > limit) {
-      await reader.cancel().catch(() => {});
+      // Not cancel(): that resets an HTTP/2 stream before the 413 is sent.
+      // The listener discards the rest (src/serve.ts answerAfterBody).
+      reader.releaseLock();
       throw tooLarge();
     }
     chunks.push(value);

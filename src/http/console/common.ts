@@ -3,15 +3,17 @@
  * switcher route, the static files under web/static, security headers, form
  * reading with a size limit, and the one HTML response helper.
  */
-import type { Context, Hono } from "hono";
+import type { Context, ErrorHandler, Hono } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
 import { html } from "hono/html";
 import type { Child } from "hono/jsx";
-import { InputError } from "../../errors.ts";
+import { InputError, PortcullisError } from "../../errors.ts";
+import { logger } from "../../log.ts";
 import {
   isLang,
   type Lang,
   LANG_COOKIE,
+  type MessageKey,
   negotiateLanguage,
   type Translate,
   translator,
@@ -93,6 +95,23 @@ export function installConsoleBasics(app: Hono<any>, base = ""): void {
     }
     return c.redirect(safeNext(c.req.query("next"), base), 303);
   });
+}
+
+/**
+ * The consoles' error handler: a refusal (a PortcullisError below 500, such
+ * as a form over the size limit) answers with its status and sentence;
+ * anything else is logged and answers 500 with `unexpectedKey`'s text.
+ */
+export function consoleErrorHandler(unexpectedKey: MessageKey): ErrorHandler {
+  const log = logger("console");
+  return (err, c) => {
+    if (err instanceof PortcullisError && err.status < 500) {
+      return c.text(err.message, err.status as 400);
+    }
+    log.error("console request failed", { path: c.req.path, error: (err as Error).message });
+    const t = c.get("t") as Translate | undefined;
+    return c.text(t ? t(unexpectedKey) : "Internal error; the log has the details", 500);
+  };
 }
 
 /** A local path to go back to: must start with one "/", else the console's root. */

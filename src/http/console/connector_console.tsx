@@ -32,6 +32,7 @@ import { Layout } from "../../../web/layout.tsx";
 import { SSE_HEADERS, sseStream } from "../api/sse.ts";
 import { allowedHostGuard, LOOPBACK_HOSTS } from "./host_guard.ts";
 import {
+  consoleErrorHandler,
   type ConsoleVars,
   fragment,
   installConsoleBasics,
@@ -548,13 +549,7 @@ export function createConnectorConsole(deps: ConnectorConsoleDeps): Hono<Connect
     return c.body(body, 200, SSE_HEADERS);
   });
 
-  app.onError((err, c) => {
-    if (err instanceof PortcullisError && err.status < 500) {
-      return c.text(err.message, err.status as 400);
-    }
-    log.error("console request failed", { path: c.req.path, error: (err as Error).message });
-    return c.text("Internal error; the connector log has the details", 500);
-  });
+  app.onError(consoleErrorHandler("error.unexpected_connector"));
   // Unknown pages get the console's own page, not a bare "404 Not Found".
   app.notFound((c) => {
     const t = c.get("t");

@@ -29,6 +29,7 @@ import { Layout } from "../../../web/layout.tsx";
 import { SSE_HEADERS, sseStream, StreamSlots } from "../api/sse.ts";
 import { allowedHostGuard, LOOPBACK_HOSTS } from "./host_guard.ts";
 import {
+  consoleErrorHandler,
   type ConsoleVars,
   fragment,
   installConsoleBasics,
@@ -152,6 +153,7 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
   // DNS rebinding: only answer to loopback names and the configured ones.
   app.use("*", allowedHostGuard([...LOOPBACK_HOSTS, ...(deps.allowedHosts ?? [])]));
   installConsoleBasics(app);
+  app.onError(consoleErrorHandler("error.unexpected"));
   // Open live-event streams per session.
   const eventStreams = new StreamSlots();
 

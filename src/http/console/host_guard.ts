@@ -15,13 +15,20 @@ export function hostName(host: string): string {
   return h.startsWith("[") ? h.slice(0, h.indexOf("]") + 1) : h.split(":")[0];
 }
 
-/** A middleware refusing with 421 any request whose Host is not one of `names` (any port). */
+/** A middleware refusing with 421 `misdirected_host` any request whose Host is not one of `names` (any port). */
 export function allowedHostGuard(names: readonly string[]): MiddlewareHandler {
   const allowed = new Set(names.map((h) => h.toLowerCase()));
   return async (c, next) => {
     const name = hostName(c.req.header("host") ?? new URL(c.req.url).host);
     if (!allowed.has(name)) {
-      return c.text(`Refused: this console answers only to ${[...allowed].join(", ")}`, 421);
+      return c.json({
+        error: {
+          code: "misdirected_host",
+          message: `Refused a request for host "${
+            name.slice(0, 100)
+          }": this console answers only to ${[...allowed].join(", ")}`,
+        },
+      }, 421);
     }
     await next();
   };

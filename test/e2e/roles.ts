@@ -1,0 +1,184 @@
+/**
+ * Test fixture (not a test): a real edge and a real connector, each the
+ * `portcullis` program in a namespace of its own, joined by one link:
+ *
+ *   edge 192.0.2.1/24 ── conn 192.0.2.10/24
+ *
+ * Interface names come from the lab's per-process prefix, because WireGuard
+ * UAPI sockets (/var/run/wireguard/<ifname>.sock) are shared by all
+ * namespaces. Everything is removed when the NetnsLab is disposed.
+ */
+import { type NetnsLab, type RunResult, waitUntil } from "./netns.ts";
+import { totpAt } from "../../src/identity/totp.ts";
+
+/** The portcullis program. */
+export const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+/** The Deno binary running the tests. */
+export const DENO = Deno.execPath();
+
+/** Addresses and ports of the two roles. */
+export const EDGE_IP = "192.0.2.1";
+export const CONN_IP = "192.0.2.10";
+export const EDGE_TUNNEL_PORT = 4443;
+
+/** A running edge and connector. */
+export interface Roles {
+  lab: NetnsLab;
+  edgeNs: string;
+  connNs: string;
+  /** Temporary directory holding both data directories and the logs. */
+  dir: string;
+  /** The edge CA certificate (for curl --cacert). */
+  ca: string;
+  edgeTun: string;
+  connTun: string;
+  /** Arguments that point `portcullis edge …` at this edge's data. */
+  edgeArgs: string[];
+  /** Runs a command in a namespace, never throwing on a non-zero exit. */
+  inNs(ns: string, cmd: string[], stdin?: string): Promise<RunResult>;
+  /** The connector's local status (GET /api/v1/status). */
+  connectorStatus(): Promise<Record<string, unknown>>;
+  /** The last lines of the edge's and the connector's logs (for failure messages). */
+  logs(): Promise<string>;
+}
+
+/** Options of `startRoles`. */
+export interface RolesOptions {
+  /** Enrol the connector with a fresh key and wait until it is connected (default false). */
+  enroll?: boolean;
+}
+
+/** Starts the edge and the connector in namespaces owned by `lab`. */
+export async function startRoles(lab: NetnsLab, opts: RolesOptions = {}): Promise<Roles> {
+  const dir = await Deno.makeTempDir({ prefix: "pcroles" });
+  lab.defer(() => Deno.remove(dir, { recursive: true }));
+  const edgeNs = await lab.ns("edge");
+  const connNs = await lab.ns("conn");
+  await lab.link(edgeNs, `${EDGE_IP}/24`, connNs, `${CONN_IP}/24`, "eth0");
+  const edgeTun = `${lab.prefix}e`.slice(0, 15);
+  const connTun = `${lab.prefix}c`.slice(0, 15);
+  const inNs = (ns: string, cmd: string[], stdin?: string) =>
+    lab.exec(ns, cmd, { check: false, stdin });
+  /** Runs `cmd` in `ns` with its output appended to `<dir>/<log>`. */
+  const detached = (ns: string, log: string, cmd: string[]) =>
+    lab.spawn(ns, ["sh", "-c", 'exec "$@" >>"$0" 2>&1 </dev/null', `${dir}/${log}`, ...cmd]);
+
+  const edgeArgs = [
+    "--data-dir",
+    `${dir}/edge`,
+    "--public-host",
+    EDGE_IP,
+    "--tunnel-port",
+    String(EDGE_TUNNEL_PORT),
+    "--tun-interface",
+    edgeTun,
+  ];
+  const ca = `${dir}/edge/ca/ca.crt`;
+  detached(edgeNs, "edge.log", [DENO, "run", "-A", MAIN, "edge", ...edgeArgs]);
+  const logs = async () => {
+    let out = "";
+    for (const f of ["edge.log", "conn.log"]) {
+      const text = await Deno.readTextFile(`${dir}/${f}`).catch(() => "");
+      out += `----- ${f} -----\n${text.split("\n").slice(-40).join("\n")}\n`;
+    }
+    return out;
+  };
+  try {
+    await waitUntil("the edge API", async () => {
+      const r = await inNs(edgeNs, [
+        "curl",
+        "-sf",
+        "--max-time",
+        "2",
+        "--cacert",
+        ca,
+        `https://${EDGE_IP}:8443/api/v1/health`,
+      ]);
+      return r.code === 0;
+    }, 40_000);
+    const connectArgs = [
+      "--data-dir",
+      `${dir}/conn`,
+      "--hostname",
+      "roles-ws",
+      "--tun-interface",
+      connTun,
+      "--no-dns",
+    ];
+    if (opts.enroll) {
+      const keyOut = await lab.exec(edgeNs, [
+        DENO,
+        "run",
+        "-A",
+        MAIN,
+        "edge",
+        "key",
+        "create",
+        ...edgeArgs,
+        "--expires",
+        "1h",
+      ]);
+      const key = keyOut.stdout.split("\n").find((l) => l.startsWith("pc1."));
+      if (!key) throw new Error(`No enrolment key in: ${keyOut.stdout}${keyOut.stderr}`);
+      connectArgs.unshift(key);
+    }
+    detached(connNs, "conn.log", [DENO, "run", "-A", MAIN, "connect", ...connectArgs]);
+    const connectorStatus = async () => {
+      const r = await inNs(connNs, [
+        "curl",
+        "-s",
+        "--max-time",
+        "2",
+        "http://127.0.0.1:9080/api/v1/status",
+      ]);
+      return JSON.parse(r.stdout) as Record<string, unknown>;
+    };
+    await waitUntil(
+      opts.enroll ? "the connector to connect" : "the connector's local API",
+      async () => {
+        const s = await connectorStatus();
+        return opts.enroll ? s.state === "connected" : typeof s.state === "string";
+      },
+      40_000,
+    );
+    return {
+      lab,
+      edgeNs,
+      connNs,
+      dir,
+      ca,
+      edgeTun,
+      connTun,
+      edgeArgs,
+      inNs,
+      connectorStatus,
+      logs,
+    };
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n${await logs()}`);
+  }
+}
+
+/** Logs in to the edge admin API (from the edge's namespace) and returns the cookie jar and CSRF token. */
+export async function adminLogin(r: Roles): Promise<{ jar: string; csrf: string }> {
+  const text = await Deno.readTextFile(`${r.dir}/edge/initial-admin.txt`);
+  const password = text.match(/password: (\S+)/)![1];
+  const secret = text.match(/totp secret: (\S+)/)![1];
+  const jar = `${r.dir}/cookies.txt`;
+  const login = await r.inNs(r.edgeNs, [
+    "curl",
+    "-s",
+    "--cacert",
+    r.ca,
+    "-c",
+    jar,
+    "-H",
+    "Content-Type: application/json",
+    "-d",
+    JSON.stringify({ username: "admin", password, totp: totpAt(secret, Date.now()) }),
+    `https://${EDGE_IP}:8443/api/v1/auth/login`,
+  ]);
+  const csrf = JSON.parse(login.stdout).csrfToken as string;
+  if (!csrf) throw new Error(`Admin login failed: ${login.stdout}`);
+  return { jar, csrf };
+}
