@@ -84,7 +84,8 @@ Deno.test("engine: strict enforcement before enrolment and after logout", async 
       assert.equal((await c.engine.dispatch({ type: "disable_requested" })).ok, false);
 
       // Retries keep going; the edge comes up: enrolled, tunnel first, then the block goes.
-      await new Promise((r) => setTimeout(r, 100));
+      const tries = edge.refused;
+      await waitFor("two more enrolment attempts", () => edge.refused >= tries + 2);
       assert.equal(c.store.listNotifications({ type: "enroll_failed" }).length, 1, "told once");
       edge.refuse = false;
       await waitFor("connected", () => c.engine.state.kind === "connected");

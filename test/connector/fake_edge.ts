@@ -46,6 +46,8 @@ export class FakeEdge {
   down = false;
   /** Refuse connections (in-process fetch rejects as a closed port would). */
   refuse = false;
+  /** Requests refused while `refuse` was set. */
+  refused = 0;
   #streams = new Set<(v: string) => void>();
 
   constructor() {
@@ -200,10 +202,11 @@ export class FakeEdge {
   }
 
   /** In-process transport for EdgeClient. */
-  readonly fetch = (req: Request): Promise<Response> =>
-    this.refuse
-      ? Promise.reject(new TypeError("error sending request: connection refused"))
-      : Promise.resolve(this.app.fetch(req));
+  readonly fetch = (req: Request): Promise<Response> => {
+    if (!this.refuse) return Promise.resolve(this.app.fetch(req));
+    this.refused++;
+    return Promise.reject(new TypeError("error sending request: connection refused"));
+  };
 }
 
 async function sha256(s: string): Promise<string> {

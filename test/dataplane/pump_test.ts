@@ -138,9 +138,11 @@ Deno.test("pump: an initiation flood turns on cookies; a real peer still gets th
     assert.equal(b.pump.stats.underLoadEntered, 1);
     const repliesBefore = b.device.cookieRepliesSent;
     await until(() => b.device.cookieRepliesSent > repliesBefore + 40);
-    // Processing stopped: the replayed initiation is no longer decrypted.
+    // Processing stopped: the replayed initiation is no longer decrypted, while
+    // forty more of them are answered with cookie replies.
     const badBefore = b.device.drops.unknown_peer;
-    await new Promise((r) => setTimeout(r, 100));
+    const answered = b.device.cookieRepliesSent;
+    await until(() => b.device.cookieRepliesSent > answered + 40);
     assert.equal(b.device.drops.unknown_peer, badBefore, "flood initiations are not processed");
 
     const pa = a.device.setPeer({
@@ -149,11 +151,13 @@ Deno.test("pump: an initiation flood turns on cookies; a real peer still gets th
       endpoint: endpoint("udp", "127.0.0.1", b.udp.port),
     });
     b.device.setPeer({ publicKey: a.pub, allowedIps: ["10.7.0.1/32"] });
+    const receivedBefore = a.pump.stats.received;
     a.tun.inject(buildIcmpEcho({ src: "10.7.0.1", dst: "10.7.0.2", ident: 9, seq: 1 }));
     a.pump.kick();
-    // The first initiation earns a cookie reply; the retry (forced here instead
-    // of waiting 5 s) carries mac2 and is processed despite the flood.
-    await new Promise((r) => setTimeout(r, 200));
+    // The first initiation earns a cookie reply (the only datagram a receives);
+    // the retry (forced here instead of waiting 5 s) carries mac2 and is
+    // processed despite the flood.
+    await until(() => a.pump.stats.received > receivedBefore);
     assert.equal(a.device.stats()[0].hasSession, false, "no session without mac2 under load");
     assert.ok(a.device.initiateHandshake(pa, undefined, true));
     a.pump.kick();

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { CaptureController, type CaptureTap, type TapSource } from "../../src/diag/capture.ts";
 import { buildIcmpEcho } from "../../src/packet/build.ts";
 import { readPcap } from "../../src/packet/pcap.ts";
+import { waitUntil } from "../e2e/netns.ts";
 
 /** A stand-in for the pump: remembers the tap and lets the test push packets through it. */
 class FakePump implements TapSource {
@@ -99,17 +100,27 @@ Deno.test("capture: stops by itself at the size and duration limits", async () =
     const cap = new CaptureController({ dir, source: pump, maxBytes: 24 + 3 * (16 + 60) });
     cap.start();
     for (let i = 0; i < 10; i++) pump.push("out", ping(i));
-    await new Promise((r) => setTimeout(r, 0));
-    assert.equal(cap.current(), null);
+    await waitUntil(
+      "the size limit to stop the capture",
+      () => Promise.resolve(!cap.current()),
+      2000,
+      1,
+    );
     const [done] = cap.list();
     assert.equal(done.stopReason, "size");
     assert.equal(done.packets, 3);
     assert.ok(done.bytes <= 24 + 3 * (16 + 60));
 
     const timed = new CaptureController({ dir, source: pump, maxDurationMs: 30 });
+    const t0 = performance.now();
     timed.start();
-    await new Promise((r) => setTimeout(r, 80));
-    assert.equal(timed.current(), null);
+    await waitUntil(
+      "the duration limit to stop the capture",
+      () => Promise.resolve(!timed.current()),
+      2000,
+      5,
+    );
+    assert.ok(performance.now() - t0 >= 25, "not before the limit");
     assert.equal(pump.tap, null);
     assert.equal(timed.list()[0].stopReason, "duration");
   } finally {

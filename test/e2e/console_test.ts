@@ -23,7 +23,12 @@ const hasChromium = (() => {
     return false;
   }
 })();
-const LIVE_OPEN = `document.documentElement.getAttribute("data-live-state") === "open"`;
+/**
+ * The page's live stream is open. A selector, not waitForFunction: Playwright
+ * polls a function with `new Function` in the page, which the consoles' CSP
+ * (no 'unsafe-eval') refuses whenever the first check is not already true.
+ */
+const LIVE_OPEN = 'html[data-live-state="open"]';
 const SHOTS = new URL("../output/screenshots/", import.meta.url).pathname;
 
 function serve(
@@ -53,7 +58,9 @@ async function assertLabelled(page: Page): Promise<void> {
 async function shot(page: Page, name: string): Promise<void> {
   await assertLabelled(page);
   await page.waitForLoadState("networkidle").catch(() => {});
-  await page.waitForTimeout(300); // let toasts finish fading in
+  // Let toasts finish fading in (their CSS animation; one removed meanwhile is cancelled).
+  await page.evaluate(`Promise.all(document.getAnimations()
+    .filter((a) => a.animationName === "toast-in").map((a) => a.finished.catch(() => {})))`);
   await page.screenshot({ path: `${SHOTS}${name}.png`, fullPage: true });
 }
 
@@ -130,7 +137,7 @@ Deno.test({
       await page.click("#tab-devices");
       await page.waitForSelector("#devices-table");
       await page.evaluate(() => ((globalThis as any).__noReload = true));
-      await page.waitForFunction(LIVE_OPEN);
+      await page.waitForSelector(LIVE_OPEN, { state: "attached" });
       const { ui, connector, key } = await sys.startConnectorWithKey();
       await page.waitForSelector("#devices-table >> text=ws-console", { timeout: 10_000 });
       assert.equal(await page.evaluate(() => (globalThis as any).__noReload), true);
@@ -165,7 +172,7 @@ Deno.test({
       // ---- Update Policy: the notification arrives without reloading ----
       await cpage.click("#tab-more");
       await cpage.waitForSelector("#update-policy");
-      await cpage.waitForFunction(LIVE_OPEN);
+      await cpage.waitForSelector(LIVE_OPEN, { state: "attached" });
       await cpage.evaluate(() => ((globalThis as any).__noReload = true));
       const oldVersion = connector.engine.status().policyVersion;
       // The admin changes the policy only now, while this page is live: the
@@ -270,7 +277,7 @@ Deno.test({
       // Live feed on the Notifications tab: a restart arrives as it happens.
       await cpage.click("#tab-notifications");
       await cpage.waitForSelector("#live-feed");
-      await cpage.waitForFunction(LIVE_OPEN);
+      await cpage.waitForSelector(LIVE_OPEN, { state: "attached" });
       const before = await cpage.locator("#live-feed li").count();
       const restart = await ui.request("http://127.0.0.1/more"); // the token comes from a page
       const token = /name="_csrf" value="([^"]+)"/.exec(await restart.text())![1];
@@ -279,7 +286,7 @@ Deno.test({
         headers: { "content-type": "application/x-www-form-urlencoded" },
         body: new URLSearchParams({ _csrf: token }).toString(),
       });
-      await cpage.waitForFunction(`document.querySelectorAll("#live-feed li").length > ${before}`);
+      await cpage.waitForSelector(`#live-feed li:nth-child(${before + 1})`, { state: "attached" });
       await waitFor("reconnect", () => connector.engine.state.kind === "connected");
       await shot(cpage, "connector-notifications");
       await cpage.click("#tab-private");

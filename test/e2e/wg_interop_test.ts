@@ -249,10 +249,25 @@ Deno.test(
       "8",
       "-w",
       `${dir}/cap.pcap`,
-    ]);
-    await new Promise((r) => setTimeout(r, 1500));
-    await ping(lab, b, "10.9.0.1", 6);
+    ], { output: "piped" });
+    // Ping only once tshark says it is capturing (it prints that on stderr).
+    // Its output is drained to the end, so a late message never meets a closed pipe.
+    let capturingSaid: (v: boolean) => void = () => {};
+    const capturing = new Promise<boolean>((r) => (capturingSaid = r));
+    const drained = (async () => {
+      let said = "";
+      for await (const chunk of cap.stderr.pipeThrough(new TextDecoderStream())) {
+        said += chunk;
+        if (said.includes("Capturing on")) capturingSaid(true);
+      }
+      capturingSaid(false);
+    })();
+    const drainedOut = cap.stdout.pipeTo(new WritableStream());
+    assert.ok(await capturing, "tshark starts capturing");
+    // Ten pings: eight data packets fill the capture whatever the handshake did meanwhile.
+    await ping(lab, b, "10.9.0.1", 10);
     await cap.status;
+    await Promise.all([drained, drainedOut]);
     const fields = await lab.exec(a, [
       "tshark",
       "-r",

@@ -11,6 +11,7 @@ import { NotificationHub } from "../../src/connector/notifications.ts";
 import { ConnectorState } from "../../src/store/connector_state.ts";
 import { hashPassword } from "../../src/identity/password.ts";
 import { InputError } from "../../src/errors.ts";
+import { waitUntil } from "../e2e/netns.ts";
 
 /** An engine double driven by the real state machine. */
 class MachineEngine implements ConnectorEngineApi {
@@ -185,8 +186,7 @@ Deno.test("local API: passwords for disable/logout/exit, with a failure budget",
   assert.deepEqual(await r.json(), { ok: true, state: "unenrolled" });
   r = await post("/api/v1/actions/exit", { password: "s3cret" });
   assert.equal(r.status, 200);
-  await new Promise((res) => setTimeout(res, 5));
-  assert.equal(exited, 1);
+  await waitUntil("the exit hook", () => Promise.resolve(exited === 1), 2000, 1);
   for (let i = 0; i < 4; i++) await post("/api/v1/actions/exit", { password: "bad" });
   r = await post("/api/v1/actions/exit", { password: "s3cret" });
   assert.equal(r.status, 429, "the budget of 5 wrong passwords a minute is spent");

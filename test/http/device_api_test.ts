@@ -4,6 +4,17 @@ import assert from "node:assert/strict";
 import { EnrollResponse, PolicyResponse } from "../../src/http/api/schemas.ts";
 import { fingerprintHash } from "../../src/identity/secrets.ts";
 import { fixture, key32 } from "./helpers.ts";
+import { waitUntil } from "../e2e/netns.ts";
+
+/** Waits until the notifier has `n` subscribers (streams end asynchronously). */
+function subscribers(f: { notifier: { subscriberCount: number } }, n: number): Promise<number> {
+  return waitUntil(
+    `${n} notifier subscribers`,
+    () => Promise.resolve(f.notifier.subscriberCount === n),
+    2000,
+    2,
+  );
+}
 
 async function errorOf(res: Response): Promise<{ status: number; code: string; message: string }> {
   const j = await res.json();
@@ -428,7 +439,7 @@ Deno.test("policy: long-poll returns on change, or 304 after the wait", async ()
     ...d.headers,
     "if-none-match": etag,
   });
-  await new Promise((r) => setTimeout(r, 50));
+  await subscribers(f, 1); // the long-poll is waiting
   await f.adminReq("PUT", "/api/v1/admin/policy/segments", {
     items: [{ name: "intranet", cidrs: ["10.1.0.0/16"] }],
   });
@@ -477,8 +488,7 @@ Deno.test("policy stream: pushes the current and each new version, keepalive com
   await f.adminReq("POST", `/api/v1/admin/devices/${d.json.deviceId}/disable`);
   await until((s) => s.includes("event: revoked"));
   await reader.cancel();
-  await new Promise((r) => setTimeout(r, 10));
-  assert.equal(f.notifier.subscriberCount, 0);
+  await subscribers(f, 0);
 });
 
 /** Reads a stream until it ends; false if it is still open after `ms`. */
@@ -733,8 +743,7 @@ Deno.test("policy stream and long-poll: at most four open per device, a fifth en
   assert.equal(await endsWithin(oa, 50), false);
   void ob.cancel();
   for (const r of [...open.slice(2), fifth]) await r.body!.cancel();
-  await new Promise((r) => setTimeout(r, 20));
-  assert.equal(f.notifier.subscriberCount, 0);
+  await subscribers(f, 0);
 });
 
 Deno.test("support requests: five an hour per device (429 support_rate_limited), newest twenty kept", async () => {

@@ -134,8 +134,9 @@ Deno.test("windows tun: readable() wakes on a packet, times out, and defers clos
   const t0 = performance.now();
   await tun.readable(40);
   assert.ok(performance.now() - t0 >= 35);
+  const waits = fake.calls.filter((c) => c === "Wait").length;
   const forever = tun.readable(-1);
-  await new Promise((res) => setTimeout(res, 5));
+  assert.equal(fake.calls.filter((c) => c === "Wait").length, waits + 1, "a wait slice is running");
   tun.close();
   assert.equal(fake.calls.includes("EndSession"), false, "not under a waiting thread");
   await forever;

@@ -9,6 +9,15 @@
  * (Deno.watchFs on its directory, because resolvers replace the file by
  * rename; polling every 2 s when watching is not possible).
  *
+ * resolv.conf changes are changes of what it says, not of file events: an
+ * event (or a poll) only schedules a read once events have stopped for a
+ * moment, and new parsed settings (name servers, search domains, options)
+ * count only when a second read shortly after agrees. A missing or empty
+ * file is taken as a writer in the middle of its work (truncate, then
+ * write; unlink, then rename) and is reported only if it stays so for a
+ * grace period. So rewriting the same contents, a new comment, or a burst of
+ * events for one edit report nothing or one change, never a phantom one.
+ *
  * Debounce: a burst of kernel messages (DHCP renew, a Wi-Fi roam) becomes one
  * event after 300 ms of quiet, but never later than 1.5 s after the first
  * message, so a chatty network still re-evaluates well within 2 s.
@@ -22,6 +31,7 @@
 import type { Clock } from "../../clock.ts";
 import { systemClock } from "../../clock.ts";
 import { logger } from "../../log.ts";
+import { parseResolvConf } from "../../net/resolv_conf.ts";
 
 const log = logger("network.monitor");
 
@@ -83,6 +93,55 @@ export class Debouncer {
   }
 }
 
+/** What a read of resolv.conf means for the monitor. */
+export type ResolvVerdict = "changed" | "same" | "settling";
+
+/**
+ * Tells a change of resolv.conf's settings from a rewrite, pure over the
+ * texts and times it is given. `text` is the file's contents, or null when
+ * it cannot be read (missing). New settings count once two reads in a row
+ * agree ("settling" asks the caller to read again a little later), so a
+ * state the file only passes through is not a change. A missing or empty
+ * file must stay so for `graceMs`: writers truncate then write, or unlink
+ * then rename.
+ */
+export class ResolvConfTracker {
+  #last: string | null;
+  #candidate: string | null | undefined = undefined;
+  #since = 0;
+  constructor(initial: string | null, readonly graceMs = 1000) {
+    this.#last = ResolvConfTracker.meaning(initial);
+  }
+
+  /** The settings that matter, as a comparable string; null for a missing file. */
+  static meaning(text: string | null): string | null {
+    if (text === null) return null;
+    const { nameservers, search, options } = parseResolvConf(text);
+    return JSON.stringify([nameservers, search, options]);
+  }
+
+  /** Judges one read of the file at monotonic time `now`. */
+  observe(text: string | null, now: number): ResolvVerdict {
+    const meaning = ResolvConfTracker.meaning(text);
+    if (meaning === this.#last) {
+      this.#candidate = undefined;
+      return "same";
+    }
+    if (meaning !== this.#candidate) {
+      this.#candidate = meaning;
+      this.#since = now;
+      return "settling";
+    }
+    const transient = meaning === null || meaning === EMPTY_MEANING;
+    if (transient && now - this.#since < this.graceMs) return "settling";
+    this.#last = meaning;
+    this.#candidate = undefined;
+    return "changed";
+  }
+}
+
+const EMPTY_MEANING = ResolvConfTracker.meaning("");
+
 /** Classifies one `ip -o monitor label` line and names the interface it concerns. */
 export function parseMonitorLine(line: string): { kind: ChangeKind; dev?: string } | null {
   const m = line.match(/^\[(LINK|ADDR|ROUTE)\](.*)$/);
@@ -109,6 +168,10 @@ export interface SystemMonitorOptions {
   pollMs?: number;
   /** Use polling even when Deno.watchFs works (tests of the fallback). */
   forcePolling?: boolean;
+  /** Quiet time after a resolv.conf event before the file is read (default 100 ms). */
+  resolvSettleMs?: number;
+  /** How long a missing or empty resolv.conf counts as a rewrite in progress (default 1000 ms). */
+  resolvGraceMs?: number;
   clock?: Clock;
 }
 
@@ -130,7 +193,11 @@ export class SystemNetworkMonitor implements NetworkMonitor {
   #kinds: ChangeKind[] = [];
   #count = 0;
   #samples: string[] = [];
-  #resolvText: string | null = null;
+  #resolv: ResolvConfTracker | null = null;
+  #resolvTimer: ReturnType<typeof setTimeout> | undefined;
+  #resolvChain: Promise<void> = Promise.resolve();
+  #resolvReads = 0;
+  #resolvInFlight = 0;
 
   private constructor(opts: SystemMonitorOptions) {
     this.#opts = opts;
@@ -156,6 +223,20 @@ export class SystemNetworkMonitor implements NetworkMonitor {
   /** Process id of the `ip monitor` child (for tests and diagnostics). */
   get childPid(): number | null {
     return this.#child?.pid ?? null;
+  }
+
+  /**
+   * The resolv.conf watch, for tests and diagnostics: how many reads were
+   * judged, and whether one is still due (after an event, or while settling).
+   * Once `due` is false and no event is `pending`, every edit so far is
+   * accounted for.
+   */
+  get resolvWatch(): { reads: number; due: boolean; pending: boolean } {
+    return {
+      reads: this.#resolvReads,
+      due: this.#resolvTimer !== undefined || this.#resolvInFlight > 0,
+      pending: this.#debouncer.pending,
+    };
   }
 
   #spawn(): void {
@@ -204,7 +285,10 @@ export class SystemNetworkMonitor implements NetworkMonitor {
       ? "/etc/resolv.conf"
       : this.#opts.resolvConfPath;
     if (path === null) return;
-    this.#resolvText = await Deno.readTextFile(path).catch(() => null);
+    this.#resolv = new ResolvConfTracker(
+      await Deno.readTextFile(path).catch(() => null),
+      this.#opts.resolvGraceMs ?? 1000,
+    );
     const slash = path.lastIndexOf("/");
     const dir = slash > 0 ? path.slice(0, slash) : slash === 0 ? "/" : ".";
     const base = path.slice(slash + 1);
@@ -216,7 +300,7 @@ export class SystemNetworkMonitor implements NetworkMonitor {
           try {
             for await (const ev of watcher) {
               if (ev.paths.some((p) => p === path || p.endsWith(`/${base}`))) {
-                await this.#checkResolv(path);
+                this.#readResolvSoon(path);
               }
             }
           } catch {
@@ -233,18 +317,37 @@ export class SystemNetworkMonitor implements NetworkMonitor {
     }
     const poll = async () => {
       if (this.#closed) return;
-      await this.#checkResolv(path);
+      await this.#readResolv(path);
       if (!this.#closed) this.#pollTimer = setTimeout(poll, this.#opts.pollMs ?? 2000);
     };
     this.#pollTimer = setTimeout(poll, this.#opts.pollMs ?? 2000);
   }
 
-  async #checkResolv(path: string): Promise<void> {
-    const text = await Deno.readTextFile(path).catch(() => null);
-    if (text !== this.#resolvText) {
-      this.#resolvText = text;
-      this.#note("dns", `[DNS]${path} changed`);
-    }
+  /** (Re)starts the settle timer: the file is read once events stop for a moment. */
+  #readResolvSoon(path: string): void {
+    if (this.#closed) return;
+    clearTimeout(this.#resolvTimer);
+    this.#resolvTimer = setTimeout(() => {
+      this.#resolvTimer = undefined;
+      void this.#readResolv(path);
+    }, this.#opts.resolvSettleMs ?? 100);
+  }
+
+  /** Reads and judges the file; reads run one after another, so verdicts follow the file's order. */
+  #readResolv(path: string): Promise<void> {
+    this.#resolvInFlight++;
+    this.#resolvChain = this.#resolvChain.then(async () => {
+      if (this.#closed || !this.#resolv) return;
+      const text = await Deno.readTextFile(path).catch(() => null);
+      if (this.#closed) return;
+      const verdict = this.#resolv.observe(text, this.#clock.monotonic());
+      this.#resolvReads++;
+      if (verdict === "changed") this.#note("dns", `[DNS]${path} changed`);
+      // New settings, or none: look again shortly to see whether they hold.
+      else if (verdict === "settling") this.#readResolvSoon(path);
+    }).catch((e) => log.warn("Cannot check resolv.conf", { error: (e as Error).message }))
+      .finally(() => this.#resolvInFlight--);
+    return this.#resolvChain;
   }
 
   #note(kind: ChangeKind, line: string): void {
@@ -295,6 +398,8 @@ export class SystemNetworkMonitor implements NetworkMonitor {
     clearTimeout(this.#fireTimer);
     clearTimeout(this.#pollTimer);
     clearTimeout(this.#restartTimer);
+    clearTimeout(this.#resolvTimer);
+    this.#resolvTimer = undefined;
     this.#watcher?.close();
     const child = this.#child;
     if (child) {
@@ -305,7 +410,7 @@ export class SystemNetworkMonitor implements NetworkMonitor {
       }
       await child.status;
     }
-    await Promise.all([this.#childDone, this.#watchDone]);
+    await Promise.all([this.#childDone, this.#watchDone, this.#resolvChain]);
     this.#listeners.clear();
   }
 }

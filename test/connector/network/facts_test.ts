@@ -191,16 +191,22 @@ async function makeCert(dir: string, cn: string) {
 
 function serveTls(cert: string, key: string) {
   const listener = Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert, key });
-  const conns: Deno.TlsConn[] = [];
+  const handshakes: Promise<void>[] = [];
+  const timers = new Map<Deno.TlsConn, ReturnType<typeof setTimeout>>();
+  const closeConn = (c: Deno.TlsConn) => {
+    clearTimeout(timers.get(c));
+    timers.delete(c);
+    try {
+      c.close();
+    } catch { /* closed */ }
+  };
   const loop = (async () => {
     for await (const c of listener) {
-      conns.push(c);
-      c.handshake().catch(() => {}).finally(() =>
-        setTimeout(() => {
-          try {
-            c.close();
-          } catch { /* closed */ }
-        }, 200)
+      // Close a little after the handshake, as a beacon that only shows its certificate.
+      handshakes.push(
+        c.handshake().then(() => {}, () => {}).then(() => {
+          timers.set(c, setTimeout(() => closeConn(c), 200));
+        }),
       );
     }
   })().catch(() => {});
@@ -209,7 +215,8 @@ function serveTls(cert: string, key: string) {
     async close() {
       listener.close();
       await loop;
-      await new Promise((r) => setTimeout(r, 250));
+      await Promise.all(handshakes);
+      for (const c of [...timers.keys()]) closeConn(c);
     },
   };
 }

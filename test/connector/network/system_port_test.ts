@@ -8,6 +8,7 @@ import type { NetworkChangeInfo } from "../../../src/connector/network_port.ts";
 import { createBootstrapApp } from "../../../src/http/bootstrap_app.ts";
 import { setLogSinks } from "../../../src/log.ts";
 import { makeBundle } from "../fake_edge.ts";
+import { waitUntil } from "../../e2e/netns.ts";
 
 setLogSinks([]);
 
@@ -115,14 +116,14 @@ Deno.test("system port: changes say whether the device moved to another network"
     ourInterface: "pcc0",
     identity: () => Promise.resolve(id),
   });
-  await new Promise((r) => setTimeout(r, 10));
   const seen: NetworkChangeInfo[] = [];
   port.subscribe((c) => seen.push(c));
+  // The identity is read when a change arrives, so the move comes after it.
   monitor.emit(["dns"]);
   id = "gw=b";
-  await new Promise((r) => setTimeout(r, 10));
+  await waitUntil("the first change", () => Promise.resolve(seen.length === 1), 2000, 1);
   monitor.emit(["route", "address"]);
-  await new Promise((r) => setTimeout(r, 10));
+  await waitUntil("the second change", () => Promise.resolve(seen.length === 2), 2000, 1);
   assert.deepEqual(seen, [
     { newNetwork: false, kinds: ["dns"] },
     { newNetwork: true, kinds: ["route", "address"] },
