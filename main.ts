@@ -7,9 +7,7 @@
  */
 import { PortcullisError } from "./src/errors.ts";
 import { answerAfterBody, type ServeFn } from "./src/serve.ts";
-
-/** Version printed by `portcullis version` and reported by connectors. */
-export const VERSION = "0.1.0";
+import { VERSION } from "./src/version.ts";
 
 const USAGE = `Portcullis ${VERSION} — zero-trust edge appliance
 

@@ -51,6 +51,7 @@ const RANKS: Record<string, number> = {
   "cli_args.ts": 8,
   "serve.ts": 8,
   "install.ts": 8,
+  "version.ts": 8,
 };
 
 /** Where a file outside src/ sits: ffi/ at the bottom, web/ with http/, the rest (main.ts) on top. */

@@ -19,6 +19,7 @@ import { type DeviceIdentity, loadOrCreateIdentity } from "./identity.ts";
 import { type NetworkPort, OffTrustedNetworkPort } from "./network_port.ts";
 import { NotificationHub } from "./notifications.ts";
 import type { TunnelPort } from "./tunnel_port.ts";
+import { VERSION } from "../version.ts";
 
 export { Engine } from "./engine/mod.ts";
 export type { EngineStatus } from "./engine/mod.ts";
@@ -28,9 +29,6 @@ export type { NetworkPort } from "./network_port.ts";
 export { SystemNetworkPort } from "./network/system_port.ts";
 
 const log = logger("connector");
-
-/** Version reported at enrolment and in posture. */
-export const CONNECTOR_VERSION = "0.1.0";
 
 /** Connector settings (from the command line / config file). */
 export interface ConnectorConfig {
@@ -125,11 +123,11 @@ export async function startConnector(
       hostname: sanitizeHostname(config.hostname ?? Deno.hostname()),
       os: os.id.slice(0, 64) || Deno.build.os,
       osVersion: (os.version || Deno.osRelease()).slice(0, 128),
-      connectorVersion: CONNECTOR_VERSION,
+      connectorVersion: VERSION,
     };
     const postureSources: PostureSources = {
       ...ports.posture,
-      connectorVersion: CONNECTOR_VERSION,
+      connectorVersion: VERSION,
     };
     const engine = new Engine({
       store,

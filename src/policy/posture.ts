@@ -7,6 +7,7 @@
  * actual "unknown (not collected)": posture must fail closed.
  */
 import type { PostureCheck, PostureProfile } from "./types.ts";
+import { compareVersions } from "../version.ts";
 
 /** One certificate found in the device's stores. */
 export interface CertificateFact {
@@ -57,52 +58,6 @@ export interface PostureEvaluation {
 }
 
 const UNKNOWN = "unknown (not collected)";
-
-interface ParsedVersion {
-  nums: number[];
-  pre: string[];
-}
-
-function parseVersion(text: string): ParsedVersion | null {
-  const m = text.trim().match(/^v?(\d+(?:\.\d+)*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$/);
-  if (!m) return null;
-  // Only alpha/beta/rc-style suffixes are pre-releases; "6.1.0-18-amd64" is a
-  // distribution build of 6.1.0, not something older than it.
-  const pre = m[2] && /^(alpha|beta|rc|pre|dev|preview)/i.test(m[2]) ? m[2].split(".") : [];
-  return { nums: m[1].split(".").map(Number), pre };
-}
-
-/**
- * Compares dotted versions ("12.3.1" vs "12.3"; missing parts count as 0). A
- * pre-release ("1.2.0-rc1", alpha/beta/rc/pre/dev/preview) sorts before its
- * release; other suffixes ("-18-amd64") and build metadata are ignored. Returns null when either side is not a version.
- */
-export function compareVersions(a: string, b: string): number | null {
-  const x = parseVersion(a), y = parseVersion(b);
-  if (!x || !y) return null;
-  const n = Math.max(x.nums.length, y.nums.length);
-  for (let i = 0; i < n; i++) {
-    const d = (x.nums[i] ?? 0) - (y.nums[i] ?? 0);
-    if (d !== 0) return Math.sign(d);
-  }
-  if (x.pre.length === 0 || y.pre.length === 0) {
-    return x.pre.length === y.pre.length ? 0 : x.pre.length === 0 ? 1 : -1;
-  }
-  for (let i = 0; i < Math.max(x.pre.length, y.pre.length); i++) {
-    const p = x.pre[i], q = y.pre[i];
-    if (p === undefined) return -1;
-    if (q === undefined) return 1;
-    const pn = /^\d+$/.test(p), qn = /^\d+$/.test(q);
-    if (pn && qn) {
-      if (Number(p) !== Number(q)) return Math.sign(Number(p) - Number(q));
-    } else if (pn !== qn) {
-      return pn ? -1 : 1;
-    } else if (p !== q) {
-      return p < q ? -1 : 1;
-    }
-  }
-  return 0;
-}
 
 /** Splits a DN into normalised "attr=value" parts ("CN = A, o=B" → ["cn=a", "o=b"]). */
 function dnParts(dn: string): string[] {

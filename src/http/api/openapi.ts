@@ -25,6 +25,7 @@ import {
   PostureReport,
 } from "./schemas.ts";
 import { POLICY_COLLECTIONS } from "../../edge/policy.ts";
+import { VERSION } from "../../version.ts";
 
 type Auth = "none" | "device" | "admin" | "session";
 
@@ -238,7 +239,7 @@ function jsonSchema(s: z.ZodType, io: "input" | "output"): unknown {
 }
 
 /** Builds the OpenAPI 3.1 document. */
-export function openApiDocument(version = "0.1.0"): Record<string, unknown> {
+export function openApiDocument(version = VERSION): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   const security: Record<Auth, unknown[]> = {
     none: [],

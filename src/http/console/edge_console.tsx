@@ -22,6 +22,7 @@ import { type Clock, systemClock } from "../../clock.ts";
 import { sha256Hex } from "../../identity/secrets.ts";
 import type { Notifier } from "../../notify/mod.ts";
 import type { NotificationRecord } from "../../store/mod.ts";
+import { VERSION } from "../../version.ts";
 import { hasMessage, type Lang, type Translate } from "../../../web/i18n/mod.ts";
 import { FeedItem, NotFoundCard, type Tone } from "../../../web/components.tsx";
 import { formatShortTime } from "../../../web/format.ts";
@@ -223,7 +224,7 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
         logoutAction="/logout"
         live="/events"
         base=""
-        footer={t("layout.footer", { version: deps.productVersion ?? "0.1.0" })}
+        footer={t("layout.footer", { version: deps.productVersion ?? VERSION })}
       >
         {body as never}
       </Layout>,
@@ -250,7 +251,7 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
         tabs={[]}
         path="/login"
         base=""
-        footer={t("layout.footer", { version: deps.productVersion ?? "0.1.0" })}
+        footer={t("layout.footer", { version: deps.productVersion ?? VERSION })}
       >
         <LoginPage t={t} error={error} next={safeNext(c.req.query("next"))} />
       </Layout>,

@@ -4,6 +4,7 @@
  * connector version, which devices run an outdated connector, and traffic.
  */
 import type { deviceView } from "../../edge/devices.ts";
+import { compareVersions, parseVersion } from "../../version.ts";
 
 /** A device as GET /api/v1/admin/devices returns it. */
 export type DeviceJson = ReturnType<typeof deviceView>;
@@ -29,18 +30,6 @@ export interface FleetSummary {
   txBytes: number;
 }
 
-/** Compares dotted versions numerically ("0.10.0" > "0.9.3"); non-numeric parts compare as text. */
-export function compareVersions(a: string, b: string): number {
-  const pa = a.replace(/^v/i, "").split(/[.+-]/), pb = b.replace(/^v/i, "").split(/[.+-]/);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const x = pa[i] ?? "0", y = pb[i] ?? "0";
-    const nx = /^\d+$/.test(x) ? Number(x) : NaN, ny = /^\d+$/.test(y) ? Number(y) : NaN;
-    const d = !Number.isNaN(nx) && !Number.isNaN(ny) ? nx - ny : x.localeCompare(y);
-    if (d !== 0) return d < 0 ? -1 : 1;
-  }
-  return 0;
-}
-
 function countBy(devices: DeviceJson[], key: (d: DeviceJson) => string): Breakdown[] {
   const m = new Map<string, number>();
   for (const d of devices) m.set(key(d), (m.get(key(d)) ?? 0) + 1);
@@ -51,12 +40,14 @@ function countBy(devices: DeviceJson[], key: (d: DeviceJson) => string): Breakdo
 /**
  * Summarises `devices`. A connector is outdated when it is older than
  * `current` (the release the edge ships) or, without one, than the newest
- * version any device reports.
+ * version any device reports (src/version.ts compares them). A reported
+ * version that is not a version never counts as the newest and is outdated.
  */
 export function summariseFleet(devices: DeviceJson[], current?: string | null): FleetSummary {
   let latest = current ?? null;
   for (const d of devices) {
-    if (latest === null || compareVersions(d.connectorVersion, latest) > 0) {
+    if (!parseVersion(d.connectorVersion)) continue; // garbage is never the reference
+    if (latest === null || (compareVersions(d.connectorVersion, latest) ?? 1) > 0) {
       latest = d.connectorVersion;
     }
   }
@@ -70,7 +61,7 @@ export function summariseFleet(devices: DeviceJson[], current?: string | null): 
     latestVersion: latest,
     outdated: latest === null
       ? []
-      : devices.filter((d) => compareVersions(d.connectorVersion, latest!) < 0),
+      : devices.filter((d) => (compareVersions(d.connectorVersion, latest!) ?? -1) < 0),
     rxBytes: devices.reduce((a, d) => a + d.tunnel.rxBytes, 0),
     txBytes: devices.reduce((a, d) => a + d.tunnel.txBytes, 0),
   };

@@ -9,10 +9,10 @@ import { Hono } from "hono";
 import type { ConnectorParts } from "../../connector/cli.ts";
 import { EdgeClient } from "../edge_client.ts";
 import { createConnectorApp } from "../connector_app.ts";
-import { CONNECTOR_VERSION } from "../../connector/mod.ts";
 import { CaptureController } from "../../diag/capture.ts";
 import type { EdgeControlPlane } from "../../edge/control_plane.ts";
 import { addLogSink, RingSink } from "../../log.ts";
+import { VERSION } from "../../version.ts";
 import { createConnectorConsole, edgeSupportSender } from "./connector_console.tsx";
 import { createEdgeConsole } from "./edge_console.tsx";
 import { allowedHostGuard, LOOPBACK_HOSTS } from "./host_guard.ts";
@@ -41,7 +41,7 @@ export function edgeConsoleApp(
     api,
     notifier: cp.notifier,
     clock: cp.ctx.clock,
-    currentConnectorVersion: opts.currentConnectorVersion ?? CONNECTOR_VERSION,
+    currentConnectorVersion: opts.currentConnectorVersion ?? VERSION,
     productVersion: opts.productVersion,
     allowedHosts: opts.allowedHosts,
   });
@@ -112,7 +112,7 @@ export function connectorConsoleApp(parts: ConsoleParts, opts: ConnectorConsoleO
     api,
     hub: handle.hub,
     store: handle.store,
-    version: CONNECTOR_VERSION,
+    version: VERSION,
     logs,
     capture,
     support: edgeSupportSender(
