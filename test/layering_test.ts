@@ -50,6 +50,7 @@ const RANKS: Record<string, number> = {
   "config.ts": 8,
   "cli_args.ts": 8,
   "serve.ts": 8,
+  "defaults.ts": 8,
   "install.ts": 8,
   "version.ts": 8,
 };

@@ -11,6 +11,9 @@
  * edge is up. The round-trip times double as a tunnel health figure.
  */
 import dgram from "node:dgram";
+import { systemTimers, type TimerId, type Timers } from "../clock.ts";
+import { type Defaulted, withDefaults } from "../defaults.ts";
+import { InputError } from "../errors.ts";
 import { buildDnsQuery, DNS_TYPE, parseDnsHeader } from "../packet/dns.ts";
 import { logger } from "../log.ts";
 
@@ -56,23 +59,35 @@ export interface LivenessOptions {
   onAlive?: (rttMs: number) => void;
   /** Called on every unanswered probe with the count in a row (before onDead). */
   onMiss?: (missed: number) => void;
+  /** Time between probes (default 2000 ms, at least 100 ms). */
   intervalMs?: number;
+  /** Unanswered probes in a row that mean dead (default 2). */
   misses?: number;
+  /** Timers between probes (default the real ones; tests move a manual clock). */
+  timers?: Timers;
 }
+
+/** Shortest probe interval accepted: anything faster floods the edge. */
+export const MIN_LIVENESS_INTERVAL_MS = 100;
 
 /** Probes periodically; start() after the tunnel is configured, stop() before teardown. */
 export class LivenessMonitor {
-  readonly #o:
-    & Required<Omit<LivenessOptions, "onAlive" | "onMiss">>
-    & Pick<LivenessOptions, "onAlive" | "onMiss">;
-  #timer: ReturnType<typeof setTimeout> | null = null;
+  readonly #o: Defaulted<LivenessOptions, "intervalMs" | "misses" | "timers">;
+  #timer: TimerId | null = null;
   #missed = 0;
   #dead = false;
   #rtts: number[] = [];
 
   /** Builds a stopped monitor. */
   constructor(o: LivenessOptions) {
-    this.#o = { intervalMs: 2000, misses: 2, ...o };
+    this.#o = withDefaults(o, { intervalMs: 2000, misses: 2, timers: systemTimers });
+    const ms = this.#o.intervalMs;
+    if (!Number.isFinite(ms) || ms < MIN_LIVENESS_INTERVAL_MS) {
+      throw new InputError(
+        "invalid_liveness_interval",
+        `Cannot probe the tunnel every ${ms} ms: the interval must be at least ${MIN_LIVENESS_INTERVAL_MS} ms`,
+      );
+    }
   }
 
   /** Last round-trip times (ms), newest last, at most 30. */
@@ -88,13 +103,14 @@ export class LivenessMonitor {
   /** Begins probing. */
   start(): void {
     if (this.#timer !== null) return;
+    const timers = this.#o.timers;
     const tick = async () => {
       const rtt = await this.#o.probe().catch(() => null);
       if (this.#timer === null) return;
       this.record(rtt);
-      this.#timer = setTimeout(tick, this.#o.intervalMs);
+      this.#timer = timers.setTimeout(tick, this.#o.intervalMs);
     };
-    this.#timer = setTimeout(tick, this.#o.intervalMs);
+    this.#timer = timers.setTimeout(tick, this.#o.intervalMs);
   }
 
   /** Applies one probe result (exposed for tests). */
@@ -122,7 +138,7 @@ export class LivenessMonitor {
 
   /** Stops probing. */
   stop(): void {
-    if (this.#timer !== null) clearTimeout(this.#timer);
+    if (this.#timer !== null) this.#o.timers.clearTimeout(this.#timer);
     this.#timer = null;
   }
 }

@@ -31,6 +31,7 @@
 import { randomBytes } from "node:crypto";
 import { SAML, type SamlConfig, SamlStatusError, ValidateInResponseTo } from "@node-saml/node-saml";
 import type { Clock } from "../clock.ts";
+import { withDefaults } from "../defaults.ts";
 import { checkAssertion, type CheckedAssertion } from "./saml_assertion.ts";
 import { SamlError } from "./saml_errors.ts";
 import {
@@ -195,7 +196,8 @@ export class SamlServiceProvider {
   }
 
   #options(extra: Partial<SamlConfig> = {}): SamlConfig {
-    return {
+    // An override given as undefined keeps the setting (a spread would drop it).
+    return withDefaults(extra, {
       issuer: this.sp.entityId,
       callbackUrl: this.sp.acsUrl,
       entryPoint: this.idp.ssoUrl,
@@ -211,8 +213,7 @@ export class SamlServiceProvider {
       validateInResponseTo: ValidateInResponseTo.never,
       disableRequestedAuthnContext: true,
       authnRequestBinding: "HTTP-Redirect",
-      ...extra,
-    };
+    });
   }
 
   /** Our SP metadata document. */

@@ -12,6 +12,7 @@
  * engine enforces either; this module only decides and times.
  */
 import type { Clock } from "../../clock.ts";
+import { withDefaults } from "../../defaults.ts";
 import type { FailOpenSettings } from "../../policy/types.ts";
 
 /** Where the tracker is. */
@@ -69,7 +70,12 @@ export class ReachabilityTracker {
   constructor(opts: ReachabilityOptions) {
     this.#settings = opts.settings;
     this.#clock = opts.clock;
-    this.#backoff = { initialMs: 1000, maxMs: 30_000, factor: 2, jitter: 0, ...opts.backoff };
+    this.#backoff = withDefaults(opts.backoff ?? {}, {
+      initialMs: 1000,
+      maxMs: 30_000,
+      factor: 2,
+      jitter: 0,
+    });
     this.#random = opts.random ?? Math.random;
   }
 

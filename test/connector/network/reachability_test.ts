@@ -94,3 +94,20 @@ Deno.test("reachability: a policy change switches the active fail state; jitter 
   }
   assert.deepEqual(got, [800, 2400, 4000]);
 });
+
+Deno.test("reachability: backoff settings given as undefined keep their defaults", () => {
+  const clock = new ManualClock();
+  const t = new ReachabilityTracker({
+    settings: { edgeUnreachable: "direct", retries: 3 },
+    clock,
+    backoff: { initialMs: undefined, maxMs: 4000, factor: undefined, jitter: undefined },
+  });
+  const delays: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    t.onFailure("refused");
+    const next = t.nextAttemptAt() as number;
+    delays.push(next - clock.monotonic());
+    clock.advance(next - clock.monotonic());
+  }
+  assert.deepEqual(delays, [1000, 2000, 4000, 4000, 4000]);
+});
