@@ -11,7 +11,15 @@ export interface SseEvent {
   id: string | null;
 }
 
-/** Parses a text/event-stream body into events (comments and retry lines ignored). */
+/** Longest line or event accepted (the edge's events are tiny; this bounds a broken stream). */
+export const MAX_SSE_BYTES = 1024 * 1024;
+
+/**
+ * Parses a text/event-stream body into events (comments and retry lines
+ * ignored). Lines and events may be split anywhere across chunks, as the
+ * network delivers them, so the pending line and the event being built
+ * carry over from one chunk to the next.
+ */
 export async function* readSse(
   body: ReadableStream<Uint8Array>,
   signal?: AbortSignal,
@@ -22,18 +30,18 @@ export async function* readSse(
   // transports never do), so cancel the reader ourselves.
   const onAbort = () => void reader.cancel().catch(() => {});
   signal?.addEventListener("abort", onAbort, { once: true });
+  const tooLong = () =>
+    new EdgeApiError("bad_response", "Cannot read policy stream: line over 1 MiB", 502);
+  let buf = "";
+  let event = "message";
+  let data: string[] = [];
+  let dataSize = 0;
+  let id: string | null = null;
   try {
     while (true) {
       const { value: chunk, done } = await reader.read();
       if (done) break;
-      let buf = "";
-      let event = "message";
-      let data: string[] = [];
-      let id: string | null = null;
       buf += decoder.decode(chunk, { stream: true });
-      if (buf.length > 1024 * 1024) {
-        throw new EdgeApiError("bad_response", "Cannot read policy stream: line over 1 MiB", 502);
-      }
       let nl: number;
       while ((nl = buf.search(/\r?\n/)) >= 0) {
         const line = buf.slice(0, nl);
@@ -42,6 +50,7 @@ export async function* readSse(
           if (data.length) yield { event, data: data.join("\n"), id };
           event = "message";
           data = [];
+          dataSize = 0;
           continue;
         }
         if (line.startsWith(":")) continue;
@@ -50,9 +59,14 @@ export async function* readSse(
         let value = colon < 0 ? "" : line.slice(colon + 1);
         if (value.startsWith(" ")) value = value.slice(1);
         if (field === "event") event = value;
-        else if (field === "data") data.push(value);
-        else if (field === "id") id = value;
+        else if (field === "data") {
+          dataSize += value.length + 1;
+          if (dataSize > MAX_SSE_BYTES) throw tooLong();
+          data.push(value);
+        } else if (field === "id") id = value;
       }
+      // What is left is a line still being received.
+      if (buf.length > MAX_SSE_BYTES) throw tooLong();
     }
   } finally {
     signal?.removeEventListener("abort", onAbort);

@@ -61,6 +61,54 @@ Deno.test("SSE parsing and version extraction", async () => {
   assert.deepEqual(evs.map((e) => sseVersion(e.data)), ["v2", "v3", null]);
 });
 
+/** A body that delivers `text` in the given chunk sizes (the network decides where TCP splits). */
+function chunked(text: string, size: (i: number) => number): ReadableStream<Uint8Array> {
+  const bytes = new TextEncoder().encode(text);
+  let at = 0;
+  let i = 0;
+  return new ReadableStream({
+    pull(c) {
+      if (at >= bytes.length) return c.close();
+      const n = Math.max(1, size(i++));
+      c.enqueue(bytes.slice(at, at + n));
+      at += n;
+    },
+  });
+}
+
+Deno.test("SSE parsing: events and lines split across chunks, even inside a CRLF or a UTF-8 character", async () => {
+  const text = 'event: policy\r\ndata: {"version":"v2","note":"été"}\r\n\r\n: keepalive\n\n' +
+    "id: 7\ndata: v3\ndata: more\n\n";
+  for (
+    const [name, size] of [
+      ["one byte at a time", () => 1],
+      ["seven bytes", () => 7],
+      ["uneven", (i: number) => [3, 1, 12, 2, 40][i % 5]],
+    ] as const
+  ) {
+    const evs = [];
+    for await (const e of readSse(chunked(text, size))) evs.push(e);
+    assert.deepEqual(evs, [
+      { event: "policy", data: '{"version":"v2","note":"été"}', id: null },
+      { event: "message", data: "v3\nmore", id: "7" },
+    ], name);
+  }
+});
+
+Deno.test("SSE parsing: a line that never ends is refused once it passes 1 MiB in total", async () => {
+  // 20 chunks of 64 KiB with no line end: 1.25 MiB of one line, then the stream ends.
+  let sent = 0;
+  const endless = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (sent++ === 20) return c.close();
+      c.enqueue(new TextEncoder().encode("data: " + "x".repeat(64 * 1024)));
+    },
+  });
+  await assert.rejects(async () => {
+    for await (const _ of readSse(endless)) { /* nothing ends */ }
+  }, /line over 1 MiB/);
+});
+
 async function enrolledClient(edge: FakeEdge) {
   const client = new EdgeClient({
     apiUrl: "https://edge.test:8443/api/v1/",
