@@ -27,6 +27,7 @@ import { UdpSocket } from "../net/udp.ts";
 import { TlsStream } from "../net/tls_stream.ts";
 import { IpNetConfig, type NetConfig } from "../net/iface.ts";
 import { endpoint, formatHostPort } from "../net/endpoint.ts";
+import { serveManagedUapi, type UapiServer } from "../dataplane/uapi.ts";
 import { Pump, type TapFn } from "../dataplane/pump.ts";
 import { TransportFallback } from "../dataplane/fallback.ts";
 import { type SplitDns, startSplitDns, startStubResolver, type StubResolver } from "./dns/mod.ts";
@@ -76,6 +77,8 @@ export interface ConnectorTunnelOptions {
   /** Tunnel liveness probe interval (default 2000 ms). */
   livenessMs?: number;
   net?: () => NetConfig;
+  /** UAPI socket directory (default /var/run/wireguard). */
+  uapiDir?: string;
 }
 
 interface Active {
@@ -98,6 +101,9 @@ interface Active {
   transport: "udp" | "tls" | null;
   /** Why the transport last changed (from the fallback selector). */
   transportReason: string | null;
+  /** The WireGuard UAPI socket (`wg show`), when it could be served, and its copy of the key. */
+  uapi: UapiServer | null;
+  uapiKey: Uint8Array;
 }
 
 /**
@@ -335,9 +341,22 @@ export class ConnectorTunnel implements TunnelPort {
         liveness: null,
         transport: null,
         transportReason: null,
+        uapi: null,
+        uapiKey: parseKey(cfg.privateKey, "device private key"),
       };
       box.a = a;
       this.#a = a;
+      // `wg show pcc0` (wireguard-tools) reads the tunnel; the policy configures it.
+      a.uapi = await serveManagedUapi(
+        tun.name,
+        device,
+        () => ({ privateKey: a.uapiKey, listenPort: a.udp.port }),
+        {
+          counters: () => ({ ...pump.stats }),
+          configuredBy: "the connector's policy",
+          dir: this.#o.uapiDir,
+        },
+      );
       if (udpTarget) {
         a.fallback = new TransportFallback({
           device,
@@ -512,6 +531,8 @@ export class ConnectorTunnel implements TunnelPort {
       return;
     }
     this.#a = null;
+    await a.uapi?.close();
+    a.uapiKey.fill(0);
     a.liveness?.stop();
     a.fallback?.stop();
     await a.pump.stop();

@@ -216,8 +216,7 @@ export async function wgUp(path: string, opts: WgUpOptions = {}): Promise<void> 
         listenPort: udp.port,
         fwmark,
       }),
-      undefined,
-      () => ({ ...pump!.stats }),
+      { counters: () => ({ ...pump!.stats }), configuredBy: path },
     );
     cleanups.push(() => uapi.close());
     log.info(`Interface "${name}" is up`, { listenPort: udp.port, peers: cfg.peers.length });

@@ -4,16 +4,31 @@
  * the standard `wg show` works against a Portcullis interface, and
  * `portcullis wg show` works against wireguard-go.
  *
- * Only `get=1` is served; `set=1` answers errno=95 (EOPNOTSUPP): the
- * configuration of a Portcullis interface comes from its file or its policy.
+ * Every Portcullis interface serves it: `wg up`'s, the connector's and the
+ * edge's. Only `get=1` is served; `set=1` answers errno=-95 (EOPNOTSUPP, which
+ * wg(8) prints as "Unable to modify interface: Operation not supported";
+ * errors are negative, as wireguard-go writes them) and
+ * the refusal is logged: the configuration of a Portcullis interface comes
+ * from its wg-quick file, the connector's policy or the edge's device
+ * registry, and a change made behind their back would be undone or, worse,
+ * silently disagree with them.
+ *
  * The socket is mode 0600: it reveals the private key, as wireguard-go's does.
+ * It is removed on close; a socket left by a crashed process (nobody answers
+ * on it) is replaced at start, while one a running process answers on is
+ * never taken over: the directory is shared by all network namespaces, so
+ * the same interface name in two namespaces is a clash, refused by name.
  */
 import type { WireGuardDevice } from "../wireguard/mod.ts";
 import { decodeKey, publicKeyOf } from "../wireguard/mod.ts";
 import { formatHostPort } from "../net/endpoint.ts";
+import { PortcullisError } from "../errors.ts";
 import { logger } from "../log.ts";
 
 const log = logger("uapi");
+
+/** Errors as UAPI sends them (negated): operation not supported, invalid argument. */
+const EOPNOTSUPP = 95, EINVAL = 22;
 
 /** Directory where WireGuard implementations put their UAPI sockets. */
 export const UAPI_DIR = "/var/run/wireguard";
@@ -57,19 +72,56 @@ export interface UapiServer {
   close(): Promise<void>;
 }
 
+/** Options of `serveUapi`. */
+export interface UapiOptions {
+  /** Socket directory (default UAPI_DIR). */
+  dir?: string;
+  /** Extra counters for `get=portcullis-stats` (pump counters). */
+  counters?: () => Record<string, number>;
+  /** What configures the interface, named when a `set` is refused ("the connector's policy"). */
+  configuredBy?: string;
+}
+
+/**
+ * Makes `path` free for our listener: nothing there, or a stale socket that
+ * no process answers on any more (removed). Throws `uapi_in_use` when a
+ * running process answers on it.
+ */
+export async function claimUapiPath(path: string, iface: string): Promise<void> {
+  try {
+    await Deno.lstat(path);
+  } catch {
+    return; // nothing there
+  }
+  let live = false;
+  try {
+    (await Deno.connect({ transport: "unix", path })).close();
+    live = true;
+  } catch { /* refused: its process is gone */ }
+  if (live) {
+    throw new PortcullisError(
+      "uapi_in_use",
+      `Cannot serve the WireGuard UAPI socket of "${iface}": another running process serves ${path} ` +
+        "(an interface of the same name, perhaps in another network namespace); give this one another name",
+      409,
+    );
+  }
+  log.info("Replacing a stale UAPI socket", { path });
+  await Deno.remove(path);
+}
+
 /** Serves UAPI for `iface` until closed. */
 export async function serveUapi(
   iface: string,
   device: WireGuardDevice,
   info: () => UapiInfo,
-  dir = UAPI_DIR,
-  counters: () => Record<string, number> = () => ({}),
+  opts: UapiOptions = {},
 ): Promise<UapiServer> {
+  const dir = opts.dir ?? UAPI_DIR;
+  const counters = opts.counters ?? (() => ({}));
   await Deno.mkdir(dir, { recursive: true, mode: 0o755 });
   const path = `${dir}/${iface}.sock`;
-  try {
-    await Deno.remove(path);
-  } catch { /* not there */ }
+  await claimUapiPath(path, iface);
   const listener = Deno.listen({ transport: "unix", path });
   await Deno.chmod(path, 0o600);
   const conns = new Set<Deno.Conn>();
@@ -102,8 +154,12 @@ export async function serveUapi(
             // Our own extension: drop counters by reason and pump counters.
             const all = { ...prefixed("drop_", device.drops), ...counters() };
             reply = Object.entries(all).map(([k, v]) => `${k}=${v}`).join("\n") + "\nerrno=0\n\n";
-          } else if (op === "set=1") reply = "errno=95\n\n";
-          else reply = "errno=22\n\n";
+          } else if (op === "set=1") {
+            log.warn(`Refused a UAPI set on "${iface}" (wg set)`, {
+              reason: `its configuration comes from ${opts.configuredBy ?? "Portcullis"}`,
+            });
+            reply = `errno=-${EOPNOTSUPP}\n\n`;
+          } else reply = `errno=-${EINVAL}\n\n`;
           await writeAll(conn, new TextEncoder().encode(reply));
         }
       }
@@ -145,7 +201,7 @@ async function uapiRequest(path: string, op: string): Promise<string> {
     const dec = new TextDecoder();
     const buf = new Uint8Array(65536);
     let text = "";
-    while (!/(^|\n)errno=\d+\n/.test(text)) {
+    while (!/(^|\n)errno=-?\d+\n/.test(text)) {
       const n = await conn.read(buf);
       if (n === null) break;
       text += dec.decode(buf.subarray(0, n), { stream: true });
@@ -266,4 +322,26 @@ function hexToB64Public(h: string): string | null {
 /** Asks the UAPI socket at `path` for `get=1` and parses the answer. */
 export async function queryUapi(path: string, name: string): Promise<UapiInterface> {
   return parseGet(name, await uapiRequest(path, "get=1"));
+}
+
+/**
+ * serveUapi for an interface Portcullis manages (the connector's, the
+ * edge's): the tunnel matters more than its inspection socket, so a socket
+ * that cannot be served is a warning that says why, and null.
+ */
+export async function serveManagedUapi(
+  iface: string,
+  device: WireGuardDevice,
+  info: () => UapiInfo,
+  opts: UapiOptions = {},
+): Promise<UapiServer | null> {
+  try {
+    return await serveUapi(iface, device, info, opts);
+  } catch (e) {
+    log.warn("WireGuard UAPI socket not served; wg show will not see this interface", {
+      interface: iface,
+      error: (e as Error).message,
+    });
+    return null;
+  }
 }

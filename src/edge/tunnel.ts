@@ -19,6 +19,7 @@ import { UdpSocket } from "../net/udp.ts";
 import { TlsStream } from "../net/tls_stream.ts";
 import { IpNetConfig, type NetConfig } from "../net/iface.ts";
 import { Pump } from "../dataplane/pump.ts";
+import { serveManagedUapi, type UapiServer } from "../dataplane/uapi.ts";
 import type { EdgeTunnelPort, PeerStats, TunnelPeer } from "./dataplane_port.ts";
 import { formatHostPort } from "../net/endpoint.ts";
 import { type Clock, systemClock } from "../clock.ts";
@@ -49,6 +50,8 @@ export interface EdgeTunnelOptions {
   nat?: boolean;
   clock?: Clock;
   net?: NetConfig;
+  /** UAPI socket directory (default /var/run/wireguard). */
+  uapiDir?: string;
 }
 
 /** The real edge data plane. Create with `EdgeTunnel.start()`. */
@@ -61,6 +64,7 @@ export class EdgeTunnel implements EdgeTunnelPort {
   readonly #net: NetConfig;
   readonly #nat: boolean;
   #run: Promise<void> | null = null;
+  #uapi: UapiServer | null = null;
   #closed = false;
 
   private constructor(
@@ -123,6 +127,18 @@ export class EdgeTunnel implements EdgeTunnelPort {
       const started = new EdgeTunnel(device, tun, udp, tls, net, nat);
       box.pump = started.#pump;
       started.#run = started.#pump.run();
+      // `wg show pce0` (wireguard-tools) reads the peers; they come from the device registry.
+      const port = udp.port;
+      started.#uapi = await serveManagedUapi(
+        tun.name,
+        device,
+        () => ({ privateKey: o.privateKey, listenPort: port }),
+        {
+          counters: () => started.pumpStats,
+          configuredBy: "the edge's device registry",
+          dir: o.uapiDir,
+        },
+      );
       log.info("Edge tunnel up", {
         interface: tun.name,
         address: o.edgeAddress,
@@ -196,6 +212,7 @@ export class EdgeTunnel implements EdgeTunnelPort {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#uapi?.close();
     await this.#pump.stop();
     await this.#run;
     this.device.close();

@@ -10,7 +10,7 @@
  * The processes run detached (setsid), with their logs in the lab directory,
  * and their PIDs in state.json so `down` can find them after `up` exited.
  */
-import { ADDR, HOST_CONSOLE_PORTS, HOSTS, LINKS, NS, PORTS, WEB_NAME } from "./topology.ts";
+import { ADDR, HOST_CONSOLE_PORTS, HOSTS, LINKS, NS, PORTS, TUN, WEB_NAME } from "./topology.ts";
 import { InputError } from "../errors.ts";
 
 /** Options of the lab commands. */
@@ -213,6 +213,8 @@ export async function labUp(opts: LabOptions = {}): Promise<void> {
       ADDR.edge,
       "--tunnel-port",
       String(PORTS.tunnel),
+      "--tun-interface",
+      TUN.edge,
     ];
     pids.edge = spawnDetached(NS.edge, [...o.self, "edge", ...edgeArgs], `${dir}/edge.log`);
     await waitFor("the edge API", async () => {
@@ -245,7 +247,17 @@ export async function labUp(opts: LabOptions = {}): Promise<void> {
     o.print("Starting the connectors (workstation and gateway box)...");
     pids.ws = spawnDetached(
       NS.ws,
-      [...o.self, "connect", key, "--data-dir", `${dir}/ws`, "--hostname", "workstation"],
+      [
+        ...o.self,
+        "connect",
+        key,
+        "--data-dir",
+        `${dir}/ws`,
+        "--hostname",
+        "workstation",
+        "--tun-interface",
+        TUN.ws,
+      ],
       `${dir}/ws.log`,
     );
     pids.gw = spawnDetached(
@@ -261,6 +273,8 @@ export async function labUp(opts: LabOptions = {}): Promise<void> {
         "--gateway",
         "--lan-dns-listen",
         `${ADDR.gwLan}:53`,
+        "--tun-interface",
+        TUN.gw,
       ],
       `${dir}/gw.log`,
     );

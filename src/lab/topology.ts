@@ -132,6 +132,13 @@ export const PORTS = {
   connectorConsole: 9080,
 } as const;
 
+/**
+ * TUN interface names. The two connectors need different names although
+ * they live in different namespaces: WireGuard UAPI sockets
+ * (/var/run/wireguard/<name>.sock, what `wg show` reads) are shared by all.
+ */
+export const TUN = { edge: "pce0", ws: "pcc0", gw: "pcc1" } as const;
+
 /** Host loopback ports where `lab up` exposes each console. */
 export const HOST_CONSOLE_PORTS = { edge: 18080, ws: 19080, gw: 19081 } as const;
 

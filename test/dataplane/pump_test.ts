@@ -48,8 +48,7 @@ Deno.test("pump: packets cross a real WireGuard session between two fake TUNs", 
       privateKey: a.priv,
       listenPort: a.udp.port,
     }),
-    dir,
-    () => ({ ...a.pump.stats }),
+    { dir, counters: () => ({ ...a.pump.stats }) },
   );
   try {
     a.device.setPeer({

@@ -16,7 +16,7 @@
 import assert from "node:assert/strict";
 import { canUseNetns, sh, waitUntil } from "./netns.ts";
 import { labDown, labUp } from "../../src/lab/mod.ts";
-import { ADDR, NS } from "../../src/lab/topology.ts";
+import { ADDR, NS, TUN } from "../../src/lab/topology.ts";
 import { totpAt } from "../../src/identity/totp.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
@@ -119,6 +119,18 @@ Deno.test({
         assert.equal(direct.protected, false);
       });
 
+      await t.step("wg show (wireguard-tools) on every lab interface", async () => {
+        const edgeKey = (await inNs(NS.edge, ["wg", "show", TUN.edge, "public-key"])).stdout.trim();
+        assert.match(edgeKey, /^[A-Za-z0-9+/]{43}=$/, "the edge's interface answers");
+        const edgePeers = (await inNs(NS.edge, ["wg", "show", TUN.edge, "peers"])).stdout;
+        for (const [ns, tun] of [[NS.ws, TUN.ws], [NS.gw, TUN.gw]] as const) {
+          const own = (await inNs(ns, ["wg", "show", tun, "public-key"])).stdout.trim();
+          assert.ok(edgePeers.includes(own), `the edge has ${tun} of ${ns} as a peer`);
+          const peers = (await inNs(ns, ["wg", "show", tun, "peers"])).stdout.trim();
+          assert.equal(peers, edgeKey, `${tun}'s peer is the edge`);
+        }
+      });
+
       await t.step("the private app is reachable only through the edge", async () => {
         assert.match(await curl(NS.ws, `http://${ADDR.app}/`), /Private app.*198\.19\.0\.1/);
       });
@@ -187,7 +199,7 @@ Deno.test({
       );
 
       await t.step("device-to-device traffic only while client-to-client is on", async () => {
-        const addr = (await inNs(NS.gw, ["ip", "-4", "-o", "addr", "show", "pcc0"])).stdout
+        const addr = (await inNs(NS.gw, ["ip", "-4", "-o", "addr", "show", TUN.gw])).stdout
           .match(/inet ([\d.]+)\//)![1];
         const ping = () => inNs(NS.ws, ["ping", "-c", "2", "-i", "0.2", "-W", "1", addr]);
         assert.notEqual((await ping()).code, 0, "denied by default (zero trust)");
@@ -343,7 +355,14 @@ Deno.test({
     const ns = await sh(["ip", "netns", "list"]);
     assert.ok(!/pcl-/.test(ns.stdout), ns.stdout);
     const links = await sh(["ip", "-o", "link"]);
-    assert.ok(!/pcl|pce0|pcc0/.test(links.stdout), links.stdout);
+    assert.ok(!/pcl|pce0|pcc0|pcc1/.test(links.stdout), links.stdout);
+    for (const name of Object.values(TUN)) {
+      const sock = await Deno.lstat(`/var/run/wireguard/${name}.sock`).then(
+        () => true,
+        () => false,
+      );
+      assert.equal(sock, false, `no UAPI socket of ${name} left`);
+    }
     const nft = await sh(["nft", "list", "tables"]);
     assert.ok(!/portcullis/.test(nft.stdout), nft.stdout);
     const ps = await sh(["ps", "-eo", "args"]);

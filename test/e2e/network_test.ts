@@ -222,7 +222,17 @@ table ip portal {
       "portal",
       `${WEB}=${INET}`,
     ]);
-    const edgeArgs = ["--data-dir", `${dir}/edge`, "--public-host", EDGE, "--tunnel-port", "443"];
+    // Interface names of our own: UAPI sockets (/var/run/wireguard) are shared by every namespace.
+    const edgeArgs = [
+      "--data-dir",
+      `${dir}/edge`,
+      "--public-host",
+      EDGE,
+      "--tunnel-port",
+      "443",
+      "--tun-interface",
+      `${lab.prefix}e`.slice(0, 15),
+    ];
     detached(edge, "edge.log", [DENO, "run", "-A", MAIN, "edge", ...edgeArgs]);
     const ca = `${dir}/edge/ca/ca.crt`;
     await waitUntil("the edge API", async () => {
@@ -311,6 +321,8 @@ table ip portal {
           "--hostname",
           "roamer",
           "--no-dns",
+          "--tun-interface",
+          `${lab.prefix}c`.slice(0, 15),
           "--udp-probe-sec",
           "4",
           "--probe-portal-sec",

@@ -34,10 +34,15 @@ export interface Roles {
   connTun: string;
   /** Arguments that point `portcullis edge …` at this edge's data. */
   edgeArgs: string[];
+  edge: Deno.ChildProcess;
+  /** The connector process (replaced by `restartConnector`). */
+  connector: Deno.ChildProcess;
   /** Runs a command in a namespace, never throwing on a non-zero exit. */
   inNs(ns: string, cmd: string[], stdin?: string): Promise<RunResult>;
   /** The connector's local status (GET /api/v1/status). */
   connectorStatus(): Promise<Record<string, unknown>>;
+  /** Starts the connector again (after it stopped) and waits as `startRoles` did. */
+  restartConnector(): Promise<Deno.ChildProcess>;
   /** The last lines of the edge's and the connector's logs (for failure messages). */
   logs(): Promise<string>;
 }
@@ -62,6 +67,14 @@ export async function startRoles(lab: NetnsLab, opts: RolesOptions = {}): Promis
   /** Runs `cmd` in `ns` with its output appended to `<dir>/<log>`. */
   const detached = (ns: string, log: string, cmd: string[]) =>
     lab.spawn(ns, ["sh", "-c", 'exec "$@" >>"$0" 2>&1 </dev/null', `${dir}/${log}`, ...cmd]);
+  const logs = async () => {
+    let out = "";
+    for (const f of ["edge.log", "conn.log"]) {
+      const text = await Deno.readTextFile(`${dir}/${f}`).catch(() => "");
+      out += `----- ${f} -----\n${text.split("\n").slice(-40).join("\n")}\n`;
+    }
+    return out;
+  };
 
   const edgeArgs = [
     "--data-dir",
@@ -74,14 +87,46 @@ export async function startRoles(lab: NetnsLab, opts: RolesOptions = {}): Promis
     edgeTun,
   ];
   const ca = `${dir}/edge/ca/ca.crt`;
-  detached(edgeNs, "edge.log", [DENO, "run", "-A", MAIN, "edge", ...edgeArgs]);
-  const logs = async () => {
-    let out = "";
-    for (const f of ["edge.log", "conn.log"]) {
-      const text = await Deno.readTextFile(`${dir}/${f}`).catch(() => "");
-      out += `----- ${f} -----\n${text.split("\n").slice(-40).join("\n")}\n`;
-    }
-    return out;
+  const edge = detached(edgeNs, "edge.log", [DENO, "run", "-A", MAIN, "edge", ...edgeArgs]);
+  const connectorStatus = async () => {
+    const r = await inNs(connNs, [
+      "curl",
+      "-s",
+      "--max-time",
+      "2",
+      "http://127.0.0.1:9080/api/v1/status",
+    ]);
+    return JSON.parse(r.stdout) as Record<string, unknown>;
+  };
+  const connectArgs = [
+    "--data-dir",
+    `${dir}/conn`,
+    "--hostname",
+    "roles-ws",
+    "--tun-interface",
+    connTun,
+    "--no-dns",
+  ];
+  /** Starts the connector with `extra` arguments and waits for its API (or its tunnel). */
+  const startConnector = async (extra: string[]) => {
+    const p = detached(connNs, "conn.log", [
+      DENO,
+      "run",
+      "-A",
+      MAIN,
+      "connect",
+      ...extra,
+      ...connectArgs,
+    ]);
+    await waitUntil(
+      opts.enroll ? "the connector to connect" : "the connector's local API",
+      async () => {
+        const s = await connectorStatus();
+        return opts.enroll ? s.state === "connected" : typeof s.state === "string";
+      },
+      40_000,
+    );
+    return p;
   };
   try {
     await waitUntil("the edge API", async () => {
@@ -96,15 +141,7 @@ export async function startRoles(lab: NetnsLab, opts: RolesOptions = {}): Promis
       ]);
       return r.code === 0;
     }, 40_000);
-    const connectArgs = [
-      "--data-dir",
-      `${dir}/conn`,
-      "--hostname",
-      "roles-ws",
-      "--tun-interface",
-      connTun,
-      "--no-dns",
-    ];
+    const first: string[] = [];
     if (opts.enroll) {
       const keyOut = await lab.exec(edgeNs, [
         DENO,
@@ -120,28 +157,9 @@ export async function startRoles(lab: NetnsLab, opts: RolesOptions = {}): Promis
       ]);
       const key = keyOut.stdout.split("\n").find((l) => l.startsWith("pc1."));
       if (!key) throw new Error(`No enrolment key in: ${keyOut.stdout}${keyOut.stderr}`);
-      connectArgs.unshift(key);
+      first.push(key);
     }
-    detached(connNs, "conn.log", [DENO, "run", "-A", MAIN, "connect", ...connectArgs]);
-    const connectorStatus = async () => {
-      const r = await inNs(connNs, [
-        "curl",
-        "-s",
-        "--max-time",
-        "2",
-        "http://127.0.0.1:9080/api/v1/status",
-      ]);
-      return JSON.parse(r.stdout) as Record<string, unknown>;
-    };
-    await waitUntil(
-      opts.enroll ? "the connector to connect" : "the connector's local API",
-      async () => {
-        const s = await connectorStatus();
-        return opts.enroll ? s.state === "connected" : typeof s.state === "string";
-      },
-      40_000,
-    );
-    return {
+    const roles: Roles = {
       lab,
       edgeNs,
       connNs,
@@ -150,10 +168,15 @@ export async function startRoles(lab: NetnsLab, opts: RolesOptions = {}): Promis
       edgeTun,
       connTun,
       edgeArgs,
+      edge,
+      connector: await startConnector(first),
       inNs,
       connectorStatus,
+      // Later starts reuse the stored enrolment.
+      restartConnector: async () => (roles.connector = await startConnector([])),
       logs,
     };
+    return roles;
   } catch (e) {
     throw new Error(`${(e as Error).message}\n${await logs()}`);
   }

@@ -173,7 +173,17 @@ Deno.test({
     // ---- services --------------------------------------------------------
     const t0 = Date.now();
     detached(inet, "inet.log", [DENO, "run", "-A", MAIN, "lab", "_internet"]);
-    const edgeArgs = ["--data-dir", `${dir}/edge`, "--public-host", EDGE, "--tunnel-port", "443"];
+    // Interface names of our own: UAPI sockets (/var/run/wireguard) are shared by every namespace.
+    const edgeArgs = [
+      "--data-dir",
+      `${dir}/edge`,
+      "--public-host",
+      EDGE,
+      "--tunnel-port",
+      "443",
+      "--tun-interface",
+      `${lab.prefix}e`.slice(0, 15),
+    ];
     detached(edge, "edge.log", [DENO, "run", "-A", MAIN, "edge", ...edgeArgs]);
     await waitUntil("the edge API", async () => {
       const r = await inNs(edge, [
@@ -257,6 +267,8 @@ Deno.test({
         "--hostname",
         "strict1",
         "--no-dns",
+        "--tun-interface",
+        `${lab.prefix}c`.slice(0, 15),
       ]);
     /** SIGTERM, as a service manager stops it; resolves with the exit code. */
     const terminate = async (p: Deno.ChildProcess) => {
