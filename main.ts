@@ -16,11 +16,16 @@ Usage:
                   [--console-listen H:P] [--bootstrap-listen H:P] [--public-host HOST] ...
                                          run the service edge (embedded defaults; see README)
   portcullis edge key create [--reusable] [--expires 24h|7d|never] [--group NAME]
-                                         make an enrolment key (printed once)
-  portcullis connect [KEY] [--data-dir DIR] [--console-listen H:P] [--hostname NAME]
-                     [--gateway] [--lan-dns-listen H:P] [--no-dns] [--strict-enforcement]
-                     [--tun-interface NAME] [--config FILE]
-                                         enrol with KEY (first run) and run the connector
+                             [--key-file FILE]
+                                         make an enrolment key (printed once, or written
+                                         to a new mode-0600 FILE)
+  portcullis connect [--key-file FILE|-] [--data-dir DIR] [--console-listen H:P]
+                     [--hostname NAME] [--gateway] [--lan-dns-listen H:P] [--no-dns]
+                     [--strict-enforcement] [--tun-interface NAME] [--config FILE]
+                                         enrol (first run) with the key in FILE, on standard
+                                         input (-) or in PORTCULLIS_ENROLLMENT_KEY, and run
+                                         the connector; a key as an argument works but
+                                         shows in ps (warned)
   portcullis check [--url URL]           am I protected? (exit 0 yes, 1 no, 2 unknown)
   portcullis lab up|down|status          the whole system in network namespaces, in a minute
   portcullis wg up FILE [--name IFACE]   bring up a WireGuard interface from a wg-quick file

@@ -1,6 +1,7 @@
 /**
- * `portcullis connect [KEY]`: enrols this host (first run, with a key) and
- * runs the connector; later starts need only `portcullis connect`. Also
+ * `portcullis connect [--key-file FILE|-]`: enrols this host (first run, with
+ * a key: src/connector/key_source.ts says where it may come from) and runs
+ * the connector; later starts need only `portcullis connect`. Also
  * `portcullis check`: "am I protected?" from the command line.
  */
 import { parseCliArgs } from "../cli_args.ts";
@@ -10,6 +11,7 @@ import { type HttpApp, type ServeFn, shutdownWithin } from "../serve.ts";
 import type { EdgeApiFactory } from "./edge_api.ts";
 import { type ConnectorHandle, startConnector } from "./mod.ts";
 import { ConnectorTunnel } from "./tunnel.ts";
+import { resolveEnrollmentKey } from "./key_source.ts";
 import { SystemNetworkMonitor } from "./network/monitor.ts";
 import { SystemNetworkPort } from "./network/system_port.ts";
 import { logger, setLogLevel } from "../log.ts";
@@ -47,6 +49,7 @@ function options(): Record<string, { type: "string" | "boolean" }> {
     o[kebab(k)] = { type: BOOLEAN_OPTIONS.has(k) ? "boolean" : "string" };
   }
   o["no-dns"] = { type: "boolean" };
+  o["key-file"] = { type: "string" };
   return o;
 }
 
@@ -54,10 +57,19 @@ function options(): Record<string, { type: "string" | "boolean" }> {
 export async function connectCommand(args: string[], opts: ConnectOptions): Promise<number> {
   const { values, positionals } = parseCliArgs(args, options(), "portcullis connect");
   if (positionals.length > 1) {
-    throw new InputError("usage", `Unexpected argument "${positionals[1]}": give at most one key`);
+    throw new InputError("usage", "Unexpected arguments: give at most one enrolment key");
   }
-  const { config: file, "no-dns": noDns, ...flags } = values as Record<string, string | boolean>;
+  const { config: file, "no-dns": noDns, "key-file": keyFile, ...flags } = values as Record<
+    string,
+    string | boolean
+  >;
   if (noDns) flags["manage-dns"] = false;
+  // The key first: a bad or unsafe one stops us before anything on the system changes.
+  const enrollment = await resolveEnrollmentKey({
+    argument: positionals[0],
+    keyFile: keyFile as string | undefined,
+  });
+  if (enrollment) log.info("Enrolment key given", { source: enrollment.source });
   const config = await loadConfig("connector", {
     file: file as string | undefined,
     env: Deno.env.toObject(),
@@ -94,7 +106,7 @@ export async function connectCommand(args: string[], opts: ConnectOptions): Prom
   try {
     handle = await startConnector({
       dataDir: config.dataDir,
-      enrollmentKey: positionals[0] ?? Deno.env.get("PORTCULLIS_ENROLLMENT_KEY") ?? null,
+      enrollmentKey: enrollment?.key ?? null,
       hostname: config.hostname,
       tunnelInterface: config.tunInterface,
       probeIdleSec: config.probeIdleSec,

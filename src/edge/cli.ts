@@ -3,6 +3,7 @@
  *
  *   portcullis edge [--config FILE] [--data-dir DIR] [--api-listen H:P] …
  *   portcullis edge key create [--reusable] [--expires 24h|7d|never] [--group NAME]
+ *                              [--key-file FILE]
  */
 import { parseCliArgs } from "../cli_args.ts";
 import { EdgeConfig, loadConfig } from "../config.ts";
@@ -50,18 +51,20 @@ export async function edgeCommand<A extends HttpApp>(
       reusable: { type: "boolean" },
       expires: { type: "string" },
       group: { type: "string" },
+      "key-file": { type: "string" },
     }, "portcullis edge key create");
-    const { reusable, expires, group, ...rest } = values as Record<
+    const { reusable, expires, group, "key-file": keyFile, ...rest } = values as Record<
       string,
       string | boolean | undefined
     >;
     const config = await edgeConfigFrom(rest);
     const cp = await startEdgeControlPlane(config);
     try {
-      runKeyCreate({
+      await runKeyCreate({
         reusable: reusable === true,
         expires: expires as string | undefined,
         group: group as string | undefined,
+        keyFile: keyFile as string | undefined,
       }, {
         store: cp.store,
         clock: cp.ctx.clock,

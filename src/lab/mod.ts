@@ -28,7 +28,8 @@ export interface LabOptions {
 interface LabState {
   startedAt: string;
   pids: Record<string, number>;
-  key: string;
+  /** The enrolment key's file (mode 0600): keys never go on a command line, where ps shows them. */
+  keyFile: string;
 }
 
 const te = new TextDecoder();
@@ -229,7 +230,9 @@ export async function labUp(opts: LabOptions = {}): Promise<void> {
       ], false);
       return r.code === 0 ? true : null;
     }, 30_000);
-    const keyOut = await inNs(NS.edge, [
+    const keyFile = `${dir}/enroll.key`;
+    await Deno.remove(keyFile).catch(() => {});
+    await inNs(NS.edge, [
       ...o.self,
       "edge",
       "key",
@@ -240,9 +243,9 @@ export async function labUp(opts: LabOptions = {}): Promise<void> {
       "7d",
       "--group",
       "lab",
+      "--key-file",
+      keyFile,
     ]);
-    const key = keyOut.out.split("\n").find((l) => l.startsWith("pc1."));
-    if (!key) throw new InputError("lab_failed", `No enrolment key in: ${keyOut.out}`, 500);
 
     o.print("Starting the connectors (workstation and gateway box)...");
     pids.ws = spawnDetached(
@@ -250,7 +253,8 @@ export async function labUp(opts: LabOptions = {}): Promise<void> {
       [
         ...o.self,
         "connect",
-        key,
+        "--key-file",
+        keyFile,
         "--data-dir",
         `${dir}/ws`,
         "--hostname",
@@ -265,7 +269,8 @@ export async function labUp(opts: LabOptions = {}): Promise<void> {
       [
         ...o.self,
         "connect",
-        key,
+        "--key-file",
+        keyFile,
         "--data-dir",
         `${dir}/gw`,
         "--hostname",
@@ -303,7 +308,7 @@ export async function labUp(opts: LabOptions = {}): Promise<void> {
       `${HOST_CONSOLE_PORTS.ws}=${sock("ws")}`,
       `${HOST_CONSOLE_PORTS.gw}=${sock("gw")}`,
     ], `${dir}/bridge.log`);
-    const state: LabState = { startedAt: new Date().toISOString(), pids, key };
+    const state: LabState = { startedAt: new Date().toISOString(), pids, keyFile };
     await Deno.writeTextFile(`${dir}/state.json`, JSON.stringify(state, null, 2), { mode: 0o600 });
 
     for (const [name, ns] of [["workstation", NS.ws], ["gateway box", NS.gw]] as const) {
@@ -315,7 +320,7 @@ export async function labUp(opts: LabOptions = {}): Promise<void> {
   } catch (e) {
     await Deno.writeTextFile(
       `${dir}/state.json`,
-      JSON.stringify({ startedAt: new Date().toISOString(), pids, key: "" }),
+      JSON.stringify({ startedAt: new Date().toISOString(), pids, keyFile: "" }),
     ).catch(() => {});
     o.print(`Lab failed to come up: ${(e as Error).message}`);
     o.print(`Logs are in ${dir}; run "portcullis lab down" to clean up.`);

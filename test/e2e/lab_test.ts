@@ -119,6 +119,33 @@ Deno.test({
         assert.equal(direct.protected, false);
       });
 
+      await t.step("no command line in the lab holds the enrolment key", async () => {
+        const state = JSON.parse(await Deno.readTextFile(`${dir}/state.json`));
+        assert.equal((await Deno.stat(state.keyFile)).mode! & 0o777, 0o600);
+        const key = (await Deno.readTextFile(state.keyFile)).trim();
+        assert.match(key, /^pc1\./);
+        // The lab's processes: those it recorded and everything in its namespaces
+        // (other people's processes on this machine are none of this test's business).
+        const pids = new Set(Object.values(state.pids as Record<string, number>).map(String));
+        for (const ns of Object.values(NS)) {
+          const r = await sh(["ip", "netns", "pids", ns], { check: false });
+          for (const pid of r.stdout.split(/\s+/).filter(Boolean)) pids.add(pid);
+        }
+        const ps = await sh(["ps", "-eo", "pid=,args="]);
+        const lab = ps.stdout.split("\n").map((l) => l.trim().match(/^(\d+)\s+(.*)$/))
+          .filter((m): m is RegExpMatchArray => m !== null && pids.has(m[1]));
+        assert.ok(lab.length >= 8, `the lab's processes are seen (${lab.length})`);
+        assert.ok(lab.some((m) => / connect --key-file /.test(m[2])), "connectors read a key file");
+        for (const [, pid, args] of lab) {
+          assert.ok(!args.includes(key), `process ${pid} shows the key: ${args.slice(0, 120)}`);
+          assert.doesNotMatch(
+            args,
+            /pc1\.[A-Za-z0-9_-]{16}/,
+            `process ${pid}: ${args.slice(0, 120)}`,
+          );
+        }
+      });
+
       await t.step("wg show (wireguard-tools) on every lab interface", async () => {
         const edgeKey = (await inNs(NS.edge, ["wg", "show", TUN.edge, "public-key"])).stdout.trim();
         assert.match(edgeKey, /^[A-Za-z0-9+/]{43}=$/, "the edge's interface answers");
@@ -307,11 +334,14 @@ Deno.test({
               "-A",
               MAIN,
               "connect",
-              state.key,
+              "--key-file",
+              state.keyFile,
               "--data-dir",
               `${dir}/ws-copy`,
               "--hostname",
               "workstation",
+              "--tun-interface",
+              "pcc2",
             ],
             stdin: "null",
             stdout: "null",

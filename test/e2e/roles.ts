@@ -143,7 +143,9 @@ export async function startRoles(lab: NetnsLab, opts: RolesOptions = {}): Promis
     }, 40_000);
     const first: string[] = [];
     if (opts.enroll) {
-      const keyOut = await lab.exec(edgeNs, [
+      // As the README says: a key file (mode 0600), never a key on the command line.
+      const keyFile = `${dir}/conn.key`;
+      await lab.exec(edgeNs, [
         DENO,
         "run",
         "-A",
@@ -154,10 +156,10 @@ export async function startRoles(lab: NetnsLab, opts: RolesOptions = {}): Promis
         ...edgeArgs,
         "--expires",
         "1h",
+        "--key-file",
+        keyFile,
       ]);
-      const key = keyOut.stdout.split("\n").find((l) => l.startsWith("pc1."));
-      if (!key) throw new Error(`No enrolment key in: ${keyOut.stdout}${keyOut.stderr}`);
-      first.push(key);
+      first.push("--key-file", keyFile);
     }
     const roles: Roles = {
       lab,

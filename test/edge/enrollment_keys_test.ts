@@ -36,11 +36,11 @@ Deno.test("durations", () => {
   }
 });
 
-Deno.test("cli: edge key create prints the key once and stores only its hash", () => {
+Deno.test("cli: edge key create prints the key once and stores only its hash", async () => {
   const store = openStore(":memory:");
   const clock = new ManualClock();
   const out: string[] = [];
-  const key = runKeyCreate({ reusable: true, expires: "1h", group: "eng" }, {
+  const key = await runKeyCreate({ reusable: true, expires: "1h", group: "eng" }, {
     store,
     clock,
     apiUrl: "https://edge.example:8443",
@@ -54,7 +54,7 @@ Deno.test("cli: edge key create prints the key once and stores only its hash", (
   assert.equal(usableKey(store, s, clock.now()).group, "eng");
   clock.advance(3600_001);
   assert.throws(() => usableKey(store, s, clock.now()), /expired/);
-  assert.throws(
+  await assert.rejects(
     () =>
       runKeyCreate({ group: "bad group" }, {
         store,
@@ -65,4 +65,49 @@ Deno.test("cli: edge key create prints the key once and stores only its hash", (
       }),
     /Cannot use group/,
   );
+});
+
+Deno.test("cli: edge key create --key-file writes a new 0600 file and prints no key", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "pc-keyfile-" });
+  const store = openStore(":memory:");
+  const clock = new ManualClock();
+  const ctx = (out: string[]) => ({
+    store,
+    clock,
+    apiUrl: "https://edge.example:8443",
+    caSha256: "f".repeat(64),
+    print: (l: string) => out.push(l),
+  });
+  try {
+    const out: string[] = [];
+    const path = `${dir}/ws.key`;
+    const key = await runKeyCreate({ keyFile: path }, ctx(out));
+    assert.equal(await Deno.readTextFile(path), key + "\n");
+    assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
+    assert.equal(out.length, 1, "only the summary");
+    assert.ok(!out[0].includes(key) && !out[0].includes("pc1."), "the key is not printed");
+    assert.match(out[0], /Written to .*ws\.key \(mode 0600\), for: portcullis connect --key-file/);
+
+    // An existing file is never overwritten, and no key is created for it.
+    const before = store.enrollmentKeys.list().length;
+    await assert.rejects(
+      () => runKeyCreate({ keyFile: path }, ctx([])),
+      /Cannot write the enrolment key to ".*ws\.key": the file exists/,
+    );
+    assert.equal(store.enrollmentKeys.list().length, before);
+    assert.equal(await Deno.readTextFile(path), key + "\n", "the first key is untouched");
+    // A key that cannot be created leaves no file behind.
+    await assert.rejects(
+      () => runKeyCreate({ keyFile: `${dir}/bad.key`, group: "bad group" }, ctx([])),
+      /Cannot use group/,
+    );
+    assert.equal(await Deno.stat(`${dir}/bad.key`).then(() => true, () => false), false);
+    await assert.rejects(
+      () => runKeyCreate({ keyFile: `${dir}/no/such/dir.key` }, ctx([])),
+      /Cannot write the enrolment key to ".*dir\.key": /,
+    );
+  } finally {
+    store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
