@@ -32,3 +32,16 @@ export function memoryState(): ConnectorState {
 export function keyFor(host = "edge.test", extra: Record<string, unknown> = {}): string {
   return makeKey({ u: `https://${host}:8443`, c: PIN, s: "s".repeat(24), ...extra });
 }
+
+/**
+ * Waits (in real time, polling) until `cond` holds: for work that finishes on
+ * its own schedule rather than a timer's, such as WebCrypto signing and
+ * sealing during enrolment. Timer-driven work is moved with ManualTimers.
+ */
+export async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

@@ -12,7 +12,7 @@ import { FakeNetworkPort } from "../../../src/connector/network_port.ts";
 import { NotificationHub } from "../../../src/connector/notifications.ts";
 import { FakeTunnelPort } from "../../../src/connector/tunnel_port.ts";
 import { setLogSinks } from "../../../src/log.ts";
-import { keyFor, makeBundle, makeIdentity, memoryState } from "./helpers.ts";
+import { keyFor, makeBundle, makeIdentity, memoryState, until } from "./helpers.ts";
 
 setLogSinks([]);
 
@@ -37,6 +37,8 @@ async function setup(o: Partial<EngineDeps> = {}) {
     collectPosture: () => Promise.resolve({ collectedAt: new Date(0).toISOString(), results: [] }),
     clock: timers.clock,
     timers,
+    // No real DNS: the allow-list of a block resolves nothing.
+    resolveHost: () => Promise.resolve([]),
     ...o,
   });
   const close = async () => {
@@ -46,17 +48,11 @@ async function setup(o: Partial<EngineDeps> = {}) {
   return { timers, store, identity, edge, tunnel, hub, engine, close };
 }
 
-/** Lets the engine's queued events and the fake tunnel's "up" run. */
-async function settle(timers: ManualTimers) {
-  await timers.advance(0);
-}
-
 Deno.test("engine: enrols, connects, and runs its loops at their periods", async () => {
   const s = await setup({ heartbeatSec: 30, postureSec: 300 });
   try {
     await s.engine.start();
-    await settle(s.timers);
-    assert.equal(s.engine.state.kind, "connected");
+    await until("connected", () => s.engine.state.kind === "connected");
     assert.equal(s.tunnel.configs.length, 1);
     const client = s.edge.last!;
     assert.equal(client.credential, "cred-fake");
@@ -78,10 +74,12 @@ Deno.test("engine: a refused credential in a heartbeat forgets the enrolment", a
   const s = await setup({ heartbeatSec: 30 });
   try {
     await s.engine.start();
-    await settle(s.timers);
+    await until("connected", () => s.engine.state.kind === "connected");
     const client = s.edge.last!;
     client.failures.set("heartbeat", new EdgeApiError("bad_credential", "Unknown device.", 401));
     await s.timers.advance(1000);
+    // Forgetting seals the identity anew (WebCrypto): wait for the end of it.
+    await until("the client closed", () => client.closed);
     assert.equal(s.engine.state.kind, "unenrolled");
     assert.equal(s.store.getEnrollment(), null);
     assert.equal(s.identity.credential, null);
@@ -100,8 +98,7 @@ Deno.test("engine: an unreachable edge at enrolment is retried with backoff unti
   s.edge.caError = new EdgeUnreachableError("Cannot fetch the edge CA: connection refused");
   try {
     await s.engine.start();
-    await settle(s.timers);
-    assert.equal(s.engine.state.kind, "error");
+    await until("the first failure", () => s.engine.state.kind === "error");
     assert.match(s.engine.state.reason ?? "", /connection refused/);
     // Retries at 1, 2, 4, 4 s: four more attempts in 11 s, each failing.
     await s.timers.advance(11_000);
@@ -111,7 +108,7 @@ Deno.test("engine: an unreachable edge at enrolment is retried with backoff unti
     assert.equal(s.edge.clients.length, 0);
     s.edge.caError = null;
     await s.timers.advance(4000);
-    assert.equal(s.engine.state.kind, "connected");
+    await until("connected", () => s.engine.state.kind === "connected");
     assert.equal(s.edge.clients.length, 1);
   } finally {
     await s.close();
@@ -122,7 +119,7 @@ Deno.test("engine: a captive portal pauses protection for the policy's window", 
   const s = await setup();
   try {
     await s.engine.start();
-    await settle(s.timers);
+    await until("connected", () => s.engine.state.kind === "connected");
     const window = s.engine.failOpenSettings().captivePortalWindowMin;
     assert.equal((await s.engine.captiveDetected()).ok, true);
     assert.equal(s.engine.state.kind, "captive_portal");
