@@ -19,6 +19,7 @@ export function parseCsv(text: string, limits: CsvLimits): string[][] {
   let cell = "";
   let quoted = false;
   let line = 1;
+  let quoteLine = 1;
   let i = text.charCodeAt(0) === 0xfeff ? 1 : 0;
   const fail = (why: string): never => {
     throw new InputError("invalid_csv", `Cannot read the CSV file: line ${line}: ${why}`);
@@ -59,6 +60,7 @@ export function parseCsv(text: string, limits: CsvLimits): string[][] {
     }
     if (c === '"' && cell === "") {
       quoted = true;
+      quoteLine = line;
       i++;
     } else if (c === ",") {
       endCell();
@@ -72,7 +74,10 @@ export function parseCsv(text: string, limits: CsvLimits): string[][] {
       i++;
     }
   }
-  if (quoted) fail("a quoted cell is not closed");
+  if (quoted) {
+    line = quoteLine;
+    fail("a quoted cell is not closed");
+  }
   if (cell !== "" || row.length) endRow();
   return rows;
 }

@@ -99,13 +99,18 @@ async function streamText(
   hash.update(first);
   let bytes = first.length;
   let more = false;
+  // Windows of exactly WINDOW characters (the last one shorter), each scanned
+  // with the tail of the one before.
   const flush = (final: boolean) => {
-    if (!pending && !final) return;
-    const text = carry + pending;
-    policy.scanner.scanText(text, tally, carry.length);
-    carry = text.slice(-OVERLAP);
-    pending = "";
+    while (pending.length >= WINDOW || (final && pending.length > 0)) {
+      const piece = pending.slice(0, WINDOW);
+      pending = pending.slice(piece.length);
+      const text = carry + piece;
+      policy.scanner.scanText(text, tally, carry.length);
+      carry = text.slice(-OVERLAP);
+    }
   };
+  flush(false);
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
@@ -117,7 +122,7 @@ async function streamText(
     bytes += value.length;
     hash.update(value);
     pending += decoder.decode(value, { stream: true });
-    if (pending.length >= WINDOW) flush(false);
+    flush(false);
   }
   pending += decoder.decode();
   flush(true);
@@ -196,8 +201,12 @@ export async function inspectUpload(
     : body;
   const reader = stream.getReader();
   const head = await readHead(reader, 64 * 1024);
+  if (head.bytes.length > limit) {
+    await reader.cancel().catch(() => {});
+    return { ...verdict(), tooLarge: true, bytes: head.bytes.length };
+  }
   const type = await sniffType(head.bytes);
-  if (type.ext === "text" && decodeText(head.bytes) !== null && head.bytes.length < limit) {
+  if (type.ext === "text" && decodeText(head.bytes) !== null) {
     const r = await streamText(policy, head.bytes, reader, limit);
     tooLarge = r.more;
     bytesSeen = r.bytes;

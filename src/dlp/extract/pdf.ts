@@ -15,6 +15,8 @@ export async function pdfText(bytes: Uint8Array): Promise<{ text: string; pages:
     const { totalPages, text } = await extractText(doc, { mergePages: false });
     return { text: (text as string[]).join("\n\n"), pages: totalPages };
   } finally {
-    await (doc as unknown as { destroy(): Promise<void> }).destroy().catch(() => {});
+    // Frees pdf.js's worker-side state of this document.
+    const task = (doc as unknown as { loadingTask?: { destroy(): Promise<void> } }).loadingTask;
+    await task?.destroy().catch(() => {});
   }
 }
