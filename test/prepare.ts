@@ -22,6 +22,11 @@ export const TEST_PACKAGES: PackageSet = {
   "php-cli": "/usr/bin/php",
   "php-xml": "/usr/share/doc/php-xml/copyright",
   "php-mbstring": "/usr/share/doc/php-mbstring/copyright",
+  // DLP: office documents made in the test setup (test/dlp/documents.ts) and
+  // poppler's pdftotext to cross-check the text we extract from PDFs.
+  "libreoffice-writer": "/usr/lib/libreoffice/program/libmswordlo.so",
+  "libreoffice-calc": "/usr/lib/libreoffice/program/libanalysislo.so",
+  "poppler-utils": "/usr/bin/pdftotext",
 };
 
 /** Installs missing packages when root; returns the names still missing. */
