@@ -8,6 +8,7 @@ import type { TunnelEndpoint } from "../net/endpoint.ts";
 import type { Notifier } from "../notify/mod.ts";
 import type { Store } from "../store/mod.ts";
 import type { EdgeTunnelPort } from "./dataplane_port.ts";
+import type { DlpService } from "./dlp.ts";
 import type { PolicyService } from "./policy.ts";
 
 /** Shared dependencies of the edge control plane. */
@@ -17,6 +18,8 @@ export interface EdgeContext {
   notifier: Notifier;
   tunnel: EdgeTunnelPort;
   policy: PolicyService;
+  /** DLP dictionaries, rules, device bundles and incidents. */
+  dlp: DlpService;
   /** Device network, e.g. "100.64.0.0/16". */
   network: string;
   /** The edge's own tunnel address (first host of the network). */

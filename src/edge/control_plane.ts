@@ -19,6 +19,7 @@ import type { EdgeContext } from "./context.ts";
 import { type EdgeTunnelPort, MemoryTunnelPort } from "./dataplane_port.ts";
 import { loadPeers } from "./devices.ts";
 import { ensureInitialAdmin } from "./initial_admin.ts";
+import { DlpService } from "./dlp.ts";
 import { PolicyService } from "./policy.ts";
 import { ensureWgKey, type WgKeyPair } from "./wg_key.ts";
 
@@ -98,6 +99,7 @@ export async function startEdgeControlPlane(
     const edgeAddress = hostAddress(network, 1);
     const notifier = new Notifier(store, clock);
     const policy = new PolicyService(store, clock, notifier, { edgeAddress });
+    const dlp = new DlpService(store, clock, notifier);
     const endpoints: TunnelEndpoint[] = [
       { transport: "udp", host: publicHost, port: config.tunnelPort },
       { transport: "tls", host: publicHost, port: config.tunnelPort },
@@ -108,6 +110,7 @@ export async function startEdgeControlPlane(
       notifier,
       tunnel: deps.tunnel ?? new MemoryTunnelPort(),
       policy,
+      dlp,
       network,
       edgeAddress,
       edgePublicKey: wgKey.publicKey,

@@ -31,7 +31,11 @@ export interface EnrollOutcome {
 }
 
 /** Verifies an Ed25519 signature (all base64); false on any malformed input. */
-function verifyEd25519(publicKeyB64: string, message: string, signatureB64: string): boolean {
+export function verifyEd25519(
+  publicKeyB64: string,
+  message: string | Uint8Array,
+  signatureB64: string,
+): boolean {
   try {
     const key = createPublicKey({
       key: {
@@ -43,7 +47,7 @@ function verifyEd25519(publicKeyB64: string, message: string, signatureB64: stri
     });
     return edVerify(
       null,
-      new TextEncoder().encode(message),
+      typeof message === "string" ? new TextEncoder().encode(message) : message,
       key,
       Buffer.from(signatureB64, "base64"),
     );

@@ -11,6 +11,7 @@ import { SessionManager } from "../identity/sessions.ts";
 import { adminApi, authApi } from "./api/admin_api.ts";
 import { errorResponse, iso } from "./api/common.ts";
 import { deviceApi } from "./api/device_api.ts";
+import { dlpDeviceApi } from "./api/dlp_api.ts";
 import type { EdgeAppDeps, EdgeEnv, ResolvedDeps } from "./api/env.ts";
 import { EdgeMetrics } from "./api/metrics.ts";
 import { openApiDocument } from "./api/openapi.ts";
@@ -46,6 +47,7 @@ export function createEdgeApp(deps: EdgeAppDeps): Hono<EdgeEnv> {
       "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
     }));
 
+  app.route("/api/v1/dlp", dlpDeviceApi(resolved));
   app.route("/api/v1", deviceApi(resolved));
   app.route("/api/v1/auth", authApi(resolved));
   app.route("/api/v1/admin", adminApi(resolved));

@@ -27,7 +27,18 @@ export type NotifyEvent =
   | { kind: "device_enabled"; deviceId: string; hostname: string; by: string }
   | { kind: "device_deleted"; deviceId: string; hostname: string; by: string }
   | { kind: "policy_updated"; revision: number; objectKind: string; by: string }
-  | { kind: "support_request"; requestId: string; deviceId: string; hostname: string };
+  | { kind: "support_request"; requestId: string; deviceId: string; hostname: string }
+  | {
+    kind: "dlp_incident";
+    incidentId: string;
+    hostname: string;
+    channel: string;
+    action: string;
+    rule: string;
+    fileName: string;
+    summary: string;
+  }
+  | { kind: "dlp_policy_updated"; revision: number; by: string };
 
 /** The kinds of event, for filters. */
 export type NotifyKind = NotifyEvent["kind"];
@@ -66,6 +77,18 @@ function describe(ev: NotifyEvent): { severity: NotificationRecord["severity"]; 
       return {
         severity: "warning",
         message: `Support request from device "${ev.hostname}".`,
+      };
+    case "dlp_incident":
+      return {
+        severity: ev.action === "block" ? "warning" : "info",
+        message: `DLP ${ev.action === "block" ? "blocked" : "reported"} "${ev.fileName}" on ${
+          ev.channel.replace(/_/g, " ")
+        } from "${ev.hostname}": rule "${ev.rule}" found ${ev.summary}.`,
+      };
+    case "dlp_policy_updated":
+      return {
+        severity: "info",
+        message: `DLP policy updated by ${ev.by}; revision ${ev.revision}.`,
       };
   }
 }

@@ -96,7 +96,14 @@ export class Database {
         `Cannot open database "${this.path}": schema version ${current} is newer than this program understands (${latest})`,
       );
     }
-    const pending = migrations.filter((m) => m.version > current).sort((a, b) =>
+    // Every migration not applied yet, not only those above the highest:
+    // numbers are reserved per feature, so one may land after a higher one.
+    const applied = new Set(
+      this.all<{ version: number }>("SELECT version FROM schema_version").map((r) =>
+        Number(r.version)
+      ),
+    );
+    const pending = migrations.filter((m) => !applied.has(m.version)).sort((a, b) =>
       a.version - b.version
     );
     if (pending.length === 0) return;

@@ -167,4 +167,54 @@ CREATE TABLE support_requests (
 ) STRICT;
 `,
   },
+  {
+    version: 5,
+    name: "dlp",
+    sql: `
+-- DLP dictionaries: the admin's definition as JSON; an EDM dictionary also
+-- has its index (hashes of the uploaded CSV's cells, never the cells) and
+-- the HMAC key, sealed like other secrets at rest.
+CREATE TABLE dlp_dictionaries (
+  name TEXT PRIMARY KEY,
+  position INTEGER NOT NULL,
+  def TEXT NOT NULL,
+  edm_index TEXT,
+  edm_key TEXT,
+  edm_uploaded_at INTEGER,
+  updated_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE dlp_rules (
+  name TEXT PRIMARY KEY,
+  position INTEGER NOT NULL,
+  body TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+) STRICT;
+
+-- What a connector (or the inline proxy) found and did. Matches hold
+-- dictionary, count and redacted samples only. report_id is the reporter's
+-- own id of the event, so a report sent twice is stored once.
+CREATE TABLE dlp_incidents (
+  id TEXT PRIMARY KEY,
+  report_id TEXT NOT NULL UNIQUE,
+  source TEXT NOT NULL,
+  device_id TEXT REFERENCES devices(id) ON DELETE SET NULL,
+  hostname TEXT NOT NULL,
+  user_name TEXT,
+  channel TEXT NOT NULL,
+  file_name TEXT NOT NULL,
+  file_sha256 TEXT NOT NULL,
+  file_size INTEGER NOT NULL,
+  file_type TEXT NOT NULL,
+  rule TEXT,
+  action TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  matches TEXT NOT NULL,
+  occurred_at INTEGER NOT NULL,
+  received_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX dlp_incidents_received ON dlp_incidents(received_at);
+CREATE INDEX dlp_incidents_device ON dlp_incidents(device_id);
+`,
+  },
 ];

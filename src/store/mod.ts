@@ -9,6 +9,9 @@ import {
   AuditRepo,
   C2cRepo,
   DevicesRepo,
+  DlpDictionariesRepo,
+  DlpIncidentsRepo,
+  DlpRulesRepo,
   EnrollmentKeysRepo,
   LeasesRepo,
   NotificationsRepo,
@@ -28,7 +31,10 @@ export type {
   AuditRecord,
   C2cRecord,
   DeviceRecord,
+  DlpDictionaryRecord,
+  DlpIncidentRecord,
   EnrollmentKeyRecord,
+  IncidentFilter,
   NotificationRecord,
   PolicyKind,
   PostureRecord,
@@ -53,6 +59,9 @@ export const TABLES = [
   "notifications",
   "audit_log",
   "support_requests",
+  "dlp_dictionaries",
+  "dlp_rules",
+  "dlp_incidents",
 ] as const;
 
 /** The edge database with its repositories. */
@@ -83,6 +92,12 @@ export class Store {
   readonly audit: AuditRepo;
   /** Support requests. */
   readonly support: SupportRepo;
+  /** DLP dictionaries (EDM keys sealed). */
+  readonly dlpDictionaries: DlpDictionariesRepo;
+  /** DLP rules. */
+  readonly dlpRules: DlpRulesRepo;
+  /** DLP incidents. */
+  readonly dlpIncidents: DlpIncidentsRepo;
 
   constructor(readonly db: Database, sealer?: Sealer) {
     this.settings = new SettingsRepo(db);
@@ -98,6 +113,9 @@ export class Store {
     this.notifications = new NotificationsRepo(db);
     this.audit = new AuditRepo(db);
     this.support = new SupportRepo(db);
+    this.dlpDictionaries = new DlpDictionariesRepo(db, sealer);
+    this.dlpRules = new DlpRulesRepo(db);
+    this.dlpIncidents = new DlpIncidentsRepo(db);
   }
 
   /** Runs `fn` in one transaction (nested calls become savepoints). */

@@ -7,6 +7,7 @@ import { ManualClock } from "../../src/clock.ts";
 import type { EdgeContext } from "../../src/edge/context.ts";
 import { MemoryTunnelPort } from "../../src/edge/dataplane_port.ts";
 import { createEnrollmentKey } from "../../src/edge/enrollment_keys.ts";
+import { DlpService } from "../../src/edge/dlp.ts";
 import { PolicyService } from "../../src/edge/policy.ts";
 import { createEdgeApp } from "../../src/http/app_edge.ts";
 import type { EnrollRequest } from "../../src/http/api/schemas.ts";
@@ -39,12 +40,14 @@ export async function fixture(opts: { sseKeepaliveMs?: number; tunnel?: MemoryTu
   const notifier = new Notifier(store, clock);
   const tunnel = opts.tunnel ?? new MemoryTunnelPort();
   const policy = new PolicyService(store, clock, notifier, { edgeAddress: "100.64.0.1" });
+  const dlp = new DlpService(store, clock, notifier);
   const ctx: EdgeContext = {
     store,
     clock,
     notifier,
     tunnel,
     policy,
+    dlp,
     network: "100.64.0.0/16",
     edgeAddress: "100.64.0.1",
     edgePublicKey: key32(),

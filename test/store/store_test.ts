@@ -1,6 +1,6 @@
 /** Store: migrations, pragmas, transactions, leases, cascades. */
 import assert from "node:assert/strict";
-import { Database, openStore, StoreError } from "../../src/store/mod.ts";
+import { Database, MIGRATIONS, openStore, StoreError } from "../../src/store/mod.ts";
 
 Deno.test("store: file database opens in WAL with foreign keys, migrations recorded once", async () => {
   const dir = await Deno.makeTempDir();
@@ -9,12 +9,12 @@ Deno.test("store: file database opens in WAL with foreign keys, migrations recor
     assert.equal(s.db.get<{ journal_mode: string }>("PRAGMA journal_mode")!.journal_mode, "wal");
     assert.equal(s.db.get<{ foreign_keys: number }>("PRAGMA foreign_keys")!.foreign_keys, 1);
     assert.equal(s.db.get<{ synchronous: number }>("PRAGMA synchronous")!.synchronous, 1);
-    assert.equal(s.db.schemaVersion(), 1);
+    assert.equal(s.db.schemaVersion(), MIGRATIONS.at(-1)!.version);
     s.settings.set("k", "v");
     s.close();
     const again = openStore(`${dir}/t.db`);
     assert.equal(again.settings.get("k"), "v");
-    assert.equal(again.db.all("SELECT * FROM schema_version").length, 1);
+    assert.equal(again.db.all("SELECT * FROM schema_version").length, MIGRATIONS.length);
     again.close();
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -131,4 +131,37 @@ Deno.test("store: single-use key can be claimed once, reusable counts", () => {
   assert.equal(s.enrollmentKeys.byId("k2")!.useCount, 2);
   assert.ok(s.enrollmentKeys.revoke("k2", 3));
   assert.ok(!s.enrollmentKeys.revoke("k2", 4));
+});
+
+Deno.test("store: DLP repositories — EDM keys sealed at rest, incidents stored once per report", () => {
+  const sealer = { seal: (s: string) => `sealed:${btoa(s)}`, open: (s: string) => atob(s.slice(7)) };
+  const s = openStore(":memory:", { sealer });
+  s.dlpDictionaries.upsert("customers", { name: "customers", kind: "edm" }, 1);
+  assert.ok(s.dlpDictionaries.setEdm("customers", { cells: [] }, "a2V5", 2));
+  assert.equal(s.dlpDictionaries.get("customers")!.edmKey, "a2V5");
+  assert.notEqual(s.dlpDictionaries.sealedKey("customers"), "a2V5");
+  assert.equal(s.dlpDictionaries.list()[0].edmKey, null, "lists leave the index and key out");
+  const inc = {
+    id: "dlp_1",
+    reportId: "r1",
+    source: "endpoint" as const,
+    deviceId: null,
+    hostname: "ws",
+    user: null,
+    channel: "removable_media",
+    fileName: "a.txt",
+    fileSha256: "0".repeat(64),
+    fileSize: 1,
+    fileType: "text",
+    rule: "r",
+    action: "block",
+    outcome: "quarantined",
+    matches: [],
+    occurredAt: 1,
+    receivedAt: 2,
+  };
+  assert.ok(s.dlpIncidents.insert(inc));
+  assert.ok(!s.dlpIncidents.insert({ ...inc, id: "dlp_2" }), "same report id");
+  assert.equal(s.dlpIncidents.count(), 1);
+  s.close();
 });

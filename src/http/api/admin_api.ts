@@ -29,6 +29,7 @@ import {
   LoginRequest,
 } from "./admin_schemas.ts";
 import { clientIp, iso, queryInt, readJson } from "./common.ts";
+import { dlpAdminApi } from "./dlp_api.ts";
 import type { EdgeEnv, ResolvedDeps } from "./env.ts";
 import { SSE_HEADERS, sseStream, StreamSlots } from "./sse.ts";
 
@@ -451,6 +452,9 @@ export function adminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
       entries: store.audit.list({ beforeId: before, limit }).map((e) => ({ ...e, at: iso(e.at) })),
     }, 200);
   });
+
+  // Data loss prevention
+  app.route("/dlp", dlpAdminApi(deps));
 
   // Support requests
   app.get("/support-requests", (c) =>

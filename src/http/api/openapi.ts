@@ -26,6 +26,82 @@ import {
 } from "./schemas.ts";
 import { POLICY_COLLECTIONS } from "../../edge/policy.ts";
 import { VERSION } from "../../version.ts";
+import { DictionaryDef, DlpRule } from "../../dlp/types.ts";
+import { SignedIncident } from "../../dlp/report.ts";
+
+const DLP = "/api/v1/admin/dlp";
+/** The DLP routes (src/http/api/dlp_api.ts). */
+const DLP_ROUTES: RouteDoc[] = [
+  { method: "get", path: `${DLP}/dictionaries`, summary: "List DLP dictionaries", auth: "admin" },
+  {
+    method: "put",
+    path: `${DLP}/dictionaries/{name}`,
+    summary: "Create or replace a DLP dictionary",
+    auth: "admin",
+    request: DictionaryDef,
+    errors: [400, 401, 403, 409, 413, 415],
+  },
+  {
+    method: "post",
+    path: `${DLP}/dictionaries/{name}/edm`,
+    summary: "Upload the CSV of an exact-data-match dictionary (hashed on arrival, never stored)",
+    auth: "admin",
+    requestType: "text/csv",
+    errors: [400, 401, 403, 404, 409, 413, 415],
+  },
+  {
+    method: "delete",
+    path: `${DLP}/dictionaries/{name}`,
+    summary: "Delete a DLP dictionary no rule uses",
+    auth: "admin",
+    errors: [401, 403, 404, 409],
+  },
+  { method: "get", path: `${DLP}/rules`, summary: "List DLP rules in order", auth: "admin" },
+  {
+    method: "put",
+    path: `${DLP}/rules`,
+    summary: "Replace the DLP rules",
+    auth: "admin",
+    request: z.object({ items: z.array(DlpRule) }),
+    errors: [400, 401, 403, 413, 415],
+  },
+  {
+    method: "get",
+    path: `${DLP}/incidents`,
+    summary: "DLP incidents, newest first (?channel, ?action, ?device, ?before, ?limit)",
+    auth: "admin",
+  },
+  {
+    method: "get",
+    path: `${DLP}/incidents/export`,
+    summary: "Export DLP incidents as JSON",
+    auth: "admin",
+  },
+  { method: "get", path: `${DLP}/incidents/{id}`, summary: "One DLP incident", auth: "admin" },
+  {
+    method: "post",
+    path: `${DLP}/inspect`,
+    summary: "Inspect a file against the DLP policy without recording anything",
+    auth: "admin",
+    requestType: "multipart/form-data",
+    errors: [400, 401, 403, 413, 415],
+  },
+  {
+    method: "get",
+    path: "/api/v1/dlp/policy",
+    summary: "The device's DLP bundle: its rules and their dictionaries (ETag / If-None-Match)",
+    auth: "device",
+  },
+  {
+    method: "post",
+    path: "/api/v1/dlp/incidents",
+    summary: "Report a DLP incident, signed with the device key",
+    auth: "device",
+    request: SignedIncident,
+    status: 201,
+    errors: [400, 401, 403, 413, 415],
+  },
+];
 
 type Auth = "none" | "device" | "admin" | "session";
 
@@ -231,6 +307,7 @@ export const ROUTES: RouteDoc[] = [
     summary: "Download a support bundle (zip)",
     auth: "admin",
   },
+  ...DLP_ROUTES,
   { method: "get", path: "/metrics", summary: "Prometheus metrics", auth: "none" },
 ];
 

@@ -18,3 +18,6 @@ export * from "./c2c.ts";
 export * from "./notifications.ts";
 export * from "./audit.ts";
 export * from "./support.ts";
+export * from "./dlp_dictionaries.ts";
+export * from "./dlp_rules.ts";
+export * from "./dlp_incidents.ts";
