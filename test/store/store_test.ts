@@ -134,7 +134,10 @@ Deno.test("store: single-use key can be claimed once, reusable counts", () => {
 });
 
 Deno.test("store: DLP repositories — EDM keys sealed at rest, incidents stored once per report", () => {
-  const sealer = { seal: (s: string) => `sealed:${btoa(s)}`, open: (s: string) => atob(s.slice(7)) };
+  const sealer = {
+    seal: (s: string) => `sealed:${btoa(s)}`,
+    open: (s: string) => atob(s.slice(7)),
+  };
   const s = openStore(":memory:", { sealer });
   s.dlpDictionaries.upsert("customers", { name: "customers", kind: "edm" }, 1);
   assert.ok(s.dlpDictionaries.setEdm("customers", { cells: [] }, "a2V5", 2));

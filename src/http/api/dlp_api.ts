@@ -13,7 +13,7 @@ import { z } from "zod";
 import { authenticateDevice } from "../../edge/devices.ts";
 import { EDM_UPLOAD_LIMIT } from "../../edge/dlp.ts";
 import { InputError } from "../../errors.ts";
-import { type Channel, CHANNELS, DlpAction, inspectUpload } from "../../dlp/mod.ts";
+import { type Channel, CHANNELS, type DlpAction, inspectUpload } from "../../dlp/mod.ts";
 import { SignedIncident } from "../../dlp/report.ts";
 import type { DlpIncidentRecord } from "../../store/mod.ts";
 import { iso, queryInt, readBodyLimited, readJson } from "./common.ts";
