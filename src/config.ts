@@ -151,6 +151,16 @@ export const ConnectorConfig = z.object({
    */
   strictEnforcement: z.preprocess(coerceBool, z.boolean({ error: "expected true or false" }))
     .default(false),
+  /**
+   * Endpoint DLP on removable media and network shares: "auto" enforces with
+   * fanotify when it can and reports only when it cannot, "report_only"
+   * never blocks, "off" does not look.
+   */
+  dlpMode: z.enum(["auto", "report_only", "off"], {
+    error: 'expected one of "auto", "report_only", "off"',
+  }).default("auto"),
+  /** Seconds between fetches of the DLP policy from the edge. */
+  dlpRefreshSec: seconds(2, 3600).default(30),
 }).strict();
 /** @see ConnectorConfig */
 export type ConnectorConfig = z.infer<typeof ConnectorConfig>;

@@ -112,6 +112,7 @@ export async function connectCommand(args: string[], opts: ConnectOptions): Prom
       probeIdleSec: config.probeIdleSec,
       probePortalSec: config.probePortalSec,
       strictEnforcement: config.strictEnforcement,
+      dlp: { mode: config.dlpMode, refreshSec: config.dlpRefreshSec },
     }, { tunnel, network, edge: opts.edge });
   } catch (e) {
     await network.close();

@@ -19,6 +19,7 @@ import type {
 import type { EnrollmentKeyPayload } from "../control/enrollment_key.ts";
 import { PortcullisError } from "../errors.ts";
 import type { PolicyBundle } from "../policy/types.ts";
+import type { DlpBundle } from "../dlp/types.ts";
 
 /** The edge answered with its error body (`{"error":{"code","message"}}`). */
 export class EdgeApiError extends PortcullisError {
@@ -118,7 +119,16 @@ export interface EdgeApi {
   followPolicy(o: FollowOptions): Promise<void>;
   /** Releases connections. */
   close(): void;
+  /** Fetches this device's DLP bundle unless it is still the one with `etag` (absent: the edge has no DLP). */
+  fetchDlpPolicy?(etag?: string | null): Promise<DlpFetch>;
+  /** Sends one signed DLP incident report. */
+  reportDlpIncident?(payload: string, signature: string): Promise<void>;
 }
+
+/** Result of a conditional DLP bundle fetch. */
+export type DlpFetch =
+  | { status: "updated"; bundle: DlpBundle; etag: string | null }
+  | { status: "unchanged" };
 
 /** How the connector reaches an edge: its pinned CA first, then API clients trusting only it. */
 export interface EdgeApiFactory {

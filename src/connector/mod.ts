@@ -18,6 +18,7 @@ import { type DeviceInfo, Engine } from "./engine/mod.ts";
 import { type DeviceIdentity, loadOrCreateIdentity } from "./identity.ts";
 import { type NetworkPort, OffTrustedNetworkPort } from "./network_port.ts";
 import { NotificationHub } from "./notifications.ts";
+import { ConnectorDlp, type ConnectorDlpOptions } from "./dlp_agent.ts";
 import type { TunnelPort } from "./tunnel_port.ts";
 import { VERSION } from "../version.ts";
 
@@ -56,6 +57,8 @@ export interface ConnectorConfig {
   strictEnforcement?: boolean;
   /** Backoff of enrolment retries while the edge cannot be reached (default 1–30 s). */
   enrollRetryMs?: { min: number; max: number };
+  /** Endpoint DLP (removable media, network shares); off unless given (the CLI passes its "auto" default). */
+  dlp?: Partial<Omit<ConnectorDlpOptions, "dataDir" | "clock">>;
 }
 
 /** Injected seams. */
@@ -74,6 +77,8 @@ export interface ConnectorPorts {
 
 /** A running connector. */
 export interface ConnectorHandle {
+  /** Endpoint DLP (null when its mode is "off"). */
+  dlp: ConnectorDlp | null;
   engine: Engine;
   store: ConnectorState;
   hub: NotificationHub;
@@ -152,16 +157,25 @@ export async function startConnector(
       enrollRetryMs: config.enrollRetryMs,
     });
     await engine.start();
+    // Endpoint DLP runs beside the engine: it needs the enrolment, not the tunnel.
+    const dlpMode = config.dlp?.mode ?? "off";
+    const dlp = dlpMode === "off" ? null : new ConnectorDlp(
+      { store, identity, hub, edge: ports.edge },
+      { refreshSec: 30, ...config.dlp, mode: dlpMode, dataDir, clock: ports.clock },
+    );
+    dlp?.start();
     let stopped = false;
     return {
       engine,
       store,
       hub,
+      dlp,
       identity,
       dataDir,
       async stop() {
         if (stopped) return;
         stopped = true;
+        await dlp?.stop();
         await engine.stop();
         await (ports.network?.close() ?? Promise.resolve());
         store.close();

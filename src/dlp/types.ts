@@ -155,6 +155,8 @@ export const MatchSummary = z.object({
 /** The DLP bundle a connector receives: its rules and the dictionaries they use. */
 export const DlpBundle = z.object({
   version: z.string(),
+  /** Who the device's files belong to, as the edge knows it (rules are decided for this subject). */
+  subject: z.object({ user: z.string().nullable(), groups: z.array(z.string()) }).strict(),
   rules: z.array(DlpRule),
   dictionaries: z.array(z.object({ def: DictionaryDef, edm: EdmIndex.optional() }).strict()),
 }).strict();

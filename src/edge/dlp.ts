@@ -259,7 +259,7 @@ export class DlpService {
     const used = new Set(rules.flatMap((r) => r.dictionaries));
     const dictionaries = this.#specs().filter((s) => used.has(s.def.name))
       .map((s) => (s.edm ? { def: s.def, edm: s.edm } : { def: s.def }));
-    const content = { rules, dictionaries };
+    const content = { subject, rules, dictionaries };
     const bundle: DlpBundle = {
       version: sha256Hex(JSON.stringify(content)).slice(0, 32),
       ...content,

@@ -15,7 +15,7 @@
  * Transport is injectable (`fetch`) so tests can run the client against a
  * Hono app in-process; the default is the real `fetch` with the pinned client.
  */
-import type { z } from "zod";
+import { z } from "zod";
 import type { Clock } from "../clock.ts";
 import { systemClock } from "../clock.ts";
 import type { EnrollmentKeyPayload } from "../control/enrollment_key.ts";
@@ -29,6 +29,7 @@ import type {
 import { constantTimeEqual, derToPem, pemToDer, singleCertDer } from "../connector/ca_pin.ts";
 import {
   CaPinMismatchError,
+  type DlpFetch,
   type EdgeApi,
   EdgeApiError,
   type EdgeApiFactory,
@@ -38,6 +39,7 @@ import {
   isCredentialRefused,
   type PolicyFetch,
 } from "../connector/edge_api.ts";
+import { DlpBundle } from "../dlp/types.ts";
 import { bootstrapBase } from "../connector/enrollment_key.ts";
 import { sha256Hex } from "../connector/identity.ts";
 import { InputError } from "../errors.ts";
@@ -48,6 +50,9 @@ import {
   PolicyResponse,
 } from "./api/schemas.ts";
 import { readSse, sseReason, sseVersion } from "./sse_read.ts";
+
+/** GET /api/v1/dlp/policy's answer. */
+const DlpPolicyResponse = z.object({ dlp: DlpBundle, serverTime: z.string() });
 
 /** How the client sends a request; the default is `fetch` through the pinned client. */
 export type FetchLike = (req: Request) => Promise<Response>;
@@ -256,6 +261,27 @@ export class EdgeClient implements EdgeApi {
       await sleep(backoff + Math.random() * backoff * 0.2, o.signal);
       backoff = Math.min(max, backoff * 2);
     }
+  }
+
+  /** GET /api/v1/dlp/policy with If-None-Match: 200 → new bundle, 304 → unchanged. */
+  async fetchDlpPolicy(etag: string | null = null): Promise<DlpFetch> {
+    const headers: Record<string, string> = {};
+    if (etag) headers["if-none-match"] = etag;
+    const res = await this.#request("GET", "/api/v1/dlp/policy", { headers });
+    if (res.status === 304) {
+      await res.body?.cancel();
+      return { status: "unchanged" };
+    }
+    const body = await this.#parse(res, DlpPolicyResponse, "fetch the DLP policy");
+    return { status: "updated", bundle: body.dlp, etag: res.headers.get("etag") };
+  }
+
+  /** POST /api/v1/dlp/incidents with a signed report. */
+  async reportDlpIncident(payload: string, signature: string): Promise<void> {
+    const res = await this.#request("POST", "/api/v1/dlp/incidents", {
+      json: { payload, signature },
+    });
+    await this.#drain(res, "report a DLP incident");
   }
 
   /** Releases the pinned HTTP client. */

@@ -1,0 +1,249 @@
+/**
+ * The connector's endpoint DLP: keeps this device's DLP bundle from the edge
+ * (fetched with an ETag every `refreshSec`, kept in the connector's state so
+ * it applies after a restart without the edge), runs the endpoint agent
+ * (src/dlp/endpoint/agent.ts) with it, tells the user in the console, and
+ * reports every incident to the edge signed with the device key. Reports
+ * wait in an outbox in the connector's state until the edge has them, so an
+ * unreachable edge delays them but loses none.
+ */
+import type { Clock } from "../clock.ts";
+import { systemClock } from "../clock.ts";
+import { logger } from "../log.ts";
+import { DlpBundle, DlpPolicy } from "../dlp/mod.ts";
+import { type IncidentReport, incidentSigningMessage } from "../dlp/report.ts";
+import {
+  EndpointDlp,
+  type EndpointIncident,
+  type EndpointOptions,
+  type EndpointStatus,
+} from "../dlp/endpoint/agent.ts";
+import { type PrintingCoverage, printingCoverage } from "../dlp/endpoint/printing.ts";
+import type { ConnectorState } from "../store/connector_state.ts";
+import type { EdgeApi, EdgeApiFactory } from "./edge_api.ts";
+import { type DeviceIdentity, toBase64 } from "./identity.ts";
+import type { NotificationHub } from "./notifications.ts";
+
+const log = logger("connector.dlp");
+
+const BUNDLE_META = "dlp_bundle";
+const OUTBOX_META = "dlp_outbox";
+/** Reports kept while the edge cannot take them (oldest dropped beyond). */
+export const OUTBOX_MAX = 500;
+
+/** Settings of the connector's DLP. */
+export interface ConnectorDlpOptions {
+  mode: "auto" | "report_only" | "off";
+  refreshSec: number;
+  dataDir: string;
+  /** Passed to the endpoint agent (mount table and device fact sources, budgets). */
+  endpoint?: Partial<EndpointOptions>;
+  clock?: Clock;
+}
+
+/** What the console shows about DLP. */
+export interface DlpStatus {
+  mode: ConnectorDlpOptions["mode"];
+  endpoint: EndpointStatus | null;
+  policyVersion: string | null;
+  rules: { name: string; channels: string[]; action: string }[];
+  lastFetch: string | null;
+  lastError: string | null;
+  outbox: number;
+  printing: PrintingCoverage;
+}
+
+type Outboxed = Omit<IncidentReport, "deviceId">;
+
+/** Endpoint DLP of this connector. */
+export class ConnectorDlp {
+  #o: ConnectorDlpOptions;
+  #store: ConnectorState;
+  #identity: DeviceIdentity;
+  #hub: NotificationHub;
+  #edge: EdgeApiFactory;
+  #clock: Clock;
+  #agent: EndpointDlp | null = null;
+  #bundle: DlpBundle | null = null;
+  #etag: string | null = null;
+  #client: { key: string; api: EdgeApi } | null = null;
+  #timer: ReturnType<typeof setTimeout> | null = null;
+  #lastFetch: number | null = null;
+  #lastError: string | null = null;
+  #stopped = false;
+  #busy: Promise<void> | null = null;
+
+  constructor(
+    deps: {
+      store: ConnectorState;
+      identity: DeviceIdentity;
+      hub: NotificationHub;
+      edge: EdgeApiFactory;
+    },
+    opts: ConnectorDlpOptions,
+  ) {
+    this.#store = deps.store;
+    this.#identity = deps.identity;
+    this.#hub = deps.hub;
+    this.#edge = deps.edge;
+    this.#o = opts;
+    this.#clock = opts.clock ?? systemClock;
+  }
+
+  /** Starts the agent with the stored bundle, then follows the edge. */
+  start(): void {
+    if (this.#o.mode === "off") return;
+    this.#agent = new EndpointDlp(
+      {
+        dataDir: this.#o.dataDir,
+        mode: this.#o.mode === "report_only" ? "report_only" : "auto",
+        ...this.#o.endpoint,
+      },
+      {
+        incident: (i) => this.#incident(i),
+        notice: (type, severity, message, data) => this.#hub.raise(type, severity, message, data),
+      },
+    );
+    const stored = DlpBundle.safeParse(this.#store.getMeta(BUNDLE_META));
+    if (stored.success) this.#apply(stored.data);
+    this.#agent.start();
+    this.#schedule(0);
+  }
+
+  /** Fetches the bundle and sends waiting reports now (the console's "update" and tests). */
+  refresh(): Promise<void> {
+    return this.#busy ??= this.#cycle().finally(() => (this.#busy = null));
+  }
+
+  /** What the console shows. */
+  status(): DlpStatus {
+    return {
+      mode: this.#o.mode,
+      endpoint: this.#agent?.status() ?? null,
+      policyVersion: this.#bundle?.version ?? null,
+      rules: (this.#bundle?.rules ?? []).map((r) => ({
+        name: r.name,
+        channels: r.channels,
+        action: r.action,
+      })),
+      lastFetch: this.#lastFetch ? new Date(this.#lastFetch).toISOString() : null,
+      lastError: this.#lastError,
+      outbox: this.#outbox().length,
+      printing: printingCoverage(this.#bundle),
+    };
+  }
+
+  /** Stops fetching and the agent. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    await this.#busy?.catch(() => {});
+    await this.#agent?.stop();
+    this.#client?.api.close();
+    this.#client = null;
+  }
+
+  #schedule(ms: number): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      this.refresh().finally(() => this.#schedule(this.#o.refreshSec * 1000));
+    }, ms);
+  }
+
+  #api(): EdgeApi | null {
+    const e = this.#store.getEnrollment();
+    const credential = this.#identity.credential;
+    if (!e || !credential) return null;
+    const key = `${e.apiUrl}\n${e.deviceId}`;
+    if (this.#client?.key !== key) {
+      this.#client?.api.close();
+      this.#client = { key, api: this.#edge.client(e.apiUrl, e.caPem) };
+      this.#etag = null;
+    }
+    this.#client.api.setCredentials(credential, this.#identity.fingerprintHash);
+    return this.#client.api;
+  }
+
+  async #cycle(): Promise<void> {
+    const api = this.#api();
+    if (!api?.fetchDlpPolicy) return;
+    try {
+      const r = await api.fetchDlpPolicy(this.#etag);
+      this.#lastFetch = this.#clock.now();
+      this.#lastError = null;
+      if (r.status === "updated") {
+        this.#etag = r.etag;
+        if (r.bundle.version !== this.#bundle?.version) {
+          this.#apply(r.bundle);
+          this.#store.setMeta(BUNDLE_META, r.bundle);
+        }
+      }
+    } catch (err) {
+      this.#lastError = `Cannot fetch the DLP policy: ${(err as Error).message}`;
+      log.warn("DLP policy fetch failed", { error: (err as Error).message });
+    }
+    await this.#flush(api);
+  }
+
+  #apply(bundle: DlpBundle): void {
+    try {
+      const policy = new DlpPolicy(bundle.rules, bundle.dictionaries, bundle.version);
+      this.#bundle = bundle;
+      this.#agent?.setPolicy(policy, bundle.subject);
+      log.info("DLP policy in force", { version: bundle.version, rules: bundle.rules.length });
+    } catch (err) {
+      this.#lastError = `Cannot use the DLP policy ${bundle.version}: ${(err as Error).message}`;
+      this.#hub.raise("dlp_error", "error", this.#lastError);
+    }
+  }
+
+  #incident(i: EndpointIncident): void {
+    const blocked = i.outcome === "quarantined";
+    this.#hub.raise(
+      blocked ? "dlp_blocked" : "dlp_reported",
+      blocked ? "warn" : "info",
+      i.message,
+      {
+        file: i.fileName,
+        channel: i.channel,
+        rule: i.rule,
+        outcome: i.outcome,
+        matches: i.matches.map((m) => ({
+          dictionary: m.dictionary,
+          count: m.count,
+          samples: m.samples,
+        })),
+      },
+    );
+    const { message: _m, ...report } = i;
+    const box = [...this.#outbox(), report].slice(-OUTBOX_MAX);
+    this.#store.setMeta(OUTBOX_META, box);
+    void this.refresh();
+  }
+
+  #outbox(): Outboxed[] {
+    return (this.#store.getMeta<Outboxed[]>(OUTBOX_META) ?? []).slice();
+  }
+
+  async #flush(api: EdgeApi): Promise<void> {
+    const e = this.#store.getEnrollment();
+    if (!e || !api.reportDlpIncident) return;
+    for (const rep of this.#outbox()) {
+      const payload = JSON.stringify({ ...rep, deviceId: e.deviceId });
+      const signature = toBase64(await this.#identity.sign(incidentSigningMessage(payload)));
+      try {
+        await api.reportDlpIncident(payload, signature);
+      } catch (err) {
+        const status = (err as { status?: number }).status ?? 0;
+        // A 4xx refusal will not change on retry: drop it (and say so); keep the rest for later.
+        if (status >= 400 && status < 500) {
+          log.error("The edge refused a DLP incident report", { error: (err as Error).message });
+        } else {
+          this.#lastError = `Cannot report a DLP incident: ${(err as Error).message}`;
+          return;
+        }
+      }
+      this.#store.setMeta(OUTBOX_META, this.#outbox().filter((x) => x.reportId !== rep.reportId));
+    }
+  }
+}
