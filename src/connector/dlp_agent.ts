@@ -199,23 +199,27 @@ export class ConnectorDlp {
 
   #incident(i: EndpointIncident): void {
     const blocked = i.outcome === "quarantined";
-    this.#hub.raise(
-      blocked ? "dlp_blocked" : "dlp_reported",
-      blocked ? "warn" : "info",
-      i.message,
-      {
-        file: i.fileName,
-        channel: i.channel,
-        rule: i.rule,
-        outcome: i.outcome,
-        matches: i.matches.map((m) => ({
-          dictionary: m.dictionary,
-          count: m.count,
-          samples: m.samples,
-        })),
-      },
-    );
-    const { message: _m, ...report } = i;
+    const type = blocked
+      ? "dlp_blocked"
+      : i.outcome === "report_only"
+      ? "dlp_report_only_hit"
+      : "dlp_reported";
+    this.#hub.raise(type, blocked ? "warn" : "info", i.message, {
+      file: i.fileName,
+      name: i.fileName.split("/").pop() ?? i.fileName,
+      mount: i.mountPoint,
+      channel: i.channel,
+      rule: i.rule ?? "",
+      outcome: i.outcome,
+      count: i.matches.reduce((n, m) => n + m.count, 0),
+      matches: i.matches.map((m) => ({
+        dictionary: m.dictionary,
+        count: m.count,
+        samples: m.samples,
+      })),
+    });
+    // The user's sentence and the mount point stay on the device.
+    const { message: _m, mountPoint: _p, ...report } = i;
     const box = [...this.#outbox(), report].slice(-OUTBOX_MAX);
     this.#store.setMeta(OUTBOX_META, box);
     void this.refresh();

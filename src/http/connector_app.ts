@@ -42,6 +42,8 @@ export interface ConnectorAppDeps {
   now?: () => number;
   /** Wrong passwords allowed per minute before 429 (default 5). */
   passwordFailuresPerMinute?: number;
+  /** Endpoint DLP: its status and an immediate policy fetch (absent: DLP is off). */
+  dlp?: { status(): unknown; refresh(): Promise<void> } | null;
 }
 
 /** The custom header that marks a request as coming from our console or CLI. */
@@ -130,6 +132,20 @@ export function createConnectorApp(deps: ConnectorAppDeps): Hono {
   });
 
   app.get("/api/v1/status", (c) => c.json(deps.engine.status()));
+
+  app.get("/api/v1/dlp/status", (c) => {
+    if (!deps.dlp) {
+      return err(c, 404, "dlp_off", "Endpoint DLP is off on this connector (dlpMode off)");
+    }
+    return c.json(deps.dlp.status());
+  });
+  app.post("/api/v1/dlp/refresh", async (c) => {
+    if (!deps.dlp) {
+      return err(c, 404, "dlp_off", "Endpoint DLP is off on this connector (dlpMode off)");
+    }
+    await deps.dlp.refresh();
+    return c.json({ ok: true, status: deps.dlp.status() });
+  });
 
   app.get("/api/v1/notifications", (c) => {
     const q = NotificationQuery.safeParse(c.req.query());

@@ -56,6 +56,8 @@ export interface EndpointIncident {
   matches: z.infer<typeof MatchSummary>[];
   /** A sentence for the user. */
   message: string;
+  /** Where the medium or share is mounted (for the user; not sent to the edge). */
+  mountPoint: string;
 }
 
 /** What the agent tells its owner. */
@@ -425,6 +427,7 @@ export class EndpointDlp {
       outcome,
       matches: d.matches.map((m) => ({ ...m, samples: m.samples.slice(0, 3) })),
       message,
+      mountPoint: w.mount.mountPoint,
     };
     log.info("DLP incident on the endpoint", {
       channel: w.channel,

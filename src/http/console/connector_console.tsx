@@ -52,6 +52,8 @@ import {
   stateTone,
   typeLabel,
 } from "./connector_pages.tsx";
+import { ConnectorDlpPage } from "./connector_dlp_page.tsx";
+import type { DlpStatus } from "../../connector/dlp_agent.ts";
 
 const log = logger("console");
 
@@ -92,6 +94,8 @@ export interface ConnectorConsoleDeps {
   allowedHosts?: string[];
   /** SSE keepalive interval (ms); default 15000. */
   sseKeepaliveMs?: number;
+  /** Endpoint DLP (the Data protection tab); absent or null: DLP is off. */
+  dlp?: { status(): DlpStatus } | null;
 }
 
 type ConnectorConsoleEnv = { Variables: ConsoleVars };
@@ -201,6 +205,7 @@ export function createConnectorConsole(deps: ConnectorConsoleDeps): Hono<Connect
     const tabs = [
       ["/", "internet", t("conn.tab.internet")],
       ["/private-access", "private", t("conn.tab.private")],
+      ["/data-protection", "dlp", t("conn.tab.dlp")],
       ["/notifications", "notifications", t("conn.tab.notifications")],
       ["/more", "more", t("conn.tab.more")],
     ].map(([href, id, label]) => ({ href, label, active: id === active, id: `tab-${id}` }));
@@ -252,6 +257,24 @@ export function createConnectorConsole(deps: ConnectorConsoleDeps): Hono<Connect
           <SegmentsCard t={t} segments={p?.segments ?? []} version={p?.version ?? null} />
         </div>
       </>,
+    );
+  });
+  app.get("/data-protection", (c) => {
+    const t = c.get("t"), lang = c.get("lang");
+    const events = deps.store.listNotifications({ limit: 300 }).filter((n) =>
+      n.type.startsWith("dlp_")
+    )
+      .slice(0, 20);
+    return frame(
+      c,
+      "dlp",
+      t("conn.tab.dlp"),
+      <ConnectorDlpPage
+        t={t}
+        lang={lang}
+        s={deps.dlp?.status() ?? null}
+        events={events.map((n) => feedItem(t, lang, n))}
+      />,
     );
   });
   app.get("/notifications", (c) => {

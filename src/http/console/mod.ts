@@ -75,6 +75,7 @@ export function connectorListenerApp(
     hub: handle.hub,
     store: handle.store,
     onExit: parts.requestExit,
+    dlp: handle.dlp,
   });
   return connectorConsoleApp({ ...parts, api }, opts);
 }
@@ -121,6 +122,7 @@ export function connectorConsoleApp(parts: ConsoleParts, opts: ConnectorConsoleO
       (apiUrl, caPem) => new EdgeClient({ apiUrl, caPem }),
     ),
     config,
+    dlp: handle.dlp,
   });
   const app = new Hono();
   app.all("/api/*", (c) => api.fetch(c.req.raw, c.env));
