@@ -57,7 +57,6 @@ Deno.test({
     assert.ok(RAW.includes("4111111111111111") && RAW.includes("123-45-6780") && RAW.length >= 16);
     const logs = new RingSink(20_000);
     addLogSink(logs);
-    const id = `${Deno.pid}-${Math.floor(Math.random() * 1e6)}`;
     const root = await Deno.makeTempDir({ prefix: "pcl-dlp-e2e-" });
     const mnt = `${root}/usb`;
     const img = `${root}/usb.img`;
@@ -225,7 +224,7 @@ Deno.test({
       );
       await waitUntil(
         "the edge has the incident",
-        async () => cp.store.dlpIncidents.count() === 1,
+        () => Promise.resolve(cp.store.dlpIncidents.count() === 1),
         15_000,
       );
       const [inc] = (await api("GET", "/api/v1/admin/dlp/incidents")).incidents;
@@ -286,7 +285,7 @@ Deno.test({
       await sh(ns("cp", d.docx, `${mnt}/again.docx`));
       await waitUntil(
         "the edge has the report-only incident",
-        async () => cp.store.dlpIncidents.count() === 2,
+        () => Promise.resolve(cp.store.dlpIncidents.count() === 2),
         20_000,
       );
       const again = (await api("GET", "/api/v1/admin/dlp/incidents")).incidents[0];
