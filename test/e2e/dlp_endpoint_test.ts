@@ -158,7 +158,7 @@ Deno.test({
       );
 
       // ---- The connector inside the namespace ----
-      const consolePort = 20000 + Math.floor(Math.random() * 20000);
+      let consolePort = 0;
       const startAgent = async (mode: string) => {
         const cfgPath = `${root}/agent-${mode}.json`;
         await Deno.writeTextFile(
@@ -168,7 +168,6 @@ Deno.test({
             key,
             caPemPath: `${root}/ca.pem`,
             apiPort,
-            consolePort,
             udevDataDir: udev,
             mode,
           }),
@@ -194,6 +193,7 @@ Deno.test({
         const reader = agent.stdout.pipeThrough(new TextDecoderStream()).getReader();
         const first = await reader.read();
         assert.match(first.value ?? "", /"ready":true/, "the connector started");
+        consolePort = JSON.parse(first.value!.split("\n")[0]).consolePort;
         reader.releaseLock();
       };
       const local = (path: string, init?: RequestInit) =>

@@ -7,8 +7,8 @@
  * use it. Serves the connector's console and local API on 127.0.0.1.
  *
  * Usage: deno run -A dlp_connector.ts <config.json>
- *   {dataDir, key, caPemPath, apiPort, consolePort, udevDataDir, mode}
- * Prints one JSON line {"ready": true} once listening.
+ *   {dataDir, key, caPemPath, apiPort, udevDataDir, mode}
+ * Prints one JSON line {"ready": true, "consolePort": N} once listening.
  */
 import { startConnector } from "../../../src/connector/mod.ts";
 import { FakeTunnelPort } from "../../../src/connector/tunnel_port.ts";
@@ -38,10 +38,10 @@ const handle = await startConnector({
 const config = ConnectorConfig.parse({ dataDir: cfg.dataDir, dlpMode: cfg.mode });
 const app = connectorListenerApp({ handle, tunnel: null as never, config, requestExit: () => {} });
 const server = Deno.serve(
-  { hostname: "127.0.0.1", port: cfg.consolePort, onListen: () => {} },
+  { hostname: "127.0.0.1", port: 0, onListen: () => {} },
   (req, info) => app.fetch(req, info),
 );
-console.log(JSON.stringify({ ready: true }));
+console.log(JSON.stringify({ ready: true, consolePort: (server.addr as Deno.NetAddr).port }));
 const stop = async () => {
   await server.shutdown();
   await handle.stop();
