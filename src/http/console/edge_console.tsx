@@ -40,6 +40,7 @@ import {
   safeNext,
 } from "./common.ts";
 import { type DeviceJson, summariseFleet } from "./fleet.ts";
+import { installDlpConsole } from "./edge_dlp.tsx";
 import {
   AuditPage,
   DashboardPage,
@@ -163,18 +164,19 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
     c: Ctx,
     method: string,
     path: string,
-    opts: { json?: unknown; csrf?: string } = {},
+    opts: { json?: unknown; csrf?: string; body?: BodyInit; contentType?: string } = {},
   ): Promise<ApiResult> {
     const headers = new Headers();
     const cookie = c.req.header("cookie");
     if (cookie) headers.set("cookie", cookie);
     if (opts.csrf !== undefined) headers.set("x-csrf-token", opts.csrf);
     if (opts.json !== undefined) headers.set("content-type", "application/json");
+    if (opts.contentType) headers.set("content-type", opts.contentType);
     const res = await deps.api.request(
       new Request(`http://edge-console.internal/api/v1${path}`, {
         method,
         headers,
-        body: opts.json === undefined ? undefined : JSON.stringify(opts.json),
+        body: opts.json === undefined ? opts.body : JSON.stringify(opts.json),
       }),
       undefined,
       c.env,
@@ -206,6 +208,7 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
       ["/keys", "keys", t("edge.tab.keys")],
       ["/users", "users", t("edge.tab.users")],
       ["/notifications", "notifications", t("edge.tab.notifications")],
+      ["/dlp", "dlp", t("edge.tab.dlp")],
       ["/audit", "audit", t("edge.tab.audit")],
       ["/support", "support", t("edge.tab.support")],
     ].map(([href, id, label]) => ({ href, label, active: id === active, id: `tab-${id}` }));
@@ -575,6 +578,14 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
         "content-disposition": r.res.headers.get("content-disposition") ?? "attachment",
       },
     });
+  });
+
+  // ---- Data protection ----
+  installDlpConsole(app, {
+    frame: (c, active, title, body, status) => frame(c as Ctx, active, title, body, status),
+    callApi: (c, method, path, opts) => callApi(c as Ctx, method, path, opts),
+    apiError,
+    csrf: (c) => (c as Ctx).get("csrf"),
   });
 
   // ---- Live events ----
