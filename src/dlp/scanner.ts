@@ -41,10 +41,10 @@ function detectorFor(spec: DictionarySpec): Detector {
     case "email":
       return new EmailDetector();
     case "regex":
-      return new RegexDetector(d.pattern ?? "", d.caseSensitive, d.name);
+      return new RegexDetector(d.pattern ?? "", d.caseSensitive ?? true, d.name);
     case "keywords":
       return new KeywordDetector(d.terms ?? [], {
-        caseSensitive: d.caseSensitive,
+        caseSensitive: d.caseSensitive ?? false,
         wholeWord: d.wholeWord,
       });
     case "edm":

@@ -62,7 +62,12 @@ export const DictionaryDef = z.object({
   proximity: Proximity.nullable().default(null),
   /** regex: an RE2 pattern (linear time; no back-references or look-around). */
   pattern: z.string().min(1).max(MAX_PATTERN_LENGTH).optional(),
-  caseSensitive: z.boolean().default(false),
+  /**
+   * Case matters? Default: yes for regex (RE2's own default; "(?i)" in the
+   * pattern ignores case, and a case-sensitive pattern with a literal prefix
+   * is searched an order of magnitude faster), no for keywords.
+   */
+  caseSensitive: z.boolean().optional(),
   /** keywords: the terms (Aho–Corasick). */
   terms: z.array(z.string().min(1).max(200)).max(MAX_TERMS).optional(),
   wholeWord: z.boolean().default(true),

@@ -32,6 +32,8 @@ export class AhoCorasick {
   #out: number[][] = [[]];
   #lengths: number[];
   #fold: boolean;
+  /** The root's edges as a flat table (0 = none): most of a text is read at the root. */
+  #root = new Int32Array(65536);
 
   /** Builds the automaton; `caseSensitive` false folds terms and text to lower case. */
   constructor(terms: readonly string[], caseSensitive = false) {
@@ -53,6 +55,7 @@ export class AhoCorasick {
       }
       if (term.length > 0) this.#out[node].push(idx);
     });
+    for (const [c, child] of this.#next[0]) this.#root[c] = child;
     // Breadth-first failure links; outputs inherit along them.
     const queue: number[] = [];
     for (const child of this.#next[0].values()) queue.push(child);
@@ -78,12 +81,17 @@ export class AhoCorasick {
     let node = 0;
     for (let i = 0; i < text.length; i++) {
       const c = this.#unit(text.charCodeAt(i));
-      let nx = this.#next[node].get(c);
-      while (nx === undefined && node !== 0) {
-        node = this.#fail[node];
-        nx = this.#next[node].get(c);
+      if (node === 0) {
+        node = this.#root[c];
+        if (node === 0) continue;
+      } else {
+        let nx = this.#next[node].get(c);
+        while (nx === undefined && node !== 0) {
+          node = this.#fail[node];
+          nx = node === 0 ? (this.#root[c] || undefined) : this.#next[node].get(c);
+        }
+        node = nx ?? 0;
       }
-      node = nx ?? 0;
       const out = this.#out[node];
       for (let k = 0; k < out.length; k++) {
         const term = out[k];

@@ -32,7 +32,13 @@ export class SsnDetector implements Detector {
   /** Scans `text` once; every candidate is a fixed 11 characters. */
   scan(text: string, emit: Emit): void {
     const n = text.length;
+    // Candidates found by V8's native scan of a fixed-length pattern (linear).
+    const shape = /[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}/g;
     for (let i = 0; i + 11 <= n; i++) {
+      shape.lastIndex = i;
+      const m = shape.exec(text);
+      if (!m) return;
+      i = m.index;
       const sep = text.charCodeAt(i + 3);
       if ((sep !== 45 && sep !== 32) || text.charCodeAt(i + 6) !== sep) continue;
       if (!digitsAt(text, i, 3) || !digitsAt(text, i + 4, 2) || !digitsAt(text, i + 7, 4)) continue;

@@ -784,11 +784,10 @@ export function installDlpConsole(app: Hono<any>, h: DlpConsoleHelpers): void {
   app.post("/dlp/dictionaries", async (c) => {
     const f = await readForm(c);
     const kind = f.kind ?? "";
-    const body: Record<string, unknown> = {
-      kind,
-      threshold: Number(f.threshold || 1),
-      caseSensitive: f.caseSensitive === "on",
-    };
+    // Unchecked "case-sensitive" leaves each kind's default (regex: RE2's, case matters unless "(?i)").
+    const body: Record<string, unknown> = { kind, threshold: Number(f.threshold || 1) };
+    if (f.caseSensitive === "on") body.caseSensitive = true;
+    else if (kind === "keywords") body.caseSensitive = false;
     if (kind === "regex") body.pattern = f.pattern ?? "";
     if (kind === "keywords") {
       body.terms = (f.terms ?? "").split(/\r?\n/).map((x) => x.trim()).filter(Boolean);
