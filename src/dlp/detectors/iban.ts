@@ -100,7 +100,6 @@ export const IBAN_LENGTHS: Readonly<Record<string, number>> = {
 };
 
 const isUpper = (c: number) => c >= 65 && c <= 90;
-const isLower = (c: number) => c >= 97 && c <= 122;
 
 /** ISO 13616 check: move the first four characters to the end, letters as 10–35, mod 97 = 1. */
 export function ibanChecksumValid(iban: string): boolean {
