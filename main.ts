@@ -31,6 +31,9 @@ Usage:
   portcullis wg up FILE [--name IFACE]   bring up a WireGuard interface from a wg-quick file
   portcullis wg show [IFACE]             show WireGuard interfaces (Portcullis or wireguard-go)
   portcullis wg genkey | pubkey          make a private key / derive a public key from stdin
+  portcullis dlp install-cups-backend [--console URL]
+                                         hook print jobs into endpoint DLP (CUPS installed)
+  portcullis cups-backend ...            the CUPS backend itself (CUPS runs it)
   portcullis setup                       install the Debian packages the appliance needs (root)
   portcullis version                     print the version
   portcullis help                        this text
@@ -52,6 +55,18 @@ const serve: ServeFn = (o, handler) =>
   );
 
 const commands: Record<string, Handler> = {
+  async "cups-backend"(args) {
+    const { cupsBackendCommand } = await import("./src/connector/cups_cli.ts");
+    return cupsBackendCommand(args);
+  },
+  async dlp(args) {
+    const { installCupsBackendCommand } = await import("./src/connector/cups_cli.ts");
+    if (args[0] !== "install-cups-backend") {
+      console.error('Unknown dlp command; try "portcullis dlp install-cups-backend"');
+      return 2;
+    }
+    return installCupsBackendCommand(args.slice(1));
+  },
   async edge(args) {
     const { edgeCommand } = await import("./src/edge/cli.ts");
     const { edgeApps } = await import("./src/http/edge_apps.ts");

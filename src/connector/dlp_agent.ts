@@ -10,7 +10,7 @@
 import type { Clock } from "../clock.ts";
 import { systemClock } from "../clock.ts";
 import { logger } from "../log.ts";
-import { DlpBundle, DlpPolicy } from "../dlp/mod.ts";
+import { decide, DlpBundle, DlpPolicy, inspectFile } from "../dlp/mod.ts";
 import { type IncidentReport, incidentSigningMessage } from "../dlp/report.ts";
 import {
   EndpointDlp,
@@ -65,6 +65,7 @@ export class ConnectorDlp {
   #clock: Clock;
   #agent: EndpointDlp | null = null;
   #bundle: DlpBundle | null = null;
+  #policy: DlpPolicy | null = null;
   #etag: string | null = null;
   #client: { key: string; api: EdgeApi } | null = null;
   #timer: ReturnType<typeof setTimeout> | null = null;
@@ -113,6 +114,45 @@ export class ConnectorDlp {
   /** Fetches the bundle and sends waiting reports now (the console's "update" and tests). */
   refresh(): Promise<void> {
     return this.#busy ??= this.#cycle().finally(() => (this.#busy = null));
+  }
+
+  /**
+   * Inspects a print job for the CUPS backend: the printing channel's rules
+   * decide; a job that breaks one is reported (and cancelled when it blocks).
+   */
+  async inspectPrint(
+    job: Uint8Array,
+    meta: { jobId: string; user: string; title: string },
+  ): Promise<{ action: "allow" | "notify" | "block"; rule: string | null; reason: string }> {
+    const policy = this.#policy;
+    if (!policy || !this.#bundle || !policy.covers("printing", this.#bundle.subject)) {
+      return { action: "allow", rule: null, reason: "No DLP rule covers printing" };
+    }
+    const name = `print job ${meta.jobId}: ${meta.title}`.slice(0, 200);
+    const file = await inspectFile(policy, job, name);
+    const d = decide(policy, this.#bundle.subject, "printing", file.matches);
+    if (d.action !== "allow") {
+      this.#incident({
+        reportId: `print-${Date.now().toString(36)}-${crypto.randomUUID().slice(0, 8)}`,
+        occurredAt: new Date().toISOString(),
+        channel: "printing",
+        fileName: name,
+        fileSha256: file.sha256,
+        fileSize: job.length,
+        fileType: file.fileType.slice(0, 32),
+        rule: d.rule,
+        action: d.action,
+        outcome: d.action === "block" ? "cancelled" : "reported",
+        matches: d.matches,
+        message: d.action === "block"
+          ? `Print job "${meta.title}" was cancelled: ${d.reason}.`
+          : `Print job "${meta.title}" was reported: ${d.reason}.`,
+        mountPoint: "",
+      });
+    } else if (file.skipped.length) {
+      log.info("Print job not inspected", { job: meta.jobId, why: file.skipped[0].reason });
+    }
+    return { action: d.action, rule: d.rule, reason: d.reason };
   }
 
   /** What the console shows. */
@@ -189,6 +229,7 @@ export class ConnectorDlp {
     try {
       const policy = new DlpPolicy(bundle.rules, bundle.dictionaries, bundle.version);
       this.#bundle = bundle;
+      this.#policy = policy;
       this.#agent?.setPolicy(policy, bundle.subject);
       log.info("DLP policy in force", { version: bundle.version, rules: bundle.rules.length });
     } catch (err) {
@@ -198,7 +239,7 @@ export class ConnectorDlp {
   }
 
   #incident(i: EndpointIncident): void {
-    const blocked = i.outcome === "quarantined";
+    const blocked = i.outcome === "quarantined" || i.outcome === "cancelled";
     const type = blocked
       ? "dlp_blocked"
       : i.outcome === "report_only"

@@ -43,8 +43,18 @@ export interface ConnectorAppDeps {
   /** Wrong passwords allowed per minute before 429 (default 5). */
   passwordFailuresPerMinute?: number;
   /** Endpoint DLP: its status and an immediate policy fetch (absent: DLP is off). */
-  dlp?: { status(): unknown; refresh(): Promise<void> } | null;
+  dlp?: {
+    status(): unknown;
+    refresh(): Promise<void>;
+    inspectPrint(
+      job: Uint8Array,
+      meta: { jobId: string; user: string; title: string },
+    ): Promise<{ action: string; rule: string | null; reason: string }>;
+  } | null;
 }
+
+/** Largest print job the DLP hook inspects (64 MiB). */
+export const PRINT_LIMIT = 64 * 1024 * 1024;
 
 /** The custom header that marks a request as coming from our console or CLI. */
 export const LOCAL_REQUEST_HEADER = "X-Portcullis-Request";
@@ -138,6 +148,29 @@ export function createConnectorApp(deps: ConnectorAppDeps): Hono {
       return err(c, 404, "dlp_off", "Endpoint DLP is off on this connector (dlpMode off)");
     }
     return c.json(deps.dlp.status());
+  });
+  // The CUPS backend (src/dlp/endpoint/cups_backend.ts) asks here about each print job.
+  app.post("/api/v1/dlp/print", async (c) => {
+    if (!deps.dlp) {
+      return err(c, 404, "dlp_off", "Endpoint DLP is off on this connector (dlpMode off)");
+    }
+    const job = new Uint8Array(await c.req.arrayBuffer());
+    if (job.length > PRINT_LIMIT) {
+      return err(
+        c,
+        413,
+        "body_too_large",
+        `Print job is larger than the limit of ${PRINT_LIMIT} bytes`,
+      );
+    }
+    const text = (h: string) => (c.req.header(h) ?? "").replace(/[^\x20-\x7e]/g, "?").slice(0, 200);
+    return c.json(
+      await deps.dlp.inspectPrint(job, {
+        jobId: text("x-print-job") || "?",
+        user: text("x-print-user"),
+        title: text("x-print-title") || "untitled",
+      }),
+    );
   });
   app.post("/api/v1/dlp/refresh", async (c) => {
     if (!deps.dlp) {

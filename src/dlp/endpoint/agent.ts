@@ -45,14 +45,14 @@ const log = logger("dlp.endpoint");
 export interface EndpointIncident {
   reportId: string;
   occurredAt: string;
-  channel: "removable_media" | "network_share";
+  channel: "removable_media" | "network_share" | "printing";
   fileName: string;
   fileSha256: string;
   fileSize: number;
   fileType: string;
   rule: string | null;
   action: "notify" | "block";
-  outcome: "quarantined" | "reported" | "report_only";
+  outcome: "quarantined" | "reported" | "report_only" | "cancelled";
   matches: z.infer<typeof MatchSummary>[];
   /** A sentence for the user. */
   message: string;
