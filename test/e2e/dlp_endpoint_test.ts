@@ -132,7 +132,7 @@ Deno.test({
       await Deno.writeTextFile(`${root}/ca.pem`, cp.ca.caCertPem);
 
       // ---- A private mount namespace with a loop-mounted ext4 "USB stick" ----
-      await sh(["truncate", "-s", "24M", img]);
+      await sh(["truncate", "-s", "64M", img]);
       await sh(["/usr/sbin/mkfs.ext4", "-q", "-F", img]);
       holder = new Deno.Command("/usr/bin/unshare", {
         args: ["--mount", "--propagation", "private", "--", "sleep", "3600"],
@@ -258,6 +258,55 @@ Deno.test({
       assert.match(page, /Blocked copying refunds\.docx/);
       assert.match(page, /removable_media|Removable media/i);
 
+      // ---- While a file is inspected, other opens wait, and are refused when it is blocked ----
+      // 16 MB of text with one card number at the end: the scan takes a while,
+      // and \`head\` opens the file right after \`cp\` closed it.
+      const big = `${root}/ledger.txt`;
+      await Deno.writeTextFile(
+        big,
+        "ledger line without numbers\n".repeat(580_000) + "card 4111 1111 1111 1111\n",
+      );
+      const held = await sh(
+        ns("sh", "-c", `cp ${big} ${mnt}/ledger.txt && head -c 64 ${mnt}/ledger.txt`),
+        { check: false },
+      );
+      assert.notEqual(held.code, 0, "the reader does not get the blocked file");
+      assert.match(held.stderr, /Operation not permitted/);
+      assert.equal(held.stdout, "", "not one byte of it");
+      await waitUntil(
+        "the big copy is quarantined",
+        async () => (await sh(ns("test", "-e", `${mnt}/ledger.txt`), { check: false })).code !== 0,
+        15_000,
+      );
+      await waitUntil(
+        "and reported",
+        () => Promise.resolve(cp.store.dlpIncidents.count() === 2),
+        15_000,
+      );
+
+      // ---- Bad input to the DLP API is a 4xx with a code and a sentence, over HTTP/2 too ----
+      const h2 = await sh([
+        "curl",
+        "-s",
+        "--http2",
+        "--cacert",
+        `${root}/ca.pem`,
+        "-X",
+        "PUT",
+        "-H",
+        `authorization: Bearer ${token}`,
+        "-H",
+        "content-type: application/json",
+        "--data",
+        JSON.stringify({ kind: "regex", pattern: "(a)\\1" }),
+        "-w",
+        "\n%{http_version} %{http_code}",
+        `https://127.0.0.1:${apiPort}/api/v1/admin/dlp/dictionaries/bad`,
+      ]);
+      const [h2body, h2status] = h2.stdout.split("\n");
+      assert.equal(h2status, "2 400");
+      assert.equal(JSON.parse(h2body).error.code, "invalid_pattern");
+
       // ---- A clean copy stays ----
       const inspected = (await dlpStatus()).endpoint.inspected;
       await sh(ns("cp", d.cleanDocx, `${mnt}/newsletter.docx`));
@@ -270,7 +319,7 @@ Deno.test({
         (await sh(ns("cmp", d.cleanDocx, `${mnt}/newsletter.docx`), { check: false })).code,
         0,
       );
-      assert.equal(cp.store.dlpIncidents.count(), 1);
+      assert.equal(cp.store.dlpIncidents.count(), 2);
 
       // ---- Without fanotify: report-only, and the console says so ----
       agent!.kill("SIGTERM");
@@ -285,7 +334,7 @@ Deno.test({
       await sh(ns("cp", d.docx, `${mnt}/again.docx`));
       await waitUntil(
         "the edge has the report-only incident",
-        () => Promise.resolve(cp.store.dlpIncidents.count() === 2),
+        () => Promise.resolve(cp.store.dlpIncidents.count() === 3),
         20_000,
       );
       const again = (await api("GET", "/api/v1/admin/dlp/incidents")).incidents[0];
