@@ -307,7 +307,12 @@ export function TestPage(
                     </Pill>,
                   ],
                   [t("dlp.rule"), r.rule ?? "—"],
-                  [t("dlp.reason"), r.reason],
+                  [
+                    t("dlp.reason"),
+                    r.rule
+                      ? t("dlp.test_reason_rule", { rule: r.rule })
+                      : t("dlp.test_reason_none"),
+                  ],
                   [
                     t("dlp.file_type"),
                     (r.files ?? []).map((f: { name: string; fileType: string }) =>
