@@ -22,6 +22,9 @@ import {
   PostureProfile,
 } from "../policy/types.ts";
 import type { PolicyKind, Store } from "../store/mod.ts";
+import { compileHostnameRegex } from "../policy/hostname_regex.ts";
+
+export { compileHostnameRegex, MAX_REGEX_LENGTH } from "../policy/hostname_regex.ts";
 
 /** Admin-editable policy collections: URL segment → kind and schema. */
 export const POLICY_COLLECTIONS = {
@@ -74,6 +77,15 @@ export class PolicyService {
   replace(collection: PolicyCollection, body: unknown, actor: string): unknown[] {
     const { kind, schema } = POLICY_COLLECTIONS[collection];
     const items = z.array(schema as z.ZodType<{ name: string }>).max(500).parse(body);
+    if (collection === "app-profiles" || collection === "forwarding-profiles") {
+      for (const [i, it] of items.entries()) {
+        const fp = collection === "app-profiles"
+          ? (it as AppProfile).forwarding
+          : it as ForwardingProfile;
+        const at = collection === "app-profiles" ? `[${i}].forwarding.actions` : `[${i}].actions`;
+        refuseUnbuiltActions(fp, at);
+      }
+    }
     const seen = new Set<string>();
     for (const [i, it] of items.entries()) {
       if (seen.has(it.name)) {
@@ -165,34 +177,22 @@ export class PolicyService {
   }
 }
 
-/** Longest hostname regex accepted, and longest FQDN checked against it. */
-export const MAX_REGEX_LENGTH = 256;
+/** Forwarding actions the connector does not implement yet (issue 12 builds them). */
+export const UNBUILT_ACTIONS: ReadonlySet<string> = new Set(["enforce_pac", "tunnel_local_proxy"]);
 
 /**
- * Compiles the admin's hostname regex safely: bounded length, and refused if
- * it has nested quantifiers (the classic catastrophic-backtracking shape),
- * since it runs against input from devices.
+ * Refuses forwarding actions that are not built yet: a connector given
+ * "enforce_pac" or "tunnel_local_proxy" would otherwise fall back to a full
+ * tunnel without saying so, which is not what the admin asked for.
  */
-export function compileHostnameRegex(source: string): RegExp {
-  if (source.length > MAX_REGEX_LENGTH) {
-    throw new InputError(
-      "invalid_request",
-      `Invalid request: hostnameRegex: longer than ${MAX_REGEX_LENGTH} characters`,
-    );
-  }
-  if (/\([^)]*[+*][^)]*\)\s*[+*{]/.test(source) || /\\[1-9]/.test(source)) {
-    throw new InputError(
-      "invalid_request",
-      "Invalid request: hostnameRegex: nested quantifiers and back-references are not allowed",
-    );
-  }
-  try {
-    return new RegExp(source, "i");
-  } catch (err) {
-    throw new InputError(
-      "invalid_request",
-      `Invalid request: hostnameRegex: ${(err as Error).message}`,
-    );
+export function refuseUnbuiltActions(fp: ForwardingProfile, at: string): void {
+  for (const [network, action] of Object.entries(fp.actions)) {
+    if (UNBUILT_ACTIONS.has(action)) {
+      throw new InputError(
+        "unsupported_forwarding_action",
+        `Invalid request: items${at}.${network}: forwarding action "${action}" is not available yet; use "tunnel" or "none"`,
+      );
+    }
   }
 }
 

@@ -436,6 +436,21 @@ Deno.test("admin policy: validated with the policy schemas; bad PUT writes nothi
       { items: [{ name: "p", checks: [{ type: "telepathy" }] }] },
       "invalid_request",
     ],
+    // Not built yet (issue 12): refused, rather than silently acting as a full tunnel.
+    [
+      "app-profiles",
+      {
+        items: [{ name: "x", forwarding: { name: "f", actions: { off_trusted: "enforce_pac" } } }],
+      },
+      "unsupported_forwarding_action",
+      /items\[0\]\.forwarding\.actions\.off_trusted: forwarding action "enforce_pac" is not available yet/,
+    ],
+    [
+      "forwarding-profiles",
+      { items: [{ name: "f" }, { name: "g", actions: { on_trusted: "tunnel_local_proxy" } }] },
+      "unsupported_forwarding_action",
+      /items\[1\]\.actions\.on_trusted: forwarding action "tunnel_local_proxy"/,
+    ],
     ["forwarding-profiles", { items: "nope" }, "invalid_request"],
     ["forwarding-profiles", { things: [] }, "invalid_request"],
     ["nonsense", { items: [] }, "not_found"],
