@@ -1,71 +1,176 @@
 /**
- * Access policy: which user may reach which application segment, by rule
- * order. The edge compiles segments and rules into an AccessPolicy once per
- * policy version and asks it per new flow.
+ * Access policy: which subject may reach which application segment, by rule
+ * order. The edge compiles segments and rules into one immutable
+ * CompiledAccess per policy version (indexes built once) and asks it on each
+ * new flow; the console's "why can't this device reach that app?" view asks
+ * the same value through `explain`, so both always agree.
  *
  * Semantics:
- * - A destination is "private" when it falls in a segment: its address is in
- *   one of the segment's CIDRs (or its name matches one of the segment's
- *   domains), and its port and protocol are among the segment's.
- * - Rules are tried in ruleOrder (ties keep their given order); the first
- *   rule that names one of the destination's segments and whose conditions
- *   hold decides allow or deny.
- * - Conditions: with no users and no groups a rule applies to everyone;
- *   otherwise the user must be listed or be in a listed group. Every listed
- *   posture profile must have passed.
+ * - A destination is in a segment when its address is in one of the
+ *   segment's CIDRs or one of its names matches one of the segment's domains
+ *   ("app.example" exactly, "*.example" any name below), and its protocol and
+ *   port are among the segment's (no ports = every port; ICMP has none).
+ *   Names come from the edge DNS (the addresses it handed this device for a
+ *   name) or, for another device, from its valid client-to-client
+ *   registration — so a segment with domain "*.clients.portcullis.internal"
+ *   is a client-to-client segment.
+ * - Rules are tried in ruleOrder (ties keep their given order); only rules
+ *   naming one of the destination's segments count. A rule applies to the
+ *   subject when every non-empty condition holds: users/groups (the user is
+ *   listed, or one of the user's IdP/local groups is), machine groups (the
+ *   enrolment key's group is listed), devices (the device id is listed).
+ * - An applicable rule whose posture profiles all pass (and have not
+ *   expired) decides allow or deny. One whose posture fails is skipped, but
+ *   remembered: when no later rule decides, the flow is denied with that
+ *   rule and the posture's reason ("needs posture …, device reports …").
  * - No deciding rule for a private destination → deny (default deny).
- *   Destinations outside every segment are not private; the decision says
- *   so and the caller applies its internet policy.
+ *   A destination outside every segment that the caller does not mark as
+ *   private (another device is always private) is internet traffic: the
+ *   decision says so and the caller applies its internet policy.
+ *
+ * Cost: segment lookup is a prefix-trie walk plus a hash lookup per name
+ * label, and only the rules naming the segments found are tried, so a
+ * lookup stays flat at 10,000 segments and 1,000 rules.
  */
 import type { AccessRule, AppSegment } from "./types.ts";
 import { InputError } from "../errors.ts";
-import { type IpAddress, parsePrefix, type Prefix, prefixContains, tryParseIp } from "./cidr.ts";
+import { parsePrefix } from "./cidr.ts";
+import { parseIpText } from "../packet/addr.ts";
+import { PrefixTrie } from "./prefix_trie.ts";
 
 /** Transport protocol of a flow. */
 export type FlowProtocol = "tcp" | "udp" | "icmp";
 
-/** A new flow to decide on. */
-export interface AccessRequest {
-  user: string;
-  groups: readonly string[];
-  /** Names of the posture profiles the device currently passes. */
-  postureProfiles: readonly string[];
-  /** Destination address, when known. */
+/** Where a group of a subject comes from. */
+export type GroupSource = "idp" | "local" | "machine";
+
+/** Who is behind a device: what rules are written against. */
+export interface AccessSubject {
+  deviceId: string;
+  deviceName: string;
+  /** The signed-in user, or null for a machine device. */
+  user: string | null;
+  groups: readonly { name: string; source: GroupSource }[];
+  /** True when no user is signed in (pre-authorised by its enrolment key). */
+  machine: boolean;
+}
+
+/** The posture result of one profile for a device. */
+export interface PostureState {
+  passed: boolean;
+  /** Why it failed (or passed), in words an admin reads ("disk not encrypted"). */
+  reason: string;
+  /** When it was evaluated (ms since the epoch). */
+  evaluatedAt: number;
+  /** After this (ms since the epoch) the result counts as failed. */
+  expiresAt: number;
+}
+
+/** Posture results by profile name. */
+export type PostureStates = ReadonlyMap<string, PostureState>;
+
+/** A destination to decide on. */
+export interface AccessDestination {
+  /** Destination address (IPv4 or IPv6 text). */
   ip?: string;
-  /** Destination name, when known (e.g. from DNS or SNI). */
-  domain?: string;
+  /** Names the destination is known by (edge DNS answers, a device's registered FQDN). */
+  names?: readonly string[];
   /** Destination port (ignored for ICMP). */
   port?: number;
   protocol: FlowProtocol;
+  /** Set by the caller when the destination is private regardless of segments. */
+  private?: { reason: string } | null;
 }
 
-/** The decision and the reason for it. */
+/** A decision and the reason for it. */
 export interface AccessDecision {
   allowed: boolean;
-  /** True when the destination is in at least one application segment. */
+  /** True when the destination is private (in a segment, or marked so by the caller). */
   private: boolean;
   /** Segments the destination falls in. */
   segments: string[];
-  /** The rule that decided, or null for the default. */
+  /** The rule that decided, or null for a default. */
+  rule: string | null;
+  /** One sentence: "allowed: …" or "denied: …" (internet: "internet: …"). */
+  reason: string;
+}
+
+/** The standing of one segment for one subject (for its policy bundle). */
+export interface SegmentStanding {
+  segment: string;
+  /** allowed: a rule allows it now; posture_failing: one would if posture passed; denied. */
+  state: "allowed" | "posture_failing" | "denied";
   rule: string | null;
   reason: string;
 }
 
-/** A compiled access policy. */
-export interface AccessPolicy {
-  /** Decides on one flow. */
-  decide(req: AccessRequest): AccessDecision;
-  /** Names of the segments a destination falls in. */
-  segmentsFor(dest: Pick<AccessRequest, "ip" | "domain" | "port" | "protocol">): string[];
+/** A subject with its condition sets built once (the enforcer keeps one per device). */
+export interface PreparedSubject {
+  readonly subject: AccessSubject;
+  readonly identityGroups: ReadonlySet<string>;
+  readonly machineGroups: ReadonlySet<string>;
 }
 
-function normDomain(d: string): string {
+/** Builds the condition sets of a subject. */
+export function prepareSubject(subject: AccessSubject): PreparedSubject {
+  const identityGroups = new Set<string>();
+  const machineGroups = new Set<string>();
+  for (const g of subject.groups) {
+    (g.source === "machine" ? machineGroups : identityGroups).add(g.name);
+  }
+  return { subject, identityGroups, machineGroups };
+}
+
+/** A compiled, immutable access policy. */
+export interface CompiledAccess {
+  /** Number of segments and rules compiled. */
+  readonly segmentCount: number;
+  readonly ruleCount: number;
+  /** Rule names that name segments that do not exist (compile warnings). */
+  readonly unknownSegments: readonly string[];
+  /** Decides on a destination given as text (the console's "why?" view, tests). */
+  explain(
+    subject: AccessSubject | PreparedSubject,
+    posture: PostureStates,
+    dest: AccessDestination,
+    now: number,
+  ): AccessDecision;
+  /**
+   * The data path's form: the address is read from `buf` at `off` (4 bytes
+   * for family 4, 16 for 6), so no text is made for a flow.
+   */
+  decideAt(
+    subject: PreparedSubject,
+    posture: PostureStates,
+    buf: Uint8Array,
+    off: number,
+    family: 4 | 6,
+    protocol: FlowProtocol,
+    port: number,
+    names: readonly string[] | null,
+    privateReason: string | null,
+    now: number,
+  ): AccessDecision;
+  /** Names of the segments a destination falls in. */
+  segmentsFor(dest: AccessDestination): string[];
+  /** True when `name` matches a domain of some segment (the edge DNS remembers its answers). */
+  nameInSegments(name: string): boolean;
+  /** For each segment, the subject's standing, in segment order. */
+  standings(
+    subject: AccessSubject | PreparedSubject,
+    posture: PostureStates,
+    now: number,
+  ): SegmentStanding[];
+}
+
+/** Lowercases a DNS name and drops a trailing dot. */
+export function normDomain(d: string): string {
   return d.trim().toLowerCase().replace(/\.$/, "");
 }
 
 /**
  * Matches a domain against a segment pattern: "app.example" matches exactly,
- * "*.example" matches any name below example.com but not "example" itself.
+ * "*.example" matches any name below example but not "example" itself.
  */
 export function domainMatches(pattern: string, name: string): boolean {
   const p = normDomain(pattern), n = normDomain(name);
@@ -86,101 +191,362 @@ export function parsePortRange(text: string): [number, number] | null {
   return [lo, hi];
 }
 
-interface CompiledSegment {
+const PROTO_BIT: Record<FlowProtocol, number> = { tcp: 1, udp: 2, icmp: 4 };
+
+interface CSegment {
   name: string;
-  domains: string[];
-  cidrs: Prefix[];
-  ports: [number, number][];
-  protocols: Set<FlowProtocol>;
+  protoMask: number;
+  /** Sorted, merged [lo, hi] pairs; empty = every port. */
+  ports: Int32Array;
+  /** Positions (in rule order) of the rules naming this segment, ascending. */
+  rules: Int32Array;
 }
 
-function compileSegment(s: AppSegment): CompiledSegment {
-  return {
-    name: s.name,
-    domains: s.domains,
-    cidrs: s.cidrs.map((c) => parsePrefix(c)),
-    ports: s.ports.map((p) => {
-      const r = parsePortRange(p);
-      if (!r) {
-        throw new InputError(
-          "invalid_segment",
-          `Cannot compile segment "${s.name}": invalid port range "${p}"`,
-        );
-      }
-      return r;
-    }),
-    protocols: new Set(s.protocols),
-  };
+interface CRule {
+  name: string;
+  allow: boolean;
+  users: ReadonlySet<string>;
+  groups: ReadonlySet<string>;
+  machineGroups: ReadonlySet<string>;
+  devices: ReadonlySet<string>;
+  posture: readonly string[];
 }
 
-function segmentHolds(
-  s: CompiledSegment,
-  ip: IpAddress | null,
-  dest: Pick<AccessRequest, "domain" | "port" | "protocol">,
-): boolean {
-  if (!s.protocols.has(dest.protocol)) return false;
-  const byAddr = ip !== null && s.cidrs.some((c) => prefixContains(c, ip));
-  const byName = dest.domain !== undefined &&
-    s.domains.some((d) => domainMatches(d, dest.domain as string));
-  if (!byAddr && !byName) return false;
-  if (dest.protocol === "icmp" || s.ports.length === 0) return true;
-  const port = dest.port;
-  return port !== undefined && s.ports.some(([lo, hi]) => port >= lo && port <= hi);
+function compileSegment(s: AppSegment): Omit<CSegment, "rules"> {
+  const ranges = s.ports.map((p) => {
+    const r = parsePortRange(p);
+    if (!r) {
+      throw new InputError(
+        "invalid_segment",
+        `Cannot compile segment "${s.name}": invalid port range "${p}"`,
+      );
+    }
+    return r;
+  }).sort((a, b) => a[0] - b[0]);
+  const merged: [number, number][] = [];
+  for (const r of ranges) {
+    const last = merged[merged.length - 1];
+    if (last && r[0] <= last[1] + 1) last[1] = Math.max(last[1], r[1]);
+    else merged.push([r[0], r[1]]);
+  }
+  let mask = 0;
+  for (const p of s.protocols) mask |= PROTO_BIT[p];
+  return { name: s.name, protoMask: mask, ports: Int32Array.from(merged.flat()) };
 }
+
+function portIn(ports: Int32Array, port: number): boolean {
+  if (ports.length === 0) return true;
+  let lo = 0, hi = ports.length / 2 - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (port < ports[2 * mid]) hi = mid - 1;
+    else if (port > ports[2 * mid + 1]) lo = mid + 1;
+    else return true;
+  }
+  return false;
+}
+
+function bigintBytes(v: bigint, n: number): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let i = n - 1; i >= 0; i--, v >>= 8n) b[i] = Number(v & 0xffn);
+  return b;
+}
+
+function subjectApplies(r: CRule, s: PreparedSubject): boolean {
+  if (r.users.size || r.groups.size) {
+    const u = s.subject.user;
+    let who = u !== null && r.users.has(u);
+    if (!who) { for (const g of s.identityGroups) if (r.groups.has(g)) who = true; }
+    if (!who) return false;
+  }
+  if (r.machineGroups.size) {
+    let hit = false;
+    for (const g of s.machineGroups) if (r.machineGroups.has(g)) hit = true;
+    if (!hit) return false;
+  }
+  if (r.devices.size && !r.devices.has(s.subject.deviceId)) return false;
+  return true;
+}
+
+/** The first posture profile of `r` that does not pass now, with the reason; null when all pass. */
+function failingPosture(
+  r: CRule,
+  posture: PostureStates,
+  now: number,
+): { profile: string; reason: string } | null {
+  for (const p of r.posture) {
+    const st = posture.get(p);
+    if (!st) return { profile: p, reason: "the device has not reported it" };
+    if (now >= st.expiresAt) {
+      return {
+        profile: p,
+        reason: `the device's last result expired at ${new Date(st.expiresAt).toISOString()}`,
+      };
+    }
+    if (!st.passed) return { profile: p, reason: `device reports ${st.reason}` };
+  }
+  return null;
+}
+
+function who(s: AccessSubject): string {
+  return s.user !== null
+    ? `user "${s.user}" on device "${s.deviceName}"`
+    : `device "${s.deviceName}"`;
+}
+
+const quoteList = (xs: readonly string[]) => xs.map((x) => `"${x}"`).join(", ");
 
 /** Compiles segments and rules; throws naming the first invalid segment. */
 export function compileAccessPolicy(
   segments: readonly AppSegment[],
   rules: readonly AccessRule[],
-): AccessPolicy {
-  const segs = segments.map(compileSegment);
+): CompiledAccess {
+  const segs: CSegment[] = [];
+  const segIndex = new Map<string, number>();
+  const v4 = new PrefixTrie(), v6 = new PrefixTrie();
+  const exact = new Map<string, number[]>();
+  const wildcard = new Map<string, number[]>();
+  const add = (m: Map<string, number[]>, k: string, i: number) => {
+    const l = m.get(k);
+    if (!l) m.set(k, [i]);
+    else if (!l.includes(i)) l.push(i);
+  };
+  for (const s of segments) {
+    if (segIndex.has(s.name)) continue; // names are unique in the store; first wins
+    const i = segs.length;
+    segIndex.set(s.name, i);
+    segs.push({ ...compileSegment(s), rules: new Int32Array(0) });
+    for (const c of s.cidrs) {
+      const p = parsePrefix(c);
+      (p.family === 4 ? v4 : v6).insert(
+        bigintBytes(p.addr, p.family === 4 ? 4 : 16),
+        p.len,
+        i,
+      );
+    }
+    for (const d of s.domains) {
+      const n = normDomain(d);
+      if (n.startsWith("*.")) add(wildcard, n.slice(2), i);
+      else if (n) add(exact, n, i);
+    }
+  }
+  v4.freeze();
+  v6.freeze();
+
   const ordered = rules.map((r, i) => ({ r, i }))
     .sort((a, b) => a.r.ruleOrder - b.r.ruleOrder || a.i - b.i)
-    .map(({ r }) => ({ ...r, segmentSet: new Set(r.segments) }));
+    .map(({ r }) => r);
+  const crules: CRule[] = [];
+  const perSegment: number[][] = segs.map(() => []);
+  const unknown = new Set<string>();
+  for (const r of ordered) {
+    const pos = crules.length;
+    crules.push({
+      name: r.name,
+      allow: r.action === "allow",
+      users: new Set(r.users),
+      groups: new Set(r.groups),
+      machineGroups: new Set(r.machineGroups ?? []),
+      devices: new Set(r.devices ?? []),
+      posture: [...r.postureProfiles],
+    });
+    for (const name of new Set(r.segments)) {
+      const si = segIndex.get(name);
+      if (si === undefined) unknown.add(name);
+      else perSegment[si].push(pos);
+    }
+  }
+  perSegment.forEach((l, i) => (segs[i].rules = Int32Array.from(l)));
 
-  const segmentsFor = (dest: Pick<AccessRequest, "ip" | "domain" | "port" | "protocol">) => {
-    const ip = dest.ip === undefined ? null : tryParseIp(dest.ip);
-    return segs.filter((s) => segmentHolds(s, ip, dest)).map((s) => s.name);
-  };
+  // Scratch for one decision at a time (the data path is one thread).
+  const hits: number[] = [];
 
-  const decide = (req: AccessRequest): AccessDecision => {
-    const hit = segmentsFor(req);
-    if (hit.length === 0) {
+  /** Segment indexes of a destination, deduplicated, in segment order. */
+  function lookup(
+    buf: Uint8Array | null,
+    off: number,
+    family: 4 | 6,
+    protocol: FlowProtocol,
+    port: number,
+    names: readonly string[] | null,
+  ): number[] {
+    hits.length = 0;
+    if (buf) (family === 4 ? v4 : v6).lookup(buf, off, family === 4 ? 32 : 128, hits);
+    if (names) {
+      for (const raw of names) {
+        const n = normDomain(raw);
+        if (n.length === 0 || n.length > 253) continue;
+        const e = exact.get(n);
+        if (e) hits.push(...e);
+        for (let at = n.indexOf("."); at >= 0; at = n.indexOf(".", at + 1)) {
+          const w = wildcard.get(n.slice(at + 1));
+          if (w) hits.push(...w);
+        }
+      }
+    }
+    const bit = PROTO_BIT[protocol];
+    const out: number[] = [];
+    for (const i of hits) {
+      if (out.includes(i)) continue;
+      const s = segs[i];
+      if ((s.protoMask & bit) === 0) continue;
+      if (protocol !== "icmp" && !portIn(s.ports, port)) continue;
+      out.push(i);
+    }
+    return out.sort((a, b) => a - b);
+  }
+
+  function decideSegments(
+    ps: PreparedSubject,
+    posture: PostureStates,
+    found: number[],
+    privateReason: string | null,
+    now: number,
+  ): AccessDecision {
+    const names = found.map((i) => segs[i].name);
+    if (found.length === 0) {
+      if (privateReason === null) {
+        return {
+          allowed: true,
+          private: false,
+          segments: [],
+          rule: null,
+          reason: "internet: the destination is in no application segment",
+        };
+      }
       return {
-        allowed: true,
-        private: false,
+        allowed: false,
+        private: true,
         segments: [],
         rule: null,
-        reason: "Destination is not in any application segment",
+        reason: `denied: ${privateReason}, and no application segment covers it (default deny)`,
       };
     }
-    const groups = new Set(req.groups);
-    const posture = new Set(req.postureProfiles);
-    for (const rule of ordered) {
-      if (!hit.some((s) => rule.segmentSet.has(s))) continue;
-      const anyone = rule.users.length === 0 && rule.groups.length === 0;
-      const who = anyone || rule.users.includes(req.user) || rule.groups.some((g) => groups.has(g));
-      if (!who) continue;
-      const missing = rule.postureProfiles.filter((p) => !posture.has(p));
-      if (missing.length) continue;
+    // Candidate rules: the union of the segments' rule lists, in rule order.
+    let cand: number[];
+    if (found.length === 1) cand = Array.from(segs[found[0]].rules);
+    else {
+      const set = new Set<number>();
+      for (const i of found) for (const r of segs[i].rules) set.add(r);
+      cand = [...set].sort((a, b) => a - b);
+    }
+    let blocked: { rule: string; profile: string; reason: string } | null = null;
+    for (const pos of cand) {
+      const r = crules[pos];
+      if (!subjectApplies(r, ps)) continue;
+      const fail = failingPosture(r, posture, now);
+      if (fail) {
+        if (r.allow) blocked ??= { rule: r.name, ...fail };
+        continue;
+      }
+      // A later deny does not hide that passing posture would have allowed.
+      if (!r.allow && blocked) break;
+      const named = found.filter((i) => segs[i].rules.includes(pos)).map((i) => segs[i].name);
       return {
-        allowed: rule.action === "allow",
+        allowed: r.allow,
         private: true,
-        segments: hit,
-        rule: rule.name,
-        reason: `Rule "${rule.name}" ${rule.action === "allow" ? "allows" : "denies"} ${
-          hit.join(", ")
-        }`,
+        segments: names,
+        rule: r.name,
+        reason: `${r.allow ? "allowed" : "denied"}: rule "${r.name}" ${
+          r.allow ? "allows" : "denies"
+        } ${who(ps.subject)} to reach ${quoteList(named)}`,
+      };
+    }
+    if (blocked) {
+      return {
+        allowed: false,
+        private: true,
+        segments: names,
+        rule: blocked.rule,
+        reason:
+          `denied: rule "${blocked.rule}" needs posture "${blocked.profile}", ${blocked.reason}`,
       };
     }
     return {
       allowed: false,
       private: true,
-      segments: hit,
+      segments: names,
       rule: null,
-      reason: `No rule allows user "${req.user}" to reach ${hit.join(", ")} (default deny)`,
+      reason: `denied: no rule allows ${who(ps.subject)} to reach ${
+        quoteList(names)
+      } (default deny)`,
     };
-  };
+  }
 
-  return { decide, segmentsFor };
+  const prep = (s: AccessSubject | PreparedSubject): PreparedSubject =>
+    "identityGroups" in s ? s : prepareSubject(s);
+
+  function destLookup(dest: AccessDestination): number[] {
+    const b = dest.ip === undefined ? null : parseIpText(dest.ip.trim());
+    return lookup(
+      b,
+      0,
+      b && b.length === 16 ? 6 : 4,
+      dest.protocol,
+      dest.port ?? 0,
+      dest.names ?? null,
+    ).slice();
+  }
+
+  return {
+    segmentCount: segs.length,
+    ruleCount: crules.length,
+    unknownSegments: [...unknown],
+    explain(subject, posture, dest, now) {
+      const found = destLookup(dest);
+      return decideSegments(prep(subject), posture, found, dest.private?.reason ?? null, now);
+    },
+    decideAt(subject, posture, buf, off, family, protocol, port, names, privateReason, now) {
+      const found = lookup(buf, off, family, protocol, port, names);
+      return decideSegments(subject, posture, found, privateReason, now);
+    },
+    segmentsFor(dest) {
+      return destLookup(dest).map((i) => segs[i].name);
+    },
+    nameInSegments(name) {
+      const n = normDomain(name);
+      if (exact.has(n)) return true;
+      for (let at = n.indexOf("."); at >= 0; at = n.indexOf(".", at + 1)) {
+        if (wildcard.has(n.slice(at + 1))) return true;
+      }
+      return false;
+    },
+    standings(subject, posture, now) {
+      const ps = prep(subject);
+      return segs.map((s): SegmentStanding => {
+        let failing: SegmentStanding | null = null;
+        for (const pos of s.rules) {
+          const r = crules[pos];
+          if (!subjectApplies(r, ps)) continue;
+          const fail = failingPosture(r, posture, now);
+          if (fail) {
+            if (r.allow && !failing) {
+              failing = {
+                segment: s.name,
+                state: "posture_failing",
+                rule: r.name,
+                reason: `denied: rule "${r.name}" needs posture "${fail.profile}", ${fail.reason}`,
+              };
+            }
+            continue;
+          }
+          if (failing && !r.allow) return failing;
+          return {
+            segment: s.name,
+            state: r.allow ? "allowed" : "denied",
+            rule: r.name,
+            reason: `${r.allow ? "allowed" : "denied"}: rule "${r.name}" ${
+              r.allow ? "allows" : "denies"
+            } ${who(ps.subject)} to reach "${s.name}"`,
+          };
+        }
+        return failing ?? {
+          segment: s.name,
+          state: "denied",
+          rule: null,
+          reason: `denied: no rule allows ${who(ps.subject)} to reach "${s.name}" (default deny)`,
+        };
+      });
+    },
+  };
 }

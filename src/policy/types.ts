@@ -155,15 +155,23 @@ export const AppSegment = z.object({
 /** @see AppSegment */
 export type AppSegment = z.infer<typeof AppSegment>;
 
-/** Access policy rule: allow or deny a segment to users/groups meeting posture. */
+/**
+ * Access policy rule: allow or deny segments to a subject meeting posture.
+ * Conditions (see src/policy/access.ts): users or groups (IdP and local
+ * groups of the signed-in user), machine groups (the enrolment key's group),
+ * devices (by device id: host names are chosen by the device, ids are not),
+ * and posture profiles that must all pass. Empty lists do not restrict.
+ */
 export const AccessRule = z.object({
   name: z.string().min(1).max(100),
   ruleOrder: z.number().int().min(0).default(0),
   action: z.enum(["allow", "deny"]).default("allow"),
-  segments: z.array(z.string()).min(1),
-  users: z.array(z.string()).default([]),
-  groups: z.array(z.string()).default([]),
-  postureProfiles: z.array(z.string()).default([]),
+  segments: z.array(z.string()).min(1).max(1000),
+  users: z.array(z.string()).max(1000).default([]),
+  groups: z.array(z.string()).max(1000).default([]),
+  machineGroups: z.array(z.string()).max(1000).default([]),
+  devices: z.array(z.string()).max(1000).default([]),
+  postureProfiles: z.array(z.string()).max(100).default([]),
 }).strict();
 /** @see AccessRule */
 export type AccessRule = z.infer<typeof AccessRule>;
