@@ -10,6 +10,8 @@ import type { Store } from "../store/mod.ts";
 import type { EdgeTunnelPort } from "./dataplane_port.ts";
 import type { DlpService } from "./dlp.ts";
 import type { PolicyService } from "./policy.ts";
+import type { PostureSource } from "./access/posture_source.ts";
+import type { DeviceSignal } from "./signal.ts";
 
 /** Shared dependencies of the edge control plane. */
 export interface EdgeContext {
@@ -32,4 +34,8 @@ export interface EdgeContext {
   apiUrl: string;
   /** SHA-256 (hex) of the edge CA certificate. */
   caSha256: string;
+  /** Posture results access decisions use (the same source the policy service has). */
+  posture: PostureSource;
+  /** Fires with a device id when its client-to-client registration changed. */
+  c2cChanged: DeviceSignal;
 }

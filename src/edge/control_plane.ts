@@ -22,6 +22,8 @@ import { ensureInitialAdmin } from "./initial_admin.ts";
 import { DlpService } from "./dlp.ts";
 import { PolicyService } from "./policy.ts";
 import { ensureWgKey, type WgKeyPair } from "./wg_key.ts";
+import { type PostureSource, ReportPostureSource } from "./access/posture_source.ts";
+import { DeviceSignal } from "./signal.ts";
 
 const log = logger("edge");
 
@@ -34,6 +36,8 @@ export interface ControlPlaneDeps {
   localPrefixes?: () => Promise<string[]> | string[];
   /** scrypt parameters for the initial admin (tests lower them). */
   scrypt?: ScryptParams;
+  /** Posture results for access decisions; default: the connectors' own reports. */
+  posture?: PostureSource;
 }
 
 /** A started control plane. */
@@ -98,7 +102,8 @@ export async function startEdgeControlPlane(
     );
     const edgeAddress = hostAddress(network, 1);
     const notifier = new Notifier(store, clock);
-    const policy = new PolicyService(store, clock, notifier, { edgeAddress });
+    const posture = deps.posture ?? new ReportPostureSource(store);
+    const policy = new PolicyService(store, clock, notifier, { edgeAddress, posture });
     const dlp = new DlpService(store, clock, notifier);
     const endpoints: TunnelEndpoint[] = [
       { transport: "udp", host: publicHost, port: config.tunnelPort },
@@ -117,6 +122,8 @@ export async function startEdgeControlPlane(
       endpoints,
       apiUrl,
       caSha256: ca.caSha256,
+      posture,
+      c2cChanged: new DeviceSignal(),
     };
     const initialAdminPath = await ensureInitialAdmin(store, clock, config.dataDir, deps.scrypt);
     const peers = loadPeers(ctx);

@@ -208,6 +208,8 @@ export function enrollDevice(
   }
 
   const address = hostAddress(ctx.network, outcome.host);
+  // Its group (subject) may have changed with the new key: its bundle is built again.
+  ctx.policy.forgetDevice(outcome.device.id);
   if (replacedKey) ctx.tunnel.removePeer(replacedKey);
   ctx.tunnel.upsertPeer({
     id: outcome.device.id,
@@ -231,7 +233,7 @@ export function enrollDevice(
       edgeAddress: ctx.edgeAddress,
       edgePublicKey: ctx.edgePublicKey,
       endpoints: ctx.endpoints,
-      policy: ctx.policy.bundleFor(outcome.device.group),
+      policy: ctx.policy.bundleForDevice(outcome.device.id),
       user: outcome.device.user,
       group: outcome.device.group,
       serverTime: new Date(ctx.clock.now()).toISOString(),

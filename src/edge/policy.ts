@@ -1,11 +1,12 @@
 /**
  * Policy distribution: the admin's policy objects (validated with the zod
- * schemas of src/policy/types.ts) become one PolicyBundle per device group.
- * The bundle's version is a content hash, used as the ETag, so a connector
- * that already holds it gets a 304 and a change anywhere shows as a new
- * version. Bundles are cached per group and revision; a PUT bumps the
- * revision, clears the cache and publishes `policy_updated`, which wakes the
- * long-polls and event streams.
+ * schemas of src/policy/types.ts) become one PolicyBundle per device, and
+ * segments and rules compile into one immutable access policy per revision
+ * (the value enforcement swaps in). The bundle's version is a content hash,
+ * used as the ETag, so a connector that already holds it gets a 304 and a
+ * change anywhere shows as a new version. Bundles are cached per device; a
+ * PUT bumps the revision, clears the cache and publishes `policy_updated`,
+ * which wakes the long-polls and event streams.
  */
 import { z } from "zod";
 import type { Clock } from "../clock.ts";
@@ -22,6 +23,15 @@ import {
   PostureProfile,
 } from "../policy/types.ts";
 import type { PolicyKind, Store } from "../store/mod.ts";
+import {
+  type AccessSubject,
+  compileAccessPolicy,
+  type CompiledAccess,
+  type PostureStates,
+} from "../policy/access.ts";
+import type { PostureSource } from "./access/posture_source.ts";
+import { subjectFor } from "./subjects.ts";
+import { rejudgeRegistrations } from "./c2c.ts";
 import { compileHostnameRegex } from "../policy/hostname_regex.ts";
 
 export { compileHostnameRegex, MAX_REGEX_LENGTH } from "../policy/hostname_regex.ts";
@@ -45,17 +55,54 @@ export function defaultAppProfile(): AppProfile {
 
 const REVISION_KEY = "policy_revision";
 
+/** Most items per collection (segments and rules are sized for large organisations). */
+export const COLLECTION_LIMITS: Record<PolicyCollection, number> = {
+  "app-profiles": 500,
+  "forwarding-profiles": 500,
+  "posture-profiles": 500,
+  "segments": 10_000,
+  "access-rules": 1_000,
+};
+
+/** A compiled access policy and the revision it was compiled from. */
+export interface CompiledPolicy {
+  revision: number;
+  access: CompiledAccess;
+  segments: readonly AppSegment[];
+}
+
 /** Builds, caches and versions policy bundles; applies admin changes. */
 export class PolicyService {
-  #cache = new Map<string, PolicyBundle>();
+  #cache = new Map<string, { bundle: PolicyBundle; validUntil: number }>();
   #cacheRevision = -1;
+  #compiled: CompiledPolicy | null = null;
+  readonly #posture: PostureSource | null;
 
   constructor(
     private store: Store,
     private clock: Clock,
     private notifier: Notifier,
-    private opts: { edgeAddress: string },
-  ) {}
+    private opts: { edgeAddress: string; posture?: PostureSource },
+  ) {
+    this.#posture = opts.posture ?? null;
+    // A device's bundle carries its segment standings, which follow its posture.
+    this.#posture?.onChange((id) => this.#cache.delete(id));
+  }
+
+  /** The access policy compiled from the current revision (compiled once per revision). */
+  compiled(): CompiledPolicy {
+    const rev = this.revision();
+    if (this.#compiled?.revision === rev) return this.#compiled;
+    const segments = this.store.policy.list("segment").map((s) => AppSegment.parse(s));
+    const rules = this.store.policy.list("access_rule").map((r) => AccessRule.parse(r));
+    this.#compiled = { revision: rev, access: compileAccessPolicy(segments, rules), segments };
+    return this.#compiled;
+  }
+
+  /** Forgets the cached bundle of a device (its subject changed, e.g. re-enrolled). */
+  forgetDevice(deviceId: string): void {
+    this.#cache.delete(deviceId);
+  }
 
   /** The current revision counter (bumped by every change). */
   revision(): number {
@@ -76,7 +123,8 @@ export class PolicyService {
   /** Validates and replaces a whole collection; returns the stored objects. */
   replace(collection: PolicyCollection, body: unknown, actor: string): unknown[] {
     const { kind, schema } = POLICY_COLLECTIONS[collection];
-    const items = z.array(schema as z.ZodType<{ name: string }>).max(500).parse(body);
+    const items = z.array(schema as z.ZodType<{ name: string }>).max(COLLECTION_LIMITS[collection])
+      .parse(body);
     if (collection === "app-profiles" || collection === "forwarding-profiles") {
       for (const [i, it] of items.entries()) {
         const fp = collection === "app-profiles"
@@ -96,6 +144,14 @@ export class PolicyService {
       }
       seen.add(it.name);
     }
+    if (collection === "segments" || collection === "access-rules") {
+      // Compile the would-be policy now, so a bad one is refused before it is stored.
+      const segs = collection === "segments" ? items as AppSegment[] : this.compiled().segments;
+      const rules = collection === "access-rules"
+        ? items as AccessRule[]
+        : this.store.policy.list("access_rule").map((r) => AccessRule.parse(r));
+      compileAccessPolicy(segs, rules);
+    }
     this.#commit(kind, items.map((it) => ({ name: it.name, body: it })), actor);
     return items;
   }
@@ -104,15 +160,24 @@ export class PolicyService {
   replaceClientToClient(body: unknown, actor: string): ClientToClient {
     const c = ClientToClient.parse(body);
     compileHostnameRegex(c.hostnameRegex);
-    this.#commit("client_to_client", [{ name: "default", body: c }], actor);
+    // Registrations are judged again under the new settings in the same transaction.
+    this.#commit("client_to_client", [{ name: "default", body: c }], actor, () => {
+      rejudgeRegistrations(this.store, c);
+    });
     return c;
   }
 
-  #commit(kind: PolicyKind, items: { name: string; body: unknown }[], actor: string): void {
+  #commit(
+    kind: PolicyKind,
+    items: { name: string; body: unknown }[],
+    actor: string,
+    also?: () => void,
+  ): void {
     const now = this.clock.now();
     const revision = this.store.transaction(() => {
       const next = this.revision() + 1;
       this.store.policy.replace(kind, items, now);
+      also?.();
       this.store.settings.set(REVISION_KEY, String(next));
       this.store.audit.insert({
         at: now,
@@ -127,22 +192,65 @@ export class PolicyService {
     this.notifier.publish({ kind: "policy_updated", revision, objectKind: kind, by: actor });
   }
 
-  /** The bundle for a device in `group` (null = no group). */
+  /**
+   * The bundle for one device: its app profile (by its group), and only the
+   * segments a rule could allow for its subject, with their standing under
+   * its current posture. Cached per device until the revision, the device's
+   * posture or its subject changes, or a posture result it used expires.
+   */
+  bundleForDevice(deviceId: string): PolicyBundle {
+    this.#checkRevision();
+    const hit = this.#cache.get(deviceId);
+    const now = this.clock.now();
+    if (hit && now < hit.validUntil) return hit.bundle;
+    const subject = subjectFor(this.store, deviceId);
+    const posture = this.#posture?.profiles(deviceId) ?? new Map();
+    let validUntil = Infinity;
+    for (const p of posture.values()) {
+      if (p.expiresAt > now) validUntil = Math.min(validUntil, p.expiresAt);
+    }
+    const bundle = this.#build(subject?.groups.find((g) => g.source === "machine")?.name ?? null, {
+      subject,
+      posture,
+      now,
+    });
+    this.#cache.set(deviceId, { bundle, validUntil });
+    return bundle;
+  }
+
+  /**
+   * A preview for the admin: the bundle a machine device in `group` (null =
+   * none) with no posture results would get.
+   */
   bundleFor(group: string | null): PolicyBundle {
+    this.#checkRevision();
+    const key = `\u0000group:${group ?? ""}`;
+    const hit = this.#cache.get(key);
+    if (hit) return hit.bundle;
+    const subject: AccessSubject = {
+      deviceId: "",
+      deviceName: "(preview)",
+      user: null,
+      groups: group === null ? [] : [{ name: group, source: "machine" }],
+      machine: true,
+    };
+    const bundle = this.#build(group, { subject, posture: new Map(), now: this.clock.now() });
+    this.#cache.set(key, { bundle, validUntil: Infinity });
+    return bundle;
+  }
+
+  #checkRevision(): void {
     const rev = this.revision();
     if (rev !== this.#cacheRevision) {
       this.#cache.clear();
       this.#cacheRevision = rev;
     }
-    const cacheKey = group ?? "\u0000";
-    const hit = this.#cache.get(cacheKey);
-    if (hit) return hit;
-    const bundle = this.#build(group);
-    this.#cache.set(cacheKey, bundle);
-    return bundle;
   }
 
-  #build(group: string | null): PolicyBundle {
+  #build(
+    group: string | null,
+    who: { subject: AccessSubject | null; posture: PostureStates; now: number },
+  ): PolicyBundle {
     const profiles = this.store.policy.list("app_profile").map((p) => AppProfile.parse(p))
       .sort((a, b) => a.ruleOrder - b.ruleOrder);
     const appProfile =
@@ -150,12 +258,17 @@ export class PolicyService {
         defaultAppProfile();
     const posture = this.store.policy.list("posture_profile").map((p) => PostureProfile.parse(p))
       .filter((p) => appProfile.postureProfiles.includes(p.name));
-    const segments = this.store.policy.list("segment").map((s) => AppSegment.parse(s));
+    const { access: compiled, segments: all } = this.compiled();
+    const standings = who.subject ? compiled.standings(who.subject, who.posture, who.now) : [];
+    const applies = standings.filter((s) => s.state !== "denied");
+    const names = new Set(applies.map((s) => s.segment));
+    const segments = all.filter((s) => names.has(s.name));
     const c2c = this.clientToClient();
     const content = {
       appProfile,
       postureProfiles: posture,
       segments,
+      access: applies,
       clientToClient: c2c,
       // Names the edge answers (the "am I protected" name, client-to-client
       // names, private app domains) are resolved through the tunnel.
@@ -169,11 +282,7 @@ export class PolicyService {
       edgeDns: this.opts.edgeAddress,
     };
     const version = sha256Hex(JSON.stringify(content)).slice(0, 32);
-    return PolicyBundle.parse({
-      version,
-      generatedAt: new Date(this.clock.now()).toISOString(),
-      ...content,
-    });
+    return { version, generatedAt: new Date(this.clock.now()).toISOString(), ...content };
   }
 }
 
@@ -196,20 +305,4 @@ export function refuseUnbuiltActions(fp: ForwardingProfile, at: string): void {
   }
 }
 
-const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
-
-/** Checks that `fqdn` is a valid DNS name; returns the reason it is not, or null. */
-export function dnsNameProblem(fqdn: string): string | null {
-  const name = fqdn.endsWith(".") ? fqdn.slice(0, -1) : fqdn;
-  if (name.length === 0 || name.length > 253) return "a DNS name has 1 to 253 characters";
-  const labels = name.split(".");
-  if (labels.length < 2) return "a fully qualified name has at least two labels";
-  for (const l of labels) {
-    if (!LABEL.test(l)) {
-      return `label "${
-        l.slice(0, 63)
-      }" is not a valid DNS label (letters, digits and inner hyphens, 1 to 63 characters)`;
-    }
-  }
-  return null;
-}
+export { dnsNameProblem } from "./c2c.ts";

@@ -186,9 +186,23 @@ export const ClientToClient = z.object({
 /** @see ClientToClient */
 export type ClientToClient = z.infer<typeof ClientToClient>;
 
+/** The standing of one application segment for the device a bundle is for. */
+export const SegmentAccess = z.object({
+  segment: z.string(),
+  /** allowed now; posture_failing: a rule would allow it if posture passed; denied. */
+  state: z.enum(["allowed", "posture_failing", "denied"]),
+  rule: z.string().nullable(),
+  reason: z.string(),
+}).strict();
+/** @see SegmentAccess */
+export type SegmentAccess = z.infer<typeof SegmentAccess>;
+
 /**
  * The policy bundle a connector receives: its effective app profile plus the
- * pieces it needs locally. `version` is a content hash (the ETag).
+ * pieces it needs locally. `version` is a content hash (the ETag). It holds
+ * only the segments that apply to this device (a rule could allow them for
+ * its subject), with their standing in `access` — never every segment and
+ * rule of the organisation.
  */
 export const PolicyBundle = z.object({
   version: z.string(),
@@ -196,6 +210,7 @@ export const PolicyBundle = z.object({
   appProfile: AppProfile,
   postureProfiles: z.array(PostureProfile).default([]),
   segments: z.array(AppSegment).default([]),
+  access: z.array(SegmentAccess).default([]),
   clientToClient: ClientToClient.default(ClientToClient.parse({})),
   /** Names under this suffix are resolved by the edge's DNS through the tunnel. */
   edgeDnsDomains: z.array(z.string()).default([]),

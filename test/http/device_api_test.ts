@@ -432,6 +432,10 @@ Deno.test("policy: app profiles match the device group by rule order", async () 
 
 Deno.test("policy: long-poll returns on change, or 304 after the wait", async () => {
   const f = await fixture();
+  // A rule for a segment that does not exist yet changes no device's bundle.
+  await f.adminReq("PUT", "/api/v1/admin/policy/access-rules", {
+    items: [{ name: "all-intranet", segments: ["intranet"] }],
+  });
   const d = await f.enroll();
   const etag = `"${d.json.policy.version}"`;
   const t0 = performance.now();
@@ -784,4 +788,74 @@ Deno.test("support requests: five an hour per device (429 support_rate_limited),
   assert.equal(mine.length, 20);
   assert.ok(!mine.some((r) => /^m\d$/.test(r.message)), "the first hour's bundles were pruned");
   assert.equal(f.store.support.list().filter((r) => r.deviceId === other.json.deviceId).length, 1);
+});
+
+Deno.test("policy: each device's bundle holds only the segments a rule could allow it, with their standing", async () => {
+  const f = await fixture();
+  await f.adminReq("PUT", "/api/v1/admin/policy/segments", {
+    items: [
+      { name: "eng-wiki", domains: ["wiki.corp.internal"], cidrs: ["10.1.0.0/24"] },
+      { name: "hr", domains: ["*.hr.corp.internal"], cidrs: ["10.2.0.0/24"] },
+      { name: "finance", cidrs: ["10.3.0.0/24"] },
+    ],
+  });
+  await f.adminReq("PUT", "/api/v1/admin/policy/access-rules", {
+    items: [
+      { name: "eng", segments: ["eng-wiki"], machineGroups: ["engineering"] },
+      {
+        name: "HR apps",
+        segments: ["hr"],
+        machineGroups: ["engineering"],
+        postureProfiles: ["disk-encrypted"],
+      },
+      { name: "finance", segments: ["finance"], users: ["cfo"] },
+    ],
+  });
+  const eng = await f.enroll({}, f.newKey({ group: "engineering" }).key);
+  const other = await f.enroll({}, f.newKey({ group: "branch" }).key);
+  const policyOf = async (h: Record<string, string>) =>
+    PolicyResponse.parse(await (await f.req("GET", "/api/v1/policy", undefined, h)).json()).policy;
+
+  let p = await policyOf(eng.headers);
+  assert.deepEqual(p.segments.map((s) => s.name), ["eng-wiki", "hr"]);
+  assert.deepEqual(p.access.map((a) => [a.segment, a.state, a.rule]), [
+    ["eng-wiki", "allowed", "eng"],
+    ["hr", "posture_failing", "HR apps"],
+  ]);
+  assert.match(
+    p.access[1].reason,
+    /needs posture "disk-encrypted", the device has not reported it/,
+  );
+  assert.deepEqual(p.edgeDnsDomains.sort(), [
+    "hr.corp.internal",
+    "portcullis.internal",
+    "wiki.corp.internal",
+  ]);
+  assert.equal(JSON.stringify(p).includes("finance"), false, "no other segment or rule leaks");
+
+  const o = await policyOf(other.headers);
+  assert.deepEqual(o.segments, []);
+  assert.deepEqual(o.access, []);
+  assert.deepEqual(o.edgeDnsDomains, ["portcullis.internal"]);
+
+  // A passing posture report changes the standing (and the version).
+  const before = p.version;
+  await f.req("POST", "/api/v1/posture", {
+    collectedAt: "2026-01-01T00:00:00Z",
+    results: [{
+      profile: "disk-encrypted",
+      check: "disk",
+      passed: true,
+      expected: "on",
+      actual: "on",
+    }],
+  }, eng.headers);
+  p = await policyOf(eng.headers);
+  assert.notEqual(p.version, before);
+  assert.equal(p.access[1].state, "allowed");
+  // ... until it expires.
+  f.clock.advance(16 * 60_000);
+  p = await policyOf(eng.headers);
+  assert.equal(p.access[1].state, "posture_failing");
+  assert.match(p.access[1].reason, /expired/);
 });

@@ -9,6 +9,8 @@ import { MemoryTunnelPort } from "../../src/edge/dataplane_port.ts";
 import { createEnrollmentKey } from "../../src/edge/enrollment_keys.ts";
 import { DlpService } from "../../src/edge/dlp.ts";
 import { PolicyService } from "../../src/edge/policy.ts";
+import { ReportPostureSource } from "../../src/edge/access/posture_source.ts";
+import { DeviceSignal } from "../../src/edge/signal.ts";
 import { createEdgeApp } from "../../src/http/app_edge.ts";
 import type { EnrollRequest } from "../../src/http/api/schemas.ts";
 import { fingerprintHash, sha256Hex } from "../../src/identity/secrets.ts";
@@ -39,7 +41,8 @@ export async function fixture(opts: { sseKeepaliveMs?: number; tunnel?: MemoryTu
   const store = openStore(":memory:");
   const notifier = new Notifier(store, clock);
   const tunnel = opts.tunnel ?? new MemoryTunnelPort();
-  const policy = new PolicyService(store, clock, notifier, { edgeAddress: "100.64.0.1" });
+  const posture = new ReportPostureSource(store);
+  const policy = new PolicyService(store, clock, notifier, { edgeAddress: "100.64.0.1", posture });
   const dlp = new DlpService(store, clock, notifier);
   const ctx: EdgeContext = {
     store,
@@ -54,6 +57,8 @@ export async function fixture(opts: { sseKeepaliveMs?: number; tunnel?: MemoryTu
     endpoints: [{ transport: "udp", host: "edge.test", port: 51820 }],
     apiUrl: "https://edge.test:8443",
     caSha256: "a".repeat(64),
+    posture,
+    c2cChanged: new DeviceSignal(),
   };
   const rateLimiter = new LoginRateLimiter(clock);
   const app = createEdgeApp({

@@ -14,7 +14,8 @@ import {
   pruneSupportBundles,
   type SupportQuota,
 } from "../../edge/devices.ts";
-import { compileHostnameRegex, dnsNameProblem } from "../../edge/policy.ts";
+import { compileHostnameRegex } from "../../edge/policy.ts";
+import { judgeC2cName } from "../../edge/c2c.ts";
 import { randomId, sha256Hex } from "../../identity/secrets.ts";
 import type { PolicyBundle } from "../../policy/types.ts";
 import type { DeviceRecord } from "../../store/mod.ts";
@@ -80,7 +81,7 @@ export function deviceApi(deps: ResolvedDeps): Hono<EdgeEnv> {
   // Open policy streams and long-polls per device.
   const streams = new StreamSlots();
 
-  const bundle = (d: DeviceRecord): PolicyBundle => ctx.policy.bundleFor(d.group);
+  const bundle = (d: DeviceRecord): PolicyBundle => ctx.policy.bundleForDevice(d.id);
   const policyResponse = (d: DeviceRecord): PolicyResponse => ({
     policy: bundle(d),
     serverTime: iso(ctx.clock.now()),
@@ -172,37 +173,24 @@ export function deviceApi(deps: ResolvedDeps): Hono<EdgeEnv> {
       ctx.store.posture.insert(device.id, report.collectedAt, now, passed, report);
       ctx.store.devices.touch(device.id, now);
     });
+    ctx.posture.reported?.(device.id);
     return c.json({ passed, serverTime: iso(now) }, 200);
   });
 
   app.post("/c2c/register", auth, async (c) => {
     const device = c.get("device");
     const { fqdn: raw } = await readJson(c, C2cRegisterRequest);
-    const fqdn = raw.toLowerCase().replace(/\.$/, "");
     const settings = ctx.policy.clientToClient();
-    let reason = "";
-    const problem = dnsNameProblem(raw);
-    if (problem) reason = `"${raw.slice(0, 253)}" is not a valid DNS name: ${problem}`;
-    else if (!settings.enabled) reason = "Client-to-client is disabled on this edge";
-    else {
-      const re = compileHostnameRegex(settings.hostnameRegex);
-      if (!re.test(fqdn)) {
-        reason =
-          `"${fqdn}" does not match the configured hostname pattern ${settings.hostnameRegex}`;
-      } else {
-        const owner = ctx.store.c2c.validOwner(fqdn);
-        if (owner !== null && owner !== device.id) {
-          reason = `"${fqdn}" is already registered by another device`;
-        }
-      }
-    }
-    const valid = reason === "";
-    if (valid) reason = `"${fqdn}" matches ${settings.hostnameRegex}`;
+    const matcher = compileHostnameRegex(settings.hostnameRegex);
     const now = ctx.clock.now();
-    ctx.store.transaction(() => {
-      ctx.store.c2c.upsert({ deviceId: device.id, fqdn, valid, reason, registeredAt: now });
+    // Judged inside the transaction, so two devices racing for one name cannot both win.
+    const { fqdn, valid, reason } = ctx.store.transaction(() => {
+      const j = judgeC2cName(ctx.store, settings, matcher, device.id, raw);
+      ctx.store.c2c.upsert({ deviceId: device.id, ...j, registeredAt: now });
       ctx.store.devices.touch(device.id, now);
+      return j;
     });
+    ctx.c2cChanged.emit(device.id);
     const res: C2cRegisterResponse = { fqdn, valid, reason, serverTime: iso(now) };
     return c.json(res, 200);
   });

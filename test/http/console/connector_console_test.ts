@@ -78,6 +78,11 @@ Deno.test("connector console: Update Policy fetches the new policy and segments 
   try {
     const { ui, connector } = await sys.startConnectorWithKey();
     const before = connector.engine.status().policyVersion;
+    // Bundles carry only segments a rule could allow for the device.
+    const rule = await sys.edge.adminReq("PUT", "/api/v1/admin/policy/access-rules", {
+      items: [{ name: "everyone-intranet", segments: ["intranet"] }],
+    });
+    assert.equal(rule.status, 200);
     const put = await sys.edge.adminReq("PUT", "/api/v1/admin/policy/segments", {
       items: [{
         name: "intranet",
