@@ -19,7 +19,7 @@ import {
   AppSegment,
   ClientToClient,
   ForwardingProfile,
-  PolicyBundle,
+  type PolicyBundle,
   PostureProfile,
 } from "../policy/types.ts";
 import type { PolicyKind, Store } from "../store/mod.ts";
