@@ -30,7 +30,9 @@
  *
  * Policy never lives here: `filter` and `route` are functions handed in by
  * the role (connector forwarding decision, edge access policy) and swapped as
- * immutable values.
+ * immutable values. `sendTo` lets the role answer a device through its
+ * tunnel (the edge's TCP RST / ICMP "prohibited" for a denied flow): the
+ * packet is queued, encrypted and sent after the current batch.
  */
 import { setImmediate } from "node:timers";
 import type { TunDevice } from "../tun/mod.ts";
@@ -142,7 +144,14 @@ export interface PumpStats {
   routeErrors: number;
   /** Rounds that failed (a TUN/UDP read or write threw) and were retried. */
   roundErrors: number;
+  /** Packets sent to a peer through sendTo(). */
+  injected: number;
+  /** sendTo() packets refused (queue full, too large). */
+  injectDropped: number;
 }
+
+/** Most sendTo() packets waiting for the next flush. */
+export const INJECT_QUEUE = 256;
 
 /** A batch of slots carved from one ArrayBuffer, with per-slot sizes and endpoints. */
 class SlotBatch {
@@ -202,7 +211,11 @@ export class Pump {
     filterErrors: 0,
     routeErrors: 0,
     roundErrors: 0,
+    injected: 0,
+    injectDropped: 0,
   };
+  readonly #injectQueue: { peer: Peer; packet: Uint8Array }[] = [];
+  readonly #injectSlots: SlotBatch;
   readonly #onError: ((error: unknown, where: PumpErrorSite) => void) | null;
   readonly #onStopped: ((error: unknown | null) => void) | null;
   readonly #retryPauseMs: number;
@@ -233,6 +246,7 @@ export class Pump {
     this.#onError = opts.onError ?? null;
     this.#onStopped = opts.onStopped ?? null;
     this.#retryPauseMs = opts.retryPauseMs ?? 100;
+    this.#injectSlots = new SlotBatch(8);
     this.#tunIn = new SlotBatch(this.#batch);
     this.#netIn = new SlotBatch(this.#batch);
     this.#udpOut = new SlotBatch(0);
@@ -281,6 +295,24 @@ export class Pump {
     if (this.#udp && this.#udp.fd >= 0) this.#poller.remove(this.#udp.fd);
     this.#udp = udp;
     if (udp && this.#running) this.#poller.add(udp.fd, POLLIN);
+  }
+
+  /**
+   * Queues a plaintext IP packet for `peer` (encrypted and sent after the
+   * current batch, or at once when idle). Bounded: returns false and counts
+   * the drop when the queue is full or the packet does not fit a slot.
+   */
+  sendTo(peer: Peer, packet: Uint8Array): boolean {
+    if (
+      this.#injectQueue.length >= INJECT_QUEUE ||
+      TRANSPORT_HEADER_SIZE + Math.ceil(packet.length / 16) * 16 + 16 > SLOT_SIZE
+    ) {
+      this.stats.injectDropped++;
+      return false;
+    }
+    this.#injectQueue.push({ peer, packet });
+    this.#poller.wake();
+    return true;
   }
 
   /** Wakes the loop so it looks at timers and queues now (e.g. after setPeer). */
@@ -355,6 +387,7 @@ export class Pump {
       this.stats.rounds++;
       let work = this.#tunToNet();
       work += this.#netToTun();
+      this.#flushInjected();
       if (this.#dev.hasOutgoing) this.#flushOutgoing();
       const now = this.#clock.monotonic();
       if (this.#underLoad && now >= this.#underLoadUntil) {
@@ -510,6 +543,33 @@ export class Pump {
       this.stats.tunWritten += w;
       this.stats.tunWriteDropped += tunOut.count - w;
     }
+    this.#flushSends();
+    this.#flushInjected();
+  }
+
+  /** Encrypts and sends what sendTo() queued, through slots of its own. */
+  #flushInjected(): void {
+    const q = this.#injectQueue;
+    if (q.length === 0) return;
+    const slots = this.#injectSlots.bufs;
+    this.#udpOut.count = 0;
+    let used = 0;
+    for (const { peer, packet } of q) {
+      // The send list points into these slots: send before one is reused.
+      if (used === slots.length) {
+        this.#flushSends();
+        used = 0;
+      }
+      const slot = slots[used++];
+      slot.set(packet, TRANSPORT_HEADER_SIZE);
+      const o = this.#dev.outboundTo(peer, slot, packet.length);
+      if (o.kind === "send") {
+        this.stats.injected++;
+        this.#enqueueSend(slot, o.length, o.endpoint!);
+      } else if (o.kind === "queued") this.stats.queued++;
+      else this.stats.outboundDropped++;
+    }
+    q.length = 0;
     this.#flushSends();
   }
 

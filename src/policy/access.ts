@@ -153,6 +153,8 @@ export interface CompiledAccess {
   ): AccessDecision;
   /** Names of the segments a destination falls in. */
   segmentsFor(dest: AccessDestination): string[];
+  /** True when the address at `buf[off..]` is in some segment's CIDRs (any port or protocol). */
+  addressInSegments(buf: Uint8Array, off: number, family: 4 | 6): boolean;
   /** True when `name` matches a domain of some segment (the edge DNS remembers its answers). */
   nameInSegments(name: string): boolean;
   /** For each segment, the subject's standing, in segment order. */
@@ -502,6 +504,11 @@ export function compileAccessPolicy(
     },
     segmentsFor(dest) {
       return destLookup(dest).map((i) => segs[i].name);
+    },
+    addressInSegments(buf, off, family) {
+      hits.length = 0;
+      (family === 4 ? v4 : v6).lookup(buf, off, family === 4 ? 32 : 128, hits);
+      return hits.length > 0;
     },
     nameInSegments(name) {
       const n = normDomain(name);

@@ -321,6 +321,11 @@ export class WireGuardDevice {
     return this.#allowed.lookupText(address);
   }
 
+  /** The peer owning the destination of the IP packet at `buf[off..off+len]`, if any (no allocation). */
+  peerForDestination(buf: Uint8Array, off: number, len: number): Peer | null {
+    return this.#allowed.lookupDestination(buf, off, len);
+  }
+
   /** Allowed-IP prefixes of a peer as text. */
   allowedIpsOf(peer: Peer): string[] {
     return this.#allowed.prefixesOf(peer);
