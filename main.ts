@@ -71,11 +71,17 @@ const commands: Record<string, Handler> = {
     const { edgeCommand } = await import("./src/edge/cli.ts");
     const { edgeApps } = await import("./src/http/edge_apps.ts");
     const { edgeConsoleApp } = await import("./src/http/console/mod.ts");
+    const { addLogSink, RingSink } = await import("./src/log.ts");
+    // Recent records for the diagnostics bundle (secrets are stripped on export).
+    const logs = new RingSink(5000);
+    addLogSink(logs);
     return edgeCommand(args, {
       serve,
       apps: edgeApps({
         console: (cp, api, _tunnel, config) =>
           edgeConsoleApp(cp, api, { productVersion: VERSION, allowedHosts: config.consoleHosts }),
+        productVersion: VERSION,
+        logs: () => logs.records(),
       }),
     });
   },

@@ -33,6 +33,8 @@ export interface BundleInput {
   captureBudget?: number;
   /** Creation time (ms). */
   now?: number;
+  /** More record sets, each written as `<name>.jsonl` with secrets removed (e.g. decisions). */
+  records?: Record<string, unknown[]>;
 }
 
 /** Replacement for a removed secret. */
@@ -103,6 +105,14 @@ export function buildBundle(input: BundleInput): Uint8Array {
   files["state.json"] = json(input.state);
   files["config.json"] = json(input.config);
   files["notifications.json"] = json(input.notifications);
+  const recordSets: Record<string, number> = {};
+  for (const [name, rows] of Object.entries(input.records ?? {})) {
+    const file = `${name.replace(/[^A-Za-z0-9_-]/g, "_")}.jsonl`;
+    files[file] = enc.encode(
+      rows.map((r) => JSON.stringify(stripSecrets(r))).join("\n") + (rows.length ? "\n" : ""),
+    );
+    recordSets[file] = rows.length;
+  }
 
   const included: string[] = [];
   const skipped: string[] = [];
@@ -124,6 +134,7 @@ export function buildBundle(input: BundleInput): Uint8Array {
     createdAt: new Date(now).toISOString(),
     logRecords: input.logs.length,
     notifications: input.notifications.length,
+    ...(Object.keys(recordSets).length ? { records: recordSets } : {}),
     captures: included,
     capturesSkipped: skipped,
     note: "Secrets (keys, passwords, credentials, tokens, TOTP secrets) are removed.",

@@ -38,4 +38,6 @@ export interface EdgeContext {
   posture: PostureSource;
   /** Fires with a device id when its client-to-client registration changed. */
   c2cChanged: DeviceSignal;
+  /** The data plane's state for diagnostics (set once the tunnel and enforcement run). */
+  dataPlaneState?: () => Record<string, unknown>;
 }

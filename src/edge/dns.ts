@@ -73,6 +73,12 @@ export interface DnsServerOptions {
   tcp?: boolean;
   /** TTL of negative answers (SOA minimum); default 30 s. */
   negativeTtl?: number;
+  /**
+   * Sees each upstream answer before it goes to the client (enforcement
+   * remembers the addresses it gave a device for an FQDN segment's name).
+   * Must not throw; a throw is logged and the answer still goes out.
+   */
+  onForwarded?: (source: DnsSource, query: DnsMessage, answer: Uint8Array) => void;
 }
 
 /** A running DNS server. */
@@ -224,7 +230,14 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
     }
     stats.forwarded++;
     const ans = await forwarder.forward(raw, q, upstream, src.transport);
-    if (ans) return ans;
+    if (ans) {
+      try {
+        opts.onForwarded?.(src, q, ans);
+      } catch (e) {
+        log.error("DNS answer observer failed", { error: String(e) });
+      }
+      return ans;
+    }
     stats.forwardFailed++;
     return encodeDnsMessage(dnsResponseTo(q, { rcode: DNS_RCODE.SERVFAIL, ra: true }));
   };

@@ -15,7 +15,7 @@ import type { EdgeContext } from "./context.ts";
 import { type EdgeControlPlane, startEdgeControlPlane } from "./control_plane.ts";
 import { EdgeTunnel } from "./tunnel.ts";
 import { c2cAddress, loadPeers } from "./devices.ts";
-import { deviceRouteFn } from "./enforce.ts";
+import { type EdgeEnforcement, startEnforcement } from "./access/mod.ts";
 import { DNS_CLASS_IN, DNS_TYPE } from "../packet/dns.ts";
 import { type DnsServer, protectedRecord, startDnsServer } from "./dns.ts";
 import { parseKey } from "../wireguard/mod.ts";
@@ -29,6 +29,8 @@ const log = logger("edge");
 export interface RunningEdge {
   cp: EdgeControlPlane;
   tunnel: EdgeTunnel | null;
+  /** Access enforcement on the tunnel (null without a data plane). */
+  enforcement: EdgeEnforcement | null;
   /** Bound ports by listener name (api, console, bootstrap, protected). */
   ports: Record<string, number>;
   stop(): Promise<void>;
@@ -76,6 +78,7 @@ export async function startEdge<A extends HttpApp>(
   const closers: (() => Promise<void> | void)[] = [() => cp.close()];
   const ports: Record<string, number> = {};
   let tunnel: EdgeTunnel | null = null;
+  let enforcement: EdgeEnforcement | null = null;
   try {
     if (!opts.noTunnel) {
       tunnel = await EdgeTunnel.start({
@@ -92,25 +95,15 @@ export async function startEdge<A extends HttpApp>(
       closers.push(() => t.close());
       cp.ctx.tunnel = tunnel;
       loadPeers(cp.ctx);
-      // Device-to-device traffic follows the client-to-client policy, live.
-      const applyRoute = () =>
-        t.pump.setRoute(
-          deviceRouteFn(
-            cp.ctx.network,
-            cp.ctx.edgeAddress,
-            cp.ctx.policy.clientToClient().enabled,
-          ),
-        );
-      applyRoute();
-      const stopWatch = new AbortController();
-      closers.push(() => stopWatch.abort());
-      (async () => {
-        for await (
-          const _ of cp.notifier.subscribe({ kinds: ["policy_updated"], signal: stopWatch.signal })
-        ) {
-          applyRoute();
-        }
-      })().catch(() => {});
+      // Every flow from a device is decided by the access policy (segments,
+      // rules, subjects, posture, client-to-client), live on every change.
+      const access = startEnforcement(cp.ctx, t);
+      enforcement = access;
+      closers.push(() => access.close());
+      cp.ctx.dataPlaneState = () => ({
+        tunnel: { interface: t.interfaceName, pump: t.pumpStats },
+        enforcement: access.stats(),
+      });
     }
 
     const listen = (
@@ -162,6 +155,8 @@ export async function startEdge<A extends HttpApp>(
           const ip = tryParseIp(address.replace(/^::ffff:/, ""));
           return ip !== null && prefixContains(network, ip);
         },
+        onForwarded: (src, query, answer) =>
+          enforcement?.observeDnsAnswer(src.address, query, answer),
       });
       closers.push(() => dns.close());
       ports.dns = dns.port;
@@ -173,6 +168,7 @@ export async function startEdge<A extends HttpApp>(
   return {
     cp,
     tunnel,
+    enforcement,
     ports,
     async stop() {
       for (const c of closers.reverse()) {

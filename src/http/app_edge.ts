@@ -29,6 +29,8 @@ export function createEdgeApp(deps: EdgeAppDeps): Hono<EdgeEnv> {
     scrypt: deps.scrypt,
     metrics: deps.metrics ?? new EdgeMetrics(),
     supportQuota: deps.supportQuota,
+    productVersion: deps.productVersion,
+    logs: deps.logs,
   };
   const app = new Hono<EdgeEnv>();
 

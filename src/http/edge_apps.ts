@@ -10,13 +10,19 @@ import type { EdgeEnv } from "./api/env.ts";
 import { createEdgeApp } from "./app_edge.ts";
 import { createBootstrapApp } from "./bootstrap_app.ts";
 import { createProtectedApp } from "./protected_app.ts";
+import type { LogRecord } from "../log.ts";
 
 /** Builds the standard set; `console` mounts the admin console on the console listener. */
 export function edgeApps(
-  o: { console?: EdgeApps<Hono<EdgeEnv>>["console"] } = {},
+  o: {
+    console?: EdgeApps<Hono<EdgeEnv>>["console"];
+    /** Product version and recent log records, for the diagnostics bundle. */
+    productVersion?: string;
+    logs?: () => LogRecord[];
+  } = {},
 ): EdgeApps<Hono<EdgeEnv>> {
   return {
-    api: (cp) => createEdgeApp({ ctx: cp.ctx }),
+    api: (cp) => createEdgeApp({ ctx: cp.ctx, productVersion: o.productVersion, logs: o.logs }),
     publicApi: (api) => {
       const app = new Hono();
       app.get(

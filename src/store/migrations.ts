@@ -168,6 +168,34 @@ CREATE TABLE support_requests (
 `,
   },
   {
+    version: 3,
+    name: "access_decisions",
+    sql: `
+-- The access decision log: one row per decided flow to a private
+-- destination (allowed or denied), with the rule and the reason. Device
+-- name and user are copied, so the log still reads after a device is
+-- deleted; retention is bounded by the writer (rows and age).
+CREATE TABLE access_decisions (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  at INTEGER NOT NULL,
+  device_id TEXT NOT NULL,
+  device_name TEXT NOT NULL,
+  user_name TEXT,
+  src TEXT NOT NULL,
+  dst TEXT NOT NULL,
+  port INTEGER NOT NULL,
+  protocol TEXT NOT NULL,
+  dst_name TEXT,
+  verdict TEXT NOT NULL CHECK (verdict IN ('allow', 'deny')),
+  rule TEXT,
+  segments TEXT NOT NULL,
+  reason TEXT NOT NULL
+) STRICT;
+CREATE INDEX access_decisions_at ON access_decisions(at);
+CREATE INDEX access_decisions_device ON access_decisions(device_id, id);
+`,
+  },
+  {
     version: 5,
     name: "dlp",
     sql: `

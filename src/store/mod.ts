@@ -8,6 +8,7 @@ import {
   ApiTokensRepo,
   AuditRepo,
   C2cRepo,
+  DecisionsRepo,
   DevicesRepo,
   DlpDictionariesRepo,
   DlpIncidentsRepo,
@@ -30,6 +31,8 @@ export type {
   ApiTokenRecord,
   AuditRecord,
   C2cRecord,
+  DecisionFilter,
+  DecisionRecord,
   DeviceRecord,
   DlpDictionaryRecord,
   DlpIncidentRecord,
@@ -62,6 +65,7 @@ export const TABLES = [
   "dlp_dictionaries",
   "dlp_rules",
   "dlp_incidents",
+  "access_decisions",
 ] as const;
 
 /** The edge database with its repositories. */
@@ -98,6 +102,8 @@ export class Store {
   readonly dlpRules: DlpRulesRepo;
   /** DLP incidents. */
   readonly dlpIncidents: DlpIncidentsRepo;
+  /** The access decision log. */
+  readonly decisions: DecisionsRepo;
 
   constructor(readonly db: Database, sealer?: Sealer) {
     this.settings = new SettingsRepo(db);
@@ -116,6 +122,7 @@ export class Store {
     this.dlpDictionaries = new DlpDictionariesRepo(db, sealer);
     this.dlpRules = new DlpRulesRepo(db);
     this.dlpIncidents = new DlpIncidentsRepo(db);
+    this.decisions = new DecisionsRepo(db);
   }
 
   /** Runs `fn` in one transaction (nested calls become savepoints). */

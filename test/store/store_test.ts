@@ -168,3 +168,82 @@ Deno.test("store: DLP repositories — EDM keys sealed at rest, incidents stored
   assert.equal(s.dlpIncidents.count(), 1);
   s.close();
 });
+
+Deno.test("store: a migration numbered below one already applied is still applied (merge order)", () => {
+  const db = Database.open(":memory:", {
+    migrations: [
+      { version: 1, name: "a", sql: "CREATE TABLE a (x)" },
+      { version: 3, name: "c", sql: "CREATE TABLE c (x)" },
+    ],
+  });
+  db.migrate([
+    { version: 1, name: "a", sql: "CREATE TABLE a (x)" },
+    { version: 2, name: "b", sql: "CREATE TABLE b (x)" },
+    { version: 3, name: "c", sql: "CREATE TABLE c (x)" },
+  ]);
+  assert.equal(db.all("SELECT name FROM sqlite_master WHERE name = 'b'").length, 1);
+  assert.deepEqual(
+    db.all<{ version: number }>("SELECT version FROM schema_version ORDER BY version").map((r) =>
+      r.version
+    ),
+    [1, 2, 3],
+  );
+  db.close();
+});
+
+Deno.test("store: the decision log filters, pages newest first, and prunes by rows and age", () => {
+  const s = openStore(":memory:");
+  const base = {
+    deviceName: "ws",
+    user: null,
+    src: "100.64.0.2",
+    dst: "198.19.0.10",
+    port: 80,
+    protocol: "tcp",
+    name: null,
+    segments: ["app"],
+    reason: "x",
+  };
+  s.transaction(() => {
+    for (let i = 0; i < 10; i++) {
+      s.decisions.insert({
+        ...base,
+        at: 1000 + i,
+        deviceId: i % 2 ? "dev_a" : "dev_b",
+        user: i === 3 ? "carol" : null,
+        verdict: i % 3 ? "deny" : "allow",
+        rule: i % 3 ? null : "eng",
+      });
+    }
+  });
+  assert.equal(s.decisions.list().length, 10);
+  assert.deepEqual(s.decisions.list({ deviceId: "dev_a" }).map((d) => d.at), [
+    1009,
+    1007,
+    1005,
+    1003,
+    1001,
+  ]);
+  assert.deepEqual(s.decisions.list({ verdict: "allow" }).map((d) => d.rule), [
+    "eng",
+    "eng",
+    "eng",
+    "eng",
+  ]);
+  assert.deepEqual(s.decisions.list({ rule: "eng", deviceId: "dev_b" }).map((d) => d.at), [
+    1006,
+    1000,
+  ]);
+  assert.deepEqual(s.decisions.list({ user: "carol" }).map((d) => d.at), [1003]);
+  assert.deepEqual(s.decisions.list({ since: 1004, until: 1006 }).map((d) => d.at), [1005, 1004]);
+  const page = s.decisions.list({ limit: 3 });
+  assert.deepEqual(s.decisions.list({ beforeId: page[2].id, limit: 2 }).map((d) => d.at), [
+    1006,
+    1005,
+  ]);
+  assert.deepEqual(page[0].segments, ["app"]);
+  assert.equal(s.decisions.prune(6, 0), 4);
+  assert.equal(s.decisions.count(), 6);
+  assert.equal(s.decisions.prune(100, 1008), 4);
+  assert.deepEqual(s.decisions.list().map((d) => d.at), [1009, 1008]);
+});

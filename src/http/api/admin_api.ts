@@ -26,8 +26,12 @@ import {
   CreateKeyRequest,
   CreateTokenRequest,
   CreateUserRequest,
+  DecisionQuery,
+  ExplainRequest,
   LoginRequest,
 } from "./admin_schemas.ts";
+import { explainAccess } from "../../edge/access/explain.ts";
+import { buildBundle, bundleFileName } from "../../diag/export_bundle.ts";
 import { clientIp, iso, queryInt, readJson } from "./common.ts";
 import { dlpAdminApi } from "./dlp_api.ts";
 import type { EdgeEnv, ResolvedDeps } from "./env.ts";
@@ -455,6 +459,61 @@ export function adminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
 
   // Data loss prevention
   app.route("/dlp", dlpAdminApi(deps));
+
+  // Access decisions, "why?" and the diagnostics bundle
+  app.get("/decisions", (c) => {
+    const q = DecisionQuery.parse(c.req.query());
+    const rows = store.decisions.list({
+      deviceId: q.device,
+      user: q.user,
+      verdict: q.verdict,
+      rule: q.rule,
+      since: q.since === undefined ? undefined : Date.parse(q.since),
+      until: q.until === undefined ? undefined : Date.parse(q.until),
+      beforeId: q.before,
+      limit: q.limit,
+    });
+    return c.json({
+      decisions: rows.map((d) => ({ ...d, at: iso(d.at) })),
+      next: rows.length === q.limit ? rows[rows.length - 1].id : null,
+    }, 200);
+  });
+  app.post("/access/explain", async (c) => {
+    const req = await readJson(c, ExplainRequest);
+    const out = explainAccess(ctx, req.device, req);
+    return c.json({ ...out, serverTime: iso(now()) }, 200);
+  });
+  app.get("/diagnostics", (c) => {
+    const at = now();
+    const zip = buildBundle({
+      role: "edge",
+      version: deps.productVersion ?? "unknown",
+      logs: deps.logs?.() ?? [],
+      state: {
+        devices: store.devices.list().length,
+        policyRevision: ctx.policy.revision(),
+        dataPlane: ctx.dataPlaneState?.() ?? null,
+        tables: store.tableCounts(),
+      },
+      config: {
+        network: ctx.network,
+        edgeAddress: ctx.edgeAddress,
+        apiUrl: ctx.apiUrl,
+        endpoints: ctx.endpoints,
+        clientToClient: ctx.policy.clientToClient(),
+      },
+      notifications: store.notifications.list({ afterId: 0, limit: 500 }),
+      records: {
+        decisions: store.decisions.list({ limit: 10_000 }).map((d) => ({ ...d, at: iso(d.at) })),
+      },
+      now: at,
+    });
+    audit(c, "diagnostics.export", null, { size: zip.length });
+    return c.body(new Uint8Array(zip), 200, {
+      "Content-Type": "application/zip",
+      "Content-Disposition": `attachment; filename="${bundleFileName("edge", at)}"`,
+    });
+  });
 
   // Support requests
   app.get("/support-requests", (c) =>

@@ -4,6 +4,7 @@
  * field is an error.
  */
 import { z } from "zod";
+import { parseIpText } from "../../packet/addr.ts";
 
 /** Usernames: letters, digits, dot, dash, underscore, @. */
 export const Username = z.string().min(1).max(64).regex(
@@ -73,3 +74,28 @@ export const PostureResponse = z.object({
 export const SupportForm = z.object({
   message: z.string().min(1).max(4000),
 }).strict();
+
+/** GET /api/v1/admin/decisions query. */
+export const DecisionQuery = z.object({
+  device: z.string().min(1).max(128).optional(),
+  user: z.string().min(1).max(256).optional(),
+  verdict: z.enum(["allow", "deny"]).optional(),
+  rule: z.string().min(1).max(100).optional(),
+  since: z.string().datetime({ offset: true }).optional(),
+  until: z.string().datetime({ offset: true }).optional(),
+  before: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+}).strict();
+
+/** POST /api/v1/admin/access/explain: "why can't this device reach that?" */
+export const ExplainRequest = z.object({
+  device: z.string().min(1).max(128),
+  ip: z.string().max(45).refine((v) => parseIpText(v) !== null, "expected an IPv4 or IPv6 address")
+    .optional(),
+  name: z.string().min(1).max(253).optional(),
+  port: z.number().int().min(1).max(65535).optional(),
+  protocol: z.enum(["tcp", "udp", "icmp"]).default("tcp"),
+}).strict().refine((r) => r.ip !== undefined || r.name !== undefined, {
+  message: "give an ip or a name",
+  path: ["ip"],
+});

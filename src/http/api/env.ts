@@ -9,6 +9,7 @@ import type { ScryptParams } from "../../identity/password.ts";
 import type { SessionManager } from "../../identity/sessions.ts";
 import type { DeviceRecord, SessionRecord, UserRecord } from "../../store/mod.ts";
 import type { EdgeMetrics } from "./metrics.ts";
+import type { LogRecord } from "../../log.ts";
 
 /** Hono environment of the edge app. */
 export type EdgeEnv = {
@@ -40,6 +41,10 @@ export interface EdgeAppDeps {
   metrics?: EdgeMetrics;
   /** Support upload limits per device; default DEFAULT_SUPPORT_QUOTA (5 an hour, keep 20). */
   supportQuota?: SupportQuota;
+  /** Product version written into diagnostics bundles. */
+  productVersion?: string;
+  /** Recent log records for diagnostics bundles. */
+  logs?: () => LogRecord[];
 }
 
 /** Resolved dependencies used by the sub-apps. */
@@ -51,4 +56,6 @@ export interface ResolvedDeps {
   scrypt?: ScryptParams;
   metrics: EdgeMetrics;
   supportQuota?: SupportQuota;
+  productVersion?: string;
+  logs?: () => LogRecord[];
 }

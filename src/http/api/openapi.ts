@@ -9,6 +9,7 @@ import {
   CreateKeyRequest,
   CreateTokenRequest,
   CreateUserRequest,
+  ExplainRequest,
   HeartbeatResponse,
   LoginRequest,
   LoginResponse,
@@ -308,6 +309,27 @@ export const ROUTES: RouteDoc[] = [
     auth: "admin",
   },
   ...DLP_ROUTES,
+
+  {
+    method: "get",
+    path: "/api/v1/admin/decisions",
+    summary:
+      "Access decision log, newest first (filters: device, user, verdict, rule, since, until; paging: before, limit)",
+    auth: "admin",
+  },
+  {
+    method: "post",
+    path: "/api/v1/admin/access/explain",
+    summary: "Why can a device reach (or not reach) a destination: the deciding rule and reason",
+    auth: "admin",
+    request: ExplainRequest,
+  },
+  {
+    method: "get",
+    path: "/api/v1/admin/diagnostics",
+    summary: "Download the edge's diagnostics bundle (zip, secrets removed, with the decisions)",
+    auth: "admin",
+  },
   { method: "get", path: "/metrics", summary: "Prometheus metrics", auth: "none" },
 ];
 

@@ -21,3 +21,4 @@ export * from "./support.ts";
 export * from "./dlp_dictionaries.ts";
 export * from "./dlp_rules.ts";
 export * from "./dlp_incidents.ts";
+export * from "./decisions.ts";

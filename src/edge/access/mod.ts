@@ -1,0 +1,154 @@
+/**
+ * Access enforcement wired into a running edge: the enforcer on the pump's
+ * route and filter hooks, fed by the compiled policy (swapped on every
+ * policy change), device subjects and posture (re-read when a device
+ * changes), client-to-client registrations, the edge DNS's answers for
+ * FQDN segments, and writing its decisions to the decision log.
+ */
+import type { EdgeContext } from "../context.ts";
+import { deviceForAddress } from "../devices.ts";
+import { subjectFor } from "../subjects.ts";
+import type { Peer, WireGuardDevice } from "../../wireguard/mod.ts";
+import type { Pump } from "../../dataplane/pump.ts";
+import { type DnsMessage, normalizeDnsName, tryParseDnsMessage } from "../../packet/dns.ts";
+import { logger } from "../../log.ts";
+import { DecisionLog } from "./decision_log.ts";
+import { DnsBindings } from "./dns_bindings.ts";
+import { Enforcer, type EnforcerStats } from "./enforcer.ts";
+
+export { Enforcer } from "./enforcer.ts";
+export type { EnforcementPolicy, FlowDecision } from "./enforcer.ts";
+
+const log = logger("edge.access");
+
+/** The parts of the edge data plane enforcement plugs into. */
+export interface EnforcedTunnel {
+  readonly device: WireGuardDevice;
+  readonly pump: Pump;
+}
+
+/** Running enforcement. */
+export interface EdgeEnforcement {
+  readonly enforcer: Enforcer;
+  readonly dns: DnsBindings;
+  readonly decisions: DecisionLog;
+  /** For the edge DNS's `onForwarded`: remembers answers for segment names. */
+  observeDnsAnswer(source: string, query: DnsMessage, answer: Uint8Array): void;
+  /** Counters for diagnostics and metrics. */
+  stats(): EnforcerStats & { flows: number; decisionsWritten: number; decisionsSuppressed: number };
+  /** Stops timers and subscriptions and flushes the decision log. */
+  close(): void;
+}
+
+/** Options of startEnforcement. */
+export interface EnforcementOptions {
+  /** Most flows tracked (default 65,536). */
+  capacity?: number;
+}
+
+/** Starts enforcing on `tunnel` for the edge in `ctx`. */
+export function startEnforcement(
+  ctx: EdgeContext,
+  tunnel: EnforcedTunnel,
+  opts: EnforcementOptions = {},
+): EdgeEnforcement {
+  const dns = new DnsBindings(ctx.clock);
+  const decisions = new DecisionLog(ctx.store, ctx.clock);
+  decisions.start();
+  const enforcer = new Enforcer({
+    network: ctx.network,
+    edgeAddress: ctx.edgeAddress,
+    clock: ctx.clock,
+    capacity: opts.capacity,
+    dns,
+    loadDevice: (id) => {
+      const d = ctx.store.devices.byId(id);
+      const subject = d && !d.disabled ? subjectFor(ctx.store, id) : null;
+      return subject ? { subject, posture: ctx.posture.profiles(id) } : null;
+    },
+    lookupAddress: (ip) => {
+      const d = deviceForAddress(ctx, ip);
+      if (!d || d.disabled) return null;
+      const reg = ctx.store.c2c.get(d.id);
+      return { deviceId: d.id, name: d.hostname, fqdn: reg?.valid ? reg.fqdn : null };
+    },
+    peerForDestination: (buf, off, len) => tunnel.device.peerForDestination(buf, off, len),
+    inject: (peer: Peer, packet) => {
+      tunnel.pump.sendTo(peer, packet);
+    },
+    onDecision: (d) => decisions.add(d),
+  });
+  const apply = () => {
+    const { access, revision } = ctx.policy.compiled();
+    enforcer.setPolicy({ access, c2cEnabled: ctx.policy.clientToClient().enabled });
+    log.info("Access policy in force", {
+      revision,
+      segments: access.segmentCount,
+      rules: access.ruleCount,
+      ...(access.unknownSegments.length ? { unknownSegments: access.unknownSegments } : {}),
+    });
+  };
+  apply();
+  tunnel.pump.setRoute(enforcer.route);
+  tunnel.pump.setFilter(enforcer.filter);
+
+  const stop = new AbortController();
+  (async () => {
+    for await (
+      const n of ctx.notifier.subscribe({
+        kinds: [
+          "policy_updated",
+          "device_enrolled",
+          "device_disabled",
+          "device_enabled",
+          "device_deleted",
+        ],
+        signal: stop.signal,
+      })
+    ) {
+      if (n.kind === "policy_updated") apply();
+      else if (typeof n.data.deviceId === "string") enforcer.deviceChanged(n.data.deviceId);
+    }
+  })().catch((e) => log.error("Access policy watcher stopped", { error: String(e) }));
+  const offPosture = ctx.posture.onChange((id) => enforcer.deviceChanged(id));
+  const offC2c = ctx.c2cChanged.on(() => enforcer.peersChanged());
+  const timer = setInterval(() => enforcer.tick(), 1000);
+
+  return {
+    enforcer,
+    dns,
+    decisions,
+    observeDnsAnswer(source, query, answer) {
+      const q = query.questions[0];
+      const policy = enforcer.policy;
+      if (!q || !policy || !policy.access.nameInSegments(q.name)) return;
+      const m = tryParseDnsMessage(answer);
+      if (!("header" in m)) return;
+      const addresses: string[] = [];
+      let ttl = Infinity;
+      for (const r of m.answers) {
+        if (r.type === "A" || r.type === "AAAA") {
+          addresses.push(r.address);
+          ttl = Math.min(ttl, r.ttl);
+        }
+      }
+      if (addresses.length) dns.record(source, normalizeDnsName(q.name), addresses, ttl);
+    },
+    stats() {
+      return {
+        ...enforcer.stats,
+        flows: enforcer.flows.size,
+        decisionsWritten: decisions.stats.written,
+        decisionsSuppressed: decisions.stats.suppressed,
+      };
+    },
+    close() {
+      stop.abort();
+      offPosture();
+      offC2c();
+      clearInterval(timer);
+      // The hooks stay: a stopping edge must not forward unenforced in its last moments.
+      decisions.close();
+    },
+  };
+}

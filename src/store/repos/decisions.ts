@@ -1,0 +1,125 @@
+import type { Database, SqlValue } from "../db.ts";
+import { num, numOrNull, type Row, str, strOrNull } from "./row.ts";
+
+/** One access decision as stored. */
+export interface DecisionRecord {
+  id: number;
+  /** Wall-clock ms. */
+  at: number;
+  deviceId: string;
+  deviceName: string;
+  user: string | null;
+  src: string;
+  dst: string;
+  port: number;
+  protocol: string;
+  /** The destination name it was matched by, if any. */
+  name: string | null;
+  verdict: "allow" | "deny";
+  rule: string | null;
+  segments: string[];
+  reason: string;
+}
+
+/** Filters of `DecisionsRepo.list`; all optional, combined with AND. */
+export interface DecisionFilter {
+  deviceId?: string;
+  user?: string;
+  verdict?: "allow" | "deny";
+  rule?: string;
+  /** At or after (ms). */
+  since?: number;
+  /** Before (ms). */
+  until?: number;
+  /** Rows with a smaller id (paging, newest first). */
+  beforeId?: number;
+  limit?: number;
+}
+
+function toDecision(r: Row): DecisionRecord {
+  return {
+    id: num(r.id),
+    at: num(r.at),
+    deviceId: str(r.device_id),
+    deviceName: str(r.device_name),
+    user: strOrNull(r.user_name),
+    src: str(r.src),
+    dst: str(r.dst),
+    port: num(r.port),
+    protocol: str(r.protocol),
+    name: strOrNull(r.dst_name),
+    verdict: r.verdict === "allow" ? "allow" : "deny",
+    rule: strOrNull(r.rule),
+    segments: JSON.parse(str(r.segments)),
+    reason: str(r.reason),
+  };
+}
+
+/** The access decision log. */
+export class DecisionsRepo {
+  constructor(private db: Database) {}
+
+  /** Appends decisions (call inside a transaction for a batch). */
+  insert(d: Omit<DecisionRecord, "id">): number {
+    return this.db.run(
+      `INSERT INTO access_decisions (at, device_id, device_name, user_name, src, dst, port,
+         protocol, dst_name, verdict, rule, segments, reason)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      d.at,
+      d.deviceId,
+      d.deviceName,
+      d.user,
+      d.src,
+      d.dst,
+      d.port,
+      d.protocol,
+      d.name,
+      d.verdict,
+      d.rule,
+      JSON.stringify(d.segments),
+      d.reason,
+    ).lastInsertRowid;
+  }
+
+  /** Matching decisions, newest first. */
+  list(f: DecisionFilter = {}): DecisionRecord[] {
+    const where: string[] = [];
+    const args: SqlValue[] = [];
+    const add = (sql: string, v: SqlValue | undefined) => {
+      if (v === undefined) return;
+      where.push(sql);
+      args.push(v);
+    };
+    add("device_id = ?", f.deviceId);
+    add("user_name = ?", f.user);
+    add("verdict = ?", f.verdict);
+    add("rule = ?", f.rule);
+    add("at >= ?", f.since);
+    add("at < ?", f.until);
+    add("id < ?", f.beforeId);
+    args.push(f.limit ?? 100);
+    return this.db.all<Row>(
+      `SELECT * FROM access_decisions ${
+        where.length ? `WHERE ${where.join(" AND ")}` : ""
+      } ORDER BY id DESC LIMIT ?`,
+      ...args,
+    ).map(toDecision);
+  }
+
+  /** Keeps at most `keep` newest rows and none older than `olderThan` (ms); returns rows removed. */
+  prune(keep: number, olderThan: number): number {
+    const cut = numOrNull(
+      this.db.get<Row>("SELECT id FROM access_decisions ORDER BY id DESC LIMIT 1 OFFSET ?", keep)
+        ?.id ?? null,
+    );
+    let n = 0;
+    if (cut !== null) n += this.db.run("DELETE FROM access_decisions WHERE id <= ?", cut).changes;
+    n += this.db.run("DELETE FROM access_decisions WHERE at < ?", olderThan).changes;
+    return n;
+  }
+
+  /** Number of stored decisions. */
+  count(): number {
+    return num(this.db.get<Row>("SELECT COUNT(*) AS n FROM access_decisions")!.n);
+  }
+}
