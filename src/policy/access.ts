@@ -155,6 +155,8 @@ export interface CompiledAccess {
   segmentsFor(dest: AccessDestination): string[];
   /** True when the address at `buf[off..]` is in some segment's CIDRs (any port or protocol). */
   addressInSegments(buf: Uint8Array, off: number, family: 4 | 6): boolean;
+  /** Every exact (non-wildcard) segment domain, lowercase (the edge resolves them itself). */
+  readonly exactDomains: readonly string[];
   /** True when `name` matches a domain of some segment (the edge DNS remembers its answers). */
   nameInSegments(name: string): boolean;
   /** For each segment, the subject's standing, in segment order. */
@@ -494,6 +496,7 @@ export function compileAccessPolicy(
     segmentCount: segs.length,
     ruleCount: crules.length,
     unknownSegments: [...unknown],
+    exactDomains: [...exact.keys()],
     explain(subject, posture, dest, now) {
       const found = destLookup(dest);
       return decideSegments(prep(subject), posture, found, dest.private?.reason ?? null, now);

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { ManualClock } from "../../src/clock.ts";
 import { Enforcer, type FlowDecision, type PeerDevice } from "../../src/edge/access/enforcer.ts";
 import { DnsBindings } from "../../src/edge/access/dns_bindings.ts";
+import { SegmentResolver } from "../../src/edge/access/segment_resolver.ts";
 import { compileAccessPolicy, type PostureState } from "../../src/policy/access.ts";
 import { AccessRule, AppSegment } from "../../src/policy/types.ts";
 import { buildIcmpEcho, buildIp, buildTcp, buildUdp } from "../../src/packet/build.ts";
@@ -301,4 +302,20 @@ Deno.test("enforcer: rejections are rate-limited per device", () => {
   t.clock.advance(1000);
   t.from(GW, syn(GW, APP, 500, 80));
   assert.equal(t.injected.length, 41);
+});
+
+Deno.test("enforcer: names the edge resolved itself hold for every device", async () => {
+  const t = setup();
+  const resolver = new SegmentResolver(
+    t.dns,
+    (name) => Promise.resolve(name === "wiki.corp.internal" ? ["10.1.2.3"] : []),
+    { intervalMs: 60_000 },
+  );
+  await resolver.setNames(["wiki.corp.internal", "gone.corp.internal"]);
+  // The branch box never asked the edge DNS; the address is still the wiki's.
+  assert.equal(t.from(GW, syn(GW, "10.1.2.3", 1, 443)), "drop");
+  assert.deepEqual(t.decisions.at(-1)!.segments, ["wiki"]);
+  assert.equal(t.decisions.at(-1)!.name, "wiki.corp.internal");
+  assert.equal(t.from(WS, syn(WS, "10.1.2.3", 1, 443)), "tun");
+  await resolver.close();
 });

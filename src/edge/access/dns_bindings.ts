@@ -14,6 +14,13 @@ import type { Clock } from "../../clock.ts";
 import { normDomain } from "../../policy/access.ts";
 import { formatIpBytes, parseIpText } from "../../packet/addr.ts";
 
+/**
+ * The pseudo-device of bindings the edge learnt by resolving segment names
+ * itself: they hold for every device, so an address an FQDN segment lives
+ * at is private even for a device that resolved it elsewhere.
+ */
+export const GLOBAL = "*";
+
 /** Shortest and longest time a binding is kept (s). */
 export const BINDING_TTL_FLOOR_S = 60;
 /** Longest time a binding is kept (s). */
@@ -32,9 +39,9 @@ export class DnsBindings {
 
   constructor(private clock: Clock, private perDevice = BINDINGS_PER_DEVICE) {}
 
-  /** Remembers that `device` (its tunnel address) was told `addresses` for `name`. */
+  /** Remembers that `device` (its tunnel address, or GLOBAL) was told `addresses` for `name`. */
   record(device: string, name: string, addresses: readonly string[], ttlSec: number): void {
-    const dev = canonical(device);
+    const dev = device === GLOBAL ? GLOBAL : canonical(device);
     if (!dev || addresses.length === 0) return;
     const n = normDomain(name);
     const ttl = Math.min(BINDING_TTL_CEILING_S, Math.max(BINDING_TTL_FLOOR_S, ttlSec));
@@ -58,13 +65,19 @@ export class DnsBindings {
     }
   }
 
-  /** Names the device was given for address `ip` (bytes at `buf[off..]`), or null. */
+  /**
+   * Names the device was given for address `ip` (bytes at `buf[off..]`),
+   * else the names the edge itself resolved to it (GLOBAL), or null.
+   */
   namesAt(device: string, buf: Uint8Array, off: number, len: 4 | 16): string[] | null {
-    const m = this.#byDevice.get(device);
-    if (!m) return null;
     const key = formatIpBytes(buf, off, len);
-    const b = m.get(key);
-    if (!b) return null;
+    return this.#get(device, key) ?? (device === GLOBAL ? null : this.#get(GLOBAL, key));
+  }
+
+  #get(device: string, key: string): string[] | null {
+    const m = this.#byDevice.get(device);
+    const b = m?.get(key);
+    if (!m || !b) return null;
     if (b.expires <= this.clock.monotonic()) {
       m.delete(key);
       return null;
@@ -75,7 +88,7 @@ export class DnsBindings {
   /** Names the device was given for address text `ip`, or null. */
   names(device: string, ip: string): string[] | null {
     const b = parseIpText(ip);
-    const dev = canonical(device);
+    const dev = device === GLOBAL ? GLOBAL : canonical(device);
     if (!b || !dev) return null;
     return this.namesAt(dev, b, 0, b.length as 4 | 16);
   }

@@ -15,6 +15,7 @@ import { logger } from "../../log.ts";
 import { DecisionLog } from "./decision_log.ts";
 import { DnsBindings } from "./dns_bindings.ts";
 import { Enforcer, type EnforcerStats } from "./enforcer.ts";
+import { type Resolve, SegmentResolver } from "./segment_resolver.ts";
 
 export { Enforcer } from "./enforcer.ts";
 export type { EnforcementPolicy, FlowDecision } from "./enforcer.ts";
@@ -37,13 +38,15 @@ export interface EdgeEnforcement {
   /** Counters for diagnostics and metrics. */
   stats(): EnforcerStats & { flows: number; decisionsWritten: number; decisionsSuppressed: number };
   /** Stops timers and subscriptions and flushes the decision log. */
-  close(): void;
+  close(): Promise<void>;
 }
 
 /** Options of startEnforcement. */
 export interface EnforcementOptions {
   /** Most flows tracked (default 65,536). */
   capacity?: number;
+  /** How the edge resolves FQDN segment names itself (default: its system resolver). */
+  resolve?: Resolve;
 }
 
 /** Starts enforcing on `tunnel` for the edge in `ctx`. */
@@ -53,6 +56,7 @@ export function startEnforcement(
   opts: EnforcementOptions = {},
 ): EdgeEnforcement {
   const dns = new DnsBindings(ctx.clock);
+  const resolver = new SegmentResolver(dns, opts.resolve);
   const decisions = new DecisionLog(ctx.store, ctx.clock);
   decisions.start();
   const enforcer = new Enforcer({
@@ -81,6 +85,7 @@ export function startEnforcement(
   const apply = () => {
     const { access, revision } = ctx.policy.compiled();
     enforcer.setPolicy({ access, c2cEnabled: ctx.policy.clientToClient().enabled });
+    resolver.setNames(access.exactDomains).catch(() => {});
     log.info("Access policy in force", {
       revision,
       segments: access.segmentCount,
@@ -113,6 +118,7 @@ export function startEnforcement(
   const offPosture = ctx.posture.onChange((id) => enforcer.deviceChanged(id));
   const offC2c = ctx.c2cChanged.on(() => enforcer.peersChanged());
   const timer = setInterval(() => enforcer.tick(), 1000);
+  resolver.start();
 
   return {
     enforcer,
@@ -142,13 +148,14 @@ export function startEnforcement(
         decisionsSuppressed: decisions.stats.suppressed,
       };
     },
-    close() {
+    async close() {
       stop.abort();
       offPosture();
       offC2c();
       clearInterval(timer);
       // The hooks stay: a stopping edge must not forward unenforced in its last moments.
       decisions.close();
+      await resolver.close();
     },
   };
 }
