@@ -10,7 +10,17 @@
  * The processes run detached (setsid), with their logs in the lab directory,
  * and their PIDs in state.json so `down` can find them after `up` exited.
  */
-import { ADDR, HOST_CONSOLE_PORTS, HOSTS, LINKS, NS, PORTS, TUN, WEB_NAME } from "./topology.ts";
+import {
+  ADDR,
+  GROUPS,
+  HOST_CONSOLE_PORTS,
+  HOSTS,
+  LINKS,
+  NS,
+  PORTS,
+  TUN,
+  WEB_NAME,
+} from "./topology.ts";
 import { InputError } from "../errors.ts";
 
 /** Options of the lab commands. */
@@ -28,8 +38,13 @@ export interface LabOptions {
 interface LabState {
   startedAt: string;
   pids: Record<string, number>;
-  /** The enrolment key's file (mode 0600): keys never go on a command line, where ps shows them. */
+  /**
+   * The workstation's enrolment key file (group "engineering", mode 0600):
+   * keys never go on a command line, where ps shows them.
+   */
   keyFile: string;
+  /** The gateway box's enrolment key file (group "branch"). */
+  gwKeyFile?: string;
 }
 
 const te = new TextDecoder();
@@ -230,22 +245,28 @@ export async function labUp(opts: LabOptions = {}): Promise<void> {
       ], false);
       return r.code === 0 ? true : null;
     }, 30_000);
-    const keyFile = `${dir}/enroll.key`;
-    await Deno.remove(keyFile).catch(() => {});
-    await inNs(NS.edge, [
-      ...o.self,
-      "edge",
-      "key",
-      "create",
-      ...edgeArgs,
-      "--reusable",
-      "--expires",
-      "7d",
-      "--group",
-      "lab",
-      "--key-file",
-      keyFile,
-    ]);
+    // One key per machine group: the workstation is in "engineering", the
+    // gateway box (and so its LAN) in "branch", so access rules can tell them apart.
+    const newKey = async (file: string, group: string) => {
+      await Deno.remove(file).catch(() => {});
+      await inNs(NS.edge, [
+        ...o.self,
+        "edge",
+        "key",
+        "create",
+        ...edgeArgs,
+        "--reusable",
+        "--expires",
+        "7d",
+        "--group",
+        group,
+        "--key-file",
+        file,
+      ]);
+      return file;
+    };
+    const keyFile = await newKey(`${dir}/enroll.key`, GROUPS.ws);
+    const gwKeyFile = await newKey(`${dir}/enroll-branch.key`, GROUPS.gw);
 
     o.print("Starting the connectors (workstation and gateway box)...");
     pids.ws = spawnDetached(
@@ -270,7 +291,7 @@ export async function labUp(opts: LabOptions = {}): Promise<void> {
         ...o.self,
         "connect",
         "--key-file",
-        keyFile,
+        gwKeyFile,
         "--data-dir",
         `${dir}/gw`,
         "--hostname",
@@ -308,7 +329,7 @@ export async function labUp(opts: LabOptions = {}): Promise<void> {
       `${HOST_CONSOLE_PORTS.ws}=${sock("ws")}`,
       `${HOST_CONSOLE_PORTS.gw}=${sock("gw")}`,
     ], `${dir}/bridge.log`);
-    const state: LabState = { startedAt: new Date().toISOString(), pids, keyFile };
+    const state: LabState = { startedAt: new Date().toISOString(), pids, keyFile, gwKeyFile };
     await Deno.writeTextFile(`${dir}/state.json`, JSON.stringify(state, null, 2), { mode: 0o600 });
 
     for (const [name, ns] of [["workstation", NS.ws], ["gateway box", NS.gw]] as const) {

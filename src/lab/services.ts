@@ -2,7 +2,8 @@
  * The lab's own services, run as background processes by `lab up`:
  * - the "internet": an HTTP server that tells each client which address it
  *   came from (so a test can see the edge's address), and a DNS server for
- *   the lab's `example.test` names;
+ *   the lab's `example.test` names and `corp.internal` (standing in for a
+ *   corporate DNS: `wiki.corp.internal` is the private app);
  * - the private app: an HTTP server reachable only from the edge;
  * - console bridges: TCP on 127.0.0.1 in a namespace ⇄ a Unix socket ⇄ TCP
  *   on the host's 127.0.0.1, so a browser on the host reaches the consoles.
@@ -10,7 +11,7 @@
 import { Hono } from "hono";
 import type { ServeFn } from "../serve.ts";
 import { startDnsServer } from "../edge/dns.ts";
-import { ADDR, WEB_NAME } from "./topology.ts";
+import { ADDR, WEB_NAME, WIKI_NAME } from "./topology.ts";
 import { logger } from "../log.ts";
 
 const log = logger("lab");
@@ -39,8 +40,12 @@ export async function runInternet(serve: ServeFn): Promise<void> {
   );
   const dns = await startDnsServer({
     listen: { hostname: "0.0.0.0", port: 53 },
-    zones: ["example.test"],
-    records: [{ name: WEB_NAME, type: "A", class: 1, ttl: 60, address: ADDR.inet }],
+    // corp.internal stands in for a corporate DNS: the private app's name.
+    zones: ["example.test", "corp.internal"],
+    records: [
+      { name: WEB_NAME, type: "A", class: 1, ttl: 60, address: ADDR.inet },
+      { name: WIKI_NAME, type: "A", class: 1, ttl: 60, address: ADDR.app },
+    ],
     lookup: () => null,
     upstream: [],
     allow: () => true,

@@ -144,3 +144,9 @@ export const HOST_CONSOLE_PORTS = { edge: 18080, ws: 19080, gw: 19081 } as const
 
 /** The lab's "internet" name for its web server (served by the lab DNS in pcl-inet). */
 export const WEB_NAME = "www.example.test";
+
+/** Machine groups of the lab's enrolment keys. */
+export const GROUPS = { ws: "engineering", gw: "branch" } as const;
+
+/** A private name the lab's DNS serves, standing in for a corporate DNS (an FQDN segment's app). */
+export const WIKI_NAME = "wiki.corp.internal";

@@ -8,6 +8,7 @@
  *   enrolling again;
  * - a copied connector data directory on another machine does not
  *   impersonate the first device, which keeps working;
+ * - private access: see lab_access_steps.ts;
  * - `lab down` leaves no namespace, interface, nftables table or process.
  *
  * The lab uses fixed namespace names (pcl-*), so this file must not run
@@ -18,6 +19,7 @@ import { canUseNetns, sh, waitUntil } from "./netns.ts";
 import { labDown, labUp } from "../../src/lab/mod.ts";
 import { ADDR, NS, TUN } from "../../src/lab/topology.ts";
 import { totpAt } from "../../src/identity/totp.ts";
+import { accessSteps } from "./lab_access_steps.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
@@ -225,20 +227,9 @@ Deno.test({
         },
       );
 
-      await t.step("device-to-device traffic only while client-to-client is on", async () => {
-        const addr = (await inNs(NS.gw, ["ip", "-4", "-o", "addr", "show", TUN.gw])).stdout
-          .match(/inet ([\d.]+)\//)![1];
-        const ping = () => inNs(NS.ws, ["ping", "-c", "2", "-i", "0.2", "-W", "1", addr]);
-        assert.notEqual((await ping()).code, 0, "denied by default (zero trust)");
-        await api("/api/v1/admin/policy/client-to-client", "PUT", { enabled: true });
-        await waitUntil("ping between devices", async () => (await ping()).code === 0, 10_000);
-        await api("/api/v1/admin/policy/client-to-client", "PUT", { enabled: false });
-        await waitUntil(
-          "device-to-device blocked again",
-          async () => (await ping()).code !== 0,
-          10_000,
-        );
-      });
+      // Private access (issue 11): rules, FQDN segments, client-to-client, regex stall.
+      const labState = JSON.parse(await Deno.readTextFile(`${dir}/state.json`));
+      await accessSteps(t, { dir, api, key: labState.key });
 
       await t.step(
         "after an edge restart the connectors are back within 10 s, not re-enrolled",

@@ -535,16 +535,17 @@ export class Enforcer {
   #reject(dev: DeviceSlot, from: Peer): void {
     const now = this.#d.clock.monotonic();
     const ip = this.#ip, tp = this.#tp;
+    // The budget first: a flood of denied packets must not cost a packet build each.
+    if (!dev.bucket.take(now) || !this.#global.take(now)) {
+      this.stats.rejectsLimited++;
+      return;
+    }
     const pkt = ip.protocol === IPPROTO.TCP
       ? buildTcpReset(ip, tp)
       : ip.version === 4
       ? buildAdminProhibited(ip, tp, this.#edgeBytes)
       : null;
     if (!pkt) return;
-    if (!dev.bucket.take(now) || !this.#global.take(now)) {
-      this.stats.rejectsLimited++;
-      return;
-    }
     if (ip.protocol === IPPROTO.TCP) this.stats.resets++;
     else this.stats.icmpErrors++;
     this.#d.inject(from, pkt);

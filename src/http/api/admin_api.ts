@@ -42,8 +42,8 @@ const log = logger("auth");
 /** Name of the console session cookie. */
 export const SESSION_COOKIE = "pc_session";
 
-/** Largest policy PUT body (1 MiB). */
-export const POLICY_LIMIT = 1024 * 1024;
+/** Largest policy PUT body (8 MiB: room for 10,000 segments with several prefixes each). */
+export const POLICY_LIMIT = 8 * 1024 * 1024;
 
 const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
