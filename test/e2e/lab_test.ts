@@ -8,7 +8,8 @@
  *   enrolling again;
  * - a copied connector data directory on another machine does not
  *   impersonate the first device, which keeps working;
- * - private access: see lab_access_steps.ts;
+ * - private access (rules, FQDN segments, client-to-client) is tested in
+ *   access_test.ts, in namespaces of its own;
  * - `lab down` leaves no namespace, interface, nftables table or process.
  *
  * The lab uses fixed namespace names (pcl-*), so this file must not run
@@ -19,7 +20,6 @@ import { canUseNetns, sh, waitUntil } from "./netns.ts";
 import { labDown, labUp } from "../../src/lab/mod.ts";
 import { ADDR, NS, TUN } from "../../src/lab/topology.ts";
 import { totpAt } from "../../src/identity/totp.ts";
-import { accessSteps } from "./lab_access_steps.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
@@ -226,10 +226,6 @@ Deno.test({
           }, 30_000);
         },
       );
-
-      // Private access (issue 11): rules, FQDN segments, client-to-client, regex stall.
-      const labState = JSON.parse(await Deno.readTextFile(`${dir}/state.json`));
-      await accessSteps(t, { dir, api, key: labState.key });
 
       await t.step(
         "after an edge restart the connectors are back within 10 s, not re-enrolled",
