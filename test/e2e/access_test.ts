@@ -294,48 +294,77 @@ async function accessSteps(
           JSON.stringify({ fqdn }),
           `${base}/c2c/register`,
         ]);
-      const health = async () =>
-        Number((await curlJson([`${base}/health`])).stdout.split("\n").pop());
+      // An unrelated API request on the edge's plain-HTTP console listener
+      // (from its own host): the time to its answer is the edge's, not TLS's
+      // (a TLS 1.3 session ticket left unacknowledged can hold a response
+      // 40 ms behind Nagle's algorithm, busy edge or not).
+      const health = async () => {
+        const r = await inNs(NS.edge, [
+          "curl",
+          "-s",
+          "-o",
+          "/dev/null",
+          "--max-time",
+          "5",
+          "-w",
+          "%{time_total} %{exitcode}",
+          "http://127.0.0.1:8080/api/v1/health",
+        ]);
+        const [total, code] = r.stdout.split(" ").map(Number);
+        return code === 0 ? total : 5;
+      };
       const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
       const healthRun = async (n: number) => {
         const out: number[] = [];
         for (let i = 0; i < n; i++) out.push(await health());
         return out;
       };
-      const baseline = median(await healthRun(5));
       const long = [63, 63, 63, 61].map((n) => "a".repeat(n)).join(".");
       const names = [long, `${"a".repeat(62)}b.${long.slice(64)}`, `${long.slice(0, 200)}.aaaab`];
-      for (const pattern of ["^(a|aa)+$", "^((a)+)+$"]) {
+      /**
+       * Pings through the tunnel every 10 ms while names are judged one after
+       * another and unrelated API requests come in; returns the median API
+       * time to first byte (s) and the upper quartile of ping times (ms). A backtracking engine
+       * holds the edge's one thread for seconds on the first name: pings are
+       * lost and the API requests wait that long.
+       */
+      const measure = async (pattern: string) => {
         await api("/api/v1/admin/policy/client-to-client", "PUT", {
           enabled: true,
           hostnameRegex: pattern,
         });
-        // Pings through the tunnel every 10 ms while names are judged one
-        // after another and unrelated API requests come in. A backtracking
-        // engine would hold the edge's one thread for seconds on the first
-        // name: pings lost, the API request waiting that long.
         const pinging = inNs(NS.ws, ["ping", "-c", "150", "-i", "0.01", "-W", "1", "100.64.0.1"]);
         const registering = (async () => {
           const out = [];
           for (let i = 0; i < 9; i++) out.push(await register(names[i % names.length]));
           return out;
         })();
-        const [regs, during, p] = await Promise.all([registering, healthRun(5), pinging]);
+        const [regs, during, p] = await Promise.all([registering, healthRun(9), pinging]);
         for (const r of regs) {
           const [body, time] = r.stdout.split("\n");
           assert.equal(JSON.parse(body).valid, false, body);
-          assert.ok(Number(time) < 1, `registration took ${time} s`);
+          assert.ok(Number(time) < 1, `${pattern}: a registration took ${time} s`);
         }
-        assert.ok(
-          median(during) - baseline < 0.05,
-          `${pattern}: API requests took ${during.join(", ")} s (baseline ${baseline} s)`,
-        );
-        assert.match(p.stdout, / 0% packet loss/, p.stdout.slice(-300));
-        // Per-packet times; a loaded machine delays the odd packet, a stalled edge all of them.
+        assert.match(p.stdout, / 0% packet loss/, `${pattern}: ${p.stdout.slice(-300)}`);
         const rtts = [...p.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]))
           .sort((a, b) => a - b);
-        const p90 = rtts[Math.floor(rtts.length * 0.9)];
-        assert.ok(p90 < 50, `${pattern}: tunnel packets waited up to ${p90} ms (90th percentile)`);
+        // The upper quartile: the odd packet a loaded machine delays stays out,
+        // a thread held by a regex for more than a moment does not.
+        return { api: median(during), apiAll: during, ping: rtts[Math.floor(rtts.length * 0.75)] };
+      };
+      // The reference: the same load with the default, harmless pattern, so
+      // what a busy machine adds is in both and only the pattern differs.
+      const ref = await measure("^[a-z0-9-]+\\.clients\\.portcullis\\.internal$");
+      for (const pattern of ["^(a|aa)+$", "^((a)+)+$"]) {
+        const m = await measure(pattern);
+        assert.ok(
+          m.api - ref.api < 0.05,
+          `${pattern}: API requests took ${m.apiAll.join(", ")} s (reference median ${ref.api} s)`,
+        );
+        assert.ok(
+          m.ping - ref.ping < 50,
+          `${pattern}: tunnel packets waited ${m.ping} ms (upper quartile; reference ${ref.ping} ms)`,
+        );
       }
       const id = await deviceId(api, "stall-probe");
       await api(`/api/v1/admin/devices/${id}`, "DELETE");

@@ -179,6 +179,11 @@ Deno.test({
       // connector may hear of it through its policy stream before the button
       // is pressed, and either way the notification must arrive here.
       // A segment and client-to-client, so Private Access has something to show after the update.
+      // A device's bundle holds only segments a rule could allow it: the rule comes first.
+      const rule = await sys.edge.adminReq("PUT", "/api/v1/admin/policy/access-rules", {
+        items: [{ name: "everyone", segments: ["intranet", "git"] }],
+      });
+      assert.equal(rule.status, 200);
       const seg = await sys.edge.adminReq("PUT", "/api/v1/admin/policy/segments", {
         items: [
           {
@@ -323,6 +328,17 @@ Deno.test({
       const bundlePath = `${sys.dir}/bundle.zip`;
       await bundleDl.saveAs(bundlePath);
       assert.ok((await run("unzip", ["-t", bundlePath])).ok);
+      // The edge's own diagnostics bundle, with the access decisions in it.
+      const [diagDl] = await Promise.all([
+        page.waitForEvent("download"),
+        page.click("#export-diagnostics"),
+      ]);
+      assert.match(diagDl.suggestedFilename(), /^portcullis-edge-\d{8}T\d{6}Z\.zip$/);
+      const diagPath = `${sys.dir}/diagnostics.zip`;
+      await diagDl.saveAs(diagPath);
+      const diagFiles = await run("unzip", ["-l", diagPath]);
+      assert.ok(diagFiles.ok);
+      assert.match(diagFiles.out, /decisions\.jsonl/);
 
       // ---- Switch language ----
       await cpage.click("#tab-internet");

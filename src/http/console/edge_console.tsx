@@ -564,6 +564,18 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
       <SupportPage t={t} lang={c.get("lang")} requests={r.data?.requests ?? []} />,
     );
   });
+  // The edge's own diagnostics bundle (decisions, state, notifications; secrets removed).
+  app.get("/support/diagnostics", async (c) => {
+    const r = await callApi(c, "GET", "/admin/diagnostics");
+    if (!r.ok) return c.text(apiError(c.get("t"), r), r.status as 404);
+    return new Response(r.res.body, {
+      status: 200,
+      headers: {
+        "content-type": "application/zip",
+        "content-disposition": r.res.headers.get("content-disposition") ?? "attachment",
+      },
+    });
+  });
   app.get("/support/:id/bundle", async (c) => {
     const r = await callApi(
       c,

@@ -707,7 +707,21 @@ export function SupportPage(
 ) {
   const { t, lang } = props;
   return (
-    <Card wide title={t("support.title")}>
+    <Card
+      wide
+      title={t("support.title")}
+      actions={
+        <a
+          id="export-diagnostics"
+          href="/support/diagnostics"
+          hx-boost="false"
+          download
+          class="btn btn-secondary btn-small"
+        >
+          {t("support.export_diagnostics")}
+        </a>
+      }
+    >
       <Table
         id="support-table"
         caption={t("support.title")}

@@ -219,6 +219,13 @@ Deno.test("edge console: users, notifications, audit and support pages render", 
   assert.match(audit, /user\.create/);
   const support = await (await f.get("/support")).text();
   assert.match(support, /No support requests/);
+  assert.match(support, /id="export-diagnostics"[^>]*href="\/support\/diagnostics"/);
+  const zip = await f.get("/support/diagnostics");
+  assert.equal(zip.status, 200);
+  assert.equal(zip.headers.get("content-type"), "application/zip");
+  assert.match(zip.headers.get("content-disposition") ?? "", /portcullis-edge-.*\.zip/);
+  const bytes = new Uint8Array(await zip.arrayBuffer());
+  assert.deepEqual([...bytes.subarray(0, 2)], [0x50, 0x4b]);
 });
 
 Deno.test("edge console: language follows Accept-Language and the switcher cookie", async () => {
