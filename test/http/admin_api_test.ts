@@ -525,6 +525,23 @@ Deno.test("OpenAPI document and Prometheus metrics", async () => {
     /portcullis_http_requests_total\{method="POST",route="\/api\/v1\/enroll",status="200"\} 1/,
   );
   assert.match(m, /portcullis_tunnel_rx_bytes_total 0/);
+  assert.doesNotMatch(m, /portcullis_access_/, "no data plane, no access metrics");
+  f.ctx.dataPlaneState = () => ({
+    enforcement: {
+      flows: 7,
+      allowed: 5,
+      denied: 2,
+      resets: 1,
+      icmpErrors: 1,
+      rejectsLimited: 0,
+      unsolicited: 3,
+    },
+  });
+  const m2 = await (await f.req("GET", "/metrics")).text();
+  assert.match(m2, /portcullis_access_flows 7/);
+  assert.match(m2, /portcullis_access_decisions_total\{verdict="deny"\} 2/);
+  assert.match(m2, /portcullis_access_rejects_total\{kind="tcp_reset"\} 1/);
+  assert.match(m2, /portcullis_access_unsolicited_total 3/);
 });
 
 Deno.test("admin notification stream ends when its session is logged out", async () => {

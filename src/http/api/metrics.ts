@@ -1,7 +1,7 @@
 /**
  * Prometheus text metrics for the edge: request counts by route and status,
- * enrolment outcomes, and gauges read at scrape time from the store and the
- * tunnel port.
+ * enrolment outcomes, and gauges read at scrape time from the store, the
+ * tunnel port and access enforcement.
  */
 import { TUNNEL_UP_MS } from "../../edge/devices.ts";
 import type { EdgeContext } from "../../edge/context.ts";
@@ -56,6 +56,24 @@ export class EdgeMetrics {
     );
     for (const [result, n] of this.#enrol) {
       lines.push(`portcullis_enrollments_total{result="${esc(result)}"} ${n}`);
+    }
+    const access = ctx.dataPlaneState?.().enforcement as Record<string, number> | undefined;
+    if (access) {
+      gauge("portcullis_access_flows", "Flows in the connection tracker.", access.flows ?? 0);
+      lines.push(
+        "# HELP portcullis_access_decisions_total New flows decided, by verdict.",
+        "# TYPE portcullis_access_decisions_total counter",
+        `portcullis_access_decisions_total{verdict="allow"} ${access.allowed ?? 0}`,
+        `portcullis_access_decisions_total{verdict="deny"} ${access.denied ?? 0}`,
+        "# HELP portcullis_access_rejects_total Rejections sent to devices, by kind.",
+        "# TYPE portcullis_access_rejects_total counter",
+        `portcullis_access_rejects_total{kind="tcp_reset"} ${access.resets ?? 0}`,
+        `portcullis_access_rejects_total{kind="icmp_prohibited"} ${access.icmpErrors ?? 0}`,
+        `portcullis_access_rejects_total{kind="rate_limited"} ${access.rejectsLimited ?? 0}`,
+        "# HELP portcullis_access_unsolicited_total Packets towards devices that belong to no flow (dropped).",
+        "# TYPE portcullis_access_unsolicited_total counter",
+        `portcullis_access_unsolicited_total ${access.unsolicited ?? 0}`,
+      );
     }
     lines.push(
       "# HELP portcullis_http_requests_total HTTP requests by method, route and status.",
