@@ -38,6 +38,12 @@ export interface EdgeContext {
   posture: PostureSource;
   /** Fires with a device id when its client-to-client registration changed. */
   c2cChanged: DeviceSignal;
+  /**
+   * Fires with a device id when who is behind it changed (a user signed in or
+   * out, the user's groups changed): its bundle is rebuilt and its flows are
+   * decided again. Enrolment, disable and delete are seen through notifications.
+   */
+  subjectChanged: DeviceSignal;
   /** The data plane's state for diagnostics (set once the tunnel and enforcement run). */
   dataPlaneState?: () => Record<string, unknown>;
 }

@@ -124,7 +124,9 @@ export async function startEdgeControlPlane(
       caSha256: ca.caSha256,
       posture,
       c2cChanged: new DeviceSignal(),
+      subjectChanged: new DeviceSignal(),
     };
+    ctx.subjectChanged.on((id) => policy.forgetDevice(id));
     const initialAdminPath = await ensureInitialAdmin(store, clock, config.dataDir, deps.scrypt);
     const peers = loadPeers(ctx);
     log.info("edge control plane ready", { network, edgeAddress, apiUrl, peers });

@@ -7,7 +7,9 @@
  * (source "machine") plus the local groups of that user when there is one.
  *
  * Read from the store on demand; the enforcer caches one per device and
- * asks again when a device is enrolled again or changes.
+ * asks again when a device is enrolled again or changes. Whoever changes
+ * what this function returns for a device (sign-in, group sync) must say so
+ * with `ctx.subjectChanged.emit(deviceId)`.
  */
 import type { AccessSubject } from "../policy/access.ts";
 import type { Store } from "../store/mod.ts";

@@ -59,6 +59,7 @@ export async function fixture(opts: { sseKeepaliveMs?: number; tunnel?: MemoryTu
     caSha256: "a".repeat(64),
     posture,
     c2cChanged: new DeviceSignal(),
+    subjectChanged: new DeviceSignal(),
   };
   const rateLimiter = new LoginRateLimiter(clock);
   const app = createEdgeApp({

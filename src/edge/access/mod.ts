@@ -117,6 +117,7 @@ export function startEnforcement(
   })().catch((e) => log.error("Access policy watcher stopped", { error: String(e) }));
   const offPosture = ctx.posture.onChange((id) => enforcer.deviceChanged(id));
   const offC2c = ctx.c2cChanged.on(() => enforcer.peersChanged());
+  const offSubject = ctx.subjectChanged.on((id) => enforcer.deviceChanged(id));
   const timer = setInterval(() => enforcer.tick(), 1000);
   resolver.start();
 
@@ -152,6 +153,7 @@ export function startEnforcement(
       stop.abort();
       offPosture();
       offC2c();
+      offSubject();
       clearInterval(timer);
       // The hooks stay: a stopping edge must not forward unenforced in its last moments.
       decisions.close();
