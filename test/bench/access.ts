@@ -300,8 +300,22 @@ if (!canUseNetns) {
 }
 console.log("Access enforcement benchmark.");
 const FLOWS = 200_000;
-const empty = setupRate({ segments: [], rules: [] }, FLOWS);
-const big = setupRate(bigPolicy("198.19.0.10", "bench"), FLOWS);
+// Alternating, three each; the best of each (a busy machine only ever slows a loop down).
+const bigP = bigPolicy("198.19.0.10", "bench");
+const runs = {
+  empty: [] as ReturnType<typeof setupRate>[],
+  big: [] as ReturnType<typeof setupRate>[],
+};
+for (let r = 0; r < 3; r++) {
+  runs.empty.push(setupRate({ segments: [], rules: [] }, FLOWS));
+  runs.big.push(setupRate(bigP, FLOWS));
+}
+const best = (xs: ReturnType<typeof setupRate>[]) => ({
+  newRate: Math.max(...xs.map((x) => x.newRate)),
+  estRate: Math.max(...xs.map((x) => x.estRate)),
+  tracked: xs[0].tracked,
+});
+const empty = best(runs.empty), big = best(runs.big);
 const row = (name: string, a: number, b: number, unit: string) =>
   console.log(
     `${name.padEnd(34)} ${a.toFixed(0).padStart(12)} ${b.toFixed(0).padStart(14)} ${
@@ -315,7 +329,7 @@ console.log(
 );
 row("new flows/s through the route hook", empty.newRate, big.newRate, "flows/s");
 row("established packets/s (lookup)", empty.estRate, big.estRate, "packets/s");
-console.log(`(${FLOWS} flows each; ${big.tracked} tracked at the end)`);
+console.log(`(${FLOWS} flows each, best of 3 alternating runs; ${big.tracked} tracked at the end)`);
 console.log(
   `\nTunnel throughput, iperf3 TCP ${seconds} s each way, edge + connector in namespaces, ` +
     `median of ${rounds} alternating rounds:`,
