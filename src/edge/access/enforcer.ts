@@ -234,7 +234,10 @@ export class Enforcer {
     this.flows.sweep();
     const now = this.#d.clock.now();
     for (const d of this.#devs) {
-      if (d.loaded && d.validUntil <= now) this.deviceChanged(d.id);
+      if (d.loaded && d.validUntil <= now) {
+        d.validUntil = Infinity; // loading it again computes the next expiry
+        this.deviceChanged(d.id);
+      }
     }
   }
 
@@ -284,6 +287,8 @@ export class Enforcer {
     } else {
       const before = ft.data[slot] as FlowData | null;
       ft.redecide(slot, out.allowed, this.#gen, dev.gen);
+      // The address may have passed to another device since (deleted, leased again).
+      ft.dev[slot] = dev.handle;
       this.stats.redecided++;
       // Logged again only when the outcome changed.
       if (before && before.reason === out.data.reason) {
