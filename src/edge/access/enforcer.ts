@@ -31,7 +31,7 @@ import type { FilterFn, RouteFn } from "../../dataplane/pump.ts";
 import type { Peer } from "../../wireguard/mod.ts";
 import { formatIpBytes, parseIpv4Text } from "../../packet/addr.ts";
 import { IpHeader, IPPROTO, parseIp } from "../../packet/ip.ts";
-import { ICMP_TYPE, ICMPV6_TYPE, parseTransport, TransportHeader } from "../../packet/transport.ts";
+import { parseTransport, TransportHeader } from "../../packet/transport.ts";
 import {
   type AccessDecision,
   type AccessSubject,
@@ -42,6 +42,7 @@ import {
   prepareSubject,
 } from "../../policy/access.ts";
 import { FlowTable, type FlowTimeouts, newFlowKey, reverseKey } from "./conntrack.ts";
+import { fillFlowKey, fillFragmentKey, quotedFlowKey, wordsText } from "./flow_key.ts";
 import type { DnsBindings } from "./dns_bindings.ts";
 import { buildAdminProhibited, buildTcpReset, TokenBucket } from "./reject.ts";
 
@@ -249,7 +250,7 @@ export class Enforcer {
       return "drop";
     }
     const key = this.#key;
-    this.#fillKey(ip, tp, key);
+    fillFlowKey(ip, tp, key);
     const ft = this.flows;
     let slot = ft.lookup(key);
     if (slot >= 0) {
@@ -316,7 +317,7 @@ export class Enforcer {
       return "drop";
     }
     const key = this.#key;
-    this.#fillKey(ip, tp, key);
+    fillFlowKey(ip, tp, key);
     const ft = this.flows;
     const orig = reverseKey(key, this.#rkey);
     let slot = ft.lookup(orig);
@@ -325,7 +326,7 @@ export class Enforcer {
       if (!this.#current(slot) || ft.verdict[slot] !== 1) return "drop";
       ft.seen(slot, true, tp.tcpFlags);
       if (ip.moreFragments && ip.fragmentOffset === 0) {
-        this.#fillFragmentKey(ip, this.#key);
+        fillFragmentKey(ip, this.#key);
         if (ft.lookup(this.#key) < 0) {
           const s = ft.insert(this.#key, true, ft.dev[slot], this.#gen, ft.devGen[slot]);
           ft.data[s] = ft.data[slot];
@@ -334,7 +335,10 @@ export class Enforcer {
       this.stats.replies++;
       return "pass";
     }
-    if (this.#icmpErrorAboutKnownFlow(ip, tp)) return "pass";
+    if (quotedFlowKey(ip, tp, this.#rkey)) {
+      const q = ft.lookup(this.#rkey);
+      if (q >= 0 && this.#current(q) && ft.verdict[q] === 1) return "pass";
+    }
     this.stats.unsolicited++;
     return "drop";
   };
@@ -558,127 +562,10 @@ export class Enforcer {
 
   #allowFragments(ip: IpHeader, dev: DeviceSlot, data: FlowData): void {
     const k = newFlowKey();
-    this.#fillFragmentKey(ip, k);
+    fillFragmentKey(ip, k);
     const ft = this.flows;
     if (ft.lookup(k) >= 0) return;
     const s = ft.insert(k, true, dev.handle, this.#gen, dev.gen);
     ft.data[s] = data;
   }
-
-  #fillFragmentKey(ip: IpHeader, key: Uint32Array): void {
-    this.#fillAddrs(ip, key);
-    key[8] = ip.identification >>> 0;
-    key[9] = (ip.version << 8 | ip.protocol | 0x10000) >>> 0;
-  }
-
-  #fillAddrs(ip: IpHeader, key: Uint32Array): void {
-    if (ip.version === 4) {
-      key[0] = ip.src4;
-      key[4] = ip.dst4;
-      key[1] =
-        key[2] =
-        key[3] =
-        key[5] =
-        key[6] =
-        key[7] =
-          0;
-    } else {
-      const b = ip.buf;
-      for (let i = 0; i < 4; i++) {
-        const s = ip.srcOffset + 4 * i, d = ip.dstOffset + 4 * i;
-        key[i] = ((b[s] << 24) | (b[s + 1] << 16) | (b[s + 2] << 8) | b[s + 3]) >>> 0;
-        key[4 + i] = ((b[d] << 24) | (b[d + 1] << 16) | (b[d + 2] << 8) | b[d + 3]) >>> 0;
-      }
-    }
-  }
-
-  #fillKey(ip: IpHeader, tp: TransportHeader, key: Uint32Array): void {
-    if (ip.fragmentOffset !== 0) {
-      this.#fillFragmentKey(ip, key);
-      return;
-    }
-    this.#fillAddrs(ip, key);
-    let ports = 0;
-    if (tp.protocol === IPPROTO.TCP || tp.protocol === IPPROTO.UDP) {
-      ports = (tp.srcPort << 16 | tp.dstPort) >>> 0;
-    } else if (
-      (tp.protocol === IPPROTO.ICMP &&
-        (tp.icmpType === ICMP_TYPE.ECHO_REQUEST || tp.icmpType === ICMP_TYPE.ECHO_REPLY)) ||
-      (tp.protocol === IPPROTO.ICMPV6 &&
-        (tp.icmpType === ICMPV6_TYPE.ECHO_REQUEST || tp.icmpType === ICMPV6_TYPE.ECHO_REPLY))
-    ) {
-      ports = (tp.icmpId << 16 | tp.icmpId) >>> 0;
-    }
-    key[8] = ports;
-    key[9] = (ip.version << 8 | ip.protocol) >>> 0;
-  }
-
-  /**
-   * An ICMP error (unreachable, too big, time exceeded, parameter problem)
-   * towards a device passes when the packet it quotes belongs to an allowed
-   * flow of that device (path MTU discovery depends on it).
-   */
-  #icmpErrorAboutKnownFlow(ip: IpHeader, tp: TransportHeader): boolean {
-    const v4 = ip.version === 4;
-    const isError = v4
-      ? tp.protocol === IPPROTO.ICMP &&
-        (tp.icmpType === 3 || tp.icmpType === 11 || tp.icmpType === 12)
-      : tp.protocol === IPPROTO.ICMPV6 && tp.icmpType >= 1 && tp.icmpType <= 4;
-    if (!isError) return false;
-    const b = ip.buf;
-    const p = tp.offset + 8;
-    const end = ip.payloadOffset + ip.payloadLength;
-    const k = this.#rkey;
-    let proto: number, t: number;
-    if (v4) {
-      if (p + 20 > end || b[p] >> 4 !== 4) return false;
-      const ihl = (b[p] & 0x0f) * 4;
-      proto = b[p + 9];
-      k[0] = ((b[p + 12] << 24) | (b[p + 13] << 16) | (b[p + 14] << 8) | b[p + 15]) >>> 0;
-      k[4] = ((b[p + 16] << 24) | (b[p + 17] << 16) | (b[p + 18] << 8) | b[p + 19]) >>> 0;
-      k[1] =
-        k[2] =
-        k[3] =
-        k[5] =
-        k[6] =
-        k[7] =
-          0;
-      t = p + ihl;
-    } else {
-      if (p + 40 > end || b[p] >> 4 !== 6) return false;
-      proto = b[p + 6];
-      for (let i = 0; i < 4; i++) {
-        const s = p + 8 + 4 * i, d = p + 24 + 4 * i;
-        k[i] = ((b[s] << 24) | (b[s + 1] << 16) | (b[s + 2] << 8) | b[s + 3]) >>> 0;
-        k[4 + i] = ((b[d] << 24) | (b[d + 1] << 16) | (b[d + 2] << 8) | b[d + 3]) >>> 0;
-      }
-      t = p + 40;
-    }
-    if (t + 8 > end) return false;
-    let ports = 0;
-    if (proto === IPPROTO.TCP || proto === IPPROTO.UDP) {
-      ports = (((b[t] << 8 | b[t + 1]) << 16) | (b[t + 2] << 8 | b[t + 3])) >>> 0;
-    } else if (
-      (proto === IPPROTO.ICMP && b[t] === 8) || (proto === IPPROTO.ICMPV6 && b[t] === 128)
-    ) {
-      const id = b[t + 4] << 8 | b[t + 5];
-      ports = (id << 16 | id) >>> 0;
-    }
-    k[8] = ports;
-    k[9] = ((v4 ? 4 : 6) << 8 | proto) >>> 0;
-    const slot = this.flows.lookup(k);
-    return slot >= 0 && this.#current(slot) && this.flows.verdict[slot] === 1;
-  }
-}
-
-function wordsText(key: Uint32Array, at: number): string {
-  const b = new Uint8Array(16);
-  for (let i = 0; i < 4; i++) {
-    const w = key[at + i];
-    b[4 * i] = w >>> 24;
-    b[4 * i + 1] = (w >>> 16) & 0xff;
-    b[4 * i + 2] = (w >>> 8) & 0xff;
-    b[4 * i + 3] = w & 0xff;
-  }
-  return formatIpBytes(b, 0, 16);
 }
