@@ -8,8 +8,10 @@
  * Device traffic leaves through the kernel: IP forwarding on, and an
  * nftables table `portcullis_edge` that masquerades the device network on
  * every interface except the tunnel (so the internet sees the edge's
- * address). Traffic between two devices goes TUN → kernel → TUN and back
- * into the other device's tunnel. Everything added is removed on close().
+ * address). Access enforcement (src/edge/access) sits on the pump's route
+ * and filter hooks: traffic between two devices it allows goes straight
+ * from one device's tunnel into the other's, without the kernel. Everything
+ * added is removed on close().
  */
 import { WireGuardDevice } from "../wireguard/mod.ts";
 import { decodeKey, encodeKey } from "../wireguard/mod.ts";
