@@ -195,7 +195,8 @@ async function throughput() {
       throw new Error(`PUT ${collection}: ${r.stdout.slice(0, 300)}`);
     }
   };
-  const keyOut = await lab.exec(edge, [
+  const keyFile = `${dir}/bench.key`;
+  await lab.exec(edge, [
     DENO,
     "run",
     "-A",
@@ -206,15 +207,17 @@ async function throughput() {
     ...edgeArgs,
     "--group",
     "bench",
+    "--key-file",
+    keyFile,
   ]);
-  const key = keyOut.stdout.split("\n").find((l) => l.startsWith("pc1."))!;
   detached(conn, "conn.log", [
     DENO,
     "run",
     "-A",
     MAIN,
     "connect",
-    key,
+    "--key-file",
+    keyFile,
     "--data-dir",
     `${dir}/conn`,
     "--hostname",

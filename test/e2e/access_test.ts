@@ -470,8 +470,10 @@ Deno.test({
           .code === 0,
       40_000,
     );
+    // Keys go to files (mode 0600), never onto a command line where ps shows them.
     const keyFor = async (group: string) => {
-      const out = await lab.exec(edge, [
+      const file = `${dir}/${group}.key`;
+      await lab.exec(edge, [
         DENO,
         "run",
         "-A",
@@ -483,10 +485,10 @@ Deno.test({
         "--reusable",
         "--group",
         group,
+        "--key-file",
+        file,
       ]);
-      const k = out.stdout.split("\n").find((l) => l.startsWith("pc1."));
-      assert.ok(k, out.stdout + out.stderr);
-      return k;
+      return file;
     };
     const engKey = await keyFor("engineering"), branchKey = await keyFor("branch");
     detached(ws, "ws.log", [
@@ -495,6 +497,7 @@ Deno.test({
       "-A",
       MAIN,
       "connect",
+      "--key-file",
       engKey,
       "--data-dir",
       `${dir}/ws`,
@@ -509,6 +512,7 @@ Deno.test({
       "-A",
       MAIN,
       "connect",
+      "--key-file",
       branchKey,
       "--data-dir",
       `${dir}/gw`,
@@ -578,6 +582,7 @@ Deno.test({
     };
     // Sanity: with no segments, the private app is internet traffic through the edge.
     assert.match((await probe(ws, `http://${ADDR.app}/`)).body, /Private app.*198\.19\.0\.1/);
-    if (!(await accessSteps(t, { dir, api, key: engKey, topo }))) failed = true;
+    const key = (await Deno.readTextFile(engKey)).trim();
+    if (!(await accessSteps(t, { dir, api, key, topo }))) failed = true;
   },
 });
