@@ -157,3 +157,23 @@ Deno.test("conntrack: sweep removes expired flows in bounded steps", () => {
   while (t.size > 0) total += t.sweep(16);
   assert.equal(total, 40);
 });
+
+Deno.test("conntrack: one device cannot push the others' flows out", () => {
+  const clock = new ManualClock(0);
+  const t = new FlowTable({ capacity: 64, perDevice: 16, clock });
+  const quiet = Array.from({ length: 10 }, (_, i) => key(2, 9, 100 + i, 443));
+  for (const k of quiet) t.insert(k, true, 1, 1, 1);
+  // Device 0 opens flows by the thousand (a scan).
+  for (let p = 0; p < 5000; p++) t.insert(key(1, 9, p, 80), false, 0, 1, 1);
+  assert.equal(t.flowsOf(0), 16, "the scanner holds its share only");
+  assert.equal(t.flowsOf(1), 10);
+  for (const k of quiet) assert.ok(t.lookup(k) >= 0, "every quiet flow is still there");
+  // Handing a flow over keeps the counts.
+  const s = t.lookup(quiet[0]);
+  t.setDevice(s, 0);
+  assert.equal(t.flowsOf(0), 17);
+  assert.equal(t.flowsOf(1), 9);
+  t.remove(s);
+  assert.equal(t.flowsOf(0), 16);
+  assert.equal(t.size, 25);
+});

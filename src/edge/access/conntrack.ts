@@ -96,6 +96,12 @@ const FIN = 0x01, SYN = 0x02, RST = 0x04, ACK = 0x10;
 export interface FlowTableOptions {
   /** Most flows held (default 65,536). */
   capacity?: number;
+  /**
+   * Most flows one device holds (default: a quarter of the capacity, at
+   * least 1,024): past it the device's own least-used flow makes room, so
+   * one device opening flows by the thousand cannot push the others' out.
+   */
+  perDevice?: number;
   clock: Clock;
   timeouts?: Partial<FlowTimeouts>;
 }
@@ -138,6 +144,10 @@ export class FlowTable {
   #hand = 0;
   #size = 0;
   readonly stats: FlowTableStats = { inserted: 0, evicted: 0, expired: 0, removed: 0 };
+  /** Most flows per device. */
+  readonly perDevice: number;
+  /** Flows held per device handle (grown as handles appear). */
+  #perDev = new Int32Array(64);
 
   /** Makes an empty table. */
   constructor(o: FlowTableOptions) {
@@ -162,6 +172,7 @@ export class FlowTable {
     this.#free = new Int32Array(cap);
     for (let i = 0; i < cap; i++) this.#free[i] = cap - 1 - i;
     this.#freeCount = cap;
+    this.perDevice = Math.min(cap, Math.max(1, Math.floor(o.perDevice ?? Math.max(1024, cap / 4))));
   }
 
   /** Flows held now. */
@@ -206,6 +217,12 @@ export class FlowTable {
    * full. The flow starts in state NEW with the given verdict.
    */
   insert(key: FlowKey, allowed: boolean, dev: number, gen: number, devGen: number): number {
+    if (dev >= this.#perDev.length) {
+      const grown = new Int32Array(Math.max(dev + 1, this.#perDev.length * 2));
+      grown.set(this.#perDev);
+      this.#perDev = grown;
+    }
+    if (this.#perDev[dev] >= this.perDevice) this.#evictOne(dev);
     if (this.#freeCount === 0) this.#evictOne();
     const slot = this.#free[--this.#freeCount];
     const b = slot * KEY_WORDS;
@@ -218,6 +235,7 @@ export class FlowTable {
     this.gen[slot] = gen;
     this.devGen[slot] = devGen;
     this.dev[slot] = dev;
+    this.#perDev[dev]++;
     this.data[slot] = null;
     const mask = this.#mask;
     let i = h & mask;
@@ -227,6 +245,25 @@ export class FlowTable {
     this.stats.inserted++;
     this.#touch(slot);
     return slot;
+  }
+
+  /** Hands a flow to another device (its address passed on); keeps the per-device counts right. */
+  setDevice(slot: number, dev: number): void {
+    const was = this.dev[slot];
+    if (was === dev || this.state[slot] === 0) return;
+    if (dev >= this.#perDev.length) {
+      const grown = new Int32Array(Math.max(dev + 1, this.#perDev.length * 2));
+      grown.set(this.#perDev);
+      this.#perDev = grown;
+    }
+    this.#perDev[was]--;
+    this.#perDev[dev]++;
+    this.dev[slot] = dev;
+  }
+
+  /** Flows device `dev` holds. */
+  flowsOf(dev: number): number {
+    return dev < this.#perDev.length ? this.#perDev[dev] : 0;
   }
 
   /** Records a new verdict for a flow decided again (policy or posture changed). */
@@ -318,12 +355,13 @@ export class FlowTable {
     this.#expires[slot] = this.#clock.monotonic() + ms;
   }
 
-  #evictOne(): void {
+  /** Evicts one flow (of device `only`, when given): expired first, else one without a second chance. */
+  #evictOne(only = -1): void {
     const now = this.#clock.monotonic();
     for (let n = 0; n < this.capacity * 2; n++) {
       const slot = this.#hand;
       this.#hand = (this.#hand + 1) % this.capacity;
-      if (this.state[slot] === 0) continue;
+      if (this.state[slot] === 0 || (only >= 0 && this.dev[slot] !== only)) continue;
       if (this.#expires[slot] > now && this.#ref[slot]) {
         this.#ref[slot] = 0;
         continue;
@@ -356,6 +394,7 @@ export class FlowTable {
     this.data[slot] = null;
     this.#free[this.#freeCount++] = slot;
     this.#size--;
+    this.#perDev[this.dev[slot]]--;
   }
 }
 

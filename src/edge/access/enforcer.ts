@@ -289,7 +289,7 @@ export class Enforcer {
       const before = ft.data[slot] as FlowData | null;
       ft.redecide(slot, out.allowed, this.#gen, dev.gen);
       // The address may have passed to another device since (deleted, leased again).
-      ft.dev[slot] = dev.handle;
+      ft.setDevice(slot, dev.handle);
       this.stats.redecided++;
       // Logged again only when the outcome changed.
       if (before && before.reason === out.data.reason) {
