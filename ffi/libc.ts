@@ -16,14 +16,22 @@ export const LIBC_SYMBOLS = {
   close: { parameters: ["i32"], result: "i32" },
   /** int ioctl(int fd, unsigned long request, void *arg) */
   ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+  /** int ioctl(int fd, unsigned long request, unsigned long value) — requests that take a value (TUNSETOFFLOAD) */
+  ioctl_val: { name: "ioctl", parameters: ["i32", "u64", "u64"], result: "i32" },
   /** ssize_t read(int fd, void *buf, size_t count) */
   read: { parameters: ["i32", "buffer", "usize"], result: "i32" },
   /** ssize_t write(int fd, const void *buf, size_t count) */
   write: { parameters: ["i32", "buffer", "usize"], result: "i32" },
+  /** ssize_t readv(int fd, const struct iovec *iov, int iovcnt) */
+  readv: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  /** ssize_t writev(int fd, const struct iovec *iov, int iovcnt) */
+  writev: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   /** int poll(struct pollfd *fds, nfds_t nfds, int timeout) — synchronous, for timeout 0 */
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
   /** int poll(struct pollfd *fds, nfds_t nfds, int timeout) — on a worker thread, for real waits */
   poll_nb: { name: "poll", parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
+  /** int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo, const sigset_t *mask) — synchronous, sub-millisecond waits */
+  ppoll: { parameters: ["buffer", "u64", "buffer", "pointer"], result: "i32" },
   /** int fcntl(int fd, int cmd, int arg) */
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   /** int socket(int domain, int type, int protocol) */
@@ -102,6 +110,24 @@ export const TUNSETIFF = 0x400454ca;
 export const IFF_TUN = 0x0001;
 /** TUN flag: no 4-byte packet-information header. */
 export const IFF_NO_PI = 0x1000;
+/** TUN flag: every read and write starts with a struct virtio_net_hdr (offloads). */
+export const IFF_VNET_HDR = 0x4000;
+/** ioctl: _IOR('T', 210, unsigned int), read back the TUN flags. */
+export const TUNGETIFF = 0x800454d2;
+/** ioctl: _IOW('T', 208, unsigned int), offloads the kernel may hand us (TUN_F_*). */
+export const TUNSETOFFLOAD = 0x400454d0;
+/** ioctl: _IOW('T', 216, int), size of the virtio_net_hdr on reads and writes. */
+export const TUNSETVNETHDRSZ = 0x400454d8;
+/** TUNSETOFFLOAD: we complete partial checksums (CHECKSUM_PARTIAL). */
+export const TUN_F_CSUM = 0x01;
+/** TUNSETOFFLOAD: we segment TCP over IPv4 super-packets. */
+export const TUN_F_TSO4 = 0x02;
+/** TUNSETOFFLOAD: we segment TCP over IPv6 super-packets. */
+export const TUN_F_TSO6 = 0x04;
+/** TUNSETOFFLOAD: we segment UDP over IPv4 super-packets (Linux 6.2+). */
+export const TUN_F_USO4 = 0x20;
+/** TUNSETOFFLOAD: we segment UDP over IPv6 super-packets (Linux 6.2+). */
+export const TUN_F_USO6 = 0x40;
 /** ioctl: get interface flags. */
 export const SIOCGIFFLAGS = 0x8913;
 /** ioctl: set interface flags. */
@@ -144,6 +170,12 @@ export const SO_RCVBUFFORCE = 33;
 export const SO_MARK = 36;
 /** IPv6 protocol level. */
 export const IPPROTO_IPV6 = 41;
+/** UDP protocol level (SOL_UDP). */
+export const SOL_UDP = 17;
+/** SOL_UDP: segmentation size for UDP GSO sends (a u16 cmsg or an int option). */
+export const UDP_SEGMENT = 103;
+/** SOL_UDP: let the kernel hand us coalesced datagrams with their segment size (an int cmsg). */
+export const UDP_GRO = 104;
 /** IPPROTO_IPV6: refuse v4-mapped addresses when 1. */
 export const IPV6_V6ONLY = 26;
 
@@ -174,12 +206,24 @@ export const MSG_CONTROLLEN = 40;
 export const MSG_FLAGS = 48;
 /** Offset of mmsghdr.msg_len (unsigned). */
 export const MSG_LEN = 56;
+/** msg_flags: control data was truncated. */
+export const MSG_CTRUNC = 0x8;
+// struct cmsghdr { size_t cmsg_len; int cmsg_level; int cmsg_type; } = 16 bytes, data aligned to 8
+/** Size of struct cmsghdr (CMSG_LEN(0)). */
+export const CMSGHDR_SIZE = 16;
+/** CMSG_SPACE(sizeof(int)): room for one int-sized control message. */
+export const CMSG_SPACE_INT = 24;
+// struct timespec { time_t tv_sec; long tv_nsec; } = 16 bytes
+/** Size of struct timespec. */
+export const TIMESPEC_SIZE = 16;
 
 // errno values
 /** Operation not permitted. */
 export const EPERM = 1;
 /** Interrupted system call. */
 export const EINTR = 4;
+/** I/O error (a UDP GSO send through a device without checksum offload). */
+export const EIO = 5;
 /** Bad file descriptor. */
 export const EBADF = 9;
 /** Try again (would block). */

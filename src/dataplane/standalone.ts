@@ -18,6 +18,7 @@ import { IpNetConfig, type NetConfig } from "../net/iface.ts";
 import { Pump } from "./pump.ts";
 import { TlsStream } from "../net/tls_stream.ts";
 import { TransportFallback } from "./fallback.ts";
+import { offloadFromEnv, type OffloadRequest } from "./offload.ts";
 import { queryUapi, serveUapi, UAPI_DIR, type UapiInterface } from "./uapi.ts";
 import { systemClock } from "../clock.ts";
 import { InputError } from "../errors.ts";
@@ -40,6 +41,8 @@ export interface WgUpOptions {
   onReady?: (info: { name: string; listenPort: number }) => void;
   /** Resolves when the interface should come down (default: SIGINT or SIGTERM). */
   until?: Promise<void>;
+  /** Kernel offloads to ask for (default: PORTCULLIS_OFFLOAD, else all). */
+  offload?: OffloadRequest;
 }
 
 /** Derives an interface name from "path/wg0.conf" → "wg0", checking it is valid. */
@@ -138,12 +141,18 @@ export async function wgUp(path: string, opts: WgUpOptions = {}): Promise<void> 
     });
   }
 
-  const tun = openTun({ name, mtu });
+  const offload = opts.offload ?? offloadFromEnv();
+  const tun = openTun({ name, mtu, offload: offload.tun });
   const cleanups: (() => Promise<void> | void)[] = [() => tun.close()];
   let pump: Pump | null = null;
   const sig = opts.until ? null : signalPromise();
   try {
-    const udp = UdpSocket.bind({ port: cfg.interface.listenPort ?? 0, fwmark });
+    const udp = UdpSocket.bind({
+      port: cfg.interface.listenPort ?? 0,
+      fwmark,
+      gso: offload.udp.gso,
+      gro: offload.udp.gro,
+    });
     cleanups.push(() => udp.close());
     for (const a of cfg.interface.addresses) await net.addAddress(name, a);
     await net.setLink(name, { mtu, up: true });
@@ -216,7 +225,7 @@ export async function wgUp(path: string, opts: WgUpOptions = {}): Promise<void> 
         listenPort: udp.port,
         fwmark,
       }),
-      { counters: () => ({ ...pump!.stats }), configuredBy: path },
+      { counters: () => pump!.report(), configuredBy: path },
     );
     cleanups.push(() => uapi.close());
     log.info(`Interface "${name}" is up`, { listenPort: udp.port, peers: cfg.peers.length });

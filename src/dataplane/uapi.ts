@@ -76,8 +76,8 @@ export interface UapiServer {
 export interface UapiOptions {
   /** Socket directory (default UAPI_DIR). */
   dir?: string;
-  /** Extra counters for `get=portcullis-stats` (pump counters). */
-  counters?: () => Record<string, number>;
+  /** Extra lines for `get=portcullis-stats` (pump counters, offload states as text). */
+  counters?: () => Record<string, number | string>;
   /** What configures the interface, named when a `set` is refused ("the connector's policy"). */
   configuredBy?: string;
 }
@@ -151,7 +151,7 @@ export async function serveUapi(
           let reply: string;
           if (op === "get=1") reply = renderGet(device, info()) + "errno=0\n\n";
           else if (op === "get=portcullis-stats") {
-            // Our own extension: drop counters by reason and pump counters.
+            // Our own extension: drop counters by reason, pump counters and offload states.
             const all = { ...prefixed("drop_", device.drops), ...counters() };
             reply = Object.entries(all).map(([k, v]) => `${k}=${v}`).join("\n") + "\nerrno=0\n\n";
           } else if (op === "set=1") {
@@ -212,12 +212,23 @@ async function uapiRequest(path: string, op: string): Promise<string> {
   }
 }
 
-/** Reads our counters extension (`get=portcullis-stats`) from a UAPI socket. */
+/** Reads our counters extension (`get=portcullis-stats`) from a UAPI socket: the numeric lines. */
 export async function queryStats(path: string): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(await queryStatsText(path))) {
+    if (/^-?\d+(\.\d+)?$/.test(v)) out[k] = Number(v);
+  }
+  return out;
+}
+
+/** Reads every line of `get=portcullis-stats` as text (offload states are "on" or "off: <why>"). */
+export async function queryStatsText(path: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
   for (const line of (await uapiRequest(path, "get=portcullis-stats")).split("\n")) {
-    const [k, v] = line.split("=");
-    if (k && v !== undefined && k !== "errno") out[k] = Number(v);
+    const eq = line.indexOf("=");
+    if (eq <= 0) continue;
+    const k = line.slice(0, eq);
+    if (k !== "errno") out[k] = line.slice(eq + 1);
   }
   return out;
 }

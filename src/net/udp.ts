@@ -3,10 +3,20 @@
  *
  * Batches: recv drains with one recvmmsg and send goes out with sendmmsg, so
  * a burst of 64 datagrams costs one FFI call each way. The mmsghdr, iovec and
- * sockaddr arrays are allocated once per socket; the iovec base of each slot
- * is cached by the identity of the caller's slot buffer, so the steady state
- * writes only lengths. The caller's buffers must stay attached (never
- * transferred) while the socket uses them.
+ * sockaddr arrays are allocated once per socket (see mmsg.ts); the iovec base
+ * of each slot is cached by the identity of the caller's slot buffer, so the
+ * steady state writes only lengths. The caller's buffers must stay attached
+ * (never transferred) while the socket uses them.
+ *
+ * Offloads (asked for with `gso`/`gro`): with UDP GSO, a run of same-size
+ * datagrams to one destination (the last may be shorter) leaves as one
+ * message with a UDP_SEGMENT control message, gathered straight from the
+ * caller's slots, and the kernel cuts it after one trip through its stack;
+ * with UDP GRO the kernel hands us runs it coalesced, which GroSplitter cuts
+ * back into slots. Each falls back on its own: GSO is switched off for good
+ * when a send says EIO (the egress device cannot checksum), a run the kernel
+ * refuses for its size (EINVAL, EMSGSIZE) is resent datagram by datagram;
+ * `offloads` says which are on and why.
  *
  * Senders are turned into interned Endpoints through a direct-mapped cache
  * keyed by the raw sockaddr words, so a known peer costs a few integer
@@ -20,6 +30,9 @@ import {
   AF_INET6,
   EAGAIN,
   EINTR,
+  EINVAL,
+  EIO,
+  EMSGSIZE,
   IPPROTO_IPV6,
   IPV6_V6ONLY,
   MMSGHDR_SIZE,
@@ -35,11 +48,16 @@ import {
   SOCK_DGRAM,
   SOCK_NONBLOCK,
   SOL_SOCKET,
+  SOL_UDP,
+  UDP_GRO,
+  UDP_SEGMENT,
 } from "../../ffi/libc.ts";
 import { InputError, SyscallError } from "../errors.ts";
 import { type Endpoint, endpoint } from "./endpoint.ts";
-import { lastErrno, libc, syscallError } from "./errno.ts";
+import { errnoName, lastErrno, libc, syscallError } from "./errno.ts";
+import { NAME_SLOT, RX_CHUNK, RxVec, TxVec } from "./mmsg.ts";
 import { buildSockaddr, formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from "./sockaddr.ts";
+import { GroSplitter, type GroStats } from "./udp_gro.ts";
 
 /** Options for binding a UDP socket. */
 export interface UdpOptions {
@@ -61,68 +79,55 @@ export interface UdpOptions {
   reuseAddr?: boolean;
   /** Most datagrams per recvmmsg/sendmmsg call (default 64). */
   batch?: number;
+  /** Send runs of same-size datagrams as one UDP GSO message (default false). */
+  gso?: boolean;
+  /** Let the kernel coalesce received datagrams (UDP GRO; default false). */
+  gro?: boolean;
 }
 
 /** Counters a UDP socket keeps. */
-export interface UdpStats {
+export interface UdpStats extends Partial<GroStats> {
   recvPackets: number;
   sentPackets: number;
   sendDropped: number;
   truncated: number;
+  /** Messages sent with UDP_SEGMENT, and the datagrams they carried. */
+  gsoSends?: number;
+  gsoDatagrams?: number;
+  /** Runs the kernel refused for their size and that went out datagram by datagram. */
+  gsoRefused?: number;
 }
 
-const NAME_SLOT = 32; // bytes of sockaddr storage per message (sockaddr_in6 is 28)
+/** Whether one socket offload is on, and if not, why. */
+export interface UdpOffloadState {
+  on: boolean;
+  why: string;
+}
+
+/** The offloads a UDP socket ended up with. */
+export interface UdpOffloads {
+  gso: UdpOffloadState;
+  gro: UdpOffloadState;
+}
+
+/** Most datagrams the kernel takes in one GSO message (UDP_MAX_SEGMENTS before Linux 6.9). */
+const GSO_MAX_SEGMENTS = 64;
+/** Most UDP payload bytes in one message (65535 − IPv4 header − UDP header). */
+const GSO_MAX_BYTES = 65507;
+const NOT_ASKED = "not requested";
+const ON: UdpOffloadState = Object.freeze({ on: true, why: "" });
+
+function explain(errno: number): string {
+  let text = `error ${errno}`;
+  try {
+    const p = libc().strerror(errno);
+    if (p) text = Deno.UnsafePointerView.getCString(p).toLowerCase();
+  } catch { /* keep the number */ }
+  return `${text} (${errnoName(errno)})`;
+}
+
 const MSG_TRUNC = 0x20;
 const CACHE = 256; // direct-mapped sender cache entries
-
-function ptrOf(b: Uint8Array): number {
-  return Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b)));
-}
-
-/** One set of mmsghdr/iovec/sockaddr arrays, wired together once. */
-class MsgVec {
-  readonly hdrs: Uint8Array;
-  readonly hdr32: Uint32Array;
-  readonly iovs: Uint8Array;
-  readonly iov32: Uint32Array;
-  readonly names: Uint8Array;
-  readonly names32: Uint32Array;
-  readonly names16: Uint16Array;
-  readonly src: (Uint8Array | undefined)[] = [];
-  readonly base: number[] = [];
-  readonly dst: (Endpoint | undefined)[] = [];
-  offset = -1;
-  constructor(n: number) {
-    this.hdrs = new Uint8Array(n * MMSGHDR_SIZE);
-    this.hdr32 = new Uint32Array(this.hdrs.buffer);
-    const iovs = new Uint8Array(n * 16);
-    this.iovs = iovs; // reachable for as long as the headers point at it
-    this.iov32 = new Uint32Array(iovs.buffer);
-    this.names = new Uint8Array(n * NAME_SLOT);
-    this.names32 = new Uint32Array(this.names.buffer);
-    this.names16 = new Uint16Array(this.names.buffer);
-    const iovP = ptrOf(iovs), nameP = ptrOf(this.names);
-    for (let i = 0; i < n; i++) {
-      const h = i * 16; // u32 index of mmsghdr i
-      setPtr(this.hdr32, h + 0, nameP + i * NAME_SLOT); // msg_name
-      setPtr(this.hdr32, h + 4, iovP + i * 16); // msg_iov
-      this.hdr32[h + 6] = 1; // msg_iovlen
-    }
-  }
-  /** Points slot i's iovec at b[offset..] (length: the rest of b), caching by buffer identity. */
-  iov(i: number, b: Uint8Array, offset: number): void {
-    if (this.src[i] === b) return;
-    this.src[i] = b;
-    setPtr(this.iov32, i * 4, ptrOf(b) + offset);
-    this.iov32[i * 4 + 2] = b.length - offset;
-    this.iov32[i * 4 + 3] = 0;
-  }
-}
-
-function setPtr(u32: Uint32Array, i: number, p: number): void {
-  u32[i] = p % 0x1_0000_0000;
-  u32[i + 1] = Math.floor(p / 0x1_0000_0000);
-}
 
 /** A non-blocking UDP socket bound to a local address. */
 export class UdpSocket {
@@ -135,8 +140,12 @@ export class UdpSocket {
   readonly port: number;
   /** Most datagrams per recvmmsg/sendmmsg call. */
   readonly batch: number;
-  #rx: MsgVec;
-  #tx: MsgVec;
+  #rx: RxVec;
+  #tx: TxVec;
+  #txOffset = -1;
+  #gso: UdpOffloadState;
+  #gro: UdpOffloadState;
+  #split: GroSplitter | null = null;
   #sa = new WeakMap<Endpoint, Uint8Array>();
   // Sender cache: family, 4 address words (v4 uses word 3), port, endpoint.
   #cFam = new Uint8Array(CACHE);
@@ -144,15 +153,27 @@ export class UdpSocket {
   #cPort = new Uint16Array(CACHE);
   #cEp: (Endpoint | undefined)[] = new Array(CACHE);
   #stats: UdpStats = { recvPackets: 0, sentPackets: 0, sendDropped: 0, truncated: 0 };
+  #gsoStats = { gsoSends: 0, gsoDatagrams: 0, gsoRefused: 0 };
 
-  private constructor(fd: number, family: 4 | 6, address: string, port: number, batch: number) {
+  private constructor(
+    fd: number,
+    family: 4 | 6,
+    address: string,
+    port: number,
+    batch: number,
+    gso: UdpOffloadState,
+    gro: UdpOffloadState,
+  ) {
     this.#fd = fd;
     this.family = family;
     this.address = address;
     this.port = port;
     this.batch = batch;
-    this.#rx = new MsgVec(batch);
-    this.#tx = new MsgVec(batch);
+    this.#gso = gso;
+    this.#gro = gro;
+    this.#rx = new RxVec(batch, gro.on, gro.on ? new Uint8Array(batch * RX_CHUNK) : null);
+    if (gro.on) this.#split = new GroSplitter(batch);
+    this.#tx = new TxVec(batch);
   }
 
   /** Opens, configures and binds a socket; throws a SyscallError naming the step. */
@@ -216,7 +237,9 @@ export class UdpSocket {
         throw syscallError("getsockname", `read the port of ${what}`);
       }
       const bound = (got[2] << 8) | got[3];
-      return new UdpSocket(fd, family, address, bound, batch);
+      const gso = opts.gso ? probeGso(fd) : { on: false, why: NOT_ASKED };
+      const gro = opts.gro ? enableGro(fd) : { on: false, why: NOT_ASKED };
+      return new UdpSocket(fd, family, address, bound, batch, gso, gro);
     } catch (e) {
       c.close(fd);
       throw e;
@@ -228,9 +251,32 @@ export class UdpSocket {
     return this.#fd;
   }
 
-  /** A copy of the counters. */
+  /** A copy of the counters (with the offload paths' when they are on). */
   get stats(): UdpStats {
-    return { ...this.#stats };
+    const out: UdpStats = { ...this.#stats };
+    if (this.#gso.on || this.#gsoStats.gsoSends > 0) Object.assign(out, this.#gsoStats);
+    if (this.#split) Object.assign(out, this.#split.stats);
+    return out;
+  }
+
+  /** Which offloads are on, and why the others are off (runtime fallbacks included). */
+  get offloads(): UdpOffloads {
+    return { gso: this.#gso, gro: this.#gro };
+  }
+
+  /** Staging bytes GRO would like in the caller's arena (0 without GRO). */
+  get stagingBytes(): number {
+    return this.#gro.on ? this.batch * RX_CHUNK : 0;
+  }
+
+  /**
+   * Moves GRO staging into `region` (an arena shared with the caller's slots,
+   * so cutting runs into slots is a copyWithin); ignored while datagrams are
+   * pending or when the region is too small.
+   */
+  useStaging(region: Uint8Array): void {
+    if (!this.#split || this.#split.pending || region.length < this.stagingBytes) return;
+    this.#rx.useStaging(region.subarray(0, this.stagingBytes));
   }
 
   /** Effective kernel receive and send buffer sizes (the kernel doubles requests). */
@@ -269,34 +315,42 @@ export class UdpSocket {
   recv(bufs: Uint8Array[], sizes: Int32Array, from: Endpoint[], offset = 0): number {
     const fd = this.#live("receive on");
     const rx = this.#rx;
-    if (rx.offset !== offset) {
-      rx.src.length = 0;
-      rx.offset = offset;
+    const split = this.#split;
+    const max = Math.min(bufs.length, sizes.length);
+    if (split?.pending) {
+      const n = split.drain(bufs, sizes, from, offset, max);
+      this.#stats.recvPackets += n;
+      return n;
     }
-    const max = Math.min(bufs.length, sizes.length, this.batch);
-    const h32 = rx.hdr32;
-    for (let i = 0; i < max; i++) {
-      rx.iov(i, bufs[i], offset);
-      h32[i * 16 + 2] = NAME_SLOT; // msg_namelen, overwritten by the kernel
-    }
-    let r = libc().recvmmsg(fd, rx.hdrs, max, MSG_DONTWAIT, null);
+    const vlen = Math.min(max, this.batch);
+    for (let i = 0; i < vlen; i++) rx.prepare(i, bufs[i], offset);
+    let r = libc().recvmmsg(fd, rx.hdrs, vlen, MSG_DONTWAIT, null);
     if (r < 0) {
       const e = lastErrno();
-      if (e === EINTR) r = libc().recvmmsg(fd, rx.hdrs, max, MSG_DONTWAIT, null);
+      if (e === EINTR) r = libc().recvmmsg(fd, rx.hdrs, vlen, MSG_DONTWAIT, null);
       if (r < 0) {
         const e2 = e === EINTR ? lastErrno() : e;
         if (e2 === EAGAIN || e2 === EINTR) return 0;
         throw syscallError("recvmmsg", `receive on UDP socket on port ${this.port}`, e2);
       }
     }
-    for (let i = 0; i < r; i++) {
-      sizes[i] = h32[i * 16 + 14]; // msg_len
-      if (h32[i * 16 + 12] & MSG_TRUNC) this.#stats.truncated++;
-      from[i] = this.#sender(i);
+    let n: number;
+    if (split) {
+      for (let i = 0; i < r; i++) if (rx.flags(i) & MSG_TRUNC) this.#stats.truncated++;
+      n = split.split(rx, r, bufs, sizes, from, offset, max, this.#senderOf);
+    } else {
+      for (let i = 0; i < r; i++) {
+        sizes[i] = rx.length(i);
+        if (rx.flags(i) & MSG_TRUNC) this.#stats.truncated++;
+        from[i] = this.#sender(i);
+      }
+      n = r;
     }
-    this.#stats.recvPackets += r;
-    return r;
+    this.#stats.recvPackets += n;
+    return n;
   }
+
+  readonly #senderOf = (i: number): Endpoint => this.#sender(i);
 
   // Maps the sockaddr in rx slot i to an interned Endpoint, via the cache.
   #sender(i: number): Endpoint {
@@ -351,84 +405,117 @@ export class UdpSocket {
   send(bufs: Uint8Array[], sizes: Int32Array, to: Endpoint[], count: number, offset = 0): number {
     const fd = this.#live("send on");
     const tx = this.#tx;
-    if (tx.offset !== offset) {
-      tx.src.length = 0;
-      tx.offset = offset;
+    if (this.#txOffset !== offset) {
+      tx.dst.length = 0;
+      this.#txOffset = offset;
     }
     const c = libc();
     let done = 0;
+    // Datagrams before this index go one by one (the kernel refused them as a run).
+    let singlesUntil = 0;
+    // Refused datagrams before this index were counted already (a resend gathers again).
+    let countedUntil = 0;
     while (done < count) {
-      const chunk = Math.min(count - done, this.batch);
-      let n = 0; // slots filled; packets refused up front are dropped here
-      for (let k = 0; k < chunk; k++) {
-        const j = done + k;
+      // Gather up to `batch` datagrams into messages: runs for one destination with GSO.
+      const gso = this.#gso.on;
+      let nIov = 0, nMsg = 0;
+      let runGso = 0, runBytes = 0, runOpen = false;
+      let j = done;
+      while (j < count && nIov < this.batch) {
         const ep = to[j];
         const size = sizes[j];
-        if (tx.dst[n] !== ep) {
-          const sa = ep ? this.#sockaddr(ep) : null;
-          if (!sa || size < 0 || size > bufs[j].length - offset) {
-            this.#stats.sendDropped++;
-            continue;
-          }
-          tx.names.set(sa, n * NAME_SLOT);
-          tx.hdr32[n * 16 + 2] = sa.length; // msg_namelen
-          tx.dst[n] = ep;
-        } else if (size < 0 || size > bufs[j].length - offset) {
-          this.#stats.sendDropped++;
+        const sa = ep ? this.#sockaddr(ep) : null;
+        if (!sa || size < 0 || size > bufs[j].length - offset) {
+          if (j >= countedUntil) this.#stats.sendDropped++;
+          j++;
+          runOpen = false; // a message covers consecutive caller indices only
           continue;
         }
-        tx.iov(n, bufs[j], offset);
-        tx.iov32[n * 4 + 2] = size; // iov_len is per packet
-        n++;
+        const m = nMsg - 1;
+        if (
+          runOpen && gso && j >= singlesUntil && tx.dst[m] === ep && size <= runGso &&
+          tx.count[m] < GSO_MAX_SEGMENTS && runBytes + size <= GSO_MAX_BYTES
+        ) {
+          tx.iov(nIov++, bufs[j], offset, size);
+          tx.count[m]++;
+          runBytes += size;
+          if (size < runGso) runOpen = false; // a shorter datagram ends the run
+          j++;
+          continue;
+        }
+        // A new message for this datagram.
+        const k = nMsg++;
+        if (tx.dst[k] !== ep) {
+          tx.names.set(sa, k * NAME_SLOT);
+          tx.hdr32[k * 16 + 2] = sa.length; // msg_namelen
+          tx.dst[k] = ep;
+        }
+        tx.first[k] = j;
+        tx.count[k] = 1;
+        tx.iov(nIov++, bufs[j], offset, size);
+        runGso = size;
+        runBytes = size;
+        runOpen = size > 0;
+        j++;
+      }
+      // Finish the messages: iovec ranges, and UDP_SEGMENT where a run has several.
+      let iov = 0;
+      for (let m = 0; m < nMsg; m++) {
+        const n = tx.count[m];
+        tx.message(m, iov, n, n > 1 ? sizes[tx.first[m]] : 0);
+        iov += n;
       }
       let k = 0;
-      while (k < n) {
+      let restart = -1;
+      while (k < nMsg) {
         const r = c.sendmmsg(
           fd,
           k === 0 ? tx.hdrs : tx.hdrs.subarray(k * MMSGHDR_SIZE),
-          n - k,
+          nMsg - k,
           MSG_DONTWAIT,
         );
         if (r > 0) {
+          for (let m = k; m < k + r; m++) this.#sent(tx.count[m]);
           k += r;
-          this.#stats.sentPackets += r;
           continue;
         }
         const e = lastErrno();
         if (e === EINTR) continue;
-        if (e === EAGAIN) {
-          // Map slot k back to the caller's index: slots skip refused packets.
-          return done + this.#consumedBefore(k, done, chunk, to, sizes, bufs, offset);
+        if (e === EAGAIN) return tx.first[k]; // datagrams before it are consumed
+        if (tx.count[k] > 1) {
+          if (e === EIO) {
+            // udp_send_skb(): the egress device cannot checksum, which GSO needs.
+            this.#gso = {
+              on: false,
+              why: `kernel refused a GSO send: ${
+                explain(e)
+              } (the egress device lacks checksum offload)`,
+            };
+          }
+          if (e === EIO || e === EINVAL || e === EMSGSIZE) {
+            // Resend this run datagram by datagram (and, after EIO, everything else too).
+            this.#gsoStats.gsoRefused++;
+            singlesUntil = tx.first[k] + tx.count[k];
+            restart = tx.first[k];
+            break;
+          }
         }
-        this.#stats.sendDropped++; // this one datagram was refused; go on with the rest
+        // This one message was refused (unreachable, bad address): drop it, go on.
+        this.#stats.sendDropped += tx.count[k];
         k++;
       }
-      done += chunk;
+      countedUntil = Math.max(countedUntil, j);
+      done = restart >= 0 ? restart : j;
     }
     return count;
   }
 
-  // How many caller packets from `start` precede slot `k` (refused ones included).
-  #consumedBefore(
-    k: number,
-    start: number,
-    chunk: number,
-    to: Endpoint[],
-    sizes: Int32Array,
-    bufs: Uint8Array[],
-    offset: number,
-  ): number {
-    let slots = 0;
-    for (let j = 0; j < chunk; j++) {
-      const i = start + j;
-      const ok = to[i] && this.#sockaddr(to[i]) && sizes[i] >= 0 &&
-        sizes[i] <= bufs[i].length - offset;
-      if (ok) {
-        if (slots === k) return j;
-        slots++;
-      }
+  #sent(datagrams: number): void {
+    this.#stats.sentPackets += datagrams;
+    if (datagrams > 1) {
+      this.#gsoStats.gsoSends++;
+      this.#gsoStats.gsoDatagrams += datagrams;
     }
-    return chunk;
   }
 
   #sockaddr(ep: Endpoint): Uint8Array | null {
@@ -446,5 +533,43 @@ export class UdpSocket {
     if (this.#fd < 0) return;
     libc().close(this.#fd);
     this.#fd = -1;
+    this.#split?.reset();
   }
+}
+
+function getInt(fd: number, level: number, name: number): { value: number; errno: number } {
+  const v = new Int32Array(1);
+  const l = new Uint32Array([4]);
+  const r = libc().getsockopt(fd, level, name, new Uint8Array(v.buffer), new Uint8Array(l.buffer));
+  return r < 0 ? { value: 0, errno: lastErrno() } : { value: v[0], errno: 0 };
+}
+
+/** UDP GSO is there when the kernel knows UDP_SEGMENT (Linux 4.18+). */
+function probeGso(fd: number): UdpOffloadState {
+  const g = getInt(fd, SOL_UDP, UDP_SEGMENT);
+  return g.errno === 0 ? ON : { on: false, why: `kernel refused UDP_SEGMENT: ${explain(g.errno)}` };
+}
+
+/**
+ * Turns UDP GRO on and reads it back: kernels before 5.12 cannot read it
+ * back (and have GRO bugs), so, like wireguard-go, a failed read-back counts
+ * as refused.
+ */
+function enableGro(fd: number): UdpOffloadState {
+  const one = new Uint8Array(new Int32Array([1]).buffer);
+  if (libc().setsockopt(fd, SOL_UDP, UDP_GRO, one, 4) < 0) {
+    return { on: false, why: `kernel refused UDP_GRO: ${explain(lastErrno())}` };
+  }
+  const g = getInt(fd, SOL_UDP, UDP_GRO);
+  if (g.errno !== 0 || g.value !== 1) {
+    const off = new Uint8Array(4);
+    libc().setsockopt(fd, SOL_UDP, UDP_GRO, off, 4);
+    return {
+      on: false,
+      why: g.errno !== 0
+        ? `kernel cannot read UDP_GRO back (Linux before 5.12): ${explain(g.errno)}`
+        : "kernel did not keep UDP_GRO on",
+    };
+  }
+  return ON;
 }

@@ -182,7 +182,9 @@ export function computeTransportChecksum(ip: IpHeader): number {
   if (field < 0) return 0;
   const at = ip.payloadOffset + field;
   const stored = (ip.buf[at] << 8) | ip.buf[at + 1];
-  const sum = sumWords(ip.buf, ip.payloadOffset, len, pseudoHeaderSum(ip, proto, len)) - stored;
+  // One's complement subtraction of the stored field is adding its complement.
+  const sum = sumWords(ip.buf, ip.payloadOffset, len, pseudoHeaderSum(ip, proto, len)) +
+    (~stored & 0xffff);
   const c = ~foldSum(sum) & 0xffff;
   return proto === IPPROTO.UDP && c === 0 ? 0xffff : c;
 }

@@ -27,7 +27,7 @@ import {
   type WintunSymbols,
 } from "../../ffi/wintun.ts";
 import { InputError, SyscallError } from "../errors.ts";
-import type { TunDevice } from "./mod.ts";
+import { noOffloads, type TunDevice, type TunOffloads } from "./mod.ts";
 
 /** The Wintun and kernel32 functions WindowsTun calls (real or fake). */
 export interface WintunApi {
@@ -86,6 +86,8 @@ function wide(s: string): Uint8Array {
 export class WindowsTun implements TunDevice {
   /** Always -1: Wintun signals through an event handle; use readable(). */
   readonly fd = -1;
+  /** Wintun has no segmentation offloads (its packets are always MTU-sized). */
+  readonly offloads: TunOffloads = noOffloads("Wintun on Windows has no segmentation offloads");
   readonly #name: string;
   readonly #mtu: number;
   readonly #api: WintunApi;
