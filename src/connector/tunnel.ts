@@ -29,6 +29,7 @@ import { IpNetConfig, type NetConfig } from "../net/iface.ts";
 import { endpoint, formatHostPort } from "../net/endpoint.ts";
 import { serveManagedUapi, type UapiServer } from "../dataplane/uapi.ts";
 import { Pump, type TapFn } from "../dataplane/pump.ts";
+import { offloadFromEnv, type OffloadRequest } from "../dataplane/offload.ts";
 import { TransportFallback } from "../dataplane/fallback.ts";
 import { type SplitDns, startSplitDns, startStubResolver, type StubResolver } from "./dns/mod.ts";
 import { canonicalIp, isPrivateOrLoopback } from "../policy/cidr.ts";
@@ -79,6 +80,8 @@ export interface ConnectorTunnelOptions {
   net?: () => NetConfig;
   /** UAPI socket directory (default /var/run/wireguard). */
   uapiDir?: string;
+  /** Kernel offloads to ask for (default: PORTCULLIS_OFFLOAD, else all; each falls back alone). */
+  offload?: OffloadRequest;
 }
 
 interface Active {
@@ -205,6 +208,11 @@ export class ConnectorTunnel implements TunnelPort {
     return this.#serial(() => this.#down("stopped"));
   }
 
+  /** Counters and offload states as `wg show`'s Portcullis stats print them; null when down. */
+  dataplaneReport(): Record<string, number | string> | null {
+    return this.#a?.pump.report() ?? null;
+  }
+
   /** Current tunnel status, or null when down. */
   status(): TunnelStatus | null {
     const a = this.#a;
@@ -280,7 +288,8 @@ export class ConnectorTunnel implements TunnelPort {
     }
     const net = this.#o.net?.() ?? new IpNetConfig();
     const routesNet = this.#o.net?.() ?? new IpNetConfig();
-    const tun = openTun({ name: this.interfaceName, mtu: cfg.mtu });
+    const offload = this.#o.offload ?? offloadFromEnv();
+    const tun = openTun({ name: this.interfaceName, mtu: cfg.mtu, offload: offload.tun });
     let udp: UdpSocket | null = null;
     let tls: TlsStream | null = null;
     const box: { pump: Pump | null; a: Active | null } = { pump: null, a: null };
@@ -314,7 +323,7 @@ export class ConnectorTunnel implements TunnelPort {
         endpoint: udpTarget ?? undefined,
         persistentKeepaliveSec: 25,
       });
-      udp = UdpSocket.bind({ port: 0 });
+      udp = UdpSocket.bind({ port: 0, gso: offload.udp.gso, gro: offload.udp.gro });
       if (cfg.tlsFallback && tlsEp) {
         tls = new TlsStream({ wake: () => box.pump?.kick() });
       }
@@ -352,7 +361,7 @@ export class ConnectorTunnel implements TunnelPort {
         device,
         () => ({ privateKey: a.uapiKey, listenPort: a.udp.port }),
         {
-          counters: () => ({ ...pump.stats }),
+          counters: () => pump.report(),
           configuredBy: "the connector's policy",
           dir: this.#o.uapiDir,
         },

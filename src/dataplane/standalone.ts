@@ -19,7 +19,7 @@ import { Pump } from "./pump.ts";
 import { TlsStream } from "../net/tls_stream.ts";
 import { TransportFallback } from "./fallback.ts";
 import { offloadFromEnv, type OffloadRequest } from "./offload.ts";
-import { queryUapi, serveUapi, UAPI_DIR, type UapiInterface } from "./uapi.ts";
+import { queryStatsText, queryUapi, serveUapi, UAPI_DIR, type UapiInterface } from "./uapi.ts";
 import { systemClock } from "../clock.ts";
 import { InputError } from "../errors.ts";
 import { comparePrefixes, tryParsePrefix } from "../policy/cidr.ts";
@@ -267,14 +267,28 @@ export async function listInterfaces(dir = UAPI_DIR): Promise<string[]> {
   return names.sort();
 }
 
+/** An interface as `wg show` prints it, with Portcullis's offload states when it has them. */
+export interface ShownInterface extends UapiInterface {
+  /** offload name → "on" or "off: <why>"; absent for wireguard-go and other implementations. */
+  offloads?: Record<string, string>;
+}
+
 /** Reads one interface's state through its UAPI socket. */
-export function showInterface(name: string, dir = UAPI_DIR): Promise<UapiInterface> {
-  return queryUapi(`${dir}/${name}.sock`, name).catch((e) => {
+export async function showInterface(name: string, dir = UAPI_DIR): Promise<ShownInterface> {
+  const path = `${dir}/${name}.sock`;
+  const shown: ShownInterface = await queryUapi(path, name).catch((e) => {
     throw new InputError(
       "no_such_interface",
       `Cannot read interface "${name}": ${(e as Error).message}`,
     );
   });
+  // Our extension; other implementations answer it with an errno and no lines.
+  const stats = await queryStatsText(path).catch(() => ({} as Record<string, string>));
+  const offloads = Object.entries(stats).filter(([k]) => k.startsWith("offload_"));
+  if (offloads.length) {
+    shown.offloads = Object.fromEntries(offloads.map(([k, v]) => [k.slice(8), v]));
+  }
+  return shown;
 }
 
 function ago(sec: number, nowSec: number): string {
@@ -299,14 +313,21 @@ function bytes(n: number): string {
   return i === 0 ? `${n} B` : `${v.toFixed(2)} ${units[i]}`;
 }
 
-/** Formats an interface like `wg show` does. */
-export function formatInterface(i: UapiInterface, nowSec = Math.floor(Date.now() / 1000)): string {
+/** Formats an interface like `wg show` does (plus a line on offloads for our own interfaces). */
+export function formatInterface(i: ShownInterface, nowSec = Math.floor(Date.now() / 1000)): string {
   const out = [
     `interface: ${i.name}`,
     `  public key: ${i.publicKey ?? "(unknown)"}`,
     `  private key: (hidden)`,
     `  listening port: ${i.listenPort}`,
   ];
+  if (i.offloads) {
+    const on = Object.entries(i.offloads).filter(([, v]) => v === "on").map(([k]) => k);
+    const off = Object.entries(i.offloads).filter(([, v]) => v !== "on")
+      .map(([k, v]) => `${k} (${v.replace(/^off: /, "")})`);
+    out.push(`  offloads on: ${on.length ? on.join(", ") : "none"}`);
+    if (off.length) out.push(`  offloads off: ${off.join("; ")}`);
+  }
   for (const p of i.peers) {
     out.push("", `peer: ${p.publicKey}`);
     if (p.presharedKey) out.push("  preshared key: (hidden)");

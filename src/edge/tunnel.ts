@@ -22,6 +22,7 @@ import { TlsStream } from "../net/tls_stream.ts";
 import { IpNetConfig, type NetConfig } from "../net/iface.ts";
 import { Pump } from "../dataplane/pump.ts";
 import { serveManagedUapi, type UapiServer } from "../dataplane/uapi.ts";
+import { offloadFromEnv, type OffloadRequest } from "../dataplane/offload.ts";
 import type { EdgeTunnelPort, PeerStats, TunnelPeer } from "./dataplane_port.ts";
 import { formatHostPort } from "../net/endpoint.ts";
 import { type Clock, systemClock } from "../clock.ts";
@@ -54,6 +55,8 @@ export interface EdgeTunnelOptions {
   net?: NetConfig;
   /** UAPI socket directory (default /var/run/wireguard). */
   uapiDir?: string;
+  /** Kernel offloads to ask for (default: PORTCULLIS_OFFLOAD, else all; each falls back alone). */
+  offload?: OffloadRequest;
 }
 
 /** The real edge data plane. Create with `EdgeTunnel.start()`. */
@@ -101,12 +104,18 @@ export class EdgeTunnel implements EdgeTunnelPort {
           transport: e.peer.endpoint?.transport,
         }),
     });
-    const tun = openTun({ name, mtu });
+    const offload = o.offload ?? offloadFromEnv();
+    const tun = openTun({ name, mtu, offload: offload.tun });
     const net = o.net ?? new IpNetConfig();
     let udp: UdpSocket | null = null;
     let tls: TlsStream | null = null;
     try {
-      udp = UdpSocket.bind({ address: o.bindAddress ?? "::", port: o.port });
+      udp = UdpSocket.bind({
+        address: o.bindAddress ?? "::",
+        port: o.port,
+        gso: offload.udp.gso,
+        gro: offload.udp.gro,
+      });
       const prefixLen = o.network.split("/")[1];
       await net.addAddress(tun.name, `${o.edgeAddress}/${prefixLen}`);
       await net.setLink(tun.name, { mtu, up: true });
@@ -136,7 +145,7 @@ export class EdgeTunnel implements EdgeTunnelPort {
         device,
         () => ({ privateKey: o.privateKey, listenPort: port }),
         {
-          counters: () => started.pumpStats,
+          counters: () => started.pumpReport,
           configuredBy: "the edge's device registry",
           dir: o.uapiDir,
         },
@@ -165,6 +174,11 @@ export class EdgeTunnel implements EdgeTunnelPort {
   /** Pump counters (for /metrics and diagnostics). */
   get pumpStats(): Record<string, number> {
     return { ...this.#pump.stats };
+  }
+
+  /** Counters and offload states as `wg show`'s Portcullis stats print them (UAPI get=portcullis-stats). */
+  get pumpReport(): Record<string, number | string> {
+    return this.#pump.report();
   }
 
   /** The pump (for packet capture taps). */

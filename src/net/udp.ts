@@ -14,9 +14,10 @@
  * caller's slots, and the kernel cuts it after one trip through its stack;
  * with UDP GRO the kernel hands us runs it coalesced, which GroSplitter cuts
  * back into slots. Each falls back on its own: GSO is switched off for good
- * when a send says EIO (the egress device cannot checksum), a run the kernel
- * refuses for its size (EINVAL, EMSGSIZE) is resent datagram by datagram;
- * `offloads` says which are on and why.
+ * when a send says EIO (kernels before 6.x when the egress device cannot
+ * checksum); a run the kernel refuses for its size (EINVAL, EMSGSIZE: larger
+ * than the path MTU) is resent datagram by datagram, and after 8 such runs in
+ * a row GSO is switched off too; `offloads` says which are on and why.
  *
  * Senders are turned into interned Endpoints through a direct-mapped cache
  * keyed by the raw sockaddr words, so a known peer costs a few integer
@@ -114,6 +115,8 @@ export interface UdpOffloads {
 const GSO_MAX_SEGMENTS = 64;
 /** Most UDP payload bytes in one message (65535 − IPv4 header − UDP header). */
 const GSO_MAX_BYTES = 65507;
+/** Runs refused for their size in a row (no GSO send in between) before GSO is switched off. */
+const GSO_REFUSALS_OFF = 8;
 const NOT_ASKED = "not requested";
 const ON: UdpOffloadState = Object.freeze({ on: true, why: "" });
 
@@ -154,6 +157,7 @@ export class UdpSocket {
   #cEp: (Endpoint | undefined)[] = new Array(CACHE);
   #stats: UdpStats = { recvPackets: 0, sentPackets: 0, sendDropped: 0, truncated: 0 };
   #gsoStats = { gsoSends: 0, gsoDatagrams: 0, gsoRefused: 0 };
+  #refusedInARow = 0;
 
   private constructor(
     fd: number,
@@ -254,7 +258,8 @@ export class UdpSocket {
   /** A copy of the counters (with the offload paths' when they are on). */
   get stats(): UdpStats {
     const out: UdpStats = { ...this.#stats };
-    if (this.#gso.on || this.#gsoStats.gsoSends > 0) Object.assign(out, this.#gsoStats);
+    const g = this.#gsoStats;
+    if (this.#gso.on || g.gsoSends + g.gsoRefused > 0) Object.assign(out, g);
     if (this.#split) Object.assign(out, this.#split.stats);
     return out;
   }
@@ -495,6 +500,16 @@ export class UdpSocket {
           if (e === EIO || e === EINVAL || e === EMSGSIZE) {
             // Resend this run datagram by datagram (and, after EIO, everything else too).
             this.#gsoStats.gsoRefused++;
+            if (e !== EIO && ++this.#refusedInARow >= GSO_REFUSALS_OFF && this.#gso.on) {
+              // The datagrams are larger than the path takes in one piece: every run would
+              // be refused, so stop asking (the kernel fragments the single ones).
+              this.#gso = {
+                on: false,
+                why: `kernel refused ${GSO_REFUSALS_OFF} GSO sends in a row: ${
+                  explain(e)
+                } (datagrams larger than the path MTU)`,
+              };
+            }
             singlesUntil = tx.first[k] + tx.count[k];
             restart = tx.first[k];
             break;
@@ -513,6 +528,7 @@ export class UdpSocket {
   #sent(datagrams: number): void {
     this.#stats.sentPackets += datagrams;
     if (datagrams > 1) {
+      this.#refusedInARow = 0;
       this.#gsoStats.gsoSends++;
       this.#gsoStats.gsoDatagrams += datagrams;
     }

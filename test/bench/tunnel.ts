@@ -1,11 +1,16 @@
 /**
  * Benchmark (not a test): iperf3 TCP throughput and ping RTT through a
  * Portcullis tunnel and through a wireguard-go tunnel, in the same run and
- * the same two-namespace topology, printed side by side with the ratio.
+ * the same two-namespace topology, printed side by side with the ratio, and
+ * the CPU each side's tunnel process spent per gigabit moved (utime + stime
+ * from /proc, both processes added up, divided by the gigabits iperf3 got
+ * across). Portcullis runs twice: with its kernel offloads (the default) and
+ * with PORTCULLIS_OFFLOAD=off, the before/after of the offload work.
  *
- *   deno task bench:tunnel [seconds=10]
+ *   deno task bench:tunnel [seconds=10] [--no-off]
  *
- * Needs root (namespaces), wireguard-go, wg, iperf3 and ping.
+ * Needs root (namespaces), wireguard-go, wg, iperf3 and ping. Run it under
+ * `flock /tmp/pcl-bench.lock` on a shared machine.
  */
 import { NetnsLab } from "../e2e/netns.ts";
 import {
@@ -17,19 +22,37 @@ import {
   wgQuick,
 } from "../e2e/wg_harness.ts";
 
-const seconds = Number(Deno.args[0] ?? 10);
+const args = Deno.args.filter((a) => !a.startsWith("--"));
+const seconds = Number(args[0] ?? 10);
+const withOffRun = !Deno.args.includes("--no-off");
+const TICK = 100; // USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s
+
+interface Direction {
+  mbps: number;
+  /** CPU seconds of both tunnel processes per gigabit received. */
+  cpuPerGbit: number;
+  retransmits: number;
+}
 
 interface Result {
-  sendMbps: number;
-  recvMbps: number;
-  reverseMbps: number;
+  fwd: Direction;
+  rev: Direction;
   rttAvgMs: number;
   rttMinMs: number;
 }
 
-async function measure(lab: NetnsLab, a: string, b: string): Promise<Result> {
+/** CPU seconds (user + system) a process has used so far. */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  // Fields after the command name (which may hold spaces) start at ") ".
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) / TICK;
+}
+
+async function measure(lab: NetnsLab, a: string, b: string, pids: number[]): Promise<Result> {
   await lab.exec(a, ["ping", "-c", "3", "-i", "0.2", "10.9.0.2"], { check: false });
-  const iperf = async (reverse: boolean) => {
+  const cpu = async () => (await Promise.all(pids.map(cpuSeconds))).reduce((x, y) => x + y, 0);
+  const iperf = async (reverse: boolean): Promise<Direction> => {
     const srv = lab.spawn(b, ["iperf3", "-s", "-1"]);
     await waitFor("iperf3 server", async () => {
       const r = await lab.exec(b, ["ss", "-ltn"], { check: false });
@@ -37,12 +60,16 @@ async function measure(lab: NetnsLab, a: string, b: string): Promise<Result> {
     });
     const args = ["iperf3", "-c", "10.9.0.2", "-t", String(seconds), "-J"];
     if (reverse) args.push("-R");
+    const before = await cpu();
     const r = await lab.exec(a, args);
+    const used = (await cpu()) - before;
     await srv.status;
     const j = JSON.parse(r.stdout);
+    const gbit = j.end.sum_received.bytes * 8 / 1e9;
     return {
-      send: j.end.sum_sent.bits_per_second / 1e6,
-      recv: j.end.sum_received.bits_per_second / 1e6,
+      mbps: j.end.sum_received.bits_per_second / 1e6,
+      cpuPerGbit: used / gbit,
+      retransmits: j.end.sum_sent.retransmits ?? 0,
     };
   };
   const fwd = await iperf(false);
@@ -50,9 +77,8 @@ async function measure(lab: NetnsLab, a: string, b: string): Promise<Result> {
   const p = await lab.exec(a, ["ping", "-c", "50", "-i", "0.05", "10.9.0.2"]);
   const m = p.stdout.match(/= ([\d.]+)\/([\d.]+)\/([\d.]+)/);
   return {
-    sendMbps: fwd.send,
-    recvMbps: fwd.recv,
-    reverseMbps: rev.recv,
+    fwd,
+    rev,
     rttMinMs: m ? Number(m[1]) : NaN,
     rttAvgMs: m ? Number(m[2]) : NaN,
   };
@@ -66,11 +92,12 @@ async function topology(tag: string) {
   return { lab, a, b };
 }
 
-async function portcullis(): Promise<Result> {
+async function portcullis(offload: string): Promise<Result> {
   const { lab, a, b } = await topology("bp");
   try {
     const ka = keyPair(), kb = keyPair();
-    await startPortcullis(
+    const env = { PORTCULLIS_LOG_LEVEL: "info", PORTCULLIS_OFFLOAD: offload };
+    const pb = await startPortcullis(
       lab,
       b,
       ifName("b"),
@@ -80,9 +107,9 @@ async function portcullis(): Promise<Result> {
         listenPort: 51820,
         peer: { pub: ka.pub, allowedIps: "10.9.0.1/32" },
       }),
-      { PORTCULLIS_LOG_LEVEL: "info" },
+      env,
     );
-    await startPortcullis(
+    const pa = await startPortcullis(
       lab,
       a,
       ifName("a"),
@@ -91,9 +118,9 @@ async function portcullis(): Promise<Result> {
         address: "10.9.0.1/24",
         peer: { pub: kb.pub, allowedIps: "10.9.0.2/32", endpoint: "192.0.2.2:51820" },
       }),
-      { PORTCULLIS_LOG_LEVEL: "info" },
+      env,
     );
-    return await measure(lab, a, b);
+    return await measure(lab, a, b, [pa.proc.pid, pb.proc.pid]);
   } finally {
     await lab[Symbol.asyncDispose]();
   }
@@ -103,19 +130,19 @@ async function wireguardGo(): Promise<Result> {
   const { lab, a, b } = await topology("bg");
   try {
     const ka = keyPair(), kb = keyPair();
-    await startWireguardGo(lab, b, ifName("b"), {
+    const gb = await startWireguardGo(lab, b, ifName("b"), {
       key: kb,
       listenPort: 51820,
       address: "10.9.0.2/24",
       peer: { pub: ka.pub, allowedIps: "10.9.0.1/32" },
     });
-    await startWireguardGo(lab, a, ifName("a"), {
+    const ga = await startWireguardGo(lab, a, ifName("a"), {
       key: ka,
       listenPort: 51821,
       address: "10.9.0.1/24",
       peer: { pub: kb.pub, allowedIps: "10.9.0.2/32", endpoint: "192.0.2.2:51820" },
     });
-    return await measure(lab, a, b);
+    return await measure(lab, a, b, [ga.pid, gb.pid]);
   } finally {
     await lab[Symbol.asyncDispose]();
   }
@@ -125,27 +152,57 @@ if (Deno.uid() !== 0) {
   console.error("bench:tunnel needs root (network namespaces).");
   Deno.exit(2);
 }
+const load = (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
 console.log(
-  `Tunnel benchmark: iperf3 TCP ${seconds} s each way, 50 pings; two namespaces on veth.`,
+  `Tunnel benchmark: iperf3 TCP ${seconds} s each way, 50 pings; two namespaces on veth; ` +
+    `load average ${load}.`,
 );
 const go = await wireguardGo();
-const pc = await portcullis();
-const row = (name: string, p: number, g: number, higherBetter = true) => {
+const pc = await portcullis("on");
+const off = withOffRun ? await portcullis("off") : null;
+
+const cols = off
+  ? ["Portcullis", "wireguard-go", "ratio", "no offload"]
+  : ["Portcullis", "wireguard-go", "ratio"];
+console.log(`${"".padEnd(30)} ${cols.map((c, i) => c.padStart(i === 1 ? 12 : 10)).join(" ")}`);
+const row = (name: string, p: number, g: number, o: number | null, higherBetter = true) => {
   const ratio = higherBetter ? p / g : g / p;
-  console.log(
-    `${name.padEnd(26)} ${p.toFixed(2).padStart(10)} ${g.toFixed(2).padStart(12)} ${
-      ratio.toFixed(2).padStart(8)
-    }`,
-  );
+  const cells = [
+    p.toFixed(2).padStart(10),
+    g.toFixed(2).padStart(12),
+    ratio.toFixed(2).padStart(10),
+  ];
+  if (o !== null) cells.push(o.toFixed(2).padStart(10));
+  console.log(`${name.padEnd(30)} ${cells.join(" ")}`);
   return ratio;
 };
-console.log(
-  `${"".padEnd(26)} ${"Portcullis".padStart(10)} ${"wireguard-go".padStart(12)} ${
-    "ratio".padStart(8)
-  }`,
+const r1 = row("TCP a→b Mbit/s (received)", pc.fwd.mbps, go.fwd.mbps, off?.fwd.mbps ?? null);
+const r2 = row("TCP b→a Mbit/s (received)", pc.rev.mbps, go.rev.mbps, off?.rev.mbps ?? null);
+row("ping RTT avg ms", pc.rttAvgMs, go.rttAvgMs, off?.rttAvgMs ?? null, false);
+row("ping RTT min ms", pc.rttMinMs, go.rttMinMs, off?.rttMinMs ?? null, false);
+row(
+  "CPU s per Gbit a→b (both ends)",
+  pc.fwd.cpuPerGbit,
+  go.fwd.cpuPerGbit,
+  off?.fwd.cpuPerGbit ?? null,
+  false,
 );
-const r1 = row("TCP a→b Mbit/s (received)", pc.recvMbps, go.recvMbps);
-const r2 = row("TCP b→a Mbit/s (received)", pc.reverseMbps, go.reverseMbps);
-row("ping RTT avg ms", pc.rttAvgMs, go.rttAvgMs, false);
-row("ping RTT min ms", pc.rttMinMs, go.rttMinMs, false);
+row(
+  "CPU s per Gbit b→a (both ends)",
+  pc.rev.cpuPerGbit,
+  go.rev.cpuPerGbit,
+  off?.rev.cpuPerGbit ?? null,
+  false,
+);
+row(
+  "TCP retransmits a→b / b→a",
+  pc.fwd.retransmits + pc.rev.retransmits,
+  go.fwd.retransmits + go.rev.retransmits,
+  off ? off.fwd.retransmits + off.rev.retransmits : null,
+  false,
+);
 console.log(`throughput ratio (mean of both directions): ${((r1 + r2) / 2).toFixed(2)}`);
+if (off) {
+  const gain = ((pc.fwd.mbps / off.fwd.mbps) + (pc.rev.mbps / off.rev.mbps)) / 2;
+  console.log(`offloads on / off (mean of both directions): ${gain.toFixed(2)}`);
+}

@@ -17,6 +17,7 @@ import {
 } from "../../src/wireguard/mod.ts";
 import { systemClock } from "../../src/clock.ts";
 import { buildIcmpEcho } from "../../src/packet/build.ts";
+import { fixture } from "../packet/offload_fixtures.ts";
 
 function side(address: string) {
   const priv = generatePrivateKey();
@@ -268,4 +269,92 @@ Deno.test("pump: throwing tap, filter or router and a failing read do not stop p
     }
   }
   assert.equal(stoppedWith, null, "onStopped tells a clean stop");
+});
+
+Deno.test("pump with offloads: a super-packet crosses as segments policy sees one by one, and arrives merged", async () => {
+  const offload = { tso: true, uso: true, gro: true };
+  const mk = (n: number) => {
+    const priv = generatePrivateKey();
+    const device = new WireGuardDevice({ privateKey: priv, clock: systemClock });
+    const tun = new MemoryTun({ name: `memo${n}`, mtu: 1420, offload });
+    const udp = UdpSocket.bind({ address: "127.0.0.1", port: 0, gso: true, gro: true });
+    return { priv, pub: publicKeyOf(priv), device, tun, udp };
+  };
+  const a = mk(1), b = mk(2);
+  const filtered: number[] = [], routed: number[] = [];
+  const pa = new Pump({
+    tun: a.tun,
+    device: a.device,
+    udp: a.udp,
+    filter: (_buf, _off, len) => (filtered.push(len), "pass"),
+  });
+  const pb = new Pump({
+    tun: b.tun,
+    device: b.device,
+    udp: b.udp,
+    route: (_buf, _off, len) => (routed.push(len), "tun"),
+  });
+  const runs = [pa.run(), pb.run()];
+  try {
+    // The fixture was captured between 10.77.0.1 and 10.77.0.2.
+    a.device.setPeer({
+      publicKey: b.pub,
+      allowedIps: ["10.77.0.2/32"],
+      endpoint: endpoint("udp", "127.0.0.1", b.udp.port),
+    });
+    b.device.setPeer({ publicKey: a.pub, allowedIps: ["10.77.0.1/32"] });
+    a.tun.inject(buildIcmpEcho({ src: "10.77.0.1", dst: "10.77.0.2", seq: 1 }));
+    pa.kick();
+    await until(() => b.tun.takeFrames().length === 1);
+    filtered.length = routed.length = 0;
+    const frame = fixture("tcp4_tso");
+    const segments = Math.ceil((frame.length - 10 - 52) / 1368);
+    a.tun.injectFrame(frame);
+    pa.kick();
+    const frames: Uint8Array[] = [];
+    await until(() => {
+      frames.push(...b.tun.takeFrames());
+      return routed.length >= segments;
+    });
+    await until(() => (frames.push(...b.tun.takeFrames()), frames.length > 0));
+    // Policy saw every inner packet, each an MTU-sized segment.
+    assert.equal(filtered.length, segments);
+    assert.equal(routed.length, segments);
+    assert.ok(filtered.every((l) => l <= 1420));
+    // They left as GSO runs, came in as GRO runs, and were merged back into the kernel's frame.
+    assert.ok(a.udp.stats.gsoSends! >= 1, JSON.stringify(a.udp.stats));
+    assert.ok(b.udp.stats.groRuns! >= 1, JSON.stringify(b.udp.stats));
+    assert.equal(frames.length, 1);
+    assert.deepEqual(frames[0], frame);
+    const report = pb.report();
+    for (const k of ["tun_tso", "tun_uso", "tun_gro_tcp", "tun_gro_udp", "udp_gso", "udp_gro"]) {
+      assert.equal(report[`offload_${k}`], "on", k);
+    }
+    assert.equal(report.tun_coalescedFrames, 1);
+    assert.ok((report.udp_groDatagrams as number) >= segments);
+  } finally {
+    await Promise.all([pa.stop(), pb.stop()]);
+    await Promise.all(runs);
+    for (const s of [a, b]) {
+      s.device.close();
+      s.udp.close();
+      s.tun.close();
+    }
+  }
+});
+
+Deno.test("pump report: offloads that are off say why", () => {
+  const device = new WireGuardDevice({ privateKey: generatePrivateKey(), clock: systemClock });
+  const tun = new MemoryTun({
+    offload: { tso: true, uso: true, gro: true },
+    refuse: { uso: true },
+  });
+  const pump = new Pump({ tun, device, udp: null });
+  const r = pump.report();
+  assert.equal(r.offload_tun_tso, "on");
+  assert.equal(r.offload_tun_uso, "off: refused by the fake kernel");
+  assert.equal(r.offload_udp_gso, "off: no UDP socket");
+  assert.equal(typeof r.tunRead, "number");
+  device.close();
+  tun.close();
 });

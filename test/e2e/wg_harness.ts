@@ -115,7 +115,7 @@ export async function startPortcullis(
   return peer;
 }
 
-/** Starts wireguard-go as `name` inside `ns` and configures it with wg(8). */
+/** Starts wireguard-go as `name` inside `ns` and configures it with wg(8); returns its process. */
 export async function startWireguardGo(
   lab: NetnsLab,
   ns: string,
@@ -126,8 +126,8 @@ export async function startWireguardGo(
     address: string;
     peer: { pub: string; allowedIps: string; endpoint?: string; psk?: string };
   },
-): Promise<void> {
-  lab.spawn(ns, ["env", "WG_PROCESS_FOREGROUND=1", "wireguard-go", name]);
+): Promise<Deno.ChildProcess> {
+  const proc = lab.spawn(ns, ["env", "WG_PROCESS_FOREGROUND=1", "wireguard-go", name]);
   await waitFor(
     `wireguard-go ${name}`,
     async () => (await lab.exec(ns, ["ip", "link", "show", name], { check: false })).code === 0,
@@ -156,6 +156,7 @@ export async function startWireguardGo(
   await lab.exec(ns, args);
   await lab.exec(ns, ["ip", "addr", "add", opts.address, "dev", name]);
   await lab.exec(ns, ["ip", "link", "set", name, "mtu", "1420", "up"]);
+  return proc;
 }
 
 /** Builds a wg-quick file. */

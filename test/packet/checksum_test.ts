@@ -77,3 +77,39 @@ Deno.test("incremental updates (RFC 1624) equal a full recompute", () => {
     }
   }
 });
+
+Deno.test("sumWords: the word-at-a-time path equals byte pairs at every alignment and length", () => {
+  let seed = 99;
+  const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8;
+  const ab = new ArrayBuffer(70_011);
+  const all = new Uint8Array(ab);
+  for (let i = 0; i < all.length; i++) all[i] = rnd() & 0xff;
+  const plain = (b: Uint8Array, off: number, len: number) => {
+    let s = 0;
+    for (let i = 0; i < len; i += 2) s += (b[off + i] << 8) | (i + 1 < len ? b[off + i + 1] : 0);
+    return foldSum(s);
+  };
+  // Views that start at each byte of a word, offsets of every parity, lengths around the
+  // word threshold, odd tails, and the largest super-packet.
+  const lengths = [63, 64, 65, 66, 67, 1368, 1369, 1420, 9001, 65535, 65536];
+  for (let base = 0; base < 4; base++) {
+    const view = new Uint8Array(ab, base, ab.byteLength - base - 3);
+    for (let off = 0; off < 8; off++) {
+      for (const len of lengths) {
+        assert.equal(
+          foldSum(sumWords(view, off, len)),
+          plain(view, off, len),
+          `${base}/${off}/${len}`,
+        );
+        assert.equal(
+          foldSum(sumWords(view, off, len, 0x12345)),
+          foldSum(plain(view, off, len) + 0x12345),
+          "with an initial sum",
+        );
+      }
+    }
+  }
+  const ones = new Uint8Array(4096).fill(0xff);
+  assert.equal(foldSum(sumWords(ones, 1, 4000)), 0xffff);
+  assert.equal(foldSum(sumWords(new Uint8Array(4096), 3, 4000)), 0);
+});
