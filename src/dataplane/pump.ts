@@ -84,8 +84,23 @@ export const UNDER_LOAD_HOLD_MS = 1000;
 export const DEFAULT_BATCH = 128;
 /** Default: keep waiting in short synchronous slices this long after the last packet. */
 export const LINGER_MS = 2;
-/** One synchronous slice while lingering: the most the event loop is held at a time. */
-const LINGER_SLICE_US = 200;
+/**
+ * Default: the longest linger. When packets have been coming at intervals
+ * shorter than this (a ping every 50 ms, a voice stream), the pump lingers
+ * until the next one is due, so it is never woken through the event loop.
+ */
+export const LINGER_MAX_MS = 100;
+/**
+ * One synchronous slice of lingering: the most the event loop is held at a
+ * time. A packet ends a slice at once; the length only sets how often the
+ * rest of the process gets a turn meanwhile (each turn costs ~50–90 µs of CPU
+ * after a sleep here, so shorter slices cost more and gain nothing).
+ */
+const LINGER_SLICE_US = 1000;
+/** #step(): go round again after the event loop had a turn. */
+const YIELD = -1;
+/** #step(): the pump was stopped. */
+const STOP = -2;
 
 /** Verdict of an outbound filter: pass to the tunnel, or drop. */
 export type FilterVerdict = "pass" | "drop";
@@ -126,9 +141,11 @@ export interface PumpOptions {
   /**
    * After traffic, wait this long in short synchronous slices before parking
    * (default 2 ms; 0 parks at once). Lower latency for request/response
-   * traffic for a little CPU; the event loop is held at most 200 µs at a time.
+   * traffic for a little CPU; the event loop is held at most 1 ms at a time.
    */
   lingerMs?: number;
+  /** Longest linger for traffic that keeps coming at short intervals (default 100 ms; see LINGER_MAX_MS). */
+  lingerMaxMs?: number;
   filter?: FilterFn;
   route?: RouteFn;
   tap?: TapFn | null;
@@ -214,7 +231,13 @@ export class Pump {
   readonly #clock: Clock;
   readonly #batch: number;
   readonly #lingerMs: number;
+  readonly #lingerMaxMs: number;
   #lastWorkAt = -Infinity;
+  #quiet = false;
+  #tlsAt = -Infinity;
+  // The last four waits between bursts (ms), to tell how long to linger.
+  readonly #gaps = new Float64Array(4).fill(Infinity);
+  #gapAt = 0;
   readonly #arena: PacketArena;
   #udpStaging: Uint8Array | null = null;
   #offloadText = "";
@@ -279,6 +302,7 @@ export class Pump {
     this.#clock = opts.clock ?? systemClock;
     this.#batch = opts.batch ?? DEFAULT_BATCH;
     this.#lingerMs = Math.max(0, opts.lingerMs ?? LINGER_MS);
+    this.#lingerMaxMs = Math.max(this.#lingerMs, opts.lingerMaxMs ?? LINGER_MAX_MS);
     this.#filter = opts.filter ?? null;
     this.#route = opts.route ?? null;
     this.#tap = opts.tap ?? null;
@@ -480,9 +504,17 @@ export class Pump {
    * tunnel silently. Errors after stop() began are expected (fds closing).
    */
   async #loop(): Promise<void> {
+    // One await per round: a step runs synchronously and says what to wait for.
+    const yieldNow = () => new Promise<void>((r) => setImmediate(r));
     while (this.#running) {
       try {
-        await this.#round();
+        const next = this.#step();
+        if (next === STOP) break;
+        if (next === YIELD) await yieldNow();
+        else if (this.#tun.fd < 0) {
+          // Fake devices have no fd: race their readable() against the poller.
+          await Promise.race([this.#tun.readable(next), this.#poller.wait(next)]);
+        } else await this.#poller.wait(next);
       } catch (e) {
         if (!this.#running) break;
         this.stats.roundErrors++;
@@ -493,56 +525,67 @@ export class Pump {
     }
   }
 
-  async #round(): Promise<void> {
-    const memTun = this.#tun.fd < 0;
-    {
-      this.stats.rounds++;
-      let work = this.#tunToNet();
+  /** One round of moving packets and running timers; returns YIELD, STOP or milliseconds to park. */
+  #step(): number {
+    this.stats.rounds++;
+    let work = 0;
+    // A linger slice that ended with nothing ready and no wake-up leaves nothing to read.
+    if (!this.#quiet || this.#tls?.pending || this.#dev.hasOutgoing) {
+      work = this.#tunToNet();
       work += this.#netToTun();
-      this.#flushInjected();
-      if (this.#dev.hasOutgoing) this.#flushOutgoing();
-      const now = this.#clock.monotonic();
-      if (this.#underLoad && now >= this.#underLoadUntil) {
-        this.#underLoad = false;
-        this.#dev.setUnderLoad(false);
-        log.info("Handshake load dropped; cookies no longer required");
-      }
-      let deadline = this.#dev.nextDeadline();
-      if (this.#underLoad) deadline = Math.min(deadline, this.#underLoadUntil);
-      if (now >= deadline) {
-        this.#dev.tick();
-        if (this.#dev.hasOutgoing) this.#flushOutgoing();
-        deadline = this.#dev.nextDeadline();
-      }
-      if (now >= this.#nextOffloadCheck) {
-        // Runtime fallbacks (a refused merged write, EIO on a GSO send) are said once.
-        this.#nextOffloadCheck = now + 1000;
-        this.#logOffloads();
-      }
-      if (!this.#running) return;
-      if (work > 0) {
-        // Busy: let the rest of the process (HTTP API, TLS streams) breathe, then go on.
-        this.#lastWorkAt = now;
-        await new Promise<void>((r) => setImmediate(r));
-        return;
-      }
-      if (!memTun && now - this.#lastWorkAt < this.#lingerMs && now < deadline) {
-        // Just after traffic: an answer is likely soon, and the kernel wakes a
-        // thread blocked in ppoll far sooner than the event loop.
-        const slice = Math.min(LINGER_SLICE_US, Math.max(1, (deadline - now) * 1000));
-        this.#poller.waitBriefly(slice);
-        await new Promise<void>((r) => setImmediate(r));
-        return;
-      }
-      const wait = Math.max(0, Math.min(1000, Math.ceil(deadline - this.#clock.monotonic())));
-      this.stats.waits++;
-      if (memTun) {
-        // Fake devices have no fd: race their readable() against the poller.
-        await Promise.race([this.#tun.readable(wait), this.#poller.wait(wait)]);
-      } else {
-        await this.#poller.wait(wait);
-      }
     }
+    this.#quiet = false;
+    this.#flushInjected();
+    if (this.#dev.hasOutgoing) this.#flushOutgoing();
+    const now = this.#clock.monotonic();
+    if (this.#underLoad && now >= this.#underLoadUntil) {
+      this.#underLoad = false;
+      this.#dev.setUnderLoad(false);
+      log.info("Handshake load dropped; cookies no longer required");
+    }
+    let deadline = this.#dev.nextDeadline();
+    if (this.#underLoad) deadline = Math.min(deadline, this.#underLoadUntil);
+    if (now >= deadline) {
+      this.#dev.tick();
+      if (this.#dev.hasOutgoing) this.#flushOutgoing();
+      deadline = this.#dev.nextDeadline();
+    }
+    if (now >= this.#nextOffloadCheck) {
+      // Runtime fallbacks (a refused merged write, a GSO size refusal) are said once.
+      this.#nextOffloadCheck = now + 1000;
+      this.#logOffloads();
+    }
+    if (!this.#running) return STOP;
+    if (work > 0) {
+      // Busy: let the rest of the process (HTTP API, TLS streams) breathe, then go on.
+      const gap = now - this.#lastWorkAt;
+      // Shorter than a millisecond is the same exchange (an answer), not the next one.
+      if (gap > 1) this.#gaps[this.#gapAt++ & 3] = gap;
+      this.#lastWorkAt = now;
+      return YIELD;
+    }
+    const since = now - this.#lastWorkAt;
+    const linger = this.#lingerFor() - since;
+    if (linger > 0 && this.#tun.fd >= 0 && now < deadline && now - this.#tlsAt > 1000) {
+      // Just after traffic, or while it comes at short intervals: the kernel
+      // wakes a thread blocked in ppoll far sooner than the event loop does.
+      // (Not while a peer talks over TLS: its datagrams come through the event loop.)
+      const us = Math.min(LINGER_SLICE_US, linger * 1000, (deadline - now) * 1000);
+      const woken = this.#poller.wakeups;
+      const ready = this.#poller.waitBriefly(Math.max(1, us));
+      this.#quiet = ready === 0 && this.#poller.wakeups === woken;
+      return YIELD;
+    }
+    this.stats.waits++;
+    return Math.max(0, Math.min(1000, Math.ceil(deadline - this.#clock.monotonic())));
+  }
+
+  /** How long to linger after the last packet: longer while packets come at short intervals. */
+  #lingerFor(): number {
+    const g = this.#gaps;
+    const longest = Math.max(g[0], g[1], g[2], g[3]);
+    if (longest >= this.#lingerMaxMs) return this.#lingerMs;
+    return Math.max(this.#lingerMs, Math.min(this.#lingerMaxMs, longest * 1.25));
   }
 
   /** TUN → filter → encrypt → transports. Returns packets read. */
@@ -591,6 +634,7 @@ export class Pump {
       const b = this.#netIn;
       const n = this.#tls.drain(b.bufs, b.sizes, b.eps, b.bufs.length, 0);
       if (n > 0) {
+        this.#tlsAt = this.#clock.monotonic();
         total += n;
         this.#handleInbound(b, n);
       }

@@ -193,6 +193,7 @@ export class RxVec extends Headers {
       this.iov32[i * per * 4 + 3] = 0;
       this.room[i] = room;
     }
+    if (i >= this.filled) return; // the kernel left this one's lengths as we set them
     const h = i * 16;
     this.hdr32[h + 2] = NAME_SLOT; // msg_namelen, overwritten by the kernel
     if (this.gro) {
@@ -200,6 +201,9 @@ export class RxVec extends Headers {
       this.hdr32[h + 11] = 0;
     }
   }
+
+  /** Messages the last recvmmsg filled (their lengths need resetting); all of them at first. */
+  filled = Infinity;
 
   /** Bytes received by message i (msg_len). */
   length(i: number): number {

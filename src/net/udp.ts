@@ -335,10 +335,12 @@ export class UdpSocket {
       if (e === EINTR) r = libc().recvmmsg(fd, rx.hdrs, vlen, MSG_DONTWAIT, null);
       if (r < 0) {
         const e2 = e === EINTR ? lastErrno() : e;
+        rx.filled = 0;
         if (e2 === EAGAIN || e2 === EINTR) return 0;
         throw syscallError("recvmmsg", `receive on UDP socket on port ${this.port}`, e2);
       }
     }
+    rx.filled = r;
     let n: number;
     if (split) {
       for (let i = 0; i < r; i++) if (rx.flags(i) & MSG_TRUNC) this.#stats.truncated++;
