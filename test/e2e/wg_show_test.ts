@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { canUseNetns, NetnsLab, waitUntil } from "./netns.ts";
 import { CONN_IP, DENO, EDGE_IP, EDGE_TUNNEL_PORT, MAIN, type Roles, startRoles } from "./roles.ts";
+import { queryStatsText } from "../../src/dataplane/uapi.ts";
 
 const SOCKETS = "/var/run/wireguard";
 
@@ -116,6 +117,13 @@ Deno.test({
       assert.equal(ours.code, 0, ours.stderr);
       assert.match(ours.stdout, new RegExp(`^interface: ${r.edgeTun}$`, "m"));
       assert.match(ours.stdout, new RegExp(`^peer: ${escape(conn.publicKey)}$`, "m"));
+      // Both roles ask for the kernel offloads and say what they got (get=portcullis-stats).
+      assert.match(ours.stdout, /^ {2}offloads on: tun_tso, .*udp_gro$/m);
+      for (const sock of [connSock, edgeSock]) {
+        const stats = await queryStatsText(sock);
+        assert.equal(stats.offload_tun_tso, "on", `${sock}: ${JSON.stringify(stats)}`);
+        assert.equal(stats.offload_udp_gso, "on");
+      }
     });
 
     await step("wg set is refused on a managed interface, and changes nothing", async () => {
