@@ -194,12 +194,12 @@ row(
   off?.rev.cpuPerGbit ?? null,
   false,
 );
-row(
-  "TCP retransmits a→b / b→a",
-  pc.fwd.retransmits + pc.rev.retransmits,
-  go.fwd.retransmits + go.rev.retransmits,
-  off ? off.fwd.retransmits + off.rev.retransmits : null,
-  false,
+// Retransmits are counts (packets the tunnel lost under load), not a ratio.
+const rtx = (r: Result) => `${r.fwd.retransmits} / ${r.rev.retransmits}`;
+console.log(
+  `${"TCP retransmits a→b / b→a".padEnd(30)} ${rtx(pc).padStart(10)} ${rtx(go).padStart(12)} ${
+    "".padStart(10)
+  }${off ? ` ${rtx(off).padStart(10)}` : ""}`,
 );
 console.log(`throughput ratio (mean of both directions): ${((r1 + r2) / 2).toFixed(2)}`);
 if (off) {
