@@ -57,6 +57,10 @@ import type { TlsStream } from "../net/tls_stream.ts";
 import { Poller, POLLIN } from "../net/poller.ts";
 import { type Peer, TRANSPORT_HEADER_SIZE, type WireGuardDevice } from "../wireguard/mod.ts";
 import { PacketArena } from "../packet/arena.ts";
+import { Linger, LINGER_MAX_MS, LINGER_MS } from "./linger.ts";
+import { SendQueue } from "./send_queue.ts";
+import { HandshakeLoad } from "./load.ts";
+import { OffloadLog, type OffloadStates, offloadStates, pumpReport } from "./pump_report.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { logger } from "../log.ts";
 
@@ -72,24 +76,9 @@ if (TRANSPORT_HEADER_SIZE + Math.ceil(MAX_MTU / 16) * 16 + 16 > SLOT_SIZE) {
   throw new Error(`Cannot size packet slots: ${SLOT_SIZE} bytes do not hold MTU ${MAX_MTU}`);
 }
 
-/** Size of a WireGuard handshake initiation (message type 1). */
-const INITIATION_SIZE = 148;
-/** Default: more initiations than this in one receive batch means load. */
-export const LOAD_BATCH_THRESHOLD = 32;
-/** Default: more initiations than this per second means load. */
-export const LOAD_RATE_THRESHOLD = 100;
-/** Load mode stays on this long after the initiation rate drops (wireguard-go: 1 s). */
-export const UNDER_LOAD_HOLD_MS = 1000;
+export { LOAD_BATCH_THRESHOLD, LOAD_RATE_THRESHOLD, UNDER_LOAD_HOLD_MS } from "./load.ts";
 /** Default slots per batch: room for two 64 KiB super-packets' segments. */
 export const DEFAULT_BATCH = 128;
-/** Default: keep waiting in short synchronous slices this long after the last packet. */
-export const LINGER_MS = 2;
-/**
- * Default: the longest linger. When packets have been coming at intervals
- * shorter than this (a ping every 50 ms, a voice stream), the pump lingers
- * until the next one is due, so it is never woken through the event loop.
- */
-export const LINGER_MAX_MS = 100;
 /**
  * One synchronous slice of lingering: the most the event loop is held at a
  * time. A packet ends a slice at once; the length only sets how often the
@@ -213,11 +202,6 @@ class SlotBatch {
   }
 }
 
-/** One offload's state as `wg show`'s Portcullis stats print it: "on", or "off: <why>". */
-function stateText(o: { on: boolean; why: string }): string {
-  return o.on ? "on" : `off: ${o.why}`;
-}
-
 /**
  * Runs the data plane until stop(). One instance per tunnel interface.
  */
@@ -230,17 +214,12 @@ export class Pump {
   readonly #ownPoller: boolean;
   readonly #clock: Clock;
   readonly #batch: number;
-  readonly #lingerMs: number;
-  readonly #lingerMaxMs: number;
-  #lastWorkAt = -Infinity;
+  readonly #linger: Linger;
   #quiet = false;
   #tlsAt = -Infinity;
-  // The last four waits between bursts (ms), to tell how long to linger.
-  readonly #gaps = new Float64Array(4).fill(Infinity);
-  #gapAt = 0;
   readonly #arena: PacketArena;
   #udpStaging: Uint8Array | null = null;
-  #offloadText = "";
+  readonly #offloadLog = new OffloadLog();
   #nextOffloadCheck = 0;
   #filter: FilterFn | null;
   #route: RouteFn | null;
@@ -249,7 +228,7 @@ export class Pump {
   // Slots: TUN reads, network receives, and the send lists that point into them.
   readonly #tunIn: SlotBatch;
   readonly #netIn: SlotBatch;
-  readonly #udpOut: SlotBatch; // bufs replaced by references to slots of the two batches above
+  readonly #out: SendQueue; // references to slots of the two batches above
   readonly #tunOut: SlotBatch;
 
   #running = false;
@@ -284,12 +263,7 @@ export class Pump {
   readonly #retryPauseMs: number;
 
   // Handshake flood defence: count initiations over a 1 s window and per batch.
-  readonly #loadBatch: number;
-  readonly #loadRate: number;
-  #initWindowStart = -Infinity;
-  #initWindowCount = 0;
-  #underLoad = false;
-  #underLoadUntil = 0;
+  readonly #load: HandshakeLoad;
 
   /** Builds a pump; call run() to start moving packets. */
   constructor(opts: PumpOptions) {
@@ -301,13 +275,11 @@ export class Pump {
     this.#poller = opts.poller ?? new Poller();
     this.#clock = opts.clock ?? systemClock;
     this.#batch = opts.batch ?? DEFAULT_BATCH;
-    this.#lingerMs = Math.max(0, opts.lingerMs ?? LINGER_MS);
-    this.#lingerMaxMs = Math.max(this.#lingerMs, opts.lingerMaxMs ?? LINGER_MAX_MS);
+    this.#linger = new Linger(opts.lingerMs ?? LINGER_MS, opts.lingerMaxMs ?? LINGER_MAX_MS);
     this.#filter = opts.filter ?? null;
     this.#route = opts.route ?? null;
     this.#tap = opts.tap ?? null;
-    this.#loadBatch = opts.loadBatchThreshold ?? LOAD_BATCH_THRESHOLD;
-    this.#loadRate = opts.loadRateThreshold ?? LOAD_RATE_THRESHOLD;
+    this.#load = new HandshakeLoad(opts.loadBatchThreshold, opts.loadRateThreshold);
     this.#onError = opts.onError ?? null;
     this.#onStopped = opts.onStopped ?? null;
     this.#retryPauseMs = opts.retryPauseMs ?? 100;
@@ -325,12 +297,11 @@ export class Pump {
       this.#udpStaging = this.#arena.carve(udpStaging);
       this.#udp!.useStaging(this.#udpStaging);
     }
-    this.#udpOut = new SlotBatch(null, 0);
+    this.#out = new SendQueue(this.#batch * 2, this.stats);
+    this.#out.udp = this.#udp;
+    this.#out.tls = this.#tls;
     this.#tunOut = new SlotBatch(null, 0);
-    // Send lists hold references to slots; size them to the batch.
-    (this.#udpOut as { bufs: Uint8Array[] }).bufs = new Array(this.#batch * 2);
-    (this.#udpOut as { sizes: Int32Array }).sizes = new Int32Array(this.#batch * 2);
-    (this.#udpOut as { eps: Endpoint[] }).eps = new Array(this.#batch * 2);
+    // The TUN write list holds references to slots; size it to the batch.
     (this.#tunOut as { bufs: Uint8Array[] }).bufs = new Array(this.#batch);
     (this.#tunOut as { sizes: Int32Array }).sizes = new Int32Array(this.#batch);
   }
@@ -342,7 +313,7 @@ export class Pump {
 
   /** True while the device demands cookies (mac2) from initiators because of a flood. */
   get underLoad(): boolean {
-    return this.#underLoad;
+    return this.#load.underLoad;
   }
 
   /** Replaces the outbound filter (a new immutable policy value). */
@@ -363,6 +334,7 @@ export class Pump {
   /** Attaches or replaces the TLS transport (fallback dialled later). */
   setTls(tls: TlsStream | null): void {
     this.#tls = tls;
+    this.#out.tls = tls;
     this.#poller.wake();
   }
 
@@ -370,6 +342,7 @@ export class Pump {
   setUdp(udp: UdpSocket | null): void {
     if (this.#udp && this.#udp.fd >= 0) this.#poller.remove(this.#udp.fd);
     this.#udp = udp;
+    this.#out.udp = udp;
     if (udp && this.#udpStaging && udp.stagingBytes <= this.#udpStaging.length) {
       udp.useStaging(this.#udpStaging);
     }
@@ -381,18 +354,8 @@ export class Pump {
    * Which kernel offloads are on, and why the others are off, by name
    * (tun_tso, tun_uso, tun_gro_tcp, tun_gro_udp, udp_gso, udp_gro).
    */
-  offloads(): Record<string, { on: boolean; why: string }> {
-    const t = this.#tun.offloads;
-    const out: Record<string, { on: boolean; why: string }> = {
-      tun_tso: t.tso,
-      tun_uso: t.uso,
-      tun_gro_tcp: t.groTcp,
-      tun_gro_udp: t.groUdp,
-    };
-    const u = this.#udp?.offloads;
-    out.udp_gso = u?.gso ?? { on: false, why: "no UDP socket" };
-    out.udp_gro = u?.gro ?? { on: false, why: "no UDP socket" };
-    return out;
+  offloads(): OffloadStates {
+    return offloadStates(this.#tun, this.#udp);
   }
 
   /**
@@ -401,35 +364,11 @@ export class Pump {
    * "on" or "off: <why>".
    */
   report(): Record<string, number | string> {
-    const out: Record<string, number | string> = { ...this.stats };
-    const tunStats = (this.#tun as { stats?: Record<string, number> }).stats;
-    for (const k of ["superPackets", "segments", "checksumsCompleted", "badFrames"]) {
-      if (tunStats && typeof tunStats[k] === "number") out[`tun_${k}`] = tunStats[k];
-    }
-    for (const k of ["coalescedFrames", "coalescedPackets"]) {
-      if (tunStats && typeof tunStats[k] === "number") out[`tun_${k}`] = tunStats[k];
-    }
-    const u = this.#udp?.stats as Record<string, number> | undefined;
-    for (const k of ["gsoSends", "gsoDatagrams", "gsoRefused", "groRuns", "groDatagrams"]) {
-      if (u && typeof u[k] === "number") out[`udp_${k}`] = u[k];
-    }
-    for (const [k, v] of Object.entries(this.offloads())) out[`offload_${k}`] = stateText(v);
-    return out;
+    return pumpReport(this.stats, this.#tun, this.#udp);
   }
 
-  /** Logs the offload states when they differ from what was logged last (once at start). */
   #logOffloads(): void {
-    const all = this.offloads();
-    const text = Object.entries(all).map(([k, v]) => `${k}=${stateText(v)}`).join(" ");
-    if (text === this.#offloadText) return;
-    const first = this.#offloadText === "";
-    this.#offloadText = text;
-    const on = Object.entries(all).filter(([, v]) => v.on).map(([k]) => k);
-    const off = Object.fromEntries(
-      Object.entries(all).filter(([, v]) => !v.on).map(([k, v]) => [k, v.why]),
-    );
-    const what = first ? "Data plane offloads" : "Data plane offloads changed";
-    log.info(`${what} on "${this.#tun.name}"`, { on: on.join(",") || "none", off });
+    this.#offloadLog.note(this.#tun.name, this.offloads());
   }
 
   /**
@@ -536,18 +475,17 @@ export class Pump {
     }
     this.#quiet = false;
     this.#flushInjected();
-    if (this.#dev.hasOutgoing) this.#flushOutgoing();
+    if (this.#dev.hasOutgoing) this.#out.addOutgoing(this.#dev.drainOutgoing());
     const now = this.#clock.monotonic();
-    if (this.#underLoad && now >= this.#underLoadUntil) {
-      this.#underLoad = false;
+    if (this.#load.expire(now)) {
       this.#dev.setUnderLoad(false);
       log.info("Handshake load dropped; cookies no longer required");
     }
     let deadline = this.#dev.nextDeadline();
-    if (this.#underLoad) deadline = Math.min(deadline, this.#underLoadUntil);
+    if (this.#load.underLoad) deadline = Math.min(deadline, this.#load.until);
     if (now >= deadline) {
       this.#dev.tick();
-      if (this.#dev.hasOutgoing) this.#flushOutgoing();
+      if (this.#dev.hasOutgoing) this.#out.addOutgoing(this.#dev.drainOutgoing());
       deadline = this.#dev.nextDeadline();
     }
     if (now >= this.#nextOffloadCheck) {
@@ -558,14 +496,10 @@ export class Pump {
     if (!this.#running) return STOP;
     if (work > 0) {
       // Busy: let the rest of the process (HTTP API, TLS streams) breathe, then go on.
-      const gap = now - this.#lastWorkAt;
-      // Shorter than a millisecond is the same exchange (an answer), not the next one.
-      if (gap > 1) this.#gaps[this.#gapAt++ & 3] = gap;
-      this.#lastWorkAt = now;
+      this.#linger.busy(now);
       return YIELD;
     }
-    const since = now - this.#lastWorkAt;
-    const linger = this.#lingerFor() - since;
+    const linger = this.#linger.remaining(now);
     if (linger > 0 && this.#tun.fd >= 0 && now < deadline && now - this.#tlsAt > 1000) {
       // Just after traffic, or while it comes at short intervals: the kernel
       // wakes a thread blocked in ppoll far sooner than the event loop does.
@@ -580,14 +514,6 @@ export class Pump {
     return Math.max(0, Math.min(1000, Math.ceil(deadline - this.#clock.monotonic())));
   }
 
-  /** How long to linger after the last packet: longer while packets come at short intervals. */
-  #lingerFor(): number {
-    const g = this.#gaps;
-    const longest = Math.max(g[0], g[1], g[2], g[3]);
-    if (longest >= this.#lingerMaxMs) return this.#lingerMs;
-    return Math.max(this.#lingerMs, Math.min(this.#lingerMaxMs, longest * 1.25));
-  }
-
   /** TUN → filter → encrypt → transports. Returns packets read. */
   #tunToNet(): number {
     const b = this.#tunIn;
@@ -600,8 +526,6 @@ export class Pump {
     }
     if (n === 0) return 0;
     this.stats.tunRead += n;
-    const out = this.#udpOut;
-    out.count = 0;
     for (let i = 0; i < n; i++) {
       const slot = b.bufs[i];
       const len = b.sizes[i];
@@ -611,11 +535,11 @@ export class Pump {
         continue;
       }
       const r = this.#dev.outbound(slot, len);
-      if (r.kind === "send") this.#enqueueSend(slot, r.length, r.endpoint!);
+      if (r.kind === "send") this.#out.add(slot, r.length, r.endpoint!);
       else if (r.kind === "queued") this.stats.queued++;
       else this.stats.outboundDropped++;
     }
-    this.#flushSends();
+    this.#out.flush();
     return n;
   }
 
@@ -642,39 +566,18 @@ export class Pump {
     return total;
   }
 
-  /**
-   * Counts the handshake initiations in a received batch before any is
-   * processed, so that a flood (each costs ~0.5 ms of X25519 + BLAKE2s on this
-   * one thread) switches the device to cookie replies for this very batch.
-   * Like wireguard-go, load mode lasts until 1 s after the rate drops.
-   */
+  /** Counts a batch's initiations before any is processed (see load.ts): a flood gets cookies at once. */
   #checkLoad(b: SlotBatch, n: number): void {
-    let inits = 0;
-    for (let i = 0; i < n; i++) {
-      const s = b.bufs[i];
-      if (b.sizes[i] === INITIATION_SIZE && s[0] === 1 && s[1] === 0 && s[2] === 0 && s[3] === 0) {
-        inits++;
-      }
-    }
+    const inits = this.#load.count(b.bufs, b.sizes, n);
     if (inits === 0) return;
     this.stats.initiations += inits;
-    const now = this.#clock.monotonic();
-    if (now - this.#initWindowStart >= 1000) {
-      this.#initWindowStart = now;
-      this.#initWindowCount = 0;
-    }
-    this.#initWindowCount += inits;
-    if (inits > this.#loadBatch || this.#initWindowCount > this.#loadRate) {
-      this.#underLoadUntil = now + UNDER_LOAD_HOLD_MS;
-      if (!this.#underLoad) {
-        this.#underLoad = true;
-        this.stats.underLoadEntered++;
-        this.#dev.setUnderLoad(true);
-        log.warn("Handshake initiation flood; requiring cookies", {
-          batch: inits,
-          perSecond: this.#initWindowCount,
-        });
-      }
+    if (this.#load.note(inits, this.#clock.monotonic())) {
+      this.stats.underLoadEntered++;
+      this.#dev.setUnderLoad(true);
+      log.warn("Handshake initiation flood; requiring cookies", {
+        batch: inits,
+        perSecond: this.#load.perSecond,
+      });
     }
   }
 
@@ -683,7 +586,6 @@ export class Pump {
     this.#checkLoad(b, n);
     const tunOut = this.#tunOut;
     tunOut.count = 0;
-    this.#udpOut.count = 0;
     for (let i = 0; i < n; i++) {
       const slot = b.bufs[i];
       const r = this.#dev.inbound(slot, b.sizes[i], b.eps[i]);
@@ -703,7 +605,7 @@ export class Pump {
         const o = this.#dev.outboundTo(dest, slot, len);
         if (o.kind === "send") {
           this.stats.forwarded++;
-          this.#enqueueSend(slot, o.length, o.endpoint!);
+          this.#out.add(slot, o.length, o.endpoint!);
         } else if (o.kind === "queued") this.stats.queued++;
         else this.stats.outboundDropped++;
       }
@@ -713,7 +615,7 @@ export class Pump {
       this.stats.tunWritten += w;
       this.stats.tunWriteDropped += tunOut.count - w;
     }
-    this.#flushSends();
+    this.#out.flush();
     this.#flushInjected();
   }
 
@@ -722,12 +624,11 @@ export class Pump {
     const q = this.#injectQueue;
     if (q.length === 0) return;
     const slots = this.#injectSlots.bufs;
-    this.#udpOut.count = 0;
     let used = 0;
     for (const { peer, packet } of q) {
-      // The send list points into these slots: send before one is reused.
+      // The send queue points into these slots: send before one is reused.
       if (used === slots.length) {
-        this.#flushSends();
+        this.#out.flush();
         used = 0;
       }
       const slot = slots[used++];
@@ -735,12 +636,12 @@ export class Pump {
       const o = this.#dev.outboundTo(peer, slot, packet.length);
       if (o.kind === "send") {
         this.stats.injected++;
-        this.#enqueueSend(slot, o.length, o.endpoint!);
+        this.#out.add(slot, o.length, o.endpoint!);
       } else if (o.kind === "queued") this.stats.queued++;
       else this.stats.outboundDropped++;
     }
     q.length = 0;
-    this.#flushSends();
+    this.#out.flush();
   }
 
   /** A throwing tap (packet capture) is removed; packets keep flowing. */
@@ -783,63 +684,5 @@ export class Pump {
       this.#failed(e, "route");
       return "drop";
     }
-  }
-
-  #enqueueSend(slot: Uint8Array, length: number, ep: Endpoint): void {
-    if (ep.transport === "tls") {
-      if (this.#tls && this.#tls.send(ep, slot.subarray(0, length))) this.stats.sent++;
-      else this.stats.sendDropped++;
-      return;
-    }
-    const out = this.#udpOut;
-    out.bufs[out.count] = slot;
-    out.sizes[out.count] = length;
-    out.eps[out.count++] = ep;
-    if (out.count === out.bufs.length) this.#flushSends();
-  }
-
-  #flushSends(): void {
-    const out = this.#udpOut;
-    if (out.count === 0) return;
-    if (!this.#udp) {
-      this.stats.sendDropped += out.count;
-      out.count = 0;
-      return;
-    }
-    let off = 0;
-    while (off < out.count) {
-      const sent = this.#udp.send(
-        off === 0 ? out.bufs : out.bufs.slice(off),
-        off === 0 ? out.sizes : out.sizes.subarray(off),
-        off === 0 ? out.eps : out.eps.slice(off),
-        out.count - off,
-        0,
-      );
-      if (sent <= 0) {
-        // Socket buffer full: UDP may drop, and so do we (TCP inside recovers).
-        this.stats.sendDropped += out.count - off;
-        break;
-      }
-      this.stats.sent += sent;
-      off += sent;
-    }
-    out.count = 0;
-  }
-
-  #flushOutgoing(): void {
-    const msgs = this.#dev.drainOutgoing();
-    for (const m of msgs) {
-      if (m.endpoint.transport === "tls") {
-        if (this.#tls && this.#tls.send(m.endpoint, m.data)) this.stats.sent++;
-        else this.stats.sendDropped++;
-        continue;
-      }
-      const out = this.#udpOut;
-      out.bufs[out.count] = m.data;
-      out.sizes[out.count] = m.data.length;
-      out.eps[out.count++] = m.endpoint;
-      if (out.count === out.bufs.length) this.#flushSends();
-    }
-    this.#flushSends();
   }
 }

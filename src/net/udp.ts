@@ -49,16 +49,30 @@ import {
   SOCK_DGRAM,
   SOCK_NONBLOCK,
   SOL_SOCKET,
-  SOL_UDP,
-  UDP_GRO,
-  UDP_SEGMENT,
 } from "../../ffi/libc.ts";
 import { InputError, SyscallError } from "../errors.ts";
 import { type Endpoint, endpoint } from "./endpoint.ts";
-import { errnoName, lastErrno, libc, syscallError } from "./errno.ts";
+import { lastErrno, libc, syscallError } from "./errno.ts";
 import { NAME_SLOT, RX_CHUNK, RxVec, TxVec } from "./mmsg.ts";
 import { buildSockaddr, formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from "./sockaddr.ts";
 import { GroSplitter, type GroStats } from "./udp_gro.ts";
+import {
+  enableGro,
+  explain,
+  NOT_ASKED,
+  probeGso,
+  type UdpOffloads,
+  type UdpOffloadState,
+} from "./udp_offload.ts";
+
+export type { UdpOffloads, UdpOffloadState } from "./udp_offload.ts";
+
+/** Most datagrams the kernel takes in one GSO message (UDP_MAX_SEGMENTS before Linux 6.9). */
+const GSO_MAX_SEGMENTS = 64;
+/** Most UDP payload bytes in one message (65535 − IPv4 header − UDP header). */
+const GSO_MAX_BYTES = 65507;
+/** Runs refused for their size in a row (no GSO send in between) before GSO is switched off. */
+const GSO_REFUSALS_OFF = 8;
 
 /** Options for binding a UDP socket. */
 export interface UdpOptions {
@@ -97,36 +111,6 @@ export interface UdpStats extends Partial<GroStats> {
   gsoDatagrams?: number;
   /** Runs the kernel refused for their size and that went out datagram by datagram. */
   gsoRefused?: number;
-}
-
-/** Whether one socket offload is on, and if not, why. */
-export interface UdpOffloadState {
-  on: boolean;
-  why: string;
-}
-
-/** The offloads a UDP socket ended up with. */
-export interface UdpOffloads {
-  gso: UdpOffloadState;
-  gro: UdpOffloadState;
-}
-
-/** Most datagrams the kernel takes in one GSO message (UDP_MAX_SEGMENTS before Linux 6.9). */
-const GSO_MAX_SEGMENTS = 64;
-/** Most UDP payload bytes in one message (65535 − IPv4 header − UDP header). */
-const GSO_MAX_BYTES = 65507;
-/** Runs refused for their size in a row (no GSO send in between) before GSO is switched off. */
-const GSO_REFUSALS_OFF = 8;
-const NOT_ASKED = "not requested";
-const ON: UdpOffloadState = Object.freeze({ on: true, why: "" });
-
-function explain(errno: number): string {
-  let text = `error ${errno}`;
-  try {
-    const p = libc().strerror(errno);
-    if (p) text = Deno.UnsafePointerView.getCString(p).toLowerCase();
-  } catch { /* keep the number */ }
-  return `${text} (${errnoName(errno)})`;
 }
 
 const MSG_TRUNC = 0x20;
@@ -553,41 +537,4 @@ export class UdpSocket {
     this.#fd = -1;
     this.#split?.reset();
   }
-}
-
-function getInt(fd: number, level: number, name: number): { value: number; errno: number } {
-  const v = new Int32Array(1);
-  const l = new Uint32Array([4]);
-  const r = libc().getsockopt(fd, level, name, new Uint8Array(v.buffer), new Uint8Array(l.buffer));
-  return r < 0 ? { value: 0, errno: lastErrno() } : { value: v[0], errno: 0 };
-}
-
-/** UDP GSO is there when the kernel knows UDP_SEGMENT (Linux 4.18+). */
-function probeGso(fd: number): UdpOffloadState {
-  const g = getInt(fd, SOL_UDP, UDP_SEGMENT);
-  return g.errno === 0 ? ON : { on: false, why: `kernel refused UDP_SEGMENT: ${explain(g.errno)}` };
-}
-
-/**
- * Turns UDP GRO on and reads it back: kernels before 5.12 cannot read it
- * back (and have GRO bugs), so, like wireguard-go, a failed read-back counts
- * as refused.
- */
-function enableGro(fd: number): UdpOffloadState {
-  const one = new Uint8Array(new Int32Array([1]).buffer);
-  if (libc().setsockopt(fd, SOL_UDP, UDP_GRO, one, 4) < 0) {
-    return { on: false, why: `kernel refused UDP_GRO: ${explain(lastErrno())}` };
-  }
-  const g = getInt(fd, SOL_UDP, UDP_GRO);
-  if (g.errno !== 0 || g.value !== 1) {
-    const off = new Uint8Array(4);
-    libc().setsockopt(fd, SOL_UDP, UDP_GRO, off, 4);
-    return {
-      on: false,
-      why: g.errno !== 0
-        ? `kernel cannot read UDP_GRO back (Linux before 5.12): ${explain(g.errno)}`
-        : "kernel did not keep UDP_GRO on",
-    };
-  }
-  return ON;
 }

@@ -22,7 +22,6 @@ import {
   EBADF,
   EINTR,
   EINVAL,
-  EIO,
   IFF_NO_PI,
   IFF_TUN,
   IFF_UP,
@@ -39,34 +38,14 @@ import {
   SIOCSIFMTU,
   SOCK_CLOEXEC,
   SOCK_DGRAM,
-  TUN_F_CSUM,
-  TUN_F_TSO4,
-  TUN_F_TSO6,
-  TUN_F_USO4,
-  TUN_F_USO6,
-  TUNGETIFF,
   TUNSETIFF,
-  TUNSETOFFLOAD,
-  TUNSETVNETHDRSZ,
 } from "../../ffi/libc.ts";
 import { InputError, SyscallError } from "../errors.ts";
-import { errnoName, lastErrno, libc, syscallError } from "../net/errno.ts";
+import { lastErrno, libc, syscallError } from "../net/errno.ts";
 import { Poller, POLLIN } from "../net/poller.ts";
-import { VNET_HDR_SIZE } from "../packet/vnet.ts";
-import {
-  noOffloads,
-  type OffloadState,
-  type TunDevice,
-  type TunOffloadRequest,
-  type TunOffloads,
-} from "./mod.ts";
-import {
-  newVnetStats,
-  VNET_STAGING_BYTES,
-  VnetReader,
-  type VnetStats,
-  VnetWriter,
-} from "./vnet.ts";
+import { noOffloads, type TunDevice, type TunOffloadRequest, type TunOffloads } from "./mod.ts";
+import type { VnetStats } from "./vnet.ts";
+import { negotiateOffloads, NOT_ASKED, refused, VnetFd } from "./linux_vnet.ts";
 
 /** Options for opening a Linux TUN device. */
 export interface LinuxTunOptions {
@@ -88,37 +67,6 @@ export interface TunStats extends Partial<VnetStats> {
   writePackets: number;
   writeDropped: number;
 }
-
-/** Why an offload is off because nobody asked for it. */
-const NOT_ASKED = "not requested";
-
-function ptrOf(b: Uint8Array): number {
-  return Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b)));
-}
-
-function setPtr(u32: Uint32Array, i: number, p: number): void {
-  u32[i] = p % 0x1_0000_0000;
-  u32[i + 1] = Math.floor(p / 0x1_0000_0000);
-}
-
-/** Sets TUNSETOFFLOAD flags; 0 on success, else errno. */
-function setOffload(fd: number, flags: number): number {
-  // The argument is passed by value: ioctl(fd, TUNSETOFFLOAD, (unsigned long)flags).
-  const r = libc().ioctl_val(fd, BigInt(TUNSETOFFLOAD), BigInt(flags));
-  return r < 0 ? lastErrno() : 0;
-}
-
-function refused(what: string, errno: number): string {
-  let text = `error ${errno}`;
-  try {
-    const p = libc().strerror(errno);
-    if (p) text = Deno.UnsafePointerView.getCString(p).toLowerCase();
-  } catch { /* keep the number */ }
-  return `kernel refused ${what}: ${text} (${errnoName(errno)})`;
-}
-
-/** Offload state of a feature that is on. */
-const ON: OffloadState = Object.freeze({ on: true, why: "" });
 
 const NAME_RE = /^[A-Za-z0-9_.%-]{1,15}$/;
 
@@ -164,26 +112,8 @@ export class LinuxTun implements TunDevice {
   #wOff = -1;
   #stats: TunStats = { readPackets: 0, writePackets: 0, writeDropped: 0 };
   // Offload path (IFF_VNET_HDR): null when the device reads plain packets.
-  #reader: VnetReader | null = null;
-  #writer: VnetWriter | null = null;
-  #vstats: VnetStats | null = null;
+  #vnet: VnetFd | null = null;
   #offloads: TunOffloads = noOffloads(NOT_ASKED);
-  #writeBatch = 128;
-  // readv: two iovecs (the slot, then staging); slot pointers cached by identity.
-  readonly #rIov = new Uint8Array(32);
-  readonly #rIov32 = new Uint32Array(this.#rIov.buffer);
-  #rPtrSrc: (Uint8Array | undefined)[] = [];
-  #rPtr: number[] = [];
-  #ovSrc: Uint8Array | null = null;
-  // writev: header, packet, member payloads; pointers cached per buffer.
-  #wIov = new Uint8Array(0);
-  #wIov32 = new Uint32Array(0);
-  readonly #ptrs = new WeakMap<Uint8Array, number>();
-  #hdrSrc: Uint8Array | null = null;
-  #hdrPtr = 0;
-  // Packets that pass the size check, handed to the writer.
-  #okBufs: Uint8Array[] = [];
-  #okSizes = new Int32Array(0);
 
   private constructor(fd: number, name: string, mtu: number) {
     this.#fd = fd;
@@ -233,9 +163,10 @@ export class LinuxTun implements TunDevice {
       const end = req.indexOf(0);
       const name = new TextDecoder().decode(req.subarray(0, end < 0 ? 16 : end));
       const dev = new LinuxTun(fd, name, 1500);
-      dev.#writeBatch = Math.max(1, Math.min(opts.writeBatch ?? 128, 512));
-      if (vnet) dev.#negotiate(ask);
-      else if (wantVnet) dev.#offloads = noOffloads(vnetWhy);
+      if (vnet) {
+        const batch = Math.max(1, Math.min(opts.writeBatch ?? 128, 512));
+        dev.#vnet = new VnetFd(fd, name, negotiateOffloads(fd, name, ask), batch);
+      } else if (wantVnet) dev.#offloads = noOffloads(vnetWhy);
       if (opts.mtu !== undefined) dev.setMtu(opts.mtu);
       else dev.#mtu = dev.#readMtu();
       if (opts.up ?? true) dev.setUp(true);
@@ -246,92 +177,19 @@ export class LinuxTun implements TunDevice {
     }
   }
 
-  /**
-   * Asks for each requested offload, dropping what the kernel refuses: USO
-   * first goes (EINVAL before Linux 6.2), then TSO; merging on writes only
-   * needs the virtio header (and USO for UDP).
-   */
-  #negotiate(ask: TunOffloadRequest): void {
-    const fd = this.#fd;
-    const hdrSize = new Int32Array([VNET_HDR_SIZE]);
-    if (libc().ioctl(fd, BigInt(TUNSETVNETHDRSZ), new Uint8Array(hdrSize.buffer)) < 0) {
-      // The default is already 10 bytes; only a kernel that cannot even say so is odd.
-      throw syscallError("ioctl(TUNSETVNETHDRSZ)", `set the virtio header size on "${this.#name}"`);
-    }
-    const got = ifreq(this.#name);
-    if (libc().ioctl(fd, BigInt(TUNGETIFF), got) < 0) {
-      throw syscallError("ioctl(TUNGETIFF)", `read the flags of TUN device "${this.#name}"`);
-    }
-    if ((new DataView(got.buffer).getUint16(IFREQ_DATA, true) & IFF_VNET_HDR) === 0) {
-      throw new SyscallError(
-        "ioctl(TUNGETIFF)",
-        EINVAL,
-        `Cannot use offloads on TUN device "${this.#name}": the kernel dropped IFF_VNET_HDR`,
-      );
-    }
-    const tcp = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
-    const udp = TUN_F_CSUM | TUN_F_USO4 | TUN_F_USO6;
-    let tso: OffloadState = { on: false, why: NOT_ASKED };
-    let uso: OffloadState = { on: false, why: NOT_ASKED };
-    let flags = (ask.tso ? tcp : 0) | (ask.uso ? udp : 0);
-    let e = flags ? setOffload(fd, flags) : 0;
-    if (e !== 0 && ask.uso) {
-      uso = { on: false, why: refused("TUN_F_USO4|TUN_F_USO6", e) };
-      flags = ask.tso ? tcp : 0;
-      e = flags ? setOffload(fd, flags) : 0;
-    } else if (ask.uso) uso = ON;
-    if (ask.tso) tso = e === 0 ? ON : { on: false, why: refused("TUN_F_TSO4|TUN_F_TSO6", e) };
-    if (e !== 0) setOffload(fd, 0);
-    const groTcp: OffloadState = ask.gro ? ON : { on: false, why: NOT_ASKED };
-    const groUdp: OffloadState = !ask.gro
-      ? { on: false, why: NOT_ASKED }
-      : uso.on
-      ? ON
-      : { on: false, why: ask.uso ? uso.why : "needs USO (not requested)" };
-    this.#offloads = { tso, uso, groTcp, groUdp };
-    const vs = newVnetStats();
-    this.#vstats = vs;
-    this.#reader = new VnetReader(vs);
-    const sink = (
-      hdr: Uint8Array,
-      hdrOff: number,
-      bufs: Uint8Array[],
-      sizes: Int32Array,
-      offset: number,
-      i: number,
-      next: Int32Array,
-      hl: number,
-    ) => this.#writeFrame(hdr, hdrOff, bufs, sizes, offset, i, next, hl);
-    this.#writer = new VnetWriter(this.#writeBatch, sink, vs, groTcp.on, groUdp.on);
-    this.#wIov = new Uint8Array((this.#writeBatch + 2) * 16);
-    this.#wIov32 = new Uint32Array(this.#wIov.buffer);
-    this.#okBufs = new Array(this.#writeBatch);
-    this.#okSizes = new Int32Array(this.#writeBatch);
-  }
-
   /** Which offloads are on, and why the others are off (runtime fallbacks included). */
   get offloads(): TunOffloads {
-    const w = this.#writer;
-    if (w && w.refusedErrno !== 0) {
-      const why = refused("a merged write", w.refusedErrno);
-      const o = this.#offloads;
-      return {
-        ...o,
-        groTcp: o.groTcp.on && !w.tcp ? { on: false, why } : o.groTcp,
-        groUdp: o.groUdp.on && !w.udp ? { on: false, why } : o.groUdp,
-      };
-    }
-    return this.#offloads;
+    return this.#vnet?.offloads ?? this.#offloads;
   }
 
-  /** Staging the offload path would like in the caller's arena. */
+  /** Staging the offload path would like in the caller's arena (0 without offloads). */
   get stagingBytes(): number {
-    return this.#reader ? VNET_STAGING_BYTES : 0;
+    return this.#vnet?.stagingBytes ?? 0;
   }
 
   /** Moves the offload staging into `region` (an arena shared with the caller's slots). */
   useStaging(region: Uint8Array): void {
-    this.#reader?.useStaging(region);
+    this.#vnet?.useStaging(region);
   }
 
   /** Interface name as the kernel knows it. */
@@ -351,7 +209,7 @@ export class LinuxTun implements TunDevice {
 
   /** A copy of the packet counters (with the offload path's, when it is on). */
   get stats(): TunStats {
-    return { ...this.#stats, ...this.#vstats };
+    return { ...this.#stats, ...this.#vnet?.stats };
   }
 
   /** Sets the interface MTU (SIOCSIFMTU). */
@@ -391,7 +249,11 @@ export class LinuxTun implements TunDevice {
   read(bufs: Uint8Array[], sizes: Int32Array, offset: number): number {
     const fd = this.#fd;
     if (fd < 0) throw this.#closedError("read from");
-    if (this.#reader) return this.#readFrames(fd, this.#reader, bufs, sizes, offset);
+    if (this.#vnet) {
+      const n = this.#vnet.read(bufs, sizes, offset);
+      this.#stats.readPackets += n;
+      return n;
+    }
     if (offset !== this.#rOff) {
       this.#rSrc.length = 0;
       this.#rOff = offset;
@@ -423,53 +285,16 @@ export class LinuxTun implements TunDevice {
     return n;
   }
 
-  // Offload path: readv each frame into [slot from offset-10, staging]; the reader cuts it.
-  #readFrames(
-    fd: number,
-    reader: VnetReader,
-    bufs: Uint8Array[],
-    sizes: Int32Array,
-    offset: number,
-  ): number {
-    const max = Math.min(bufs.length, sizes.length);
-    let n = reader.drain(bufs, sizes, offset, 0, max);
-    const c = libc();
-    const iov = this.#rIov32;
-    const ov = reader.overflow;
-    if (this.#ovSrc !== ov) {
-      this.#ovSrc = ov;
-      setPtr(iov, 4, ptrOf(ov));
-      iov[6] = ov.length;
-      iov[7] = 0;
-    }
-    while (n < max && !reader.pending) {
-      const b = bufs[n];
-      const room = reader.room(b, offset);
-      if (this.#rPtrSrc[n] !== b) {
-        this.#rPtrSrc[n] = b;
-        this.#rPtr[n] = ptrOf(b);
-      }
-      setPtr(iov, 0, this.#rPtr[n] + offset - (room > 0 ? VNET_HDR_SIZE : 0));
-      iov[2] = room;
-      iov[3] = 0;
-      const r = c.readv(fd, this.#rIov, 2);
-      if (r < 0) {
-        const e = lastErrno();
-        if (e === EAGAIN) break;
-        if (e === EINTR) continue;
-        throw syscallError("readv", `read from TUN device "${this.#name}"`, e);
-      }
-      n += reader.accept(bufs, sizes, offset, n, max, r, room);
-    }
-    this.#stats.readPackets += n;
-    return n;
-  }
-
   /** Writes packets without blocking; refused packets are dropped and counted. */
   write(bufs: Uint8Array[], sizes: Int32Array, offset: number, count: number): number {
     const fd = this.#fd;
     if (fd < 0) throw this.#closedError("write to");
-    if (this.#writer) return this.#writeFrames(this.#writer, bufs, sizes, offset, count);
+    if (this.#vnet) {
+      const ok = this.#vnet.write(bufs, sizes, offset, count);
+      this.#stats.writePackets += ok;
+      this.#stats.writeDropped += count - ok;
+      return ok;
+    }
     if (offset !== this.#wOff) {
       this.#wSrc.length = 0;
       this.#wOff = offset;
@@ -502,89 +327,6 @@ export class LinuxTun implements TunDevice {
     return ok;
   }
 
-  // Offload path: drop bad sizes up front, then let the writer merge and send in chunks.
-  #writeFrames(
-    w: VnetWriter,
-    bufs: Uint8Array[],
-    sizes: Int32Array,
-    offset: number,
-    count: number,
-  ): number {
-    const okB = this.#okBufs, okS = this.#okSizes;
-    const cap = w.capacity;
-    let ok = 0, n = 0;
-    for (let i = 0; i < count; i++) {
-      const b = bufs[i], size = sizes[i];
-      if (size <= 0 || size > b.length - offset || size > 0xffff) continue; // counted below
-      okB[n] = b;
-      okS[n++] = size;
-      if (n === cap) {
-        ok += w.write(okB, okS, offset, n);
-        n = 0;
-      }
-    }
-    if (n > 0) ok += w.write(okB, okS, offset, n);
-    this.#stats.writePackets += ok;
-    this.#stats.writeDropped += count - ok;
-    return ok;
-  }
-
-  /** Sends one frame (see FrameSink) with writev; 0 when the kernel took it all, else errno. */
-  #writeFrame(
-    hdr: Uint8Array,
-    hdrOff: number,
-    bufs: Uint8Array[],
-    sizes: Int32Array,
-    offset: number,
-    i: number,
-    next: Int32Array,
-    hl: number,
-  ): number {
-    const iov = this.#wIov32;
-    if (this.#hdrSrc !== hdr) {
-      this.#hdrSrc = hdr;
-      this.#hdrPtr = ptrOf(hdr);
-    }
-    setPtr(iov, 0, this.#hdrPtr + hdrOff);
-    iov[2] = VNET_HDR_SIZE;
-    iov[3] = 0;
-    setPtr(iov, 4, this.#ptr(bufs[i]) + offset);
-    iov[6] = sizes[i];
-    iov[7] = 0;
-    let cnt = 2;
-    let total = VNET_HDR_SIZE + sizes[i];
-    for (let m = next[i]; m >= 0; m = next[m]) {
-      const len = sizes[m] - hl;
-      setPtr(iov, cnt * 4, this.#ptr(bufs[m]) + offset + hl);
-      iov[cnt * 4 + 2] = len;
-      iov[cnt * 4 + 3] = 0;
-      cnt++;
-      total += len;
-    }
-    let r = libc().writev(this.#fd, this.#wIov, cnt);
-    if (r < 0) {
-      let e = lastErrno();
-      if (e === EINTR) {
-        r = libc().writev(this.#fd, this.#wIov, cnt);
-        e = r < 0 ? lastErrno() : 0;
-      }
-      if (r < 0) {
-        if (e === EBADF) throw syscallError("writev", `write to TUN device "${this.#name}"`, e);
-        return e;
-      }
-    }
-    return r === total ? 0 : EIO;
-  }
-
-  #ptr(b: Uint8Array): number {
-    let p = this.#ptrs.get(b);
-    if (p === undefined) {
-      p = ptrOf(b);
-      this.#ptrs.set(b, p);
-    }
-    return p;
-  }
-
   /** Resolves when the device may have packets, after `timeoutMs`, or on close. */
   async readable(timeoutMs: number): Promise<void> {
     if (this.#fd < 0) throw this.#closedError("wait on");
@@ -604,8 +346,7 @@ export class LinuxTun implements TunDevice {
     this.#fd = -1;
     this.#rSrc.length = 0;
     this.#wSrc.length = 0;
-    this.#rPtrSrc.length = 0;
-    this.#reader?.reset();
+    this.#vnet?.reset();
   }
 }
 
