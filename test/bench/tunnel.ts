@@ -2,9 +2,9 @@
  * Benchmark (not a test): iperf3 TCP throughput and ping RTT through a
  * Portcullis tunnel and through a wireguard-go tunnel, in the same run and
  * the same two-namespace topology, printed side by side with the ratio, and
- * the CPU each side's tunnel process spent per gigabit moved (utime + stime
- * from /proc, both processes added up, divided by the gigabits iperf3 got
- * across). Portcullis runs twice: with its kernel offloads (the default) and
+ * the CPU each side's tunnel process spent per gigabit moved (the
+ * scheduler's run time of every thread, both processes added up, divided by
+ * the gigabits iperf3 got across). Portcullis runs twice: with its kernel offloads (the default) and
  * with PORTCULLIS_OFFLOAD=off, the before/after of the offload work.
  *
  *   deno task bench:tunnel [seconds=10] [--no-off]
@@ -25,7 +25,6 @@ import {
 const args = Deno.args.filter((a) => !a.startsWith("--"));
 const seconds = Number(args[0] ?? 10);
 const withOffRun = !Deno.args.includes("--no-off");
-const TICK = 100; // USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s
 
 interface Direction {
   mbps: number;
@@ -41,12 +40,21 @@ interface Result {
   rttMinMs: number;
 }
 
-/** CPU seconds (user + system) a process has used so far. */
+/**
+ * CPU seconds a process has used so far, all its threads: the scheduler's own
+ * run-time account (/proc/<pid>/task/<tid>/schedstat, nanoseconds), exact
+ * where utime/stime are sampled at the timer tick.
+ */
 async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-  // Fields after the command name (which may hold spaces) start at ") ".
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(f[11]) + Number(f[12])) / TICK;
+  let ns = 0;
+  for await (const t of Deno.readDir(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(
+        (await Deno.readTextFile(`/proc/${pid}/task/${t.name}/schedstat`)).split(" ")[0],
+      );
+    } catch { /* the thread just ended */ }
+  }
+  return ns / 1e9;
 }
 
 async function measure(lab: NetnsLab, a: string, b: string, pids: number[]): Promise<Result> {
@@ -164,15 +172,12 @@ const off = withOffRun ? await portcullis("off") : null;
 const cols = off
   ? ["Portcullis", "wireguard-go", "ratio", "no offload"]
   : ["Portcullis", "wireguard-go", "ratio"];
-console.log(`${"".padEnd(30)} ${cols.map((c, i) => c.padStart(i === 1 ? 12 : 10)).join(" ")}`);
+const W = [14, 14, 8, 14];
+console.log(`${"".padEnd(30)} ${cols.map((c, i) => c.padStart(W[i])).join(" ")}`);
 const row = (name: string, p: number, g: number, o: number | null, higherBetter = true) => {
   const ratio = higherBetter ? p / g : g / p;
-  const cells = [
-    p.toFixed(2).padStart(10),
-    g.toFixed(2).padStart(12),
-    ratio.toFixed(2).padStart(10),
-  ];
-  if (o !== null) cells.push(o.toFixed(2).padStart(10));
+  const cells = [p.toFixed(2), g.toFixed(2), ratio.toFixed(2)].map((c, i) => c.padStart(W[i]));
+  if (o !== null) cells.push(o.toFixed(2).padStart(W[3]));
   console.log(`${name.padEnd(30)} ${cells.join(" ")}`);
   return ratio;
 };
@@ -196,11 +201,9 @@ row(
 );
 // Retransmits are counts (packets the tunnel lost under load), not a ratio.
 const rtx = (r: Result) => `${r.fwd.retransmits} / ${r.rev.retransmits}`;
-console.log(
-  `${"TCP retransmits a→b / b→a".padEnd(30)} ${rtx(pc).padStart(10)} ${rtx(go).padStart(12)} ${
-    "".padStart(10)
-  }${off ? ` ${rtx(off).padStart(10)}` : ""}`,
-);
+const rtxCells = [rtx(pc).padStart(W[0]), rtx(go).padStart(W[1]), "".padStart(W[2])];
+if (off) rtxCells.push(rtx(off).padStart(W[3]));
+console.log(`${"TCP retransmits a→b / b→a".padEnd(30)} ${rtxCells.join(" ")}`);
 console.log(`throughput ratio (mean of both directions): ${((r1 + r2) / 2).toFixed(2)}`);
 if (off) {
   const gain = ((pc.fwd.mbps / off.fwd.mbps) + (pc.rev.mbps / off.rev.mbps)) / 2;
