@@ -471,7 +471,10 @@ export class Pump {
     // A linger slice that ended with nothing ready and no wake-up leaves nothing to read.
     if (!this.#quiet || this.#tls?.pending || this.#dev.hasOutgoing) {
       work = this.#tunToNet();
-      work += this.#netToTun();
+      const inbound = this.#netToTun();
+      // A packet written to the TUN is often answered before the write returns
+      // (an echo reply, a local TCP ACK): send the answer in this round, not the next.
+      if (inbound > 0) work += inbound + this.#tunToNet();
     }
     this.#quiet = false;
     this.#flushInjected();
