@@ -75,7 +75,7 @@ export function newSuperPacket(): SuperPacket {
  * Checks the super-packet at `buf[off .. off+len]` against its header `h`
  * and fills `out`; `maxSegment` is the largest packet a slot holds. The
  * header's hdr_len is not trusted (on the forwarding path the kernel sets it
- * to a whole first packet): the transport header is measured here.
+ * to a whole first packet): the IP and transport headers are measured here.
  */
 export function parseSuperPacket(
   buf: Uint8Array,
@@ -94,19 +94,21 @@ export function parseSuperPacket(
   else if (type === VNET_GSO_UDP_L4 && (version === 4 || version === 6)) protocol = 17;
   else return "bad_gso_type";
   if (protocol === 17 && (h.gsoType & VNET_GSO_ECN) !== 0) return "bad_gso_type";
-  const ipHl = h.csumStart;
+  // The transport header's offset comes from the packet, not from csum_start:
+  // every segment's checksum is computed from scratch, so a header that is not
+  // CHECKSUM_PARTIAL (csum_start 0) is cut just the same.
+  let ipHl: number;
   if (version === 4) {
-    if (ipHl !== (buf[off] & 0x0f) * 4 || ipHl < 20 || buf[off + 9] !== protocol) {
-      return "bad_ip_header";
-    }
+    ipHl = (buf[off] & 0x0f) * 4;
+    if (ipHl < 20 || ipHl > len || buf[off + 9] !== protocol) return "bad_ip_header";
     // A fragment (MF or an offset) cannot be a super-packet.
     if ((buf[off + 6] & 0x3f) !== 0 || buf[off + 7] !== 0) return "bad_ip_header";
   } else {
-    if (len < 40 || ipHl < 40 || (ipHl === 40 && buf[off + 6] !== protocol)) {
-      return "bad_ip_header";
-    }
+    if (len < 40) return "bad_ip_header";
+    // With extension headers only the kernel's csum_start says where TCP/UDP begins.
+    ipHl = h.csumStart > 40 ? h.csumStart : 40;
+    if ((ipHl === 40 && buf[off + 6] !== protocol) || ipHl > len) return "bad_ip_header";
   }
-  if (h.csumOffset !== (protocol === 6 ? 16 : 6)) return "bad_transport_header";
   let l4Hl = 8;
   if (protocol === 6) {
     if (ipHl + 20 > len) return "bad_transport_header";
