@@ -39,9 +39,12 @@
  * nothing.
  *
  * Latency: waking from the parked poll goes through a worker thread and the
- * event loop (100–200 µs here). For a few milliseconds after traffic the
- * pump instead waits in short synchronous slices (Poller.waitBriefly), which
- * the kernel ends within tens of µs when the answer comes, then parks.
+ * event loop (100–200 µs here). Right after traffic — 2 ms, or while packets
+ * keep coming less than 100 ms apart until the next is due (linger.ts) — the
+ * pump instead waits in synchronous 1 ms slices (Poller.waitBriefly), which
+ * the kernel ends within tens of µs when a packet comes, then parks. A packet
+ * written to the TUN is often answered before the write returns; the answer
+ * goes out in the same round.
  *
  * Policy never lives here: `filter` and `route` are functions handed in by
  * the role (connector forwarding decision, edge access policy) and swapped as
