@@ -245,4 +245,95 @@ CREATE INDEX dlp_incidents_received ON dlp_incidents(received_at);
 CREATE INDEX dlp_incidents_device ON dlp_incidents(device_id);
 `,
   },
+  {
+    version: 6,
+    name: "saas_tenants",
+    sql: `
+-- Microsoft SaaS tenants (src/saas). The client secret and the SharePoint
+-- private key are sealed like the TOTP seeds; the certificate is public.
+-- validation holds the last check's grants per API and what was missing.
+CREATE TABLE saas_tenants (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+  app TEXT NOT NULL CHECK (app IN ('exchange', 'mip', 'onedrive', 'sharepoint', 'azure_blob', 'teams')),
+  tenant_id TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  client_secret TEXT NOT NULL,
+  secret_expires_at INTEGER,
+  private_key TEXT,
+  certificate TEXT,
+  cert_thumbprint TEXT,
+  cert_subject TEXT,
+  cert_not_after INTEGER,
+  status TEXT NOT NULL CHECK (status IN ('successful', 'failed')),
+  validation TEXT NOT NULL,
+  validated_at INTEGER NOT NULL,
+  consent_id TEXT,
+  remediation TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+) STRICT;
+
+-- Admin-consent requests: the state's SHA-256 (never the state), what is
+-- being added, and the answer of the redirect once it came back.
+CREATE TABLE saas_consents (
+  id TEXT PRIMARY KEY,
+  state_hash TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL,
+  app TEXT NOT NULL,
+  tenant_id TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  redirect_uri TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  result TEXT CHECK (result IN ('granted', 'denied')),
+  result_at INTEGER,
+  error TEXT,
+  consented_tenant TEXT
+) STRICT;
+
+CREATE TABLE saas_scans (
+  id TEXT PRIMARY KEY,
+  tenant_ref TEXT NOT NULL REFERENCES saas_tenants(id) ON DELETE CASCADE,
+  state TEXT NOT NULL CHECK (state IN ('running', 'completed', 'failed')),
+  started_by TEXT NOT NULL,
+  started_at INTEGER NOT NULL,
+  finished_at INTEGER,
+  drives INTEGER NOT NULL DEFAULT 0,
+  pages INTEGER NOT NULL DEFAULT 0,
+  files_seen INTEGER NOT NULL DEFAULT 0,
+  files_scanned INTEGER NOT NULL DEFAULT 0,
+  findings INTEGER NOT NULL DEFAULT 0,
+  remediations INTEGER NOT NULL DEFAULT 0,
+  throttled INTEGER NOT NULL DEFAULT 0,
+  error TEXT
+) STRICT;
+CREATE INDEX saas_scans_tenant ON saas_scans(tenant_ref, started_at);
+
+-- One row per scanned drive: where its delta query stands.
+CREATE TABLE saas_drives (
+  tenant_ref TEXT NOT NULL REFERENCES saas_tenants(id) ON DELETE CASCADE,
+  drive_id TEXT NOT NULL,
+  owner TEXT NOT NULL,
+  cursor TEXT NOT NULL,
+  cursor_kind TEXT NOT NULL CHECK (cursor_kind IN ('next', 'delta')),
+  quarantine_folder_id TEXT,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (tenant_ref, drive_id)
+) STRICT;
+
+-- Every file scanned, with the content tag it had: a file is downloaded
+-- again only when its content changed.
+CREATE TABLE saas_items (
+  tenant_ref TEXT NOT NULL REFERENCES saas_tenants(id) ON DELETE CASCADE,
+  drive_id TEXT NOT NULL,
+  item_id TEXT NOT NULL,
+  ctag TEXT NOT NULL,
+  verdict TEXT NOT NULL,
+  scanned_at INTEGER NOT NULL,
+  PRIMARY KEY (tenant_ref, drive_id, item_id)
+) STRICT, WITHOUT ROWID;
+`,
+  },
 ];
