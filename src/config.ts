@@ -114,6 +114,19 @@ export const EdgeConfig = z.object({
       error: "expected hostnames or IP addresses",
     }),
   ).default([]),
+  /**
+   * The Microsoft identity platform's authority host for SaaS tenants
+   * (national clouds: login.microsoftonline.us, login.chinacloudapi.cn).
+   */
+  saasAuthorityUrl: z.url({ protocol: /^https$/, error: "expected an https:// URL" }).default(
+    "https://login.microsoftonline.com",
+  ),
+  /** The Microsoft Graph endpoint data-at-rest scans call. */
+  saasGraphUrl: z.url({ protocol: /^https$/, error: "expected an https:// URL" }).default(
+    "https://graph.microsoft.com/v1.0",
+  ),
+  /** PEM file of extra CA certificates trusted for the identity platform and Graph. */
+  saasCaFile: z.string({ error: "expected a file path" }).min(1).optional(),
   logLevel: LEVEL.default("info"),
 }).strict();
 /** @see EdgeConfig */

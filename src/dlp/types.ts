@@ -27,6 +27,8 @@ export const CHANNELS = [
   "removable_media",
   "network_share",
   "printing",
+  /** Files at rest in a connected SaaS tenant (src/saas), scanned by the edge. */
+  "saas_at_rest",
 ] as const;
 /** One of CHANNELS. */
 export type Channel = typeof CHANNELS[number];

@@ -12,6 +12,7 @@ import type { DlpService } from "./dlp.ts";
 import type { PolicyService } from "./policy.ts";
 import type { PostureSource } from "./access/posture_source.ts";
 import type { DeviceSignal } from "./signal.ts";
+import type { EdgeSaas } from "./saas.ts";
 
 /** Shared dependencies of the edge control plane. */
 export interface EdgeContext {
@@ -22,6 +23,8 @@ export interface EdgeContext {
   policy: PolicyService;
   /** DLP dictionaries, rules, device bundles and incidents. */
   dlp: DlpService;
+  /** Microsoft SaaS tenants and their data-at-rest scans. */
+  saas: EdgeSaas;
   /** Device network, e.g. "100.64.0.0/16". */
   network: string;
   /** The edge's own tunnel address (first host of the network). */

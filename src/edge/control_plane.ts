@@ -20,6 +20,8 @@ import { type EdgeTunnelPort, MemoryTunnelPort } from "./dataplane_port.ts";
 import { loadPeers } from "./devices.ts";
 import { ensureInitialAdmin } from "./initial_admin.ts";
 import { DlpService } from "./dlp.ts";
+import { InputError } from "../errors.ts";
+import { createEdgeSaas } from "./saas.ts";
 import { PolicyService } from "./policy.ts";
 import { ensureWgKey, type WgKeyPair } from "./wg_key.ts";
 import { type PostureSource, ReportPostureSource } from "./access/posture_source.ts";
@@ -51,8 +53,8 @@ export interface EdgeControlPlane {
   wgKey: WgKeyPair;
   /** Path of the initial admin file if it was written on this start. */
   initialAdminPath: string | null;
-  /** Closes the store. */
-  close(): void;
+  /** Stops running SaaS scans and closes the store. */
+  close(): Promise<void>;
 }
 
 /** The device network, chosen at first start and then read back. */
@@ -69,6 +71,26 @@ export async function deviceNetwork(
     log.warn(`device range ${preferred} overlaps a local network; using ${network}`);
   }
   return network;
+}
+
+/** Reads the PEM CA file of `saasCaFile`. */
+async function readCaFile(path: string): Promise<string> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    throw new InputError(
+      "invalid_configuration",
+      `Cannot read saasCaFile "${path}": ${(e as Error).message}`,
+    );
+  }
+  if (!text.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new InputError(
+      "invalid_configuration",
+      `Invalid configuration: edge.saasCaFile: "${path}" holds no PEM certificate`,
+    );
+  }
+  return text;
 }
 
 /** Starts the edge control plane for `config`. */
@@ -105,6 +127,15 @@ export async function startEdgeControlPlane(
     const posture = deps.posture ?? new ReportPostureSource(store);
     const policy = new PolicyService(store, clock, notifier, { edgeAddress, posture });
     const dlp = new DlpService(store, clock, notifier);
+    const saas = createEdgeSaas({
+      store,
+      clock,
+      notifier,
+      dlp,
+      authorityUrl: config.saasAuthorityUrl,
+      graphUrl: config.saasGraphUrl,
+      caCertificates: config.saasCaFile ? [await readCaFile(config.saasCaFile)] : undefined,
+    });
     const endpoints: TunnelEndpoint[] = [
       { transport: "udp", host: publicHost, port: config.tunnelPort },
       { transport: "tls", host: publicHost, port: config.tunnelPort },
@@ -116,6 +147,7 @@ export async function startEdgeControlPlane(
       tunnel: deps.tunnel ?? new MemoryTunnelPort(),
       policy,
       dlp,
+      saas,
       network,
       edgeAddress,
       edgePublicKey: wgKey.publicKey,
@@ -138,7 +170,8 @@ export async function startEdgeControlPlane(
       policy,
       wgKey,
       initialAdminPath,
-      close: () => store.close(),
+      // Scans stop between two requests first, then the database closes.
+      close: () => saas.close().finally(() => store.close()),
     };
   } catch (err) {
     store.close();

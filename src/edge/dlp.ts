@@ -50,7 +50,7 @@ export interface DictionaryView {
 
 /** How a report reached the edge, with what the edge knows of the reporter. */
 export interface InlineIncident {
-  source: "inline" | "console";
+  source: "inline" | "console" | "saas";
   hostname: string;
   deviceId: string | null;
   user: string | null;
@@ -340,7 +340,7 @@ export class DlpService {
     return { id, duplicate: false };
   }
 
-  /** Stores an incident seen at the edge itself (the inline proxy, the console's test). */
+  /** Stores an incident seen at the edge itself (the inline proxy, the console's test, a SaaS scan). */
   recordIncident(i: InlineIncident): string {
     const now = this.clock.now();
     const id = randomId("dlp");

@@ -161,6 +161,9 @@ export async function startEdge<A extends HttpApp>(
       closers.push(() => dns.close());
       ports.dns = dns.port;
     }
+    // Scans the edge was running when it stopped carry on from their saved cursors.
+    const resumed = cp.ctx.saas.scanner.resume();
+    if (resumed) log.info("Resumed SaaS scans", { scans: resumed });
   } catch (e) {
     for (const c of closers.reverse()) await Promise.resolve(c()).catch(() => {});
     throw e;

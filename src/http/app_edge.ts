@@ -12,6 +12,7 @@ import { adminApi, authApi } from "./api/admin_api.ts";
 import { errorResponse, iso } from "./api/common.ts";
 import { deviceApi } from "./api/device_api.ts";
 import { dlpDeviceApi } from "./api/dlp_api.ts";
+import { saasPublicApi } from "./api/saas_api.ts";
 import type { EdgeAppDeps, EdgeEnv, ResolvedDeps } from "./api/env.ts";
 import { EdgeMetrics } from "./api/metrics.ts";
 import { openApiDocument } from "./api/openapi.ts";
@@ -50,6 +51,7 @@ export function createEdgeApp(deps: EdgeAppDeps): Hono<EdgeEnv> {
     }));
 
   app.route("/api/v1/dlp", dlpDeviceApi(resolved));
+  app.route("/api/v1/saas", saasPublicApi(resolved));
   app.route("/api/v1", deviceApi(resolved));
   app.route("/api/v1/auth", authApi(resolved));
   app.route("/api/v1/admin", adminApi(resolved));

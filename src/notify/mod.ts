@@ -38,7 +38,25 @@ export type NotifyEvent =
     fileName: string;
     summary: string;
   }
-  | { kind: "dlp_policy_updated"; revision: number; by: string };
+  | { kind: "dlp_policy_updated"; revision: number; by: string }
+  | {
+    kind: "saas_tenant_validated";
+    tenantId: string;
+    tenant: string;
+    app: string;
+    status: "successful" | "failed";
+    missing: number;
+    by: string;
+  }
+  | {
+    kind: "saas_scan_finished";
+    tenantId: string;
+    tenant: string;
+    state: "completed" | "failed";
+    filesScanned: number;
+    findings: number;
+    error: string;
+  };
 
 /** The kinds of event, for filters. */
 export type NotifyKind = NotifyEvent["kind"];
@@ -90,6 +108,26 @@ function describe(ev: NotifyEvent): { severity: NotificationRecord["severity"]; 
         severity: "info",
         message: `DLP policy updated by ${ev.by}; revision ${ev.revision}.`,
       };
+    case "saas_tenant_validated":
+      return ev.status === "successful"
+        ? { severity: "info", message: `SaaS tenant "${ev.tenant}": validation successful.` }
+        : {
+          severity: "warning",
+          message: `SaaS tenant "${ev.tenant}": validation failed, ${ev.missing} permission${
+            ev.missing === 1 ? "" : "s"
+          } missing.`,
+        };
+    case "saas_scan_finished":
+      return ev.state === "completed"
+        ? {
+          severity: ev.findings ? "warning" : "info",
+          message:
+            `SaaS tenant "${ev.tenant}": scan finished, ${ev.filesScanned} files scanned, ${ev.findings} with findings.`,
+        }
+        : {
+          severity: "warning",
+          message: `SaaS tenant "${ev.tenant}": scan failed: ${ev.error}`,
+        };
   }
 }
 

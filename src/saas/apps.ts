@@ -207,7 +207,12 @@ export const REFERENCE_TABLES: Record<SaasApp, readonly PermissionRow[]> = {
     app("graph", "Group.Read.All", "Scanning"),
     app("graph", "Sites.Manage.All", "Scanning"),
     app("graph", "Sites.ReadWrite.All", ...SITES_READWRITE_ACTIONS),
-    app("graph", "Files.ReadWrite.All", "Scanning and Quarantine", "Quarantine to User Root Folder"),
+    app(
+      "graph",
+      "Files.ReadWrite.All",
+      "Scanning and Quarantine",
+      "Quarantine to User Root Folder",
+    ),
     app("graph", "Directory.Read.All", "Scanning"),
     app("graph", "GroupMember.Read.All", "Scanning"),
     app("graph", "Organization.Read.All", "Scanning"),
@@ -261,7 +266,11 @@ export const REFERENCE_TABLES: Record<SaasApp, readonly PermissionRow[]> = {
     app("graph", "Chat.ReadBasic.All", "Scanning"),
     app("graph", "Application.Read.All", "Scanning"),
     app("graph", "ChatMember.Read.All", "Scanning"),
-    app("graph", "TeamsAppInstallation.ReadForTeam.All", "Notify User (ZscalerWorkflow Automation)"),
+    app(
+      "graph",
+      "TeamsAppInstallation.ReadForTeam.All",
+      "Notify User (ZscalerWorkflow Automation)",
+    ),
     app("graph", "Reports.Read.All", "Scanning"),
   ],
 };

@@ -25,7 +25,10 @@ export function newConsentState(name: string): { state: string; hash: string } {
 
 /** The stored hash of a state from a redirect (null when it cannot be one of ours). */
 export function consentStateHash(state: string): string | null {
-  if (state.length > 400 || !/^add-saas-tenant\/[A-Za-z0-9%._~-]{1,200}\/[A-Za-z0-9_-]{43}$/.test(state)) {
+  if (
+    state.length > 400 ||
+    !/^add-saas-tenant\/[A-Za-z0-9%._~-]{1,200}\/[A-Za-z0-9_-]{43}$/.test(state)
+  ) {
     return null;
   }
   return sha256Hex(state);

@@ -19,7 +19,8 @@
 import { InputError } from "../errors.ts";
 import { logger } from "../log.ts";
 import type { SaasAction, SaasApp } from "./apps.ts";
-import { GraphError, type GraphClient } from "./graph_client.ts";
+import { type GraphClient, GraphError } from "./graph_client.ts";
+import type { Remediation } from "./types.ts";
 
 const log = logger("saas.scan");
 
@@ -76,9 +77,23 @@ export interface Finding {
   owner: string;
   webUrl: string | null;
   verdict: Verdict;
-  /** What was done, in a sentence ("quarantined; removed 2 sharing links"). */
-  outcome: string;
+  /** What was done: one of FINDING_OUTCOMES. */
+  outcome: FindingOutcome;
+  /** The same in a sentence, naming a missing permission or a failure. */
+  note: string;
 }
+
+/** What happened to a file with a finding. */
+export const FINDING_OUTCOMES = [
+  "reported",
+  "quarantined",
+  "quarantined_unshared",
+  "unshared",
+  "not_permitted",
+  "remediation_failed",
+] as const;
+/** One of FINDING_OUTCOMES. */
+export type FindingOutcome = typeof FINDING_OUTCOMES[number];
 
 /** An executed remediation, for the audit log. */
 export interface RemediationEvent {
@@ -92,6 +107,8 @@ export interface RemediationEvent {
 /** Where the scanner keeps its state (the service implements it over the store). */
 export interface ScanState {
   cursor(driveId: string): { link: string; kind: "next" | "delta" } | null;
+  /** A drive is about to be scanned: remembers it with its first link when it is new. */
+  beginDrive(drive: DriveRef, firstLink: string): void;
   /** A page is done: counts it and moves the drive's cursor to `link`. */
   pageDone(drive: DriveRef, link: string, kind: "next" | "delta"): void;
   /** The content tag last scanned for an item, or null. */
@@ -108,14 +125,6 @@ export interface ScanState {
   /** Counts a file seen in a page (scanned or not). */
   seen(n: number): void;
   remediated(e: RemediationEvent): void;
-}
-
-/** What the tenant asks for when a rule blocks a file. */
-export interface Remediation {
-  quarantine: boolean;
-  removeSharingLinks: boolean;
-  /** Folder at the root of the file's drive that quarantined files move into. */
-  quarantineFolder: string;
 }
 
 /** Everything one scan needs. */
@@ -234,41 +243,65 @@ async function quarantine(job: ScanJob, drive: DriveRef, item: DriveItem): Promi
     driveId: drive.id,
     itemId: item.id,
     name,
-    detail: { folder: job.remediation.quarantineFolder, fromPath: item.parentReference?.path ?? null },
+    detail: {
+      folder: job.remediation.quarantineFolder,
+      fromPath: item.parentReference?.path ?? null,
+    },
   });
 }
 
-/** Runs the tenant's remediation for a blocked file; returns the outcome sentence. */
-async function remediate(job: ScanJob, drive: DriveRef, item: DriveItem): Promise<string> {
-  const parts: string[] = [];
+/** Runs the tenant's remediation for a blocked file. */
+async function remediate(
+  job: ScanJob,
+  drive: DriveRef,
+  item: DriveItem,
+): Promise<{ outcome: FindingOutcome; note: string }> {
   const r = job.remediation;
+  const notes: string[] = [];
+  let unshared = 0, quarantined = false, refused = false, failed = false;
   if (r.removeSharingLinks) {
     if (!job.enabled.has("remove_sharing")) {
-      parts.push(`sharing links kept: ${job.missingFor("remove_sharing")}`);
+      refused = true;
+      notes.push(`sharing links kept: ${job.missingFor("remove_sharing")}`);
     } else {
       try {
-        const n = await removeSharingLinks(job, drive, item);
-        parts.push(n ? `removed ${n} sharing link${n === 1 ? "" : "s"}` : "no sharing links");
+        unshared = await removeSharingLinks(job, drive, item);
+        notes.push(`removed ${unshared} sharing link${unshared === 1 ? "" : "s"}`);
       } catch (e) {
         if (!(e instanceof GraphError)) throw e;
-        parts.push(`removing sharing links failed: ${e.message}`);
+        failed = true;
+        notes.push(`removing sharing links failed: ${e.message}`);
       }
     }
   }
   if (r.quarantine) {
     if (!job.enabled.has("quarantine")) {
-      parts.push(`not quarantined: ${job.missingFor("quarantine")}`);
+      refused = true;
+      notes.push(`not quarantined: ${job.missingFor("quarantine")}`);
     } else {
       try {
         await quarantine(job, drive, item);
-        parts.push(`quarantined in "${r.quarantineFolder}"`);
+        quarantined = true;
+        notes.push(`quarantined in "${r.quarantineFolder}"`);
       } catch (e) {
         if (!(e instanceof GraphError)) throw e;
-        parts.push(`quarantine failed: ${e.message}`);
+        failed = true;
+        notes.push(`quarantine failed: ${e.message}`);
       }
     }
   }
-  return parts.length ? parts.join("; ") : "reported (no remediation configured)";
+  const outcome: FindingOutcome = failed
+    ? "remediation_failed"
+    : quarantined && unshared
+    ? "quarantined_unshared"
+    : quarantined
+    ? "quarantined"
+    : unshared
+    ? "unshared"
+    : refused
+    ? "not_permitted"
+    : "reported";
+  return { outcome, note: notes.join("; ") || "reported (no remediation configured)" };
 }
 
 async function scanItem(job: ScanJob, drive: DriveRef, item: DriveItem): Promise<void> {
@@ -290,9 +323,9 @@ async function scanItem(job: ScanJob, drive: DriveRef, item: DriveItem): Promise
     job.state.commitItem(drive, { id: item.id, tag, verdict: "allow" }, null);
     return;
   }
-  const outcome = verdict.action === "block"
+  const done = verdict.action === "block"
     ? await remediate(job, drive, item)
-    : "reported (the rule notifies only)";
+    : { outcome: "reported" as const, note: "reported (the rule notifies only)" };
   job.state.commitItem(drive, { id: item.id, tag, verdict: verdict.action }, {
     driveId: drive.id,
     itemId: item.id,
@@ -301,13 +334,12 @@ async function scanItem(job: ScanJob, drive: DriveRef, item: DriveItem): Promise
     owner,
     webUrl: item.webUrl ?? null,
     verdict,
-    outcome,
+    ...done,
   });
 }
 
 /** Works through one page of a delta query. */
 async function scanPage(job: ScanJob, drive: DriveRef, items: DriveItem[]): Promise<void> {
-  const quarantineId = job.state.quarantineFolder(drive.id);
   const todo: DriveItem[] = [];
   let seen = 0;
   for (const it of items) {
@@ -317,8 +349,7 @@ async function scanPage(job: ScanJob, drive: DriveRef, items: DriveItem[]): Prom
     }
     if (!it.file) continue;
     seen++;
-    // Quarantined files were already dealt with.
-    if (quarantineId && it.parentReference?.id === quarantineId) continue;
+    // A file moved into quarantine keeps its content tag, so it is not read again.
     const tag = it.cTag ?? it.eTag ?? "";
     if (tag && job.state.itemTag(drive.id, it.id) === tag) continue;
     todo.push(it);
@@ -330,7 +361,8 @@ async function scanPage(job: ScanJob, drive: DriveRef, items: DriveItem[]): Prom
 /** Scans one drive from its cursor to a fresh delta link. */
 export async function scanDrive(job: ScanJob, drive: DriveRef): Promise<void> {
   const cur = job.state.cursor(drive.id);
-  let link = cur?.link ?? `/drives/${encodeURIComponent(drive.id)}/root/delta`;
+  let link = cur?.link ?? job.graph.resolve(`/drives/${encodeURIComponent(drive.id)}/root/delta`);
+  if (!cur) job.state.beginDrive(drive, link);
   for (let pages = 1;; pages++) {
     job.signal?.throwIfAborted();
     const page = await job.graph.page<DriveItem>(link);
@@ -341,7 +373,11 @@ export async function scanDrive(job: ScanJob, drive: DriveRef): Promise<void> {
       continue;
     }
     if (!page.deltaLink) {
-      throw new GraphError(200, null, `Graph ended the delta query of drive ${drive.id} without a deltaLink`);
+      throw new GraphError(
+        200,
+        null,
+        `Graph ended the delta query of drive ${drive.id} without a deltaLink`,
+      );
     }
     job.state.pageDone(drive, page.deltaLink, "delta");
     log.debug("drive scanned", { drive: drive.id, pages });

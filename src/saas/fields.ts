@@ -31,12 +31,24 @@ export const KEY_FILE_LIMIT = 64 * 1024;
 /** Days before a secret's or certificate's expiry from which it is flagged. */
 export const EXPIRY_WARNING_DAYS = 30;
 
-/** Throws an InputError naming `field` unless `value` matches `re`. */
-export function checkField(field: string, value: string, re: RegExp, msg: string): string {
+/**
+ * Throws an InputError naming `field` unless `value` matches `re`. The
+ * value is quoted in the sentence unless `secret` (a client secret is
+ * never repeated, not even in an error).
+ */
+export function checkField(
+  field: string,
+  value: string,
+  re: RegExp,
+  msg: string,
+  secret = false,
+): string {
   if (!re.test(value)) {
     throw new InputError(
       "invalid_request",
-      `Invalid request: ${field}: ${msg}, got ${JSON.stringify(value.slice(0, 80))}`,
+      `Invalid request: ${field}: ${msg}${
+        secret ? "" : `, got ${JSON.stringify(value.slice(0, 80))}`
+      }`,
     );
   }
   return value;

@@ -112,7 +112,11 @@ export class GraphClient {
     try {
       u = new URL(pathOrLink);
     } catch {
-      throw new GraphError(0, null, `Refused a Graph link that is not a URL: ${pathOrLink.slice(0, 80)}`);
+      throw new GraphError(
+        0,
+        null,
+        `Refused a Graph link that is not a URL: ${pathOrLink.slice(0, 80)}`,
+      );
     }
     if (u.origin !== this.#origin) {
       throw new GraphError(
@@ -166,9 +170,9 @@ export class GraphClient {
         throw new GraphError(
           res.status,
           "throttled",
-          `Graph kept throttling ${init.method} ${new URL(url).pathname} (HTTP ${res.status}, ${attempt} attempts, asked to wait ${
-            Math.round(wait / 1000)
-          } s)`,
+          `Graph kept throttling ${init.method} ${
+            new URL(url).pathname
+          } (HTTP ${res.status}, ${attempt} attempts, asked to wait ${Math.round(wait / 1000)} s)`,
         );
       }
       await abortable(wait, this.#o.signal);
@@ -189,7 +193,9 @@ export class GraphClient {
     throw new GraphError(
       res.status,
       code,
-      `Graph refused ${what}: HTTP ${res.status}${code ? ` ${code}` : ""}${message ? `: ${message}` : ""}`,
+      `Graph refused ${what}: HTTP ${res.status}${code ? ` ${code}` : ""}${
+        message ? `: ${message}` : ""
+      }`,
     );
   }
 
@@ -250,7 +256,11 @@ export class GraphClient {
       const loc = res.headers.get("location");
       await res.body?.cancel();
       if (!loc || !/^https?:\/\//i.test(loc)) {
-        throw new GraphError(res.status, null, `Graph sent no download location for item ${itemId}`);
+        throw new GraphError(
+          res.status,
+          null,
+          `Graph sent no download location for item ${itemId}`,
+        );
       }
       res = await this.#send(loc, { method: "GET", auth: false });
     }

@@ -57,7 +57,7 @@ function pemBlock(text: string, labels: readonly string[]): string | null {
 function loadKey(text: string): KeyObject {
   if (/-----BEGIN ENCRYPTED PRIVATE KEY-----/.test(text)) {
     fail(
-      'private_key is encrypted; export it without a passphrase (openssl pkcs12 -in CERT.pfx -nocerts -nodes)',
+      "private_key is encrypted; export it without a passphrase (openssl pkcs12 -in CERT.pfx -nocerts -nodes)",
     );
   }
   const pem = pemBlock(text, ["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"]);
@@ -70,7 +70,9 @@ function loadKey(text: string): KeyObject {
   }
   if (key.asymmetricKeyType !== "rsa") {
     fail(
-      `private_key is a ${key.asymmetricKeyType ?? "unknown"} key; Entra certificate credentials need RSA`,
+      `private_key is a ${
+        key.asymmetricKeyType ?? "unknown"
+      } key; Entra certificate credentials need RSA`,
     );
   }
   const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;

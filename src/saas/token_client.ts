@@ -30,7 +30,12 @@ export const DEFAULT_AUTHORITY_URL = "https://login.microsoftonline.com";
 /** How a client proves itself. */
 export type ClientCredential =
   | { kind: "secret"; secret: string }
-  | { kind: "certificate"; privateKeyPem: string; certificatePem: string; thumbprintSha256: string };
+  | {
+    kind: "certificate";
+    privateKeyPem: string;
+    certificatePem: string;
+    thumbprintSha256: string;
+  };
 
 /** One token request. */
 export interface TokenRequest {
@@ -185,15 +190,13 @@ export class MsalTokenSource implements TokenSource {
         // A host other than Microsoft's is trusted as configured, without
         // Microsoft's instance discovery.
         knownAuthorities: host === new URL(DEFAULT_AUTHORITY_URL).host ? [] : [host],
-        ...(req.credential.kind === "secret"
-          ? { clientSecret: req.credential.secret }
-          : {
-            clientCertificate: {
-              thumbprintSha256: req.credential.thumbprintSha256,
-              privateKey: req.credential.privateKeyPem,
-              x5c: req.credential.certificatePem,
-            },
-          }),
+        ...(req.credential.kind === "secret" ? { clientSecret: req.credential.secret } : {
+          clientCertificate: {
+            thumbprintSha256: req.credential.thumbprintSha256,
+            privateKey: req.credential.privateKeyPem,
+            x5c: req.credential.certificatePem,
+          },
+        }),
       },
       system: {
         networkClient: this.#network,

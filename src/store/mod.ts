@@ -18,6 +18,11 @@ import {
   NotificationsRepo,
   PolicyRepo,
   PostureRepo,
+  SaasConsentsRepo,
+  SaasDrivesRepo,
+  SaasItemsRepo,
+  SaasScansRepo,
+  SaasTenantsRepo,
   type Sealer,
   SessionsRepo,
   SettingsRepo,
@@ -41,6 +46,11 @@ export type {
   NotificationRecord,
   PolicyKind,
   PostureRecord,
+  SaasConsentRecord,
+  SaasDriveRecord,
+  SaasScanRecord,
+  SaasTenantRecord,
+  ScanCounter,
   SessionRecord,
   SupportRecord,
   UserRecord,
@@ -66,6 +76,11 @@ export const TABLES = [
   "dlp_rules",
   "dlp_incidents",
   "access_decisions",
+  "saas_tenants",
+  "saas_consents",
+  "saas_scans",
+  "saas_drives",
+  "saas_items",
 ] as const;
 
 /** The edge database with its repositories. */
@@ -104,6 +119,16 @@ export class Store {
   readonly dlpIncidents: DlpIncidentsRepo;
   /** The access decision log. */
   readonly decisions: DecisionsRepo;
+  /** SaaS tenants (client secrets and private keys sealed). */
+  readonly saasTenants: SaasTenantsRepo;
+  /** Admin-consent requests of SaaS tenants. */
+  readonly saasConsents: SaasConsentsRepo;
+  /** Data-at-rest scans. */
+  readonly saasScans: SaasScansRepo;
+  /** Delta cursors of scanned drives. */
+  readonly saasDrives: SaasDrivesRepo;
+  /** Scanned files and their content tags. */
+  readonly saasItems: SaasItemsRepo;
 
   constructor(readonly db: Database, sealer?: Sealer) {
     this.settings = new SettingsRepo(db);
@@ -123,6 +148,11 @@ export class Store {
     this.dlpRules = new DlpRulesRepo(db);
     this.dlpIncidents = new DlpIncidentsRepo(db);
     this.decisions = new DecisionsRepo(db);
+    this.saasTenants = new SaasTenantsRepo(db, sealer);
+    this.saasConsents = new SaasConsentsRepo(db);
+    this.saasScans = new SaasScansRepo(db);
+    this.saasDrives = new SaasDrivesRepo(db);
+    this.saasItems = new SaasItemsRepo(db);
   }
 
   /** Runs `fn` in one transaction (nested calls become savepoints). */

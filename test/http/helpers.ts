@@ -8,6 +8,8 @@ import type { EdgeContext } from "../../src/edge/context.ts";
 import { MemoryTunnelPort } from "../../src/edge/dataplane_port.ts";
 import { createEnrollmentKey } from "../../src/edge/enrollment_keys.ts";
 import { DlpService } from "../../src/edge/dlp.ts";
+import { createEdgeSaas } from "../../src/edge/saas.ts";
+import type { FetchFn } from "../../src/saas/mod.ts";
 import { PolicyService } from "../../src/edge/policy.ts";
 import { ReportPostureSource } from "../../src/edge/access/posture_source.ts";
 import { DeviceSignal } from "../../src/edge/signal.ts";
@@ -36,7 +38,14 @@ export function mac(): string {
 }
 
 /** Builds an edge app over a fresh in-memory store. */
-export async function fixture(opts: { sseKeepaliveMs?: number; tunnel?: MemoryTunnelPort } = {}) {
+export async function fixture(
+  opts: {
+    sseKeepaliveMs?: number;
+    tunnel?: MemoryTunnelPort;
+    /** Where SaaS tenants get tokens and scan files (a local issuer and Graph emulator). */
+    saas?: { authorityUrl: string; graphUrl: string; fetch: FetchFn };
+  } = {},
+) {
   const clock = new ManualClock(Date.UTC(2026, 0, 1));
   const store = openStore(":memory:");
   const notifier = new Notifier(store, clock);
@@ -44,6 +53,15 @@ export async function fixture(opts: { sseKeepaliveMs?: number; tunnel?: MemoryTu
   const posture = new ReportPostureSource(store);
   const policy = new PolicyService(store, clock, notifier, { edgeAddress: "100.64.0.1", posture });
   const dlp = new DlpService(store, clock, notifier);
+  const saas = createEdgeSaas({
+    store,
+    clock,
+    notifier,
+    dlp,
+    authorityUrl: opts.saas?.authorityUrl ?? "https://login.microsoftonline.com",
+    graphUrl: opts.saas?.graphUrl ?? "https://graph.microsoft.com/v1.0",
+    fetch: opts.saas?.fetch,
+  });
   const ctx: EdgeContext = {
     store,
     clock,
@@ -51,6 +69,7 @@ export async function fixture(opts: { sseKeepaliveMs?: number; tunnel?: MemoryTu
     tunnel,
     policy,
     dlp,
+    saas,
     network: "100.64.0.0/16",
     edgeAddress: "100.64.0.1",
     edgePublicKey: key32(),

@@ -34,6 +34,7 @@ import { explainAccess } from "../../edge/access/explain.ts";
 import { buildBundle, bundleFileName } from "../../diag/export_bundle.ts";
 import { clientIp, iso, queryInt, readJson } from "./common.ts";
 import { dlpAdminApi } from "./dlp_api.ts";
+import { saasAdminApi } from "./saas_api.ts";
 import type { EdgeEnv, ResolvedDeps } from "./env.ts";
 import { SSE_HEADERS, sseStream, StreamSlots } from "./sse.ts";
 
@@ -514,6 +515,9 @@ export function adminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
       "Content-Disposition": `attachment; filename="${bundleFileName("edge", at)}"`,
     });
   });
+
+  // Microsoft SaaS tenants
+  app.route("/saas", saasAdminApi(deps));
 
   // Support requests
   app.get("/support-requests", (c) =>

@@ -48,8 +48,10 @@ export function errorResponse(c: Context, err: unknown): Response {
       err.status as 400,
     );
   }
-  if (err instanceof PortcullisError && err.status === 503) {
-    return c.json({ error: { code: err.code, message: err.message } }, 503);
+  // An upstream that did not answer (503, or 502 for a peer such as Microsoft's
+  // identity platform) is said as such, with its sentence, not as a bug.
+  if (err instanceof PortcullisError && (err.status === 503 || err.status === 502)) {
+    return c.json({ error: { code: err.code, message: err.message } }, err.status);
   }
   if (err instanceof HTTPException && err.status < 500) {
     return c.json(

@@ -5,7 +5,7 @@ import { num, type Row, str, strOrNull } from "./row.ts";
 export interface DlpIncidentRecord {
   id: string;
   reportId: string;
-  source: "endpoint" | "inline" | "console";
+  source: "endpoint" | "inline" | "console" | "saas";
   deviceId: string | null;
   hostname: string;
   user: string | null;
@@ -28,6 +28,8 @@ export interface IncidentFilter {
   channel?: string;
   action?: string;
   deviceId?: string;
+  /** Where it was seen: a device's host name, or a SaaS tenant's name. */
+  hostname?: string;
   limit: number;
 }
 
@@ -103,6 +105,10 @@ export class DlpIncidentsRepo {
     if (f.deviceId) {
       where.push("device_id = ?");
       params.push(f.deviceId);
+    }
+    if (f.hostname) {
+      where.push("hostname = ?");
+      params.push(f.hostname);
     }
     params.push(f.limit);
     return this.db.all<Row>(

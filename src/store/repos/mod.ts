@@ -22,3 +22,8 @@ export * from "./dlp_dictionaries.ts";
 export * from "./dlp_rules.ts";
 export * from "./dlp_incidents.ts";
 export * from "./decisions.ts";
+export * from "./saas_tenants.ts";
+export * from "./saas_consents.ts";
+export * from "./saas_scans.ts";
+export * from "./saas_drives.ts";
+export * from "./saas_items.ts";
