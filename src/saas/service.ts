@@ -175,7 +175,13 @@ export class SaasService {
     const grants: ApiGrant[] = [];
     const ask = async (scope: string, cred: ClientCredential) => {
       try {
-        return await this.deps.tokens.acquire({ tenantId, clientId, credential: cred, scope });
+        return await this.deps.tokens.acquire({
+          tenantId,
+          clientId,
+          credential: cred,
+          scope,
+          fresh: true,
+        });
       } catch (e) {
         if (e instanceof TokenError && e.failure !== "resource") {
           const what = cred.kind === "certificate"

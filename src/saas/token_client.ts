@@ -44,6 +44,8 @@ export interface TokenRequest {
   credential: ClientCredential;
   /** e.g. "https://graph.microsoft.com/.default". */
   scope: string;
+  /** Ask the issuer even when a cached token is still valid (validation: grants may have changed). */
+  fresh?: boolean;
 }
 
 /** A token and what it grants. */
@@ -219,7 +221,10 @@ export class MsalTokenSource implements TokenSource {
     const secret = req.credential.kind === "secret" ? req.credential.secret : null;
     let result;
     try {
-      result = await this.#app(req).acquireTokenByClientCredential({ scopes: [req.scope] });
+      result = await this.#app(req).acquireTokenByClientCredential({
+        scopes: [req.scope],
+        skipCache: req.fresh === true,
+      });
     } catch (e) {
       const err = e as { errorCode?: string; errorMessage?: string; message?: string };
       const code = typeof err.errorCode === "string" ? err.errorCode : null;

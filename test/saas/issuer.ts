@@ -134,6 +134,8 @@ export async function startIssuer(tenantId: string, tls?: TlsFixture): Promise<T
           issuer: clientId,
           subject: clientId,
           audience: `${issuer.url}${tokenPath}`,
+          // Entra allows five minutes of clock skew (MSAL rounds nbf to the nearest second).
+          clockTolerance: 300,
         });
       } catch (e) {
         return refuse(aadError(
