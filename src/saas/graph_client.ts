@@ -70,6 +70,8 @@ export function parseRetryAfter(v: string | null, now: number): number | null {
   if (v === null) return null;
   const t = v.trim();
   if (/^\d{1,9}$/.test(t)) return Number(t) * 1000;
+  // An HTTP date ("Wed, 21 Oct 2015 07:28:00 GMT"); anything else is no answer.
+  if (!/^[A-Za-z]{3},? [\w -]{6,24} \d{2}:\d{2}:\d{2} GMT$/.test(t)) return null;
   const at = Date.parse(t);
   return Number.isNaN(at) ? null : Math.max(0, at - now);
 }
