@@ -78,6 +78,21 @@ export function formatTime(t: string | number | null | undefined, lang: Lang): s
   }).format(d);
 }
 
+const dateFormats = new Map<Lang, Intl.DateTimeFormat>();
+
+/** Formats a day as "Dec 11, 2026" in `lang` (UTC, as expiry dates are entered); a dash for none. */
+export function formatDate(t: string | number | null | undefined, lang: Lang): string {
+  if (t === null || t === undefined || t === "") return DASH;
+  const d = new Date(t);
+  if (Number.isNaN(d.getTime())) return DASH;
+  let f = dateFormats.get(lang);
+  if (!f) {
+    f = new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeZone: "UTC" });
+    dateFormats.set(lang, f);
+  }
+  return f.format(d);
+}
+
 /** Formats how long ago `t` was relative to `now` ("3 min ago"), in `lang`. */
 export function formatAgo(t: string | number | null | undefined, now: number, lang: Lang): string {
   if (t === null || t === undefined || t === "") return DASH;

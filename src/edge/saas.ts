@@ -25,6 +25,8 @@ export interface EdgeSaas {
   scanner: SaasScanner;
   /** The Graph endpoint scans call. */
   graphUrl: string;
+  /** The identity platform's authority host (admin consent goes there). */
+  authorityUrl: string;
   /** Stops running scans between requests (they resume at the next start). */
   close(): Promise<void>;
 }
@@ -94,6 +96,7 @@ export function createEdgeSaas(o: EdgeSaasOptions): EdgeSaas {
     tenants,
     scanner,
     graphUrl: o.graphUrl,
+    authorityUrl: o.authorityUrl,
     async close() {
       await scanner.close();
       client?.close();

@@ -114,7 +114,13 @@ export function saasAdminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
   const app = new Hono<EdgeEnv>();
   const id = (c: Context) => c.req.param("id") ?? "";
 
-  app.get("/apps", (c) => c.json({ apps: tablesJson(), actions: SAAS_ACTIONS }, 200));
+  app.get("/apps", (c) =>
+    c.json({
+      apps: tablesJson(),
+      actions: SAAS_ACTIONS,
+      authorityUrl: ctx.saas.authorityUrl,
+      graphUrl: ctx.saas.graphUrl,
+    }, 200));
 
   app.get("/tenants", (c) => c.json({ tenants: tenants.tenants().map(tenantJson) }, 200));
   app.post("/tenants", async (c) => {

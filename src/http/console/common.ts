@@ -164,3 +164,15 @@ export async function readForm(c: Context, limit = FORM_LIMIT): Promise<Record<s
     415,
   );
 }
+
+/** Reads a multipart form with files up to `limit` bytes; null when it is not one. */
+export async function readMultipart(c: Context, limit: number): Promise<FormData | null> {
+  const ct = c.req.header("content-type") ?? "";
+  if (!ct.toLowerCase().startsWith("multipart/form-data")) return null;
+  const bytes = await readBodyLimited(c, limit);
+  try {
+    return await new Response(bytes, { headers: { "content-type": ct } }).formData();
+  } catch {
+    return null;
+  }
+}

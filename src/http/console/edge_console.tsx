@@ -42,6 +42,11 @@ import {
 import { type DeviceJson, summariseFleet } from "./fleet.ts";
 import { installDlpConsole } from "./edge_dlp.tsx";
 import {
+  installSaasConsentRedirect,
+  installSaasConsole,
+  type SaasConsoleHelpers,
+} from "./edge_saas.tsx";
+import {
   AuditPage,
   DashboardPage,
   DeleteDevicePage,
@@ -123,6 +128,12 @@ export function notificationText(
   }
   if (n.kind === "device_enrolled" && n.data?.reenrolled === true) {
     return t("notify.device_reenrolled", params);
+  }
+  if (n.kind === "saas_tenant_validated" && n.data?.status === "failed") {
+    return t("notify.saas_tenant_validation_failed", params);
+  }
+  if (n.kind === "saas_scan_finished" && n.data?.state === "failed") {
+    return t("notify.saas_scan_failed", params);
   }
   return t(key, params);
 }
@@ -209,6 +220,7 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
       ["/users", "users", t("edge.tab.users")],
       ["/notifications", "notifications", t("edge.tab.notifications")],
       ["/dlp", "dlp", t("edge.tab.dlp")],
+      ["/saas", "saas", t("edge.tab.saas")],
       ["/audit", "audit", t("edge.tab.audit")],
       ["/support", "support", t("edge.tab.support")],
     ].map(([href, id, label]) => ({ href, label, active: id === active, id: `tab-${id}` }));
@@ -290,6 +302,34 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
     for (const cookie of r.res.headers.getSetCookie()) out.headers.append("set-cookie", cookie);
     return out;
   });
+
+  // ---- The admin-consent redirect: no session cookie comes with it, its state is checked ----
+  const saasHelpers: SaasConsoleHelpers = {
+    frame: (c, active, title, body, status) => frame(c as Ctx, active, title, body, status),
+    bare: (c, title, body, status) => {
+      const t = c.get("t") as Translate;
+      return page(
+        c,
+        <Layout
+          t={t}
+          lang={c.get("lang")}
+          title={title}
+          roleLabel={t("edge.role")}
+          tabs={[]}
+          path={c.req.path}
+          base=""
+          footer={t("layout.footer", { version: deps.productVersion ?? VERSION })}
+        >
+          {body as never}
+        </Layout>,
+        status,
+      );
+    },
+    callApi: (c, method, path, opts) => callApi(c as Ctx, method, path, opts),
+    apiError,
+    csrf: (c) => (c as Ctx).get("csrf"),
+  };
+  installSaasConsentRedirect(app, saasHelpers);
 
   // ---- Everything else needs an admin session ----
   app.use(
@@ -599,6 +639,9 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
     apiError,
     csrf: (c) => (c as Ctx).get("csrf"),
   });
+
+  // ---- SaaS application tenants ----
+  installSaasConsole(app, saasHelpers);
 
   // ---- Live events ----
   app.get("/events", (c) => {

@@ -10,8 +10,7 @@
 import type { Context, Hono } from "hono";
 import type { Translate } from "../../../web/i18n/mod.ts";
 import { CHANNELS } from "../../dlp/types.ts";
-import { readBodyLimited } from "../api/common.ts";
-import { readForm } from "./common.ts";
+import { readForm, readMultipart as multipart } from "./common.ts";
 import {
   type DictJson,
   IncidentPage,
@@ -277,16 +276,4 @@ export function installDlpConsole(app: Hono<any>, h: DlpConsoleHelpers): void {
     if (!r.ok) return page({ error: h.apiError(t, r) }, r.status);
     return page({ result: r.data });
   });
-}
-
-/** Reads a multipart form with files up to `limit` bytes; null when it is not one. */
-async function multipart(c: Context, limit: number): Promise<FormData | null> {
-  const ct = c.req.header("content-type") ?? "";
-  if (!ct.toLowerCase().startsWith("multipart/form-data")) return null;
-  const bytes = await readBodyLimited(c, limit);
-  try {
-    return await new Response(bytes, { headers: { "content-type": ct } }).formData();
-  } catch {
-    return null;
-  }
 }
