@@ -412,6 +412,18 @@ Deno.test({
         });
       });
 
+      await t.step("the OpenAPI document lists the routes with their schemas", async () => {
+        const doc = await (await edge.req("GET", "/api/v1/openapi.json")).json();
+        const add = doc.paths["/api/v1/admin/saas/tenants"].post;
+        assert.deepEqual(
+          add.requestBody.content["application/json"].schema.required.sort(),
+          ["app", "clientId", "clientSecret", "name", "tenantId"],
+        );
+        assert.ok(add.responses["422"] && add.responses["502"]);
+        assert.ok(doc.paths["/api/v1/admin/saas/tenants/{id}"].patch);
+        assert.ok(doc.paths["/api/v1/saas/consent"].get);
+      });
+
       await t.step("delete", async () => {
         const r = await edge.adminReq("DELETE", `/api/v1/admin/saas/tenants/${tenantId}`);
         assert.equal(r.status, 200);

@@ -272,7 +272,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "saas scan: without Sites.ReadWrite.All a blocked file is reported, not moved, and the incident says so",
+    "saas scan: without Sites.ReadWrite.All, or with remediation off, a blocked file is reported and not moved",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -318,6 +318,32 @@ Deno.test({
       assert.equal(drive.items.get(card.id)!.parentId, drive.rootId, "not moved");
       assert.ok(drive.items.get(card.id)!.permissions.some((p) => p.link), "link kept");
       // The emulator would have refused a move: no write was attempted.
+      assert.ok(!graph.log.some((l) => l.method === "PATCH" || l.method === "DELETE"));
+
+      // Every permission granted, but the tenant asks for no remediation: reported only.
+      const full = "0f0f0f0f-1111-2222-3333-444444444444";
+      register(world, full, "third~secret.value.0123456789abcdefghijk", ONEDRIVE_ROLES);
+      const r2 = await edge.api("POST", "/api/v1/admin/saas/tenants", {
+        app: "onedrive",
+        name: "Report only",
+        tenantId: "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        clientId: full,
+        clientSecret: "third~secret.value.0123456789abcdefghijk",
+        remediation: { quarantine: false, removeSharingLinks: false },
+      });
+      const t2 = await r2.json();
+      assert.equal(r2.status, 201, JSON.stringify(t2));
+      assert.ok(t2.enabledActions.includes("quarantine"));
+      assert.equal(
+        (await edge.api("POST", `/api/v1/admin/saas/tenants/${t2.id}/scans`)).status,
+        202,
+      );
+      const s2 = await scanUntilDone(edge, t2.id);
+      assert.equal(s2.findings, 1);
+      const inc2 = await (await edge.api("GET", `/api/v1/admin/saas/tenants/${t2.id}/incidents`))
+        .json();
+      assert.equal(inc2.incidents[0].outcome, "reported");
+      assert.equal(drive.items.get(card.id)!.parentId, drive.rootId, "still not moved");
       assert.ok(!graph.log.some((l) => l.method === "PATCH" || l.method === "DELETE"));
     } finally {
       await edge?.close();

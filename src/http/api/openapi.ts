@@ -29,6 +29,7 @@ import { POLICY_COLLECTIONS } from "../../edge/policy.ts";
 import { VERSION } from "../../version.ts";
 import { DictionaryDef, DlpRule } from "../../dlp/types.ts";
 import { SignedIncident } from "../../dlp/report.ts";
+import { SAAS_ROUTES } from "./openapi_saas.ts";
 
 const DLP = "/api/v1/admin/dlp";
 /** The DLP routes (src/http/api/dlp_api.ts). */
@@ -107,7 +108,7 @@ const DLP_ROUTES: RouteDoc[] = [
 type Auth = "none" | "device" | "admin" | "session";
 
 interface RouteDoc {
-  method: "get" | "post" | "put" | "delete";
+  method: "get" | "post" | "put" | "patch" | "delete";
   path: string;
   summary: string;
   auth: Auth;
@@ -330,6 +331,7 @@ export const ROUTES: RouteDoc[] = [
     summary: "Download the edge's diagnostics bundle (zip, secrets removed, with the decisions)",
     auth: "admin",
   },
+  ...SAAS_ROUTES,
   { method: "get", path: "/metrics", summary: "Prometheus metrics", auth: "none" },
 ];
 
