@@ -40,6 +40,8 @@ const FORM_CT = ["-H", "Content-Type: application/x-www-form-urlencoded"];
 const MARK = ["-H", "X-Portcullis-Request: 1"];
 const EVIL = ["-H", "Host: evil.example"];
 const LOGIN = '{"username":"nobody","password":"x","totp":"000000"}';
+/** A consent state of the right shape that this edge never issued. */
+const FOREIGN_STATE = `add-saas-tenant%2FContoso%2F${"A".repeat(43)}`;
 
 function cases(session: string[]): Case[] {
   const row = (
@@ -67,12 +69,14 @@ function cases(session: string[]): Case[] {
     row("403 admin without CSRF token, 300 KiB", "edge", "POST", `${API}/api/v1/admin/users`, 403, "csrf_failed", 300 * KB, [...JSON_CT, ...session]),
     row("404 unknown route, 300 KiB", "edge", "POST", `${API}/api/v1/nothing-here`, 404, "not_found", 300 * KB),
     row("404 metrics on the public API", "edge", "GET", `${API}/metrics`, 404, "not_found"),
+    row("400 admin-consent redirect with a foreign state", "edge", "GET", `${API}/api/v1/saas/consent?admin_consent=True&state=${FOREIGN_STATE}`, 400, "consent_state_mismatch"),
     // The edge's console listener (plain HTTP).
     row("console: 401 API without credential, 300 KiB", "edge", "POST", `${CONSOLE}/api/v1/posture`, 401, "device_unauthorized", 300 * KB, JSON_CT),
     row("console: 421 foreign Host, 300 KiB", "edge", "POST", `${CONSOLE}/api/v1/posture`, 421, "misdirected_host", 300 * KB, EVIL),
     row("console: 413 login form over 64 KiB", "edge", "POST", `${CONSOLE}/login`, 413, /larger than the limit/, 300 * KB, FORM_CT),
     row("console: 401 action without session, 300 KiB", "edge", "POST", `${CONSOLE}/devices`, 401, /session has ended/, 300 * KB, FORM_CT),
     row("console: 404 static file", "edge", "GET", `${CONSOLE}/static/nope.js`, 404, /Not found/),
+    row("console: 400 admin-consent redirect with a foreign state", "edge", "GET", `${CONSOLE}/saas/consent?admin_consent=True&state=${FOREIGN_STATE}`, 400, /its state is unknown/),
     // Bootstrap and "am I protected".
     row("bootstrap: 404 POST, 300 KiB", "edge", "POST", `${BOOT}/ca.pem`, 404, "not_found", 300 * KB),
     row("protected: 404 POST, 300 KiB", "edge", "POST", `${PROTECTED}/`, 404, "not_found", 300 * KB),
