@@ -15,7 +15,10 @@ export const IncidentReport = z.object({
   /** The enrolled device's id, so a report cannot be replayed for another device. */
   deviceId: z.string().min(1).max(64),
   occurredAt: z.iso.datetime(),
-  channel: z.enum(CHANNELS),
+  // SaaS data at rest is the edge's own channel (its scans); no device reports it.
+  channel: z.enum(CHANNELS).refine((c) => c !== "saas_at_rest", {
+    message: "saas_at_rest is reported by the edge's SaaS scans, not by devices",
+  }),
   /** The file's name as the user saw it (path on the medium or share). */
   fileName: z.string().min(1).max(1024),
   fileSha256: z.string().regex(/^[0-9a-f]{64}$/),

@@ -274,6 +274,14 @@ Deno.test("DLP device API: bundle by subject with ETag; signed incidents, refusa
       "invalid_request",
     ],
     [JSON.stringify(report({ reportId: "x" })), undefined, dev.headers, 400, "invalid_request"],
+    // SaaS data at rest is the edge's own channel: a device cannot claim findings there.
+    [
+      JSON.stringify(report({ reportId: "evt-0007-abcd", channel: "saas_at_rest" })),
+      undefined,
+      dev.headers,
+      400,
+      "invalid_request",
+    ],
   ];
   for (const [payload, sig, headers, status, code] of bad) {
     const r = await send(payload, sig, headers);

@@ -56,7 +56,8 @@ Deno.test({
         links: [{ scope: "organization", type: "edit", webUrl: "https://x/1" }],
       });
       world.graph.addItem(drive, "plain.txt", "nothing here");
-      world.graph.addSite("Finance", ["Documents"]);
+      const [library] = world.graph.addSite("Finance", ["Documents"]);
+      world.graph.addItem(library, "iban-list.txt", "pay 5500 0000 0000 0004 today");
 
       edge = await startEdge(world, `${world.dir}/edge`);
       const call = async (method: string, path: string, body?: unknown) => {
@@ -118,9 +119,15 @@ Deno.test({
         await call("GET", `/api/v1/admin/saas/tenants/${id}/incidents`);
         await call("GET", `/api/v1/admin/saas/tenants/${id}`);
       }
-      const scan = edge.cp.store.saasScans.forTenant(od.json.id)[0];
-      assert.equal(scan.state, "completed", scan.error ?? "");
-      assert.equal(scan.findings, 1);
+      const store = edge.cp.store;
+      for (const id of [od.json.id, sp.json.id]) {
+        const scan = store.saasScans.forTenant(id)[0];
+        assert.equal(scan.state, "completed", scan.error ?? "");
+        assert.equal(scan.findings, 1, id);
+      }
+      // SharePoint scanned the site's library with tokens from its certificate.
+      const spInc = store.dlpIncidents.list({ hostname: "Secrets SharePoint", limit: 5 });
+      assert.deepEqual(spInc.map((i) => i.fileName), ["iban-list.txt"]);
       await call("GET", "/api/v1/admin/saas/tenants");
       await call("GET", "/api/v1/admin/saas/apps");
       const exported = await call("GET", "/api/v1/admin/dlp/incidents/export");

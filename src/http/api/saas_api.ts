@@ -175,6 +175,7 @@ export function saasAdminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
     const limit = queryInt(c, "limit", 1, 500, 100);
     const incidents = ctx.store.dlpIncidents.list({
       channel: "saas_at_rest",
+      source: "saas",
       hostname: t.name,
       limit,
     });

@@ -30,6 +30,8 @@ export interface IncidentFilter {
   deviceId?: string;
   /** Where it was seen: a device's host name, or a SaaS tenant's name. */
   hostname?: string;
+  /** Who reported it. */
+  source?: DlpIncidentRecord["source"];
   limit: number;
 }
 
@@ -109,6 +111,10 @@ export class DlpIncidentsRepo {
     if (f.hostname) {
       where.push("hostname = ?");
       params.push(f.hostname);
+    }
+    if (f.source) {
+      where.push("source = ?");
+      params.push(f.source);
     }
     params.push(f.limit);
     return this.db.all<Row>(
