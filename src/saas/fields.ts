@@ -4,6 +4,8 @@
  * and the service refuse the same values with the same sentences.
  */
 import { InputError } from "../errors.ts";
+import { isSaasApp, type SaasApp } from "./apps.ts";
+import type { Remediation } from "./types.ts";
 
 /** A tenant name: unique, shown in incidents and policies. */
 export const TENANT_NAME = /^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$/;
@@ -68,4 +70,45 @@ export function expiryState(at: number | null, now: number): ExpiryState {
   if (at <= now) return "expired";
   if (at - now <= EXPIRY_WARNING_DAYS * 86_400_000) return "expiring";
   return "ok";
+}
+
+/** The application, or a 400 naming the unknown one. */
+export function checkApp(app: unknown): SaasApp {
+  if (!isSaasApp(app)) {
+    throw new InputError(
+      "invalid_request",
+      `Invalid request: app: unknown application "${String(app).slice(0, 40)}"`,
+    );
+  }
+  return app;
+}
+
+/** A tenant name, trimmed. */
+export function checkName(name: string): string {
+  return checkField("name", name.trim(), TENANT_NAME, TENANT_NAME_MSG);
+}
+
+/** A client secret (never quoted back). */
+export function checkSecret(secret: string): string {
+  return checkField("clientSecret", secret, CLIENT_SECRET, CLIENT_SECRET_MSG, true);
+}
+
+/** `r` over `base`; the quarantine folder is one name at a drive's root. */
+export function checkRemediation(
+  base: Remediation,
+  r: Partial<Remediation> | undefined,
+): Remediation {
+  const out = { ...base, ...(r ?? {}) };
+  const folder = out.quarantineFolder.trim();
+  // No path separators, nothing Graph forbids in a name, not hidden.
+  // deno-lint-ignore no-control-regex
+  if (!/^[^"*:<>?/\\|#%\x00-\x1f]{1,128}$/.test(folder) || folder.startsWith(".")) {
+    throw new InputError(
+      "invalid_request",
+      `Invalid request: remediation.quarantineFolder: expected a folder name of 1-128 characters without / \\ " * : < > ? | # %, got ${
+        JSON.stringify(folder.slice(0, 80))
+      }`,
+    );
+  }
+  return { ...out, quarantineFolder: folder };
 }

@@ -190,10 +190,10 @@ export function saasAdminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
 
   app.post("/consents", async (c) => {
     const req = await readJson(c, StartConsentRequest);
-    const { consent, url } = tenants.startConsent(req, c.get("actor"));
+    const { consent, url } = tenants.consents.start(req, c.get("actor"));
     return c.json({ consent: consentJson(consent), url }, 201);
   });
-  app.get("/consents/:id", (c) => c.json(consentJson(tenants.consent(id(c))), 200));
+  app.get("/consents/:id", (c) => c.json(consentJson(tenants.consents.get(id(c))), 200));
   return app;
 }
 
@@ -202,7 +202,7 @@ export function saasPublicApi(deps: ResolvedDeps): Hono<EdgeEnv> {
   const app = new Hono<EdgeEnv>();
   app.get("/consent", (c) => {
     const q = ConsentRedirectQuery.parse(c.req.query());
-    const consent = deps.ctx.saas.tenants.completeConsent(q);
+    const consent = deps.ctx.saas.tenants.consents.complete(q);
     return c.json(consentJson(consent), 200);
   });
   return app;

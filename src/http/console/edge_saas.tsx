@@ -21,10 +21,9 @@ import {
   ConsentRefusedPage,
   NewTenantPage,
   type NewTenantValues,
-  ScansCard,
-  TenantPage,
   TenantsPage,
 } from "./edge_saas_pages.tsx";
+import { ScansCard, TenantPage } from "./edge_saas_tenant_page.tsx";
 
 /** What the section needs from the edge console around it. */
 export interface SaasConsoleHelpers {
