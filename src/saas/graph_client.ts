@@ -257,7 +257,8 @@ export class GraphClient {
     if (res.status >= 300 && res.status < 400) {
       const loc = res.headers.get("location");
       await res.body?.cancel();
-      if (!loc || !/^https?:\/\//i.test(loc)) {
+      // Graph's pre-authenticated download URLs are https; nothing else is followed.
+      if (!loc || !/^https:\/\//i.test(loc)) {
         throw new GraphError(
           res.status,
           null,

@@ -36,6 +36,9 @@ import { appOf, remediationOf } from "./views.ts";
 
 const log = logger("saas.scan");
 
+/** Longest an edge stopping waits for a scan to reach a stopping point (ms). */
+export const CLOSE_WAIT_MS = 10_000;
+
 /** What the scanner needs besides the tenant service. */
 export interface ScannerDeps {
   store: Store;
@@ -370,11 +373,29 @@ export class SaasScanner {
     });
   }
 
-  /** Stops every scan between two requests; they stay "running" and resume at the next start. */
+  /** Stops a tenant's running scan (before the tenant is deleted); it is not resumed. */
+  async stop(tenantId: string): Promise<void> {
+    const r = this.#runs.get(tenantId);
+    if (!r) return;
+    r.abort.abort(new DOMException("The tenant is being deleted", "AbortError"));
+    await r.done.catch(() => {});
+  }
+
+  /**
+   * Stops every scan between two requests; they stay "running" and resume
+   * at the next start. A scan waiting on the issuer (MSAL takes no abort
+   * signal) is given CLOSE_WAIT_MS; whatever it does after that finds the
+   * scanner closed and stops without writing.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     const runs = [...this.#runs.values()];
     for (const r of runs) r.abort.abort(new DOMException("The edge is stopping", "AbortError"));
-    await Promise.allSettled(runs.map((r) => r.done));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.allSettled(runs.map((r) => r.done)),
+      new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
   }
 }

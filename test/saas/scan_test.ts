@@ -345,6 +345,29 @@ Deno.test({
       assert.equal(inc2.incidents[0].outcome, "reported");
       assert.equal(drive.items.get(card.id)!.parentId, drive.rootId, "still not moved");
       assert.ok(!graph.log.some((l) => l.method === "PATCH" || l.method === "DELETE"));
+
+      // Deleting a tenant while its scan runs stops the scan first: no failure, nothing left.
+      const late = graph.addItem(drive, "late.txt", "arrives during the scan");
+      let held = false;
+      graph.beforeDownload = (itemId, signal) => {
+        if (itemId !== late.id) return;
+        held = true;
+        return new Promise((resolve) => signal.addEventListener("abort", () => resolve()));
+      };
+      assert.equal(
+        (await edge.api("POST", `/api/v1/admin/saas/tenants/${t2.id}/scans`)).status,
+        202,
+      );
+      await waitFor("the scan to reach the held file", () => held);
+      const del = await edge.api("DELETE", `/api/v1/admin/saas/tenants/${t2.id}`);
+      assert.equal(del.status, 200, await del.clone().text());
+      assert.equal(edge.cp.store.saasTenants.get(t2.id), undefined);
+      assert.equal(edge.cp.store.saasScans.forTenant(t2.id).length, 0);
+      const failed = edge.cp.store.notifications.list({ afterId: 0, limit: 500 })
+        .filter((n) =>
+          n.kind === "saas_scan_finished" && n.severity === "warning" && /failed/.test(n.message)
+        );
+      assert.deepEqual(failed, []);
     } finally {
       await edge?.close();
       await world.close();

@@ -151,7 +151,9 @@ export function saasAdminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
     const t = await tenants.reauthorize(id(c), c.get("actor"), req);
     return answerTenant(c, t, 200);
   });
-  app.delete("/tenants/:id", (c) => {
+  app.delete("/tenants/:id", async (c) => {
+    tenants.tenant(id(c)); // 404 before anything stops
+    await scanner.stop(id(c));
     tenants.delete(id(c), c.get("actor"));
     return c.json({ deleted: true }, 200);
   });
