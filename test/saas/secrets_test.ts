@@ -4,11 +4,13 @@
  * secret, reauthorizes, scans and records incidents, with every log record
  * kept at debug level (MSAL's included). Then grep: the secrets and every
  * line of the private key appear in no log record, no API response, no
- * audit entry, no exported bundle (the DLP incident export) and not in
+ * audit entry, no exported bundle (the DLP incident export, the edge's
+ * diagnostics bundle) and not in
  * clear in the database files — while the same grep does find the names
  * that are supposed to be there.
  */
 import assert from "node:assert/strict";
+import { unzipSync } from "fflate";
 import { RingSink, setLogLevel, setLogSinks } from "../../src/log.ts";
 import { register, saasWorld, startEdge, type TestEdge } from "./harness.ts";
 import { sharePointKeyFile } from "./issuer.ts";
@@ -134,6 +136,13 @@ Deno.test({
       assert.equal(exported.status, 200);
       assert.match(exported.text, /Secrets OneDrive/);
       const audit = await call("GET", "/api/v1/admin/audit?limit=500");
+      // The edge's diagnostics bundle, every file of it unzipped.
+      const zip = await edge.api("GET", "/api/v1/admin/diagnostics");
+      assert.equal(zip.status, 200);
+      const files = unzipSync(new Uint8Array(await zip.arrayBuffer()));
+      const bundle = Object.entries(files).map(([n, b]) => `${n}\n${new TextDecoder().decode(b)}`)
+        .join("\n");
+      assert.match(bundle, /Secrets SharePoint/, "the bundle lists the tenants");
       await call("GET", "/api/v1/admin/notifications?limit=500");
       await edge.close();
       edge = null;
@@ -149,6 +158,7 @@ Deno.test({
         ["API responses", responses.join("\n")],
         ["the audit log", audit.text],
         ["the DLP export", exported.text],
+        ["the diagnostics bundle", bundle],
       ];
       for (const f of ["edge.db", "edge.db-wal"]) {
         try {

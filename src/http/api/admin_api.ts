@@ -34,7 +34,7 @@ import { explainAccess } from "../../edge/access/explain.ts";
 import { buildBundle, bundleFileName } from "../../diag/export_bundle.ts";
 import { clientIp, iso, queryInt, readJson } from "./common.ts";
 import { dlpAdminApi } from "./dlp_api.ts";
-import { saasAdminApi } from "./saas_api.ts";
+import { saasAdminApi, tenantJson } from "./saas_api.ts";
 import type { EdgeEnv, ResolvedDeps } from "./env.ts";
 import { SSE_HEADERS, sseStream, StreamSlots } from "./sse.ts";
 
@@ -502,10 +502,16 @@ export function adminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
         apiUrl: ctx.apiUrl,
         endpoints: ctx.endpoints,
         clientToClient: ctx.policy.clientToClient(),
+        saas: { authorityUrl: ctx.saas.authorityUrl, graphUrl: ctx.saas.graphUrl },
       },
       notifications: store.notifications.list({ afterId: 0, limit: 500 }),
       records: {
         decisions: store.decisions.list({ limit: 10_000 }).map((d) => ({ ...d, at: iso(d.at) })),
+        // SaaS tenants as the API shows them: names, IDs, grants, flags; never a secret or key.
+        saasTenants: ctx.saas.tenants.tenants().map(tenantJson),
+        saasScans: store.saasTenants.list().flatMap((t) =>
+          ctx.saas.scanner.scans(t.id, 5).map((s) => ({ tenant: t.name, ...s }))
+        ),
       },
       now: at,
     });
