@@ -484,6 +484,18 @@ export function adminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
     const out = explainAccess(ctx, req.device, req);
     return c.json({ ...out, serverTime: iso(now()) }, 200);
   });
+  // SaaS tenants as the API shows them (names, IDs, grants, flags; never a
+  // secret or key) and their recent scans, when there are any.
+  const saasRecords = (): Record<string, unknown[]> => {
+    const tenants = ctx.saas.tenants.tenants();
+    if (!tenants.length) return {};
+    return {
+      saasTenants: tenants.map(tenantJson),
+      saasScans: tenants.flatMap((t) =>
+        ctx.saas.scanner.scans(t.id, 5).map((s) => ({ tenant: t.name, ...s }))
+      ),
+    };
+  };
   app.get("/diagnostics", (c) => {
     const at = now();
     const zip = buildBundle({
@@ -507,11 +519,7 @@ export function adminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
       notifications: store.notifications.list({ afterId: 0, limit: 500 }),
       records: {
         decisions: store.decisions.list({ limit: 10_000 }).map((d) => ({ ...d, at: iso(d.at) })),
-        // SaaS tenants as the API shows them: names, IDs, grants, flags; never a secret or key.
-        saasTenants: ctx.saas.tenants.tenants().map(tenantJson),
-        saasScans: store.saasTenants.list().flatMap((t) =>
-          ctx.saas.scanner.scans(t.id, 5).map((s) => ({ tenant: t.name, ...s }))
-        ),
+        ...saasRecords(),
       },
       now: at,
     });
