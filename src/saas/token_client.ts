@@ -67,7 +67,9 @@ export class TokenError extends PortcullisError {
   readonly failure: TokenFailure;
   /** The issuer's OAuth error code (e.g. "invalid_client"), when it sent one. */
   readonly issuerCode: string | null;
-  constructor(failure: TokenFailure, issuerCode: string | null, message: string) {
+  /** The issuer's own words ("AADSTS7000215: Invalid client secret provided. …"), trimmed. */
+  readonly detail: string;
+  constructor(failure: TokenFailure, issuerCode: string | null, message: string, detail = "") {
     const [code, status] = failure === "credentials"
       ? ["client_credentials_rejected", 400]
       : failure === "resource"
@@ -76,6 +78,7 @@ export class TokenError extends PortcullisError {
     super(code, message, status);
     this.failure = failure;
     this.issuerCode = issuerCode;
+    this.detail = detail;
   }
 }
 
@@ -130,7 +133,11 @@ function classify(code: string | null, message: string): TokenFailure {
 
 /** The issuer's words, trimmed for a sentence: first line, no trace ids, no secret. */
 function issuerText(text: string, secret: string | null): string {
-  let t = text.split(/\r?\n/)[0].replace(/\s*(Trace|Correlation) ID:.*$/i, "").trim();
+  let t = text.split(/\r?\n/)[0];
+  // MSAL formats Entra's answer as "Error(s): … - Timestamp: … - Description: … - Trace ID: …".
+  const d = t.indexOf("Description: ");
+  if (d >= 0) t = t.slice(d + "Description: ".length);
+  t = t.replace(/\s*-?\s*(Trace|Correlation) ID:.*$/i, "").replace(/\s+-\s*$/, "").trim();
   if (secret && secret.length >= 4) t = t.split(secret).join("[redacted]");
   // deno-lint-ignore no-control-regex
   return t.replace(/[\x00-\x1f\x7f]/g, " ").slice(0, 300);
@@ -243,6 +250,7 @@ export class MsalTokenSource implements TokenSource {
         `Cannot get a token for ${req.scope} in tenant ${req.tenantId} from ${this.authorityUrl}: ${what} (${
           code ? `${code}: ` : ""
         }${text})`,
+        `${code ? `${code}: ` : ""}${text}`,
       );
     }
     if (!result?.accessToken) {

@@ -67,13 +67,15 @@ export async function validateGrants(
       });
     } catch (e) {
       if (e instanceof TokenError && e.failure !== "resource") {
-        const what = cred.kind === "certificate"
-          ? "with its certificate"
-          : "with its client secret";
+        const what = cred.kind === "certificate" ? "its certificate" : "its client secret";
+        const api = Object.values(APIS).find((a) => a.scope === scope)?.name ?? scope;
         throw new TokenError(
           e.failure,
           e.issuerCode,
-          `Cannot authorize SaaS tenant "${v.name}" ${what}: ${e.message}`,
+          e.failure === "credentials"
+            ? `Cannot authorize SaaS tenant "${v.name}": the identity platform refused ${what} for ${api} (${e.detail})`
+            : `Cannot authorize SaaS tenant "${v.name}": ${e.message}`,
+          e.detail,
         );
       }
       throw e;

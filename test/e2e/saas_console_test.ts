@@ -217,6 +217,27 @@ Deno.test({
       );
       await shot("list");
 
+      // Bad input in the form: a tenant ID that is not a GUID, a secret the issuer rejects.
+      await page.goto(`${E}/saas/new`);
+      await page.selectOption("#f-app", "exchange");
+      await page.fill("#f-name", "Contoso Exchange");
+      await page.fill("#f-tenant", "contoso.onmicrosoft.com");
+      await page.fill("#f-client", clientId);
+      await page.fill("#f-secret", SECRET);
+      await page.click("#saas-authorize");
+      await page.waitForSelector(".flash-bad");
+      assert.match(await page.textContent(".flash-bad") ?? "", /tenantId: expected a GUID/);
+      await page.fill("#f-tenant", TENANT);
+      await page.fill("#f-secret", "Not~The.Secret_000000000000000000000000");
+      await page.click("#saas-authorize");
+      await page.waitForSelector(".flash-bad >> text=AADSTS7000215");
+      assert.match(
+        await page.textContent(".flash-bad") ?? "",
+        /refused its client secret for Microsoft Graph/,
+      );
+      await shot("rejected-secret");
+      assert.equal(edge.cp.store.saasTenants.list().length, 1, "nothing half-saved");
+
       // SharePoint: a key file that does not match its certificate, then the right one.
       const key = await sharePointKeyFile("sp-console");
       const wrong = await sharePointKeyFile("sp-wrong");

@@ -126,7 +126,7 @@ Deno.test({
           post({ ...base, clientSecret: "wrong~secret.value_0000000000000000000" }),
           400,
           "client_credentials_rejected",
-          /Cannot authorize SaaS tenant "Contoso Exchange" with its client secret: .*invalid_client.*AADSTS7000215/,
+          /^Cannot authorize SaaS tenant "Contoso Exchange": the identity platform refused its client secret for Microsoft Graph \(invalid_client: AADSTS7000215: Invalid client secret provided\./,
         );
         assert.equal(out.asked, 1);
         assert.ok(!JSON.stringify(out.j).includes("wrong~secret"));
