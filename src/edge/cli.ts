@@ -72,7 +72,7 @@ export async function edgeCommand<A extends HttpApp>(
         caSha256: cp.ca.caSha256,
       });
     } finally {
-      cp.close();
+      await cp.close();
     }
     return 0;
   }

@@ -68,7 +68,7 @@ Deno.test("control plane: first start makes CA, keys, admin file, network; resta
     assert.equal(body.address, "100.65.0.2");
     assert.equal(body.edgePublicKey, cp.wgKey.publicKey);
     assert.deepEqual(body.endpoints.map((e: { transport: string }) => e.transport), ["udp", "tls"]);
-    cp.close();
+    await cp.close();
 
     const tunnel = new MemoryTunnelPort();
     const cp2 = await startEdgeControlPlane(config, {
@@ -82,7 +82,7 @@ Deno.test("control plane: first start makes CA, keys, admin file, network; resta
     assert.equal(cp2.ca.caSha256, cp.ca.caSha256);
     assert.equal(cp2.wgKey.publicKey, cp.wgKey.publicKey);
     assert.equal(tunnel.peers.get(wg)?.address, "100.65.0.2", "peers reloaded at start");
-    cp2.close();
+    await cp2.close();
   } finally {
     setLogSinks([stderrSink]);
     await Deno.remove(dir, { recursive: true });

@@ -134,7 +134,7 @@ Deno.test("crash: SIGKILL during concurrent enrolments loses no acknowledged enr
     });
     assert.equal(res.status, 200);
     await res.body?.cancel();
-    cp.close();
+    await cp.close();
   } finally {
     setLogSinks([stderrSink]);
     await Deno.remove(dir, { recursive: true });
