@@ -133,11 +133,17 @@ function classify(code: string | null, message: string): TokenFailure {
 
 /** The issuer's words, trimmed for a sentence: first line, no trace ids, no secret. */
 function issuerText(text: string, secret: string | null): string {
-  let t = text.split(/\r?\n/)[0];
+  // Peer text: bounded first, then cut with string search (no regex over it).
+  let t = text.slice(0, 2000).split(/\r?\n/)[0];
   // MSAL formats Entra's answer as "Error(s): … - Timestamp: … - Description: … - Trace ID: …".
   const d = t.indexOf("Description: ");
   if (d >= 0) t = t.slice(d + "Description: ".length);
-  t = t.replace(/\s*-?\s*(Trace|Correlation) ID:.*$/i, "").replace(/\s+-\s*$/, "").trim();
+  for (const marker of ["Trace ID:", "Correlation ID:"]) {
+    const i = t.indexOf(marker);
+    if (i >= 0) t = t.slice(0, i);
+  }
+  t = t.trim();
+  if (t.endsWith("-")) t = t.slice(0, -1).trim();
   if (secret && secret.length >= 4) t = t.split(secret).join("[redacted]");
   // deno-lint-ignore no-control-regex
   return t.replace(/[\x00-\x1f\x7f]/g, " ").slice(0, 300);
