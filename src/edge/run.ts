@@ -164,6 +164,8 @@ export async function startEdge<A extends HttpApp>(
     // Scans the edge was running when it stopped carry on from their saved cursors.
     const resumed = cp.ctx.saas.scanner.resume();
     if (resumed) log.info("Resumed SaaS scans", { scans: resumed });
+    // Tenants with a scan interval are scanned on schedule (checked every minute).
+    cp.ctx.saas.scanner.schedule();
   } catch (e) {
     for (const c of closers.reverse()) await Promise.resolve(c()).catch(() => {});
     throw e;

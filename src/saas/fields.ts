@@ -83,6 +83,23 @@ export function checkApp(app: unknown): SaasApp {
   return app;
 }
 
+/** Longest scan interval (a week, in minutes). */
+export const MAX_SCAN_INTERVAL_MIN = 10_080;
+
+/** A scan interval in whole minutes: 0 (no schedule) or 15 to a week. */
+export function checkScanInterval(min: number | undefined, fallback: number): number {
+  if (min === undefined) return fallback;
+  if (!Number.isInteger(min) || (min !== 0 && (min < 15 || min > MAX_SCAN_INTERVAL_MIN))) {
+    throw new InputError(
+      "invalid_request",
+      `Invalid request: scanIntervalMinutes: expected 0 (no schedule) or a whole number of minutes from 15 to ${MAX_SCAN_INTERVAL_MIN}, got ${
+        JSON.stringify(min)
+      }`,
+    );
+  }
+  return min;
+}
+
 /** A tenant name, trimmed. */
 export function checkName(name: string): string {
   return checkField("name", name.trim(), TENANT_NAME, TENANT_NAME_MSG);

@@ -28,6 +28,7 @@ export {
   GUID,
   GUID_MSG,
   KEY_FILE_LIMIT,
+  MAX_SCAN_INTERVAL_MIN,
   TENANT_NAME,
   TENANT_NAME_MSG,
 } from "./fields.ts";

@@ -36,6 +36,9 @@ import { appOf, remediationOf } from "./views.ts";
 
 const log = logger("saas.scan");
 
+/** Who the audit log says started a scheduled scan. */
+export const SCHEDULE_ACTOR = "saas-schedule";
+
 /** Longest an edge stopping waits for a scan to reach a stopping point (ms). */
 export const CLOSE_WAIT_MS = 10_000;
 
@@ -173,6 +176,9 @@ class StoreScanState implements ScanState {
 export class SaasScanner {
   #runs = new Map<string, { abort: AbortController; done: Promise<void> }>();
   #closed = false;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  /** When a scheduled start last failed, per tenant: it is retried an interval later. */
+  #failedAt = new Map<string, number>();
 
   constructor(private d: ScannerDeps) {}
 
@@ -243,6 +249,47 @@ export class SaasScanner {
     });
     this.#launch(this.d.store.saasScans.get(id)!, new Set(view.enabledActions));
     return scanView(this.d.store.saasScans.get(id)!);
+  }
+
+  /**
+   * Starts the scheduled scans that are due: a scannable tenant with an
+   * interval, no scan running, its last scan (or failed start) an interval
+   * ago or never. Returns how many started.
+   */
+  async tick(): Promise<number> {
+    if (this.#closed) return 0;
+    const { store, clock } = this.d;
+    let started = 0;
+    for (const t of store.saasTenants.list()) {
+      if (!t.scanIntervalMin || !SCANNABLE_APPS.includes(appOf(t)) || this.#runs.has(t.id)) {
+        continue;
+      }
+      const now = clock.now();
+      const every = t.scanIntervalMin * 60_000;
+      const last = store.saasScans.forTenant(t.id, 1)[0];
+      if (last?.state === "running") continue;
+      if (last && last.startedAt + every > now) continue;
+      const failed = this.#failedAt.get(t.id);
+      if (failed !== undefined && failed + every > now) continue;
+      try {
+        await this.start(t.id, SCHEDULE_ACTOR);
+        this.#failedAt.delete(t.id);
+        started++;
+      } catch (e) {
+        this.#failedAt.set(t.id, now);
+        log.warn("A scheduled SaaS scan did not start", {
+          tenant: t.name,
+          error: (e as Error).message.slice(0, 300),
+        });
+      }
+    }
+    return started;
+  }
+
+  /** Checks the schedule every `everyMs` until closed (the running edge calls this). */
+  schedule(everyMs = 60_000): void {
+    if (this.#timer !== undefined || this.#closed) return;
+    this.#timer = setInterval(() => this.tick().catch(() => {}), everyMs);
   }
 
   /** Resumes scans an edge that stopped left running. */
@@ -389,6 +436,7 @@ export class SaasScanner {
    */
   async close(): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#timer);
     const runs = [...this.#runs.values()];
     for (const r of runs) r.abort.abort(new DOMException("The edge is stopping", "AbortError"));
     let timer: ReturnType<typeof setTimeout> | undefined;

@@ -22,7 +22,14 @@ import { logger } from "../log.ts";
 import type { Notifier } from "../notify/mod.ts";
 import type { SaasTenantRecord, Store } from "../store/mod.ts";
 import { SaasConsents } from "./consents.ts";
-import { checkApp, checkName, checkRemediation, checkSecret, normaliseGuid } from "./fields.ts";
+import {
+  checkApp,
+  checkName,
+  checkRemediation,
+  checkScanInterval,
+  checkSecret,
+  normaliseGuid,
+} from "./fields.ts";
 import { parseSharePointKey, type SharePointKey } from "./sharepoint_key.ts";
 import type { TokenSource } from "./token_client.ts";
 import {
@@ -124,6 +131,7 @@ export class SaasService {
     const clientId = normaliseGuid("clientId", input.clientId);
     const secret = checkSecret(input.clientSecret);
     const remediation = checkRemediation(DEFAULT_REMEDIATION, input.remediation);
+    const scanIntervalMin = checkScanInterval(input.scanIntervalMinutes, 0);
     let key: SharePointKey | null = null;
     if (app === "sharepoint") {
       if (!input.privateKeyJson) {
@@ -180,6 +188,7 @@ export class SaasService {
       validatedAt: now,
       consentId: consent?.id ?? null,
       remediation,
+      scanIntervalMin,
       createdAt: now,
       updatedAt: now,
     };
@@ -265,17 +274,19 @@ export class SaasService {
     return this.tenant(id);
   }
 
-  /** Changes what needs no new validation: remediation and the secret's expiry date. */
+  /** Changes what needs no new validation: remediation, the schedule, the secret's expiry date. */
   update(
     id: string,
-    changes: Pick<TenantChanges, "remediation" | "secretExpiresAt">,
+    changes: Pick<TenantChanges, "remediation" | "secretExpiresAt" | "scanIntervalMinutes">,
     actor: string,
   ): TenantView {
     const t = this.#record(id);
     const remediation = checkRemediation(remediationOf(t), changes.remediation);
+    const scanIntervalMin = checkScanInterval(changes.scanIntervalMinutes, t.scanIntervalMin);
     const next: SaasTenantRecord = {
       ...t,
       remediation,
+      scanIntervalMin,
       secretExpiresAt: changes.secretExpiresAt !== undefined
         ? changes.secretExpiresAt
         : t.secretExpiresAt,
@@ -286,6 +297,7 @@ export class SaasService {
       this.#audit(actor, "saas.tenant.update", t.id, {
         name: t.name,
         remediation,
+        scanIntervalMinutes: scanIntervalMin,
         secretExpiresAt: next.secretExpiresAt === null
           ? null
           : new Date(next.secretExpiresAt).toISOString(),

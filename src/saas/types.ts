@@ -37,6 +37,8 @@ export interface NewTenant {
   /** The admin-consent request this tenant follows, if consent was given through the edge. */
   consentId: string | null;
   remediation?: Partial<Remediation>;
+  /** Minutes between scheduled scans (OneDrive, SharePoint); 0 or absent: none. */
+  scanIntervalMinutes?: number;
 }
 
 /** Changes to a tenant; credentials changes are validated before they are kept. */
@@ -45,6 +47,7 @@ export interface TenantChanges {
   secretExpiresAt?: number | null;
   privateKeyJson?: string;
   remediation?: Partial<Remediation>;
+  scanIntervalMinutes?: number;
 }
 
 /** The stored outcome of the last validation. */
@@ -81,6 +84,8 @@ export interface TenantView {
     error: string | null;
   };
   remediation: Remediation;
+  /** Minutes between scheduled scans; 0: only when started. */
+  scanIntervalMinutes: number;
   scannable: boolean;
   enabledActions: SaasAction[];
   createdAt: number;

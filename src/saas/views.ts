@@ -100,6 +100,7 @@ export function tenantView(
       }
       : { status: "not_recorded", at: null, error: null },
     remediation: remediationOf(t),
+    scanIntervalMinutes: t.scanIntervalMin,
     scannable: SCANNABLE_APPS.includes(app),
     enabledActions: validation.evaluation.enabledActions,
     createdAt: t.createdAt,

@@ -270,6 +270,8 @@ CREATE TABLE saas_tenants (
   validated_at INTEGER NOT NULL,
   consent_id TEXT,
   remediation TEXT NOT NULL,
+  -- Minutes between scheduled scans; 0: scans run only when an admin starts one.
+  scan_interval_min INTEGER NOT NULL DEFAULT 0 CHECK (scan_interval_min BETWEEN 0 AND 10080),
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL
 ) STRICT;

@@ -135,6 +135,7 @@ export function saasAdminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
       privateKeyJson: req.privateKeyJson,
       consentId: req.consentId,
       remediation: req.remediation,
+      scanIntervalMinutes: req.scanIntervalMinutes,
     }, c.get("actor"));
     return answerTenant(c, t, 201);
   });

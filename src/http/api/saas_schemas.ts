@@ -10,6 +10,7 @@ import {
   GUID,
   GUID_MSG,
   KEY_FILE_LIMIT,
+  MAX_SCAN_INTERVAL_MIN,
   SAAS_APPS,
   TENANT_NAME,
   TENANT_NAME_MSG,
@@ -32,6 +33,12 @@ export const RemediationInput = z.object({
   quarantineFolder: z.string().min(1).max(128).optional(),
 }).strict();
 
+/** Minutes between scheduled scans: 0 (none) or 15 to a week. */
+const ScanInterval = z.number().int().refine(
+  (n) => n === 0 || (n >= 15 && n <= MAX_SCAN_INTERVAL_MIN),
+  `expected 0 (no schedule) or a whole number of minutes from 15 to ${MAX_SCAN_INTERVAL_MIN}`,
+);
+
 const Secret = z.string().regex(CLIENT_SECRET, CLIENT_SECRET_MSG);
 const KeyJson = z.string().min(1).max(KEY_FILE_LIMIT, `expected at most ${KEY_FILE_LIMIT} bytes`);
 
@@ -48,6 +55,7 @@ export const CreateTenantRequest = z.object({
   consentId: z.string().regex(/^consent_[0-9a-f]{18}$/, "expected a consent request id")
     .nullable().default(null),
   remediation: RemediationInput.optional(),
+  scanIntervalMinutes: ScanInterval.optional(),
 }).strict();
 
 /** POST /api/v1/admin/saas/tenants/:id/reauthorize (every field optional). */
@@ -61,6 +69,7 @@ export const ReauthorizeRequest = z.object({
 export const UpdateTenantRequest = z.object({
   remediation: RemediationInput.optional(),
   secretExpiresAt: Expiry.optional(),
+  scanIntervalMinutes: ScanInterval.optional(),
 }).strict();
 
 /** POST /api/v1/admin/saas/tenants/:id/scans. */

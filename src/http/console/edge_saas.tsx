@@ -345,6 +345,11 @@ export function installSaasConsole(app: Hono<any>, h: SaasConsoleHelpers): void 
     const id = c.req.param("id");
     const f = await readForm(c);
     const json: Record<string, unknown> = { secretExpiresAt: f.secretExpiresAt || null };
+    if (f.scanIntervalMinutes !== undefined) {
+      // A number when it is one; otherwise the API names the field and what it expects.
+      const v = f.scanIntervalMinutes.trim();
+      json.scanIntervalMinutes = /^\d{1,6}$/.test(v) ? Number(v) : v;
+    }
     if (f.quarantineFolder !== undefined) {
       json.remediation = {
         quarantine: on(f.quarantine),

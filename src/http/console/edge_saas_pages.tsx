@@ -30,6 +30,7 @@ export interface TenantJson {
   } | null;
   consent: { status: string; at: string | null; error: string | null };
   remediation: { quarantine: boolean; removeSharingLinks: boolean; quarantineFolder: string };
+  scanIntervalMinutes: number;
   scannable: boolean;
   enabledActions: string[];
   validation: {

@@ -336,6 +336,24 @@ export function TenantPage(
               value={x.secretExpiry.at?.slice(0, 10) ?? ""}
             />
           </div>
+          {x.scannable
+            ? (
+              <div class="form-row">
+                <label for="s-interval">{t("saas.field.interval")}</label>
+                <input
+                  type="number"
+                  id="s-interval"
+                  name="scanIntervalMinutes"
+                  min={0}
+                  max={10080}
+                  step={1}
+                  value={String(x.scanIntervalMinutes)}
+                  aria-describedby="s-interval-hint"
+                />
+                <p class="hint" id="s-interval-hint">{t("saas.field.interval_hint")}</p>
+              </div>
+            )
+            : null}
           {x.scannable ? <RemediationFields t={t} v={x.remediation} /> : null}
           <div>
             <button type="submit" class="btn btn-primary" id="saas-save">{t("saas.save")}</button>

@@ -24,6 +24,8 @@ export interface SaasTenantRecord {
   consentId: string | null;
   /** What a blocking finding triggers, as JSON. */
   remediation: unknown;
+  /** Minutes between scheduled scans (0: none). */
+  scanIntervalMin: number;
   createdAt: number;
   updatedAt: number;
 }
@@ -53,6 +55,7 @@ export class SaasTenantsRepo {
       validatedAt: num(r.validated_at),
       consentId: strOrNull(r.consent_id),
       remediation: JSON.parse(str(r.remediation)),
+      scanIntervalMin: num(r.scan_interval_min),
       createdAt: num(r.created_at),
       updatedAt: num(r.updated_at),
     };
@@ -61,7 +64,7 @@ export class SaasTenantsRepo {
   /** Inserts a tenant; false when the name is taken. */
   insert(t: SaasTenantRecord): boolean {
     return this.db.run(
-      "INSERT OR IGNORE INTO saas_tenants (id, name, app, tenant_id, client_id, client_secret, secret_expires_at, private_key, certificate, cert_thumbprint, cert_subject, cert_not_after, status, validation, validated_at, consent_id, remediation, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      "INSERT OR IGNORE INTO saas_tenants (id, name, app, tenant_id, client_id, client_secret, secret_expires_at, private_key, certificate, cert_thumbprint, cert_subject, cert_not_after, status, validation, validated_at, consent_id, remediation, scan_interval_min, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
       t.id,
       t.name,
       t.app,
@@ -79,6 +82,7 @@ export class SaasTenantsRepo {
       t.validatedAt,
       t.consentId,
       JSON.stringify(t.remediation),
+      t.scanIntervalMin,
       t.createdAt,
       t.updatedAt,
     ).changes === 1;
@@ -87,7 +91,7 @@ export class SaasTenantsRepo {
   /** Replaces every column of an existing tenant but its id, name, app and creation time. */
   update(t: SaasTenantRecord): boolean {
     return this.db.run(
-      "UPDATE saas_tenants SET tenant_id = ?, client_id = ?, client_secret = ?, secret_expires_at = ?, private_key = ?, certificate = ?, cert_thumbprint = ?, cert_subject = ?, cert_not_after = ?, status = ?, validation = ?, validated_at = ?, consent_id = ?, remediation = ?, updated_at = ? WHERE id = ?",
+      "UPDATE saas_tenants SET tenant_id = ?, client_id = ?, client_secret = ?, secret_expires_at = ?, private_key = ?, certificate = ?, cert_thumbprint = ?, cert_subject = ?, cert_not_after = ?, status = ?, validation = ?, validated_at = ?, consent_id = ?, remediation = ?, scan_interval_min = ?, updated_at = ? WHERE id = ?",
       t.tenantId,
       t.clientId,
       this.sealer.seal(t.clientSecret),
@@ -102,6 +106,7 @@ export class SaasTenantsRepo {
       t.validatedAt,
       t.consentId,
       JSON.stringify(t.remediation),
+      t.scanIntervalMin,
       t.updatedAt,
       t.id,
     ).changes === 1;
