@@ -406,9 +406,14 @@ export class ConnectorTunnel implements TunnelPort {
         probe: dnsProbe(cfg.edgeAddress),
         intervalMs: this.#o.livenessMs,
         // One miss already starts a handshake, so the UDP timeout (and with it
-        // the TLS fallback) starts counting as early as the loss is seen.
+        // the TLS fallback) starts counting as early as the loss is seen. It is
+        // forced past the one-per-REKEY_TIMEOUT limit: a handshake completed a
+        // moment ago (a rekey, a roam) would otherwise hold detection back to
+        // the second miss and push the fallback 5 s later.
         onMiss: (n) => {
-          if (n === 1 && device.initiateHandshake(peer)) pump.kick();
+          if (n === 1 && device.initiateHandshake(peer, undefined, peer.handshake === null)) {
+            pump.kick();
+          }
         },
         onDead: () => {
           // The edge lost our session (restart) or the path died: handshake again.
