@@ -353,19 +353,41 @@ async function accessSteps(
         return { api: median(during), apiAll: during, ping: rtts[Math.floor(rtts.length * 0.75)] };
       };
       // The reference: the same load with the default, harmless pattern, so
-      // what a busy machine adds is in both and only the pattern differs.
-      const ref = await measure("^[a-z0-9-]+\\.clients\\.portcullis\\.internal$");
-      for (const pattern of ["^(a|aa)+$", "^((a)+)+$"]) {
-        const m = await measure(pattern);
-        assert.ok(
-          m.api - ref.api < 0.05,
-          `${pattern}: API requests took ${m.apiAll.join(", ")} s (reference median ${ref.api} s)`,
-        );
-        assert.ok(
-          m.ping - ref.ping < 50,
-          `${pattern}: tunnel packets waited ${m.ping} ms (upper quartile; reference ${ref.ping} ms)`,
-        );
+      // what a busy machine adds is in both and only the pattern differs. A
+      // stall is deterministic — a backtracking engine holds the thread on
+      // every round — while the load of a shared machine comes and goes: a
+      // round that fails is measured again (reference first), up to three
+      // rounds, and one clean round passes.
+      const round = async () => {
+        const ref = await measure("^[a-z0-9-]+\\.clients\\.portcullis\\.internal$");
+        const faults: string[] = [];
+        for (const pattern of ["^(a|aa)+$", "^((a)+)+$"]) {
+          const m = await measure(pattern);
+          if (m.api - ref.api >= 0.05) {
+            faults.push(
+              `${pattern}: API requests took ${
+                m.apiAll.join(", ")
+              } s (reference median ${ref.api} s)`,
+            );
+          }
+          if (m.ping - ref.ping >= 50) {
+            faults.push(
+              `${pattern}: tunnel packets waited ${m.ping} ms (upper quartile; reference ${ref.ping} ms)`,
+            );
+          }
+        }
+        return faults;
+      };
+      const seen: string[][] = [];
+      for (let i = 0; i < 3; i++) {
+        const faults = await round();
+        seen.push(faults);
+        if (faults.length === 0) break;
       }
+      assert.ok(
+        seen.at(-1)!.length === 0,
+        seen.map((f, i) => `round ${i + 1}: ${f.join("; ")}`).join("\n"),
+      );
       const id = await deviceId(api, "stall-probe");
       await api(`/api/v1/admin/devices/${id}`, "DELETE");
     },
