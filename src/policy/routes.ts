@@ -6,6 +6,14 @@
  * profile says: if the tunnel's encrypted packets were routed into the tunnel
  * they would loop forever and the connector would lose the edge.
  *
+ * The CIDRs of the application segments that apply to this device are routed
+ * into the tunnel even when they lie inside an exclude range (the default
+ * excludes hold 10/8, 172.16/12 and 192.168/16, exactly where private apps
+ * live): the admin named them as reachable through the edge, and an exclude
+ * list written for "keep my LAN direct" must not silently cut them off. Only
+ * the edge's own addresses (a loop) and, on request, the device's local
+ * subnets (its connected routes) stay outside.
+ *
  * A resulting /0 is split into two /1 halves (the wg-quick trick): the more
  * specific routes win over the existing default route without replacing it,
  * so tearing the tunnel down restores the network exactly as it was.
@@ -40,6 +48,8 @@ export interface RoutePlanInput {
   edgeAddresses: readonly string[];
   /** The device's own network, when local subnets must stay direct. */
   device?: DeviceNetwork;
+  /** CIDRs of the application segments that apply to this device: tunnelled despite excludes. */
+  segments?: readonly string[];
 }
 
 /** Routes to install through the tunnel and prefixes kept outside, per family. */
@@ -73,18 +83,23 @@ function only(ps: Prefix[], family: IpFamily): string[] {
 
 /**
  * Computes the routes through the tunnel: includes minus (excludes, the
- * edge's addresses, and optionally the local subnets). Throws an InputError
- * naming the first unparsable prefix or address.
+ * edge's addresses, and optionally the local subnets), plus the segments'
+ * CIDRs minus the edge's addresses and the local subnets. Throws an
+ * InputError naming the first unparsable prefix or address.
  */
 export function planRoutes(input: RoutePlanInput): RoutePlan {
   const includes = input.profile.include.map((t) => parsePrefix(t));
-  const bypass: Prefix[] = input.profile.exclude.map((t) => parsePrefix(t));
-  for (const a of input.edgeAddresses) bypass.push(hostPrefix(parseIp(a)));
+  const always: Prefix[] = input.edgeAddresses.map((a) => hostPrefix(parseIp(a)));
   if (input.device?.keepLocalSubnetsDirect) {
-    for (const a of input.device.addresses ?? []) bypass.push(parsePrefix(a));
+    for (const a of input.device.addresses ?? []) always.push(parsePrefix(a));
   }
-  const tunnel = splitDefault(subtractPrefixes(includes, bypass));
-  const kept = aggregatePrefixes(bypass);
+  const bypass = [...input.profile.exclude.map((t) => parsePrefix(t)), ...always];
+  const segments = subtractPrefixes((input.segments ?? []).map((t) => parsePrefix(t)), always);
+  const tunnel = splitDefault(
+    aggregatePrefixes([...subtractPrefixes(includes, bypass), ...segments]),
+  );
+  // What is kept outside: everything bypassed that no segment claims back.
+  const kept = subtractPrefixes(aggregatePrefixes(bypass), segments);
   return {
     tunnel4: only(tunnel, 4),
     tunnel6: only(tunnel, 6),

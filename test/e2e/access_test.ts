@@ -11,6 +11,8 @@
  * - a rule for machine group "engineering": the workstation reaches the
  *   app; the branch LAN host gets a TCP RST within 1 s; the decision log
  *   names the deciding rule for both;
+ * - a segment inside 10.0.0.0/8 (excluded by default): the workstation's
+ *   connector routes it into the tunnel and reaches the app through the edge;
  * - an FQDN segment (wiki.corp.internal): refused until a rule allows it,
  *   then reachable by name from the workstation only;
  * - client-to-client: a host-name pattern the workstation does not match
@@ -35,6 +37,9 @@ const ADDR = {
   lan: "192.168.50.10",
   inet: "198.18.0.80",
   app: "198.19.0.10",
+  /** The private app's second address, inside the default-excluded 10/8. */
+  app10: "10.20.0.10",
+  edge10: "10.20.0.1",
 } as const;
 const WIKI_NAME = "wiki.corp.internal";
 
@@ -155,6 +160,48 @@ async function accessSteps(
   );
 
   await step(
+    "a segment inside the default-excluded 10/8 is routed into the tunnel and reachable",
+    async () => {
+      const url = `http://${ADDR.app10}/`;
+      const viaTunnel = async () =>
+        new RegExp(`dev ${o.topo.tun.ws}\\b`).test(
+          (await inNs(NS.ws, ["ip", "-4", "route", "get", ADDR.app10])).stdout,
+        );
+      // Before: 10/8 is excluded, so the address goes to the local network (nothing there).
+      assert.equal(await viaTunnel(), false, "10.20.0.10 is not routed into the tunnel yet");
+      assert.notEqual((await probe(NS.ws, url, 1)).code, 0, "unreachable outside the tunnel");
+      await api("/api/v1/admin/policy/segments", "PUT", {
+        items: [{
+          name: "ten-net",
+          cidrs: [`${ADDR.app10}/32`],
+          ports: ["80"],
+          protocols: ["tcp"],
+        }],
+      });
+      await api("/api/v1/admin/policy/access-rules", "PUT", {
+        items: [{
+          name: "ten for engineering",
+          segments: ["ten-net"],
+          machineGroups: ["engineering"],
+        }],
+      });
+      await waitUntil("the connector to route the segment into its tunnel", viaTunnel, 15_000);
+      // Observed at the server: the request arrived from the edge's side of the app network.
+      await waitUntil(
+        "the workstation to reach the app at 10.20.0.10",
+        async () => (await probe(NS.ws, url, 2)).body.includes(`You came from ${ADDR.edge10}`),
+        10_000,
+      );
+      const ws = await deviceId(api, "workstation");
+      await waitUntil("the allow in the decision log", async () => {
+        const d = (await api(`/api/v1/admin/decisions?device=${ws}&rule=ten%20for%20engineering`))
+          .decisions;
+        return d.some((x: { dst: string }) => x.dst === ADDR.app10);
+      }, 5_000);
+    },
+  );
+
+  await step(
     "FQDN segment: wiki.corp.internal resolves through the edge and is reachable only under the rule",
     async () => {
       const url = `http://${WIKI_NAME}/`;
@@ -208,30 +255,36 @@ async function accessSteps(
         enabled: true,
         hostnameRegex: "^branch-gw\\.",
       });
-      // The connector registers its name when it (re)connects.
-      await inNs(NS.ws, [
-        "curl",
-        "-s",
-        "-X",
-        "POST",
-        "-H",
-        "X-Portcullis-Request: 1",
-        "-H",
-        "Content-Type: application/json",
-        "-d",
-        "{}",
-        "http://127.0.0.1:9080/api/v1/actions/restart",
-      ]);
+      // No restart: the connector registers its name as soon as the policy
+      // turns client-to-client on (and again whenever the pattern changes).
       const ws = await deviceId(api, "workstation");
       await waitUntil("the workstation's name to be refused", async () => {
         const d = await api(`/api/v1/admin/devices/${ws}`);
         return d.clientToClient?.valid === false && /does not match/.test(d.clientToClient.reason);
       }, 20_000);
+      const connectorSays = async () =>
+        JSON.parse(
+          (await inNs(NS.ws, [
+            "curl",
+            "-s",
+            "--max-time",
+            "2",
+            "http://127.0.0.1:9080/api/v1/status",
+          ]))
+            .stdout,
+        ).clientToClient;
+      // The connector's "Valid Hostname" is the edge's answer, not its own guess.
+      assert.equal((await connectorSays())?.valid, false, "the connector shows the refusal");
       assert.equal(await ping(), false, "the gateway box cannot reach the workstation");
       await api("/api/v1/admin/policy/client-to-client", "PUT", { enabled: true });
       await waitUntil(
         "the name to be valid under the new pattern",
         async () => (await api(`/api/v1/admin/devices/${ws}`)).clientToClient?.valid === true,
+        5_000,
+      );
+      await waitUntil(
+        "the connector to show the name valid",
+        async () => (await connectorSays())?.valid === true,
         5_000,
       );
       await waitUntil("the gateway box to reach the workstation", ping, 10_000);
@@ -441,6 +494,8 @@ Deno.test({
     await lab.link(wan, "198.18.0.254/24", inet, `${ADDR.inet}/24`, "inet0");
     await lab.link(edge, "198.19.0.1/24", app, `${ADDR.app}/24`, "app0");
     await lab.link(gw, `${ADDR.gwLan}/24`, lan, `${ADDR.lan}/24`, "lan0");
+    await lab.exec(edge, ["ip", "addr", "add", `${ADDR.edge10}/24`, "dev", "app0"]);
+    await lab.exec(app, ["ip", "addr", "add", `${ADDR.app10}/24`, "dev", "app0"]);
     for (const ns of [wan, edge, gw]) {
       await lab.exec(ns, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
     }

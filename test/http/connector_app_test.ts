@@ -34,6 +34,7 @@ class MachineEngine implements ConnectorEngineApi {
       deviceId: "dev-1",
       deviceAddress: "100.64.0.2",
       deviceFqdn: null,
+      clientToClient: null,
       transport: this.state.transport ?? null,
       endpoint: null,
       connectedSince: 1,

@@ -134,3 +134,81 @@ Deno.test("routes: bad input names the value", () => {
     /Cannot parse IP prefix "10\/8"/,
   );
 });
+
+Deno.test("routes: segments are tunnelled even inside an exclude range", () => {
+  const table: {
+    name: string;
+    include: string[];
+    exclude: string[];
+    edge: string[];
+    local?: string[];
+    segments: string[];
+    inside: string[];
+    outside: string[];
+  }[] = [
+    {
+      name: "a segment inside the default 10/8 exclude",
+      include: ["0.0.0.0/0"],
+      exclude: [...DEFAULT_EXCLUDES],
+      edge: ["192.0.2.1"],
+      segments: ["10.20.0.0/24"],
+      inside: ["10.20.0.10", "8.8.8.8"],
+      outside: ["10.20.1.1", "10.0.0.1", "192.168.1.1", "192.0.2.1"],
+    },
+    {
+      name: "segments inside 172.16/12 and 192.168/16, one host each",
+      include: ["0.0.0.0/0"],
+      exclude: [...DEFAULT_EXCLUDES],
+      edge: [],
+      segments: ["172.20.1.5/32", "192.168.7.0/24"],
+      inside: ["172.20.1.5", "192.168.7.200"],
+      outside: ["172.20.1.6", "192.168.8.1"],
+    },
+    {
+      name: "a split-tunnel profile still gets its segments",
+      include: ["100.64.0.0/16"],
+      exclude: [],
+      edge: [],
+      segments: ["10.1.0.0/16", "2001:db8:5::/64"],
+      inside: ["10.1.2.3", "100.64.0.9", "2001:db8:5::1"],
+      outside: ["8.8.8.8", "10.2.0.1", "2001:db8:6::1"],
+    },
+    {
+      name: "the edge's own address inside a segment stays outside (no loop)",
+      include: ["0.0.0.0/0"],
+      exclude: [...DEFAULT_EXCLUDES],
+      edge: ["10.9.0.1"],
+      segments: ["10.9.0.0/24"],
+      inside: ["10.9.0.2", "10.9.0.0"],
+      outside: ["10.9.0.1"],
+    },
+    {
+      name: "local subnets kept direct win over a segment",
+      include: ["0.0.0.0/0"],
+      exclude: [...DEFAULT_EXCLUDES],
+      edge: [],
+      local: ["10.5.5.20/24"],
+      segments: ["10.5.0.0/16"],
+      inside: ["10.5.6.1"],
+      outside: ["10.5.5.1"],
+    },
+  ];
+  for (const row of table) {
+    const plan = planRoutes({
+      profile: { include: row.include, exclude: row.exclude },
+      edgeAddresses: row.edge,
+      device: row.local ? { addresses: row.local, keepLocalSubnetsDirect: true } : undefined,
+      segments: row.segments,
+    });
+    for (const a of row.inside) {
+      assert.equal(routedThroughTunnel(plan, a), true, `${row.name}: ${a}`);
+    }
+    for (const a of row.outside) {
+      assert.equal(routedThroughTunnel(plan, a), false, `${row.name}: ${a}`);
+    }
+    // Nothing routed into the tunnel is also reported as kept outside.
+    for (const r of plan.bypass4) {
+      assert.equal(routedThroughTunnel(plan, r.split("/")[0]), false, `${row.name}: ${r}`);
+    }
+  }
+});

@@ -36,7 +36,7 @@ import {
 import type { NetworkChangeInfo } from "../network_port.ts";
 import { awarenessReaction } from "./awareness_reactions.ts";
 import { CaptiveTimer } from "./captive_timer.ts";
-import { deviceFqdn, registerC2c } from "./c2c.ts";
+import { C2cRegistrar, deviceFqdn } from "./c2c.ts";
 import type { EngineDeps } from "./deps.ts";
 import { edgeErrorReaction } from "./edge_errors.ts";
 import { type Enrolled, Enroller } from "./enrol.ts";
@@ -63,6 +63,7 @@ export class Engine {
   readonly #runner: EventRunner;
   readonly #policy: PolicySync;
   readonly #captive: CaptiveTimer;
+  readonly #c2c: C2cRegistrar;
   readonly #enroller: Enroller;
   readonly #loops: BackgroundLoops;
   #client: EdgeApi | null = null;
@@ -81,6 +82,7 @@ export class Engine {
     this.#clock = deps.clock ?? systemClock;
     this.#timers = deps.timers ?? systemTimers;
     this.#captive = new CaptiveTimer(this.#timers);
+    this.#c2c = new C2cRegistrar({ hub: deps.hub, clock: this.#clock });
     this.#runner = new EventRunner(initialState(), {
       onTransition: (from, to, event) => this.#onTransition(from, to, event),
       perform: (eff) => this.#perform(eff),
@@ -92,6 +94,8 @@ export class Engine {
       client: () => this.#client,
       onSet: (p, refreshChanged) => {
         this.#aware?.updateSettings(p.appProfile.failOpen);
+        // Client-to-client turned on, or a new pattern: register again now.
+        void this.#c2c.sync(this.#client, p, this.#d.device.hostname);
         if (this.#loops.running && refreshChanged) {
           this.#loops.stop();
           this.#startLoops();
@@ -250,6 +254,7 @@ export class Engine {
       deviceId: this.#enrollment?.deviceId ?? null,
       deviceAddress: this.#enrollment?.address ?? null,
       deviceFqdn: this.#deviceFqdn(),
+      clientToClient: this.#c2c.standing(),
       transport: s.kind === "connected" ? s.transport ?? t?.transport ?? null : null,
       endpoint: t?.endpoint ?? null,
       connectedSince: s.kind === "connected" ? this.#connectedSince : null,
@@ -451,8 +456,9 @@ export class Engine {
     }
   }
 
-  #registerC2c(): Promise<void> {
-    return registerC2c(this.#client, this.#deviceFqdn(), this.#d.hub);
+  /** Registers the client-to-client name again (on enrolment and reconnect, whatever changed). */
+  async #registerC2c(): Promise<void> {
+    await this.#c2c.sync(this.#client, this.#policy.policy, this.#d.device.hostname, true);
   }
 
   async #reevaluateNetwork(change: NetworkChangeInfo): Promise<void> {

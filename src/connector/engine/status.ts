@@ -4,6 +4,7 @@
  */
 import type { EdgeAwareness } from "../awareness.ts";
 import type { NetworkVerdict, StateKind } from "../engine_state.ts";
+import type { C2cStanding } from "./c2c.ts";
 
 /** Captive-portal and edge-reachability state, for the console. */
 export interface AwarenessStatus {
@@ -26,6 +27,8 @@ export interface EngineStatus {
   deviceId: string | null;
   deviceAddress: string | null;
   deviceFqdn: string | null;
+  /** The edge's answer on that name ("Valid Hostname"), or null when client-to-client is off. */
+  clientToClient: C2cStanding | null;
   transport: "udp" | "tls" | null;
   endpoint: string | null;
   connectedSince: number | null;

@@ -25,7 +25,14 @@ export function tunnelConfig(
     edgePublicKey: e.edgePublicKey,
     endpoints: e.endpoints,
     mtu: fwd.mtu,
-    routes: planRoutes({ profile: p.appProfile, edgeAddresses }),
+    // Every segment the bundle carries applies to this device (the edge sends
+    // no others): route it even inside an exclude range, so a denied one
+    // fails fast with the edge's RST instead of leaking onto the local network.
+    routes: planRoutes({
+      profile: p.appProfile,
+      edgeAddresses,
+      segments: p.segments.flatMap((s) => s.cidrs),
+    }),
     privateKey,
     udpTimeoutSec: fwd.udpTimeoutSec,
     tlsFallback: fwd.tlsFallback,

@@ -122,13 +122,11 @@ export function displayType(n: Notification): string {
   return n.type === "state_changed" && typeof n.data?.to === "string" ? n.data.to : n.type;
 }
 
-/** Client-to-client standing: the FQDN from the status and the last refusal the engine raised. */
-export function c2cStanding(s: EngineStatus, recent: Notification[]): C2cStanding {
+/** Client-to-client standing: the FQDN and the edge's answer to its registration ("Valid Hostname"). */
+export function c2cStanding(s: EngineStatus): C2cStanding {
   if (!s.deviceFqdn) return { fqdn: null, valid: null, reason: null };
-  const refusal = recent.find((n) => n.type === "c2c_invalid" && n.data?.fqdn === s.deviceFqdn);
-  return refusal && (s.policyUpdatedAt === null || refusal.ts >= s.policyUpdatedAt - 60_000)
-    ? { fqdn: s.deviceFqdn, valid: false, reason: refusal.message }
-    : { fqdn: s.deviceFqdn, valid: true, reason: null };
+  const edge = s.clientToClient?.fqdn === s.deviceFqdn ? s.clientToClient : null;
+  return { fqdn: s.deviceFqdn, valid: edge?.valid ?? null, reason: edge?.reason ?? null };
 }
 
 /**
@@ -179,8 +177,6 @@ export function createConnectorConsole(deps: ConnectorConsoleDeps): Hono<Connect
       );
     }
   };
-
-  const recentNotifications = () => deps.store.listNotifications({ limit: 200 });
 
   const feedItem = (t: Translate, lang: Lang, n: Notification) => {
     const type = displayType(n);
@@ -253,8 +249,13 @@ export function createConnectorConsole(deps: ConnectorConsoleDeps): Hono<Connect
       t("conn.tab.private"),
       <>
         <div class="grid">
-          <PrivateCard t={t} s={s} c2c={c2cStanding(s, recentNotifications())} />
-          <SegmentsCard t={t} segments={p?.segments ?? []} version={p?.version ?? null} />
+          <PrivateCard t={t} s={s} c2c={c2cStanding(s)} access={p?.access ?? []} />
+          <SegmentsCard
+            t={t}
+            segments={p?.segments ?? []}
+            access={p?.access ?? []}
+            version={p?.version ?? null}
+          />
         </div>
       </>,
     );
@@ -357,14 +358,24 @@ export function createConnectorConsole(deps: ConnectorConsoleDeps): Hono<Connect
     const s = deps.engine.status();
     return fragment(
       c,
-      <PrivateCard t={c.get("t")} s={s} c2c={c2cStanding(s, recentNotifications())} />,
+      <PrivateCard
+        t={c.get("t")}
+        s={s}
+        c2c={c2cStanding(s)}
+        access={deps.engine.policy?.access ?? []}
+      />,
     );
   });
   app.get("/fragments/segments", (c) => {
     const p = deps.engine.policy;
     return fragment(
       c,
-      <SegmentsCard t={c.get("t")} segments={p?.segments ?? []} version={p?.version ?? null} />,
+      <SegmentsCard
+        t={c.get("t")}
+        segments={p?.segments ?? []}
+        access={p?.access ?? []}
+        version={p?.version ?? null}
+      />,
     );
   });
 

@@ -9,7 +9,7 @@ import type { Child } from "hono/jsx";
 import type { EngineStatus } from "../../connector/engine/mod.ts";
 import type { CaptureInfo } from "../../diag/capture.ts";
 import type { Level } from "../../log.ts";
-import type { AppSegment } from "../../policy/types.ts";
+import type { AppSegment, SegmentAccess } from "../../policy/types.ts";
 import { hasMessage, type Lang, type Translate } from "../../../web/i18n/mod.ts";
 import {
   ActionButton,
@@ -131,20 +131,39 @@ export function StateExplanation(props: { t: Translate; s: EngineStatus }) {
   );
 }
 
-/** Client-to-client standing of this device. */
+/** Client-to-client standing of this device, as the edge answered its registration. */
 export interface C2cStanding {
   fqdn: string | null;
+  /** null: client-to-client off, or the edge has not answered yet. */
   valid: boolean | null;
   reason: string | null;
 }
 
-/** The Private Access status card (refreshes itself). */
+const ACCESS_TONE: Record<SegmentAccess["state"], Tone> = {
+  allowed: "ok",
+  denied: "bad",
+  posture_failing: "warn",
+};
+
+/**
+ * The Private Access status card (refreshes itself): not "available" because
+ * the tunnel is up, but how many of the segments that apply to this device
+ * the edge allows it now (the standings the edge put in the bundle).
+ */
 export function PrivateCard(
-  props: { t: Translate; s: EngineStatus; c2c: C2cStanding },
+  props: { t: Translate; s: EngineStatus; c2c: C2cStanding; access: SegmentAccess[] },
 ) {
-  const { t, s, c2c } = props;
+  const { t, s, c2c, access } = props;
   const auth = authStatus(s);
   const tunnelled = s.state === "connected";
+  const allowed = access.filter((a) => a.state === "allowed").length;
+  const tone: Tone = !tunnelled
+    ? stateTone(s.state)
+    : allowed === access.length
+    ? "ok"
+    : allowed === 0 && access.length > 0
+    ? "bad"
+    : "warn";
   return (
     <div
       id="private-card"
@@ -157,8 +176,12 @@ export function PrivateCard(
           rows={[
             [
               t("conn.private_status"),
-              <Pill tone={tunnelled ? "ok" : stateTone(s.state)} id="private-state">
-                {tunnelled ? t("conn.private_available") : stateLabel(t, s.state)}
+              <Pill tone={tone} id="private-state">
+                {!tunnelled
+                  ? stateLabel(t, s.state)
+                  : access.length === 0
+                  ? t("conn.private_none")
+                  : t("conn.private_summary", { allowed, total: access.length })}
               </Pill>,
             ],
             [t("conn.auth_status"), <Pill tone={auth.tone} id="auth-state">{t(auth.key)}</Pill>],
@@ -168,12 +191,22 @@ export function PrivateCard(
               t("conn.c2c"),
               c2c.fqdn === null ? "—" : c2c.valid === false
                 ? (
-                  <span>
+                  <span id="c2c-valid" data-valid="false">
                     <Pill tone="warn">{t("c2c.invalid")}</Pill>{" "}
                     <span class="muted">{c2c.reason}</span>
                   </span>
                 )
-                : <Pill tone="ok">{t("c2c.valid")}</Pill>,
+                : c2c.valid === true
+                ? (
+                  <span id="c2c-valid" data-valid="true">
+                    <Pill tone="ok">{t("c2c.valid")}</Pill>
+                  </span>
+                )
+                : (
+                  <span id="c2c-valid" data-valid="">
+                    <Pill tone="info">{t("c2c.pending")}</Pill>
+                  </span>
+                ),
             ],
           ]}
         />
@@ -182,11 +215,20 @@ export function PrivateCard(
   );
 }
 
-/** The application segments the policy makes reachable (refreshes on a policy update). */
+/**
+ * The application segments that apply to this device, each with its state
+ * for this device and the edge's reason (refreshes on a policy update).
+ */
 export function SegmentsCard(
-  props: { t: Translate; segments: AppSegment[]; version: string | null },
+  props: {
+    t: Translate;
+    segments: AppSegment[];
+    access: SegmentAccess[];
+    version: string | null;
+  },
 ) {
   const { t } = props;
+  const standing = new Map(props.access.map((a) => [a.segment, a]));
   return (
     <div
       id="segments-card"
@@ -204,15 +246,22 @@ export function SegmentsCard(
           ? <p class="muted">{t("conn.segments_empty")}</p>
           : (
             <ul class="segments" id="segment-list">
-              {props.segments.map((seg) => (
-                <li>
-                  <strong>{seg.name}</strong>
-                  <span class="muted">
-                    {[...seg.domains, ...seg.cidrs].join(", ") || "—"}
-                    {seg.ports.length ? ` · ${t("conn.ports")} ${seg.ports.join(", ")}` : ""}
-                  </span>
-                </li>
-              ))}
+              {props.segments.map((seg) => {
+                const a = standing.get(seg.name);
+                return (
+                  <li data-segment={seg.name} data-state={a?.state ?? ""}>
+                    <strong>{seg.name}</strong>{" "}
+                    <Pill tone={a ? ACCESS_TONE[a.state] : "info"}>
+                      {t(a ? `access.state.${a.state}` : "access.state.unknown")}
+                    </Pill>
+                    <span class="muted">
+                      {[...seg.domains, ...seg.cidrs].join(", ") || "—"}
+                      {seg.ports.length ? ` · ${t("conn.ports")} ${seg.ports.join(", ")}` : ""}
+                    </span>
+                    {a ? <span class="muted segment-reason">{a.reason}</span> : null}
+                  </li>
+                );
+              })}
             </ul>
           )}
       </Card>

@@ -56,3 +56,24 @@ Deno.test("tunnel config: the fingerprint follows what matters and never holds t
   const mtu = makeBundle("v2", { forwarding: { name: "fp", mtu: 1300 } });
   assert.notEqual(a, configFingerprint(tunnelConfig(E, mtu, "k")!));
 });
+
+Deno.test("tunnel config: the bundle's segments are routed despite the default excludes", () => {
+  const p = {
+    ...makeBundle("v1"),
+    segments: [{
+      name: "lab",
+      domains: [],
+      cidrs: ["10.20.0.0/24"],
+      ports: [],
+      protocols: ["tcp" as const],
+    }],
+  };
+  const cfg = tunnelConfig(E, p, "k")!;
+  assert.ok(routedThroughTunnel(cfg.routes, "10.20.0.10"), "the segment is tunnelled");
+  assert.ok(!routedThroughTunnel(cfg.routes, "10.21.0.1"), "the rest of 10/8 stays excluded");
+  assert.notEqual(
+    configFingerprint(cfg),
+    configFingerprint(tunnelConfig(E, makeBundle("v1"), "k")!),
+    "a new segment changes the tunnel",
+  );
+});
