@@ -123,10 +123,10 @@ Deno.test("access API: the decision log filters by device, user, verdict, rule a
         deviceName: mine ? "workstation" : "branch-gw",
         user: i === 4 ? "carol" : null,
         src: mine ? eng.json.address : gw.json.address,
-        dst: "198.19.0.10",
+        dst: i === 3 ? "10.20.0.10" : "198.19.0.10",
         port: 80,
         protocol: "tcp",
-        name: null,
+        name: i === 5 ? "wiki.corp.internal" : null,
         verdict: mine ? "allow" : "deny",
         rule: mine ? "eng" : null,
         segments: ["app"],
@@ -149,6 +149,10 @@ Deno.test("access API: the decision log filters by device, user, verdict, rule a
   assert.equal((await list("?verdict=deny")).decisions.length, 6);
   assert.equal((await list("?rule=eng")).decisions.length, 6);
   assert.equal((await list("?user=carol")).decisions.length, 1);
+  assert.equal((await list("?dst=10.20.0.10")).decisions.length, 1);
+  assert.equal((await list("?dst=198.19.0.10")).decisions.length, 11);
+  assert.equal((await list("?dst=WIKI.corp.internal")).decisions.length, 1, "by name");
+  assert.equal((await list("?dst=198.19.0.10&verdict=deny")).decisions.length, 5);
   const since = new Date(t0 + 5000).toISOString(), until = new Date(t0 + 8000).toISOString();
   assert.deepEqual(
     (await list(`?since=${since}&until=${until}`)).decisions.map((d) => d.at),

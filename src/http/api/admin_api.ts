@@ -469,6 +469,7 @@ export function adminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
       user: q.user,
       verdict: q.verdict,
       rule: q.rule,
+      dst: q.dst,
       since: q.since === undefined ? undefined : Date.parse(q.since),
       until: q.until === undefined ? undefined : Date.parse(q.until),
       beforeId: q.before,

@@ -81,6 +81,8 @@ export const DecisionQuery = z.object({
   user: z.string().min(1).max(256).optional(),
   verdict: z.enum(["allow", "deny"]).optional(),
   rule: z.string().min(1).max(100).optional(),
+  /** Destination address or name. */
+  dst: z.string().min(1).max(253).optional(),
   since: z.string().datetime({ offset: true }).optional(),
   until: z.string().datetime({ offset: true }).optional(),
   before: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),

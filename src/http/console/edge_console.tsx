@@ -41,6 +41,7 @@ import {
 } from "./common.ts";
 import { type DeviceJson, summariseFleet } from "./fleet.ts";
 import { installDlpConsole } from "./edge_dlp.tsx";
+import { installAccessConsole } from "./edge_access.tsx";
 import {
   installSaasConsentRedirect,
   installSaasConsole,
@@ -219,6 +220,7 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
       ["/keys", "keys", t("edge.tab.keys")],
       ["/users", "users", t("edge.tab.users")],
       ["/notifications", "notifications", t("edge.tab.notifications")],
+      ["/access", "access", t("edge.tab.access")],
       ["/dlp", "dlp", t("edge.tab.dlp")],
       ["/saas", "saas", t("edge.tab.saas")],
       ["/audit", "audit", t("edge.tab.audit")],
@@ -639,6 +641,9 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
     apiError,
     csrf: (c) => (c as Ctx).get("csrf"),
   });
+
+  // ---- Private access: segments, rules, posture profiles, decisions, "why?" ----
+  installAccessConsole(app, saasHelpers);
 
   // ---- SaaS application tenants ----
   installSaasConsole(app, saasHelpers);

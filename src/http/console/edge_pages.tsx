@@ -329,9 +329,14 @@ export function DevicePage(
                 t("device.c2c"),
                 d.clientToClient
                   ? (
-                    <Pill tone={d.clientToClient.valid ? "ok" : "warn"}>
-                      {d.clientToClient.valid ? t("c2c.valid") : t("c2c.invalid")}
-                    </Pill>
+                    <span id="device-c2c-valid" data-valid={String(d.clientToClient.valid)}>
+                      <Pill tone={d.clientToClient.valid ? "ok" : "warn"}>
+                        {d.clientToClient.valid ? t("c2c.valid") : t("c2c.invalid")}
+                      </Pill>
+                      {d.clientToClient.valid
+                        ? null
+                        : <span class="muted">{` ${d.clientToClient.reason ?? ""}`}</span>}
+                    </span>
                   )
                   : "—",
               ],

@@ -27,6 +27,8 @@ export interface DecisionFilter {
   user?: string;
   verdict?: "allow" | "deny";
   rule?: string;
+  /** Destination address, or the name it was known by (exact, case-insensitive for names). */
+  dst?: string;
   /** At or after (ms). */
   since?: number;
   /** Before (ms). */
@@ -94,6 +96,10 @@ export class DecisionsRepo {
     add("user_name = ?", f.user);
     add("verdict = ?", f.verdict);
     add("rule = ?", f.rule);
+    if (f.dst !== undefined) {
+      where.push("(dst = ? OR lower(dst_name) = lower(?))");
+      args.push(f.dst, f.dst);
+    }
     add("at >= ?", f.since);
     add("at < ?", f.until);
     add("id < ?", f.beforeId);
