@@ -7,36 +7,21 @@
  * photographed into test/output/screenshots/.
  */
 import assert from "node:assert/strict";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import type { BrowserContext } from "playwright-core";
 import { totpAt } from "../../src/identity/totp.ts";
 import { buildIcmpEcho } from "../../src/packet/build.ts";
 import { setLogSinks } from "../../src/log.ts";
 import { system, waitFor } from "../http/console/harness.ts";
+import { hasChromium, launchBrowser, serve, shot, SHOTS } from "./browser.ts";
 
 setLogSinks([]);
 
-const CHROMIUM = "/usr/bin/chromium";
-const hasChromium = (() => {
-  try {
-    return Deno.statSync(CHROMIUM).isFile;
-  } catch {
-    return false;
-  }
-})();
 /**
  * The page's live stream is open. A selector, not waitForFunction: Playwright
  * polls a function with `new Function` in the page, which the consoles' CSP
  * (no 'unsafe-eval') refuses whenever the first check is not already true.
  */
 const LIVE_OPEN = 'html[data-live-state="open"]';
-const SHOTS = new URL("../output/screenshots/", import.meta.url).pathname;
-
-function serve(
-  handler: (req: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response>,
-) {
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
-  return { server, base: `http://127.0.0.1:${server.addr.port}` };
-}
 
 async function run(cmd: string, args: string[]): Promise<{ ok: boolean; out: string }> {
   const o = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
@@ -44,24 +29,6 @@ async function run(cmd: string, args: string[]): Promise<{ ok: boolean; out: str
     ok: o.success,
     out: new TextDecoder().decode(o.stdout) + new TextDecoder().decode(o.stderr),
   };
-}
-
-/** Every visible form control has a label (or an aria-label). */
-async function assertLabelled(page: Page): Promise<void> {
-  const unlabelled = await page.evaluate(`[...document.querySelectorAll(
-    "input:not([type=hidden]), select, textarea")]
-    .filter((el) => el.labels.length === 0 && !el.getAttribute("aria-label"))
-    .map((el) => el.id || el.name)`) as string[];
-  assert.deepEqual(unlabelled, [], `unlabelled controls on ${page.url()}`);
-}
-
-async function shot(page: Page, name: string): Promise<void> {
-  await assertLabelled(page);
-  await page.waitForLoadState("networkidle").catch(() => {});
-  // Let toasts finish fading in (their CSS animation; one removed meanwhile is cancelled).
-  await page.evaluate(`Promise.all(document.getAnimations()
-    .filter((a) => a.animationName === "toast-in").map((a) => a.finished.catch(() => {})))`);
-  await page.screenshot({ path: `${SHOTS}${name}.png`, fullPage: true });
 }
 
 Deno.test({
@@ -79,23 +46,7 @@ Deno.test({
     const userDir = await Deno.makeTempDir({ prefix: "pc-chromium-" });
     let ctx: BrowserContext | null = null;
     try {
-      ctx = await chromium.launchPersistentContext(userDir, {
-        executablePath: CHROMIUM,
-        headless: true,
-        acceptDownloads: true,
-        viewport: { width: 1280, height: 860 },
-        locale: "en-GB",
-        args: [
-          "--headless",
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-        ],
-      });
+      ctx = await launchBrowser(userDir);
       const page = ctx.pages()[0] ?? await ctx.newPage();
       page.setDefaultTimeout(10_000);
       const E = edgeSrv.base;

@@ -250,15 +250,17 @@ export function SegmentsCard(
                 const a = standing.get(seg.name);
                 return (
                   <li data-segment={seg.name} data-state={a?.state ?? ""}>
-                    <strong>{seg.name}</strong>{" "}
-                    <Pill tone={a ? ACCESS_TONE[a.state] : "info"}>
-                      {t(a ? `access.state.${a.state}` : "access.state.unknown")}
-                    </Pill>
-                    <span class="muted">
+                    <div class="segment-head">
+                      <strong>{seg.name}</strong>
+                      <Pill tone={a ? ACCESS_TONE[a.state] : "info"}>
+                        {t(a ? `access.state.${a.state}` : "access.state.unknown")}
+                      </Pill>
+                    </div>
+                    <div class="muted">
                       {[...seg.domains, ...seg.cidrs].join(", ") || "—"}
                       {seg.ports.length ? ` · ${t("conn.ports")} ${seg.ports.join(", ")}` : ""}
-                    </span>
-                    {a ? <span class="muted segment-reason">{a.reason}</span> : null}
+                    </div>
+                    {a ? <div class="segment-reason">{a.reason}</div> : null}
                   </li>
                 );
               })}

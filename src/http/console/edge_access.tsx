@@ -72,14 +72,15 @@ export function installAccessConsole(app: Hono<any>, h: AccessConsoleHelpers): v
     for (const r of rules) for (const n of r[key]) m.set(n, [...(m.get(n) ?? []), r.name]);
     return m;
   };
-  type Extra = { error?: string; status?: number };
+  /** A refusal to show: the sentence, its status, and the submitted object to fill the form again. */
+  type Extra<T = unknown> = { error?: string; status?: number; draft?: T; isNew?: boolean };
   const put = (c: Context, col: string, csrf: string, body: unknown[]) =>
     h.callApi(c, "PUT", `/admin/policy/${col}`, { csrf, json: { items: body } });
 
   app.get("/access", (c) => c.redirect("/access/segments", 303));
 
   // ---- Segments ----
-  const segmentsPage = async (c: Context, x: Extra = {}) => {
+  const segmentsPage = async (c: Context, x: Extra<SegmentJson> = {}) => {
     const t = c.get("t");
     const [segments, rules] = await Promise.all([
       items<SegmentJson>(c, "segments"),
@@ -97,7 +98,8 @@ export function installAccessConsole(app: Hono<any>, h: AccessConsoleHelpers): v
         error={x.error}
         segments={segments}
         usedBy={usage(rules, "segments")}
-        edit={segments.find((s) => s.name === editName) ?? null}
+        edit={x.draft ?? segments.find((s) => s.name === editName) ?? null}
+        draft={x.draft !== undefined && x.isNew}
       />,
       x.status ?? 200,
     );
@@ -117,11 +119,14 @@ export function installAccessConsole(app: Hono<any>, h: AccessConsoleHelpers): v
     const cur = await items<SegmentJson>(c, "segments");
     if (!original && cur.some((s) => s.name === name)) {
       const msg = t("access.error.exists", { name });
-      return segmentsPage(c, { error: msg, status: 409 });
+      return segmentsPage(c, { error: msg, status: 409, draft: seg, isNew: true });
     }
     const next = original ? cur.map((s) => (s.name === original ? seg : s)) : [...cur, seg];
     const r = await put(c, "segments", f._csrf ?? "", next);
-    if (!r.ok) return segmentsPage(c, { error: h.apiError(t, r), status: r.status });
+    if (!r.ok) {
+      const x = { draft: seg, isNew: !original };
+      return segmentsPage(c, { error: h.apiError(t, r), status: r.status, ...x });
+    }
     return c.redirect("/access/segments?msg=segment_saved", 303);
   });
   app.post("/access/segments/:name/delete", async (c) => {
@@ -140,7 +145,7 @@ export function installAccessConsole(app: Hono<any>, h: AccessConsoleHelpers): v
   });
 
   // ---- Rules ----
-  const rulesPage = async (c: Context, x: Extra = {}) => {
+  const rulesPage = async (c: Context, x: Extra<AccessRuleJson> = {}) => {
     const t = c.get("t");
     const [rules, segments, profiles, devs] = await Promise.all([
       orderedRules(c),
@@ -162,7 +167,8 @@ export function installAccessConsole(app: Hono<any>, h: AccessConsoleHelpers): v
         segments={segments.map((s) => s.name)}
         postureProfiles={profiles.map((p) => p.name)}
         devices={devs}
-        edit={rules.find((r) => r.name === editName) ?? null}
+        edit={x.draft ?? rules.find((r) => r.name === editName) ?? null}
+        draft={x.draft !== undefined && x.isNew}
       />,
       x.status ?? 200,
     );
@@ -172,11 +178,14 @@ export function installAccessConsole(app: Hono<any>, h: AccessConsoleHelpers): v
     c: Context,
     csrf: string,
     edit: (rules: AccessRuleJson[]) => AccessRuleJson[] | string,
+    form: Pick<Extra<AccessRuleJson>, "draft" | "isNew"> = {},
   ) => {
     const next = edit(await orderedRules(c));
-    if (typeof next === "string") return rulesPage(c, { error: next, status: 409 });
+    if (typeof next === "string") return rulesPage(c, { error: next, status: 409, ...form });
     const r = await put(c, "access-rules", csrf, next.map((x, i) => ({ ...x, ruleOrder: i + 1 })));
-    if (!r.ok) return rulesPage(c, { error: h.apiError(c.get("t"), r), status: r.status });
+    if (!r.ok) {
+      return rulesPage(c, { error: h.apiError(c.get("t"), r), status: r.status, ...form });
+    }
     return c.redirect("/access/rules?msg=rules_saved", 303);
   };
   app.get("/access/rules", (c) => rulesPage(c));
@@ -202,7 +211,7 @@ export function installAccessConsole(app: Hono<any>, h: AccessConsoleHelpers): v
           : [...rules, rule];
       }
       return rules.map((r) => (r.name === original ? rule : r));
-    });
+    }, { draft: rule, isNew: !original });
   });
   for (const op of ["up", "down", "delete"] as const) {
     app.post(`/access/rules/:name/${op}`, async (c) => {
@@ -222,7 +231,7 @@ export function installAccessConsole(app: Hono<any>, h: AccessConsoleHelpers): v
   }
 
   // ---- Posture profiles ----
-  const posturePage = async (c: Context, x: Extra = {}) => {
+  const posturePage = async (c: Context, x: Extra<PostureProfileJson> = {}) => {
     const t = c.get("t");
     const [profiles, rules] = await Promise.all([
       items<PostureProfileJson>(c, "posture-profiles"),
@@ -240,7 +249,8 @@ export function installAccessConsole(app: Hono<any>, h: AccessConsoleHelpers): v
         error={x.error}
         profiles={profiles}
         usedBy={usage(rules, "postureProfiles")}
-        edit={profiles.find((p) => p.name === editName) ?? null}
+        edit={x.draft ?? profiles.find((p) => p.name === editName) ?? null}
+        draft={x.draft !== undefined && x.isNew}
       />,
       x.status ?? 200,
     );
@@ -272,11 +282,15 @@ export function installAccessConsole(app: Hono<any>, h: AccessConsoleHelpers): v
     const profile = { name, checks: [...checks, ...extra] };
     const cur = await items<PostureProfileJson>(c, "posture-profiles");
     if (!original && cur.some((p) => p.name === name)) {
-      return posturePage(c, { error: t("access.error.exists", { name }), status: 409 });
+      const x = { draft: profile, isNew: true };
+      return posturePage(c, { error: t("access.error.exists", { name }), status: 409, ...x });
     }
     const next = original ? cur.map((p) => (p.name === original ? profile : p)) : [...cur, profile];
     const r = await put(c, "posture-profiles", f._csrf ?? "", next);
-    if (!r.ok) return posturePage(c, { error: h.apiError(t, r), status: r.status });
+    if (!r.ok) {
+      const x = { draft: profile, isNew: !original };
+      return posturePage(c, { error: h.apiError(t, r), status: r.status, ...x });
+    }
     return c.redirect("/access/posture?msg=posture_saved", 303);
   });
   app.post("/access/posture/:name/delete", async (c) => {

@@ -45,6 +45,8 @@ export interface SectionProps {
   csrf: string;
   flash?: string;
   error?: string;
+  /** The form's `edit` holds a refused new object to show again, not a stored one. */
+  draft?: boolean;
 }
 
 /** Transport protocols a segment can name. */
@@ -168,6 +170,7 @@ export function SegmentsPage(
   const { t } = props;
   const enc = encodeURIComponent;
   const e = props.edit;
+  const editing = e !== null && !props.draft;
   return (
     <>
       <AccessNav t={t} active="segments" />
@@ -207,10 +210,12 @@ export function SegmentsPage(
           ])}
         />
       </Card>
-      <Card title={e ? t("access.edit_segment", { name: e.name }) : t("access.add_segment")}>
+      <Card
+        title={editing && e ? t("access.edit_segment", { name: e.name }) : t("access.add_segment")}
+      >
         <form method="post" action="/access/segments" class="form" id="segment-form">
           <CsrfField token={props.csrf} />
-          <input type="hidden" name="original" value={e?.name ?? ""} />
+          <input type="hidden" name="original" value={editing ? e?.name : ""} />
           <div class="form-row">
             <label for="s-name">{t("access.name")}</label>
             <input
@@ -220,7 +225,7 @@ export function SegmentsPage(
               required
               maxlength={100}
               value={e?.name ?? ""}
-              readonly={e !== null}
+              readonly={editing}
             />
           </div>
           <TextField
@@ -253,7 +258,7 @@ export function SegmentsPage(
           />
           <div class="actions">
             <button type="submit" class="btn btn-primary" id="segment-save">
-              {e ? t("access.save") : t("access.add_segment")}
+              {editing ? t("access.save") : t("access.add_segment")}
             </button>
             {e
               ? <a class="btn btn-secondary" href="/access/segments">{t("access.cancel")}</a>
@@ -298,6 +303,7 @@ export function RulesPage(
   const { t } = props;
   const enc = encodeURIComponent;
   const e = props.edit;
+  const editing = e !== null && !props.draft;
   const names = new Map(props.devices.map((d) => [d.id, d.hostname]));
   const last = props.rules.length - 1;
   return (
@@ -358,13 +364,13 @@ export function RulesPage(
           ])}
         />
       </Card>
-      <Card title={e ? t("access.edit_rule", { name: e.name }) : t("access.add_rule")}>
+      <Card title={editing && e ? t("access.edit_rule", { name: e.name }) : t("access.add_rule")}>
         {props.segments.length === 0
           ? <p class="muted">{t("access.rules_need_segments")}</p>
           : (
             <form method="post" action="/access/rules" class="form" id="rule-form">
               <CsrfField token={props.csrf} />
-              <input type="hidden" name="original" value={e?.name ?? ""} />
+              <input type="hidden" name="original" value={editing ? e?.name : ""} />
               <div class="form-inline">
                 <div class="form-row">
                   <label for="r-name">{t("access.name")}</label>
@@ -375,7 +381,7 @@ export function RulesPage(
                     required
                     maxlength={100}
                     value={e?.name ?? ""}
-                    readonly={e !== null}
+                    readonly={editing}
                   />
                 </div>
                 <div class="form-row">
@@ -435,7 +441,7 @@ export function RulesPage(
               />
               <div class="actions">
                 <button type="submit" class="btn btn-primary" id="rule-save">
-                  {e ? t("access.save") : t("access.add_rule")}
+                  {editing ? t("access.save") : t("access.add_rule")}
                 </button>
                 {e
                   ? <a class="btn btn-secondary" href="/access/rules">{t("access.cancel")}</a>

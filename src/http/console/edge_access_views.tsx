@@ -76,6 +76,7 @@ export function PosturePage(
   const { t } = props;
   const enc = encodeURIComponent;
   const e = props.edit;
+  const editing = e !== null && !props.draft;
   const { byType, extra } = splitChecks(e?.checks ?? []);
   return (
     <>
@@ -107,10 +108,12 @@ export function PosturePage(
           ])}
         />
       </Card>
-      <Card title={e ? t("access.edit_posture", { name: e.name }) : t("access.add_posture")}>
+      <Card
+        title={editing && e ? t("access.edit_posture", { name: e.name }) : t("access.add_posture")}
+      >
         <form method="post" action="/access/posture" class="form" id="posture-form">
           <CsrfField token={props.csrf} />
-          <input type="hidden" name="original" value={e?.name ?? ""} />
+          <input type="hidden" name="original" value={editing ? e?.name : ""} />
           <input type="hidden" name="extra" value={JSON.stringify(extra)} />
           <div class="form-row">
             <label for="p-name">{t("access.name")}</label>
@@ -121,7 +124,7 @@ export function PosturePage(
               required
               maxlength={100}
               value={e?.name ?? ""}
-              readonly={e !== null}
+              readonly={editing}
             />
           </div>
           <fieldset class="form-row">
@@ -156,7 +159,7 @@ export function PosturePage(
           </fieldset>
           <div class="actions">
             <button type="submit" class="btn btn-primary" id="posture-save">
-              {e ? t("access.save") : t("access.add_posture")}
+              {editing ? t("access.save") : t("access.add_posture")}
             </button>
             {e
               ? <a class="btn btn-secondary" href="/access/posture">{t("access.cancel")}</a>
