@@ -315,7 +315,7 @@ export const ROUTES: RouteDoc[] = [
     method: "get",
     path: "/api/v1/admin/decisions",
     summary:
-      "Access decision log, newest first (filters: device, user, verdict, rule, since, until; paging: before, limit)",
+      "Access decision log, newest first (filters: device, user, dst, verdict, rule, since, until; paging: before, limit)",
     auth: "admin",
   },
   {

@@ -319,6 +319,8 @@ export function installAccessConsole(app: Hono<any>, h: AccessConsoleHelpers): v
     };
     const q = new URLSearchParams({ limit: "200" });
     for (const [k, v] of Object.entries(filter)) if (v) q.set(k, v);
+    const before = c.req.query("before");
+    if (before) q.set("before", before);
     const [r, devs] = await Promise.all([
       h.callApi(c, "GET", `/admin/decisions?${q}`),
       devices(c),
@@ -335,6 +337,9 @@ export function installAccessConsole(app: Hono<any>, h: AccessConsoleHelpers): v
         devices={devs}
         filter={filter}
         decisions={(r.data?.decisions ?? []) as DecisionJson[]}
+        older={r.data?.next
+          ? `/access/decisions?${new URLSearchParams({ ...filter, before: String(r.data.next) })}`
+          : null}
       />,
       r.ok ? 200 : r.status,
     );

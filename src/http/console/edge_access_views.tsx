@@ -225,6 +225,8 @@ export function DecisionsPage(
     devices: DevicePick[];
     filter: DecisionFilter;
     decisions: DecisionJson[];
+    /** The next page (older decisions) under the same filters, or null at the end. */
+    older: string | null;
   },
 ) {
   const { t, filter: f } = props;
@@ -297,6 +299,15 @@ export function DecisionsPage(
             <a href={whyLink(d)}>{t("access.why_link")}</a>,
           ])}
         />
+        {props.older
+          ? (
+            <p>
+              <a href={props.older} class="btn btn-secondary btn-small" id="decisions-older">
+                {t("access.older")}
+              </a>
+            </p>
+          )
+          : null}
       </Card>
     </>
   );

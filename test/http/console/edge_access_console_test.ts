@@ -255,6 +255,35 @@ Deno.test("access console: the decision log filters and the why view shows the d
   assert.doesNotMatch(html, /data-verdict="allow"/);
   html = await (await f.get(`/access/decisions?device=${eng.json.deviceId}`)).text();
   assert.match(html, /allowed: rule &quot;eng app&quot;|allowed: rule "eng app"/);
+  assert.doesNotMatch(html, /id="decisions-older"/, "one page only");
+  // Past 200 rows: an "older" link under the same filters.
+  f.store.transaction(() => {
+    for (let i = 0; i < 205; i++) {
+      f.store.decisions.insert({
+        at: t0 + 10 + i,
+        deviceId: gw.json.deviceId,
+        deviceName: "branch-gw",
+        user: null,
+        src: gw.json.address,
+        dst: "198.19.0.11",
+        port: 80,
+        protocol: "tcp",
+        name: null,
+        verdict: "deny",
+        rule: null,
+        segments: ["app"],
+        reason: "denied: no rule allows it",
+      });
+    }
+  });
+  html = await (await f.get("/access/decisions?dst=198.19.0.11")).text();
+  assert.equal(html.match(/data-verdict=/g)?.length, 200);
+  const older =
+    /id="decisions-older"|href="([^"]+)" class="btn btn-secondary btn-small" id="decisions-older"/
+      .exec(html)?.[1];
+  assert.ok(older, "an older link");
+  html = await (await f.get(older.replaceAll("&amp;", "&"))).text();
+  assert.equal(html.match(/data-verdict=/g)?.length, 5);
   const bad = await f.get("/access/decisions?verdict=maybe");
   assert.equal(bad.status, 400);
   assert.match(await bad.text(), /verdict/);
