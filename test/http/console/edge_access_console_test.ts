@@ -278,9 +278,8 @@ Deno.test("access console: the decision log filters and the why view shows the d
   });
   html = await (await f.get("/access/decisions?dst=198.19.0.11")).text();
   assert.equal(html.match(/data-verdict=/g)?.length, 200);
-  const older =
-    /id="decisions-older"|href="([^"]+)" class="btn btn-secondary btn-small" id="decisions-older"/
-      .exec(html)?.[1];
+  const older = /href="([^"]+)" class="btn btn-secondary btn-small" id="decisions-older"/
+    .exec(html)?.[1];
   assert.ok(older, "an older link");
   html = await (await f.get(older.replaceAll("&amp;", "&"))).text();
   assert.equal(html.match(/data-verdict=/g)?.length, 5);
