@@ -33,6 +33,7 @@ import { offloadFromEnv, type OffloadRequest } from "../dataplane/offload.ts";
 import { TransportFallback } from "../dataplane/fallback.ts";
 import { type SplitDns, startSplitDns, startStubResolver, type StubResolver } from "./dns/mod.ts";
 import { canonicalIp, isPrivateOrLoopback } from "../policy/cidr.ts";
+import { answerHostRoutes } from "../policy/routes.ts";
 import { dnsProbe, LivenessMonitor } from "./liveness.ts";
 import type {
   FailModeOptions,
@@ -84,6 +85,9 @@ export interface ConnectorTunnelOptions {
   offload?: OffloadRequest;
 }
 
+/** Most host routes kept for edge DNS answers outside the profile's routes. */
+const MAX_ANSWER_ROUTES = 4096;
+
 interface Active {
   cfg: TunnelConfig;
   tun: TunDevice;
@@ -98,6 +102,8 @@ interface Active {
   routesNet: NetConfig;
   /** Route prefixes currently installed through the tunnel (see syncRoutes). */
   routes: Set<string>;
+  /** Host routes for addresses the edge DNS answered outside the profile's routes (bounded). */
+  answered: Set<string>;
   dns: SplitDns | null;
   lanDns: StubResolver | null;
   liveness: LivenessMonitor | null;
@@ -345,6 +351,7 @@ export class ConnectorTunnel implements TunnelPort {
         net,
         routesNet,
         routes: new Set(),
+        answered: new Set(),
         dns: null,
         lanDns: null,
         liveness: null,
@@ -457,9 +464,39 @@ export class ConnectorTunnel implements TunnelPort {
   }
 
   async #applyRoutes(a: Active, cfg: TunnelConfig): Promise<void> {
-    const wanted = this.#failMode !== null ? [] : [...cfg.routes.tunnel4, ...cfg.routes.tunnel6];
+    const wanted = this.#failMode !== null
+      ? []
+      : [...cfg.routes.tunnel4, ...cfg.routes.tunnel6, ...a.answered];
     await syncRoutes(a.routesNet, a.routes, wanted, a.tun.name);
   }
+
+  /**
+   * The edge DNS answered these addresses (a private app's name): the ones
+   * the profile's routes would send to the local network (an FQDN segment
+   * inside 10/8 …) get a host route through the tunnel before the answer
+   * reaches the application. They stay for the tunnel's life (at most
+   * MAX_ANSWER_ROUTES); the edge still decides every flow to them.
+   */
+  #routeEdgeAnswer = (addresses: string[]): Promise<void> | void => {
+    const a = this.#a;
+    if (!a) return;
+    const edge = a.cfg.endpoints.map((e) => e.host);
+    const fresh = answerHostRoutes(a.cfg.routes, addresses, edge).filter((r) => !a.answered.has(r));
+    if (!fresh.length) return;
+    return this.#serial(async () => {
+      if (this.#a !== a) return;
+      for (const r of fresh) {
+        if (a.answered.size >= MAX_ANSWER_ROUTES) {
+          log.warn("Too many edge DNS answers outside the tunnel routes; not routing more", {
+            address: r,
+          });
+          break;
+        }
+        a.answered.add(r);
+      }
+      await this.#applyRoutes(a, a.cfg);
+    });
+  };
 
   async #applyDns(a: Active, cfg: TunnelConfig): Promise<void> {
     await this.#applySplitDns(a, cfg);
@@ -481,6 +518,7 @@ export class ConnectorTunnel implements TunnelPort {
       a.dns = await startSplitDns({
         edgeDomains: cfg.dns.domains,
         edgeServers: [cfg.dns.server],
+        onEdgeAddresses: this.#routeEdgeAnswer,
         resolvConfPath: this.#o.resolvConfPath,
         backupPath: this.#o.resolvBackupPath,
       });
@@ -511,6 +549,7 @@ export class ConnectorTunnel implements TunnelPort {
         upstream,
         listen,
         allow: isPrivateOrLoopback,
+        onEdgeAddresses: this.#routeEdgeAnswer,
       });
     } catch (e) {
       log.warn("Cannot serve DNS to the LAN", { error: (e as Error).message });

@@ -11,7 +11,7 @@
 import { Hono } from "hono";
 import type { ServeFn } from "../serve.ts";
 import { startDnsServer } from "../edge/dns.ts";
-import { ADDR, WEB_NAME, WIKI_NAME } from "./topology.ts";
+import { ADDR, TEN_NAME, WEB_NAME, WIKI_NAME } from "./topology.ts";
 import { logger } from "../log.ts";
 
 const log = logger("lab");
@@ -45,6 +45,7 @@ export async function runInternet(serve: ServeFn): Promise<void> {
     records: [
       { name: WEB_NAME, type: "A", class: 1, ttl: 60, address: ADDR.inet },
       { name: WIKI_NAME, type: "A", class: 1, ttl: 60, address: ADDR.app },
+      { name: TEN_NAME.name, type: "A", class: 1, ttl: 60, address: TEN_NAME.address },
     ],
     lookup: () => null,
     upstream: [],

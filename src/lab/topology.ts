@@ -150,3 +150,10 @@ export const GROUPS = { ws: "engineering", gw: "branch" } as const;
 
 /** A private name the lab's DNS serves, standing in for a corporate DNS (an FQDN segment's app). */
 export const WIKI_NAME = "wiki.corp.internal";
+
+/**
+ * A private name inside the default-excluded 10/8, and its address: an FQDN
+ * segment the connector must route into the tunnel from the edge DNS answer
+ * (test/e2e/access_test.ts gives the private app this second address).
+ */
+export const TEN_NAME = { name: "ten.corp.internal", address: "10.20.0.10" } as const;

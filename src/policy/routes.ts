@@ -22,6 +22,7 @@ import type { AppProfile } from "./types.ts";
 import {
   aggregatePrefixes,
   familyBits,
+  formatIp,
   formatPrefix,
   hostPrefix,
   type IpFamily,
@@ -30,6 +31,7 @@ import {
   type Prefix,
   prefixContains,
   subtractPrefixes,
+  tryParseIp,
 } from "./cidr.ts";
 
 /** What the connector knows about the network it sits on. */
@@ -113,4 +115,27 @@ export function routedThroughTunnel(plan: RoutePlan, address: string): boolean {
   const ip = parseIp(address);
   const list = ip.family === 4 ? plan.tunnel4 : plan.tunnel6;
   return list.some((r) => prefixContains(parsePrefix(r), ip));
+}
+
+/**
+ * Host routes for addresses the edge's DNS answered that this plan would not
+ * send through the tunnel (an FQDN segment resolving inside an excluded
+ * range): each as a /32 or /128, skipping the edge's own addresses (a loop),
+ * text that is not an address, and duplicates.
+ */
+export function answerHostRoutes(
+  plan: RoutePlan,
+  addresses: readonly string[],
+  edgeAddresses: readonly string[],
+): string[] {
+  const edge = new Set(
+    edgeAddresses.map((a) => tryParseIp(a)).filter((x) => x !== null).map(formatIp),
+  );
+  const out = new Set<string>();
+  for (const text of addresses) {
+    const ip = tryParseIp(text);
+    if (!ip || edge.has(formatIp(ip)) || routedThroughTunnel(plan, text)) continue;
+    out.add(formatPrefix(hostPrefix(ip)));
+  }
+  return [...out];
 }

@@ -26,6 +26,7 @@ import assert from "node:assert/strict";
 import { canUseNetns, NetnsLab, sh, waitUntil } from "./netns.ts";
 import { fingerprintHash } from "../../src/identity/secrets.ts";
 import { totpAt } from "../../src/identity/totp.ts";
+import { TEN_NAME } from "../../src/lab/topology.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const DENO = Deno.execPath();
@@ -37,8 +38,8 @@ const ADDR = {
   lan: "192.168.50.10",
   inet: "198.18.0.80",
   app: "198.19.0.10",
-  /** The private app's second address, inside the default-excluded 10/8. */
-  app10: "10.20.0.10",
+  /** The private app's second address, inside the default-excluded 10/8 (TEN_NAME's). */
+  app10: TEN_NAME.address,
   edge10: "10.20.0.1",
 } as const;
 const WIKI_NAME = "wiki.corp.internal";
@@ -198,6 +199,46 @@ async function accessSteps(
           .decisions;
         return d.some((x: { dst: string }) => x.dst === ADDR.app10);
       }, 5_000);
+    },
+  );
+
+  await step(
+    "an FQDN segment resolving inside 10/8: the edge DNS answer is routed into the tunnel",
+    async () => {
+      const url = `http://${TEN_NAME.name}/`;
+      const viaTunnel = async () =>
+        new RegExp(`dev ${o.topo.tun.ws}\\b`).test(
+          (await inNs(NS.ws, ["ip", "-4", "route", "get", TEN_NAME.address])).stdout,
+        );
+      // The CIDR step's routes are gone with its policy.
+      await waitUntil(
+        "10.20.0.10 to leave the tunnel routes",
+        async () => !(await viaTunnel()),
+        15_000,
+      );
+      await api("/api/v1/admin/policy/segments", "PUT", {
+        items: [{
+          name: "ten-by-name",
+          domains: [TEN_NAME.name],
+          ports: ["80"],
+          protocols: ["tcp"],
+        }],
+      });
+      await api("/api/v1/admin/policy/access-rules", "PUT", {
+        items: [{ name: "ten name", segments: ["ten-by-name"], machineGroups: ["engineering"] }],
+      });
+      // The connector learns the name is the edge's (its bundle) and sends the query there; the
+      // answer's address gets its host route before curl connects.
+      await waitUntil(
+        "the workstation to reach the app by name at 10.20.0.10",
+        async () => (await probe(NS.ws, url, 2)).body.includes(`You came from ${ADDR.edge10}`),
+        15_000,
+      );
+      assert.ok(await viaTunnel(), "a host route through the tunnel");
+      assert.match(
+        (await inNs(NS.ws, ["ip", "-4", "route", "show", "dev", o.topo.tun.ws])).stdout,
+        /^10\.20\.0\.10 /m,
+      );
     },
   );
 

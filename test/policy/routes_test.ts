@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { planRoutes, routedThroughTunnel } from "../../src/policy/routes.ts";
+import { answerHostRoutes, planRoutes, routedThroughTunnel } from "../../src/policy/routes.ts";
 import { DEFAULT_EXCLUDES } from "../../src/policy/types.ts";
 
 Deno.test("routes: default profile tunnels the internet, keeps excludes and the edge outside", () => {
@@ -210,5 +210,26 @@ Deno.test("routes: segments are tunnelled even inside an exclude range", () => {
     for (const r of plan.bypass4) {
       assert.equal(routedThroughTunnel(plan, r.split("/")[0]), false, `${row.name}: ${r}`);
     }
+  }
+});
+
+Deno.test("routes: host routes for edge DNS answers outside the plan (table)", () => {
+  const plan = planRoutes({
+    profile: { include: ["0.0.0.0/0"], exclude: [...DEFAULT_EXCLUDES] },
+    edgeAddresses: ["192.0.2.1"],
+    segments: ["10.9.0.0/24"],
+  });
+  const table: [string, string[], string[]][] = [
+    ["an address in 10/8", ["10.20.0.10"], ["10.20.0.10/32"]],
+    ["already tunnelled (internet, a CIDR segment)", ["8.8.8.8", "10.9.0.5"], []],
+    ["the edge itself never", ["192.0.2.1"], []],
+    ["duplicates once, IPv6 too", ["10.1.1.1", "10.1.1.1", "fd00::5"], [
+      "10.1.1.1/32",
+      "fd00::5/128",
+    ]],
+    ["garbage ignored", ["not-an-ip", ""], []],
+  ];
+  for (const [name, answers, want] of table) {
+    assert.deepEqual(answerHostRoutes(plan, answers, ["192.0.2.1"]), want, name);
   }
 });

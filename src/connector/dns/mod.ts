@@ -7,7 +7,12 @@
  * pointed at a dead address), then rewrite resolv.conf. Stop reverses it.
  */
 import { ResolvConfManager } from "./resolv_conf.ts";
-import { startStubResolver, type StubResolver, type StubRoutes } from "./stub.ts";
+import {
+  startStubResolver,
+  type StubResolver,
+  type StubResolverOptions,
+  type StubRoutes,
+} from "./stub.ts";
 
 export * from "./resolv_conf.ts";
 export * from "./stub.ts";
@@ -31,6 +36,8 @@ export interface SplitDnsOptions {
   timeoutMs?: number;
   /** Leave resolv.conf alone (stub only); default false. */
   skipResolvConf?: boolean;
+  /** See StubResolverOptions.onEdgeAddresses. */
+  onEdgeAddresses?: StubResolverOptions["onEdgeAddresses"];
 }
 
 /** Running split DNS. */
@@ -56,7 +63,12 @@ export async function startSplitDns(opts: SplitDnsOptions): Promise<SplitDns> {
     edgeServers: opts.edgeServers,
     upstream,
   };
-  const stub = await startStubResolver({ ...routes, listen, timeoutMs: opts.timeoutMs });
+  const stub = await startStubResolver({
+    ...routes,
+    listen,
+    timeoutMs: opts.timeoutMs,
+    onEdgeAddresses: opts.onEdgeAddresses,
+  });
   if (!opts.skipResolvConf) {
     try {
       await rc.apply(listen.hostname);

@@ -6,6 +6,13 @@
  *
  * The routing table is an immutable value swapped in by setRoutes() when a
  * new policy bundle arrives; queries in flight finish on the old one.
+ *
+ * The addresses the edge answers (a private app's name, a peer's
+ * client-to-client name) are handed to `onEdgeAddresses` before the answer
+ * goes back, so the connector can route them into the tunnel first: an FQDN
+ * segment may resolve inside an excluded range (10/8 …) that no route of the
+ * profile sends through the tunnel, and the client's first packet must not
+ * leave by the local network.
  */
 import {
   DNS_RCODE,
@@ -48,6 +55,18 @@ export interface StubResolverOptions extends StubRoutes {
   allow?: (address: string) => boolean;
   /** Serve TCP too; default true. */
   tcp?: boolean;
+  /** Called with the A/AAAA addresses of each edge answer; the answer waits for it (bounded). */
+  onEdgeAddresses?: (addresses: string[]) => Promise<void> | void;
+}
+
+/** Longest an answer waits for `onEdgeAddresses` (a route being installed). */
+const EDGE_HOOK_WAIT_MS = 500;
+
+/** The A and AAAA addresses in a DNS answer (none when it does not parse). */
+export function answerAddresses(answer: Uint8Array): string[] {
+  const m = tryParseDnsMessage(answer);
+  if (!("header" in m)) return [];
+  return m.answers.flatMap((r) => (r.type === "A" || r.type === "AAAA" ? [r.address] : []));
 }
 
 /** Query counters. */
@@ -81,6 +100,21 @@ interface CompiledRoutes {
 
 const isLoopback = (a: string) =>
   a.startsWith("127.") || a === "::1" || a.startsWith("::ffff:127.");
+
+/** Waits for `p` at most `ms`; a failure is logged, never thrown into the answer. */
+async function withDeadline(p: Promise<void> | void, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([
+      Promise.resolve(p),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
+    ]);
+  } catch (e) {
+    log.warn("Cannot route an edge DNS answer into the tunnel", { error: (e as Error).message });
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** Starts the split-DNS stub. */
 export async function startStubResolver(opts: StubResolverOptions): Promise<StubResolver> {
@@ -123,6 +157,10 @@ export async function startStubResolver(opts: StubResolverOptions): Promise<Stub
     if (where === "edge") stats.toEdge++;
     else stats.toUpstream++;
     const ans = await forwarder.forward(raw, q, servers, src.transport);
+    if (ans && where === "edge" && opts.onEdgeAddresses) {
+      const addresses = answerAddresses(ans);
+      if (addresses.length) await withDeadline(opts.onEdgeAddresses(addresses), EDGE_HOOK_WAIT_MS);
+    }
     if (ans) return ans;
     stats.failed++;
     log.debug("DNS query failed", { name: q.questions[0].name, via: where });

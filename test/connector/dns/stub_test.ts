@@ -175,3 +175,53 @@ Deno.test("a port already in use is a typed error naming the address", async () 
     await first.close();
   }
 });
+
+Deno.test("stub: the edge's answers are handed over (and waited for) before they go back; upstream ones are not", async () => {
+  const edge = await startFakeUpstream({ address: "10.20.0.10" });
+  const isp = await startFakeUpstream({ address: "198.51.100.200" });
+  const seen: string[][] = [];
+  let routed = false;
+  const stub = await startStubResolver({
+    listen: { hostname: "127.0.0.1", port: 0 },
+    edgeDomains: ["corp.internal"],
+    edgeServers: [edge.addr],
+    upstream: [isp.addr],
+    timeoutMs: 300,
+    onEdgeAddresses: async (a) => {
+      seen.push(a);
+      await new Promise((r) => setTimeout(r, 30)); // a route being installed
+      routed = true;
+    },
+  });
+  try {
+    assert.deepEqual(addrs(await ask(stub.port, "ten.corp.internal")), ["10.20.0.10"]);
+    assert.equal(routed, true, "the answer waited for the route");
+    assert.deepEqual(seen, [["10.20.0.10"]]);
+    await ask(stub.port, "www.example.org");
+    assert.equal(seen.length, 1, "upstream answers are not the edge's");
+  } finally {
+    await stub.close();
+    await isp.close();
+    await edge.close();
+  }
+  // A hook that hangs or throws delays the answer a bounded time and never loses it.
+  const edge2 = await startFakeUpstream({ address: "10.20.0.11" });
+  for (const hook of [() => new Promise<void>(() => {}), () => Promise.reject(new Error("no"))]) {
+    const s = await startStubResolver({
+      listen: { hostname: "127.0.0.1", port: 0 },
+      edgeDomains: ["corp.internal"],
+      edgeServers: [edge2.addr],
+      upstream: [],
+      timeoutMs: 300,
+      onEdgeAddresses: hook,
+    });
+    try {
+      const t0 = performance.now();
+      assert.deepEqual(addrs(await ask(s.port, "ten.corp.internal")), ["10.20.0.11"]);
+      assert.ok(performance.now() - t0 < 1500);
+    } finally {
+      await s.close();
+    }
+  }
+  await edge2.close();
+});
