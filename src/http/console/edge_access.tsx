@@ -147,12 +147,18 @@ export function installAccessConsole(app: Hono<any>, h: AccessConsoleHelpers): v
   // ---- Rules ----
   const rulesPage = async (c: Context, x: Extra<AccessRuleJson> = {}) => {
     const t = c.get("t");
-    const [rules, segments, profiles, devs] = await Promise.all([
+    const [rules, segments, profiles, devs, keys, users] = await Promise.all([
       orderedRules(c),
       items<SegmentJson>(c, "segments"),
       items<PostureProfileJson>(c, "posture-profiles"),
       devices(c),
+      h.callApi(c, "GET", "/admin/enrollment-keys"),
+      h.callApi(c, "GET", "/admin/users"),
     ]);
+    // Names an admin can pick from: key groups, local users and their groups.
+    const known = (xs: (string | null | undefined)[]) =>
+      [...new Set(xs.filter((x): x is string => !!x))].sort();
+    const userList: { username: string; groups: string[] }[] = users.data?.users ?? [];
     const editName = c.req.query("edit");
     return h.frame(
       c,
@@ -167,6 +173,13 @@ export function installAccessConsole(app: Hono<any>, h: AccessConsoleHelpers): v
         segments={segments.map((s) => s.name)}
         postureProfiles={profiles.map((p) => p.name)}
         devices={devs}
+        known={{
+          machineGroups: known(
+            (keys.data?.keys ?? []).map((k: { group: string | null }) => k.group),
+          ),
+          users: known(userList.map((u) => u.username)),
+          groups: known(userList.flatMap((u) => u.groups)),
+        }}
         edit={x.draft ?? rules.find((r) => r.name === editName) ?? null}
         draft={x.draft !== undefined && x.isNew}
       />,

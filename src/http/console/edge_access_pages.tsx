@@ -297,6 +297,8 @@ export function RulesPage(
     segments: string[];
     postureProfiles: string[];
     devices: DevicePick[];
+    /** Names known to the edge, shown under the fields (free text stays allowed: IdP groups). */
+    known: { users: string[]; groups: string[]; machineGroups: string[] };
     edit: AccessRuleJson | null;
   },
 ) {
@@ -306,6 +308,8 @@ export function RulesPage(
   const editing = e !== null && !props.draft;
   const names = new Map(props.devices.map((d) => [d.id, d.hostname]));
   const last = props.rules.length - 1;
+  const hint = (xs: string[], base: string) =>
+    xs.length ? `${base} · ${t("access.known", { names: xs.slice(0, 20).join(", ") })}` : base;
   return (
     <>
       <AccessNav t={t} active="rules" />
@@ -408,21 +412,21 @@ export function RulesPage(
                   name="users"
                   label={t("access.users")}
                   value={joined(e?.users ?? [])}
-                  hint={t("access.comma_hint")}
+                  hint={hint(props.known.users, t("access.comma_hint"))}
                 />
                 <TextField
                   id="r-groups"
                   name="groups"
                   label={t("access.groups")}
                   value={joined(e?.groups ?? [])}
-                  hint={t("access.comma_hint")}
+                  hint={hint(props.known.groups, t("access.comma_hint"))}
                 />
                 <TextField
                   id="r-machine-groups"
                   name="machineGroups"
                   label={t("access.machine_groups")}
                   value={joined(e?.machineGroups ?? [])}
-                  hint={t("access.machine_groups_hint")}
+                  hint={hint(props.known.machineGroups, t("access.machine_groups_hint"))}
                 />
               </div>
               <Checks

@@ -133,6 +133,7 @@ Deno.test("access console: rules are ordered, moved up and down, edited and dele
   const html = await (await f.get("/access/rules")).text();
   assert.ok(html.indexOf('id="rule-block"') < html.indexOf('id="rule-eng"'));
   assert.match(html, /workstation/);
+  assert.match(html, /The group of the enrolment key · known: engineering/, "key groups offered");
   assert.doesNotMatch(html, /action="\/access\/rules\/block\/up"/);
   assert.doesNotMatch(html, /action="\/access\/rules\/hr\/down"/);
 
