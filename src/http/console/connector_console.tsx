@@ -40,13 +40,11 @@ import {
   readForm,
   renderToString,
 } from "./common.ts";
+import { type C2cStanding, PrivateCard, SegmentsCard } from "./connector_private_page.tsx";
 import {
-  type C2cStanding,
   ConnectorNotificationsPage,
   InternetCard,
   MorePage,
-  PrivateCard,
-  SegmentsCard,
   StateExplanation,
   stateLabel,
   stateTone,
