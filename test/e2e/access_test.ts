@@ -148,6 +148,17 @@ async function accessSteps(
       );
       const seconds = await refusedFast(NS.lan, app);
       assert.ok(seconds < 1, `RST after ${seconds} s`);
+      // The workstation's console shows the segment allowed for it, from the edge's bundle.
+      await waitUntil("the connector console to list the segment as allowed", async () => {
+        const page = await inNs(NS.ws, [
+          "curl",
+          "-s",
+          "--max-time",
+          "2",
+          "http://127.0.0.1:9080/fragments/segments",
+        ]);
+        return /data-segment="private-app" data-state="allowed"/.test(page.stdout);
+      }, 10_000);
       const ws = await deviceId(api, "workstation"), gw = await deviceId(api, "branch-gw");
       await waitUntil("both decisions in the log", async () => {
         const a = (await api(`/api/v1/admin/decisions?device=${ws}&verdict=allow`)).decisions;
