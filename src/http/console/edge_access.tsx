@@ -22,6 +22,7 @@ import {
 } from "./edge_access_pages.tsx";
 import {
   CHECK_FIELDS,
+  checkFromForm,
   type CheckJson,
   type DecisionJson,
   DecisionsPage,
@@ -275,13 +276,8 @@ export function installAccessConsole(app: Hono<any>, h: AccessConsoleHelpers): v
     const name = (f.name ?? "").trim(), original = f.original ?? "";
     const checks: CheckJson[] = [];
     for (const [type, fields] of Object.entries(CHECK_FIELDS)) {
-      if (f[`chk.${type}`] !== "on") continue;
-      const check: CheckJson = { type };
-      for (const k of fields) {
-        const v = (f[`${type}.${k}`] ?? "").trim();
-        if (v) check[k] = v;
-      }
-      checks.push(check);
+      const check = checkFromForm(f, type, fields);
+      if (check) checks.push(check);
     }
     let extra: unknown;
     try {

@@ -7,7 +7,9 @@
  * what the edge's own evaluator answers (deciding rule, reason, the subject
  * and the posture it decided with). Routes in edge_access.tsx.
  */
-import type { Lang, Translate } from "../../../web/i18n/mod.ts";
+import { z } from "zod";
+import { hasMessage, type Lang, type Translate } from "../../../web/i18n/mod.ts";
+import { PostureCheck } from "../../policy/types.ts";
 import { ActionButton, Card, CsrfField, KeyValue, Pill, Table } from "../../../web/components.tsx";
 import { formatTime } from "../../../web/format.ts";
 import {
@@ -28,27 +30,89 @@ export interface PostureProfileJson {
   checks: CheckJson[];
 }
 
+/** How a check's field is typed in the form. */
+export type FieldKind = "string" | "number" | "boolean" | "list";
+
+/** One field of a check type: its name, kind, and whether it may be left out. */
+export interface CheckField {
+  name: string;
+  kind: FieldKind;
+  optional: boolean;
+}
+
+function fieldOf(name: string, schema: z.ZodType): CheckField {
+  const optional = schema instanceof z.ZodOptional || schema instanceof z.ZodDefault;
+  const inner = schema instanceof z.ZodOptional
+    ? schema.unwrap()
+    : schema instanceof z.ZodDefault
+    ? schema.unwrap()
+    : schema;
+  const kind: FieldKind = inner instanceof z.ZodNumber
+    ? "number"
+    : inner instanceof z.ZodBoolean
+    ? "boolean"
+    : inner instanceof z.ZodArray
+    ? "list"
+    : "string";
+  return { name, kind, optional };
+}
+
 /**
- * The check types the form edits and their fields (the policy model's,
- * src/policy/types.ts PostureCheck). Checks of other types, or a second
- * check of one type, ride along unchanged in a hidden field.
+ * The check types the form edits and their fields, read from the policy
+ * model's schema (src/policy/types.ts PostureCheck), so a check type added
+ * there appears here without a console change. A second check of one type
+ * rides along unchanged in a hidden field.
  */
-export const CHECK_FIELDS: Record<string, readonly string[]> = {
-  os_version: ["min"],
-  connector_version: ["min"],
-  process_running: ["name"],
-  file_exists: ["path", "sha256"],
-  disk_encryption: [],
-  firewall_enabled: [],
-  certificate: ["subject"],
-};
+export const CHECK_FIELDS: Record<string, readonly CheckField[]> = Object.fromEntries(
+  PostureCheck.options.map((o) => {
+    const shape = (o as z.ZodObject).shape;
+    const type = String((shape.type as z.ZodLiteral).value);
+    const fields = Object.entries(shape).filter(([k]) => k !== "type")
+      .map(([k, v]) => fieldOf(k, v as z.ZodType));
+    return [type, fields];
+  }),
+);
+
+/** A message when the catalogue has it, else the fallback (a check type added after the catalogue). */
+const label = (t: Translate, key: string, fallback: string) =>
+  hasMessage(key) ? t(key as never) : fallback;
+
+/** The label of a check type. */
+const checkLabel = (t: Translate, type: string) => label(t, `access.check.${type}`, type);
+
+/** A field's value as the form shows it. */
+const shown = (v: unknown) => (Array.isArray(v) ? v.join(", ") : v === undefined ? "" : String(v));
+
+/** Reads a check of `type` from the posted form, or null when its box is not ticked. */
+export function checkFromForm(
+  f: Record<string, string>,
+  type: string,
+  fields: readonly CheckField[],
+): CheckJson | null {
+  if (f[`chk.${type}`] !== "on") return null;
+  const check: CheckJson = { type };
+  for (const field of fields) {
+    const raw = (f[`${type}.${field.name}`] ?? "").trim();
+    if (field.kind === "boolean") check[field.name] = raw === "on";
+    else if (field.kind === "list") {
+      const xs = raw.split(/[,\n\r]+/).map((x) => x.trim()).filter(Boolean);
+      if (xs.length || !field.optional) check[field.name] = xs;
+    } else if (raw) {
+      // A number field that is not a number goes as typed: the API's sentence names it.
+      check[field.name] = field.kind === "number" && /^-?\d+(\.\d+)?$/.test(raw)
+        ? Number(raw)
+        : raw;
+    }
+  }
+  return check;
+}
 
 /** A check in words: its type's label and its values. */
 function checkText(t: Translate, c: CheckJson): string {
-  const label = Object.hasOwn(CHECK_FIELDS, c.type) ? t(`access.check.${c.type}` as never) : c.type;
+  const name = checkLabel(t, c.type);
   const values = Object.entries(c).filter(([k, v]) => k !== "type" && v !== undefined && v !== "")
-    .map(([k, v]) => `${k} ${String(v)}`);
-  return values.length ? `${label} (${values.join(", ")})` : label;
+    .map(([k, v]) => `${k} ${shown(v)}`);
+  return values.length ? `${name} (${values.join(", ")})` : name;
 }
 
 /** Splits checks into the first of each form-edited type and the rest. */
@@ -140,19 +204,37 @@ export function PosturePage(
                       id={`p-chk-${type}`}
                       checked={!!c}
                     />
-                    {t(`access.check.${type}` as never)}
+                    {checkLabel(t, type)}
                   </label>
-                  {fields.map((f) => (
-                    <input
-                      type="text"
-                      name={`${type}.${f}`}
-                      id={`p-${type}-${f}`}
-                      aria-label={`${t(`access.check.${type}` as never)}: ${f}`}
-                      placeholder={t(`access.field.${f}` as never)}
-                      value={c && c[f] !== undefined ? String(c[f]) : ""}
-                      maxlength={4096}
-                    />
-                  ))}
+                  {fields.map((f) => {
+                    const id = `p-${type}-${f.name}`;
+                    const aria = `${checkLabel(t, type)}: ${
+                      label(t, `access.field.${f.name}`, f.name)
+                    }`;
+                    return f.kind === "boolean"
+                      ? (
+                        <label class="check">
+                          <input
+                            type="checkbox"
+                            name={`${type}.${f.name}`}
+                            id={id}
+                            checked={c?.[f.name] === true}
+                          />
+                          {label(t, `access.field.${f.name}`, f.name)}
+                        </label>
+                      )
+                      : (
+                        <input
+                          type="text"
+                          name={`${type}.${f.name}`}
+                          id={id}
+                          aria-label={aria}
+                          placeholder={label(t, `access.field.${f.name}`, f.name)}
+                          value={c ? shown(c[f.name]) : ""}
+                          maxlength={4096}
+                        />
+                      );
+                  })}
                 </div>
               );
             })}

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { consoleFixture } from "./edge_fixture.ts";
+import { CHECK_FIELDS, checkFromForm } from "../../../src/http/console/edge_access_views.tsx";
 
 async function setup() {
   const f = await consoleFixture();
@@ -313,4 +314,36 @@ Deno.test("access console: the decision log filters and the why view shows the d
   w = await why({});
   assert.equal(w.status, 200);
   assert.doesNotMatch(w.html, /id="why-result"/);
+});
+
+Deno.test("access console: posture form fields follow the policy model's schema (table)", () => {
+  assert.deepEqual(CHECK_FIELDS.file_exists, [
+    { name: "path", kind: "string", optional: false },
+    { name: "sha256", kind: "string", optional: true },
+  ]);
+  assert.deepEqual(CHECK_FIELDS.disk_encryption, []);
+  const fields = [
+    { name: "name", kind: "string", optional: false },
+    { name: "minutes", kind: "number", optional: true },
+    { name: "strict", kind: "boolean", optional: true },
+    { name: "issuers", kind: "list", optional: true },
+  ] as const;
+  const table: [Record<string, string>, unknown][] = [
+    [{}, null],
+    [{ "chk.x": "on" }, { type: "x", strict: false }],
+    [
+      {
+        "chk.x": "on",
+        "x.name": " edr ",
+        "x.minutes": "15",
+        "x.strict": "on",
+        "x.issuers": "A, B\nC",
+      },
+      { type: "x", name: "edr", minutes: 15, strict: true, issuers: ["A", "B", "C"] },
+    ],
+    [{ "chk.x": "on", "x.minutes": "soon" }, { type: "x", minutes: "soon", strict: false }],
+  ];
+  for (const [form, want] of table) {
+    assert.deepEqual(checkFromForm(form, "x", fields), want, JSON.stringify(form));
+  }
 });
