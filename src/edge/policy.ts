@@ -114,6 +114,15 @@ export class PolicyService {
     return this.store.policy.list(POLICY_COLLECTIONS[collection].kind);
   }
 
+  /**
+   * The clock skew (s) the edge allows when it validates sign-in tokens and
+   * assertions: the tolerance of the app profile a device without a group
+   * gets, since the user's groups are known only once validation passed.
+   */
+  signInClockSkewSec(): number {
+    return this.bundleFor(null).appProfile.clockSkewToleranceSec;
+  }
+
   /** The client-to-client settings (defaults when unset). */
   clientToClient(): ClientToClient {
     const [c] = this.store.policy.list("client_to_client");

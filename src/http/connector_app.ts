@@ -14,6 +14,7 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
+import type { ProtectedAction } from "../policy/types.ts";
 import { verifyPassword } from "../identity/password.ts";
 import type { EngineEvent, TransitionResult } from "../connector/engine_state.ts";
 import type { EngineStatus, PolicyUpdateOutcome } from "../connector/engine/mod.ts";
@@ -27,7 +28,7 @@ export interface ConnectorEngineApi {
   status(): EngineStatus;
   dispatch(event: EngineEvent): Promise<TransitionResult>;
   updatePolicy(): Promise<PolicyUpdateOutcome>;
-  passwordHashFor(action: "logout" | "disable" | "exit"): string | undefined;
+  passwordHashFor(action: ProtectedAction): string | undefined;
   enrollWithKey(key: string): Promise<TransitionResult>;
 }
 

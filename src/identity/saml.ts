@@ -102,6 +102,12 @@ export interface SamlDeps {
   clock: Clock;
   /** How long an AuthnRequest may be answered (default {@link DEFAULT_REQUEST_TTL_MS}). */
   requestTtlMs?: number;
+  /**
+   * The allowed clock skew in seconds, read at every validation so a policy
+   * change applies to the next sign-in (the edge hands in its policy's
+   * tolerance, `PolicyService.signInClockSkewSec`); overrides `sp.clockSkewSec`.
+   */
+  clockSkewSec?: () => number;
 }
 
 /** A login redirect for the browser. */
@@ -260,7 +266,9 @@ export class SamlServiceProvider {
     }
     let a: CheckedAssertion;
     try {
-      a = checkAssertion(assertionXml, envelope, this.sp, this.idp, this.#deps.clock.now());
+      const skew = this.#deps.clockSkewSec;
+      const sp = skew ? resolveSpConfig({ ...this.sp, clockSkewSec: skew() }) : this.sp;
+      a = checkAssertion(assertionXml, envelope, sp, this.idp, this.#deps.clock.now());
     } catch (e) {
       // Whatever the signed content holds, the answer is a coded refusal.
       if (e instanceof SamlError) throw e;

@@ -5,6 +5,7 @@
  * the REST API and as the TypeScript types.
  */
 import { z } from "zod";
+import { scryptHashProblem } from "../identity/password.ts";
 
 /** An IPv4 or IPv6 prefix in CIDR notation ("10.0.0.0/8", "2001:db8::/32"). */
 export const Cidr = z.string().regex(
@@ -93,6 +94,17 @@ export const DEFAULT_EXCLUDES: readonly string[] = Object.freeze([
   "192.168.0.0/16",
 ]);
 
+/** Actions a connector password can guard. */
+export const PROTECTED_ACTIONS = ["logout", "disable", "exit", "uninstall"] as const;
+/** One of PROTECTED_ACTIONS. */
+export type ProtectedAction = typeof PROTECTED_ACTIONS[number];
+
+/** An scrypt hash as src/identity/password.ts encodes it (checked, never plain text). */
+export const ScryptHash = z.string().superRefine((v, ctx) => {
+  const why = scryptHashProblem(v);
+  if (why) ctx.addIssue({ code: "custom", message: `not an scrypt hash: ${why}` });
+});
+
 /** App profile: per user group, by rule order. */
 export const AppProfile = z.object({
   name: z.string().min(1).max(100),
@@ -101,12 +113,28 @@ export const AppProfile = z.object({
   forwarding: ForwardingProfile,
   failOpen: FailOpenSettings.default(FailOpenSettings.parse({})),
   postureProfiles: z.array(z.string()).default([]),
-  /** scrypt hashes (never plain text) of passwords for logout / disable / exit. */
+  /**
+   * scrypt hashes (never plain text) of the passwords the connector asks for
+   * before logout / disable / exit / uninstall; a malformed hash is refused
+   * here, when it is saved, not when a user first types the password.
+   */
   passwords: z.object({
-    logout: z.string().optional(),
-    disable: z.string().optional(),
-    exit: z.string().optional(),
+    logout: ScryptHash.optional(),
+    disable: ScryptHash.optional(),
+    exit: ScryptHash.optional(),
+    uninstall: ScryptHash.optional(),
   }).strict().default({}),
+  /**
+   * Allowed clock difference (s) when the edge validates sign-in tokens and
+   * assertions; the connector warns its user past it. The edge validates with
+   * the default profile's value (the one a device without a group gets),
+   * because the user's group is known only after validation.
+   */
+  clockSkewToleranceSec: z.number({ error: "expected a whole number of seconds from 0 to 1800" })
+    .int({ error: "expected a whole number of seconds from 0 to 1800" })
+    .min(0, { error: "expected a whole number of seconds from 0 to 1800" })
+    .max(1800, { error: "expected a whole number of seconds from 0 to 1800" })
+    .default(120),
   logMode: z.enum(["error", "warn", "info", "debug"]).default("info"),
   policyRefreshSec: z.number().int().min(10).max(86400).default(60),
   include: z.array(Cidr).default(["0.0.0.0/0"]),

@@ -19,7 +19,8 @@
 import type { Clock } from "../../clock.ts";
 import { systemClock, systemTimers, type Timers } from "../../clock.ts";
 import { logger } from "../../log.ts";
-import { FailOpenSettings, type PolicyBundle } from "../../policy/types.ts";
+import { FailOpenSettings, type PolicyBundle, type ProtectedAction } from "../../policy/types.ts";
+import { clockSkewStatus, ClockSkewWatch, DEFAULT_SKEW_TOLERANCE_MS } from "../clock_skew.ts";
 import type { StoredEnrollment } from "../../store/connector_state.ts";
 import { type AwarenessDecision, EdgeAwareness } from "../awareness.ts";
 import type { EdgeApi } from "../edge_api.ts";
@@ -58,6 +59,7 @@ const log = logger("connector.engine");
 /** The connector engine: state machine + effects + background loops. */
 export class Engine {
   #d: EngineDeps;
+  #skew = new ClockSkewWatch();
   readonly #clock: Clock;
   readonly #timers: Timers;
   readonly #runner: EventRunner;
@@ -136,6 +138,7 @@ export class Engine {
       updatePolicy: () => this.updatePolicy(),
       onEdgeError: (e, action) => this.#onEdgeError(e, action),
       onReachable: () => {
+        this.#checkSkew();
         this.#aware?.reachable();
         const k = this.#runner.state.kind;
         if (k === "fail_open" || k === "fail_closed" || k === "error") {
@@ -157,7 +160,7 @@ export class Engine {
   }
 
   /** The stored password hash guarding an action, if the policy sets one. */
-  passwordHashFor(action: "logout" | "disable" | "exit"): string | undefined {
+  passwordHashFor(action: ProtectedAction): string | undefined {
     return this.#policy.policy?.appProfile.passwords[action];
   }
 
@@ -264,6 +267,7 @@ export class Engine {
       policyVersion: policy?.version ?? null,
       policyUpdatedAt: this.#policy.updatedAt,
       clockSkewMs: this.#client?.clockSkewMs ?? null,
+      clockSkew: this.#skewStatus(),
       wgPublicKey: this.#d.identity.wgPublicKey,
       fingerprintHash: this.#d.identity.fingerprintHash,
       awareness: awarenessStatus(this.#aware),
@@ -298,6 +302,23 @@ export class Engine {
   }
 
   // ---- transitions and effects -------------------------------------------
+
+  /** The skew against the tolerance in force (the policy's, or the default before one). */
+  #skewStatus() {
+    const sec = this.#policy.policy?.appProfile.clockSkewToleranceSec;
+    return clockSkewStatus(
+      this.#client?.clockSkewMs ?? null,
+      sec === undefined ? DEFAULT_SKEW_TOLERANCE_MS : sec * 1000,
+    );
+  }
+
+  /** Tells the user once when the skew crosses the tolerance, and once when it is back. */
+  #checkSkew(): void {
+    const n = this.#skew.observe(this.#skewStatus());
+    if (!n) return;
+    log[n.severity](n.message, n.data);
+    this.#d.hub.raise(n.type, n.severity, n.message, n.data);
+  }
 
   #enqueue(event: EngineEvent): void {
     this.#runner.enqueue(event);

@@ -3,6 +3,7 @@
  * the console read, including the network-awareness part.
  */
 import type { EdgeAwareness } from "../awareness.ts";
+import type { ClockSkewStatus } from "../clock_skew.ts";
 import type { NetworkVerdict, StateKind } from "../engine_state.ts";
 import type { C2cStanding } from "./c2c.ts";
 
@@ -38,6 +39,8 @@ export interface EngineStatus {
   policyVersion: string | null;
   policyUpdatedAt: number | null;
   clockSkewMs: number | null;
+  /** The skew judged against the sign-in tolerance (absent on status objects built elsewhere). */
+  clockSkew?: ClockSkewStatus | null;
   wgPublicKey: string;
   fingerprintHash: string;
   /** Captive-portal and reachability state (absent on status objects built elsewhere). */

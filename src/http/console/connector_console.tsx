@@ -23,7 +23,7 @@ import { buildBundle, bundleFileName } from "../../diag/export_bundle.ts";
 import { InputError, PortcullisError } from "../../errors.ts";
 import { constantTimeEqual, randomToken } from "../../identity/secrets.ts";
 import { type Level, logger, logLevel, type RingSink, setLogLevel } from "../../log.ts";
-import type { PolicyBundle } from "../../policy/types.ts";
+import type { PolicyBundle, ProtectedAction } from "../../policy/types.ts";
 import type { ConnectorState, Notification } from "../../store/connector_state.ts";
 import { hasMessage, type Lang, type Translate } from "../../../web/i18n/mod.ts";
 import { FeedItem, NotFoundCard, type Tone } from "../../../web/components.tsx";
@@ -59,7 +59,7 @@ const log = logger("console");
 export interface ConsoleEngine {
   status(): EngineStatus;
   readonly policy: PolicyBundle | null;
-  passwordHashFor(action: "logout" | "disable" | "exit"): string | undefined;
+  passwordHashFor(action: ProtectedAction): string | undefined;
 }
 
 /** What the connector console needs. */

@@ -77,6 +77,7 @@ export function InternetCard(props: { t: Translate; lang: Lang; s: EngineStatus;
       hx-trigger="every 3s, pc:any from:body"
       hx-swap="outerHTML"
     >
+      <ClockSkewBanner t={t} s={s} />
       <Card title={t("conn.internet.title")}>
         <KeyValue
           id="internet-status"
@@ -109,6 +110,22 @@ export function InternetCard(props: { t: Translate; lang: Lang; s: EngineStatus;
           ]}
         />
       </Card>
+    </div>
+  );
+}
+
+/**
+ * The clock-skew warning: shown while this host's clock is further from the
+ * edge's than sign-in tolerates, gone with the next refresh once it is right.
+ */
+export function ClockSkewBanner(props: { t: Translate; s: EngineStatus }) {
+  const k = props.s.clockSkew;
+  if (!k?.exceeded) return null;
+  return (
+    <div id="clock-skew">
+      <Flash tone="bad">
+        {props.t(k.direction === "behind" ? "skew.behind" : "skew.ahead", { size: k.size })}
+      </Flash>
     </div>
   );
 }
