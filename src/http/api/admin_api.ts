@@ -29,7 +29,9 @@ import {
   DecisionQuery,
   ExplainRequest,
   LoginRequest,
+  SetPasswordsRequest,
 } from "./admin_schemas.ts";
+import { protectionView, setProtectionPasswords } from "../../edge/protection_passwords.ts";
 import { explainAccess } from "../../edge/access/explain.ts";
 import { buildBundle, bundleFileName } from "../../diag/export_bundle.ts";
 import { clientIp, iso, queryInt, readJson } from "./common.ts";
@@ -383,6 +385,18 @@ export function adminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
   app.get("/policy/preview", (c) => {
     const group = c.req.query("group");
     return c.json({ policy: ctx.policy.bundleFor(group ?? null), serverTime: iso(now()) }, 200);
+  });
+  app.get("/policy/passwords", (c) => c.json({ profiles: protectionView(ctx.policy) }, 200));
+  app.put("/policy/app-profiles/:name/passwords", async (c) => {
+    const body = await readJson(c, SetPasswordsRequest);
+    const view = await setProtectionPasswords(
+      ctx.policy,
+      c.req.param("name"),
+      body,
+      c.get("actor"),
+      deps.scrypt,
+    );
+    return c.json({ ...view, revision: ctx.policy.revision() }, 200);
   });
   const collection = (c: Context<EdgeEnv>): PolicyCollection => {
     const name = c.req.param("collection") ?? "";

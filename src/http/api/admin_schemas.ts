@@ -101,3 +101,14 @@ export const ExplainRequest = z.object({
   message: "give an ip or a name",
   path: ["ip"],
 });
+
+/** One protection password: new plain text, null to remove, absent to keep. */
+const ProtectionPassword = z.string().max(1024).nullable().optional();
+
+/** PUT /admin/policy/app-profiles/:name/passwords: plain text in, only scrypt hashes stored. */
+export const SetPasswordsRequest = z.object({
+  logout: ProtectionPassword,
+  disable: ProtectionPassword,
+  exit: ProtectionPassword,
+  uninstall: ProtectionPassword,
+}).strict();

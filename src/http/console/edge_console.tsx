@@ -42,6 +42,7 @@ import {
 import { type DeviceJson, summariseFleet } from "./fleet.ts";
 import { installDlpConsole } from "./edge_dlp.tsx";
 import { installAccessConsole } from "./edge_access.tsx";
+import { installPasswordsConsole } from "./edge_passwords.tsx";
 import {
   installSaasConsentRedirect,
   installSaasConsole,
@@ -219,6 +220,7 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
       ["/devices", "devices", t("edge.tab.devices")],
       ["/keys", "keys", t("edge.tab.keys")],
       ["/users", "users", t("edge.tab.users")],
+      ["/passwords", "passwords", t("edge.tab.passwords")],
       ["/notifications", "notifications", t("edge.tab.notifications")],
       ["/access", "access", t("edge.tab.access")],
       ["/dlp", "dlp", t("edge.tab.dlp")],
@@ -647,6 +649,9 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
 
   // ---- SaaS application tenants ----
   installSaasConsole(app, saasHelpers);
+
+  // ---- Connector protection passwords ----
+  installPasswordsConsole(app, saasHelpers);
 
   // ---- Live events ----
   app.get("/events", (c) => {

@@ -1,0 +1,122 @@
+/**
+ * Protection passwords through the admin API: plain text in, only an scrypt
+ * hash stored and shipped; a malformed hash in a policy PUT is refused with a
+ * code and a sentence and leaves the policy as it was.
+ */
+import assert from "node:assert/strict";
+import { hashPassword, verifyPassword } from "../../src/identity/password.ts";
+import { fixture, TEST_SCRYPT } from "./helpers.ts";
+
+const GOOD = await hashPassword("good-password", TEST_SCRYPT);
+const [, , , , salt, hash] = GOOD.split("$");
+
+Deno.test("policy PUT: a malformed password hash is refused with a code, nothing stored", async () => {
+  const f = await fixture();
+  try {
+    const profile = (passwords: unknown) => ({
+      items: [{ name: "default", forwarding: { name: "default" }, passwords }],
+    });
+    // [passwords, what the sentence names]
+    const table: [unknown, RegExp][] = [
+      [{ logout: "letmein" }, /items\[0\]\.passwords\.logout: not an scrypt hash/],
+      [{ disable: `bcrypt$1024$8$1$${salt}$${hash}` }, /scrypt\$N\$r\$p\$salt\$hash/],
+      [{ exit: `scrypt$1000$8$1$${salt}$${hash}` }, /power of two/],
+      [{ uninstall: `scrypt$1024$64$1$${salt}$${hash}` }, /r must be 1 to 32/],
+      [{ logout: `scrypt$1024$8$1$${salt}$${hash.slice(0, 10)}` }, /must be 32 bytes/],
+      [{ logout: `scrypt$1024$8$1$${salt}$${hash}!` }, /base64url/],
+      [{ logout: `scrypt$1024$8$1$AA$${hash}` }, /salt must be at least 8 bytes/],
+      [{ logout: "" }, /not an scrypt hash/],
+      [{ logout: 42 }, /passwords\.logout/],
+      [{ reboot: GOOD }, /reboot/],
+    ];
+    const before = f.policy.revision();
+    for (const [passwords, why] of table) {
+      const r = await f.adminReq("PUT", "/api/v1/admin/policy/app-profiles", profile(passwords));
+      const what = JSON.stringify(passwords);
+      assert.equal(r.status, 400, what);
+      const e = (await r.json()).error;
+      assert.equal(e.code, "invalid_request", what);
+      assert.match(e.message, why, what);
+    }
+    assert.equal(f.policy.revision(), before, "nothing was written");
+    const ok = await f.adminReq(
+      "PUT",
+      "/api/v1/admin/policy/app-profiles",
+      profile({ logout: GOOD, uninstall: GOOD }),
+    );
+    assert.equal(ok.status, 200);
+  } finally {
+    f.store.close();
+  }
+});
+
+Deno.test("protection passwords: plain text in, scrypt hash stored and shipped, never the text", async () => {
+  const f = await fixture();
+  try {
+    const put = (name: string, body: unknown) =>
+      f.adminReq("PUT", `/api/v1/admin/policy/app-profiles/${name}/passwords`, body);
+    let r = await f.adminReq("GET", "/api/v1/admin/policy/passwords");
+    assert.deepEqual((await r.json()).profiles, [{
+      profile: "default",
+      guarded: { logout: false, disable: false, exit: false, uninstall: false },
+    }]);
+    r = await put("default", { disable: "disable-pw-1", uninstall: "uninstall-pw-1" });
+    assert.equal(r.status, 200);
+    const view = await r.json();
+    assert.deepEqual(view.guarded, { logout: false, disable: true, exit: false, uninstall: true });
+    // Only hashes are stored: the profile holds scrypt strings that verify, and
+    // no stored row contains the plain text.
+    const [stored] = f.policy.list("app-profiles") as { passwords: Record<string, string> }[];
+    assert.match(stored.passwords.disable, /^scrypt\$/);
+    assert.ok(await verifyPassword("disable-pw-1", stored.passwords.disable));
+    assert.ok(await verifyPassword("uninstall-pw-1", stored.passwords.uninstall));
+    assert.ok(!(await verifyPassword("disable-pw-1", stored.passwords.uninstall)));
+    const dump = JSON.stringify(f.store.policy.list("app_profile")) +
+      JSON.stringify(f.store.audit.list({ limit: 100 }));
+    assert.ok(!dump.includes("disable-pw-1") && !dump.includes("uninstall-pw-1"));
+    // The device's bundle carries the hashes.
+    const d = await f.enroll();
+    const b = await f.req("GET", "/api/v1/policy", undefined, d.headers);
+    const bundle = await b.json();
+    assert.equal(bundle.policy.appProfile.passwords.disable, stored.passwords.disable);
+    assert.ok(!JSON.stringify(bundle).includes("disable-pw-1"));
+
+    // Changing one keeps the other; null removes.
+    r = await put("default", { disable: null, logout: "logout-pw-1" });
+    assert.deepEqual((await r.json()).guarded, {
+      logout: true,
+      disable: false,
+      exit: false,
+      uninstall: true,
+    });
+    const [after] = f.policy.list("app-profiles") as { passwords: Record<string, string> }[];
+    assert.equal(after.passwords.uninstall, stored.passwords.uninstall);
+
+    // Bad input: a code and a sentence, nothing changed.
+    const rev = f.policy.revision();
+    const bad: [string, unknown, number, string][] = [
+      ["default", { exit: "abc" }, 400, "invalid_password"],
+      ["default", { exit: "x".repeat(1025) }, 400, "invalid_request"],
+      ["default", { shutdown: "abcdef" }, 400, "invalid_request"],
+      ["default", { exit: 12345 }, 400, "invalid_request"],
+      ["nope", { exit: "abcdef" }, 404, "not_found"],
+    ];
+    for (const [name, body, status, code] of bad) {
+      const res = await put(name, body);
+      const what = `${name} ${JSON.stringify(body).slice(0, 40)}`;
+      assert.equal(res.status, status, what);
+      const e = (await res.json()).error;
+      assert.equal(e.code, code, what);
+      assert.match(e.message, /^[A-Z]/, what);
+    }
+    const garbage = await f.adminReq(
+      "PUT",
+      "/api/v1/admin/policy/app-profiles/default/passwords",
+      "{not json",
+    );
+    assert.equal(garbage.status, 400);
+    assert.equal(f.policy.revision(), rev);
+  } finally {
+    f.store.close();
+  }
+});
