@@ -66,7 +66,6 @@ function PasswordsPage(
             <form
               method="post"
               action={`/passwords/${encodeURIComponent(p.profile)}`}
-              class="form"
               id={`pw-form-${id}`}
             >
               <CsrfField token={props.csrf} />

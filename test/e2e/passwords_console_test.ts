@@ -1,0 +1,139 @@
+/**
+ * The Connector passwords page in headless Chromium: the admin types the
+ * disable and uninstall passwords once, the page shows them as set (never a
+ * hash), a too short one is refused with the API's sentence, one is removed,
+ * and the page reads in German and French. The connector then gets only the
+ * scrypt hash with its policy and its local API refuses disabling with a
+ * wrong password and accepts the one the admin typed. Screenshots land in
+ * test/output/screenshots/.
+ */
+import assert from "node:assert/strict";
+import { chromium, type Page } from "playwright-core";
+import { createConnectorApp } from "../../src/http/connector_app.ts";
+import { totpAt } from "../../src/identity/totp.ts";
+import { setLogSinks } from "../../src/log.ts";
+import { system } from "../http/console/harness.ts";
+
+setLogSinks([]);
+
+const CHROMIUM = "/usr/bin/chromium";
+const hasChromium = (() => {
+  try {
+    return Deno.statSync(CHROMIUM).isFile;
+  } catch {
+    return false;
+  }
+})();
+const SHOTS = new URL("../output/screenshots/", import.meta.url).pathname;
+
+async function shot(page: Page, name: string): Promise<void> {
+  const unlabelled = await page.evaluate(`[...document.querySelectorAll(
+    "input:not([type=hidden]), select, textarea")]
+    .filter((el) => el.labels.length === 0 && !el.getAttribute("aria-label"))
+    .map((el) => el.id || el.name)`) as string[];
+  assert.deepEqual(unlabelled, [], `unlabelled controls on ${page.url()}`);
+  await page.screenshot({ path: `${SHOTS}${name}.png`, fullPage: true });
+}
+
+Deno.test({
+  name: "connector passwords page in Chromium: set once, only hashes shipped, enforced",
+  ignore: !hasChromium,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await Deno.mkdir(SHOTS, { recursive: true });
+    const sys = await system();
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      (req, info) => sys.edgeConsole.fetch(req, { remoteAddr: info.remoteAddr }),
+    );
+    const E = `http://127.0.0.1:${server.addr.port}`;
+    const userDir = await Deno.makeTempDir({ prefix: "pc-chromium-" });
+    const ctx = await chromium.launchPersistentContext(userDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1280, height: 900 },
+      locale: "en-GB",
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
+    });
+    try {
+      const page = ctx.pages()[0] ?? await ctx.newPage();
+      page.setDefaultTimeout(10_000);
+      await page.goto(`${E}/login`);
+      const root = sys.edge.store.users.byUsername("root")!;
+      await page.fill("#username", "root");
+      await page.fill("#password", "correct horse battery");
+      await page.fill("#totp", totpAt(root.totpSecret, sys.edge.clock.now()));
+      await page.click("#login-submit");
+      await page.waitForSelector("#fleet-stats");
+
+      await page.click("#tab-passwords");
+      await page.waitForSelector("#pw-form-default");
+      assert.equal((await page.textContent("#pw-state-default-disable"))?.trim(), "Not set");
+      await page.fill("#pw-default-disable", "disable-pw-1");
+      await page.fill("#pw-default-uninstall", "uninstall-pw-1");
+      await page.click("#pw-save-default");
+      await page.waitForSelector(".flash-ok");
+      assert.equal((await page.textContent("#pw-state-default-disable"))?.trim(), "Set");
+      assert.equal((await page.textContent("#pw-state-default-uninstall"))?.trim(), "Set");
+      assert.equal((await page.textContent("#pw-state-default-exit"))?.trim(), "Not set");
+      const html = await page.content();
+      assert.ok(!html.includes("scrypt$") && !html.includes("disable-pw-1"), "no hash, no text");
+      await shot(page, "edge-connector-passwords");
+
+      // Too short: the API's sentence, nothing changed.
+      const rev = sys.edge.policy.revision();
+      await page.fill("#pw-default-exit", "abc");
+      await page.click("#pw-save-default");
+      await page.waitForSelector(".flash-bad");
+      assert.match(await page.textContent(".flash-bad") ?? "", /4 to 1024 characters/);
+      assert.equal(sys.edge.policy.revision(), rev);
+
+      // Remove the uninstall password.
+      await page.check("#pw-clear-default-uninstall");
+      await page.click("#pw-save-default");
+      await page.waitForSelector(".flash-ok");
+      assert.equal((await page.textContent("#pw-state-default-uninstall"))?.trim(), "Not set");
+      assert.equal((await page.textContent("#pw-state-default-disable"))?.trim(), "Set");
+
+      await page.selectOption("#lang-select", "de");
+      await page.waitForSelector("text=Connector-Passwörter");
+      await page.waitForSelector("text=Schutz deaktivieren");
+      await shot(page, "edge-connector-passwords-de");
+      await page.selectOption("#lang-select", "fr");
+      await page.waitForSelector("text=Mots de passe du connecteur");
+      await page.waitForSelector("text=Désactiver la protection");
+      await shot(page, "edge-connector-passwords-fr");
+      await page.selectOption("#lang-select", "en");
+
+      // The connector gets the hash with its policy and enforces it.
+      const { connector } = await sys.startConnectorWithKey();
+      const hash = connector.engine.passwordHashFor("disable");
+      assert.match(hash ?? "", /^scrypt\$/);
+      assert.equal(connector.engine.passwordHashFor("uninstall"), undefined);
+      const api = createConnectorApp({
+        engine: connector.engine,
+        hub: connector.hub,
+        store: connector.store,
+      });
+      const disable = (password: string) =>
+        api.request("/api/v1/actions/disable", {
+          method: "POST",
+          headers: { host: "127.0.0.1:9080", "x-portcullis-request": "1" },
+          body: JSON.stringify({ password }),
+        });
+      let r = await disable("disable-pw-2");
+      assert.equal(r.status, 403);
+      assert.equal((await r.json()).error.code, "wrong_password");
+      assert.equal(connector.engine.state.kind, "connected");
+      r = await disable("disable-pw-1");
+      assert.equal(r.status, 200);
+      assert.equal(connector.engine.state.kind, "disabled");
+    } finally {
+      await ctx.close();
+      await server.shutdown();
+      await sys.close();
+      await Deno.remove(userDir, { recursive: true }).catch(() => {});
+    }
+  },
+});
