@@ -27,6 +27,12 @@ Usage:
                                          the connector; a key as an argument works but
                                          shows in ps (warned)
   portcullis check [--url URL]           am I protected? (exit 0 yes, 1 no, 2 unknown)
+  portcullis ctl disable|enable|logout|exit|restart [--console H:P]
+                                         a connector action; asks the password the policy sets
+  portcullis uninstall [--yes] [--data-dir DIR] [--tun-interface NAME] [--root DIR]
+                                         remove the connector: service unit, trusted CA, TUN,
+                                         nftables, resolv.conf changes, data (asks the
+                                         uninstall password the policy sets)
   portcullis lab up|down|status          the whole system in network namespaces, in a minute
   portcullis wg up FILE [--name IFACE]   bring up a WireGuard interface from a wg-quick file
   portcullis wg show [IFACE]             show WireGuard interfaces (Portcullis or wireguard-go)
@@ -102,6 +108,14 @@ const commands: Record<string, Handler> = {
   async check(args) {
     const { checkCommand } = await import("./src/connector/cli.ts");
     return checkCommand(args);
+  },
+  async ctl(args) {
+    const { ctlCommand } = await import("./src/connector/ctl_cli.ts");
+    return ctlCommand(args);
+  },
+  async uninstall(args) {
+    const { uninstallCommand } = await import("./src/connector/uninstall_cli.ts");
+    return uninstallCommand(args);
   },
   async lab(args) {
     const { labCommand } = await import("./src/lab/cli.ts");
