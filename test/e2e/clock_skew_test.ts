@@ -9,7 +9,6 @@
  * enforced, not just stored.
  */
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
 import type { Clock } from "../../src/clock.ts";
 import { caFingerprint } from "../../src/connector/ca_pin.ts";
 import { type ConnectorHandle, startConnector } from "../../src/connector/mod.ts";
@@ -21,18 +20,10 @@ import { httpEdgeApi } from "../../src/http/edge_client.ts";
 import { RingSink, setLogSinks } from "../../src/log.ts";
 import { fixture } from "../http/helpers.ts";
 import { FAKE_CA, waitFor } from "../http/console/harness.ts";
+import { hasChromium, launchChromium, shot } from "./chromium.ts";
 
 setLogSinks([]);
 
-const CHROMIUM = "/usr/bin/chromium";
-const hasChromium = (() => {
-  try {
-    return Deno.statSync(CHROMIUM).isFile;
-  } catch {
-    return false;
-  }
-})();
-const SHOTS = new URL("../output/screenshots/", import.meta.url).pathname;
 /** 6 min 12 s, the issue's example. */
 const SKEW_MS = 372_000;
 
@@ -134,14 +125,7 @@ Deno.test({
       assert.match(html, /Ihre Uhr geht gegenüber der Edge 6 min 12 s nach/);
 
       if (hasChromium) {
-        await Deno.mkdir(SHOTS, { recursive: true });
-        const ctx = await chromium.launchPersistentContext(userDir, {
-          executablePath: CHROMIUM,
-          headless: true,
-          viewport: { width: 1280, height: 860 },
-          locale: "en-GB",
-          args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
-        });
+        const ctx = await launchChromium(userDir);
         try {
           const page = ctx.pages()[0] ?? await ctx.newPage();
           page.setDefaultTimeout(10_000);
@@ -151,7 +135,7 @@ Deno.test({
             await page.textContent("#clock-skew") ?? "",
             /Your clock is 6 min 12 s behind the edge; sign-in will fail until it is corrected/,
           );
-          await page.screenshot({ path: `${SHOTS}connector-clock-skew.png`, fullPage: true });
+          await shot(page, "connector-clock-skew");
           // Set the clock right: the card refreshes itself and the warning goes.
           clock.offset = 0;
           await page.waitForSelector("#clock-skew", { state: "detached", timeout: 15_000 });

@@ -8,32 +8,13 @@
  * test/output/screenshots/.
  */
 import assert from "node:assert/strict";
-import { chromium, type Page } from "playwright-core";
 import { createConnectorApp } from "../../src/http/connector_app.ts";
 import { totpAt } from "../../src/identity/totp.ts";
 import { setLogSinks } from "../../src/log.ts";
 import { system } from "../http/console/harness.ts";
+import { hasChromium, launchChromium, shot } from "./chromium.ts";
 
 setLogSinks([]);
-
-const CHROMIUM = "/usr/bin/chromium";
-const hasChromium = (() => {
-  try {
-    return Deno.statSync(CHROMIUM).isFile;
-  } catch {
-    return false;
-  }
-})();
-const SHOTS = new URL("../output/screenshots/", import.meta.url).pathname;
-
-async function shot(page: Page, name: string): Promise<void> {
-  const unlabelled = await page.evaluate(`[...document.querySelectorAll(
-    "input:not([type=hidden]), select, textarea")]
-    .filter((el) => el.labels.length === 0 && !el.getAttribute("aria-label"))
-    .map((el) => el.id || el.name)`) as string[];
-  assert.deepEqual(unlabelled, [], `unlabelled controls on ${page.url()}`);
-  await page.screenshot({ path: `${SHOTS}${name}.png`, fullPage: true });
-}
 
 Deno.test({
   name: "connector passwords page in Chromium: set once, only hashes shipped, enforced",
@@ -41,7 +22,6 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    await Deno.mkdir(SHOTS, { recursive: true });
     const sys = await system();
     const server = Deno.serve(
       { hostname: "127.0.0.1", port: 0, onListen: () => {} },
@@ -49,13 +29,7 @@ Deno.test({
     );
     const E = `http://127.0.0.1:${server.addr.port}`;
     const userDir = await Deno.makeTempDir({ prefix: "pc-chromium-" });
-    const ctx = await chromium.launchPersistentContext(userDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1280, height: 900 },
-      locale: "en-GB",
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
-    });
+    const ctx = await launchChromium(userDir);
     try {
       const page = ctx.pages()[0] ?? await ctx.newPage();
       page.setDefaultTimeout(10_000);

@@ -13,25 +13,10 @@ import type { Translate } from "../../../web/i18n/mod.ts";
 import { Card, CsrfField, Flash, Pill, Table } from "../../../web/components.tsx";
 import { PROTECTED_ACTIONS, type ProtectedAction } from "../../policy/types.ts";
 import { readForm } from "./common.ts";
+import type { DlpConsoleHelpers } from "./edge_dlp.tsx";
 
-/** What the page needs from the edge console around it. */
-export interface PasswordsConsoleHelpers {
-  frame(
-    c: Context,
-    active: string,
-    title: string,
-    body: unknown,
-    status?: number,
-  ): Response | Promise<Response>;
-  callApi(
-    c: Context,
-    method: string,
-    path: string,
-    opts?: { json?: unknown; csrf?: string },
-  ): Promise<{ status: number; ok: boolean; data: any; res: Response }>;
-  apiError(t: Translate, r: { data: any }): string;
-  csrf(c: Context): string;
-}
+/** What the page needs from the edge console around it: the same helpers as every section. */
+export type PasswordsConsoleHelpers = DlpConsoleHelpers;
 
 interface ProfileJson {
   profile: string;
