@@ -40,3 +40,13 @@ export async function shot(page: Page, name: string): Promise<void> {
   assert.deepEqual(unlabelled, [], `unlabelled controls on ${page.url()}`);
   await page.screenshot({ path: `${SHOTS}${name}.png`, fullPage: true });
 }
+
+/** Signs in to the edge console at `base` as the fixture's root admin (test/http/helpers.ts). */
+export async function loginAsRoot(page: Page, base: string, totp: string): Promise<void> {
+  await page.goto(`${base}/login`);
+  await page.fill("#username", "root");
+  await page.fill("#password", "correct horse battery");
+  await page.fill("#totp", totp);
+  await page.click("#login-submit");
+  await page.waitForSelector("#fleet-stats");
+}

@@ -12,7 +12,7 @@ import { createConnectorApp } from "../../src/http/connector_app.ts";
 import { totpAt } from "../../src/identity/totp.ts";
 import { setLogSinks } from "../../src/log.ts";
 import { system } from "../http/console/harness.ts";
-import { hasChromium, launchChromium, shot } from "./chromium.ts";
+import { hasChromium, launchChromium, loginAsRoot, shot } from "./chromium.ts";
 
 setLogSinks([]);
 
@@ -33,13 +33,8 @@ Deno.test({
     try {
       const page = ctx.pages()[0] ?? await ctx.newPage();
       page.setDefaultTimeout(10_000);
-      await page.goto(`${E}/login`);
       const root = sys.edge.store.users.byUsername("root")!;
-      await page.fill("#username", "root");
-      await page.fill("#password", "correct horse battery");
-      await page.fill("#totp", totpAt(root.totpSecret, sys.edge.clock.now()));
-      await page.click("#login-submit");
-      await page.waitForSelector("#fleet-stats");
+      await loginAsRoot(page, E, totpAt(root.totpSecret, sys.edge.clock.now()));
 
       await page.click("#tab-passwords");
       await page.waitForSelector("#pw-form-default");
