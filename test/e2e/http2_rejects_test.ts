@@ -40,10 +40,14 @@ const FORM_CT = ["-H", "Content-Type: application/x-www-form-urlencoded"];
 const MARK = ["-H", "X-Portcullis-Request: 1"];
 const EVIL = ["-H", "Host: evil.example"];
 const LOGIN = '{"username":"nobody","password":"x","totp":"000000"}';
+/** An app profile whose logout password is plain text instead of an scrypt hash. */
+const BAD_HASH = JSON.stringify({
+  items: [{ name: "default", forwarding: { name: "default" }, passwords: { logout: "letmein" } }],
+});
 /** A consent state of the right shape that this edge never issued. */
 const FOREIGN_STATE = `add-saas-tenant%2FContoso%2F${"A".repeat(43)}`;
 
-function cases(session: string[]): Case[] {
+function cases(session: string[], admin: string[]): Case[] {
   const row = (
     name: string,
     ns: "edge" | "conn",
@@ -67,6 +71,9 @@ function cases(session: string[]): Case[] {
     row("401 wrong login", "edge", "POST", `${API}/api/v1/auth/login`, 401, "invalid_credentials", LOGIN, JSON_CT),
     row("401 admin without session, 300 KiB", "edge", "POST", `${API}/api/v1/admin/users`, 401, "unauthorized", 300 * KB, JSON_CT),
     row("403 admin without CSRF token, 300 KiB", "edge", "POST", `${API}/api/v1/admin/users`, 403, "csrf_failed", 300 * KB, [...JSON_CT, ...session]),
+    row("400 a policy password that is not an scrypt hash", "edge", "PUT", `${API}/api/v1/admin/policy/app-profiles`, 400, "invalid_request", BAD_HASH, [...JSON_CT, ...admin]),
+    row("400 a too short protection password", "edge", "PUT", `${API}/api/v1/admin/policy/app-profiles/default/passwords`, 400, "invalid_password", '{"exit":"abc"}', [...JSON_CT, ...admin]),
+    row("404 protection passwords of an unknown profile", "edge", "PUT", `${API}/api/v1/admin/policy/app-profiles/nope/passwords`, 404, "not_found", '{"exit":"abcdef"}', [...JSON_CT, ...admin]),
     row("404 unknown route, 300 KiB", "edge", "POST", `${API}/api/v1/nothing-here`, 404, "not_found", 300 * KB),
     row("404 metrics on the public API", "edge", "GET", `${API}/metrics`, 404, "not_found"),
     row("400 admin-consent redirect with a foreign state", "edge", "GET", `${API}/api/v1/saas/consent?admin_consent=True&state=${FOREIGN_STATE}`, 400, "consent_state_mismatch"),
@@ -146,9 +153,9 @@ Deno.test({
   async fn() {
     await using lab = new NetnsLab("h2r");
     const roles = await startRoles(lab);
-    const { jar } = await adminLogin(roles);
+    const { jar, csrf } = await adminLogin(roles);
     const failures: string[] = [];
-    for (const c of cases(["-b", jar])) {
+    for (const c of cases(["-b", jar], ["-b", jar, "-H", `X-CSRF-Token: ${csrf}`])) {
       for (const http2 of [true, false]) {
         const res = await request(roles, c, http2);
         const label = `${c.name} over HTTP/${http2 ? "2" : "1.1"}`;
