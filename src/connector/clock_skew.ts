@@ -11,6 +11,9 @@
  */
 import { formatDuration } from "../identity/saml_assertion.ts";
 
+/** A skew or tolerance as "6 min 12 s" (sign ignored), as the sentences say it. */
+export const formatSkew: (ms: number) => string = formatDuration;
+
 /** Default tolerance (the edge's default, issue 10): 2 minutes. */
 export const DEFAULT_SKEW_TOLERANCE_MS = 120_000;
 

@@ -136,6 +136,14 @@ Deno.test({
             /Your clock is 6 min 12 s behind the edge; sign-in will fail until it is corrected/,
           );
           await shot(page, "connector-clock-skew");
+          await page.click("#tab-more");
+          await page.waitForSelector("#clock-skew-value");
+          assert.match(
+            await page.textContent("#clock-skew-value") ?? "",
+            /^6 min 1[12] s behind the edge \(tolerance 2 min 0 s\)$/,
+          );
+          await page.goBack();
+          await page.waitForSelector("#clock-skew");
           // Set the clock right: the card refreshes itself and the warning goes.
           clock.offset = 0;
           await page.waitForSelector("#clock-skew", { state: "detached", timeout: 15_000 });

@@ -7,6 +7,7 @@
  */
 import type { Child } from "hono/jsx";
 import type { EngineStatus } from "../../connector/engine/mod.ts";
+import { formatSkew } from "../../connector/clock_skew.ts";
 import type { CaptureInfo } from "../../diag/capture.ts";
 import type { Level } from "../../log.ts";
 import { hasMessage, type Lang, type Translate } from "../../../web/i18n/mod.ts";
@@ -112,6 +113,16 @@ export function InternetCard(props: { t: Translate; lang: Lang; s: EngineStatus;
       </Card>
     </div>
   );
+}
+
+/** The skew in words: "6 min 12 s behind the edge (tolerance 2 min 0 s)", or a dash. */
+function skewText(t: Translate, s: EngineStatus): string {
+  const k = s.clockSkew;
+  if (!k) return "—";
+  return t(k.direction === "behind" ? "more.skew_behind" : "more.skew_ahead", {
+    size: k.size,
+    tolerance: formatSkew(k.toleranceMs),
+  });
 }
 
 /**
@@ -231,7 +242,7 @@ export function MorePage(props: { t: Translate; lang: Lang; m: MoreModel }) {
                 <span id="policy-updated">{formatTime(m.s.policyUpdatedAt, lang)}</span>,
               ],
               [t("more.device_id"), m.s.deviceId ? <code>{m.s.deviceId}</code> : "—"],
-              [t("more.clock_skew"), m.s.clockSkewMs === null ? "—" : `${m.s.clockSkewMs} ms`],
+              [t("more.clock_skew"), <span id="clock-skew-value">{skewText(t, m.s)}</span>],
             ]}
           />
           <div class="actions" style="margin-top:14px">
