@@ -515,6 +515,7 @@ Deno.test("OpenAPI document and Prometheus metrics", async () => {
   ]);
   assert.equal(enroll.requestBody.content["application/json"].schema.additionalProperties, false);
   assert.ok(doc.paths["/api/v1/admin/policy/app-profiles"].put);
+  assert.ok(doc.paths["/api/v1/admin/policy/app-profiles/{name}/passwords"].put);
   assert.ok(doc.paths["/api/v1/admin/devices/{id}"].get.parameters[0].name === "id");
   const m = await (await f.req("GET", "/metrics")).text();
   assert.match(m, /portcullis_devices_enrolled 1/);

@@ -14,6 +14,7 @@ import {
   LoginRequest,
   LoginResponse,
   PostureResponse,
+  SetPasswordsRequest,
 } from "./admin_schemas.ts";
 import {
   C2cRegisterRequest,
@@ -262,6 +263,20 @@ export const ROUTES: RouteDoc[] = [
     auth: "admin",
     request: ClientToClient,
     response: ClientToClient,
+  },
+  {
+    method: "get",
+    path: "/api/v1/admin/policy/passwords",
+    summary: "Which connector actions each app profile guards with a password (never the hashes)",
+    auth: "admin",
+  },
+  {
+    method: "put",
+    path: "/api/v1/admin/policy/app-profiles/{name}/passwords",
+    summary:
+      "Set (plain text, stored as an scrypt hash), remove (null) or keep (absent) the logout / disable / exit / uninstall passwords of an app profile",
+    auth: "admin",
+    request: SetPasswordsRequest,
   },
   ...Object.entries(POLICY_COLLECTIONS).flatMap(([name, { schema }]): RouteDoc[] => [
     {
