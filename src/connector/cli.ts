@@ -15,6 +15,7 @@ import { resolveEnrollmentKey } from "./key_source.ts";
 import { SystemNetworkMonitor } from "./network/monitor.ts";
 import { SystemNetworkPort } from "./network/system_port.ts";
 import { logger, setLogLevel } from "../log.ts";
+import { removeConnector } from "./uninstall.ts";
 
 const log = logger("connector");
 const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -38,6 +39,8 @@ export interface ConnectorParts {
   config: ConnectorConfig;
   /** Asks the connector to stop (the local API's exit action). */
   requestExit: () => void;
+  /** Asks the connector to stop and remove itself (the local API's uninstall action). */
+  requestUninstall?: () => void;
 }
 
 /** Settings given on the command line as bare switches (`--gateway`). */
@@ -120,8 +123,18 @@ export async function connectCommand(args: string[], opts: ConnectOptions): Prom
     throw e;
   }
   let server: ReturnType<ServeFn> | null = null;
+  let uninstall = false;
   try {
-    const app = await opts.app({ handle, tunnel, config, requestExit: () => stopRequested() });
+    const app = await opts.app({
+      handle,
+      tunnel,
+      config,
+      requestExit: () => stopRequested(),
+      requestUninstall: () => {
+        uninstall = true;
+        stopRequested();
+      },
+    });
     server = opts.serve(
       { ...splitListen(config.consoleListen), onListen: () => {} },
       (req, info) => app.fetch(req, info),
@@ -140,6 +153,17 @@ export async function connectCommand(args: string[], opts: ConnectOptions): Prom
       Deno.removeSignalListener("SIGINT", onSignal);
       Deno.removeSignalListener("SIGTERM", onSignal);
     }
+  }
+  if (uninstall) {
+    // The local API checked the uninstall password; everything is stopped now.
+    await removeConnector({
+      dataDir: config.dataDir,
+      tunInterface: config.tunInterface,
+      consoleListen: config.consoleListen,
+      say: (line) => log.info(line),
+      self: true,
+    });
+    console.log("Portcullis connector uninstalled.");
   }
   return 0;
 }

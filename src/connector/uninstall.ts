@@ -30,20 +30,26 @@ export const UNINSTALL_FAILURES = 5;
 export const UNINSTALL_WINDOW_MS = 15 * 60_000;
 const FAILURES_FILE = "uninstall-failures.json";
 
-/** What to remove and how to ask. */
-export interface UninstallOptions {
+/** What to remove. */
+export interface RemoveOptions {
   dataDir: string;
   tunInterface: string;
   /** The connector's console ("127.0.0.1:9080"), asked whether it still runs. */
   consoleListen: string;
   /** Filesystem root of the system paths (default "/"; tests use a temporary one). */
   root?: string;
+  /** Progress lines for the user. */
+  say?: (line: string) => void;
+  /** The connector removes itself: its service is disabled, not stopped under it. */
+  self?: boolean;
+}
+
+/** What to remove and how to ask. */
+export interface UninstallOptions extends RemoveOptions {
   /** Asks for the uninstall password (called only when the policy sets one). */
   password: () => Promise<string>;
   /** Asks "remove everything?"; `--yes` answers true without asking. */
   confirm: (what: string[]) => Promise<boolean>;
-  /** Progress lines for the user. */
-  say?: (line: string) => void;
   now?: () => number;
 }
 
@@ -144,17 +150,23 @@ function caFiles(dir: string): string[] {
   }
 }
 
+/** Where the connector's traces are under a root. */
+function paths(o: RemoveOptions) {
+  const root = (o.root ?? "/").replace(/\/*$/, "/");
+  return {
+    system: root === "/",
+    unit: `${root}etc/systemd/system/${SERVICE_UNIT}`,
+    caDir: `${root}usr/local/share/ca-certificates`,
+    resolv: new ResolvConfManager({
+      path: `${root}etc/resolv.conf`,
+      backupPath: `${o.dataDir}/resolv.conf.backup`,
+    }),
+  };
+}
+
 /** Removes the connector from this host; throws, having changed nothing, on a wrong password. */
 export async function uninstallConnector(o: UninstallOptions): Promise<UninstallReport> {
-  const root = (o.root ?? "/").replace(/\/*$/, "/");
-  const system = root === "/";
-  const say = o.say ?? (() => {});
-  const unit = `${root}etc/systemd/system/${SERVICE_UNIT}`;
-  const caDir = `${root}usr/local/share/ca-certificates`;
-  const resolv = new ResolvConfManager({
-    path: `${root}etc/resolv.conf`,
-    backupPath: `${o.dataDir}/resolv.conf.backup`,
-  });
+  const { unit, caDir, resolv } = paths(o);
   await checkPassword(o);
   const what = [
     exists(unit) ? `the service unit ${unit}` : null,
@@ -166,6 +178,17 @@ export async function uninstallConnector(o: UninstallOptions): Promise<Uninstall
   if (!(await o.confirm(what))) {
     throw new InputError("not_confirmed", "Uninstall not confirmed: nothing was removed");
   }
+  return await removeConnector(o);
+}
+
+/**
+ * Removes every trace, with no password or question: for `uninstallConnector`
+ * once both passed, and for a connector whose local API already checked the
+ * uninstall password and that has stopped its tunnel and store.
+ */
+export async function removeConnector(o: RemoveOptions): Promise<UninstallReport> {
+  const { system, unit, caDir, resolv } = paths(o);
+  const say = o.say ?? (() => {});
   const removed: string[] = [];
   const done = (line: string) => {
     removed.push(line);
@@ -173,7 +196,12 @@ export async function uninstallConnector(o: UninstallOptions): Promise<Uninstall
   };
 
   if (exists(unit)) {
-    if (system) await run("systemctl", ["disable", "--now", SERVICE_UNIT]);
+    if (system) {
+      await run(
+        "systemctl",
+        o.self ? ["disable", SERVICE_UNIT] : ["disable", "--now", SERVICE_UNIT],
+      );
+    }
     await Deno.remove(unit);
     if (system) await run("systemctl", ["daemon-reload"]);
     done(`the service unit ${unit}`);

@@ -39,6 +39,11 @@ export interface ConnectorAppDeps {
   store: ConnectorState;
   /** Called after a successful exit action (main.ts stops the process); absent → exit unsupported. */
   onExit?: () => void;
+  /**
+   * Called after a successful uninstall action (the connector stops, then
+   * removes itself: src/connector/uninstall.ts); absent → uninstall unsupported here.
+   */
+  onUninstall?: () => void;
   /** Wall clock for the failure budget (tests). */
   now?: () => number;
   /** Wrong passwords allowed per minute before 429 (default 5). */
@@ -239,7 +244,7 @@ export function createConnectorApp(deps: ConnectorAppDeps): Hono {
   /** Returns an error response when the action's password is required and wrong. */
   async function checkPassword(
     c: Context,
-    action: "logout" | "disable" | "exit",
+    action: ProtectedAction,
     password: string | undefined,
   ) {
     const hash = deps.engine.passwordHashFor(action);
@@ -322,6 +327,15 @@ export function createConnectorApp(deps: ConnectorAppDeps): Hono {
         if (!deps.onExit) return err(c, 501, "not_supported", "Exit is not available here");
         setTimeout(deps.onExit, 0);
         return c.json({ ok: true, state: "exiting" });
+      }
+      case "uninstall": {
+        const denied = await checkPassword(c, action, b.password);
+        if (denied) return denied;
+        if (!deps.onUninstall) {
+          return err(c, 501, "not_supported", "Uninstall is not available here");
+        }
+        setTimeout(deps.onUninstall, 0);
+        return c.json({ ok: true, state: "uninstalling" });
       }
     }
     return err(c, 404, "unknown_action", `Unknown action "${action.slice(0, 40)}"`);

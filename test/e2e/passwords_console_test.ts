@@ -10,8 +10,9 @@
 import assert from "node:assert/strict";
 import { createConnectorApp } from "../../src/http/connector_app.ts";
 import { totpAt } from "../../src/identity/totp.ts";
-import { setLogSinks } from "../../src/log.ts";
-import { system } from "../http/console/harness.ts";
+import { system, waitFor } from "../http/console/harness.ts";
+import { createConnectorConsole } from "../../src/http/console/connector_console.tsx";
+import { RingSink, setLogSinks } from "../../src/log.ts";
 import { hasChromium, launchChromium, loginAsRoot, shot } from "./chromium.ts";
 
 setLogSinks([]);
@@ -30,6 +31,7 @@ Deno.test({
     const E = `http://127.0.0.1:${server.addr.port}`;
     const userDir = await Deno.makeTempDir({ prefix: "pc-chromium-" });
     const ctx = await launchChromium(userDir);
+    let uiServer: Deno.HttpServer<Deno.NetAddr> | null = null;
     try {
       const page = ctx.pages()[0] ?? await ctx.newPage();
       page.setDefaultTimeout(10_000);
@@ -98,7 +100,44 @@ Deno.test({
       r = await disable("disable-pw-1");
       assert.equal(r.status, 200);
       assert.equal(connector.engine.state.kind, "disabled");
+
+      // Uninstall from the connector console: its More tab asks the password.
+      const set = await sys.edge.adminReq(
+        "PUT",
+        "/api/v1/admin/policy/app-profiles/default/passwords",
+        { uninstall: "uninstall-pw-2" },
+      );
+      assert.equal(set.status, 200);
+      await connector.engine.updatePolicy();
+      let uninstalls = 0;
+      const ui = createConnectorConsole({
+        engine: connector.engine,
+        api: createConnectorApp({
+          engine: connector.engine,
+          hub: connector.hub,
+          store: connector.store,
+          onUninstall: () => uninstalls++,
+        }),
+        hub: connector.hub,
+        store: connector.store,
+        version: "0.1.0",
+        logs: new RingSink(10),
+        uninstallAvailable: true,
+      });
+      uiServer = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, ui.fetch);
+      await page.goto(`http://127.0.0.1:${uiServer.addr.port}/more`);
+      await page.fill("#pw-uninstall", "not-the-one");
+      await page.click("#uninstall");
+      await page.waitForSelector(".flash-bad");
+      assert.equal(uninstalls, 0);
+      await shot(page, "connector-uninstall-refused");
+      await page.fill("#pw-uninstall", "uninstall-pw-2");
+      await page.click("#uninstall");
+      await page.waitForSelector("#uninstall-done");
+      assert.match(await page.textContent("#uninstall-done") ?? "", /removing itself/);
+      await waitFor("the uninstall to be requested", () => uninstalls === 1);
     } finally {
+      await uiServer?.shutdown();
       await ctx.close();
       await server.shutdown();
       await sys.close();

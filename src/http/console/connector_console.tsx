@@ -85,6 +85,8 @@ export interface ConnectorConsoleDeps {
   support?: (message: string, bundle: Uint8Array) => Promise<unknown>;
   /** Whether the Exit button is shown (the local API must have `onExit`); default true. */
   exitAvailable?: boolean;
+  /** Whether the Uninstall button is shown (the local API must have `onUninstall`); default false. */
+  uninstallAvailable?: boolean;
   /** The configuration in effect, for the log export (secrets are stripped there). */
   config?: unknown;
   clock?: Clock;
@@ -321,7 +323,9 @@ export function createConnectorConsole(deps: ConnectorConsoleDeps): Hono<Connect
             disable: deps.engine.passwordHashFor("disable") !== undefined,
             logout: deps.engine.passwordHashFor("logout") !== undefined,
             exit: deps.engine.passwordHashFor("exit") !== undefined,
+            uninstall: deps.engine.passwordHashFor("uninstall") !== undefined,
           },
+          canUninstall: deps.uninstallAvailable ?? false,
           flash: f,
           now: clock.now(),
         }}
@@ -497,25 +501,30 @@ export function createConnectorConsole(deps: ConnectorConsoleDeps): Hono<Connect
     log.info("support request sent to the edge");
     return "reported";
   });
-  app.post("/actions/exit", async (c) => {
-    const form = await readForm(c);
-    const t = c.get("t");
-    try {
-      checkCsrf(c, form);
-      await apiAction("exit", form);
-    } catch (err) {
-      const e = err as PortcullisError;
-      const text = hasMessage(`error.${e.code}`) ? t(`error.${e.code}` as never) : e.message;
-      return morePage(c, { tone: "bad", text }, e.status && e.status < 500 ? e.status : 502);
-    }
-    return c.html(
-      `<!DOCTYPE html><html lang="${
-        c.get("lang")
-      }"><head><meta charset="utf-8"><title>Portcullis</title><link rel="stylesheet" href="/static/console.css"></head><body><main><h1 class="page-title">${
-        t("more.exited")
-      }</h1></main></body></html>`,
-    );
-  });
+  /** Exit and uninstall: the process stops, so the answer is a last page of its own. */
+  for (
+    const [action, done] of [["exit", "more.exited"], ["uninstall", "more.uninstalled"]] as const
+  ) {
+    app.post(`/actions/${action}`, async (c) => {
+      const form = await readForm(c);
+      const t = c.get("t");
+      try {
+        checkCsrf(c, form);
+        await apiAction(action, form);
+      } catch (err) {
+        const e = err as PortcullisError;
+        const text = hasMessage(`error.${e.code}`) ? t(`error.${e.code}` as never) : e.message;
+        return morePage(c, { tone: "bad", text }, e.status && e.status < 500 ? e.status : 502);
+      }
+      return c.html(
+        `<!DOCTYPE html><html lang="${
+          c.get("lang")
+        }"><head><meta charset="utf-8"><title>Portcullis</title><link rel="stylesheet" href="/static/console.css"></head><body><main><h1 class="page-title" id="${action}-done">${
+          t(done)
+        }</h1></main></body></html>`,
+      );
+    });
+  }
 
   // ---- Downloads ----
   async function bundle(): Promise<Uint8Array> {

@@ -119,7 +119,12 @@ export function InternetCard(props: { t: Translate; lang: Lang; s: EngineStatus;
 function skewText(t: Translate, s: EngineStatus): string {
   const k = s.clockSkew;
   if (!k) return "—";
-  return t(k.direction === "behind" ? "more.skew_behind" : "more.skew_ahead", {
+  const key = Math.abs(k.skewMs) < 500
+    ? "more.skew_none"
+    : k.direction === "behind"
+    ? "more.skew_behind"
+    : "more.skew_ahead";
+  return t(key, {
     size: k.size,
     tolerance: formatSkew(k.toleranceMs),
   });
@@ -205,7 +210,8 @@ export interface MoreModel {
   captures: CaptureInfo[] | null;
   canReport: boolean;
   canExit: boolean;
-  passwordFor: { disable: boolean; logout: boolean; exit: boolean };
+  passwordFor: { disable: boolean; logout: boolean; exit: boolean; uninstall: boolean };
+  canUninstall: boolean;
   flash?: { tone: Tone; text: string };
   now: number;
 }
@@ -437,6 +443,17 @@ export function MorePage(props: { t: Translate; lang: Lang; m: MoreModel }) {
                   <CsrfField token={m.csrf} />
                   {pw("pw-exit", m.passwordFor.exit)}
                   <button type="submit" class="btn btn-danger" id="exit">{t("more.exit")}</button>
+                </form>
+              )
+              : null}
+            {m.canUninstall
+              ? (
+                <form method="post" action="/actions/uninstall" class="form-inline">
+                  <CsrfField token={m.csrf} />
+                  {pw("pw-uninstall", m.passwordFor.uninstall)}
+                  <button type="submit" class="btn btn-danger" id="uninstall">
+                    {t("more.uninstall")}
+                  </button>
                 </form>
               )
               : null}

@@ -60,8 +60,10 @@ export function edgeConsoleApp(
 }
 
 /** What the connector console needs: the running connector and its local JSON API. */
-export interface ConsoleParts extends Omit<ConnectorParts, "requestExit"> {
+export interface ConsoleParts extends Omit<ConnectorParts, "requestExit" | "requestUninstall"> {
   api: Hono;
+  /** Whether the local API can uninstall (its `onUninstall` is wired); shows the button. */
+  uninstallAvailable?: boolean;
 }
 
 /** The connector console listener's app for a running connector: its local API and the console. */
@@ -75,9 +77,13 @@ export function connectorListenerApp(
     hub: handle.hub,
     store: handle.store,
     onExit: parts.requestExit,
+    onUninstall: parts.requestUninstall,
     dlp: handle.dlp,
   });
-  return connectorConsoleApp({ ...parts, api }, opts);
+  return connectorConsoleApp(
+    { ...parts, api, uninstallAvailable: parts.requestUninstall !== undefined },
+    opts,
+  );
 }
 
 /** Options of `connectorConsoleApp`. */
@@ -123,6 +129,7 @@ export function connectorConsoleApp(parts: ConsoleParts, opts: ConnectorConsoleO
     ),
     config,
     dlp: handle.dlp,
+    uninstallAvailable: parts.uninstallAvailable,
   });
   const app = new Hono();
   app.all("/api/*", (c) => api.fetch(c.req.raw, c.env));
