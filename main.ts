@@ -27,7 +27,7 @@ Usage:
                                          the connector; a key as an argument works but
                                          shows in ps (warned)
   portcullis check [--url URL]           am I protected? (exit 0 yes, 1 no, 2 unknown)
-  portcullis ctl disable|enable|logout|exit|restart [--console H:P]
+  portcullis ctl disable|enable|logout|exit|restart|uninstall [--console H:P]
                                          a connector action; asks the password the policy sets
   portcullis uninstall [--yes] [--data-dir DIR] [--tun-interface NAME] [--root DIR]
                                          remove the connector: service unit, trusted CA, TUN,

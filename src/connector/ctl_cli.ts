@@ -1,5 +1,5 @@
 /**
- * `portcullis ctl disable|enable|logout|exit|restart [--console H:P]`: the
+ * `portcullis ctl disable|enable|logout|exit|restart|uninstall [--console H:P]`: the
  * user actions of the connector's local API from a shell. When the policy
  * guards the action with a password, the API answers password_required and
  * the password is asked (no echo at a terminal, else the first line of
@@ -9,7 +9,7 @@
 import { parseCliArgs } from "../cli_args.ts";
 import { askSecret } from "./prompt.ts";
 
-const ACTIONS = ["disable", "enable", "logout", "exit", "restart"] as const;
+const ACTIONS = ["disable", "enable", "logout", "exit", "restart", "uninstall"] as const;
 
 async function post(base: string, action: string, body: unknown) {
   const res = await fetch(`${base}/api/v1/actions/${action}`, {

@@ -210,7 +210,7 @@ export async function removeConnector(o: RemoveOptions): Promise<UninstallReport
     throw new PortcullisError(
       "connector_running",
       `The connector is still running (its console answers at ${o.consoleListen}): ` +
-        "exit it first, then run the uninstall again",
+        'exit it first and run the uninstall again, or let it remove itself: "portcullis ctl uninstall"',
       409,
     );
   }

@@ -74,6 +74,9 @@ Deno.test("portcullis ctl: asks the policy's password, refuses a wrong one, disa
     assert.equal(c.engine.state.kind, "disabled");
     r = await ctl(server.addr.port, "enable", "");
     assert.equal(r.code, 0, r.err);
+    r = await ctl(server.addr.port, "uninstall", "");
+    assert.equal(r.code, 1, "this local API cannot uninstall");
+    assert.match(r.err, /Uninstall is not available here/);
     r = await ctl(server.addr.port, "reboot", "");
     assert.equal(r.code, 2);
     assert.match(r.err, /Unknown action "reboot"/);
