@@ -52,11 +52,14 @@ export async function setProtectionPasswords(
   actor: string,
   scrypt?: ScryptParams,
 ): Promise<ProtectionView> {
-  const all = profiles(policy);
-  const i = all.findIndex((p) => p.name === name);
-  if (i < 0) {
-    throw new NotFoundError("not_found", `No app profile named "${name.slice(0, 100)}"`);
-  }
+  const known = (all: AppProfile[]) => {
+    const i = all.findIndex((p) => p.name === name);
+    if (i < 0) {
+      throw new NotFoundError("not_found", `No app profile named "${name.slice(0, 100)}"`);
+    }
+    return i;
+  };
+  known(profiles(policy));
   for (const a of PROTECTED_ACTIONS) {
     const v = changes[a];
     if (typeof v === "string" && (v.length < MIN_PROTECTION_PASSWORD || v.length > 1024)) {
@@ -66,12 +69,17 @@ export async function setProtectionPasswords(
       );
     }
   }
-  const passwords = { ...all[i].passwords };
+  const hashed: Partial<Record<ProtectedAction, string>> = {};
   for (const a of PROTECTED_ACTIONS) {
     const v = changes[a];
-    if (v === null) delete passwords[a];
-    else if (typeof v === "string") passwords[a] = await hashPassword(v, scrypt);
+    if (typeof v === "string") hashed[a] = await hashPassword(v, scrypt);
   }
+  // Read, change and store with no await between, so a concurrent change to
+  // the profiles (or another password) is not lost to this one.
+  const all = profiles(policy);
+  const i = known(all);
+  const passwords = { ...all[i].passwords, ...hashed };
+  for (const a of PROTECTED_ACTIONS) if (changes[a] === null) delete passwords[a];
   const next = all.map((p, j) => (j === i ? { ...p, passwords } : p));
   policy.replace("app-profiles", next, actor);
   return protectionView(policy).find((v) => v.profile === name)!;

@@ -120,3 +120,18 @@ Deno.test("protection passwords: plain text in, scrypt hash stored and shipped, 
     f.store.close();
   }
 });
+
+Deno.test("protection passwords: concurrent changes to two actions both land", async () => {
+  const f = await fixture();
+  try {
+    const put = (body: unknown) =>
+      f.adminReq("PUT", "/api/v1/admin/policy/app-profiles/default/passwords", body);
+    const rs = await Promise.all([put({ logout: "logout-pw-9" }), put({ exit: "exit-pw-9" })]);
+    assert.deepEqual(rs.map((r) => r.status), [200, 200]);
+    const [p] = f.policy.list("app-profiles") as { passwords: Record<string, string> }[];
+    assert.ok(await verifyPassword("logout-pw-9", p.passwords.logout));
+    assert.ok(await verifyPassword("exit-pw-9", p.passwords.exit));
+  } finally {
+    f.store.close();
+  }
+});
