@@ -195,24 +195,23 @@ export async function removeConnector(o: RemoveOptions): Promise<UninstallReport
     say(`Removed ${line}`);
   };
 
-  if (exists(unit)) {
-    if (system) {
-      await run(
-        "systemctl",
-        o.self ? ["disable", SERVICE_UNIT] : ["disable", "--now", SERVICE_UNIT],
-      );
-    }
-    await Deno.remove(unit);
-    if (system) await run("systemctl", ["daemon-reload"]);
-    done(`the service unit ${unit}`);
-  }
-  if (await consoleAnswers(o.consoleListen)) {
+  // The service stops first (not when the connector removes itself: it has
+  // stopped already and is that service); a connector still answering then
+  // was started by hand, and nothing is removed under it.
+  if (exists(unit) && system && !o.self) await run("systemctl", ["stop", SERVICE_UNIT]);
+  if (!o.self && await consoleAnswers(o.consoleListen)) {
     throw new PortcullisError(
       "connector_running",
       `The connector is still running (its console answers at ${o.consoleListen}): ` +
         'exit it first and run the uninstall again, or let it remove itself: "portcullis ctl uninstall"',
       409,
     );
+  }
+  if (exists(unit)) {
+    if (system) await run("systemctl", ["disable", SERVICE_UNIT]);
+    await Deno.remove(unit);
+    if (system) await run("systemctl", ["daemon-reload"]);
+    done(`the service unit ${unit}`);
   }
   const cas = caFiles(caDir);
   for (const f of cas) {

@@ -185,3 +185,31 @@ Deno.test("uninstall: wrong passwords are rate-limited before anything is touche
     await Deno.remove(t.dir, { recursive: true });
   }
 });
+
+Deno.test("uninstall: a connector still running by hand is left alone, nothing removed", async () => {
+  const t = await traces(null);
+  const running = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    () => Response.json({ state: "connected" }),
+  );
+  try {
+    let asked = 0;
+    const err = await uninstallConnector({
+      dataDir: t.data,
+      tunInterface: "pcc-none",
+      consoleListen: `127.0.0.1:${running.addr.port}`,
+      root: t.root,
+      password: () => Promise.reject(new Error("no password is set")),
+      confirm: () => Promise.resolve(++asked > 0),
+    }).then(() => null, (e: PortcullisError) => e);
+    assert.equal(err?.code, "connector_running");
+    assert.match(err!.message, /portcullis ctl uninstall/);
+    assert.equal(asked, 1);
+    assert.ok(exists(`${t.root}/etc/systemd/system/${SERVICE_UNIT}`), "the unit stays");
+    assert.ok(exists(`${t.root}/usr/local/share/ca-certificates/portcullis-edge.crt`));
+    assert.ok(exists(`${t.data}/connector.db`));
+  } finally {
+    await running.shutdown();
+    await Deno.remove(t.dir, { recursive: true });
+  }
+});
