@@ -332,6 +332,9 @@ export class Engine {
   }
 
   #onTransition(from: EngineState, to: EngineState, event: EngineEvent): void {
+    // Every transition follows an edge answer or its absence: a failed
+    // enrolment or sign-in is told its clock cause too, not only heartbeats.
+    this.#checkSkew();
     if (to.kind === "connected" && from.kind !== "connected") {
       this.#connectedSince = this.#clock.now();
     }
