@@ -1,11 +1,13 @@
 /**
- * Connector protection passwords (logout / disable / exit / uninstall): the
+ * Connector protection settings of an app profile. Passwords (logout /
+ * disable / exit / uninstall): the
  * admin types each once as plain text; here it becomes an scrypt hash in the
  * app profile, so only the hash is stored and shipped in the policy bundle,
  * and the plain text is dropped at once. The connector verifies against the
  * hash (src/identity/password.ts), rate-limited. Changing one password keeps
  * the others and every other profile setting; the change is one policy
- * revision, audited as any policy update.
+ * revision, audited as any policy update. Also the sign-in clock tolerance,
+ * which decides both what the edge accepts and when the connector warns.
  */
 import { InputError, NotFoundError } from "../errors.ts";
 import { hashPassword, type ScryptParams } from "../identity/password.ts";
@@ -18,10 +20,11 @@ export const MIN_PROTECTION_PASSWORD = 4;
 /** Per action: a new plain-text password, null to remove it, absent to keep it. */
 export type PasswordChanges = Partial<Record<ProtectedAction, string | null>>;
 
-/** Which actions of each app profile are guarded (never the hashes' content). */
+/** Which actions of each app profile are guarded (never the hashes' content), and its clock tolerance. */
 export interface ProtectionView {
   profile: string;
   guarded: Record<ProtectedAction, boolean>;
+  clockSkewToleranceSec: number;
 }
 
 function profiles(policy: PolicyService): AppProfile[] {
@@ -37,7 +40,32 @@ export function protectionView(policy: PolicyService): ProtectionView[] {
     guarded: Object.fromEntries(
       PROTECTED_ACTIONS.map((a) => [a, p.passwords[a] !== undefined]),
     ) as Record<ProtectedAction, boolean>,
+    clockSkewToleranceSec: p.clockSkewToleranceSec,
   }));
+}
+
+/** The index of profile `name` in `all`; a 404 naming it when there is none. */
+function indexOf(all: AppProfile[], name: string): number {
+  const i = all.findIndex((p) => p.name === name);
+  if (i < 0) {
+    throw new NotFoundError("not_found", `No app profile named "${name.slice(0, 100)}"`);
+  }
+  return i;
+}
+
+/**
+ * Reads the profiles, changes profile `name` and stores them (one revision),
+ * with no await in between, so a concurrent change is never lost to this one.
+ */
+function updateProfile(
+  policy: PolicyService,
+  name: string,
+  change: (p: AppProfile) => AppProfile,
+  actor: string,
+): void {
+  const all = profiles(policy);
+  const i = indexOf(all, name);
+  policy.replace("app-profiles", all.map((p, j) => (j === i ? change(p) : p)), actor);
 }
 
 /**
@@ -52,14 +80,7 @@ export async function setProtectionPasswords(
   actor: string,
   scrypt?: ScryptParams,
 ): Promise<ProtectionView> {
-  const known = (all: AppProfile[]) => {
-    const i = all.findIndex((p) => p.name === name);
-    if (i < 0) {
-      throw new NotFoundError("not_found", `No app profile named "${name.slice(0, 100)}"`);
-    }
-    return i;
-  };
-  known(profiles(policy));
+  indexOf(profiles(policy), name);
   for (const a of PROTECTED_ACTIONS) {
     const v = changes[a];
     if (typeof v === "string" && (v.length < MIN_PROTECTION_PASSWORD || v.length > 1024)) {
@@ -74,13 +95,25 @@ export async function setProtectionPasswords(
     const v = changes[a];
     if (typeof v === "string") hashed[a] = await hashPassword(v, scrypt);
   }
-  // Read, change and store with no await between, so a concurrent change to
-  // the profiles (or another password) is not lost to this one.
-  const all = profiles(policy);
-  const i = known(all);
-  const passwords = { ...all[i].passwords, ...hashed };
-  for (const a of PROTECTED_ACTIONS) if (changes[a] === null) delete passwords[a];
-  const next = all.map((p, j) => (j === i ? { ...p, passwords } : p));
-  policy.replace("app-profiles", next, actor);
+  updateProfile(policy, name, (p) => {
+    const passwords = { ...p.passwords, ...hashed };
+    for (const a of PROTECTED_ACTIONS) if (changes[a] === null) delete passwords[a];
+    return { ...p, passwords };
+  }, actor);
+  return protectionView(policy).find((v) => v.profile === name)!;
+}
+
+/**
+ * Sets the sign-in clock tolerance (s) of app profile `name`: what the edge
+ * allows when it validates tokens and assertions, and past which the
+ * connector tells its user the clock is wrong. The schema bounds it (0–1800).
+ */
+export function setClockSkewTolerance(
+  policy: PolicyService,
+  name: string,
+  toleranceSec: number,
+  actor: string,
+): ProtectionView {
+  updateProfile(policy, name, (p) => ({ ...p, clockSkewToleranceSec: toleranceSec }), actor);
   return protectionView(policy).find((v) => v.profile === name)!;
 }

@@ -67,12 +67,28 @@ Deno.test({
       assert.equal((await page.textContent("#pw-state-default-uninstall"))?.trim(), "Not set");
       assert.equal((await page.textContent("#pw-state-default-disable"))?.trim(), "Set");
 
+      // The sign-in clock tolerance: saved, and refused out of bounds.
+      assert.equal(await page.inputValue("#skew-default"), "120");
+      await page.fill("#skew-default", "600");
+      await page.click("#skew-save-default");
+      await page.waitForSelector(".flash-ok");
+      assert.equal(await page.inputValue("#skew-default"), "600");
+      assert.equal(sys.edge.policy.signInClockSkewSec(), 600);
+      await page.evaluate(`document.querySelector("#skew-default").removeAttribute("max")`);
+      await page.fill("#skew-default", "7200");
+      await page.click("#skew-save-default");
+      await page.waitForSelector(".flash-bad");
+      assert.match(await page.textContent(".flash-bad") ?? "", /from 0 to 1800/);
+      assert.equal(sys.edge.policy.signInClockSkewSec(), 600);
+      await shot(page, "edge-connector-protection-skew");
+      await page.goto(`${E}/passwords`);
+
       await page.selectOption("#lang-select", "de");
-      await page.waitForSelector("text=Connector-Passwörter");
+      await page.waitForSelector("text=Connector-Schutz");
       await page.waitForSelector("text=Schutz deaktivieren");
       await shot(page, "edge-connector-passwords-de");
       await page.selectOption("#lang-select", "fr");
-      await page.waitForSelector("text=Mots de passe du connecteur");
+      await page.waitForSelector("text=Protection du connecteur");
       await page.waitForSelector("text=Désactiver la protection");
       await shot(page, "edge-connector-passwords-fr");
       await page.selectOption("#lang-select", "en");

@@ -59,6 +59,7 @@ Deno.test("protection passwords: plain text in, scrypt hash stored and shipped, 
     assert.deepEqual((await r.json()).profiles, [{
       profile: "default",
       guarded: { logout: false, disable: false, exit: false, uninstall: false },
+      clockSkewToleranceSec: 120,
     }]);
     r = await put("default", { disable: "disable-pw-1", uninstall: "uninstall-pw-1" });
     assert.equal(r.status, 200);
@@ -131,6 +132,44 @@ Deno.test("protection passwords: concurrent changes to two actions both land", a
     const [p] = f.policy.list("app-profiles") as { passwords: Record<string, string> }[];
     assert.ok(await verifyPassword("logout-pw-9", p.passwords.logout));
     assert.ok(await verifyPassword("exit-pw-9", p.passwords.exit));
+  } finally {
+    f.store.close();
+  }
+});
+
+Deno.test("sign-in clock tolerance through the API: set, bounded, unknown profile", async () => {
+  const f = await fixture();
+  try {
+    const put = (name: string, body: unknown) =>
+      f.adminReq("PUT", `/api/v1/admin/policy/app-profiles/${name}/clock-skew`, body);
+    const r = await put("default", { toleranceSec: 600 });
+    assert.equal(r.status, 200);
+    assert.equal((await r.json()).clockSkewToleranceSec, 600);
+    assert.equal(f.policy.signInClockSkewSec(), 600, "the edge's validation uses it");
+    const d = await f.enroll();
+    const b = await (await f.req("GET", "/api/v1/policy", undefined, d.headers)).json();
+    assert.equal(b.policy.appProfile.clockSkewToleranceSec, 600, "shipped to connectors");
+    const rev = f.policy.revision();
+    // [profile, body, status, code]
+    const bad: [string, unknown, number, string][] = [
+      ["default", { toleranceSec: 3600 }, 400, "invalid_request"],
+      ["default", { toleranceSec: -1 }, 400, "invalid_request"],
+      ["default", { toleranceSec: 1.5 }, 400, "invalid_request"],
+      ["default", { toleranceSec: "abc" }, 400, "invalid_request"],
+      ["default", {}, 400, "invalid_request"],
+      ["nope", { toleranceSec: 60 }, 404, "not_found"],
+    ];
+    for (const [name, body, status, code] of bad) {
+      const res = await put(name, body);
+      const what = `${name} ${JSON.stringify(body)}`;
+      assert.equal(res.status, status, what);
+      const e = (await res.json()).error;
+      assert.equal(e.code, code, what);
+      if (status === 400 && "toleranceSec" in (body as object)) {
+        assert.match(e.message, /whole number of seconds from 0 to 1800/, what);
+      }
+    }
+    assert.equal(f.policy.revision(), rev, "nothing was written");
   } finally {
     f.store.close();
   }

@@ -29,9 +29,14 @@ import {
   DecisionQuery,
   ExplainRequest,
   LoginRequest,
+  SetClockSkewRequest,
   SetPasswordsRequest,
 } from "./admin_schemas.ts";
-import { protectionView, setProtectionPasswords } from "../../edge/protection_passwords.ts";
+import {
+  protectionView,
+  setClockSkewTolerance,
+  setProtectionPasswords,
+} from "../../edge/protection_passwords.ts";
 import { explainAccess } from "../../edge/access/explain.ts";
 import { buildBundle, bundleFileName } from "../../diag/export_bundle.ts";
 import { clientIp, iso, queryInt, readJson } from "./common.ts";
@@ -395,6 +400,16 @@ export function adminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
       body,
       c.get("actor"),
       deps.scrypt,
+    );
+    return c.json({ ...view, revision: ctx.policy.revision() }, 200);
+  });
+  app.put("/policy/app-profiles/:name/clock-skew", async (c) => {
+    const body = await readJson(c, SetClockSkewRequest);
+    const view = setClockSkewTolerance(
+      ctx.policy,
+      c.req.param("name"),
+      body.toleranceSec,
+      c.get("actor"),
     );
     return c.json({ ...view, revision: ctx.policy.revision() }, 200);
   });

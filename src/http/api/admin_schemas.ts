@@ -112,3 +112,11 @@ export const SetPasswordsRequest = z.object({
   exit: ProtectionPassword,
   uninstall: ProtectionPassword,
 }).strict();
+
+/** PUT /admin/policy/app-profiles/:name/clock-skew: the sign-in clock tolerance in seconds. */
+export const SetClockSkewRequest = z.object({
+  toleranceSec: z.number({ error: "expected a whole number of seconds from 0 to 1800" })
+    .int({ error: "expected a whole number of seconds from 0 to 1800" })
+    .min(0, { error: "expected a whole number of seconds from 0 to 1800" })
+    .max(1800, { error: "expected a whole number of seconds from 0 to 1800" }),
+}).strict();

@@ -14,6 +14,7 @@ import {
   LoginRequest,
   LoginResponse,
   PostureResponse,
+  SetClockSkewRequest,
   SetPasswordsRequest,
 } from "./admin_schemas.ts";
 import {
@@ -277,6 +278,14 @@ export const ROUTES: RouteDoc[] = [
       "Set (plain text, stored as an scrypt hash), remove (null) or keep (absent) the logout / disable / exit / uninstall passwords of an app profile",
     auth: "admin",
     request: SetPasswordsRequest,
+  },
+  {
+    method: "put",
+    path: "/api/v1/admin/policy/app-profiles/{name}/clock-skew",
+    summary:
+      "Set the sign-in clock tolerance of an app profile (s, 0 to 1800): what the edge accepts, and when connectors warn",
+    auth: "admin",
+    request: SetClockSkewRequest,
   },
   ...Object.entries(POLICY_COLLECTIONS).flatMap(([name, { schema }]): RouteDoc[] => [
     {

@@ -1,8 +1,9 @@
 // Server-rendered hono/jsx: lists are rendered once to HTML, never reconciled, so keys mean nothing.
 // deno-lint-ignore-file jsx-key
 /**
- * The edge console's "Connector passwords" page: per app profile, the
- * passwords a connector asks for before logout, disable, exit and uninstall.
+ * The edge console's "Connector protection" page: per app profile, the
+ * passwords a connector asks for before logout, disable, exit and uninstall,
+ * and the sign-in clock tolerance.
  * The admin types each once; the form posts the plain text to the admin API
  * in-process, which stores only its scrypt hash. The page never shows a
  * hash, only whether an action is guarded; a blank field keeps the current
@@ -21,6 +22,7 @@ export type PasswordsConsoleHelpers = DlpConsoleHelpers;
 interface ProfileJson {
   profile: string;
   guarded: Record<ProtectedAction, boolean>;
+  clockSkewToleranceSec: number;
 }
 
 const ACTION_KEY = {
@@ -90,12 +92,46 @@ function PasswordsPage(
                 </button>
               </div>
             </form>
+            <form
+              method="post"
+              action={`/passwords/${encodeURIComponent(p.profile)}/clock-skew`}
+              class="form"
+              id={`skew-form-${id}`}
+              style="margin-top:22px"
+            >
+              <CsrfField token={props.csrf} />
+              <h3>{t("pw.skew_title")}</h3>
+              <p class="muted">{t("pw.skew_help")}</p>
+              <div class="form-row">
+                <label for={`skew-${id}`}>{t("pw.skew_label")}</label>
+                <input
+                  type="number"
+                  id={`skew-${id}`}
+                  name="toleranceSec"
+                  min="0"
+                  max="1800"
+                  step="1"
+                  required
+                  value={String(p.clockSkewToleranceSec)}
+                />
+              </div>
+              <div class="actions">
+                <button type="submit" class="btn btn-secondary" id={`skew-save-${id}`}>
+                  {t("pw.skew_save")}
+                </button>
+              </div>
+            </form>
           </Card>
         );
       })}
     </>
   );
 }
+
+const SAVED: Record<string, (t: Translate) => string> = {
+  saved: (t) => t("pw.saved"),
+  skew_saved: (t) => t("pw.skew_saved"),
+};
 
 /** Installs GET /passwords and POST /passwords/:profile (behind the console's session check). */
 export function installPasswordsConsole(app: Hono<any>, h: PasswordsConsoleHelpers): void {
@@ -110,7 +146,7 @@ export function installPasswordsConsole(app: Hono<any>, h: PasswordsConsoleHelpe
         t={t}
         csrf={h.csrf(c)}
         profiles={r.data?.profiles ?? []}
-        flash={extra.flash ?? (c.req.query("msg") === "saved" ? t("pw.saved") : undefined)}
+        flash={extra.flash ?? SAVED[c.req.query("msg") ?? ""]?.(t)}
         error={extra.error ?? (r.ok ? undefined : h.apiError(t, r))}
       />,
       status,
@@ -132,5 +168,18 @@ export function installPasswordsConsole(app: Hono<any>, h: PasswordsConsoleHelpe
     );
     if (!r.ok) return show(c, { error: h.apiError(c.get("t") as Translate, r) }, r.status);
     return c.redirect("/passwords?msg=saved", 303);
+  });
+  app.post("/passwords/:profile/clock-skew", async (c) => {
+    const form = await readForm(c);
+    const raw = (form.toleranceSec ?? "").trim();
+    const r = await h.callApi(
+      c,
+      "PUT",
+      `/admin/policy/app-profiles/${encodeURIComponent(c.req.param("profile"))}/clock-skew`,
+      // A non-number goes to the API as typed, so its refusal names the value's problem.
+      { csrf: form._csrf ?? "", json: { toleranceSec: /^\d{1,6}$/.test(raw) ? Number(raw) : raw } },
+    );
+    if (!r.ok) return show(c, { error: h.apiError(c.get("t") as Translate, r) }, r.status);
+    return c.redirect("/passwords?msg=skew_saved", 303);
   });
 }
