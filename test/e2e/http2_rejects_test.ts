@@ -73,6 +73,7 @@ function cases(session: string[], admin: string[]): Case[] {
     row("403 admin without CSRF token, 300 KiB", "edge", "POST", `${API}/api/v1/admin/users`, 403, "csrf_failed", 300 * KB, [...JSON_CT, ...session]),
     row("400 a policy password that is not an scrypt hash", "edge", "PUT", `${API}/api/v1/admin/policy/app-profiles`, 400, "invalid_request", BAD_HASH, [...JSON_CT, ...admin]),
     row("400 a too short protection password", "edge", "PUT", `${API}/api/v1/admin/policy/app-profiles/default/passwords`, 400, "invalid_password", '{"exit":"abc"}', [...JSON_CT, ...admin]),
+    row("400 a clock tolerance beyond 30 min", "edge", "PUT", `${API}/api/v1/admin/policy/app-profiles/default/clock-skew`, 400, "invalid_request", '{"toleranceSec":3600}', [...JSON_CT, ...admin]),
     row("404 protection passwords of an unknown profile", "edge", "PUT", `${API}/api/v1/admin/policy/app-profiles/nope/passwords`, 404, "not_found", '{"exit":"abcdef"}', [...JSON_CT, ...admin]),
     row("404 unknown route, 300 KiB", "edge", "POST", `${API}/api/v1/nothing-here`, 404, "not_found", 300 * KB),
     row("404 metrics on the public API", "edge", "GET", `${API}/metrics`, 404, "not_found"),
