@@ -230,6 +230,20 @@ export function MorePage(props: { t: Translate; lang: Lang; m: MoreModel }) {
         </span>
       )
       : null;
+  /** A one-button form for an action the policy may guard with a password. */
+  const guarded = (
+    action: "logout" | "exit" | "uninstall",
+    id: string,
+    label: string,
+    variant: "secondary" | "danger",
+    needed: boolean,
+  ) => (
+    <form method="post" action={`/actions/${action}`} class="form-inline">
+      <CsrfField token={m.csrf} />
+      {pw(`pw-${action}`, needed)}
+      <button type="submit" class={`btn btn-${variant}`} id={id}>{label}</button>
+    </form>
+  );
   return (
     <>
       {m.flash ? <Flash tone={m.flash.tone}>{m.flash.text}</Flash> : null}
@@ -430,31 +444,23 @@ export function MorePage(props: { t: Translate; lang: Lang; m: MoreModel }) {
                 {disabled ? t("more.enable") : t("more.disable")}
               </button>
             </form>
-            <form method="post" action="/actions/logout" class="form-inline">
-              <CsrfField token={m.csrf} />
-              {pw("pw-logout", m.passwordFor.logout)}
-              <button type="submit" class="btn btn-secondary" id="logout-device">
-                {t("more.logout")}
-              </button>
-            </form>
+            {guarded(
+              "logout",
+              "logout-device",
+              t("more.logout"),
+              "secondary",
+              m.passwordFor.logout,
+            )}
             {m.canExit
-              ? (
-                <form method="post" action="/actions/exit" class="form-inline">
-                  <CsrfField token={m.csrf} />
-                  {pw("pw-exit", m.passwordFor.exit)}
-                  <button type="submit" class="btn btn-danger" id="exit">{t("more.exit")}</button>
-                </form>
-              )
+              ? guarded("exit", "exit", t("more.exit"), "danger", m.passwordFor.exit)
               : null}
             {m.canUninstall
-              ? (
-                <form method="post" action="/actions/uninstall" class="form-inline">
-                  <CsrfField token={m.csrf} />
-                  {pw("pw-uninstall", m.passwordFor.uninstall)}
-                  <button type="submit" class="btn btn-danger" id="uninstall">
-                    {t("more.uninstall")}
-                  </button>
-                </form>
+              ? guarded(
+                "uninstall",
+                "uninstall",
+                t("more.uninstall"),
+                "danger",
+                m.passwordFor.uninstall,
               )
               : null}
           </div>
