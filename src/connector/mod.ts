@@ -7,15 +7,15 @@
  */
 import { logger } from "../log.ts";
 import type { Clock } from "../clock.ts";
-import { evaluatePosture } from "../policy/posture.ts";
 import type { PolicyBundle } from "../policy/types.ts";
 import type { PostureReport } from "../control/mod.ts";
 import { collectFacts, collectOs, type PostureSources } from "../posture/mod.ts";
+import { factsToWire, postureSigningMessage } from "../posture/report.ts";
 import { ConnectorState } from "../store/connector_state.ts";
 import type { EdgeApiFactory } from "./edge_api.ts";
 import { bootstrapBase, parseEnrollmentKey } from "./enrollment_key.ts";
 import { type DeviceInfo, Engine } from "./engine/mod.ts";
-import { type DeviceIdentity, loadOrCreateIdentity } from "./identity.ts";
+import { type DeviceIdentity, loadOrCreateIdentity, toBase64 } from "./identity.ts";
 import { type NetworkPort, OffTrustedNetworkPort } from "./network_port.ts";
 import { NotificationHub } from "./notifications.ts";
 import { ConnectorDlp, type ConnectorDlpOptions } from "./dlp_agent.ts";
@@ -45,6 +45,8 @@ export interface ConnectorConfig {
   sysNetPath?: string;
   heartbeatSec?: number;
   postureSec?: number;
+  /** How often posture facts are looked at for a change (default 2 s). */
+  postureCheckSec?: number;
   policyRefreshSec?: number;
   streamBackoffMs?: { min: number; max: number };
   /** Captive-portal / edge probe interval while all is well (default 60 s). */
@@ -144,10 +146,15 @@ export async function startConnector(
       fetchCa: (p) => ports.edge.fetchCa(p),
       device,
       enrollmentKey: config.enrollmentKey ?? null,
-      collectPosture: (policy) => postureReport(policy, postureSources),
+      collectPosture: (policy) =>
+        postureReport(policy, postureSources, {
+          deviceId: () => store.getEnrollment()?.deviceId ?? null,
+          sign: (data) => identity.sign(data),
+        }, now),
       clock: ports.clock,
       heartbeatSec: config.heartbeatSec,
       postureSec: config.postureSec,
+      postureCheckSec: config.postureCheckSec,
       policyRefreshSec: config.policyRefreshSec,
       streamBackoffMs: config.streamBackoffMs,
       probeIdleSec: config.probeIdleSec,
@@ -187,18 +194,29 @@ export async function startConnector(
   }
 }
 
-/** Collects the facts the policy's posture profiles need and evaluates them. */
+/**
+ * Collects the facts the policy's posture profiles need and signs them with
+ * the device key for the edge, which evaluates the profiles itself (the
+ * connector's own verdict would be worth nothing to it).
+ */
 export async function postureReport(
   policy: PolicyBundle,
   sources: PostureSources,
+  signer: { deviceId: () => string | null; sign: (data: Uint8Array) => Promise<Uint8Array> },
+  now: () => number = Date.now,
 ): Promise<PostureReport> {
+  const deviceId = signer.deviceId();
+  if (!deviceId) throw new Error("Cannot report posture before enrolment");
   const wanted = new Set(policy.appProfile.postureProfiles);
   const profiles = policy.postureProfiles.filter((p) => wanted.size === 0 || wanted.has(p.name));
   const facts = await collectFacts(profiles.flatMap((p) => p.checks), sources);
-  return {
-    collectedAt: new Date().toISOString(),
-    results: evaluatePosture(profiles, facts).results.slice(0, 256),
-  };
+  const payload = JSON.stringify({
+    deviceId,
+    collectedAt: new Date(now()).toISOString(),
+    facts: factsToWire(facts),
+  });
+  const signature = await signer.sign(postureSigningMessage(payload));
+  return { payload, signature: toBase64(signature) };
 }
 
 /** The bootstrap URL an enrolment key names explicitly (its `b`), if any. */

@@ -12,7 +12,6 @@
  */
 import type { HardwareFingerprint } from "../identity/secrets.ts";
 import type { TunnelEndpoint } from "../net/endpoint.ts";
-import type { PostureResult } from "../policy/posture.ts";
 import type { PolicyBundle } from "../policy/types.ts";
 
 /** A device asking to enrol (POST /api/v1/enroll). */
@@ -65,11 +64,15 @@ export function reenrollMessage(
   return `portcullis-reenroll-v1\n${fingerprintHash}\n${wgPublicKey}\n${signingPublicKey}`;
 }
 
-/** A device's posture check results (POST /api/v1/posture). */
+/**
+ * A device's posture report (POST /api/v1/posture): the JSON text of a
+ * PostureReportPayload (src/posture/report.ts: device id, collection time,
+ * raw facts) and the device signing key's Ed25519 signature over it.
+ */
 export interface PostureReport {
-  /** ISO 8601 time the facts were collected. */
-  collectedAt: string;
-  results: PostureResult[];
+  payload: string;
+  /** Base64 Ed25519 signature over postureSigningMessage(payload). */
+  signature: string;
 }
 
 /** The connector's view of its own state (POST /api/v1/heartbeat). */

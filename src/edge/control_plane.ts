@@ -24,7 +24,7 @@ import { InputError } from "../errors.ts";
 import { createEdgeSaas } from "./saas.ts";
 import { PolicyService } from "./policy.ts";
 import { ensureWgKey, type WgKeyPair } from "./wg_key.ts";
-import { type PostureSource, ReportPostureSource } from "./access/posture_source.ts";
+import { EdgePostureSource, type PostureSource } from "./access/posture_source.ts";
 import { DeviceSignal } from "./signal.ts";
 
 const log = logger("edge");
@@ -124,7 +124,7 @@ export async function startEdgeControlPlane(
     );
     const edgeAddress = hostAddress(network, 1);
     const notifier = new Notifier(store, clock);
-    const posture = deps.posture ?? new ReportPostureSource(store);
+    const posture = deps.posture ?? new EdgePostureSource(store, clock);
     const policy = new PolicyService(store, clock, notifier, { edgeAddress, posture });
     const dlp = new DlpService(store, clock, notifier);
     const saas = createEdgeSaas({

@@ -198,6 +198,8 @@ export class PolicyService {
       return next;
     });
     this.#cache.clear();
+    // The edge judges posture itself: new profiles mean new results for every device.
+    if (kind === "posture_profile") this.#posture?.profilesChanged?.();
     this.notifier.publish({ kind: "policy_updated", revision, objectKind: kind, by: actor });
   }
 

@@ -157,8 +157,24 @@ export const PostureCheck = z.discriminatedUnion("type", [
     .strict(),
   z.object({ type: z.literal("disk_encryption") }).strict(),
   z.object({ type: z.literal("firewall_enabled") }).strict(),
-  z.object({ type: z.literal("certificate"), subject: z.string().min(1) }).strict(),
+  /**
+   * A client certificate in the directory `store` (PEM files) whose issuer
+   * (and subject, when given) match and whose private key is there too: a
+   * certificate without its key proves nothing about this device.
+   */
+  z.object({
+    type: z.literal("certificate"),
+    issuer: z.string().min(1).max(512).optional(),
+    subject: z.string().min(1).max(512).optional(),
+    store: z.string().min(1).max(1024).optional(),
+  }).strict(),
   z.object({ type: z.literal("connector_version"), min: z.string() }).strict(),
+  /** An EDR agent: the named service's process running, and its binary's SHA-256 when given. */
+  z.object({
+    type: z.literal("edr"),
+    service: z.string().min(1).max(100),
+    sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, "expected a SHA-256 in hex").optional(),
+  }).strict(),
 ]);
 /** @see PostureCheck */
 export type PostureCheck = z.infer<typeof PostureCheck>;
@@ -167,7 +183,21 @@ export type PostureCheck = z.infer<typeof PostureCheck>;
 export const PostureProfile = z.object({
   name: z.string().min(1).max(100),
   checks: z.array(PostureCheck).min(1),
-}).strict();
+  /** A device's report counts this long after it was collected; older, the profile fails. */
+  validityMinutes: z.number().int().min(1).max(1440).default(15),
+  /** The edge evaluates the stored facts again this often (and on every report or profile change). */
+  reevaluateMinutes: z.number().int().min(1).max(1440).default(5),
+}).strict().superRefine((p, ctx) => {
+  p.checks.forEach((c, i) => {
+    if (c.type === "certificate" && !c.issuer && !c.subject) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["checks", i],
+        message: "a certificate check needs an issuer or a subject",
+      });
+    }
+  });
+});
 /** @see PostureProfile */
 export type PostureProfile = z.infer<typeof PostureProfile>;
 

@@ -196,6 +196,28 @@ CREATE INDEX access_decisions_device ON access_decisions(device_id, id);
 `,
   },
   {
+    version: 4,
+    name: "posture_results",
+    sql: `
+-- The edge's own evaluation of each device's latest signed posture report:
+-- one row per profile and check, expected vs actual, so a failure explains
+-- itself in the console and the decision log. Replaced whole on every
+-- evaluation; the report itself stays in posture_reports.
+CREATE TABLE posture_results (
+  device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+  profile TEXT NOT NULL,
+  check_name TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  passed INTEGER NOT NULL,
+  expected TEXT NOT NULL,
+  actual TEXT NOT NULL,
+  evaluated_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (device_id, profile, position)
+) STRICT;
+`,
+  },
+  {
     version: 5,
     name: "dlp",
     sql: `

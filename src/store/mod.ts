@@ -68,6 +68,7 @@ export const TABLES = [
   "address_free",
   "policy_objects",
   "posture_reports",
+  "posture_results",
   "c2c_registrations",
   "notifications",
   "audit_log",

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { decodeEnrollmentKey } from "../../src/edge/enrollment_keys.ts";
 import { totpAt } from "../../src/identity/totp.ts";
-import { fixture } from "./helpers.ts";
+import { fixture, signedPosture } from "./helpers.ts";
 
 async function errorOf(res: Response): Promise<{ status: number; code: string; message: string }> {
   const j = await res.json();
@@ -349,7 +349,8 @@ Deno.test("admin enrolment keys: create shows the key once, list has no secrets,
 
 Deno.test("admin devices: detail with tunnel counters, disable removes the peer, enable restores, delete frees the address", async () => {
   const f = await fixture();
-  const a = await f.enroll();
+  const sig = f.signer();
+  const a = await f.enroll({ signingPublicKey: sig.publicKey });
   const b = await f.enroll();
   f.tunnel.stats.set(a.body.wgPublicKey, {
     rxBytes: 1234,
@@ -361,7 +362,7 @@ Deno.test("admin devices: detail with tunnel counters, disable removes the peer,
   await f.req(
     "POST",
     "/api/v1/posture",
-    { collectedAt: "2026-01-01T00:00:00Z", results: [] },
+    signedPosture(sig, a.json.deviceId, f.clock.now(), {}),
     a.headers,
   );
   const detail = await (await f.adminReq("GET", `/api/v1/admin/devices/${a.json.deviceId}`)).json();

@@ -3,7 +3,8 @@ import { reenrollMessage } from "../../src/control/mod.ts";
 import assert from "node:assert/strict";
 import { EnrollResponse, PolicyResponse } from "../../src/http/api/schemas.ts";
 import { fingerprintHash } from "../../src/identity/secrets.ts";
-import { fixture, key32 } from "./helpers.ts";
+import { fixture, key32, signedPosture } from "./helpers.ts";
+import { postureSigningMessage } from "../../src/posture/report.ts";
 import { waitUntil } from "../e2e/netns.ts";
 
 /** Waits until the notifier has `n` subscribers (streams end asynchronously). */
@@ -543,38 +544,100 @@ Deno.test("policy stream: ends when re-enrolment rotates the credential", async 
 
 Deno.test("posture, c2c and heartbeat: good and bad input", async () => {
   const f = await fixture();
-  const d = await f.enroll();
+  const sig = f.signer();
+  const d = await f.enroll({ signingPublicKey: sig.publicKey });
   const h = d.headers;
-  const report = {
-    collectedAt: "2026-01-01T00:00:00Z",
-    results: [{ profile: "p", check: "disk", passed: false, expected: "on", actual: "off'; --" }],
-  };
-  const ok = await f.req("POST", "/api/v1/posture", report, h);
+  const id = d.json.deviceId;
+  await f.adminReq("PUT", "/api/v1/admin/policy/posture-profiles", {
+    items: [{ name: "disk", checks: [{ type: "disk_encryption" }] }],
+  });
+  const now = f.clock.now();
+  // The edge judges the facts itself: the device says nothing about passing.
+  const ok = await f.req(
+    "POST",
+    "/api/v1/posture",
+    signedPosture(sig, id, now - 1000, {
+      diskEncryption: false,
+    }),
+    h,
+  );
   assert.equal(ok.status, 200);
-  assert.equal((await ok.json()).passed, false);
-  assert.equal(f.store.posture.latest(d.json.deviceId)?.passed, false);
+  const verdict = await ok.json();
+  assert.equal(verdict.passed, false);
+  assert.deepEqual(verdict.profiles, [
+    { profile: "disk", passed: false, reason: "disk not encrypted" },
+  ]);
+  assert.equal(f.store.posture.latest(id)?.passed, false);
+  assert.deepEqual(
+    f.store.posture.results(id).map((r) => [r.profile, r.check, r.passed, r.expected, r.actual]),
+    [["disk", "disk_encryption", false, "disk encrypted", "disk not encrypted"]],
+  );
   const before = f.store.tableCounts();
+  const forger = f.signer();
+  const good = signedPosture(sig, id, now, { diskEncryption: true });
   const bad: [string, unknown, number, string][] = [
-    ["posture wrong type", { ...report, results: "x" }, 400, "invalid_request"],
-    ["posture unknown field", { ...report, extra: 1 }, 400, "invalid_request"],
-    ["posture bad date", { ...report, collectedAt: "yesterday" }, 400, "invalid_request"],
     [
-      "posture too many",
-      { ...report, results: Array(300).fill(report.results[0]) },
+      "unsigned (the old, self-judged form)",
+      { collectedAt: new Date(now).toISOString(), results: [] },
       400,
       "invalid_request",
     ],
+    [
+      "signed by another key",
+      signedPosture(forger, id, now, { diskEncryption: true }),
+      400,
+      "posture_signature_invalid",
+    ],
+    [
+      "payload changed after signing",
+      { ...good, payload: good.payload.replace("true", "false") },
+      400,
+      "posture_signature_invalid",
+    ],
+    [
+      "for another device",
+      signedPosture(sig, "dev_other", now, {}),
+      403,
+      "posture_device_mismatch",
+    ],
+    ["stale", signedPosture(sig, id, now - 6 * 60_000, {}), 400, "posture_report_stale"],
+    ["from the future", signedPosture(sig, id, now + 6 * 60_000, {}), 400, "posture_report_stale"],
+    [
+      "replayed",
+      signedPosture(sig, id, now - 1000, { diskEncryption: false }),
+      409,
+      "posture_report_replayed",
+    ],
+    ["older than the last", signedPosture(sig, id, now - 2000, {}), 409, "posture_report_replayed"],
+    [
+      "facts of the wrong type",
+      signedPosture(sig, id, now, { diskEncryption: "yes" }),
+      400,
+      "invalid_request",
+    ],
+    ["unknown fact", signedPosture(sig, id, now, { trustMe: true }), 400, "invalid_request"],
+    [
+      "payload not JSON",
+      { payload: "nope", signature: sig.sign(postureSigningMessage("nope")) },
+      400,
+      "invalid_request",
+    ],
+    ["bad signature text", { ...good, signature: "x" }, 400, "invalid_request"],
   ];
   for (const [name, body, status, code] of bad) {
     const err = await errorOf(await f.req("POST", "/api/v1/posture", body, h));
     assert.equal(err.status, status, name);
-    assert.equal(err.code, code, name);
+    assert.equal(err.code, code, `${name}: ${err.message}`);
+    assert.ok(err.message.length > 20, name);
   }
   const huge = await errorOf(
-    await f.req("POST", "/api/v1/posture", { ...report, pad: "x".repeat(100_000) }, h),
+    await f.req("POST", "/api/v1/posture", { ...good, pad: "x".repeat(100_000) }, h),
   );
   assert.equal(huge.code, "body_too_large");
   assert.deepEqual(f.store.tableCounts(), before);
+  // The good one still goes through after all that.
+  const pass = await f.req("POST", "/api/v1/posture", good, h);
+  assert.equal((await pass.json()).passed, true);
 
   // c2c: disabled by default.
   let r = await (await f.req("POST", "/api/v1/c2c/register", {
@@ -811,7 +874,14 @@ Deno.test("policy: each device's bundle holds only the segments a rule could all
       { name: "finance", segments: ["finance"], users: ["cfo"] },
     ],
   });
-  const eng = await f.enroll({}, f.newKey({ group: "engineering" }).key);
+  await f.adminReq("PUT", "/api/v1/admin/policy/posture-profiles", {
+    items: [{ name: "disk-encrypted", checks: [{ type: "disk_encryption" }], validityMinutes: 15 }],
+  });
+  const sig = f.signer();
+  const eng = await f.enroll(
+    { signingPublicKey: sig.publicKey },
+    f.newKey({ group: "engineering" }).key,
+  );
   const other = await f.enroll({}, f.newKey({ group: "branch" }).key);
   const policyOf = async (h: Record<string, string>) =>
     PolicyResponse.parse(await (await f.req("GET", "/api/v1/policy", undefined, h)).json()).policy;
@@ -838,18 +908,28 @@ Deno.test("policy: each device's bundle holds only the segments a rule could all
   assert.deepEqual(o.access, []);
   assert.deepEqual(o.edgeDnsDomains, ["portcullis.internal"]);
 
+  // A failing report: the reason is the edge's reading of the facts.
+  await f.req(
+    "POST",
+    "/api/v1/posture",
+    signedPosture(sig, eng.json.deviceId, f.clock.now(), { diskEncryption: false }),
+    eng.headers,
+  );
+  p = await policyOf(eng.headers);
+  assert.equal(p.access[1].state, "posture_failing");
+  assert.match(
+    p.access[1].reason,
+    /rule "HR apps" needs posture "disk-encrypted", device reports disk not encrypted/,
+  );
   // A passing posture report changes the standing (and the version).
   const before = p.version;
-  await f.req("POST", "/api/v1/posture", {
-    collectedAt: "2026-01-01T00:00:00Z",
-    results: [{
-      profile: "disk-encrypted",
-      check: "disk",
-      passed: true,
-      expected: "on",
-      actual: "on",
-    }],
-  }, eng.headers);
+  f.clock.advance(1000);
+  await f.req(
+    "POST",
+    "/api/v1/posture",
+    signedPosture(sig, eng.json.deviceId, f.clock.now(), { diskEncryption: true }),
+    eng.headers,
+  );
   p = await policyOf(eng.headers);
   assert.notEqual(p.version, before);
   assert.equal(p.access[1].state, "allowed");

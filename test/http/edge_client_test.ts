@@ -166,10 +166,7 @@ Deno.test("EdgeClient against an in-process edge: enrol, policy ETag, errors, sk
   assert.equal(p2.status === "updated" && p2.policy.version, "v2");
   await client.heartbeat({ state: "connected", transport: "udp", clockSkewMs: skew });
   assert.equal(edge.heartbeats.length, 1);
-  await client.reportPosture({
-    collectedAt: new Date().toISOString(),
-    results: [{ profile: "p", check: "c", passed: true, expected: "x", actual: "x" }],
-  });
+  await client.reportPosture({ payload: "{}", signature: `${"A".repeat(86)}==` });
   assert.equal(edge.postures.length, 1);
   const c2c = await client.registerC2c("ws1.clients.portcullis.internal");
   assert.equal(c2c.valid, true);

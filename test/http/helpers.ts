@@ -11,7 +11,8 @@ import { DlpService } from "../../src/edge/dlp.ts";
 import { createEdgeSaas } from "../../src/edge/saas.ts";
 import type { FetchFn } from "../../src/saas/mod.ts";
 import { PolicyService } from "../../src/edge/policy.ts";
-import { ReportPostureSource } from "../../src/edge/access/posture_source.ts";
+import { EdgePostureSource } from "../../src/edge/access/posture_source.ts";
+import { postureSigningMessage } from "../../src/posture/report.ts";
 import { DeviceSignal } from "../../src/edge/signal.ts";
 import { createEdgeApp } from "../../src/http/app_edge.ts";
 import type { EnrollRequest } from "../../src/http/api/schemas.ts";
@@ -50,7 +51,7 @@ export async function fixture(
   const store = openStore(":memory:");
   const notifier = new Notifier(store, clock);
   const tunnel = opts.tunnel ?? new MemoryTunnelPort();
-  const posture = new ReportPostureSource(store);
+  const posture = new EdgePostureSource(store, clock);
   const policy = new PolicyService(store, clock, notifier, { edgeAddress: "100.64.0.1", posture });
   const dlp = new DlpService(store, clock, notifier);
   const saas = createEdgeSaas({
@@ -151,8 +152,14 @@ export async function fixture(
     const x = (publicKey.export({ format: "jwk" }) as { x: string }).x;
     return {
       publicKey: Buffer.from(x, "base64url").toString("base64"),
-      sign: (message: string) =>
-        Buffer.from(edSign(null, new TextEncoder().encode(message), privateKey)).toString("base64"),
+      sign: (message: string | Uint8Array) =>
+        Buffer.from(
+          edSign(
+            null,
+            typeof message === "string" ? new TextEncoder().encode(message) : message,
+            privateKey,
+          ),
+        ).toString("base64"),
     };
   };
 
@@ -187,4 +194,19 @@ export async function fixture(
     adminReq,
     enroll,
   };
+}
+
+/** A posture report as the connector builds it: the payload text and its signature by `sig`. */
+export function signedPosture(
+  sig: { sign: (m: Uint8Array) => string },
+  deviceId: string,
+  collectedAt: number,
+  facts: Record<string, unknown>,
+) {
+  const payload = JSON.stringify({
+    deviceId,
+    collectedAt: new Date(collectedAt).toISOString(),
+    facts,
+  });
+  return { payload, signature: sig.sign(postureSigningMessage(payload)) };
 }

@@ -7,7 +7,13 @@ import assert from "node:assert/strict";
 import { EdgeApiError, isCredentialRefused } from "../../src/connector/edge_api.ts";
 import { parseEnrollmentKey } from "../../src/connector/enrollment_key.ts";
 import { EdgeClient } from "../../src/http/edge_client.ts";
-import { fingerprintHash, generateDeviceKeys } from "../../src/connector/identity.ts";
+import {
+  DeviceIdentity,
+  fingerprintHash,
+  generateDeviceKeys,
+} from "../../src/connector/identity.ts";
+import { postureReport } from "../../src/connector/mod.ts";
+import { makeBundle } from "../connector/fake_edge.ts";
 import { fixture } from "./helpers.ts";
 
 Deno.test("EdgeClient speaks the real edge API", async () => {
@@ -41,10 +47,21 @@ Deno.test("EdgeClient speaks the real edge API", async () => {
   const etag = p.status === "updated" ? p.etag : null;
   assert.deepEqual(await client.fetchPolicy(etag), { status: "unchanged" });
   await client.heartbeat({ state: "connected", transport: "udp", clockSkewMs: 0 });
-  await client.reportPosture({
-    collectedAt: new Date().toISOString(),
-    results: [{ profile: "base", check: "firewall", passed: true, expected: "on", actual: "on" }],
+  // A report signed with the device key, as the connector builds it, is accepted.
+  const identity = new DeviceIdentity(fp, await fingerprintHash(fp), keys.secrets, {
+    ...keys,
+    createdAt: 0,
   });
+  const report = await postureReport(makeBundle("v1"), {}, {
+    deviceId: () => res.deviceId,
+    sign: (d) => identity.sign(d),
+  }, () => f.clock.now());
+  await client.reportPosture(report);
+  // The same report again is a replay; the edge's refusal arrives as a typed error.
+  await assert.rejects(
+    client.reportPosture(report),
+    (e) => e instanceof EdgeApiError && e.code === "posture_report_replayed",
+  );
   const c2c = await client.registerC2c("ws1.clients.portcullis.internal");
   assert.equal(typeof c2c.valid, "boolean");
   await client.supportRequest(

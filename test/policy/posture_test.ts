@@ -3,6 +3,7 @@ import {
   checkName,
   evaluateCheck,
   evaluatePosture,
+  judgeProfiles,
   passedProfilesFrom,
   type PostureFacts,
   subjectMatches,
@@ -24,9 +25,21 @@ const facts: PostureFacts = {
   diskEncryption: true,
   firewallEnabled: false,
   certificates: [
-    { subject: "CN=laptop-17, O=Example Corp", notAfter: NOW + 86400_000 },
-    { subject: "CN=old-device, O=Example Corp", notAfter: NOW - 1 },
+    {
+      subject: "CN=laptop-17, O=Example Corp",
+      issuer: "CN=Corp Device CA, O=Example Corp",
+      notAfter: NOW + 86400_000,
+      hasKey: true,
+      store: "/etc/pki/device",
+    },
+    { subject: "CN=old-device, O=Example Corp", notAfter: NOW - 1, hasKey: true },
+    { subject: "CN=keyless", issuer: "CN=Other CA", notAfter: NOW + 1000, hasKey: false },
+    { subject: "CN=expired", issuer: "CN=Other CA", notAfter: NOW - 1000, hasKey: true },
   ],
+  services: new Map([
+    ["falcon-sensor", { running: true, sha256: SHA }],
+    ["wazuh-agentd", { running: false }],
+  ]),
   connectorVersion: "0.1.0",
 };
 
@@ -118,29 +131,105 @@ Deno.test("posture: each check with expected and actual", () => {
       "/etc/other exists",
       "unknown (not collected)",
     ],
-    [{ type: "disk_encryption" }, facts, true, "disk encryption on", "disk encryption on"],
-    [{ type: "disk_encryption" }, {}, false, "disk encryption on", "unknown (not collected)"],
-    [{ type: "firewall_enabled" }, facts, false, "firewall on", "firewall off"],
+    [{ type: "disk_encryption" }, facts, true, "disk encrypted", "disk encrypted"],
+    [{ type: "disk_encryption" }, {}, false, "disk encrypted", "unknown (not collected)"],
+    [
+      { type: "disk_encryption" },
+      { diskEncryption: false },
+      false,
+      "disk encrypted",
+      "disk not encrypted",
+    ],
+    [
+      { type: "firewall_enabled" },
+      facts,
+      false,
+      "firewall dropping inbound",
+      "no firewall dropping inbound",
+    ],
     [
       { type: "certificate", subject: "CN=laptop-17" },
       facts,
       true,
-      "valid certificate with subject CN=laptop-17",
-      "certificate CN=laptop-17, O=Example Corp",
+      "certificate with subject CN=laptop-17 with its private key",
+      "certificate CN=laptop-17, O=Example Corp with its key",
+    ],
+    [
+      { type: "certificate", issuer: "CN=Corp Device CA", store: "/etc/pki/device" },
+      facts,
+      true,
+      "certificate issued by CN=Corp Device CA in /etc/pki/device with its private key",
+      "certificate CN=laptop-17, O=Example Corp with its key",
+    ],
+    [
+      { type: "certificate", issuer: "CN=Corp Device CA", store: "/elsewhere" },
+      facts,
+      false,
+      "certificate issued by CN=Corp Device CA in /elsewhere with its private key",
+      "no matching certificate among 4",
+    ],
+    [
+      { type: "certificate", issuer: "CN=Other CA" },
+      facts,
+      false,
+      "certificate issued by CN=Other CA with its private key",
+      "certificate CN=keyless without its key",
     ],
     [
       { type: "certificate", subject: "CN=old-device" },
       facts,
       false,
-      "valid certificate with subject CN=old-device",
+      "certificate with subject CN=old-device with its private key",
       "certificate CN=old-device, O=Example Corp expired",
     ],
     [
       { type: "certificate", subject: "CN=nobody" },
       facts,
       false,
-      "valid certificate with subject CN=nobody",
-      "no matching certificate among 2",
+      "certificate with subject CN=nobody with its private key",
+      "no matching certificate among 4",
+    ],
+    [
+      { type: "certificate", issuer: "CN=Corp Device CA" },
+      {},
+      false,
+      "certificate issued by CN=Corp Device CA with its private key",
+      "unknown (not collected)",
+    ],
+    [
+      { type: "edr", service: "falcon-sensor" },
+      facts,
+      true,
+      "service falcon-sensor running",
+      "service falcon-sensor running",
+    ],
+    [
+      { type: "edr", service: "falcon-sensor", sha256: SHA.toUpperCase() },
+      facts,
+      true,
+      `service falcon-sensor running from a binary with sha256 ${SHA}`,
+      `service falcon-sensor running from a binary with sha256 ${SHA}`,
+    ],
+    [
+      { type: "edr", service: "falcon-sensor", sha256: "f".repeat(64) },
+      facts,
+      false,
+      `service falcon-sensor running from a binary with sha256 ${"f".repeat(64)}`,
+      `service falcon-sensor running from a binary with sha256 ${SHA}`,
+    ],
+    [
+      { type: "edr", service: "wazuh-agentd" },
+      facts,
+      false,
+      "service wazuh-agentd running",
+      "service wazuh-agentd not running",
+    ],
+    [
+      { type: "edr", service: "unasked" },
+      facts,
+      false,
+      "service unasked running",
+      "unknown (not collected)",
     ],
   ];
   for (const [raw, f, passed, expected, actual] of table) {
@@ -178,4 +267,51 @@ Deno.test("posture: profiles pass only when every check passes; results fit the 
   assert.deepEqual(passedProfilesFrom(ev.results), ["baseline"]);
   const long = PostureCheck.parse({ type: "file_exists", path: "/" + "x".repeat(300) });
   assert.equal(checkName(long).length, 100);
+});
+
+Deno.test("posture: the edge's judgement holds for the profile's validity, from collection", () => {
+  const profiles = [
+    PostureProfile.parse({
+      name: "disk-encrypted",
+      checks: [{ type: "disk_encryption" }],
+      validityMinutes: 10,
+      reevaluateMinutes: 2,
+    }),
+    PostureProfile.parse({
+      name: "marker",
+      checks: [{ type: "file_exists", path: "/etc/missing" }],
+    }),
+  ];
+  const collected = NOW - 60_000;
+  const j = judgeProfiles(profiles, facts, collected, NOW);
+  const disk = j.get("disk-encrypted")!;
+  assert.equal(disk.passed, true);
+  assert.equal(disk.reason, "every check passed");
+  assert.equal(disk.expiresAt, collected + 10 * 60_000);
+  assert.equal(disk.reevaluateAt, NOW + 2 * 60_000);
+  const marker = j.get("marker")!;
+  assert.equal(marker.passed, false);
+  assert.equal(marker.reason, "/etc/missing missing");
+  assert.equal(marker.expiresAt, collected + 15 * 60_000, "default validity 15 minutes");
+  assert.deepEqual(marker.results.map((r) => [r.expected, r.actual]), [[
+    "/etc/missing exists",
+    "/etc/missing missing",
+  ]]);
+  // A report dated in the future cannot extend its own life.
+  assert.equal(
+    judgeProfiles(profiles, facts, NOW + 3_600_000, NOW).get("marker")!.expiresAt,
+    NOW + 15 * 60_000,
+  );
+});
+
+Deno.test("posture: a certificate check needs an issuer or a subject", () => {
+  assert.equal(
+    PostureProfile.safeParse({ name: "c", checks: [{ type: "certificate", store: "/x" }] }).success,
+    false,
+  );
+  assert.equal(
+    PostureProfile.safeParse({ name: "c", checks: [{ type: "edr", service: "x", sha256: "12" }] })
+      .success,
+    false,
+  );
 });

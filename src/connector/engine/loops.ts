@@ -13,7 +13,7 @@ import type { NotificationHub } from "../notifications.ts";
 import { sendHeartbeat } from "./heartbeat.ts";
 import { every } from "./periodic.ts";
 import { followPolicyStream, pollPolicy } from "./policy_sync.ts";
-import { type CollectPosture, reportPostureOnce } from "./posture_loop.ts";
+import { type CollectPosture, reportPeriodMs, reportPostureOnce } from "./posture_loop.ts";
 
 const log = logger("connector.engine");
 
@@ -21,8 +21,10 @@ const log = logger("connector.engine");
 export interface LoopPeriods {
   /** Heartbeat period (default 30 s). */
   heartbeatSec?: number;
-  /** Posture period (default 300 s). */
+  /** Longest time between two posture reports (default 300 s). */
   postureSec?: number;
+  /** How often the connector looks for changed posture facts (default 2 s). */
+  postureCheckSec?: number;
   /** Overrides the policy's refresh period (tests). */
   policyRefreshSec?: number;
   /** Backoff of the policy stream reconnects (default 1–30 s). */
@@ -89,8 +91,19 @@ export class BackgroundLoops {
     });
     if (d.collectPosture) {
       const collect = d.collectPosture;
-      every(ac.signal, (d.periods.postureSec ?? 300) * 1000, async () => {
-        await reportPostureOnce(d.client(), d.policy(), collect);
+      const postureSec = d.periods.postureSec ?? 300;
+      const checkMs = Math.min(postureSec, d.periods.postureCheckSec ?? 2) * 1000;
+      // Fresh per start: a new connection reports at once. Time is counted in
+      // looks (the timers have no clock), which is all the period needs.
+      const sent = { lastFacts: null as string | null, lastSentAt: 0, looks: 0 };
+      every(ac.signal, checkMs, async () => {
+        const policy = d.policy();
+        if (!policy) return;
+        const s = Object.assign(sent, {
+          now: checkMs * ++sent.looks,
+          periodMs: reportPeriodMs(policy, postureSec),
+        });
+        await reportPostureOnce(d.client(), policy, collect, s);
       }, { soon: true, timers });
     }
   }

@@ -118,7 +118,11 @@ export function startEnforcement(
   const offPosture = ctx.posture.onChange((id) => enforcer.deviceChanged(id));
   const offC2c = ctx.c2cChanged.on(() => enforcer.peersChanged());
   const offSubject = ctx.subjectChanged.on((id) => enforcer.deviceChanged(id));
-  const timer = setInterval(() => enforcer.tick(), 1000);
+  const timer = setInterval(() => {
+    // Posture first: a result judged again this second re-decides its flows in this tick.
+    ctx.posture.tick?.();
+    enforcer.tick();
+  }, 1000);
   resolver.start();
 
   return {

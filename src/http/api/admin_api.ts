@@ -356,7 +356,27 @@ export function adminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
     return c.json({
       ...deviceView(ctx, d),
       posture: posture
-        ? { passed: posture.passed, receivedAt: iso(posture.receivedAt), report: posture.body }
+        ? {
+          passed: posture.passed,
+          receivedAt: iso(posture.receivedAt),
+          collectedAt: posture.collectedAt,
+          report: posture.body,
+          // The edge's own judgement now (expired results count as failed), and every check.
+          profiles: [...ctx.posture.profiles(d.id)].map(([profile, s]) => ({
+            profile,
+            passed: s.passed && s.expiresAt > ctx.clock.now(),
+            reason: s.expiresAt > ctx.clock.now() ? s.reason : `expired at ${iso(s.expiresAt)}`,
+            evaluatedAt: iso(s.evaluatedAt),
+            expiresAt: iso(s.expiresAt),
+          })),
+          results: store.posture.results(d.id).map((r) => ({
+            profile: r.profile,
+            check: r.check,
+            passed: r.passed,
+            expected: r.expected,
+            actual: r.actual,
+          })),
+        }
         : null,
       clientToClient: reg
         ? {

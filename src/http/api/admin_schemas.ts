@@ -66,7 +66,11 @@ export const HeartbeatResponse = z.object({
 
 /** Posture report response. */
 export const PostureResponse = z.object({
+  /** Every posture profile passed, as the edge judged the reported facts. */
   passed: z.boolean(),
+  profiles: z.array(
+    z.object({ profile: z.string(), passed: z.boolean(), reason: z.string() }).strict(),
+  ),
   serverTime: z.string(),
 }).strict();
 

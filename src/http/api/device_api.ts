@@ -16,6 +16,8 @@ import {
 } from "../../edge/devices.ts";
 import { compileHostnameRegex } from "../../edge/policy.ts";
 import { judgeC2cName } from "../../edge/c2c.ts";
+import { acceptPostureReport } from "../../edge/posture_reports.ts";
+import { SignedPostureReport } from "../../posture/report.ts";
 import { randomId, sha256Hex } from "../../identity/secrets.ts";
 import type { PolicyBundle } from "../../policy/types.ts";
 import type { DeviceRecord } from "../../store/mod.ts";
@@ -28,7 +30,6 @@ import {
   EnrollRequest,
   HeartbeatRequest,
   type PolicyResponse,
-  PostureReport,
 } from "./schemas.ts";
 import { SSE_HEADERS, sseStream, StreamSlots } from "./sse.ts";
 
@@ -165,16 +166,9 @@ export function deviceApi(deps: ResolvedDeps): Hono<EdgeEnv> {
   });
 
   app.post("/posture", auth, async (c) => {
-    const device = c.get("device");
-    const report = await readJson(c, PostureReport);
-    const now = ctx.clock.now();
-    const passed = report.results.every((r) => r.passed);
-    ctx.store.transaction(() => {
-      ctx.store.posture.insert(device.id, report.collectedAt, now, passed, report);
-      ctx.store.devices.touch(device.id, now);
-    });
-    ctx.posture.reported?.(device.id);
-    return c.json({ passed, serverTime: iso(now) }, 200);
+    const report = await readJson(c, SignedPostureReport);
+    const verdict = acceptPostureReport(ctx, c.get("device"), report);
+    return c.json({ ...verdict, serverTime: iso(ctx.clock.now()) }, 200);
   });
 
   app.post("/c2c/register", auth, async (c) => {

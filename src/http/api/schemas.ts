@@ -22,6 +22,7 @@ import type * as identity from "../../identity/secrets.ts";
 import type * as net from "../../net/endpoint.ts";
 import type * as posture from "../../policy/posture.ts";
 import { PolicyBundle } from "../../policy/types.ts";
+import { SignedPostureReport } from "../../posture/report.ts";
 
 /** Base64 of a 32-byte key (WireGuard and Ed25519 public keys). */
 export const Key32 = z.string().regex(
@@ -107,11 +108,8 @@ export const PostureResult = z.object({
 /** @see PostureResult */
 export type PostureResult = z.infer<typeof PostureResult>;
 
-/** POST /api/v1/posture request. */
-export const PostureReport = z.object({
-  collectedAt: z.string().datetime(),
-  results: z.array(PostureResult).max(256),
-}).strict() satisfies z.ZodType<control.PostureReport>;
+/** POST /api/v1/posture request: facts signed by the device (src/posture/report.ts). */
+export const PostureReport = SignedPostureReport satisfies z.ZodType<control.PostureReport>;
 /** @see PostureReport */
 export type PostureReport = z.infer<typeof PostureReport>;
 

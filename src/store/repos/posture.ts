@@ -11,7 +11,18 @@ export interface PostureRecord {
   body: unknown;
 }
 
-/** Posture reports; the newest `keep` per device are kept. */
+/** One stored result of the edge's evaluation: a check of a profile, expected vs actual. */
+export interface PostureResultRecord {
+  profile: string;
+  check: string;
+  passed: boolean;
+  expected: string;
+  actual: string;
+  evaluatedAt: number;
+  expiresAt: number;
+}
+
+/** Posture reports (the newest `keep` per device are kept) and the edge's results. */
 export class PostureRepo {
   constructor(private db: Database) {}
   /** Stores a report and prunes old ones (call inside a transaction). */
@@ -57,5 +68,44 @@ export class PostureRepo {
   /** Number of stored reports. */
   count(): number {
     return num(this.db.get<Row>("SELECT COUNT(*) AS n FROM posture_reports")!.n);
+  }
+  /** Replaces a device's evaluated results (call inside a transaction). */
+  replaceResults(deviceId: string, results: readonly PostureResultRecord[]): void {
+    this.db.run("DELETE FROM posture_results WHERE device_id = ?", deviceId);
+    results.forEach((r, i) =>
+      this.db.run(
+        "INSERT INTO posture_results (device_id, profile, check_name, position, passed, expected, actual, evaluated_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        deviceId,
+        r.profile,
+        r.check,
+        i,
+        r.passed ? 1 : 0,
+        r.expected,
+        r.actual,
+        r.evaluatedAt,
+        r.expiresAt,
+      )
+    );
+  }
+  /** A device's evaluated results, in evaluation order. */
+  results(deviceId: string): PostureResultRecord[] {
+    return this.db.all<Row>(
+      "SELECT * FROM posture_results WHERE device_id = ? ORDER BY position",
+      deviceId,
+    ).map((r) => ({
+      profile: str(r.profile),
+      check: str(r.check_name),
+      passed: num(r.passed) === 1,
+      expected: str(r.expected),
+      actual: str(r.actual),
+      evaluatedAt: num(r.evaluated_at),
+      expiresAt: num(r.expires_at),
+    }));
+  }
+  /** Ids of devices with at least one report. */
+  reportingDevices(): string[] {
+    return this.db.all<Row>("SELECT DISTINCT device_id FROM posture_reports").map((r) =>
+      str(r.device_id)
+    );
   }
 }

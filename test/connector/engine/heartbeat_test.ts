@@ -58,7 +58,7 @@ Deno.test("heartbeat: what a failure means (table)", async () => {
 Deno.test("posture: collects for the policy in force and sends; nothing before enrolment", async () => {
   const c = new FakeEdgeApi();
   const policy = makeBundle("v1");
-  const report = { collectedAt: new Date(0).toISOString(), results: [] };
+  const report = { payload: '{"facts":{}}', signature: "" };
   const seen: string[] = [];
   const collect = (p: typeof policy) => (seen.push(p.version), Promise.resolve(report));
   assert.equal(await reportPostureOnce(null, policy, collect), false);

@@ -18,7 +18,7 @@ function setup(client: FakeEdgeApi | null) {
     timers,
     hub: { raise: (type, _s, m) => (seen.push(`${type}: ${m}`), {} as never) },
     periods: { heartbeatSec: 30, postureSec: 120, policyRefreshSec: 60 },
-    collectPosture: () => Promise.resolve({ collectedAt: "2026-01-01T00:00:00.000Z", results: [] }),
+    collectPosture: () => Promise.resolve({ payload: "{}", signature: "" }),
     client: () => client,
     policy: () => makeBundle("v1"),
     state: () => state,

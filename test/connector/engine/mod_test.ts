@@ -34,7 +34,7 @@ async function setup(o: Partial<EngineDeps> = {}) {
     fetchCa: (p) => edge.fetchCa(p),
     device: { hostname: "ws1", os: "debian", osVersion: "12", connectorVersion: "0.1.0" },
     enrollmentKey: keyFor(),
-    collectPosture: () => Promise.resolve({ collectedAt: new Date(0).toISOString(), results: [] }),
+    collectPosture: () => Promise.resolve({ payload: "{}", signature: "" }),
     clock: timers.clock,
     timers,
     // No real DNS: the allow-list of a block resolves nothing.
