@@ -1,20 +1,33 @@
 /**
  * Posture collectors: read facts from the local system for the checks a
- * policy asks about. Collection is mechanism only; src/policy/posture.ts
- * compares the facts with the expected values. A collector that fails leaves
- * its fact undefined, which the evaluator treats as a failed check (posture
- * fails closed). Paths and commands are injectable for tests.
+ * policy asks about. Collection is mechanism only; the edge compares the
+ * facts with the expected values (src/policy/posture.ts) after verifying the
+ * connector's signature over them. A collector that fails leaves its fact
+ * undefined, which the evaluator treats as a failed check (posture fails
+ * closed). Paths and commands are injectable, so tests run the real readers
+ * over fake /proc and /sys trees.
  */
 import type { PostureCheck } from "../policy/types.ts";
-import type { FileFact, PostureFacts } from "../policy/posture.ts";
+import type { CertificateFact, FileFact, PostureFacts, ServiceFact } from "../policy/posture.ts";
+import { collectCertificates, DEFAULT_CERT_STORE } from "./certificates.ts";
+import { collectDiskEncryption, type DiskSources } from "./disk.ts";
+import { collectFirewall, type FirewallSources } from "./firewall.ts";
+import { hashFileCached } from "./hash.ts";
+import { collectProcesses, collectServices } from "./processes.ts";
+
+export { collectCertificates, DEFAULT_CERT_STORE } from "./certificates.ts";
+export { collectDiskEncryption, inspectRootDisk, rootMount } from "./disk.ts";
+export { collectFirewall, defaultRouteInterface, dropsInbound } from "./firewall.ts";
+export { collectProcesses, collectServices, listProcesses } from "./processes.ts";
 
 /** Where collectors look; defaults are the real system. */
 export interface PostureSources {
   osReleasePath?: string;
   procPath?: string;
-  sysBlockPath?: string;
-  /** Runs `nft list ruleset` and returns its stdout, or throws. */
-  nftRuleset?: () => Promise<string>;
+  /** Disk encryption: mountinfo and sysfs. */
+  disk?: DiskSources;
+  /** Firewall: the nft JSON rule set and the route table. */
+  firewall?: FirewallSources;
   connectorVersion?: string;
 }
 
@@ -40,68 +53,18 @@ export async function collectOs(path = "/etc/os-release"): Promise<OsInfo> {
   };
 }
 
-/** Names of running processes from /proc/<pid>/comm. */
-export async function collectProcesses(procPath = "/proc"): Promise<string[]> {
-  const names = new Set<string>();
-  for await (const e of Deno.readDir(procPath)) {
-    if (!/^\d+$/.test(e.name)) continue;
-    try {
-      names.add((await Deno.readTextFile(`${procPath}/${e.name}/comm`)).trim());
-    } catch {
-      // process ended while we looked
-    }
-  }
-  return [...names].sort();
-}
-
 /** Whether a file exists and, if asked, the SHA-256 of its contents. */
 export async function collectFile(path: string, withHash: boolean): Promise<FileFact> {
   try {
     const st = await Deno.stat(path);
     if (!st.isFile) return { exists: false };
     if (!withHash) return { exists: true };
-    if (st.size > 256 * 1024 * 1024) return { exists: true };
-    const data = await Deno.readFile(path);
-    const d = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
-    return { exists: true, sha256: Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("") };
+    const sha256 = await hashFileCached(path);
+    return sha256 ? { exists: true, sha256 } : { exists: true };
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return { exists: false };
     throw err;
   }
-}
-
-/** True when any dm-crypt device exists (a dm uuid starting "CRYPT-"). */
-export async function collectDiskEncryption(sysBlockPath = "/sys/block"): Promise<boolean> {
-  for await (const e of Deno.readDir(sysBlockPath)) {
-    try {
-      const uuid = await Deno.readTextFile(`${sysBlockPath}/${e.name}/dm/uuid`);
-      if (uuid.startsWith("CRYPT-")) return true;
-    } catch {
-      // not a device-mapper device
-    }
-  }
-  return false;
-}
-
-async function nftListRuleset(): Promise<string> {
-  const out = await new Deno.Command("nft", {
-    args: ["list", "ruleset"],
-    stdout: "piped",
-    stderr: "piped",
-  })
-    .output();
-  if (!out.success) {
-    throw new Error(`Cannot list nftables ruleset: ${new TextDecoder().decode(out.stderr).trim()}`);
-  }
-  return new TextDecoder().decode(out.stdout);
-}
-
-/** True when the nftables ruleset is non-empty (some table is loaded). */
-export async function collectFirewall(
-  run: () => Promise<string> = nftListRuleset,
-): Promise<boolean> {
-  const text = await run();
-  return text.trim().length > 0;
 }
 
 /**
@@ -127,13 +90,16 @@ export async function collectFacts(
     facts.osVersion = (await tryDo(() => collectOs(src.osReleasePath)))?.version;
   }
   if (want.has("process_running")) {
-    facts.processes = await tryDo(() => collectProcesses(src.procPath));
+    // Only the asked-for names that run: the edge needs no list of everything on the device.
+    const asked = new Set(checks.flatMap((c) => c.type === "process_running" ? [c.name] : []));
+    const running = await tryDo(() => collectProcesses(src.procPath));
+    facts.processes = running?.filter((n) => asked.has(n));
   }
   if (want.has("disk_encryption")) {
-    facts.diskEncryption = await tryDo(() => collectDiskEncryption(src.sysBlockPath));
+    facts.diskEncryption = await tryDo(() => collectDiskEncryption(src.disk));
   }
   if (want.has("firewall_enabled")) {
-    facts.firewallEnabled = await tryDo(() => collectFirewall(src.nftRuleset));
+    facts.firewallEnabled = await tryDo(() => collectFirewall(src.firewall));
   }
   if (want.has("connector_version")) facts.connectorVersion = src.connectorVersion;
   const files = new Map<string, FileFact>();
@@ -145,6 +111,23 @@ export async function collectFacts(
     if (f) files.set(c.path, f);
   }
   if (files.size) facts.files = files;
-  // Certificates: no system store reader yet; left undefined so such checks fail closed.
+  const stores = new Set(
+    checks.flatMap((c) => c.type === "certificate" ? [c.store ?? DEFAULT_CERT_STORE] : []),
+  );
+  if (stores.size) {
+    const certs: CertificateFact[] = [];
+    let read = false;
+    for (const dir of stores) {
+      const found = await tryDo(() => collectCertificates(dir));
+      if (found) (read = true, certs.push(...found));
+    }
+    if (read) facts.certificates = certs.slice(0, 256);
+  }
+  const services = [...new Set(checks.flatMap((c) => c.type === "edr" ? [c.service] : []))];
+  if (services.length) {
+    facts.services = await tryDo<ReadonlyMap<string, ServiceFact>>(() =>
+      collectServices(services, src.procPath)
+    );
+  }
   return facts;
 }

@@ -1,12 +1,5 @@
 import assert from "node:assert/strict";
-import {
-  collectDiskEncryption,
-  collectFacts,
-  collectFile,
-  collectFirewall,
-  collectOs,
-  collectProcesses,
-} from "../../src/posture/mod.ts";
+import { collectFacts, collectFile, collectOs } from "../../src/posture/mod.ts";
 import { evaluatePosture } from "../../src/policy/posture.ts";
 
 Deno.test("collectOs parses os-release (quoted and unquoted)", async () => {
@@ -26,11 +19,6 @@ Deno.test("collectOs parses os-release (quoted and unquoted)", async () => {
   }
 });
 
-Deno.test("collectProcesses sees this deno process", async () => {
-  const names = await collectProcesses();
-  assert.ok(names.includes("deno"), names.slice(0, 20).join(","));
-});
-
 Deno.test("collectFile: exists, hash, missing", async () => {
   const dir = await Deno.makeTempDir();
   try {
@@ -47,41 +35,27 @@ Deno.test("collectFile: exists, hash, missing", async () => {
   }
 });
 
-Deno.test("collectDiskEncryption finds a CRYPT- dm uuid", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    await Deno.mkdir(`${dir}/sda`);
-    await Deno.mkdir(`${dir}/dm-0/dm`, { recursive: true });
-    await Deno.writeTextFile(`${dir}/dm-0/dm/uuid`, "LVM-abc\n");
-    assert.equal(await collectDiskEncryption(dir), false);
-    await Deno.mkdir(`${dir}/dm-1/dm`, { recursive: true });
-    await Deno.writeTextFile(`${dir}/dm-1/dm/uuid`, "CRYPT-LUKS2-1234-root\n");
-    assert.equal(await collectDiskEncryption(dir), true);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
-
-Deno.test("collectFirewall: empty ruleset is off, a table is on", async () => {
-  assert.equal(await collectFirewall(() => Promise.resolve("")), false);
-  assert.equal(
-    await collectFirewall(() => Promise.resolve("table inet filter {\n  chain input {\n  }\n}\n")),
-    true,
-  );
-});
-
 Deno.test("collectFacts gathers only what checks need, and failed collectors fail closed", async () => {
   const facts = await collectFacts([
     { type: "process_running", name: "deno" },
+    { type: "process_running", name: "no-such-program-here" },
     { type: "firewall_enabled" },
     { type: "connector_version", min: "0.1.0" },
     { type: "os_version", min: "1" },
   ], {
-    nftRuleset: () => Promise.reject(new Error("nft missing")),
+    firewall: {
+      nftJson: () => Promise.reject(new Error("nft missing")),
+      routeTable: () =>
+        Promise.resolve(
+          "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n" +
+            "eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\n",
+        ),
+    },
     connectorVersion: "0.1.0",
     osReleasePath: "/nonexistent",
   });
-  assert.ok(facts.processes?.includes("deno"));
+  // Only asked-for names that run travel to the edge.
+  assert.deepEqual(facts.processes, ["deno"]);
   assert.equal(facts.firewallEnabled, undefined);
   assert.equal(facts.diskEncryption, undefined);
   assert.equal(facts.osVersion, undefined);
