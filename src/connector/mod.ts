@@ -207,9 +207,8 @@ export async function postureReport(
 ): Promise<PostureReport> {
   const deviceId = signer.deviceId();
   if (!deviceId) throw new Error("Cannot report posture before enrolment");
-  const wanted = new Set(policy.appProfile.postureProfiles);
-  const profiles = policy.postureProfiles.filter((p) => wanted.size === 0 || wanted.has(p.name));
-  const facts = await collectFacts(profiles.flatMap((p) => p.checks), sources);
+  // The edge sends exactly the profiles this device is judged by.
+  const facts = await collectFacts(policy.postureProfiles.flatMap((p) => p.checks), sources);
   const payload = JSON.stringify({
     deviceId,
     collectedAt: new Date(now()).toISOString(),

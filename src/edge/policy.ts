@@ -267,11 +267,18 @@ export class PolicyService {
     const appProfile =
       profiles.find((p) => p.groups.length === 0 || (group !== null && p.groups.includes(group))) ??
         defaultAppProfile();
-    const posture = this.store.policy.list("posture_profile").map((p) => PostureProfile.parse(p))
-      .filter((p) => appProfile.postureProfiles.includes(p.name));
     const { access: compiled, segments: all } = this.compiled();
     const standings = who.subject ? compiled.standings(who.subject, who.posture, who.now) : [];
     const applies = standings.filter((s) => s.state !== "denied");
+    // The profiles this device must report on: its app profile's, and those the
+    // rules deciding its segments need (and no other rule's).
+    const deciding = new Set(applies.map((s) => s.rule));
+    const needed = new Set(appProfile.postureProfiles);
+    for (const r of this.store.policy.list("access_rule").map((x) => AccessRule.parse(x))) {
+      if (deciding.has(r.name)) { for (const p of r.postureProfiles) needed.add(p); }
+    }
+    const posture = this.store.policy.list("posture_profile").map((p) => PostureProfile.parse(p))
+      .filter((p) => needed.has(p.name));
     const names = new Set(applies.map((s) => s.segment));
     const segments = all.filter((s) => names.has(s.name));
     const c2c = this.clientToClient();

@@ -902,6 +902,8 @@ Deno.test("policy: each device's bundle holds only the segments a rule could all
     "wiki.corp.internal",
   ]);
   assert.equal(JSON.stringify(p).includes("finance"), false, "no other segment or rule leaks");
+  // The profiles its deciding rules need travel with it, so its connector reports on them.
+  assert.deepEqual(p.postureProfiles.map((x) => x.name), ["disk-encrypted"]);
 
   const o = await policyOf(other.headers);
   assert.deepEqual(o.segments, []);
