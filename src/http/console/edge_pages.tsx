@@ -219,7 +219,20 @@ export function DevicesPage(props: { t: Translate; flash?: string; table: Child 
 }
 
 type DeviceDetail = DeviceJson & {
-  posture: { passed: boolean; receivedAt: string } | null;
+  posture: {
+    passed: boolean;
+    receivedAt: string;
+    /** The edge's standing per profile now (expired counts as failed). */
+    profiles?: { profile: string; passed: boolean; reason: string; expiresAt: string }[];
+    /** Every check the edge evaluated, expected vs actual. */
+    results?: {
+      profile: string;
+      check: string;
+      passed: boolean;
+      expected: string;
+      actual: string;
+    }[];
+  } | null;
   clientToClient: { fqdn: string; valid: boolean; reason: string } | null;
 };
 
@@ -343,8 +356,51 @@ export function DevicePage(
             ]}
           />
         </Card>
+        <Card wide title={t("device.posture_checks_title")}>
+          <PostureChecks t={t} posture={d.posture} />
+        </Card>
       </div>
     </>
+  );
+}
+
+/**
+ * The edge's own evaluation of a device's signed report: one row per check,
+ * expected vs what the device reported, so an admin sees why a rule needing
+ * the profile refuses the device. A profile whose result expired shows so.
+ */
+function PostureChecks(props: { t: Translate; posture: DeviceDetail["posture"] }) {
+  const { t } = props;
+  const expired = new Set(
+    (props.posture?.profiles ?? []).filter((p) => /^expired/.test(p.reason)).map((p) => p.profile),
+  );
+  const rows = (props.posture?.results ?? []).map((r) => [
+    r.profile,
+    <code>{r.check}</code>,
+    expired.has(r.profile)
+      ? <Pill tone="warn">{t("posture.expired")}</Pill>
+      : (
+        <Pill tone={r.passed ? "ok" : "bad"}>
+          {r.passed ? t("posture.passed") : t("posture.failed")}
+        </Pill>
+      ),
+    r.expected,
+    r.actual,
+  ]);
+  return (
+    <Table
+      id="posture-checks"
+      caption={t("device.posture_checks_title")}
+      head={[
+        t("posture.col_profile"),
+        t("posture.col_check"),
+        t("posture.col_result"),
+        t("posture.col_expected"),
+        t("posture.col_actual"),
+      ]}
+      rows={rows}
+      empty={t("posture.no_checks")}
+    />
   );
 }
 
