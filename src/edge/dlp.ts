@@ -13,7 +13,6 @@ import { z } from "zod";
 import type { Clock } from "../clock.ts";
 import { InputError, NotFoundError } from "../errors.ts";
 import { randomId, sha256Hex } from "../identity/secrets.ts";
-import { logger } from "../log.ts";
 import type { Notifier } from "../notify/mod.ts";
 import type { DeviceRecord, DlpIncidentRecord, IncidentFilter, Store } from "../store/mod.ts";
 import {
@@ -30,9 +29,7 @@ import {
   Scanner,
 } from "../dlp/mod.ts";
 import { IncidentReport, incidentSigningMessage } from "../dlp/report.ts";
-import { verifyEd25519 } from "./devices.ts";
-
-const log = logger("edge.dlp");
+import { openSignedPayload } from "./signed_payload.ts";
 
 const REVISION_KEY = "dlp_revision";
 
@@ -279,37 +276,18 @@ export class DlpService {
     payload: string,
     signature: string,
   ): { id: string; duplicate: boolean } {
-    if (!verifyEd25519(device.signingPublicKey, incidentSigningMessage(payload), signature)) {
-      log.warn("Refused a DLP incident report with a bad signature", { device: device.id });
-      throw new InputError(
-        "incident_signature_invalid",
-        `Cannot accept the DLP incident of device "${device.hostname}": its signature does not verify with the device's signing key`,
-      );
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(payload);
-    } catch {
-      throw new InputError("invalid_request", "Invalid request: payload: not valid JSON");
-    }
-    const r = IncidentReport.safeParse(json);
-    if (!r.success) {
-      const i = r.error.issues[0];
-      throw new InputError(
-        "invalid_request",
-        `Invalid request: payload.${i.path.join(".")}: ${i.message}`,
-      );
-    }
-    const rep = r.data;
-    if (rep.deviceId !== device.id) {
-      throw new InputError(
-        "incident_device_mismatch",
-        `Cannot accept a DLP incident for device "${
-          rep.deviceId.slice(0, 64)
-        }" from device "${device.id}"`,
-        403,
-      );
-    }
+    const rep = openSignedPayload(
+      device,
+      payload,
+      signature,
+      incidentSigningMessage(payload),
+      IncidentReport,
+      {
+        noun: "DLP incident",
+        signatureCode: "incident_signature_invalid",
+        mismatchCode: "incident_device_mismatch",
+      },
+    );
     const now = this.clock.now();
     const id = randomId("dlp");
     const rec: DlpIncidentRecord = {

@@ -8,7 +8,6 @@
  * facts are stored and the edge's own evaluation (EdgePostureSource) runs.
  */
 import { InputError } from "../errors.ts";
-import { logger } from "../log.ts";
 import { judgeProfiles } from "../policy/posture.ts";
 import {
   factsFromWire,
@@ -20,9 +19,7 @@ import {
 import type { DeviceRecord } from "../store/mod.ts";
 import { storedProfiles } from "./access/posture_source.ts";
 import type { EdgeContext } from "./context.ts";
-import { verifyEd25519 } from "./devices.ts";
-
-const log = logger("edge.posture");
+import { openSignedPayload } from "./signed_payload.ts";
 
 /** How far a report's collection time may lie from the edge's clock, either way (5 minutes). */
 export const MAX_REPORT_SKEW_MS = 5 * 60_000;
@@ -36,39 +33,18 @@ export interface PostureVerdict {
 
 /** Verifies the signature and parses the payload; throws InputError (4xx) otherwise. */
 export function verifyPostureReport(device: DeviceRecord, report: SignedPostureReport): Payload {
-  if (
-    !verifyEd25519(device.signingPublicKey, postureSigningMessage(report.payload), report.signature)
-  ) {
-    log.warn("Refused a posture report with a bad signature", { device: device.id });
-    throw new InputError(
-      "posture_signature_invalid",
-      `Cannot accept the posture report of device "${device.hostname}": its signature does not verify with the device's signing key`,
-    );
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(report.payload);
-  } catch {
-    throw new InputError("invalid_request", "Invalid request: payload: not valid JSON");
-  }
-  const r = PostureReportPayload.safeParse(json);
-  if (!r.success) {
-    const i = r.error.issues[0];
-    throw new InputError(
-      "invalid_request",
-      `Invalid request: payload.${i.path.join(".")}: ${i.message}`,
-    );
-  }
-  if (r.data.deviceId !== device.id) {
-    throw new InputError(
-      "posture_device_mismatch",
-      `Cannot accept a posture report for device "${
-        r.data.deviceId.slice(0, 64)
-      }" from device "${device.id}"`,
-      403,
-    );
-  }
-  return r.data;
+  return openSignedPayload(
+    device,
+    report.payload,
+    report.signature,
+    postureSigningMessage(report.payload),
+    PostureReportPayload,
+    {
+      noun: "posture report",
+      signatureCode: "posture_signature_invalid",
+      mismatchCode: "posture_device_mismatch",
+    },
+  );
 }
 
 /** Verifies, checks freshness, stores and evaluates a report; see the module comment. */
