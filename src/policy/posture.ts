@@ -272,13 +272,6 @@ export function evaluatePosture(
   return { results, passedProfiles };
 }
 
-/** Profiles whose every reported result passed (what the edge derives from a posture report). */
-export function passedProfilesFrom(results: readonly PostureResult[]): string[] {
-  const state = new Map<string, boolean>();
-  for (const r of results) state.set(r.profile, (state.get(r.profile) ?? true) && r.passed);
-  return [...state].filter(([, ok]) => ok).map(([name]) => name);
-}
-
 /** The edge's standing of one profile for a device: the state enforcement uses, and why. */
 export interface ProfileStanding extends PostureState {
   /** Every check's outcome, expected vs actual. */

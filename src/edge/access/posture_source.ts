@@ -91,7 +91,10 @@ export class EdgePostureSource implements PostureSource {
   /** The profiles changed: every device is judged again; those whose outcome changed are told. */
   profilesChanged(): void {
     this.#profiles = null;
-    for (const id of this.store.posture.reportingDevices()) this.#again(id);
+    // One transaction for the stored results of every device (nested ones become savepoints).
+    this.store.transaction(() => {
+      for (const id of this.store.posture.reportingDevices()) this.#again(id);
+    });
   }
 
   /** Evaluates again every device whose profiles' re-evaluation time has come. */
