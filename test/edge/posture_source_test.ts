@@ -103,3 +103,36 @@ Deno.test("edge posture: a report counts for the profile's validity from its col
   assert.equal(d.posture.profiles[0].passed, false);
   assert.match(d.posture.profiles[0].reason, /^expired at /);
 });
+
+Deno.test("edge posture: bad profile settings are refused with a code and a sentence, nothing stored", async () => {
+  const { f, profiles } = await setup();
+  await profiles([{ name: "ok", checks: [{ type: "disk_encryption" }] }]);
+  const bad: [string, unknown][] = [
+    ["validity 0", { name: "p", checks: [{ type: "disk_encryption" }], validityMinutes: 0 }],
+    ["validity a string", {
+      name: "p",
+      checks: [{ type: "disk_encryption" }],
+      validityMinutes: "5",
+    }],
+    ["re-evaluation over a day", {
+      name: "p",
+      checks: [{ type: "disk_encryption" }],
+      reevaluateMinutes: 1441,
+    }],
+    ["certificate with neither issuer nor subject", {
+      name: "p",
+      checks: [{ type: "certificate" }],
+    }],
+    ["EDR hash not hex", { name: "p", checks: [{ type: "edr", service: "x", sha256: "zz" }] }],
+    ["EDR without a service", { name: "p", checks: [{ type: "edr" }] }],
+  ];
+  for (const [name, item] of bad) {
+    const r = await profiles([item]);
+    assert.equal(r.status, 400, name);
+    const body = await r.json();
+    assert.equal(body.error.code, "invalid_request", name);
+    assert.ok(body.error.message.length > 10, name);
+  }
+  const list = await (await f.adminReq("GET", "/api/v1/admin/policy/posture-profiles")).json();
+  assert.deepEqual(list.items.map((p: { name: string }) => p.name), ["ok"]);
+});
