@@ -13,7 +13,7 @@ import { collectCertificates, DEFAULT_CERT_STORE } from "./certificates.ts";
 import { collectDiskEncryption, type DiskSources } from "./disk.ts";
 import { collectFirewall, type FirewallSources } from "./firewall.ts";
 import { hashFileCached } from "./hash.ts";
-import { collectProcesses, collectServices } from "./processes.ts";
+import { collectProcesses, collectServices, listProcesses } from "./processes.ts";
 
 export { collectCertificates, DEFAULT_CERT_STORE } from "./certificates.ts";
 export { collectDiskEncryption, inspectRootDisk, rootMount } from "./disk.ts";
@@ -89,10 +89,14 @@ export async function collectFacts(
   if (want.has("os_version")) {
     facts.osVersion = (await tryDo(() => collectOs(src.osReleasePath)))?.version;
   }
+  // One look at the processes serves process and EDR checks alike.
+  const listed = want.has("process_running") || want.has("edr")
+    ? await tryDo(() => listProcesses(src.procPath))
+    : undefined;
   if (want.has("process_running")) {
     // Only the asked-for names that run: the edge needs no list of everything on the device.
     const asked = new Set(checks.flatMap((c) => c.type === "process_running" ? [c.name] : []));
-    const running = await tryDo(() => collectProcesses(src.procPath));
+    const running = listed && await tryDo(() => collectProcesses(src.procPath, listed));
     facts.processes = running?.filter((n) => asked.has(n));
   }
   if (want.has("disk_encryption")) {
@@ -126,7 +130,7 @@ export async function collectFacts(
   const services = [...new Set(checks.flatMap((c) => c.type === "edr" ? [c.service] : []))];
   if (services.length) {
     facts.services = await tryDo<ReadonlyMap<string, ServiceFact>>(() =>
-      collectServices(services, src.procPath)
+      listed ? collectServices(services, src.procPath, listed) : Promise.reject()
     );
   }
   return facts;

@@ -18,23 +18,28 @@ export interface ProcessInfo {
 
 const baseName = (p: string) => p.slice(p.lastIndexOf("/") + 1);
 
-/** Reads every process under `procPath` (processes that end while we look are skipped). */
-export async function listProcesses(procPath = "/proc"): Promise<ProcessInfo[]> {
+/**
+ * Reads every process under `procPath` (processes that end while we look are
+ * skipped). Synchronous reads on purpose: /proc answers from memory, and a
+ * promise per file made one look at ~100 processes cost 15 ms instead of 2.
+ */
+export function listProcesses(procPath = "/proc"): Promise<ProcessInfo[]> {
   const out: ProcessInfo[] = [];
-  for await (const e of Deno.readDir(procPath)) {
+  const dec = new TextDecoder();
+  for (const e of Deno.readDirSync(procPath)) {
     if (!/^\d+$/.test(e.name)) continue;
     const dir = `${procPath}/${e.name}`;
     let exe: string | null = null;
     try {
-      exe = (await Deno.readLink(`${dir}/exe`)).replace(/ \(deleted\)$/, "");
+      exe = Deno.readLinkSync(`${dir}/exe`).replace(/ \(deleted\)$/, "");
     } catch {
       // kernel threads have no exe; other users' processes need privileges
     }
     let argv0 = "";
     try {
-      const raw = await Deno.readFile(`${dir}/cmdline`);
+      const raw = Deno.readFileSync(`${dir}/cmdline`);
       const end = raw.indexOf(0);
-      argv0 = new TextDecoder().decode(end === -1 ? raw : raw.subarray(0, end)).trim();
+      argv0 = dec.decode(end === -1 ? raw : raw.subarray(0, end)).trim();
     } catch {
       // ended meanwhile
     }
@@ -45,13 +50,16 @@ export async function listProcesses(procPath = "/proc"): Promise<ProcessInfo[]> 
     names.delete("");
     if (names.size) out.push({ pid: Number(e.name), exe, names: [...names] });
   }
-  return out;
+  return Promise.resolve(out);
 }
 
 /** Names of running processes (exe and argv[0] base names), sorted. */
-export async function collectProcesses(procPath = "/proc"): Promise<string[]> {
+export async function collectProcesses(
+  procPath = "/proc",
+  listed?: readonly ProcessInfo[],
+): Promise<string[]> {
   const names = new Set<string>();
-  for (const p of await listProcesses(procPath)) for (const n of p.names) names.add(n);
+  for (const p of listed ?? await listProcesses(procPath)) for (const n of p.names) names.add(n);
   return [...names].sort();
 }
 
@@ -70,9 +78,10 @@ export interface ServiceFound {
 export async function collectServices(
   services: readonly string[],
   procPath = "/proc",
+  listed?: readonly ProcessInfo[],
 ): Promise<Map<string, ServiceFound>> {
   const out = new Map<string, ServiceFound>();
-  const procs = await listProcesses(procPath);
+  const procs = listed ?? await listProcesses(procPath);
   for (const name of services) {
     const p = procs.find((x) => x.names.includes(name));
     if (!p) {
