@@ -15,6 +15,7 @@ import type {
   EnrollResponse,
   HeartbeatReport,
   PostureReport,
+  PostureVerdict,
 } from "../control/mod.ts";
 import type { EnrollmentKeyPayload } from "../control/enrollment_key.ts";
 import { PortcullisError } from "../errors.ts";
@@ -104,8 +105,8 @@ export interface EdgeApi {
   enroll(req: EnrollRequest): Promise<EnrollResponse>;
   /** Fetches the policy unless it is still the one with `etag`. */
   fetchPolicy(etag?: string | null): Promise<PolicyFetch>;
-  /** Reports posture check results. */
-  reportPosture(report: PostureReport): Promise<void>;
+  /** Sends a signed posture report; returns the edge's verdict on it (null when it gave none). */
+  reportPosture(report: PostureReport): Promise<PostureVerdict | null>;
   /** Tells the edge this device's state. */
   heartbeat(req: HeartbeatReport): Promise<void>;
   /** Asks for a client-to-client name. */

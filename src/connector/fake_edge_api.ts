@@ -10,6 +10,7 @@ import type {
   EnrollResponse,
   HeartbeatReport,
   PostureReport,
+  PostureVerdict,
 } from "../control/mod.ts";
 import type { EnrollmentKeyPayload } from "../control/enrollment_key.ts";
 import type { PolicyBundle } from "../policy/types.ts";
@@ -32,6 +33,8 @@ export class FakeEdgeApi implements EdgeApi {
   enrolls: EnrollRequest[] = [];
   heartbeats: HeartbeatReport[] = [];
   postures: PostureReport[] = [];
+  /** What reportPosture answers. */
+  postureVerdict: PostureVerdict | null = null;
   /** The policy `fetchPolicy` serves (unchanged when the caller's ETag is `"<version>"`). */
   policy: PolicyBundle | null = null;
   /** What `enroll` answers (the policy defaults to `policy`). */
@@ -89,11 +92,11 @@ export class FakeEdgeApi implements EdgeApi {
   }
 
   /** Records the report. */
-  reportPosture(report: PostureReport): Promise<void> {
+  reportPosture(report: PostureReport): Promise<PostureVerdict | null> {
     const err = this.#call("reportPosture");
     if (err) return Promise.reject(err);
     this.postures.push(report);
-    return Promise.resolve();
+    return Promise.resolve(this.postureVerdict);
   }
 
   /** Records the heartbeat. */

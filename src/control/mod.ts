@@ -75,6 +75,13 @@ export interface PostureReport {
   signature: string;
 }
 
+/** What the edge made of an accepted posture report (its own judgement, per profile). */
+export interface PostureVerdict {
+  /** Every profile passed. */
+  passed: boolean;
+  profiles: { profile: string; passed: boolean; reason: string }[];
+}
+
 /** The connector's view of its own state (POST /api/v1/heartbeat). */
 export interface HeartbeatReport {
   state: string;

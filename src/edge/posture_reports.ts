@@ -7,6 +7,7 @@
  * report is refused). Nothing is stored unless every check passes; then the
  * facts are stored and the edge's own evaluation (EdgePostureSource) runs.
  */
+import type { PostureVerdict } from "../control/mod.ts";
 import { InputError } from "../errors.ts";
 import { judgeProfiles } from "../policy/posture.ts";
 import {
@@ -23,13 +24,6 @@ import { openSignedPayload } from "./signed_payload.ts";
 
 /** How far a report's collection time may lie from the edge's clock, either way (5 minutes). */
 export const MAX_REPORT_SKEW_MS = 5 * 60_000;
-
-/** What the edge made of an accepted report, for the connector. */
-export interface PostureVerdict {
-  /** Every profile passed. */
-  passed: boolean;
-  profiles: { profile: string; passed: boolean; reason: string }[];
-}
 
 /** Verifies the signature and parses the payload; throws InputError (4xx) otherwise. */
 export function verifyPostureReport(device: DeviceRecord, report: SignedPostureReport): Payload {

@@ -25,6 +25,7 @@ import type {
   EnrollResponse,
   HeartbeatReport,
   PostureReport,
+  PostureVerdict,
 } from "../control/mod.ts";
 import { constantTimeEqual, derToPem, pemToDer, singleCertDer } from "../connector/ca_pin.ts";
 import {
@@ -49,6 +50,7 @@ import {
   ErrorBody,
   PolicyResponse,
 } from "./api/schemas.ts";
+import { PostureResponse } from "./api/admin_schemas.ts";
 import { readSse, sseReason, sseVersion } from "./sse_read.ts";
 
 /** GET /api/v1/dlp/policy's answer. */
@@ -177,11 +179,10 @@ export class EdgeClient implements EdgeApi {
   }
 
   /** POST /api/v1/posture. */
-  async reportPosture(report: PostureReport): Promise<void> {
-    await this.#drain(
-      await this.#request("POST", "/api/v1/posture", { json: report }),
-      "report posture",
-    );
+  async reportPosture(report: PostureReport): Promise<PostureVerdict> {
+    const res = await this.#request("POST", "/api/v1/posture", { json: report });
+    const { passed, profiles } = await this.#parse(res, PostureResponse, "report posture");
+    return { passed, profiles };
   }
 
   /** POST /api/v1/heartbeat. */

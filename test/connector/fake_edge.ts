@@ -159,7 +159,7 @@ export class FakeEdge {
         return c.json({ error: { code: "invalid_request", message: r.error.message } }, 400);
       }
       this.postures.push(r.data);
-      return c.json({ ok: true, serverTime: new Date().toISOString() });
+      return c.json({ passed: true, profiles: [], serverTime: new Date().toISOString() });
     });
     app.post("/api/v1/c2c/register", async (c) => {
       if (!auth(c)) return c.json(unauthorized, 401);

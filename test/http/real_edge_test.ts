@@ -56,7 +56,7 @@ Deno.test("EdgeClient speaks the real edge API", async () => {
     deviceId: () => res.deviceId,
     sign: (d) => identity.sign(d),
   }, () => f.clock.now());
-  await client.reportPosture(report);
+  assert.deepEqual(await client.reportPosture(report), { passed: true, profiles: [] });
   // The same report again is a replay; the edge's refusal arrives as a typed error.
   await assert.rejects(
     client.reportPosture(report),

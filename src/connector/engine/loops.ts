@@ -13,7 +13,13 @@ import type { NotificationHub } from "../notifications.ts";
 import { sendHeartbeat } from "./heartbeat.ts";
 import { every } from "./periodic.ts";
 import { followPolicyStream, pollPolicy } from "./policy_sync.ts";
-import { type CollectPosture, reportPeriodMs, reportPostureOnce } from "./posture_loop.ts";
+import {
+  type CollectPosture,
+  describeVerdict,
+  reportPeriodMs,
+  reportPostureOnce,
+} from "./posture_loop.ts";
+import type { PostureVerdict } from "../../control/mod.ts";
 
 const log = logger("connector.engine");
 
@@ -95,7 +101,19 @@ export class BackgroundLoops {
       const checkMs = Math.min(postureSec, d.periods.postureCheckSec ?? 2) * 1000;
       // Fresh per start: a new connection reports at once. Time is counted in
       // looks (the timers have no clock), which is all the period needs.
-      const sent = { lastFacts: null as string | null, lastSentAt: 0, looks: 0 };
+      const sent = {
+        lastFacts: null as string | null,
+        lastSentAt: 0,
+        looks: 0,
+        lastVerdict: undefined as string | null | undefined,
+        // The user hears when the edge's judgement of this device changes.
+        onVerdict: (v: PostureVerdict) => {
+          d.hub.raise("posture_changed", v.passed ? "info" : "warn", describeVerdict(v), {
+            passed: v.passed,
+            profiles: v.profiles,
+          });
+        },
+      };
       every(ac.signal, checkMs, async () => {
         const policy = d.policy();
         if (!policy) return;

@@ -8,7 +8,7 @@
  * report is older than `postureSec` or a third of the shortest profile
  * validity, so a healthy device's result never expires at the edge.
  */
-import type { PostureReport } from "../../control/mod.ts";
+import type { PostureReport, PostureVerdict } from "../../control/mod.ts";
 import type { PolicyBundle } from "../../policy/types.ts";
 import type { EdgeApi } from "../edge_api.ts";
 
@@ -21,6 +21,21 @@ export interface PostureSendState {
   lastFacts: string | null;
   /** When they were sent (ms). */
   lastSentAt: number;
+  /** The edge's last verdict (JSON), so only a change is told. */
+  lastVerdict?: string | null;
+  /** Told when the edge's verdict changed. */
+  onVerdict?: (v: PostureVerdict) => void;
+}
+
+/** The edge's verdict in a sentence for the user ("Posture failing: disk-encrypted (disk not encrypted)"). */
+export function describeVerdict(v: PostureVerdict): string {
+  if (v.passed) {
+    return v.profiles.length
+      ? `Posture passes: ${v.profiles.map((p) => p.profile).join(", ")}`
+      : "No posture profile applies to this device";
+  }
+  const failing = v.profiles.filter((p) => !p.passed).map((p) => `${p.profile} (${p.reason})`);
+  return `Posture failing: ${failing.join("; ")}`.slice(0, 500);
 }
 
 /** The facts part of a signed report's payload, as text, for change detection. */
@@ -55,9 +70,15 @@ export async function reportPostureOnce(
   if (state) {
     const facts = factsOf(report);
     if (facts === state.lastFacts && state.now - state.lastSentAt < state.periodMs) return false;
-    await client.reportPosture(report);
+    const verdict = await client.reportPosture(report);
     state.lastFacts = facts;
     state.lastSentAt = state.now;
+    const v = verdict && JSON.stringify(verdict);
+    if (verdict && v !== state.lastVerdict) {
+      // The first verdict of a connection is told only when it fails.
+      if (state.lastVerdict !== undefined || !verdict.passed) state.onVerdict?.(verdict);
+      state.lastVerdict = v;
+    }
     return true;
   }
   await client.reportPosture(report);

@@ -1,6 +1,7 @@
 /** The connector's posture loop: looks often, sends on a change of facts or when the period is up. */
 import assert from "node:assert/strict";
 import {
+  describeVerdict,
   type PostureSendState,
   reportPeriodMs,
   reportPostureOnce,
@@ -52,4 +53,31 @@ Deno.test("posture loop: the period is at most a third of the shortest profile v
     ],
   };
   assert.equal(reportPeriodMs(short, 300), 120_000);
+});
+
+Deno.test("posture loop: the user is told when the edge's verdict changes, in a sentence", async () => {
+  const c = new FakeEdgeApi();
+  const policy = makeBundle("v1");
+  let n = 0;
+  const collect = () =>
+    Promise.resolve({ payload: JSON.stringify({ facts: { n: n++ } }), signature: "" });
+  const told: string[] = [];
+  const state: PostureSendState = {
+    lastFacts: null,
+    lastSentAt: 0,
+    onVerdict: (v) => told.push(describeVerdict(v)),
+  };
+  const pass = { passed: true, profiles: [{ profile: "disk", passed: true, reason: "ok" }] };
+  const fail = {
+    passed: false,
+    profiles: [{ profile: "disk", passed: false, reason: "disk not encrypted" }],
+  };
+  for (const [i, v] of [pass, fail, fail, pass].entries()) {
+    c.postureVerdict = v;
+    await reportPostureOnce(c, policy, collect, Object.assign(state, { now: i, periodMs: 1 }));
+  }
+  assert.deepEqual(told, [
+    "Posture failing: disk (disk not encrypted)",
+    "Posture passes: disk",
+  ], "a first passing verdict is not news; a repeated one neither");
 });
