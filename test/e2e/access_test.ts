@@ -13,6 +13,10 @@
  *   names the deciding rule for both;
  * - a segment inside 10.0.0.0/8 (excluded by default): the workstation's
  *   connector routes it into the tunnel and reaches the app through the edge;
+ * - posture: a rule needing a profile that requires a file: refused while
+ *   the file is missing, allowed within 5 s of its creation and refused
+ *   within 5 s of its removal (the connector signs the facts, the edge
+ *   judges them), each with its reason in the decision log;
  * - an FQDN segment (wiki.corp.internal): refused until a rule allows it,
  *   then reachable by name from the workstation only;
  * - client-to-client: a host-name pattern the workstation does not match
@@ -86,6 +90,80 @@ async function refusedFast(ns: string, url: string): Promise<number> {
   return p.seconds;
 }
 
+/**
+ * One TCP connection from `ns` to host:port that asks for "/" every 100 ms
+ * over keep-alive; `broken(ms)` waits until it fails (the edge re-decided the
+ * established flow and refused it) and says when.
+ */
+async function heldConnection(ns: string, host: string, port: number) {
+  const script = `
+    const c = await Deno.connect({ hostname: ${JSON.stringify(host)}, port: ${port} });
+    const buf = new Uint8Array(65536);
+    const req = new TextEncoder().encode("GET / HTTP/1.1\\r\\nHost: app\\r\\n\\r\\n");
+    for (;;) {
+      try {
+        await c.write(req);
+        const n = await Promise.race([
+          c.read(buf),
+          new Promise((_, no) => setTimeout(() => no(new Error("no answer in 1 s")), 1000)),
+        ]);
+        if (n === null) throw new Error("closed");
+        console.log("ok");
+      } catch (e) {
+        console.log("error " + e.message);
+        Deno.exit(0);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }`;
+  const p = new Deno.Command("ip", {
+    args: ["netns", "exec", ns, DENO, "eval", script],
+    stdout: "piped",
+    stderr: "null",
+    stdin: "null",
+  }).spawn();
+  const lines: { text: string; at: number }[] = [];
+  let ended = false;
+  const reading = (async () => {
+    const dec = new TextDecoder();
+    let rest = "";
+    for await (const chunk of p.stdout) {
+      rest += dec.decode(chunk, { stream: true });
+      const parts = rest.split("\n");
+      rest = parts.pop()!;
+      lines.push(...parts.map((text) => ({ text, at: Date.now() })));
+    }
+    ended = true;
+  })();
+  const h = {
+    get answered() {
+      return lines.filter((l) => l.text === "ok").length;
+    },
+    /** Waits until the connection failed; returns when it did (wall ms). */
+    async broken(ms: number): Promise<number> {
+      const failed = () => lines.find((l) => l.text.startsWith("error"));
+      await waitUntil(
+        "the open connection to be refused",
+        () => Promise.resolve(!!failed() || ended),
+        Math.max(ms, 100),
+      );
+      return failed()?.at ?? Date.now();
+    },
+    async [Symbol.asyncDispose]() {
+      try {
+        p.kill("SIGKILL");
+      } catch { /* already gone */ }
+      await p.status;
+      await reading;
+    },
+  };
+  await waitUntil(
+    "the held connection to be answered",
+    () => Promise.resolve(h.answered > 0),
+    5_000,
+  );
+  return h;
+}
+
 async function deviceId(api: AdminApi, hostname: string): Promise<string> {
   const { devices } = await api("/api/v1/admin/devices");
   const d = devices.find((x: { hostname: string }) => x.hostname === hostname);
@@ -100,6 +178,7 @@ async function tunnelAddress(ns: string, dev: string): Promise<string> {
 
 async function clearPolicy(api: AdminApi): Promise<void> {
   await api("/api/v1/admin/policy/access-rules", "PUT", { items: [] });
+  await api("/api/v1/admin/policy/posture-profiles", "PUT", { items: [] });
   await api("/api/v1/admin/policy/segments", "PUT", { items: [] });
   await api("/api/v1/admin/policy/client-to-client", "PUT", { enabled: false });
 }
@@ -168,6 +247,99 @@ async function accessSteps(
             x.rule === "others blocked" && /denies device "branch-gw"/.test(x.reason)
           );
       }, 5_000);
+    },
+  );
+
+  await step(
+    "posture: a required file gates the app; created → allowed within 5 s, removed → denied within 5 s (an open connection too)",
+    async () => {
+      // The workstation's connector reads this host's file system (namespaces share it).
+      const marker = `${o.dir}/ws-posture-marker`;
+      await Deno.remove(marker).catch(() => {});
+      await api("/api/v1/admin/policy/segments", "PUT", {
+        items: [{
+          name: "private-app",
+          cidrs: [`${ADDR.app}/32`],
+          ports: ["80"],
+          protocols: ["tcp"],
+        }],
+      });
+      await api("/api/v1/admin/policy/posture-profiles", "PUT", {
+        items: [{ name: "marker-present", checks: [{ type: "file_exists", path: marker }] }],
+      });
+      await api("/api/v1/admin/policy/access-rules", "PUT", {
+        items: [{
+          name: "app with marker",
+          segments: ["private-app"],
+          machineGroups: ["engineering"],
+          postureProfiles: ["marker-present"],
+        }],
+      });
+      const ws = await deviceId(api, "workstation");
+      const refused = async () => (await probe(NS.ws, app, 2)).code === 7;
+      /** Some decision of the workstation since `since` with `verdict` whose reason matches. */
+      let seen: string[] = [];
+      const logged = (verdict: "allow" | "deny", reason: RegExp, since: number) => async () => {
+        const d = (await api(`/api/v1/admin/decisions?device=${ws}&verdict=${verdict}`)).decisions;
+        seen = d.map((x: { reason: string; at: string }) => `${x.at} ${x.reason}`).slice(0, 5);
+        return d.some((x: { reason: string; at: string }) =>
+          Date.parse(x.at) >= since - 1000 && reason.test(x.reason)
+        );
+      };
+      const inLog = (what: string, check: () => Promise<boolean>, ms = 5_000) =>
+        waitUntil(what, check, ms).catch(async (e) => {
+          const p = (await api(`/api/v1/admin/devices/${ws}`)).posture;
+          throw new Error(
+            `${e.message}; the log has: ${seen.join(" | ")}; posture: ${JSON.stringify(p)}`,
+          );
+        });
+      const missing = new RegExp(
+        `needs posture "marker-present", device reports ${marker.replaceAll("/", "\\/")} missing`,
+      );
+      // The first report may predate the profile (facts "not collected"): the
+      // connector reports again on the new policy, and a new attempt logs the file.
+      let since = Date.now();
+      await inLog(
+        "the app refused with the missing file as the reason",
+        async () => (await refused()) && (await logged("deny", missing, since)()),
+        15_000,
+      );
+
+      // Created: the connector sees it within its 2 s look, signs, the edge re-judges.
+      await Deno.writeTextFile(marker, "present\n");
+      since = Date.now();
+      await waitUntil(
+        "the app to be reached after the file appeared",
+        () => reached(NS.ws, app),
+        5_000,
+      );
+      const allowedAfter = Date.now() - since;
+      await inLog(
+        "the allow in the decision log",
+        logged("allow", /^allowed: rule "app with marker"/, since),
+      );
+      const detail = await api(`/api/v1/admin/devices/${ws}`);
+      assert.deepEqual(
+        detail.posture.results.map((r: { check: string; passed: boolean; actual: string }) => [
+          r.passed,
+          r.actual,
+        ]),
+        [[true, `${marker} exists`]],
+        "the edge's own evaluation, expected vs actual",
+      );
+
+      // Removed: denied again within 5 s, the connection already open included.
+      await using held = await heldConnection(NS.ws, ADDR.app, 80);
+      await Deno.remove(marker);
+      since = Date.now();
+      await waitUntil("the app to be refused after the file went", refused, 5_000);
+      const deniedAfter = Date.now() - since;
+      const cut = (await held.broken(5_000 - (Date.now() - since))) - since;
+      assert.ok(cut < 5_000, `the open connection was cut after ${cut} ms`);
+      await inLog("the new denial in the decision log", logged("deny", missing, since));
+      console.log(
+        `posture: allowed ${allowedAfter} ms after creation, denied ${deniedAfter} ms after removal, open connection cut after ${cut} ms (${held.answered} answers before)`,
+      );
     },
   );
 
