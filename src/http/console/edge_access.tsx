@@ -26,6 +26,7 @@ import {
   type CheckJson,
   type DecisionJson,
   DecisionsPage,
+  minutesFromForm,
   PosturePage,
   type PostureProfileJson,
   WhyPage,
@@ -288,7 +289,11 @@ export function installAccessConsole(app: Hono<any>, h: AccessConsoleHelpers): v
     if (!Array.isArray(extra)) {
       return posturePage(c, { error: t("access.error.extra"), status: 400 });
     }
-    const profile = { name, checks: [...checks, ...extra] };
+    const profile: PostureProfileJson = { name, checks: [...checks, ...extra] };
+    const validity = minutesFromForm(f.validityMinutes);
+    const reevaluate = minutesFromForm(f.reevaluateMinutes);
+    if (validity !== undefined) profile.validityMinutes = validity;
+    if (reevaluate !== undefined) profile.reevaluateMinutes = reevaluate;
     const cur = await items<PostureProfileJson>(c, "posture-profiles");
     if (!original && cur.some((p) => p.name === name)) {
       const x = { draft: profile, isNew: true };

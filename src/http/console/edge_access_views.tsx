@@ -28,6 +28,17 @@ export type CheckJson = { type: string } & Record<string, unknown>;
 export interface PostureProfileJson {
   name: string;
   checks: CheckJson[];
+  /** Minutes a report counts (the API's default when left out). */
+  validityMinutes?: number | string;
+  /** Minutes between the edge's evaluations of the stored facts. */
+  reevaluateMinutes?: number | string;
+}
+
+/** A posted minutes field: a number when it is one, as typed otherwise (the API names it), left out when empty. */
+export function minutesFromForm(raw: string | undefined): number | string | undefined {
+  const v = (raw ?? "").trim();
+  if (!v) return undefined;
+  return /^\d+$/.test(v) ? Number(v) : v;
 }
 
 /** How a check's field is typed in the form. */
@@ -155,7 +166,15 @@ export function PosturePage(
           empty={t("access.no_posture_profiles")}
           rowIds={props.profiles.map((p) => rowId("posture", p.name))}
           rows={props.profiles.map((p) => [
-            <strong>{p.name}</strong>,
+            <div>
+              <strong>{p.name}</strong>
+              <div class="hint">
+                {t("access.posture_timing", {
+                  validity: String(p.validityMinutes ?? 15),
+                  reevaluate: String(p.reevaluateMinutes ?? 5),
+                })}
+              </div>
+            </div>,
             <ul class="plain">{p.checks.map((c) => <li>{checkText(t, c)}</li>)}</ul>,
             (props.usedBy.get(p.name) ?? []).join(", ") || "—",
             <div class="actions">
@@ -189,6 +208,30 @@ export function PosturePage(
               maxlength={100}
               value={e?.name ?? ""}
               readonly={editing}
+            />
+          </div>
+          <div class="form-row">
+            <label for="p-validity">{t("access.posture_validity")}</label>
+            <input
+              type="number"
+              id="p-validity"
+              name="validityMinutes"
+              min={1}
+              max={1440}
+              placeholder="15"
+              value={e?.validityMinutes === undefined ? "" : String(e.validityMinutes)}
+            />
+          </div>
+          <div class="form-row">
+            <label for="p-reevaluate">{t("access.posture_reevaluate")}</label>
+            <input
+              type="number"
+              id="p-reevaluate"
+              name="reevaluateMinutes"
+              min={1}
+              max={1440}
+              placeholder="5"
+              value={e?.reevaluateMinutes === undefined ? "" : String(e.reevaluateMinutes)}
             />
           </div>
           <fieldset class="form-row">

@@ -172,6 +172,8 @@ Deno.test("access console: posture profiles keep the checks the form does not ed
   assert.deepEqual(await policy("posture-profiles"), [{
     name: "managed",
     checks: [{ type: "file_exists", path: "/etc/managed" }, { type: "disk_encryption" }],
+    validityMinutes: 15,
+    reevaluateMinutes: 5,
   }]);
   // A second file check set through the API survives an edit in the form.
   await f.adminReq("PUT", "/api/v1/admin/policy/posture-profiles", {
@@ -346,4 +348,35 @@ Deno.test("access console: posture form fields follow the policy model's schema 
   for (const [form, want] of table) {
     assert.deepEqual(checkFromForm(form, "x", fields), want, JSON.stringify(form));
   }
+});
+
+Deno.test("access console: a posture profile's validity and re-evaluation minutes are edited in the form", async () => {
+  const { f, csrf, policy } = await setup();
+  let res = await f.post("/access/posture", {
+    _csrf: csrf,
+    name: "timed",
+    validityMinutes: "30",
+    reevaluateMinutes: "2",
+    "chk.edr": "on",
+    "edr.service": "falcon-sensor",
+  });
+  assert.equal(res.status, 303);
+  const [p] = await policy("posture-profiles");
+  assert.equal(p.validityMinutes, 30);
+  assert.equal(p.reevaluateMinutes, 2);
+  assert.deepEqual(p.checks, [{ type: "edr", service: "falcon-sensor" }]);
+  const html = await (await f.get("/access/posture?edit=timed")).text();
+  assert.match(html, /id="p-validity"[^>]*value="30"/);
+  assert.match(html, /valid 30 min, evaluated every 2 min/);
+  // Out of range: 400 naming the field, nothing changed.
+  res = await f.post("/access/posture", {
+    _csrf: csrf,
+    original: "timed",
+    name: "timed",
+    validityMinutes: "0",
+    "chk.disk_encryption": "on",
+  });
+  assert.equal(res.status, 400);
+  assert.match(await res.text(), /validityMinutes/);
+  assert.equal((await policy("posture-profiles"))[0].validityMinutes, 30);
 });
