@@ -5,23 +5,13 @@
  * English, German and French. Screenshots go to test/output/screenshots/.
  */
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
 import { createEdgeConsole } from "../../src/http/console/edge_console.tsx";
 import { totpAt } from "../../src/identity/totp.ts";
 import { setLogSinks } from "../../src/log.ts";
 import { fixture, signedPosture } from "../http/helpers.ts";
+import { hasChromium, launchBrowser, serve, shot, SHOTS } from "./browser.ts";
 
 setLogSinks([]);
-
-const CHROMIUM = "/usr/bin/chromium";
-const hasChromium = (() => {
-  try {
-    return Deno.statSync(CHROMIUM).isFile;
-  } catch {
-    return false;
-  }
-})();
-const SHOTS = new URL("../output/screenshots/", import.meta.url).pathname;
 
 Deno.test({
   name:
@@ -66,19 +56,11 @@ Deno.test({
       clock: f.clock,
       sseKeepaliveMs: 1000,
     });
-    const server = Deno.serve(
-      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-      (req, info) => edgeConsole.fetch(req, { remoteAddr: info.remoteAddr }),
+    const { server, base: E } = serve((req, info) =>
+      edgeConsole.fetch(req, { remoteAddr: info.remoteAddr })
     );
-    const E = `http://127.0.0.1:${server.addr.port}`;
     const userDir = await Deno.makeTempDir({ prefix: "pc-chromium-" });
-    const ctx = await chromium.launchPersistentContext(userDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1280, height: 900 },
-      locale: "en-GB",
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
-    });
+    const ctx = await launchBrowser(userDir);
     try {
       const page = ctx.pages()[0] ?? await ctx.newPage();
       page.setDefaultTimeout(10_000);
@@ -114,7 +96,7 @@ Deno.test({
           "service falcon-sensor running",
         ],
       ]);
-      await page.screenshot({ path: `${SHOTS}edge-device-posture.png`, fullPage: true });
+      await shot(page, "edge-device-posture");
 
       for (
         const [lang, title, failed] of [
@@ -131,7 +113,7 @@ Deno.test({
         );
         assert.notDeepEqual(head, ["Profile", "Check", "Result", "Expected", "Device reports"]);
         assert.match(await page.textContent("#posture-checks tbody tr") ?? "", new RegExp(failed));
-        await page.screenshot({ path: `${SHOTS}edge-device-posture-${lang}.png`, fullPage: true });
+        await shot(page, `edge-device-posture-${lang}`);
       }
     } finally {
       await ctx.close();
