@@ -183,6 +183,14 @@ async function clearPolicy(api: AdminApi): Promise<void> {
   await api("/api/v1/admin/policy/client-to-client", "PUT", { enabled: false });
 }
 
+/** The private app as a segment (TCP 80 at its address). */
+const PRIVATE_APP = {
+  name: "private-app",
+  cidrs: [`${ADDR.app}/32`],
+  ports: ["80"],
+  protocols: ["tcp"],
+};
+
 /** The private-access steps. */
 async function accessSteps(
   t: Deno.TestContext,
@@ -200,14 +208,7 @@ async function accessSteps(
   await step(
     "group rule: engineering reaches the app, the branch LAN host gets a RST within 1 s",
     async () => {
-      await api("/api/v1/admin/policy/segments", "PUT", {
-        items: [{
-          name: "private-app",
-          cidrs: [`${ADDR.app}/32`],
-          ports: ["80"],
-          protocols: ["tcp"],
-        }],
-      });
+      await api("/api/v1/admin/policy/segments", "PUT", { items: [PRIVATE_APP] });
       await api("/api/v1/admin/policy/access-rules", "PUT", {
         items: [
           {
@@ -256,14 +257,7 @@ async function accessSteps(
       // The workstation's connector reads this host's file system (namespaces share it).
       const marker = `${o.dir}/ws-posture-marker`;
       await Deno.remove(marker).catch(() => {});
-      await api("/api/v1/admin/policy/segments", "PUT", {
-        items: [{
-          name: "private-app",
-          cidrs: [`${ADDR.app}/32`],
-          ports: ["80"],
-          protocols: ["tcp"],
-        }],
-      });
+      await api("/api/v1/admin/policy/segments", "PUT", { items: [PRIVATE_APP] });
       await api("/api/v1/admin/policy/posture-profiles", "PUT", {
         items: [{ name: "marker-present", checks: [{ type: "file_exists", path: marker }] }],
       });

@@ -12,14 +12,11 @@ import { sh } from "../e2e/netns.ts";
 
 async function makeCerts(dir: string): Promise<void> {
   const o = (args: string[]) => sh(["openssl", ...args]);
+  const ecKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
   await o([
     "req",
     "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
+    ...ecKey,
     "-keyout",
     `${dir}/ca.key`,
     "-out",
@@ -31,11 +28,7 @@ async function makeCerts(dir: string): Promise<void> {
   ]);
   await o([
     "req",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
+    ...ecKey,
     "-keyout",
     `${dir}/client.key`,
     "-out",

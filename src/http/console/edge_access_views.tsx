@@ -140,6 +140,32 @@ export function splitChecks(checks: readonly CheckJson[]): {
   return { byType, extra };
 }
 
+/** A minutes setting of a profile (1 to 1440; empty keeps the API's default, shown as placeholder). */
+function MinutesField(
+  props: {
+    id: string;
+    name: string;
+    label: string;
+    placeholder: number;
+    value: number | string | undefined;
+  },
+) {
+  return (
+    <div class="form-row">
+      <label for={props.id}>{props.label}</label>
+      <input
+        type="number"
+        id={props.id}
+        name={props.name}
+        min={1}
+        max={1440}
+        placeholder={String(props.placeholder)}
+        value={props.value === undefined ? "" : String(props.value)}
+      />
+    </div>
+  );
+}
+
 /** Posture profiles: the list, and a form that adds or edits one. */
 export function PosturePage(
   props: SectionProps & {
@@ -210,30 +236,18 @@ export function PosturePage(
               readonly={editing}
             />
           </div>
-          <div class="form-row">
-            <label for="p-validity">{t("access.posture_validity")}</label>
-            <input
-              type="number"
-              id="p-validity"
-              name="validityMinutes"
-              min={1}
-              max={1440}
-              placeholder="15"
-              value={e?.validityMinutes === undefined ? "" : String(e.validityMinutes)}
+          {([
+            ["p-validity", "validityMinutes", t("access.posture_validity"), 15],
+            ["p-reevaluate", "reevaluateMinutes", t("access.posture_reevaluate"), 5],
+          ] as const).map(([id, name, text, placeholder]) => (
+            <MinutesField
+              id={id}
+              name={name}
+              label={text}
+              placeholder={placeholder}
+              value={e?.[name]}
             />
-          </div>
-          <div class="form-row">
-            <label for="p-reevaluate">{t("access.posture_reevaluate")}</label>
-            <input
-              type="number"
-              id="p-reevaluate"
-              name="reevaluateMinutes"
-              min={1}
-              max={1440}
-              placeholder="5"
-              value={e?.reevaluateMinutes === undefined ? "" : String(e.reevaluateMinutes)}
-            />
-          </div>
+          ))}
           <fieldset class="form-row">
             <legend>{t("access.checks")}</legend>
             {Object.entries(CHECK_FIELDS).map(([type, fields]) => {
