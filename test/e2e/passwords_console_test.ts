@@ -92,6 +92,10 @@ Deno.test({
       await page.waitForSelector("text=Désactiver la protection");
       await shot(page, "edge-connector-passwords-fr");
       await page.selectOption("#lang-select", "en");
+      // Choosing a language reloads the page: wait for it, or the next
+      // navigation races the reload and is interrupted.
+      await page.waitForSelector("text=Disable protection");
+      await page.waitForLoadState("load");
 
       // The connector gets the hash with its policy and enforces it.
       const { connector } = await sys.startConnectorWithKey();
