@@ -97,6 +97,8 @@ export async function connectCommand(args: string[], opts: ConnectOptions): Prom
   const network = new SystemNetworkPort({ monitor, ourInterface: config.tunInterface });
   // A run killed before it could clean up may have left its block behind.
   await tunnel.removeStaleRules();
+  // ... and resolv.conf pointing at its dead stub: names resolve again now.
+  if (await tunnel.recoverDns()) log.info("Restored resolv.conf left behind by an earlier run");
   // Listen for signals before anything is set up, so that a stop during
   // start-up still runs the cleanup below instead of killing the process
   // with a traffic block (strict enforcement) left in place.

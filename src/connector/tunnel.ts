@@ -31,7 +31,13 @@ import { serveManagedUapi, type UapiServer } from "../dataplane/uapi.ts";
 import { Pump, type TapFn } from "../dataplane/pump.ts";
 import { offloadFromEnv, type OffloadRequest } from "../dataplane/offload.ts";
 import { TransportFallback } from "../dataplane/fallback.ts";
-import { type SplitDns, startSplitDns, startStubResolver, type StubResolver } from "./dns/mod.ts";
+import {
+  ResolvConfManager,
+  type SplitDns,
+  startSplitDns,
+  startStubResolver,
+  type StubResolver,
+} from "./dns/mod.ts";
 import { canonicalIp, isPrivateOrLoopback } from "../policy/cidr.ts";
 import { answerHostRoutes } from "../policy/routes.ts";
 import { dnsProbe, LivenessMonitor } from "./liveness.ts";
@@ -277,6 +283,27 @@ export class ConnectorTunnel implements TunnelPort {
       if (this.#nftActive) return;
       await nftApply(connectorNftScript({ block: null, gateway: null }))
         .catch((e) => log.warn("Cannot remove stale nftables rules", { error: e.message }));
+    });
+  }
+
+  /**
+   * Puts resolv.conf back when a previous run was killed while it pointed
+   * at our stub (its backup is still in the data directory). Runs at start,
+   * before enrolment or any tunnel, so a crash costs the host its names only
+   * until the next start (under the systemd unit: a second), whether or not
+   * the edge can be reached then. Returns true when something was restored.
+   */
+  recoverDns(): Promise<boolean> {
+    return this.#serial(async () => {
+      if (this.#a?.dns) return false;
+      const rc = new ResolvConfManager({
+        path: this.#o.resolvConfPath,
+        backupPath: this.#o.resolvBackupPath,
+      });
+      return await rc.recover().catch((e) => {
+        log.warn("Cannot restore resolv.conf from the backup", { error: (e as Error).message });
+        return false;
+      });
     });
   }
 
@@ -540,9 +567,7 @@ export class ConnectorTunnel implements TunnelPort {
     }
     try {
       const upstream = a.dns?.upstream ??
-        (await import("./dns/resolv_conf.ts").then((m) =>
-          new m.ResolvConfManager({ path: this.#o.resolvConfPath }).read()
-        )).nameservers;
+        (await new ResolvConfManager({ path: this.#o.resolvConfPath }).read()).nameservers;
       a.lanDns = await startStubResolver({
         edgeDomains,
         edgeServers,

@@ -13,6 +13,7 @@
  */
 import { PortcullisError } from "../errors.ts";
 import { ipFamily } from "./sockaddr.ts";
+import { tiedCommand } from "./tied_command.ts";
 
 /** Options for a route. */
 export interface RouteOptions {
@@ -382,7 +383,7 @@ export class IpNetConfig extends RecordingNetConfig {
   }
 
   protected async exec(args: string[]): Promise<string | null> {
-    const out = await new Deno.Command(this.#ip, {
+    const out = await tiedCommand(this.#ip, {
       args: [...this.#prefix, ...args],
       stdin: "null",
       stdout: "null",
@@ -413,7 +414,7 @@ export class IpNetConfig extends RecordingNetConfig {
     if (list.length === 1) return [await this.exec(list[0])];
     // -force: keep going after a failed line; failures are reported as
     // "<message>\nCommand failed -:<line>" on stderr.
-    const p = new Deno.Command(this.#ip, {
+    const p = tiedCommand(this.#ip, {
       args: [...this.#prefix, "-force", "-batch", "-"],
       stdin: "piped",
       stdout: "null",

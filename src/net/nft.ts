@@ -4,10 +4,11 @@
  * and re-creating the table in the same transaction.
  */
 import { InputError } from "../errors.ts";
+import { tiedCommand } from "./tied_command.ts";
 
 /** Applies an nft script; throws with nft's own message when it is refused. */
 export async function nftApply(script: string): Promise<void> {
-  const p = new Deno.Command("nft", { args: ["-f", "-"], stdin: "piped", stderr: "piped" }).spawn();
+  const p = tiedCommand("nft", { args: ["-f", "-"], stdin: "piped", stderr: "piped" }).spawn();
   const w = p.stdin.getWriter();
   await w.write(new TextEncoder().encode(script));
   await w.close();

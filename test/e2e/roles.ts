@@ -28,6 +28,8 @@ export interface Roles {
   connNs: string;
   /** Temporary directory holding both data directories and the logs. */
   dir: string;
+  /** The connector's resolv.conf as the host sees it (meaningful with `resolvConf`). */
+  resolvConfPath: string;
   /** The edge CA certificate (for curl --cacert). */
   ca: string;
   edgeTun: string;
@@ -51,6 +53,13 @@ export interface Roles {
 export interface RolesOptions {
   /** Enrol the connector with a fresh key and wait until it is connected (default false). */
   enroll?: boolean;
+  /**
+   * Let the connector manage resolv.conf (split DNS), starting from this
+   * text. The file is /etc/netns/<conn>/resolv.conf, which `ip netns exec`
+   * bind-mounts over /etc/resolv.conf for the connector alone, so the host's
+   * DNS is never touched. Default: the connector runs with --no-dns.
+   */
+  resolvConf?: string;
 }
 
 /** Starts the edge and the connector in namespaces owned by `lab`. */
@@ -59,6 +68,12 @@ export async function startRoles(lab: NetnsLab, opts: RolesOptions = {}): Promis
   lab.defer(() => Deno.remove(dir, { recursive: true }));
   const edgeNs = await lab.ns("edge");
   const connNs = await lab.ns("conn");
+  const connEtc = `/etc/netns/${connNs}`;
+  if (opts.resolvConf !== undefined) {
+    await Deno.mkdir(connEtc, { recursive: true });
+    lab.defer(() => Deno.remove(connEtc, { recursive: true }));
+    await Deno.writeTextFile(`${connEtc}/resolv.conf`, opts.resolvConf);
+  }
   await lab.link(edgeNs, `${EDGE_IP}/24`, connNs, `${CONN_IP}/24`, "eth0");
   const edgeTun = `${lab.prefix}e`.slice(0, 15);
   const connTun = `${lab.prefix}c`.slice(0, 15);
@@ -105,7 +120,7 @@ export async function startRoles(lab: NetnsLab, opts: RolesOptions = {}): Promis
     "roles-ws",
     "--tun-interface",
     connTun,
-    "--no-dns",
+    ...(opts.resolvConf === undefined ? ["--no-dns"] : []),
   ];
   /** Starts the connector with `extra` arguments and waits for its API (or its tunnel). */
   const startConnector = async (extra: string[]) => {
@@ -166,6 +181,7 @@ export async function startRoles(lab: NetnsLab, opts: RolesOptions = {}): Promis
       edgeNs,
       connNs,
       dir,
+      resolvConfPath: `${connEtc}/resolv.conf`,
       ca,
       edgeTun,
       connTun,

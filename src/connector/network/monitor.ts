@@ -32,6 +32,7 @@ import type { Clock } from "../../clock.ts";
 import { systemClock } from "../../clock.ts";
 import { logger } from "../../log.ts";
 import { parseResolvConf } from "../../net/resolv_conf.ts";
+import { tiedCommand } from "../../net/tied_command.ts";
 
 const log = logger("network.monitor");
 
@@ -244,7 +245,7 @@ export class SystemNetworkMonitor implements NetworkMonitor {
     args.push("-o", "monitor", "label", "address", "route", "link");
     let child: Deno.ChildProcess;
     try {
-      child = new Deno.Command("ip", { args, stdout: "piped", stderr: "null", stdin: "null" })
+      child = tiedCommand("ip", { args, stdout: "piped", stderr: "null", stdin: "null" })
         .spawn();
     } catch (e) {
       throw new Error(`Cannot start "ip ${args.join(" ")}": ${(e as Error).message}`);
