@@ -50,7 +50,10 @@ import type {
 } from "./tunnel_port.ts";
 import { systemClock } from "../clock.ts";
 import { InputError } from "../errors.ts";
-import { nftApply, nftReset } from "../net/nft.ts";
+import { nftApply, nftListTable, nftReset } from "../net/nft.ts";
+import { readLinkState } from "../net/link_state.ts";
+import { check, type RepairCheck } from "./repair.ts";
+import { repairLink, repairNft, repairResolvConf, repairRoutes } from "./tunnel_repair.ts";
 import { logger } from "../log.ts";
 
 const log = logger("connector.tunnel");
@@ -158,6 +161,8 @@ export class ConnectorTunnel implements TunnelPort {
   /** Edge addresses the caller keeps reachable while blocked (canonical, sorted). */
   #allow: string[] = [];
   #nftActive = false;
+  /** The table as `nft list` printed it right after we applied it (what Repair compares with). */
+  #nftListing: string | null = null;
   #tap: TapFn | null = null;
   #busy: Promise<void> = Promise.resolve();
 
@@ -305,6 +310,102 @@ export class ConnectorTunnel implements TunnelPort {
         return false;
       });
     });
+  }
+
+  /**
+   * "Repair app", the data plane's part: checks the TUN device, the tunnel
+   * routes, the nftables table and resolv.conf against what was installed
+   * and puts back what is missing (src/connector/tunnel_repair.ts). A TUN
+   * device that vanished takes the whole tunnel down and up again.
+   */
+  repair(): Promise<RepairCheck[]> {
+    return this.#serial(async () => {
+      const out: RepairCheck[] = [];
+      const guard = async (id: RepairCheck["id"], fn: () => Promise<RepairCheck>) => {
+        try {
+          out.push(await fn());
+        } catch (e) {
+          out.push(check(id, "failed", `Cannot check ${id}: ${(e as Error).message}`));
+        }
+      };
+      let a = this.#a;
+      if (!a) {
+        out.push(check("tun", "skipped", "The tunnel is not up, so no interface is installed"));
+        out.push(check("routes", "skipped", "The tunnel is not up, so no routes are installed"));
+      } else {
+        const dev = a.tun.name;
+        const address = `${a.cfg.address}/${a.cfg.network.split("/")[1] ?? "32"}`;
+        let state = await readLinkState(dev);
+        if (!state.exists) {
+          const cfg = a.cfg;
+          await guard("tun", async () => {
+            await this.#down("repair: the interface was gone");
+            await this.#up(cfg);
+            return check("tun", "repaired", `Interface "${dev}" was gone; set the tunnel up again`);
+          });
+        } else {
+          await guard("tun", () => repairLink(state, dev, address, a!.net));
+        }
+        a = this.#a;
+        if (a) {
+          const b = a;
+          state = await readLinkState(dev);
+          await guard(
+            "routes",
+            () => repairRoutes(state, dev, b.routes, b.routesNet, this.#failMode),
+          );
+        } else out.push(check("routes", "failed", "The tunnel could not be set up again"));
+      }
+      await guard("nftables", () =>
+        repairNft({
+          table: CONNECTOR_NFT_TABLE,
+          needed: this.#nftActive,
+          expected: this.#nftListing,
+          list: () => nftListTable("inet", CONNECTOR_NFT_TABLE),
+          reapply: () => this.#applyNft(),
+          remove: () => nftApply(connectorNftScript({ block: null, gateway: null })),
+        }));
+      await guard("resolv_conf", () => this.#repairDns());
+      return out;
+    });
+  }
+
+  async #repairDns(): Promise<RepairCheck> {
+    if (this.#o.manageDns === false) {
+      return check(
+        "resolv_conf",
+        "skipped",
+        "The connector does not manage resolv.conf (--no-dns)",
+      );
+    }
+    const a = this.#a;
+    if (a?.dns) {
+      const dns = a.dns;
+      return repairResolvConf(dns, async () => {
+        await dns.stop().catch(() => {});
+        a.dns = null;
+        await this.#applySplitDns(a, a.cfg);
+        return a.dns !== null;
+      });
+    }
+    const rc = new ResolvConfManager({
+      path: this.#o.resolvConfPath,
+      backupPath: this.#o.resolvBackupPath,
+    });
+    if (await rc.recover()) {
+      return check(
+        "resolv_conf",
+        "repaired",
+        `Restored the original ${rc.path} a stopped run had left`,
+      );
+    }
+    if (a?.cfg.dns) {
+      await this.#applySplitDns(a, a.cfg);
+      return a.dns
+        ? check("resolv_conf", "repaired", "Split DNS was not running; started it")
+        : check("resolv_conf", "failed", "Cannot start split DNS (see the log)");
+    }
+    return check("resolv_conf", "ok", `Split DNS is not in use; ${rc.path} is the system's own`);
   }
 
   /** Stops everything this data plane set up: tunnel, routes, DNS and any traffic block. */
@@ -594,12 +695,14 @@ export class ConnectorTunnel implements TunnelPort {
       if (this.#nftActive) {
         await nftApply(script);
         this.#nftActive = false;
+        this.#nftListing = null;
       }
       return;
     }
     if (gateway) await Deno.writeTextFile("/proc/sys/net/ipv4/ip_forward", "1");
     await nftApply(script);
     this.#nftActive = true;
+    this.#nftListing = await nftListTable("inet", CONNECTOR_NFT_TABLE).catch(() => null);
   }
 
   async #down(reason: string): Promise<void> {

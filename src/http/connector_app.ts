@@ -44,6 +44,8 @@ export interface ConnectorAppDeps {
    * removes itself: src/connector/uninstall.ts); absent → uninstall unsupported here.
    */
   onUninstall?: () => void;
+  /** "Repair app" (src/connector/repair.ts); absent → the repair action is not available. */
+  repair?: { run(): Promise<unknown> } | null;
   /** Wall clock for the failure budget (tests). */
   now?: () => number;
   /** Wrong passwords allowed per minute before 429 (default 5). */
@@ -300,6 +302,10 @@ export function createConnectorApp(deps: ConnectorAppDeps): Hono {
         return run(c, { type: "restart_requested" });
       case "enable":
         return run(c, { type: "enable_requested" });
+      case "repair": {
+        if (!deps.repair) return err(c, 501, "not_supported", "Repair is not available here");
+        return c.json({ ok: true, report: await deps.repair.run() });
+      }
       case "enroll": {
         if (!b.key) {
           return err(c, 400, "key_required", 'Give the enrolment key as {"key": "pc1.…"}');

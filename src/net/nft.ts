@@ -26,3 +26,24 @@ export async function nftApply(script: string): Promise<void> {
 export function nftReset(family: "ip" | "ip6" | "inet", name: string): string {
   return `table ${family} ${name}\ndelete table ${family} ${name}\n`;
 }
+
+/**
+ * The table `family name` as `nft list table` prints it (rules in a stable
+ * text form, without handles), or null when the kernel has no such table.
+ * Other failures (no permission, no nft) throw.
+ */
+export async function nftListTable(
+  family: "ip" | "ip6" | "inet",
+  name: string,
+): Promise<string | null> {
+  const out = await tiedCommand("nft", {
+    args: ["list", "table", family, name],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (out.code === 0) return new TextDecoder().decode(out.stdout);
+  const err = new TextDecoder().decode(out.stderr).trim();
+  if (/No such file or directory/i.test(err)) return null;
+  throw new InputError("nft_failed", `Cannot list nftables table ${family} ${name}: ${err}`, 500);
+}

@@ -92,6 +92,21 @@ export class ConnectorState {
     return new ConnectorState(Database.open(path, { migrations: CONNECTOR_MIGRATIONS }));
   }
 
+  /**
+   * `PRAGMA integrity_check`: the problems SQLite finds in the file (pages,
+   * indexes, constraints), empty when the database is sound.
+   */
+  integrityCheck(): string[] {
+    const rows = this.db.all<{ integrity_check: string }>("PRAGMA integrity_check");
+    const problems = rows.map((r) => String(r.integrity_check));
+    return problems.length === 1 && problems[0] === "ok" ? [] : problems;
+  }
+
+  /** Rebuilds every index from its table (what integrity problems in indexes need). */
+  reindex(): void {
+    this.db.exec("REINDEX");
+  }
+
   /** Returns the sealed identity, or null before the first run. */
   getIdentity(): SealedIdentityRow | null {
     const r = this.db.get<Record<string, string | number>>("SELECT * FROM identity WHERE id = 1");

@@ -60,6 +60,8 @@ export interface RolesOptions {
    * DNS is never touched. Default: the connector runs with --no-dns.
    */
   resolvConf?: string;
+  /** More `portcullis connect` arguments, on every start ("--gateway"). */
+  connectorArgs?: string[];
 }
 
 /** Starts the edge and the connector in namespaces owned by `lab`. */
@@ -121,6 +123,7 @@ export async function startRoles(lab: NetnsLab, opts: RolesOptions = {}): Promis
     "--tun-interface",
     connTun,
     ...(opts.resolvConf === undefined ? ["--no-dns"] : []),
+    ...(opts.connectorArgs ?? []),
   ];
   /** Starts the connector with `extra` arguments and waits for its API (or its tunnel). */
   const startConnector = async (extra: string[]) => {

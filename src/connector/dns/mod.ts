@@ -6,7 +6,7 @@
  * the "original" servers are the real ones), start the stub (so nothing is
  * pointed at a dead address), then rewrite resolv.conf. Stop reverses it.
  */
-import { ResolvConfManager } from "./resolv_conf.ts";
+import { type ResolvConf, ResolvConfManager } from "./resolv_conf.ts";
 import {
   startStubResolver,
   type StubResolver,
@@ -45,6 +45,12 @@ export interface SplitDns {
   readonly stub: StubResolver;
   /** The original resolvers the stub forwards non-edge names to. */
   readonly upstream: string[];
+  /** The resolv.conf we rewrote as it was before (search domains and options too). */
+  readonly original: ResolvConf;
+  /** The stub's address, as resolv.conf names it; null when resolv.conf is left alone. */
+  readonly resolvConfStub: string | null;
+  /** The manager of the resolv.conf we rewrote. */
+  readonly resolvConf: ResolvConfManager;
   /** Swaps the edge domains/servers after a policy update (upstream stays). */
   setEdge(edgeDomains: string[], edgeServers: string[]): void;
   /** Restores resolv.conf, then stops the stub. */
@@ -80,6 +86,9 @@ export async function startSplitDns(opts: SplitDnsOptions): Promise<SplitDns> {
   return {
     stub,
     upstream,
+    original,
+    resolvConfStub: opts.skipResolvConf ? null : listen.hostname,
+    resolvConf: rc,
     setEdge(edgeDomains, edgeServers) {
       routes = { ...routes, edgeDomains, edgeServers };
       stub.setRoutes(routes);

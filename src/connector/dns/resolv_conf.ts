@@ -174,6 +174,34 @@ export class ResolvConfManager {
     await Deno.remove(this.backupPath);
   }
 
+  /**
+   * True when resolv.conf is our file and names `stub` first: what a
+   * running split DNS expects to find ("Repair app" checks it).
+   */
+  async pointsAt(stub: string): Promise<boolean> {
+    try {
+      if ((await Deno.lstat(this.path)).isSymlink) return false;
+      const text = await Deno.readTextFile(this.path);
+      return text.startsWith(RESOLV_CONF_MARKER) && parseResolvConf(text).nameservers[0] === stub;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Writes a backup from known settings when the real one was lost (deleted
+   * while our file is in place), so a later restore gives the host working
+   * resolvers instead of our dead stub.
+   */
+  async rebuildBackup(original: ResolvConf): Promise<void> {
+    const lines = original.nameservers.map((n) => `nameserver ${n}`);
+    if (original.search.length) lines.push(`search ${original.search.join(" ")}`);
+    if (original.options.length) lines.push(`options ${original.options.join(" ")}`);
+    const content = new TextEncoder().encode(lines.join("\n") + "\n");
+    const backup: Backup = { kind: "file", content: encodeB64(content), mode: 0o644 };
+    await writeDurably(this.backupPath, JSON.stringify(backup), 0o600);
+  }
+
   async #isOurs(): Promise<boolean> {
     try {
       const st = await Deno.lstat(this.path);

@@ -52,6 +52,7 @@ import {
 } from "./connector_pages.tsx";
 import { ConnectorDlpPage } from "./connector_dlp_page.tsx";
 import type { DlpStatus } from "../../connector/dlp_agent.ts";
+import type { RepairReport } from "../../connector/repair.ts";
 
 const log = logger("console");
 
@@ -94,6 +95,8 @@ export interface ConnectorConsoleDeps {
   allowedHosts?: string[];
   /** SSE keepalive interval (ms); default 15000. */
   sseKeepaliveMs?: number;
+  /** "Repair app": its last report (the API runs it); absent: no Repair button. */
+  repair?: { readonly last: RepairReport | null } | null;
   /** Endpoint DLP (the Data protection tab); absent or null: DLP is off. */
   dlp?: { status(): DlpStatus } | null;
 }
@@ -109,6 +112,8 @@ const FLASH: Record<string, { tone: Tone; key: string }> = {
   capture_started: { tone: "ok", key: "cflash.capture_started" },
   capture_stopped: { tone: "ok", key: "cflash.capture_stopped" },
   logs_cleared: { tone: "ok", key: "cflash.logs_cleared" },
+  repaired: { tone: "ok", key: "cflash.repaired" },
+  repair_failed: { tone: "warn", key: "cflash.repair_failed" },
   log_mode: { tone: "ok", key: "cflash.log_mode" },
   reported: { tone: "ok", key: "cflash.reported" },
   disabled: { tone: "warn", key: "cflash.disabled" },
@@ -328,6 +333,7 @@ export function createConnectorConsole(deps: ConnectorConsoleDeps): Hono<Connect
           canUninstall: deps.uninstallAvailable ?? false,
           flash: f,
           now: clock.now(),
+          repair: deps.repair ? deps.repair.last : undefined,
         }}
       />,
       status,
@@ -471,6 +477,10 @@ export function createConnectorConsole(deps: ConnectorConsoleDeps): Hono<Connect
   action("/actions/capture/stop", () => {
     deps.capture?.stop("user");
     return Promise.resolve("capture_stopped");
+  });
+  action("/actions/repair", async () => {
+    const r = await apiAction("repair") as { report?: RepairReport };
+    return (r.report?.failed ?? 0) > 0 ? "repair_failed" : "repaired";
   });
   action("/actions/clear-logs", () => {
     deps.logs.clear();

@@ -10,6 +10,7 @@ import type { EngineStatus } from "../../connector/engine/mod.ts";
 import { formatSkew } from "../../connector/clock_skew.ts";
 import type { CaptureInfo } from "../../diag/capture.ts";
 import type { Level } from "../../log.ts";
+import type { RepairReport, RepairStatus } from "../../connector/repair.ts";
 import { hasMessage, type Lang, type Translate } from "../../../web/i18n/mod.ts";
 import {
   ActionButton,
@@ -214,6 +215,44 @@ export interface MoreModel {
   canUninstall: boolean;
   flash?: { tone: Tone; text: string };
   now: number;
+  /** The last "Repair app" report; null before the first, undefined when repair is unavailable. */
+  repair?: RepairReport | null;
+}
+
+const REPAIR_TONE: Record<RepairStatus, Tone> = {
+  ok: "ok",
+  repaired: "warn",
+  failed: "bad",
+  skipped: "info",
+};
+
+/** The last repair's checks: what was found and what was done, one row each. */
+export function RepairCard(props: { t: Translate; lang: Lang; r: RepairReport }) {
+  const { t, lang, r } = props;
+  return (
+    <Card title={t("more.repair_title")} wide>
+      <p class="hint" id="repair-summary">
+        {t("more.repair_when", {
+          time: formatTime(r.at, lang),
+          repaired: r.repaired,
+          failed: r.failed,
+        })}
+      </p>
+      <Table
+        id="repair-table"
+        caption={t("more.repair_title")}
+        head={[t("more.repair_check"), t("more.repair_status"), t("more.repair_detail")]}
+        empty="—"
+        rowIds={r.checks.map((c) => `repair-${c.id}`)}
+        rowAttrs={r.checks.map((c) => ({ "data-status": c.status }))}
+        rows={r.checks.map((c) => [
+          t(`repair.check.${c.id}`),
+          <Pill tone={REPAIR_TONE[c.status]}>{t(`repair.status.${c.status}`)}</Pill>,
+          c.detail,
+        ])}
+      />
+    </Card>
+  );
 }
 
 /** The More tab: version, policy, actions and troubleshooting. */
@@ -316,6 +355,16 @@ export function MorePage(props: { t: Translate; lang: Lang; m: MoreModel }) {
               csrf={m.csrf}
               id="clear-logs"
             />
+            {m.repair !== undefined
+              ? (
+                <ActionButton
+                  action="/actions/repair"
+                  label={t("more.repair")}
+                  csrf={m.csrf}
+                  id="repair-app"
+                />
+              )
+              : null}
           </div>
           {running
             ? (
@@ -348,6 +397,7 @@ export function MorePage(props: { t: Translate; lang: Lang; m: MoreModel }) {
           </form>
         </Card>
       </div>
+      {m.repair ? <RepairCard t={t} lang={lang} r={m.repair} /> : null}
       {m.captures !== null
         ? (
           <Card title={t("more.captures")} wide>

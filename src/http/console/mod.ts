@@ -9,6 +9,7 @@ import { Hono } from "hono";
 import type { ConnectorParts } from "../../connector/cli.ts";
 import { EdgeClient } from "../edge_client.ts";
 import { createConnectorApp } from "../connector_app.ts";
+import { Repairer } from "../../connector/repair.ts";
 import { CaptureController } from "../../diag/capture.ts";
 import type { EdgeControlPlane } from "../../edge/control_plane.ts";
 import { addLogSink, RingSink } from "../../log.ts";
@@ -64,6 +65,8 @@ export interface ConsoleParts extends Omit<ConnectorParts, "requestExit" | "requ
   api: Hono;
   /** Whether the local API can uninstall (its `onUninstall` is wired); shows the button. */
   uninstallAvailable?: boolean;
+  /** The repairer the API runs (its last report is shown on the More tab). */
+  repair?: Repairer;
 }
 
 /** The connector console listener's app for a running connector: its local API and the console. */
@@ -72,6 +75,7 @@ export function connectorListenerApp(
   opts: ConnectorConsoleOptions = {},
 ): Hono {
   const { handle } = parts;
+  const repair = new Repairer({ tunnel: parts.tunnel, store: handle.store });
   const api = createConnectorApp({
     engine: handle.engine,
     hub: handle.hub,
@@ -79,9 +83,10 @@ export function connectorListenerApp(
     onExit: parts.requestExit,
     onUninstall: parts.requestUninstall,
     dlp: handle.dlp,
+    repair,
   });
   return connectorConsoleApp(
-    { ...parts, api, uninstallAvailable: parts.requestUninstall !== undefined },
+    { ...parts, api, repair, uninstallAvailable: parts.requestUninstall !== undefined },
     opts,
   );
 }
@@ -130,6 +135,7 @@ export function connectorConsoleApp(parts: ConsoleParts, opts: ConnectorConsoleO
     config,
     dlp: handle.dlp,
     uninstallAvailable: parts.uninstallAvailable,
+    repair: parts.repair ?? null,
   });
   const app = new Hono();
   app.all("/api/*", (c) => api.fetch(c.req.raw, c.env));
