@@ -40,6 +40,9 @@ Usage:
   portcullis dlp install-cups-backend [--console URL]
                                          hook print jobs into endpoint DLP (CUPS installed)
   portcullis cups-backend ...            the CUPS backend itself (CUPS runs it)
+  portcullis service install|uninstall [edge|connector] [--dry-run] [--data-dir DIR] [-- ARGS]
+                                         write (and enable) or remove the systemd unit
+                                         portcullis-<role>.service; --dry-run prints it
   portcullis setup                       install the Debian packages the appliance needs (root)
   portcullis version                     print the version
   portcullis help                        this text
@@ -124,6 +127,10 @@ const commands: Record<string, Handler> = {
   async wg(args) {
     const { wgCommand } = await import("./src/dataplane/wg_cli.ts");
     return wgCommand(args);
+  },
+  async service(args) {
+    const { serviceCommand } = await import("./src/service_unit.ts");
+    return serviceCommand(args);
   },
   async setup() {
     const { ensurePackages, RUNTIME_PACKAGES } = await import("./src/install.ts");

@@ -52,6 +52,7 @@ const RANKS: Record<string, number> = {
   "serve.ts": 8,
   "defaults.ts": 8,
   "install.ts": 8,
+  "service_unit.ts": 8,
   "version.ts": 8,
 };
 

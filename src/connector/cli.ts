@@ -16,6 +16,13 @@ import { SystemNetworkMonitor } from "./network/monitor.ts";
 import { SystemNetworkPort } from "./network/system_port.ts";
 import { logger, setLogLevel } from "../log.ts";
 import { removeConnector } from "./uninstall.ts";
+import {
+  awaitPredecessor,
+  type RestartPlan,
+  restartPlan,
+  restartUnit,
+  spawnSuccessor,
+} from "./restart.ts";
 
 const log = logger("connector");
 const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -41,6 +48,11 @@ export interface ConnectorParts {
   requestExit: () => void;
   /** Asks the connector to stop and remove itself (the local API's uninstall action). */
   requestUninstall?: () => void;
+  /**
+   * Restarts the connector's process: its systemd unit, or a re-executed
+   * successor. Absent (embedded use): "Restart service" restarts the engine.
+   */
+  requestRestart?: () => void;
 }
 
 /** Settings given on the command line as bare switches (`--gateway`). */
@@ -67,6 +79,8 @@ export async function connectCommand(args: string[], opts: ConnectOptions): Prom
     string | boolean
   >;
   if (noDns) flags["manage-dns"] = false;
+  // A successor of "Restart service" starts once its predecessor is gone.
+  await awaitPredecessor();
   // The key first: a bad or unsafe one stops us before anything on the system changes.
   const enrollment = await resolveEnrollmentKey({
     argument: positionals[0],
@@ -126,6 +140,20 @@ export async function connectCommand(args: string[], opts: ConnectOptions): Prom
   }
   let server: ReturnType<ServeFn> | null = null;
   let uninstall = false;
+  let successor: Extract<RestartPlan, { kind: "reexec" }> | null = null;
+  const requestRestart = () => {
+    const plan = restartPlan();
+    if (plan.kind === "systemd") {
+      // systemd stops us (SIGTERM, the cleanup below) and starts the unit again.
+      restartUnit(plan.unit).catch((e) => {
+        log.error("Cannot restart the service through systemd", { error: e.message });
+      });
+      return;
+    }
+    log.info("Restarting the connector process");
+    successor = plan;
+    stopRequested();
+  };
   try {
     const app = await opts.app({
       handle,
@@ -136,6 +164,7 @@ export async function connectCommand(args: string[], opts: ConnectOptions): Prom
         uninstall = true;
         stopRequested();
       },
+      requestRestart,
     });
     server = opts.serve(
       { ...splitListen(config.consoleListen), onListen: () => {} },
@@ -167,6 +196,8 @@ export async function connectCommand(args: string[], opts: ConnectOptions): Prom
     });
     console.log("Portcullis connector uninstalled.");
   }
+  // Everything is released (console port, TUN, resolv.conf): start the new process.
+  if (successor && !uninstall) spawnSuccessor(successor);
   return 0;
 }
 

@@ -37,6 +37,11 @@ export interface ConnectorAppDeps {
   engine: ConnectorEngineApi;
   hub: NotificationHub;
   store: ConnectorState;
+  /**
+   * Restarts the connector's process (src/connector/restart.ts); absent →
+   * "restart" restarts the engine in place (tests, embedded use).
+   */
+  onRestart?: () => void;
   /** Called after a successful exit action (main.ts stops the process); absent → exit unsupported. */
   onExit?: () => void;
   /**
@@ -149,7 +154,8 @@ export function createConnectorApp(deps: ConnectorAppDeps): Hono {
     c.header("Cache-Control", "no-store");
   });
 
-  app.get("/api/v1/status", (c) => c.json(deps.engine.status()));
+  // The pid tells a console waiting out a restart when the new process answers.
+  app.get("/api/v1/status", (c) => c.json({ ...deps.engine.status(), pid: Deno.pid }));
 
   app.get("/api/v1/dlp/status", (c) => {
     if (!deps.dlp) {
@@ -299,6 +305,10 @@ export function createConnectorApp(deps: ConnectorAppDeps): Hono {
     const b = await body(c);
     switch (action) {
       case "restart":
+        if (deps.onRestart) {
+          setTimeout(deps.onRestart, 0);
+          return c.json({ ok: true, state: "restarting", pid: Deno.pid });
+        }
         return run(c, { type: "restart_requested" });
       case "enable":
         return run(c, { type: "enable_requested" });

@@ -5,11 +5,13 @@
  * around `ip netns exec`), so the console is reached on 127.0.0.1 exactly
  * as a user of that host reaches it. Repair App: break a route and the
  * nftables table, press the button, read the report, see both back.
+ * Restart Service: the process is replaced (a new pid answers), the page
+ * waits for it, and the tunnel comes back.
  * Every page is photographed into test/output/screenshots/.
  */
 import assert from "node:assert/strict";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
-import { canUseNetns, NetnsLab } from "./netns.ts";
+import { canUseNetns, NetnsLab, waitUntil } from "./netns.ts";
 import { EDGE_IP, type Roles, startRoles } from "./roles.ts";
 import { CONNECTOR_NFT_TABLE } from "../../src/connector/tunnel.ts";
 
@@ -59,7 +61,7 @@ async function shot(page: Page, name: string): Promise<void> {
 }
 
 Deno.test({
-  name: "connector console: Repair App in Chromium repairs a deleted route and a flushed table",
+  name: "connector console in Chromium: Repair App, Restart Service",
   ignore: !canUseNetns || !hasChromium,
   sanitizeOps: false,
   sanitizeResources: false,
@@ -111,6 +113,32 @@ Deno.test({
       await page.waitForSelector("#repair-app >> text=Réparer l'application");
       assert.match(await page.textContent("#repair-table") ?? "", /Routes du tunnel/);
       await shot(page, "connector-repair-fr");
+      await page.selectOption("#lang-select", "en");
+      await page.waitForSelector("#repair-app >> text=Repair App");
+
+      // ---- Restart Service: a new process, and the tunnel comes back ----
+      const oldPid = r.connector.pid;
+      const statusBefore = await r.connectorStatus();
+      assert.equal(statusBefore.pid, oldPid);
+      await page.click("#restart-service");
+      // The waiting page, then (console.js) the More tab of the new process.
+      await page.waitForSelector(`[data-restart-from-pid="${oldPid}"]`, { state: "attached" });
+      const exited = await r.connector.status;
+      assert.equal(exited.code, 0, "the old process exits cleanly");
+      await page.waitForURL(/\/more\?msg=restarted/, { timeout: 40_000 });
+      await page.waitForSelector("#restart-service");
+      const after = await r.connectorStatus();
+      assert.notEqual(after.pid, oldPid, "a new process answers");
+      assert.ok(Number(after.pid) > 0);
+      await waitUntil("the tunnel to come back after the restart", async () => {
+        const s = await r.connectorStatus();
+        if (s.state !== "connected") return false;
+        const g = await ns(["getent", "ahostsv4", "protected.portcullis.internal"]);
+        return g.code === 0;
+      }, 30_000);
+      const log = await Deno.readTextFile(`${r.dir}/conn.log`);
+      assert.match(log, new RegExp(`"previousPid":${oldPid}`));
+      await shot(page, "connector-restarted");
     } catch (e) {
       throw new Error(`${(e as Error).message}\n${await r.logs()}`);
     }

@@ -101,7 +101,34 @@
     setTimeout(() => (btn.textContent = old), 2000);
   });
 
-  document.addEventListener("DOMContentLoaded", connect);
-  document.addEventListener("htmx:afterSettle", connect);
-  if (document.readyState !== "loading") connect();
+  // "Restart service": the page names the old pid; poll the status until a
+  // different process answers, then go on (the old one stops first, so
+  // failed fetches in between are expected).
+  let restartWait = null;
+  function waitRestart() {
+    const el = document.querySelector("[data-restart-from-pid]");
+    if (!el || restartWait) return;
+    const old = el.getAttribute("data-restart-from-pid");
+    const next = el.getAttribute("data-restart-next") || "/";
+    restartWait = setInterval(async () => {
+      try {
+        const res = await fetch("/api/v1/status", { cache: "no-store" });
+        const s = await res.json();
+        if (res.ok && String(s.pid) !== old) {
+          clearInterval(restartWait);
+          location.assign(next);
+        }
+      } catch {
+        // Not back yet.
+      }
+    }, 500);
+  }
+
+  function ready() {
+    connect();
+    waitRestart();
+  }
+  document.addEventListener("DOMContentLoaded", ready);
+  document.addEventListener("htmx:afterSettle", ready);
+  if (document.readyState !== "loading") ready();
 })();

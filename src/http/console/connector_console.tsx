@@ -447,9 +447,29 @@ export function createConnectorConsole(deps: ConnectorConsoleDeps): Hono<Connect
     const r = await apiAction("update-policy");
     return r.status === "updated" ? "policy_updated" : "policy_unchanged";
   });
-  action("/actions/restart", async () => {
-    await apiAction("restart");
-    return "restarted";
+  app.post("/actions/restart", async (c) => {
+    const form = await readForm(c);
+    let r: { state?: string; pid?: number };
+    try {
+      checkCsrf(c, form);
+      r = await apiAction("restart") as typeof r;
+    } catch (err) {
+      const e = err as PortcullisError;
+      const t = c.get("t");
+      const text = hasMessage(`error.${e.code}`) ? t(`error.${e.code}` as never) : e.message;
+      return morePage(c, { tone: "bad", text }, e.status && e.status < 500 ? e.status : 502);
+    }
+    if (r.state !== "restarting") return c.redirect("/more?msg=restarted", 303);
+    // The process is going away: a page that waits until its successor
+    // answers (console.js polls the status for a new pid), then goes on.
+    const t = c.get("t");
+    return c.html(
+      `<!DOCTYPE html><html lang="${
+        c.get("lang")
+      }"><head><meta charset="utf-8"><title>Portcullis</title><link rel="stylesheet" href="/static/console.css"><script src="/static/console.js" defer></script></head><body><main><h1 class="page-title" id="restarting" data-restart-from-pid="${
+        Number(r.pid) || 0
+      }" data-restart-next="/more?msg=restarted">${t("more.restarting")}</h1></main></body></html>`,
+    );
   });
   action("/actions/disable", async (_c, form) => {
     await apiAction("disable", form);

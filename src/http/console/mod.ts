@@ -61,7 +61,8 @@ export function edgeConsoleApp(
 }
 
 /** What the connector console needs: the running connector and its local JSON API. */
-export interface ConsoleParts extends Omit<ConnectorParts, "requestExit" | "requestUninstall"> {
+export interface ConsoleParts
+  extends Omit<ConnectorParts, "requestExit" | "requestUninstall" | "requestRestart"> {
   api: Hono;
   /** Whether the local API can uninstall (its `onUninstall` is wired); shows the button. */
   uninstallAvailable?: boolean;
@@ -82,6 +83,7 @@ export function connectorListenerApp(
     store: handle.store,
     onExit: parts.requestExit,
     onUninstall: parts.requestUninstall,
+    onRestart: parts.requestRestart,
     dlp: handle.dlp,
     repair,
   });
