@@ -92,6 +92,11 @@ export function addLogSink(sink: LogSink): void {
   state.sinks.push(sink);
 }
 
+/** Removes a sink added with addLogSink (a role's log files when it stops). */
+export function removeLogSink(sink: LogSink): void {
+  state.sinks = state.sinks.filter((s) => s !== sink);
+}
+
 /** A logger bound to a component name. */
 export class Logger {
   constructor(readonly component: string) {}

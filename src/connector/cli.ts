@@ -14,7 +14,8 @@ import { ConnectorTunnel } from "./tunnel.ts";
 import { resolveEnrollmentKey } from "./key_source.ts";
 import { SystemNetworkMonitor } from "./network/monitor.ts";
 import { SystemNetworkPort } from "./network/system_port.ts";
-import { logger, setLogLevel } from "../log.ts";
+import { addLogSink, logger, logLevel, removeLogSink, setLogLevel } from "../log.ts";
+import { RotatingLogFiles } from "../diag/log_files.ts";
 import { removeConnector } from "./uninstall.ts";
 import {
   awaitPredecessor,
@@ -48,6 +49,8 @@ export interface ConnectorParts {
   requestExit: () => void;
   /** Asks the connector to stop and remove itself (the local API's uninstall action). */
   requestUninstall?: () => void;
+  /** The log files in the data directory (cleared by "Clear logs", part of the export). */
+  logFiles?: RotatingLogFiles | null;
   /**
    * Restarts the connector's process: its systemd unit, or a re-executed
    * successor. Absent (embedded use): "Restart service" restarts the engine.
@@ -93,6 +96,19 @@ export async function connectCommand(args: string[], opts: ConnectOptions): Prom
     flags,
   });
   setLogLevel(config.logLevel);
+  // Logs on disk from here on; the policy's log mode sets the level once it arrives.
+  const logFiles = new RotatingLogFiles({ dir: `${config.dataDir}/logs`, name: "connector" });
+  addLogSink(logFiles);
+  let policyLogMode: string | null = null;
+  const onPolicy = (p: { appProfile: { logMode: "error" | "warn" | "info" | "debug" } }) => {
+    const mode = p.appProfile.logMode;
+    if (mode === policyLogMode) return;
+    policyLogMode = mode;
+    if (mode !== logLevel()) {
+      log.info("Log level set by the policy's log mode", { mode });
+      setLogLevel(mode);
+    }
+  };
   const tunnel = new ConnectorTunnel({
     tunName: config.tunInterface,
     gateway: config.gateway,
@@ -132,10 +148,12 @@ export async function connectCommand(args: string[], opts: ConnectOptions): Prom
       probePortalSec: config.probePortalSec,
       strictEnforcement: config.strictEnforcement,
       dlp: { mode: config.dlpMode, refreshSec: config.dlpRefreshSec },
-    }, { tunnel, network, edge: opts.edge });
+    }, { tunnel, network, edge: opts.edge, onPolicy });
   } catch (e) {
     await network.close();
     await tunnel.close().catch(() => {});
+    removeLogSink(logFiles);
+    logFiles.close();
     throw e;
   }
   let server: ReturnType<ServeFn> | null = null;
@@ -165,6 +183,7 @@ export async function connectCommand(args: string[], opts: ConnectOptions): Prom
         stopRequested();
       },
       requestRestart,
+      logFiles,
     });
     server = opts.serve(
       { ...splitListen(config.consoleListen), onListen: () => {} },
@@ -185,6 +204,8 @@ export async function connectCommand(args: string[], opts: ConnectOptions): Prom
       Deno.removeSignalListener("SIGTERM", onSignal);
     }
   }
+  removeLogSink(logFiles);
+  logFiles.close();
   if (uninstall) {
     // The local API checked the uninstall password; everything is stopped now.
     await removeConnector({

@@ -75,6 +75,8 @@ export interface ConnectorPorts {
   edge: EdgeApiFactory;
   clock?: Clock;
   posture?: PostureSources;
+  /** Called with each policy applied (the CLI sets the log level from its log mode). */
+  onPolicy?: (policy: PolicyBundle) => void;
 }
 
 /** A running connector. */
@@ -162,6 +164,7 @@ export async function startConnector(
       bootstrapUrl: config.bootstrapUrl ?? bootstrapFromKey(config.enrollmentKey),
       strictEnforcement: config.strictEnforcement,
       enrollRetryMs: config.enrollRetryMs,
+      onPolicy: ports.onPolicy,
     });
     await engine.start();
     // Endpoint DLP runs beside the engine: it needs the enrolment, not the tunnel.

@@ -33,6 +33,8 @@ export interface BundleInput {
   captureBudget?: number;
   /** Creation time (ms). */
   now?: number;
+  /** The on-disk log files (src/diag/log_files.ts `read()`), written under logs/ with secrets masked. */
+  logFiles?: { name: string; text: string }[];
   /** More record sets, each written as `<name>.jsonl` with secrets removed (e.g. decisions). */
   records?: Record<string, unknown[]>;
 }
@@ -114,6 +116,13 @@ export function buildBundle(input: BundleInput): Uint8Array {
     recordSets[file] = rows.length;
   }
 
+  const logFiles: string[] = [];
+  for (const f of input.logFiles ?? []) {
+    const name = f.name.replace(/[^A-Za-z0-9_.-]/g, "_");
+    files[`logs/${name}`] = enc.encode(maskSecrets(f.text));
+    logFiles.push(`logs/${name}`);
+  }
+
   const included: string[] = [];
   const skipped: string[] = [];
   let used = 0;
@@ -133,6 +142,7 @@ export function buildBundle(input: BundleInput): Uint8Array {
     version: input.version,
     createdAt: new Date(now).toISOString(),
     logRecords: input.logs.length,
+    ...(logFiles.length ? { logFiles } : {}),
     notifications: input.notifications.length,
     ...(Object.keys(recordSets).length ? { records: recordSets } : {}),
     captures: included,

@@ -49,4 +49,6 @@ export interface EdgeContext {
   subjectChanged: DeviceSignal;
   /** The data plane's state for diagnostics (set once the tunnel and enforcement run). */
   dataPlaneState?: () => Record<string, unknown>;
+  /** The log files in the data directory, for the diagnostics bundle (set by startEdge). */
+  logFiles?: () => { name: string; text: string }[];
 }

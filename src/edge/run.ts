@@ -20,7 +20,8 @@ import { DNS_CLASS_IN, DNS_TYPE } from "../packet/dns.ts";
 import { type DnsServer, protectedRecord, startDnsServer } from "./dns.ts";
 import { parseKey } from "../wireguard/mod.ts";
 import { parsePrefix, prefixContains, tryParseIp } from "../policy/cidr.ts";
-import { logger, setLogLevel } from "../log.ts";
+import { addLogSink, logger, removeLogSink, setLogLevel } from "../log.ts";
+import { RotatingLogFiles } from "../diag/log_files.ts";
 import { type HttpApp, type ServeFn, type ServeHandler, shutdownWithin } from "../serve.ts";
 
 const log = logger("edge");
@@ -74,8 +75,23 @@ export async function startEdge<A extends HttpApp>(
   opts: RunEdgeOptions<A>,
 ): Promise<RunningEdge> {
   setLogLevel(config.logLevel);
-  const cp = await startEdgeControlPlane(config);
-  const closers: (() => Promise<void> | void)[] = [() => cp.close()];
+  // Logs on disk in the data directory (rotating, secrets stripped), also in diagnostics.
+  await Deno.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const logFiles = new RotatingLogFiles({ dir: `${config.dataDir}/logs`, name: "edge" });
+  addLogSink(logFiles);
+  let cp;
+  try {
+    cp = await startEdgeControlPlane(config);
+  } catch (e) {
+    removeLogSink(logFiles);
+    logFiles.close();
+    throw e;
+  }
+  cp.ctx.logFiles = () => logFiles.read();
+  const closers: (() => Promise<void> | void)[] = [() => {
+    removeLogSink(logFiles);
+    logFiles.close();
+  }, () => cp.close()];
   const ports: Record<string, number> = {};
   let tunnel: EdgeTunnel | null = null;
   let enforcement: EdgeEnforcement | null = null;

@@ -5,6 +5,8 @@
  * around `ip netns exec`), so the console is reached on 127.0.0.1 exactly
  * as a user of that host reaches it. Repair App: break a route and the
  * nftables table, press the button, read the report, see both back.
+ * Logs: the policy's log mode sets the level of the files in the data
+ * directory, Export Logs carries them (no secrets), Clear Logs empties them.
  * Restart Service: the process is replaced (a new pid answers), the page
  * waits for it, and the tunnel comes back.
  * Every page is photographed into test/output/screenshots/.
@@ -12,7 +14,8 @@
 import assert from "node:assert/strict";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { canUseNetns, NetnsLab, waitUntil } from "./netns.ts";
-import { EDGE_IP, type Roles, startRoles } from "./roles.ts";
+import { adminLogin, EDGE_IP, type Roles, startRoles } from "./roles.ts";
+import { unzipSync } from "fflate";
 import { CONNECTOR_NFT_TABLE } from "../../src/connector/tunnel.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -39,6 +42,7 @@ async function browserIn(r: Roles): Promise<BrowserContext> {
   const ctx = await chromium.launchPersistentContext(userDir, {
     executablePath: wrapper,
     headless: true,
+    acceptDownloads: true,
     viewport: { width: 1280, height: 900 },
     locale: "en-GB",
     args: [
@@ -61,7 +65,7 @@ async function shot(page: Page, name: string): Promise<void> {
 }
 
 Deno.test({
-  name: "connector console in Chromium: Repair App, Restart Service",
+  name: "connector console in Chromium: Repair App, log files (export, clear), Restart Service",
   ignore: !canUseNetns || !hasChromium,
   sanitizeOps: false,
   sanitizeResources: false,
@@ -115,6 +119,91 @@ Deno.test({
       await shot(page, "connector-repair-fr");
       await page.selectOption("#lang-select", "en");
       await page.waitForSelector("#repair-app >> text=Repair App");
+
+      // ---- Logs on disk: level from the policy, in the export, cleared ----
+      const logFile = `${r.dir}/conn/logs/connector.log`;
+      const { jar, csrf } = await adminLogin(r);
+      const put = await r.inNs(r.edgeNs, [
+        "curl",
+        "-s",
+        "--cacert",
+        r.ca,
+        "-b",
+        jar,
+        "-X",
+        "PUT",
+        "-H",
+        `X-CSRF-Token: ${csrf}`,
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        JSON.stringify({
+          items: [{ name: "debugging", forwarding: { name: "fp" }, logMode: "debug" }],
+        }),
+        `https://${EDGE_IP}:8443/api/v1/admin/policy/app-profiles`,
+      ]);
+      assert.ok(JSON.parse(put.stdout).items, `policy update: ${put.stdout}`);
+      await waitUntil("the policy's log mode to reach the log file", async () => {
+        const text = await Deno.readTextFile(logFile);
+        return /"level":"debug"/.test(text) &&
+          /Log level set by the policy's log mode","mode":"debug"/.test(text);
+      }, 20_000);
+      const onDisk = await Deno.readTextFile(logFile);
+      assert.match(onDisk, /Tunnel configured/);
+      const enrolKey = (await Deno.readTextFile(`${r.dir}/conn.key`)).trim();
+      const secrets: (string | RegExp)[] = [enrolKey, /pcd_[A-Za-z0-9_-]{16,}/, /PRIVATE KEY/];
+      const noSecrets = (text: string, where: string) => {
+        for (const s of secrets) {
+          assert.ok(
+            typeof s === "string" ? !text.includes(s) : !s.test(text),
+            `${String(s).slice(0, 20)} in ${where}`,
+          );
+        }
+      };
+      noSecrets(onDisk, "connector.log");
+      await page.goto(`${CONSOLE}/more`);
+      const [dl] = await Promise.all([page.waitForEvent("download"), page.click("#export-logs")]);
+      const zip = unzipSync(await Deno.readFile((await dl.path())!));
+      assert.ok(zip["logs/connector.log"], `bundle parts: ${Object.keys(zip)}`);
+      const exported = new TextDecoder().decode(zip["logs/connector.log"]);
+      assert.match(exported, /Tunnel configured/);
+      for (const [name, bytes] of Object.entries(zip)) {
+        noSecrets(new TextDecoder().decode(bytes), name);
+      }
+      // The edge's log file, in its diagnostics bundle, without secrets either.
+      const edgeLog = await Deno.readTextFile(`${r.dir}/edge/logs/edge.log`);
+      assert.match(edgeLog, /Peer handshake complete/);
+      const adminPassword = (await Deno.readTextFile(`${r.dir}/edge/initial-admin.txt`))
+        .match(/password: (\S+)/)![1];
+      secrets.push(adminPassword);
+      noSecrets(edgeLog, "edge.log");
+      const diagZip = `${r.dir}/diagnostics.zip`;
+      const diag = await r.inNs(r.edgeNs, [
+        "curl",
+        "-s",
+        "-o",
+        diagZip,
+        "-w",
+        "%{http_code}",
+        "--cacert",
+        r.ca,
+        "-b",
+        jar,
+        `https://${EDGE_IP}:8443/api/v1/admin/diagnostics`,
+      ]);
+      assert.equal(diag.stdout, "200");
+      const edgeZip = unzipSync(await Deno.readFile(diagZip));
+      assert.match(new TextDecoder().decode(edgeZip["logs/edge.log"]), /Peer handshake complete/);
+      for (const [name, bytes] of Object.entries(edgeZip)) {
+        noSecrets(new TextDecoder().decode(bytes), `edge ${name}`);
+      }
+
+      await page.click("#clear-logs");
+      await page.waitForSelector("text=Logs cleared");
+      const cleared = await Deno.readTextFile(logFile);
+      assert.doesNotMatch(cleared, /Tunnel configured/);
+      assert.match(cleared, /logs cleared from the console/);
+      await shot(page, "connector-logs-cleared");
 
       // ---- Restart Service: a new process, and the tunnel comes back ----
       const oldPid = r.connector.pid;

@@ -7,6 +7,7 @@
 import type { Clock, Timers } from "../../clock.ts";
 import type { EnrollmentKeyPayload } from "../../control/enrollment_key.ts";
 import type { ConnectorState } from "../../store/connector_state.ts";
+import type { PolicyBundle } from "../../policy/types.ts";
 import type { EdgeApi } from "../edge_api.ts";
 import type { DeviceIdentity } from "../identity.ts";
 import type { NetworkPort } from "../network_port.ts";
@@ -55,4 +56,6 @@ export interface EngineDeps extends LoopPeriods {
   enrollRetryMs?: { min: number; max: number };
   /** Resolves an edge host name to addresses for the block's allow-list (default: DNS A + AAAA). */
   resolveHost?: ResolveHost;
+  /** Called with each policy the engine applies (the connector sets its log level from it). */
+  onPolicy?: (policy: PolicyBundle) => void;
 }

@@ -463,6 +463,11 @@ export class Engine {
   async #applyPolicy(): Promise<void> {
     const policy = this.#policy.policy;
     if (!policy) return;
+    try {
+      this.#d.onPolicy?.(policy);
+    } catch (e) {
+      log.warn("Policy listener failed", { error: (e as Error).message });
+    }
     const verdict = await this.#evaluate(policy);
     const prev = this.#runner.state.verdict;
     if (!prev || prev.type !== verdict.type || prev.action !== verdict.action) {

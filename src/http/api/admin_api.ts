@@ -552,6 +552,7 @@ export function adminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
       role: "edge",
       version: deps.productVersion ?? "unknown",
       logs: deps.logs?.() ?? [],
+      logFiles: ctx.logFiles?.(),
       state: {
         devices: store.devices.list().length,
         policyRevision: ctx.policy.revision(),

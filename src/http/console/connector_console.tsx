@@ -80,6 +80,8 @@ export interface ConnectorConsoleDeps {
   version: string;
   /** The ring of recent log records (added with addLogSink at start). */
   logs: RingSink;
+  /** The log files in the data directory (src/diag/log_files.ts); absent: memory only. */
+  logFiles?: { clear(): void; read(): { name: string; text: string }[] } | null;
   /** Packet capture of the tunnel interface; omitted → no capture buttons. */
   capture?: CaptureController | null;
   /** Sends a support request (message + bundle) to the edge; omitted → no Report button. */
@@ -504,6 +506,7 @@ export function createConnectorConsole(deps: ConnectorConsoleDeps): Hono<Connect
   });
   action("/actions/clear-logs", () => {
     deps.logs.clear();
+    deps.logFiles?.clear();
     log.info("logs cleared from the console");
     return Promise.resolve("logs_cleared");
   });
@@ -571,6 +574,7 @@ export function createConnectorConsole(deps: ConnectorConsoleDeps): Hono<Connect
       role: "connector",
       version: deps.version,
       logs: deps.logs.records(),
+      logFiles: deps.logFiles?.read(),
       state: { status: deps.engine.status(), policy: deps.engine.policy, logMode: logLevel() },
       config: deps.config ?? null,
       notifications: deps.store.listNotifications({ limit: 500 }),

@@ -138,6 +138,7 @@ export function connectorConsoleApp(parts: ConsoleParts, opts: ConnectorConsoleO
     dlp: handle.dlp,
     uninstallAvailable: parts.uninstallAvailable,
     repair: parts.repair ?? null,
+    logFiles: parts.logFiles,
   });
   const app = new Hono();
   app.all("/api/*", (c) => api.fetch(c.req.raw, c.env));
