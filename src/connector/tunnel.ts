@@ -38,7 +38,14 @@ import {
   startStubResolver,
   type StubResolver,
 } from "./dns/mod.ts";
-import { canonicalIp, isPrivateOrLoopback } from "../policy/cidr.ts";
+import {
+  canonicalIp,
+  isPrivateOrLoopback,
+  parsePrefix,
+  prefixContains,
+  subtract,
+  tryParsePrefix,
+} from "../policy/cidr.ts";
 import { answerHostRoutes } from "../policy/routes.ts";
 import { dnsProbe, LivenessMonitor } from "./liveness.ts";
 import type {
@@ -595,7 +602,7 @@ export class ConnectorTunnel implements TunnelPort {
     const wanted = this.#failMode !== null
       ? []
       : [...cfg.routes.tunnel4, ...cfg.routes.tunnel6, ...a.answered];
-    await syncRoutes(a.routesNet, a.routes, wanted, a.tun.name);
+    await syncRoutes(a.routesNet, a.routes, keepOut(wanted, a.peer.endpoint?.address), a.tun.name);
   }
 
   /**
@@ -788,6 +795,28 @@ export function connectorNftScript(o: {
   }
   lines.push("}");
   return lines.join("\n") + "\n";
+}
+
+/**
+ * The routes without the address the tunnel itself sends to. The plan
+ * already leaves the edge out (src/policy/routes.ts); this also covers an
+ * edge named by DNS whose name now answers differently than when the
+ * tunnel resolved it: its packets must never be routed into itself.
+ */
+export function keepOut(routes: string[], address: string | undefined): string[] {
+  const ip = address ? canonicalIp(address.replace(/^\[|\]$/g, "")) : null;
+  if (!ip) return routes;
+  const v6 = ip.includes(":");
+  const host = `${ip}/${v6 ? 128 : 32}`;
+  // Only the family of the address changes: subtract() re-aggregates what it
+  // is given, and the other family's /1 halves must stay halves, not a /0.
+  const same = routes.filter((r) => r.includes(":") === v6);
+  const hit = same.some((r) => {
+    const p = tryParsePrefix(r);
+    return p !== null && prefixContains(p, parsePrefix(host));
+  });
+  if (!hit) return routes;
+  return [...routes.filter((r) => r.includes(":") !== v6), ...subtract(same, [host])];
 }
 
 /** IP literals of `hosts`, canonical, unique and sorted; names and junk are left out. */

@@ -62,6 +62,14 @@ export interface RolesOptions {
   resolvConf?: string;
   /** More `portcullis connect` arguments, on every start ("--gateway"). */
   connectorArgs?: string[];
+  /**
+   * The edge's public host (default EDGE_IP). A name must be resolvable by
+   * the connector: serve it from `beforeConnector` and name that server in
+   * `resolvConf`. The edge's certificate covers EDGE_IP as well.
+   */
+  edgePublicHost?: string;
+  /** Runs once the edge answers, before the connector starts (a DNS server, say). */
+  beforeConnector?: (ns: { edge: string; conn: string; dir: string }) => Promise<void>;
 }
 
 /** Starts the edge and the connector in namespaces owned by `lab`. */
@@ -97,7 +105,8 @@ export async function startRoles(lab: NetnsLab, opts: RolesOptions = {}): Promis
     "--data-dir",
     `${dir}/edge`,
     "--public-host",
-    EDGE_IP,
+    opts.edgePublicHost ?? EDGE_IP,
+    ...(opts.edgePublicHost ? ["--tls-names", EDGE_IP] : []),
     "--tunnel-port",
     String(EDGE_TUNNEL_PORT),
     "--tun-interface",
@@ -159,6 +168,7 @@ export async function startRoles(lab: NetnsLab, opts: RolesOptions = {}): Promis
       ]);
       return r.code === 0;
     }, 40_000);
+    await opts.beforeConnector?.({ edge: edgeNs, conn: connNs, dir });
     const first: string[] = [];
     if (opts.enroll) {
       // As the README says: a key file (mode 0600), never a key on the command line.

@@ -56,6 +56,8 @@ export interface EngineDeps extends LoopPeriods {
   enrollRetryMs?: { min: number; max: number };
   /** Resolves an edge host name to addresses for the block's allow-list (default: DNS A + AAAA). */
   resolveHost?: ResolveHost;
+  /** How often a named edge host is resolved again (default 60 s; also on every network change). */
+  edgeResolveSec?: number;
   /** Called with each policy the engine applies (the connector sets its log level from it). */
   onPolicy?: (policy: PolicyBundle) => void;
 }

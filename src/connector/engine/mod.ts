@@ -46,7 +46,9 @@ import { type NoticeStep, sameVerdict, stateChanged, transitionNotices } from ".
 import { PolicySync, type PolicyUpdateOutcome } from "./policy_sync.ts";
 import { EventRunner } from "./runner.ts";
 import { awarenessStatus, type EngineStatus } from "./status.ts";
-import { bootstrapUrlOf, edgeAllowList, edgeHosts } from "./strict_allow.ts";
+import { bootstrapUrlOf, edgeAllowList, edgeHosts, resolveHost } from "./strict_allow.ts";
+import { EdgeNames } from "./edge_names.ts";
+import { every } from "./periodic.ts";
 import { configFingerprint, tunnelConfig } from "./tunnel_config.ts";
 
 export type { DeviceInfo } from "./enrol.ts";
@@ -78,6 +80,10 @@ export class Engine {
   #lastTunnelConfig: string | null = null;
   /** Edge hosts of the enrolment forgotten at logout: they stay reachable through a block. */
   #lastEdgeHosts: string[] = [];
+  /** The addresses of the edge's named endpoints, kept outside the tunnel (edge_names.ts). */
+  readonly #edgeNames: EdgeNames;
+  /** Ends the engine-lifetime loops (edge name re-resolution). */
+  #life: AbortController | null = null;
 
   constructor(deps: EngineDeps) {
     this.#d = deps;
@@ -85,6 +91,7 @@ export class Engine {
     this.#timers = deps.timers ?? systemTimers;
     this.#captive = new CaptiveTimer(this.#timers);
     this.#c2c = new C2cRegistrar({ hub: deps.hub, clock: this.#clock });
+    this.#edgeNames = new EdgeNames(deps.resolveHost ?? resolveHost);
     this.#runner = new EventRunner(initialState(), {
       onTransition: (from, to, event) => this.#onTransition(from, to, event),
       perform: (eff) => this.#perform(eff),
@@ -186,6 +193,14 @@ export class Engine {
     this.#unsubs.push(
       this.#d.network.subscribe((change) => void this.#reevaluateNetwork(change)),
     );
+    // A named edge may move (DNS): look again now and then, and reroute when it did.
+    this.#life = new AbortController();
+    every(
+      this.#life.signal,
+      (this.#d.edgeResolveSec ?? 60) * 1000,
+      () => this.#refreshEdgeNames("periodic"),
+      { timers: this.#timers },
+    );
     const policy = this.#policy.policy;
     if (policy) {
       const verdict = await this.#evaluate(policy);
@@ -280,6 +295,8 @@ export class Engine {
   async stop(): Promise<void> {
     if (this.#runner.stopped) return;
     this.#runner.stop();
+    this.#life?.abort();
+    this.#life = null;
     this.#loops.stop();
     this.#captive.cancel();
     this.#enroller.cancel();
@@ -435,6 +452,7 @@ export class Engine {
   }
 
   async #bringUp(): Promise<void> {
+    await this.#edgeNames.refresh(this.#enrollment?.endpoints ?? []);
     const cfg = this.#tunnelConfig();
     if (!cfg) {
       log.warn("Cannot bring the tunnel up: no enrolment or policy yet");
@@ -473,16 +491,27 @@ export class Engine {
     if (!prev || prev.type !== verdict.type || prev.action !== verdict.action) {
       this.#enqueue({ type: "network_changed", verdict });
     }
-    // Routes, MTU or DNS changed while the tunnel runs: reconfigure it.
+    await this.#reconfigure("Policy changed the tunnel configuration");
+  }
+
+  /** Routes, MTU or DNS changed while the tunnel runs: reconfigure it (routes as a diff). */
+  async #reconfigure(why: string): Promise<void> {
     const k = this.#runner.state.kind;
     if ((k === "connected" || k === "connecting") && this.#lastTunnelConfig) {
       const cfg = this.#tunnelConfig();
       if (cfg && configFingerprint(cfg) !== this.#lastTunnelConfig) {
-        log.info("Policy changed the tunnel configuration: reconfiguring");
+        log.info(`${why}: reconfiguring`);
         this.#lastTunnelConfig = configFingerprint(cfg);
         await this.#d.tunnel.bringUp(cfg);
       }
     }
+  }
+
+  /** Resolves the edge's named endpoints again; reroutes when their addresses changed. */
+  async #refreshEdgeNames(why: string): Promise<void> {
+    if (this.#runner.stopped) return;
+    if (!(await this.#edgeNames.refresh(this.#enrollment?.endpoints ?? []))) return;
+    await this.#reconfigure(`The edge host resolves to new addresses (${why})`);
   }
 
   /** Registers the client-to-client name again (on enrolment and reconnect, whatever changed). */
@@ -494,6 +523,10 @@ export class Engine {
     if (this.#runner.stopped) return;
     this.#aware?.networkChanged(change.newNetwork);
     if (change.newNetwork) this.#renewClient();
+    // Another network may answer the edge's name differently.
+    await this.#refreshEdgeNames("network change").catch((e) =>
+      log.warn("Cannot re-resolve the edge host", { error: (e as Error).message })
+    );
     const policy = this.#policy.policy;
     if (!policy) return;
     try {
@@ -613,7 +646,12 @@ export class Engine {
   }
 
   #tunnelConfig() {
-    return tunnelConfig(this.#enrollment, this.#policy.policy, this.#d.identity.wgPrivateKey);
+    return tunnelConfig(
+      this.#enrollment,
+      this.#policy.policy,
+      this.#d.identity.wgPrivateKey,
+      this.#edgeNames.addresses,
+    );
   }
 }
 

@@ -14,10 +14,17 @@ export function tunnelConfig(
   e: StoredEnrollment | null,
   p: PolicyBundle | null,
   privateKey: string,
+  resolvedEdge: readonly string[] = [],
 ): TunnelConfig | null {
   if (!e || !p) return null;
   const fwd = p.appProfile.forwarding;
-  const edgeAddresses = e.endpoints.map((x) => x.host).filter((h) => /^[0-9.]+$|:/.test(h));
+  // Literal endpoint addresses, and what named ones resolve to (engine/edge_names.ts).
+  const edgeAddresses = [
+    ...new Set([
+      ...e.endpoints.map((x) => x.host).filter((h) => /^[0-9.]+$|:/.test(h)),
+      ...resolvedEdge,
+    ]),
+  ];
   return {
     address: e.address,
     network: e.network,
