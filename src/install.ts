@@ -16,7 +16,8 @@ export const RUNTIME_PACKAGES: PackageSet = {
   "procps": "/usr/bin/ps",
 };
 
-function exists(path: string): boolean {
+/** True when `path` exists (any kind of file). */
+export function exists(path: string): boolean {
   try {
     Deno.statSync(path);
     return true;

@@ -16,6 +16,7 @@
  */
 import { parseCliArgs } from "./cli_args.ts";
 import { InputError } from "./errors.ts";
+import { exists } from "./install.ts";
 
 /** The roles that get a unit. */
 export type ServiceRole = "edge" | "connector";
@@ -107,15 +108,6 @@ export function currentProgram(): string[] {
     ? decodeURIComponent(new URL(Deno.mainModule).pathname)
     : Deno.mainModule;
   return [exe, "run", "-A", main];
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function systemctl(args: string[]): Promise<void> {

@@ -4,11 +4,12 @@
  * nftables table) that manages its namespace's resolv.conf. Behind its back
  * the test deletes a tunnel route, flushes the table and rewrites
  * resolv.conf; one repair through the local API puts each back and says so,
- * and a second finds nothing left to do.
+ * and a second finds nothing left to do. Then the TUN interface itself is
+ * deleted: the repair sets the tunnel up again.
  */
 import assert from "node:assert/strict";
 import { canUseNetns, NetnsLab, waitUntil } from "./netns.ts";
-import { EDGE_IP, startRoles } from "./roles.ts";
+import { connectorAction, connectorTable, EDGE_IP, startRoles, tunnelRoutes } from "./roles.ts";
 import { CONNECTOR_NFT_TABLE } from "../../src/connector/tunnel.ts";
 import { RESOLV_CONF_MARKER } from "../../src/connector/dns/resolv_conf.ts";
 import type { RepairReport } from "../../src/connector/repair.ts";
@@ -29,31 +30,12 @@ Deno.test({
       connectorArgs: ["--gateway"],
     });
     const ns = (cmd: string[]) => r.inNs(r.connNs, cmd);
-    const routes = async () => {
-      const out = (await ns(["ip", "-j", "route", "show", "dev", r.connTun])).stdout;
-      return JSON.parse(out || "[]") as { dst: string; protocol?: string }[];
-    };
-    const table = async () =>
-      (await ns(["nft", "list", "table", "inet", CONNECTOR_NFT_TABLE])).stdout;
+    const routes = () => tunnelRoutes(r);
+    const table = () => connectorTable(r);
     const repair = async (): Promise<RepairReport> => {
-      const res = await ns([
-        "curl",
-        "-s",
-        "--max-time",
-        "20",
-        "-X",
-        "POST",
-        "-H",
-        "X-Portcullis-Request: 1",
-        "-H",
-        "Content-Type: application/json",
-        "-d",
-        "{}",
-        "http://127.0.0.1:9080/api/v1/actions/repair",
-      ]);
-      const body = JSON.parse(res.stdout);
-      assert.equal(body.ok, true, res.stdout);
-      return body.report;
+      const body = await connectorAction(r, "repair");
+      assert.equal(body.ok, true, JSON.stringify(body));
+      return body.report as RepairReport;
     };
     const byId = (rep: RepairReport) => Object.fromEntries(rep.checks.map((c) => [c.id, c]));
     try {
@@ -102,6 +84,17 @@ Deno.test({
 
       const again = await repair();
       assert.equal(again.repaired, 0, JSON.stringify(again));
+
+      // The interface itself deleted: the tunnel is set up again, routes and all.
+      await ns(["ip", "link", "del", r.connTun]);
+      const rebuilt = byId(await repair());
+      assert.equal(rebuilt.tun.status, "repaired", JSON.stringify(rebuilt.tun));
+      assert.equal(rebuilt.routes.status, "ok", JSON.stringify(rebuilt.routes));
+      assert.ok((await routes()).some((x) => x.dst === victim), "routes through the new interface");
+      await waitUntil("the rebuilt tunnel to carry traffic", async () => {
+        const g = await ns(["getent", "ahostsv4", "protected.portcullis.internal"]);
+        return g.code === 0;
+      }, 15_000);
 
       // The settings found at repair time (192.0.2.77) are what a stop restores.
       r.connector.kill("SIGTERM");

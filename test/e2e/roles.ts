@@ -10,6 +10,7 @@
  */
 import { type NetnsLab, type RunResult, waitUntil } from "./netns.ts";
 import { totpAt } from "../../src/identity/totp.ts";
+import { CONNECTOR_NFT_TABLE } from "../../src/connector/tunnel.ts";
 
 /** The portcullis program. */
 export const MAIN = new URL("../../main.ts", import.meta.url).pathname;
@@ -235,4 +236,62 @@ export async function adminLogin(r: Roles): Promise<{ jar: string; csrf: string 
   const csrf = JSON.parse(login.stdout).csrfToken as string;
   if (!csrf) throw new Error(`Admin login failed: ${login.stdout}`);
   return { jar, csrf };
+}
+
+/** Calls the edge admin API (from the edge's namespace) with a session from `adminLogin`; returns the JSON. */
+export async function adminCall(
+  r: Roles,
+  session: { jar: string; csrf: string },
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
+  const res = await r.inNs(r.edgeNs, [
+    "curl",
+    "-s",
+    "--cacert",
+    r.ca,
+    "-b",
+    session.jar,
+    "-X",
+    method,
+    "-H",
+    `X-CSRF-Token: ${session.csrf}`,
+    "-H",
+    "Content-Type: application/json",
+    ...(body === undefined ? [] : ["-d", JSON.stringify(body)]),
+    `https://${EDGE_IP}:8443${path}`,
+  ]);
+  return JSON.parse(res.stdout);
+}
+
+/** Runs a connector action through its local API (POST /api/v1/actions/NAME); returns the JSON. */
+export async function connectorAction(r: Roles, name: string): Promise<Record<string, unknown>> {
+  const res = await r.inNs(r.connNs, [
+    "curl",
+    "-s",
+    "--max-time",
+    "20",
+    "-X",
+    "POST",
+    "-H",
+    "X-Portcullis-Request: 1",
+    "-H",
+    "Content-Type: application/json",
+    "-d",
+    "{}",
+    `http://127.0.0.1:9080/api/v1/actions/${name}`,
+  ]);
+  return JSON.parse(res.stdout);
+}
+
+/** The routes through the connector's tunnel interface, as `ip -j route` lists them. */
+export async function tunnelRoutes(r: Roles): Promise<{ dst: string; protocol?: string }[]> {
+  const out = (await r.inNs(r.connNs, ["ip", "-j", "route", "show", "dev", r.connTun])).stdout;
+  return JSON.parse(out || "[]");
+}
+
+/** The connector's nftables table as `nft list table` prints it ("" when absent). */
+export async function connectorTable(r: Roles): Promise<string> {
+  return (await r.inNs(r.connNs, ["nft", "list", "table", "inet", CONNECTOR_NFT_TABLE])).stdout;
 }

@@ -14,19 +14,19 @@
 import assert from "node:assert/strict";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { canUseNetns, NetnsLab, waitUntil } from "./netns.ts";
-import { adminLogin, EDGE_IP, type Roles, startRoles } from "./roles.ts";
+import { CHROMIUM, hasChromium, SHOTS } from "./chromium.ts";
+import {
+  adminCall,
+  adminLogin,
+  connectorTable,
+  EDGE_IP,
+  type Roles,
+  startRoles,
+  tunnelRoutes,
+} from "./roles.ts";
 import { unzipSync } from "fflate";
 import { CONNECTOR_NFT_TABLE } from "../../src/connector/tunnel.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const hasChromium = (() => {
-  try {
-    return Deno.statSync(CHROMIUM).isFile;
-  } catch {
-    return false;
-  }
-})();
-const SHOTS = new URL("../output/screenshots/", import.meta.url).pathname;
 const CONSOLE = "http://127.0.0.1:9080";
 
 /** Chromium started inside `ns`, driven over its pipe like any other. */
@@ -78,12 +78,8 @@ Deno.test({
       connectorArgs: ["--gateway"],
     });
     const ns = (cmd: string[]) => r.inNs(r.connNs, cmd);
-    const routes = async () => {
-      const out = (await ns(["ip", "-j", "route", "show", "dev", r.connTun])).stdout;
-      return JSON.parse(out || "[]") as { dst: string; protocol?: string }[];
-    };
-    const table = async () =>
-      (await ns(["nft", "list", "table", "inet", CONNECTOR_NFT_TABLE])).stdout;
+    const routes = () => tunnelRoutes(r);
+    const table = () => connectorTable(r);
     try {
       const ctx = await browserIn(r);
       const page = ctx.pages()[0] ?? await ctx.newPage();
@@ -123,26 +119,10 @@ Deno.test({
       // ---- Logs on disk: level from the policy, in the export, cleared ----
       const logFile = `${r.dir}/conn/logs/connector.log`;
       const { jar, csrf } = await adminLogin(r);
-      const put = await r.inNs(r.edgeNs, [
-        "curl",
-        "-s",
-        "--cacert",
-        r.ca,
-        "-b",
-        jar,
-        "-X",
-        "PUT",
-        "-H",
-        `X-CSRF-Token: ${csrf}`,
-        "-H",
-        "Content-Type: application/json",
-        "-d",
-        JSON.stringify({
-          items: [{ name: "debugging", forwarding: { name: "fp" }, logMode: "debug" }],
-        }),
-        `https://${EDGE_IP}:8443/api/v1/admin/policy/app-profiles`,
-      ]);
-      assert.ok(JSON.parse(put.stdout).items, `policy update: ${put.stdout}`);
+      const put = await adminCall(r, { jar, csrf }, "PUT", "/api/v1/admin/policy/app-profiles", {
+        items: [{ name: "debugging", forwarding: { name: "fp" }, logMode: "debug" }],
+      }) as { items?: unknown[] };
+      assert.ok(put.items, `policy update: ${JSON.stringify(put)}`);
       await waitUntil("the policy's log mode to reach the log file", async () => {
         const text = await Deno.readTextFile(logFile);
         return /"level":"debug"/.test(text) &&
