@@ -49,9 +49,16 @@ Deno.test({
       assert.ok((await read()).startsWith(RESOLV_CONF_MARKER));
       await Deno.stat(backup);
 
+      // As a service manager would (the unit's RestartSec=1 less the second): start again now.
+      const killedAt = Date.now();
       await r.restartConnector();
       const log = await Deno.readTextFile(`${r.dir}/conn.log`);
-      assert.match(log, /Restored resolv\.conf left behind by an earlier run/);
+      const restored = log.split("\n").find((l) =>
+        l.includes("Restored resolv.conf left behind by an earlier run")
+      );
+      assert.ok(restored, "the next start restores resolv.conf");
+      const ms = Date.parse(JSON.parse(restored).ts) - killedAt;
+      console.log(`resolv.conf restored ${ms} ms after the kill (plus RestartSec under systemd)`);
       await waitUntil("the new run to point resolv.conf at its new stub", async () => {
         return (await read()).startsWith(RESOLV_CONF_MARKER);
       }, 15_000);
@@ -64,6 +71,7 @@ Deno.test({
         const g = await r.inNs(r.connNs, ["getent", "ahostsv4", "protected.portcullis.internal"]);
         return g.code === 0;
       }, 10_000);
+      console.log(`edge names resolve again ${Date.now() - killedAt} ms after the kill`);
 
       r.connector.kill("SIGTERM");
       await r.connector.status;
