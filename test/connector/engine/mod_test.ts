@@ -13,6 +13,7 @@ import { NotificationHub } from "../../../src/connector/notifications.ts";
 import { FakeTunnelPort } from "../../../src/connector/tunnel_port.ts";
 import { setLogSinks } from "../../../src/log.ts";
 import { keyFor, makeBundle, makeIdentity, memoryState, until } from "./helpers.ts";
+import { routedThroughTunnel } from "../../../src/policy/routes.ts";
 
 setLogSinks([]);
 
@@ -130,4 +131,48 @@ Deno.test("engine: a captive portal pauses protection for the policy's window", 
   } finally {
     await s.close();
   }
+});
+
+Deno.test("engine: a named edge is resolved, kept out of the tunnel, and re-resolved every minute", async () => {
+  let answer = ["198.51.100.7"];
+  const asked: string[] = [];
+  const s = await setup({
+    edgeResolveSec: 60,
+    resolveHost: (h) => {
+      asked.push(h);
+      return Promise.resolve(answer);
+    },
+  });
+  s.edge.configure = (c) => {
+    c.policy = makeBundle("v1");
+    c.enrollResponse = {
+      ...c.enrollResponse,
+      endpoints: [{ transport: "udp", host: "edge.example.test", port: 443 }],
+    };
+  };
+  const routed = (cfg: { routes: { tunnel4: string[] } }, ip: string) =>
+    routedThroughTunnel({ ...cfg.routes, tunnel6: [], bypass4: [], bypass6: [] }, ip);
+  try {
+    await s.engine.start();
+    await until("connected", () => s.engine.state.kind === "connected");
+    assert.ok(asked.includes("edge.example.test"));
+    const first = s.tunnel.configs.at(-1)!;
+    assert.ok(!routed(first, "198.51.100.7"), "the resolved edge stays outside");
+    assert.ok(routed(first, "198.51.100.8"));
+    const n = s.tunnel.configs.length;
+    // Same answer a minute later: nothing to do.
+    await s.timers.advance(60_000);
+    await until("a lookup", () => asked.length >= 2);
+    assert.equal(s.tunnel.configs.length, n);
+    // The name moves: the next periodic lookup reroutes.
+    answer = ["198.51.100.9"];
+    await s.timers.advance(60_000);
+    await until("the reroute", () => s.tunnel.configs.length === n + 1);
+    const moved = s.tunnel.configs.at(-1)!;
+    assert.ok(!routed(moved, "198.51.100.9"));
+    assert.ok(routed(moved, "198.51.100.7"));
+  } finally {
+    await s.close();
+  }
+  assert.equal(s.timers.pending, 0, "stop leaves no timer behind");
 });
