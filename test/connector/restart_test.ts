@@ -1,11 +1,15 @@
 /** How "Restart service" restarts: systemd unit detection, the successor's argv and env. */
 import assert from "node:assert/strict";
+import { setLogSinks } from "../../src/log.ts";
 import {
   RESTART_WAIT_ENV,
   restartPlan,
+  restartUnit,
   systemdUnit,
   withoutKey,
 } from "../../src/connector/restart.ts";
+
+setLogSinks([]);
 
 Deno.test("systemdUnit: from /proc/self/cgroup, only under systemd", () => {
   const cg = "0::/system.slice/portcullis-connector.service\n";
@@ -59,4 +63,34 @@ Deno.test("restartPlan: re-exec with the same argv, env and cwd, or the systemd 
     kind: "systemd",
     unit: "portcullis-connector.service",
   });
+});
+
+Deno.test({
+  name: "restartUnit: asks systemctl to restart the unit without waiting; a refusal is named",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "pcsysctl" });
+    const path = Deno.env.get("PATH") ?? "";
+    try {
+      // A stand-in systemctl first on PATH: records its arguments, fails for "bad.service".
+      await Deno.writeTextFile(
+        `${dir}/systemctl`,
+        `#!/bin/sh\necho "$@" >> "${dir}/calls"\ncase "$*" in *bad.service*) echo "Unit bad.service not found." >&2; exit 5;; esac\n`,
+        { mode: 0o755 },
+      );
+      Deno.env.set("PATH", `${dir}:${path}`);
+      await restartUnit("portcullis-connector.service");
+      assert.equal(
+        (await Deno.readTextFile(`${dir}/calls`)).trim(),
+        "--no-block restart portcullis-connector.service",
+      );
+      await assert.rejects(
+        restartUnit("bad.service"),
+        /Cannot restart unit "bad\.service": Unit bad\.service not found\./,
+      );
+    } finally {
+      Deno.env.set("PATH", path);
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
