@@ -13,6 +13,12 @@ import { X509Certificate } from "node:crypto";
 import { logger } from "../log.ts";
 import type { ConnectorState } from "../store/connector_state.ts";
 import { caFingerprint, singleCertDer } from "./ca_pin.ts";
+import {
+  fillTemplate,
+  REPAIR_MESSAGES,
+  type RepairParams,
+  type RepairReason,
+} from "./repair_messages.ts";
 
 const log = logger("connector.repair");
 
@@ -32,7 +38,11 @@ export type RepairStatus = "ok" | "repaired" | "failed" | "skipped";
 export interface RepairCheck {
   id: RepairCheckId;
   status: RepairStatus;
-  /** A sentence for the user: what was found and what was done. */
+  /** What was found and what was done, as a code (repair_messages.ts) … */
+  reason: RepairReason;
+  /** … its parameters … */
+  params: RepairParams;
+  /** … and as an English sentence. */
   detail: string;
 }
 
@@ -45,9 +55,14 @@ export interface RepairReport {
   failed: number;
 }
 
-/** Shorthand for a report row. */
-export function check(id: RepairCheckId, status: RepairStatus, detail: string): RepairCheck {
-  return { id, status, detail };
+/** A report row; its sentence is rendered from the reason's template. */
+export function check(
+  id: RepairCheckId,
+  status: RepairStatus,
+  reason: RepairReason,
+  params: RepairParams = {},
+): RepairCheck {
+  return { id, status, reason, params, detail: fillTemplate(REPAIR_MESSAGES[reason], params) };
 }
 
 /** What a repair needs: the data plane's own checks and the role's store. */
@@ -64,7 +79,7 @@ export async function repairConnector(d: RepairDeps): Promise<RepairReport> {
   try {
     checks = await d.tunnel.repair();
   } catch (e) {
-    checks = [check("tun", "failed", `Cannot check the tunnel: ${(e as Error).message}`)];
+    checks = [check("tun", "failed", "check_failed", { error: (e as Error).message })];
   }
   checks.push(await caTrustCheck(d.store, now()));
   checks.push(stateDbCheck(d.store));
@@ -92,37 +107,18 @@ async function caTrustCheck(
   now: number,
 ): Promise<RepairCheck> {
   const e = store.getEnrollment();
-  if (!e) return check("ca_trust", "skipped", "Not enrolled: no edge CA is trusted yet");
+  if (!e) return check("ca_trust", "skipped", "ca_not_enrolled");
   try {
     singleCertDer(e.caPem);
     const cert = new X509Certificate(e.caPem);
     const from = Date.parse(cert.validFrom), to = Date.parse(cert.validTo);
     const pin = (await caFingerprint(e.caPem)).slice(0, 16);
-    if (now > to) {
-      return check(
-        "ca_trust",
-        "failed",
-        `The pinned edge CA (SHA-256 ${pin}…) expired on ${cert.validTo}; enrol again with a new key`,
-      );
-    }
-    if (now < from) {
-      return check(
-        "ca_trust",
-        "failed",
-        `The pinned edge CA (SHA-256 ${pin}…) is not valid before ${cert.validFrom}; check the clock`,
-      );
-    }
-    return check(
-      "ca_trust",
-      "ok",
-      `The pinned edge CA (SHA-256 ${pin}…) is valid until ${cert.validTo}`,
-    );
+    const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+    if (now > to) return check("ca_trust", "failed", "ca_expired", { pin, date: day(to) });
+    if (now < from) return check("ca_trust", "failed", "ca_not_yet", { pin, date: day(from) });
+    return check("ca_trust", "ok", "ca_ok", { pin, date: day(to) });
   } catch (err) {
-    return check(
-      "ca_trust",
-      "failed",
-      `The pinned edge CA cannot be read (${(err as Error).message}); enrol again`,
-    );
+    return check("ca_trust", "failed", "ca_unreadable", { error: (err as Error).message });
   }
 }
 
@@ -130,23 +126,17 @@ async function caTrustCheck(
 function stateDbCheck(store: Pick<ConnectorState, "integrityCheck" | "reindex">): RepairCheck {
   try {
     const first = store.integrityCheck();
-    if (first.length === 0) {
-      return check("state_db", "ok", "The state database passes its integrity check");
-    }
+    if (first.length === 0) return check("state_db", "ok", "db_ok");
     store.reindex();
     const again = store.integrityCheck();
     if (again.length === 0) {
-      return check("state_db", "repaired", `Rebuilt the indexes: ${first.slice(0, 3).join("; ")}`);
+      return check("state_db", "repaired", "db_reindexed", {
+        problems: first.slice(0, 3).join("; "),
+      });
     }
-    return check(
-      "state_db",
-      "failed",
-      `The state database is damaged: ${
-        again.slice(0, 3).join("; ")
-      }; stop the connector and restore it from a backup`,
-    );
+    return check("state_db", "failed", "db_damaged", { problems: again.slice(0, 3).join("; ") });
   } catch (e) {
-    return check("state_db", "failed", `Cannot check the state database: ${(e as Error).message}`);
+    return check("state_db", "failed", "db_check_failed", { error: (e as Error).message });
   }
 }
 

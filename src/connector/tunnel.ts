@@ -332,13 +332,13 @@ export class ConnectorTunnel implements TunnelPort {
         try {
           out.push(await fn());
         } catch (e) {
-          out.push(check(id, "failed", `Cannot check ${id}: ${(e as Error).message}`));
+          out.push(check(id, "failed", "check_failed", { error: (e as Error).message }));
         }
       };
       let a = this.#a;
       if (!a) {
-        out.push(check("tun", "skipped", "The tunnel is not up, so no interface is installed"));
-        out.push(check("routes", "skipped", "The tunnel is not up, so no routes are installed"));
+        out.push(check("tun", "skipped", "tun_not_up"));
+        out.push(check("routes", "skipped", "routes_not_up"));
       } else {
         const dev = a.tun.name;
         const address = `${a.cfg.address}/${a.cfg.network.split("/")[1] ?? "32"}`;
@@ -348,7 +348,7 @@ export class ConnectorTunnel implements TunnelPort {
           await guard("tun", async () => {
             await this.#down("repair: the interface was gone");
             await this.#up(cfg);
-            return check("tun", "repaired", `Interface "${dev}" was gone; set the tunnel up again`);
+            return check("tun", "repaired", "tun_rebuilt", { dev });
           });
         } else {
           await guard("tun", () => repairLink(state, dev, address, a!.net));
@@ -361,7 +361,7 @@ export class ConnectorTunnel implements TunnelPort {
             "routes",
             () => repairRoutes(state, dev, b.routes, b.routesNet, this.#failMode),
           );
-        } else out.push(check("routes", "failed", "The tunnel could not be set up again"));
+        } else out.push(check("routes", "failed", "routes_rebuild_failed"));
       }
       await guard("nftables", () =>
         repairNft({
@@ -379,11 +379,7 @@ export class ConnectorTunnel implements TunnelPort {
 
   async #repairDns(): Promise<RepairCheck> {
     if (this.#o.manageDns === false) {
-      return check(
-        "resolv_conf",
-        "skipped",
-        "The connector does not manage resolv.conf (--no-dns)",
-      );
+      return check("resolv_conf", "skipped", "dns_not_managed");
     }
     const a = this.#a;
     if (a?.dns) {
@@ -400,19 +396,15 @@ export class ConnectorTunnel implements TunnelPort {
       backupPath: this.#o.resolvBackupPath,
     });
     if (await rc.recover()) {
-      return check(
-        "resolv_conf",
-        "repaired",
-        `Restored the original ${rc.path} a stopped run had left`,
-      );
+      return check("resolv_conf", "repaired", "dns_restored", { path: rc.path });
     }
     if (a?.cfg.dns) {
       await this.#applySplitDns(a, a.cfg);
       return a.dns
-        ? check("resolv_conf", "repaired", "Split DNS was not running; started it")
-        : check("resolv_conf", "failed", "Cannot start split DNS (see the log)");
+        ? check("resolv_conf", "repaired", "dns_started")
+        : check("resolv_conf", "failed", "dns_start_failed");
     }
-    return check("resolv_conf", "ok", `Split DNS is not in use; ${rc.path} is the system's own`);
+    return check("resolv_conf", "ok", "dns_unused", { path: rc.path });
   }
 
   /** Stops everything this data plane set up: tunnel, routes, DNS and any traffic block. */

@@ -26,21 +26,20 @@ export async function repairLink(
   address: string,
   net: NetConfig,
 ): Promise<RepairCheck> {
-  if (!state.exists) {
-    return check("tun", "failed", `Interface "${dev}" is gone`);
-  }
-  const done: string[] = [];
-  if (!state.up) {
-    await net.setLink(dev, { up: true });
-    done.push("set it up");
-  }
-  if (!state.addresses.includes(address)) {
-    await net.addAddress(dev, address);
-    done.push(`gave it address ${address} again`);
-  }
-  return done.length
-    ? check("tun", "repaired", `Interface "${dev}" was not as configured: ${done.join(", ")}`)
-    : check("tun", "ok", `Interface "${dev}" is up with address ${address}`);
+  if (!state.exists) return check("tun", "failed", "tun_gone", { dev });
+  const down = !state.up, lost = !state.addresses.includes(address);
+  if (down) await net.setLink(dev, { up: true });
+  if (lost) await net.addAddress(dev, address);
+  const reason = down && lost
+    ? "tun_set_up_readdressed"
+    : down
+    ? "tun_set_up"
+    : lost
+    ? "tun_readdressed"
+    : null;
+  return reason
+    ? check("tun", "repaired", reason, { dev, address })
+    : check("tun", "ok", "tun_ok", { dev, address });
 }
 
 /**
@@ -55,35 +54,26 @@ export async function repairRoutes(
   failMode: string | null,
 ): Promise<RepairCheck> {
   if (installed.size === 0) {
-    return check(
-      "routes",
-      "ok",
-      failMode ? `No tunnel routes while in fail mode "${failMode}"` : "The policy routes nothing",
-    );
+    return failMode
+      ? check("routes", "ok", "routes_fail_mode", { mode: failMode })
+      : check("routes", "ok", "routes_none");
   }
   const have = new Set(state.routes.map((r) => canonicalRoute(r.dst, r.family)));
   const missing = [...installed].filter((d) =>
     !have.has(canonicalRoute(d, d.includes(":") ? 6 : 4))
   );
-  if (!missing.length) {
-    return check("routes", "ok", `All ${installed.size} tunnel routes are in place`);
-  }
+  const count = installed.size;
+  if (!missing.length) return check("routes", "ok", "routes_ok", { count });
   const failed = await net.addRoutes(missing.map((dest) => ({ dest, opts: { dev } })));
-  const shown = missing.slice(0, 5).join(", ") + (missing.length > 5 ? ", …" : "");
   if (failed.length) {
-    return check(
-      "routes",
-      "failed",
-      `${missing.length} of ${installed.size} tunnel routes were missing; cannot add ${
-        failed.slice(0, 3).join("; ")
-      }`,
-    );
+    return check("routes", "failed", "routes_failed", {
+      missing: missing.length,
+      count,
+      error: failed.slice(0, 3).join("; "),
+    });
   }
-  return check(
-    "routes",
-    "repaired",
-    `Added ${missing.length} missing tunnel route(s) of ${installed.size} again: ${shown}`,
-  );
+  const list = missing.slice(0, 5).join(", ") + (missing.length > 5 ? ", …" : "");
+  return check("routes", "repaired", "routes_repaired", { missing: missing.length, count, list });
 }
 
 /**
@@ -100,22 +90,17 @@ export async function repairNft(o: {
   remove: () => Promise<void>;
 }): Promise<RepairCheck> {
   const current = await o.list();
+  const table = o.table;
   if (!o.needed) {
-    if (current === null) return check("nftables", "ok", `No table is needed and none is loaded`);
+    if (current === null) return check("nftables", "ok", "nft_none");
     await o.remove();
-    return check("nftables", "repaired", `Removed a stale table "${o.table}"`);
+    return check("nftables", "repaired", "nft_stale", { table });
   }
   if (current !== null && current === o.expected) {
-    return check("nftables", "ok", `Table "${o.table}" is loaded as applied`);
+    return check("nftables", "ok", "nft_ok", { table });
   }
   await o.reapply();
-  return check(
-    "nftables",
-    "repaired",
-    current === null
-      ? `Table "${o.table}" was missing; loaded it again`
-      : `Table "${o.table}" had changed (rules removed or edited); loaded it again`,
-  );
+  return check("nftables", "repaired", current === null ? "nft_missing" : "nft_changed", { table });
 }
 
 /**
@@ -128,29 +113,17 @@ export async function repairResolvConf(
   restart: () => Promise<boolean>,
 ): Promise<RepairCheck> {
   const stub = dns.resolvConfStub;
-  if (stub === null) return check("resolv_conf", "skipped", "resolv.conf is left alone");
+  if (stub === null) return check("resolv_conf", "skipped", "dns_left_alone");
   const rc = dns.resolvConf;
+  const path = rc.path;
   const points = await rc.pointsAt(stub);
   const saved = rc.hasBackup();
-  if (points && saved) {
-    return check("resolv_conf", "ok", `${rc.path} points at the split-DNS stub ${stub}`);
-  }
+  if (points && saved) return check("resolv_conf", "ok", "dns_ok", { path, stub });
   if (points) {
     await rc.rebuildBackup({ ...dns.original, nameservers: dns.upstream });
-    return check(
-      "resolv_conf",
-      "repaired",
-      `The saved original of ${rc.path} was gone; saved it again from the resolvers in use (${
-        dns.upstream.join(", ") || "none"
-      })`,
-    );
+    const servers = dns.upstream.join(", ") || "—";
+    return check("resolv_conf", "repaired", "dns_backup_rebuilt", { path, servers });
   }
-  if (!(await restart())) {
-    return check("resolv_conf", "failed", `Cannot point ${rc.path} at the split-DNS stub again`);
-  }
-  return check(
-    "resolv_conf",
-    "repaired",
-    `${rc.path} no longer pointed at the split-DNS stub; pointed it back (the settings found there are restored on stop)`,
-  );
+  if (!(await restart())) return check("resolv_conf", "failed", "dns_repoint_failed", { path });
+  return check("resolv_conf", "repaired", "dns_repointed", { path });
 }

@@ -108,10 +108,12 @@ Deno.test({
       await page.selectOption("#lang-select", "de");
       await page.waitForSelector("#repair-app >> text=App reparieren");
       assert.match(await page.textContent("#repair-table") ?? "", /Tunnel-Routen/);
+      assert.match(await page.textContent("#repair-routes") ?? "", /wieder hinzugefügt: /);
       await shot(page, "connector-repair-de");
       await page.selectOption("#lang-select", "fr");
       await page.waitForSelector("#repair-app >> text=Réparer l'application");
       assert.match(await page.textContent("#repair-table") ?? "", /Routes du tunnel/);
+      assert.match(await page.textContent("#repair-routes") ?? "", /rajoutée\(s\) : /);
       await shot(page, "connector-repair-fr");
       await page.selectOption("#lang-select", "en");
       await page.waitForSelector("#repair-app >> text=Repair App");

@@ -248,7 +248,9 @@ export function RepairCard(props: { t: Translate; lang: Lang; r: RepairReport })
         rows={r.checks.map((c) => [
           t(`repair.check.${c.id}`),
           <Pill tone={REPAIR_TONE[c.status]}>{t(`repair.status.${c.status}`)}</Pill>,
-          c.detail,
+          hasMessage(`repair.reason.${c.reason}`)
+            ? t(`repair.reason.${c.reason}` as never, c.params)
+            : c.detail,
         ])}
       />
     </Card>
