@@ -14,8 +14,8 @@ import { ConnectorTunnel } from "./tunnel.ts";
 import { resolveEnrollmentKey } from "./key_source.ts";
 import { SystemNetworkMonitor } from "./network/monitor.ts";
 import { SystemNetworkPort } from "./network/system_port.ts";
-import { addLogSink, logger, logLevel, removeLogSink, setLogLevel } from "../log.ts";
-import { RotatingLogFiles } from "../diag/log_files.ts";
+import { logger, logLevel, setLogLevel } from "../log.ts";
+import { attachLogFiles, type RotatingLogFiles } from "../diag/log_files.ts";
 import { removeConnector } from "./uninstall.ts";
 import {
   awaitPredecessor,
@@ -97,8 +97,7 @@ export async function connectCommand(args: string[], opts: ConnectOptions): Prom
   });
   setLogLevel(config.logLevel);
   // Logs on disk from here on; the policy's log mode sets the level once it arrives.
-  const logFiles = new RotatingLogFiles({ dir: `${config.dataDir}/logs`, name: "connector" });
-  addLogSink(logFiles);
+  const logs = attachLogFiles({ dir: `${config.dataDir}/logs`, name: "connector" });
   let policyLogMode: string | null = null;
   const onPolicy = (p: { appProfile: { logMode: "error" | "warn" | "info" | "debug" } }) => {
     const mode = p.appProfile.logMode;
@@ -152,8 +151,7 @@ export async function connectCommand(args: string[], opts: ConnectOptions): Prom
   } catch (e) {
     await network.close();
     await tunnel.close().catch(() => {});
-    removeLogSink(logFiles);
-    logFiles.close();
+    logs.detach();
     throw e;
   }
   let server: ReturnType<ServeFn> | null = null;
@@ -183,7 +181,7 @@ export async function connectCommand(args: string[], opts: ConnectOptions): Prom
         stopRequested();
       },
       requestRestart,
-      logFiles,
+      logFiles: logs.files,
     });
     server = opts.serve(
       { ...splitListen(config.consoleListen), onListen: () => {} },
@@ -204,8 +202,7 @@ export async function connectCommand(args: string[], opts: ConnectOptions): Prom
       Deno.removeSignalListener("SIGTERM", onSignal);
     }
   }
-  removeLogSink(logFiles);
-  logFiles.close();
+  logs.detach();
   if (uninstall) {
     // The local API checked the uninstall password; everything is stopped now.
     await removeConnector({

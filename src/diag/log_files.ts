@@ -13,7 +13,7 @@
  * next line of code runs, so a kill -9 loses nothing already logged); a
  * failing disk never takes the logger down with it.
  */
-import type { LogRecord, LogSink } from "../log.ts";
+import { addLogSink, logger, type LogRecord, type LogSink, removeLogSink } from "../log.ts";
 import { maskSecrets, stripSecrets } from "./export_bundle.ts";
 
 /** Where and how much. */
@@ -125,4 +125,41 @@ export class RotatingLogFiles implements LogSink {
     this.#file?.close();
     this.#file = null;
   }
+}
+
+/** Log files added as a log sink, and how to take them away again. */
+export interface AttachedLogFiles {
+  /** Null when the directory could not be used (logged; the role runs on without files). */
+  files: RotatingLogFiles | null;
+  /** Removes the sink and closes the file; idempotent. */
+  detach(): void;
+}
+
+/**
+ * Opens the role's log files and adds them as a log sink. A directory that
+ * cannot be written (read-only, wrong owner) costs the files, not the start.
+ */
+export function attachLogFiles(o: LogFilesOptions): AttachedLogFiles {
+  let files: RotatingLogFiles | null = null;
+  try {
+    files = new RotatingLogFiles(o);
+  } catch (e) {
+    logger("diag.logs").warn("Cannot write log files; logging to stderr only", {
+      dir: o.dir,
+      error: (e as Error).message,
+    });
+    return { files: null, detach() {} };
+  }
+  const f = files;
+  addLogSink(f);
+  let attached = true;
+  return {
+    files: f,
+    detach() {
+      if (!attached) return;
+      attached = false;
+      removeLogSink(f);
+      f.close();
+    },
+  };
 }

@@ -20,8 +20,8 @@ import { DNS_CLASS_IN, DNS_TYPE } from "../packet/dns.ts";
 import { type DnsServer, protectedRecord, startDnsServer } from "./dns.ts";
 import { parseKey } from "../wireguard/mod.ts";
 import { parsePrefix, prefixContains, tryParseIp } from "../policy/cidr.ts";
-import { addLogSink, logger, removeLogSink, setLogLevel } from "../log.ts";
-import { RotatingLogFiles } from "../diag/log_files.ts";
+import { logger, setLogLevel } from "../log.ts";
+import { attachLogFiles } from "../diag/log_files.ts";
 import { type HttpApp, type ServeFn, type ServeHandler, shutdownWithin } from "../serve.ts";
 
 const log = logger("edge");
@@ -77,21 +77,17 @@ export async function startEdge<A extends HttpApp>(
   setLogLevel(config.logLevel);
   // Logs on disk in the data directory (rotating, secrets stripped), also in diagnostics.
   await Deno.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const logFiles = new RotatingLogFiles({ dir: `${config.dataDir}/logs`, name: "edge" });
-  addLogSink(logFiles);
+  const logs = attachLogFiles({ dir: `${config.dataDir}/logs`, name: "edge" });
   let cp;
   try {
     cp = await startEdgeControlPlane(config);
   } catch (e) {
-    removeLogSink(logFiles);
-    logFiles.close();
+    logs.detach();
     throw e;
   }
-  cp.ctx.logFiles = () => logFiles.read();
-  const closers: (() => Promise<void> | void)[] = [() => {
-    removeLogSink(logFiles);
-    logFiles.close();
-  }, () => cp.close()];
+  const files = logs.files;
+  if (files) cp.ctx.logFiles = () => files.read();
+  const closers: (() => Promise<void> | void)[] = [() => logs.detach(), () => cp.close()];
   const ports: Record<string, number> = {};
   let tunnel: EdgeTunnel | null = null;
   let enforcement: EdgeEnforcement | null = null;

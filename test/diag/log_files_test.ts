@@ -5,9 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { unzipSync } from "fflate";
-import { RotatingLogFiles } from "../../src/diag/log_files.ts";
+import { attachLogFiles, RotatingLogFiles } from "../../src/diag/log_files.ts";
 import { buildBundle } from "../../src/diag/export_bundle.ts";
-import type { LogRecord } from "../../src/log.ts";
+import { logger, type LogRecord, setLogSinks } from "../../src/log.ts";
+
+setLogSinks([]);
 
 const rec = (i: number, extra: Record<string, unknown> = {}): LogRecord => ({
   ts: new Date(1_700_000_000_000 + i).toISOString(),
@@ -103,6 +105,28 @@ Deno.test("RotatingLogFiles: no secret reaches the disk or the bundle", async ()
     const manifest = JSON.parse(new TextDecoder().decode(zip["manifest.json"]));
     assert.deepEqual(manifest.logFiles, ["logs/edge.log"]);
     f.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("attachLogFiles: records reach the file until detached; an unusable directory is survived", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "pclogs" });
+  try {
+    const a = attachLogFiles({ dir: `${dir}/logs`, name: "edge" });
+    assert.ok(a.files);
+    logger("test").warn("through the sink");
+    a.detach();
+    a.detach();
+    logger("test").warn("after detach");
+    const text = Deno.readTextFileSync(`${dir}/logs/edge.log`);
+    assert.match(text, /through the sink/);
+    assert.doesNotMatch(text, /after detach/);
+    // A file where the directory should be: no files, no exception.
+    Deno.writeTextFileSync(`${dir}/blocker`, "");
+    const b = attachLogFiles({ dir: `${dir}/blocker/logs`, name: "edge" });
+    assert.equal(b.files, null);
+    b.detach();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
