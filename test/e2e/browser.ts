@@ -27,10 +27,16 @@ export function serve(
   return { server, base: `http://127.0.0.1:${server.addr.port}` };
 }
 
-/** A persistent headless context in `userDir` (close it in a finally). */
-export function launchBrowser(userDir: string): Promise<BrowserContext> {
+/**
+ * A persistent headless context in `userDir` (close it in a finally);
+ * `executablePath` runs Chromium through a wrapper (e.g. inside a namespace).
+ */
+export function launchBrowser(
+  userDir: string,
+  opts: { executablePath?: string } = {},
+): Promise<BrowserContext> {
   return chromium.launchPersistentContext(userDir, {
-    executablePath: CHROMIUM,
+    executablePath: opts.executablePath ?? CHROMIUM,
     headless: true,
     acceptDownloads: true,
     viewport: { width: 1280, height: 860 },

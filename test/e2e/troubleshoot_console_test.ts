@@ -12,9 +12,9 @@
  * Every page is photographed into test/output/screenshots/.
  */
 import assert from "node:assert/strict";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import type { BrowserContext } from "playwright-core";
 import { canUseNetns, NetnsLab, waitUntil } from "./netns.ts";
-import { CHROMIUM, hasChromium, SHOTS } from "./chromium.ts";
+import { CHROMIUM, hasChromium, launchBrowser, shot, SHOTS } from "./browser.ts";
 import {
   adminCall,
   adminLogin,
@@ -39,29 +39,9 @@ async function browserIn(r: Roles): Promise<BrowserContext> {
   );
   const userDir = await Deno.makeTempDir({ prefix: "pc-chromium-" });
   r.lab.defer(() => Deno.remove(userDir, { recursive: true }));
-  const ctx = await chromium.launchPersistentContext(userDir, {
-    executablePath: wrapper,
-    headless: true,
-    acceptDownloads: true,
-    viewport: { width: 1280, height: 900 },
-    locale: "en-GB",
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  const ctx = await launchBrowser(userDir, { executablePath: wrapper });
   r.lab.defer(() => ctx.close().catch(() => {}));
   return ctx;
-}
-
-async function shot(page: Page, name: string): Promise<void> {
-  await page.waitForLoadState("networkidle").catch(() => {});
-  await page.screenshot({ path: `${SHOTS}${name}.png`, fullPage: true });
 }
 
 Deno.test({
