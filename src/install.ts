@@ -14,6 +14,8 @@ export const RUNTIME_PACKAGES: PackageSet = {
   "openssl": "/usr/bin/openssl",
   "curl": "/usr/bin/curl",
   "procps": "/usr/bin/ps",
+  // setpriv --pdeathsig: helpers die with the connector (src/net/tied_command.ts).
+  "util-linux": "/usr/bin/setpriv",
 };
 
 /** True when `path` exists (any kind of file). */

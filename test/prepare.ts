@@ -15,6 +15,8 @@ export const TEST_PACKAGES: PackageSet = {
   "chromium": "/usr/bin/chromium",
   "unzip": "/usr/bin/unzip",
   "iputils-ping": "/usr/bin/ping",
+  // systemd-analyze verify checks the units `portcullis service` writes.
+  "systemd": "/usr/bin/systemd-analyze",
   // The SAML identity provider peer (test/identity/saml_idp.ts): simplesamlphp
   // under `php -S`; it needs PHP's DOM and mbstring extensions, which the
   // Debian package does not pull in.
