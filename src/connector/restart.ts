@@ -19,6 +19,7 @@
  */
 import { logger } from "../log.ts";
 import { tiedCommand } from "../net/tied_command.ts";
+import { SERVICE_UNIT } from "./uninstall.ts";
 
 const log = logger("connector.restart");
 
@@ -41,7 +42,7 @@ export function systemdUnit(env: Record<string, string>, cgroup: string): string
     const m = path.match(/\/([A-Za-z0-9@._\\-]+\.service)(?:\/|$)/);
     if (m) return m[1];
   }
-  return "portcullis-connector.service";
+  return SERVICE_UNIT;
 }
 
 /** argv without a one-time enrolment key (see the module comment). */
