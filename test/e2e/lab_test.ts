@@ -31,9 +31,15 @@ async function inNs(
 }
 
 async function curl(ns: string, url: string, json = false, maxTimeSec = 5): Promise<string> {
-  const args = ["curl", "-s", "--max-time", String(maxTimeSec)];
+  const args = ["curl", "-sS", "--max-time", String(maxTimeSec)];
   if (json) args.push("-H", "Accept: application/json");
   const r = await inNs(ns, [...args, url]);
+  if (json && r.stdout.trim() === "") {
+    // Say why, with what the namespace resolves through: an empty body is
+    // otherwise only "Unexpected end of JSON input".
+    const rc = await Deno.readTextFile(`/etc/netns/${ns}/resolv.conf`).catch((e) => String(e));
+    throw new Error(`curl ${url} in ${ns}: exit ${r.code}, ${r.stderr.trim()}; resolv.conf: ${rc}`);
+  }
   return r.stdout;
 }
 
