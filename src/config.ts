@@ -127,6 +127,15 @@ export const EdgeConfig = z.object({
   ),
   /** PEM file of extra CA certificates trusted for the identity platform and Graph. */
   saasCaFile: z.string({ error: "expected a file path" }).min(1).optional(),
+  /**
+   * Port of the web forward proxy on the edge's tunnel address (explicit
+   * HTTP and CONNECT); unset: no proxy. With `webProxyTransparent` tunnelled
+   * traffic to ports 80 and 443 is redirected into it too.
+   */
+  webProxyPort: Port.optional(),
+  /** Redirect tunnelled 80/443 into the web proxy (nftables). */
+  webProxyTransparent: z.preprocess(coerceBool, z.boolean({ error: "expected true or false" }))
+    .default(true),
   logLevel: LEVEL.default("info"),
 }).strict();
 /** @see EdgeConfig */

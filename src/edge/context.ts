@@ -13,6 +13,7 @@ import type { PolicyService } from "./policy.ts";
 import type { PostureSource } from "./access/posture_source.ts";
 import type { DeviceSignal } from "./signal.ts";
 import type { EdgeSaas } from "./saas.ts";
+import type { WebSecurityService } from "./web_security.ts";
 
 /** Shared dependencies of the edge control plane. */
 export interface EdgeContext {
@@ -25,6 +26,8 @@ export interface EdgeContext {
   dlp: DlpService;
   /** Microsoft SaaS tenants and their data-at-rest scans. */
   saas: EdgeSaas;
+  /** Internet security: URL rules, categories, the web log, inline upload checks. */
+  web: WebSecurityService;
   /** Device network, e.g. "100.64.0.0/16". */
   network: string;
   /** The edge's own tunnel address (first host of the network). */

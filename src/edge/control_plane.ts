@@ -22,6 +22,7 @@ import { ensureInitialAdmin } from "./initial_admin.ts";
 import { DlpService } from "./dlp.ts";
 import { InputError } from "../errors.ts";
 import { createEdgeSaas } from "./saas.ts";
+import { loadCategories, SHIPPED_CATEGORIES, WebSecurityService } from "./web_security.ts";
 import { PolicyService } from "./policy.ts";
 import { ensureWgKey, type WgKeyPair } from "./wg_key.ts";
 import { EdgePostureSource, type PostureSource } from "./access/posture_source.ts";
@@ -136,6 +137,13 @@ export async function startEdgeControlPlane(
       graphUrl: config.saasGraphUrl,
       caCertificates: config.saasCaFile ? [await readCaFile(config.saasCaFile)] : undefined,
     });
+    const web = new WebSecurityService(
+      store,
+      clock,
+      notifier,
+      dlp,
+      await loadCategories([SHIPPED_CATEGORIES, `${config.dataDir}/url_categories`]),
+    );
     const endpoints: TunnelEndpoint[] = [
       { transport: "udp", host: publicHost, port: config.tunnelPort },
       { transport: "tls", host: publicHost, port: config.tunnelPort },
@@ -148,6 +156,7 @@ export async function startEdgeControlPlane(
       policy,
       dlp,
       saas,
+      web,
       network,
       edgeAddress,
       edgePublicKey: wgKey.publicKey,
@@ -171,7 +180,11 @@ export async function startEdgeControlPlane(
       wgKey,
       initialAdminPath,
       // Scans stop between two requests first, then the database closes.
-      close: () => saas.close().finally(() => store.close()),
+      close: () =>
+        saas.close().finally(() => {
+          web.close();
+          store.close();
+        }),
     };
   } catch (err) {
     store.close();

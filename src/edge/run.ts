@@ -16,6 +16,7 @@ import { type EdgeControlPlane, startEdgeControlPlane } from "./control_plane.ts
 import { EdgeTunnel } from "./tunnel.ts";
 import { c2cAddress, loadPeers } from "./devices.ts";
 import { type EdgeEnforcement, startEnforcement } from "./access/mod.ts";
+import { startWebProxy, type WebProxy } from "./web_proxy.ts";
 import { DNS_CLASS_IN, DNS_TYPE } from "../packet/dns.ts";
 import { type DnsServer, protectedRecord, startDnsServer } from "./dns.ts";
 import { parseKey } from "../wireguard/mod.ts";
@@ -32,7 +33,9 @@ export interface RunningEdge {
   tunnel: EdgeTunnel | null;
   /** Access enforcement on the tunnel (null without a data plane). */
   enforcement: EdgeEnforcement | null;
-  /** Bound ports by listener name (api, console, bootstrap, protected). */
+  /** The web forward proxy (null unless `webProxyPort` is set and the data plane runs). */
+  webProxy: WebProxy | null;
+  /** Bound ports by listener name (api, console, bootstrap, protected, proxy). */
   ports: Record<string, number>;
   stop(): Promise<void>;
 }
@@ -91,6 +94,7 @@ export async function startEdge<A extends HttpApp>(
   const ports: Record<string, number> = {};
   let tunnel: EdgeTunnel | null = null;
   let enforcement: EdgeEnforcement | null = null;
+  let webProxy: WebProxy | null = null;
   try {
     if (!opts.noTunnel) {
       tunnel = await EdgeTunnel.start({
@@ -112,9 +116,20 @@ export async function startEdge<A extends HttpApp>(
       const access = startEnforcement(cp.ctx, t);
       enforcement = access;
       closers.push(() => access.close());
+      if (config.webProxyPort !== undefined) {
+        const wp = await startWebProxy(cp.ctx, {
+          port: config.webProxyPort,
+          tunName: t.interfaceName,
+          transparent: config.webProxyTransparent,
+        });
+        webProxy = wp;
+        closers.push(() => wp.close());
+        ports.proxy = wp.port;
+      }
       cp.ctx.dataPlaneState = () => ({
         tunnel: { interface: t.interfaceName, pump: t.pumpStats },
         enforcement: access.stats(),
+        ...(webProxy ? { webProxy: { ...webProxy.engine.stats } } : {}),
       });
     }
 
@@ -186,6 +201,7 @@ export async function startEdge<A extends HttpApp>(
     cp,
     tunnel,
     enforcement,
+    webProxy,
     ports,
     async stop() {
       for (const c of closers.reverse()) {

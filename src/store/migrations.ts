@@ -360,4 +360,38 @@ CREATE TABLE saas_items (
 ) STRICT, WITHOUT ROWID;
 `,
   },
+  {
+    version: 8,
+    name: "web_proxy",
+    sql: `
+-- The edge forward proxy's web log (src/proxy): one row per request or
+-- TLS connection it decided, with who sent it (device and user at the time),
+-- what it asked for, the action and the rule, and the bytes each way.
+-- Paths are stored without their query string (queries carry tokens).
+CREATE TABLE web_log (
+  id INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL,
+  device_id TEXT,
+  device_name TEXT,
+  user_name TEXT,
+  src TEXT NOT NULL,
+  mode TEXT NOT NULL CHECK (mode IN ('explicit', 'connect', 'transparent', 'inspected')),
+  method TEXT,
+  scheme TEXT NOT NULL CHECK (scheme IN ('http', 'https')),
+  host TEXT NOT NULL,
+  port INTEGER NOT NULL,
+  path TEXT,
+  categories TEXT NOT NULL,
+  action TEXT NOT NULL CHECK (action IN ('allow', 'block', 'caution', 'allow_log')),
+  rule TEXT,
+  reason TEXT NOT NULL,
+  status INTEGER,
+  bytes_up INTEGER NOT NULL,
+  bytes_down INTEGER NOT NULL
+) STRICT;
+CREATE INDEX web_log_at ON web_log(at);
+CREATE INDEX web_log_host ON web_log(host);
+CREATE INDEX web_log_user ON web_log(user_name);
+`,
+  },
 ];

@@ -28,6 +28,7 @@ import {
   SettingsRepo,
   SupportRepo,
   UsersRepo,
+  WebLogRepo,
 } from "./repos/mod.ts";
 
 export { Database, type OpenOptions, type SqlValue, StoreError } from "./db.ts";
@@ -54,6 +55,8 @@ export type {
   SessionRecord,
   SupportRecord,
   UserRecord,
+  WebLogFilter,
+  WebLogRecord,
 } from "./repos/mod.ts";
 
 /** Tables whose row counts `Store.tableCounts` reports. */
@@ -82,6 +85,7 @@ export const TABLES = [
   "saas_scans",
   "saas_drives",
   "saas_items",
+  "web_log",
 ] as const;
 
 /** The edge database with its repositories. */
@@ -130,6 +134,8 @@ export class Store {
   readonly saasDrives: SaasDrivesRepo;
   /** Scanned files and their content tags. */
   readonly saasItems: SaasItemsRepo;
+  /** The web proxy's request log. */
+  readonly webLog: WebLogRepo;
 
   constructor(readonly db: Database, sealer?: Sealer) {
     this.settings = new SettingsRepo(db);
@@ -154,6 +160,7 @@ export class Store {
     this.saasScans = new SaasScansRepo(db);
     this.saasDrives = new SaasDrivesRepo(db);
     this.saasItems = new SaasItemsRepo(db);
+    this.webLog = new WebLogRepo(db);
   }
 
   /** Runs `fn` in one transaction (nested calls become savepoints). */

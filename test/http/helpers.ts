@@ -9,6 +9,11 @@ import { MemoryTunnelPort } from "../../src/edge/dataplane_port.ts";
 import { createEnrollmentKey } from "../../src/edge/enrollment_keys.ts";
 import { DlpService } from "../../src/edge/dlp.ts";
 import { createEdgeSaas } from "../../src/edge/saas.ts";
+import {
+  loadCategories,
+  SHIPPED_CATEGORIES,
+  WebSecurityService,
+} from "../../src/edge/web_security.ts";
 import type { FetchFn } from "../../src/saas/mod.ts";
 import { PolicyService } from "../../src/edge/policy.ts";
 import { EdgePostureSource } from "../../src/edge/access/posture_source.ts";
@@ -63,6 +68,13 @@ export async function fixture(
     graphUrl: opts.saas?.graphUrl ?? "https://graph.microsoft.com/v1.0",
     fetch: opts.saas?.fetch,
   });
+  const web = new WebSecurityService(
+    store,
+    clock,
+    notifier,
+    dlp,
+    await loadCategories([SHIPPED_CATEGORIES]),
+  );
   const ctx: EdgeContext = {
     store,
     clock,
@@ -71,6 +83,7 @@ export async function fixture(
     policy,
     dlp,
     saas,
+    web,
     network: "100.64.0.0/16",
     edgeAddress: "100.64.0.1",
     edgePublicKey: key32(),

@@ -41,6 +41,7 @@ import { explainAccess } from "../../edge/access/explain.ts";
 import { buildBundle, bundleFileName } from "../../diag/export_bundle.ts";
 import { clientIp, iso, queryInt, readJson } from "./common.ts";
 import { dlpAdminApi } from "./dlp_api.ts";
+import { webAdminApi } from "./web_api.ts";
 import { saasAdminApi, tenantJson } from "./saas_api.ts";
 import type { EdgeEnv, ResolvedDeps } from "./env.ts";
 import { SSE_HEADERS, sseStream, StreamSlots } from "./sse.ts";
@@ -509,6 +510,9 @@ export function adminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
 
   // Data loss prevention
   app.route("/dlp", dlpAdminApi(deps));
+
+  // Internet security: URL rules, categories, web log
+  app.route("/web", webAdminApi(deps));
 
   // Access decisions, "why?" and the diagnostics bundle
   app.get("/decisions", (c) => {

@@ -22,6 +22,7 @@ export * from "./dlp_dictionaries.ts";
 export * from "./dlp_rules.ts";
 export * from "./dlp_incidents.ts";
 export * from "./decisions.ts";
+export * from "./web_log.ts";
 export * from "./saas_tenants.ts";
 export * from "./saas_consents.ts";
 export * from "./saas_scans.ts";

@@ -8,7 +8,8 @@ export type PolicyKind =
   | "posture_profile"
   | "segment"
   | "access_rule"
-  | "client_to_client";
+  | "client_to_client"
+  | "url_rule";
 
 /** Policy objects as validated JSON, ordered by position within a kind. */
 export class PolicyRepo {

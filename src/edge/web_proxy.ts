@@ -1,0 +1,98 @@
+/**
+ * Runs the forward proxy on the edge: the engine (src/proxy) with the
+ * edge's identity lookup (a tunnel address → its device and user), URL
+ * policy, web log and inline DLP, listening on the edge's tunnel address;
+ * and, for transparent mode, an nftables table `portcullis_proxy` that
+ * redirects tunnelled TCP to ports 80 and 443 (except to the edge itself)
+ * into the same listener. The table is removed on close.
+ */
+import { nftApply, nftReset } from "../net/nft.ts";
+import { logger } from "../log.ts";
+import { ProxyEngine, type TlsInterceptor } from "../proxy/engine.ts";
+import { type ProxyServer, startProxyServer } from "../proxy/server.ts";
+import { DEFAULT_UPLOAD_LIMIT } from "../dlp/upload.ts";
+import type { EdgeContext } from "./context.ts";
+import { deviceForAddress } from "./devices.ts";
+import { subjectFor } from "./subjects.ts";
+
+const log = logger("edge.proxy");
+
+/** Name of the nftables table of the transparent redirect. */
+export const PROXY_NFT_TABLE = "portcullis_proxy";
+
+/** Options of the edge's web proxy. */
+export interface WebProxyOptions {
+  port: number;
+  /** The edge's TUN interface (redirect source). */
+  tunName: string;
+  /** Redirect tunnelled 80/443 into the proxy. */
+  transparent: boolean;
+  /** SSL inspection, when on. */
+  tls?: TlsInterceptor;
+}
+
+/** A running edge web proxy. */
+export interface WebProxy {
+  port: number;
+  engine: ProxyEngine;
+  close(): Promise<void>;
+}
+
+/** The nftables rules of the transparent redirect. */
+export function redirectRules(o: { tunName: string; edgeAddress: string; port: number }): string {
+  return nftReset("ip", PROXY_NFT_TABLE) +
+    `table ip ${PROXY_NFT_TABLE} {\n chain prerouting {\n` +
+    `  type nat hook prerouting priority dstnat; policy accept;\n` +
+    `  iifname "${o.tunName}" ip daddr != ${o.edgeAddress} tcp dport { 80, 443 } redirect to :${o.port}\n` +
+    ` }\n}\n`;
+}
+
+/** Starts the proxy (and the redirect) for the edge. */
+export async function startWebProxy(ctx: EdgeContext, o: WebProxyOptions): Promise<WebProxy> {
+  // A device's subject is read from the store; cached briefly so a page of
+  // fifty requests is one lookup, and a sign-in is seen within seconds.
+  const cache = new Map<string, { at: number; s: ReturnType<typeof subjectFor> }>();
+  const identify = (ip: string) => {
+    const now = ctx.clock.monotonic();
+    const hit = cache.get(ip);
+    if (hit && now - hit.at < 5000) return hit.s;
+    const d = deviceForAddress(ctx, ip);
+    const s = d && !d.disabled ? subjectFor(ctx.store, d.id) : null;
+    if (cache.size > 10_000) cache.clear();
+    cache.set(ip, { at: now, s });
+    return s;
+  };
+  const engine = new ProxyEngine({
+    identify,
+    policy: () => ctx.web.policy(),
+    log: (e) => ctx.web.record(e),
+    clock: ctx.clock,
+    uploads: { check: ctx.web.uploadCheck, limit: DEFAULT_UPLOAD_LIMIT },
+    tls: o.tls,
+  });
+  const server: ProxyServer = startProxyServer({
+    hostname: ctx.edgeAddress,
+    port: o.port,
+    engine,
+  });
+  if (o.transparent) {
+    try {
+      await nftApply(
+        redirectRules({ tunName: o.tunName, edgeAddress: ctx.edgeAddress, port: server.port }),
+      );
+    } catch (e) {
+      await server.close();
+      throw e;
+    }
+  }
+  log.info("Web proxy up", { port: server.port, transparent: o.transparent });
+  return {
+    port: server.port,
+    engine,
+    async close() {
+      if (o.transparent) await nftApply(nftReset("ip", PROXY_NFT_TABLE)).catch(() => {});
+      await server.close();
+      ctx.web.flush();
+    },
+  };
+}

@@ -1,0 +1,201 @@
+/**
+ * The edge's internet security: URL rules (stored as policy objects of kind
+ * "url_rule", compiled into one immutable UrlPolicy the proxy reads on every
+ * request), the category lists (data files, editable), the web log (written
+ * in batches so a busy proxy does one transaction every quarter second, not
+ * one per request), and the inline upload check that hands bodies to the
+ * DLP engine and records incidents.
+ *
+ * Category lists: every `*.txt` in `fixtures/url_categories/` shipped with
+ * the program, overridden file by file by `<dataDir>/url_categories/*.txt`
+ * (an admin edits the copy in the data directory; a new file is a new
+ * category). They are read at start.
+ */
+import { fileURLToPath } from "node:url";
+import { z } from "zod";
+import type { Clock } from "../clock.ts";
+import { InputError } from "../errors.ts";
+import { logger } from "../log.ts";
+import type { Store, WebLogFilter, WebLogRecord } from "../store/mod.ts";
+import type { Notifier } from "../notify/mod.ts";
+import {
+  type CategoryLists,
+  isCategoryName,
+  parseCategoryList,
+  UrlPolicy,
+  UrlRule,
+} from "../proxy/url_policy.ts";
+import type { UploadCheck, WebLogEntry } from "../proxy/engine.ts";
+import { inspectUpload } from "../dlp/mod.ts";
+import type { DlpService } from "./dlp.ts";
+
+const log = logger("edge.web");
+
+/** Web log rows kept (oldest pruned beyond). */
+export const WEB_LOG_KEEP = 200_000;
+
+/** Where the shipped category lists are. */
+export const SHIPPED_CATEGORIES = fileURLToPath(
+  new URL("../../fixtures/url_categories", import.meta.url),
+);
+
+/** Reads category lists: shipped ones, then the data directory's copies over them. */
+export async function loadCategories(dirs: string[]): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  for (const dir of dirs) {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = [...Deno.readDirSync(dir)];
+    } catch {
+      continue;
+    }
+    for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+      if (!e.isFile || !e.name.endsWith(".txt")) continue;
+      const name = e.name.slice(0, -4);
+      if (!isCategoryName(name)) {
+        log.warn("Skipping a category file with a bad name", { file: e.name });
+        continue;
+      }
+      out.set(name, parseCategoryList(name, await Deno.readTextFile(`${dir}/${e.name}`)));
+    }
+  }
+  return out;
+}
+
+/** URL rules, categories, the web log and inline upload inspection. */
+export class WebSecurityService {
+  #policy: UrlPolicy | null = null;
+  #queue: WebLogEntry[] = [];
+  #timer: ReturnType<typeof setTimeout> | null = null;
+  #sincePrune = 0;
+
+  constructor(
+    private store: Store,
+    private clock: Clock,
+    private notifier: Notifier,
+    private dlp: DlpService,
+    readonly categories: CategoryLists,
+  ) {}
+
+  /** The URL rules in order. */
+  rules(): UrlRule[] {
+    return this.store.policy.list("url_rule").map((b) => UrlRule.parse(b));
+  }
+
+  /** The compiled policy (rebuilt after a change). */
+  policy(): UrlPolicy {
+    return this.#policy ??= new UrlPolicy(this.rules(), this.categories);
+  }
+
+  /** Replaces every URL rule (validated, compiled, audited) in one transaction. */
+  replaceRules(body: unknown, actor: string): UrlRule[] {
+    const rules = z.array(UrlRule).max(1000).parse(body);
+    const seen = new Set<string>();
+    rules.forEach((r, i) => {
+      if (seen.has(r.name.toLowerCase())) {
+        throw new InputError(
+          "invalid_request",
+          `Invalid request: items[${i}].name: duplicate name "${r.name}"`,
+        );
+      }
+      seen.add(r.name.toLowerCase());
+    });
+    const compiled = new UrlPolicy(rules, this.categories);
+    const now = this.clock.now();
+    this.store.transaction(() => {
+      this.store.policy.replace("url_rule", rules.map((r) => ({ name: r.name, body: r })), now);
+      this.store.audit.insert({
+        at: now,
+        actor,
+        action: "web.url_rules.replace",
+        target: "url_rules",
+        detail: { count: rules.length },
+      });
+    });
+    this.#policy = compiled;
+    return rules;
+  }
+
+  /** Category names with their domain counts. */
+  categoryList(): { name: string; domains: number }[] {
+    return [...this.categories.entries()].map(([name, ds]) => ({ name, domains: ds.length }))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Queues a web log entry (written within 250 ms). */
+  record(e: WebLogEntry): void {
+    this.#queue.push(e);
+    if (this.#queue.length >= 500) this.flush();
+    else this.#timer ??= setTimeout(() => this.flush(), 250);
+  }
+
+  /** Writes queued entries now. */
+  flush(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    const batch = this.#queue;
+    if (!batch.length) return;
+    this.#queue = [];
+    try {
+      this.store.transaction(() => {
+        for (const e of batch) this.store.webLog.insert(e);
+      });
+      this.#sincePrune += batch.length;
+      if (this.#sincePrune > 5000) {
+        this.#sincePrune = 0;
+        this.store.webLog.prune(WEB_LOG_KEEP);
+      }
+    } catch (err) {
+      log.warn("Cannot write the web log", {
+        error: (err as Error).message,
+        dropped: batch.length,
+      });
+    }
+  }
+
+  /** Web log entries, newest first (queued ones written first). */
+  webLog(f: WebLogFilter): WebLogRecord[] {
+    this.flush();
+    return this.store.webLog.list(f);
+  }
+
+  /** The inline DLP check on upload bodies: block per DLP policy, record incidents. */
+  readonly uploadCheck: UploadCheck = async (body, meta) => {
+    const policy = this.dlp.policy();
+    const subject = { user: meta.subject.user, groups: meta.subject.groups.map((g) => g.name) };
+    const v = await inspectUpload(policy, body, {
+      subject,
+      channel: "web_upload",
+      contentType: meta.contentType,
+      fileName: meta.fileName,
+    });
+    if (v.action === "allow" || v.rule === null) {
+      return { block: false, rule: null, reason: v.reason };
+    }
+    const file = v.files.find((f) => f.matches.length) ?? v.files[0];
+    this.dlp.recordIncident({
+      source: "inline",
+      hostname: meta.subject.deviceName,
+      deviceId: meta.subject.deviceId,
+      user: meta.subject.user,
+      channel: "web_upload",
+      fileName: file?.name ?? meta.fileName,
+      fileSha256: file?.sha256 ?? "",
+      fileSize: file?.size ?? body.length,
+      fileType: file?.fileType ?? "unknown",
+      rule: v.rule,
+      action: v.action === "block" ? "block" : "notify",
+      outcome: v.action === "block"
+        ? `upload to ${meta.host} blocked at the edge`
+        : `upload to ${meta.host} allowed, user notified`,
+      matches: v.matches,
+    });
+    return { block: v.action === "block", rule: v.rule, reason: v.reason };
+  };
+
+  /** Writes what is queued (at shutdown). */
+  close(): void {
+    this.flush();
+    void this.notifier;
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * Internet security over REST (mounted under /api/v1/admin/web, behind the
+ * admin authentication): URL rules (ordered; PUT replaces the list), the
+ * category lists they can name, and the searchable web log.
+ */
+import { Hono } from "hono";
+import { z } from "zod";
+import { URL_ACTIONS } from "../../proxy/url_policy.ts";
+import { iso, readJson } from "./common.ts";
+import type { EdgeEnv, ResolvedDeps } from "./env.ts";
+
+/** GET /api/v1/admin/web/log query. */
+export const WebLogQuery = z.object({
+  host: z.string().trim().min(1).max(253).optional(),
+  user: z.string().trim().min(1).max(256).optional(),
+  device: z.string().min(1).max(128).optional(),
+  action: z.enum(URL_ACTIONS).optional(),
+  rule: z.string().min(1).max(100).optional(),
+  since: z.string().datetime({ offset: true }).optional(),
+  before: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+}).strict();
+
+/** The admin web security routes. */
+export function webAdminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
+  const web = deps.ctx.web;
+  const app = new Hono<EdgeEnv>();
+  app.get("/url-rules", (c) => c.json({ items: web.rules() }, 200));
+  app.put("/url-rules", async (c) => {
+    const body = await readJson(c, z.object({ items: z.unknown() }).strict(), 1024 * 1024);
+    try {
+      return c.json({ items: web.replaceRules(body.items, c.get("actor")) }, 200);
+    } catch (err) {
+      if (err instanceof z.ZodError) { for (const i of err.issues) i.path.unshift("items"); }
+      throw err;
+    }
+  });
+  app.get("/categories", (c) => c.json({ items: web.categoryList() }, 200));
+  app.get("/log", (c) => {
+    const q = WebLogQuery.parse(c.req.query());
+    const rows = web.webLog({
+      host: q.host,
+      user: q.user,
+      deviceId: q.device,
+      action: q.action,
+      rule: q.rule,
+      since: q.since ? Date.parse(q.since) : undefined,
+      beforeId: q.before,
+      limit: q.limit,
+    });
+    return c.json({ entries: rows.map((e) => ({ ...e, at: iso(e.at) })) }, 200);
+  });
+  return app;
+}

@@ -1,0 +1,133 @@
+import type { Database, SqlValue } from "../db.ts";
+import { num, numOrNull, type Row, str, strOrNull } from "./row.ts";
+
+/** One web request (or uninspected TLS connection) the proxy decided. */
+export interface WebLogRecord {
+  id: number;
+  /** Wall-clock ms. */
+  at: number;
+  deviceId: string | null;
+  deviceName: string | null;
+  user: string | null;
+  src: string;
+  mode: "explicit" | "connect" | "transparent" | "inspected";
+  method: string | null;
+  scheme: "http" | "https";
+  host: string;
+  port: number;
+  /** Without the query string; null when not seen (TLS not inspected). */
+  path: string | null;
+  categories: string[];
+  action: "allow" | "block" | "caution" | "allow_log";
+  rule: string | null;
+  reason: string;
+  status: number | null;
+  bytesUp: number;
+  bytesDown: number;
+}
+
+/** Filters of `WebLogRepo.list`; all optional, combined with AND. */
+export interface WebLogFilter {
+  /** Substring of the host. */
+  host?: string;
+  user?: string;
+  deviceId?: string;
+  action?: WebLogRecord["action"];
+  rule?: string;
+  since?: number;
+  beforeId?: number;
+  limit?: number;
+}
+
+function toRecord(r: Row): WebLogRecord {
+  return {
+    id: num(r.id),
+    at: num(r.at),
+    deviceId: strOrNull(r.device_id),
+    deviceName: strOrNull(r.device_name),
+    user: strOrNull(r.user_name),
+    src: str(r.src),
+    mode: str(r.mode) as WebLogRecord["mode"],
+    method: strOrNull(r.method),
+    scheme: str(r.scheme) === "https" ? "https" : "http",
+    host: str(r.host),
+    port: num(r.port),
+    path: strOrNull(r.path),
+    categories: JSON.parse(str(r.categories)),
+    action: str(r.action) as WebLogRecord["action"],
+    rule: strOrNull(r.rule),
+    reason: str(r.reason),
+    status: numOrNull(r.status),
+    bytesUp: num(r.bytes_up),
+    bytesDown: num(r.bytes_down),
+  };
+}
+
+/** The proxy's web log. */
+export class WebLogRepo {
+  constructor(private db: Database) {}
+
+  /** Appends entries (call inside a transaction for a batch). */
+  insert(e: Omit<WebLogRecord, "id">): number {
+    return Number(
+      this.db.run(
+        `INSERT INTO web_log (at, device_id, device_name, user_name, src, mode, method, scheme,
+           host, port, path, categories, action, rule, reason, status, bytes_up, bytes_down)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        e.at,
+        e.deviceId,
+        e.deviceName,
+        e.user,
+        e.src,
+        e.mode,
+        e.method,
+        e.scheme,
+        e.host,
+        e.port,
+        e.path,
+        JSON.stringify(e.categories),
+        e.action,
+        e.rule,
+        e.reason,
+        e.status,
+        e.bytesUp,
+        e.bytesDown,
+      ).lastInsertRowid,
+    );
+  }
+
+  /** Matching entries, newest first. */
+  list(f: WebLogFilter = {}): WebLogRecord[] {
+    const where: string[] = [];
+    const args: SqlValue[] = [];
+    const add = (sql: string, v: SqlValue | undefined) => {
+      if (v === undefined) return;
+      where.push(sql);
+      args.push(v);
+    };
+    // instr, not LIKE: a "%" or "_" typed into the search is a character, not a wildcard.
+    add("instr(host, ?) > 0", f.host?.toLowerCase());
+    add("user_name = ? COLLATE NOCASE", f.user);
+    add("device_id = ?", f.deviceId);
+    add("action = ?", f.action);
+    add("rule = ?", f.rule);
+    add("at >= ?", f.since);
+    add("id < ?", f.beforeId);
+    args.push(f.limit ?? 100);
+    return this.db.all<Row>(
+      `SELECT * FROM web_log ${
+        where.length ? `WHERE ${where.join(" AND ")}` : ""
+      } ORDER BY id DESC LIMIT ?`,
+      ...args,
+    ).map(toRecord);
+  }
+
+  /** Keeps at most `keep` newest rows; returns rows removed. */
+  prune(keep: number): number {
+    const cut = numOrNull(
+      this.db.get<Row>("SELECT id FROM web_log ORDER BY id DESC LIMIT 1 OFFSET ?", keep)?.id ??
+        null,
+    );
+    return cut === null ? 0 : this.db.run("DELETE FROM web_log WHERE id <= ?", cut).changes;
+  }
+}
