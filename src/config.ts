@@ -133,6 +133,11 @@ export const EdgeConfig = z.object({
    * traffic to ports 80 and 443 is redirected into it too.
    */
   webProxyPort: Port.optional(),
+  /**
+   * PEM file of CA certificates the inspecting proxy trusts for origins in
+   * addition to the default roots (a lab "internet" with its own CA).
+   */
+  webProxyCaFile: z.string({ error: "expected a file path" }).min(1).optional(),
   /** Redirect tunnelled 80/443 into the web proxy (nftables). */
   webProxyTransparent: z.preprocess(coerceBool, z.boolean({ error: "expected true or false" }))
     .default(true),

@@ -23,6 +23,7 @@ import { DlpService } from "./dlp.ts";
 import { InputError } from "../errors.ts";
 import { createEdgeSaas } from "./saas.ts";
 import { loadCategories, SHIPPED_CATEGORIES, WebSecurityService } from "./web_security.ts";
+import { InspectionCa } from "../proxy/inspection_ca.ts";
 import { PolicyService } from "./policy.ts";
 import { ensureWgKey, type WgKeyPair } from "./wg_key.ts";
 import { EdgePostureSource, type PostureSource } from "./access/posture_source.ts";
@@ -143,6 +144,7 @@ export async function startEdgeControlPlane(
       notifier,
       dlp,
       await loadCategories([SHIPPED_CATEGORIES, `${config.dataDir}/url_categories`]),
+      await InspectionCa.loadOrCreate(`${config.dataDir}/inspection`, sealer),
     );
     const endpoints: TunnelEndpoint[] = [
       { transport: "udp", host: publicHost, port: config.tunnelPort },

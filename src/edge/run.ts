@@ -121,6 +121,10 @@ export async function startEdge<A extends HttpApp>(
           port: config.webProxyPort,
           tunName: t.interfaceName,
           transparent: config.webProxyTransparent,
+          serve: opts.serve,
+          originCaCerts: config.webProxyCaFile
+            ? [await Deno.readTextFile(config.webProxyCaFile)]
+            : undefined,
         });
         webProxy = wp;
         closers.push(() => wp.close());

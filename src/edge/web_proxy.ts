@@ -8,7 +8,9 @@
  */
 import { nftApply, nftReset } from "../net/nft.ts";
 import { logger } from "../log.ts";
-import { ProxyEngine, type TlsInterceptor } from "../proxy/engine.ts";
+import { ProxyEngine } from "../proxy/engine.ts";
+import { Inspector } from "../proxy/inspector.ts";
+import type { ServeFn } from "../serve.ts";
 import { type ProxyServer, startProxyServer } from "../proxy/server.ts";
 import { DEFAULT_UPLOAD_LIMIT } from "../dlp/upload.ts";
 import type { EdgeContext } from "./context.ts";
@@ -27,8 +29,10 @@ export interface WebProxyOptions {
   tunName: string;
   /** Redirect tunnelled 80/443 into the proxy. */
   transparent: boolean;
-  /** SSL inspection, when on. */
-  tls?: TlsInterceptor;
+  /** Opens the TLS listeners SSL inspection terminates connections on. */
+  serve?: ServeFn;
+  /** Extra CA certificates (PEM) trusted for origins besides the default roots. */
+  originCaCerts?: string[];
 }
 
 /** A running edge web proxy. */
@@ -62,14 +66,29 @@ export async function startWebProxy(ctx: EdgeContext, o: WebProxyOptions): Promi
     cache.set(ip, { at: now, s });
     return s;
   };
+  const uploads = { check: ctx.web.uploadCheck, limit: DEFAULT_UPLOAD_LIMIT };
+  let inspector: Inspector | null = null;
+  let client: Deno.HttpClient | null = null;
+  if (o.serve && ctx.web.ca) {
+    client = Deno.createHttpClient({ caCerts: o.originCaCerts ?? [] });
+    const c = client;
+    inspector = new Inspector({
+      ca: ctx.web.ca,
+      serve: o.serve,
+      inspects: (host) => ctx.web.inspects(host),
+      fetch: (input, init) => fetch(input, { ...init, client: c }),
+      uploads,
+    });
+  }
   const engine = new ProxyEngine({
     identify,
     policy: () => ctx.web.policy(),
     log: (e) => ctx.web.record(e),
     clock: ctx.clock,
-    uploads: { check: ctx.web.uploadCheck, limit: DEFAULT_UPLOAD_LIMIT },
-    tls: o.tls,
+    uploads,
+    tls: inspector?.intercept,
   });
+  inspector?.attach(engine);
   const server: ProxyServer = startProxyServer({
     hostname: ctx.edgeAddress,
     port: o.port,
@@ -82,6 +101,8 @@ export async function startWebProxy(ctx: EdgeContext, o: WebProxyOptions): Promi
       );
     } catch (e) {
       await server.close();
+      await inspector?.close();
+      client?.close();
       throw e;
     }
   }
@@ -92,6 +113,8 @@ export async function startWebProxy(ctx: EdgeContext, o: WebProxyOptions): Promi
     async close() {
       if (o.transparent) await nftApply(nftReset("ip", PROXY_NFT_TABLE)).catch(() => {});
       await server.close();
+      await inspector?.close();
+      client?.close();
       ctx.web.flush();
     },
   };

@@ -20,6 +20,8 @@ import type { Store, WebLogFilter, WebLogRecord } from "../store/mod.ts";
 import type { Notifier } from "../notify/mod.ts";
 import {
   type CategoryLists,
+  CategoryName,
+  HostPattern,
   isCategoryName,
   parseCategoryList,
   UrlPolicy,
@@ -28,8 +30,23 @@ import {
 import type { UploadCheck, WebLogEntry } from "../proxy/engine.ts";
 import { inspectUpload } from "../dlp/mod.ts";
 import type { DlpService } from "./dlp.ts";
+import type { InspectionCa } from "../proxy/inspection_ca.ts";
 
 const log = logger("edge.web");
+
+/** SSL inspection settings. */
+export const InspectionSettings = z.object({
+  /** Terminate TLS with the inspection CA (off: TLS is decided by name and passed through). */
+  enabled: z.boolean().default(false),
+  /** Names never inspected (passed through by SNI). */
+  doNotInspect: z.array(HostPattern).max(1000).default([]),
+  /** Categories never inspected (default: pinned apps and IdP sign-in hosts). */
+  doNotInspectCategories: z.array(CategoryName).max(100).default(["do_not_inspect"]),
+}).strict();
+/** @see InspectionSettings */
+export type InspectionSettings = z.infer<typeof InspectionSettings>;
+
+const INSPECTION_KEY = "web_inspection";
 
 /** Web log rows kept (oldest pruned beyond). */
 export const WEB_LOG_KEEP = 200_000;
@@ -65,6 +82,7 @@ export async function loadCategories(dirs: string[]): Promise<Map<string, string
 /** URL rules, categories, the web log and inline upload inspection. */
 export class WebSecurityService {
   #policy: UrlPolicy | null = null;
+  #inspection: { settings: InspectionSettings; bypass: UrlPolicy } | null = null;
   #queue: WebLogEntry[] = [];
   #timer: ReturnType<typeof setTimeout> | null = null;
   #sincePrune = 0;
@@ -75,7 +93,85 @@ export class WebSecurityService {
     private notifier: Notifier,
     private dlp: DlpService,
     readonly categories: CategoryLists,
+    /** The SSL inspection CA (null where none was loaded: API-only tests). */
+    readonly ca: InspectionCa | null = null,
   ) {}
+
+  /** The SSL inspection settings. */
+  inspection(): InspectionSettings {
+    return this.#compiledInspection().settings;
+  }
+
+  /** True when a TLS connection to `host` is to be inspected now. */
+  inspects(host: string): boolean {
+    const c = this.#compiledInspection();
+    if (!c.settings.enabled) return false;
+    return c.bypass.evaluate({ host, path: null, method: null, subject: null }).rule === null;
+  }
+
+  /** Replaces the SSL inspection settings (validated, audited). */
+  setInspection(body: unknown, actor: string): InspectionSettings {
+    const settings = InspectionSettings.parse(body);
+    const bypass = this.#bypassPolicy(settings);
+    const now = this.clock.now();
+    this.store.transaction(() => {
+      this.store.settings.set(INSPECTION_KEY, JSON.stringify(settings));
+      this.store.audit.insert({
+        at: now,
+        actor,
+        action: "web.inspection.set",
+        target: "web_inspection",
+        detail: {
+          enabled: settings.enabled,
+          doNotInspect: settings.doNotInspect.length,
+          doNotInspectCategories: settings.doNotInspectCategories,
+        },
+      });
+    });
+    this.#inspection = { settings, bypass };
+    return settings;
+  }
+
+  #bypassPolicy(s: InspectionSettings): UrlPolicy {
+    const hostsOrCats = s.doNotInspect.length + s.doNotInspectCategories.length;
+    return new UrlPolicy(
+      hostsOrCats
+        ? [UrlRule.parse({
+          name: "do-not-inspect",
+          hosts: s.doNotInspect,
+          categories: s.doNotInspectCategories,
+          action: "allow",
+        })]
+        : [],
+      this.categories,
+    );
+  }
+
+  #compiledInspection(): { settings: InspectionSettings; bypass: UrlPolicy } {
+    if (this.#inspection) return this.#inspection;
+    const raw = this.store.settings.get(INSPECTION_KEY);
+    let settings = InspectionSettings.parse({});
+    if (raw) {
+      try {
+        settings = InspectionSettings.parse(JSON.parse(raw));
+      } catch (e) {
+        log.warn("Stored SSL inspection settings are not valid; inspection is off", {
+          error: (e as Error).message,
+        });
+        settings = { ...settings, enabled: false };
+      }
+    }
+    if (!settings.doNotInspectCategories.every((c) => this.categories.has(c))) {
+      settings = {
+        ...settings,
+        doNotInspectCategories: settings.doNotInspectCategories.filter((c) =>
+          this.categories.has(c)
+        ),
+      };
+    }
+    this.#inspection = { settings, bypass: this.#bypassPolicy(settings) };
+    return this.#inspection;
+  }
 
   /** The URL rules in order. */
   rules(): UrlRule[] {

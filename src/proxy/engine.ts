@@ -101,6 +101,13 @@ export interface ProxyEngineDeps {
   webPorts?: readonly number[];
 }
 
+/** What `ProxyEngine.decide` says about one request. */
+export type RequestDecision =
+  | { kind: "page"; page: PageReason }
+  | { kind: "redirect"; location: string }
+  | { kind: "bad"; code: string; message: string }
+  | { kind: "forward"; verdict: UrlVerdict };
+
 /** Ports CONNECT may reach. */
 export const WEB_PORTS = [80, 443] as const;
 
@@ -228,20 +235,56 @@ export class ProxyEngine {
       return;
     }
 
-    if (t.path.startsWith(CONTINUE_PATH)) {
-      await this.#continue(client, head, t, subject, base);
+    const d = this.decide(subject, base, t, head.method, url);
+    if (d.kind === "page") {
+      await this.#page(client, head, d.page);
       return;
     }
-    const v = this.#d.policy().evaluate({
-      host: t.host,
-      path: t.path,
-      method: head.method,
+    if (d.kind === "redirect") {
+      await writeAll(
+        client,
+        new TextEncoder().encode(
+          `HTTP/1.1 302 Found\r\nLocation: ${d.location}\r\nContent-Length: 0\r\n` +
+            "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+        ),
+      );
+      return;
+    }
+    if (d.kind === "bad") {
+      await this.#badRequest(client, d.code, new Error(d.message));
+      return;
+    }
+    await this.#forward(
+      reader,
+      client,
+      head,
+      t,
       subject,
-    });
+      base,
+      d.verdict,
+      url,
+      inside?.tls ?? false,
+    );
+  }
+
+  /**
+   * Decides one HTTP request (plain, or inside inspected TLS): the Continue
+   * link of a caution page, then the URL policy. Pages and redirects are
+   * logged here; a forwarded request is logged by whoever forwards it, with
+   * its status and bytes (`logForwarded`).
+   */
+  decide(
+    subject: AccessSubject,
+    base: WebLogEntry,
+    t: RequestTarget,
+    method: string,
+    url: string,
+  ): RequestDecision {
+    if (t.path.startsWith(`${CONTINUE_PATH}?`)) return this.#continue(t, subject, base);
+    const v = this.#d.policy().evaluate({ host: t.host, path: t.path, method, subject });
     if (v.action === "block") {
       this.#blocked(base, v, 403, `blocked by rule "${v.rule}"`);
-      await this.#page(client, head, { code: "url_blocked", host: t.host, url, rule: v.rule });
-      return;
+      return { kind: "page", page: { code: "url_blocked", host: t.host, url, rule: v.rule } };
     }
     if (v.action === "caution" && !this.#acked(subject, t.host, v.rule)) {
       const token = this.#token(subject, t.host, v.rule);
@@ -255,16 +298,59 @@ export class ProxyEngine {
         reason: "caution page shown",
         status: 200,
       });
-      await this.#page(client, head, {
-        code: "caution",
-        host: t.host,
-        url,
-        rule: v.rule,
-        continueUrl,
-      });
-      return;
+      return {
+        kind: "page",
+        page: { code: "caution", host: t.host, url, rule: v.rule, continueUrl },
+      };
     }
-    await this.#forward(reader, client, head, t, subject, base, v, url, inside?.tls ?? false);
+    return { kind: "forward", verdict: v };
+  }
+
+  /** Logs a forwarded request with what came of it. */
+  logForwarded(
+    base: WebLogEntry,
+    v: UrlVerdict,
+    o: { status: number | null; bytesUp: number; bytesDown: number; uninspectedUpload?: boolean },
+  ): void {
+    this.#d.log({
+      ...base,
+      action: v.action,
+      rule: v.rule,
+      categories: v.categories,
+      reason: v.action === "caution"
+        ? "continued after the caution page"
+        : o.uninspectedUpload
+        ? "allowed; upload larger than the inspection limit was not inspected"
+        : v.rule
+        ? `allowed by rule "${v.rule}"`
+        : "allowed: no rule matched",
+      status: o.status,
+      bytesUp: o.bytesUp,
+      bytesDown: o.bytesDown,
+    });
+  }
+
+  /** Logs a request the caller refused after the URL policy allowed it (DLP, origin certificate). */
+  logBlocked(
+    base: WebLogEntry,
+    v: UrlVerdict,
+    rule: string | null,
+    reason: string,
+    status = 403,
+  ): void {
+    this.stats.blocked++;
+    this.#d.log({ ...base, action: "block", rule, categories: v.categories, reason, status });
+  }
+
+  /** A web log entry for a request of `subject` (to be completed by the caller). */
+  entry(
+    subject: AccessSubject,
+    src: string,
+    mode: WebLogEntry["mode"],
+    method: string | null,
+    t: RequestTarget,
+  ): WebLogEntry {
+    return this.#entry(subject, src, mode, method, t);
   }
 
   /** Sends the request to the origin and the answer back, inspecting uploads first. */
@@ -389,22 +475,9 @@ export class ProxyEngine {
       });
       closeQuietly(origin);
       up += await upload;
-      const inspected = body !== null ||
-        !(up_ && UPLOAD_METHODS.has(head.method) && (length > 0 || chunked));
-      this.#d.log({
-        ...base,
-        action: v.action === "caution" ? "caution" : v.action,
-        rule: v.rule,
-        categories: v.categories,
-        reason: v.action === "caution"
-          ? "continued after the caution page"
-          : (inspected
-            ? (v.rule ? `allowed by rule "${v.rule}"` : "allowed: no rule matched")
-            : "allowed; upload larger than the inspection limit was not inspected"),
-        status,
-        bytesUp: up,
-        bytesDown: down,
-      });
+      const uninspectedUpload = body === null &&
+        !!(up_ && UPLOAD_METHODS.has(head.method) && (length > 0 || chunked));
+      this.logForwarded(base, v, { status, bytesUp: up, bytesDown: down, uninspectedUpload });
     } finally {
       closeQuietly(origin);
     }
@@ -500,27 +573,19 @@ export class ProxyEngine {
     }
   }
 
-  /** Serves the caution page's Continue link: acknowledges and redirects to the page asked for. */
-  async #continue(
-    client: Duplex,
-    head: RequestHead,
-    t: RequestTarget,
-    subject: AccessSubject,
-    base: WebLogEntry,
-  ): Promise<void> {
+  /** The caution page's Continue link: acknowledges and redirects to the page asked for. */
+  #continue(t: RequestTarget, subject: AccessSubject, base: WebLogEntry): RequestDecision {
     const q = new URLSearchParams(t.path.slice(t.path.indexOf("?") + 1));
     const token = q.get("t") ?? "";
     const to = q.get("to") ?? "/";
     const rec = this.#tokens.get(token);
     const now = this.#d.clock.now();
-    const safeTo = to.startsWith("/") && !to.startsWith("//") && !/[\r\n]/.test(to) ? to : "/";
     if (!rec || rec.expires < now || !rec.key.startsWith(`${subject.deviceId}|${t.host}|`)) {
-      await this.#badRequest(
-        client,
-        "invalid_continue",
-        new Error("This Continue link is not valid for this device and site"),
-      );
-      return;
+      return {
+        kind: "bad",
+        code: "invalid_continue",
+        message: "This Continue link is not valid for this device and site",
+      };
     }
     this.#tokens.delete(token);
     this.#acks.set(rec.key, now + CAUTION_TTL_MS);
@@ -533,13 +598,9 @@ export class ProxyEngine {
       reason: "caution acknowledged",
       status: 302,
     });
-    await writeAll(
-      client,
-      new TextEncoder().encode(
-        `HTTP/1.1 302 Found\r\nLocation: ${safeTo}\r\nContent-Length: 0\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n`,
-      ),
-    );
-    void head;
+    // Only a path on the same site: the link cannot send anyone elsewhere.
+    const safe = to.startsWith("/") && !to.startsWith("//") && !/[\r\n\\]/.test(to);
+    return { kind: "redirect", location: safe ? to : "/" };
   }
 
   #ackKey(subject: AccessSubject, host: string, rule: string | null): string {

@@ -27,19 +27,24 @@ const HOST_PATTERN =
   /^(?:\*\.|\.)?(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
 const CATEGORY_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
+/** A host pattern as admins type it: "name", "*.name" or ".name". */
+export const HostPattern = z.string().trim().toLowerCase().max(253).refine(
+  (h) => HOST_PATTERN.test(h),
+  { error: 'expected a host name, "*.name" or ".name"' },
+);
+
+/** A category name. */
+export const CategoryName = z.string().trim().regex(CATEGORY_NAME, {
+  error: "expected a category name",
+});
+
 /** One URL rule as the admin writes it (order = position in the list). */
 export const UrlRule = z.object({
   name: z.string().trim().min(1).max(100),
   enabled: z.boolean().default(true),
   /** Host patterns; with categories, empty = any host. */
-  hosts: z.array(
-    z.string().trim().toLowerCase().max(253).refine((h) => HOST_PATTERN.test(h), {
-      error: 'expected a host name, "*.name" or ".name"',
-    }),
-  ).max(1000).default([]),
-  categories: z.array(
-    z.string().trim().regex(CATEGORY_NAME, { error: "expected a category name" }),
-  ).max(100).default([]),
+  hosts: z.array(HostPattern).max(1000).default([]),
+  categories: z.array(CategoryName).max(100).default([]),
   /** Path prefixes ("/admin"); empty = any path. */
   paths: z.array(
     z.string().max(2048).refine((p) => p.startsWith("/"), { error: 'expected a path from "/"' }),

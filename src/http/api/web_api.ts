@@ -1,7 +1,8 @@
 /**
  * Internet security over REST (mounted under /api/v1/admin/web, behind the
  * admin authentication): URL rules (ordered; PUT replaces the list), the
- * category lists they can name, and the searchable web log.
+ * category lists they can name, SSL inspection settings (with the
+ * inspection CA's certificate) and the searchable web log.
  */
 import { Hono } from "hono";
 import { z } from "zod";
@@ -34,6 +35,15 @@ export function webAdminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
       if (err instanceof z.ZodError) { for (const i of err.issues) i.path.unshift("items"); }
       throw err;
     }
+  });
+  app.get("/inspection", (c) =>
+    c.json({
+      ...web.inspection(),
+      ca: web.ca ? { sha256: web.ca.sha256, certificate: web.ca.certPem } : null,
+    }, 200));
+  app.put("/inspection", async (c) => {
+    const body = await readJson(c, z.unknown(), 256 * 1024);
+    return c.json(web.setInspection(body, c.get("actor")), 200);
   });
   app.get("/categories", (c) => c.json({ items: web.categoryList() }, 200));
   app.get("/log", (c) => {

@@ -1,0 +1,324 @@
+/**
+ * SSL inspection: takes over a TLS connection the URL policy allowed by
+ * name, unless the name is on the Do-Not-Inspect list (then the engine
+ * passes it through untouched, and the client sees the origin's own
+ * certificate).
+ *
+ * How a connection is terminated without a TLS server API that takes a
+ * socket already read from: the proxy has read the ClientHello to learn the
+ * SNI, so it opens a loopback connection to a TLS listener of its own for
+ * that name (one per name, with the leaf the inspection CA issued, kept in
+ * an LRU), replays the ClientHello and pipes the rest. The listener is an
+ * ordinary HTTP server (the ServeFn main.ts hands down), so ALPN offers h2
+ * and http/1.1 and both work. Each request it serves is matched back to the
+ * device by the loopback source port, decided by the engine's URL policy
+ * (path and method now visible), uploads inspected, and sent to the origin
+ * with fetch: TLS with full verification against the system roots (plus
+ * any CA the admin configured); an origin certificate that does not verify
+ * is answered with the block page, never trusted silently.
+ */
+import { logger } from "../log.ts";
+import type { AccessSubject } from "../policy/access.ts";
+import { type ServeFn, shutdownWithin } from "../serve.ts";
+import { renderPage } from "./block_page.ts";
+import type { ProxyEngine, TlsInterceptor, UploadCheck } from "./engine.ts";
+import type { RequestTarget } from "./http_head.ts";
+import type { InspectionCa } from "./inspection_ca.ts";
+import { closeQuietly, pipe } from "./stream.ts";
+
+const log = logger("proxy.inspect");
+
+/** Names with a listener kept at most. */
+export const TERMINATORS = 256;
+
+const UPLOAD_METHODS = new Set(["POST", "PUT", "PATCH"]);
+const HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "host",
+  "content-length",
+  // Asked for plain: the body the client gets is the body that was seen.
+  "accept-encoding",
+]);
+
+/** Options of the inspector. */
+export interface InspectorOptions {
+  ca: InspectionCa;
+  serve: ServeFn;
+  /** Whether inspection is on, and whether a name is on the Do-Not-Inspect list (read per connection). */
+  inspects(host: string): boolean;
+  /** Fetch for origins (a client with the extra CAs; full verification). */
+  fetch?: typeof fetch;
+  uploads?: { check: UploadCheck; limit: number };
+}
+
+interface ConnInfo {
+  subject: AccessSubject;
+  src: string;
+  host: string;
+  port: number;
+}
+
+interface Terminator {
+  server: Deno.HttpServer<Deno.NetAddr>;
+  port: number;
+}
+
+/** Certificate errors as rustls/fetch word them. */
+export function isCertificateError(e: unknown): boolean {
+  const text = `${(e as Error)?.message ?? e} ${(e as { cause?: Error })?.cause?.message ?? ""}`;
+  return /certificate|UnknownIssuer|CertExpired|NotValidForName|invalid peer|CertNotValidYet|BadSignature/i
+    .test(text);
+}
+
+/** The SSL inspector; `attach` it to the engine it serves. */
+export class Inspector {
+  readonly #o: InspectorOptions;
+  #engine: ProxyEngine | null = null;
+  readonly #conns = new Map<number, ConnInfo>();
+  readonly #terms = new Map<string, Promise<Terminator>>();
+  #closed = false;
+
+  constructor(o: InspectorOptions) {
+    this.#o = o;
+  }
+
+  /** Binds the engine whose policy and log the inspected requests use. */
+  attach(engine: ProxyEngine): void {
+    this.#engine = engine;
+  }
+
+  /** The engine hook. */
+  readonly intercept: TlsInterceptor = async (c) => {
+    if (this.#closed || !this.#o.inspects(c.host)) return false;
+    let term: Terminator;
+    try {
+      term = await this.#terminator(c.host);
+    } catch (e) {
+      log.warn("Cannot start TLS inspection for a name", {
+        host: c.host,
+        error: (e as Error).message,
+      });
+      return false;
+    }
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: term.port });
+    const lport = (conn.localAddr as Deno.NetAddr).port;
+    this.#conns.set(lport, { subject: c.subject, src: c.src, host: c.host, port: c.port });
+    try {
+      await Promise.all([pipe(c.reader, conn), pipe(conn, c.client)]);
+    } finally {
+      this.#conns.delete(lport);
+      closeQuietly(conn);
+    }
+    return true;
+  };
+
+  /** Stops every listener. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const terms = [...this.#terms.values()];
+    this.#terms.clear();
+    for (const t of terms) await t.then((x) => shutdownWithin(x.server, 500)).catch(() => {});
+  }
+
+  #terminator(host: string): Promise<Terminator> {
+    const hit = this.#terms.get(host);
+    if (hit) {
+      this.#terms.delete(host);
+      this.#terms.set(host, hit);
+      return hit;
+    }
+    const p = this.#o.ca.leaf(host).then((pem) => {
+      const server = this.#o.serve(
+        { hostname: "127.0.0.1", port: 0, cert: pem.cert, key: pem.key, onListen: () => {} },
+        (req, info) => this.#handle(req, info),
+      );
+      return { server, port: server.addr.port };
+    });
+    p.catch(() => this.#terms.delete(host));
+    this.#terms.set(host, p);
+    if (this.#terms.size > TERMINATORS) {
+      const [oldest, old] = this.#terms.entries().next().value!;
+      this.#terms.delete(oldest);
+      old.then((x) => shutdownWithin(x.server, 2000)).catch(() => {});
+    }
+    return p;
+  }
+
+  async #handle(req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Promise<Response> {
+    const c = this.#conns.get(info.remoteAddr.port);
+    const engine = this.#engine;
+    if (!c || !engine) return new Response(null, { status: 421 });
+    const u = new URL(req.url);
+    const path = `${u.pathname}${u.search}`;
+    const t: RequestTarget = { form: "origin", scheme: "https", host: c.host, port: c.port, path };
+    const url = `https://${c.host}${c.port === 443 ? "" : `:${c.port}`}${path}`;
+    const base = engine.entry(c.subject, c.src, "inspected", req.method, t);
+    const accept = req.headers.get("accept"), lang = req.headers.get("accept-language");
+    const page = (r: Parameters<typeof renderPage>[0]) => {
+      const p = renderPage(r, accept, lang);
+      return new Response(p.body, {
+        status: p.status,
+        headers: {
+          "content-type": p.contentType,
+          "cache-control": "no-store",
+          "x-portcullis-reason": r.code,
+        },
+      });
+    };
+    const d = engine.decide(c.subject, base, t, req.method, url);
+    if (d.kind === "page") return page(d.page);
+    if (d.kind === "redirect") {
+      return new Response(null, {
+        status: 302,
+        headers: { location: d.location, "cache-control": "no-store" },
+      });
+    }
+    if (d.kind === "bad") {
+      return Response.json({ error: d.code, message: d.message }, { status: 400 });
+    }
+    const v = d.verdict;
+
+    let body: Uint8Array | ReadableStream<Uint8Array> | null = req.body;
+    let up = 0;
+    let uninspectedUpload = false;
+    const uploads = this.#o.uploads;
+    if (req.body && uploads && UPLOAD_METHODS.has(req.method)) {
+      const r = await readUpTo(req.body, uploads.limit);
+      if (r.rest) {
+        uninspectedUpload = true;
+        body = r.rest;
+      } else {
+        const outcome = await uploads.check(r.bytes, {
+          subject: c.subject,
+          contentType: req.headers.get("content-type"),
+          fileName: decodeURIComponent(u.pathname.slice(u.pathname.lastIndexOf("/") + 1)) || "body",
+          host: c.host,
+          url,
+        }).catch(() => ({ block: true, rule: null, reason: "the upload could not be inspected" }));
+        if (outcome.block) {
+          engine.logBlocked(
+            { ...base, bytesUp: r.bytes.length },
+            v,
+            outcome.rule,
+            `upload blocked: ${outcome.reason}`,
+          );
+          return page({
+            code: "dlp_blocked",
+            host: c.host,
+            url,
+            rule: outcome.rule,
+            detail: outcome.reason,
+          });
+        }
+        body = r.bytes;
+        up = r.bytes.length;
+      }
+    }
+    const headers = new Headers();
+    for (const [k, val] of req.headers) if (!HOP.has(k)) headers.append(k, val);
+    let res: Response;
+    try {
+      res = await (this.#o.fetch ?? fetch)(url, {
+        method: req.method,
+        headers,
+        body: body as BodyInit | null,
+        redirect: "manual",
+        // A streamed body needs half-duplex declared.
+        ...(body instanceof ReadableStream ? { duplex: "half" } : {}),
+      } as RequestInit);
+    } catch (e) {
+      const cert = isCertificateError(e);
+      const msg = `${(e as Error).message}`.slice(0, 200);
+      engine.logBlocked(
+        base,
+        v,
+        null,
+        cert ? `origin certificate invalid: ${msg}` : `origin unreachable: ${msg}`,
+        cert ? 403 : 502,
+      );
+      return page({
+        code: cert ? "origin_certificate_invalid" : "origin_unreachable",
+        host: c.host,
+        url,
+        rule: null,
+        detail: msg,
+      });
+    }
+    const out = new Headers();
+    for (const [k, val] of res.headers) {
+      if (!HOP.has(k) || k === "content-length") out.append(k, val);
+    }
+    out.delete("content-encoding");
+    if (!res.body) {
+      engine.logForwarded(base, v, {
+        status: res.status,
+        bytesUp: up,
+        bytesDown: 0,
+        uninspectedUpload,
+      });
+      return new Response(null, { status: res.status, headers: out });
+    }
+    let down = 0;
+    const counted = res.body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, ctl) {
+          down += chunk.length;
+          ctl.enqueue(chunk);
+        },
+        flush() {
+          engine.logForwarded(base, v, {
+            status: res.status,
+            bytesUp: up,
+            bytesDown: down,
+            uninspectedUpload,
+          });
+        },
+      }),
+    );
+    return new Response(counted, { status: res.status, headers: out });
+  }
+}
+
+/** Reads up to `limit` bytes; past it, returns a stream of everything (read part first). */
+async function readUpTo(
+  stream: ReadableStream<Uint8Array>,
+  limit: number,
+): Promise<{ bytes: Uint8Array; rest: ReadableStream<Uint8Array> | null }> {
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    total += value.length;
+    if (total > limit) {
+      const rest = new ReadableStream<Uint8Array>({
+        start(ctl) {
+          for (const c of chunks) ctl.enqueue(c);
+        },
+        async pull(ctl) {
+          const r = await reader.read();
+          if (r.done) ctl.close();
+          else ctl.enqueue(r.value);
+        },
+        cancel: (why) => reader.cancel(why),
+      });
+      return { bytes: new Uint8Array(0), rest };
+    }
+  }
+  const bytes = new Uint8Array(total);
+  let off = 0;
+  for (const c of chunks) {
+    bytes.set(c, off);
+    off += c.length;
+  }
+  return { bytes, rest: null };
+}
