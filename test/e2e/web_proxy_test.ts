@@ -1,0 +1,411 @@
+/**
+ * Internet security end to end (issue 12, with issue 13's inline DLP), in
+ * namespaces of its own, with real curl, openssl and a real HTTPS origin in
+ * the "internet" namespace serving certificates of its own CA:
+ *
+ *        ┌──────────── wan (router) ─────────────┐
+ *      edge 192.0.2.1      ws 198.51.100.10      inet 198.18.0.80 (HTTP, HTTPS, DNS)
+ *   (proxy :3128 on 100.64.0.1)                       198.18.0.81 (HTTPS, expired cert)
+ *
+ * - transparent (tunnelled 80 redirected by nftables) and explicit
+ *   (`curl -x 100.64.0.1:3128`): a blocked host gets the block page naming
+ *   the rule, an allowed one loads and the origin sees the edge; both in the
+ *   web log with the device;
+ * - SSL inspection on: the workstation sees a certificate issued by the
+ *   edge's inspection CA (and it verifies against it), HTTP/2 works through
+ *   it; a Do-Not-Inspect host shows the origin's own issuer; an origin with
+ *   an expired certificate is refused with the block page;
+ * - inline DLP: a DOCX with five card numbers uploaded over inspected HTTPS
+ *   (multipart) is blocked with the rule named, a clean one passes, the
+ *   incident has only redacted samples.
+ */
+import assert from "node:assert/strict";
+import { canUseNetns, NetnsLab, sh, waitUntil } from "./netns.ts";
+import { totpAt } from "../../src/identity/totp.ts";
+import { documents, haveLibreOffice } from "../dlp/documents.ts";
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+const ORIGIN = new URL("./tools/web_origin.ts", import.meta.url).pathname;
+const DENO = Deno.execPath();
+const ADDR = { edge: "192.0.2.1", ws: "198.51.100.10", inet: "198.18.0.80", inet2: "198.18.0.81" };
+const PROXY = "100.64.0.1:3128";
+const NAMES = [
+  ["good.example.test", ADDR.inet],
+  ["blocked.example.test", ADDR.inet],
+  ["dni.example.test", ADDR.inet],
+  ["expired.example.test", ADDR.inet2],
+];
+
+const inNs = (ns: string, cmd: string[], stdin?: string) =>
+  sh(["ip", "netns", "exec", ns, ...cmd], { check: false, stdin });
+
+/** curl in `ns`: body, HTTP status, exit code, HTTP version. */
+async function curl(ns: string, args: string[]) {
+  const r = await inNs(ns, [
+    "curl",
+    "-s",
+    "--max-time",
+    "10",
+    "-w",
+    "\n%{http_code} %{exitcode} %{http_version}",
+    ...args,
+  ]);
+  const i = r.stdout.lastIndexOf("\n");
+  const [status, code, version] = r.stdout.slice(i + 1).split(" ");
+  return { body: r.stdout.slice(0, i), status: Number(status), code: Number(code), version };
+}
+
+/** The issuer of the certificate `ns` is shown for `name`:443. */
+async function issuerSeen(ns: string, name: string): Promise<string> {
+  const r = await inNs(ns, [
+    "sh",
+    "-c",
+    `openssl s_client -connect ${name}:443 -servername ${name} </dev/null 2>/dev/null | openssl x509 -noout -issuer`,
+  ]);
+  return r.stdout.trim();
+}
+
+Deno.test({
+  name: "web proxy: URL policy, SSL inspection and inline DLP through the tunnel, end to end",
+  ignore: !canUseNetns,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    await using lab = new NetnsLab("web");
+    const dir = await Deno.makeTempDir({ prefix: "pcweb" });
+    lab.defer(() => Deno.remove(dir, { recursive: true }));
+    let failed = false;
+    lab.defer(async () => {
+      if (!failed) return;
+      for (const f of ["edge.log", "ws.log", "inet.log"]) {
+        const text = await Deno.readTextFile(`${dir}/${f}`).catch(() => "");
+        console.error(
+          `----- ${f} (last 40 lines) -----\n${text.split("\n").slice(-40).join("\n")}`,
+        );
+      }
+    });
+    const docs = haveLibreOffice() ? documents() : null;
+
+    // ---- topology ----------------------------------------------------------
+    const wan = await lab.ns("wan"), edge = await lab.ns("edge"), inet = await lab.ns("inet");
+    const ws = await lab.ns("ws");
+    for (const ns of [edge, ws]) {
+      const etc = `/etc/netns/${ns}`;
+      await Deno.mkdir(etc, { recursive: true });
+      lab.defer(() => Deno.remove(etc, { recursive: true }));
+      const id = Array.from(
+        crypto.getRandomValues(new Uint8Array(16)),
+        (b) => b.toString(16).padStart(2, "0"),
+      ).join("");
+      await Deno.writeTextFile(`${etc}/machine-id`, `${id}\n`);
+      await Deno.writeTextFile(`${etc}/resolv.conf`, `nameserver ${ADDR.inet}\n`);
+    }
+    await lab.link(wan, "192.0.2.254/24", edge, `${ADDR.edge}/24`, "edge0");
+    await lab.link(wan, "198.51.100.254/24", ws, `${ADDR.ws}/24`, "ws0");
+    await lab.link(wan, "198.18.0.254/24", inet, `${ADDR.inet}/24`, "inet0");
+    await lab.exec(inet, ["ip", "addr", "add", `${ADDR.inet2}/24`, "dev", "inet0"]);
+    for (const ns of [wan, edge]) await lab.exec(ns, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    for (
+      const [ns, via] of [[edge, "192.0.2.254"], [ws, "198.51.100.254"], [inet, "198.18.0.254"]]
+    ) await lab.exec(ns, ["ip", "route", "add", "default", "via", via]);
+
+    // ---- services ------------------------------------------------------------
+    const detached = (ns: string, log: string, cmd: string[]) =>
+      lab.spawn(ns, ["sh", "-c", 'exec "$@" >>"$0" 2>&1 </dev/null', `${dir}/${log}`, ...cmd]);
+    const tag = `${Deno.pid % 10000}`;
+    const wsTun = `pcww${tag}`;
+    detached(inet, "inet.log", [
+      DENO,
+      "run",
+      "-A",
+      ORIGIN,
+      dir,
+      ADDR.inet,
+      ADDR.inet2,
+      NAMES.map(([n, a]) => `${n}=${a}`).join(","),
+    ]);
+    await waitUntil(
+      "the internet's origins",
+      async () => /ready/.test(await Deno.readTextFile(`${dir}/inet.log`).catch(() => "")),
+      30_000,
+    );
+    const edgeArgs = [
+      "--data-dir",
+      `${dir}/edge`,
+      "--public-host",
+      ADDR.edge,
+      "--tunnel-port",
+      "443",
+      "--tun-interface",
+      `pcwe${tag}`,
+      "--web-proxy-port",
+      "3128",
+      "--web-proxy-ca-file",
+      `${dir}/ca.crt`,
+    ];
+    detached(edge, "edge.log", [DENO, "run", "-A", MAIN, "edge", ...edgeArgs]);
+    const ca = `${dir}/edge/ca/ca.crt`;
+    await waitUntil(
+      "the edge API",
+      async () =>
+        (await inNs(edge, [
+          "curl",
+          "-sf",
+          "--max-time",
+          "2",
+          "--cacert",
+          ca,
+          `https://${ADDR.edge}:8443/api/v1/health`,
+        ])).code === 0,
+      40_000,
+    );
+    const keyFile = `${dir}/eng.key`;
+    await lab.exec(edge, [
+      DENO,
+      "run",
+      "-A",
+      MAIN,
+      "edge",
+      "key",
+      "create",
+      ...edgeArgs,
+      "--reusable",
+      "--group",
+      "engineering",
+      "--key-file",
+      keyFile,
+    ]);
+    detached(ws, "ws.log", [
+      DENO,
+      "run",
+      "-A",
+      MAIN,
+      "connect",
+      "--key-file",
+      keyFile,
+      "--data-dir",
+      `${dir}/ws`,
+      "--hostname",
+      "workstation",
+      "--tun-interface",
+      wsTun,
+    ]);
+    await waitUntil("the connector to connect", async () => {
+      const r = await inNs(ws, [
+        "curl",
+        "-s",
+        "--max-time",
+        "2",
+        "http://127.0.0.1:9080/api/v1/status",
+      ]);
+      return /"state":"connected/.test(r.stdout);
+    }, 45_000);
+
+    // ---- admin API -------------------------------------------------------------
+    const admin = await Deno.readTextFile(`${dir}/edge/initial-admin.txt`);
+    const password = admin.match(/password: (\S+)/)![1];
+    const secret = admin.match(/totp secret: (\S+)/)![1];
+    const jar = `${dir}/cookies.txt`;
+    const base = `https://${ADDR.edge}:8443`;
+    const login = await inNs(edge, [
+      "curl",
+      "-s",
+      "--cacert",
+      ca,
+      "-c",
+      jar,
+      "-H",
+      "Content-Type: application/json",
+      "-d",
+      JSON.stringify({ username: "admin", password, totp: totpAt(secret, Date.now()) }),
+      `${base}/api/v1/auth/login`,
+    ]);
+    const csrf = JSON.parse(login.stdout).csrfToken as string;
+    assert.ok(csrf, `login: ${login.stdout}`);
+    const api = async (path: string, method = "GET", body?: unknown) => {
+      const data = body === undefined
+        ? []
+        : ["-H", "Content-Type: application/json", "-d", JSON.stringify(body)];
+      const r = await inNs(edge, [
+        "curl",
+        "-s",
+        "--max-time",
+        "10",
+        "--cacert",
+        ca,
+        "-b",
+        jar,
+        "-X",
+        method,
+        "-H",
+        `X-CSRF-Token: ${csrf}`,
+        ...data,
+        `${base}${path}`,
+      ]);
+      return JSON.parse(r.stdout);
+    };
+    const webLog = async (q: string) => (await api(`/api/v1/admin/web/log?${q}`)).entries;
+    const step = async (name: string, fn: () => Promise<void>) => {
+      if (!(await t.step(name, fn))) failed = true;
+    };
+
+    const rules = await api("/api/v1/admin/web/url-rules", "PUT", {
+      items: [{ name: "No blocked site", hosts: ["blocked.example.test"], action: "block" }],
+    });
+    assert.equal(rules.items?.length, 1, JSON.stringify(rules));
+
+    await step(
+      "transparent: a blocked host gets the block page, an allowed one loads",
+      async () => {
+        const b = await curl(ws, ["-H", "Accept-Language: de", "http://blocked.example.test/"]);
+        assert.equal(b.status, 403, JSON.stringify(b));
+        assert.match(b.body, /Zugriff gesperrt/);
+        assert.match(b.body, /No blocked site/);
+        const g = await curl(ws, ["http://good.example.test/"]);
+        assert.equal(g.status, 200);
+        // The origin sees the edge: the proxy connected from there.
+        assert.match(
+          g.body,
+          new RegExp(
+            `Hello from good\\.example\\.test\\. You came from ${ADDR.edge.replaceAll(".", "\\.")}`,
+          ),
+        );
+      },
+    );
+
+    await step("explicit proxy through the tunnel: the same policy", async () => {
+      const b = await curl(ws, [
+        "-x",
+        `http://${PROXY}`,
+        "-H",
+        "Accept: application/json",
+        "http://blocked.example.test/x",
+      ]);
+      assert.equal(b.status, 403);
+      assert.equal(JSON.parse(b.body).rule, "No blocked site");
+      const g = await curl(ws, ["-x", `http://${PROXY}`, "http://good.example.test/explicit"]);
+      assert.match(g.body, /Hello from good\.example\.test/);
+      const c = await curl(ws, [
+        "-x",
+        `http://${PROXY}`,
+        "--cacert",
+        `${dir}/ca.crt`,
+        "https://good.example.test/",
+      ]);
+      assert.equal(c.status, 200, "CONNECT without inspection passes the origin's TLS through");
+    });
+
+    await step("both are in the web log with the device", async () => {
+      await waitUntil("the log entries", async () => {
+        const blocked = await webLog("host=blocked.example.test&action=block");
+        const good = await webLog("host=good.example.test&action=allow");
+        return blocked.some((e: { mode: string }) => e.mode === "transparent") &&
+          blocked.some((e: { mode: string }) => e.mode === "explicit") &&
+          good.some((e: { deviceName: string; bytesDown: number }) =>
+            e.deviceName === "workstation" && e.bytesDown > 0
+          );
+      }, 5_000);
+    });
+
+    const insp = await api("/api/v1/admin/web/inspection", "PUT", {
+      enabled: true,
+      doNotInspect: ["dni.example.test"],
+    });
+    assert.equal(insp.enabled, true, JSON.stringify(insp));
+    const inspCa = `${dir}/inspection-ca.crt`;
+    await Deno.writeTextFile(inspCa, (await api("/api/v1/admin/web/inspection")).ca.certificate);
+
+    await step("SSL inspection: the workstation sees the inspection CA, h2 works", async () => {
+      assert.match(await issuerSeen(ws, "good.example.test"), /Portcullis Inspection CA/);
+      const r = await curl(ws, [
+        "--cacert",
+        inspCa,
+        "--http2",
+        "https://good.example.test/inspected",
+      ]);
+      assert.equal(r.status, 200, JSON.stringify(r));
+      assert.equal(r.version, "2");
+      assert.match(r.body, /Hello from good\.example\.test/);
+      const h1 = await curl(ws, ["--cacert", inspCa, "--http1.1", "https://good.example.test/h1"]);
+      assert.equal(h1.version, "1.1");
+      // Blocked by path inside TLS now that the path is seen.
+      await api("/api/v1/admin/web/url-rules", "PUT", {
+        items: [
+          { name: "No blocked site", hosts: ["blocked.example.test"], action: "block" },
+          { name: "No admin", hosts: ["good.example.test"], paths: ["/admin"], action: "block" },
+        ],
+      });
+      const a = await curl(ws, ["--cacert", inspCa, "https://good.example.test/admin/x"]);
+      assert.equal(a.status, 403);
+      assert.match(a.body, /No admin/);
+      await waitUntil(
+        "the inspected request in the log",
+        async () =>
+          (await webLog("host=good.example.test")).some((e: { mode: string; path: string }) =>
+            e.mode === "inspected" && e.path === "/inspected"
+          ),
+        5_000,
+      );
+    });
+
+    await step("Do-Not-Inspect: the origin's own issuer is seen", async () => {
+      assert.match(await issuerSeen(ws, "dni.example.test"), /Lab Internet CA/);
+      const r = await curl(ws, ["--cacert", `${dir}/ca.crt`, "https://dni.example.test/"]);
+      assert.match(r.body, /Hello from dni\.example\.test/);
+    });
+
+    await step("an origin with an expired certificate is refused with the block page", async () => {
+      const r = await curl(ws, ["--cacert", inspCa, "https://expired.example.test/"]);
+      assert.equal(r.status, 403, JSON.stringify(r));
+      assert.match(r.body, /certificate could not be verified/);
+      const e = await webLog("host=expired.example.test&action=block");
+      assert.match(e[0]?.reason ?? "", /origin certificate invalid/);
+    });
+
+    await step(
+      "inline DLP on an inspected upload: five card numbers blocked, clean passes",
+      async () => {
+        if (!docs) throw new Error("LibreOffice is not installed (test/prepare.ts installs it)");
+        const d = await docs;
+        const dict = await api("/api/v1/admin/dlp/dictionaries/cards", "PUT", {
+          kind: "credit_card",
+          threshold: 3,
+        });
+        assert.ok(dict.def, JSON.stringify(dict));
+        const dr = await api("/api/v1/admin/dlp/rules", "PUT", {
+          items: [{
+            name: "No cards to the web",
+            channels: ["web_upload"],
+            dictionaries: ["cards"],
+            action: "block",
+          }],
+        });
+        assert.equal(dr.items?.length, 1, JSON.stringify(dr));
+        const b = await curl(ws, [
+          "--cacert",
+          inspCa,
+          "-F",
+          `file=@${d.docx}`,
+          "https://good.example.test/upload",
+        ]);
+        assert.equal(b.status, 403, JSON.stringify(b));
+        assert.match(b.body, /No cards to the web/);
+        const ok = await curl(ws, [
+          "--cacert",
+          inspCa,
+          "-F",
+          `file=@${d.cleanDocx}`,
+          "https://good.example.test/upload",
+        ]);
+        assert.match(ok.body, /Received \d+ bytes/);
+        const inc = (await api("/api/v1/admin/dlp/incidents?channel=web_upload")).incidents;
+        assert.equal(inc[0]?.rule, "No cards to the web", JSON.stringify(inc));
+        assert.equal(inc[0].fileName, "refunds.docx");
+        const all = JSON.stringify(inc) + JSON.stringify(await webLog("limit=500")) +
+          await Deno.readTextFile(`${dir}/edge.log`);
+        assert.equal(all.includes("4111 1111 1111 1111"), false, "no raw card number anywhere");
+        assert.match(JSON.stringify(inc), /4111 \*\*\*\* \*\*\*\* 1111/);
+      },
+    );
+  },
+});
