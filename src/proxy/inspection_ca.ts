@@ -47,6 +47,31 @@ function serial(): string {
 
 const IPV4 = /^\d{1,3}(?:\.\d{1,3}){3}$/;
 
+async function newCa(name: string): Promise<{ certPem: string; keyPem: string }> {
+  const keys = await crypto.subtle.generateKey(ALG, true, ["sign", "verify"]) as CryptoKeyPair;
+  const now = Date.now();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serial(),
+    name: `O=Portcullis, CN=${name} ${crypto.randomUUID().slice(0, 8)}`,
+    notBefore: new Date(now - 3600_000),
+    notAfter: new Date(now + 10 * 365 * 86400_000),
+    signingAlgorithm: ALG,
+    keys,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+        true,
+      ),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  });
+  return {
+    certPem: cert.toString("pem") + "\n",
+    keyPem: pemOf("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", keys.privateKey)),
+  };
+}
+
 /** The inspection CA with its leaf cache. */
 export class InspectionCa {
   readonly certPem: string;
@@ -94,31 +119,22 @@ export class InspectionCa {
       certPem = keyPem = null;
     }
     if (!certPem || !keyPem) {
-      const keys = await crypto.subtle.generateKey(ALG, true, ["sign", "verify"]) as CryptoKeyPair;
-      const now = Date.now();
-      const cert = await x509.X509CertificateGenerator.createSelfSigned({
-        serialNumber: serial(),
-        name: `O=Portcullis, CN=${name} ${crypto.randomUUID().slice(0, 8)}`,
-        notBefore: new Date(now - 3600_000),
-        notAfter: new Date(now + 10 * 365 * 86400_000),
-        signingAlgorithm: ALG,
-        keys,
-        extensions: [
-          new x509.BasicConstraintsExtension(true, 0, true),
-          new x509.KeyUsagesExtension(
-            x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
-            true,
-          ),
-          await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-        ],
-      });
-      certPem = cert.toString("pem") + "\n";
-      keyPem = pemOf("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", keys.privateKey));
+      ({ certPem, keyPem } = await newCa(name));
       await Deno.writeTextFile(`${keyPath}.tmp`, sealer.seal(keyPem) + "\n", { mode: 0o600 });
       await Deno.rename(`${keyPath}.tmp`, keyPath);
       await Deno.writeTextFile(crtPath, certPem);
-      log.info("Created the SSL inspection CA", { subject: cert.subject });
+      log.info("Created the SSL inspection CA", { path: crtPath });
     }
+    return await InspectionCa.fromPem(certPem, keyPem);
+  }
+
+  /** A CA that lives in memory only (tests, the benchmark). */
+  static async ephemeral(name = "Portcullis Inspection CA"): Promise<InspectionCa> {
+    const { certPem, keyPem } = await newCa(name);
+    return await InspectionCa.fromPem(certPem, keyPem);
+  }
+
+  static async fromPem(certPem: string, keyPem: string): Promise<InspectionCa> {
     const cert = new x509.X509Certificate(certPem);
     const key = await crypto.subtle.importKey("pkcs8", derOf(keyPem), ALG, false, ["sign"]);
     const leaf = await crypto.subtle.generateKey(ALG, true, ["sign", "verify"]) as CryptoKeyPair;

@@ -9,6 +9,7 @@ import { MemoryTunnelPort } from "../../src/edge/dataplane_port.ts";
 import { createEnrollmentKey } from "../../src/edge/enrollment_keys.ts";
 import { DlpService } from "../../src/edge/dlp.ts";
 import { createEdgeSaas } from "../../src/edge/saas.ts";
+import { InspectionCa } from "../../src/proxy/inspection_ca.ts";
 import {
   loadCategories,
   SHIPPED_CATEGORIES,
@@ -74,6 +75,7 @@ export async function fixture(
     notifier,
     dlp,
     await loadCategories([SHIPPED_CATEGORIES]),
+    await InspectionCa.ephemeral(),
   );
   const ctx: EdgeContext = {
     store,

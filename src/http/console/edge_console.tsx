@@ -43,6 +43,7 @@ import { type DeviceJson, summariseFleet } from "./fleet.ts";
 import { installDlpConsole } from "./edge_dlp.tsx";
 import { installAccessConsole } from "./edge_access.tsx";
 import { installPasswordsConsole } from "./edge_passwords.tsx";
+import { installWebConsole } from "./edge_web.tsx";
 import {
   installSaasConsentRedirect,
   installSaasConsole,
@@ -223,6 +224,7 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
       ["/passwords", "passwords", t("edge.tab.passwords")],
       ["/notifications", "notifications", t("edge.tab.notifications")],
       ["/access", "access", t("edge.tab.access")],
+      ["/web", "web", t("edge.tab.web")],
       ["/dlp", "dlp", t("edge.tab.dlp")],
       ["/saas", "saas", t("edge.tab.saas")],
       ["/audit", "audit", t("edge.tab.audit")],
@@ -652,6 +654,9 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
 
   // ---- Connector protection passwords ----
   installPasswordsConsole(app, saasHelpers);
+
+  // ---- Internet security ----
+  installWebConsole(app, saasHelpers);
 
   // ---- Live events ----
   app.get("/events", (c) => {
