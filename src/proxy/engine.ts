@@ -626,9 +626,12 @@ export class ProxyEngine {
 
   async #connect(host: string, port: number, tls: boolean): Promise<Duplex> {
     if (tls) throw new Error("TLS origins are reached by the inspector");
-    return this.#d.connect
-      ? await this.#d.connect(host, port)
-      : await Deno.connect({ hostname: host, port });
+    if (this.#d.connect) return await this.#d.connect(host, port);
+    const conn = await Deno.connect({ hostname: host, port });
+    // Relayed bytes go out as they come: Nagle's algorithm would hold small
+    // writes for the peer's delayed ACK (40 ms a request).
+    conn.setNoDelay(true);
+    return conn;
   }
 
   async #readHead(reader: PeekReader, client: Duplex): Promise<RequestHead | null> {

@@ -28,6 +28,9 @@ import { closeQuietly, pipe } from "./stream.ts";
 
 const log = logger("proxy.inspect");
 
+/** Responses up to this size (with a Content-Length) are relayed whole, not streamed (256 KiB). */
+export const SMALL_BODY = 256 * 1024;
+
 /** Names with a listener kept at most. */
 export const TERMINATORS = 256;
 
@@ -108,6 +111,7 @@ export class Inspector {
       return false;
     }
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: term.port });
+    conn.setNoDelay(true);
     const lport = (conn.localAddr as Deno.NetAddr).port;
     this.#conns.set(lport, { subject: c.subject, src: c.src, host: c.host, port: c.port });
     try {
@@ -264,6 +268,20 @@ export class Inspector {
         uninspectedUpload,
       });
       return new Response(null, { status: res.status, headers: out });
+    }
+    // A small body of known length is answered whole: the response then has
+    // a definite length on every protocol (HTTP/1.0 keep-alive included)
+    // and goes out in one write.
+    const length = Number(res.headers.get("content-length") ?? NaN);
+    if (length >= 0 && length <= SMALL_BODY) {
+      const whole = new Uint8Array(await res.arrayBuffer());
+      engine.logForwarded(base, v, {
+        status: res.status,
+        bytesUp: up,
+        bytesDown: whole.length,
+        uninspectedUpload,
+      });
+      return new Response(whole, { status: res.status, headers: out });
     }
     let down = 0;
     const counted = res.body.pipeThrough(

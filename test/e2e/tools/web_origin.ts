@@ -6,6 +6,7 @@
  *   every name of the zone, answering "Hello from <host>. You came from
  *   <peer>." (and, for POST, the number of bytes received);
  * - HTTPS :443 on ADDR2 with an EXPIRED certificate;
+ * - HTTP :8080 and HTTPS :8443 on ADDR1 (ports no proxy redirect touches);
  * - DNS :53 on ADDR1 for NAMES (name=addr, ...).
  *
  *   deno run -A web_origin.ts OUTDIR ADDR1 ADDR2 name=addr,...
@@ -81,6 +82,9 @@ const quiet = { onListen() {} };
 Deno.serve({ hostname: addr1, port: 80, ...quiet }, handler);
 Deno.serve({ hostname: addr1, port: 443, ...quiet, ...good }, handler);
 Deno.serve({ hostname: addr2, port: 443, ...quiet, ...expired }, handler);
+// Ports the edge's redirect leaves alone: the plain NAT path for the benchmark.
+Deno.serve({ hostname: addr1, port: 8080, ...quiet }, handler);
+Deno.serve({ hostname: addr1, port: 8443, ...quiet, ...good }, handler);
 await startDnsServer({
   listen: { hostname: addr1, port: 53 },
   zones: ["example.test"],

@@ -1,0 +1,123 @@
+/**
+ * Benchmark (not a test): what the edge's inspecting web proxy costs.
+ *
+ *   deno task bench:proxy [seconds=5] [rounds=3]   (root; under flock /tmp/pcl-bench.lock)
+ *
+ * A real edge and connector in network namespaces (test/e2e/web_lab.ts);
+ * ApacheBench (`ab`, keep-alive) on the workstation, through the tunnel, to
+ * the same origin on two paths in alternating rounds of the same run:
+ *
+ * - inspected: HTTPS to port 443, redirected into the proxy, TLS terminated
+ *   with a leaf from the inspection CA, URL policy on the path, re-encrypted
+ *   to the origin (verified);
+ * - plain NAT: HTTPS to port 8443 of the same origin, which the redirect
+ *   leaves alone, so the edge only routes and masquerades it.
+ *
+ * For small objects (1 KiB) and 10 MB downloads: requests/s and p99 latency
+ * of each, and the ratio inspected / plain (medians of the rounds). Then
+ * the cost of issuing one leaf certificate (P-256, @peculiar/x509), in
+ * process.
+ */
+import { canUseNetns, NetnsLab } from "../e2e/netns.ts";
+import { inNs, startWebLab } from "../e2e/web_lab.ts";
+import { InspectionCa } from "../../src/proxy/inspection_ca.ts";
+
+const seconds = Number(Deno.args[0] ?? 5);
+const rounds = Number(Deno.args[1] ?? 3);
+
+interface AbResult {
+  rps: number;
+  p99: number;
+  failed: number;
+  /** ab's breakdown of failures ("Connect: 0, Receive: 0, Length: 3, Exceptions: 0"). */
+  why: string;
+  /** Responses that were not 2xx. */
+  non2xx: number;
+}
+
+async function ab(ns: string, args: string[]): Promise<AbResult> {
+  const r = await inNs(ns, ["ab", "-q", "-k", "-r", "-s", "30", ...args]);
+  const rps = Number(/Requests per second:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? NaN);
+  const p99 = Number(/\s99%\s+(\d+)/.exec(r.stdout)?.[1] ?? NaN);
+  const failed = Number(/Failed requests:\s+(\d+)/.exec(r.stdout)?.[1] ?? NaN);
+  if (!Number.isFinite(rps)) {
+    throw new Error(`ab failed: ${r.stdout.slice(-400)} ${r.stderr.slice(-400)}`);
+  }
+  const why = /Failed requests:\s+\d+\s*\n\s*\(([^)]*)\)/.exec(r.stdout)?.[1] ?? "";
+  const non2xx = Number(/Non-2xx responses:\s+(\d+)/.exec(r.stdout)?.[1] ?? 0);
+  if (Deno.env.get("BENCH_VERBOSE")) console.log(r.stdout);
+  return { rps, p99, failed, why, non2xx };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+if (!canUseNetns) {
+  console.error("bench:proxy needs root and network namespaces");
+  Deno.exit(1);
+}
+await using lab = new NetnsLab("bpx");
+const dir = await Deno.makeTempDir({ prefix: "pcbpx" });
+lab.defer(() => Deno.remove(dir, { recursive: true }));
+const { ns: { ws }, api } = await startWebLab(lab, dir);
+await api("/api/v1/admin/web/inspection", "PUT", { enabled: true });
+// A realistic policy in front: a few rules the requests walk past.
+await api("/api/v1/admin/web/url-rules", "PUT", {
+  items: [
+    { name: "No gambling", categories: ["gambling"], action: "block" },
+    { name: "No social", categories: ["social_media"], action: "block" },
+    { name: "No admin", hosts: ["good.example.test"], paths: ["/admin"], action: "block" },
+  ],
+});
+
+const cases = [
+  {
+    name: "1 KiB objects",
+    query: "size=1024",
+    args: ["-c", "8", "-t", String(seconds), "-n", "1000000"],
+  },
+  {
+    name: "10 MB downloads",
+    query: "size=10485760",
+    args: ["-c", "2", "-t", String(seconds), "-n", "1000000"],
+  },
+];
+console.log(
+  `bench:proxy — ${rounds} rounds of ${seconds} s each, alternating; ab -k from the workstation through the tunnel`,
+);
+for (const c of cases) {
+  const inspected: AbResult[] = [], plain: AbResult[] = [];
+  // Warm-up: leaf issued, connections pooled.
+  await ab(ws, ["-n", "20", "-c", "2", `https://good.example.test/?${c.query}`]);
+  for (let i = 0; i < rounds; i++) {
+    inspected.push(await ab(ws, [...c.args, `https://good.example.test/?${c.query}`]));
+    plain.push(await ab(ws, [...c.args, `https://good.example.test:8443/?${c.query}`]));
+  }
+  const ri = median(inspected.map((r) => r.rps)), rp = median(plain.map((r) => r.rps));
+  const pi = median(inspected.map((r) => r.p99)), pp = median(plain.map((r) => r.p99));
+  const fail = [...inspected, ...plain].reduce((n, r) => n + r.failed, 0);
+  console.log(
+    `${c.name}: inspected ${ri.toFixed(1)} req/s (p99 ${pi} ms), plain NAT ${
+      rp.toFixed(1)
+    } req/s (p99 ${pp} ms)` +
+      ` → ratio ${(ri / rp).toFixed(2)}×; failed requests ${fail}` +
+      (fail ? ` (${[...inspected, ...plain].map((r) => r.why).filter(Boolean).join("; ")})` : "") +
+      `; non-2xx ${[...inspected, ...plain].reduce((n, r) => n + r.non2xx, 0)}`,
+  );
+  console.log(
+    `  rounds: inspected ${inspected.map((r) => r.rps.toFixed(0)).join(", ")}; plain ${
+      plain.map((r) => r.rps.toFixed(0)).join(", ")
+    }`,
+  );
+}
+
+const ca = await InspectionCa.ephemeral();
+for (let i = 0; i < 20; i++) await ca.issue(`warm${i}.example`);
+const n = 300;
+const t0 = performance.now();
+for (let i = 0; i < n; i++) await ca.issue(`host${i}.example.test`);
+const per = (performance.now() - t0) / n;
+console.log(
+  `leaf certificate issuance (P-256, @peculiar/x509): ${per.toFixed(2)} ms each (${
+    (1000 / per).toFixed(0)
+  }/s); a cached leaf costs a map lookup`,
+);
