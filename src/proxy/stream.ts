@@ -18,15 +18,21 @@ export async function writeAll(w: Duplex, b: Uint8Array): Promise<void> {
   while (off < b.length) off += await w.write(b.subarray(off));
 }
 
-/** A reader with a look-ahead buffer. */
+/**
+ * A reader with a look-ahead buffer. The buffer grows by doubling and is
+ * read in place, so reading a 20 MB body ahead costs one copy, not one per
+ * chunk.
+ */
 export class PeekReader {
-  #buf = new Uint8Array(0);
+  #buf = new Uint8Array(16 * 1024);
+  #start = 0;
+  #end = 0;
   #eof = false;
   constructor(readonly conn: Duplex) {}
 
-  /** What has been read ahead and not consumed. */
+  /** What has been read ahead and not consumed (a view, valid until the next read). */
   get buffered(): Uint8Array {
-    return this.#buf;
+    return this.#buf.subarray(this.#start, this.#end);
   }
 
   /** True once the peer ended its side. */
@@ -34,41 +40,58 @@ export class PeekReader {
     return this.#eof;
   }
 
-  /** Reads more into the buffer; false at end of stream. */
+  /** Makes room for `n` more bytes after the buffered ones. */
+  #reserve(n: number): void {
+    const used = this.#end - this.#start;
+    if (this.#buf.length - this.#end >= n) return;
+    if (this.#buf.length - used >= n && used < this.#buf.length / 2) {
+      this.#buf.copyWithin(0, this.#start, this.#end);
+    } else {
+      let cap = this.#buf.length;
+      while (cap - used < n) cap *= 2;
+      const next = new Uint8Array(cap);
+      next.set(this.#buf.subarray(this.#start, this.#end));
+      this.#buf = next;
+    }
+    this.#start = 0;
+    this.#end = used;
+  }
+
+  /** Reads more into the buffer (up to `max` bytes); false at end of stream. */
   async fill(max = 65536): Promise<boolean> {
     if (this.#eof) return false;
-    const chunk = new Uint8Array(max);
-    const n = await this.conn.read(chunk);
+    this.#reserve(max);
+    const n = await this.conn.read(this.#buf.subarray(this.#end, this.#end + max));
     if (n === null) {
       this.#eof = true;
       return false;
     }
-    const next = new Uint8Array(this.#buf.length + n);
-    next.set(this.#buf);
-    next.set(chunk.subarray(0, n), this.#buf.length);
-    this.#buf = next;
+    this.#end += n;
     return true;
   }
 
   /** Ensures at least `n` bytes are buffered (fewer at end of stream). */
   async want(n: number): Promise<Uint8Array> {
-    while (this.#buf.length < n && await this.fill()) { /* keep reading */ }
-    return this.#buf;
+    while (this.#end - this.#start < n) {
+      const missing = n - (this.#end - this.#start);
+      if (!(await this.fill(Math.max(65536, Math.min(missing, 4 * 1024 * 1024))))) break;
+    }
+    return this.buffered;
   }
 
-  /** Takes `n` buffered bytes out. */
+  /** Takes `n` buffered bytes out (a copy). */
   take(n: number): Uint8Array {
-    const out = this.#buf.slice(0, n);
-    this.#buf = this.#buf.subarray(n);
+    const out = this.#buf.slice(this.#start, this.#start + n);
+    this.#start += out.length;
     return out;
   }
 
   /** Reads into `p`, from the buffer first. */
   async read(p: Uint8Array): Promise<number | null> {
-    if (this.#buf.length) {
-      const n = Math.min(p.length, this.#buf.length);
-      p.set(this.#buf.subarray(0, n));
-      this.#buf = this.#buf.subarray(n);
+    if (this.#end > this.#start) {
+      const n = Math.min(p.length, this.#end - this.#start);
+      p.set(this.#buf.subarray(this.#start, this.#start + n));
+      this.#start += n;
       return n;
     }
     return this.#eof ? null : await this.conn.read(p);

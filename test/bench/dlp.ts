@@ -9,9 +9,11 @@
  * RE2 pattern, and redacts samples; grep only counts pattern hits.
  *
  * Also the engine's share of the inline upload latency (inspectUpload on a
- * 1 MB and a 20 MB body, text and DOCX): the edge forward proxy that will
- * call it (issue 12) does not exist yet, so this is the time the proxy
- * would add for inspection, without its network path.
+ * 1 MB and a 20 MB body, text and DOCX), and the upload latency the edge
+ * forward proxy adds inline: curl uploading 1 MB and 20 MB through the real
+ * proxy engine on loopback sockets (src/proxy, the same engine the edge
+ * runs) with the DLP check on, beside the same upload straight to the
+ * origin and through the proxy with inspection off, in the same run.
  *
  * Documents are made by LibreOffice once and cached under /tmp.
  * Usage: flock /tmp/pcl-bench.lock deno task bench:dlp [runs=5]
@@ -242,3 +244,92 @@ for (const m of [small, large]) {
   mp.push(`${median(ts).toFixed(0)} ms (${(m.body.length / 1e6).toFixed(1)} MB)`);
 }
 console.log(`| multipart: DOCX / DOCX + 20 MB text | ${mp.join(" | ")} |`);
+
+// The upload latency added inline by the edge proxy (real engine, real sockets, curl).
+const { ProxyEngine } = await import("../../src/proxy/engine.ts");
+const { startProxyServer } = await import("../../src/proxy/server.ts");
+const { UrlPolicy } = await import("../../src/proxy/url_policy.ts");
+const { systemClock } = await import("../../src/clock.ts");
+const notifyPolicy = new DlpPolicy(
+  [DlpRule.parse({
+    name: "web",
+    channels: ["web_upload"],
+    dictionaries: specs.map((s) => s.def.name),
+    // Notify, not block: the upload is inspected whole and still forwarded, so
+    // both paths end at the origin and the times compare.
+    action: "notify",
+  })],
+  specs,
+);
+const origin = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+  const n = (await req.arrayBuffer()).byteLength;
+  return new Response(`got ${n}\n`);
+});
+const subject = {
+  deviceId: "bench",
+  deviceName: "bench",
+  user: "u",
+  groups: [],
+  machine: false,
+};
+const proxyWith = (inspect: boolean) => {
+  const engine = new ProxyEngine({
+    identify: () => subject,
+    policy: () => new UrlPolicy([], new Map()),
+    log: () => {},
+    clock: systemClock,
+    connect: () => Deno.connect({ hostname: "127.0.0.1", port: origin.addr.port }),
+    uploads: inspect
+      ? {
+        limit: 32 * 1024 * 1024,
+        check: async (body, meta) => {
+          const v = await inspectUpload(notifyPolicy, body, {
+            subject: { user: "u", groups: [] },
+            contentType: meta.contentType,
+          });
+          return { block: v.action === "block", rule: v.rule, reason: v.reason };
+        },
+      }
+      : undefined,
+  });
+  return startProxyServer({ hostname: "127.0.0.1", port: 0, engine });
+};
+const inspecting = proxyWith(true), relaying = proxyWith(false);
+const curlTime = async (args: string[]) => {
+  const out = await new Deno.Command("curl", {
+    args: ["-s", "-o", "/dev/null", "-w", "%{time_total} %{http_code}", ...args],
+    stdout: "piped",
+  }).output();
+  const [t, code] = new TextDecoder().decode(out.stdout).split(" ");
+  if (code !== "200") throw new Error(`upload failed with ${code}`);
+  return Number(t) * 1000;
+};
+console.log(
+  `\nUpload latency added inline by the edge proxy (curl --data-binary, loopback, median of ${RUNS})\n`,
+);
+console.log("| body | direct | proxy, no inspection | proxy + DLP | added by the proxy with DLP |");
+console.log("| --- | --- | --- | --- | --- |");
+for (const [i, label] of [[0, "1 MB text"], [1, "20 MB text"]] as const) {
+  const file = `${d.dir}/upload-${i}.txt`;
+  await Deno.writeFile(file, textBodies[i]);
+  const base = ["-H", "Content-Type: text/plain", "--data-binary", `@${file}`];
+  const direct: number[] = [], relay: number[] = [], dlp: number[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    direct.push(await curlTime([...base, `http://127.0.0.1:${origin.addr.port}/up`]));
+    relay.push(
+      await curlTime([...base, "-x", `http://127.0.0.1:${relaying.port}`, "http://up.test/up"]),
+    );
+    dlp.push(
+      await curlTime([...base, "-x", `http://127.0.0.1:${inspecting.port}`, "http://up.test/up"]),
+    );
+  }
+  const [a, b, c] = [median(direct), median(relay), median(dlp)];
+  console.log(
+    `| ${label} | ${a.toFixed(0)} ms | ${b.toFixed(0)} ms | ${c.toFixed(0)} ms | ${
+      (c - a).toFixed(0)
+    } ms |`,
+  );
+}
+await inspecting.close();
+await relaying.close();
+await origin.shutdown();
