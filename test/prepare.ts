@@ -29,6 +29,10 @@ export const TEST_PACKAGES: PackageSet = {
   "libreoffice-writer": "/usr/lib/libreoffice/program/libmswordlo.so",
   "libreoffice-calc": "/usr/lib/libreoffice/program/libanalysislo.so",
   "poppler-utils": "/usr/bin/pdftotext",
+  // SSL inspection: the connector adds the inspection CA to NSS databases
+  // (Chromium's) with certutil; the benchmark drives ApacheBench.
+  "libnss3-tools": "/usr/bin/certutil",
+  "apache2-utils": "/usr/bin/ab",
 };
 
 /** Installs missing packages when root; returns the names still missing. */

@@ -21,6 +21,7 @@ import { NotificationHub } from "./notifications.ts";
 import { ConnectorDlp, type ConnectorDlpOptions } from "./dlp_agent.ts";
 import type { TunnelPort } from "./tunnel_port.ts";
 import { VERSION } from "../version.ts";
+import { SystemTrustStore } from "./trust_store.ts";
 
 export { Engine } from "./engine/mod.ts";
 export type { EngineStatus } from "./engine/mod.ts";
@@ -77,6 +78,8 @@ export interface ConnectorPorts {
   posture?: PostureSources;
   /** Called with each policy applied (the CLI sets the log level from its log mode). */
   onPolicy?: (policy: PolicyBundle) => void;
+  /** Where the inspection CA goes (default: this host's system store and NSS databases). */
+  trust?: { sync(ca: PolicyBundle["inspectionCa"]): Promise<void> };
 }
 
 /** A running connector. */
@@ -165,6 +168,7 @@ export async function startConnector(
       strictEnforcement: config.strictEnforcement,
       enrollRetryMs: config.enrollRetryMs,
       onPolicy: ports.onPolicy,
+      trust: ports.trust ?? new SystemTrustStore({ dataDir }),
     });
     await engine.start();
     // Endpoint DLP runs beside the engine: it needs the enrolment, not the tunnel.

@@ -127,7 +127,12 @@ export async function startEdgeControlPlane(
     const edgeAddress = hostAddress(network, 1);
     const notifier = new Notifier(store, clock);
     const posture = deps.posture ?? new EdgePostureSource(store, clock);
-    const policy = new PolicyService(store, clock, notifier, { edgeAddress, posture });
+    const inspectionCa = await InspectionCa.loadOrCreate(`${config.dataDir}/inspection`, sealer);
+    const policy = new PolicyService(store, clock, notifier, {
+      edgeAddress,
+      posture,
+      inspectionCa,
+    });
     const dlp = new DlpService(store, clock, notifier);
     const saas = createEdgeSaas({
       store,
@@ -144,7 +149,7 @@ export async function startEdgeControlPlane(
       notifier,
       dlp,
       await loadCategories([SHIPPED_CATEGORIES, `${config.dataDir}/url_categories`]),
-      await InspectionCa.loadOrCreate(`${config.dataDir}/inspection`, sealer),
+      inspectionCa,
     );
     const endpoints: TunnelEndpoint[] = [
       { transport: "udp", host: publicHost, port: config.tunnelPort },

@@ -82,7 +82,12 @@ export class PolicyService {
     private store: Store,
     private clock: Clock,
     private notifier: Notifier,
-    private opts: { edgeAddress: string; posture?: PostureSource },
+    private opts: {
+      edgeAddress: string;
+      posture?: PostureSource;
+      /** The SSL inspection CA bundles carry when the app profile consents. */
+      inspectionCa?: { certPem: string; sha256: string } | null;
+    },
   ) {
     this.#posture = opts.posture ?? null;
     // A device's bundle carries its segment standings, which follow its posture.
@@ -298,6 +303,9 @@ export class PolicyService {
         ]),
       ],
       edgeDns: this.opts.edgeAddress,
+      inspectionCa: appProfile.installInspectionCa && this.opts.inspectionCa
+        ? { pem: this.opts.inspectionCa.certPem, sha256: this.opts.inspectionCa.sha256 }
+        : null,
     };
     const version = sha256Hex(JSON.stringify(content)).slice(0, 32);
     return { version, generatedAt: new Date(this.clock.now()).toISOString(), ...content };

@@ -141,6 +141,12 @@ export const AppProfile = z.object({
   exclude: z.array(Cidr).default([...DEFAULT_EXCLUDES]),
   dnsIncludeDomains: z.array(z.string()).default([]),
   dnsExcludeDomains: z.array(z.string()).default([]),
+  /**
+   * Consent to install the edge's SSL inspection CA into the device's trust
+   * (system store and NSS databases); off: the connector installs nothing
+   * and removes a CA it installed before.
+   */
+  installInspectionCa: z.boolean().default(false),
 }).strict();
 /** @see AppProfile */
 export type AppProfile = z.infer<typeof AppProfile>;
@@ -274,6 +280,11 @@ export const PolicyBundle = z.object({
   edgeDnsDomains: z.array(z.string()).default([]),
   /** The edge DNS server address (inside the tunnel). */
   edgeDns: z.string().optional(),
+  /** The SSL inspection CA to trust, when the app profile consents (else null). */
+  inspectionCa: z.object({
+    pem: z.string().max(16_384),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  }).strict().nullable().default(null),
 }).strict();
 /** @see PolicyBundle */
 export type PolicyBundle = z.infer<typeof PolicyBundle>;

@@ -16,6 +16,7 @@
 import assert from "node:assert/strict";
 import { type NetnsLab, sh, waitUntil } from "./netns.ts";
 import { totpAt } from "../../src/identity/totp.ts";
+import { privateTrustScript } from "./private_trust.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const ORIGIN = new URL("./tools/web_origin.ts", import.meta.url).pathname;
@@ -51,6 +52,8 @@ export interface WebLab {
   api: AdminApi;
   /** The internet's CA certificate (PEM file). */
   originCa: string;
+  /** Runs a command as the connector's host sees it (its network and its trust stores). */
+  inWorkstation: (cmd: string[]) => ReturnType<typeof sh>;
 }
 
 /** Builds the topology, starts origins, edge and connector; logs go to `dir`. */
@@ -144,20 +147,30 @@ export async function startWebLab(lab: NetnsLab, dir: string): Promise<WebLab> {
     "--key-file",
     keyFile,
   ]);
+  // The connector installs the inspection CA when the profile consents: in a
+  // private mount namespace with copies of the trust stores, never the machine's.
   detached(ws, "ws.log", [
-    DENO,
-    "run",
-    "-A",
-    MAIN,
-    "connect",
-    "--key-file",
-    keyFile,
-    "--data-dir",
-    `${dir}/ws`,
-    "--hostname",
-    "workstation",
-    "--tun-interface",
-    wsTun,
+    "unshare",
+    "-m",
+    "--propagation",
+    "private",
+    "sh",
+    "-c",
+    privateTrustScript(`${dir}/ws-trust`, [
+      DENO,
+      "run",
+      "-A",
+      MAIN,
+      "connect",
+      "--key-file",
+      keyFile,
+      "--data-dir",
+      `${dir}/ws`,
+      "--hostname",
+      "workstation",
+      "--tun-interface",
+      wsTun,
+    ], `${dir}/ws.pid`),
   ]);
   await waitUntil("the connector to connect", async () => {
     const r = await inNs(ws, [
@@ -213,5 +226,12 @@ export async function startWebLab(lab: NetnsLab, dir: string): Promise<WebLab> {
     ]);
     return JSON.parse(r.stdout);
   };
-  return { ns: { edge, ws, inet }, api, originCa: `${dir}/ca.crt` };
+  const wsPid = Number(await Deno.readTextFile(`${dir}/ws.pid`));
+  return {
+    ns: { edge, ws, inet },
+    api,
+    originCa: `${dir}/ca.crt`,
+    inWorkstation: (cmd) =>
+      sh(["nsenter", "-t", String(wsPid), "-m", "-n", ...cmd], { check: false }),
+  };
 }

@@ -71,7 +71,7 @@ Deno.test({
     });
     const docs = haveLibreOffice() ? documents() : null;
 
-    const { ns: { ws }, api } = await startWebLab(lab, dir);
+    const { ns: { ws }, api, inWorkstation } = await startWebLab(lab, dir);
     const webLog = async (q: string) => (await api(`/api/v1/admin/web/log?${q}`)).entries;
     const step = async (name: string, fn: () => Promise<void>) => {
       if (!(await t.step(name, fn))) failed = true;
@@ -175,6 +175,57 @@ Deno.test({
         5_000,
       );
     });
+
+    await step(
+      "with the profile's consent the connector installs the CA: the system store verifies",
+      async () => {
+        const record = `${dir}/ws/trusted-inspection-ca.json`;
+        const plainCurl = async () =>
+          (await inWorkstation([
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{exitcode}",
+            "https://good.example.test/system",
+          ]))
+            .stdout;
+        assert.equal(
+          await plainCurl(),
+          "000 60",
+          "without the CA installed, curl refuses the inspected site",
+        );
+        const put = await api("/api/v1/admin/policy/app-profiles", "PUT", {
+          items: [{ name: "default", forwarding: { name: "default" }, installInspectionCa: true }],
+        });
+        assert.equal(put.items?.[0]?.installInspectionCa, true, JSON.stringify(put));
+        await waitUntil("the connector to install the CA", async () => {
+          const r = await Deno.readTextFile(record).catch(() => "");
+          return r.includes((await api("/api/v1/admin/web/inspection")).ca.sha256);
+        }, 30_000);
+        // The record is written first, then update-ca-certificates runs (a few seconds).
+        await waitUntil(
+          "curl to verify the inspected site against the system store",
+          async () => (await plainCurl()) === "200 0",
+          30_000,
+        );
+        // Consent withdrawn: the CA goes again.
+        await api("/api/v1/admin/policy/app-profiles", "PUT", {
+          items: [{ name: "default", forwarding: { name: "default" } }],
+        });
+        await waitUntil(
+          "the connector to remove the CA",
+          async () => !(await Deno.stat(record).then(() => true, () => false)),
+          30_000,
+        );
+        await waitUntil(
+          "curl to refuse it again",
+          async () => (await plainCurl()) === "000 60",
+          30_000,
+        );
+      },
+    );
 
     await step("Do-Not-Inspect: the origin's own issuer is seen", async () => {
       assert.match(await issuerSeen(ws, "dni.example.test"), /Lab Internet CA/);

@@ -6,8 +6,8 @@
  */
 import type { Clock, Timers } from "../../clock.ts";
 import type { EnrollmentKeyPayload } from "../../control/enrollment_key.ts";
-import type { ConnectorState } from "../../store/connector_state.ts";
 import type { PolicyBundle } from "../../policy/types.ts";
+import type { ConnectorState } from "../../store/connector_state.ts";
 import type { EdgeApi } from "../edge_api.ts";
 import type { DeviceIdentity } from "../identity.ts";
 import type { NetworkPort } from "../network_port.ts";
@@ -31,6 +31,8 @@ export interface EngineDeps extends LoopPeriods {
   /** Fetches and checks the edge CA named by an enrolment key. */
   fetchCa: (p: EnrollmentKeyPayload) => Promise<string>;
   device: DeviceInfo;
+  /** Where the SSL inspection CA the policy carries is installed (and removed from). */
+  trust?: { sync(ca: PolicyBundle["inspectionCa"]): Promise<void> };
   /** Enrolment key from the command line, for the first run (or after logout). */
   enrollmentKey?: string | null;
   /** Builds a posture report for the current policy; omitted → no posture reports. */

@@ -105,6 +105,10 @@ export class Engine {
         this.#aware?.updateSettings(p.appProfile.failOpen);
         // Client-to-client turned on, or a new pattern: register again now.
         void this.#c2c.sync(this.#client, p, this.#d.device.hostname);
+        // The profile's consent decides whether this host trusts the inspection CA.
+        this.#d.trust?.sync(p.inspectionCa).catch((e) =>
+          log.warn("Cannot update the trusted inspection CA", { error: (e as Error).message })
+        );
         if (this.#loops.running && refreshChanged) {
           this.#loops.stop();
           this.#startLoops();
