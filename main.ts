@@ -26,6 +26,9 @@ Usage:
                                          input (-) or in PORTCULLIS_ENROLLMENT_KEY, and run
                                          the connector; a key as an argument works but
                                          shows in ps (warned)
+  portcullis trust remove [--data-dir DIR]
+                                         uninstall: remove the SSL inspection CA the connector
+                                         installed (system store and NSS databases)
   portcullis check [--url URL]           am I protected? (exit 0 yes, 1 no, 2 unknown)
   portcullis ctl disable|enable|logout|exit|restart|uninstall [--console H:P]
                                          a connector action; asks the password the policy sets
@@ -107,6 +110,10 @@ const commands: Record<string, Handler> = {
       edge: httpEdgeApi(),
       app: (parts) => connectorListenerApp(parts, { logs }),
     });
+  },
+  async trust(args) {
+    const { trustCommand } = await import("./src/connector/trust_cli.ts");
+    return trustCommand(args);
   },
   async check(args) {
     const { checkCommand } = await import("./src/connector/cli.ts");

@@ -51,7 +51,12 @@ Deno.test({
         /^\/usr\/local\/share\/ca-certificates\/portcullis-inspection-[0-9a-f]{16}\.crt$/,
       );
       assert.equal(r.again, true, "a second sync installs nothing new");
-      assert.equal(r.removed, 60, "removed: curl refuses the leaf again");
+      assert.match(r.cli, /^Removed the inspection CA [0-9a-f]{16}… \(\/usr\/local\/share/);
+      assert.equal(
+        r.removed,
+        60,
+        "removed by `portcullis trust remove`: curl refuses the leaf again",
+      );
       assert.equal(r.nssRemoved, false);
       assert.equal(r.recordAfter, null);
       assert.equal(r.fileLeft, false);

@@ -34,7 +34,10 @@ out.nssInstalled = await inNss();
 out.record = await store.installed();
 await store.sync({ pem: ca.certPem, sha256: ca.sha256 });
 out.again = (await store.installed())?.file === (out.record as { file: string }).file;
-await store.sync(null);
+// Uninstall: the CLI takes out what the connector installed.
+const main = new URL("../../../main.ts", import.meta.url).pathname;
+out.cli =
+  (await run([Deno.execPath(), "run", "-A", main, "trust", "remove", "--data-dir", dir])).out;
 out.removed = await curl();
 out.nssRemoved = await inNss();
 out.recordAfter = await store.installed();
