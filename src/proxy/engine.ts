@@ -194,7 +194,7 @@ export class ProxyEngine {
     const url = t.form === "connect"
       ? `${t.host}:${t.port}`
       : `${t.scheme}://${t.host}${defaultPort(t) ? "" : `:${t.port}`}${t.path}`;
-    const base = this.#entry(subject, src, mode, head.method, t);
+    const base = this.entry(subject, src, mode, head.method, t);
 
     if (t.form === "connect") {
       if (!(this.#d.webPorts ?? WEB_PORTS).includes(t.port)) {
@@ -340,17 +340,6 @@ export class ProxyEngine {
   ): void {
     this.stats.blocked++;
     this.#d.log({ ...base, action: "block", rule, categories: v.categories, reason, status });
-  }
-
-  /** A web log entry for a request of `subject` (to be completed by the caller). */
-  entry(
-    subject: AccessSubject,
-    src: string,
-    mode: WebLogEntry["mode"],
-    method: string | null,
-    t: RequestTarget,
-  ): WebLogEntry {
-    return this.#entry(subject, src, mode, method, t);
   }
 
   /** Sends the request to the origin and the answer back, inspecting uploads first. */
@@ -499,7 +488,7 @@ export class ProxyEngine {
     const rec = await reader.want(need);
     const hello = parseClientHello(rec);
     const host = connectHost ?? hello?.serverName ?? null;
-    const entry = this.#entry(subject, src, mode, null, {
+    const entry = this.entry(subject, src, mode, null, {
       form: "connect",
       scheme: "https",
       host: host ?? "(no server name)",
@@ -689,7 +678,8 @@ export class ProxyEngine {
     });
   }
 
-  #entry(
+  /** A web log entry for a request of `subject` (to be completed by the caller). */
+  entry(
     subject: AccessSubject,
     src: string,
     mode: WebLogEntry["mode"],

@@ -176,3 +176,22 @@ export async function readMultipart(c: Context, limit: number): Promise<FormData
     return null;
   }
 }
+
+/** A row operation of an ordered list page (URL rules, DLP rules). */
+export type RowOp = "toggle" | "up" | "delete";
+
+/** Applies `op` to the item named `name` (unknown names leave the list as it is). */
+export function editOrdered<T extends { name: string; enabled: boolean }>(
+  items: T[],
+  name: string,
+  op: RowOp,
+): T[] {
+  const i = items.findIndex((r) => r.name === name);
+  if (i < 0) return items;
+  if (op === "delete") return items.filter((_, k) => k !== i);
+  if (op === "toggle") return items.map((r, k) => (k === i ? { ...r, enabled: !r.enabled } : r));
+  if (i === 0) return items;
+  const next = items.slice();
+  [next[i - 1], next[i]] = [next[i], next[i - 1]];
+  return next;
+}

@@ -10,7 +10,7 @@
 import type { Context, Hono } from "hono";
 import type { Translate } from "../../../web/i18n/mod.ts";
 import { CHANNELS } from "../../dlp/types.ts";
-import { readForm, readMultipart as multipart } from "./common.ts";
+import { editOrdered, readForm, readMultipart as multipart } from "./common.ts";
 import {
   type DictJson,
   IncidentPage,
@@ -233,18 +233,7 @@ export function installDlpConsole(app: Hono<any>, h: DlpConsoleHelpers): void {
     app.post(`/dlp/rules/:name/${op}`, async (c) => {
       const f = await readForm(c);
       const name = c.req.param("name");
-      return saveRules(c, f._csrf ?? "", (rules) => {
-        const i = rules.findIndex((r) => r.name === name);
-        if (i < 0) return rules;
-        if (op === "delete") return rules.filter((_, k) => k !== i);
-        if (op === "toggle") {
-          return rules.map((r, k) => (k === i ? { ...r, enabled: !r.enabled } : r));
-        }
-        if (i === 0) return rules;
-        const next = rules.slice();
-        [next[i - 1], next[i]] = [next[i], next[i - 1]];
-        return next;
-      });
+      return saveRules(c, f._csrf ?? "", (rules) => editOrdered(rules, name, op));
     });
   }
 

@@ -6,7 +6,7 @@
  * hold here too. Page bodies are in edge_web_pages.tsx.
  */
 import type { Context, Hono } from "hono";
-import { readForm } from "./common.ts";
+import { editOrdered, readForm } from "./common.ts";
 import type { DlpConsoleHelpers } from "./edge_dlp.tsx";
 import {
   type ForwardingJson,
@@ -116,18 +116,7 @@ export function installWebConsole(app: Hono<any>, h: DlpConsoleHelpers): void {
     app.post(`/web/rules/:name/${op}`, async (c) => {
       const f = await readForm(c);
       const name = c.req.param("name");
-      return saveRules(c, f._csrf ?? "", (rules) => {
-        const i = rules.findIndex((r) => r.name === name);
-        if (i < 0) return rules;
-        if (op === "delete") return rules.filter((_, k) => k !== i);
-        if (op === "toggle") {
-          return rules.map((r, k) => (k === i ? { ...r, enabled: !r.enabled } : r));
-        }
-        if (i === 0) return rules;
-        const next = rules.slice();
-        [next[i - 1], next[i]] = [next[i], next[i - 1]];
-        return next;
-      });
+      return saveRules(c, f._csrf ?? "", (rules) => editOrdered(rules, name, op));
     });
   }
 

@@ -16,3 +16,19 @@ export const numOrNull = (v: SqlValue): number | null => (v === null ? null : Nu
 export const strOrNull = (v: SqlValue): string | null => (v === null ? null : String(v));
 /** A column that is never NULL, as a string. */
 export const str = (v: SqlValue): string => String(v);
+
+/**
+ * A WHERE clause of the conditions whose value is given (undefined: left
+ * out), joined with AND, and its arguments in order.
+ */
+export function whereOf(
+  conds: [sql: string, value: SqlValue | undefined][],
+): { where: string; args: SqlValue[] } {
+  const parts: string[] = [], args: SqlValue[] = [];
+  for (const [sql, v] of conds) {
+    if (v === undefined) continue;
+    parts.push(sql);
+    args.push(v);
+  }
+  return { where: parts.length ? `WHERE ${parts.join(" AND ")}` : "", args };
+}

@@ -1,5 +1,5 @@
-import type { Database, SqlValue } from "../db.ts";
-import { num, numOrNull, type Row, str, strOrNull } from "./row.ts";
+import type { Database } from "../db.ts";
+import { num, numOrNull, type Row, str, strOrNull, whereOf } from "./row.ts";
 
 /** One web request (or uninspected TLS connection) the proxy decided. */
 export interface WebLogRecord {
@@ -98,27 +98,20 @@ export class WebLogRepo {
 
   /** Matching entries, newest first. */
   list(f: WebLogFilter = {}): WebLogRecord[] {
-    const where: string[] = [];
-    const args: SqlValue[] = [];
-    const add = (sql: string, v: SqlValue | undefined) => {
-      if (v === undefined) return;
-      where.push(sql);
-      args.push(v);
-    };
-    // instr, not LIKE: a "%" or "_" typed into the search is a character, not a wildcard.
-    add("instr(host, ?) > 0", f.host?.toLowerCase());
-    add("user_name = ? COLLATE NOCASE", f.user);
-    add("device_id = ?", f.deviceId);
-    add("action = ?", f.action);
-    add("rule = ?", f.rule);
-    add("at >= ?", f.since);
-    add("id < ?", f.beforeId);
-    args.push(f.limit ?? 100);
+    const { where, args } = whereOf([
+      // instr, not LIKE: a "%" or "_" typed into the search is a character, not a wildcard.
+      ["instr(host, ?) > 0", f.host?.toLowerCase()],
+      ["user_name = ? COLLATE NOCASE", f.user],
+      ["device_id = ?", f.deviceId],
+      ["action = ?", f.action],
+      ["rule = ?", f.rule],
+      ["at >= ?", f.since],
+      ["id < ?", f.beforeId],
+    ]);
     return this.db.all<Row>(
-      `SELECT * FROM web_log ${
-        where.length ? `WHERE ${where.join(" AND ")}` : ""
-      } ORDER BY id DESC LIMIT ?`,
+      `SELECT * FROM web_log ${where} ORDER BY id DESC LIMIT ?`,
       ...args,
+      f.limit ?? 100,
     ).map(toRecord);
   }
 
