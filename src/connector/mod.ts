@@ -22,6 +22,7 @@ import { ConnectorDlp, type ConnectorDlpOptions } from "./dlp_agent.ts";
 import type { TunnelPort } from "./tunnel_port.ts";
 import { VERSION } from "../version.ts";
 import { SystemTrustStore } from "./trust_store.ts";
+import { LocalProxy, type LocalProxyOptions } from "./local_proxy.ts";
 
 export { Engine } from "./engine/mod.ts";
 export type { EngineStatus } from "./engine/mod.ts";
@@ -36,6 +37,8 @@ const log = logger("connector");
 export interface ConnectorConfig {
   /** Default "./data/connector". */
   dataDir?: string;
+  /** "Tunnel with local proxy": listener and system proxy file (defaults 127.0.0.1:9000, /etc/profile.d). */
+  localProxy?: LocalProxyOptions;
   /** Enrolment key (first run); later runs reuse the stored enrolment. */
   enrollmentKey?: string | null;
   /** Default: Deno.hostname(). */
@@ -141,6 +144,7 @@ export async function startConnector(
       ...ports.posture,
       connectorVersion: VERSION,
     };
+    const localProxy = new LocalProxy(config.localProxy);
     const engine = new Engine({
       store,
       identity,
@@ -169,6 +173,15 @@ export async function startConnector(
       enrollRetryMs: config.enrollRetryMs,
       onPolicy: ports.onPolicy,
       trust: ports.trust ?? new SystemTrustStore({ dataDir }),
+      // "Tunnel with local proxy": the relay runs while connected with that action.
+      onForwarding: (s, p) => {
+        const target = s.kind === "connected" && s.verdict?.action === "tunnel_local_proxy"
+          ? p?.webProxy ?? null
+          : null;
+        localProxy.set(target).catch((e) =>
+          log.warn("Cannot run the local proxy", { error: (e as Error).message })
+        );
+      },
     });
     await engine.start();
     // Endpoint DLP runs beside the engine: it needs the enrolment, not the tunnel.
@@ -191,6 +204,7 @@ export async function startConnector(
         stopped = true;
         await dlp?.stop();
         await engine.stop();
+        await localProxy.stop();
         await (ports.network?.close() ?? Promise.resolve());
         store.close();
       },

@@ -132,6 +132,9 @@ export async function startEdgeControlPlane(
       edgeAddress,
       posture,
       inspectionCa,
+      webProxy: config.webProxyPort !== undefined
+        ? { address: edgeAddress, port: config.webProxyPort }
+        : null,
     });
     const dlp = new DlpService(store, clock, notifier);
     const saas = createEdgeSaas({

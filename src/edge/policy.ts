@@ -87,6 +87,8 @@ export class PolicyService {
       posture?: PostureSource;
       /** The SSL inspection CA bundles carry when the app profile consents. */
       inspectionCa?: { certPem: string; sha256: string } | null;
+      /** The edge's web proxy as devices reach it through the tunnel (null: none). */
+      webProxy?: { address: string; port: number } | null;
     },
   ) {
     this.#posture = opts.posture ?? null;
@@ -145,7 +147,7 @@ export class PolicyService {
           ? (it as AppProfile).forwarding
           : it as ForwardingProfile;
         const at = collection === "app-profiles" ? `[${i}].forwarding.actions` : `[${i}].actions`;
-        refuseUnbuiltActions(fp, at);
+        refuseUnbuiltActions(fp, at, this.opts.webProxy != null);
       }
     }
     const seen = new Set<string>();
@@ -303,6 +305,7 @@ export class PolicyService {
         ]),
       ],
       edgeDns: this.opts.edgeAddress,
+      webProxy: this.opts.webProxy ?? null,
       inspectionCa: appProfile.installInspectionCa && this.opts.inspectionCa
         ? { pem: this.opts.inspectionCa.certPem, sha256: this.opts.inspectionCa.sha256 }
         : null,
@@ -313,15 +316,22 @@ export class PolicyService {
 }
 
 /** Forwarding actions the connector does not implement yet (issue 12 builds them). */
-export const UNBUILT_ACTIONS: ReadonlySet<string> = new Set(["enforce_pac", "tunnel_local_proxy"]);
+export const UNBUILT_ACTIONS: ReadonlySet<string> = new Set(["enforce_pac"]);
 
 /**
- * Refuses forwarding actions that are not built yet: a connector given
- * "enforce_pac" or "tunnel_local_proxy" would otherwise fall back to a full
- * tunnel without saying so, which is not what the admin asked for.
+ * Refuses forwarding actions that cannot be carried out: "enforce_pac" is
+ * not built yet, and "tunnel_local_proxy" needs the edge's web proxy
+ * (`webProxyPort`). A connector given either would otherwise fall back to a
+ * full tunnel without saying so, which is not what the admin asked for.
  */
-export function refuseUnbuiltActions(fp: ForwardingProfile, at: string): void {
+export function refuseUnbuiltActions(fp: ForwardingProfile, at: string, webProxy = false): void {
   for (const [network, action] of Object.entries(fp.actions)) {
+    if (action === "tunnel_local_proxy" && !webProxy) {
+      throw new InputError(
+        "unsupported_forwarding_action",
+        `Invalid request: items${at}.${network}: forwarding action "tunnel_local_proxy" needs the edge's web proxy (start the edge with --web-proxy-port); use "tunnel" or "none"`,
+      );
+    }
     if (UNBUILT_ACTIONS.has(action)) {
       throw new InputError(
         "unsupported_forwarding_action",

@@ -280,6 +280,9 @@ export const PolicyBundle = z.object({
   edgeDnsDomains: z.array(z.string()).default([]),
   /** The edge DNS server address (inside the tunnel). */
   edgeDns: z.string().optional(),
+  /** The edge's web proxy through the tunnel ("tunnel with local proxy" forwards to it). */
+  webProxy: z.object({ address: z.string().max(64), port: z.number().int().min(1).max(65535) })
+    .strict().nullable().default(null),
   /** The SSL inspection CA to trust, when the app profile consents (else null). */
   inspectionCa: z.object({
     pem: z.string().max(16_384),

@@ -71,6 +71,8 @@ export async function startWebLab(lab: NetnsLab, dir: string): Promise<WebLab> {
     ).join("");
     await Deno.writeTextFile(`${etc}/machine-id`, `${id}\n`);
     await Deno.writeTextFile(`${etc}/resolv.conf`, `nameserver ${ADDR.inet}\n`);
+    // The connector's system proxy file (tunnel with local proxy) stays in the namespace.
+    if (ns === ws) await Deno.mkdir(`${etc}/profile.d`);
   }
   await lab.link(wan, "192.0.2.254/24", edge, `${ADDR.edge}/24`, "edge0");
   await lab.link(wan, "198.51.100.254/24", ws, `${ADDR.ws}/24`, "ws0");

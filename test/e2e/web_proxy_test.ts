@@ -227,6 +227,62 @@ Deno.test({
       },
     );
 
+    await step(
+      "tunnel with local proxy: 127.0.0.1:9000 reaches the edge proxy, others follow the profile",
+      async () => {
+        const lp = "http://127.0.0.1:9000";
+        const fp = (off: string) => ({
+          items: [{
+            name: "default",
+            forwarding: { name: "default", actions: { off_trusted: off } },
+          }],
+        });
+        const put = await api("/api/v1/admin/policy/app-profiles", "PUT", fp("tunnel_local_proxy"));
+        assert.equal(
+          put.items?.[0]?.forwarding?.actions?.off_trusted,
+          "tunnel_local_proxy",
+          JSON.stringify(put),
+        );
+        await waitUntil(
+          "the local proxy to answer",
+          async () => (await curl(ws, ["-x", lp, "http://good.example.test/lp"])).status === 200,
+          30_000,
+        );
+        const b = await curl(ws, ["-x", lp, "http://blocked.example.test/"]);
+        assert.equal(b.status, 403, "the edge's block page through the local proxy");
+        assert.match(b.body, /No blocked site/);
+        const s = await curl(ws, [
+          "-x",
+          lp,
+          "--cacert",
+          inspCa,
+          "https://good.example.test/lp-tls",
+        ]);
+        assert.equal(s.status, 200, "CONNECT through the local proxy, inspected at the edge");
+        // An app that ignores the proxy still goes through the tunnel (NAT at the edge).
+        const direct = await curl(ws, ["http://good.example.test:8080/ignores-proxy"]);
+        assert.match(direct.body, /You came from 192\.0\.2\.1/);
+        const env = await inWorkstation(["cat", "/etc/profile.d/portcullis-proxy.sh"]);
+        assert.match(
+          env.stdout,
+          /export http_proxy=http:\/\/127\.0\.0\.1:9000 https_proxy=http:\/\/127\.0\.0\.1:9000/,
+        );
+        assert.equal(
+          await Deno.stat("/etc/profile.d/portcullis-proxy.sh").then(() => true, () => false),
+          false,
+          "the machine's own profile.d is untouched",
+        );
+        await api("/api/v1/admin/policy/app-profiles", "PUT", fp("tunnel"));
+        await waitUntil(
+          "the local proxy to stop and the system proxy to be restored",
+          async () =>
+            (await curl(ws, ["-x", lp, "http://good.example.test/"])).code === 7 &&
+            (await inWorkstation(["test", "-e", "/etc/profile.d/portcullis-proxy.sh"])).code !== 0,
+          30_000,
+        );
+      },
+    );
+
     await step("Do-Not-Inspect: the origin's own issuer is seen", async () => {
       assert.match(await issuerSeen(ws, "dni.example.test"), /Lab Internet CA/);
       const r = await curl(ws, ["--cacert", `${dir}/ca.crt`, "https://dni.example.test/"]);

@@ -450,7 +450,7 @@ Deno.test("admin policy: validated with the policy schemas; bad PUT writes nothi
       "forwarding-profiles",
       { items: [{ name: "f" }, { name: "g", actions: { on_trusted: "tunnel_local_proxy" } }] },
       "unsupported_forwarding_action",
-      /items\[1\]\.actions\.on_trusted: forwarding action "tunnel_local_proxy"/,
+      /items\[1\]\.actions\.on_trusted: forwarding action "tunnel_local_proxy" needs the edge's web proxy/,
     ],
     ["forwarding-profiles", { items: "nope" }, "invalid_request"],
     ["forwarding-profiles", { things: [] }, "invalid_request"],

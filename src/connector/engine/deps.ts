@@ -7,6 +7,7 @@
 import type { Clock, Timers } from "../../clock.ts";
 import type { EnrollmentKeyPayload } from "../../control/enrollment_key.ts";
 import type { PolicyBundle } from "../../policy/types.ts";
+import type { EngineState } from "../engine_state.ts";
 import type { ConnectorState } from "../../store/connector_state.ts";
 import type { EdgeApi } from "../edge_api.ts";
 import type { DeviceIdentity } from "../identity.ts";
@@ -31,6 +32,11 @@ export interface EngineDeps extends LoopPeriods {
   /** Fetches and checks the edge CA named by an enrolment key. */
   fetchCa: (p: EnrollmentKeyPayload) => Promise<string>;
   device: DeviceInfo;
+  /**
+   * Told the state and policy after every transition and policy change, for
+   * what follows the forwarding decision outside the engine (the local proxy).
+   */
+  onForwarding?: (state: EngineState, policy: PolicyBundle | null) => void;
   /** Where the SSL inspection CA the policy carries is installed (and removed from). */
   trust?: { sync(ca: PolicyBundle["inspectionCa"]): Promise<void> };
   /** Enrolment key from the command line, for the first run (or after logout). */

@@ -105,6 +105,7 @@ export class Engine {
         this.#aware?.updateSettings(p.appProfile.failOpen);
         // Client-to-client turned on, or a new pattern: register again now.
         void this.#c2c.sync(this.#client, p, this.#d.device.hostname);
+        this.#d.onForwarding?.(this.state, p);
         // The profile's consent decides whether this host trusts the inspection CA.
         this.#d.trust?.sync(p.inspectionCa).catch((e) =>
           log.warn("Cannot update the trusted inspection CA", { error: (e as Error).message })
@@ -367,6 +368,7 @@ export class Engine {
     });
     this.#failEpisode = told.failEpisode;
     this.#emit(told.steps);
+    this.#d.onForwarding?.(to, this.#policy.policy);
     if (!stateChanged(from, to)) return;
     if (to.enrolled && !this.#loops.running && this.#client) this.#startLoops();
     if (isProbing(to.kind) && !isProbing(from.kind)) this.#aware?.probeNow();

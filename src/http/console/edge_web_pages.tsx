@@ -76,10 +76,10 @@ export interface ForwardingJson {
 export const URL_ACTION_LIST = ["block", "caution", "allow_log", "allow"] as const;
 /**
  * Forwarding actions the form offers: the ones connectors carry out today
- * (the API refuses "tunnel with local proxy" and "enforce PAC" until they do;
- * the table still names them).
+ * ("tunnel with local proxy" needs the edge's web proxy, which the API says;
+ * it refuses "enforce PAC" until it is built, and the table still names it).
  */
-export const FORWARDING_ACTIONS = ["tunnel", "none"] as const;
+export const FORWARDING_ACTIONS = ["tunnel", "tunnel_local_proxy", "none"] as const;
 /** Network types. */
 export const NETWORK_TYPES = ["on_trusted", "off_trusted", "vpn_trusted"] as const;
 
