@@ -19,6 +19,7 @@ import { ConnectorState } from "../store/connector_state.ts";
 import { InputError, PortcullisError } from "../errors.ts";
 import { ResolvConfManager } from "./dns/resolv_conf.ts";
 import { CONNECTOR_NFT_TABLE } from "./tunnel.ts";
+import { SystemTrustStore } from "./trust_store.ts";
 
 /** systemd unit name of the connector service. */
 export const SERVICE_UNIT = "portcullis-connector.service";
@@ -212,6 +213,15 @@ export async function removeConnector(o: RemoveOptions): Promise<UninstallReport
     await Deno.remove(unit);
     if (system) await run("systemctl", ["daemon-reload"]);
     done(`the service unit ${unit}`);
+  }
+  // The SSL inspection CA as the connector recorded it: its NSS entries too.
+  if (system) {
+    const trust = new SystemTrustStore({ dataDir: o.dataDir });
+    const cur = await trust.installed();
+    if (cur) {
+      await trust.remove();
+      done(`the SSL inspection CA ${cur.file}${cur.nss.length ? ` and its NSS entries` : ""}`);
+    }
   }
   const cas = caFiles(caDir);
   for (const f of cas) {
