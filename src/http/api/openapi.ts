@@ -32,6 +32,7 @@ import { VERSION } from "../../version.ts";
 import { DictionaryDef, DlpRule } from "../../dlp/types.ts";
 import { SignedIncident } from "../../dlp/report.ts";
 import { SAAS_ROUTES } from "./openapi_saas.ts";
+import { WEB_ROUTES } from "./openapi_web.ts";
 
 const DLP = "/api/v1/admin/dlp";
 /** The DLP routes (src/http/api/dlp_api.ts). */
@@ -356,6 +357,7 @@ export const ROUTES: RouteDoc[] = [
     auth: "admin",
   },
   ...SAAS_ROUTES,
+  ...WEB_ROUTES,
   { method: "get", path: "/metrics", summary: "Prometheus metrics", auth: "none" },
 ];
 
