@@ -33,6 +33,8 @@ export const TEST_PACKAGES: PackageSet = {
   // (Chromium's) with certutil; the benchmark drives ApacheBench.
   "libnss3-tools": "/usr/bin/certutil",
   "apache2-utils": "/usr/bin/ab",
+  // The PAC engine the sandboxed evaluator is compared with (pactester's library).
+  "libpacparser1": "/usr/lib/libpacparser.so.1",
 };
 
 /** Installs missing packages when root; returns the names still missing. */
