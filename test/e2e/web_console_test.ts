@@ -187,6 +187,28 @@ Deno.test({
       await page.waitForSelector(".flash-bad");
       await shot(page, "edge-web-forwarding");
 
+      // ---- PAC tester ----
+      await page.click("#web-nav-pac");
+      await page.waitForSelector("#pac-form");
+      assert.match(await page.inputValue("#p-pac"), /function FindProxyForURL/);
+      await page.fill("#p-url", "http://intranet/");
+      await page.click("#pac-test");
+      await page.waitForSelector("#pac-result");
+      assert.match(await page.textContent("#pac-result") ?? "", /Result: DIRECT/);
+      await page.fill("#p-url", "https://www.example.com/");
+      await page.click("#pac-test");
+      await page.waitForSelector("#pac-result >> text=PROXY 127.0.0.1:9000; DIRECT");
+      await page.fill("#p-pac", "function FindProxyForURL(url, host) {\n  while (true) {}\n}");
+      await page.click("#pac-test");
+      await page.waitForSelector("#pac-result >> text=ran longer than 1000 ms");
+      await page.fill(
+        "#p-pac",
+        "function FindProxyForURL(url, host) {\n  throw new Error('no');\n}",
+      );
+      await page.click("#pac-test");
+      await page.waitForSelector("#pac-result >> text=(line 2)");
+      await shot(page, "edge-web-pac");
+
       // ---- Web log ----
       const entry = {
         at: Date.now(),

@@ -6,6 +6,7 @@ import { z } from "zod";
 import { UrlRule } from "../../proxy/url_policy.ts";
 import { InspectionSettings } from "../../edge/web_security.ts";
 import type { SaasRouteDoc } from "./openapi_saas.ts";
+import { PacTestRequest } from "./web_api.ts";
 
 const WEB = "/api/v1/admin/web";
 
@@ -40,6 +41,21 @@ export const WEB_ROUTES: SaasRouteDoc[] = [
     auth: "admin",
     request: InspectionSettings,
     errors: [400, 401, 403, 415],
+  },
+  {
+    method: "get",
+    path: `${WEB}/pac`,
+    summary: "The PAC file of a group's app profile (query: group), proxy 127.0.0.1:9000",
+    auth: "admin",
+  },
+  {
+    method: "post",
+    path: `${WEB}/pac-test`,
+    summary:
+      "Evaluate a PAC file for a URL in the sandbox (fresh VM, time and memory limit): the proxy list, or the error and its line",
+    auth: "admin",
+    request: PacTestRequest,
+    errors: [400, 401, 403, 413, 415],
   },
   {
     method: "get",

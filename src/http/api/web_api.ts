@@ -7,6 +7,8 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { URL_ACTIONS } from "../../proxy/url_policy.ts";
+import { evaluatePac } from "../../proxy/pac_eval.ts";
+import { generatePac } from "../../policy/pac.ts";
 import { iso, readJson } from "./common.ts";
 import type { EdgeEnv, ResolvedDeps } from "./env.ts";
 
@@ -20,6 +22,14 @@ export const WebLogQuery = z.object({
   since: z.string().datetime({ offset: true }).optional(),
   before: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
+}).strict();
+
+/** POST /api/v1/admin/web/pac-test: "where would this URL go?" */
+export const PacTestRequest = z.object({
+  pac: z.string().min(1).max(256 * 1024),
+  url: z.string().min(1).max(2048),
+  myIp: z.string().regex(/^\d{1,3}(?:\.\d{1,3}){3}$/, { error: "expected an IPv4 address" })
+    .optional(),
 }).strict();
 
 /** The admin web security routes. */
@@ -44,6 +54,18 @@ export function webAdminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
   app.put("/inspection", async (c) => {
     const body = await readJson(c, z.unknown(), 256 * 1024);
     return c.json(web.setInspection(body, c.get("actor")), 200);
+  });
+  // The PAC file the connector's local proxy mode would use for a group's app profile.
+  app.get("/pac", (c) => {
+    const group = c.req.query("group") || null;
+    const profile = deps.ctx.policy.bundleFor(group).appProfile;
+    return c.text(generatePac(profile, { proxy: "127.0.0.1:9000", fallbackDirect: true }), 200, {
+      "content-type": "application/x-ns-proxy-autoconfig",
+    });
+  });
+  app.post("/pac-test", async (c) => {
+    const body = await readJson(c, PacTestRequest, 300 * 1024);
+    return c.json(await evaluatePac(body.pac, body.url, { myIp: body.myIp }), 200);
   });
   app.get("/categories", (c) => c.json({ items: web.categoryList() }, 200));
   app.get("/log", (c) => {

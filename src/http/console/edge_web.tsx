@@ -13,6 +13,7 @@ import {
   ForwardingPage,
   InspectionPage,
   NETWORK_TYPES,
+  PacTestPage,
   type UrlRuleJson,
   UrlRulesPage,
   WebLogPage,
@@ -166,6 +167,52 @@ export function installWebConsole(app: Hono<any>, h: DlpConsoleHelpers): void {
         "content-disposition": 'attachment; filename="portcullis-inspection-ca.crt"',
       },
     });
+  });
+
+  // ---- PAC tester ----
+  app.get("/web/pac", async (c) => {
+    const t = c.get("t");
+    const pac = await h.callApi(c, "GET", "/admin/web/pac");
+    return h.frame(
+      c,
+      "web",
+      t("web.pac_tester"),
+      <PacTestPage
+        t={t}
+        pac={pac.ok ? await pac.res.clone().text().catch(() => "") : ""}
+        url="https://www.example.com/"
+        myIp="10.0.0.10"
+        csrf={h.csrf(c)}
+      />,
+    );
+  });
+  app.post("/web/pac", async (c) => {
+    const t = c.get("t");
+    const f = await readForm(c, 300 * 1024);
+    const body = {
+      pac: f.pac ?? "",
+      url: (f.url ?? "").trim(),
+      ...(f.myIp ? { myIp: f.myIp.trim() } : {}),
+    };
+    const r = await h.callApi(c, "POST", "/admin/web/pac-test", {
+      csrf: f._csrf ?? "",
+      json: body,
+    });
+    return h.frame(
+      c,
+      "web",
+      t("web.pac_tester"),
+      <PacTestPage
+        t={t}
+        pac={body.pac}
+        url={body.url}
+        myIp={f.myIp ?? ""}
+        csrf={h.csrf(c)}
+        outcome={r.ok ? r.data : undefined}
+        error={r.ok ? undefined : h.apiError(t, r)}
+      />,
+      r.ok ? 200 : r.status,
+    );
   });
 
   // ---- Forwarding profiles ----

@@ -97,6 +97,7 @@ export function WebNav(props: { t: Translate; active: string }) {
     ["/web/rules", "rules", t("web.nav.rules")],
     ["/web/inspection", "inspection", t("web.nav.inspection")],
     ["/web/forwarding", "forwarding", t("web.nav.forwarding")],
+    ["/web/pac", "pac", t("web.nav.pac")],
   ];
   return (
     <nav class="actions" aria-label={t("web.nav.label")} style="margin-bottom:18px" id="web-nav">
@@ -560,6 +561,80 @@ export function ForwardingPage(
             </button>
           </div>
         </form>
+      </Card>
+    </>
+  );
+}
+
+/** The PAC tester: a PAC file (the default profile's to start with), a URL, the answer. */
+export function PacTestPage(
+  props: {
+    t: Translate;
+    pac: string;
+    url: string;
+    myIp: string;
+    csrf: string;
+    outcome?: { ok: true; result: string } | { ok: false; error: string; line: number | null };
+    error?: string;
+  },
+) {
+  const { t, outcome: o } = props;
+  return (
+    <>
+      <WebNav t={t} active="pac" />
+      <Messages error={props.error} />
+      <Card wide title={t("web.pac_tester")}>
+        <p class="hint">{t("web.pac_hint")}</p>
+        <form method="post" action="/web/pac" class="form" id="pac-form">
+          <CsrfField token={props.csrf} />
+          <div class="form-row">
+            <label for="p-pac">{t("web.pac_file")}</label>
+            <textarea
+              id="p-pac"
+              name="pac"
+              rows={14}
+              maxlength={262144}
+              style="font-family:monospace"
+            >
+              {props.pac}
+            </textarea>
+          </div>
+          <div class="form-inline">
+            <div class="form-row">
+              <label for="p-url">{t("web.pac_url")}</label>
+              <input
+                type="text"
+                id="p-url"
+                name="url"
+                required
+                maxlength={2048}
+                value={props.url}
+              />
+            </div>
+            <div class="form-row">
+              <label for="p-ip">{t("web.pac_my_ip")}</label>
+              <input type="text" id="p-ip" name="myIp" maxlength={15} value={props.myIp} />
+            </div>
+          </div>
+          <div>
+            <button type="submit" class="btn btn-primary" id="pac-test">{t("web.pac_run")}</button>
+          </div>
+        </form>
+        {o
+          ? (
+            <div id="pac-result" style="margin-top:14px">
+              {o.ok
+                ? <Pill tone="ok">{t("web.pac_result", { result: o.result })}</Pill>
+                : (
+                  <Flash tone="bad">
+                    {o.line === null
+                      ? o.error
+                      : t("web.pac_error_line", { error: o.error, line: o.line })}
+                  </Flash>
+                )}
+            </div>
+          )
+          : null}
       </Card>
     </>
   );
