@@ -7,32 +7,12 @@
  * (search by host); German and French; screenshots under test/output.
  */
 import assert from "node:assert/strict";
-import { chromium, type Page } from "playwright-core";
 import { totpAt } from "../../src/identity/totp.ts";
 import { setLogSinks } from "../../src/log.ts";
 import { system } from "../http/console/harness.ts";
+import { hasChromium, launchChromium, loginAsRoot, shot, SHOTS } from "./chromium.ts";
 
 setLogSinks([]);
-
-const CHROMIUM = "/usr/bin/chromium";
-const hasChromium = (() => {
-  try {
-    return Deno.statSync(CHROMIUM).isFile;
-  } catch {
-    return false;
-  }
-})();
-const SHOTS = new URL("../output/screenshots/", import.meta.url).pathname;
-
-async function shot(page: Page, name: string): Promise<void> {
-  const unlabelled = await page.evaluate(`[...document.querySelectorAll(
-    "input:not([type=hidden]), select, textarea")]
-    .filter((el) => el.labels.length === 0 && !el.getAttribute("aria-label"))
-    .map((el) => el.id || el.name)`) as string[];
-  assert.deepEqual(unlabelled, [], `unlabelled controls on ${page.url()}`);
-  await page.waitForLoadState("networkidle").catch(() => {});
-  await page.screenshot({ path: `${SHOTS}${name}.png`, fullPage: true });
-}
 
 Deno.test({
   name:
@@ -41,7 +21,6 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    await Deno.mkdir(SHOTS, { recursive: true });
     const sys = await system();
     const server = Deno.serve(
       { hostname: "127.0.0.1", port: 0, onListen: () => {} },
@@ -49,30 +28,12 @@ Deno.test({
     );
     const E = `http://127.0.0.1:${server.addr.port}`;
     const userDir = await Deno.makeTempDir({ prefix: "pc-chromium-" });
-    const ctx = await chromium.launchPersistentContext(userDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1280, height: 860 },
-      locale: "en-GB",
-      acceptDownloads: true,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-      ],
-    });
+    const ctx = await launchChromium(userDir);
     try {
       const page = ctx.pages()[0] ?? await ctx.newPage();
       page.setDefaultTimeout(10_000);
-      await page.goto(`${E}/login`);
       const root = sys.edge.store.users.byUsername("root")!;
-      await page.fill("#username", "root");
-      await page.fill("#password", "correct horse battery");
-      await page.fill("#totp", totpAt(root.totpSecret, sys.edge.clock.now()));
-      await page.click("#login-submit");
-      await page.waitForSelector("#fleet-stats");
+      await loginAsRoot(page, E, totpAt(root.totpSecret, sys.edge.clock.now()));
 
       // ---- URL rules ----
       await page.click("#tab-web");
