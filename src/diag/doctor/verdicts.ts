@@ -1,0 +1,543 @@
+/**
+ * The doctor's judgement: one pure function per hop, from the facts the
+ * probes found to a verdict with evidence and a fix. No I/O here, so every
+ * field scenario of the troubleshooting guide is a row in a table test
+ * (test/diag/doctor_verdicts_test.ts).
+ *
+ * Thresholds and why:
+ * - clock skew over 60 s is a fault: SAML assertions and tokens are commonly
+ *   accepted within a minute or so of skew, and "stuck authenticating" is the
+ *   guide's first scenario; over 5 s is worth a warning (NTP is not running).
+ * - a handshake older than 180 s is stale: WireGuard rekeys every 120 s while
+ *   traffic flows and gives up a session after 180 s (REJECT_AFTER_TIME).
+ * - a round trip to the edge over 150 ms is a far edge: beyond that users feel
+ *   every page load, and a nearer edge is usually available.
+ */
+import type { DoctorFacts, Hop, HopStatus, TlsFacts, Verdict } from "./types.ts";
+
+/** Skew (ms) above which authentication fails. */
+export const SKEW_FAULT_MS = 60_000;
+/** Skew (ms) above which we warn. */
+export const SKEW_WARN_MS = 5_000;
+/** Handshake age (ms) after which the session is stale. */
+export const HANDSHAKE_STALE_MS = 180_000;
+/** Round trip (ms) above which the edge counts as far. */
+export const FAR_EDGE_MS = 150;
+
+function v(
+  hop: Hop,
+  status: HopStatus,
+  cause: string,
+  evidence: string,
+  fix: string | null = null,
+): Verdict {
+  return { hop, status, cause, evidence, fix };
+}
+
+const unknown = (hop: Hop, what: string) =>
+  v(hop, "unknown", "not_measured", `Could not find out ${what}.`);
+
+/** Is the connector process running and answering? */
+export function serviceVerdict(f: DoctorFacts): Verdict {
+  if (!f.service.running) {
+    return v(
+      "service",
+      "fault",
+      "service_not_running",
+      `The connector does not answer on its local API${
+        f.service.error ? `: ${f.service.error}` : ""
+      }.`,
+      'Start the connector ("portcullis connect", or the system service) and run the doctor again.',
+    );
+  }
+  return v("service", "ok", "ok", `The connector is running: ${f.service.description ?? "up"}.`);
+}
+
+/** Enrolled, and the identity belongs to this machine (no cloned image). */
+export function identityVerdict(f: DoctorFacts): Verdict {
+  const i = f.identity;
+  if (!i) return unknown("identity", "whether this device is enrolled");
+  if (i.replacedReason && !i.enrolled) {
+    return v(
+      "identity",
+      "fault",
+      "cloned_identity",
+      `The stored device identity was made on other hardware and was discarded (${i.replacedReason}); ` +
+        "this copy is not enrolled.",
+      "This disk was cloned from another device: enrol this machine with its own key " +
+        '("portcullis connect --key-file FILE"), and build images without the connector\'s data directory.',
+    );
+  }
+  if (!i.enrolled) {
+    return v(
+      "identity",
+      "fault",
+      "not_enrolled",
+      `This device is not enrolled${i.lastError ? `: ${i.lastError}` : ""}.`,
+      'Enrol it with a key from the edge admin ("portcullis connect --key-file FILE").',
+    );
+  }
+  if (i.replacedReason) {
+    return v(
+      "identity",
+      "ok",
+      "ok",
+      `Enrolled as device ${i.deviceId}; an identity copied from other hardware was replaced by new keys (${i.replacedReason}).`,
+    );
+  }
+  return v(
+    "identity",
+    "ok",
+    "ok",
+    `Enrolled as device ${i.deviceId}; identity sealed to this machine.`,
+  );
+}
+
+/** Our clock against the edge's. */
+export function clockVerdict(f: DoctorFacts): Verdict {
+  const c = f.clock;
+  if (!c || c.skewMs === null) return unknown("clock", "the clock skew (no answer from the edge)");
+  const s = Math.round(Math.abs(c.skewMs) / 1000);
+  const dir = c.skewMs > 0 ? "ahead of" : "behind";
+  const evidence = `This clock is ${s} s ${dir} the edge's (${c.source}).`;
+  const fix = "Set the clock right and keep it right: enable NTP (timedatectl set-ntp true), " +
+    "then restart the connector.";
+  if (Math.abs(c.skewMs) > SKEW_FAULT_MS) {
+    return v(
+      "clock",
+      "fault",
+      "clock_skew",
+      `${evidence} Sign-in assertions and tokens are refused beyond about a minute.`,
+      fix,
+    );
+  }
+  if (Math.abs(c.skewMs) > SKEW_WARN_MS) return v("clock", "warn", "clock_drift", evidence, fix);
+  return v("clock", "ok", "ok", evidence);
+}
+
+/** The identity provider, when users of this device sign in at one. */
+export function idpVerdict(f: DoctorFacts, now: number): Verdict {
+  const p = f.idp;
+  if (!p) return unknown("idp", "which identity provider applies");
+  if (!p.url) {
+    return v(
+      "idp",
+      "skipped",
+      "no_idp",
+      "This device signs in with its device credential; no identity provider is involved.",
+    );
+  }
+  if (!p.tls || !p.tls.connected) {
+    return v(
+      "idp",
+      "fault",
+      "idp_unreachable",
+      `The identity provider ${p.url} cannot be reached${p.tls?.error ? `: ${p.tls.error}` : ""}.`,
+      "Allow HTTPS to the identity provider on this network (captive portal, firewall or proxy).",
+    );
+  }
+  if (p.certExpiresAt !== undefined && p.certExpiresAt !== null && p.certExpiresAt < now) {
+    return v(
+      "idp",
+      "fault",
+      "idp_cert_expired",
+      `The identity provider's certificate expired on ${new Date(p.certExpiresAt).toISOString()}.`,
+      "Renew the identity provider's TLS certificate.",
+    );
+  }
+  return v("idp", "ok", "ok", `The identity provider ${p.url} answers over TLS.`);
+}
+
+function tunnelWanted(f: DoctorFacts): boolean {
+  return f.tunnel?.wanted ?? false;
+}
+
+/** The edge over UDP (the primary transport). */
+export function edgeUdpVerdict(f: DoctorFacts): Verdict {
+  const t = f.tunnel;
+  if (!t) return unknown("edge_udp", "the tunnel's state");
+  if (!t.wanted) {
+    return v("edge_udp", "skipped", "no_tunnel", "No tunnel is wanted on this network.");
+  }
+  const fresh = t.handshakeAgeMs !== null && t.handshakeAgeMs < HANDSHAKE_STALE_MS;
+  if (t.transport === "udp" && fresh) {
+    return v("edge_udp", "ok", "ok", `The tunnel runs over UDP to ${t.udpEndpoint}.`);
+  }
+  const edgeAlive = f.edgeTls?.connected || f.edgeApi?.connected;
+  if (t.transport === "tls" && fresh) {
+    return v(
+      "edge_udp",
+      "warn",
+      "udp_blocked",
+      `UDP to ${
+        t.udpEndpoint ?? "the edge"
+      } goes unanswered; the tunnel fell back to TLS on ${t.tlsEndpoint}` +
+        `${t.stateReason ? ` (${t.stateReason})` : ""}.`,
+      `Allow UDP to ${t.udpEndpoint ?? "the edge"} on the firewall: TLS works but is slower.`,
+    );
+  }
+  if (edgeAlive) {
+    return v(
+      "edge_udp",
+      "fault",
+      "udp_blocked",
+      `UDP to ${t.udpEndpoint ?? "the edge"} goes unanswered while the edge answers over TCP` +
+        `${t.tlsFallback ? "" : ", and TLS fallback is off in the forwarding profile"}.`,
+      t.tlsFallback
+        ? `Allow UDP to ${t.udpEndpoint ?? "the edge"} on the firewall.`
+        : `Allow UDP to ${
+          t.udpEndpoint ?? "the edge"
+        } on the firewall, or turn TLS fallback on in the forwarding profile.`,
+    );
+  }
+  return v(
+    "edge_udp",
+    "fault",
+    "edge_unreachable",
+    `Neither UDP to ${t.udpEndpoint ?? "the edge"} nor TCP to the edge gets an answer.`,
+    "The edge is down or this network blocks it: check the edge, then the firewall.",
+  );
+}
+
+/** The edge's TLS transport (fallback) answers. */
+export function edgeTlsVerdict(f: DoctorFacts): Verdict {
+  const x = f.edgeTls;
+  if (!x) {
+    if (f.tunnel && !f.tunnel.wanted) {
+      return v("edge_tls", "skipped", "no_tunnel", "No tunnel is wanted on this network.");
+    }
+    return unknown("edge_tls", "whether the edge's TLS transport answers");
+  }
+  if (!x.connected) {
+    const udpOk = f.tunnel?.transport === "udp";
+    return v(
+      "edge_tls",
+      udpOk ? "warn" : "fault",
+      "tls_blocked",
+      `TCP/TLS to ${x.target} fails: ${x.error ?? "no answer"}.`,
+      `Allow TCP to ${x.target} on the firewall${udpOk ? " so TLS fallback can work" : ""}.`,
+    );
+  }
+  return v("edge_tls", "ok", "ok", `TLS to ${x.target} completes (${x.connectMs ?? "?"} ms).`);
+}
+
+function describeTls(x: TlsFacts): string {
+  return `issued by "${x.issuer ?? "?"}" for "${x.subject ?? "?"}"`;
+}
+
+/** The certificate the edge presents is the edge's own (no re-signing middlebox). */
+export function edgeCertVerdict(f: DoctorFacts): Verdict {
+  const seen = [f.edgeApi, f.edgeTls].filter((x): x is TlsFacts => !!x?.connected);
+  if (!seen.length) return unknown("edge_cert", "the edge's certificate (no TLS answer)");
+  const foreign = seen.find((x) => x.pinned === false);
+  if (foreign) {
+    return v(
+      "edge_cert",
+      "fault",
+      "middlebox_resigning",
+      `The certificate on ${foreign.target} is ${
+        describeTls(foreign)
+      }, not by the edge CA pinned at enrolment: a middlebox inspecting TLS re-signs it.`,
+      `Exempt ${foreign.target} from SSL inspection on the middlebox that issues "${
+        foreign.issuer ?? "?"
+      }" (firewall or proxy).`,
+    );
+  }
+  if (seen.some((x) => x.pinned === undefined)) {
+    return unknown("edge_cert", "whether the certificate chains to the pinned edge CA");
+  }
+  return v(
+    "edge_cert",
+    "ok",
+    "ok",
+    `${seen.map((x) => x.target).join(" and ")}: certificate chains to the pinned edge CA.`,
+  );
+}
+
+/** Our tunnel interface exists while a tunnel is wanted. */
+export function tunnelDeviceVerdict(f: DoctorFacts): Verdict {
+  const t = f.tunnel;
+  if (!t) return unknown("tunnel_device", "the tunnel interface");
+  if (!t.wanted) {
+    return v("tunnel_device", "skipped", "no_tunnel", "No tunnel is wanted on this network.");
+  }
+  if (!t.devicePresent) {
+    return v(
+      "tunnel_device",
+      "fault",
+      "tunnel_device_missing",
+      `The tunnel interface "${t.device}" does not exist (engine state ${t.state}).`,
+      "Restart the connector (console More ▸ Restart, or restart the service) so it makes the interface again.",
+    );
+  }
+  return v("tunnel_device", "ok", "ok", `The tunnel interface "${t.device}" is present.`);
+}
+
+/** Handshakes with the edge are recent. */
+export function handshakeVerdict(f: DoctorFacts): Verdict {
+  const t = f.tunnel;
+  if (!t) return unknown("handshake", "the last handshake");
+  if (!t.wanted) {
+    return v("handshake", "skipped", "no_tunnel", "No tunnel is wanted on this network.");
+  }
+  if (t.handshakeAgeMs === null) {
+    return v(
+      "handshake",
+      "fault",
+      "no_handshake",
+      `No handshake with the edge has completed (engine state ${t.state}${
+        t.stateReason ? `: ${t.stateReason}` : ""
+      }).`,
+      "See the edge_udp and edge_tls verdicts for what blocks it.",
+    );
+  }
+  const s = Math.round(t.handshakeAgeMs / 1000);
+  if (t.handshakeAgeMs >= HANDSHAKE_STALE_MS) {
+    return v(
+      "handshake",
+      "fault",
+      "handshake_stale",
+      `The last handshake was ${s} s ago; sessions expire after 180 s.`,
+      "See the edge_udp and edge_tls verdicts; restart the connector if they are healthy.",
+    );
+  }
+  return v("handshake", "ok", "ok", `Last handshake ${s} s ago over ${t.transport ?? "?"}.`);
+}
+
+/** The forwarding action for this network, and why. */
+export function forwardingVerdict(f: DoctorFacts): Verdict {
+  const w = f.forwarding;
+  if (!w || !w.action) return unknown("forwarding", "the network verdict (no policy yet)");
+  const why = w.explanation ?? "";
+  if (w.unresolvedHosts.length) {
+    return v(
+      "forwarding",
+      "fault",
+      "trusted_hostname_unresolved",
+      `Trusted-network criteria rely on resolving ${
+        w.unresolvedHosts.map((h) => `"${h}"`).join(", ")
+      }, which does not resolve now, so this network counts as ${w.networkType} (action ${w.action}). ${why}`
+        .trim(),
+      "Base the trusted-network criteria on static properties (DNS servers, DNS search domains) " +
+        "instead of host-name resolution.",
+    );
+  }
+  if (w.action === "none" && w.networkType !== "on_trusted") {
+    return v(
+      "forwarding",
+      "fault",
+      "forwarding_none_untrusted",
+      `The forwarding action on this ${w.networkType} network is "none": traffic goes direct, ` +
+        `unprotected. ${why}`.trim(),
+      `Set the forwarding profile's ${w.networkType} action to "tunnel".`,
+    );
+  }
+  return v(
+    "forwarding",
+    "ok",
+    "ok",
+    `Network ${w.networkType}: action ${w.action}. ${why}`.trim(),
+  );
+}
+
+/** No captive portal holds the device. */
+export function captiveVerdict(f: DoctorFacts): Verdict {
+  const c = f.captive;
+  if (!c) return unknown("captive_portal", "whether a captive portal is present");
+  if (c.state === "portal" || c.state === "expired") {
+    return v(
+      "captive_portal",
+      "fault",
+      "captive_portal",
+      `A captive portal intercepts web traffic${c.location ? ` (login page ${c.location})` : ""}${
+        c.state === "expired" ? "; its login window has ended" : ""
+      }.`,
+      `Sign in to the network first${
+        c.location ? ` at ${c.location}` : ""
+      }; the tunnel comes up by itself afterwards.`,
+    );
+  }
+  return v("captive_portal", "ok", "ok", "No captive portal detected.");
+}
+
+/** Fail-open (or fail-closed) is not active. */
+export function failOpenVerdict(f: DoctorFacts): Verdict {
+  const x = f.failOpen;
+  if (!x) return unknown("fail_open", "the fail-open state");
+  if (x.state === "fail_open") {
+    return v(
+      "fail_open",
+      "fault",
+      "fail_open_active",
+      `Fail-open is active: you are NOT protected. Traffic goes direct because the edge is unreachable${
+        x.reason ? ` (${x.reason})` : ""
+      }.`,
+      "Bring the edge back or unblock the path to it (see edge_udp and edge_tls); protection resumes by itself.",
+    );
+  }
+  if (x.state === "fail_closed") {
+    return v(
+      "fail_open",
+      "fault",
+      "fail_closed_active",
+      `Fail-closed is active: traffic is blocked because the edge is unreachable${
+        x.reason ? ` (${x.reason})` : ""
+      }.`,
+      "Bring the edge back or unblock the path to it (see edge_udp and edge_tls).",
+    );
+  }
+  return v(
+    "fail_open",
+    "ok",
+    "ok",
+    `Fail-open is not active (policy: ${x.mode} when the edge is unreachable).`,
+  );
+}
+
+/** Packets of the tunnel's MTU cross the path with don't-fragment set. */
+export function mtuVerdict(f: DoctorFacts): Verdict {
+  const m = f.mtu;
+  if (!m) {
+    if (f.tunnel && !tunnelWanted(f)) {
+      return v("mtu", "skipped", "no_tunnel", "No tunnel is wanted on this network.");
+    }
+    return unknown("mtu", "the path MTU (the tunnel is not up)");
+  }
+  if (m.largestOk === null) {
+    return v(
+      "mtu",
+      "unknown",
+      "mtu_no_answer",
+      `No don't-fragment probe to ${m.target} through the tunnel was answered.`,
+    );
+  }
+  if (m.largestOk < m.tunnelMtu) {
+    return v(
+      "mtu",
+      "fault",
+      "mtu_too_large",
+      `Packets of ${m.tunnelMtu} bytes (the tunnel MTU) do not cross the path with don't-fragment set; ` +
+        `the largest that did was ${m.largestOk} bytes${
+          m.smallestFailed ? `, ${m.smallestFailed} failed` : ""
+        }.`,
+      `Set the forwarding profile's MTU to ${m.largestOk} (or fix the link with the small MTU).`,
+    );
+  }
+  return v(
+    "mtu",
+    "ok",
+    "ok",
+    `Packets of the full tunnel MTU (${m.tunnelMtu} bytes) reach ${m.target} with don't-fragment set.`,
+  );
+}
+
+/** DNS through the tunnel answers. */
+export function dnsVerdict(f: DoctorFacts): Verdict {
+  const d = f.dns;
+  if (!d) {
+    if (f.tunnel && !tunnelWanted(f)) {
+      return v("dns", "skipped", "no_tunnel", "No tunnel is wanted on this network.");
+    }
+    return unknown("dns", "whether DNS through the tunnel works");
+  }
+  if (!d.answered) {
+    return v(
+      "dns",
+      "fault",
+      "dns_no_answer",
+      `The edge's resolver ${d.server ?? "?"} does not answer through the tunnel${
+        d.error ? `: ${d.error}` : ""
+      }.`,
+      "Check the tunnel (handshake, MTU) and that the edge's DNS service runs.",
+    );
+  }
+  return v(
+    "dns",
+    "ok",
+    "ok",
+    `The edge's resolver ${d.server} answers through the tunnel (${d.ms ?? "?"} ms).`,
+  );
+}
+
+/** Posture checks the access policy depends on. */
+export function postureVerdict(f: DoctorFacts): Verdict {
+  const p = f.posture;
+  if (!p) return unknown("posture", "the posture results (no policy yet)");
+  if (p.failing.length) {
+    return v(
+      "posture",
+      "fault",
+      "posture_failing",
+      `Access withheld for posture: ${
+        p.failing.map((x) => `${x.segment} (${x.reason})`).join("; ")
+      }.`,
+      "Bring the device into line with the posture profile named above; access returns at the next posture report.",
+    );
+  }
+  return v(
+    "posture",
+    "ok",
+    "ok",
+    p.passing ? `${p.passing} segment(s) allowed; no posture failure.` : "No posture failure.",
+  );
+}
+
+/** Distance to the edge and the experience score. */
+export function rttVerdict(f: DoctorFacts): Verdict {
+  const r = f.rtt;
+  if (!r || r.ms === null) return unknown("edge_rtt", "the round trip to the edge");
+  const score = r.score !== undefined && r.score !== null ? `; ZDX score ${r.score}` : "";
+  if (r.ms > FAR_EDGE_MS) {
+    return v(
+      "edge_rtt",
+      "warn",
+      "far_edge",
+      `The round trip to ${r.target} takes ${
+        Math.round(r.ms)
+      } ms (over ${FAR_EDGE_MS} ms)${score}.`,
+      "Use a nearer edge, or look for the slow link on the path (mtr to the edge).",
+    );
+  }
+  return v("edge_rtt", "ok", "ok", `Round trip to ${r.target}: ${Math.round(r.ms)} ms${score}.`);
+}
+
+/** Every hop's verdict, in chain order; with the service down the rest cannot be told. */
+export function judge(f: DoctorFacts, now: number): Verdict[] {
+  const service = serviceVerdict(f);
+  if (!f.service.running) {
+    return [service];
+  }
+  return [
+    service,
+    identityVerdict(f),
+    clockVerdict(f),
+    idpVerdict(f, now),
+    edgeUdpVerdict(f),
+    edgeTlsVerdict(f),
+    edgeCertVerdict(f),
+    tunnelDeviceVerdict(f),
+    handshakeVerdict(f),
+    forwardingVerdict(f),
+    captiveVerdict(f),
+    failOpenVerdict(f),
+    mtuVerdict(f),
+    dnsVerdict(f),
+    postureVerdict(f),
+    rttVerdict(f),
+  ];
+}
+
+/** Exit code and overall word: any fault or warning is a finding (1); else any unknown (2). */
+export function overall(verdicts: Verdict[]): {
+  overall: "healthy" | "fault" | "unknown";
+  exitCode: 0 | 1 | 2;
+  firstFault: Hop | null;
+} {
+  const bad = verdicts.find((x) => x.status === "fault") ??
+    verdicts.find((x) => x.status === "warn");
+  if (bad) return { overall: "fault", exitCode: 1, firstFault: bad.hop };
+  if (verdicts.some((x) => x.status === "unknown")) {
+    return { overall: "unknown", exitCode: 2, firstFault: null };
+  }
+  return { overall: "healthy", exitCode: 0, firstFault: null };
+}
