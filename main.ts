@@ -36,6 +36,9 @@ Usage:
                                          remove the connector: service unit, trusted CA, TUN,
                                          nftables, resolv.conf changes, data (asks the
                                          uninstall password the policy sets)
+  portcullis doctor [--json] [--console H:P]
+                                         walk the chain, one verdict per hop with the fix
+                                         (exit 0 healthy, 1 a fault found, 2 could not tell)
   portcullis lab up|down|status          the whole system in network namespaces, in a minute
   portcullis wg up FILE [--name IFACE]   bring up a WireGuard interface from a wg-quick file
   portcullis wg show [IFACE]             show WireGuard interfaces (Portcullis or wireguard-go)
@@ -126,6 +129,10 @@ const commands: Record<string, Handler> = {
   async uninstall(args) {
     const { uninstallCommand } = await import("./src/connector/uninstall_cli.ts");
     return uninstallCommand(args);
+  },
+  async doctor(args) {
+    const { doctorCommand } = await import("./src/diag/doctor/cli.ts");
+    return doctorCommand(args);
   },
   async lab(args) {
     const { labCommand } = await import("./src/lab/cli.ts");

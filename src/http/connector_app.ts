@@ -22,6 +22,7 @@ import type { NotificationHub } from "../connector/notifications.ts";
 import type { ConnectorState } from "../store/connector_state.ts";
 import { PortcullisError } from "../errors.ts";
 import { readBodyLimited } from "./api/common.ts";
+import type { DoctorReport } from "../diag/doctor/mod.ts";
 
 /** The part of the engine the local API drives. */
 export interface ConnectorEngineApi {
@@ -51,6 +52,8 @@ export interface ConnectorAppDeps {
   onUninstall?: () => void;
   /** "Repair app" (src/connector/repair.ts); absent → the repair action is not available. */
   repair?: { run(): Promise<unknown> } | null;
+  /** Runs the doctor (GET /api/v1/diagnose); absent → 404. */
+  diagnose?: () => Promise<DoctorReport>;
   /** Wall clock for the failure budget (tests). */
   now?: () => number;
   /** Wrong passwords allowed per minute before 429 (default 5). */
@@ -156,6 +159,16 @@ export function createConnectorApp(deps: ConnectorAppDeps): Hono {
 
   // The pid tells a console waiting out a restart when the new process answers.
   app.get("/api/v1/status", (c) => c.json({ ...deps.engine.status(), pid: Deno.pid }));
+
+  // One doctor run at a time: callers arriving meanwhile share its report.
+  let diagnosing: Promise<DoctorReport> | null = null;
+  app.get("/api/v1/diagnose", async (c) => {
+    if (!deps.diagnose) {
+      return err(c, 404, "not_supported", "The doctor is not available on this listener");
+    }
+    diagnosing ??= deps.diagnose().finally(() => (diagnosing = null));
+    return c.json(await diagnosing);
+  });
 
   app.get("/api/v1/dlp/status", (c) => {
     if (!deps.dlp) {

@@ -37,6 +37,8 @@ export interface Roles {
   connTun: string;
   /** Arguments that point `portcullis edge …` at this edge's data. */
   edgeArgs: string[];
+  /** Arguments of every `portcullis connect` start (data directory, interface, extras). */
+  connectArgs: string[];
   edge: Deno.ChildProcess;
   /** The connector process (replaced by `restartConnector`). */
   connector: Deno.ChildProcess;
@@ -200,6 +202,7 @@ export async function startRoles(lab: NetnsLab, opts: RolesOptions = {}): Promis
       edgeTun,
       connTun,
       edgeArgs,
+      connectArgs,
       edge,
       connector: await startConnector(first),
       inNs,

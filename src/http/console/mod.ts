@@ -11,6 +11,8 @@ import { EdgeClient } from "../edge_client.ts";
 import { createConnectorApp } from "../connector_app.ts";
 import { Repairer } from "../../connector/repair.ts";
 import { CaptureController } from "../../diag/capture.ts";
+import { ConnectorFacts } from "../../connector/doctor_probes.ts";
+import { diagnose } from "../../diag/doctor/mod.ts";
 import type { EdgeControlPlane } from "../../edge/control_plane.ts";
 import { addLogSink, RingSink } from "../../log.ts";
 import { VERSION } from "../../version.ts";
@@ -86,6 +88,15 @@ export function connectorListenerApp(
     onRestart: parts.requestRestart,
     dlp: handle.dlp,
     repair,
+    diagnose: () =>
+      diagnose(
+        new ConnectorFacts({
+          engine: handle.engine,
+          store: handle.store,
+          identity: handle.identity,
+          tunnelInterface: parts.config.tunInterface,
+        }),
+      ),
   });
   return connectorConsoleApp(
     { ...parts, api, repair, uninstallAvailable: parts.requestUninstall !== undefined },
