@@ -386,8 +386,9 @@ Deno.test({
           on: async () => {
             await stop(r.connector);
           },
-          off: async () => {
+          off: () => {
             r.connector = startConnector();
+            return Promise.resolve();
           },
         },
         {
@@ -398,8 +399,9 @@ Deno.test({
           on: async () => {
             await stop(r.edge);
           },
-          off: async () => {
+          off: () => {
             r.edge = detached(edgeNs, "edge.log", [DENO, "run", "-A", MAIN, "edge", ...r.edgeArgs]);
+            return Promise.resolve();
           },
         },
         {
