@@ -16,6 +16,8 @@ export const RUNTIME_PACKAGES: PackageSet = {
   "procps": "/usr/bin/ps",
   // setpriv --pdeathsig: helpers die with the connector (src/net/tied_command.ts).
   "util-linux": "/usr/bin/setpriv",
+  // The doctor's don't-fragment probes through the tunnel (src/diag/doctor/mtu_probe.ts).
+  "iputils-ping": "/usr/bin/ping",
 };
 
 /** True when `path` exists (any kind of file). */

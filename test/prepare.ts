@@ -35,6 +35,10 @@ export const TEST_PACKAGES: PackageSet = {
   "apache2-utils": "/usr/bin/ab",
   // The PAC engine the sandboxed evaluator is compared with (pactester's library).
   "libpacparser1": "/usr/lib/libpacparser.so.1",
+  // The doctor's scenarios (test/e2e/doctor_test.ts): a connector with its
+  // clock moved (libfaketime), and conntrack flushed so a DNAT applies at once.
+  "faketime": "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+  "conntrack": "/usr/sbin/conntrack",
 };
 
 /** Installs missing packages when root; returns the names still missing. */

@@ -159,10 +159,24 @@ export class ConnectorFacts implements FactSource {
           passing: policy.access.filter((a) => a.state === "allowed").length,
         }
         : undefined,
-      rtt: edgeApi?.connected
-        ? { ms: edgeApi.connectMs ?? null, target: edgeApi.target, score: null }
-        : undefined,
+      rtt: this.#rtt(dns, edgeApi, enrollment?.edgeAddress),
     };
+  }
+
+  /**
+   * The round trip to the edge: the DNS answer through the tunnel when there
+   * is one (the path user traffic takes), else the TCP connect to the API.
+   */
+  #rtt(
+    dns: DoctorFacts["dns"],
+    api: DoctorFacts["edgeApi"],
+    edgeAddress: string | undefined,
+  ): DoctorFacts["rtt"] {
+    if (dns?.answered && dns.ms !== undefined) {
+      return { ms: dns.ms, target: `${edgeAddress} through the tunnel`, score: null };
+    }
+    if (api?.connected) return { ms: api.connectMs ?? null, target: api.target, score: null };
+    return undefined;
   }
 
   /** Trusted-network host names that do not resolve right now. */

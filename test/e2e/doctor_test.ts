@@ -12,11 +12,26 @@
  * every hop healthy, the doctor done in under 10 s.
  */
 import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
 import { canUseNetns, NetnsLab, waitUntil } from "./netns.ts";
-import { adminLogin, CONN_IP, DENO, EDGE_IP, MAIN, type Roles, startRoles } from "./roles.ts";
+import {
+  adminLogin,
+  CONN_IP,
+  DENO,
+  EDGE_IP,
+  EDGE_TUNNEL_PORT,
+  MAIN,
+  type Roles,
+  startRoles,
+} from "./roles.ts";
 import type { DoctorReport, Hop } from "../../src/diag/doctor/mod.ts";
 
 const PORTAL = new URL("./tools/captive_portal.ts", import.meta.url).pathname;
+const SHOTS = new URL("../output/screenshots/", import.meta.url).pathname;
+const CHROMIUM = "/usr/bin/chromium";
+const DELAY = new URL("./tools/udp_delay.ts", import.meta.url).pathname;
+/** libfaketime (Debian faketime): moves this process's wall clock, nothing else. */
+const FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 
 /** The baseline app profile; rows change one thing in it. */
 function profile(change: (p: any) => void = () => {}) {
@@ -43,6 +58,10 @@ interface Row {
   evidence?: RegExp;
   on(): Promise<void>;
   off?(): Promise<void>;
+  /** Console languages to photograph the doctor page in while the fault is on. */
+  shoot?: ("en" | "de" | "fr")[];
+  /** Another verdict the same report must hold (the state the fault leads to). */
+  also?: [Hop, string];
   /** After `off`, wait until the tunnel is connected again (default true). */
   reconnect?: boolean;
 }
@@ -128,6 +147,32 @@ Deno.test({
       await p.status;
     };
     const nft = (ns: string, script: string) => lab.exec(ns, ["nft", "-f", "-"], { stdin: script });
+    // Chromium inside the connector's namespace, where its console listens on loopback.
+    const browser = `${dir}/chromium-in-ns`;
+    await Deno.writeTextFile(browser, `#!/bin/sh\nexec ip netns exec ${connNs} ${CHROMIUM} "$@"\n`);
+    await Deno.chmod(browser, 0o755);
+    await Deno.mkdir(SHOTS, { recursive: true });
+    /** Opens More ▸ Run the doctor in `lang`, checks the row for `hop`, photographs the page. */
+    const photograph = async (lang: "en" | "de" | "fr", hop: Hop, cause: string, name: string) => {
+      const b = await chromium.launch({
+        executablePath: browser,
+        headless: true,
+        args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
+      });
+      try {
+        const page = await b.newPage({ locale: lang, viewport: { width: 1280, height: 900 } });
+        page.setDefaultTimeout(20_000);
+        await page.goto("http://127.0.0.1:9080/more");
+        await page.click("#run-doctor");
+        await page.waitForSelector("#doctor-table");
+        const row = await page.textContent(`#hop-${hop}`);
+        assert.ok(row?.includes(cause), `doctor page row ${hop}: ${row}`);
+        assert.equal(await page.getAttribute("html", "lang"), lang);
+        await page.screenshot({ path: `${SHOTS}${name}-${lang}.png`, fullPage: true });
+      } finally {
+        await b.close();
+      }
+    };
 
     try {
       await setProfile(profile());
@@ -153,6 +198,7 @@ Deno.test({
         }
         assert.ok(ms < 10_000, `doctor took ${ms} ms`);
         console.log(`healthy doctor run: ${ms} ms (connector side ${report.durationMs} ms)`);
+        await photograph("en", "service", "ok", "doctor-healthy");
       });
 
       // Certificates of an inspecting middlebox (its own CA, a leaf for the edge's address).
@@ -206,35 +252,51 @@ Deno.test({
         "2",
       ]);
       let middlebox: Deno.ChildProcess | null = null;
+      let delay: Deno.ChildProcess | null = null;
       let portal: Deno.ChildProcess | null = null;
 
       const rows: Row[] = [
         {
-          name: "far edge (tc netem 200 ms on the path)",
+          // This kernel has no netem: a relay adds 100 ms each way to the tunnel's UDP.
+          name: "far edge (200 ms more round trip on the path)",
           hop: "edge_rtt",
           cause: "far_edge",
+          evidence: /takes (2\d\d|[3-9]\d\d) ms/,
           on: async () => {
-            await lab.exec(connNs, [
-              "tc",
-              "qdisc",
-              "add",
-              "dev",
-              "eth0",
-              "root",
-              "netem",
-              "delay",
-              "200ms",
+            delay = detached(connNs, "delay.log", [
+              DENO,
+              "run",
+              "-A",
+              DELAY,
+              `${CONN_IP}:5443`,
+              `${EDGE_IP}:${EDGE_TUNNEL_PORT}`,
+              "5444",
+              "100",
             ]);
+            await waitUntil("the delaying relay", async () => {
+              const x = await r.inNs(connNs, ["ss", "-uln"]);
+              return x.stdout.includes(`${CONN_IP}:5444`);
+            }, 20_000);
+            await nft(
+              connNs,
+              `table ip far {\n  chain out { type nat hook output priority -100; ip daddr ${EDGE_IP} udp dport ${EDGE_TUNNEL_PORT} udp sport != 5444 dnat to ${CONN_IP}:5443; }\n}\n`,
+            );
+            // Established flows keep their conntrack entry (and skip the DNAT): start afresh.
+            await lab.exec(connNs, ["conntrack", "-D", "-p", "udp"], { check: false });
           },
           off: async () => {
-            await lab.exec(connNs, ["tc", "qdisc", "del", "dev", "eth0", "root"]);
+            await lab.exec(connNs, ["nft", "delete", "table", "ip", "far"]);
+            await lab.exec(connNs, ["conntrack", "-D", "-p", "udp"], { check: false });
+            if (delay) await stop(delay);
           },
         },
         {
           name: "MTU 1280 link in the path (fragments dropped)",
           hop: "mtu",
           cause: "mtu_too_large",
-          evidence: /largest that did was 1220 bytes/,
+          // WireGuard pads to 16 bytes: 1216 + 60 bytes of headers is the last size under 1280.
+          evidence: /largest that did was 1216 bytes/,
+          shoot: ["de"],
           on: async () => {
             await lab.exec(connNs, ["ip", "link", "set", "eth0", "mtu", "1280"]);
             await nft(
@@ -252,6 +314,7 @@ Deno.test({
           hop: "edge_cert",
           cause: "middlebox_resigning",
           evidence: /Inspecting Proxy CA/,
+          shoot: ["en"],
           on: async () => {
             middlebox = detached(connNs, "mb.log", [
               "openssl",
@@ -358,6 +421,7 @@ Deno.test({
           name: "UDP dropped with TLS fallback off",
           hop: "edge_udp",
           cause: "udp_blocked",
+          also: ["fail_open", "fail_open_active"],
           on: async () => {
             await setProfile(profile((p) => (p.forwarding.tlsFallback = false)));
             await nft(
@@ -396,6 +460,7 @@ Deno.test({
           hop: "fail_open",
           cause: "fail_open_active",
           evidence: /you are NOT protected/,
+          shoot: ["fr"],
           on: async () => {
             await stop(r.edge);
           },
@@ -411,7 +476,8 @@ Deno.test({
           evidence: /7\d{3} s ahead/,
           on: async () => {
             await stop(r.connector);
-            r.connector = startConnector(["faketime", "-f", "+2h"]);
+            // env execs (faketime's own wrapper forks, and the kill would miss the connector).
+            r.connector = startConnector(["env", `LD_PRELOAD=${FAKETIME_LIB}`, "FAKETIME=+2h"]);
           },
           off: async () => {
             await stop(r.connector);
@@ -423,7 +489,16 @@ Deno.test({
           hop: "identity",
           cause: "cloned_identity",
           on: async () => {
-            await lab.exec(connNs, ["ip", "link", "set", "eth0", "address", "02:00:00:d0:c7:01"]);
+            // The same data directory on "another machine": ip netns exec binds
+            // /etc/netns/<ns>/machine-id over /etc/machine-id for the connector.
+            const etc = `/etc/netns/${connNs}`;
+            await Deno.mkdir(etc, { recursive: true });
+            lab.defer(() => Deno.remove(etc, { recursive: true }));
+            const id = Array.from(
+              crypto.getRandomValues(new Uint8Array(16)),
+              (b) => b.toString(16).padStart(2, "0"),
+            ).join("");
+            await Deno.writeTextFile(`${etc}/machine-id`, `${id}\n`);
             r.connector = startConnector();
           },
         },
@@ -438,9 +513,9 @@ Deno.test({
               `the doctor to name ${row.hop}/${row.cause}`,
               async () => {
                 last = await doctor().catch(() => null);
-                return !!last?.report.verdicts.some((v) =>
-                  v.hop === row.hop && v.cause === row.cause
-                );
+                const has = ([hop, cause]: [Hop, string]) =>
+                  !!last?.report.verdicts.some((v) => v.hop === hop && v.cause === cause);
+                return has([row.hop, row.cause]) && (!row.also || has(row.also));
               },
               45_000,
               500,
@@ -457,6 +532,9 @@ Deno.test({
           assert.ok(v.fix, "names a fix");
           if (row.evidence) assert.match(v.evidence, row.evidence);
           console.log(`  ${row.hop}/${row.cause}: ${v.evidence}\n    fix: ${v.fix}`);
+          for (const lang of row.shoot ?? []) {
+            await photograph(lang, row.hop, row.cause, `doctor-${row.cause}`);
+          }
           if (row.off) {
             await row.off();
             if (row.reconnect ?? true) await connected();

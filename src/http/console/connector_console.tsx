@@ -12,6 +12,8 @@
  * for the profile's password when the policy sets one.
  */
 import type { Context } from "hono";
+import type { DoctorReport } from "../../diag/doctor/mod.ts";
+import { DoctorPage } from "./connector_doctor_page.tsx";
 import { Hono } from "hono";
 import { type Clock, systemClock } from "../../clock.ts";
 import type { EngineStatus } from "../../connector/engine/mod.ts";
@@ -342,6 +344,20 @@ export function createConnectorConsole(deps: ConnectorConsoleDeps): Hono<Connect
     );
   };
   app.get("/more", (c) => morePage(c));
+  // The doctor runs through the local JSON API in-process: one report, whichever way it is asked.
+  app.get("/doctor", async (c) => {
+    const t = c.get("t");
+    const res = await deps.api.request(new Request("http://127.0.0.1/api/v1/diagnose"));
+    if (!res.ok) {
+      const body = await res.json().catch(() => null) as { error?: { message?: string } } | null;
+      return morePage(c, {
+        tone: "bad",
+        text: body?.error?.message ?? t("error.unexpected_connector"),
+      }, res.status >= 500 ? 502 : res.status);
+    }
+    const r = await res.json() as DoctorReport;
+    return frame(c, "more", t("doctor.title"), <DoctorPage t={t} lang={c.get("lang")} r={r} />);
+  });
 
   // ---- Fragments for live refresh ----
   app.get("/fragments/pill", (c) => {

@@ -342,6 +342,7 @@ export function MorePage(props: { t: Translate; lang: Lang; m: MoreModel }) {
                   id="capture-start"
                 />
               )}
+            <a href="/doctor" class="btn btn-primary" id="run-doctor">{t("doctor.run")}</a>
             <a
               href="/export.zip"
               class="btn btn-secondary"
