@@ -421,9 +421,11 @@ Deno.test({
           name: "UDP dropped with TLS fallback off",
           hop: "edge_udp",
           cause: "udp_blocked",
-          also: ["fail_open", "fail_open_active"],
+          // The connector keeps trying UDP (it does not fail open): no handshake is the state.
+          also: ["handshake", "no_handshake"],
           on: async () => {
             await setProfile(profile((p) => (p.forwarding.tlsFallback = false)));
+            await connected();
             await nft(
               connNs,
               `table ip noudp {\n  chain out { type filter hook output priority 0; ip daddr ${EDGE_IP} udp dport 4443 drop; }\n}\n`,
@@ -506,38 +508,42 @@ Deno.test({
 
       for (const row of rows) {
         await t.step(`${row.name} → ${row.hop}/${row.cause}`, async () => {
-          await row.on();
           let last: Awaited<ReturnType<typeof doctor>> | null = null;
           try {
-            await waitUntil(
-              `the doctor to name ${row.hop}/${row.cause}`,
-              async () => {
-                last = await doctor().catch(() => null);
-                const has = ([hop, cause]: [Hop, string]) =>
-                  !!last?.report.verdicts.some((v) => v.hop === hop && v.cause === cause);
-                return has([row.hop, row.cause]) && (!row.also || has(row.also));
-              },
-              45_000,
-              500,
-            );
-          } catch (e) {
-            throw new Error(
-              `${(e as Error).message}\n${JSON.stringify(last, null, 1)}\n${await r.logs()}`,
-            );
-          }
-          const { code, report } = last!;
-          const v = report.verdicts.find((x) => x.hop === row.hop)!;
-          assert.equal(code, 1, "a fault found: exit 1");
-          assert.ok(v.status === "fault" || v.status === "warn", v.status);
-          assert.ok(v.fix, "names a fix");
-          if (row.evidence) assert.match(v.evidence, row.evidence);
-          console.log(`  ${row.hop}/${row.cause}: ${v.evidence}\n    fix: ${v.fix}`);
-          for (const lang of row.shoot ?? []) {
-            await photograph(lang, row.hop, row.cause, `doctor-${row.cause}`);
-          }
-          if (row.off) {
-            await row.off();
-            if (row.reconnect ?? true) await connected();
+            await row.on();
+            try {
+              await waitUntil(
+                `the doctor to name ${row.hop}/${row.cause}`,
+                async () => {
+                  last = await doctor().catch(() => null);
+                  const has = ([hop, cause]: [Hop, string]) =>
+                    !!last?.report.verdicts.some((v) => v.hop === hop && v.cause === cause);
+                  return has([row.hop, row.cause]) && (!row.also || has(row.also));
+                },
+                45_000,
+                500,
+              );
+            } catch (e) {
+              throw new Error(
+                `${(e as Error).message}\n${JSON.stringify(last, null, 1)}\n${await r.logs()}`,
+              );
+            }
+            const { code, report } = last!;
+            const v = report.verdicts.find((x) => x.hop === row.hop)!;
+            assert.equal(code, 1, "a fault found: exit 1");
+            assert.ok(v.status === "fault" || v.status === "warn", v.status);
+            assert.ok(v.fix, "names a fix");
+            if (row.evidence) assert.match(v.evidence, row.evidence);
+            console.log(`  ${row.hop}/${row.cause}: ${v.evidence}\n    fix: ${v.fix}`);
+            for (const lang of row.shoot ?? []) {
+              await photograph(lang, row.hop, row.cause, `doctor-${row.cause}`);
+            }
+          } finally {
+            // Switch the fault off even when the row failed, so the next row starts clean.
+            if (row.off) {
+              await row.off();
+              if (row.reconnect ?? true) await connected();
+            }
           }
         });
       }

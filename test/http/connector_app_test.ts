@@ -12,6 +12,7 @@ import { ConnectorState } from "../../src/store/connector_state.ts";
 import { hashPassword } from "../../src/identity/password.ts";
 import { InputError } from "../../src/errors.ts";
 import { waitUntil } from "../e2e/netns.ts";
+import { diagnose, FixedFacts } from "../../src/diag/doctor/mod.ts";
 
 /** An engine double driven by the real state machine. */
 class MachineEngine implements ConnectorEngineApi {
@@ -257,4 +258,40 @@ Deno.test("local API: enrol with a key after logout; bad and missing keys are 4x
   assert.equal(r.status, 200);
   assert.equal((await r.json()).state, "authenticating");
   assert.deepEqual(engine.keys, ["pc1.abc"]);
+});
+
+Deno.test("local API: GET /api/v1/diagnose runs the doctor once for callers arriving together", async () => {
+  const { store, hub, engine } = setup();
+  let runs = 0;
+  let release: () => void = () => {};
+  const gate = new Promise<void>((r) => (release = r));
+  const app = createConnectorApp({
+    engine,
+    hub,
+    store,
+    diagnose: async () => {
+      runs++;
+      await gate;
+      return await diagnose(new FixedFacts({ service: { running: false, error: "test" } }));
+    },
+  });
+  const get = () =>
+    Promise.resolve(app.request("/api/v1/diagnose", { headers: { host: "127.0.0.1:9080" } }));
+  const both = Promise.all([get(), get()]);
+  release();
+  const [a, b] = await both;
+  assert.equal(a.status, 200);
+  const ra = await a.json(), rb = await b.json();
+  assert.deepEqual(ra, rb);
+  assert.equal(ra.exitCode, 1);
+  assert.equal(ra.verdicts[0].cause, "service_not_running");
+  assert.equal(runs, 1);
+  // A page on another host cannot read it (DNS rebinding).
+  const foreign = await app.request("/api/v1/diagnose", { headers: { host: "evil.example" } });
+  assert.equal(foreign.status, 403);
+  // Without a doctor: a 404 with a code and a sentence.
+  const { req } = setup();
+  const none = await req("/api/v1/diagnose");
+  assert.equal(none.status, 404);
+  assert.equal((await none.json()).error.code, "not_supported");
 });

@@ -7,7 +7,8 @@
  *
  * To stay quick, each round pings a spread of sizes at once and the next
  * round narrows between the largest that passed and the smallest that
- * failed: three rounds of one second at most cover 576..1500 to the byte.
+ * failed: three or four rounds of one second at most cover 576..1500 to the
+ * byte.
  */
 import type { DoctorFacts } from "./types.ts";
 
@@ -72,7 +73,6 @@ export async function probeMtu(
     if (newLo === lo && newHi === hi) break;
     lo = newLo;
     hi = newHi;
-    if (lo < MTU_FLOOR && hi === sizes[0]) break; // even the smallest failed
   }
   return {
     tunnelMtu,
