@@ -178,6 +178,15 @@ const SCENARIOS: [string, Change, Hop, string][] = [
     "middlebox_resigning",
   ],
   [
+    "UDP dropped while the session is young: handshakes go unanswered",
+    (f) => {
+      Object.assign(f.tunnel!, { state: "connecting", transport: null, handshakeAgeMs: 40_000 });
+      f.dns = { server: "100.64.0.1", answered: false, error: "timed out" };
+    },
+    "edge_udp",
+    "udp_blocked",
+  ],
+  [
     "tunnel device missing",
     (f) => {
       f.tunnel!.devicePresent = false;

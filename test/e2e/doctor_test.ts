@@ -421,8 +421,8 @@ Deno.test({
           name: "UDP dropped with TLS fallback off",
           hop: "edge_udp",
           cause: "udp_blocked",
-          // The connector keeps trying UDP (it does not fail open): no handshake is the state.
-          also: ["handshake", "no_handshake"],
+          // The connector keeps trying UDP (it does not fail open): the edge stops answering.
+          also: ["handshake", "handshake_unanswered"],
           on: async () => {
             await setProfile(profile((p) => (p.forwarding.tlsFallback = false)));
             await connected();

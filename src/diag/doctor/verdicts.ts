@@ -148,6 +148,11 @@ export function idpVerdict(f: DoctorFacts, now: number): Verdict {
   return v("idp", "ok", "ok", `The identity provider ${p.url} answers over TLS.`);
 }
 
+/** Neither the DNS query nor any don't-fragment ping got an answer through the tunnel. */
+function tunnelSilent(f: DoctorFacts): boolean {
+  return f.dns?.answered === false && (!f.mtu || f.mtu.largestOk === null);
+}
+
 function tunnelWanted(f: DoctorFacts): boolean {
   return f.tunnel?.wanted ?? false;
 }
@@ -159,7 +164,9 @@ export function edgeUdpVerdict(f: DoctorFacts): Verdict {
   if (!t.wanted) {
     return v("edge_udp", "skipped", "no_tunnel", "No tunnel is wanted on this network.");
   }
-  const fresh = t.handshakeAgeMs !== null && t.handshakeAgeMs < HANDSHAKE_STALE_MS;
+  // Fresh: a recent handshake, and the edge still answers through the tunnel.
+  const fresh = t.handshakeAgeMs !== null && t.handshakeAgeMs < HANDSHAKE_STALE_MS &&
+    !tunnelSilent(f);
   if (t.transport === "udp" && fresh) {
     return v("edge_udp", "ok", "ok", `The tunnel runs over UDP to ${t.udpEndpoint}.`);
   }
@@ -292,6 +299,17 @@ export function handshakeVerdict(f: DoctorFacts): Verdict {
     );
   }
   const s = Math.round(t.handshakeAgeMs / 1000);
+  if (t.state !== "connected" && tunnelSilent(f)) {
+    // The session is still within its lifetime, but the edge stopped answering through it.
+    return v(
+      "handshake",
+      "fault",
+      "handshake_unanswered",
+      `The last handshake completed ${s} s ago; the edge no longer answers through the tunnel ` +
+        `(engine state ${t.state}${t.stateReason ? `: ${t.stateReason}` : ""}).`,
+      "See the edge_udp and edge_tls verdicts for what blocks it.",
+    );
+  }
   if (t.handshakeAgeMs >= HANDSHAKE_STALE_MS) {
     return v(
       "handshake",
@@ -301,7 +319,12 @@ export function handshakeVerdict(f: DoctorFacts): Verdict {
       "See the edge_udp and edge_tls verdicts; restart the connector if they are healthy.",
     );
   }
-  return v("handshake", "ok", "ok", `Last handshake ${s} s ago over ${t.transport ?? "?"}.`);
+  return v(
+    "handshake",
+    "ok",
+    "ok",
+    `Last handshake ${s} s ago${t.transport ? ` over ${t.transport.toUpperCase()}` : ""}.`,
+  );
 }
 
 /** The forwarding action for this network, and why. */
