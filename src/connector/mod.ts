@@ -23,6 +23,9 @@ import type { TunnelPort } from "./tunnel_port.ts";
 import { VERSION } from "../version.ts";
 import { SystemTrustStore } from "./trust_store.ts";
 import { LocalProxy, type LocalProxyOptions } from "./local_proxy.ts";
+import { ZdxRunner } from "../zdx/runner.ts";
+import { probeWeb } from "../zdx/web_probe.ts";
+import { dnsProbe } from "./liveness.ts";
 
 export { Engine } from "./engine/mod.ts";
 export type { EngineStatus } from "./engine/mod.ts";
@@ -94,6 +97,8 @@ export interface ConnectorHandle {
   hub: NotificationHub;
   identity: DeviceIdentity;
   dataDir: string;
+  /** Digital-experience probes of the policy in force. */
+  zdx: ZdxRunner;
   /** Stops the engine, tears the tunnel down and closes the store; idempotent. */
   stop(): Promise<void>;
 }
@@ -191,6 +196,7 @@ export async function startConnector(
       { refreshSec: 30, ...config.dlp, mode: dlpMode, dataDir, clock: ports.clock },
     );
     dlp?.start();
+    const zdx = startZdx(engine, store);
     let stopped = false;
     return {
       engine,
@@ -199,9 +205,11 @@ export async function startConnector(
       dlp,
       identity,
       dataDir,
+      zdx: zdx.runner,
       async stop() {
         if (stopped) return;
         stopped = true;
+        zdx.stop();
         await dlp?.stop();
         await engine.stop();
         await localProxy.stop();
@@ -213,6 +221,42 @@ export async function startConnector(
     store.close();
     throw err;
   }
+}
+
+/**
+ * Runs the policy's digital-experience probes; follows policy changes (looked
+ * at every 2 s: probes run at 5 s intervals at the shortest). The tunnel's
+ * round trip rides with each result so the score can tell the device → edge
+ * part from the rest.
+ */
+function startZdx(engine: Engine, store: ConnectorState) {
+  const runner = new ZdxRunner({
+    probe: (t) => probeWeb(t),
+    edgeRtt: async () => {
+      const e = store.getEnrollment();
+      if (!e || engine.state.kind !== "connected") return null;
+      const ms = await dnsProbe(engine.policy?.edgeDns ?? e.edgeAddress, 1000)();
+      return ms === null ? null : Math.round(ms * 10) / 10;
+    },
+  });
+  let seen: string | null = null;
+  const look = () => {
+    const probes = engine.policy?.appProfile.zdxProbes ?? [];
+    const key = JSON.stringify(probes);
+    if (key !== seen) {
+      seen = key;
+      runner.configure(probes);
+    }
+  };
+  look();
+  const timer = setInterval(look, 2000);
+  return {
+    runner,
+    stop() {
+      clearInterval(timer);
+      runner.stop();
+    },
+  };
 }
 
 /**

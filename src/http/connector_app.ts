@@ -52,6 +52,8 @@ export interface ConnectorAppDeps {
   onUninstall?: () => void;
   /** "Repair app" (src/connector/repair.ts); absent → the repair action is not available. */
   repair?: { run(): Promise<unknown> } | null;
+  /** Digital-experience scores and history (GET /api/v1/zdx); absent → 404. */
+  zdx?: { status(): unknown };
   /** Runs the doctor (GET /api/v1/diagnose); absent → 404. */
   diagnose?: () => Promise<DoctorReport>;
   /** Wall clock for the failure budget (tests). */
@@ -159,6 +161,11 @@ export function createConnectorApp(deps: ConnectorAppDeps): Hono {
 
   // The pid tells a console waiting out a restart when the new process answers.
   app.get("/api/v1/status", (c) => c.json({ ...deps.engine.status(), pid: Deno.pid }));
+
+  app.get("/api/v1/zdx", (c) => {
+    if (!deps.zdx) return err(c, 404, "not_supported", "Digital experience is not available here");
+    return c.json(deps.zdx.status());
+  });
 
   // One doctor run at a time: callers arriving meanwhile share its report.
   let diagnosing: Promise<DoctorReport> | null = null;

@@ -104,6 +104,17 @@ export const ScryptHash = z.string().superRefine((v, ctx) => {
   const why = scryptHashProblem(v);
   if (why) ctx.addIssue({ code: "custom", message: `not an scrypt hash: ${why}` });
 });
+/** A digital-experience web probe the connector runs (src/zdx/web_probe.ts). */
+export const ZdxProbe = z.object({
+  name: z.string().regex(/^[A-Za-z0-9 ._-]{1,64}$/, {
+    error: "expected 1-64 letters, digits, spaces, dots, dashes or underscores",
+  }),
+  url: z.url({ protocol: /^https?$/, error: "expected an http:// or https:// URL" }).max(2048),
+  intervalSec: z.number().int().min(5).max(3600).default(60),
+  timeoutMs: z.number().int().min(500).max(30_000).default(10_000),
+}).strict();
+/** @see ZdxProbe */
+export type ZdxProbe = z.infer<typeof ZdxProbe>;
 
 /** App profile: per user group, by rule order. */
 export const AppProfile = z.object({
@@ -147,6 +158,8 @@ export const AppProfile = z.object({
    * and removes a CA it installed before.
    */
   installInspectionCa: z.boolean().default(false),
+  /** Digital-experience probes for this group's devices (absent: none). */
+  zdxProbes: z.array(ZdxProbe).max(20).optional(),
 }).strict();
 /** @see AppProfile */
 export type AppProfile = z.infer<typeof AppProfile>;

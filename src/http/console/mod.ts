@@ -88,6 +88,7 @@ export function connectorListenerApp(
     onRestart: parts.requestRestart,
     dlp: handle.dlp,
     repair,
+    zdx: handle.zdx,
     diagnose: () =>
       diagnose(
         new ConnectorFacts({
@@ -95,6 +96,7 @@ export function connectorListenerApp(
           store: handle.store,
           identity: handle.identity,
           tunnelInterface: parts.config.tunInterface,
+          zdxScore: () => handle.zdx.status().deviceScore,
         }),
       ),
   });
