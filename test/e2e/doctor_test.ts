@@ -27,6 +27,8 @@ import {
 import type { DoctorReport, Hop } from "../../src/diag/doctor/mod.ts";
 
 const PORTAL = new URL("./tools/captive_portal.ts", import.meta.url).pathname;
+/** A web server beyond the edge (on the edge's loopback), reached through the tunnel. */
+const WEB_IP = "198.18.0.80";
 const SHOTS = new URL("../output/screenshots/", import.meta.url).pathname;
 const CHROMIUM = "/usr/bin/chromium";
 const DELAY = new URL("./tools/udp_delay.ts", import.meta.url).pathname;
@@ -45,6 +47,7 @@ function profile(change: (p: any) => void = () => {}) {
     },
     failOpen: { edgeUnreachable: "direct", retries: 2 },
     policyRefreshSec: 10,
+    zdxProbes: [{ name: "intranet", url: `http://${WEB_IP}/`, intervalSec: 5, timeoutMs: 3000 }],
   };
   change(p);
   return p;
@@ -175,6 +178,12 @@ Deno.test({
     };
 
     try {
+      await lab.exec(edgeNs, ["ip", "addr", "add", `${WEB_IP}/32`, "dev", "lo"]);
+      detached(edgeNs, "web.log", [
+        DENO,
+        "eval",
+        `Deno.serve({ hostname: "${WEB_IP}", port: 80 }, () => new Response("intranet home"))`,
+      ]);
       await setProfile(profile());
       await connected();
 
@@ -200,6 +209,54 @@ Deno.test({
         console.log(`healthy doctor run: ${ms} ms (connector side ${report.durationMs} ms)`);
         await photograph("en", "service", "ok", "doctor-healthy");
       });
+
+      await t.step(
+        "ZDX: the policy's probe runs through the tunnel and scores; Experience tab",
+        async () => {
+          let z: any = null;
+          await waitUntil(
+            "a scored ZDX result",
+            async () => {
+              const out = await r.inNs(connNs, ["curl", "-s", "http://127.0.0.1:9080/api/v1/zdx"]);
+              z = JSON.parse(out.stdout);
+              return z.probes?.[0]?.series?.length >= 2;
+            },
+            30_000,
+            500,
+          );
+          const latest = z.probes[0].latest;
+          assert.equal(latest.ok, true, JSON.stringify(latest));
+          assert.equal(latest.status, 200);
+          assert.equal(latest.bytes, "intranet home".length);
+          assert.equal(latest.address, `${WEB_IP}:80`);
+          // Through the tunnel: the tunnel's round trip rides along.
+          assert.equal(typeof latest.edgeRttMs, "number");
+          assert.equal(latest.band, "good");
+          assert.ok(z.deviceScore >= 66);
+          for (const lang of ["en", "de", "fr"] as const) {
+            const b = await chromium.launch({
+              executablePath: browser,
+              headless: true,
+              args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
+            });
+            try {
+              const page = await b.newPage({
+                locale: lang,
+                viewport: { width: 1280, height: 900 },
+              });
+              page.setDefaultTimeout(20_000);
+              await page.goto("http://127.0.0.1:9080/zdx");
+              await page.waitForSelector("#zdx-chart canvas");
+              const row = await page.textContent("#zdx-intranet");
+              assert.match(row ?? "", /intranet/);
+              assert.match(await page.textContent("#zdx-device-score") ?? "", /\d+ · /);
+              await page.screenshot({ path: `${SHOTS}zdx-connector-${lang}.png`, fullPage: true });
+            } finally {
+              await b.close();
+            }
+          }
+        },
+      );
 
       // Certificates of an inspecting middlebox (its own CA, a leaf for the edge's address).
       const mb = `${dir}/mb`;

@@ -37,6 +37,10 @@ const STATIC_TYPES: Record<string, string> = {
   "console.js": "text/javascript; charset=utf-8",
   "htmx-2.0.11.min.js": "text/javascript; charset=utf-8",
   "favicon.svg": "image/svg+xml",
+  // uPlot, vendored from its npm package (MIT, web/static/uPlot-1.6.32.LICENSE.txt).
+  "uPlot-1.6.32.iife.min.js": "text/javascript; charset=utf-8",
+  "uPlot-1.6.32.min.css": "text/css; charset=utf-8",
+  "zdx_chart.js": "text/javascript; charset=utf-8",
 };
 
 const staticCache = new Map<string, Uint8Array>();

@@ -14,6 +14,8 @@
 import type { Context } from "hono";
 import type { DoctorReport } from "../../diag/doctor/mod.ts";
 import { DoctorPage } from "./connector_doctor_page.tsx";
+import { ZdxPage } from "./connector_zdx_page.tsx";
+import type { ZdxStatus } from "../../zdx/runner.ts";
 import { Hono } from "hono";
 import { type Clock, systemClock } from "../../clock.ts";
 import type { EngineStatus } from "../../connector/engine/mod.ts";
@@ -101,6 +103,8 @@ export interface ConnectorConsoleDeps {
   sseKeepaliveMs?: number;
   /** "Repair app": its last report (the API runs it); absent: no Repair button. */
   repair?: { readonly last: RepairReport | null } | null;
+  /** Digital experience (the Experience tab); absent: no tab. */
+  zdx?: { status(): ZdxStatus } | null;
   /** Endpoint DLP (the Data protection tab); absent or null: DLP is off. */
   dlp?: { status(): DlpStatus } | null;
 }
@@ -212,6 +216,7 @@ export function createConnectorConsole(deps: ConnectorConsoleDeps): Hono<Connect
       ["/private-access", "private", t("conn.tab.private")],
       ["/data-protection", "dlp", t("conn.tab.dlp")],
       ["/notifications", "notifications", t("conn.tab.notifications")],
+      ...(deps.zdx ? [["/zdx", "zdx", t("conn.tab.zdx")]] : []),
       ["/more", "more", t("conn.tab.more")],
     ].map(([href, id, label]) => ({ href, label, active: id === active, id: `tab-${id}` }));
     return page(
@@ -344,6 +349,16 @@ export function createConnectorConsole(deps: ConnectorConsoleDeps): Hono<Connect
     );
   };
   app.get("/more", (c) => morePage(c));
+  app.get("/zdx", (c) => {
+    const t = c.get("t");
+    if (!deps.zdx) return c.notFound();
+    return frame(
+      c,
+      "zdx",
+      t("zdx.title"),
+      <ZdxPage t={t} lang={c.get("lang")} z={deps.zdx.status()} now={clock.now()} />,
+    );
+  });
   // The doctor runs through the local JSON API in-process: one report, whichever way it is asked.
   app.get("/doctor", async (c) => {
     const t = c.get("t");

@@ -152,6 +152,7 @@ export function connectorConsoleApp(parts: ConsoleParts, opts: ConnectorConsoleO
     uninstallAvailable: parts.uninstallAvailable,
     repair: parts.repair ?? null,
     logFiles: parts.logFiles,
+    zdx: handle.zdx,
   });
   const app = new Hono();
   app.all("/api/*", (c) => api.fetch(c.req.raw, c.env));
