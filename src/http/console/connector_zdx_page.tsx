@@ -20,6 +20,13 @@ function scorePill(t: Translate, score: number | null, id?: string) {
   return <Pill tone={TONE[b]} id={id}>{`${score} · ${t(`zdx.band.${b}` as never)}`}</Pill>;
 }
 
+/** The chart's data: a JSON block the browser never runs (type application/json). */
+function dataBlock(json: string) {
+  return (
+    <script type="application/json" class="zdx-data" dangerouslySetInnerHTML={{ __html: json }} />
+  );
+}
+
 function probeName(name: string, url: string) {
   return <span title={url}>{name}</span>;
 }
@@ -94,12 +101,7 @@ export function ZdxPage(props: { t: Translate; lang: Lang; z: ZdxStatus; now: nu
       </Card>
       <Card title={t("zdx.chart")} wide>
         <div class="zdx-chart" id="zdx-chart">
-          <script
-            type="application/json"
-            class="zdx-data"
-            dangerouslySetInnerHTML={{ __html: json }}
-          >
-          </script>
+          {dataBlock(json)}
           <div class="zdx-plot" role="img" aria-label={t("zdx.chart")}></div>
         </div>
       </Card>
