@@ -21,6 +21,7 @@ import type { EnrollmentKeyPayload } from "../control/enrollment_key.ts";
 import { PortcullisError } from "../errors.ts";
 import type { PolicyBundle } from "../policy/types.ts";
 import type { DlpBundle } from "../dlp/types.ts";
+import type { ZdxReportItem } from "../zdx/runner.ts";
 
 /** The edge answered with its error body (`{"error":{"code","message"}}`). */
 export class EdgeApiError extends PortcullisError {
@@ -124,6 +125,8 @@ export interface EdgeApi {
   fetchDlpPolicy?(etag?: string | null): Promise<DlpFetch>;
   /** Sends one signed DLP incident report. */
   reportDlpIncident?(payload: string, signature: string): Promise<void>;
+  /** Sends a batch of digital-experience results (POST /api/v1/zdx). */
+  reportZdx?(results: ZdxReportItem[]): Promise<void>;
 }
 
 /** Result of a conditional DLP bundle fetch. */

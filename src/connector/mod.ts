@@ -12,7 +12,8 @@ import type { PostureReport } from "../control/mod.ts";
 import { collectFacts, collectOs, type PostureSources } from "../posture/mod.ts";
 import { factsToWire, postureSigningMessage } from "../posture/report.ts";
 import { ConnectorState } from "../store/connector_state.ts";
-import type { EdgeApiFactory } from "./edge_api.ts";
+import type { EdgeApi, EdgeApiFactory } from "./edge_api.ts";
+import { ZdxUploader } from "./zdx_upload.ts";
 import { bootstrapBase, parseEnrollmentKey } from "./enrollment_key.ts";
 import { type DeviceInfo, Engine } from "./engine/mod.ts";
 import { type DeviceIdentity, loadOrCreateIdentity, toBase64 } from "./identity.ts";
@@ -196,7 +197,7 @@ export async function startConnector(
       { refreshSec: 30, ...config.dlp, mode: dlpMode, dataDir, clock: ports.clock },
     );
     dlp?.start();
-    const zdx = startZdx(engine, store);
+    const zdx = startZdx(engine, store, identity, ports.edge);
     let stopped = false;
     return {
       engine,
@@ -229,8 +230,28 @@ export async function startConnector(
  * round trip rides with each result so the score can tell the device → edge
  * part from the rest.
  */
-function startZdx(engine: Engine, store: ConnectorState) {
+function startZdx(
+  engine: Engine,
+  store: ConnectorState,
+  identity: DeviceIdentity,
+  edge: EdgeApiFactory,
+) {
+  let client: { key: string; api: EdgeApi } | null = null;
+  const upload = new ZdxUploader(() => {
+    const e = store.getEnrollment();
+    const credential = identity.credential;
+    if (!e || !credential) return null;
+    const key = `${e.apiUrl}\n${e.deviceId}`;
+    if (client?.key !== key) {
+      client?.api.close();
+      client = { key, api: edge.client(e.apiUrl, e.caPem) };
+    }
+    client.api.setCredentials(credential, identity.fingerprintHash);
+    return client.api;
+  });
+  upload.start();
   const runner = new ZdxRunner({
+    onResult: (r) => upload.push(r),
     probe: (t) => probeWeb(t),
     edgeRtt: async () => {
       const e = store.getEnrollment();
@@ -255,6 +276,8 @@ function startZdx(engine: Engine, store: ConnectorState) {
     stop() {
       clearInterval(timer);
       runner.stop();
+      upload.stop();
+      client?.api.close();
     },
   };
 }

@@ -15,6 +15,7 @@
  * Transport is injectable (`fetch`) so tests can run the client against a
  * Hono app in-process; the default is the real `fetch` with the pinned client.
  */
+import type { ZdxReportItem } from "../zdx/runner.ts";
 import { z } from "zod";
 import type { Clock } from "../clock.ts";
 import { systemClock } from "../clock.ts";
@@ -183,6 +184,14 @@ export class EdgeClient implements EdgeApi {
     const res = await this.#request("POST", "/api/v1/posture", { json: report });
     const { passed, profiles } = await this.#parse(res, PostureResponse, "report posture");
     return { passed, profiles };
+  }
+
+  /** POST /api/v1/zdx. */
+  async reportZdx(results: ZdxReportItem[]): Promise<void> {
+    await this.#drain(
+      await this.#request("POST", "/api/v1/zdx", { json: { results } }),
+      "report digital experience",
+    );
   }
 
   /** POST /api/v1/heartbeat. */

@@ -56,6 +56,16 @@ export type NotifyEvent =
     filesScanned: number;
     findings: number;
     error: string;
+  }
+  | {
+    kind: "zdx_degraded";
+    deviceId: string;
+    hostname: string;
+    probe: string;
+    score: number;
+    /** The hop whose time grew (src/zdx/score.ts ZdxHop), or "unknown". */
+    hop: string;
+    z: number;
   };
 
 /** The kinds of event, for filters. */
@@ -117,6 +127,12 @@ function describe(ev: NotifyEvent): { severity: NotificationRecord["severity"]; 
             ev.missing === 1 ? "" : "s"
           } missing.`,
         };
+    case "zdx_degraded":
+      return {
+        severity: "warning",
+        message: `Digital experience of "${ev.probe}" on "${ev.hostname}" dropped to ${ev.score} ` +
+          `(${ev.z} spreads below its baseline): the ${ev.hop.replace(/_/g, " ")} hop grew.`,
+      };
     case "saas_scan_finished":
       return ev.state === "completed"
         ? {

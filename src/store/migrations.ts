@@ -361,6 +361,32 @@ CREATE TABLE saas_items (
 `,
   },
   {
+    version: 7,
+    name: "zdx_results",
+    sql: `
+-- Digital-experience probe results sent by connectors in batches (src/zdx),
+-- each scored by the edge against that device's and probe's own history.
+-- phases is the JSON of the measured phases (NULL when the probe failed).
+CREATE TABLE zdx_results (
+  id INTEGER PRIMARY KEY,
+  device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+  probe TEXT NOT NULL,
+  url TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  ok INTEGER NOT NULL CHECK (ok IN (0, 1)),
+  status INTEGER,
+  phases TEXT,
+  edge_rtt_ms REAL,
+  score INTEGER NOT NULL CHECK (score BETWEEN 0 AND 100),
+  z REAL,
+  worst_hop TEXT,
+  received_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX zdx_results_device_probe ON zdx_results(device_id, probe, at);
+CREATE INDEX zdx_results_at ON zdx_results(at);
+`,
+  },
+  {
     version: 8,
     name: "web_proxy",
     sql: `

@@ -29,6 +29,7 @@ import {
   SupportRepo,
   UsersRepo,
   WebLogRepo,
+  ZdxRepo,
 } from "./repos/mod.ts";
 
 export { Database, type OpenOptions, type SqlValue, StoreError } from "./db.ts";
@@ -74,6 +75,7 @@ export const TABLES = [
   "posture_results",
   "c2c_registrations",
   "notifications",
+  "zdx_results",
   "audit_log",
   "support_requests",
   "dlp_dictionaries",
@@ -108,6 +110,8 @@ export class Store {
   readonly policy: PolicyRepo;
   /** Posture reports. */
   readonly posture: PostureRepo;
+  /** Digital-experience results (migration 7). */
+  readonly zdx: ZdxRepo;
   /** Client-to-client registrations. */
   readonly c2c: C2cRepo;
   /** Notifications. */
@@ -147,6 +151,7 @@ export class Store {
     this.leases = new LeasesRepo(db);
     this.policy = new PolicyRepo(db);
     this.posture = new PostureRepo(db);
+    this.zdx = new ZdxRepo(db);
     this.c2c = new C2cRepo(db);
     this.notifications = new NotificationsRepo(db);
     this.audit = new AuditRepo(db);

@@ -16,6 +16,17 @@ import type { WebProbeResult, WebProbeTarget } from "./web_probe.ts";
 /** Results kept per probe. */
 export const HISTORY_LIMIT = 1440;
 
+/** One result as a connector sends it. */
+export interface ZdxReportItem {
+  probe: string;
+  url: string;
+  at: number;
+  ok: boolean;
+  status: number | null;
+  phases: { dns: number; connect: number; tls: number; ttfb: number; total: number } | null;
+  edgeRttMs: number | null;
+}
+
 /** One scored result. */
 export interface ZdxResult extends WebProbeResult {
   probe: string;
@@ -32,6 +43,8 @@ export interface ZdxRunnerDeps {
   /** The tunnel's current round trip to the edge (null: not tunnelled or unknown). */
   edgeRtt: () => Promise<number | null>;
   timers?: Timers;
+  /** Called with every recorded result (the connector batches them to the edge). */
+  onResult?: (r: ZdxResult) => void;
 }
 
 /** The status the local API and the console show. */
@@ -105,6 +118,7 @@ export class ZdxRunner {
       history.push(result);
       if (history.length > HISTORY_LIMIT) history.splice(0, history.length - HISTORY_LIMIT);
       this.#history.set(p.name, history);
+      this.#d.onResult?.(result);
     }
     return result;
   }

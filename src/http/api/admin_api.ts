@@ -45,6 +45,7 @@ import { webAdminApi } from "./web_api.ts";
 import { saasAdminApi, tenantJson } from "./saas_api.ts";
 import type { EdgeEnv, ResolvedDeps } from "./env.ts";
 import { SSE_HEADERS, sseStream, StreamSlots } from "./sse.ts";
+import { zdxFleet } from "../../edge/zdx.ts";
 
 const log = logger("auth");
 
@@ -344,6 +345,12 @@ export function adminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
   });
 
   // Devices
+  // Digital experience of the fleet: per app, per device, per edge, and the hops over time.
+  app.get("/zdx", (c) => {
+    const hours = queryInt(c, "hours", 1, 24 * 7, 24);
+    return c.json(zdxFleet(ctx, hours * 3600_000), 200);
+  });
+
   app.get("/devices", (c) => {
     const leases = store.leases.all();
     return c.json({

@@ -30,7 +30,9 @@ import {
   EnrollRequest,
   HeartbeatRequest,
   type PolicyResponse,
+  ZdxReport,
 } from "./schemas.ts";
+import { ingestZdx } from "../../edge/zdx.ts";
 import { SSE_HEADERS, sseStream, StreamSlots } from "./sse.ts";
 
 /** Largest support bundle accepted (10 MiB). */
@@ -169,6 +171,14 @@ export function deviceApi(deps: ResolvedDeps): Hono<EdgeEnv> {
     const report = await readJson(c, SignedPostureReport);
     const verdict = acceptPostureReport(ctx, c.get("device"), report);
     return c.json({ ...verdict, serverTime: iso(ctx.clock.now()) }, 200);
+  });
+
+  app.post("/zdx", auth, async (c) => {
+    const device = c.get("device");
+    const { results } = await readJson(c, ZdxReport, 256 * 1024);
+    const scored = ingestZdx(ctx, device, results);
+    ctx.store.devices.touch(device.id, ctx.clock.now());
+    return c.json({ accepted: scored.length, scores: scored }, 200);
   });
 
   app.post("/c2c/register", auth, async (c) => {

@@ -113,6 +113,25 @@ export const PostureReport = SignedPostureReport satisfies z.ZodType<control.Pos
 /** @see PostureReport */
 export type PostureReport = z.infer<typeof PostureReport>;
 
+const Ms = z.number().min(0).max(600_000);
+
+/** POST /api/v1/zdx request: a batch of digital-experience results (src/zdx). */
+export const ZdxReport = z.object({
+  results: z.array(
+    z.object({
+      probe: z.string().regex(/^[A-Za-z0-9 ._-]{1,64}$/),
+      url: z.string().max(2048).regex(/^https?:\/\//),
+      at: z.number().int().min(0).max(8.64e15),
+      ok: z.boolean(),
+      status: z.number().int().min(100).max(599).nullable(),
+      phases: z.object({ dns: Ms, connect: Ms, tls: Ms, ttfb: Ms, total: Ms }).strict().nullable(),
+      edgeRttMs: Ms.nullable(),
+    }).strict(),
+  ).min(1).max(500),
+}).strict();
+/** @see ZdxReport */
+export type ZdxReport = z.infer<typeof ZdxReport>;
+
 /** POST /api/v1/c2c/register request. */
 export const C2cRegisterRequest = z.object({
   fqdn: z.string().min(1).max(253),

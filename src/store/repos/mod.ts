@@ -28,3 +28,4 @@ export * from "./saas_consents.ts";
 export * from "./saas_scans.ts";
 export * from "./saas_drives.ts";
 export * from "./saas_items.ts";
+export * from "./zdx.ts";

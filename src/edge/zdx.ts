@@ -1,0 +1,149 @@
+/**
+ * The edge's half of digital experience: connectors send their probe
+ * results in batches; the edge scores each against that device's and
+ * probe's own stored history (the same formula as the connector,
+ * src/zdx/score.ts, so both agree on what "normal" is), keeps them, raises
+ * an alert when a score drops well below its baseline — naming the hop
+ * whose time grew — and aggregates the fleet per app, per device and per
+ * edge for the console.
+ */
+import type { DeviceRecord } from "../store/mod.ts";
+import type { ZdxRecord } from "../store/repos/zdx.ts";
+import { type Band, band, deviceScore, hopsOf, scoreSample, type ZdxHop } from "../zdx/score.ts";
+import type { EdgeContext } from "./context.ts";
+import type { ZdxReportItem } from "../zdx/runner.ts";
+
+export type { ZdxReportItem } from "../zdx/runner.ts";
+
+/** z at or above which a drop is "well below the baseline" and alerts. */
+export const ALERT_Z = 3;
+/** At most one alert per device and probe in this many ms. */
+export const ALERT_QUIET_MS = 10 * 60_000;
+
+const lastAlert = new WeakMap<EdgeContext, Map<string, number>>();
+
+/** Scores, stores and (when a score drops well below normal) alerts; returns the scores. */
+export function ingestZdx(
+  ctx: EdgeContext,
+  device: DeviceRecord,
+  items: readonly ZdxReportItem[],
+): { probe: string; at: number; score: number; band: Band; worstHop: ZdxHop | null }[] {
+  const now = ctx.clock.now();
+  const sorted = [...items].sort((a, b) => a.at - b.at);
+  const out: ReturnType<typeof ingestZdx> = [];
+  const alerts: { probe: string; score: number; hop: ZdxHop | null; z: number }[] = [];
+  ctx.store.transaction(() => {
+    for (const it of sorted) {
+      const history = ctx.store.zdx.history(device.id, it.probe, 30).map((h) => ({
+        ok: h.ok,
+        status: h.status,
+        phases: h.phases,
+        edgeRttMs: h.edgeRttMs,
+      }));
+      const s = scoreSample(it, history);
+      ctx.store.zdx.insert({
+        deviceId: device.id,
+        probe: it.probe,
+        url: it.url,
+        at: it.at,
+        ok: it.ok,
+        status: it.status,
+        phases: it.phases,
+        edgeRttMs: it.edgeRttMs,
+        score: s.score,
+        z: s.z,
+        worstHop: s.worstHop,
+        receivedAt: now,
+      });
+      out.push({ probe: it.probe, at: it.at, score: s.score, band: s.band, worstHop: s.worstHop });
+      if (s.z !== null && s.z >= ALERT_Z && s.band !== "good") {
+        alerts.push({ probe: it.probe, score: s.score, hop: s.worstHop, z: s.z });
+      }
+    }
+  });
+  let quiet = lastAlert.get(ctx);
+  if (!quiet) lastAlert.set(ctx, quiet = new Map());
+  for (const a of alerts) {
+    const key = `${device.id}\u0000${a.probe}`;
+    if (now - (quiet.get(key) ?? -Infinity) < ALERT_QUIET_MS) continue;
+    quiet.set(key, now);
+    ctx.notifier.publish({
+      kind: "zdx_degraded",
+      deviceId: device.id,
+      hostname: device.hostname,
+      probe: a.probe,
+      score: a.score,
+      hop: a.hop ?? "unknown",
+      z: a.z,
+    });
+  }
+  return out;
+}
+
+/** The fleet's digital experience for the console and the admin API. */
+export interface ZdxFleet {
+  /** Mean of the devices' scores (null: no results in the window). */
+  edgeScore: number | null;
+  apps: { probe: string; score: number; devices: number; poor: number }[];
+  devices: { deviceId: string; hostname: string; score: number; worstProbe: string }[];
+  /** The newest result per device and probe, worst first. */
+  latest: (ZdxRecord & { hostname: string; band: Band })[];
+  /** Mean time per hop (ms) per hour across the fleet: [hour start, hop → ms]. */
+  hops: [number, Record<ZdxHop, number>][];
+}
+
+/** Aggregates results since `sinceMs` ago (default 24 h). */
+export function zdxFleet(ctx: EdgeContext, sinceMs = 24 * 3600_000): ZdxFleet {
+  const since = ctx.clock.now() - sinceMs;
+  const latest = ctx.store.zdx.latest(since);
+  const byApp = new Map<string, number[]>();
+  const byDevice = new Map<string, { hostname: string; scores: [string, number][] }>();
+  for (const r of latest) {
+    byApp.set(r.probe, [...(byApp.get(r.probe) ?? []), r.score]);
+    const d = byDevice.get(r.deviceId) ?? { hostname: r.hostname, scores: [] };
+    d.scores.push([r.probe, r.score]);
+    byDevice.set(r.deviceId, d);
+  }
+  const apps = [...byApp].map(([probe, scores]) => ({
+    probe,
+    score: deviceScore(scores)!,
+    devices: scores.length,
+    poor: scores.filter((s) => band(s) === "poor").length,
+  })).sort((a, b) => a.score - b.score || a.probe.localeCompare(b.probe));
+  const devices = [...byDevice].map(([deviceId, d]) => ({
+    deviceId,
+    hostname: d.hostname,
+    score: deviceScore(d.scores.map(([, s]) => s))!,
+    worstProbe: [...d.scores].sort((a, b) => a[1] - b[1])[0][0],
+  })).sort((a, b) => a.score - b.score || a.hostname.localeCompare(b.hostname));
+  return {
+    edgeScore: deviceScore(devices.map((d) => d.score)),
+    apps,
+    devices,
+    latest: latest.map((r) => ({ ...r, band: band(r.score) })),
+    hops: hourlyHops(ctx.store.zdx.since(since)),
+  };
+}
+
+const HOUR = 3600_000;
+
+function hourlyHops(rows: readonly ZdxRecord[]): [number, Record<ZdxHop, number>][] {
+  const acc = new Map<number, { n: number; sum: Record<ZdxHop, number> }>();
+  for (const r of rows) {
+    const h = hopsOf(r);
+    if (!h) continue;
+    const key = Math.floor(r.at / HOUR) * HOUR;
+    const a = acc.get(key) ?? {
+      n: 0,
+      sum: { dns: 0, device_to_edge: 0, edge_to_internet: 0, server: 0, transfer: 0 },
+    };
+    a.n++;
+    for (const k of Object.keys(h) as ZdxHop[]) a.sum[k] += h[k];
+    acc.set(key, a);
+  }
+  return [...acc].sort((a, b) => a[0] - b[0]).map(([at, a]) => {
+    const mean = {} as Record<ZdxHop, number>;
+    for (const k of Object.keys(a.sum) as ZdxHop[]) mean[k] = Math.round(a.sum[k] / a.n * 10) / 10;
+    return [at, mean];
+  });
+}

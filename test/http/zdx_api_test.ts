@@ -1,0 +1,82 @@
+/** Digital experience at the edge: batches from a device, scores, the alert naming the hop, the fleet view. */
+import assert from "node:assert/strict";
+import { fixture } from "./helpers.ts";
+
+/** One result: `edge` ms to the edge, `inet` ms beyond it. */
+function result(at: number, edge: number, inet: number, probe = "portal") {
+  const connect = edge + inet;
+  return {
+    probe,
+    url: "https://portal.example/",
+    at,
+    ok: true,
+    status: 200,
+    phases: { dns: 2, connect, tls: connect, ttfb: connect + 20, total: 2 + 3 * connect + 23 },
+    edgeRttMs: edge,
+  };
+}
+
+Deno.test("zdx API: scores against the device's baseline, alerts naming edge → internet, fleet view", async () => {
+  const f = await fixture();
+  const d = await f.enroll();
+  const t0 = f.clock.now();
+  const normal = Array.from({ length: 12 }, (_, i) => result(t0 + i * 60_000, 10 + (i % 3), 20));
+  let r = await f.req("POST", "/api/v1/zdx", { results: normal }, d.headers);
+  assert.equal(r.status, 200);
+  const first = await r.json();
+  assert.equal(first.accepted, 12);
+  assert.ok(first.scores.every((s: { band: string }) => s.band === "good"));
+  // 150 ms more on the edge → internet leg.
+  r = await f.req("POST", "/api/v1/zdx", {
+    results: [result(t0 + 13 * 60_000, 11, 170)],
+  }, d.headers);
+  const slow = (await r.json()).scores[0];
+  assert.equal(slow.band, "poor");
+  assert.equal(slow.worstHop, "edge_to_internet");
+  const alerts = f.store.notifications.list({ kind: "zdx_degraded" });
+  assert.equal(alerts.length, 1);
+  assert.match(alerts[0].message, /edge to internet hop grew/);
+  // A second slow result within ten minutes does not alert again.
+  await f.req("POST", "/api/v1/zdx", { results: [result(t0 + 14 * 60_000, 11, 170)] }, d.headers);
+  assert.equal(f.store.notifications.list({ kind: "zdx_degraded" }).length, 1);
+  // Recovery: back to Good.
+  r = await f.req(
+    "POST",
+    "/api/v1/zdx",
+    { results: [result(t0 + 15 * 60_000, 11, 21)] },
+    d.headers,
+  );
+  assert.equal((await r.json()).scores[0].band, "good");
+
+  const fleet = await (await f.adminReq("GET", "/api/v1/admin/zdx")).json();
+  assert.equal(fleet.apps[0].probe, "portal");
+  assert.equal(fleet.devices[0].deviceId, d.json.deviceId);
+  assert.equal(fleet.latest[0].band, "good");
+  assert.ok(fleet.hops.length >= 1);
+  assert.ok(fleet.hops[0][1].edge_to_internet > 0);
+});
+
+Deno.test("zdx API: bad batches get a 4xx with a code and store nothing; no credential, no entry", async () => {
+  const f = await fixture();
+  const d = await f.enroll();
+  const good = result(f.clock.now(), 10, 20);
+  const before = f.store.tableCounts();
+  const bad: [string, unknown][] = [
+    ["empty", { results: [] }],
+    ["not a list", { results: "x" }],
+    ["unknown field", { results: [{ ...good, extra: 1 }] }],
+    ["bad url", { results: [{ ...good, url: "javascript:alert(1)" }] }],
+    ["bad name", { results: [{ ...good, probe: "<script>" }] }],
+    ["negative time", { results: [{ ...good, phases: { ...good.phases, dns: -1 } }] }],
+    ["too many", { results: Array(501).fill(good) }],
+  ];
+  for (const [name, body] of bad) {
+    const res = await f.req("POST", "/api/v1/zdx", body, d.headers);
+    assert.ok(res.status >= 400 && res.status < 500, `${name}: ${res.status}`);
+    const j = await res.json();
+    assert.ok(j.error?.code && j.error?.message, name);
+  }
+  const anon = await f.req("POST", "/api/v1/zdx", { results: [good] });
+  assert.equal(anon.status, 401);
+  assert.deepEqual(f.store.tableCounts(), before);
+});
