@@ -25,6 +25,8 @@ import {
   startRoles,
 } from "./roles.ts";
 import type { DoctorReport, Hop } from "../../src/diag/doctor/mod.ts";
+import { totpAt } from "../../src/identity/totp.ts";
+import { LANG_COOKIE } from "../../web/i18n/mod.ts";
 
 const PORTAL = new URL("./tools/captive_portal.ts", import.meta.url).pathname;
 /** A web server beyond the edge (on the edge's loopback), reached through the tunnel. */
@@ -604,6 +606,64 @@ Deno.test({
           }
         });
       }
+      await t.step("ZDX at the edge: batches arrived; Digital Experience page", async () => {
+        let fleet: any = null;
+        await waitUntil(
+          "the edge to hold the device's ZDX results",
+          async () => {
+            fleet = await api("/api/v1/admin/zdx");
+            return fleet.apps?.[0]?.probe === "intranet";
+          },
+          60_000,
+          1000,
+        );
+        assert.equal(fleet.devices[0].hostname, "roles-ws");
+        assert.ok(fleet.latest.some((x: any) => x.probe === "intranet" && x.ok));
+        const edgeBrowser = `${dir}/chromium-in-edge`;
+        await Deno.writeTextFile(
+          edgeBrowser,
+          `#!/bin/sh\nexec ip netns exec ${edgeNs} ${CHROMIUM} "$@"\n`,
+        );
+        await Deno.chmod(edgeBrowser, 0o755);
+        const text = await Deno.readTextFile(`${dir}/edge/initial-admin.txt`);
+        const password = text.match(/password: (\S+)/)![1];
+        const secret = text.match(/totp secret: (\S+)/)![1];
+        const b = await chromium.launch({
+          executablePath: edgeBrowser,
+          headless: true,
+          args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
+        });
+        try {
+          // One session (a TOTP code counts once); the language cookie switches the page.
+          const ctx = await b.newContext({ viewport: { width: 1280, height: 900 } });
+          const page = await ctx.newPage();
+          page.setDefaultTimeout(20_000);
+          await page.goto("http://127.0.0.1:8080/zdx");
+          assert.match(page.url(), /\/login/);
+          await page.keyboard.type("admin");
+          await page.keyboard.press("Tab");
+          await page.keyboard.type(password);
+          await page.keyboard.press("Tab");
+          await page.keyboard.type(totpAt(secret, Date.now()));
+          await page.keyboard.press("Enter");
+          await page.waitForURL((u) => !u.pathname.startsWith("/login"));
+          for (const lang of ["en", "de", "fr"] as const) {
+            await ctx.addCookies([{
+              name: LANG_COOKIE,
+              value: lang,
+              url: "http://127.0.0.1:8080",
+            }]);
+            await page.goto("http://127.0.0.1:8080/zdx");
+            await page.waitForSelector("#zdx-hops canvas");
+            assert.match(await page.textContent("#zdx-devices") ?? "", /roles-ws/);
+            assert.match(await page.textContent("#zdx-apps") ?? "", /intranet/);
+            assert.equal(await page.getAttribute("html", "lang"), lang);
+            await page.screenshot({ path: `${SHOTS}zdx-edge-${lang}.png`, fullPage: true });
+          }
+        } finally {
+          await b.close();
+        }
+      });
     } catch (e) {
       console.error(await r.logs());
       throw e;

@@ -25,7 +25,7 @@
       title: spec.title,
       width,
       height: 260,
-      scales: { y: { range: [0, 100] } },
+      scales: spec.yMax ? { y: { range: [0, spec.yMax] } } : {},
       axes: [{}, { label: spec.yLabel }],
       series: [
         { label: spec.xLabel },

@@ -14,14 +14,15 @@ import { formatTime } from "../../../web/format.ts";
 const TONE: Record<Band, Tone> = { good: "ok", okay: "warn", poor: "bad" };
 const DAY_MS = 24 * 3600 * 1000;
 
-function scorePill(t: Translate, score: number | null, id?: string) {
+/** A score with its band, as a pill ("—" without a score). */
+export function scorePill(t: Translate, score: number | null, id?: string) {
   if (score === null) return <span id={id}>—</span>;
   const b = band(score);
   return <Pill tone={TONE[b]} id={id}>{`${score} · ${t(`zdx.band.${b}` as never)}`}</Pill>;
 }
 
 /** The chart's data: a JSON block the browser never runs (type application/json). */
-function dataBlock(json: string) {
+export function dataBlock(json: string) {
   return (
     <script type="application/json" class="zdx-data" dangerouslySetInnerHTML={{ __html: json }} />
   );
@@ -31,7 +32,31 @@ function probeName(name: string, url: string) {
   return <span title={url}>{name}</span>;
 }
 
-const ms = (x: number | undefined) => (x === undefined ? "—" : `${Math.round(x)} ms`);
+/** Milliseconds as text ("—" when absent). */
+export const ms = (x: number | undefined) => (x === undefined ? "—" : `${Math.round(x)} ms`);
+
+/** uPlot and our chart script; a page with a ".zdx-chart" includes them once. */
+export function ChartAssets() {
+  return (
+    <>
+      <link rel="stylesheet" href="/static/uPlot-1.6.32.min.css" />
+      <script src="/static/uPlot-1.6.32.iife.min.js"></script>
+      <script src="/static/zdx_chart.js"></script>
+    </>
+  );
+}
+
+/** A chart box: the JSON spec (title, labels, yMax, series of [ms, value] points) and the plot. */
+export function Chart(props: { id: string; label: string; spec: unknown }) {
+  // "</" cannot end the JSON block early: names and URLs are the admin's text.
+  const json = JSON.stringify(props.spec).replace(/</g, "\\u003c");
+  return (
+    <div class="zdx-chart" id={props.id}>
+      {dataBlock(json)}
+      <div class="zdx-plot" role="img" aria-label={props.label}></div>
+    </div>
+  );
+}
 
 /** The ZDX tab. */
 export function ZdxPage(props: { t: Translate; lang: Lang; z: ZdxStatus; now: number }) {
@@ -40,18 +65,15 @@ export function ZdxPage(props: { t: Translate; lang: Lang; z: ZdxStatus; now: nu
     title: t("zdx.chart"),
     xLabel: t("zdx.chart.time"),
     yLabel: t("zdx.chart.score"),
+    yMax: 100,
     series: z.probes.map((p) => ({
       name: p.name,
       points: p.series.filter(([at]) => now - at <= DAY_MS),
     })),
   };
-  // "</" cannot end the JSON block early: names and URLs are the admin's text.
-  const json = JSON.stringify(chart).replace(/</g, "\\u003c");
   return (
     <>
-      <link rel="stylesheet" href="/static/uPlot-1.6.32.min.css" />
-      <script src="/static/uPlot-1.6.32.iife.min.js"></script>
-      <script src="/static/zdx_chart.js"></script>
+      <ChartAssets />
       <div class="grid">
         <Card title={t("zdx.device")}>
           <KeyValue
@@ -100,10 +122,7 @@ export function ZdxPage(props: { t: Translate; lang: Lang; z: ZdxStatus; now: nu
         />
       </Card>
       <Card title={t("zdx.chart")} wide>
-        <div class="zdx-chart" id="zdx-chart">
-          {dataBlock(json)}
-          <div class="zdx-plot" role="img" aria-label={t("zdx.chart")}></div>
-        </div>
+        <Chart id="zdx-chart" label={t("zdx.chart")} spec={chart} />
       </Card>
     </>
   );

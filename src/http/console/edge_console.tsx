@@ -15,6 +15,8 @@
  * as `X-CSRF-Token`); htmx boosts them when JavaScript runs.
  */
 import type { Context } from "hono";
+import type { ZdxFleet } from "../../edge/zdx.ts";
+import { EdgeZdxPage } from "./edge_zdx_page.tsx";
 import { Hono } from "hono";
 import { getCookie } from "hono/cookie";
 import { createMiddleware } from "hono/factory";
@@ -227,6 +229,7 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
       ["/web", "web", t("edge.tab.web")],
       ["/dlp", "dlp", t("edge.tab.dlp")],
       ["/saas", "saas", t("edge.tab.saas")],
+      ["/zdx", "zdx", t("edge.tab.zdx")],
       ["/audit", "audit", t("edge.tab.audit")],
       ["/support", "support", t("edge.tab.support")],
     ].map(([href, id, label]) => ({ href, label, active: id === active, id: `tab-${id}` }));
@@ -408,6 +411,18 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
     );
   });
   app.get("/devices/table", async (c) => fragment(c, await devicesTable(c)));
+
+  app.get("/zdx", async (c) => {
+    const t = c.get("t");
+    const r = await callApi(c, "GET", "/admin/zdx");
+    if (!r.ok) return frame(c, "zdx", t("edge.tab.zdx"), <p>{apiError(t, r)}</p>, r.status);
+    return frame(
+      c,
+      "zdx",
+      t("edge.tab.zdx"),
+      <EdgeZdxPage t={t} lang={c.get("lang")} f={r.data as ZdxFleet} />,
+    );
+  });
 
   const deviceDetail = async (c: Ctx, flash?: string, error?: string) => {
     const t = c.get("t");
