@@ -26,6 +26,7 @@ import {
   HeartbeatRequest,
   PolicyResponse,
   PostureReport,
+  ZdxReport,
 } from "./schemas.ts";
 import { POLICY_COLLECTIONS } from "../../edge/policy.ts";
 import { VERSION } from "../../version.ts";
@@ -158,6 +159,15 @@ export const ROUTES: RouteDoc[] = [
   },
   {
     method: "post",
+    path: "/api/v1/zdx",
+    summary:
+      "Send a batch of digital-experience probe results (scored against the device's history)",
+    auth: "device",
+    request: ZdxReport,
+    errors: [400, 401, 403, 413, 415],
+  },
+  {
+    method: "post",
     path: "/api/v1/c2c/register",
     summary: "Register the device's FQDN for client-to-client",
     auth: "device",
@@ -232,6 +242,12 @@ export const ROUTES: RouteDoc[] = [
     auth: "admin",
   },
   { method: "get", path: "/api/v1/admin/devices", summary: "List devices", auth: "admin" },
+  {
+    method: "get",
+    path: "/api/v1/admin/zdx",
+    summary: "Digital experience of the fleet (?hours=1..168): per app, device, edge, and hops",
+    auth: "admin",
+  },
   { method: "get", path: "/api/v1/admin/devices/{id}", summary: "Device detail", auth: "admin" },
   {
     method: "post",
