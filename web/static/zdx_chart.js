@@ -25,7 +25,13 @@
       title: spec.title,
       width,
       height: 260,
-      scales: spec.yMax ? { y: { range: [0, spec.yMax] } } : {},
+      scales: {
+        ...(spec.yMax ? { y: { range: [0, spec.yMax] } } : {}),
+        // One point (a first hour): an hour either side instead of a range of years.
+        ...(times.length < 2 && times.length
+          ? { x: { time: true, range: [data[0][0] - 3600, data[0][0] + 3600] } }
+          : {}),
+      },
       axes: [{}, { label: spec.yLabel }],
       series: [
         { label: spec.xLabel },
