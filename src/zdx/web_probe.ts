@@ -44,7 +44,7 @@ export async function probeWeb(t: WebProbeTarget, now: () => number = Date.now):
   WebProbeResult
 > {
   const at = now();
-  const started = performance.now();
+  let started = performance.now();
   const timeoutMs = t.timeoutMs ?? 10_000;
   const ms = () => Math.round((performance.now() - started) * 10) / 10;
   let conn: Deno.Conn | Deno.TlsConn | null = null;
@@ -72,6 +72,8 @@ export async function probeWeb(t: WebProbeTarget, now: () => number = Date.now):
     const host = u.hostname.replace(/^\[|\]$/g, "");
     const port = Number(u.port || (u.protocol === "https:" ? 443 : 80));
     let ip = host;
+    // The phases start here: an address needs no lookup, and its DNS phase is 0.
+    started = performance.now();
     if (!isIp(host)) {
       const signal = AbortSignal.timeout(timeoutMs);
       const ips = await Deno.resolveDns(host, "A", { signal, nameServer: t.nameServer })
