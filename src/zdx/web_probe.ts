@@ -81,7 +81,7 @@ export async function probeWeb(t: WebProbeTarget, now: () => number = Date.now):
       if (!ips.length) return fail(`cannot resolve ${host}`);
       ip = ips[0];
     }
-    const dns = ms();
+    const dns = isIp(host) ? 0 : ms();
     address = `${ip}:${port}`;
     const tcp = await Promise.race([
       Deno.connect({ hostname: ip, port }),
