@@ -18,6 +18,8 @@ export const RUNTIME_PACKAGES: PackageSet = {
   "util-linux": "/usr/bin/setpriv",
   // The doctor's don't-fragment probes through the tunnel (src/diag/doctor/mtu_probe.ts).
   "iputils-ping": "/usr/bin/ping",
+  // Cloud-path probes, hop by hop (src/zdx/cloud_path.ts).
+  "mtr-tiny": "/usr/bin/mtr",
 };
 
 /** True when `path` exists (any kind of file). */

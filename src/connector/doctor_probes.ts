@@ -10,6 +10,8 @@
 import type { DoctorFacts, FactSource } from "../diag/doctor/mod.ts";
 import { type EchoFn, pingEcho, probeMtu } from "../diag/doctor/mtu_probe.ts";
 import { probeTls } from "../diag/doctor/tls_probe.ts";
+import { FAR_EDGE_MS } from "../diag/doctor/verdicts.ts";
+import { runMtr } from "../zdx/cloud_path.ts";
 import type { ConnectorState } from "../store/connector_state.ts";
 import type { Engine } from "./engine/mod.ts";
 import type { DeviceIdentity } from "./identity.ts";
@@ -117,6 +119,26 @@ export class ConnectorFacts implements FactSource {
       }
     }
 
+    // A far edge: mtr over the direct path says where the time goes.
+    const rtt = this.#rtt(
+      dns && { ...dns, ms: rttMs },
+      edgeApi,
+      enrollment?.edgeAddress,
+      d.zdxScore?.() ?? null,
+    );
+    if (rtt?.ms && rtt.ms > FAR_EDGE_MS && api) {
+      const path = await runMtr(api.host, { count: 3, timeoutMs: 5000 }).catch(() => null);
+      const last = path?.hops.at(-1);
+      if (path && last) {
+        rtt.path = {
+          target: path.target,
+          hops: path.hops.length,
+          lastMs: last.avgMs,
+          slowest: path.slowest,
+        };
+      }
+    }
+
     // Our clock minus the edge's: the API client measures edge minus us on every answer.
     const skew = st.clockSkewMs;
     const failing = (policy?.access ?? []).filter((a) => a.state === "posture_failing");
@@ -171,12 +193,7 @@ export class ConnectorFacts implements FactSource {
           passing: policy.access.filter((a) => a.state === "allowed").length,
         }
         : undefined,
-      rtt: this.#rtt(
-        dns && { ...dns, ms: rttMs },
-        edgeApi,
-        enrollment?.edgeAddress,
-        d.zdxScore?.() ?? null,
-      ),
+      rtt,
     };
   }
 

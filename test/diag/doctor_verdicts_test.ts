@@ -287,6 +287,23 @@ for (const [name, change, hop, cause] of SCENARIOS) {
   });
 }
 
+Deno.test("doctor: a far edge says where the time goes (mtr over the direct path)", () => {
+  const f = healthy();
+  f.rtt = {
+    ms: 230,
+    target: "100.64.0.1 through the tunnel",
+    path: { target: "192.0.2.1", hops: 1, lastMs: 0.4, slowest: null },
+  };
+  assert.match(judge(f, NOW).at(-1)!.evidence, /time is added on the tunnel's own way/);
+  f.rtt.path = {
+    target: "192.0.2.1",
+    hops: 4,
+    lastMs: 228,
+    slowest: { hop: 3, host: "198.51.100.1", addedMs: 200 },
+  };
+  assert.match(judge(f, NOW).at(-1)!.evidence, /hop 3 \(198\.51\.100\.1\), \+200 ms/);
+});
+
 Deno.test("doctor: fail-open says the user is NOT protected", () => {
   const f = healthy();
   f.failOpen = { state: "fail_open", reason: "edge gone", mode: "direct" };

@@ -131,7 +131,19 @@ export interface DoctorFacts {
   dns?: { server: string | null; answered: boolean; ms?: number; error?: string };
   posture?: { failing: { segment: string; reason: string }[]; passing: number };
   /** Round trip to the edge (ms) and the ZDX score when there is one. */
-  rtt?: { ms: number | null; target: string; score?: number | null };
+  rtt?: {
+    ms: number | null;
+    target: string;
+    score?: number | null;
+    /** mtr over the direct path to the edge, taken when the round trip is long. */
+    path?: {
+      target: string;
+      hops: number;
+      /** Round trip to the last hop (ms). */
+      lastMs: number;
+      slowest: { hop: number; host: string; addedMs: number } | null;
+    };
+  };
 }
 
 /** The whole report. */

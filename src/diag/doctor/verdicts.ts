@@ -511,13 +511,23 @@ export function rttVerdict(f: DoctorFacts): Verdict {
   if (!r || r.ms === null) return unknown("edge_rtt", "the round trip to the edge");
   const score = r.score !== undefined && r.score !== null ? `; ZDX score ${r.score}` : "";
   if (r.ms > FAR_EDGE_MS) {
+    const p = r.path;
+    const where = !p
+      ? ""
+      : p.lastMs < r.ms / 2
+      ? ` The direct path to ${p.target} takes ${p.lastMs} ms (mtr, ${p.hops} hop${
+        p.hops === 1 ? "" : "s"
+      }): the time is added on the tunnel's own way to the edge.`
+      : p.slowest
+      ? ` mtr to ${p.target}: most of it is added at hop ${p.slowest.hop} (${p.slowest.host}), +${p.slowest.addedMs} ms.`
+      : "";
     return v(
       "edge_rtt",
       "warn",
       "far_edge",
       `The round trip to ${r.target} takes ${
         Math.round(r.ms)
-      } ms (over ${FAR_EDGE_MS} ms)${score}.`,
+      } ms (over ${FAR_EDGE_MS} ms)${score}.${where}`,
       "Use a nearer edge, or look for the slow link on the path (mtr to the edge).",
     );
   }
