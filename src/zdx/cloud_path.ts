@@ -81,6 +81,8 @@ export interface MtrOptions {
   intervalSec?: number;
   /** Kill mtr after this long (default 10 s). */
   timeoutMs?: number;
+  /** Seconds to wait for late answers after the last probe (default 1; mtr's own is 5). */
+  gracetimeSec?: number;
   /** Source interface (e.g. the tunnel, to measure through it). */
   iface?: string;
 }
@@ -90,7 +92,17 @@ export async function runMtr(target: string, o: MtrOptions = {}): Promise<CloudP
   if (!/^[A-Za-z0-9.:-]{1,253}$/.test(target)) {
     throw new Error(`Invalid mtr target "${target.slice(0, 80)}"`);
   }
-  const args = ["--json", "-n", "-c", String(o.count ?? 3), "-i", String(o.intervalSec ?? 0.2)];
+  // --gracetime: mtr waits 5 s for late answers by default, longer than a doctor run should.
+  const args = [
+    "--json",
+    "-n",
+    "-c",
+    String(o.count ?? 3),
+    "-i",
+    String(o.intervalSec ?? 0.2),
+    "--gracetime",
+    String(o.gracetimeSec ?? 1),
+  ];
   if (o.iface) args.push("-I", o.iface);
   const p = new Deno.Command("mtr", { args: [...args, target], stdout: "piped", stderr: "piped" })
     .spawn();
