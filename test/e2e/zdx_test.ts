@@ -2,11 +2,11 @@
  * Digital experience end to end: a real edge and connector (test/e2e/roles.ts)
  * and a web server on the "internet" side of the edge:
  *
- *   conn 192.0.2.10 ── edge 192.0.2.1 │ 198.18.0.1 ── inet 198.18.0.80 (web)
+ *   conn 192.0.2.10 ── edge 192.0.2.1 │ 198.18.0.1 ── rtr 198.18.0.254 │ 198.19.9.1 ── inet 198.19.9.80 (web)
  *
  * The connector's probe runs through the tunnel. Once its baseline is
  * learned, 150 ms are added on the edge → internet leg (this kernel has no
- * tc netem: a TUN delay line in the edge's namespace, test/e2e/tools/
+ * tc netem: a TUN delay line in the internet router's namespace, test/e2e/tools/
  * delay_line.ts, with a policy rule sending what it hands back on to the
  * server): the score drops from Good to Poor, the hop named is edge →
  * internet on the connector and in the edge's alert, and the score is Good
@@ -17,7 +17,7 @@ import { canUseNetns, NetnsLab, waitUntil } from "./netns.ts";
 import { adminLogin, DENO, EDGE_IP, type Roles, startRoles } from "./roles.ts";
 
 const DELAY_LINE = new URL("./tools/delay_line.ts", import.meta.url).pathname;
-const WEB_IP = "198.18.0.80";
+const WEB_IP = "198.19.9.80";
 
 Deno.test({
   name: "zdx: 150 ms on the edge → internet leg turns the probe Poor, names that hop, and recovers",
@@ -29,29 +29,33 @@ Deno.test({
     const r: Roles = await startRoles(lab, { enroll: true });
     const { edgeNs, connNs, dir } = r;
     try {
+      const rtr = await lab.ns("rtr");
       const inet = await lab.ns("inet");
-      await lab.link(edgeNs, "198.18.0.1/24", inet, `${WEB_IP}/24`, "eth1");
-      await lab.exec(inet, ["ip", "route", "add", "default", "via", "198.18.0.1"]);
+      await lab.link(edgeNs, "198.18.0.1/24", rtr, "198.18.0.254/24", "eth1");
+      await lab.link(rtr, "198.19.9.1/24", inet, `${WEB_IP}/24`, "eth2");
+      await lab.exec(rtr, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+      await lab.exec(edgeNs, ["ip", "route", "add", "198.19.9.0/24", "via", "198.18.0.254"]);
+      await lab.exec(inet, ["ip", "route", "add", "default", "via", "198.19.9.1"]);
       lab.spawn(inet, [
         DENO,
         "eval",
         `Deno.serve({ hostname: "${WEB_IP}", port: 80 }, () => new Response("portal home"))`,
       ]);
-      // The delay line: traffic for the server goes into it, and what it hands back
-      // (arriving from it) is routed on to eth1 by table 100.
+      // The router's slow link: traffic for the server goes into the delay line, and what
+      // it hands back (arriving from it) is routed on to eth2 by table 100.
       const dly = `${lab.prefix}d`.slice(0, 15);
       const ready = `${dir}/delay`;
-      lab.spawn(edgeNs, [DENO, "run", "-A", DELAY_LINE, dly, "0", ready]);
+      lab.spawn(rtr, [DENO, "run", "-A", DELAY_LINE, dly, "0", ready]);
       await waitUntil("the delay line", () => Deno.stat(ready).then(() => true), 20_000);
       for (
         const cmd of [
           ["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0"],
           ["sysctl", "-qw", `net.ipv4.conf.${dly}.rp_filter=0`],
-          ["ip", "route", "add", "198.18.0.0/24", "dev", "eth1", "table", "100"],
+          ["ip", "route", "add", "198.19.9.0/24", "dev", "eth2", "table", "100"],
           ["ip", "rule", "add", "iif", dly, "lookup", "100", "pref", "100"],
           ["ip", "route", "add", `${WEB_IP}/32`, "dev", dly],
         ]
-      ) await lab.exec(edgeNs, cmd);
+      ) await lab.exec(rtr, cmd);
       const setDelay = (ms: number) => Deno.writeTextFile(`${ready}.delay`, `${ms}\n`);
 
       const { jar, csrf } = await adminLogin(r);
@@ -160,6 +164,24 @@ Deno.test({
         500,
       );
     } catch (e) {
+      const curl = await r.inNs(connNs, [
+        "curl",
+        "-s",
+        "-m",
+        "3",
+        "-w",
+        " %{http_code}",
+        `http://${WEB_IP}/`,
+      ]);
+      console.error(`curl through the tunnel: ${curl.stdout} ${curl.stderr}`);
+      console.error(
+        `zdx: ${
+          (await r.inNs(connNs, ["curl", "-s", "http://127.0.0.1:9080/api/v1/zdx"])).stdout.slice(
+            0,
+            2000,
+          )
+        }`,
+      );
       console.error(await r.logs());
       throw e;
     }
