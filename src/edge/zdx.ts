@@ -12,6 +12,10 @@ import type { ZdxRecord } from "../store/repos/zdx.ts";
 import { type Band, band, deviceScore, hopsOf, scoreSample, type ZdxHop } from "../zdx/score.ts";
 import type { EdgeContext } from "./context.ts";
 import type { ZdxReportItem } from "../zdx/runner.ts";
+import { type CloudPath, runMtr } from "../zdx/cloud_path.ts";
+import { logger } from "../log.ts";
+
+const log = logger("edge.zdx");
 
 export type { ZdxReportItem } from "../zdx/runner.ts";
 
@@ -21,6 +25,99 @@ export const ALERT_Z = 3;
 export const ALERT_QUIET_MS = 10 * 60_000;
 
 const lastAlert = new WeakMap<EdgeContext, Map<string, number>>();
+
+/** How often the edge measures its own leg to a probe's host. */
+export const PATH_EVERY_MS = 5 * 60_000;
+/** Hosts whose path the edge keeps. */
+export const PATH_HOSTS = 50;
+
+/** The edge's own leg (edge → the probe's host), measured with mtr. */
+export interface EdgePath extends CloudPath {
+  host: string;
+  at: number;
+}
+
+interface PathState {
+  paths: Map<string, EdgePath>;
+  /** Hosts waiting for a measurement, and whether one runs. */
+  queue: string[];
+  /** The measurement run in progress, if any. */
+  running: Promise<void> | null;
+  measure: (host: string) => Promise<CloudPath>;
+}
+
+const pathStates = new WeakMap<EdgeContext, PathState>();
+
+function pathState(ctx: EdgeContext): PathState {
+  let st = pathStates.get(ctx);
+  if (!st) {
+    st = { paths: new Map(), queue: [], running: null, measure: (h) => runMtr(h) };
+    pathStates.set(ctx, st);
+  }
+  return st;
+}
+
+/** Replaces how the edge measures a path (tests). */
+export function setPathMeasure(ctx: EdgeContext, fn: (host: string) => Promise<CloudPath>): void {
+  pathState(ctx).measure = fn;
+}
+
+/**
+ * Queues the edge's own measurement of the path to each host it has not
+ * measured for PATH_EVERY_MS; one mtr at a time, in the background, so a
+ * batch is answered at once.
+ */
+function measureEdgeLegs(ctx: EdgeContext, urls: readonly string[]): Promise<void> {
+  const st = pathState(ctx);
+  const now = ctx.clock.now();
+  // Only the policy's own probe URLs: a device must not point the edge's mtr elsewhere.
+  const allowed = policyProbeUrls(ctx);
+  for (const u of new Set(urls)) {
+    if (!allowed.has(u)) continue;
+    let host: string;
+    try {
+      host = new URL(u).hostname.replace(/^\[|\]$/g, "");
+    } catch {
+      continue;
+    }
+    const seen = st.paths.get(host);
+    if (seen && now - seen.at < PATH_EVERY_MS) continue;
+    if (st.queue.includes(host) || (!seen && st.paths.size >= PATH_HOSTS)) continue;
+    st.queue.push(host);
+  }
+  if (st.running) return st.running;
+  if (!st.queue.length) return Promise.resolve();
+  const run = st.running = (async () => {
+    try {
+      while (st.queue.length) {
+        const host = st.queue.shift()!;
+        try {
+          const p = await st.measure(host);
+          st.paths.set(host, { ...p, host, at: ctx.clock.now() });
+        } catch (e) {
+          log.debug("Cannot measure the edge's path", { host, error: (e as Error).message });
+        }
+      }
+    } finally {
+      st.running = null;
+    }
+  })();
+  return run;
+}
+
+/** The URLs of every probe in the app profiles. */
+function policyProbeUrls(ctx: EdgeContext): Set<string> {
+  const out = new Set<string>();
+  for (const p of ctx.policy.list("app-profiles") as { zdxProbes?: { url: string }[] }[]) {
+    for (const z of p.zdxProbes ?? []) out.add(z.url);
+  }
+  return out;
+}
+
+/** Measures the edge's legs now (tests wait on it); ingestZdx starts the same in the background. */
+export function measureEdgeLegsNow(ctx: EdgeContext, urls: readonly string[]): Promise<void> {
+  return measureEdgeLegs(ctx, urls);
+}
 
 /** Scores, stores and (when a score drops well below normal) alerts; returns the scores. */
 export function ingestZdx(
@@ -61,6 +158,7 @@ export function ingestZdx(
       }
     }
   });
+  void measureEdgeLegs(ctx, sorted.map((it) => it.url));
   let quiet = lastAlert.get(ctx);
   if (!quiet) lastAlert.set(ctx, quiet = new Map());
   for (const a of alerts) {
@@ -90,6 +188,8 @@ export interface ZdxFleet {
   latest: (ZdxRecord & { hostname: string; band: Band })[];
   /** Mean time per hop (ms) per hour across the fleet: [hour start, hop → ms]. */
   hops: [number, Record<ZdxHop, number>][];
+  /** The edge's own leg to each probe's host (mtr from the edge). */
+  paths: EdgePath[];
 }
 
 /** Aggregates results since `sinceMs` ago (default 24 h). */
@@ -122,6 +222,7 @@ export function zdxFleet(ctx: EdgeContext, sinceMs = 24 * 3600_000): ZdxFleet {
     devices,
     latest: latest.map((r) => ({ ...r, band: band(r.score) })),
     hops: hourlyHops(ctx.store.zdx.since(since)),
+    paths: [...pathState(ctx).paths.values()].sort((a, b) => a.host.localeCompare(b.host)),
   };
 }
 

@@ -153,6 +153,21 @@ Deno.test({
       assert.equal(alert.data.probe, "portal");
       assert.match(alert.message, /edge to internet hop grew/);
 
+      // The edge measured its own leg to the probe's host with mtr: through the router.
+      let fleet: any = null;
+      await waitUntil(
+        "the edge's own path to the server",
+        async () => {
+          fleet = await admin("/api/v1/admin/zdx");
+          return fleet.paths?.some((x: any) => x.host === WEB_IP);
+        },
+        30_000,
+        1000,
+      );
+      const path = fleet.paths.find((x: any) => x.host === WEB_IP);
+      assert.deepEqual(path.hops.map((h: any) => h.host), ["198.18.0.254", WEB_IP]);
+      assert.equal(fleet.apps[0].probe, "portal");
+
       await setDelay(0);
       await waitUntil(
         "the probe to be Good again",

@@ -1,6 +1,7 @@
 /** Digital experience at the edge: batches from a device, scores, the alert naming the hop, the fleet view. */
 import assert from "node:assert/strict";
 import { fixture } from "./helpers.ts";
+import { measureEdgeLegsNow, setPathMeasure } from "../../src/edge/zdx.ts";
 
 /** One result: `edge` ms to the edge, `inet` ms beyond it. */
 function result(at: number, edge: number, inet: number, probe = "portal") {
@@ -48,7 +49,40 @@ Deno.test("zdx API: scores against the device's baseline, alerts naming edge →
   );
   assert.equal((await r.json()).scores[0].band, "good");
 
+  // The edge measures its own leg to the probe's host (a fake mtr here; real in test/e2e/zdx_test.ts),
+  // and only for URLs its policy names.
+  const measured: string[] = [];
+  setPathMeasure(f.ctx, (host) => {
+    measured.push(host);
+    return Promise.resolve({
+      target: host,
+      hops: [{
+        hop: 1,
+        host: "198.18.0.254",
+        lossPct: 0,
+        sent: 3,
+        avgMs: 1,
+        bestMs: 1,
+        worstMs: 1,
+      }],
+      slowest: { hop: 1, host: "198.18.0.254", addedMs: 1 },
+    });
+  });
+  await measureEdgeLegsNow(f.ctx, ["https://portal.example/"]);
+  assert.deepEqual(measured, [], "not a probe of the policy");
+  await f.adminReq("PUT", "/api/v1/admin/policy/app-profiles", {
+    items: [{
+      name: "default",
+      forwarding: { name: "fp" },
+      zdxProbes: [{ name: "portal", url: "https://portal.example/" }],
+    }],
+  });
+  await f.req("POST", "/api/v1/zdx", { results: [result(t0 + 16 * 60_000, 11, 21)] }, d.headers);
+  await measureEdgeLegsNow(f.ctx, []);
+  assert.deepEqual(measured, ["portal.example"]);
+
   const fleet = await (await f.adminReq("GET", "/api/v1/admin/zdx")).json();
+  assert.equal(fleet.paths[0].host, "portal.example");
   assert.equal(fleet.apps[0].probe, "portal");
   assert.equal(fleet.devices[0].deviceId, d.json.deviceId);
   assert.equal(fleet.latest[0].band, "good");

@@ -72,6 +72,27 @@ export function EdgeZdxPage(props: { t: Translate; lang: Lang; f: ZdxFleet }) {
       <Card title={t("zdx.edge.hops")} wide>
         <Chart id="zdx-hops" label={t("zdx.edge.hops")} spec={hopChart} />
       </Card>
+      <Card title={t("zdx.edge.paths")} wide>
+        <Table
+          id="zdx-paths"
+          caption={t("zdx.edge.paths")}
+          head={[
+            t("zdx.edge.host"),
+            t("zdx.edge.path_hops"),
+            t("zdx.edge.path_last"),
+            t("zdx.edge.path_slowest"),
+            t("zdx.col.at"),
+          ]}
+          empty={t("zdx.edge.none")}
+          rows={f.paths.map((p) => [
+            p.host,
+            p.hops.map((h) => h.host).join(" → "),
+            ms(p.hops.at(-1)?.avgMs),
+            p.slowest ? `${p.slowest.hop}: ${p.slowest.host} (+${p.slowest.addedMs} ms)` : "—",
+            formatTime(p.at, lang),
+          ])}
+        />
+      </Card>
       <Card title={t("zdx.edge.latest")} wide>
         <Table
           id="zdx-latest"
