@@ -131,11 +131,12 @@ export function ingestZdx(
   const alerts: { probe: string; score: number; hop: ZdxHop | null; z: number }[] = [];
   ctx.store.transaction(() => {
     for (const it of sorted) {
-      const history = ctx.store.zdx.history(device.id, it.probe, 30).map((h) => ({
+      const history = ctx.store.zdx.history(device.id, it.probe, 60).map((h) => ({
         ok: h.ok,
         status: h.status,
         phases: h.phases,
         edgeRttMs: h.edgeRttMs,
+        score: h.score,
       }));
       const s = scoreSample(it, history);
       ctx.store.zdx.insert({

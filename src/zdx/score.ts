@@ -4,7 +4,10 @@
  * at its usual speed and only a change for the worse costs points.
  *
  * Formula (also in the README):
- * - baseline of a probe = the last BASELINE_SIZE successful results; for the
+ * - baseline of a probe = its last BASELINE_SIZE successful results that
+ *   scored Good themselves, looked for among the last 2 × BASELINE_SIZE (so a
+ *   slowdown does not become "normal" within a few results, yet a lasting
+ *   change is learned once the old results age out); for the
  *   total time and for each hop: median m and spread s = 1.4826 × MAD (the
  *   median absolute deviation, scaled to a standard deviation for normal
  *   data), with s at least max(MIN_SPREAD_MS, 10 % of m) so that a very
@@ -41,6 +44,8 @@ export interface ProbeSample {
   phases: Phases | null;
   /** The tunnel's round trip to the edge measured alongside (null: direct, or unknown). */
   edgeRttMs: number | null;
+  /** The score this result got (history only: results that were not Good stay out of the baseline). */
+  score?: number;
 }
 
 /** The hops a result's time is split into. */
@@ -111,7 +116,9 @@ export function scoreSample(s: ProbeSample, history: readonly ProbeSample[]): Sc
   if (!s.ok || !s.phases || (s.status !== null && s.status >= 400)) {
     return { score: 0, band: "poor", z: null, worstHop: null, worstHopZ: null };
   }
-  const good = history.filter((h) => h.ok && h.phases).slice(-BASELINE_SIZE);
+  const recent = history.filter((h) => h.ok && h.phases).slice(-2 * BASELINE_SIZE);
+  const normal = recent.filter((h) => h.score === undefined || h.score >= 66);
+  const good = (normal.length >= MIN_BASELINE ? normal : recent).slice(-BASELINE_SIZE);
   if (good.length < MIN_BASELINE) {
     const score = clamp(Math.round(100 * (1 - (s.phases.total - 1000) / 4000)));
     return { score, band: band(score), z: null, worstHop: null, worstHopZ: null };

@@ -89,6 +89,22 @@ Deno.test("zdx score: a slow site learned as normal is good at its usual speed",
   assert.equal(scoreSample(sample(10, 420), history).band, "poor");
 });
 
+Deno.test("zdx score: a slowdown stays Poor, and a lasting change is learned in time", () => {
+  const h: ProbeSample[] = history.map((x) => ({ ...x, score: 100 }));
+  const slow = () => sample(11, 171);
+  for (let i = 0; i < 30; i++) {
+    const s = scoreSample(slow(), h);
+    assert.equal(s.band, "poor", `result ${i} after the slowdown`);
+    h.push({ ...slow(), score: s.score });
+  }
+  // After 2 × 30 results without a good one in the window, slow is the new normal.
+  for (let i = 0; i < 30; i++) {
+    const s = scoreSample(slow(), h);
+    h.push({ ...slow(), score: s.score });
+  }
+  assert.equal(scoreSample(slow(), h).band, "good");
+});
+
 Deno.test("zdx score: device score is the mean of the latest", () => {
   assert.equal(deviceScore([]), null);
   assert.equal(deviceScore([100, 50, 33]), 61);
