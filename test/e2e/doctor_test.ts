@@ -621,7 +621,9 @@ Deno.test({
           },
           60_000,
           1000,
-        );
+        ).catch((e) => {
+          throw new Error(`${e.message}: ${JSON.stringify(fleet).slice(0, 1500)}`);
+        });
         assert.equal(fleet.devices[0].hostname, "roles-ws");
         assert.ok(fleet.latest.some((x: any) => x.probe === "intranet"));
         // Measured results (not only failures from the fault rows) made the hourly hops.
