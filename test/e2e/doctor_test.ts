@@ -257,6 +257,17 @@ Deno.test({
               await b.close();
             }
           }
+          // The connector sends its results every 30 s: wait for a batch here, before the
+          // fault rows below make the edge unreachable at the moments it would send.
+          await waitUntil(
+            "the edge to hold the device's ZDX results",
+            async () => {
+              const fleet = await api("/api/v1/admin/zdx");
+              return fleet.apps?.[0]?.probe === "intranet";
+            },
+            45_000,
+            1000,
+          );
         },
       );
 
