@@ -83,7 +83,7 @@ export function EdgeZdxPage(props: { t: Translate; lang: Lang; f: ZdxFleet }) {
             t("zdx.edge.path_slowest"),
             t("zdx.col.at"),
           ]}
-          empty={t("zdx.edge.none")}
+          empty={t("zdx.edge.no_paths")}
           rows={f.paths.map((p) => [
             p.host,
             p.hops.map((h) => h.host).join(" → "),
