@@ -7,8 +7,9 @@
  *
  * To stay quick, each round pings a spread of sizes at once and the next
  * round narrows between the largest that passed and the smallest that
- * failed: three or four rounds of one second at most cover 576..1500 to the
- * byte.
+ * failed: three or four rounds cover 576..1500 to the byte. A size counts as
+ * failed only when a second echo is lost too (a lost packet is not an MTU),
+ * so a round costs at most two seconds.
  */
 import type { DoctorFacts } from "./types.ts";
 
@@ -51,7 +52,7 @@ export async function probeMtu(
   target: string,
   spread = 8,
 ): Promise<NonNullable<DoctorFacts["mtu"]>> {
-  if (await echo(tunnelMtu)) {
+  if (await echo(tunnelMtu) || await echo(tunnelMtu)) {
     return { tunnelMtu, largestOk: tunnelMtu, smallestFailed: null, target };
   }
   let lo = MTU_FLOOR - 1; // largest known good (MTU_FLOOR - 1: none yet)
@@ -62,6 +63,9 @@ export async function probeMtu(
     for (let s = lo + step; s < hi; s += step) sizes.push(s);
     if (!sizes.length) break;
     const ok = await Promise.all(sizes.map((s) => echo(s)));
+    // A lost echo is not a small MTU: a size fails only when a second try fails too.
+    const again = await Promise.all(sizes.map((s, i) => ok[i] ? true : echo(s)));
+    for (let i = 0; i < sizes.length; i++) ok[i] = ok[i] || again[i];
     let newLo = lo;
     let newHi = hi;
     sizes.forEach((s, i) => {
