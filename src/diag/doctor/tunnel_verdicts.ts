@@ -191,15 +191,18 @@ export function handshakeVerdict(f: DoctorFacts): Verdict {
   );
 }
 
+/** A probe through the tunnel that did not run: no tunnel wanted (skipped), or not up (unknown). */
+function notMeasured(f: DoctorFacts, hop: "mtu" | "dns", what: string): Verdict {
+  if (f.tunnel && !tunnelWanted(f)) {
+    return v(hop, "skipped", "no_tunnel", "No tunnel is wanted on this network.");
+  }
+  return unknown(hop, what);
+}
+
 /** Packets of the tunnel's MTU cross the path with don't-fragment set. */
 export function mtuVerdict(f: DoctorFacts): Verdict {
   const m = f.mtu;
-  if (!m) {
-    if (f.tunnel && !tunnelWanted(f)) {
-      return v("mtu", "skipped", "no_tunnel", "No tunnel is wanted on this network.");
-    }
-    return unknown("mtu", "the path MTU (the tunnel is not up)");
-  }
+  if (!m) return notMeasured(f, "mtu", "the path MTU (the tunnel is not up)");
   if (m.largestOk === null) {
     return v(
       "mtu",
@@ -231,12 +234,7 @@ export function mtuVerdict(f: DoctorFacts): Verdict {
 /** DNS through the tunnel answers. */
 export function dnsVerdict(f: DoctorFacts): Verdict {
   const d = f.dns;
-  if (!d) {
-    if (f.tunnel && !tunnelWanted(f)) {
-      return v("dns", "skipped", "no_tunnel", "No tunnel is wanted on this network.");
-    }
-    return unknown("dns", "whether DNS through the tunnel works");
-  }
+  if (!d) return notMeasured(f, "dns", "whether DNS through the tunnel works");
   if (!d.answered) {
     return v(
       "dns",
