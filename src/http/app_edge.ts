@@ -8,6 +8,7 @@ import { Hono } from "hono";
 import { routePath } from "hono/route";
 import { LoginRateLimiter } from "../identity/rate_limit.ts";
 import { SessionManager } from "../identity/sessions.ts";
+import { IdentityProviders } from "../identity/providers.ts";
 import { adminApi, authApi } from "./api/admin_api.ts";
 import { errorResponse, iso } from "./api/common.ts";
 import { deviceApi } from "./api/device_api.ts";
@@ -32,6 +33,7 @@ export function createEdgeApp(deps: EdgeAppDeps): Hono<EdgeEnv> {
     supportQuota: deps.supportQuota,
     productVersion: deps.productVersion,
     logs: deps.logs,
+    identityProviders: deps.identityProviders ?? new IdentityProviders(ctx.store, ctx.clock),
   };
   const app = new Hono<EdgeEnv>();
 

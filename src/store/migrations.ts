@@ -168,6 +168,42 @@ CREATE TABLE support_requests (
 `,
   },
   {
+    version: 2,
+    name: "identity_providers",
+    sql: `
+-- Identity providers users sign in through (OIDC or SAML). Which one a user
+-- meets is chosen by the domain of the address they type: each domain
+-- belongs to at most one provider (the primary key says so), and at most
+-- one provider is the default for every other domain (the partial unique
+-- index). The OIDC client secret is sealed by the store's sealer; the SAML
+-- IdP metadata is kept as imported, with the URL it came from when it did.
+CREATE TABLE identity_providers (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+  kind TEXT NOT NULL CHECK (kind IN ('oidc', 'saml')),
+  is_default INTEGER NOT NULL DEFAULT 0 CHECK (is_default IN (0, 1)),
+  groups_claim TEXT NOT NULL,
+  group_map TEXT NOT NULL DEFAULT '{}',
+  oidc_issuer TEXT,
+  oidc_client_id TEXT,
+  oidc_client_secret TEXT,
+  saml_metadata TEXT,
+  saml_metadata_url TEXT,
+  saml_entity_id TEXT,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX identity_providers_default ON identity_providers(is_default)
+  WHERE is_default = 1;
+
+CREATE TABLE identity_provider_domains (
+  domain TEXT PRIMARY KEY COLLATE NOCASE,
+  provider_id TEXT NOT NULL REFERENCES identity_providers(id) ON DELETE CASCADE
+) STRICT;
+CREATE INDEX identity_provider_domains_provider ON identity_provider_domains(provider_id);
+`,
+  },
+  {
     version: 3,
     name: "access_decisions",
     sql: `

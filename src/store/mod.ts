@@ -14,6 +14,7 @@ import {
   DlpIncidentsRepo,
   DlpRulesRepo,
   EnrollmentKeysRepo,
+  IdentityProvidersRepo,
   LeasesRepo,
   NotificationsRepo,
   PolicyRepo,
@@ -44,6 +45,7 @@ export type {
   DlpDictionaryRecord,
   DlpIncidentRecord,
   EnrollmentKeyRecord,
+  IdentityProviderRecord,
   IncidentFilter,
   NotificationRecord,
   PolicyKind,
@@ -88,6 +90,8 @@ export const TABLES = [
   "saas_drives",
   "saas_items",
   "web_log",
+  "identity_providers",
+  "identity_provider_domains",
 ] as const;
 
 /** The edge database with its repositories. */
@@ -140,6 +144,8 @@ export class Store {
   readonly saasItems: SaasItemsRepo;
   /** The web proxy's request log. */
   readonly webLog: WebLogRepo;
+  /** Identity providers (OIDC client secrets sealed) and their domains. */
+  readonly identityProviders: IdentityProvidersRepo;
 
   constructor(readonly db: Database, sealer?: Sealer) {
     this.settings = new SettingsRepo(db);
@@ -166,6 +172,7 @@ export class Store {
     this.saasDrives = new SaasDrivesRepo(db);
     this.saasItems = new SaasItemsRepo(db);
     this.webLog = new WebLogRepo(db);
+    this.identityProviders = new IdentityProvidersRepo(db, sealer);
   }
 
   /** Runs `fn` in one transaction (nested calls become savepoints). */

@@ -43,6 +43,7 @@ import { clientIp, iso, queryInt, readJson } from "./common.ts";
 import { dlpAdminApi } from "./dlp_api.ts";
 import { webAdminApi } from "./web_api.ts";
 import { saasAdminApi, tenantJson } from "./saas_api.ts";
+import { identityProviderApi } from "./idp_api.ts";
 import type { EdgeEnv, ResolvedDeps } from "./env.ts";
 import { SSE_HEADERS, sseStream, StreamSlots } from "./sse.ts";
 import { zdxFleet } from "../../edge/zdx.ts";
@@ -594,6 +595,7 @@ export function adminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
 
   // Microsoft SaaS tenants
   app.route("/saas", saasAdminApi(deps));
+  app.route("/identity-providers", identityProviderApi(deps));
 
   // Support requests
   app.get("/support-requests", (c) =>

@@ -6,6 +6,7 @@ import type { EdgeContext } from "../../edge/context.ts";
 import type { SupportQuota } from "../../edge/devices.ts";
 import type { LoginRateLimiter } from "../../identity/rate_limit.ts";
 import type { ScryptParams } from "../../identity/password.ts";
+import type { IdentityProviders } from "../../identity/providers.ts";
 import type { SessionManager } from "../../identity/sessions.ts";
 import type { DeviceRecord, SessionRecord, UserRecord } from "../../store/mod.ts";
 import type { EdgeMetrics } from "./metrics.ts";
@@ -45,6 +46,8 @@ export interface EdgeAppDeps {
   productVersion?: string;
   /** Recent log records for diagnostics bundles. */
   logs?: () => LogRecord[];
+  /** Identity providers; default: over ctx.store with the global fetch for metadata URLs. */
+  identityProviders?: IdentityProviders;
 }
 
 /** Resolved dependencies used by the sub-apps. */
@@ -58,4 +61,5 @@ export interface ResolvedDeps {
   supportQuota?: SupportQuota;
   productVersion?: string;
   logs?: () => LogRecord[];
+  identityProviders: IdentityProviders;
 }

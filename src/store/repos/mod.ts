@@ -29,3 +29,4 @@ export * from "./saas_scans.ts";
 export * from "./saas_drives.ts";
 export * from "./saas_items.ts";
 export * from "./zdx.ts";
+export * from "./identity_providers.ts";
