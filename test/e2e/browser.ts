@@ -72,3 +72,43 @@ export async function shot(page: Page, name: string): Promise<void> {
     .filter((a) => a.animationName === "toast-in").map((a) => a.finished.catch(() => {})))`);
   await page.screenshot({ path: `${SHOTS}${name}.png`, fullPage: true });
 }
+
+/** An open browser: its context and first page; dispose closes it and removes the profile. */
+export interface OpenBrowser extends AsyncDisposable {
+  context: BrowserContext;
+  page: Page;
+  /**
+   * Checks labels (unless `labels` is false: a page that is not ours, such
+   * as an IdP's), waits up to 3 s for the network to settle (a console's
+   * live-event stream never does) and writes `SHOTS/<name>.png`.
+   */
+  shot(name: string, o?: { labels?: boolean }): Promise<void>;
+}
+
+/** Launches headless Chromium in a fresh profile, for `await using`. */
+export async function openBrowser(): Promise<OpenBrowser> {
+  await Deno.mkdir(SHOTS, { recursive: true });
+  const dir = await Deno.makeTempDir({ prefix: "pc-chromium-" });
+  let context: BrowserContext;
+  try {
+    context = await launchBrowser(dir);
+  } catch (e) {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw e;
+  }
+  const page = context.pages()[0] ?? await context.newPage();
+  page.setDefaultTimeout(15_000);
+  return {
+    context,
+    page,
+    async shot(name, o = {}) {
+      if (o.labels !== false) await assertLabelled(page);
+      await page.waitForLoadState("networkidle", { timeout: 3000 }).catch(() => {});
+      await page.screenshot({ path: `${SHOTS}${name}.png`, fullPage: true });
+    },
+    async [Symbol.asyncDispose]() {
+      await context.close().catch(() => {});
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}

@@ -46,6 +46,7 @@ import { installDlpConsole } from "./edge_dlp.tsx";
 import { installAccessConsole } from "./edge_access.tsx";
 import { installPasswordsConsole } from "./edge_passwords.tsx";
 import { installWebConsole } from "./edge_web.tsx";
+import { installIdpConsole } from "./edge_idp.tsx";
 import {
   installSaasConsentRedirect,
   installSaasConsole,
@@ -224,6 +225,7 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
       ["/keys", "keys", t("edge.tab.keys")],
       ["/users", "users", t("edge.tab.users")],
       ["/passwords", "passwords", t("edge.tab.passwords")],
+      ["/idps", "idps", t("edge.tab.idps")],
       ["/notifications", "notifications", t("edge.tab.notifications")],
       ["/access", "access", t("edge.tab.access")],
       ["/web", "web", t("edge.tab.web")],
@@ -666,6 +668,7 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
 
   // ---- SaaS application tenants ----
   installSaasConsole(app, saasHelpers);
+  installIdpConsole(app, saasHelpers);
 
   // ---- Connector protection passwords ----
   installPasswordsConsole(app, saasHelpers);
