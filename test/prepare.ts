@@ -24,6 +24,10 @@ export const TEST_PACKAGES: PackageSet = {
   "php-cli": "/usr/bin/php",
   "php-xml": "/usr/share/doc/php-xml/copyright",
   "php-mbstring": "/usr/share/doc/php-mbstring/copyright",
+  // The OIDC identity provider peer (test/identity/oidc_idp.ts): oidc-provider
+  // from npm, run under Node so the IdP is not our runtime.
+  "nodejs": "/usr/bin/node",
+  "npm": "/usr/bin/npm",
   // DLP: office documents made in the test setup (test/dlp/documents.ts) and
   // poppler's pdftotext to cross-check the text we extract from PDFs.
   "libreoffice-writer": "/usr/lib/libreoffice/program/libmswordlo.so",

@@ -9,6 +9,9 @@ import { routePath } from "hono/route";
 import { LoginRateLimiter } from "../identity/rate_limit.ts";
 import { SessionManager } from "../identity/sessions.ts";
 import { IdentityProviders } from "../identity/providers.ts";
+import { OidcRelyingParty } from "../identity/oidc.ts";
+import { SignInService } from "../identity/signin.ts";
+import { signInApi } from "./api/signin_api.ts";
 import { adminApi, authApi } from "./api/admin_api.ts";
 import { errorResponse, iso } from "./api/common.ts";
 import { deviceApi } from "./api/device_api.ts";
@@ -23,6 +26,7 @@ export type { EdgeAppDeps } from "./api/env.ts";
 /** Builds the edge Hono app from its dependencies. */
 export function createEdgeApp(deps: EdgeAppDeps): Hono<EdgeEnv> {
   const { ctx } = deps;
+  const identityProviders = deps.identityProviders ?? new IdentityProviders(ctx.store, ctx.clock);
   const resolved: ResolvedDeps = {
     ctx,
     sessions: deps.sessions ?? new SessionManager(ctx.store, ctx.clock),
@@ -33,7 +37,13 @@ export function createEdgeApp(deps: EdgeAppDeps): Hono<EdgeEnv> {
     supportQuota: deps.supportQuota,
     productVersion: deps.productVersion,
     logs: deps.logs,
-    identityProviders: deps.identityProviders ?? new IdentityProviders(ctx.store, ctx.clock),
+    identityProviders,
+    signIn: deps.signIn ?? new SignInService({
+      store: ctx.store,
+      clock: ctx.clock,
+      providers: identityProviders,
+      oidc: new OidcRelyingParty(ctx.clock),
+    }),
   };
   const app = new Hono<EdgeEnv>();
 
@@ -54,6 +64,7 @@ export function createEdgeApp(deps: EdgeAppDeps): Hono<EdgeEnv> {
 
   app.route("/api/v1/dlp", dlpDeviceApi(resolved));
   app.route("/api/v1/saas", saasPublicApi(resolved));
+  app.route("/api/v1/signin", signInApi(resolved));
   app.route("/api/v1", deviceApi(resolved));
   app.route("/api/v1/auth", authApi(resolved));
   app.route("/api/v1/admin", adminApi(resolved));

@@ -40,6 +40,11 @@ export async function createUser(
     role: input.role,
     groups: input.groups ?? [],
     createdAt: clock.now(),
+    providerId: null,
+    email: null,
+    idpGroups: [],
+    disabled: false,
+    lastSignInAt: null,
   };
   // Re-check inside the transaction: the hash above awaited, another request may have won.
   store.transaction(() => {
@@ -76,6 +81,7 @@ export async function authenticate(
     return null;
   }
   if (!(await verifyPassword(password, user.passwordHash))) return null;
+  if (user.disabled) return null;
   const fresh = store.users.byId(user.id);
   if (!fresh) return null;
   const step = verifyTotp(fresh.totpSecret, totp, clock.now(), fresh.totpLastStep);

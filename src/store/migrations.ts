@@ -201,6 +201,31 @@ CREATE TABLE identity_provider_domains (
   provider_id TEXT NOT NULL REFERENCES identity_providers(id) ON DELETE CASCADE
 ) STRICT;
 CREATE INDEX identity_provider_domains_provider ON identity_provider_domains(provider_id);
+
+-- Users who signed in through a provider: their address, the groups the
+-- provider gave at the last sign-in (local groups stay in users.groups),
+-- and a disabled flag that ends every sign-in and tunnel of theirs. Their
+-- password hash is "!", which no password verifies.
+ALTER TABLE users ADD COLUMN provider_id TEXT REFERENCES identity_providers(id) ON DELETE SET NULL;
+ALTER TABLE users ADD COLUMN email TEXT;
+ALTER TABLE users ADD COLUMN idp_groups TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1));
+ALTER TABLE users ADD COLUMN last_sign_in_at INTEGER;
+
+-- A user's sign-in on a device (or, before enrolment, for one): the
+-- connector holds the token, only its hash is kept; it lapses at
+-- expires_at (the profile's re-authentication interval).
+CREATE TABLE user_signins (
+  token_hash TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  provider_id TEXT,
+  method TEXT NOT NULL CHECK (method IN ('oidc_code', 'oidc_device', 'saml', 'local')),
+  device_id TEXT REFERENCES devices(id) ON DELETE CASCADE,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX user_signins_user ON user_signins(user_id);
+CREATE INDEX user_signins_device ON user_signins(device_id);
 `,
   },
   {

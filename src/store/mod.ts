@@ -28,6 +28,7 @@ import {
   SessionsRepo,
   SettingsRepo,
   SupportRepo,
+  UserSignInsRepo,
   UsersRepo,
   WebLogRepo,
   ZdxRepo,
@@ -47,6 +48,7 @@ export type {
   EnrollmentKeyRecord,
   IdentityProviderRecord,
   IncidentFilter,
+  NewUser,
   NotificationRecord,
   PolicyKind,
   PostureRecord,
@@ -56,8 +58,10 @@ export type {
   SaasTenantRecord,
   ScanCounter,
   SessionRecord,
+  SignInMethod,
   SupportRecord,
   UserRecord,
+  UserSignInRecord,
   WebLogFilter,
   WebLogRecord,
 } from "./repos/mod.ts";
@@ -92,6 +96,7 @@ export const TABLES = [
   "web_log",
   "identity_providers",
   "identity_provider_domains",
+  "user_signins",
 ] as const;
 
 /** The edge database with its repositories. */
@@ -146,6 +151,8 @@ export class Store {
   readonly webLog: WebLogRepo;
   /** Identity providers (OIDC client secrets sealed) and their domains. */
   readonly identityProviders: IdentityProvidersRepo;
+  /** Users' sign-ins on devices (token hashes). */
+  readonly userSignIns: UserSignInsRepo;
 
   constructor(readonly db: Database, sealer?: Sealer) {
     this.settings = new SettingsRepo(db);
@@ -173,6 +180,7 @@ export class Store {
     this.saasItems = new SaasItemsRepo(db);
     this.webLog = new WebLogRepo(db);
     this.identityProviders = new IdentityProvidersRepo(db, sealer);
+    this.userSignIns = new UserSignInsRepo(db);
   }
 
   /** Runs `fn` in one transaction (nested calls become savepoints). */

@@ -51,9 +51,11 @@ export async function fixture(
     tunnel?: MemoryTunnelPort;
     /** Where SaaS tenants get tokens and scan files (a local issuer and Graph emulator). */
     saas?: { authorityUrl: string; graphUrl: string; fetch: FetchFn };
+    /** Where the manual clock starts (default 2026-01-01); sign-in tests against a real IdP use now. */
+    clockStart?: number;
   } = {},
 ) {
-  const clock = new ManualClock(Date.UTC(2026, 0, 1));
+  const clock = new ManualClock(opts.clockStart ?? Date.UTC(2026, 0, 1));
   const store = openStore(":memory:");
   const notifier = new Notifier(store, clock);
   const tunnel = opts.tunnel ?? new MemoryTunnelPort();

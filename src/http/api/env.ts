@@ -7,6 +7,7 @@ import type { SupportQuota } from "../../edge/devices.ts";
 import type { LoginRateLimiter } from "../../identity/rate_limit.ts";
 import type { ScryptParams } from "../../identity/password.ts";
 import type { IdentityProviders } from "../../identity/providers.ts";
+import type { SignInService } from "../../identity/signin.ts";
 import type { SessionManager } from "../../identity/sessions.ts";
 import type { DeviceRecord, SessionRecord, UserRecord } from "../../store/mod.ts";
 import type { EdgeMetrics } from "./metrics.ts";
@@ -48,6 +49,8 @@ export interface EdgeAppDeps {
   logs?: () => LogRecord[];
   /** Identity providers; default: over ctx.store with the global fetch for metadata URLs. */
   identityProviders?: IdentityProviders;
+  /** User sign-in; default: over identityProviders with openid-client on the global fetch. */
+  signIn?: SignInService;
 }
 
 /** Resolved dependencies used by the sub-apps. */
@@ -62,4 +65,5 @@ export interface ResolvedDeps {
   productVersion?: string;
   logs?: () => LogRecord[];
   identityProviders: IdentityProviders;
+  signIn: SignInService;
 }

@@ -30,3 +30,4 @@ export * from "./saas_drives.ts";
 export * from "./saas_items.ts";
 export * from "./zdx.ts";
 export * from "./identity_providers.ts";
+export * from "./user_signins.ts";

@@ -11,7 +11,20 @@ export interface UserRecord {
   role: "admin" | "user";
   groups: string[];
   createdAt: number;
+  /** The identity provider the user signs in through; null for a local user. */
+  providerId: string | null;
+  email: string | null;
+  /** Groups the provider gave at the last sign-in (already mapped). */
+  idpGroups: string[];
+  /** A disabled user cannot sign in and has no tunnel. */
+  disabled: boolean;
+  lastSignInAt: number | null;
 }
+
+/** What `insert` needs: the identity fields default to a local, enabled user. */
+export type NewUser =
+  & Omit<UserRecord, "providerId" | "email" | "idpGroups" | "disabled" | "lastSignInAt">
+  & Partial<UserRecord>;
 
 /** Seals secrets before they are stored, opens them when read (identity passes them through). */
 export interface Sealer {
@@ -31,6 +44,11 @@ function toUser(r: Row, sealer: Sealer): UserRecord {
     role: r.role === "admin" ? "admin" : "user",
     groups: JSON.parse(str(r.groups)),
     createdAt: num(r.created_at),
+    providerId: r.provider_id === null ? null : str(r.provider_id),
+    email: r.email === null ? null : str(r.email),
+    idpGroups: JSON.parse(str(r.idp_groups)),
+    disabled: num(r.disabled) === 1,
+    lastSignInAt: r.last_sign_in_at === null ? null : num(r.last_sign_in_at),
   };
 }
 
@@ -39,9 +57,9 @@ export class UsersRepo {
   /** `sealer` protects TOTP seeds at rest (see src/identity/secret_box.ts). */
   constructor(private db: Database, private sealer: Sealer = CLEAR) {}
   /** Inserts a user. */
-  insert(u: UserRecord): void {
+  insert(u: NewUser): void {
     this.db.run(
-      "INSERT INTO users (id, username, password_hash, totp_secret, totp_last_step, role, groups, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO users (id, username, password_hash, totp_secret, totp_last_step, role, groups, created_at, provider_id, email, idp_groups, disabled, last_sign_in_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
       u.id,
       u.username,
       u.passwordHash,
@@ -50,7 +68,31 @@ export class UsersRepo {
       u.role,
       JSON.stringify(u.groups),
       u.createdAt,
+      u.providerId ?? null,
+      u.email ?? null,
+      JSON.stringify(u.idpGroups ?? []),
+      u.disabled ? 1 : 0,
+      u.lastSignInAt ?? null,
     );
+  }
+  /** Records a provider sign-in: the provider, address and groups it gave. */
+  recordSignIn(
+    id: string,
+    s: { providerId: string | null; email: string | null; idpGroups: string[]; at: number },
+  ): void {
+    this.db.run(
+      "UPDATE users SET provider_id = ?, email = ?, idp_groups = ?, last_sign_in_at = ? WHERE id = ?",
+      s.providerId,
+      s.email,
+      JSON.stringify(s.idpGroups),
+      s.at,
+      id,
+    );
+  }
+  /** Disables or enables a user; returns whether it exists. */
+  setDisabled(id: string, disabled: boolean): boolean {
+    return this.db.run("UPDATE users SET disabled = ? WHERE id = ?", disabled ? 1 : 0, id)
+      .changes === 1;
   }
   /** Finds a user by name (case-insensitive). */
   byUsername(username: string): UserRecord | undefined {

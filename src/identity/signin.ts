@@ -1,0 +1,433 @@
+/**
+ * User sign-in on the edge, for connectors: the provider is chosen by the
+ * user's email domain (providers.ts), the IdP does the authentication (OIDC
+ * code flow with PKCE in the system browser, or the device authorization
+ * grant on a headless box), and the edge turns the verified identity into a
+ * user record (created on first sign-in; groups the IdP gave, mapped) and a
+ * sign-in token the connector keeps.
+ *
+ * Browser flow:
+ *   connector → GET edge /signin/start?email&return=http://127.0.0.1:P/…&state=S
+ *     → 302 IdP (state, nonce, PKCE challenge kept here)
+ *     → IdP login → 302 edge /signin/oidc/callback?code&state
+ *     → exchange + ID token checks → 302 return?grant=G&state=S (loopback only)
+ *   connector → POST /signin/redeem {grant: G} → {token, user, expiresAt}
+ * The grant is one-time and short-lived, so what passes through the browser
+ * is worth nothing a minute later; the token never passes through it.
+ *
+ * Every refusal is audited (`signin.refused`, with the code) and creates
+ * nothing: no user, no token.
+ */
+import type { Clock } from "../clock.ts";
+import { InputError, PortcullisError } from "../errors.ts";
+import type { IdentityProviderRecord, SignInMethod, Store, UserRecord } from "../store/mod.ts";
+import {
+  type DeviceAuthorization,
+  OidcError,
+  type OidcIdentity,
+  type OidcPending,
+  type OidcRelyingParty,
+} from "./oidc.ts";
+import { emailDomain, type IdentityProviders, mapGroups } from "./providers.ts";
+import { randomId, randomToken, sha256Hex } from "./secrets.ts";
+
+/** How long a user stays signed in on a device without re-authenticating, by default (12 h). */
+export const DEFAULT_SIGNIN_LIFETIME_MS = 12 * 3600_000;
+/** How long a started browser sign-in may take to come back. */
+export const PENDING_TTL_MS = 10 * 60_000;
+/** How long a grant handed to the connector's loopback page may wait to be redeemed. */
+export const GRANT_TTL_MS = 2 * 60_000;
+/** Most sign-ins in flight at once (each is a few hundred bytes). */
+export const MAX_PENDING = 10_000;
+
+/** A group of a signed-in user and where it came from. */
+export interface SourcedGroup {
+  name: string;
+  source: "idp" | "local" | "machine";
+}
+
+/** The user a token stands for, as the connector and the consoles show it. */
+export interface SignedInUser {
+  id: string;
+  username: string;
+  email: string | null;
+  provider: string | null;
+  groups: SourcedGroup[];
+}
+
+/** Groups of a user with their sources: the IdP's (mapped at sign-in), then local ones. */
+export function userGroups(u: UserRecord): SourcedGroup[] {
+  const out: SourcedGroup[] = u.idpGroups.map((name) => ({ name, source: "idp" as const }));
+  for (const g of u.groups) {
+    if (!out.some((x) => x.name === g)) out.push({ name: g, source: "local" });
+  }
+  return out;
+}
+
+/** Checks that `raw` is a URL on this host's loopback interface (where a connector's console listens). */
+export function loopbackReturn(raw: string): URL {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new InputError(
+      "invalid_return",
+      `Return address ${JSON.stringify(raw.slice(0, 200))} is not a URL`,
+    );
+  }
+  const host = u.hostname;
+  if (
+    u.protocol !== "http:" || !(host === "127.0.0.1" || host === "localhost" || host === "[::1]") ||
+    u.username || u.password || u.hash || !u.port
+  ) {
+    throw new InputError(
+      "invalid_return",
+      `Return address "${
+        u.href.slice(0, 200)
+      }" must be http://127.0.0.1:PORT/… (the connector's loopback console)`,
+    );
+  }
+  return u;
+}
+
+interface Pending {
+  providerId: string;
+  oidc: OidcPending;
+  returnTo: string;
+  clientState: string;
+  expiresAt: number;
+}
+
+interface Grant {
+  userId: string;
+  providerId: string | null;
+  method: SignInMethod;
+  expiresAt: number;
+}
+
+interface DeviceSignIn {
+  providerId: string;
+  auth: DeviceAuthorization;
+  state: "pending" | "done" | "failed";
+  grant?: string;
+  error?: PortcullisError;
+  expiresAt: number;
+  abort: AbortController;
+}
+
+/** A bounded map whose entries lapse: the oldest go first when it is full. */
+class Lapsing<V extends { expiresAt: number }> {
+  #m = new Map<string, V>();
+  constructor(private clock: Clock, private max: number) {}
+  set(k: string, v: V): void {
+    const now = this.clock.now();
+    for (const [key, val] of this.#m) {
+      if (val.expiresAt > now && this.#m.size < this.max) break;
+      this.#m.delete(key);
+    }
+    this.#m.set(k, v);
+  }
+  /** The entry, if present and live. */
+  get(k: string): V | undefined {
+    const v = this.#m.get(k);
+    if (v && v.expiresAt <= this.clock.now()) {
+      this.#m.delete(k);
+      return undefined;
+    }
+    return v;
+  }
+  /** Removes and returns a live entry (one use). */
+  take(k: string): V | undefined {
+    const v = this.get(k);
+    this.#m.delete(k);
+    return v;
+  }
+  values(): IterableIterator<V> {
+    return this.#m.values();
+  }
+}
+
+/** Dependencies of the sign-in service. */
+export interface SignInDeps {
+  store: Store;
+  clock: Clock;
+  providers: IdentityProviders;
+  oidc: OidcRelyingParty;
+  /** Sign-in lifetime (the profile's re-authentication interval). */
+  lifetimeMs?: () => number;
+}
+
+/** Sign-in through the configured identity providers. */
+export class SignInService {
+  #pending: Lapsing<Pending>;
+  #grants: Lapsing<Grant>;
+  #devices: Lapsing<DeviceSignIn>;
+
+  constructor(private deps: SignInDeps) {
+    this.#pending = new Lapsing(deps.clock, MAX_PENDING);
+    this.#grants = new Lapsing(deps.clock, MAX_PENDING);
+    this.#devices = new Lapsing(deps.clock, MAX_PENDING);
+  }
+
+  /** Audits a refused sign-in and hands the error back to be thrown. */
+  refused(e: unknown, detail: Record<string, unknown>): unknown {
+    const code = e instanceof PortcullisError ? e.code : "internal_error";
+    this.deps.store.audit.insert({
+      at: this.deps.clock.now(),
+      actor: "signin",
+      action: "signin.refused",
+      target: typeof detail.provider === "string" ? detail.provider : null,
+      detail: {
+        ...detail,
+        code,
+        message: e instanceof Error ? e.message.slice(0, 300) : String(e).slice(0, 300),
+      },
+    });
+    return e;
+  }
+
+  #provider(email: string): IdentityProviderRecord {
+    const p = this.deps.providers.forEmail(email);
+    if (!p) {
+      throw new InputError(
+        "no_identity_provider",
+        `No identity provider serves "${
+          emailDomain(email) ?? email.slice(0, 100)
+        }"; sign in as a local user`,
+        404,
+      );
+    }
+    return p;
+  }
+
+  /** Starts a browser sign-in; returns the IdP URL to send the browser to. */
+  async start(
+    o: { email: string; redirectUri: string; returnTo: string; clientState: string },
+  ): Promise<URL> {
+    loopbackReturn(o.returnTo);
+    const p = this.#provider(o.email);
+    if (p.kind !== "oidc") {
+      throw new InputError(
+        "unsupported_provider",
+        `"${p.name}" is a SAML provider; use /signin/saml`,
+        400,
+      );
+    }
+    const { url, pending } = await this.deps.oidc.authorizationUrl(p, o.redirectUri);
+    this.#pending.set(pending.state, {
+      providerId: p.id,
+      oidc: pending,
+      returnTo: o.returnTo,
+      clientState: o.clientState,
+      expiresAt: this.deps.clock.now() + PENDING_TTL_MS,
+    });
+    return url;
+  }
+
+  /** Finishes a browser sign-in at the callback; returns where to send the browser (with the grant). */
+  async finish(callbackUrl: URL): Promise<URL> {
+    const state = callbackUrl.searchParams.get("state") ?? "";
+    const pending = state ? this.#pending.take(state) : undefined;
+    if (!pending) {
+      throw new OidcError(
+        "oidc_state_unknown",
+        "This sign-in answer does not belong to a sign-in this edge started (unknown, used or expired state); start again",
+        400,
+      );
+    }
+    const p = this.deps.providers.record(pending.providerId);
+    const who = await this.deps.oidc.exchange(p, callbackUrl, pending.oidc);
+    const grant = this.#grant(p, who, "oidc_code");
+    const out = new URL(pending.returnTo);
+    out.searchParams.set("grant", grant);
+    out.searchParams.set("state", pending.clientState);
+    return out;
+  }
+
+  /** Starts a device sign-in (headless box): the user code and where to enter it. */
+  async deviceStart(email: string): Promise<{
+    handle: string;
+    userCode: string;
+    verificationUri: string;
+    verificationUriComplete: string | null;
+    expiresIn: number;
+    interval: number;
+  }> {
+    const p = this.#provider(email);
+    if (p.kind !== "oidc") {
+      throw new InputError(
+        "unsupported_provider",
+        `"${p.name}" is a SAML provider; the device flow needs an OIDC provider`,
+        400,
+      );
+    }
+    const auth = await this.deps.oidc.deviceStart(p);
+    const handle = randomToken(24);
+    const entry: DeviceSignIn = {
+      providerId: p.id,
+      auth,
+      state: "pending",
+      expiresAt: this.deps.clock.now() + auth.expires_in * 1000,
+      abort: new AbortController(),
+    };
+    this.#devices.set(sha256Hex(handle), entry);
+    // Poll in the background (at the IdP's interval); the connector asks us.
+    this.deps.oidc.devicePoll(p, auth, entry.abort.signal).then((who) => {
+      entry.grant = this.#grant(p, who, "oidc_device");
+      entry.state = "done";
+    }, (e) => {
+      entry.error = this.refused(e, { provider: p.id, flow: "device" }) as PortcullisError;
+      entry.state = "failed";
+    });
+    return {
+      handle,
+      userCode: auth.user_code,
+      verificationUri: auth.verification_uri,
+      verificationUriComplete: auth.verification_uri_complete ?? null,
+      expiresIn: auth.expires_in,
+      interval: auth.interval ?? 5,
+    };
+  }
+
+  /** Where a device sign-in stands; "done" hands out its grant once. */
+  devicePoll(handle: string): { status: "pending" } | { status: "done"; grant: string } {
+    const key = sha256Hex(handle);
+    const e = this.#devices.get(key);
+    if (!e) {
+      throw new InputError(
+        "device_signin_unknown",
+        "No device sign-in with this handle (unknown, finished or expired); start again",
+        404,
+      );
+    }
+    if (e.state === "pending") return { status: "pending" };
+    this.#devices.take(key);
+    if (e.state === "failed") {
+      throw e.error ?? new OidcError("oidc_token_invalid", "The device sign-in failed");
+    }
+    return { status: "done", grant: e.grant! };
+  }
+
+  /** Stops every background device poll (edge shutdown). */
+  close(): void {
+    for (const e of this.#devices.values()) e.abort.abort();
+  }
+
+  /** The user record for a verified identity (created at first sign-in), and a one-time grant. */
+  #grant(p: IdentityProviderRecord, who: OidcIdentity, method: SignInMethod): string {
+    const { store, clock } = this.deps;
+    // The provider must be the one that serves the address it vouches for:
+    // a provider for one domain cannot sign in users of another.
+    const serving = this.deps.providers.forEmail(who.email);
+    if (serving?.id !== p.id) {
+      throw new OidcError(
+        "oidc_token_invalid",
+        `"${p.name}" does not serve "${emailDomain(who.email)}": it cannot sign in ${who.email}`,
+      );
+    }
+    const groups = mapGroups(who.groups, p.groupMap).filter((g) =>
+      /^[A-Za-z0-9_.-]{1,64}$/.test(g)
+    );
+    const now = clock.now();
+    const user = store.transaction(() => {
+      let u = store.users.byUsername(who.email);
+      if (u && u.providerId !== null && u.providerId !== p.id) {
+        throw new OidcError(
+          "oidc_token_invalid",
+          `User "${who.email}" signs in through another identity provider`,
+        );
+      }
+      if (u?.disabled) {
+        throw new InputError("user_disabled", `User "${who.email}" is disabled`, 403);
+      }
+      if (!u) {
+        store.users.insert({
+          id: randomId("usr"),
+          username: who.email,
+          passwordHash: "!",
+          totpSecret: "",
+          totpLastStep: 0,
+          role: "user",
+          groups: [],
+          createdAt: now,
+        });
+        u = store.users.byUsername(who.email)!;
+      }
+      store.users.recordSignIn(u.id, {
+        providerId: p.id,
+        email: who.email,
+        idpGroups: groups,
+        at: now,
+      });
+      store.audit.insert({
+        at: now,
+        actor: `user:${who.email}`,
+        action: "signin.success",
+        target: u.id,
+        detail: { provider: p.id, method, groups },
+      });
+      return u;
+    });
+    const grant = randomToken(24);
+    this.#grants.set(sha256Hex(grant), {
+      userId: user.id,
+      providerId: p.id,
+      method,
+      expiresAt: now + GRANT_TTL_MS,
+    });
+    return grant;
+  }
+
+  /** Redeems a one-time grant for a sign-in token. */
+  redeem(grant: string): { token: string; user: SignedInUser; expiresAt: number } {
+    const { store, clock } = this.deps;
+    const g = this.#grants.take(sha256Hex(grant));
+    if (!g) {
+      throw new InputError(
+        "grant_invalid",
+        "This sign-in grant is unknown, used or expired; sign in again",
+        400,
+      );
+    }
+    const u = store.users.byId(g.userId);
+    if (!u || u.disabled) {
+      throw new InputError("user_disabled", "The user of this sign-in is disabled or gone", 403);
+    }
+    const token = `pcs_${randomToken(32)}`;
+    const now = clock.now();
+    const expiresAt = now + (this.deps.lifetimeMs?.() ?? DEFAULT_SIGNIN_LIFETIME_MS);
+    store.userSignIns.insert({
+      tokenHash: sha256Hex(token),
+      userId: u.id,
+      providerId: g.providerId,
+      method: g.method,
+      deviceId: null,
+      createdAt: now,
+      expiresAt,
+    });
+    return { token, user: this.userView(u), expiresAt };
+  }
+
+  /** The user behind a live sign-in token, or undefined. */
+  resolve(token: string): { user: UserRecord; tokenHash: string; expiresAt: number } | undefined {
+    if (!/^pcs_[A-Za-z0-9_-]{20,100}$/.test(token)) return undefined;
+    const hash = sha256Hex(token);
+    const s = this.deps.store.userSignIns.byHash(hash);
+    if (!s || s.expiresAt <= this.deps.clock.now()) return undefined;
+    const u = this.deps.store.users.byId(s.userId);
+    if (!u || u.disabled) return undefined;
+    return { user: u, tokenHash: hash, expiresAt: s.expiresAt };
+  }
+
+  /** A user as a connector sees it. */
+  userView(u: UserRecord): SignedInUser {
+    const p = u.providerId ? this.deps.store.identityProviders.get(u.providerId) : undefined;
+    return {
+      id: u.id,
+      username: u.username,
+      email: u.email,
+      provider: p?.name ?? null,
+      groups: userGroups(u),
+    };
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * OIDC sign-in on the edge against a real IdP: `oidc-provider` under Node
+ * (test/identity/oidc_idp.ts) with its own login form. The code flow with
+ * PKCE is driven by headless Chromium from the edge's start URL through the
+ * IdP's form and back through the edge's callback to a loopback return
+ * address; the device flow is completed by entering the user code at the
+ * IdP. Grants are one-time; a replayed callback is refused and audited.
+ */
+import assert from "node:assert/strict";
+import { setLogSinks } from "../../src/log.ts";
+import { hasChromium, openBrowser } from "../e2e/browser.ts";
+import { fixture } from "../http/helpers.ts";
+import { nodeAvailable, OidcIdp } from "./oidc_idp.ts";
+
+setLogSinks([]);
+
+const SECRET = "edge-client-secret-0123456789abcdef";
+
+Deno.test({
+  name: "oidc sign-in: code flow in Chromium and device flow against oidc-provider",
+  ignore: !hasChromium || !nodeAvailable(),
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(t) {
+    const edge = await fixture({ clockStart: Date.now() });
+    const edgeServer = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      (req, info) => edge.app.fetch(req, { remoteAddr: info.remoteAddr }),
+    );
+    const E = `http://127.0.0.1:${edgeServer.addr.port}`;
+    // Where the browser lands at the end (the connector's console in real use).
+    const landed: URL[] = [];
+    const back = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+      const u = new URL(req.url);
+      if (u.pathname === "/signin/done") landed.push(u);
+      return new Response("<!doctype html><p id=done>signed in</p>", {
+        headers: { "content-type": "text/html" },
+      });
+    });
+    const RETURN = `http://127.0.0.1:${back.addr.port}/signin/done`;
+    try {
+      await using idp = await OidcIdp.start({
+        clients: [{
+          client_id: "portcullis-edge",
+          client_secret: SECRET,
+          redirect_uris: [`${E}/api/v1/signin/oidc/callback`],
+          grant_types: ["authorization_code", "urn:ietf:params:oauth:grant-type:device_code"],
+          response_types: ["code"],
+        }],
+      });
+      const created = await edge.adminReq("POST", "/api/v1/admin/identity-providers", {
+        name: "Corp",
+        kind: "oidc",
+        domains: ["corp.example"],
+        groupsClaim: "groups",
+        groupMap: { eng: "engineering" },
+        oidc: { issuer: idp.issuer, clientId: "portcullis-edge", clientSecret: SECRET },
+      });
+      assert.equal(created.status, 201, await created.text());
+      await using b = await openBrowser();
+      const { page } = b;
+
+      let callbackUrl = "";
+      await t.step("code flow: start → IdP login form → callback → loopback return", async () => {
+        page.on("request", (r) => {
+          if (r.url().includes("/api/v1/signin/oidc/callback")) callbackUrl = r.url();
+        });
+        const state = "connector-state-0123456789";
+        await page.goto(
+          `${E}/api/v1/signin/start?email=ana%40corp.example&return=${
+            encodeURIComponent(RETURN)
+          }&state=${state}`,
+        );
+        await page.waitForSelector("#login");
+        await b.shot("oidc-idp-login", { labels: false });
+        await page.fill("#login", "ana@corp.example");
+        await page.fill("#password", "wrong");
+        await page.click("#submit");
+        await page.waitForSelector("#error");
+        await page.fill("#login", "ana@corp.example");
+        await page.fill("#password", "ana-password-1");
+        await page.click("#submit");
+        await page.waitForSelector("#done");
+        assert.equal(landed.length, 1);
+        const u = landed[0];
+        assert.equal(u.pathname, "/signin/done");
+        assert.equal(u.searchParams.get("state"), state);
+        const grant = u.searchParams.get("grant")!;
+        const r = await edge.req("POST", "/api/v1/signin/redeem", { grant });
+        const j = await r.json();
+        assert.equal(r.status, 200, JSON.stringify(j));
+        assert.match(j.token, /^pcs_/);
+        assert.equal(j.user.username, "ana@corp.example");
+        assert.equal(j.user.provider, "Corp");
+        assert.deepEqual(j.user.groups, [
+          { name: "engineering", source: "idp" },
+          { name: "staff", source: "idp" },
+        ]);
+        const again = await edge.req("POST", "/api/v1/signin/redeem", { grant });
+        assert.equal(again.status, 400);
+        assert.equal((await again.json()).error.code, "grant_invalid");
+        const user = edge.store.users.byUsername("ana@corp.example")!;
+        assert.deepEqual(user.idpGroups, ["engineering", "staff"]);
+        assert.equal(edge.store.userSignIns.forUser(user.id).length, 1);
+      });
+
+      await t.step("a replayed callback is refused, audited, and creates nothing", async () => {
+        assert.ok(callbackUrl, "the callback was seen");
+        const before = edge.store.userSignIns.forUser(
+          edge.store.users.byUsername("ana@corp.example")!.id,
+        ).length;
+        const audits = edge.store.audit.count("signin.refused");
+        const r = await fetch(callbackUrl, { redirect: "manual" });
+        const j = await r.json();
+        assert.equal(r.status, 400, JSON.stringify(j));
+        assert.equal(j.error.code, "oidc_state_unknown");
+        assert.equal(edge.store.audit.count("signin.refused"), audits + 1);
+        assert.equal(
+          edge.store.userSignIns.forUser(edge.store.users.byUsername("ana@corp.example")!.id)
+            .length,
+          before,
+        );
+      });
+
+      await t.step("device flow: user code entered at the IdP, the edge polls", async () => {
+        const r = await edge.req("POST", "/api/v1/signin/device", { email: "bo@corp.example" });
+        const d = await r.json();
+        assert.equal(r.status, 200, JSON.stringify(d));
+        assert.match(d.userCode, /^[A-Z]{4}-[A-Z]{4}$/);
+        assert.ok(d.verificationUri.startsWith(idp.issuer));
+        const poll = async () =>
+          await (await edge.req("POST", "/api/v1/signin/device/poll", { handle: d.handle })).json();
+        assert.deepEqual(await poll(), { status: "pending" });
+        // Another person, on another browser: no IdP session yet.
+        await b.context.clearCookies();
+        // The user types the code at the IdP's device page, then signs in.
+        await page.goto(d.verificationUri);
+        await b.shot("oidc-idp-device", { labels: false });
+        await page.fill("input[name=user_code]", d.userCode);
+        await page.click("button[type=submit]");
+        // The IdP asks to confirm that this is the code the device shows.
+        assert.match(await page.textContent("code") ?? "", new RegExp(d.userCode));
+        await page.click("button[autofocus]");
+        await page.waitForSelector("#login");
+        await page.fill("#login", "bo@corp.example");
+        await page.fill("#password", "bo-password-2");
+        await page.click("#submit");
+        await page.waitForLoadState("networkidle");
+        await b.shot("oidc-idp-device-done", { labels: false });
+        const end = Date.now() + 20_000;
+        let done: { status: string; grant?: string } = { status: "pending" };
+        while (done.status === "pending" && Date.now() < end) {
+          await new Promise((res) => setTimeout(res, 250));
+          done = await poll();
+        }
+        assert.equal(done.status, "done", JSON.stringify(done));
+        const red = await (await edge.req("POST", "/api/v1/signin/redeem", { grant: done.grant }))
+          .json();
+        assert.equal(red.user.username, "bo@corp.example");
+        assert.deepEqual(red.user.groups, [{ name: "sales", source: "idp" }]);
+      });
+    } finally {
+      await edgeServer.shutdown();
+      await back.shutdown();
+    }
+  },
+});
