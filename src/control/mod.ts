@@ -33,6 +33,11 @@ export interface EnrollRequest {
    * already enrolled: its fingerprint is not a secret, possession of the key is.
    */
   proof?: string;
+  /**
+   * The user's sign-in token (from /api/v1/signin/redeem): the device is
+   * enrolled as theirs. Required unless the key is a machine key.
+   */
+  signIn?: string;
 }
 
 /** What a device gets back from a successful enrolment. */

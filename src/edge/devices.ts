@@ -8,6 +8,7 @@
  * and address. Keys already held by a device with a *different* fingerprint
  * mean a cloned disk image: refused, reported, and the original untouched.
  */
+import { resolveSignIn } from "../identity/signin.ts";
 import { createPublicKey, verify as edVerify } from "node:crypto";
 import { InputError, NotFoundError } from "../errors.ts";
 import { type EnrollRequest, type EnrollResponse, reenrollMessage } from "../control/mod.ts";
@@ -76,6 +77,23 @@ export function enrollDevice(
   try {
     outcome = store.transaction(() => {
       const key = usableKey(store, secret, now);
+      // Who is enrolling: a signed-in user, or nobody on a machine key.
+      const signIn = req.signIn === undefined ? undefined : resolveSignIn(store, now, req.signIn);
+      if (req.signIn !== undefined && !signIn) {
+        throw new InputError(
+          "signin_invalid",
+          `Cannot enrol "${req.hostname}": the sign-in is expired, unknown or its user is disabled; sign in again`,
+          401,
+        );
+      }
+      if (!signIn && !key.machine) {
+        throw new InputError(
+          "signin_required",
+          `Cannot enrol "${req.hostname}": enrolment key ${key.id} is for users' devices; sign in first`,
+          401,
+        );
+      }
+      const userName = signIn?.user.username ?? null;
       const holders = store.devices.byPublicKeys(req.wgPublicKey, req.signingPublicKey);
       conflict = holders.find((d) => d.fingerprint !== fingerprint);
       if (conflict) {
@@ -135,7 +153,8 @@ export function enrollDevice(
           updatedAt: now,
         };
         store.devices.reenroll(existing.id, changes);
-        device = { ...existing, ...changes, enrolledAt: now };
+        store.devices.setUser(existing.id, userName);
+        device = { ...existing, ...changes, user: userName, enrolledAt: now };
       } else {
         device = {
           id: randomId("dev"),
@@ -150,7 +169,7 @@ export function enrollDevice(
           signingPublicKey: req.signingPublicKey,
           credentialHash,
           group: key.group,
-          user: null,
+          user: userName,
           enrollmentKeyId: key.id,
           disabled: false,
           enrolledAt: now,
@@ -162,6 +181,7 @@ export function enrollDevice(
         };
         store.devices.insert(device);
       }
+      if (signIn) store.userSignIns.bind(signIn.tokenHash, device.id);
       const host = store.leases.hostOf(device.id) ??
         store.leases.allocate(device.id, now, MAX_HOST);
       if (host === null) {
@@ -181,6 +201,7 @@ export function enrollDevice(
           keyId: key.id,
           address: hostAddress(ctx.network, host),
           sourceIp,
+          user: userName,
         },
       });
       return { device, host, reenrolled: existing !== undefined };
@@ -289,6 +310,13 @@ export function authenticateDevice(
       403,
     );
   }
+  if (device.user !== null && ctx.store.users.byUsername(device.user)?.disabled) {
+    throw new InputError(
+      "user_disabled",
+      `User "${device.user}" of device "${device.hostname}" was disabled by an administrator`,
+      403,
+    );
+  }
   return device;
 }
 
@@ -349,13 +377,61 @@ export function deleteDevice(ctx: EdgeContext, id: string, actor: string): void 
   ctx.notifier.publish({ kind: "device_deleted", deviceId: id, hostname: d.hostname, by: actor });
 }
 
+/** True when the device belongs to a user an administrator disabled. */
+function userDisabled(ctx: EdgeContext, d: DeviceRecord): boolean {
+  return d.user !== null && ctx.store.users.byUsername(d.user)?.disabled === true;
+}
+
+/**
+ * Disables or enables a user: a disabled user's sign-ins end and every one
+ * of their devices leaves the tunnel at once (traffic stops with the next
+ * packet); enabling puts the devices that are not disabled themselves back.
+ */
+export function setUserDisabled(
+  ctx: EdgeContext,
+  userId: string,
+  disabled: boolean,
+  actor: string,
+): DeviceRecord[] {
+  const u = ctx.store.users.byId(userId);
+  if (!u) throw new NotFoundError("user_not_found", `Cannot find user "${userId.slice(0, 64)}"`);
+  const now = ctx.clock.now();
+  const devices = ctx.store.devices.byUser(u.username);
+  ctx.store.transaction(() => {
+    ctx.store.users.setDisabled(u.id, disabled);
+    if (disabled) ctx.store.userSignIns.deleteForUser(u.id);
+    ctx.store.audit.insert({
+      at: now,
+      actor,
+      action: disabled ? "user.disable" : "user.enable",
+      target: u.id,
+      detail: { username: u.username, devices: devices.map((d) => d.id) },
+    });
+  });
+  for (const d of devices) {
+    if (disabled) ctx.tunnel.removePeer(d.wgPublicKey);
+    else if (!d.disabled) {
+      const host = ctx.store.leases.hostOf(d.id);
+      if (host !== null) {
+        ctx.tunnel.upsertPeer({
+          id: d.id,
+          wgPublicKey: d.wgPublicKey,
+          address: hostAddress(ctx.network, host),
+        });
+      }
+    }
+    ctx.subjectChanged.emit(d.id);
+  }
+  return devices;
+}
+
 /** Puts every enabled device with an address into the tunnel (at start). */
 export function loadPeers(ctx: EdgeContext): number {
   const leases = ctx.store.leases.all();
   let n = 0;
   for (const d of ctx.store.devices.list()) {
     const host = leases.get(d.id);
-    if (d.disabled || host === undefined) continue;
+    if (d.disabled || host === undefined || userDisabled(ctx, d)) continue;
     ctx.tunnel.upsertPeer({
       id: d.id,
       wgPublicKey: d.wgPublicKey,

@@ -66,6 +66,8 @@ export interface NewKeyOptions {
   /** Lifetime in ms from now, or null for no expiry. */
   expiresInMs: number | null;
   group: string | null;
+  /** A machine key (default) enrols without a user; `false` makes a user key. */
+  machine?: boolean;
   createdBy: string;
   /** Edge API URL the connector will call. */
   apiUrl: string;
@@ -98,6 +100,7 @@ export function createEnrollmentKey(
     useCount: 0,
     createdBy: opts.createdBy,
     createdAt: now,
+    machine: opts.machine ?? true,
   };
   const key = encodeEnrollmentKey({ u: opts.apiUrl, c: opts.caSha256, s: secret });
   EnrollmentKeyPayload.parse(decodeEnrollmentKey(key));
@@ -108,7 +111,12 @@ export function createEnrollmentKey(
       actor: opts.createdBy,
       action: "enrollment_key.create",
       target: record.id,
-      detail: { reusable: record.reusable, expiresAt: record.expiresAt, group: record.group },
+      detail: {
+        reusable: record.reusable,
+        expiresAt: record.expiresAt,
+        group: record.group,
+        machine: record.machine,
+      },
     });
   });
   return { key, record };
@@ -127,6 +135,7 @@ export function keyView(k: EnrollmentKeyRecord, now: number) {
     id: k.id,
     reusable: k.reusable,
     group: k.group,
+    machine: k.machine,
     status,
     useCount: k.useCount,
     expiresAt: k.expiresAt === null ? null : new Date(k.expiresAt).toISOString(),

@@ -1,10 +1,8 @@
 /**
  * Who is behind a device, as access rules see it: the device (id and name),
- * the signed-in user and that user's groups (IdP and local), and the machine
- * group of the enrolment key it enrolled with. Today no user signs in on
- * devices, so a device's user is whatever the store holds (null until issue
- * 10's sign-in fills it) and its groups are the enrolment key's group
- * (source "machine") plus the local groups of that user when there is one.
+ * the signed-in user it was enrolled under and that user's groups — the
+ * IdP's (source "idp", mapped at the last sign-in) and local ones — and the
+ * machine group of the enrolment key it enrolled with (source "machine").
  *
  * Read from the store on demand; the enforcer caches one per device and
  * asks again when a device is enrolled again or changes. Whoever changes
@@ -13,6 +11,7 @@
  */
 import type { AccessSubject } from "../policy/access.ts";
 import type { Store } from "../store/mod.ts";
+import { userGroups } from "../identity/signin.ts";
 
 export type { AccessSubject as Subject, GroupSource } from "../policy/access.ts";
 
@@ -24,7 +23,10 @@ export function subjectFor(store: Store, deviceId: string): AccessSubject | null
   if (d.group) groups.push({ name: d.group, source: "machine" });
   if (d.user) {
     const u = store.users.byUsername(d.user);
-    for (const g of u?.groups ?? []) groups.push({ name: g, source: "local" });
+    // The IdP's groups as mapped at the user's last sign-in, then local ones.
+    for (const g of u ? userGroups(u) : []) {
+      if (g.source !== "machine") groups.push({ name: g.name, source: g.source });
+    }
   }
   return {
     deviceId: d.id,

@@ -64,6 +64,24 @@ export function userGroups(u: UserRecord): SourcedGroup[] {
   return out;
 }
 
+/**
+ * The user behind a live sign-in token, or undefined (unknown, expired, or
+ * the user disabled or gone). Shared by the sign-in service and enrolment.
+ */
+export function resolveSignIn(
+  store: Store,
+  now: number,
+  token: string,
+): { user: UserRecord; tokenHash: string; expiresAt: number } | undefined {
+  if (!/^pcs_[A-Za-z0-9_-]{20,100}$/.test(token)) return undefined;
+  const hash = sha256Hex(token);
+  const s = store.userSignIns.byHash(hash);
+  if (!s || s.expiresAt <= now) return undefined;
+  const u = store.users.byId(s.userId);
+  if (!u || u.disabled) return undefined;
+  return { user: u, tokenHash: hash, expiresAt: s.expiresAt };
+}
+
 /** Checks that `raw` is a URL on this host's loopback interface (where a connector's console listens). */
 export function loopbackReturn(raw: string): URL {
   let u: URL;
@@ -410,13 +428,7 @@ export class SignInService {
 
   /** The user behind a live sign-in token, or undefined. */
   resolve(token: string): { user: UserRecord; tokenHash: string; expiresAt: number } | undefined {
-    if (!/^pcs_[A-Za-z0-9_-]{20,100}$/.test(token)) return undefined;
-    const hash = sha256Hex(token);
-    const s = this.deps.store.userSignIns.byHash(hash);
-    if (!s || s.expiresAt <= this.deps.clock.now()) return undefined;
-    const u = this.deps.store.users.byId(s.userId);
-    if (!u || u.disabled) return undefined;
-    return { user: u, tokenHash: hash, expiresAt: s.expiresAt };
+    return resolveSignIn(this.deps.store, this.deps.clock.now(), token);
   }
 
   /** A user as a connector sees it. */

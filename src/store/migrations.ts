@@ -225,6 +225,11 @@ CREATE TABLE user_signins (
   expires_at INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX user_signins_user ON user_signins(user_id);
+
+-- A machine key pre-authorises a gateway box: its devices enrol without a
+-- user ("machine" devices in the key's group). A user key enrols only with
+-- a signed-in user. Keys made before this migration stay machine keys.
+ALTER TABLE enrollment_keys ADD COLUMN machine INTEGER NOT NULL DEFAULT 1 CHECK (machine IN (0, 1));
 CREATE INDEX user_signins_device ON user_signins(device_id);
 `,
   },

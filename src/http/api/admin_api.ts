@@ -16,7 +16,10 @@ import {
   disableDevice,
   enableDevice,
   getDevice,
+  setUserDisabled,
 } from "../../edge/devices.ts";
+import { userGroups } from "../../identity/signin.ts";
+import type { Store, UserRecord } from "../../store/mod.ts";
 import { createEnrollmentKey, keyView, parseDuration } from "../../edge/enrollment_keys.ts";
 import { POLICY_COLLECTIONS, type PolicyCollection } from "../../edge/policy.ts";
 import { randomId, randomToken, sha256Hex } from "../../identity/secrets.ts";
@@ -58,14 +61,22 @@ export const POLICY_LIMIT = 8 * 1024 * 1024;
 
 const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
-function userView(
-  u: { id: string; username: string; role: string; groups: string[]; createdAt: number },
-) {
+function userView(u: UserRecord, store?: Store) {
   return {
     id: u.id,
     username: u.username,
     role: u.role,
+    /** Local groups (the ones an admin sets). */
     groups: u.groups,
+    /** Every group with where it came from: the IdP (at the last sign-in) or local. */
+    groupSources: userGroups(u),
+    email: u.email,
+    provider: u.providerId ? store?.identityProviders.get(u.providerId)?.name ?? null : null,
+    disabled: u.disabled,
+    lastSignInAt: u.lastSignInAt === null ? null : iso(u.lastSignInAt),
+    devices: store
+      ? store.devices.byUser(u.username).map((d) => ({ id: d.id, hostname: d.hostname }))
+      : [],
     createdAt: iso(u.createdAt),
   };
 }
@@ -244,7 +255,27 @@ export function adminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
     store.audit.insert({ at: now(), actor: c.get("actor"), action, target, detail });
 
   // Users
-  app.get("/users", (c) => c.json({ users: store.users.list().map(userView) }, 200));
+  app.get(
+    "/users",
+    (c) => c.json({ users: store.users.list().map((u) => userView(u, store)) }, 200),
+  );
+  app.post("/users/:id/disable", (c) => {
+    const id = c.req.param("id");
+    if (id === c.get("user").id) {
+      throw new InputError(
+        "cannot_disable_self",
+        "Cannot disable the user you are logged in as",
+        409,
+      );
+    }
+    setUserDisabled(ctx, id, true, c.get("actor"));
+    return c.json(userView(store.users.byId(id)!, store), 200);
+  });
+  app.post("/users/:id/enable", (c) => {
+    const id = c.req.param("id");
+    setUserDisabled(ctx, id, false, c.get("actor"));
+    return c.json(userView(store.users.byId(id)!, store), 200);
+  });
   app.post("/users", async (c) => {
     const req = await readJson(c, CreateUserRequest);
     const created = await createUser(store, clock, req, deps.scrypt);
@@ -327,6 +358,7 @@ export function adminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
       reusable: req.reusable,
       expiresInMs: parseDuration(req.expires),
       group: req.group,
+      machine: req.machine,
       createdBy: c.get("actor"),
       apiUrl: ctx.apiUrl,
       caSha256: ctx.caSha256,

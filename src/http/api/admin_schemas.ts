@@ -49,6 +49,8 @@ export const CreateKeyRequest = z.object({
     "expected 1-64 letters, digits, '.', '-' or '_'",
   )
     .nullable().default(null),
+  /** A machine key enrols gateway boxes without a user; false: a signed-in user is needed. */
+  machine: z.boolean().default(true),
 }).strict();
 /** @see CreateKeyRequest */
 export type CreateKeyRequest = z.infer<typeof CreateKeyRequest>;

@@ -56,6 +56,8 @@ export const EnrollRequest = z.object({
    */
   proof: z.string().regex(/^[A-Za-z0-9+/]{86}==$/, "expected a base64 Ed25519 signature")
     .optional(),
+  signIn: z.string().regex(/^pcs_[A-Za-z0-9_-]{20,100}$/, "expected a sign-in token (pcs_…)")
+    .optional(),
 }).strict() satisfies z.ZodType<control.EnrollRequest>;
 /** @see EnrollRequest */
 export type EnrollRequest = z.infer<typeof EnrollRequest>;

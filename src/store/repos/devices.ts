@@ -157,6 +157,17 @@ export class DevicesRepo {
   count(): number {
     return num(this.db.get<Row>("SELECT COUNT(*) AS n FROM devices")!.n);
   }
+  /** Sets the device's user (null: a machine device). */
+  setUser(id: string, user: string | null): void {
+    this.db.run("UPDATE devices SET user_name = ? WHERE id = ?", user, id);
+  }
+  /** Every device of a user (case-insensitive name). */
+  byUser(user: string): DeviceRecord[] {
+    return this.db.all<Row>(
+      "SELECT * FROM devices WHERE user_name = ? COLLATE NOCASE ORDER BY hostname, id",
+      user,
+    ).map(toDevice);
+  }
   /** Sets or clears the disabled flag; returns whether the device exists. */
   setDisabled(id: string, disabled: boolean, at: number): boolean {
     return this.db.run(

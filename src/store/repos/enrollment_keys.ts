@@ -13,6 +13,8 @@ export interface EnrollmentKeyRecord {
   useCount: number;
   createdBy: string;
   createdAt: number;
+  /** A machine key enrols devices without a user; a user key needs a signed-in user. */
+  machine: boolean;
 }
 
 function toKey(r: Row): EnrollmentKeyRecord {
@@ -27,16 +29,17 @@ function toKey(r: Row): EnrollmentKeyRecord {
     useCount: num(r.use_count),
     createdBy: str(r.created_by),
     createdAt: num(r.created_at),
+    machine: num(r.machine) === 1,
   };
 }
 
 /** Enrolment keys. */
 export class EnrollmentKeysRepo {
   constructor(private db: Database) {}
-  /** Inserts a key. */
-  insert(k: EnrollmentKeyRecord): void {
+  /** Inserts a key (a machine key unless `machine` is false). */
+  insert(k: Omit<EnrollmentKeyRecord, "machine"> & { machine?: boolean }): void {
     this.db.run(
-      "INSERT INTO enrollment_keys (id, secret_hash, reusable, group_name, expires_at, revoked_at, used_at, use_count, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO enrollment_keys (id, secret_hash, reusable, group_name, expires_at, revoked_at, used_at, use_count, created_by, created_at, machine) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
       k.id,
       k.secretHash,
       k.reusable ? 1 : 0,
@@ -47,6 +50,7 @@ export class EnrollmentKeysRepo {
       k.useCount,
       k.createdBy,
       k.createdAt,
+      k.machine === false ? 0 : 1,
     );
   }
   /** Finds a key by the hash of its secret. */
