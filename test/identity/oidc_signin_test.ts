@@ -8,6 +8,9 @@
  */
 import assert from "node:assert/strict";
 import { setLogSinks } from "../../src/log.ts";
+import { createEdgeConsole } from "../../src/http/console/edge_console.tsx";
+import { createEnrollmentKey } from "../../src/edge/enrollment_keys.ts";
+import { totpAt } from "../../src/identity/totp.ts";
 import { hasChromium, openBrowser } from "../e2e/browser.ts";
 import { fixture } from "../http/helpers.ts";
 import { nodeAvailable, OidcIdp } from "./oidc_idp.ts";
@@ -61,6 +64,7 @@ Deno.test({
       const { page } = b;
 
       let callbackUrl = "";
+      let anaToken = "";
       await t.step("code flow: start → IdP login form → callback → loopback return", async () => {
         page.on("request", (r) => {
           if (r.url().includes("/api/v1/signin/oidc/callback")) callbackUrl = r.url();
@@ -90,6 +94,7 @@ Deno.test({
         const j = await r.json();
         assert.equal(r.status, 200, JSON.stringify(j));
         assert.match(j.token, /^pcs_/);
+        anaToken = j.token;
         assert.equal(j.user.username, "ana@corp.example");
         assert.equal(j.user.provider, "Corp");
         assert.deepEqual(j.user.groups, [
@@ -159,6 +164,73 @@ Deno.test({
         assert.equal(red.user.username, "bo@corp.example");
         assert.deepEqual(red.user.groups, [{ name: "sales", source: "idp" }]);
       });
+      await t.step(
+        "the device enrols under ana; the edge console shows her groups; disable",
+        async () => {
+          const { key } = createEnrollmentKey(edge.store, edge.clock, {
+            reusable: false,
+            expiresInMs: 3600_000,
+            group: null,
+            machine: false,
+            createdBy: "test",
+            apiUrl: edge.ctx.apiUrl,
+            caSha256: edge.ctx.caSha256,
+          });
+          const r = await edge.req(
+            "POST",
+            "/api/v1/enroll",
+            edge.enrollBody(key, { signIn: anaToken, hostname: "ana-laptop" }),
+          );
+          const j = await r.json();
+          assert.equal(r.status, 200, JSON.stringify(j));
+          assert.equal(j.user, "ana@corp.example");
+          const ui = createEdgeConsole({
+            api: edge.app,
+            notifier: edge.notifier,
+            clock: edge.clock,
+          });
+          const cs = Deno.serve(
+            { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+            (req, info) => ui.fetch(req, { remoteAddr: info.remoteAddr }),
+          );
+          try {
+            const C = `http://127.0.0.1:${cs.addr.port}`;
+            await page.goto(`${C}/users`);
+            await page.fill("#username", "root");
+            await page.fill("#password", "correct horse battery");
+            await page.fill("#totp", totpAt(edge.admin.totpSecret, edge.clock.now()));
+            await page.click("#login-submit");
+            await page.waitForSelector("#users-table");
+            const ana = edge.store.users.byUsername("ana@corp.example")!;
+            const row = await page.textContent(`#user-${ana.id}`) ?? "";
+            assert.match(row, /ana@corp\.example/);
+            assert.match(row, /signs in through Corp/);
+            assert.match(row, /engineering \(identity provider\)/);
+            assert.match(row, /staff \(identity provider\)/);
+            assert.match(row, /ana-laptop/);
+            await b.shot("users-idp");
+            const wg = edge.store.devices.byId(j.deviceId)!.wgPublicKey;
+            assert.ok(edge.tunnel.peers.has(wg));
+            await Promise.all([
+              page.waitForURL(/msg=user_disabled/),
+              page.click(`#user-${ana.id} form[action$="/disable"] button`),
+            ]);
+            assert.match(await page.textContent(`#user-${ana.id}`) ?? "", /disabled/);
+            assert.ok(!edge.tunnel.peers.has(wg), "her device left the tunnel");
+            await b.shot("users-disabled");
+            await page.goto(`${C}/lang?lang=de&next=%2Fusers`);
+            assert.match(await page.textContent(`#user-${ana.id}`) ?? "", /Identitätsanbieter/);
+            await b.shot("users-idp-de");
+            await page.goto(`${C}/lang?lang=fr&next=%2Fusers`);
+            assert.match(await page.textContent(`#user-${ana.id}`) ?? "", /fournisseur d’identité/);
+            await b.shot("users-idp-fr");
+          } finally {
+            // Leave the console first: its live-event stream holds the server open.
+            await page.goto("about:blank");
+            await cs.shutdown();
+          }
+        },
+      );
     } finally {
       await edgeServer.shutdown();
       await back.shutdown();

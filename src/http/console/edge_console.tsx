@@ -110,6 +110,8 @@ const FLASH = {
   device_deleted: "flash.device_deleted",
   key_revoked: "flash.key_revoked",
   user_deleted: "flash.user_deleted",
+  user_disabled: "flash.user_disabled",
+  user_enabled: "flash.user_enabled",
 } as const;
 
 /** Tone of an edge notification severity. */
@@ -578,6 +580,19 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
       },
     }, 201);
   });
+  for (const action of ["disable", "enable"] as const) {
+    app.post(`/users/:id/${action}`, async (c) => {
+      const form = await readForm(c);
+      const r = await callApi(
+        c,
+        "POST",
+        `/admin/users/${encodeURIComponent(c.req.param("id"))}/${action}`,
+        { csrf: form._csrf ?? "" },
+      );
+      if (!r.ok) return usersPage(c, { error: apiError(c.get("t"), r) }, r.status);
+      return c.redirect(`/users?msg=user_${action}d`, 303);
+    });
+  }
   app.post("/users/:id/delete", async (c) => {
     const form = await readForm(c);
     const r = await callApi(c, "DELETE", `/admin/users/${encodeURIComponent(c.req.param("id"))}`, {

@@ -557,6 +557,10 @@ interface UserJson {
   username: string;
   role: string;
   groups: string[];
+  groupSources?: { name: string; source: "idp" | "local" | "machine" }[];
+  provider?: string | null;
+  disabled?: boolean;
+  devices?: { id: string; hostname: string }[];
   createdAt: string;
 }
 
@@ -604,24 +608,65 @@ export function UsersPage(
           <Table
             id="users-table"
             caption={t("users.list")}
-            head={[t("users.username"), t("users.role"), t("users.groups"), t("users.created"), ""]}
+            head={[
+              t("users.username"),
+              t("users.role"),
+              t("users.groups"),
+              t("users.devices"),
+              t("users.created"),
+              "",
+            ]}
             empty={t("users.empty")}
-            rows={props.users.map((u) => [
-              <strong>{u.username}</strong>,
-              <Pill tone={u.role === "admin" ? "info" : "idle"}>
-                {u.role === "admin" ? t("users.role_admin") : t("users.role_user")}
-              </Pill>,
-              u.groups.length ? u.groups.join(", ") : "—",
-              formatTime(u.createdAt, lang),
-              u.id === props.me ? <span class="muted">{t("users.you")}</span> : (
-                <ActionButton
-                  action={`/users/${encodeURIComponent(u.id)}/delete`}
-                  label={t("users.delete")}
-                  csrf={props.csrf}
-                  variant="danger"
-                />
-              ),
-            ])}
+            rowIds={props.users.map((u) => `user-${u.id}`)}
+            rows={props.users.map((u) => {
+              const groups = u.groupSources ??
+                u.groups.map((name) => ({ name, source: "local" as const }));
+              return [
+                <span>
+                  <strong>{u.username}</strong>
+                  {u.provider
+                    ? <div class="muted">{t("users.via", { provider: u.provider })}</div>
+                    : null}
+                  {u.disabled ? <Pill tone="bad">{t("users.disabled")}</Pill> : null}
+                </span>,
+                <Pill tone={u.role === "admin" ? "info" : "idle"}>
+                  {u.role === "admin" ? t("users.role_admin") : t("users.role_user")}
+                </Pill>,
+                groups.length
+                  ? (
+                    <span class="user-groups">
+                      {groups.map((g) => (
+                        <div>
+                          {g.name}{" "}
+                          <span class="muted">
+                            ({g.source === "idp" ? t("users.source_idp") : t("users.source_local")})
+                          </span>
+                        </div>
+                      ))}
+                    </span>
+                  )
+                  : "—",
+                u.devices?.length ? u.devices.map((d) => d.hostname).join(", ") : "—",
+                formatTime(u.createdAt, lang),
+                u.id === props.me ? <span class="muted">{t("users.you")}</span> : (
+                  <span>
+                    <ActionButton
+                      action={`/users/${encodeURIComponent(u.id)}/${
+                        u.disabled ? "enable" : "disable"
+                      }`}
+                      label={u.disabled ? t("users.enable") : t("users.disable")}
+                      csrf={props.csrf}
+                    />{" "}
+                    <ActionButton
+                      action={`/users/${encodeURIComponent(u.id)}/delete`}
+                      label={t("users.delete")}
+                      csrf={props.csrf}
+                      variant="danger"
+                    />
+                  </span>
+                ),
+              ];
+            })}
           />
         </Card>
         <Card title={t("users.create")}>
