@@ -22,6 +22,7 @@ Usage:
   portcullis connect [--key-file FILE|-] [--data-dir DIR] [--console-listen H:P]
                      [--hostname NAME] [--gateway] [--lan-dns-listen H:P] [--no-dns]
                      [--strict-enforcement] [--tun-interface NAME] [--config FILE]
+                     [--email USER@DOMAIN]
                                          enrol (first run) with the key in FILE, on standard
                                          input (-) or in PORTCULLIS_ENROLLMENT_KEY, and run
                                          the connector; a key as an argument works but

@@ -68,6 +68,7 @@ function options(): Record<string, { type: "string" | "boolean" }> {
   }
   o["no-dns"] = { type: "boolean" };
   o["key-file"] = { type: "string" };
+  o["email"] = { type: "string" };
   return o;
 }
 
@@ -77,7 +78,7 @@ export async function connectCommand(args: string[], opts: ConnectOptions): Prom
   if (positionals.length > 1) {
     throw new InputError("usage", "Unexpected arguments: give at most one enrolment key");
   }
-  const { config: file, "no-dns": noDns, "key-file": keyFile, ...flags } = values as Record<
+  const { config: file, "no-dns": noDns, "key-file": keyFile, email, ...flags } = values as Record<
     string,
     string | boolean
   >;
@@ -141,6 +142,10 @@ export async function connectCommand(args: string[], opts: ConnectOptions): Prom
     handle = await startConnector({
       dataDir: config.dataDir,
       enrollmentKey: enrollment?.key ?? null,
+      // Headless sign-in: the device flow's URL and code go to the terminal.
+      signIn: typeof email === "string"
+        ? { email, tell: (m: string) => console.log(m) }
+        : undefined,
       hostname: config.hostname,
       tunnelInterface: config.tunInterface,
       probeIdleSec: config.probeIdleSec,

@@ -11,11 +11,13 @@
  */
 import type {
   C2cRegistration,
+  DeviceSignInStart,
   EnrollRequest,
   EnrollResponse,
   HeartbeatReport,
   PostureReport,
   PostureVerdict,
+  SignInResult,
 } from "../control/mod.ts";
 import type { EnrollmentKeyPayload } from "../control/enrollment_key.ts";
 import { PortcullisError } from "../errors.ts";
@@ -127,6 +129,14 @@ export interface EdgeApi {
   reportDlpIncident?(payload: string, signature: string): Promise<void>;
   /** Sends a batch of digital-experience results (POST /api/v1/zdx). */
   reportZdx?(results: ZdxReportItem[]): Promise<void>;
+  /** Starts a device (headless) sign-in for `email` (absent: this edge has no sign-in). */
+  startDeviceSignIn?(email: string): Promise<DeviceSignInStart>;
+  /** Asks how a device sign-in stands: still pending, or done with its one-time grant. */
+  pollDeviceSignIn?(
+    handle: string,
+  ): Promise<{ status: "pending" } | { status: "done"; grant: string }>;
+  /** Redeems a one-time sign-in grant for a sign-in token. */
+  redeemSignIn?(grant: string): Promise<SignInResult>;
 }
 
 /** Result of a conditional DLP bundle fetch. */

@@ -5,6 +5,7 @@
  * signal handlers and serves the local API; this module never touches
  * process-wide state.
  */
+import { deviceSignIn } from "./signin.ts";
 import { logger } from "../log.ts";
 import type { Clock } from "../clock.ts";
 import type { PolicyBundle } from "../policy/types.ts";
@@ -45,6 +46,8 @@ export interface ConnectorConfig {
   localProxy?: LocalProxyOptions;
   /** Enrolment key (first run); later runs reuse the stored enrolment. */
   enrollmentKey?: string | null;
+  /** Sign this user in (device flow) before enrolling, so the device is theirs. */
+  signIn?: { email: string; tell: (message: string) => void };
   /** Default: Deno.hostname(). */
   hostname?: string;
   /** Our tunnel interface, left out of the fingerprint (default "pcc0", as src/connector/tunnel.ts). */
@@ -161,6 +164,10 @@ export async function startConnector(
       fetchCa: (p) => ports.edge.fetchCa(p),
       device,
       enrollmentKey: config.enrollmentKey ?? null,
+      signIn: config.signIn
+        ? async (client) =>
+          (await deviceSignIn(client, config.signIn!.email, { tell: config.signIn!.tell })).token
+        : undefined,
       collectPosture: (policy) =>
         postureReport(policy, postureSources, {
           deviceId: () => store.getEnrollment()?.deviceId ?? null,

@@ -40,6 +40,23 @@ export interface EnrollRequest {
   signIn?: string;
 }
 
+/** A device sign-in started at the edge: what the user must do, and the handle to poll. */
+export interface DeviceSignInStart {
+  handle: string;
+  userCode: string;
+  verificationUri: string;
+  verificationUriComplete: string | null;
+  expiresIn: number;
+  interval: number;
+}
+
+/** A redeemed sign-in: the token to enrol with and who it is. */
+export interface SignInResult {
+  token: string;
+  user: { username: string; email: string | null; provider: string | null };
+  expiresAt: string;
+}
+
 /** What a device gets back from a successful enrolment. */
 export interface EnrollResponse {
   deviceId: string;

@@ -16,6 +16,8 @@
  * Hono app in-process; the default is the real `fetch` with the pinned client.
  */
 import type { ZdxReportItem } from "../zdx/runner.ts";
+import { DevicePollResponse, DeviceStartResponse, RedeemResponse } from "./api/signin_schemas.ts";
+import type { DeviceSignInStart, SignInResult } from "../control/mod.ts";
 import { z } from "zod";
 import type { Clock } from "../clock.ts";
 import { systemClock } from "../clock.ts";
@@ -197,6 +199,35 @@ export class EdgeClient implements EdgeApi {
   /** POST /api/v1/heartbeat. */
   async heartbeat(req: HeartbeatReport): Promise<void> {
     await this.#drain(await this.#request("POST", "/api/v1/heartbeat", { json: req }), "heartbeat");
+  }
+
+  /** POST /api/v1/signin/device (no device credential yet). */
+  async startDeviceSignIn(email: string): Promise<DeviceSignInStart> {
+    const res = await this.#request("POST", "/api/v1/signin/device", {
+      json: { email },
+      auth: false,
+    });
+    return await this.#parse(res, DeviceStartResponse, "start the sign-in");
+  }
+
+  /** POST /api/v1/signin/device/poll. */
+  async pollDeviceSignIn(
+    handle: string,
+  ): Promise<{ status: "pending" } | { status: "done"; grant: string }> {
+    const res = await this.#request("POST", "/api/v1/signin/device/poll", {
+      json: { handle },
+      auth: false,
+    });
+    return await this.#parse(res, DevicePollResponse, "check the sign-in");
+  }
+
+  /** POST /api/v1/signin/redeem. */
+  async redeemSignIn(grant: string): Promise<SignInResult> {
+    const res = await this.#request("POST", "/api/v1/signin/redeem", {
+      json: { grant },
+      auth: false,
+    });
+    return await this.#parse(res, RedeemResponse, "finish the sign-in");
   }
 
   /** POST /api/v1/c2c/register. */

@@ -41,6 +41,8 @@ export interface EngineDeps extends LoopPeriods {
   trust?: { sync(ca: PolicyBundle["inspectionCa"]): Promise<void> };
   /** Enrolment key from the command line, for the first run (or after logout). */
   enrollmentKey?: string | null;
+  /** Signs the user in before enrolling (the token enrols the device as theirs). */
+  signIn?: (client: EdgeApi) => Promise<string>;
   /** Builds a posture report for the current policy; omitted → no posture reports. */
   collectPosture?: CollectPosture;
   clock?: Clock;

@@ -47,6 +47,11 @@ export interface EnrolDeps {
   device: DeviceInfo;
   store: Pick<ConnectorState, "putEnrollment">;
   clock: Clock;
+  /**
+   * Signs the user in with the edge the key names and returns the sign-in
+   * token to enrol with; absent: enrol without a user (a machine key).
+   */
+  signIn?: (client: EdgeApi) => Promise<string>;
 }
 
 /** A successful enrolment: stored, with a client that carries the new credential. */
@@ -76,8 +81,10 @@ export async function enrol(keyText: string, d: EnrolDeps): Promise<Enrolled> {
       reenrollMessage(identity.fingerprintHash, identity.wgPublicKey, identity.signingPublicKey),
     )),
   ));
+  const signIn = d.signIn ? await d.signIn(client) : undefined;
   const res = await client.enroll({
     proof,
+    ...(signIn ? { signIn } : {}),
     key: payload.s,
     hostname: device.hostname,
     os: device.os,

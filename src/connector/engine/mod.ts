@@ -121,6 +121,7 @@ export class Engine {
     this.#enroller = new Enroller({
       fetchCa: deps.fetchCa,
       makeClient: deps.makeClient,
+      signIn: deps.signIn,
       identity: deps.identity,
       device: deps.device,
       store: deps.store,
@@ -290,6 +291,7 @@ export class Engine {
       clockSkew: this.#skewStatus(),
       wgPublicKey: this.#d.identity.wgPublicKey,
       fingerprintHash: this.#d.identity.fingerprintHash,
+      user: this.#enrollment?.user ?? null,
       awareness: awarenessStatus(this.#aware),
       strictEnforcement: s.strict === true,
       blockedUntil: s.blocked ? (s.blocked === "login" ? "login" : "enrolled") : null,

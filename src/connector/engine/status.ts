@@ -43,6 +43,8 @@ export interface EngineStatus {
   clockSkew?: ClockSkewStatus | null;
   wgPublicKey: string;
   fingerprintHash: string;
+  /** The user the device is enrolled under; null for a machine device or before enrolment. */
+  user?: string | null;
   /** Captive-portal and reachability state (absent on status objects built elsewhere). */
   awareness?: AwarenessStatus | null;
   /** Strict enforcement in force (setting before the first policy, then the policy's). */

@@ -8,28 +8,14 @@
  */
 import { Hono } from "hono";
 import type { Context } from "hono";
-import { z } from "zod";
 import { clientIp, iso, readJson } from "./common.ts";
 import type { EdgeEnv, ResolvedDeps } from "./env.ts";
-
-const Email = z.string().trim().min(3).max(254).regex(
-  /^[^\s@]+@[^\s@]+$/,
-  "expected an email address",
-);
-
-/** GET /api/v1/signin/start query. */
-export const StartQuery = z.object({
-  email: Email,
-  return: z.string().min(1).max(500),
-  state: z.string().regex(/^[A-Za-z0-9_-]{16,128}$/, "expected 16-128 letters, digits, '-' or '_'"),
-}).strict();
-
-/** POST /api/v1/signin/device. */
-export const DeviceStartRequest = z.object({ email: Email }).strict();
-/** POST /api/v1/signin/device/poll. */
-export const DevicePollRequest = z.object({ handle: z.string().min(16).max(100) }).strict();
-/** POST /api/v1/signin/redeem. */
-export const RedeemRequest = z.object({ grant: z.string().min(16).max(100) }).strict();
+import {
+  DevicePollRequest,
+  DeviceStartRequest,
+  RedeemRequest,
+  StartQuery,
+} from "./signin_schemas.ts";
 
 /** Path of the OIDC redirect URI on the edge (register `<edge API URL>` + this at the IdP). */
 export const OIDC_CALLBACK_PATH = "/api/v1/signin/oidc/callback";

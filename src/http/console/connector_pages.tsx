@@ -62,9 +62,20 @@ export function stateSentence(t: Translate, s: EngineStatus): string {
 /** Authentication status derived from the state: authenticated, in progress, or not. */
 export function authStatus(
   s: EngineStatus,
-): { tone: Tone; key: "auth.ok" | "auth.pending" | "auth.none" } {
+): {
+  tone: Tone;
+  key: "auth.ok" | "auth.ok_user" | "auth.pending" | "auth.none" | "auth.signin_required";
+  user?: string;
+} {
   if (s.state === "authenticating") return { tone: "warn", key: "auth.pending" };
-  if (s.state === "unenrolled" || s.deviceId === null) return { tone: "bad", key: "auth.none" };
+  if (s.state === "unenrolled" || s.deviceId === null) {
+    // The edge refused to enrol without a signed-in user.
+    if (s.reason && /sign in first/i.test(s.reason)) {
+      return { tone: "bad", key: "auth.signin_required" };
+    }
+    return { tone: "bad", key: "auth.none" };
+  }
+  if (s.user) return { tone: "ok", key: "auth.ok_user", user: s.user };
   return { tone: "ok", key: "auth.ok" };
 }
 

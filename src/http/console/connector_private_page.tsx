@@ -65,7 +65,11 @@ export function PrivateCard(
                   : t("conn.private_summary", { allowed, total: access.length })}
               </Pill>,
             ],
-            [t("conn.auth_status"), <Pill tone={auth.tone} id="auth-state">{t(auth.key)}</Pill>],
+            [
+              t("conn.auth_status"),
+              <Pill tone={auth.tone} id="auth-state">{t(auth.key, { user: auth.user ?? "" })}
+              </Pill>,
+            ],
             [t("conn.edge"), s.edge ? <code>{s.edge}</code> : "—"],
             [t("conn.fqdn"), c2c.fqdn ? <code id="device-fqdn">{c2c.fqdn}</code> : t("c2c.off")],
             [

@@ -1,0 +1,169 @@
+/**
+ * A real connector signs its user in before enrolling (`portcullis connect
+ * --email`): the device authorization grant run by the edge against
+ * `oidc-provider` under Node. The person enters the code the connector
+ * printed at the IdP in headless Chromium; the device enrols under that
+ * user, the connector's status and console say "Authenticated as
+ * ana@corp.example". Without a sign-in, a user key is refused and the
+ * console says "Sign-in required".
+ */
+import assert from "node:assert/strict";
+import { caFingerprint } from "../../src/connector/ca_pin.ts";
+import { type ConnectorHandle, startConnector } from "../../src/connector/mod.ts";
+import { FakeNetworkPort } from "../../src/connector/network_port.ts";
+import { FakeTunnelPort } from "../../src/connector/tunnel_port.ts";
+import { createEnrollmentKey } from "../../src/edge/enrollment_keys.ts";
+import { createConnectorApp } from "../../src/http/connector_app.ts";
+import { createConnectorConsole } from "../../src/http/console/connector_console.tsx";
+import { httpEdgeApi } from "../../src/http/edge_client.ts";
+import { RingSink, setLogSinks } from "../../src/log.ts";
+import { hasChromium, openBrowser } from "../e2e/browser.ts";
+import { FAKE_CA, waitFor } from "../http/console/harness.ts";
+import { fixture } from "../http/helpers.ts";
+import { nodeAvailable, OidcIdp } from "../identity/oidc_idp.ts";
+
+setLogSinks([]);
+
+Deno.test({
+  name: "connector sign-in: device flow before enrolment, Authenticated as the user",
+  ignore: !hasChromium || !nodeAvailable(),
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "pc-signin-" });
+    const edge = await fixture({ clockStart: Date.now() });
+    const clockSync = setInterval(() => edge.clock.setWall(Date.now()), 100);
+    edge.ctx.caSha256 = await caFingerprint(FAKE_CA);
+    const edgeFetch = async (req: Request): Promise<Response> => {
+      if (new URL(req.url).pathname === "/ca.pem") return new Response(FAKE_CA);
+      return await edge.app.request(req);
+    };
+    await Deno.writeTextFile(`${dir}/machine-id`, crypto.randomUUID().replaceAll("-", "") + "\n");
+    await Deno.mkdir(`${dir}/net/eth0`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/net/eth0/address`, "02:00:00:00:10:02\n");
+    const SECRET = "connector-test-secret-0123456789";
+    const connectors: ConnectorHandle[] = [];
+    try {
+      await using idp = await OidcIdp.start({
+        clients: [{
+          client_id: "portcullis-edge",
+          client_secret: SECRET,
+          redirect_uris: ["http://127.0.0.1:1/api/v1/signin/oidc/callback"],
+          grant_types: ["authorization_code", "urn:ietf:params:oauth:grant-type:device_code"],
+        }],
+      });
+      const p = await edge.adminReq("POST", "/api/v1/admin/identity-providers", {
+        name: "Corp",
+        kind: "oidc",
+        domains: ["corp.example"],
+        oidc: { issuer: idp.issuer, clientId: "portcullis-edge", clientSecret: SECRET },
+      });
+      assert.equal(p.status, 201, await p.text());
+      const { key } = createEnrollmentKey(edge.store, edge.clock, {
+        reusable: true,
+        expiresInMs: 3600_000,
+        group: null,
+        machine: false,
+        createdBy: "test",
+        apiUrl: edge.ctx.apiUrl,
+        caSha256: edge.ctx.caSha256,
+      });
+      const base = {
+        dataDir: `${dir}/connector`,
+        enrollmentKey: key,
+        hostname: "ana-laptop",
+        machineIdPath: `${dir}/machine-id`,
+        sysNetPath: `${dir}/net`,
+        heartbeatSec: 3600,
+        postureSec: 3600,
+        policyRefreshSec: 3600,
+        streamBackoffMs: { min: 60_000, max: 60_000 },
+      };
+      const ports = () => ({
+        tunnel: new FakeTunnelPort(),
+        network: new FakeNetworkPort(),
+        edge: httpEdgeApi({ fetch: edgeFetch }),
+      });
+      const consoleFor = (c: ConnectorHandle) => {
+        const ui = createConnectorConsole({
+          engine: c.engine,
+          api: createConnectorApp({ engine: c.engine, hub: c.hub, store: c.store }),
+          hub: c.hub,
+          store: c.store,
+          version: "0.1.0",
+          logs: new RingSink(100),
+          sseKeepaliveMs: 1000,
+        });
+        return Deno.serve(
+          { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+          (req, info) => ui.fetch(req, { remoteAddr: info.remoteAddr }),
+        );
+      };
+      await using b = await openBrowser();
+      const { page } = b;
+
+      // No sign-in: the user key is refused; the console says so.
+      const bare = await startConnector(base, ports());
+      connectors.push(bare);
+      await waitFor("the refusal", () => bare.engine.status().reason !== null, 10_000);
+      assert.match(bare.engine.status().reason ?? "", /sign in first/);
+      assert.equal(edge.store.devices.count(), 0);
+      const s1 = consoleFor(bare);
+      try {
+        await page.goto(`http://127.0.0.1:${s1.addr.port}/private-access`);
+        assert.match(await page.textContent("#auth-state") ?? "", /Sign-in required/);
+        await b.shot("connector-signin-required");
+      } finally {
+        // Leave the console first: its live-event stream holds the server open.
+        await page.goto("about:blank");
+        await s1.shutdown();
+      }
+      await bare.stop();
+      connectors.pop();
+
+      // With --email: the device flow's message, then the code entered at the IdP.
+      const told: string[] = [];
+      const starting = startConnector({
+        ...base,
+        signIn: { email: "ana@corp.example", tell: (m) => told.push(m) },
+      }, ports());
+      await waitFor("the sign-in instructions", () => told.length > 0, 15_000);
+      const m = /open (\S+) and enter the code ([A-Z]{4}-[A-Z]{4})/.exec(told[0]);
+      assert.ok(m, told[0]);
+      await page.goto(m[1]);
+      await page.fill("input[name=user_code]", m[2]);
+      await page.click("button[type=submit]");
+      await page.click("button[autofocus]");
+      await page.waitForSelector("#login");
+      await page.fill("#login", "ana@corp.example");
+      await page.fill("#password", "ana-password-1");
+      await page.click("#submit");
+      const c = await starting;
+      connectors.push(c);
+      await waitFor("the connector to connect", () => c.engine.state.kind === "connected", 20_000);
+      assert.equal(c.engine.status().user, "ana@corp.example");
+      assert.match(told.at(-1) ?? "", /Signed in as ana@corp\.example/);
+      const dev = edge.store.devices.list()[0];
+      assert.equal(dev.user, "ana@corp.example");
+      assert.equal(dev.hostname, "ana-laptop");
+      const s2 = consoleFor(c);
+      try {
+        await page.goto(`http://127.0.0.1:${s2.addr.port}/private-access`);
+        assert.match(
+          await page.textContent("#auth-state") ?? "",
+          /Authenticated as ana@corp\.example/,
+        );
+        await b.shot("connector-authenticated");
+      } finally {
+        // Leave the console first: its live-event stream holds the server open.
+        await page.goto("about:blank");
+        await s2.shutdown();
+      }
+    } finally {
+      clearInterval(clockSync);
+      for (const c of connectors) await c.stop();
+      edge.store.close();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
