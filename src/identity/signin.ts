@@ -29,6 +29,14 @@ import {
   type OidcRelyingParty,
 } from "./oidc.ts";
 import { emailDomain, type IdentityProviders, mapGroups } from "./providers.ts";
+import {
+  MemoryReplayCache,
+  MemoryRequestStore,
+  parseIdpMetadata,
+  type SamlPostBody,
+  SamlServiceProvider,
+  spMetadataXml,
+} from "./saml.ts";
 import { randomId, randomToken, sha256Hex } from "./secrets.ts";
 
 /** How long a user stays signed in on a device without re-authenticating, by default (12 h). */
@@ -108,6 +116,22 @@ export function loopbackReturn(raw: string): URL {
   return u;
 }
 
+/** Where this edge's SAML service provider lives (from the edge's own URL). */
+export interface SamlSpUrls {
+  /** Our entity ID, which is also where our metadata is served. */
+  entityId: string;
+  /** The assertion consumer service (HTTP-POST binding). */
+  acsUrl: string;
+}
+
+interface SamlPending {
+  providerId: string;
+  returnTo: string;
+  clientState: string;
+  sp: SamlSpUrls;
+  expiresAt: number;
+}
+
 interface Pending {
   providerId: string;
   oidc: OidcPending;
@@ -180,8 +204,15 @@ export class SignInService {
   #pending: Lapsing<Pending>;
   #grants: Lapsing<Grant>;
   #devices: Lapsing<DeviceSignIn>;
+  #saml: Lapsing<SamlPending>;
+  /** Accepted assertion IDs (a replayed assertion is refused) and issued request IDs. */
+  #samlReplay: MemoryReplayCache;
+  #samlRequests: MemoryRequestStore;
 
   constructor(private deps: SignInDeps) {
+    this.#saml = new Lapsing(deps.clock, MAX_PENDING);
+    this.#samlReplay = new MemoryReplayCache(deps.clock);
+    this.#samlRequests = new MemoryRequestStore(deps.clock);
     this.#pending = new Lapsing(deps.clock, MAX_PENDING);
     this.#grants = new Lapsing(deps.clock, MAX_PENDING);
     this.#devices = new Lapsing(deps.clock, MAX_PENDING);
@@ -218,18 +249,88 @@ export class SignInService {
     return p;
   }
 
+  /** The SAML service provider of this edge facing provider `p`. */
+  #samlSp(p: IdentityProviderRecord, urls: SamlSpUrls): SamlServiceProvider {
+    return new SamlServiceProvider(
+      {
+        entityId: urls.entityId,
+        acsUrl: urls.acsUrl,
+        groupAttribute: p.groupsClaim,
+        emailAttribute: "email",
+        displayNameAttribute: "displayName",
+        wantAssertionsSigned: true,
+      },
+      parseIdpMetadata(p.saml!.metadataXml),
+      { replay: this.#samlReplay, requests: this.#samlRequests, clock: this.deps.clock },
+    );
+  }
+
+  /** Our SAML SP metadata (the IdP admin imports it). */
+  samlMetadata(urls: SamlSpUrls): string {
+    return spMetadataXml({
+      ...urls,
+      groupAttribute: "groups",
+      wantAssertionsSigned: true,
+    });
+  }
+
+  /** Finishes a SAML sign-in at the ACS URL; returns where to send the browser (with the grant). */
+  async finishSaml(body: SamlPostBody): Promise<URL> {
+    const handle = typeof body.RelayState === "string" ? body.RelayState : "";
+    const pending = handle ? this.#saml.get(handle) : undefined;
+    if (!pending) {
+      throw new InputError(
+        "saml_relay_state_unknown",
+        "This SAML response does not belong to a sign-in this edge started (unknown, used or expired RelayState); start again",
+        400,
+      );
+    }
+    const p = this.deps.providers.record(pending.providerId);
+    const who = await this.#samlSp(p, pending.sp).validatePostResponse(body);
+    const email = (who.email ?? "").trim().toLowerCase();
+    if (!email.includes("@")) {
+      throw new InputError(
+        "saml_email_missing",
+        "The SAML assertion carries no email address (an email attribute or an emailAddress NameID)",
+        403,
+      );
+    }
+    const grant = this.#grant(p, {
+      subject: who.nameId,
+      email,
+      name: who.displayName ?? null,
+      groups: who.groups,
+    }, "saml");
+    const out = new URL(pending.returnTo);
+    out.searchParams.set("grant", grant);
+    out.searchParams.set("state", pending.clientState);
+    return out;
+  }
+
   /** Starts a browser sign-in; returns the IdP URL to send the browser to. */
   async start(
-    o: { email: string; redirectUri: string; returnTo: string; clientState: string },
+    o: {
+      email: string;
+      redirectUri: string;
+      returnTo: string;
+      clientState: string;
+      saml?: SamlSpUrls;
+    },
   ): Promise<URL> {
     loopbackReturn(o.returnTo);
     const p = this.#provider(o.email);
-    if (p.kind !== "oidc") {
-      throw new InputError(
-        "unsupported_provider",
-        `"${p.name}" is a SAML provider; use /signin/saml`,
-        400,
-      );
+    if (p.kind === "saml") {
+      if (!o.saml) throw new InputError("unsupported_provider", `"${p.name}" is a SAML provider`);
+      const handle = randomToken(24);
+      const login = await this.#samlSp(p, o.saml).loginUrl(handle);
+      this.#saml.set(handle, {
+        providerId: p.id,
+        returnTo: o.returnTo,
+        clientState: o.clientState,
+        sp: o.saml,
+        expiresAt: login.expiresAt,
+      });
+      return new URL(login.url);
     }
     const { url, pending } = await this.deps.oidc.authorizationUrl(p, o.redirectUri);
     this.#pending.set(pending.state, {

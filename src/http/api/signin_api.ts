@@ -8,7 +8,8 @@
  */
 import { Hono } from "hono";
 import type { Context } from "hono";
-import { clientIp, iso, readJson } from "./common.ts";
+import { clientIp, iso, readBodyLimited, readJson, requireContentType } from "./common.ts";
+import { MAX_RESPONSE_CHARS } from "../../identity/saml.ts";
 import type { EdgeEnv, ResolvedDeps } from "./env.ts";
 import {
   DevicePollRequest,
@@ -19,6 +20,17 @@ import {
 
 /** Path of the OIDC redirect URI on the edge (register `<edge API URL>` + this at the IdP). */
 export const OIDC_CALLBACK_PATH = "/api/v1/signin/oidc/callback";
+
+/** Path of our SAML metadata (also our entity ID) and of the ACS. */
+export const SAML_METADATA_PATH = "/api/v1/signin/saml/metadata";
+/** @see SAML_METADATA_PATH */
+export const SAML_ACS_PATH = "/api/v1/signin/saml/acs";
+/** Largest ACS form (a base64 SAML response is at most MAX_RESPONSE_CHARS). */
+const SAML_FORM_LIMIT = MAX_RESPONSE_CHARS * 2;
+
+function samlUrls(origin: string) {
+  return { entityId: `${origin}${SAML_METADATA_PATH}`, acsUrl: `${origin}${SAML_ACS_PATH}` };
+}
 
 /** The sign-in routes. */
 export function signInApi(deps: ResolvedDeps): Hono<EdgeEnv> {
@@ -41,6 +53,7 @@ export function signInApi(deps: ResolvedDeps): Hono<EdgeEnv> {
         redirectUri: `${origin}${OIDC_CALLBACK_PATH}`,
         returnTo: q.return,
         clientState: q.state,
+        saml: samlUrls(origin),
       });
       return c.redirect(url.href, 302);
     }));
@@ -49,6 +62,26 @@ export function signInApi(deps: ResolvedDeps): Hono<EdgeEnv> {
     refusing(c, "code", async () => {
       const back = await signIn.finish(new URL(c.req.url));
       return c.redirect(back.href, 302);
+    }));
+
+  // SAML: our SP metadata, and the ACS (HTTP-POST binding; the IdP's form posts here).
+  app.get(
+    "/saml/metadata",
+    (c) =>
+      c.body(signIn.samlMetadata(samlUrls(new URL(c.req.url).origin)), 200, {
+        "content-type": "application/samlmetadata+xml",
+      }),
+  );
+  app.post("/saml/acs", (c) =>
+    refusing(c, "saml", async () => {
+      requireContentType(c, "application/x-www-form-urlencoded");
+      const raw = new TextDecoder().decode(await readBodyLimited(c, SAML_FORM_LIMIT));
+      const form = new URLSearchParams(raw);
+      const back = await signIn.finishSaml({
+        SAMLResponse: form.get("SAMLResponse") ?? undefined,
+        RelayState: form.get("RelayState") ?? undefined,
+      });
+      return c.redirect(back.href, 303);
     }));
 
   app.post("/device", (c) =>
