@@ -68,7 +68,9 @@ export type DeviceAuthorization = client.DeviceAuthorizationResponse;
 export function oidcRefusal(e: unknown): PortcullisError {
   if (e instanceof PortcullisError) return e;
   const err = e as { code?: string; error?: string; error_description?: string; cause?: any };
-  const message = (e as Error)?.message ?? String(e);
+  // openid-client wraps oauth4webapi's error: the detail is on the cause.
+  const inner = err.cause instanceof Error ? err.cause as Error & { cause?: any } : undefined;
+  const message = [(e as Error)?.message ?? String(e), inner?.message].filter(Boolean).join(": ");
   if (err.code === "OAUTH_AUTHORIZATION_RESPONSE_ERROR") {
     return new OidcError(
       "oidc_idp_error",
@@ -86,7 +88,7 @@ export function oidcRefusal(e: unknown): PortcullisError {
     );
   }
   if (err.code === "OAUTH_JWT_CLAIM_COMPARISON_FAILED") {
-    const claim = err.cause?.claim;
+    const claim = err.cause?.claim ?? inner?.cause?.claim;
     if (claim === "nonce") {
       return new OidcError(
         "oidc_nonce_mismatch",
@@ -176,6 +178,9 @@ export class OidcRelyingParty {
       opts,
     ).then((c) => {
       c.timeout = OIDC_TIMEOUT_SEC;
+      // Verify every ID token's signature against the issuer's JWKS, even one
+      // from the token endpoint (which OIDC would let a client trust unsigned).
+      client.enableNonRepudiationChecks(c);
       if (this.fetchFn) c[client.customFetch] = this.fetchFn as never;
       return c;
     });
