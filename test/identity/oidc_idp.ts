@@ -108,7 +108,13 @@ export class OidcIdp implements AsyncDisposable {
 
   /** Starts the IdP with these clients and accounts. */
   static async start(
-    o: { clients: OidcClient[]; accounts?: OidcAccount[]; port?: number },
+    o: {
+      clients: OidcClient[];
+      accounts?: OidcAccount[];
+      port?: number;
+      /** Run inside this network namespace (its loopback), e.g. beside an edge in a lab. */
+      netns?: string;
+    },
   ): Promise<OidcIdp> {
     const dir = await ensureInstalled();
     const script = join(dir, "server.mjs");
@@ -124,8 +130,9 @@ export class OidcIdp implements AsyncDisposable {
       script,
     );
     const cfg = { clients: o.clients, accounts: o.accounts ?? OIDC_ACCOUNTS, port: o.port };
-    const child = new Deno.Command("/usr/bin/node", {
-      args: [script, JSON.stringify(cfg)],
+    const argv = [script, JSON.stringify(cfg)];
+    const child = new Deno.Command(o.netns ? "ip" : "/usr/bin/node", {
+      args: o.netns ? ["netns", "exec", o.netns, "/usr/bin/node", ...argv] : argv,
       cwd: dir,
       stdin: "piped",
       stdout: "piped",
