@@ -317,6 +317,22 @@ export function authenticateDevice(
       403,
     );
   }
+  if (device.user !== null) {
+    // Re-authentication every N hours: past its sign-in's end, the device is
+    // out of the tunnel until its user signs in again.
+    const s = ctx.store.userSignIns.latestForDevice(device.id);
+    const now = ctx.clock.now();
+    if (s && s.expiresAt <= now) {
+      ctx.tunnel.removePeer(device.wgPublicKey);
+      throw new InputError(
+        "signin_expired",
+        `The sign-in of "${device.user}" on "${device.hostname}" ended at ${
+          new Date(s.expiresAt).toISOString()
+        }; sign in again`,
+        401,
+      );
+    }
+  }
   return device;
 }
 

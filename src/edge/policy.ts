@@ -130,6 +130,14 @@ export class PolicyService {
     return this.bundleFor(null).appProfile.clockSkewToleranceSec;
   }
 
+  /**
+   * How long a new sign-in lasts (ms): the default profile's
+   * `signInLifetimeHours`, for the same reason as the clock skew above.
+   */
+  signInLifetimeMs(): number {
+    return this.bundleFor(null).appProfile.signInLifetimeHours * 3600_000;
+  }
+
   /** The client-to-client settings (defaults when unset). */
   clientToClient(): ClientToClient {
     const [c] = this.store.policy.list("client_to_client");

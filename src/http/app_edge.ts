@@ -42,7 +42,9 @@ export function createEdgeApp(deps: EdgeAppDeps): Hono<EdgeEnv> {
       store: ctx.store,
       clock: ctx.clock,
       providers: identityProviders,
-      oidc: new OidcRelyingParty(ctx.clock),
+      oidc: new OidcRelyingParty(ctx.clock, undefined, () => ctx.policy.signInClockSkewSec()),
+      lifetimeMs: () => ctx.policy.signInLifetimeMs(),
+      clockSkewSec: () => ctx.policy.signInClockSkewSec(),
     }),
   };
   const app = new Hono<EdgeEnv>();

@@ -147,6 +147,8 @@ export class OidcRelyingParty {
   constructor(
     private clock: Clock,
     private fetchFn?: (url: string, init: RequestInit) => Promise<Response>,
+    /** Allowed clock difference with the IdP (the profile's), default 2 min. */
+    private toleranceSec: () => number = () => OIDC_CLOCK_TOLERANCE_SEC,
   ) {}
 
   /** The openid-client configuration of provider `p` (discovered once per change). */
@@ -157,7 +159,8 @@ export class OidcRelyingParty {
     // Token times are judged on our clock: openid-client takes the offset
     // from the system clock at discovery, so a change of offset rediscovers.
     const skew = Math.round((this.clock.now() - Date.now()) / 1000);
-    const stamp = `${p.updatedAt}:${p.oidc.issuer}:${p.oidc.clientId}:${skew}`;
+    const tolerance = this.toleranceSec();
+    const stamp = `${p.updatedAt}:${p.oidc.issuer}:${p.oidc.clientId}:${skew}:${tolerance}`;
     const hit = this.#configs.get(p.id);
     if (hit && hit.stamp === stamp) return await hit.config;
     const opts: client.DiscoveryRequestOptions = {
@@ -172,7 +175,7 @@ export class OidcRelyingParty {
       {
         client_secret: p.oidc.clientSecret,
         [client.clockSkew]: skew,
-        [client.clockTolerance]: OIDC_CLOCK_TOLERANCE_SEC,
+        [client.clockTolerance]: tolerance,
       },
       client.ClientSecretBasic(p.oidc.clientSecret),
       opts,

@@ -197,6 +197,8 @@ export interface SignInDeps {
   oidc: OidcRelyingParty;
   /** Sign-in lifetime (the profile's re-authentication interval). */
   lifetimeMs?: () => number;
+  /** Allowed clock difference with a SAML IdP (the profile's), default 2 min. */
+  clockSkewSec?: () => number;
 }
 
 /** Sign-in through the configured identity providers. */
@@ -259,6 +261,7 @@ export class SignInService {
         emailAttribute: "email",
         displayNameAttribute: "displayName",
         wantAssertionsSigned: true,
+        clockSkewSec: this.deps.clockSkewSec?.(),
       },
       parseIdpMetadata(p.saml!.metadataXml),
       { replay: this.#samlReplay, requests: this.#samlRequests, clock: this.deps.clock },

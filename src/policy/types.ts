@@ -146,6 +146,16 @@ export const AppProfile = z.object({
     .min(0, { error: "expected a whole number of seconds from 0 to 1800" })
     .max(1800, { error: "expected a whole number of seconds from 0 to 1800" })
     .default(120),
+  /**
+   * How long a user's sign-in on a device lasts (re-authentication every N
+   * hours): past it the edge refuses the device's calls and takes it out of
+   * the tunnel until the user signs in again. Machine devices have no sign-in.
+   */
+  signInLifetimeHours: z.number({ error: "expected a whole number of hours from 1 to 720" })
+    .int({ error: "expected a whole number of hours from 1 to 720" })
+    .min(1, { error: "expected a whole number of hours from 1 to 720" })
+    .max(720, { error: "expected a whole number of hours from 1 to 720" })
+    .default(12),
   logMode: z.enum(["error", "warn", "info", "debug"]).default("info"),
   policyRefreshSec: z.number().int().min(10).max(86400).default(60),
   include: z.array(Cidr).default(["0.0.0.0/0"]),

@@ -131,4 +131,25 @@ Deno.test("user binding: sign-in required by user keys, several devices, groups,
   const e = await edge.adminReq("POST", "/api/v1/admin/users/usr_ana/enable");
   assert.equal(e.status, 200);
   assert.ok(keys.every((k) => edge.tunnel.peers.has(k)), "ana's peers back");
+
+  // Re-authentication: past its sign-in's lifetime, a device is refused and leaves the tunnel.
+  const short = await enrol({ signIn: signIn(60_000), hostname: "ana-tablet" });
+  const sj = await short.json();
+  assert.equal(short.status, 200, JSON.stringify(sj));
+  const tabletKey = store.devices.byId(sj.deviceId)!.wgPublicKey;
+  const beat = () =>
+    edge.req("POST", "/api/v1/heartbeat", { state: "connected", transport: "udp" }, {
+      authorization: `Bearer ${sj.credential}`,
+      "x-device-fingerprint": store.devices.byId(sj.deviceId)!.fingerprint,
+    });
+  assert.equal((await beat()).status, 200);
+  assert.ok(edge.tunnel.peers.has(tabletKey));
+  clock.advance(61_000);
+  const late = await beat();
+  assert.equal(late.status, 401);
+  const lj = await late.json();
+  assert.equal(lj.error.code, "signin_expired");
+  assert.match(lj.error.message, /sign in again/);
+  assert.ok(!edge.tunnel.peers.has(tabletKey), "out of the tunnel");
+  assert.ok(edge.tunnel.peers.has(gw.body.wgPublicKey), "machine devices have no sign-in to lapse");
 });

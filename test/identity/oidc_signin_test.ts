@@ -94,6 +94,9 @@ Deno.test({
         const j = await r.json();
         assert.equal(r.status, 200, JSON.stringify(j));
         assert.match(j.token, /^pcs_/);
+        // The default profile's sign-in lifetime (12 h).
+        const life = Date.parse(j.expiresAt) - edge.clock.now();
+        assert.ok(Math.abs(life - 12 * 3600_000) < 60_000, `lifetime ${life} ms`);
         anaToken = j.token;
         assert.equal(j.user.username, "ana@corp.example");
         assert.equal(j.user.provider, "Corp");
