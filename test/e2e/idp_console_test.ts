@@ -116,6 +116,17 @@ Deno.test({
       assert.doesNotMatch(await page.textContent("#idp-table") ?? "", /Partner SAML/);
       assert.equal(edge.store.identityProviders.count(), 1);
 
+      // A user key: devices enrolled with it need a signed-in user.
+      await page.goto(`${E}/keys`);
+      await page.check("#user-key");
+      await page.click("#key-create");
+      await page.waitForSelector("#created-key");
+      const keys = edge.store.enrollmentKeys.list();
+      assert.equal(keys.length, 1);
+      assert.equal(keys[0].machine, false);
+      assert.match(await page.textContent("#keys-table") ?? "", /user sign-in/);
+      await shot("user-key");
+
       for (
         const [lang, title] of [["de", /Identitätsanbieter/], [
           "fr",

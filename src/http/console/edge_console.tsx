@@ -516,6 +516,7 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
       csrf: form._csrf ?? "",
       json: {
         reusable: form.reusable === "on" || form.reusable === "true",
+        machine: !(form.userKey === "on" || form.userKey === "true"),
         expires: form.expires || "24h",
         group: group === "" ? null : group,
       },

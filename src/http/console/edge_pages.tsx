@@ -427,6 +427,7 @@ export function DeleteDevicePage(props: { t: Translate; device: DeviceJson; csrf
 interface KeyJson {
   id: string;
   reusable: boolean;
+  machine?: boolean;
   group: string | null;
   status: string;
   useCount: number;
@@ -499,6 +500,10 @@ export function KeysPage(
               <input type="checkbox" name="reusable" id="reusable" />
               {t("keys.reusable")}
             </label>
+            <label class="check">
+              <input type="checkbox" name="userKey" id="user-key" />
+              {t("keys.user_key")}
+            </label>
             <div>
               <button type="submit" class="btn btn-primary" id="key-create">
                 {t("keys.create_button")}
@@ -529,7 +534,12 @@ export function KeysPage(
                 ? t(`key_status.${k.status}` as never)
                 : k.status}
             </Pill>,
-            k.reusable ? t("keys.reusable_short") : t("keys.single_use"),
+            <span>
+              {k.reusable ? t("keys.reusable_short") : t("keys.single_use")}
+              <div class="muted">
+                {k.machine === false ? t("keys.kind_user") : t("keys.kind_machine")}
+              </div>
+            </span>,
             k.group ?? "—",
             String(k.useCount),
             k.expiresAt ? formatTime(k.expiresAt, lang) : t("keys.never"),
