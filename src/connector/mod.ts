@@ -5,6 +5,7 @@
  * signal handlers and serves the local API; this module never touches
  * process-wide state.
  */
+import { BrowserSignIn } from "./browser_signin.ts";
 import { deviceSignIn } from "./signin.ts";
 import { logger } from "../log.ts";
 import type { Clock } from "../clock.ts";
@@ -103,6 +104,8 @@ export interface ConnectorHandle {
   dataDir: string;
   /** Digital-experience probes of the policy in force. */
   zdx: ZdxRunner;
+  /** Browser sign-in through the edge (the console's Sign in). */
+  browserSignIn: BrowserSignIn;
   /** Stops the engine, tears the tunnel down and closes the store; idempotent. */
   stop(): Promise<void>;
 }
@@ -206,6 +209,12 @@ export async function startConnector(
     dlp?.start();
     const zdx = startZdx(engine, store, identity, ports.edge);
     let stopped = false;
+    const browserSignIn = new BrowserSignIn(
+      () => config.enrollmentKey,
+      ports.edge,
+      (token) => engine.enrollWithSignIn(token),
+      now,
+    );
     return {
       engine,
       store,
@@ -214,6 +223,7 @@ export async function startConnector(
       identity,
       dataDir,
       zdx: zdx.runner,
+      browserSignIn,
       async stop() {
         if (stopped) return;
         stopped = true;

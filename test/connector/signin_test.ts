@@ -1,14 +1,15 @@
 /**
- * A real connector signs its user in before enrolling (`portcullis connect
- * --email`): the device authorization grant run by the edge against
- * `oidc-provider` under Node. The person enters the code the connector
- * printed at the IdP in headless Chromium; the device enrols under that
- * user, the connector's status and console say "Authenticated as
- * ana@corp.example". Without a sign-in, a user key is refused and the
- * console says "Sign-in required".
+ * Real connectors sign their users in against `oidc-provider` under Node,
+ * through an edge on https loopback with its own CA, in headless Chromium:
+ * - without a sign-in a user key is refused and the console says "Sign-in
+ *   required"; its Sign in card sends the browser to the edge, the IdP's
+ *   form, back to the console's /signin/done, and the device enrols as
+ *   ana's ("Authenticated as ana@corp.example"); a forged return is refused;
+ * - `portcullis connect --email` runs the device flow: the person enters
+ *   the printed code at the IdP, the device enrols as bo's.
  */
 import assert from "node:assert/strict";
-import { caFingerprint } from "../../src/connector/ca_pin.ts";
+import { ensureCa } from "../../src/edge/ca.ts";
 import { type ConnectorHandle, startConnector } from "../../src/connector/mod.ts";
 import { FakeNetworkPort } from "../../src/connector/network_port.ts";
 import { FakeTunnelPort } from "../../src/connector/tunnel_port.ts";
@@ -18,14 +19,15 @@ import { createConnectorConsole } from "../../src/http/console/connector_console
 import { httpEdgeApi } from "../../src/http/edge_client.ts";
 import { RingSink, setLogSinks } from "../../src/log.ts";
 import { hasChromium, openBrowser } from "../e2e/browser.ts";
-import { FAKE_CA, waitFor } from "../http/console/harness.ts";
+import { waitFor } from "../http/console/harness.ts";
 import { fixture } from "../http/helpers.ts";
 import { nodeAvailable, OidcIdp } from "../identity/oidc_idp.ts";
 
 setLogSinks([]);
 
 Deno.test({
-  name: "connector sign-in: device flow before enrolment, Authenticated as the user",
+  name:
+    "connector sign-in: browser code flow from the console and device flow, Authenticated as the user",
   ignore: !hasChromium || !nodeAvailable(),
   sanitizeResources: false,
   sanitizeOps: false,
@@ -33,22 +35,37 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "pc-signin-" });
     const edge = await fixture({ clockStart: Date.now() });
     const clockSync = setInterval(() => edge.clock.setWall(Date.now()), 100);
-    edge.ctx.caSha256 = await caFingerprint(FAKE_CA);
+    // The edge's own CA and a server certificate for 127.0.0.1: the browser
+    // goes to the edge's https sign-in URL, the connector pins the CA.
+    const ca = await ensureCa(`${dir}/ca`);
+    edge.ctx.caSha256 = ca.caSha256;
     const edgeFetch = async (req: Request): Promise<Response> => {
-      if (new URL(req.url).pathname === "/ca.pem") return new Response(FAKE_CA);
+      if (new URL(req.url).pathname === "/ca.pem") return new Response(ca.caCertPem);
       return await edge.app.request(req);
     };
     await Deno.writeTextFile(`${dir}/machine-id`, crypto.randomUUID().replaceAll("-", "") + "\n");
     await Deno.mkdir(`${dir}/net/eth0`, { recursive: true });
     await Deno.writeTextFile(`${dir}/net/eth0/address`, "02:00:00:00:10:02\n");
     const SECRET = "connector-test-secret-0123456789";
+    // The edge on a real loopback listener too: the browser goes to its sign-in URL.
+    const edgeServer = Deno.serve(
+      {
+        hostname: "127.0.0.1",
+        port: 0,
+        cert: ca.serverCertPem,
+        key: ca.serverKeyPem,
+        onListen: () => {},
+      },
+      (req, info) => edge.app.fetch(req, { remoteAddr: info.remoteAddr }),
+    );
+    edge.ctx.apiUrl = `https://127.0.0.1:${edgeServer.addr.port}`;
     const connectors: ConnectorHandle[] = [];
     try {
       await using idp = await OidcIdp.start({
         clients: [{
           client_id: "portcullis-edge",
           client_secret: SECRET,
-          redirect_uris: ["http://127.0.0.1:1/api/v1/signin/oidc/callback"],
+          redirect_uris: [`${edge.ctx.apiUrl}/api/v1/signin/oidc/callback`],
           grant_types: ["authorization_code", "urn:ietf:params:oauth:grant-type:device_code"],
         }],
       });
@@ -93,13 +110,15 @@ Deno.test({
           version: "0.1.0",
           logs: new RingSink(100),
           sseKeepaliveMs: 1000,
+          signIn: c.browserSignIn,
         });
         return Deno.serve(
           { hostname: "127.0.0.1", port: 0, onListen: () => {} },
           (req, info) => ui.fetch(req, { remoteAddr: info.remoteAddr }),
         );
       };
-      await using b = await openBrowser();
+      // The edge CA is this test's own: the browser is told to accept it.
+      await using b = await openBrowser({ ignoreHTTPSErrors: true });
       const { page } = b;
 
       // No sign-in: the user key is refused; the console says so.
@@ -113,6 +132,35 @@ Deno.test({
         await page.goto(`http://127.0.0.1:${s1.addr.port}/private-access`);
         assert.match(await page.textContent("#auth-state") ?? "", /Sign-in required/);
         await b.shot("connector-signin-required");
+        // Sign in through the browser: the edge, the IdP's form, back to this console.
+        await page.fill("#signin-email", "ana@corp.example");
+        await page.click("#signin-submit");
+        await page.waitForSelector("#signin-continue");
+        await b.shot("connector-signin-continue");
+        await page.click("#signin-continue");
+        await page.waitForSelector("#login");
+        await page.fill("#login", "ana@corp.example");
+        await page.fill("#password", "ana-password-1");
+        await page.click("#submit");
+        await page.waitForURL(/\/private-access$/);
+        await waitFor(
+          "ana's connector to connect",
+          () => bare.engine.state.kind === "connected",
+          20_000,
+        );
+        await page.reload();
+        assert.match(
+          await page.textContent("#auth-state") ?? "",
+          /Authenticated as ana@corp\.example/,
+        );
+        await b.shot("connector-authenticated-browser");
+        assert.equal(edge.store.devices.list()[0].user, "ana@corp.example");
+        // A forged return (a state this console did not issue) is refused.
+        const forged = await fetch(
+          `http://127.0.0.1:${s1.addr.port}/signin/done?grant=x&state=forged`,
+        );
+        assert.equal(forged.status, 400);
+        assert.match(await forged.text(), /not started here/);
       } finally {
         // Leave the console first: its live-event stream holds the server open.
         await page.goto("about:blank");
@@ -120,12 +168,23 @@ Deno.test({
       }
       await bare.stop();
       connectors.pop();
+      await b.context.clearCookies();
 
       // With --email: the device flow's message, then the code entered at the IdP.
       const told: string[] = [];
+      await Deno.writeTextFile(
+        `${dir}/machine-id-2`,
+        crypto.randomUUID().replaceAll("-", "") + "\n",
+      );
+      await Deno.mkdir(`${dir}/net2/eth0`, { recursive: true });
+      await Deno.writeTextFile(`${dir}/net2/eth0/address`, "02:00:00:00:10:03\n");
       const starting = startConnector({
         ...base,
-        signIn: { email: "ana@corp.example", tell: (m) => told.push(m) },
+        dataDir: `${dir}/connector-2`,
+        hostname: "bo-box",
+        machineIdPath: `${dir}/machine-id-2`,
+        sysNetPath: `${dir}/net2`,
+        signIn: { email: "bo@corp.example", tell: (m) => told.push(m) },
       }, ports());
       await waitFor("the sign-in instructions", () => told.length > 0, 15_000);
       const m = /open (\S+) and enter the code ([A-Z]{4}-[A-Z]{4})/.exec(told[0]);
@@ -135,23 +194,22 @@ Deno.test({
       await page.click("button[type=submit]");
       await page.click("button[autofocus]");
       await page.waitForSelector("#login");
-      await page.fill("#login", "ana@corp.example");
-      await page.fill("#password", "ana-password-1");
+      await page.fill("#login", "bo@corp.example");
+      await page.fill("#password", "bo-password-2");
       await page.click("#submit");
       const c = await starting;
       connectors.push(c);
       await waitFor("the connector to connect", () => c.engine.state.kind === "connected", 20_000);
-      assert.equal(c.engine.status().user, "ana@corp.example");
-      assert.match(told.at(-1) ?? "", /Signed in as ana@corp\.example/);
-      const dev = edge.store.devices.list()[0];
-      assert.equal(dev.user, "ana@corp.example");
-      assert.equal(dev.hostname, "ana-laptop");
+      assert.equal(c.engine.status().user, "bo@corp.example");
+      assert.match(told.at(-1) ?? "", /Signed in as bo@corp\.example/);
+      const dev = edge.store.devices.list().find((d) => d.hostname === "bo-box")!;
+      assert.equal(dev.user, "bo@corp.example");
       const s2 = consoleFor(c);
       try {
         await page.goto(`http://127.0.0.1:${s2.addr.port}/private-access`);
         assert.match(
           await page.textContent("#auth-state") ?? "",
-          /Authenticated as ana@corp\.example/,
+          /Authenticated as bo@corp\.example/,
         );
         await b.shot("connector-authenticated");
       } finally {
@@ -162,6 +220,7 @@ Deno.test({
     } finally {
       clearInterval(clockSync);
       for (const c of connectors) await c.stop();
+      await edgeServer.shutdown();
       edge.store.close();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }

@@ -29,13 +29,15 @@ export function serve(
 
 /**
  * A persistent headless context in `userDir` (close it in a finally);
- * `executablePath` runs Chromium through a wrapper (e.g. inside a namespace).
+ * `executablePath` runs Chromium through a wrapper (e.g. inside a namespace),
+ * `ignoreHTTPSErrors` accepts a test's own CA (an edge on https loopback).
  */
 export function launchBrowser(
   userDir: string,
-  opts: { executablePath?: string } = {},
+  opts: { executablePath?: string; ignoreHTTPSErrors?: boolean } = {},
 ): Promise<BrowserContext> {
   return chromium.launchPersistentContext(userDir, {
+    ignoreHTTPSErrors: opts.ignoreHTTPSErrors,
     executablePath: opts.executablePath ?? CHROMIUM,
     headless: true,
     acceptDownloads: true,
@@ -86,12 +88,14 @@ export interface OpenBrowser extends AsyncDisposable {
 }
 
 /** Launches headless Chromium in a fresh profile, for `await using`. */
-export async function openBrowser(): Promise<OpenBrowser> {
+export async function openBrowser(
+  o: { ignoreHTTPSErrors?: boolean } = {},
+): Promise<OpenBrowser> {
   await Deno.mkdir(SHOTS, { recursive: true });
   const dir = await Deno.makeTempDir({ prefix: "pc-chromium-" });
   let context: BrowserContext;
   try {
-    context = await launchBrowser(dir);
+    context = await launchBrowser(dir, o);
   } catch (e) {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     throw e;

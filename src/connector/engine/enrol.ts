@@ -198,7 +198,7 @@ export interface EnrollerDeps extends EnrolDeps {
 
 /** Runs enrolment attempts for the engine: tells the first failure, retries quietly with backoff. */
 export class Enroller {
-  readonly #d: EnrollerDeps;
+  #d: EnrollerDeps;
   readonly #retry: EnrolRetry;
   #failures = 0;
 
@@ -210,6 +210,11 @@ export class Enroller {
   /** Background attempts that failed in a row (their state flips are not news). */
   get failures(): number {
     return this.#failures;
+  }
+
+  /** Enrols the next attempts with this sign-in (a user signed in through the browser). */
+  useSignIn(signIn: (client: EdgeApi) => Promise<string>): void {
+    this.#d = { ...this.#d, signIn };
   }
 
   /** Starts afresh (a new key): no failures, no pending retry. */

@@ -241,6 +241,20 @@ export class Engine {
     return await this.dispatch({ type: "enroll_requested" });
   }
 
+  /**
+   * Enrols with the key it has and a sign-in token the user just got in the
+   * browser (the edge redirected back to our console with a grant, redeemed
+   * for this token): the device is enrolled as that user's.
+   */
+  async enrollWithSignIn(token: string): Promise<TransitionResult> {
+    if (this.#runner.state.enrolled) {
+      return { ok: false, reason: "Cannot enrol: this device is enrolled already; log out first" };
+    }
+    this.#enroller.useSignIn(() => Promise.resolve(token));
+    this.#enroller.reset();
+    return await this.dispatch({ type: "enroll_requested" });
+  }
+
   /** Fetches the policy now (If-None-Match) and applies a new one. */
   updatePolicy(): Promise<PolicyUpdateOutcome> {
     return this.#policy.update();

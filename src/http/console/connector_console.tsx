@@ -45,7 +45,9 @@ import {
   renderToString,
 } from "./common.ts";
 import { type C2cStanding, PrivateCard, SegmentsCard } from "./connector_private_page.tsx";
+import { installSignIn, SignInCard } from "./connector_signin.tsx";
 import {
+  authStatus,
   ConnectorNotificationsPage,
   InternetCard,
   MorePage,
@@ -71,6 +73,11 @@ export interface ConsoleEngine {
 export interface ConnectorConsoleDeps {
   /** The connector engine: status, policy, which actions need a password. */
   engine: ConsoleEngine;
+  /** Browser sign-in through the edge (src/connector/browser_signin.ts); absent: none. */
+  signIn?: {
+    start(email: string, returnTo: string): string;
+    finish(grant: string, state: string): Promise<{ username: string }>;
+  };
   /**
    * The connector's local JSON API (`createConnectorApp`), called in-process
    * for every engine action so the console and the API share one model.
@@ -254,15 +261,32 @@ export function createConnectorConsole(deps: ConnectorConsoleDeps): Hono<Connect
       </div>,
     );
   });
-  app.get("/private-access", (c) => {
+  const privatePage = (
+    c: Ctx,
+    signIn: { error?: string; continueUrl?: string } = {},
+    status = 200,
+  ) => {
     const t = c.get("t"), s = deps.engine.status();
     const p = deps.engine.policy;
+    const wantsSignIn = deps.signIn !== undefined &&
+      (authStatus(s).key === "auth.signin_required" || signIn.error !== undefined ||
+        signIn.continueUrl !== undefined);
     return frame(
       c,
       "private",
       t("conn.tab.private"),
       <>
         <div class="grid">
+          {wantsSignIn
+            ? (
+              <SignInCard
+                t={t}
+                csrf={csrf}
+                error={signIn.error}
+                continueUrl={signIn.continueUrl}
+              />
+            )
+            : null}
           <PrivateCard t={t} s={s} c2c={c2cStanding(s)} access={p?.access ?? []} />
           <SegmentsCard
             t={t}
@@ -272,8 +296,17 @@ export function createConnectorConsole(deps: ConnectorConsoleDeps): Hono<Connect
           />
         </div>
       </>,
+      status,
     );
-  });
+  };
+  app.get("/private-access", (c) => privatePage(c));
+  if (deps.signIn) {
+    installSignIn(app, {
+      signIn: deps.signIn,
+      checkCsrf: (c, form) => checkCsrf(c as Ctx, form),
+      privatePage: (c, o, status) => privatePage(c as Ctx, o, status),
+    });
+  }
   app.get("/data-protection", (c) => {
     const t = c.get("t"), lang = c.get("lang");
     const events = deps.store.listNotifications({ limit: 300 }).filter((n) =>

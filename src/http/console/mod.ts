@@ -136,6 +136,7 @@ export function connectorConsoleApp(parts: ConsoleParts, opts: ConnectorConsoleO
   });
   const ui = createConnectorConsole({
     engine: handle.engine,
+    signIn: handle.browserSignIn,
     api,
     hub: handle.hub,
     store: handle.store,
