@@ -82,6 +82,13 @@ function cases(session: string[], admin: string[]): Case[] {
     row("404 unknown route, 300 KiB", "edge", "POST", `${API}/api/v1/nothing-here`, 404, "not_found", 300 * KB),
     row("404 metrics on the public API", "edge", "GET", `${API}/metrics`, 404, "not_found"),
     row("400 admin-consent redirect with a foreign state", "edge", "GET", `${API}/api/v1/saas/consent?admin_consent=True&state=${FOREIGN_STATE}`, 400, "consent_state_mismatch"),
+    // Sign-in (no IdP configured here: every attempt is refused before one is asked).
+    row("400 sign-in start without a loopback return", "edge", "GET", `${API}/api/v1/signin/start?email=ana%40corp.example&return=https%3A%2F%2Fevil.example%2F&state=state-0123456789abcdef`, 400, "invalid_return"),
+    row("404 sign-in start, no provider serves the domain", "edge", "GET", `${API}/api/v1/signin/start?email=ana%40corp.example&return=http%3A%2F%2F127.0.0.1%3A9%2Fdone&state=state-0123456789abcdef`, 404, "no_identity_provider"),
+    row("400 OIDC callback with an unknown state", "edge", "GET", `${API}/api/v1/signin/oidc/callback?code=c&state=forged`, 400, "oidc_state_unknown"),
+    row("400 redeem a grant never issued", "edge", "POST", `${API}/api/v1/signin/redeem`, 400, "grant_invalid", `{"grant":"${"g".repeat(32)}"}`, JSON_CT),
+    row("400 SAML ACS with an unknown RelayState, 300 KiB", "edge", "POST", `${API}/api/v1/signin/saml/acs`, 400, "saml_relay_state_unknown", 300 * KB, FORM_CT),
+    row("400 an identity provider with a bad domain", "edge", "POST", `${API}/api/v1/admin/identity-providers`, 400, "invalid_identity_provider", '{"name":"X","kind":"oidc","domains":["not a domain"],"oidc":{"issuer":"https://i.example","clientId":"c","clientSecret":"s"}}', [...JSON_CT, ...admin]),
     // The edge's console listener (plain HTTP).
     row("console: 401 API without credential, 300 KiB", "edge", "POST", `${CONSOLE}/api/v1/posture`, 401, "device_unauthorized", 300 * KB, JSON_CT),
     row("console: 421 foreign Host, 300 KiB", "edge", "POST", `${CONSOLE}/api/v1/posture`, 421, "misdirected_host", 300 * KB, EVIL),
