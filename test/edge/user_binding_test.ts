@@ -99,6 +99,34 @@ Deno.test("user binding: sign-in required by user keys, several devices, groups,
   });
   assert.equal(subjectFor(store, gw.json.deviceId)?.machine, true);
 
+  // Access rules by user and by IdP group decide on the signed-in user's devices.
+  await edge.adminReq("PUT", "/api/v1/admin/policy/segments", {
+    items: [{ name: "app", cidrs: ["198.19.0.0/24"], ports: ["80"] }, {
+      name: "hr",
+      cidrs: ["198.19.1.0/24"],
+      ports: ["80"],
+    }],
+  });
+  const rules = await edge.adminReq("PUT", "/api/v1/admin/policy/access-rules", {
+    items: [
+      { name: "engineers", segments: ["app"], groups: ["engineering"] },
+      { name: "ana only", ruleOrder: 1, segments: ["hr"], users: ["ana@corp.example"] },
+    ],
+  });
+  assert.equal(rules.status, 200, await rules.text());
+  const explain = async (device: string, ip: string) => {
+    const r = await edge.adminReq("POST", "/api/v1/admin/access/explain", { device, ip, port: 80 });
+    assert.equal(r.status, 200);
+    return (await r.json()).decision as { allowed: boolean; rule: string | null };
+  };
+  assert.deepEqual(await explain(aj.deviceId, "198.19.0.10"), {
+    ...(await explain(aj.deviceId, "198.19.0.10")),
+    allowed: true,
+    rule: "engineers",
+  });
+  assert.equal((await explain(aj.deviceId, "198.19.1.10")).rule, "ana only");
+  assert.equal((await explain(gw.json.deviceId, "198.19.0.10")).allowed, false, "not an engineer");
+
   // The admin API shows the user with their groups, sources and devices.
   const users = (await (await edge.adminReq("GET", "/api/v1/admin/users")).json()).users;
   const ana = users.find((u: { username: string }) => u.username === "ana@corp.example");
