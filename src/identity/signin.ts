@@ -47,6 +47,11 @@ export const PENDING_TTL_MS = 10 * 60_000;
 export const GRANT_TTL_MS = 2 * 60_000;
 /** Most sign-ins in flight at once (each is a few hundred bytes). */
 export const MAX_PENDING = 10_000;
+/**
+ * Most device sign-ins polling the IdP at once: each is a background poll
+ * the edge runs for an unauthenticated caller, so they are bounded apart.
+ */
+export const MAX_DEVICE_POLLS = 200;
 
 /** A group of a signed-in user and where it came from. */
 export interface SourcedGroup {
@@ -381,6 +386,18 @@ export class SignInService {
         "unsupported_provider",
         `"${p.name}" is a SAML provider; the device flow needs an OIDC provider`,
         400,
+      );
+    }
+    let polling = 0;
+    const now = this.deps.clock.now();
+    for (const e of this.#devices.values()) {
+      if (e.state === "pending" && e.expiresAt > now) polling++;
+    }
+    if (polling >= MAX_DEVICE_POLLS) {
+      throw new InputError(
+        "too_many_signins",
+        `${polling} device sign-ins are waiting for their users already; try again in a minute`,
+        429,
       );
     }
     const auth = await this.deps.oidc.deviceStart(p);
