@@ -43,6 +43,25 @@ export class BrowserSignIn {
     return u.href;
   }
 
+  /** A local user (no identity provider): password and one-time code, then enrol as them. */
+  async local(username: string, password: string, totp: string): Promise<{ username: string }> {
+    const k = this.key();
+    if (!k) throw new InputError("no_key", "Cannot sign in: this connector has no enrolment key");
+    const payload = parseEnrollmentKey(k);
+    const client = this.edge.client(payload.u, await this.edge.fetchCa(payload));
+    try {
+      if (!client.signInLocal) {
+        throw new InputError("signin_unsupported", "This edge does not offer sign-in");
+      }
+      const r = await client.signInLocal(username, password, totp);
+      const out = await this.enrol(r.token);
+      if (!out.ok) throw new InputError("enroll_failed", out.reason ?? "Cannot enrol", 409);
+      return { username: r.user.username };
+    } finally {
+      client.close();
+    }
+  }
+
   /** At the return address: checks the state, redeems the grant and enrols as the user. */
   async finish(grant: string, state: string): Promise<{ username: string }> {
     let match: string | undefined;

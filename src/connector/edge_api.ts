@@ -137,6 +137,8 @@ export interface EdgeApi {
   ): Promise<{ status: "pending" } | { status: "done"; grant: string }>;
   /** Redeems a one-time sign-in grant for a sign-in token. */
   redeemSignIn?(grant: string): Promise<SignInResult>;
+  /** Signs a local user (password + one-time code) in for a sign-in token. */
+  signInLocal?(username: string, password: string, totp: string): Promise<SignInResult>;
 }
 
 /** Result of a conditional DLP bundle fetch. */

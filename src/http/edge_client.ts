@@ -221,6 +221,15 @@ export class EdgeClient implements EdgeApi {
     return await this.#parse(res, DevicePollResponse, "check the sign-in");
   }
 
+  /** POST /api/v1/signin/local. */
+  async signInLocal(username: string, password: string, totp: string): Promise<SignInResult> {
+    const res = await this.#request("POST", "/api/v1/signin/local", {
+      json: { username, password, totp },
+      auth: false,
+    });
+    return await this.#parse(res, RedeemResponse, "sign in");
+  }
+
   /** POST /api/v1/signin/redeem. */
   async redeemSignIn(grant: string): Promise<SignInResult> {
     const res = await this.#request("POST", "/api/v1/signin/redeem", {

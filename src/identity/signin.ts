@@ -517,9 +517,49 @@ export class SignInService {
     return grant;
   }
 
+  /**
+   * A local user (password + TOTP) signs in on a device: for small sites
+   * without an IdP, and never for an address a provider serves (that user
+   * signs in there). `authenticated` is the checked user, or null.
+   */
+  localToken(
+    username: string,
+    authenticated: UserRecord | null,
+  ): { token: string; user: SignedInUser; expiresAt: number } {
+    const served = emailDomain(username) ? this.deps.providers.forEmail(username) : null;
+    if (served) {
+      throw new InputError(
+        "use_identity_provider",
+        `"${
+          username.slice(0, 100)
+        }" signs in through the identity provider "${served.name}", not with a local password`,
+        403,
+      );
+    }
+    if (!authenticated || authenticated.providerId !== null) {
+      throw new InputError(
+        "invalid_credentials",
+        "Cannot sign in: wrong username, password or one-time code",
+        401,
+      );
+    }
+    this.deps.store.audit.insert({
+      at: this.deps.clock.now(),
+      actor: `user:${authenticated.username}`,
+      action: "signin.success",
+      target: authenticated.id,
+      detail: { method: "local" },
+    });
+    return this.#issue({
+      userId: authenticated.id,
+      providerId: null,
+      method: "local",
+      expiresAt: 0,
+    });
+  }
+
   /** Redeems a one-time grant for a sign-in token. */
   redeem(grant: string): { token: string; user: SignedInUser; expiresAt: number } {
-    const { store, clock } = this.deps;
     const g = this.#grants.take(sha256Hex(grant));
     if (!g) {
       throw new InputError(
@@ -528,6 +568,12 @@ export class SignInService {
         400,
       );
     }
+    return this.#issue(g);
+  }
+
+  /** A sign-in token for the grant's user (the profile's lifetime). */
+  #issue(g: Grant): { token: string; user: SignedInUser; expiresAt: number } {
+    const { store, clock } = this.deps;
     const u = store.users.byId(g.userId);
     if (!u || u.disabled) {
       throw new InputError("user_disabled", "The user of this sign-in is disabled or gone", 403);

@@ -20,6 +20,8 @@ import { httpEdgeApi } from "../../src/http/edge_client.ts";
 import { RingSink, setLogSinks } from "../../src/log.ts";
 import { hasChromium, openBrowser } from "../e2e/browser.ts";
 import { waitFor } from "../http/console/harness.ts";
+import { createUser } from "../../src/identity/users.ts";
+import { totpAt } from "../../src/identity/totp.ts";
 import { fixture } from "../http/helpers.ts";
 import { nodeAvailable, OidcIdp } from "../identity/oidc_idp.ts";
 
@@ -216,6 +218,60 @@ Deno.test({
         // Leave the console first: its live-event stream holds the server open.
         await page.goto("about:blank");
         await s2.shutdown();
+      }
+
+      // A local user (no identity provider serves their name): password and one-time code.
+      const carol = await createUser(edge.store, edge.clock, {
+        username: "carol",
+        password: "carol-password-123",
+        role: "user",
+      }, { N: 1024, r: 8, p: 1 });
+      await Deno.writeTextFile(
+        `${dir}/machine-id-3`,
+        crypto.randomUUID().replaceAll("-", "") + "\n",
+      );
+      await Deno.mkdir(`${dir}/net3/eth0`, { recursive: true });
+      await Deno.writeTextFile(`${dir}/net3/eth0/address`, "02:00:00:00:10:04\n");
+      const third = await startConnector({
+        ...base,
+        dataDir: `${dir}/connector-3`,
+        hostname: "carol-pc",
+        machineIdPath: `${dir}/machine-id-3`,
+        sysNetPath: `${dir}/net3`,
+      }, ports());
+      connectors.push(third);
+      await waitFor("the refusal", () => third.engine.status().reason !== null, 10_000);
+      const s3 = consoleFor(third);
+      try {
+        const C = `http://127.0.0.1:${s3.addr.port}`;
+        await page.goto(`${C}/private-access`);
+        // An address an identity provider serves cannot use a local password.
+        await page.click("#signin-local summary");
+        await page.fill("#local-username", "ana@corp.example");
+        await page.fill("#local-password", "whatever-password");
+        await page.fill("#local-totp", "123456");
+        await page.click("#signin-local-submit");
+        await page.waitForSelector("#signin-card .flash");
+        assert.match(await page.textContent("#signin-card") ?? "", /identity provider "Corp"/);
+        await page.click("#signin-local summary");
+        await page.fill("#local-username", "carol");
+        await page.fill("#local-password", "carol-password-123");
+        await page.fill("#local-totp", totpAt(carol.totpSecret, edge.clock.now()));
+        await b.shot("connector-signin-local");
+        await page.click("#signin-local-submit");
+        await page.waitForURL(/\/private-access$/);
+        await waitFor(
+          "carol's connector to connect",
+          () => third.engine.state.kind === "connected",
+          20_000,
+        );
+        await page.reload();
+        assert.match(await page.textContent("#auth-state") ?? "", /Authenticated as carol/);
+        const d3 = edge.store.devices.list().find((d) => d.hostname === "carol-pc")!;
+        assert.equal(d3.user, "carol");
+      } finally {
+        await page.goto("about:blank");
+        await s3.shutdown();
       }
     } finally {
       clearInterval(clockSync);

@@ -14,9 +14,12 @@ import type { EdgeEnv, ResolvedDeps } from "./env.ts";
 import {
   DevicePollRequest,
   DeviceStartRequest,
+  LocalSignInRequest,
   RedeemRequest,
   StartQuery,
 } from "./signin_schemas.ts";
+import { authenticate } from "../../identity/users.ts";
+import { InputError } from "../../errors.ts";
 
 /** Path of the OIDC redirect URI on the edge (register `<edge API URL>` + this at the IdP). */
 export const OIDC_CALLBACK_PATH = "/api/v1/signin/oidc/callback";
@@ -94,6 +97,38 @@ export function signInApi(deps: ResolvedDeps): Hono<EdgeEnv> {
     refusing(c, "device", async () => {
       const req = await readJson(c, DevicePollRequest);
       return c.json(signIn.devicePoll(req.handle), 200);
+    }));
+
+  app.post("/local", (c) =>
+    refusing(c, "local", async () => {
+      const req = await readJson(c, LocalSignInRequest);
+      const ip = clientIp(c);
+      const r = deps.rateLimiter.reserve(req.username, ip);
+      if (!r.ok) {
+        const secs = Math.max(1, Math.ceil(r.retryAfterMs / 1000));
+        c.header("Retry-After", String(secs));
+        throw new InputError(
+          "too_many_attempts",
+          `Too many sign-ins for this user or address; try again in ${secs} seconds`,
+          429,
+        );
+      }
+      let out;
+      try {
+        const user = await authenticate(
+          deps.ctx.store,
+          deps.ctx.clock,
+          req.username,
+          req.password,
+          req.totp,
+        );
+        out = signIn.localToken(req.username, user);
+      } catch (e) {
+        r.reservation.fail();
+        throw e;
+      }
+      r.reservation.succeed();
+      return c.json({ token: out.token, user: out.user, expiresAt: iso(out.expiresAt) }, 200);
     }));
 
   app.post("/redeem", (c) =>

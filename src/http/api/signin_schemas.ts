@@ -21,6 +21,13 @@ export const StartQuery = z.object({
 export const DeviceStartRequest = z.object({ email: Email }).strict();
 /** POST /api/v1/signin/device/poll. */
 export const DevicePollRequest = z.object({ handle: z.string().min(16).max(100) }).strict();
+/** POST /api/v1/signin/local: a local user (password + TOTP) on a device. */
+export const LocalSignInRequest = z.object({
+  username: z.string().min(1).max(254),
+  password: z.string().min(1).max(1024),
+  totp: z.string().regex(/^\d{6}$/, "expected a 6-digit code"),
+}).strict();
+
 /** POST /api/v1/signin/redeem. */
 export const RedeemRequest = z.object({ grant: z.string().min(16).max(100) }).strict();
 

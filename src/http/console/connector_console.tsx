@@ -77,6 +77,7 @@ export interface ConnectorConsoleDeps {
   signIn?: {
     start(email: string, returnTo: string): string;
     finish(grant: string, state: string): Promise<{ username: string }>;
+    local(username: string, password: string, totp: string): Promise<{ username: string }>;
   };
   /**
    * The connector's local JSON API (`createConnectorApp`), called in-process

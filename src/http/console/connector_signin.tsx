@@ -18,6 +18,7 @@ export interface SignInConsoleDeps {
   signIn: {
     start(email: string, returnTo: string): string;
     finish(grant: string, state: string): Promise<{ username: string }>;
+    local(username: string, password: string, totp: string): Promise<{ username: string }>;
   };
   checkCsrf(c: Context, form: Record<string, string>): void;
   /** Renders the Private Access page with the sign-in card's error or continue link. */
@@ -67,6 +68,44 @@ export function SignInCard(
           </button>
         </div>
       </form>
+      <details id="signin-local">
+        <summary>{t("signin.local")}</summary>
+        <form method="post" action="/signin/local" class="form" id="signin-local-form">
+          <CsrfField token={props.csrf} />
+          <div class="form-row">
+            <label for="local-username">{t("signin.username")}</label>
+            <input type="text" id="local-username" name="username" required maxlength={254} />
+          </div>
+          <div class="form-row">
+            <label for="local-password">{t("signin.password")}</label>
+            <input
+              type="password"
+              id="local-password"
+              name="password"
+              required
+              maxlength={1024}
+              autocomplete="current-password"
+            />
+          </div>
+          <div class="form-row">
+            <label for="local-totp">{t("signin.totp")}</label>
+            <input
+              type="text"
+              id="local-totp"
+              name="totp"
+              required
+              inputmode="numeric"
+              maxlength={6}
+              autocomplete="one-time-code"
+            />
+          </div>
+          <div>
+            <button type="submit" class="btn btn-secondary" id="signin-local-submit">
+              {t("signin.button")}
+            </button>
+          </div>
+        </form>
+      </details>
     </Card>
   );
 }
@@ -86,6 +125,20 @@ export function installSignIn(app: Hono<any>, d: SignInConsoleDeps): void {
       const email = (form.email ?? "").trim();
       const returnTo = `${new URL(c.req.url).origin}/signin/done`;
       return d.privatePage(c, { continueUrl: d.signIn.start(email, returnTo) }, 200);
+    } catch (e) {
+      return fail(c, e);
+    }
+  });
+  app.post("/signin/local", async (c) => {
+    const form = await readForm(c);
+    try {
+      d.checkCsrf(c, form);
+      await d.signIn.local(
+        (form.username ?? "").trim(),
+        form.password ?? "",
+        (form.totp ?? "").replace(/\s+/g, ""),
+      );
+      return c.redirect("/private-access", 303);
     } catch (e) {
       return fail(c, e);
     }
