@@ -15,7 +15,7 @@ Usage:
   portcullis edge [--config FILE] [--data-dir DIR] [--api-listen H:P] [--tunnel-port N]
                   [--console-listen H:P] [--bootstrap-listen H:P] [--public-host HOST] ...
                                          run the service edge (embedded defaults; see README)
-  portcullis edge key create [--reusable] [--expires 24h|7d|never] [--group NAME]
+  portcullis edge key create [--reusable] [--user] [--expires 24h|7d|never] [--group NAME]
                              [--key-file FILE]
                                          make an enrolment key (printed once, or written
                                          to a new mode-0600 FILE)

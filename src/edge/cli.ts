@@ -2,7 +2,7 @@
  * `portcullis edge …`: run the edge, or manage it from the command line.
  *
  *   portcullis edge [--config FILE] [--data-dir DIR] [--api-listen H:P] …
- *   portcullis edge key create [--reusable] [--expires 24h|7d|never] [--group NAME]
+ *   portcullis edge key create [--reusable] [--user] [--expires 24h|7d|never] [--group NAME]
  *                              [--key-file FILE]
  */
 import { parseCliArgs } from "../cli_args.ts";
@@ -49,11 +49,12 @@ export async function edgeCommand<A extends HttpApp>(
     const { values } = parse(args.slice(2), {
       ...configOptions(),
       reusable: { type: "boolean" },
+      user: { type: "boolean" },
       expires: { type: "string" },
       group: { type: "string" },
       "key-file": { type: "string" },
     }, "portcullis edge key create");
-    const { reusable, expires, group, "key-file": keyFile, ...rest } = values as Record<
+    const { reusable, user, expires, group, "key-file": keyFile, ...rest } = values as Record<
       string,
       string | boolean | undefined
     >;
@@ -62,6 +63,7 @@ export async function edgeCommand<A extends HttpApp>(
     try {
       await runKeyCreate({
         reusable: reusable === true,
+        user: user === true,
         expires: expires as string | undefined,
         group: group as string | undefined,
         keyFile: keyFile as string | undefined,

@@ -13,6 +13,8 @@ import { createEnrollmentKey, parseDuration } from "./enrollment_keys.ts";
 /** Parsed arguments of `edge key create`. */
 export interface KeyCreateArgs {
   reusable?: boolean;
+  /** A user key: devices enrol with it only with a signed-in user (default: a machine key). */
+  user?: boolean;
   /** "24h", "7d", "never"; default "24h". */
   expires?: string;
   group?: string;
@@ -66,6 +68,7 @@ export async function runKeyCreate(args: KeyCreateArgs, ctx: KeyCreateContext): 
       reusable: args.reusable ?? false,
       expiresInMs,
       group: args.group ?? null,
+      machine: args.user !== true,
       createdBy: "cli",
       apiUrl: ctx.apiUrl,
       caSha256: ctx.caSha256,

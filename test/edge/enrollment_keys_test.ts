@@ -52,6 +52,15 @@ Deno.test("cli: edge key create prints the key once and stores only its hash", a
   const { s } = decodeEnrollmentKey(key);
   assert.ok(!JSON.stringify(store.enrollmentKeys.list()).includes(s));
   assert.equal(usableKey(store, s, clock.now()).group, "eng");
+  assert.equal(usableKey(store, s, clock.now()).machine, true, "a machine key by default");
+  const userKey = await runKeyCreate({ user: true }, {
+    store,
+    clock,
+    apiUrl: "https://edge.example:8443",
+    caSha256: "f".repeat(64),
+    print: () => {},
+  });
+  assert.equal(usableKey(store, decodeEnrollmentKey(userKey).s, clock.now()).machine, false);
   clock.advance(3600_001);
   assert.throws(() => usableKey(store, s, clock.now()), /expired/);
   await assert.rejects(
