@@ -38,6 +38,10 @@ import {
   spMetadataXml,
 } from "./saml.ts";
 import { randomId, randomToken, sha256Hex } from "./secrets.ts";
+import { Lapsing } from "./lapsing.ts";
+import { loopbackReturn, resolveSignIn, type SignedInUser, userGroups } from "./signin_users.ts";
+
+export * from "./signin_users.ts";
 
 /** How long a user stays signed in on a device without re-authenticating, by default (12 h). */
 export const DEFAULT_SIGNIN_LIFETIME_MS = 12 * 3600_000;
@@ -52,74 +56,6 @@ export const MAX_PENDING = 10_000;
  * the edge runs for an unauthenticated caller, so they are bounded apart.
  */
 export const MAX_DEVICE_POLLS = 200;
-
-/** A group of a signed-in user and where it came from. */
-export interface SourcedGroup {
-  name: string;
-  source: "idp" | "local" | "machine";
-}
-
-/** The user a token stands for, as the connector and the consoles show it. */
-export interface SignedInUser {
-  id: string;
-  username: string;
-  email: string | null;
-  provider: string | null;
-  groups: SourcedGroup[];
-}
-
-/** Groups of a user with their sources: the IdP's (mapped at sign-in), then local ones. */
-export function userGroups(u: UserRecord): SourcedGroup[] {
-  const out: SourcedGroup[] = u.idpGroups.map((name) => ({ name, source: "idp" as const }));
-  for (const g of u.groups) {
-    if (!out.some((x) => x.name === g)) out.push({ name: g, source: "local" });
-  }
-  return out;
-}
-
-/**
- * The user behind a live sign-in token, or undefined (unknown, expired, or
- * the user disabled or gone). Shared by the sign-in service and enrolment.
- */
-export function resolveSignIn(
-  store: Store,
-  now: number,
-  token: string,
-): { user: UserRecord; tokenHash: string; expiresAt: number } | undefined {
-  if (!/^pcs_[A-Za-z0-9_-]{20,100}$/.test(token)) return undefined;
-  const hash = sha256Hex(token);
-  const s = store.userSignIns.byHash(hash);
-  if (!s || s.expiresAt <= now) return undefined;
-  const u = store.users.byId(s.userId);
-  if (!u || u.disabled) return undefined;
-  return { user: u, tokenHash: hash, expiresAt: s.expiresAt };
-}
-
-/** Checks that `raw` is a URL on this host's loopback interface (where a connector's console listens). */
-export function loopbackReturn(raw: string): URL {
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    throw new InputError(
-      "invalid_return",
-      `Return address ${JSON.stringify(raw.slice(0, 200))} is not a URL`,
-    );
-  }
-  const host = u.hostname;
-  if (
-    u.protocol !== "http:" || !(host === "127.0.0.1" || host === "localhost" || host === "[::1]") ||
-    u.username || u.password || u.hash || !u.port
-  ) {
-    throw new InputError(
-      "invalid_return",
-      `Return address "${
-        u.href.slice(0, 200)
-      }" must be http://127.0.0.1:PORT/… (the connector's loopback console)`,
-    );
-  }
-  return u;
-}
 
 /** Where this edge's SAML service provider lives (from the edge's own URL). */
 export interface SamlSpUrls {
@@ -160,38 +96,6 @@ interface DeviceSignIn {
   error?: PortcullisError;
   expiresAt: number;
   abort: AbortController;
-}
-
-/** A bounded map whose entries lapse: the oldest go first when it is full. */
-class Lapsing<V extends { expiresAt: number }> {
-  #m = new Map<string, V>();
-  constructor(private clock: Clock, private max: number) {}
-  set(k: string, v: V): void {
-    const now = this.clock.now();
-    for (const [key, val] of this.#m) {
-      if (val.expiresAt > now && this.#m.size < this.max) break;
-      this.#m.delete(key);
-    }
-    this.#m.set(k, v);
-  }
-  /** The entry, if present and live. */
-  get(k: string): V | undefined {
-    const v = this.#m.get(k);
-    if (v && v.expiresAt <= this.clock.now()) {
-      this.#m.delete(k);
-      return undefined;
-    }
-    return v;
-  }
-  /** Removes and returns a live entry (one use). */
-  take(k: string): V | undefined {
-    const v = this.get(k);
-    this.#m.delete(k);
-    return v;
-  }
-  values(): IterableIterator<V> {
-    return this.#m.values();
-  }
 }
 
 /** Dependencies of the sign-in service. */
