@@ -16,8 +16,8 @@ import {
   disableDevice,
   enableDevice,
   getDevice,
-  setUserDisabled,
 } from "../../edge/devices.ts";
+import { setUserDisabled } from "../../edge/user_disable.ts";
 import { userGroups } from "../../identity/signin.ts";
 import type { Store, UserRecord } from "../../store/mod.ts";
 import { createEnrollmentKey, keyView, parseDuration } from "../../edge/enrollment_keys.ts";
