@@ -126,6 +126,8 @@ interface Active {
   transport: "udp" | "tls" | null;
   /** Why the transport last changed (from the fallback selector). */
   transportReason: string | null;
+  /** True once routes, DNS and nftables are applied: only then is the tunnel "up". */
+  configured: boolean;
   /** The WireGuard UAPI socket (`wg show`), when it could be served, and its copy of the key. */
   uapi: UapiServer | null;
   uapiKey: Uint8Array;
@@ -440,7 +442,9 @@ export class ConnectorTunnel implements TunnelPort {
             if (t !== a.transport) {
               a.transport = t;
               const reason = a.transportReason ?? undefined;
-              this.#emit({ type: "up", transport: t, reason });
+              // Before routes, DNS and nftables are in place the handshake
+              // alone is not "connected": names would not resolve yet.
+              if (a.configured) this.#emit({ type: "up", transport: t, reason });
             }
           } else if (e.type === "handshake_failed") {
             a.transport = null;
@@ -474,6 +478,7 @@ export class ConnectorTunnel implements TunnelPort {
         tls,
         pump,
         run: pump.run(),
+        configured: false,
         fallback: null,
         net,
         routesNet,
@@ -573,6 +578,15 @@ export class ConnectorTunnel implements TunnelPort {
         },
       });
       a.liveness.start();
+      a.configured = true;
+      // A handshake that completed while we configured is reported now.
+      if (a.transport) {
+        this.#emit({
+          type: "up",
+          transport: a.transport,
+          reason: a.transportReason ?? undefined,
+        });
+      }
       log.info("Tunnel configured", {
         interface: tun.name,
         address: cfg.address,

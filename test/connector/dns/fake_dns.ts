@@ -53,8 +53,22 @@ function answerFor(q: DnsMessage, o: FakeUpstreamOptions, maxSize?: number): Uin
 
 /** Starts a fake upstream resolver on 127.0.0.1 (UDP and TCP on one port). */
 export async function startFakeUpstream(o: FakeUpstreamOptions): Promise<FakeUpstream> {
-  const sock = dgram.createSocket("udp4");
-  await new Promise<void>((r) => sock.bind(0, "127.0.0.1", () => r()));
+  // UDP and TCP on the same port: the UDP port the kernel picks may be taken
+  // for TCP by another test's socket, so pick again until both bind.
+  let sock: dgram.Socket;
+  let tcp: Deno.TcpListener;
+  for (let attempt = 1;; attempt++) {
+    const s = dgram.createSocket("udp4");
+    await new Promise<void>((r) => s.bind(0, "127.0.0.1", () => r()));
+    try {
+      tcp = Deno.listen({ hostname: "127.0.0.1", port: s.address().port, transport: "tcp" });
+      sock = s;
+      break;
+    } catch (e) {
+      s.close();
+      if (!(e instanceof Deno.errors.AddrInUse) || attempt >= 20) throw e;
+    }
+  }
   const port = sock.address().port;
   const seen: DnsMessage[] = [];
   sock.on("message", (m: Uint8Array, r: dgram.RemoteInfo) => {
@@ -78,7 +92,6 @@ export async function startFakeUpstream(o: FakeUpstreamOptions): Promise<FakeUps
       } catch { /* closed meanwhile */ }
     }, o.spoofFirst ? 20 : 0);
   });
-  const tcp = Deno.listen({ hostname: "127.0.0.1", port, transport: "tcp" });
   const conns = new Set<Deno.Conn>();
   const loop = (async () => {
     for await (const c of tcp) {
