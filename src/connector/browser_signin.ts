@@ -6,6 +6,10 @@
  * in, sends the browser back with a one-time grant, which is redeemed here
  * for the sign-in token enrolment takes. The state is checked in constant
  * time and used once, so a page elsewhere cannot inject its own grant.
+ *
+ * An enrolled device whose user's sign-in ended (re-authentication every N
+ * hours) signs in the same way, with the enrolment's edge instead of the
+ * key's, and the new sign-in renews the enrolment instead of making one.
  */
 import { timingSafeEqual } from "node:crypto";
 import { InputError } from "../errors.ts";
@@ -16,7 +20,17 @@ import { parseEnrollmentKey } from "./enrollment_key.ts";
 /** How long a started browser sign-in may take to come back. */
 export const BROWSER_SIGNIN_TTL_MS = 10 * 60_000;
 
-/** Browser sign-in for a connector that has a key and needs its user. */
+/** Signing in again on an enrolled device (the engine's re-authentication). */
+export interface SignInRenewal {
+  /** The enrolment's edge URL while the device waits for its user to sign in again, else null. */
+  edge(): string | null;
+  /** Redeems the grant with that edge and renews the sign-in. */
+  withGrant(grant: string): Promise<{ username: string }>;
+  /** A local user signs in again. */
+  local(username: string, password: string, totp: string): Promise<{ username: string }>;
+}
+
+/** Browser sign-in for a connector that has a key and needs its user (or an enrolled one whose sign-in ended). */
 export class BrowserSignIn {
   #pending = new Map<string, number>();
 
@@ -25,18 +39,26 @@ export class BrowserSignIn {
     private edge: EdgeApiFactory,
     private enrol: (token: string) => Promise<{ ok: boolean; reason?: string }>,
     private now: () => number = Date.now,
+    private renewal?: SignInRenewal,
   ) {}
+
+  /** The edge to sign in with: the enrolment's when renewing, else the key's. */
+  #edgeUrl(): string {
+    const renewing = this.renewal?.edge();
+    if (renewing) return renewing;
+    const k = this.key();
+    if (!k) throw new InputError("no_key", "Cannot sign in: this connector has no enrolment key");
+    return parseEnrollmentKey(k).u;
+  }
 
   /** The edge URL to send the browser to, or an InputError when there is no key. */
   start(email: string, returnTo: string): string {
-    const k = this.key();
-    if (!k) throw new InputError("no_key", "Cannot sign in: this connector has no enrolment key");
-    const payload = parseEnrollmentKey(k);
+    const base = this.#edgeUrl();
     const state = randomToken(24);
     const now = this.now();
     for (const [s, exp] of this.#pending) if (exp <= now) this.#pending.delete(s);
     this.#pending.set(state, now + BROWSER_SIGNIN_TTL_MS);
-    const u = new URL("/api/v1/signin/start", payload.u);
+    const u = new URL("/api/v1/signin/start", base);
     u.searchParams.set("email", email);
     u.searchParams.set("return", returnTo);
     u.searchParams.set("state", state);
@@ -45,6 +67,7 @@ export class BrowserSignIn {
 
   /** A local user (no identity provider): password and one-time code, then enrol as them. */
   async local(username: string, password: string, totp: string): Promise<{ username: string }> {
+    if (this.renewal?.edge()) return await this.renewal.local(username, password, totp);
     const k = this.key();
     if (!k) throw new InputError("no_key", "Cannot sign in: this connector has no enrolment key");
     const payload = parseEnrollmentKey(k);
@@ -79,6 +102,7 @@ export class BrowserSignIn {
       );
     }
     this.#pending.delete(match);
+    if (this.renewal?.edge()) return await this.renewal.withGrant(grant);
     const payload = parseEnrollmentKey(this.key()!);
     const client = this.edge.client(payload.u, await this.edge.fetchCa(payload));
     if (!client.redeemSignIn) {

@@ -17,6 +17,7 @@ import type {
   HeartbeatReport,
   PostureReport,
   PostureVerdict,
+  ReauthResponse,
   SignInResult,
 } from "../control/mod.ts";
 import type { EnrollmentKeyPayload } from "../control/enrollment_key.ts";
@@ -68,8 +69,17 @@ export class CaPinMismatchError extends PortcullisError {
  * enable it again, so the enrolment is kept.
  */
 export function isCredentialRefused(err: unknown): boolean {
-  return err instanceof EdgeApiError &&
+  return err instanceof EdgeApiError && !isSignInLapsed(err) &&
     (err.status === 401 || err.code === "device_fingerprint_mismatch");
+}
+
+/**
+ * The edge refused the device because its user's sign-in ended (re-
+ * authentication every N hours): the credential is still good, the user
+ * must sign in again; the enrolment is kept.
+ */
+export function isSignInLapsed(err: unknown): boolean {
+  return err instanceof EdgeApiError && err.code === "signin_expired";
 }
 
 /** Errors that mean "the edge is not serving us now": transport failures and 5xx answers. */
@@ -137,6 +147,8 @@ export interface EdgeApi {
   ): Promise<{ status: "pending" } | { status: "done"; grant: string }>;
   /** Redeems a one-time sign-in grant for a sign-in token. */
   redeemSignIn?(grant: string): Promise<SignInResult>;
+  /** Hands the user's new sign-in over after the last one ended; the device is back in the tunnel. */
+  reauth?(signIn: string): Promise<ReauthResponse>;
   /** Signs a local user (password + one-time code) in for a sign-in token. */
   signInLocal?(username: string, password: string, totp: string): Promise<SignInResult>;
 }

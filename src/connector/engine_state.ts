@@ -44,6 +44,7 @@ export type StateKind =
   | "fail_closed"
   | "disabled"
   | "trusted_network"
+  | "signin_required"
   | "error";
 
 /** The machine's state: a kind plus the context every state carries. */
@@ -57,7 +58,7 @@ export interface EngineState {
   phase?: "enrolling" | "refreshing";
   /** connected: which transport carries the tunnel. */
   transport?: Transport;
-  /** error, fail_open, fail_closed, connecting: why we are here; connected: why this transport. */
+  /** error, fail_open, fail_closed, connecting, signin_required: why we are here; connected: why this transport. */
   reason?: string;
   /** Strict enforcement in force (the connector setting before the first policy, then the policy's); absent = off. */
   strict?: boolean;
@@ -72,6 +73,8 @@ export type EngineEvent =
   | { type: "enrolled" }
   | { type: "enroll_failed"; reason: string }
   | { type: "credential_rejected"; reason: string }
+  | { type: "signin_lapsed"; reason: string }
+  | { type: "reauthenticated" }
   | { type: "tunnel_up"; transport: Transport; reason?: string }
   | { type: "tunnel_down"; reason: string }
   | { type: "handshake_timeout"; mode: "direct" | "blocked" }
@@ -122,6 +125,7 @@ const ALL: readonly StateKind[] = [
   "fail_closed",
   "disabled",
   "trusted_network",
+  "signin_required",
   "error",
 ];
 
@@ -254,6 +258,8 @@ export function transition(s: EngineState, e: EngineEvent): TransitionResult {
         : accept(to(s, "authenticating", { phase: "enrolling" }), [{ type: "enroll" }]);
     case "network_changed":
       return onNetworkChanged(s, e.verdict);
+    case "signin_lapsed":
+      return onSignInLapsed(s, e.reason);
   }
 
   switch (s.kind) {
@@ -390,9 +396,47 @@ export function transition(s: EngineState, e: EngineEvent): TransitionResult {
       if (e.type === "credential_rejected") return credentialRejected(s);
       return refuse(s, e);
 
+    case "signin_required":
+      switch (e.type) {
+        case "reauthenticated":
+          // The user signed in again: the same enrolment, refreshed.
+          return accept(to(s, "authenticating", { phase: "refreshing" }), [
+            ...(s.strict ? [UNBLOCK] : []),
+            { type: "refresh" },
+          ]);
+        case "credential_rejected":
+          return credentialRejected(s);
+        // Nothing else moves it: no tunnel, no retries, until the user signs in.
+        case "edge_reachable":
+        case "edge_unreachable":
+        case "tunnel_up":
+        case "tunnel_down":
+        case "handshake_timeout":
+        case "captive_detected":
+        case "captive_cleared":
+          return accept({ ...s });
+      }
+      return refuse(s, e);
+
     case "disabled":
       return refuse(s, e);
   }
+}
+
+/**
+ * The edge says the user's sign-in on this device ended (re-authentication
+ * every N hours): the tunnel goes (the edge dropped it already), the
+ * enrolment stays — no re-enrolment, no retry loop — until the user signs
+ * in again. Strict enforcement blocks traffic meanwhile.
+ */
+function onSignInLapsed(s: EngineState, reason: string): TransitionResult {
+  if (!s.enrolled || s.kind === "disabled") return refuse(s, { type: "signin_lapsed", reason });
+  if (s.kind === "signin_required") return accept({ ...s, reason });
+  return accept(to(s, "signin_required", { reason }), [
+    { type: "cancel_captive_timer" },
+    s.strict ? BLOCK : UNBLOCK,
+    { type: "tear_down" },
+  ]);
 }
 
 function upExtra(e: { transport: Transport; reason?: string }): Partial<EngineState> {
@@ -459,6 +503,7 @@ function onNetworkChanged(s: EngineState, verdict: NetworkVerdict): TransitionRe
     case "disabled":
     case "error":
     case "captive_portal":
+    case "signin_required":
       return accept(next);
     case "connected":
       if (verdict.action === "none") return decide(next);
@@ -506,6 +551,8 @@ export function describeState(s: EngineState): string {
       return `On a trusted network: no tunnel needed${
         s.verdict ? ` (${s.verdict.explanation})` : ""
       }`;
+    case "signin_required":
+      return `Sign-in required: ${s.reason ?? "the sign-in ended"}`;
     case "error":
       if (s.blocked) return `${blockedSentence(s.blocked)}; error: ${s.reason ?? "unknown"}`;
       return `Error: ${s.reason ?? "unknown"}`;

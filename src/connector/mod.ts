@@ -214,6 +214,11 @@ export async function startConnector(
       ports.edge,
       (token) => engine.enrollWithSignIn(token),
       now,
+      {
+        edge: () => engine.state.kind === "signin_required" ? engine.status().edge : null,
+        withGrant: (grant) => engine.reauth.withGrant(grant),
+        local: (u, p, totp) => engine.reauth.local(u, p, totp),
+      },
     );
     return {
       engine,

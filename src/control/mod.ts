@@ -40,6 +40,20 @@ export interface EnrollRequest {
   signIn?: string;
 }
 
+/** A device hands its user's new sign-in over after the last one ended (POST /api/v1/reauth). */
+export interface ReauthRequest {
+  /** The new sign-in token (from /api/v1/signin/redeem), of the device's own user. */
+  signIn: string;
+}
+
+/** The device is back in the tunnel under its user's new sign-in. */
+export interface ReauthResponse {
+  user: string;
+  /** When this sign-in ends on this device (ISO). */
+  signInEndsAt: string;
+  serverTime: string;
+}
+
 /** A device sign-in started at the edge: what the user must do, and the handle to poll. */
 export interface DeviceSignInStart {
   handle: string;

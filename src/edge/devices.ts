@@ -23,6 +23,7 @@ import type { DeviceRecord, Store } from "../store/mod.ts";
 import { hostAddress, MAX_HOST, parseIPv4, parsePrefix4 } from "./addresses.ts";
 import type { EdgeContext } from "./context.ts";
 import { presentedSecret, usableKey } from "./enrollment_keys.ts";
+import { refuseLapsedSignIn, signInLapsed } from "./signin_lapse.ts";
 
 /** Result of an enrolment, for the HTTP layer and metrics. */
 export interface EnrollOutcome {
@@ -266,12 +267,14 @@ export function enrollDevice(
  * Resolves `Authorization: Bearer <credential>` plus `X-Device-Fingerprint`
  * to a device. Unknown credential 401; a known credential from other
  * hardware 403 `device_fingerprint_mismatch` (and an admin notification);
- * a disabled device 403 `device_disabled`.
+ * a disabled device 403 `device_disabled`; a device whose user's sign-in
+ * ended 401 `signin_expired`, unless `o.lapsed` is "allow" (renewing it).
  */
 export function authenticateDevice(
   ctx: EdgeContext,
   authorization: string | undefined,
   fingerprintHeader: string | undefined,
+  o: { lapsed?: "allow" } = {},
 ): DeviceRecord {
   const m = /^Bearer ([A-Za-z0-9_-]{16,128})$/.exec(authorization ?? "");
   if (!m) {
@@ -317,22 +320,9 @@ export function authenticateDevice(
       403,
     );
   }
-  if (device.user !== null) {
-    // Re-authentication every N hours: past its sign-in's end, the device is
-    // out of the tunnel until its user signs in again.
-    const s = ctx.store.userSignIns.latestForDevice(device.id);
-    const now = ctx.clock.now();
-    if (s && s.expiresAt <= now) {
-      ctx.tunnel.removePeer(device.wgPublicKey);
-      throw new InputError(
-        "signin_expired",
-        `The sign-in of "${device.user}" on "${device.hostname}" ended at ${
-          new Date(s.expiresAt).toISOString()
-        }; sign in again`,
-        401,
-      );
-    }
-  }
+  // Re-authentication every N hours: past its sign-in's end, the device is
+  // out of the tunnel until its user signs in again (signin_lapse.ts).
+  if (o.lapsed !== "allow") refuseLapsedSignIn(ctx, device);
   return device;
 }
 
@@ -398,13 +388,13 @@ function userDisabled(ctx: EdgeContext, d: DeviceRecord): boolean {
   return d.user !== null && ctx.store.users.byUsername(d.user)?.disabled === true;
 }
 
-/** Puts every enabled device with an address into the tunnel (at start). */
+/** Puts every enabled device with an address and a live sign-in into the tunnel (at start). */
 export function loadPeers(ctx: EdgeContext): number {
   const leases = ctx.store.leases.all();
   let n = 0;
   for (const d of ctx.store.devices.list()) {
     const host = leases.get(d.id);
-    if (d.disabled || host === undefined || userDisabled(ctx, d)) continue;
+    if (d.disabled || host === undefined || userDisabled(ctx, d) || signInLapsed(ctx, d)) continue;
     ctx.tunnel.upsertPeer({
       id: d.id,
       wgPublicKey: d.wgPublicKey,

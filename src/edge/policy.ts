@@ -131,8 +131,10 @@ export class PolicyService {
   }
 
   /**
-   * How long a new sign-in lasts (ms): the default profile's
-   * `signInLifetimeHours`, for the same reason as the clock skew above.
+   * How long a new sign-in token may wait to be used (ms): the default
+   * profile's `signInLifetimeHours`, since no device is known yet. Once the
+   * token is bound to a device, the device's own profile decides how long
+   * the sign-in lasts there (signin_lapse.ts).
    */
   signInLifetimeMs(): number {
     return this.bundleFor(null).appProfile.signInLifetimeHours * 3600_000;

@@ -15,6 +15,8 @@ import type { EdgeContext } from "./context.ts";
 import { type EdgeControlPlane, startEdgeControlPlane } from "./control_plane.ts";
 import { EdgeTunnel } from "./tunnel.ts";
 import { c2cAddress, loadPeers } from "./devices.ts";
+import { sweepLapsedSignIns } from "./signin_lapse.ts";
+
 import { type EdgeEnforcement, startEnforcement } from "./access/mod.ts";
 import { startWebProxy, type WebProxy } from "./web_proxy.ts";
 import { DNS_CLASS_IN, DNS_TYPE } from "../packet/dns.ts";
@@ -24,6 +26,9 @@ import { parsePrefix, prefixContains, tryParseIp } from "../policy/cidr.ts";
 import { logger, setLogLevel } from "../log.ts";
 import { attachLogFiles } from "../diag/log_files.ts";
 import { type HttpApp, type ServeFn, type ServeHandler, shutdownWithin } from "../serve.ts";
+
+/** How often the edge looks for devices whose sign-in ended (they leave the tunnel). */
+const SIGNIN_SWEEP_MS = 30_000;
 
 const log = logger("edge");
 
@@ -111,6 +116,10 @@ export async function startEdge<A extends HttpApp>(
       closers.push(() => t.close());
       cp.ctx.tunnel = tunnel;
       loadPeers(cp.ctx);
+      // A device that stops calling the API still leaves the tunnel when its
+      // user's sign-in ends (the API refuses it on its next call anyway).
+      const sweep = setInterval(() => sweepLapsedSignIns(cp.ctx), SIGNIN_SWEEP_MS);
+      closers.push(() => clearInterval(sweep));
       // Every flow from a device is decided by the access policy (segments,
       // rules, subjects, posture, client-to-client), live on every change.
       const access = startEnforcement(cp.ctx, t);

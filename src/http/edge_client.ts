@@ -17,7 +17,8 @@
  */
 import type { ZdxReportItem } from "../zdx/runner.ts";
 import { DevicePollResponse, DeviceStartResponse, RedeemResponse } from "./api/signin_schemas.ts";
-import type { DeviceSignInStart, SignInResult } from "../control/mod.ts";
+import type { DeviceSignInStart, ReauthResponse, SignInResult } from "../control/mod.ts";
+import { ReauthResponse as ReauthResponseSchema } from "./api/schemas.ts";
 import { z } from "zod";
 import type { Clock } from "../clock.ts";
 import { systemClock } from "../clock.ts";
@@ -199,6 +200,12 @@ export class EdgeClient implements EdgeApi {
   /** POST /api/v1/heartbeat. */
   async heartbeat(req: HeartbeatReport): Promise<void> {
     await this.#drain(await this.#request("POST", "/api/v1/heartbeat", { json: req }), "heartbeat");
+  }
+
+  /** POST /api/v1/reauth: the user's new sign-in for this (enrolled) device. */
+  async reauth(signIn: string): Promise<ReauthResponse> {
+    const res = await this.#request("POST", "/api/v1/reauth", { json: { signIn } });
+    return await this.#parse(res, ReauthResponseSchema, "renew the sign-in");
   }
 
   /** POST /api/v1/signin/device (no device credential yet). */

@@ -26,6 +26,7 @@ const S: Record<StateKind, EngineState> = {
   fail_closed: { kind: "fail_closed", enrolled: true, verdict: TUNNEL, reason: "x" },
   disabled: { kind: "disabled", enrolled: true, verdict: TUNNEL },
   trusted_network: { kind: "trusted_network", enrolled: true, verdict: NONE },
+  signin_required: { kind: "signin_required", enrolled: true, verdict: TUNNEL, reason: "ended" },
   error: { kind: "error", enrolled: true, verdict: TUNNEL, reason: "boom" },
 };
 const ENROLLING: EngineState = {
@@ -57,6 +58,8 @@ const E: Record<EngineEvent["type"], EngineEvent> = {
   restart_requested: { type: "restart_requested" },
   logout_requested: { type: "logout_requested" },
   strict_changed: { type: "strict_changed", strict: true },
+  signin_lapsed: { type: "signin_lapsed", reason: "The sign-in of ana ended" },
+  reauthenticated: { type: "reauthenticated" },
 };
 
 type Row = [EngineState, EngineEvent, StateKind, string[]];
@@ -176,6 +179,36 @@ const LEGAL: Row[] = [
   T(S.error, E.disable_requested, "disabled", OFF),
   T(S.error, E.restart_requested, "authenticating", [...OFF, "refresh"]),
   T(S.error, E.logout_requested, "unenrolled", [...OFF, "forget_enrollment"]),
+  // the user's sign-in ended (re-authentication): the tunnel goes, the enrolment stays
+  ...([
+    "authenticating",
+    "connecting",
+    "connected",
+    "captive_portal",
+    "fail_open",
+    "fail_closed",
+  ] as const)
+    .map((k) => T(S[k], E.signin_lapsed, "signin_required", OFF)),
+  T(S.trusted_network, E.signin_lapsed, "signin_required", OFF),
+  T(S.error, E.signin_lapsed, "signin_required", OFF),
+  // sign-in required: only signing in again (or the user, or a refused credential) moves it
+  T(S.signin_required, E.signin_lapsed, "signin_required"),
+  T(S.signin_required, E.reauthenticated, "authenticating", ["refresh"]),
+  T(S.signin_required, E.credential_rejected, "unenrolled", [...OFF, "forget_enrollment"]),
+  ...([
+    "edge_reachable",
+    "edge_unreachable",
+    "tunnel_up",
+    "tunnel_down",
+    "handshake_timeout",
+  ] as const)
+    .map((e) => T(S.signin_required, E[e], "signin_required")),
+  T(S.signin_required, E.captive_detected, "signin_required"),
+  T(S.signin_required, E.captive_cleared, "signin_required"),
+  T(S.signin_required, E.network_changed, "signin_required"),
+  T(S.signin_required, E.policy_updated, "signin_required", ["apply_policy"]),
+  T(S.signin_required, E.disable_requested, "disabled", OFF),
+  T(S.signin_required, E.logout_requested, "unenrolled", [...OFF, "forget_enrollment"]),
 ];
 
 Deno.test("engine state: every legal transition gives the expected state and effects", async (t) => {

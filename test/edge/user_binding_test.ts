@@ -172,7 +172,11 @@ Deno.test("user binding: sign-in required by user keys, several devices, groups,
     });
   assert.equal((await beat()).status, 200);
   assert.ok(edge.tunnel.peers.has(tabletKey));
+  // The token's own 1-minute wait to be used does not matter once bound: the
+  // device's profile (the default, 12 h) decides how long the sign-in lasts.
   clock.advance(61_000);
+  assert.equal((await beat()).status, 200);
+  clock.advance(12 * 3600_000 - 61_000 + 1000);
   const late = await beat();
   assert.equal(late.status, 401);
   const lj = await late.json();
@@ -180,4 +184,77 @@ Deno.test("user binding: sign-in required by user keys, several devices, groups,
   assert.match(lj.error.message, /sign in again/);
   assert.ok(!edge.tunnel.peers.has(tabletKey), "out of the tunnel");
   assert.ok(edge.tunnel.peers.has(gw.body.wgPublicKey), "machine devices have no sign-in to lapse");
+
+  // Signing in again: the same device hands the new sign-in over, no new enrolment.
+  const tablet = {
+    authorization: `Bearer ${sj.credential}`,
+    "x-device-fingerprint": store.devices.byId(sj.deviceId)!.fingerprint,
+  };
+  const reauth = (body: unknown, h: Record<string, string> = tablet) =>
+    edge.req("POST", "/api/v1/reauth", body, h);
+  store.users.insert({
+    id: "usr_bo",
+    username: "bo@corp.example",
+    passwordHash: "!",
+    totpSecret: "",
+    totpLastStep: 0,
+    role: "user",
+    groups: [],
+    createdAt: clock.now(),
+  });
+  const boToken = `pcs_${randomToken(32)}`;
+  store.userSignIns.insert({
+    tokenHash: sha256Hex(boToken),
+    userId: "usr_bo",
+    providerId: null,
+    method: "oidc_code",
+    deviceId: null,
+    createdAt: clock.now(),
+    expiresAt: clock.now() + 3600_000,
+  });
+  const stale = signIn(1000);
+  clock.advance(2000);
+  const refused: [string, unknown, Record<string, string> | undefined, number, string][] = [
+    ["no body", undefined, undefined, 415, "unsupported_media_type"],
+    ["garbage", { signIn: 42 }, undefined, 400, "invalid_request"],
+    ["unknown token", { signIn: `pcs_${randomToken(32)}` }, undefined, 401, "signin_invalid"],
+    ["expired token", { signIn: stale }, undefined, 401, "signin_invalid"],
+    ["another user's sign-in", { signIn: boToken }, undefined, 403, "signin_user_mismatch"],
+    ["no device credential", { signIn: signIn() }, {}, 401, "device_unauthorized"],
+    [
+      "a machine device",
+      { signIn: signIn() },
+      {
+        authorization: `Bearer ${gw.json.credential}`,
+        "x-device-fingerprint": store.devices.byId(gw.json.deviceId)!.fingerprint,
+      },
+      409,
+      "signin_not_needed",
+    ],
+  ];
+  for (const [what, body, h, status, code] of refused) {
+    const r = await reauth(body, h);
+    const j = await r.json();
+    assert.equal(r.status, status, `${what}: ${JSON.stringify(j)}`);
+    assert.equal(j.error.code, code, what);
+    assert.ok(j.error.message.length > 10, what);
+    assert.ok(!edge.tunnel.peers.has(tabletKey), `${what}: still out of the tunnel`);
+  }
+  // A sign-in another device used already cannot renew this one.
+  const used = signIn();
+  store.userSignIns.bind(sha256Hex(used), aj.deviceId);
+  const ur = await reauth({ signIn: used });
+  assert.equal(ur.status, 409);
+  assert.equal((await ur.json()).error.code, "signin_in_use");
+
+  const devicesBefore = store.devices.count();
+  const ok = await reauth({ signIn: signIn() });
+  const okj = await ok.json();
+  assert.equal(ok.status, 200, JSON.stringify(okj));
+  assert.equal(okj.user, "ana@corp.example");
+  assert.equal(Date.parse(okj.signInEndsAt), clock.now() + 12 * 3600_000);
+  assert.ok(edge.tunnel.peers.has(tabletKey), "back in the tunnel");
+  assert.equal((await beat()).status, 200);
+  assert.equal(store.devices.count(), devicesBefore, "no new device");
+  assert.equal(store.audit.count("device.signin_renew"), 1);
 });

@@ -1,11 +1,16 @@
 /**
  * What a failed call to the edge means for the engine, wherever it came from
  * (a refresh, a policy fetch, the stream, a heartbeat): a refused credential
- * ends the enrolment, an unreachable edge is a fail-mode matter, anything
+ * ends the enrolment, an ended sign-in asks the user to sign in again, an unreachable edge is a fail-mode matter, anything
  * else is an error state until the user acts.
  */
 import type { EngineEvent } from "../engine_state.ts";
-import { type EdgeApiError, isCredentialRefused, isUnreachable } from "../edge_api.ts";
+import {
+  type EdgeApiError,
+  isCredentialRefused,
+  isSignInLapsed,
+  isUnreachable,
+} from "../edge_api.ts";
 import type { NoticeStep } from "./notices.ts";
 
 /** The log line, notification and event for an edge error during `action`. */
@@ -15,6 +20,15 @@ export function edgeErrorReaction(
   unreachableMode: "direct" | "blocked",
 ): { steps: NoticeStep[]; event: EngineEvent } {
   const message = (err as Error).message;
+  if (isSignInLapsed(err)) {
+    // Not a refused credential: the enrolment stays, the user signs in again.
+    return {
+      steps: [{
+        log: { level: "info", msg: `Cannot ${action}: sign-in required`, data: { error: message } },
+      }],
+      event: { type: "signin_lapsed", reason: message },
+    };
+  }
   if (isCredentialRefused(err)) {
     return {
       steps: [

@@ -14,7 +14,8 @@
  * - c2c.ts: the client-to-client name;
  * - captive_timer.ts, awareness_reactions.ts: captive portals and reachability;
  * - strict_allow.ts: the edge's addresses a traffic block lets through;
- * - tunnel_config.ts: the tunnel configuration from enrolment and policy.
+ * - tunnel_config.ts: the tunnel configuration from enrolment and policy;
+ * - reauth.ts: signing the user in again when their sign-in ended.
  */
 import type { Clock } from "../../clock.ts";
 import { systemClock, systemTimers, type Timers } from "../../clock.ts";
@@ -48,6 +49,7 @@ import { EventRunner } from "./runner.ts";
 import { awarenessStatus, type EngineStatus } from "./status.ts";
 import { bootstrapUrlOf, edgeAllowList, edgeHosts, resolveHost } from "./strict_allow.ts";
 import { EdgeNames } from "./edge_names.ts";
+import { Reauth } from "./reauth.ts";
 import { every } from "./periodic.ts";
 import { configFingerprint, tunnelConfig } from "./tunnel_config.ts";
 
@@ -70,6 +72,7 @@ export class Engine {
   readonly #c2c: C2cRegistrar;
   readonly #enroller: Enroller;
   readonly #loops: BackgroundLoops;
+  readonly #reauth: Reauth;
   #client: EdgeApi | null = null;
   #enrollment: StoredEnrollment | null = null;
   #connectedSince: number | null = null;
@@ -139,6 +142,14 @@ export class Engine {
         const s = this.#runner.state;
         if (s.kind === "error" && !s.enrolled) this.#enqueue({ type: "enroll_requested" });
       },
+    });
+    this.#reauth = new Reauth({
+      client: () => this.#client,
+      required: () => this.#runner.state.kind === "signin_required",
+      signedIn: async () => void await this.dispatch({ type: "reauthenticated" }),
+      deviceFlow: deps.signIn,
+      hub: deps.hub,
+      timers: this.#timers,
     });
     this.#loops = new BackgroundLoops({
       timers: this.#timers,
@@ -255,6 +266,15 @@ export class Engine {
     return await this.dispatch({ type: "enroll_requested" });
   }
 
+  /**
+   * Signing the user in again after their sign-in on this device ended
+   * (`signin_required`): a browser grant or a local user's password, handed
+   * over to the edge for the same enrolment.
+   */
+  get reauth(): Pick<Reauth, "withGrant" | "local" | "renew"> {
+    return this.#reauth;
+  }
+
   /** Fetches the policy now (If-None-Match) and applies a new one. */
   updatePolicy(): Promise<PolicyUpdateOutcome> {
     return this.#policy.update();
@@ -321,6 +341,7 @@ export class Engine {
     this.#loops.stop();
     this.#captive.cancel();
     this.#enroller.cancel();
+    this.#reauth.stop();
     this.#aware?.stop();
     for (const u of this.#unsubs.splice(0)) u();
     try {
@@ -386,6 +407,7 @@ export class Engine {
     this.#emit(told.steps);
     this.#d.onForwarding?.(to, this.#policy.policy);
     if (!stateChanged(from, to)) return;
+    if (to.kind === "signin_required") this.#reauth.entered();
     if (to.enrolled && !this.#loops.running && this.#client) this.#startLoops();
     if (isProbing(to.kind) && !isProbing(from.kind)) this.#aware?.probeNow();
     // The tracker may already know the edge is gone (heartbeats failed while

@@ -60,6 +60,7 @@ export const STATE_SEVERITY: Record<StateKind, "info" | "warn" | "error"> = {
   fail_closed: "error",
   disabled: "warn",
   trusted_network: "info",
+  signin_required: "warn",
   error: "error",
 };
 

@@ -30,9 +30,12 @@ import {
   EnrollRequest,
   HeartbeatRequest,
   type PolicyResponse,
+  ReauthRequest,
   ZdxReport,
 } from "./schemas.ts";
 import { ingestZdx } from "../../edge/zdx.ts";
+import { renewDeviceSignIn } from "../../edge/signin_lapse.ts";
+import type { ReauthResponse } from "../../control/mod.ts";
 import { SSE_HEADERS, sseStream, StreamSlots } from "./sse.ts";
 
 /** Largest support bundle accepted (10 MiB). */
@@ -196,6 +199,26 @@ export function deviceApi(deps: ResolvedDeps): Hono<EdgeEnv> {
     });
     ctx.c2cChanged.emit(device.id);
     const res: C2cRegisterResponse = { fqdn, valid, reason, serverTime: iso(now) };
+    return c.json(res, 200);
+  });
+
+  // Re-authentication: the one call a device whose sign-in ended may make.
+  app.post("/reauth", async (c) => {
+    const device = authenticateDevice(
+      ctx,
+      c.req.header("authorization"),
+      c.req.header("x-device-fingerprint"),
+      { lapsed: "allow" },
+    );
+    const req = await readJson(c, ReauthRequest);
+    const out = renewDeviceSignIn(ctx, device, req.signIn);
+    const now = ctx.clock.now();
+    ctx.store.devices.touch(device.id, now);
+    const res: ReauthResponse = {
+      user: out.user,
+      signInEndsAt: iso(out.signInEndsAt),
+      serverTime: iso(now),
+    };
     return c.json(res, 200);
   });
 

@@ -26,6 +26,8 @@ import {
   HeartbeatRequest,
   PolicyResponse,
   PostureReport,
+  ReauthRequest,
+  ReauthResponse,
   ZdxReport,
 } from "./schemas.ts";
 import { POLICY_COLLECTIONS } from "../../edge/policy.ts";
@@ -181,6 +183,15 @@ export const ROUTES: RouteDoc[] = [
     auth: "device",
     request: HeartbeatRequest,
     response: HeartbeatResponse,
+  },
+  {
+    method: "post",
+    path: "/api/v1/reauth",
+    summary:
+      "Hand the user's new sign-in over after the last one ended (signin_expired): the same device is back in the tunnel",
+    auth: "device",
+    request: ReauthRequest,
+    response: ReauthResponse,
   },
   {
     method: "post",

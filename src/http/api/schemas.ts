@@ -160,6 +160,21 @@ export const HeartbeatRequest = z.object({
 /** @see HeartbeatRequest */
 export type HeartbeatRequest = z.infer<typeof HeartbeatRequest>;
 
+/** POST /api/v1/reauth request: the user's new sign-in for an enrolled device. */
+export const ReauthRequest = z.object({
+  signIn: z.string({ error: "expected the sign-in token from /api/v1/signin/redeem" }).min(1)
+    .max(200),
+}).strict() satisfies z.ZodType<control.ReauthRequest>;
+/** @see ReauthRequest */
+export type ReauthRequest = z.infer<typeof ReauthRequest>;
+
+/** POST /api/v1/reauth response. */
+export const ReauthResponse = z.object({
+  user: z.string(),
+  signInEndsAt: z.string(),
+  serverTime: z.string(),
+}).strict() satisfies z.ZodType<control.ReauthResponse>;
+
 /** Error body. */
 export const ErrorBody = z.object({
   error: z.object({ code: z.string(), message: z.string() }).strict(),

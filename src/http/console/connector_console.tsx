@@ -270,7 +270,7 @@ export function createConnectorConsole(deps: ConnectorConsoleDeps): Hono<Connect
     const t = c.get("t"), s = deps.engine.status();
     const p = deps.engine.policy;
     const wantsSignIn = deps.signIn !== undefined &&
-      (authStatus(s).key === "auth.signin_required" || signIn.error !== undefined ||
+      (authStatus(s).key.startsWith("auth.signin_required") || signIn.error !== undefined ||
         signIn.continueUrl !== undefined);
     return frame(
       c,

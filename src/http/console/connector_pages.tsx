@@ -38,6 +38,7 @@ export function stateTone(kind: string): Tone {
     case "disabled":
       return "warn";
     case "fail_closed":
+    case "signin_required":
     case "error":
       return "bad";
     default:
@@ -59,15 +60,27 @@ export function stateSentence(t: Translate, s: EngineStatus): string {
     .replace(/\s*\(\)\s*$/, "");
 }
 
-/** Authentication status derived from the state: authenticated, in progress, or not. */
+/** Authentication status derived from the state: authenticated, in progress, sign-in required, or not. */
 export function authStatus(
   s: EngineStatus,
 ): {
   tone: Tone;
-  key: "auth.ok" | "auth.ok_user" | "auth.pending" | "auth.none" | "auth.signin_required";
+  key:
+    | "auth.ok"
+    | "auth.ok_user"
+    | "auth.pending"
+    | "auth.none"
+    | "auth.signin_required"
+    | "auth.signin_required_user";
   user?: string;
 } {
   if (s.state === "authenticating") return { tone: "warn", key: "auth.pending" };
+  // Enrolled, but the user's sign-in ended: they sign in again (same device).
+  if (s.state === "signin_required") {
+    return s.user
+      ? { tone: "bad", key: "auth.signin_required_user", user: s.user }
+      : { tone: "bad", key: "auth.signin_required" };
+  }
   if (s.state === "unenrolled" || s.deviceId === null) {
     // The edge refused to enrol without a signed-in user.
     if (s.reason && /sign in first/i.test(s.reason)) {

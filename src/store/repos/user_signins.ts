@@ -52,7 +52,7 @@ export class UserSignInsRepo {
   /** The newest sign-in bound to a device. */
   latestForDevice(deviceId: string): UserSignInRecord | undefined {
     const r = this.db.get<Row>(
-      "SELECT * FROM user_signins WHERE device_id = ? ORDER BY expires_at DESC LIMIT 1",
+      "SELECT * FROM user_signins WHERE device_id = ? ORDER BY created_at DESC, expires_at DESC LIMIT 1",
       deviceId,
     );
     return r && toSignIn(r);
