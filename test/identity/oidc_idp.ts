@@ -163,13 +163,27 @@ export class OidcIdp implements AsyncDisposable {
     }
   }
 
-  /** Replaces the signing key with a new one; tokens signed before no longer verify. */
+  /** Replaces the signing key with a new one (new kid); tokens signed before no longer verify. */
   async rotateKey(): Promise<void> {
-    await this.#stdin.write(new TextEncoder().encode('{"rotate":true}\n'));
+    await this.#command({ rotate: true }, "rotated");
+  }
+
+  /** Keeps signing with the current key but publishes only a new one: its tokens no longer verify. */
+  async retireKey(): Promise<void> {
+    await this.#command({ retire: true }, "retired");
+  }
+
+  /** Runs the IdP's clock `ms` ahead of the real one (time passing, with the edge's clock alike). */
+  async setClockOffset(ms: number): Promise<void> {
+    await this.#command({ clockOffsetMs: ms }, "clock");
+  }
+
+  async #command(cmd: Record<string, unknown>, answer: string): Promise<void> {
+    await this.#stdin.write(new TextEncoder().encode(JSON.stringify(cmd) + "\n"));
     for (;;) {
       const { value, done } = await this.#lines.next();
       if (done) throw new Error("oidc-provider exited");
-      if (value.startsWith("rotated")) return;
+      if (value.startsWith(answer)) return;
     }
   }
 

@@ -7,12 +7,18 @@
  */
 import type { HeartbeatReport } from "../../control/mod.ts";
 import type { EngineState } from "../engine_state.ts";
-import { type EdgeApi, EdgeApiError, isCredentialRefused, isUnreachable } from "../edge_api.ts";
+import {
+  type EdgeApi,
+  EdgeApiError,
+  isCredentialRefused,
+  isSignInLapsed,
+  isUnreachable,
+} from "../edge_api.ts";
 
 /** What one heartbeat found out. */
 export type HeartbeatOutcome =
   | { kind: "ok" }
-  /** The edge refused the credential (re-enrolment needed). */
+  /** The edge refused the credential (re-enrolment needed) or the user's sign-in ended (sign in again). */
   | { kind: "refused"; error: Error }
   /** The admin disabled this device. */
   | { kind: "disabled"; message: string }
@@ -34,7 +40,9 @@ export async function sendHeartbeat(client: EdgeApi, s: EngineState): Promise<He
     await client.heartbeat(heartbeatReport(s, client.clockSkewMs));
     return { kind: "ok" };
   } catch (err) {
-    if (isCredentialRefused(err)) return { kind: "refused", error: err as Error };
+    if (isCredentialRefused(err) || isSignInLapsed(err)) {
+      return { kind: "refused", error: err as Error };
+    }
     if (err instanceof EdgeApiError && err.code === "device_disabled") {
       return { kind: "disabled", message: err.message };
     }

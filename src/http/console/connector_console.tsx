@@ -285,6 +285,7 @@ export function createConnectorConsole(deps: ConnectorConsoleDeps): Hono<Connect
                 csrf={csrf}
                 error={signIn.error}
                 continueUrl={signIn.continueUrl}
+                renewFor={s.state === "signin_required" ? s.user ?? undefined : undefined}
               />
             )
             : null}

@@ -29,9 +29,13 @@ export interface SignInConsoleDeps {
   ): Response | Promise<Response>;
 }
 
-/** The Sign in card (shown while the edge wants a signed-in user). */
+/**
+ * The Sign in card (shown while the edge wants a signed-in user). With
+ * `renewFor`, the device is enrolled and that user's sign-in ended: the card
+ * says so and offers their address.
+ */
 export function SignInCard(
-  props: { t: Translate; csrf: string; error?: string; continueUrl?: string },
+  props: { t: Translate; csrf: string; error?: string; continueUrl?: string; renewFor?: string },
 ) {
   const { t } = props;
   if (props.continueUrl) {
@@ -47,7 +51,9 @@ export function SignInCard(
   return (
     <Card title={t("signin.title")} id="signin-card">
       {props.error ? <Flash tone="bad">{props.error}</Flash> : null}
-      <p class="muted">{t("signin.intro")}</p>
+      <p class="muted" id="signin-intro">
+        {props.renewFor ? t("signin.intro_renew", { user: props.renewFor }) : t("signin.intro")}
+      </p>
       <form method="post" action="/signin" class="form" id="signin-form" hx-boost="false">
         <CsrfField token={props.csrf} />
         <div class="form-row">
@@ -60,6 +66,7 @@ export function SignInCard(
             required
             maxlength={254}
             autocomplete="email"
+            value={props.renewFor?.includes("@") ? props.renewFor : undefined}
           />
         </div>
         <div>

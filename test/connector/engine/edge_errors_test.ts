@@ -21,6 +21,13 @@ Deno.test("edge errors: refused credential, unreachable edge, anything else", ()
       "credential_rejected",
       ["credential_rejected"],
     ],
+    // A lapsed sign-in is a 401 too, but the credential is good: the enrolment stays.
+    [
+      new EdgeApiError("signin_expired", "The sign-in of ana ended; sign in again", 401),
+      "direct",
+      "signin_lapsed",
+      [],
+    ],
     [new EdgeUnreachableError("refused"), "blocked", "edge_unreachable", []],
     [new EdgeTlsError("middlebox"), "direct", "edge_unreachable", []],
     [new EdgeApiError("down", "Down.", 502), "direct", "edge_unreachable", []],
