@@ -25,6 +25,8 @@ export interface ProtectionView {
   profile: string;
   guarded: Record<ProtectedAction, boolean>;
   clockSkewToleranceSec: number;
+  /** Re-authentication every N hours on devices of this profile. */
+  signInLifetimeHours: number;
 }
 
 function profiles(policy: PolicyService): AppProfile[] {
@@ -41,6 +43,7 @@ export function protectionView(policy: PolicyService): ProtectionView[] {
       PROTECTED_ACTIONS.map((a) => [a, p.passwords[a] !== undefined]),
     ) as Record<ProtectedAction, boolean>,
     clockSkewToleranceSec: p.clockSkewToleranceSec,
+    signInLifetimeHours: p.signInLifetimeHours,
   }));
 }
 
@@ -115,5 +118,20 @@ export function setClockSkewTolerance(
   actor: string,
 ): ProtectionView {
   updateProfile(policy, name, (p) => ({ ...p, clockSkewToleranceSec: toleranceSec }), actor);
+  return protectionView(policy).find((v) => v.profile === name)!;
+}
+
+/**
+ * Sets how long a user's sign-in lasts on devices of app profile `name`
+ * (re-authentication every N hours), read by the edge whenever a device
+ * calls, so it applies to sign-ins made before. The schema bounds it (1–720).
+ */
+export function setSignInLifetime(
+  policy: PolicyService,
+  name: string,
+  hours: number,
+  actor: string,
+): ProtectionView {
+  updateProfile(policy, name, (p) => ({ ...p, signInLifetimeHours: hours }), actor);
   return protectionView(policy).find((v) => v.profile === name)!;
 }

@@ -74,6 +74,8 @@ function cases(session: string[], admin: string[]): Case[] {
     row("400 a policy password that is not an scrypt hash", "edge", "PUT", `${API}/api/v1/admin/policy/app-profiles`, 400, "invalid_request", BAD_HASH, [...JSON_CT, ...admin]),
     row("400 a too short protection password", "edge", "PUT", `${API}/api/v1/admin/policy/app-profiles/default/passwords`, 400, "invalid_password", '{"exit":"abc"}', [...JSON_CT, ...admin]),
     row("400 a clock tolerance beyond 30 min", "edge", "PUT", `${API}/api/v1/admin/policy/app-profiles/default/clock-skew`, 400, "invalid_request", '{"toleranceSec":3600}', [...JSON_CT, ...admin]),
+    row("400 a sign-in lifetime beyond 720 h", "edge", "PUT", `${API}/api/v1/admin/policy/app-profiles/default/signin-lifetime`, 400, "invalid_request", '{"hours":721}', [...JSON_CT, ...admin]),
+    row("401 re-authentication without a device credential", "edge", "POST", `${API}/api/v1/reauth`, 401, "device_unauthorized", `{"signIn":"pcs_${"x".repeat(40)}"}`, JSON_CT),
     row("404 protection passwords of an unknown profile", "edge", "PUT", `${API}/api/v1/admin/policy/app-profiles/nope/passwords`, 404, "not_found", '{"exit":"abcdef"}', [...JSON_CT, ...admin]),
     row("400 a URL rule whose host is a regular expression", "edge", "PUT", `${API}/api/v1/admin/web/url-rules`, 400, "invalid_request", '{"items":[{"name":"x","hosts":["(a|aa)+"],"action":"block"}]}', [...JSON_CT, ...admin]),
     row("400 a URL rule naming an unknown category", "edge", "PUT", `${API}/api/v1/admin/web/url-rules`, 400, "unknown_category", '{"items":[{"name":"x","categories":["nope"],"action":"block"}]}', [...JSON_CT, ...admin]),

@@ -81,15 +81,42 @@ Deno.test({
       assert.match(await page.textContent(".flash-bad") ?? "", /from 0 to 1800/);
       assert.equal(sys.edge.policy.signInClockSkewSec(), 600);
       await shot(page, "edge-connector-protection-skew");
+
+      // Re-authentication every N hours: saved, enforced on devices, refused out of bounds.
+      assert.equal(await page.inputValue("#life-default"), "12");
+      await page.fill("#life-default", "2");
+      await page.click("#life-save-default");
+      await page.waitForSelector(".flash-ok");
+      assert.match(await page.textContent(".flash-ok") ?? "", /Sign-in lifetime saved/);
+      assert.equal(await page.inputValue("#life-default"), "2");
+      assert.equal(sys.edge.policy.bundleFor(null).appProfile.signInLifetimeHours, 2);
+      const lifeRev = sys.edge.policy.revision();
+      for (const bad of ["0", "721", "1.5"]) {
+        await page.evaluate(
+          `for (const a of ["min", "max", "step"]) document.querySelector("#life-default").removeAttribute(a)`,
+        );
+        await page.fill("#life-default", bad);
+        await page.click("#life-save-default");
+        await page.waitForSelector(".flash-bad");
+        assert.match(
+          await page.textContent(".flash-bad") ?? "",
+          /hours: expected a whole number of hours from 1 to 720/,
+          bad,
+        );
+      }
+      assert.equal(sys.edge.policy.revision(), lifeRev, "nothing written");
+      await shot(page, "edge-connector-protection-lifetime");
       await page.goto(`${E}/passwords`);
 
       await page.selectOption("#lang-select", "de");
       await page.waitForSelector("text=Connector-Schutz");
       await page.waitForSelector("text=Schutz deaktivieren");
+      await page.waitForSelector("text=Erneute Anmeldung");
       await shot(page, "edge-connector-passwords-de");
       await page.selectOption("#lang-select", "fr");
       await page.waitForSelector("text=Protection du connecteur");
       await page.waitForSelector("text=Désactiver la protection");
+      await page.waitForSelector("text=Réauthentification");
       await shot(page, "edge-connector-passwords-fr");
       await page.selectOption("#lang-select", "en");
       // Choosing a language reloads the page: wait for it, or the next

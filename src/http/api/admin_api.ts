@@ -34,11 +34,13 @@ import {
   LoginRequest,
   SetClockSkewRequest,
   SetPasswordsRequest,
+  SetSignInLifetimeRequest,
 } from "./admin_schemas.ts";
 import {
   protectionView,
   setClockSkewTolerance,
   setProtectionPasswords,
+  setSignInLifetime,
 } from "../../edge/protection_passwords.ts";
 import { explainAccess } from "../../edge/access/explain.ts";
 import { buildBundle, bundleFileName } from "../../diag/export_bundle.ts";
@@ -462,6 +464,11 @@ export function adminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
       c.get("actor"),
       deps.scrypt,
     );
+    return c.json({ ...view, revision: ctx.policy.revision() }, 200);
+  });
+  app.put("/policy/app-profiles/:name/signin-lifetime", async (c) => {
+    const body = await readJson(c, SetSignInLifetimeRequest);
+    const view = setSignInLifetime(ctx.policy, c.req.param("name"), body.hours, c.get("actor"));
     return c.json({ ...view, revision: ctx.policy.revision() }, 200);
   });
   app.put("/policy/app-profiles/:name/clock-skew", async (c) => {

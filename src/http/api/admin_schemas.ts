@@ -119,6 +119,14 @@ export const SetPasswordsRequest = z.object({
   uninstall: ProtectionPassword,
 }).strict();
 
+/** PUT /admin/policy/app-profiles/:name/signin-lifetime: re-authentication every N hours. */
+export const SetSignInLifetimeRequest = z.object({
+  hours: z.number({ error: "expected a whole number of hours from 1 to 720" })
+    .int({ error: "expected a whole number of hours from 1 to 720" })
+    .min(1, { error: "expected a whole number of hours from 1 to 720" })
+    .max(720, { error: "expected a whole number of hours from 1 to 720" }),
+}).strict();
+
 /** PUT /admin/policy/app-profiles/:name/clock-skew: the sign-in clock tolerance in seconds. */
 export const SetClockSkewRequest = z.object({
   toleranceSec: z.number({ error: "expected a whole number of seconds from 0 to 1800" })

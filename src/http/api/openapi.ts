@@ -16,6 +16,7 @@ import {
   PostureResponse,
   SetClockSkewRequest,
   SetPasswordsRequest,
+  SetSignInLifetimeRequest,
 } from "./admin_schemas.ts";
 import {
   C2cRegisterRequest,
@@ -306,6 +307,14 @@ export const ROUTES: RouteDoc[] = [
       "Set (plain text, stored as an scrypt hash), remove (null) or keep (absent) the logout / disable / exit / uninstall passwords of an app profile",
     auth: "admin",
     request: SetPasswordsRequest,
+  },
+  {
+    method: "put",
+    path: "/api/v1/admin/policy/app-profiles/{name}/signin-lifetime",
+    summary:
+      "Set how long a user's sign-in lasts on devices of an app profile (hours, 1 to 720): past it, the user signs in again",
+    auth: "admin",
+    request: SetSignInLifetimeRequest,
   },
   {
     method: "put",

@@ -3,7 +3,8 @@
 /**
  * The edge console's "Connector protection" page: per app profile, the
  * passwords a connector asks for before logout, disable, exit and uninstall,
- * and the sign-in clock tolerance.
+ * the sign-in clock tolerance, and how long a user's sign-in lasts on its
+ * devices (re-authentication every N hours).
  * The admin types each once; the form posts the plain text to the admin API
  * in-process, which stores only its scrypt hash. The page never shows a
  * hash, only whether an action is guarded; a blank field keeps the current
@@ -23,6 +24,7 @@ interface ProfileJson {
   profile: string;
   guarded: Record<ProtectedAction, boolean>;
   clockSkewToleranceSec: number;
+  signInLifetimeHours: number;
 }
 
 const ACTION_KEY = {
@@ -121,6 +123,35 @@ function PasswordsPage(
                 </button>
               </div>
             </form>
+            <form
+              method="post"
+              action={`/passwords/${encodeURIComponent(p.profile)}/signin-lifetime`}
+              class="form"
+              id={`life-form-${id}`}
+              style="margin-top:22px"
+            >
+              <CsrfField token={props.csrf} />
+              <h3>{t("pw.life_title")}</h3>
+              <p class="muted">{t("pw.life_help")}</p>
+              <div class="form-row">
+                <label for={`life-${id}`}>{t("pw.life_label")}</label>
+                <input
+                  type="number"
+                  id={`life-${id}`}
+                  name="hours"
+                  min="1"
+                  max="720"
+                  step="1"
+                  required
+                  value={String(p.signInLifetimeHours)}
+                />
+              </div>
+              <div class="actions">
+                <button type="submit" class="btn btn-secondary" id={`life-save-${id}`}>
+                  {t("pw.life_save")}
+                </button>
+              </div>
+            </form>
           </Card>
         );
       })}
@@ -131,6 +162,7 @@ function PasswordsPage(
 const SAVED: Record<string, (t: Translate) => string> = {
   saved: (t) => t("pw.saved"),
   skew_saved: (t) => t("pw.skew_saved"),
+  life_saved: (t) => t("pw.life_saved"),
 };
 
 /** Installs GET /passwords and POST /passwords/:profile (behind the console's session check). */
@@ -181,5 +213,18 @@ export function installPasswordsConsole(app: Hono<any>, h: PasswordsConsoleHelpe
     );
     if (!r.ok) return show(c, { error: h.apiError(c.get("t") as Translate, r) }, r.status);
     return c.redirect("/passwords?msg=skew_saved", 303);
+  });
+  app.post("/passwords/:profile/signin-lifetime", async (c) => {
+    const form = await readForm(c);
+    const raw = (form.hours ?? "").trim();
+    const r = await h.callApi(
+      c,
+      "PUT",
+      `/admin/policy/app-profiles/${encodeURIComponent(c.req.param("profile"))}/signin-lifetime`,
+      // A non-number goes to the API as typed, so its refusal names the value's problem.
+      { csrf: form._csrf ?? "", json: { hours: /^\d{1,6}$/.test(raw) ? Number(raw) : raw } },
+    );
+    if (!r.ok) return show(c, { error: h.apiError(c.get("t") as Translate, r) }, r.status);
+    return c.redirect("/passwords?msg=life_saved", 303);
   });
 }
