@@ -178,12 +178,17 @@ export class OidcIdp implements AsyncDisposable {
     await this.#command({ clockOffsetMs: ms }, "clock");
   }
 
-  async #command(cmd: Record<string, unknown>, answer: string): Promise<void> {
+  /** How often relying parties fetched the JWKS so far. */
+  async jwksFetches(): Promise<number> {
+    return JSON.parse((await this.#command({ stats: true }, "stats ")).slice(6)).jwksFetches;
+  }
+
+  async #command(cmd: Record<string, unknown>, answer: string): Promise<string> {
     await this.#stdin.write(new TextEncoder().encode(JSON.stringify(cmd) + "\n"));
     for (;;) {
       const { value, done } = await this.#lines.next();
       if (done) throw new Error("oidc-provider exited");
-      if (value.startsWith(answer)) return;
+      if (value.startsWith(answer)) return value;
     }
   }
 
