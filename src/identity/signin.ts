@@ -29,16 +29,10 @@ import {
   type OidcRelyingParty,
 } from "./oidc.ts";
 import { emailDomain, type IdentityProviders, mapGroups } from "./providers.ts";
-import {
-  MemoryReplayCache,
-  MemoryRequestStore,
-  parseIdpMetadata,
-  type SamlPostBody,
-  SamlServiceProvider,
-  spMetadataXml,
-} from "./saml.ts";
+import { parseIdpMetadata, type SamlPostBody, SamlServiceProvider, spMetadataXml } from "./saml.ts";
 import { randomId, randomToken, sha256Hex } from "./secrets.ts";
 import { Lapsing } from "./lapsing.ts";
+import { StoredLapsing, StoredReplayCache, StoredRequestStore } from "./signin_state.ts";
 import { loopbackReturn, resolveSignIn, type SignedInUser, userGroups } from "./signin_users.ts";
 
 export * from "./signin_users.ts";
@@ -112,21 +106,24 @@ export interface SignInDeps {
 
 /** Sign-in through the configured identity providers. */
 export class SignInService {
-  #pending: Lapsing<Pending>;
-  #grants: Lapsing<Grant>;
-  #devices: Lapsing<DeviceSignIn>;
-  #saml: Lapsing<SamlPending>;
+  // In the store (signin_state.ts): a restart keeps flows in progress and the replay cache.
+  #pending: StoredLapsing<Pending>;
+  #grants: StoredLapsing<Grant>;
+  #saml: StoredLapsing<SamlPending>;
   /** Accepted assertion IDs (a replayed assertion is refused) and issued request IDs. */
-  #samlReplay: MemoryReplayCache;
-  #samlRequests: MemoryRequestStore;
+  #samlReplay: StoredReplayCache;
+  #samlRequests: StoredRequestStore;
+  /** In memory: each is a background poll of the IdP that a restart ends anyway. */
+  #devices: Lapsing<DeviceSignIn>;
 
   constructor(private deps: SignInDeps) {
-    this.#saml = new Lapsing(deps.clock, MAX_PENDING);
-    this.#samlReplay = new MemoryReplayCache(deps.clock);
-    this.#samlRequests = new MemoryRequestStore(deps.clock);
-    this.#pending = new Lapsing(deps.clock, MAX_PENDING);
-    this.#grants = new Lapsing(deps.clock, MAX_PENDING);
-    this.#devices = new Lapsing(deps.clock, MAX_PENDING);
+    const { store, clock } = deps;
+    this.#saml = new StoredLapsing(store, clock, "saml", MAX_PENDING);
+    this.#samlReplay = new StoredReplayCache(store, clock);
+    this.#samlRequests = new StoredRequestStore(store, clock);
+    this.#pending = new StoredLapsing(store, clock, "oidc", MAX_PENDING);
+    this.#grants = new StoredLapsing(store, clock, "grant", MAX_PENDING);
+    this.#devices = new Lapsing(clock, MAX_PENDING);
   }
 
   /** Audits a refused sign-in and hands the error back to be thrown. */

@@ -486,4 +486,28 @@ CREATE INDEX web_log_host ON web_log(host);
 CREATE INDEX web_log_user ON web_log(user_name);
 `,
   },
+  {
+    version: 10,
+    name: "signin_state",
+    sql: `
+-- What the sign-in flows keep between two requests, so an edge restart
+-- neither breaks a sign-in in progress nor re-opens a replay window:
+-- pending OIDC code flows (state, nonce, PKCE verifier) and SAML requests
+-- (RelayState), one-time grants, the AuthnRequest IDs the SAML service
+-- provider issued, and the assertion IDs it accepted. Keyed by kind and
+-- key; every row lapses at expires_at and is purged; each kind is bounded
+-- (the oldest go first). Bodies are sealed (secret_box) where they hold
+-- secrets.
+CREATE TABLE signin_state (
+  kind TEXT NOT NULL CHECK (kind IN ('oidc', 'saml', 'grant', 'saml_request', 'saml_assertion')),
+  key TEXT NOT NULL,
+  body TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (kind, key)
+) STRICT;
+CREATE INDEX signin_state_expires ON signin_state(expires_at);
+CREATE INDEX signin_state_age ON signin_state(kind, created_at);
+`,
+  },
 ];

@@ -3,6 +3,7 @@
  * foreign keys, migrated at open, with typed repositories over it. The only
  * module that touches `node:sqlite` (through db.ts).
  */
+import { SignInStateRepo } from "./repos/signin_state.ts";
 import { Database, type OpenOptions } from "./db.ts";
 import {
   ApiTokensRepo,
@@ -33,6 +34,7 @@ import {
   WebLogRepo,
   ZdxRepo,
 } from "./repos/mod.ts";
+export type { SignInStateKind } from "./repos/signin_state.ts";
 
 export { Database, type OpenOptions, type SqlValue, StoreError } from "./db.ts";
 export { type Migration, MIGRATIONS } from "./migrations.ts";
@@ -153,6 +155,8 @@ export class Store {
   readonly identityProviders: IdentityProvidersRepo;
   /** Users' sign-ins on devices (token hashes). */
   readonly userSignIns: UserSignInsRepo;
+  /** Sign-in flows in progress, grants, SAML request and assertion IDs (sealed, lapsing). */
+  readonly signInState: SignInStateRepo;
 
   constructor(readonly db: Database, sealer?: Sealer) {
     this.settings = new SettingsRepo(db);
@@ -181,6 +185,7 @@ export class Store {
     this.webLog = new WebLogRepo(db);
     this.identityProviders = new IdentityProvidersRepo(db, sealer);
     this.userSignIns = new UserSignInsRepo(db);
+    this.signInState = new SignInStateRepo(db, sealer);
   }
 
   /** Runs `fn` in one transaction (nested calls become savepoints). */
