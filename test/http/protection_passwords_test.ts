@@ -6,6 +6,8 @@
 import assert from "node:assert/strict";
 import { hashPassword, verifyPassword } from "../../src/identity/password.ts";
 import { fixture, TEST_SCRYPT } from "./helpers.ts";
+import { createEnrollmentKey } from "../../src/edge/enrollment_keys.ts";
+import { randomToken, sha256Hex } from "../../src/identity/secrets.ts";
 
 const GOOD = await hashPassword("good-password", TEST_SCRYPT);
 const [, , , , salt, hash] = GOOD.split("$");
@@ -60,6 +62,7 @@ Deno.test("protection passwords: plain text in, scrypt hash stored and shipped, 
       profile: "default",
       guarded: { logout: false, disable: false, exit: false, uninstall: false },
       clockSkewToleranceSec: 120,
+      signInLifetimeHours: 12,
     }]);
     r = await put("default", { disable: "disable-pw-1", uninstall: "uninstall-pw-1" });
     assert.equal(r.status, 200);
@@ -167,6 +170,81 @@ Deno.test("sign-in clock tolerance through the API: set, bounded, unknown profil
       assert.equal(e.code, code, what);
       if (status === 400 && "toleranceSec" in (body as object)) {
         assert.match(e.message, /whole number of seconds from 0 to 1800/, what);
+      }
+    }
+    assert.equal(f.policy.revision(), rev, "nothing was written");
+  } finally {
+    f.store.close();
+  }
+});
+
+Deno.test("sign-in lifetime through the API: set, enforced on a user's device, bounded, unknown profile", async () => {
+  const f = await fixture();
+  try {
+    const put = (name: string, body: unknown) =>
+      f.adminReq("PUT", `/api/v1/admin/policy/app-profiles/${name}/signin-lifetime`, body);
+    f.store.users.insert({
+      id: "usr_ana",
+      username: "ana@corp.example",
+      passwordHash: "!",
+      totpSecret: "",
+      totpLastStep: 0,
+      role: "user",
+      groups: [],
+      createdAt: f.clock.now(),
+    });
+    const token = `pcs_${randomToken(32)}`;
+    f.store.userSignIns.insert({
+      tokenHash: sha256Hex(token),
+      userId: "usr_ana",
+      providerId: null,
+      method: "local",
+      deviceId: null,
+      createdAt: f.clock.now(),
+      expiresAt: f.clock.now() + 3600_000,
+    });
+    const key = createEnrollmentKey(f.store, f.clock, {
+      reusable: false,
+      expiresInMs: null,
+      group: null,
+      machine: false,
+      createdBy: "test",
+      apiUrl: f.ctx.apiUrl,
+      caSha256: f.ctx.caSha256,
+    }).key;
+    const d = await f.enroll({ signIn: token }, key);
+    const beat = async () =>
+      (await f.req(
+        "POST",
+        "/api/v1/heartbeat",
+        { state: "connected", transport: "udp" },
+        d.headers,
+      ))
+        .status;
+    f.clock.advance(3 * 3600_000);
+    assert.equal(await beat(), 200, "3 h into the default 12 h");
+    const r = await put("default", { hours: 2 });
+    assert.equal(r.status, 200);
+    assert.equal((await r.json()).signInLifetimeHours, 2);
+    assert.equal(await beat(), 401, "the shorter lifetime applies to the sign-in made before");
+    const rev = f.policy.revision();
+    // [profile, body, status, code]
+    const bad: [string, unknown, number, string][] = [
+      ["default", { hours: 0 }, 400, "invalid_request"],
+      ["default", { hours: 721 }, 400, "invalid_request"],
+      ["default", { hours: 1.5 }, 400, "invalid_request"],
+      ["default", { hours: "12" }, 400, "invalid_request"],
+      ["default", {}, 400, "invalid_request"],
+      ["nope", { hours: 8 }, 404, "not_found"],
+    ];
+    for (const [name, body, status, code] of bad) {
+      const res = await put(name, body);
+      const what = `${name} ${JSON.stringify(body)}`;
+      assert.equal(res.status, status, what);
+      const e = (await res.json()).error;
+      assert.equal(e.code, code, what);
+      if (status === 400 && "hours" in (body as object)) {
+        assert.match(e.message, /whole number of hours from 1 to 720/, what);
       }
     }
     assert.equal(f.policy.revision(), rev, "nothing was written");
