@@ -135,6 +135,8 @@ export interface EdgeApi {
   close(): void;
   /** Fetches this device's DLP bundle unless it is still the one with `etag` (absent: the edge has no DLP). */
   fetchDlpPolicy?(etag?: string | null): Promise<DlpFetch>;
+  /** Fetches this device's PAC file unless it is still the one with `etag` (absent: an edge without PAC files). */
+  fetchPac?(etag?: string | null): Promise<PacFetch>;
   /** Sends one signed DLP incident report. */
   reportDlpIncident?(payload: string, signature: string): Promise<void>;
   /** Sends a batch of digital-experience results (POST /api/v1/zdx). */
@@ -152,6 +154,11 @@ export interface EdgeApi {
   /** Signs a local user (password + one-time code) in for a sign-in token. */
   signInLocal?(username: string, password: string, totp: string): Promise<SignInResult>;
 }
+
+/** Result of a conditional PAC fetch. */
+export type PacFetch =
+  | { status: "updated"; text: string }
+  | { status: "unchanged" };
 
 /** Result of a conditional DLP bundle fetch. */
 export type DlpFetch =

@@ -26,6 +26,8 @@ import type { TunnelPort } from "./tunnel_port.ts";
 import { VERSION } from "../version.ts";
 import { SystemTrustStore } from "./trust_store.ts";
 import { LocalProxy, type LocalProxyOptions } from "./local_proxy.ts";
+import { PacCache } from "./pac_cache.ts";
+import type { EngineState } from "./engine_state.ts";
 import { ZdxRunner } from "../zdx/runner.ts";
 import { probeWeb } from "../zdx/web_probe.ts";
 import { dnsProbe } from "./liveness.ts";
@@ -156,7 +158,9 @@ export async function startConnector(
       ...ports.posture,
       connectorVersion: VERSION,
     };
-    const localProxy = new LocalProxy(config.localProxy);
+    const pacClient = edgeClientFor(store, identity, ports.edge);
+    const pac = new PacCache({ dataDir, client: pacClient.get });
+    const localProxy = new LocalProxy({ ...config.localProxy, pac: () => pac.text() });
     const engine = new Engine({
       store,
       identity,
@@ -189,12 +193,11 @@ export async function startConnector(
       enrollRetryMs: config.enrollRetryMs,
       onPolicy: ports.onPolicy,
       trust: ports.trust ?? new SystemTrustStore({ dataDir }),
-      // "Tunnel with local proxy": the relay runs while connected with that action.
+      // "Tunnel with local proxy" and "enforce PAC": the listener runs while that action applies.
       onForwarding: (s, p) => {
-        const target = s.kind === "connected" && s.verdict?.action === "tunnel_local_proxy"
-          ? p?.webProxy ?? null
-          : null;
-        localProxy.set(target).catch((e) =>
+        void pac.sync(p?.pac ?? null);
+        const mode = localProxyMode(s);
+        localProxy.set(mode ? p?.webProxy ?? null : null, mode ?? undefined).catch((e) =>
           log.warn("Cannot run the local proxy", { error: (e as Error).message })
         );
       },
@@ -236,6 +239,7 @@ export async function startConnector(
         await dlp?.stop();
         await engine.stop();
         await localProxy.stop();
+        pacClient.close();
         await (ports.network?.close() ?? Promise.resolve());
         store.close();
       },
@@ -244,6 +248,46 @@ export async function startConnector(
     store.close();
     throw err;
   }
+}
+
+/**
+ * Which local listener a state asks for: the relay (and PAC URL) while
+ * connected with "tunnel with local proxy"; with "enforce PAC" the PAC is
+ * served from the tunnel's first attempt on, and also while the edge is
+ * unreachable (fail-open or fail-closed), from the cached copy, so browsers
+ * still follow it (its DIRECT fallback when the profile fails open). Not
+ * behind a captive portal (the portal's login must go direct), not on a
+ * trusted network ("none") and not while disabled.
+ */
+export function localProxyMode(s: EngineState): "local_proxy" | "enforce_pac" | null {
+  const action = s.verdict?.action;
+  if (action === "tunnel_local_proxy" && s.kind === "connected") return "local_proxy";
+  if (
+    action === "enforce_pac" &&
+    (s.kind === "connected" || s.kind === "connecting" || s.kind === "fail_open" ||
+      s.kind === "fail_closed")
+  ) return "enforce_pac";
+  return null;
+}
+
+/** An edge API client for the stored enrolment, made again when the enrolment changes. */
+function edgeClientFor(store: ConnectorState, identity: DeviceIdentity, edge: EdgeApiFactory) {
+  let client: { key: string; api: EdgeApi } | null = null;
+  return {
+    get: (): EdgeApi | null => {
+      const e = store.getEnrollment();
+      const credential = identity.credential;
+      if (!e || !credential) return null;
+      const key = `${e.apiUrl}\n${e.deviceId}`;
+      if (client?.key !== key) {
+        client?.api.close();
+        client = { key, api: edge.client(e.apiUrl, e.caPem) };
+      }
+      client.api.setCredentials(credential, identity.fingerprintHash);
+      return client.api;
+    },
+    close: () => client?.api.close(),
+  };
 }
 
 /**

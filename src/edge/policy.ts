@@ -33,6 +33,7 @@ import type { PostureSource } from "./access/posture_source.ts";
 import { subjectFor } from "./subjects.ts";
 import { rejudgeRegistrations } from "./c2c.ts";
 import { compileHostnameRegex } from "../policy/hostname_regex.ts";
+import { type PacEdge, pacRef, renderDevicePac } from "./pac_files.ts";
 
 export { compileHostnameRegex, MAX_REGEX_LENGTH } from "../policy/hostname_regex.ts";
 
@@ -267,6 +268,36 @@ export class PolicyService {
     return bundle;
   }
 
+  /**
+   * The PAC file device `deviceId` is served (GET /api/v1/pac): the same
+   * text whose hash its bundle carries; null without the web proxy.
+   */
+  pacForDevice(deviceId: string): string | null {
+    const bundle = this.bundleForDevice(deviceId);
+    return this.#pac(bundle.appProfile, subjectFor(this.store, deviceId));
+  }
+
+  /** The PAC file a machine device in `group` would get (the admin's preview). */
+  pacForGroup(group: string | null): string | null {
+    const subject: AccessSubject = {
+      deviceId: "",
+      deviceName: "(preview)",
+      user: null,
+      groups: group === null ? [] : [{ name: group, source: "machine" }],
+      machine: true,
+    };
+    return this.#pac(this.bundleFor(group).appProfile, subject);
+  }
+
+  /** Where devices find the edge's proxy and tunnel address (the PAC variables' source). */
+  pacEdge(): PacEdge {
+    return { webProxy: this.opts.webProxy ?? null, edgeAddress: this.opts.edgeAddress };
+  }
+
+  #pac(profile: AppProfile, subject: AccessSubject | null): string | null {
+    return renderDevicePac(profile, subject, this.pacEdge());
+  }
+
   #checkRevision(): void {
     const rev = this.revision();
     if (rev !== this.#cacheRevision) {
@@ -316,6 +347,7 @@ export class PolicyService {
       ],
       edgeDns: this.opts.edgeAddress,
       webProxy: this.opts.webProxy ?? null,
+      pac: pacRef(this.#pac(appProfile, who.subject)),
       inspectionCa: appProfile.installInspectionCa && this.opts.inspectionCa
         ? { pem: this.opts.inspectionCa.certPem, sha256: this.opts.inspectionCa.sha256 }
         : null,
@@ -325,21 +357,25 @@ export class PolicyService {
   }
 }
 
-/** Forwarding actions the connector does not implement yet (issue 12 builds them). */
-export const UNBUILT_ACTIONS: ReadonlySet<string> = new Set(["enforce_pac"]);
+/** Forwarding actions the connector does not implement yet (none left since issue 12). */
+export const UNBUILT_ACTIONS: ReadonlySet<string> = new Set<string>();
+
+/** Forwarding actions that send the device's web traffic to the edge's web proxy. */
+const NEEDS_WEB_PROXY: ReadonlySet<string> = new Set(["tunnel_local_proxy", "enforce_pac"]);
 
 /**
- * Refuses forwarding actions that cannot be carried out: "enforce_pac" is
- * not built yet, and "tunnel_local_proxy" needs the edge's web proxy
- * (`webProxyPort`). A connector given either would otherwise fall back to a
- * full tunnel without saying so, which is not what the admin asked for.
+ * Refuses forwarding actions that cannot be carried out: "tunnel_local_proxy"
+ * and "enforce_pac" need the edge's web proxy (`webProxyPort`). A connector
+ * given either without it would otherwise fall back to a full tunnel (or
+ * send its PAC's traffic nowhere) without saying so, which is not what the
+ * admin asked for.
  */
 export function refuseUnbuiltActions(fp: ForwardingProfile, at: string, webProxy = false): void {
   for (const [network, action] of Object.entries(fp.actions)) {
-    if (action === "tunnel_local_proxy" && !webProxy) {
+    if (NEEDS_WEB_PROXY.has(action) && !webProxy) {
       throw new InputError(
         "unsupported_forwarding_action",
-        `Invalid request: items${at}.${network}: forwarding action "tunnel_local_proxy" needs the edge's web proxy (start the edge with --web-proxy-port); use "tunnel" or "none"`,
+        `Invalid request: items${at}.${network}: forwarding action "${action}" needs the edge's web proxy (start the edge with --web-proxy-port); use "tunnel" or "none"`,
       );
     }
     if (UNBUILT_ACTIONS.has(action)) {

@@ -42,6 +42,7 @@ import {
   EdgeUnreachableError,
   type FollowOptions,
   isCredentialRefused,
+  type PacFetch,
   type PolicyFetch,
 } from "../connector/edge_api.ts";
 import { DlpBundle } from "../dlp/types.ts";
@@ -331,6 +332,27 @@ export class EdgeClient implements EdgeApi {
     }
     const body = await this.#parse(res, DlpPolicyResponse, "fetch the DLP policy");
     return { status: "updated", bundle: body.dlp, etag: res.headers.get("etag") };
+  }
+
+  /** GET /api/v1/pac with If-None-Match: 200 → the PAC text (at most 256 KiB), 304 → unchanged. */
+  async fetchPac(etag: string | null = null): Promise<PacFetch> {
+    const headers: Record<string, string> = { accept: "application/x-ns-proxy-autoconfig" };
+    if (etag) headers["if-none-match"] = `"${etag}"`;
+    const res = await this.#request("GET", "/api/v1/pac", { headers });
+    if (res.status === 304) {
+      await res.body?.cancel();
+      return { status: "unchanged" };
+    }
+    if (!res.ok) await this.#throwApiError(res, "fetch the PAC file");
+    const text = await res.text();
+    if (text.length > 256 * 1024) {
+      throw new EdgeApiError(
+        "invalid_response",
+        "Cannot fetch the PAC file: it is larger than 256 KiB",
+        res.status,
+      );
+    }
+    return { status: "updated", text };
   }
 
   /** POST /api/v1/dlp/incidents with a signed report. */

@@ -170,6 +170,11 @@ export const AppProfile = z.object({
   installInspectionCa: z.boolean().default(false),
   /** Digital-experience probes for this group's devices (absent: none). */
   zdxProbes: z.array(ZdxProbe).max(20).optional(),
+  /**
+   * The profile's own PAC file, with device variables (src/policy/pac_template.ts);
+   * absent: the edge serves the one generated from the include/exclude lists.
+   */
+  pacTemplate: z.string().min(1).max(64 * 1024, { error: "expected at most 64 KiB" }).optional(),
 }).strict();
 /** @see AppProfile */
 export type AppProfile = z.infer<typeof AppProfile>;
@@ -306,6 +311,8 @@ export const PolicyBundle = z.object({
   /** The edge's web proxy through the tunnel ("tunnel with local proxy" forwards to it). */
   webProxy: z.object({ address: z.string().max(64), port: z.number().int().min(1).max(65535) })
     .strict().nullable().default(null),
+  /** This device's PAC file (GET /api/v1/pac) by its SHA-256, so the connector knows when to fetch it; null without the web proxy. */
+  pac: z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/) }).strict().nullable().default(null),
   /** The SSL inspection CA to trust, when the app profile consents (else null). */
   inspectionCa: z.object({
     pem: z.string().max(16_384),

@@ -437,14 +437,14 @@ Deno.test("admin policy: validated with the policy schemas; bad PUT writes nothi
       { items: [{ name: "p", checks: [{ type: "telepathy" }] }] },
       "invalid_request",
     ],
-    // Not built yet (issue 12): refused, rather than silently acting as a full tunnel.
+    // Without the web proxy: refused, rather than silently acting as a full tunnel.
     [
       "app-profiles",
       {
         items: [{ name: "x", forwarding: { name: "f", actions: { off_trusted: "enforce_pac" } } }],
       },
       "unsupported_forwarding_action",
-      /items\[0\]\.forwarding\.actions\.off_trusted: forwarding action "enforce_pac" is not available yet/,
+      /items\[0\]\.forwarding\.actions\.off_trusted: forwarding action "enforce_pac" needs the edge's web proxy/,
     ],
     [
       "forwarding-profiles",

@@ -53,6 +53,8 @@ export async function fixture(
     saas?: { authorityUrl: string; graphUrl: string; fetch: FetchFn };
     /** Where the manual clock starts (default 2026-01-01); sign-in tests against a real IdP use now. */
     clockStart?: number;
+    /** The edge's web proxy as devices reach it (default: none). */
+    webProxy?: { address: string; port: number };
   } = {},
 ) {
   const clock = new ManualClock(opts.clockStart ?? Date.UTC(2026, 0, 1));
@@ -60,7 +62,11 @@ export async function fixture(
   const notifier = new Notifier(store, clock);
   const tunnel = opts.tunnel ?? new MemoryTunnelPort();
   const posture = new EdgePostureSource(store, clock);
-  const policy = new PolicyService(store, clock, notifier, { edgeAddress: "100.64.0.1", posture });
+  const policy = new PolicyService(store, clock, notifier, {
+    edgeAddress: "100.64.0.1",
+    posture,
+    webProxy: opts.webProxy ?? null,
+  });
   const dlp = new DlpService(store, clock, notifier);
   const saas = createEdgeSaas({
     store,

@@ -406,6 +406,12 @@ export class Engine {
     this.#failEpisode = told.failEpisode;
     this.#emit(told.steps);
     this.#d.onForwarding?.(to, this.#policy.policy);
+    // A new action on the same network (e.g. "tunnel" → "enforce PAC") changes the routes.
+    if (from.verdict?.action !== to.verdict?.action) {
+      this.#reconfigure("The forwarding action changed the tunnel configuration").catch((e) =>
+        log.warn("Cannot reconfigure the tunnel", { error: (e as Error).message })
+      );
+    }
     if (!stateChanged(from, to)) return;
     if (to.kind === "signin_required") this.#reauth.entered();
     if (to.enrolled && !this.#loops.running && this.#client) this.#startLoops();
@@ -695,6 +701,7 @@ export class Engine {
       this.#policy.policy,
       this.#d.identity.wgPrivateKey,
       this.#edgeNames.addresses,
+      this.#runner.state.verdict?.action ?? null,
     );
   }
 }

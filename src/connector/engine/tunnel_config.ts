@@ -4,10 +4,23 @@
  * DNS, transports). Pure, so a policy change that alters the tunnel can be
  * told from one that does not by comparing fingerprints.
  */
-import type { PolicyBundle } from "../../policy/types.ts";
+import type { ForwardingAction, PolicyBundle } from "../../policy/types.ts";
 import { planRoutes } from "../../policy/routes.ts";
 import type { StoredEnrollment } from "../../store/connector_state.ts";
 import type { TunnelConfig } from "../tunnel_port.ts";
+
+/**
+ * The routes "enforce PAC" tunnels: no full tunnel, only what the PAC's
+ * PROXY needs (the edge's web proxy and DNS at its tunnel address) — the
+ * private-access segments are added by planRoutes as always. The PAC's
+ * DIRECT traffic then leaves the device on its own network.
+ */
+function pacOnlyProfile(p: PolicyBundle) {
+  const hosts = [p.webProxy?.address, p.edgeDns].filter((a): a is string =>
+    !!a && /^\d{1,3}(?:\.\d{1,3}){3}$/.test(a)
+  );
+  return { include: [...new Set(hosts)].map((a) => `${a}/32`), exclude: [] };
+}
 
 /** The tunnel configuration for an enrolment and policy, or null while either is missing. */
 export function tunnelConfig(
@@ -15,6 +28,7 @@ export function tunnelConfig(
   p: PolicyBundle | null,
   privateKey: string,
   resolvedEdge: readonly string[] = [],
+  action: ForwardingAction | null = null,
 ): TunnelConfig | null {
   if (!e || !p) return null;
   const fwd = p.appProfile.forwarding;
@@ -36,7 +50,7 @@ export function tunnelConfig(
     // no others): route it even inside an exclude range, so a denied one
     // fails fast with the edge's RST instead of leaking onto the local network.
     routes: planRoutes({
-      profile: p.appProfile,
+      profile: action === "enforce_pac" ? pacOnlyProfile(p) : p.appProfile,
       edgeAddresses,
       segments: p.segments.flatMap((s) => s.cidrs),
     }),

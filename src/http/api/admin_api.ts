@@ -22,6 +22,7 @@ import { userGroups } from "../../identity/signin.ts";
 import type { Store, UserRecord } from "../../store/mod.ts";
 import { createEnrollmentKey, keyView, parseDuration } from "../../edge/enrollment_keys.ts";
 import { POLICY_COLLECTIONS, type PolicyCollection } from "../../edge/policy.ts";
+import { checkPacTemplates } from "../../edge/pac_files.ts";
 import { randomId, randomToken, sha256Hex } from "../../identity/secrets.ts";
 import { authenticate, createUser } from "../../identity/users.ts";
 import { logger } from "../../log.ts";
@@ -500,6 +501,8 @@ export function adminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
   app.put("/policy/:collection", async (c) => {
     const col = collection(c);
     const body = await readJson(c, z.object({ items: z.unknown() }).strict(), POLICY_LIMIT);
+    // A PAC template must run in the sandbox before it is stored (asynchronous, so here).
+    if (col === "app-profiles") await checkPacTemplates(body.items);
     try {
       const items = ctx.policy.replace(col, body.items, c.get("actor"));
       return c.json({ items, revision: ctx.policy.revision() }, 200);

@@ -170,6 +170,25 @@ export function deviceApi(deps: ResolvedDeps): Hono<EdgeEnv> {
     return c.body(body, 200, SSE_HEADERS);
   });
 
+  // This device's PAC file ("enforce PAC", and the local proxy mode's PAC
+  // URL): its app profile's template with its variables, or the generated one.
+  app.get("/pac", auth, (c) => {
+    const device = c.get("device");
+    const text = ctx.policy.pacForDevice(device.id);
+    if (text === null) {
+      throw new InputError(
+        "pac_unavailable",
+        "Cannot serve a PAC file: this edge runs no web proxy (--web-proxy-port)",
+        409,
+      );
+    }
+    const tag = sha256Hex(text);
+    c.header("ETag", `"${tag}"`);
+    c.header("Cache-Control", "no-cache");
+    if (etagMatches(c.req.header("if-none-match"), tag)) return c.body(null, 304);
+    return c.text(text, 200, { "content-type": "application/x-ns-proxy-autoconfig" });
+  });
+
   app.post("/posture", auth, async (c) => {
     const report = await readJson(c, SignedPostureReport);
     const verdict = acceptPostureReport(ctx, c.get("device"), report);

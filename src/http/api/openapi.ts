@@ -97,6 +97,13 @@ const DLP_ROUTES: RouteDoc[] = [
   },
   {
     method: "get",
+    path: "/api/v1/pac",
+    summary:
+      "The device's PAC file (its app profile's template with its variables, or the generated one; ETag / If-None-Match; 409 without the web proxy)",
+    auth: "device",
+  },
+  {
+    method: "get",
     path: "/api/v1/dlp/policy",
     summary: "The device's DLP bundle: its rules and their dictionaries (ETag / If-None-Match)",
     auth: "device",

@@ -6,7 +6,7 @@ import { z } from "zod";
 import { UrlRule } from "../../proxy/url_policy.ts";
 import { InspectionSettings } from "../../edge/web_security.ts";
 import type { SaasRouteDoc } from "./openapi_saas.ts";
-import { PacTestRequest } from "./web_api.ts";
+import { PacTestRequest, SetPacTemplateRequest } from "./web_api.ts";
 
 const WEB = "/api/v1/admin/web";
 
@@ -45,8 +45,25 @@ export const WEB_ROUTES: SaasRouteDoc[] = [
   {
     method: "get",
     path: `${WEB}/pac`,
-    summary: "The PAC file of a group's app profile (query: group), proxy 127.0.0.1:9000",
+    summary:
+      "The PAC file a machine device of a group gets (query: group): the profile's template or the generated file, PROXY the edge proxy through the tunnel; 409 without the web proxy",
     auth: "admin",
+    errors: [401, 403, 409],
+  },
+  {
+    method: "get",
+    path: `${WEB}/pac-templates`,
+    summary: "Every app profile's PAC template (null: the generated file)",
+    auth: "admin",
+  },
+  {
+    method: "put",
+    path: `${WEB}/pac-templates/{profile}`,
+    summary:
+      "Set an app profile's PAC template (variables ${PROXY}, ${EDGE}, ${DEVICE_HOSTNAME}, ${USER}, ${GROUPS} become JSON literals; checked in the sandbox before it is stored), or null for the generated file",
+    auth: "admin",
+    request: SetPacTemplateRequest,
+    errors: [400, 401, 403, 404, 413, 415],
   },
   {
     method: "post",

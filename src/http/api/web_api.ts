@@ -8,8 +8,10 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { URL_ACTIONS } from "../../proxy/url_policy.ts";
 import { evaluatePac } from "../../proxy/pac_eval.ts";
-import { generatePac } from "../../policy/pac.ts";
+import { MAX_PAC_TEMPLATE } from "../../policy/pac_template.ts";
+import { pacTemplates, setPacTemplate } from "../../edge/pac_files.ts";
 import { iso, readJson } from "./common.ts";
+import { InputError } from "../../errors.ts";
 import type { EdgeEnv, ResolvedDeps } from "./env.ts";
 
 /** GET /api/v1/admin/web/log query. */
@@ -30,6 +32,12 @@ export const PacTestRequest = z.object({
   url: z.string().min(1).max(2048),
   myIp: z.string().regex(/^\d{1,3}(?:\.\d{1,3}){3}$/, { error: "expected an IPv4 address" })
     .optional(),
+}).strict();
+
+/** PUT /api/v1/admin/web/pac-templates/:profile: the profile's PAC template (null: the generated file). */
+export const SetPacTemplateRequest = z.object({
+  template: z.string().min(1, { error: "expected a PAC template, or null for the generated file" })
+    .max(MAX_PAC_TEMPLATE, { error: "expected at most 64 KiB" }).nullable(),
 }).strict();
 
 /** The admin web security routes. */
@@ -55,13 +63,28 @@ export function webAdminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
     const body = await readJson(c, z.unknown(), 256 * 1024);
     return c.json(web.setInspection(body, c.get("actor")), 200);
   });
-  // The PAC file the connector's local proxy mode would use for a group's app profile.
+  // The PAC file a machine device of the group gets (409 without the web proxy).
   app.get("/pac", (c) => {
-    const group = c.req.query("group") || null;
-    const profile = deps.ctx.policy.bundleFor(group).appProfile;
-    return c.text(generatePac(profile, { proxy: "127.0.0.1:9000", fallbackDirect: true }), 200, {
-      "content-type": "application/x-ns-proxy-autoconfig",
-    });
+    const text = deps.ctx.policy.pacForGroup(c.req.query("group") || null);
+    if (text === null) {
+      throw new InputError(
+        "pac_unavailable",
+        "Cannot show a PAC file: this edge runs no web proxy (--web-proxy-port)",
+        409,
+      );
+    }
+    return c.text(text, 200, { "content-type": "application/x-ns-proxy-autoconfig" });
+  });
+  app.get("/pac-templates", (c) => c.json({ items: pacTemplates(deps.ctx.policy) }, 200));
+  app.put("/pac-templates/:profile", async (c) => {
+    const body = await readJson(c, SetPacTemplateRequest, MAX_PAC_TEMPLATE * 2);
+    const name = c.req.param("profile");
+    await setPacTemplate(deps.ctx.policy, name, body.template, c.get("actor"));
+    return c.json({
+      profile: name,
+      template: body.template,
+      revision: deps.ctx.policy.revision(),
+    }, 200);
   });
   app.post("/pac-test", async (c) => {
     const body = await readJson(c, PacTestRequest, 300 * 1024);

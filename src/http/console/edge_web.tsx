@@ -18,6 +18,7 @@ import {
   UrlRulesPage,
   WebLogPage,
 } from "./edge_web_pages.tsx";
+import { installPacConsole } from "./edge_pac.tsx";
 
 const list = (s: string | undefined) =>
   (s ?? "").split(/[,\n]/).map((x) => x.trim()).filter(Boolean);
@@ -168,6 +169,9 @@ export function installWebConsole(app: Hono<any>, h: DlpConsoleHelpers): void {
       },
     });
   });
+
+  // ---- PAC files (per app profile) ----
+  installPacConsole(app, h);
 
   // ---- PAC tester ----
   app.get("/web/pac", async (c) => {

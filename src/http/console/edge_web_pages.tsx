@@ -75,11 +75,10 @@ export interface ForwardingJson {
 /** URL actions in the order the forms offer them. */
 export const URL_ACTION_LIST = ["block", "caution", "allow_log", "allow"] as const;
 /**
- * Forwarding actions the form offers: the ones connectors carry out today
- * ("tunnel with local proxy" needs the edge's web proxy, which the API says;
- * it refuses "enforce PAC" until it is built, and the table still names it).
+ * Forwarding actions the form offers ("tunnel with local proxy" and "enforce
+ * PAC" need the edge's web proxy, which the API says when it is off).
  */
-export const FORWARDING_ACTIONS = ["tunnel", "tunnel_local_proxy", "none"] as const;
+export const FORWARDING_ACTIONS = ["tunnel", "tunnel_local_proxy", "enforce_pac", "none"] as const;
 /** Network types. */
 export const NETWORK_TYPES = ["on_trusted", "off_trusted", "vpn_trusted"] as const;
 
@@ -97,6 +96,7 @@ export function WebNav(props: { t: Translate; active: string }) {
     ["/web/rules", "rules", t("web.nav.rules")],
     ["/web/inspection", "inspection", t("web.nav.inspection")],
     ["/web/forwarding", "forwarding", t("web.nav.forwarding")],
+    ["/web/pac-files", "pac_files", t("web.nav.pac_files")],
     ["/web/pac", "pac", t("web.nav.pac")],
   ];
   return (
@@ -115,7 +115,8 @@ export function WebNav(props: { t: Translate; active: string }) {
   );
 }
 
-function Messages(props: { flash?: string; error?: string }) {
+/** The page's flash and error lines. */
+export function Messages(props: { flash?: string; error?: string }) {
   return (
     <>
       {props.flash ? <Flash tone="ok">{props.flash}</Flash> : null}

@@ -77,3 +77,30 @@ Deno.test("tunnel config: the bundle's segments are routed despite the default e
     "a new segment changes the tunnel",
   );
 });
+
+Deno.test("tunnel config: enforce PAC tunnels only the edge proxy, DNS and the segments", () => {
+  const p = {
+    ...makeBundle("v1"),
+    webProxy: { address: "100.64.0.1", port: 3128 },
+    edgeDns: "100.64.0.1",
+    segments: [{
+      name: "wiki",
+      domains: [],
+      cidrs: ["10.20.0.0/24"],
+      ports: [],
+      protocols: ["tcp" as const],
+    }],
+  };
+  const full = tunnelConfig(E, p, "k", [], "tunnel")!;
+  assert.ok(routedThroughTunnel(full.routes, "8.8.8.8"), "a full tunnel otherwise");
+  const pac = tunnelConfig(E, p, "k", [], "enforce_pac")!;
+  const cases: [string, boolean][] = [
+    ["8.8.8.8", false],
+    ["198.18.0.80", false],
+    ["100.64.0.1", true],
+    ["10.20.0.7", true],
+    ["203.0.113.5", false],
+  ];
+  for (const [ip, want] of cases) assert.equal(routedThroughTunnel(pac.routes, ip), want, ip);
+  assert.notEqual(configFingerprint(full), configFingerprint(pac), "a change reconfigures");
+});
