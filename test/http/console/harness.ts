@@ -47,7 +47,11 @@ export async function waitFor(what: string, cond: () => boolean, ms = 5000): Pro
 /** Builds the system; call `close()` in a finally. */
 export async function system() {
   const dir = await Deno.makeTempDir({ prefix: "pc-console-" });
-  const edge = await fixture({ sseKeepaliveMs: 1000 });
+  // With the web proxy, as a real edge started with --web-proxy-port (PAC files, proxy modes).
+  const edge = await fixture({
+    sseKeepaliveMs: 1000,
+    webProxy: { address: "100.64.0.1", port: 3128 },
+  });
   // The edge's ManualClock follows the wall clock, so times and clock skew look real.
   edge.clock.setWall(Date.now());
   const clockSync = setInterval(() => edge.clock.setWall(Date.now()), 100);
