@@ -114,9 +114,13 @@ export async function checkPacTemplate(template: string, at = "pacTemplate"): Pr
 /** Checks the templates of an app-profiles body before it is parsed and stored. */
 export async function checkPacTemplates(items: unknown): Promise<void> {
   if (!Array.isArray(items)) return;
+  const checked = new Set<string>();
   for (const [i, it] of items.entries()) {
     const t = (it as { pacTemplate?: unknown } | null)?.pacTemplate;
-    if (typeof t === "string" && t.length > 0) await checkPacTemplate(t, `items[${i}].pacTemplate`);
+    // A template shared by many profiles runs in the sandbox once.
+    if (typeof t !== "string" || t.length === 0 || checked.has(t)) continue;
+    await checkPacTemplate(t, `items[${i}].pacTemplate`);
+    checked.add(t);
   }
 }
 

@@ -79,6 +79,27 @@ Deno.test({
       },
     );
 
+    /** Chromium on the workstation with the environment the connector wrote: the page's DOM. */
+    const dom = async (url: string) => {
+      const env = (await inWorkstation(["cat", ENV_FILE])).stdout;
+      const vars = [...env.matchAll(/export ([^\n]+)/g)].flatMap((m) => m[1].split(" "));
+      const r = await inWorkstation([
+        "env",
+        ...vars,
+        `HOME=${dir}`,
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        `--user-data-dir=${dir}/chromium-${crypto.randomUUID().slice(0, 8)}`,
+        "--virtual-time-budget=5000",
+        "--dump-dom",
+        url,
+      ]);
+      return r.stdout;
+    };
+
     let pacUrl = "";
     await step("the connector serves the device's PAC and points the system at it", async () => {
       await waitUntil("the PAC URL in the system proxy file", async () => {
@@ -112,25 +133,6 @@ Deno.test({
     await step(
       "Chromium with that environment: DIRECT from the workstation, PROXY via the edge",
       async () => {
-        const env = (await inWorkstation(["cat", ENV_FILE])).stdout;
-        const vars = [...env.matchAll(/export ([^\n]+)/g)].flatMap((m) => m[1].split(" "));
-        const dom = async (url: string) => {
-          const r = await inWorkstation([
-            "env",
-            ...vars,
-            `HOME=${dir}`,
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            `--user-data-dir=${dir}/chromium-${crypto.randomUUID().slice(0, 8)}`,
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-            url,
-          ]);
-          return r.stdout;
-        };
         const direct = await dom("http://dni.example.test/pac-direct");
         assert.match(
           direct,
@@ -186,15 +188,15 @@ Deno.test({
       assert.match(cached, /"PROXY " \+ "100\.64\.0\.1:3128"/);
       await lab.exec(ws, ["ip", "route", "add", "prohibit", `${ADDR.edge}/32`]);
       await waitUntil(
-        "the connector to see the edge gone",
-        async () => {
-          const r = await curl(["http://127.0.0.1:9080/api/v1/status"]);
-          return /"state":"(fail_open|connecting)"/.test(r);
-        },
-        90_000,
+        "the connector to fail open",
+        async () => /"state":"fail_open"/.test(await curl(["http://127.0.0.1:9080/api/v1/status"])),
+        120_000,
         500,
       );
       assert.equal(await curl([pacUrl]), cached);
+      // And browsers still follow it: the DIRECT host loads without the edge.
+      const direct = await dom("http://dni.example.test/edge-down");
+      assert.match(direct, /Hello from dni\.example\.test\. You came from 198\.51\.100\.10\./);
     });
   },
 });
