@@ -310,20 +310,28 @@ export class ProxyEngine {
   logForwarded(
     base: WebLogEntry,
     v: UrlVerdict,
-    o: { status: number | null; bytesUp: number; bytesDown: number; uninspectedUpload?: boolean },
+    o: {
+      status: number | null;
+      bytesUp: number;
+      bytesDown: number;
+      uninspectedUpload?: boolean;
+      /** The client left before the whole response was delivered (bytes down unknown: 0). */
+      incomplete?: boolean;
+    },
   ): void {
+    const left = o.incomplete ? "; the client left before the end of the response" : "";
     this.#d.log({
       ...base,
       action: v.action,
       rule: v.rule,
       categories: v.categories,
-      reason: v.action === "caution"
+      reason: (v.action === "caution"
         ? "continued after the caution page"
         : o.uninspectedUpload
         ? "allowed; upload larger than the inspection limit was not inspected"
         : v.rule
         ? `allowed by rule "${v.rule}"`
-        : "allowed: no rule matched",
+        : "allowed: no rule matched") + left,
       status: o.status,
       bytesUp: o.bytesUp,
       bytesDown: o.bytesDown,

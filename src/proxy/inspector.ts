@@ -16,8 +16,12 @@
  * with fetch: TLS with full verification against the system roots (plus
  * any CA the admin configured); an origin certificate that does not verify
  * is answered with the block page, never trusted silently.
+ *
+ * Each listener gets TCP_NODELAY (src/net/tcp_nodelay.ts): without it every
+ * keep-alive response of the loopback hop waited 40 ms for a delayed ACK.
  */
 import { logger } from "../log.ts";
+import { setListenerNoDelay } from "../net/tcp_nodelay.ts";
 import type { AccessSubject } from "../policy/access.ts";
 import { type ServeFn, shutdownWithin } from "../serve.ts";
 import { renderPage } from "./block_page.ts";
@@ -28,7 +32,7 @@ import { closeQuietly, pipe } from "./stream.ts";
 
 const log = logger("proxy.inspect");
 
-/** Responses up to this size (with a Content-Length) are relayed whole, not streamed (256 KiB). */
+/** Bodies up to this size are read whole for HTTP/1.0 keep-alive clients (256 KiB). */
 export const SMALL_BODY = 256 * 1024;
 
 /** Names with a listener kept at most. */
@@ -143,6 +147,15 @@ export class Inspector {
         { hostname: "127.0.0.1", port: 0, cert: pem.cert, key: pem.key, onListen: () => {} },
         (req, info) => this.#handle(req, info),
       );
+      try {
+        setListenerNoDelay(server.addr.port);
+      } catch (e) {
+        // Still correct, only slower (a delayed-ACK wait on most keep-alive responses).
+        log.warn("Cannot set TCP_NODELAY on an inspection listener", {
+          host,
+          error: (e as Error).message,
+        });
+      }
       return { server, port: server.addr.port };
     });
     p.catch(() => this.#terms.delete(host));
@@ -259,6 +272,9 @@ export class Inspector {
     for (const [k, val] of res.headers) {
       if (!HOP.has(k) || k === "content-length") out.append(k, val);
     }
+    // fetch decodes what the origin compressed: its length is then not the body's.
+    const encoded = !/^(identity)?$/i.test(res.headers.get("content-encoding") ?? "");
+    if (encoded) out.delete("content-length");
     out.delete("content-encoding");
     if (!res.body) {
       engine.logForwarded(base, v, {
@@ -269,19 +285,49 @@ export class Inspector {
       });
       return new Response(null, { status: res.status, headers: out });
     }
-    // A small body of known length is answered whole: the response then has
-    // a definite length on every protocol (HTTP/1.0 keep-alive included)
-    // and goes out in one write.
-    const length = Number(res.headers.get("content-length") ?? NaN);
-    if (length >= 0 && length <= SMALL_BODY) {
-      const whole = new Uint8Array(await res.arrayBuffer());
-      engine.logForwarded(base, v, {
-        status: res.status,
-        bytesUp: up,
-        bytesDown: whole.length,
-        uninspectedUpload,
-      });
-      return new Response(whole, { status: res.status, headers: out });
+    const length = encoded ? NaN : Number(res.headers.get("content-length") ?? NaN);
+    if (Number.isSafeInteger(length) && length >= 0) {
+      // An HTTP/1.0 client that asked for keep-alive (its header says so;
+      // HTTP/1.1 clients rarely send it, HTTP/2 never) keeps its connection
+      // only if the server knows the body's size, which it does for bytes,
+      // not for a stream: a streamed body was announced keep-alive and the
+      // connection closed under the next request. Up to SMALL_BODY it is
+      // read whole; beyond, sent without a length (close-delimited on 1.0,
+      // chunked on 1.1), so the client knows the connection ends.
+      if (/keep-alive/i.test(req.headers.get("connection") ?? "")) {
+        if (length <= SMALL_BODY) {
+          const whole = new Uint8Array(await res.arrayBuffer());
+          engine.logForwarded(base, v, {
+            status: res.status,
+            bytesUp: up,
+            bytesDown: whole.length,
+            uninspectedUpload,
+          });
+          return new Response(whole, { status: res.status, headers: out });
+        }
+        out.delete("content-length");
+      }
+      // Otherwise fetch's body goes to the server as it is: copied origin to
+      // client without a JavaScript step per chunk. Logged once it is out
+      // (or known not to be).
+      info.completed.then(
+        () =>
+          engine.logForwarded(base, v, {
+            status: res.status,
+            bytesUp: up,
+            bytesDown: length,
+            uninspectedUpload,
+          }),
+        () =>
+          engine.logForwarded(base, v, {
+            status: res.status,
+            bytesUp: up,
+            bytesDown: 0,
+            uninspectedUpload,
+            incomplete: true,
+          }),
+      );
+      return new Response(res.body, { status: res.status, headers: out });
     }
     let down = 0;
     const counted = res.body.pipeThrough(
