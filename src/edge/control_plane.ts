@@ -22,7 +22,8 @@ import { ensureInitialAdmin } from "./initial_admin.ts";
 import { DlpService } from "./dlp.ts";
 import { InputError } from "../errors.ts";
 import { createEdgeSaas } from "./saas.ts";
-import { loadCategories, SHIPPED_CATEGORIES, WebSecurityService } from "./web_security.ts";
+import { SHIPPED_CATEGORIES, WebSecurityService } from "./web_security.ts";
+import { CategorySource } from "./url_categories.ts";
 import { InspectionCa } from "../proxy/inspection_ca.ts";
 import { PolicyService } from "./policy.ts";
 import { ensureWgKey, type WgKeyPair } from "./wg_key.ts";
@@ -151,7 +152,8 @@ export async function startEdgeControlPlane(
       clock,
       notifier,
       dlp,
-      await loadCategories([SHIPPED_CATEGORIES, `${config.dataDir}/url_categories`]),
+      // Edits to <dataDir>/url_categories take effect within seconds, without a restart.
+      CategorySource.load([SHIPPED_CATEGORIES, `${config.dataDir}/url_categories`], clock),
       inspectionCa,
     );
     const endpoints: TunnelEndpoint[] = [

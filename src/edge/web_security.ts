@@ -9,7 +9,9 @@
  * Category lists: every `*.txt` in `fixtures/url_categories/` shipped with
  * the program, overridden file by file by `<dataDir>/url_categories/*.txt`
  * (an admin edits the copy in the data directory; a new file is a new
- * category). They are read at start.
+ * category). The edge reads them through a CategorySource, which notices an
+ * edit within seconds; the compiled URL policy and Do-Not-Inspect list are
+ * rebuilt when the lists change (src/edge/url_categories.ts).
  */
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
@@ -31,6 +33,7 @@ import type { UploadCheck, WebLogEntry } from "../proxy/engine.ts";
 import { inspectUpload } from "../dlp/mod.ts";
 import type { DlpService } from "./dlp.ts";
 import type { InspectionCa } from "../proxy/inspection_ca.ts";
+import { CategorySource } from "./url_categories.ts";
 
 const log = logger("edge.web");
 
@@ -82,6 +85,8 @@ export async function loadCategories(dirs: string[]): Promise<Map<string, string
 /** URL rules, categories, the web log and inline upload inspection. */
 export class WebSecurityService {
   #policy: UrlPolicy | null = null;
+  /** The lists #policy and #inspection were compiled with (recompiled when they change). */
+  #compiledWith: CategoryLists | null = null;
   #inspection: { settings: InspectionSettings; bypass: UrlPolicy } | null = null;
   #queue: WebLogEntry[] = [];
   #timer: ReturnType<typeof setTimeout> | null = null;
@@ -92,10 +97,22 @@ export class WebSecurityService {
     private clock: Clock,
     private notifier: Notifier,
     private dlp: DlpService,
-    readonly categories: CategoryLists,
+    /** Fixed lists, or files that may change (the edge's). */
+    private lists: CategoryLists | CategorySource,
     /** The SSL inspection CA (null where none was loaded: API-only tests). */
     readonly ca: InspectionCa | null = null,
   ) {}
+
+  /** The category lists in force; a change drops what was compiled with the old ones. */
+  get categories(): CategoryLists {
+    const lists = this.lists instanceof CategorySource ? this.lists.current() : this.lists;
+    if (lists !== this.#compiledWith) {
+      this.#compiledWith = lists;
+      this.#policy = null;
+      this.#inspection = null;
+    }
+    return lists;
+  }
 
   /** The SSL inspection settings. */
   inspection(): InspectionSettings {
@@ -148,6 +165,7 @@ export class WebSecurityService {
   }
 
   #compiledInspection(): { settings: InspectionSettings; bypass: UrlPolicy } {
+    const categories = this.categories;
     if (this.#inspection) return this.#inspection;
     const raw = this.store.settings.get(INSPECTION_KEY);
     let settings = InspectionSettings.parse({});
@@ -161,12 +179,10 @@ export class WebSecurityService {
         settings = { ...settings, enabled: false };
       }
     }
-    if (!settings.doNotInspectCategories.every((c) => this.categories.has(c))) {
+    if (!settings.doNotInspectCategories.every((c) => categories.has(c))) {
       settings = {
         ...settings,
-        doNotInspectCategories: settings.doNotInspectCategories.filter((c) =>
-          this.categories.has(c)
-        ),
+        doNotInspectCategories: settings.doNotInspectCategories.filter((c) => categories.has(c)),
       };
     }
     this.#inspection = { settings, bypass: this.#bypassPolicy(settings) };
@@ -180,7 +196,8 @@ export class WebSecurityService {
 
   /** The compiled policy (rebuilt after a change). */
   policy(): UrlPolicy {
-    return this.#policy ??= new UrlPolicy(this.rules(), this.categories);
+    const categories = this.categories;
+    return this.#policy ??= new UrlPolicy(this.rules(), categories);
   }
 
   /** Replaces every URL rule (validated, compiled, audited) in one transaction. */
