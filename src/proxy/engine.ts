@@ -19,117 +19,58 @@
  * device, host and rule. Uploads are inspected for sensitive data before
  * any of their bytes reach the origin.
  */
-import type { Clock } from "../clock.ts";
 import type { PortcullisError } from "../errors.ts";
 import { logger } from "../log.ts";
 import type { AccessSubject } from "../policy/access.ts";
-import type { WebLogRecord } from "../store/mod.ts";
-import { type PageReason, pageResponse } from "./block_page.ts";
-import { readWholeBody } from "./http_body.ts";
+import type { ProxyEngineDeps, ProxyStats, RequestDecision, WebLogEntry } from "./engine_types.ts";
+import { CautionBook, CONTINUE_PATH } from "./caution.ts";
+import { type ForwardHost, forwardRequest } from "./forward.ts";
 import {
   headEnd,
-  header,
   MAX_HEAD,
-  originHead,
   parseHead,
   type RequestHead,
   type RequestTarget,
   targetOf,
 } from "./http_head.ts";
+import { badRequest, page, redirect } from "./replies.ts";
 import { parseClientHello, tlsRecordLength } from "./sni.ts";
 import { closeQuietly, type Duplex, PeekReader, pipe, writeAll } from "./stream.ts";
-import type { UrlPolicy, UrlVerdict } from "./url_policy.ts";
+import type { UrlVerdict } from "./url_policy.ts";
 
 const log = logger("proxy");
 
-/** A web log entry before it is stored. */
-export type WebLogEntry = Omit<WebLogRecord, "id">;
-
-/** Path of the caution interstitial's Continue link (on the site's own host). */
-export const CONTINUE_PATH = "/.portcullis/continue";
-
-/** How long a caution acknowledgement lasts (1 h). */
-export const CAUTION_TTL_MS = 3_600_000;
-
-/** What the upload check says about a request body. */
-export interface UploadOutcome {
-  block: boolean;
-  rule: string | null;
-  /** A sentence free of sensitive values ("Rule "Cards" found 5 credit card numbers"). */
-  reason: string;
-}
-
-/** Inspects an upload body before it is forwarded (the edge wires the DLP engine in). */
-export type UploadCheck = (body: Uint8Array, meta: {
-  subject: AccessSubject;
-  contentType: string | null;
-  fileName: string;
-  host: string;
-  url: string;
-}) => Promise<UploadOutcome>;
-
-/**
- * Takes over a TLS connection the policy allowed (SSL inspection). Returns
- * false to let the engine pass it through untouched (Do-Not-Inspect).
- */
-export type TlsInterceptor = (c: {
-  reader: PeekReader;
-  client: Duplex;
-  host: string;
-  port: number;
-  alpn: string[];
-  subject: AccessSubject;
-  src: string;
-  mode: "connect" | "transparent";
-}) => Promise<boolean>;
-
-/** What the engine needs from its host. */
-export interface ProxyEngineDeps {
-  /** The device behind a tunnel address (null: not a device; the connection is closed). */
-  identify(ip: string): AccessSubject | null;
-  /** The URL policy in force (swapped when rules change). */
-  policy(): UrlPolicy;
-  log(e: WebLogEntry): void;
-  clock: Clock;
-  /** Opens a TCP connection to an origin (default Deno.connect). */
-  connect?(host: string, port: number): Promise<Duplex>;
-  /** Upload inspection and the largest body it sees whole. */
-  uploads?: { check: UploadCheck; limit: number };
-  /** SSL inspection, when on. */
-  tls?: TlsInterceptor;
-  /** Ports CONNECT may reach (default WEB_PORTS). */
-  webPorts?: readonly number[];
-}
-
-/** What `ProxyEngine.decide` says about one request. */
-export type RequestDecision =
-  | { kind: "page"; page: PageReason }
-  | { kind: "redirect"; location: string }
-  | { kind: "bad"; code: string; message: string }
-  | { kind: "forward"; verdict: UrlVerdict };
+export type {
+  ProxyEngineDeps,
+  ProxyStats,
+  RequestDecision,
+  TlsInterceptor,
+  UploadCheck,
+  UploadOutcome,
+  WebLogEntry,
+} from "./engine_types.ts";
+export { CAUTION_TTL_MS, CONTINUE_PATH } from "./caution.ts";
 
 /** Ports CONNECT may reach. */
 export const WEB_PORTS = [80, 443] as const;
-
-const UPLOAD_METHODS = new Set(["POST", "PUT", "PATCH"]);
-
-/** Counters for diagnostics and the benchmark. */
-export interface ProxyStats {
-  connections: number;
-  requests: number;
-  blocked: number;
-  errors: number;
-}
 
 /** The engine; `handle` serves one accepted connection to its end. */
 export class ProxyEngine {
   readonly stats: ProxyStats = { connections: 0, requests: 0, blocked: 0, errors: 0 };
   readonly #d: ProxyEngineDeps;
-  readonly #tokens = new Map<string, { key: string; expires: number }>();
-  readonly #acks = new Map<string, number>();
+  readonly #caution: CautionBook;
+  readonly #forwardHost: ForwardHost;
 
   constructor(deps: ProxyEngineDeps) {
     this.#d = deps;
+    this.#caution = new CautionBook(deps.clock);
+    this.#forwardHost = {
+      uploads: deps.uploads,
+      connect: (host, port) => this.#connect(host, port),
+      log: (e) => deps.log(e),
+      logForwarded: (base, v, o) => this.logForwarded(base, v, o),
+      countBlocked: () => this.stats.blocked++,
+    };
   }
 
   /** Serves one client connection (from a device's tunnel address `src`). */
@@ -174,7 +115,7 @@ export class ProxyEngine {
     try {
       t = targetOf(head, inside?.tls ?? false);
     } catch (e) {
-      await this.#badRequest(client, (e as PortcullisError).code ?? "bad_request", e as Error);
+      await badRequest(client, (e as PortcullisError).code ?? "bad_request", e as Error);
       return;
     }
     if (inside && t.form !== "connect") {
@@ -207,7 +148,7 @@ export class ProxyEngine {
           categories: [],
         });
         this.stats.blocked++;
-        await this.#page(client, head, {
+        await page(client, head, {
           code: "port_not_allowed",
           host: t.host,
           url,
@@ -218,7 +159,7 @@ export class ProxyEngine {
       const v = this.#d.policy().evaluate({ host: t.host, path: null, method: null, subject });
       if (v.action === "block") {
         this.#blocked(base, v, 403, "blocked at CONNECT");
-        await this.#page(client, head, { code: "url_blocked", host: t.host, url, rule: v.rule });
+        await page(client, head, { code: "url_blocked", host: t.host, url, rule: v.rule });
         return;
       }
       await writeAll(
@@ -237,34 +178,28 @@ export class ProxyEngine {
 
     const d = this.decide(subject, base, t, head.method, url);
     if (d.kind === "page") {
-      await this.#page(client, head, d.page);
+      await page(client, head, d.page);
       return;
     }
     if (d.kind === "redirect") {
-      await writeAll(
-        client,
-        new TextEncoder().encode(
-          `HTTP/1.1 302 Found\r\nLocation: ${d.location}\r\nContent-Length: 0\r\n` +
-            "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-        ),
-      );
+      await redirect(client, d.location);
       return;
     }
     if (d.kind === "bad") {
-      await this.#badRequest(client, d.code, new Error(d.message));
+      await badRequest(client, d.code, new Error(d.message));
       return;
     }
-    await this.#forward(
+    await forwardRequest(this.#forwardHost, {
       reader,
       client,
       head,
       t,
       subject,
       base,
-      d.verdict,
+      v: d.verdict,
       url,
-      inside?.tls ?? false,
-    );
+      tls: inside?.tls ?? false,
+    });
   }
 
   /**
@@ -286,8 +221,8 @@ export class ProxyEngine {
       this.#blocked(base, v, 403, `blocked by rule "${v.rule}"`);
       return { kind: "page", page: { code: "url_blocked", host: t.host, url, rule: v.rule } };
     }
-    if (v.action === "caution" && !this.#acked(subject, t.host, v.rule)) {
-      const token = this.#token(subject, t.host, v.rule);
+    if (v.action === "caution" && !this.#caution.acked(subject, t.host, v.rule)) {
+      const token = this.#caution.token(subject, t.host, v.rule);
       const continueUrl = `${t.scheme}://${t.host}${defaultPort(t) ? "" : `:${t.port}`}` +
         `${CONTINUE_PATH}?t=${token}&to=${encodeURIComponent(t.path)}`;
       this.#d.log({
@@ -350,136 +285,6 @@ export class ProxyEngine {
     this.#d.log({ ...base, action: "block", rule, categories: v.categories, reason, status });
   }
 
-  /** Sends the request to the origin and the answer back, inspecting uploads first. */
-  async #forward(
-    reader: PeekReader,
-    client: Duplex,
-    head: RequestHead,
-    t: RequestTarget,
-    subject: AccessSubject,
-    base: WebLogEntry,
-    v: UrlVerdict,
-    url: string,
-    tls: boolean,
-  ): Promise<void> {
-    const cl = header(head, "content-length");
-    const chunked = /chunked/i.test(header(head, "transfer-encoding") ?? "");
-    const length = cl === null ? 0 : Number(cl);
-    if (cl !== null && (!/^\d{1,15}$/.test(cl.trim()))) {
-      await this.#badRequest(client, "bad_length", new Error(`Bad Content-Length "${cl}"`));
-      return;
-    }
-    let body: Uint8Array | null = null;
-    let up = 0;
-    const up_ = this.#d.uploads;
-    if (up_ && UPLOAD_METHODS.has(head.method) && (length > 0 || chunked)) {
-      const whole = await readWholeBody(
-        reader,
-        chunked ? { chunked: true } : { length },
-        up_.limit,
-      );
-      if (whole) {
-        // An inspection that fails blocks: an upload is never let through unseen by accident.
-        const outcome = await up_.check(whole.bytes, {
-          subject,
-          contentType: header(head, "content-type"),
-          fileName: fileNameOf(t.path),
-          host: t.host,
-          url,
-        }).catch((e): UploadOutcome => {
-          log.warn("Upload inspection failed", { host: t.host, error: (e as Error).message });
-          return { block: true, rule: null, reason: "the upload could not be inspected" };
-        });
-        if (outcome.block) {
-          this.stats.blocked++;
-          this.#d.log({
-            ...base,
-            action: "block",
-            rule: outcome.rule,
-            categories: v.categories,
-            reason: `upload blocked: ${outcome.reason}`,
-            status: 403,
-            bytesUp: whole.wireBytes,
-          });
-          await this.#page(client, head, {
-            code: "dlp_blocked",
-            host: t.host,
-            url,
-            rule: outcome.rule,
-            detail: outcome.reason,
-          });
-          return;
-        }
-        body = whole.bytes;
-      }
-      // Larger than the limit: forwarded as it streams, not inspected (the log says so).
-    }
-    let origin: Duplex;
-    try {
-      origin = await this.#connect(t.host, t.port, tls);
-    } catch (e) {
-      const err = e as Error;
-      const cert = /certificate|UnknownIssuer|CertExpired|NotValidForName|invalid peer/i.test(
-        err.message,
-      );
-      this.#d.log({
-        ...base,
-        action: "block",
-        rule: null,
-        categories: v.categories,
-        reason: cert
-          ? `origin certificate invalid: ${err.message.slice(0, 200)}`
-          : `origin unreachable: ${err.message.slice(0, 200)}`,
-        status: cert ? 403 : 502,
-      });
-      await this.#page(client, head, {
-        code: cert ? "origin_certificate_invalid" : "origin_unreachable",
-        host: t.host,
-        url,
-        rule: null,
-        detail: err.message.slice(0, 200),
-      });
-      return;
-    }
-    let status: number | null = null;
-    try {
-      const extra: [string, string][] = [];
-      const sendHead = body
-        ? {
-          ...head,
-          headers: head.headers.filter(([k]) => !/^(content-length|transfer-encoding)$/i.test(k)),
-        }
-        : head;
-      if (body) extra.push(["Content-Length", String(body.length)]);
-      const headBytes = new TextEncoder().encode(originHead(sendHead, t, extra));
-      await writeAll(origin, headBytes);
-      up = headBytes.length;
-      let upload: Promise<number> = Promise.resolve(0);
-      if (body) {
-        await writeAll(origin, body);
-        up += body.length;
-      } else if (chunked) {
-        upload = pipe(reader, origin, { halfClose: false });
-      } else if (length > 0) {
-        upload = pipe(reader, origin, { limit: length, halfClose: false });
-      }
-      const down = await pipe(origin, client, {
-        onFirst: (chunk) => {
-          const m = /^HTTP\/1\.[01] (\d{3})/.exec(new TextDecoder().decode(chunk.subarray(0, 16)));
-          status = m ? Number(m[1]) : null;
-        },
-        halfClose: false,
-      });
-      closeQuietly(origin);
-      up += await upload;
-      const uninspectedUpload = body === null &&
-        !!(up_ && UPLOAD_METHODS.has(head.method) && (length > 0 || chunked));
-      this.logForwarded(base, v, { status, bytesUp: up, bytesDown: down, uninspectedUpload });
-    } finally {
-      closeQuietly(origin);
-    }
-  }
-
   /** A TLS connection: decided by host (CONNECT target or SNI), then inspected or passed through. */
   async #tls(
     reader: PeekReader,
@@ -537,7 +342,7 @@ export class ProxyEngine {
     }
     let origin: Duplex;
     try {
-      origin = await this.#connect(host, port, false);
+      origin = await this.#connect(host, port);
     } catch (e) {
       this.#d.log({
         ...entry,
@@ -572,57 +377,27 @@ export class ProxyEngine {
 
   /** The caution page's Continue link: acknowledges and redirects to the page asked for. */
   #continue(t: RequestTarget, subject: AccessSubject, base: WebLogEntry): RequestDecision {
-    const q = new URLSearchParams(t.path.slice(t.path.indexOf("?") + 1));
-    const token = q.get("t") ?? "";
-    const to = q.get("to") ?? "/";
-    const rec = this.#tokens.get(token);
-    const now = this.#d.clock.now();
-    if (!rec || rec.expires < now || !rec.key.startsWith(`${subject.deviceId}|${t.host}|`)) {
+    const r = this.#caution.redeem(t.path.slice(t.path.indexOf("?") + 1), subject, t.host);
+    if (!r.ok) {
       return {
         kind: "bad",
         code: "invalid_continue",
         message: "This Continue link is not valid for this device and site",
       };
     }
-    this.#tokens.delete(token);
-    this.#acks.set(rec.key, now + CAUTION_TTL_MS);
     this.#d.log({
       ...base,
       path: CONTINUE_PATH,
       action: "caution",
-      rule: rec.key.split("|").slice(2).join("|") || null,
+      rule: r.rule,
       categories: [],
       reason: "caution acknowledged",
       status: 302,
     });
-    // Only a path on the same site: the link cannot send anyone elsewhere.
-    const safe = to.startsWith("/") && !to.startsWith("//") && !/[\r\n\\]/.test(to);
-    return { kind: "redirect", location: safe ? to : "/" };
+    return { kind: "redirect", location: r.location };
   }
 
-  #ackKey(subject: AccessSubject, host: string, rule: string | null): string {
-    return `${subject.deviceId}|${host}|${rule ?? ""}`;
-  }
-
-  #acked(subject: AccessSubject, host: string, rule: string | null): boolean {
-    const until = this.#acks.get(this.#ackKey(subject, host, rule));
-    return until !== undefined && until > this.#d.clock.now();
-  }
-
-  #token(subject: AccessSubject, host: string, rule: string | null): string {
-    const now = this.#d.clock.now();
-    if (this.#tokens.size > 10_000) {
-      for (const [k, r] of this.#tokens) if (r.expires < now) this.#tokens.delete(k);
-      if (this.#tokens.size > 10_000) this.#tokens.clear();
-    }
-    const bytes = crypto.getRandomValues(new Uint8Array(16));
-    const token = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-    this.#tokens.set(token, { key: this.#ackKey(subject, host, rule), expires: now + 600_000 });
-    return token;
-  }
-
-  async #connect(host: string, port: number, tls: boolean): Promise<Duplex> {
-    if (tls) throw new Error("TLS origins are reached by the inspector");
+  async #connect(host: string, port: number): Promise<Duplex> {
     if (this.#d.connect) return await this.#d.connect(host, port);
     const conn = await Deno.connect({ hostname: host, port });
     // Relayed bytes go out as they come: Nagle's algorithm would hold small
@@ -639,12 +414,12 @@ export class ProxyEngine {
         try {
           return parseHead(reader.take(end));
         } catch (e) {
-          await this.#badRequest(client, (e as PortcullisError).code ?? "bad_request", e as Error);
+          await badRequest(client, (e as PortcullisError).code ?? "bad_request", e as Error);
           return null;
         }
       }
       if (b.length > MAX_HEAD) {
-        await this.#badRequest(
+        await badRequest(
           client,
           "head_too_large",
           new Error("The request head is larger than 64 KiB"),
@@ -653,25 +428,6 @@ export class ProxyEngine {
       }
       if (!(await reader.fill())) return null;
     }
-  }
-
-  async #badRequest(client: Duplex, code: string, e: Error): Promise<void> {
-    const body = JSON.stringify({ error: code, message: e.message });
-    await writeAll(
-      client,
-      new TextEncoder().encode(
-        `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${
-          new TextEncoder().encode(body).length
-        }\r\nConnection: close\r\n\r\n${body}`,
-      ),
-    ).catch(() => {});
-  }
-
-  async #page(client: Duplex, head: RequestHead, r: PageReason): Promise<void> {
-    await writeAll(
-      client,
-      pageResponse(r, header(head, "accept"), header(head, "accept-language")),
-    ).catch(() => {});
   }
 
   #blocked(base: WebLogEntry, v: UrlVerdict, status: number | null, reason: string): void {
@@ -720,15 +476,4 @@ export class ProxyEngine {
 
 function defaultPort(t: RequestTarget): boolean {
   return (t.scheme === "http" && t.port === 80) || (t.scheme === "https" && t.port === 443);
-}
-
-/** The last path segment without its query, for incidents ("upload.docx"). */
-function fileNameOf(path: string): string {
-  const p = path.split("?")[0];
-  const seg = p.slice(p.lastIndexOf("/") + 1);
-  try {
-    return decodeURIComponent(seg).slice(0, 200) || "body";
-  } catch {
-    return seg.slice(0, 200) || "body";
-  }
 }
