@@ -17,6 +17,12 @@
  * of each, and the ratio inspected / plain (medians of the rounds). Then
  * the cost of issuing one leaf certificate (P-256, @peculiar/x509), in
  * process.
+ *
+ * The origin (test/e2e/tools/web_origin.ts) runs without Nagle, as real web
+ * servers do: with it, every keep-alive response on both paths waited 40 ms
+ * for ab's delayed ACK, which hid what the proxy costs behind the origin.
+ * ab speaks HTTP/1.0 with keep-alive, so inspected 10 MB responses come
+ * close-delimited (one TLS handshake each, see src/proxy/inspector.ts).
  */
 import { canUseNetns, NetnsLab } from "../e2e/netns.ts";
 import { inNs, startWebLab } from "../e2e/web_lab.ts";
