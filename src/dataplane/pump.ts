@@ -220,6 +220,7 @@ export class Pump {
   readonly #linger: Linger;
   #quiet = false;
   #tlsAt = -Infinity;
+  #eventLoopBusy: (() => boolean) | null = null;
   readonly #arena: PacketArena;
   #udpStaging: Uint8Array | null = null;
   readonly #offloadLog = new OffloadLog();
@@ -397,6 +398,19 @@ export class Pump {
     this.#poller.wake();
   }
 
+  /**
+   * Tells the pump whether another part of the process has work in flight
+   * that moves through the event loop (the edge's web proxy: its sockets,
+   * TLS sessions and fetches). While it says so the pump does not linger in
+   * synchronous ppoll slices: each slice holds the event loop up to 1 ms, and
+   * a proxied request takes dozens of event-loop steps (bench:proxy saw
+   * ~90 ms a 1 KiB request with lingering on; the tunnel's own wake-up then
+   * costs the parked poll's 100-200 µs instead).
+   */
+  setEventLoopBusy(busy: (() => boolean) | null): void {
+    this.#eventLoopBusy = busy;
+  }
+
   /** Runs until stop(); resolves when the loop has ended. */
   run(): Promise<void> {
     if (this.#stopped) return this.#stopped;
@@ -506,7 +520,10 @@ export class Pump {
       return YIELD;
     }
     const linger = this.#linger.remaining(now);
-    if (linger > 0 && this.#tun.fd >= 0 && now < deadline && now - this.#tlsAt > 1000) {
+    if (
+      linger > 0 && this.#tun.fd >= 0 && now < deadline && now - this.#tlsAt > 1000 &&
+      !this.#eventLoopBusy?.()
+    ) {
       // Just after traffic, or while it comes at short intervals: the kernel
       // wakes a thread blocked in ppoll far sooner than the event loop does.
       // (Not while a peer talks over TLS: its datagrams come through the event loop.)

@@ -131,6 +131,7 @@ export async function startEdge<A extends HttpApp>(
           tunName: t.interfaceName,
           transparent: config.webProxyTransparent,
           serve: opts.serve,
+          onBusy: (busy) => t.setEventLoopBusy(busy),
           originCaCerts: config.webProxyCaFile
             ? [await Deno.readTextFile(config.webProxyCaFile)]
             : undefined,

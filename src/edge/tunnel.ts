@@ -171,6 +171,11 @@ export class EdgeTunnel implements EdgeTunnelPort {
     return this.#tun.name;
   }
 
+  /** See Pump.setEventLoopBusy (the web proxy says when it has connections open). */
+  setEventLoopBusy(busy: (() => boolean) | null): void {
+    this.#pump.setEventLoopBusy(busy);
+  }
+
   /** Pump counters (for /metrics and diagnostics). */
   get pumpStats(): Record<string, number> {
     return { ...this.#pump.stats };

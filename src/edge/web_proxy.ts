@@ -33,6 +33,11 @@ export interface WebProxyOptions {
   serve?: ServeFn;
   /** Extra CA certificates (PEM) trusted for origins besides the default roots. */
   originCaCerts?: string[];
+  /**
+   * Handed a predicate that is true while the proxy serves connections (the
+   * edge gives it to its pump, which then stops holding the event loop).
+   */
+  onBusy?: (busy: (() => boolean) | null) => void;
 }
 
 /** A running edge web proxy. */
@@ -94,6 +99,7 @@ export async function startWebProxy(ctx: EdgeContext, o: WebProxyOptions): Promi
     port: o.port,
     engine,
   });
+  o.onBusy?.(() => server.open > 0);
   if (o.transparent) {
     try {
       await nftApply(
@@ -111,6 +117,7 @@ export async function startWebProxy(ctx: EdgeContext, o: WebProxyOptions): Promi
     port: server.port,
     engine,
     async close() {
+      o.onBusy?.(null);
       if (o.transparent) await nftApply(nftReset("ip", PROXY_NFT_TABLE)).catch(() => {});
       await server.close();
       await inspector?.close();

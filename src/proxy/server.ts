@@ -14,6 +14,8 @@ const log = logger("proxy.server");
 /** A running listener. */
 export interface ProxyServer {
   port: number;
+  /** Connections being served now. */
+  readonly open: number;
   close(): Promise<void>;
 }
 
@@ -43,6 +45,9 @@ export function startProxyServer(
   log.info("Web proxy listening", { address: `${o.hostname}:${port}` });
   return {
     port,
+    get open() {
+      return open.size;
+    },
     async close() {
       closeQuietly(listener);
       for (const c of open) closeQuietly(c);
