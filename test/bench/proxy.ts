@@ -1,7 +1,7 @@
 /**
  * Benchmark (not a test): what the edge's inspecting web proxy costs.
  *
- *   deno task bench:proxy [seconds=5] [rounds=3]   (root; under flock /tmp/pcl-bench.lock)
+ *   deno task bench:proxy [seconds=5] [rounds=3]   (root; under flock /tmp/pcl-lab.lock)
  *
  * A real edge and connector in network namespaces (test/e2e/web_lab.ts);
  * ApacheBench (`ab`, keep-alive) on the workstation, through the tunnel, to
