@@ -78,7 +78,16 @@ export type EngineEvent =
   | { type: "tunnel_up"; transport: Transport; reason?: string }
   | { type: "tunnel_down"; reason: string }
   | { type: "handshake_timeout"; mode: "direct" | "blocked" }
-  | { type: "network_changed"; verdict: NetworkVerdict }
+  | {
+    type: "network_changed";
+    verdict: NetworkVerdict;
+    /**
+     * The same network judged again after a policy change, with the same
+     * type and action but new words (other criteria): the verdict is
+     * replaced and nothing else happens (no retry from fail-open).
+     */
+    restated?: boolean;
+  }
   | { type: "captive_detected"; windowMin: number }
   | { type: "captive_cleared" }
   | { type: "captive_expired"; then: "enforce" | "fail_open" }
@@ -257,6 +266,11 @@ export function transition(s: EngineState, e: EngineEvent): TransitionResult {
         ])
         : accept(to(s, "authenticating", { phase: "enrolling" }), [{ type: "enroll" }]);
     case "network_changed":
+      if (
+        e.restated && s.verdict?.type === e.verdict.type && s.verdict?.action === e.verdict.action
+      ) {
+        return accept({ ...s, verdict: e.verdict });
+      }
       return onNetworkChanged(s, e.verdict);
     case "signin_lapsed":
       return onSignInLapsed(s, e.reason);

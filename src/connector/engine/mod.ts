@@ -540,6 +540,10 @@ export class Engine {
     const prev = this.#runner.state.verdict;
     if (!prev || prev.type !== verdict.type || prev.action !== verdict.action) {
       this.#enqueue({ type: "network_changed", verdict });
+    } else if (!sameVerdict(prev, verdict)) {
+      // Same decision, other reasons (criteria edited): the console and the
+      // doctor must explain the policy in force, not the one before.
+      this.#enqueue({ type: "network_changed", verdict, restated: true });
     }
     await this.#reconfigure("Policy changed the tunnel configuration");
   }

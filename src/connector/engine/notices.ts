@@ -64,9 +64,15 @@ export const STATE_SEVERITY: Record<StateKind, "info" | "warn" | "error"> = {
   error: "error",
 };
 
-/** True when two verdicts say the same (type, action and explanation). */
+/**
+ * True when two verdicts say the same: type, action, explanation and the
+ * criteria matched and not (an edited criterion can leave the sentence the
+ * same, "none of 1 criteria matched", while the doctor lists the criteria).
+ */
 export function sameVerdict(a: NetworkVerdict | null, b: NetworkVerdict | null): boolean {
-  return a?.type === b?.type && a?.action === b?.action && a?.explanation === b?.explanation;
+  const same = (x?: string[], y?: string[]) => (x ?? []).join("\n") === (y ?? []).join("\n");
+  return a?.type === b?.type && a?.action === b?.action && a?.explanation === b?.explanation &&
+    same(a?.matched, b?.matched) && same(a?.unmatched, b?.unmatched);
 }
 
 /** True when the state kind or the transport changed (the rest of the engine's reactions follow only then). */

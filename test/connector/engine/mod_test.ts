@@ -14,6 +14,10 @@ import { FakeTunnelPort } from "../../../src/connector/tunnel_port.ts";
 import { setLogSinks } from "../../../src/log.ts";
 import { keyFor, makeBundle, makeIdentity, memoryState, until } from "./helpers.ts";
 import { routedThroughTunnel } from "../../../src/policy/routes.ts";
+import { SystemNetworkPort } from "../../../src/connector/network/system_port.ts";
+import { FakeNetworkMonitor } from "../../../src/connector/network/monitor.ts";
+import { StaticFactsSource } from "../../../src/connector/network/facts.ts";
+import type { NetworkFacts } from "../../../src/policy/trusted_network.ts";
 
 setLogSinks([]);
 
@@ -175,4 +179,71 @@ Deno.test("engine: a named edge is resolved, kept out of the tunnel, and re-reso
     await s.close();
   }
   assert.equal(s.timers.pending, 0, "stop leaves no timer behind");
+});
+
+Deno.test("engine: an edited trusted-network criterion is explained at once, in every state", async (t) => {
+  // The real evaluator over fixed facts: a home network that matches no criterion.
+  const home: NetworkFacts = {
+    dnsServers: ["198.51.100.53"],
+    dnsSearchDomains: [],
+    resolved: new Map(),
+    defaultGateways: ["198.51.100.254"],
+    addresses: ["198.51.100.10/24"],
+    beaconFingerprints: new Map(),
+    vpnDefaultRoute: false,
+  };
+  const bundle = (version: string, dnsServers: string[], failOpen = {}) =>
+    makeBundle(version, {
+      forwarding: { name: "fp", trusted: { dnsServers, match: "any" } },
+      failOpen,
+    });
+  const rows: { name: string; before?: (s: Awaited<ReturnType<typeof setup>>) => Promise<void> }[] =
+    [
+      { name: "connected" },
+      {
+        name: "fail-open (the edge is not retried for a re-worded verdict)",
+        before: async (s) => {
+          s.tunnel.emit({ type: "handshake_timeout" });
+          await until("fail-open", () => s.engine.state.kind === "fail_open");
+        },
+      },
+    ];
+  for (const row of rows) {
+    await t.step(row.name, async () => {
+      const network = new SystemNetworkPort({
+        monitor: new FakeNetworkMonitor(),
+        facts: new StaticFactsSource(home),
+        ourInterface: "pcc0",
+        identity: () => Promise.resolve("home"),
+      });
+      const s = await setup({ network });
+      s.edge.configure = (c) => (c.policy = bundle("v1", ["10.9.9.9"]));
+      try {
+        await s.engine.start();
+        await until("connected", () => s.engine.state.kind === "connected");
+        const why = (v = s.engine.status().network) => `${v?.explanation} ${v?.unmatched}`;
+        assert.match(why(), /10\.9\.9\.9/);
+        await row.before?.(s);
+        const kind = s.engine.state.kind;
+        const bringUps = s.tunnel.configs.length;
+        // The admin edits the criterion: still off-trusted, still "tunnel".
+        s.edge.last!.policy = bundle("v2", ["10.7.7.7"]);
+        await s.engine.updatePolicy();
+        await until(
+          "the new criterion in the explanation",
+          () => /10\.7\.7\.7/.test(why()),
+        );
+        const st = s.engine.status().network!;
+        assert.doesNotMatch(why(), /10\.9\.9\.9/, "the old criterion is gone");
+        assert.equal(st.type, "off_trusted");
+        assert.equal(s.engine.state.kind, kind, "the same state");
+        assert.equal(s.tunnel.configs.length, bringUps, "no new bring-up");
+        const told = s.store.listNotifications({ type: "network_changed", limit: 1 })[0];
+        assert.match(JSON.stringify(told.data), /10\.7\.7\.7/);
+      } finally {
+        await s.close();
+        await network.close();
+      }
+    });
+  }
 });
