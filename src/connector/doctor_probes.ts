@@ -10,6 +10,7 @@
 import type { DoctorFacts, FactSource } from "../diag/doctor/mod.ts";
 import { type EchoFn, pingEcho, probeMtu } from "../diag/doctor/mtu_probe.ts";
 import { probeTls } from "../diag/doctor/tls_probe.ts";
+import { probeIdp } from "../diag/doctor/idp_probe.ts";
 import { FAR_EDGE_MS } from "../diag/doctor/verdicts.ts";
 import { runMtr } from "../zdx/cloud_path.ts";
 import type { ConnectorState } from "../store/connector_state.ts";
@@ -87,7 +88,7 @@ export class ConnectorFacts implements FactSource {
 
     const api = enrollment ? hostPort(enrollment.apiUrl) : null;
     const tunnelUp = wanted && st.lastHandshake !== null;
-    const [edgeApi, edgeTls, devicePresent, mtu, dns, unresolved] = await Promise.all([
+    const [edgeApi, edgeTls, devicePresent, mtu, dns, unresolved, idp] = await Promise.all([
       api ? probeTls({ ...api, caPem: enrollment!.caPem, timeoutMs: 3000 }) : undefined,
       tls && wanted ? probeTls({ ...tls, caPem: enrollment!.caPem, timeoutMs: 3000 }) : undefined,
       exists(`${d.sysNetPath ?? "/sys/class/net"}/${d.tunnelInterface}`),
@@ -107,6 +108,8 @@ export class ConnectorFacts implements FactSource {
         }))
         : undefined,
       this.#unresolvedTrustedHosts(fwd?.trusted.hostnameIps ?? []),
+      // The IdP the device's user signs in at (the edge names it in the bundle; none: machine).
+      policy ? probeIdp(policy.identityProvider) : undefined,
     ]);
 
     // The round trip: the least of a few DNS answers once the other probes are done, so
@@ -154,7 +157,7 @@ export class ConnectorFacts implements FactSource {
         skewMs: -skew,
         source: "X-Server-Time of the edge API's answers",
       },
-      idp: { url: null },
+      idp,
       tunnel: {
         device: d.tunnelInterface,
         devicePresent,

@@ -31,6 +31,7 @@ import {
 } from "../policy/access.ts";
 import type { PostureSource } from "./access/posture_source.ts";
 import { subjectFor } from "./subjects.ts";
+import { deviceIdp, lookupDeviceIdp } from "./device_idp.ts";
 import { rejudgeRegistrations } from "./c2c.ts";
 import { compileHostnameRegex } from "../policy/hostname_regex.ts";
 import { type PacEdge, pacRef, renderDevicePac } from "./pac_files.ts";
@@ -74,7 +75,7 @@ export interface CompiledPolicy {
 
 /** Builds, caches and versions policy bundles; applies admin changes. */
 export class PolicyService {
-  #cache = new Map<string, { bundle: PolicyBundle; validUntil: number }>();
+  #cache = new Map<string, { bundle: PolicyBundle; validUntil: number; idpStamp?: string }>();
   #cacheRevision = -1;
   #compiled: CompiledPolicy | null = null;
   readonly #posture: PostureSource | null;
@@ -231,7 +232,8 @@ export class PolicyService {
     this.#checkRevision();
     const hit = this.#cache.get(deviceId);
     const now = this.clock.now();
-    if (hit && now < hit.validUntil) return hit.bundle;
+    const idp = lookupDeviceIdp(this.store, this.store.devices.byId(deviceId)?.user ?? null);
+    if (hit && now < hit.validUntil && hit.idpStamp === idp.stamp) return hit.bundle;
     const subject = subjectFor(this.store, deviceId);
     const posture = this.#posture?.profiles(deviceId) ?? new Map();
     let validUntil = Infinity;
@@ -242,8 +244,9 @@ export class PolicyService {
       subject,
       posture,
       now,
+      idpId: idp.id,
     });
-    this.#cache.set(deviceId, { bundle, validUntil });
+    this.#cache.set(deviceId, { bundle, validUntil, idpStamp: idp.stamp });
     return bundle;
   }
 
@@ -308,7 +311,13 @@ export class PolicyService {
 
   #build(
     group: string | null,
-    who: { subject: AccessSubject | null; posture: PostureStates; now: number },
+    who: {
+      subject: AccessSubject | null;
+      posture: PostureStates;
+      now: number;
+      /** The identity provider of the device's user (lookupDeviceIdp), if any. */
+      idpId?: string | null;
+    },
   ): PolicyBundle {
     const profiles = this.store.policy.list("app_profile").map((p) => AppProfile.parse(p))
       .sort((a, b) => a.ruleOrder - b.ruleOrder);
@@ -348,6 +357,7 @@ export class PolicyService {
       edgeDns: this.opts.edgeAddress,
       webProxy: this.opts.webProxy ?? null,
       pac: pacRef(this.#pac(appProfile, who.subject)),
+      identityProvider: deviceIdp(this.store, who.idpId ?? null),
       inspectionCa: appProfile.installInspectionCa && this.opts.inspectionCa
         ? { pem: this.opts.inspectionCa.certPem, sha256: this.opts.inspectionCa.sha256 }
         : null,

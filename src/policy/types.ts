@@ -289,6 +289,16 @@ export const SegmentAccess = z.object({
 /** @see SegmentAccess */
 export type SegmentAccess = z.infer<typeof SegmentAccess>;
 
+/** The identity provider a device's user signs in at, as a bundle carries it. */
+export const DeviceIdp = z.object({
+  name: z.string().max(64),
+  kind: z.enum(["oidc", "saml"]),
+  /** A string, not z.url(): a URL the edge stored must never make the bundle unreadable. */
+  url: z.string().max(2048),
+}).strict();
+/** @see DeviceIdp */
+export type DeviceIdp = z.infer<typeof DeviceIdp>;
+
 /**
  * The policy bundle a connector receives: its effective app profile plus the
  * pieces it needs locally. `version` is a content hash (the ETag). It holds
@@ -313,6 +323,13 @@ export const PolicyBundle = z.object({
     .strict().nullable().default(null),
   /** This device's PAC file (GET /api/v1/pac) by its SHA-256, so the connector knows when to fetch it; null without the web proxy. */
   pac: z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/) }).strict().nullable().default(null),
+  /**
+   * The identity provider the device's user signs in at (null: a machine
+   * device, or a local user who signs in at the edge), so the connector's
+   * doctor can check that hop: its name, kind and the URL users are sent to
+   * (the OIDC issuer, the SAML single sign-on URL).
+   */
+  identityProvider: DeviceIdp.nullable().default(null),
   /** The SSL inspection CA to trust, when the app profile consents (else null). */
   inspectionCa: z.object({
     pem: z.string().max(16_384),

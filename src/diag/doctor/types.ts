@@ -81,7 +81,15 @@ export interface DoctorFacts {
   /** Our clock minus the edge's, in ms (null: not measured). */
   clock?: { skewMs: number | null; source: string };
   /** The identity provider users sign in at (null url: none for this device). */
-  idp?: { url: string | null; tls?: TlsFacts; certExpiresAt?: number | null };
+  idp?: {
+    url: string | null;
+    /** The provider's name as the admin gave it. */
+    name?: string;
+    /** TCP connect and (https) TLS handshake to the URL's host. */
+    tls?: TlsFacts;
+    /** The leaf certificate's notAfter (ms); null: no certificate (http). */
+    certExpiresAt?: number | null;
+  };
   /** The tunnel's settings and how it is doing. */
   tunnel?: {
     /** Our tunnel interface name and whether it exists. */

@@ -120,16 +120,21 @@ export function idpVerdict(f: DoctorFacts, now: number): Verdict {
       "idp",
       "skipped",
       "no_idp",
-      "This device signs in with its device credential; no identity provider is involved.",
+      "No identity provider applies to this device: a machine device, or a local user who signs in at the edge.",
     );
   }
+  const who = `The identity provider${p.name ? ` "${p.name}"` : ""} at ${p.url}`;
   if (!p.tls || !p.tls.connected) {
     return v(
       "idp",
       "fault",
       "idp_unreachable",
-      `The identity provider ${p.url} cannot be reached${p.tls?.error ? `: ${p.tls.error}` : ""}.`,
-      "Allow HTTPS to the identity provider on this network (captive portal, firewall or proxy).",
+      `${who} cannot be reached on ${p.tls?.target ?? "its address"}${
+        p.tls?.error ? `: ${p.tls.error}` : ""
+      }; users cannot sign in from here.`,
+      `Allow HTTPS to ${
+        p.tls?.target ?? "the identity provider"
+      } on this network (captive portal, firewall or proxy), or check that the identity provider is up.`,
     );
   }
   if (p.certExpiresAt !== undefined && p.certExpiresAt !== null && p.certExpiresAt < now) {
@@ -137,11 +142,18 @@ export function idpVerdict(f: DoctorFacts, now: number): Verdict {
       "idp",
       "fault",
       "idp_cert_expired",
-      `The identity provider's certificate expired on ${new Date(p.certExpiresAt).toISOString()}.`,
-      "Renew the identity provider's TLS certificate.",
+      `${who} presents a certificate${
+        p.tls.subject ? ` for "${p.tls.subject}"` : ""
+      } that expired on ${
+        new Date(p.certExpiresAt).toISOString()
+      }; browsers and the edge refuse it, so sign-in fails.`,
+      "Renew the identity provider's TLS certificate (its operator), then sign in again.",
     );
   }
-  return v("idp", "ok", "ok", `The identity provider ${p.url} answers over TLS.`);
+  const tls = p.certExpiresAt
+    ? `TLS, certificate valid until ${new Date(p.certExpiresAt).toISOString()}`
+    : "TCP (http: no certificate)";
+  return v("idp", "ok", "ok", `${who} answers over ${tls} (${p.tls.connectMs ?? "?"} ms).`);
 }
 
 /** The forwarding action for this network, and why. */

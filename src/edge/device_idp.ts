@@ -1,0 +1,48 @@
+/**
+ * Which identity provider a device's user signs in at, for the device's
+ * policy bundle (the connector's doctor probes that hop: reachability and
+ * certificate). The user record names the provider the user signed in
+ * through; a machine device or a local user has none (they sign in at the
+ * edge itself). The URL is the one users are sent to: the OIDC issuer, or
+ * the SAML single sign-on URL from the provider's metadata.
+ *
+ * Bundles are cached per device, so the provider's identity and last change
+ * make a stamp: a cached bundle is used only while the stamp is the same
+ * (an admin editing the issuer, or the user signing in through another
+ * provider, gives the device a new bundle on its next fetch).
+ */
+import type { DeviceIdp } from "../policy/types.ts";
+import { providerView } from "../identity/providers.ts";
+import type { Store } from "../store/mod.ts";
+
+/** The provider behind a device's user, and the stamp its cached bundle is valid for. */
+export interface DeviceIdpLookup {
+  stamp: string;
+  /** The provider's record id (null: none applies). */
+  id: string | null;
+}
+
+/** Finds the provider of `user` (a username, null for a machine device); cheap (two lookups). */
+export function lookupDeviceIdp(store: Store, user: string | null): DeviceIdpLookup {
+  if (user === null) return { stamp: "", id: null };
+  const u = store.users.byUsername(user);
+  const p = u?.providerId ? store.identityProviders.get(u.providerId) : undefined;
+  return p ? { stamp: `${p.id}@${p.updatedAt}`, id: p.id } : { stamp: "", id: null };
+}
+
+/** The bundle's view of provider `id` (null when it is gone or has no URL to give). */
+export function deviceIdp(store: Store, id: string | null): DeviceIdp | null {
+  if (id === null) return null;
+  const p = store.identityProviders.get(id);
+  if (!p) return null;
+  let url: string | null = null;
+  try {
+    url = p.oidc?.issuer ?? (p.saml ? providerView(p).saml?.ssoUrl ?? null : null);
+  } catch {
+    // Stored metadata that no longer parses: nothing to probe.
+    url = null;
+  }
+  if (!url || url.length > 2048 || !URL.canParse(url)) return null;
+  if (!["https:", "http:"].includes(new URL(url).protocol)) return null;
+  return { name: p.name.slice(0, 64), kind: p.kind, url };
+}
