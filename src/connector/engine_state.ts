@@ -77,7 +77,7 @@ export type EngineEvent =
   | { type: "reauthenticated" }
   | { type: "tunnel_up"; transport: Transport; reason?: string }
   | { type: "tunnel_down"; reason: string }
-  | { type: "handshake_timeout"; mode: "direct" | "blocked" }
+  | { type: "handshake_timeout"; mode: "direct" | "blocked"; reason?: string }
   | {
     type: "network_changed";
     verdict: NetworkVerdict;
@@ -329,7 +329,7 @@ export function transition(s: EngineState, e: EngineEvent): TransitionResult {
           return accept(to(s, "connecting", { reason: e.reason }));
         case "handshake_timeout":
           return accept(
-            failState(s, e.mode, "No handshake answer from the edge on any transport"),
+            failState(s, e.mode, e.reason ?? "No handshake answer from the edge on any transport"),
             [{ type: "set_fail_mode", mode: e.mode }],
           );
         case "edge_unreachable":

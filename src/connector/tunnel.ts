@@ -525,6 +525,20 @@ export class ConnectorTunnel implements TunnelPort {
             log.info(`Tunnel transport is now ${t.toUpperCase()}`, { reason });
             a.transportReason = reason;
           },
+          giveUpMs: tls ? 0 : (cfg.giveUpSec ?? 0) * 1000,
+          onGiveUp: (waited) => {
+            if (this.#a !== a) return;
+            // The next completed handshake reports "up" again.
+            a.transport = null;
+            this.#emit({
+              type: "handshake_timeout",
+              reason: `UDP handshakes to ${
+                formatHostPort(udpTarget.address, udpTarget.port)
+              } went unanswered for ${Math.round(waited / 1000)} s and TLS fallback is ${
+                cfg.tlsFallback ? "not available" : "off"
+              }`,
+            });
+          },
         });
         a.fallback.start();
       } else if (tls && tlsEp) {

@@ -31,6 +31,13 @@ export interface TunnelConfig {
   /** Seconds without a UDP handshake answer before trying TLS. */
   udpTimeoutSec: number;
   tlsFallback: boolean;
+  /**
+   * Seconds without any handshake answer, with no other transport to try
+   * (TLS fallback off), before the tunnel reports `handshake_timeout` so the
+   * engine applies the fail mode; it keeps handshaking in the background.
+   * Absent or 0: only WireGuard's own 90 s give-up reports it.
+   */
+  giveUpSec?: number;
   /** Edge DNS server and the domains it serves, when the policy has them. */
   dns: { server: string; domains: string[] } | null;
   /** The pinned edge CA (PEM): the TLS fallback trusts only this. */
@@ -62,7 +69,11 @@ export type TunnelEvent =
     /** True when the edge stopped answering (not a teardown we asked for). */
     edgeSilent?: boolean;
   }
-  | { type: "handshake_timeout" };
+  | {
+    type: "handshake_timeout";
+    /** Why, when the tunnel can say more than "no answer" (e.g. which transport, how long). */
+    reason?: string;
+  };
 
 /** The data-plane port the engine drives. */
 export interface TunnelPort {

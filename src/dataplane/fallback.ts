@@ -48,6 +48,14 @@ export interface FallbackOptions {
   kick: () => void;
   /** Told about every transport change with a reason (logs, engine, console). */
   onChange?: (state: "udp" | "tls", reason: string) => void;
+  /**
+   * With no TLS to fall back to: how long handshakes may go unanswered
+   * before `onGiveUp` (once per outage; 0/absent: never). Handshakes go on
+   * afterwards, so the tunnel forms by itself when the path comes back.
+   */
+  giveUpMs?: number;
+  /** Told once per outage when `giveUpMs` passed without an answer. */
+  onGiveUp?: (waitedMs: number) => void;
 }
 
 /** Picks UDP or TLS for one peer; start() it after the pump runs. */
@@ -61,6 +69,9 @@ export class TransportFallback {
   #timer: ReturnType<typeof setInterval> | null = null;
   #tlsEp: Endpoint | null = null;
   #offEvents: (() => void) | null = null;
+  /** Since when handshakes go unanswered (reset only by a completed one). */
+  #unansweredSince: number | null = null;
+  #gaveUp = false;
 
   /** Creates the selector in the UDP state. */
   constructor(opts: FallbackOptions) {
@@ -108,6 +119,8 @@ export class TransportFallback {
   /** Call when the device reports handshake_complete for this peer. */
   onHandshakeComplete(): void {
     this.#inflightSince = null;
+    this.#unansweredSince = null;
+    this.#gaveUp = false;
     const ep = this.#o.peer.endpoint;
     if (this.#state === "tls" && ep?.transport === "udp") {
       this.#state = "udp";
@@ -123,6 +136,9 @@ export class TransportFallback {
   tick(): void {
     const now = this.#o.clock.monotonic();
     const { peer, device } = this.#o;
+    if (this.#state === "udp" && this.#o.tls === null && this.#o.giveUpMs) {
+      this.#watchGiveUp(now);
+    }
     if (this.#state === "udp") {
       if (peer.handshake) {
         if (this.#inflightSince === null) this.#inflightSince = now;
@@ -139,6 +155,28 @@ export class TransportFallback {
     } else if (this.#state === "tls" && now >= this.#nextProbe) {
       this.#nextProbe = now + this.#o.probeIntervalMs;
       if (device.initiateHandshake(peer, this.#o.udp, true)) this.#o.kick();
+    }
+  }
+
+  /**
+   * UDP is the only transport: after giveUpMs unanswered, say so once, and
+   * keep a handshake in flight (WireGuard stops its own after 90 s) so the
+   * tunnel comes back as soon as UDP passes again.
+   */
+  #watchGiveUp(now: number): void {
+    const { peer, device } = this.#o;
+    if (peer.handshake) this.#unansweredSince ??= now;
+    if (this.#unansweredSince === null) return;
+    const waited = now - this.#unansweredSince;
+    if (!this.#gaveUp && waited >= this.#o.giveUpMs!) {
+      this.#gaveUp = true;
+      log.warn("No handshake answer over UDP and no TLS fallback; giving up for now", {
+        waitedMs: Math.round(waited),
+      });
+      this.#o.onGiveUp?.(waited);
+    }
+    if (this.#gaveUp && !peer.handshake && device.initiateHandshake(peer, undefined, true)) {
+      this.#o.kick();
     }
   }
 

@@ -87,6 +87,13 @@ export class Engine {
   readonly #edgeNames: EdgeNames;
   /** Ends the engine-lifetime loops (edge name re-resolution). */
   #life: AbortController | null = null;
+  /**
+   * The tunnel gave up handshaking (no transport answers) though the edge's
+   * API may answer: an "edge reachable" then is no reason to leave the fail
+   * mode (it would only black-hole traffic until the next give-up). The
+   * tunnel keeps trying and reports "up" itself.
+   */
+  #tunnelGaveUp = false;
 
   constructor(deps: EngineDeps) {
     this.#d = deps;
@@ -165,7 +172,7 @@ export class Engine {
         this.#checkSkew();
         this.#aware?.reachable();
         const k = this.#runner.state.kind;
-        if (k === "fail_open" || k === "fail_closed" || k === "error") {
+        if (k === "error" || ((k === "fail_open" || k === "fail_closed") && !this.#tunnelGaveUp)) {
           this.#enqueue({ type: "edge_reachable" });
         }
       },
@@ -197,14 +204,22 @@ export class Engine {
     this.#aware = this.#makeAwareness();
     this.#unsubs.push(this.#d.tunnel.onEvent((e) => {
       if (e.type === "up") {
+        this.#tunnelGaveUp = false;
         this.#aware?.reachable();
         this.#enqueue({ type: "tunnel_up", transport: e.transport, reason: e.reason });
       } else if (e.type === "down") {
         this.#enqueue({ type: "tunnel_down", reason: e.reason });
         if (e.edgeSilent) this.#aware?.failed(e.reason);
       } else {
-        this.#aware?.failed("No handshake answer from the edge on any transport");
-        this.#enqueue({ type: "handshake_timeout", mode: this.#failOpen().edgeUnreachable });
+        // The tunnel itself cannot form (the edge's API may well answer):
+        // only the tunnel coming up, or another network, ends this episode.
+        this.#tunnelGaveUp = true;
+        this.#aware?.failed(e.reason ?? "No handshake answer from the edge on any transport");
+        this.#enqueue({
+          type: "handshake_timeout",
+          mode: this.#failOpen().edgeUnreachable,
+          reason: e.reason,
+        });
       }
     }));
     this.#unsubs.push(
@@ -502,6 +517,7 @@ export class Engine {
   }
 
   async #bringUp(): Promise<void> {
+    this.#tunnelGaveUp = false;
     await this.#edgeNames.refresh(this.#enrollment?.endpoints ?? []);
     const cfg = this.#tunnelConfig();
     if (!cfg) {
@@ -551,7 +567,12 @@ export class Engine {
   /** Routes, MTU or DNS changed while the tunnel runs: reconfigure it (routes as a diff). */
   async #reconfigure(why: string): Promise<void> {
     const k = this.#runner.state.kind;
-    if ((k === "connected" || k === "connecting") && this.#lastTunnelConfig) {
+    // In a fail mode the tunnel keeps trying in the background (its routes are
+    // held back by the fail mode): a new policy, e.g. TLS fallback turned on,
+    // must reach it, or it would go on trying the old way.
+    const tunnelled = k === "connected" || k === "connecting" || k === "fail_open" ||
+      k === "fail_closed";
+    if (tunnelled && this.#lastTunnelConfig) {
       const cfg = this.#tunnelConfig();
       if (cfg && configFingerprint(cfg) !== this.#lastTunnelConfig) {
         log.info(`${why}: reconfiguring`);
@@ -576,7 +597,11 @@ export class Engine {
   async #reevaluateNetwork(change: NetworkChangeInfo): Promise<void> {
     if (this.#runner.stopped) return;
     this.#aware?.networkChanged(change.newNetwork);
-    if (change.newNetwork) this.#renewClient();
+    if (change.newNetwork) {
+      // Another network is a new chance for the tunnel too.
+      this.#tunnelGaveUp = false;
+      this.#renewClient();
+    }
     // Another network may answer the edge's name differently.
     await this.#refreshEdgeNames("network change").catch((e) =>
       log.warn("Cannot re-resolve the edge host", { error: (e as Error).message })
@@ -650,6 +675,7 @@ export class Engine {
       if (a.type === "captive_detected") void this.captiveDetected();
       else if (a.type === "captive_cleared") void this.captiveCleared();
       else if (a.type === "cancel_captive_timer") this.#captive.cancel();
+      else if (a.event.type === "edge_reachable" && this.#tunnelGaveUp) continue;
       else this.#enqueue(a.event);
     }
   }

@@ -128,7 +128,7 @@ export function transitionNotices(
     notice(
       "security_off",
       "error",
-      `Internet security off (fail-open): the edge cannot be reached${
+      `Internet security off (fail-open): you are NOT protected — the edge cannot be reached${
         to.reason ? ` (${to.reason})` : ""
       }. Traffic goes direct, unprotected, until the edge answers again; retrying in the background.`,
       { reason: to.reason ?? null },

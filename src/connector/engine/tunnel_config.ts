@@ -57,6 +57,9 @@ export function tunnelConfig(
     privateKey,
     udpTimeoutSec: fwd.udpTimeoutSec,
     tlsFallback: fwd.tlsFallback,
+    // No fallback left: the profile's UDP timeout once per retry the fail-open
+    // settings allow, then the fail mode (direct or blocked) applies.
+    giveUpSec: fwd.udpTimeoutSec * p.appProfile.failOpen.retries,
     dns: p.edgeDns ? { server: p.edgeDns, domains: p.edgeDnsDomains } : null,
     caPem: e.caPem,
   };

@@ -247,3 +247,55 @@ Deno.test("engine: an edited trusted-network criterion is explained at once, in 
     });
   }
 });
+
+Deno.test("engine: a tunnel that cannot form applies the fail mode and stays there until it forms", async (t) => {
+  const REASON =
+    "UDP handshakes to 192.0.2.1:4443 went unanswered for 10 s and TLS fallback is off";
+  const rows = [
+    { mode: "direct", state: "fail_open", notice: "security_off", told: /NOT protected/ },
+    { mode: "blocked", state: "fail_closed", notice: "traffic_blocked", told: /Traffic blocked/ },
+  ] as const;
+  for (const row of rows) {
+    await t.step(`${row.mode} → ${row.state}`, async () => {
+      const s = await setup({ heartbeatSec: 30 });
+      s.edge.configure = (c) => (c.policy = makeBundle("v1", {
+        forwarding: { name: "fp", tlsFallback: false, udpTimeoutSec: 5 },
+        failOpen: { edgeUnreachable: row.mode, retries: 2 },
+      }));
+      s.tunnel.autoUp = null;
+      try {
+        await s.engine.start();
+        await until("connecting", () => s.engine.state.kind === "connecting");
+        assert.equal(s.tunnel.configs.at(-1)?.giveUpSec, 10, "UDP timeout × retries");
+        s.tunnel.emit({ type: "handshake_timeout", reason: REASON });
+        await until(row.state, () => s.engine.state.kind === row.state);
+        await until(`fail mode ${row.mode}`, () => s.tunnel.failMode === row.mode);
+        assert.equal(s.engine.state.reason, REASON);
+        const told = s.store.listNotifications({ type: row.notice, limit: 1 })[0];
+        assert.match(told.message, row.told);
+        assert.ok(told.message.includes(REASON), told.message);
+        // The edge's API answers (heartbeats go through): no flapping back to a black hole.
+        const bringUps = s.tunnel.configs.length;
+        await s.timers.advance(120_000);
+        assert.ok(s.edge.last!.count("heartbeat") >= 3);
+        assert.equal(s.engine.state.kind, row.state, "still in the fail mode");
+        assert.equal(s.tunnel.configs.length, bringUps, "the tunnel was left to retry on its own");
+        // The admin turns TLS fallback on: the tunnel retrying in the background gets it.
+        s.edge.last!.policy = makeBundle("v2", {
+          forwarding: { name: "fp", tlsFallback: true, udpTimeoutSec: 5 },
+          failOpen: { edgeUnreachable: row.mode, retries: 2 },
+        });
+        await s.engine.updatePolicy();
+        await until("reconfigured", () => s.tunnel.configs.length > bringUps);
+        assert.equal(s.tunnel.configs.at(-1)?.tlsFallback, true);
+        assert.equal(s.engine.state.kind, row.state, "until it forms");
+        // The tunnel forms in the background: protected again.
+        s.tunnel.emit({ type: "up", transport: "udp" });
+        await until("connected", () => s.engine.state.kind === "connected");
+        assert.equal(s.tunnel.failMode, null);
+      } finally {
+        await s.close();
+      }
+    });
+  }
+});
