@@ -29,6 +29,7 @@ import { LocalProxy, type LocalProxyOptions } from "./local_proxy.ts";
 import { PacCache } from "./pac_cache.ts";
 import type { EngineState } from "./engine_state.ts";
 import { ZdxRunner } from "../zdx/runner.ts";
+import { physicalInterface, probeWebDirect } from "../zdx/direct_probe.ts";
 import { probeWeb } from "../zdx/web_probe.ts";
 import { dnsProbe } from "./liveness.ts";
 
@@ -210,7 +211,7 @@ export async function startConnector(
       { refreshSec: 30, ...config.dlp, mode: dlpMode, dataDir, clock: ports.clock },
     );
     dlp?.start();
-    const zdx = startZdx(engine, store, identity, ports.edge);
+    const zdx = startZdx(engine, store, identity, ports.edge, config.tunnelInterface ?? "pcc0");
     let stopped = false;
     const browserSignIn = new BrowserSignIn(
       () => config.enrollmentKey,
@@ -301,6 +302,7 @@ function startZdx(
   store: ConnectorState,
   identity: DeviceIdentity,
   edge: EdgeApiFactory,
+  tunnelInterface: string,
 ) {
   let client: { key: string; api: EdgeApi } | null = null;
   const upload = new ZdxUploader(() => {
@@ -319,6 +321,12 @@ function startZdx(
   const runner = new ZdxRunner({
     onResult: (r) => upload.push(r),
     probe: (t) => probeWeb(t),
+    // For comparison, while the probe goes through the tunnel: the same URL over the
+    // physical interface (src/zdx/direct_probe.ts).
+    direct: async (t) =>
+      engine.state.kind === "connected"
+        ? probeWebDirect(t, await physicalInterface(tunnelInterface))
+        : null,
     edgeRtt: async () => {
       const e = store.getEnrollment();
       if (!e || engine.state.kind !== "connected") return null;

@@ -12,6 +12,7 @@ import { systemTimers, type TimerId, type Timers } from "../clock.ts";
 import type { ZdxProbe } from "../policy/types.ts";
 import { type Band, deviceScore, type ProbeSample, scoreSample, type ZdxHop } from "./score.ts";
 import type { WebProbeResult, WebProbeTarget } from "./web_probe.ts";
+import type { DirectProbeResult } from "./direct_probe.ts";
 
 /** Results kept per probe. */
 export const HISTORY_LIMIT = 1440;
@@ -35,11 +36,19 @@ export interface ZdxResult extends WebProbeResult {
   band: Band;
   z: number | null;
   worstHop: ZdxHop | null;
+  /**
+   * The same URL fetched outside the tunnel right after, for comparison
+   * (null: no direct probe configured). Shown beside the result, never
+   * scored: the score is the experience through the tunnel.
+   */
+  direct: DirectProbeResult | null;
 }
 
 /** What the loop needs. */
 export interface ZdxRunnerDeps {
   probe: (t: WebProbeTarget) => Promise<WebProbeResult>;
+  /** The direct run for comparison (outside the tunnel); absent: none. */
+  direct?: (t: WebProbeTarget) => Promise<DirectProbeResult | null>;
   /** The tunnel's current round trip to the edge (null: not tunnelled or unknown). */
   edgeRtt: () => Promise<number | null>;
   timers?: Timers;
@@ -101,6 +110,10 @@ export class ZdxRunner {
       this.#d.probe({ url: p.url, timeoutMs: p.timeoutMs }),
       this.#d.edgeRtt().catch(() => null),
     ]);
+    // After the tunnelled run, not beside it: the two would share the link and skew each other.
+    const direct = this.#d.direct
+      ? await this.#d.direct({ url: p.url, timeoutMs: p.timeoutMs }).catch(() => null)
+      : null;
     const history = this.#history.get(p.name) ?? [];
     const sample: ProbeSample = { ok: r.ok, status: r.status, phases: r.phases, edgeRttMs: rtt };
     const s = scoreSample(sample, history);
@@ -112,6 +125,7 @@ export class ZdxRunner {
       band: s.band,
       z: s.z,
       worstHop: s.worstHop,
+      direct,
     };
     // A result counts only while its probe is still configured.
     if (this.#probes.some((x) => x.name === p.name)) {

@@ -20,6 +20,7 @@ function result(at: number): ZdxResult {
     band: "good",
     z: null,
     worstHop: null,
+    direct: null,
   };
 }
 

@@ -14,7 +14,7 @@
  */
 import assert from "node:assert/strict";
 import { canUseNetns, NetnsLab, waitUntil } from "./netns.ts";
-import { adminLogin, DENO, EDGE_IP, type Roles, startRoles } from "./roles.ts";
+import { adminLogin, CONN_IP, DENO, EDGE_IP, type Roles, startRoles } from "./roles.ts";
 
 const DELAY_LINE = new URL("./tools/delay_line.ts", import.meta.url).pathname;
 const WEB_IP = "198.19.9.80";
@@ -36,11 +36,24 @@ Deno.test({
       await lab.exec(rtr, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
       await lab.exec(edgeNs, ["ip", "route", "add", "198.19.9.0/24", "via", "198.18.0.254"]);
       await lab.exec(inet, ["ip", "route", "add", "default", "via", "198.19.9.1"]);
+      // The server notes whose address it sees: the edge's (tunnelled traffic is
+      // masqueraded there) or the connector's own (the direct run, plainly routed).
+      const seenLog = `${dir}/web-seen.log`;
       lab.spawn(inet, [
         DENO,
         "eval",
-        `Deno.serve({ hostname: "${WEB_IP}", port: 80 }, () => new Response("portal home"))`,
+        `Deno.serve({ hostname: "${WEB_IP}", port: 80 }, (_q, i) => {
+          Deno.writeTextFileSync(${
+          JSON.stringify(seenLog)
+        }, i.remoteAddr.hostname + "\\n", { append: true });
+          return new Response("portal home");
+        })`,
       ]);
+      // A plain route from the connector's network to the internet, beside the tunnel,
+      // for the direct run (curl bound to eth0): conn → edge (forwarding) → router.
+      await lab.exec(rtr, ["ip", "route", "add", "192.0.2.0/24", "via", "198.18.0.1"]);
+      await lab.exec(edgeNs, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+      await lab.exec(connNs, ["ip", "route", "add", "default", "via", EDGE_IP]);
       // The router's slow link: traffic for the server goes into the delay line, and what
       // it hands back (arriving from it) is routed on to eth2 by table 100.
       const dly = `${lab.prefix}d`.slice(0, 15);
@@ -119,6 +132,24 @@ Deno.test({
       );
       assert.equal(p.latest.address, `${WEB_IP}:80`);
       assert.equal(typeof p.latest.edgeRttMs, "number", "measured through the tunnel");
+      // The direct run for comparison: over eth0, outside the tunnel, seen at the server.
+      await waitUntil(
+        "a direct run",
+        async () => (p = await zdx())?.latest?.direct?.ok,
+        30_000,
+        500,
+      );
+      const d = p.latest.direct;
+      assert.equal(d.via, "eth0", JSON.stringify(d));
+      assert.equal(d.status, 200);
+      assert.equal(d.address, `${WEB_IP}:80`);
+      assert.equal(typeof d.phases.total, "number");
+      const seen = new Set((await Deno.readTextFile(seenLog)).split("\n").filter(Boolean));
+      assert.ok(seen.has("198.18.0.1"), `tunnelled, masqueraded by the edge: ${[...seen]}`);
+      assert.ok(seen.has(CONN_IP), `direct, from the connector itself: ${[...seen]}`);
+      console.log(
+        `tunnelled total ${p.latest.phases.total} ms, direct total ${d.phases.total} ms over ${d.via}`,
+      );
       const before = p.latest.phases.connect;
 
       await setDelay(150);

@@ -78,3 +78,38 @@ Deno.test("zdx runner: history is bounded", async () => {
   assert.equal(r.status().probes[0].series.length, HISTORY_LIMIT);
   r.stop();
 });
+
+Deno.test("zdx runner: the direct run rides along after the tunnelled one, never scored", async () => {
+  const timers = new ManualTimers();
+  const web = new FakeWeb();
+  const order: string[] = [];
+  const tunnelled = (t: WebProbeTarget) => {
+    order.push("tunnel");
+    return web.probe(t);
+  };
+  const direct = async (t: WebProbeTarget) => {
+    order.push("direct");
+    // A direct path that fails scores nothing: the tunnelled result stays Good.
+    return {
+      ...(await web.probe(t)),
+      ok: false,
+      status: null,
+      phases: null,
+      error: "refused",
+      via: "eth0",
+    };
+  };
+  const r = new ZdxRunner({ probe: tunnelled, direct, edgeRtt: () => Promise.resolve(10), timers });
+  r.configure([probe("portal", "https://portal.example/")]);
+  await timers.advance(30_000);
+  const latest = r.status().probes[0].latest!;
+  assert.deepEqual(order.slice(0, 4), ["tunnel", "direct", "tunnel", "direct"]);
+  assert.equal(latest.direct?.via, "eth0");
+  assert.equal(latest.direct?.error, "refused");
+  assert.equal(latest.band, "good");
+  // Without a direct probe configured there is none.
+  const plain = new ZdxRunner({ probe: web.probe, edgeRtt: () => Promise.resolve(null), timers });
+  assert.equal((await plain.runOnce(probe("wiki", "https://wiki/"))).direct, null);
+  r.stop();
+  plain.stop();
+});

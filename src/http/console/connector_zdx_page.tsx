@@ -121,6 +121,46 @@ export function ZdxPage(props: { t: Translate; lang: Lang; z: ZdxStatus; now: nu
           })}
         />
       </Card>
+      <Card title={t("zdx.direct")} wide>
+        <p class="hint">{t("zdx.direct.hint")}</p>
+        <Table
+          id="zdx-direct-table"
+          caption={t("zdx.direct")}
+          head={[
+            t("zdx.col.probe"),
+            t("zdx.col.via"),
+            "DNS",
+            "TCP",
+            "TLS",
+            "TTFB",
+            t("zdx.col.total"),
+            t("zdx.col.status"),
+            t("zdx.col.tunnel_cost"),
+          ]}
+          empty={t("zdx.none")}
+          rowIds={z.probes.map((p) => `zdx-direct-${p.name.replace(/[^A-Za-z0-9_-]/g, "_")}`)}
+          rows={z.probes.map((p) => {
+            const d = p.latest?.direct ?? null;
+            const tunnelled = p.latest?.phases?.total;
+            const cost = d?.phases && tunnelled !== undefined
+              ? `${tunnelled - d.phases.total >= 0 ? "+" : "−"}${
+                Math.round(Math.abs(tunnelled - d.phases.total))
+              } ms`
+              : "—";
+            return [
+              probeName(p.name, p.url),
+              d?.via ?? "—",
+              ms(d?.phases?.dns),
+              ms(d?.phases?.connect),
+              ms(d?.phases?.tls),
+              ms(d?.phases?.ttfb),
+              ms(d?.phases?.total),
+              d ? (d.status === null ? (d.error ?? "—") : String(d.status)) : t("zdx.direct.none"),
+              cost,
+            ];
+          })}
+        />
+      </Card>
       <Card title={t("zdx.chart")} wide>
         <Chart id="zdx-chart" label={t("zdx.chart")} spec={chart} />
       </Card>
