@@ -165,8 +165,12 @@ export class TransportFallback {
    */
   #watchGiveUp(now: number): void {
     const { peer, device } = this.#o;
-    if (peer.handshake) this.#unansweredSince ??= now;
-    if (this.#unansweredSince === null) return;
+    if (!peer.handshake && !this.#gaveUp) {
+      // Nothing in flight (answered, or dropped by the protocol's own rules): not an outage.
+      this.#unansweredSince = null;
+      return;
+    }
+    this.#unansweredSince ??= now;
     const waited = now - this.#unansweredSince;
     if (!this.#gaveUp && waited >= this.#o.giveUpMs!) {
       this.#gaveUp = true;
