@@ -179,14 +179,26 @@ Deno.test({
               async () => (await seen()) === row.seen(tunnelAddr),
               20_000,
             );
-            // The edge keeps answering over TCP meanwhile (reachability probes, heartbeats):
-            // that must not flap it back to a black-holing "connecting". Two fresh probes.
+            // The edge keeps answering over TCP meanwhile (heartbeats report the state to
+            // it): that must not flap the connector back into a black-holing "connecting".
+            // Two heartbeats the edge received while the connector was in the fail state.
+            const device = async () =>
+              (await api("/api/v1/admin/devices")).devices.find((x: { hostname: string }) =>
+                x.hostname === "roles-ws"
+              ) as { reportedState: string | null; lastSeenAt: string | null };
+            let seenAt = started;
             for (let i = 0; i < 2; i++) {
-              const probe = (await status()).awareness?.lastProbe;
               await waitUntil(
-                "a reachability probe while in the fail state",
-                async () => (await status()).awareness?.lastProbe !== probe,
-                45_000,
+                `heartbeat ${i + 1} in the fail state`,
+                async () => {
+                  const x = await device();
+                  const at = Date.parse(x.lastSeenAt ?? "");
+                  if (x.reportedState !== row.state || !(at > seenAt)) return false;
+                  seenAt = at;
+                  return true;
+                },
+                75_000,
+                1000,
               );
             }
             const after = (await notifications()).filter((x) => x.id > mark);
@@ -205,6 +217,8 @@ Deno.test({
             );
             await waitUntil("protected again", async () => (await seen()) === tunnelAddr, 20_000);
             console.log(`  ${row.mode}: connected again ${Date.now() - back} ms after UDP passed`);
+          } catch (e) {
+            throw new Error(`${(e as Error).message}\n${await r.logs()}`);
           } finally {
             await allowUdp();
           }
