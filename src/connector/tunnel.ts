@@ -583,6 +583,7 @@ export class ConnectorTunnel implements TunnelPort {
           }
         },
         onAlive: () => {
+          a.fallback?.onPathAlive();
           // Answers again without a new handshake (the path came back, e.g.
           // after a roam): the session is fine, so the tunnel is up again.
           if (a.transport === null && this.#a === a && a.peer.endpoint) {

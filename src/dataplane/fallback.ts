@@ -132,6 +132,16 @@ export class TransportFallback {
     }
   }
 
+  /**
+   * Call when the peer answers through the tunnel again without a new
+   * handshake (the session outlived a short outage): the outage is over,
+   * and the next one is told again.
+   */
+  onPathAlive(): void {
+    this.#unansweredSince = null;
+    this.#gaveUp = false;
+  }
+
   /** Runs the timing rules; called every 250 ms (exposed for tests). */
   tick(): void {
     const now = this.#o.clock.monotonic();

@@ -79,3 +79,13 @@ Deno.test("fallback: with a TLS target it never gives up (TLS is tried instead)"
   s.dead(30_000);
   assert.deepEqual(s.gaveUp, []);
 });
+
+Deno.test("fallback: an outage the session outlives (answers again, no new handshake) ends the give-up", () => {
+  const s = setup(false);
+  s.dead(10_500);
+  assert.equal(s.gaveUp.length, 1);
+  s.fb.onPathAlive();
+  // The next outage is told again.
+  s.dead(10_500);
+  assert.equal(s.gaveUp.length, 2);
+});
