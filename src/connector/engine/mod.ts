@@ -211,9 +211,11 @@ export class Engine {
         this.#enqueue({ type: "tunnel_down", reason: e.reason });
         if (e.edgeSilent) this.#aware?.failed(e.reason);
       } else {
-        // The tunnel itself cannot form (the edge's API may well answer):
-        // only the tunnel coming up, or another network, ends this episode.
-        this.#tunnelGaveUp = true;
+        // The tunnel gave up with no transport left (it says why; the edge's
+        // API may well answer): only the tunnel coming up, or another
+        // network, ends this episode. WireGuard's own 90 s give-up (no
+        // reason) keeps the older behaviour: an answering edge retries.
+        if (e.reason) this.#tunnelGaveUp = true;
         this.#aware?.failed(e.reason ?? "No handshake answer from the edge on any transport");
         this.#enqueue({
           type: "handshake_timeout",
