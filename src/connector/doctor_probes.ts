@@ -39,6 +39,7 @@ export interface ConnectorDoctorDeps {
 const NO_TUNNEL = new Set([
   "unenrolled",
   "authenticating",
+  "signin_required",
   "disabled",
   "trusted_network",
   "captive_portal",

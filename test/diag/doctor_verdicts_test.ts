@@ -84,6 +84,16 @@ const SCENARIOS: [string, Change, Hop, string][] = [
     "not_enrolled",
   ],
   [
+    "sign-in lapsed (re-authentication every N hours)",
+    (f) => {
+      f.service = { running: true, state: "signin_required", description: "Sign-in required" };
+      f.tunnel = { ...f.tunnel!, state: "signin_required", wanted: false, handshakeAgeMs: null };
+      f.identity!.lastError = "The sign-in of ana@corp.example ended";
+    },
+    "identity",
+    "signin_required",
+  ],
+  [
     "clock skew (stuck authenticating)",
     (f) => {
       f.clock = { skewMs: -3_600_000, source: "edge" };

@@ -73,6 +73,19 @@ export function identityVerdict(f: DoctorFacts): Verdict {
       'Enrol it with a key from the edge admin ("portcullis connect --key-file FILE").',
     );
   }
+  // Re-authentication lapsed: the enrolment stays, the tunnel waits for the user.
+  if (f.service?.state === "signin_required") {
+    return v(
+      "identity",
+      "fault",
+      "signin_required",
+      `Device ${i.deviceId} is enrolled, but its user's sign-in ended${
+        i.lastError ? ` (${i.lastError})` : ""
+      }; the edge keeps it out of the tunnel until the user signs in again.`,
+      "Sign in again: the connector console's Private Access tab (Sign in), or restart " +
+        '"portcullis connect --email USER@DOMAIN" on a box without a browser. The device keeps its enrolment.',
+    );
+  }
   if (i.replacedReason) {
     return v(
       "identity",
