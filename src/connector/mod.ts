@@ -304,19 +304,8 @@ function startZdx(
   edge: EdgeApiFactory,
   tunnelInterface: string,
 ) {
-  let client: { key: string; api: EdgeApi } | null = null;
-  const upload = new ZdxUploader(() => {
-    const e = store.getEnrollment();
-    const credential = identity.credential;
-    if (!e || !credential) return null;
-    const key = `${e.apiUrl}\n${e.deviceId}`;
-    if (client?.key !== key) {
-      client?.api.close();
-      client = { key, api: edge.client(e.apiUrl, e.caPem) };
-    }
-    client.api.setCredentials(credential, identity.fingerprintHash);
-    return client.api;
-  });
+  const client = edgeClientFor(store, identity, edge);
+  const upload = new ZdxUploader(() => client.get());
   upload.start();
   const runner = new ZdxRunner({
     onResult: (r) => upload.push(r),
@@ -351,7 +340,7 @@ function startZdx(
       clearInterval(timer);
       runner.stop();
       upload.stop();
-      client?.api.close();
+      client.close();
     },
   };
 }
