@@ -24,8 +24,6 @@ import {
   type CategoryLists,
   CategoryName,
   HostPattern,
-  isCategoryName,
-  parseCategoryList,
   UrlPolicy,
   UrlRule,
 } from "../proxy/url_policy.ts";
@@ -59,27 +57,14 @@ export const SHIPPED_CATEGORIES = fileURLToPath(
   new URL("../../fixtures/url_categories", import.meta.url),
 );
 
-/** Reads category lists: shipped ones, then the data directory's copies over them. */
-export async function loadCategories(dirs: string[]): Promise<Map<string, string[]>> {
-  const out = new Map<string, string[]>();
-  for (const dir of dirs) {
-    let entries: Deno.DirEntry[];
-    try {
-      entries = [...Deno.readDirSync(dir)];
-    } catch {
-      continue;
-    }
-    for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
-      if (!e.isFile || !e.name.endsWith(".txt")) continue;
-      const name = e.name.slice(0, -4);
-      if (!isCategoryName(name)) {
-        log.warn("Skipping a category file with a bad name", { file: e.name });
-        continue;
-      }
-      out.set(name, parseCategoryList(name, await Deno.readTextFile(`${dir}/${e.name}`)));
-    }
-  }
-  return out;
+/**
+ * Reads category lists once: shipped ones, then the data directory's copies
+ * over them (the same reading as the edge's live CategorySource, for callers
+ * that want fixed lists).
+ */
+export function loadCategories(dirs: string[]): Promise<Map<string, string[]>> {
+  const lists = CategorySource.load(dirs, { monotonic: () => 0 }).current();
+  return Promise.resolve(new Map([...lists].map(([name, hosts]) => [name, [...hosts]])));
 }
 
 /** URL rules, categories, the web log and inline upload inspection. */
