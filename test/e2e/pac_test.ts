@@ -13,13 +13,13 @@
  * /etc/profile.d/portcullis-proxy.sh; Chromium, started with the environment
  * that file sets, loads both hosts, and the ORIGIN says who came: the
  * workstation's own address for the DIRECT host, the edge for the other (in
- * the web log with the device). Traffic that ignores the PAC goes direct (no
- * full tunnel). Back to "tunnel", the file and the listener are gone; with the
+ * the web log with the user and the device). Traffic that ignores the PAC
+ * goes direct (no full tunnel). Back to "tunnel", the file and the listener are gone; with the
  * edge unreachable the cached PAC is still served.
  */
 import assert from "node:assert/strict";
 import { canUseNetns, NetnsLab, waitUntil } from "./netns.ts";
-import { ADDR, inNs, startWebLab } from "./web_lab.ts";
+import { ADDR, inNs, LAB_USER, startWebLab } from "./web_lab.ts";
 import { CHROMIUM, hasChromium } from "./chromium.ts";
 
 const TEMPLATE = `// The lab's PAC: one host direct, the rest through the edge.
@@ -151,10 +151,11 @@ Deno.test({
           ),
           proxied.slice(0, 400),
         );
-        await waitUntil("the proxied request in the web log with the device", async () => {
+        await waitUntil("the proxied request in the web log with the user", async () => {
           const e = (await api("/api/v1/admin/web/log?host=good.example.test")).entries ?? [];
-          return e.some((x: { path: string; deviceName: string; mode: string }) =>
-            x.path === "/pac-proxied" && x.deviceName === "workstation" && x.mode === "explicit"
+          return e.some((x: { path: string; deviceName: string; user: string; mode: string }) =>
+            x.path === "/pac-proxied" && x.deviceName === "workstation" &&
+            x.user === LAB_USER && x.mode === "explicit"
           );
         }, 10_000);
         const d = (await api("/api/v1/admin/web/log?host=dni.example.test")).entries ?? [];

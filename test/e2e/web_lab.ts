@@ -8,8 +8,9 @@
  *
  * A real edge (web proxy on, transparent redirect of tunnelled 80/443, the
  * internet's CA trusted for origins) and a real connector on the
- * workstation, enrolled and connected; the internet's origins come from
- * tools/web_origin.ts (its own CA, an expired certificate on .81, DNS for
+ * workstation, enrolled with a user key and connected once the local user
+ * LAB_USER signed in on its console (or with a machine key); the internet's
+ * origins come from tools/web_origin.ts (its own CA, an expired certificate on .81, DNS for
  * NAMES, and ports 8080/8443 that the redirect leaves alone, for the plain
  * NAT path). Returns an admin API client logged in on the edge.
  */
@@ -43,6 +44,67 @@ export const NAMES = [
 export const inNs = (ns: string, cmd: string[], stdin?: string) =>
   sh(["ip", "netns", "exec", ns, ...cmd], { check: false, stdin });
 
+/** The local user signed in on the workstation (unless the lab uses a machine key). */
+export const LAB_USER = "ana";
+
+/** A local user's credentials. */
+interface LabUser {
+  username: string;
+  password: string;
+  totpSecret: string;
+}
+
+/** The connector console inside the workstation's namespace. */
+const CONSOLE = "http://127.0.0.1:9080";
+
+/**
+ * Signs `u` in the way a person does: the connector console's local sign-in
+ * form (with the console's CSRF token from the page), posted with curl from
+ * the workstation. Retried until the console answers with its redirect: a
+ * TOTP code is accepted once, so a retry inside the same 30 s step waits for
+ * the next code.
+ */
+async function signInOnConsole(ws: string, u: LabUser): Promise<void> {
+  let csrf = "";
+  await waitUntil("the connector console's sign-in form", async () => {
+    const page = await inNs(ws, ["curl", "-s", "--max-time", "2", `${CONSOLE}/private-access`]);
+    csrf = /id="signin-local-form"[\s\S]*?name="_csrf" value="([^"]+)"/.exec(page.stdout)?.[1] ??
+      "";
+    return csrf !== "";
+  }, 45_000);
+  let last = "";
+  await waitUntil(
+    `${u.username} to sign in on the connector console`,
+    async () => {
+      const r = await inNs(ws, [
+        "curl",
+        "-s",
+        "--max-time",
+        "15",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} %{redirect_url}",
+        "--data-urlencode",
+        `_csrf=${csrf}`,
+        "--data-urlencode",
+        `username=${u.username}`,
+        "--data-urlencode",
+        `password=${u.password}`,
+        "--data-urlencode",
+        `totp=${totpAt(u.totpSecret, Date.now())}`,
+        `${CONSOLE}/signin/local`,
+      ]);
+      last = r.stdout;
+      return /^303 .*\/private-access$/.test(r.stdout);
+    },
+    70_000,
+    2_000,
+  ).catch((e) => {
+    throw new Error(`${(e as Error).message} (last answer: ${last})`);
+  });
+}
+
 /** An admin API call inside the edge's namespace; returns the parsed body. */
 export type AdminApi = (path: string, method?: string, body?: unknown) => Promise<any>;
 
@@ -50,6 +112,8 @@ export type AdminApi = (path: string, method?: string, body?: unknown) => Promis
 export interface WebLab {
   ns: { edge: string; ws: string; inet: string };
   api: AdminApi;
+  /** The user the workstation's device is bound to (null with a machine key). */
+  user: string | null;
   /** The internet's CA certificate (PEM file). */
   originCa: string;
   /** Runs a command as the connector's host sees it (its network and its trust stores). */
@@ -57,7 +121,11 @@ export interface WebLab {
 }
 
 /** Builds the topology, starts origins, edge and connector; logs go to `dir`. */
-export async function startWebLab(lab: NetnsLab, dir: string): Promise<WebLab> {
+export async function startWebLab(
+  lab: NetnsLab,
+  dir: string,
+  opts: { machine?: boolean } = {},
+): Promise<WebLab> {
   // ---- topology ----------------------------------------------------------
   const wan = await lab.ns("wan"), edge = await lab.ns("edge"), inet = await lab.ns("inet");
   const ws = await lab.ns("ws");
@@ -133,58 +201,6 @@ export async function startWebLab(lab: NetnsLab, dir: string): Promise<WebLab> {
       ])).code === 0,
     40_000,
   );
-  const keyFile = `${dir}/eng.key`;
-  await lab.exec(edge, [
-    DENO,
-    "run",
-    "-A",
-    MAIN,
-    "edge",
-    "key",
-    "create",
-    ...edgeArgs,
-    "--reusable",
-    "--group",
-    "engineering",
-    "--key-file",
-    keyFile,
-  ]);
-  // The connector installs the inspection CA when the profile consents: in a
-  // private mount namespace with copies of the trust stores, never the machine's.
-  detached(ws, "ws.log", [
-    "unshare",
-    "-m",
-    "--propagation",
-    "private",
-    "sh",
-    "-c",
-    privateTrustScript(`${dir}/ws-trust`, [
-      DENO,
-      "run",
-      "-A",
-      MAIN,
-      "connect",
-      "--key-file",
-      keyFile,
-      "--data-dir",
-      `${dir}/ws`,
-      "--hostname",
-      "workstation",
-      "--tun-interface",
-      wsTun,
-    ], `${dir}/ws.pid`),
-  ]);
-  await waitUntil("the connector to connect", async () => {
-    const r = await inNs(ws, [
-      "curl",
-      "-s",
-      "--max-time",
-      "2",
-      "http://127.0.0.1:9080/api/v1/status",
-    ]);
-    return /"state":"connected/.test(r.stdout);
-  }, 45_000);
-
   // ---- admin API -------------------------------------------------------------
   const admin = await Deno.readTextFile(`${dir}/edge/initial-admin.txt`);
   const password = admin.match(/password: (\S+)/)![1];
@@ -228,10 +244,90 @@ export async function startWebLab(lab: NetnsLab, dir: string): Promise<WebLab> {
     ]);
     return JSON.parse(r.stdout);
   };
+  // ---- the workstation's user and enrolment ---------------------------------
+  // By default the device is bound to a local user (password + TOTP) who
+  // signs in on the connector's console, as a person at the workstation
+  // would; `machine: true` enrols it with a machine key instead (no user).
+  const machine = opts.machine === true;
+  let user: LabUser | null = null;
+  if (!machine) {
+    const password = `pw-${crypto.randomUUID()}`;
+    const created = await api("/api/v1/admin/users", "POST", {
+      username: LAB_USER,
+      password,
+      groups: ["engineering"],
+    });
+    assert.ok(created.totp?.secret, `create user: ${JSON.stringify(created)}`);
+    user = { username: LAB_USER, password, totpSecret: created.totp.secret };
+  }
+  const keyFile = `${dir}/eng.key`;
+  await lab.exec(edge, [
+    DENO,
+    "run",
+    "-A",
+    MAIN,
+    "edge",
+    "key",
+    "create",
+    ...edgeArgs,
+    "--reusable",
+    ...(machine ? [] : ["--user"]),
+    "--group",
+    "engineering",
+    "--key-file",
+    keyFile,
+  ]);
+  // The connector installs the inspection CA when the profile consents: in a
+  // private mount namespace with copies of the trust stores, never the machine's.
+  detached(ws, "ws.log", [
+    "unshare",
+    "-m",
+    "--propagation",
+    "private",
+    "sh",
+    "-c",
+    privateTrustScript(`${dir}/ws-trust`, [
+      DENO,
+      "run",
+      "-A",
+      MAIN,
+      "connect",
+      "--key-file",
+      keyFile,
+      "--data-dir",
+      `${dir}/ws`,
+      "--hostname",
+      "workstation",
+      "--tun-interface",
+      wsTun,
+    ], `${dir}/ws.pid`),
+  ]);
+  if (user) await signInOnConsole(ws, user);
+  await waitUntil("the connector to connect", async () => {
+    const r = await inNs(ws, [
+      "curl",
+      "-s",
+      "--max-time",
+      "2",
+      "http://127.0.0.1:9080/api/v1/status",
+    ]);
+    return /"state":"connected/.test(r.stdout);
+  }, 45_000);
+  if (user) {
+    const name = user.username;
+    await waitUntil(`the edge to list the workstation under ${name}`, async () => {
+      const r = await api("/api/v1/admin/devices");
+      return (r.devices ?? []).some((d: { hostname: string; user: string | null }) =>
+        d.hostname === "workstation" && d.user === name
+      );
+    }, 10_000);
+  }
+
   const wsPid = Number(await Deno.readTextFile(`${dir}/ws.pid`));
   return {
     ns: { edge, ws, inet },
     api,
+    user: user?.username ?? null,
     originCa: `${dir}/ca.crt`,
     inWorkstation: (cmd) =>
       sh(["nsenter", "-t", String(wsPid), "-m", "-n", ...cmd], { check: false }),

@@ -10,7 +10,7 @@
  * - transparent (tunnelled 80 redirected by nftables) and explicit
  *   (`curl -x 100.64.0.1:3128`): a blocked host gets the block page naming
  *   the rule, an allowed one loads and the origin sees the edge; both in the
- *   web log with the device;
+ *   web log with the user and the device;
  * - SSL inspection on: the workstation sees a certificate issued by the
  *   edge's inspection CA (and it verifies against it), HTTP/2 works through
  *   it; a Do-Not-Inspect host shows the origin's own issuer; an origin with
@@ -21,7 +21,7 @@
  */
 import assert from "node:assert/strict";
 import { canUseNetns, NetnsLab, waitUntil } from "./netns.ts";
-import { ADDR, inNs, PROXY, startWebLab } from "./web_lab.ts";
+import { ADDR, inNs, LAB_USER, PROXY, startWebLab } from "./web_lab.ts";
 import { documents, haveLibreOffice } from "../dlp/documents.ts";
 
 /** curl in `ns`: body, HTTP status, exit code, HTTP version. */
@@ -71,7 +71,7 @@ Deno.test({
     });
     const docs = haveLibreOffice() ? documents() : null;
 
-    const { ns: { ws }, api, inWorkstation } = await startWebLab(lab, dir);
+    const { ns: { ws }, api, user, inWorkstation } = await startWebLab(lab, dir);
     const webLog = async (q: string) => (await api(`/api/v1/admin/web/log?${q}`)).entries;
     const step = async (name: string, fn: () => Promise<void>) => {
       if (!(await t.step(name, fn))) failed = true;
@@ -123,16 +123,24 @@ Deno.test({
       assert.equal(c.status, 200, "CONNECT without inspection passes the origin's TLS through");
     });
 
-    await step("both are in the web log with the device", async () => {
-      await waitUntil("the log entries", async () => {
-        const blocked = await webLog("host=blocked.example.test&action=block");
-        const good = await webLog("host=good.example.test&action=allow");
-        return blocked.some((e: { mode: string }) => e.mode === "transparent") &&
-          blocked.some((e: { mode: string }) => e.mode === "explicit") &&
-          good.some((e: { deviceName: string; bytesDown: number }) =>
-            e.deviceName === "workstation" && e.bytesDown > 0
-          );
+    await step("both are in the web log with the user and the device", async () => {
+      type Entry = { mode: string; deviceName: string; user: string | null; bytesDown: number };
+      // Each of blocked/allowed × transparent/explicit, attributed to the
+      // signed-in user, found through the log's own user filter.
+      const mine = (e: Entry) => e.user === LAB_USER && e.deviceName === "workstation";
+      await waitUntil("the log entries with the user", async () => {
+        const blocked: Entry[] = await webLog(
+          `host=blocked.example.test&action=block&user=${LAB_USER}`,
+        );
+        const good: Entry[] = await webLog(`host=good.example.test&action=allow&user=${LAB_USER}`);
+        return ["transparent", "explicit"].every((m) =>
+          blocked.some((e) => mine(e) && e.mode === m) &&
+          good.some((e) => mine(e) && e.mode === m && e.bytesDown > 0)
+        );
       }, 5_000);
+      assert.equal(user, LAB_USER);
+      const all: Entry[] = await webLog("host=blocked.example.test");
+      assert.ok(all.length > 0 && all.every(mine), JSON.stringify(all));
     });
 
     const insp = await api("/api/v1/admin/web/inspection", "PUT", {
