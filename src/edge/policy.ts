@@ -259,14 +259,11 @@ export class PolicyService {
     const key = `\u0000group:${group ?? ""}`;
     const hit = this.#cache.get(key);
     if (hit) return hit.bundle;
-    const subject: AccessSubject = {
-      deviceId: "",
-      deviceName: "(preview)",
-      user: null,
-      groups: group === null ? [] : [{ name: group, source: "machine" }],
-      machine: true,
-    };
-    const bundle = this.#build(group, { subject, posture: new Map(), now: this.clock.now() });
+    const bundle = this.#build(group, {
+      subject: previewSubject(group),
+      posture: new Map(),
+      now: this.clock.now(),
+    });
     this.#cache.set(key, { bundle, validUntil: Infinity });
     return bundle;
   }
@@ -282,14 +279,7 @@ export class PolicyService {
 
   /** The PAC file a machine device in `group` would get (the admin's preview). */
   pacForGroup(group: string | null): string | null {
-    const subject: AccessSubject = {
-      deviceId: "",
-      deviceName: "(preview)",
-      user: null,
-      groups: group === null ? [] : [{ name: group, source: "machine" }],
-      machine: true,
-    };
-    return this.#pac(this.bundleFor(group).appProfile, subject);
+    return this.#pac(this.bundleFor(group).appProfile, previewSubject(group));
   }
 
   /** Where devices find the edge's proxy and tunnel address (the PAC variables' source). */
@@ -365,6 +355,17 @@ export class PolicyService {
     const version = sha256Hex(JSON.stringify(content)).slice(0, 32);
     return { version, generatedAt: new Date(this.clock.now()).toISOString(), ...content };
   }
+}
+
+/** The subject of an admin's preview: a machine device of `group` with no posture results. */
+function previewSubject(group: string | null): AccessSubject {
+  return {
+    deviceId: "",
+    deviceName: "(preview)",
+    user: null,
+    groups: group === null ? [] : [{ name: group, source: "machine" }],
+    machine: true,
+  };
 }
 
 /** Forwarding actions the connector does not implement yet (none left since issue 12). */
