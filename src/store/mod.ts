@@ -5,6 +5,7 @@
  */
 import { SignInStateRepo } from "./repos/signin_state.ts";
 import { Database, type OpenOptions } from "./db.ts";
+import { type ChangeFeed, LocalFeed } from "./feed.ts";
 import {
   ApiTokensRepo,
   AuditRepo,
@@ -37,6 +38,7 @@ import {
 export type { SignInStateKind } from "./repos/signin_state.ts";
 
 export { Database, type OpenOptions, type SqlValue, StoreError } from "./db.ts";
+export { type ChangeFeed, LocalFeed } from "./feed.ts";
 export { type Migration, MIGRATIONS } from "./migrations.ts";
 export type {
   ApiTokenRecord,
@@ -158,7 +160,14 @@ export class Store {
   /** Sign-in flows in progress, grants, SAML request and assertion IDs (sealed, lapsing). */
   readonly signInState: SignInStateRepo;
 
-  constructor(readonly db: Database, sealer?: Sealer) {
+  /**
+   * Tells every edge sharing this database what changed (LISTEN/NOTIFY on
+   * PostgreSQL; in-process on SQLite, where this edge is the only one).
+   */
+  readonly feed: ChangeFeed;
+
+  constructor(readonly db: Database, sealer?: Sealer, feed: ChangeFeed = new LocalFeed()) {
+    this.feed = feed;
     this.settings = new SettingsRepo(db);
     this.users = new UsersRepo(db, sealer);
     this.sessions = new SessionsRepo(db);
@@ -204,6 +213,7 @@ export class Store {
 
   /** Closes the database. */
   close(): void {
+    void this.feed.close();
     this.db.close();
   }
 }
