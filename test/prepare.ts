@@ -43,6 +43,8 @@ export const TEST_PACKAGES: PackageSet = {
   // clock moved (libfaketime), and conntrack flushed so a DNAT applies at once.
   "faketime": "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
   "conntrack": "/usr/sbin/conntrack",
+  // The store's PostgreSQL backend is tested against a real server (src/store/pg/cluster.ts).
+  "postgresql": "/usr/lib/postgresql/15/bin/initdb",
 };
 
 /** Installs missing packages when root; returns the names still missing. */

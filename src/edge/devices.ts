@@ -525,7 +525,7 @@ export function checkSupportQuota(
 export function pruneSupportBundles(store: Store, deviceId: string, keep: number): number {
   return store.db.run(
     `DELETE FROM support_requests WHERE device_id = ? AND id NOT IN (
-       SELECT id FROM support_requests WHERE device_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?
+       SELECT id FROM support_requests WHERE device_id = ? ORDER BY created_at DESC, id DESC LIMIT ?
      )`,
     deviceId,
     deviceId,

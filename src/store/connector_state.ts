@@ -227,7 +227,7 @@ export class ConnectorState {
 
   /** Appends a notification and prunes the oldest beyond MAX_NOTIFICATIONS. */
   addNotification(n: Omit<Notification, "id">): Notification {
-    const { lastInsertRowid } = this.db.run(
+    const id = this.db.insert(
       "INSERT INTO notifications (ts, type, severity, message, data) VALUES (?, ?, ?, ?, ?)",
       n.ts,
       n.type,
@@ -235,17 +235,17 @@ export class ConnectorState {
       n.message,
       JSON.stringify(n.data),
     );
-    if (lastInsertRowid % 100 === 0) {
-      this.db.run("DELETE FROM notifications WHERE id <= ?", lastInsertRowid - MAX_NOTIFICATIONS);
+    if (id % 100 === 0) {
+      this.db.run("DELETE FROM notifications WHERE id <= ?", id - MAX_NOTIFICATIONS);
     }
-    return { ...n, id: lastInsertRowid };
+    return { ...n, id: id };
   }
 
   /** Lists notifications newest first, optionally by type or after an id. */
   listNotifications(q: NotificationQuery = {}): Notification[] {
     const limit = Math.max(1, Math.min(1000, Math.trunc(q.limit ?? 100)));
     const rows = this.db.all<Record<string, string | number>>(
-      `SELECT * FROM notifications WHERE (? IS NULL OR type = ?) AND id > ? ORDER BY id DESC LIMIT ?`,
+      `SELECT * FROM notifications WHERE (CAST(? AS TEXT) IS NULL OR type = ?) AND id > ? ORDER BY id DESC LIMIT ?`,
       q.type ?? null,
       q.type ?? null,
       Math.trunc(q.afterId ?? 0),

@@ -18,9 +18,9 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { PortcullisError } from "../errors.ts";
 import { type Migration, MIGRATIONS } from "./migrations.ts";
+import type { RunResult, SqlDatabase, SqlValue } from "./sql.ts";
 
-/** A value SQLite accepts as a bound parameter. */
-export type SqlValue = null | number | bigint | string | Uint8Array;
+export type { RunResult, SqlDatabase, SqlValue } from "./sql.ts";
 
 /** Options for `Database.open`. */
 export interface OpenOptions {
@@ -40,7 +40,8 @@ export class StoreError extends PortcullisError {
 }
 
 /** A SQLite connection with cached prepared statements and nested transactions. */
-export class Database {
+export class Database implements SqlDatabase {
+  readonly dialect = "sqlite";
   readonly path: string;
   #db: DatabaseSync;
   #stmts = new Map<string, StatementSync>();
@@ -130,10 +131,16 @@ export class Database {
     return s;
   }
 
-  /** Runs a statement; returns the number of changed rows and the last rowid. */
-  run(sql: string, ...params: SqlValue[]): { changes: number; lastInsertRowid: number } {
-    const r = this.statement(sql).run(...params);
-    return { changes: Number(r.changes), lastInsertRowid: Number(r.lastInsertRowid) };
+  /** Runs a statement; returns the number of changed rows. */
+  run(sql: string, ...params: SqlValue[]): RunResult {
+    return { changes: Number(this.statement(sql).run(...params).changes) };
+  }
+
+  /** Runs an INSERT and returns the new row's `id` (through RETURNING, as on PostgreSQL). */
+  insert(sql: string, ...params: SqlValue[]): number {
+    const row = this.get<{ id: number | bigint }>(`${sql} RETURNING id`, ...params);
+    if (!row) throw new StoreError("INSERT returned no row");
+    return Number(row.id);
   }
 
   /** Returns the first row or undefined. */

@@ -12,7 +12,10 @@
 export interface Migration {
   version: number;
   name: string;
+  /** The common dialect (SQLite as written; translated for PostgreSQL by pg/translate.ts). */
   sql: string;
+  /** PostgreSQL text, only where the translation cannot express the migration. */
+  pg?: string;
 }
 
 /** Every migration this program knows, ascending by version. */

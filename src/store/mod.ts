@@ -6,6 +6,9 @@
 import { SignInStateRepo } from "./repos/signin_state.ts";
 import { Database, type OpenOptions } from "./db.ts";
 import { type ChangeFeed, LocalFeed } from "./feed.ts";
+import { MIGRATIONS } from "./migrations.ts";
+import { PgDatabase } from "./pg/database.ts";
+import type { SqlDatabase } from "./sql.ts";
 import {
   ApiTokensRepo,
   AuditRepo,
@@ -38,6 +41,8 @@ import {
 export type { SignInStateKind } from "./repos/signin_state.ts";
 
 export { Database, type OpenOptions, type SqlValue, StoreError } from "./db.ts";
+export type { RunResult, SqlDatabase } from "./sql.ts";
+export { PgDatabase } from "./pg/database.ts";
 export { type ChangeFeed, LocalFeed } from "./feed.ts";
 export { type Migration, MIGRATIONS } from "./migrations.ts";
 export type {
@@ -166,7 +171,7 @@ export class Store {
    */
   readonly feed: ChangeFeed;
 
-  constructor(readonly db: Database, sealer?: Sealer, feed: ChangeFeed = new LocalFeed()) {
+  constructor(readonly db: SqlDatabase, sealer?: Sealer, feed: ChangeFeed = new LocalFeed()) {
     this.feed = feed;
     this.settings = new SettingsRepo(db);
     this.users = new UsersRepo(db, sealer);
@@ -218,8 +223,22 @@ export class Store {
   }
 }
 
-/** Opens (creating and migrating) the store at `path`; ":memory:" gives the test fake. */
+/** True for a PostgreSQL URL (postgres:// or postgresql://). */
+export function isPostgresUrl(path: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(path);
+}
+
+/**
+ * Opens (creating and migrating) the store at `path`: a SQLite file,
+ * ":memory:" (the test fake), or a postgres:// URL shared by several edges.
+ */
 export function openStore(path: string, opts: OpenOptions & { sealer?: Sealer } = {}): Store {
   const { sealer, ...dbOpts } = opts;
+  if (isPostgresUrl(path)) {
+    return new Store(
+      PgDatabase.open(path, { migrations: dbOpts.migrations ?? MIGRATIONS }),
+      sealer,
+    );
+  }
   return new Store(Database.open(path, dbOpts), sealer);
 }

@@ -1,6 +1,7 @@
 /** Store: migrations, pragmas, transactions, leases, cascades. */
 import assert from "node:assert/strict";
 import { Database, MIGRATIONS, openStore, StoreError } from "../../src/store/mod.ts";
+import { storeTest } from "./backends.ts";
 
 Deno.test("store: file database opens in WAL with foreign keys, migrations recorded once", async () => {
   const dir = await Deno.makeTempDir();
@@ -51,8 +52,8 @@ Deno.test("store: refuses a database newer than the program", async () => {
   }
 });
 
-Deno.test("store: transactions roll back on error, nest as savepoints, refuse async", () => {
-  const s = openStore(":memory:");
+storeTest("store: transactions roll back on error, nest as savepoints, refuse async", (open) => {
+  const s = open();
   assert.throws(() =>
     s.transaction(() => {
       s.settings.set("a", "1");
@@ -74,45 +75,48 @@ Deno.test("store: transactions roll back on error, nest as savepoints, refuse as
   assert.equal(s.db.inTransaction, false);
 });
 
-Deno.test("store: leases take the lowest free host, stop at the limit, cascade on delete", () => {
-  const s = openStore(":memory:");
-  const dev = (id: string) =>
-    s.devices.insert({
-      id,
-      fingerprint: `fp-${id}`,
-      machineId: "m",
-      macs: [],
-      hostname: id,
-      os: "linux",
-      osVersion: "1",
-      connectorVersion: "1",
-      wgPublicKey: `wg-${id}`,
-      signingPublicKey: `sg-${id}`,
-      credentialHash: `c-${id}`,
-      group: null,
-      user: null,
-      enrollmentKeyId: null,
-      disabled: false,
-      enrolledAt: 0,
-      updatedAt: 0,
-      lastSeenAt: null,
-      reportedState: null,
-      reportedTransport: null,
-      clockSkewMs: null,
-    });
-  for (const id of ["a", "b", "c"]) dev(id);
-  assert.equal(s.leases.allocate("a", 0, 10), 2);
-  assert.equal(s.leases.allocate("b", 0, 10), 3);
-  s.devices.delete("a");
-  assert.equal(s.leases.hostOf("a"), null, "lease cascades");
-  assert.equal(s.leases.allocate("c", 0, 10), 2, "freed host reused");
-  dev("d");
-  assert.equal(s.leases.allocate("d", 0, 3), null, "range full");
-  assert.throws(() => s.leases.allocate("b", 0, 10), "one lease per device");
-});
+storeTest(
+  "store: leases take the lowest free host, stop at the limit, cascade on delete",
+  (open) => {
+    const s = open();
+    const dev = (id: string) =>
+      s.devices.insert({
+        id,
+        fingerprint: `fp-${id}`,
+        machineId: "m",
+        macs: [],
+        hostname: id,
+        os: "linux",
+        osVersion: "1",
+        connectorVersion: "1",
+        wgPublicKey: `wg-${id}`,
+        signingPublicKey: `sg-${id}`,
+        credentialHash: `c-${id}`,
+        group: null,
+        user: null,
+        enrollmentKeyId: null,
+        disabled: false,
+        enrolledAt: 0,
+        updatedAt: 0,
+        lastSeenAt: null,
+        reportedState: null,
+        reportedTransport: null,
+        clockSkewMs: null,
+      });
+    for (const id of ["a", "b", "c"]) dev(id);
+    assert.equal(s.leases.allocate("a", 0, 10), 2);
+    assert.equal(s.leases.allocate("b", 0, 10), 3);
+    s.devices.delete("a");
+    assert.equal(s.leases.hostOf("a"), null, "lease cascades");
+    assert.equal(s.leases.allocate("c", 0, 10), 2, "freed host reused");
+    dev("d");
+    assert.equal(s.leases.allocate("d", 0, 3), null, "range full");
+    assert.throws(() => s.leases.allocate("b", 0, 10), "one lease per device");
+  },
+);
 
-Deno.test("store: single-use key can be claimed once, reusable counts", () => {
-  const s = openStore(":memory:");
+storeTest("store: single-use key can be claimed once, reusable counts", (open) => {
+  const s = open();
   const base = {
     group: null,
     expiresAt: null,
@@ -133,41 +137,44 @@ Deno.test("store: single-use key can be claimed once, reusable counts", () => {
   assert.ok(!s.enrollmentKeys.revoke("k2", 4));
 });
 
-Deno.test("store: DLP repositories — EDM keys sealed at rest, incidents stored once per report", () => {
-  const sealer = {
-    seal: (s: string) => `sealed:${btoa(s)}`,
-    open: (s: string) => atob(s.slice(7)),
-  };
-  const s = openStore(":memory:", { sealer });
-  s.dlpDictionaries.upsert("customers", { name: "customers", kind: "edm" }, 1);
-  assert.ok(s.dlpDictionaries.setEdm("customers", { cells: [] }, "a2V5", 2));
-  assert.equal(s.dlpDictionaries.get("customers")!.edmKey, "a2V5");
-  assert.notEqual(s.dlpDictionaries.sealedKey("customers"), "a2V5");
-  assert.equal(s.dlpDictionaries.list()[0].edmKey, null, "lists leave the index and key out");
-  const inc = {
-    id: "dlp_1",
-    reportId: "r1",
-    source: "endpoint" as const,
-    deviceId: null,
-    hostname: "ws",
-    user: null,
-    channel: "removable_media",
-    fileName: "a.txt",
-    fileSha256: "0".repeat(64),
-    fileSize: 1,
-    fileType: "text",
-    rule: "r",
-    action: "block",
-    outcome: "quarantined",
-    matches: [],
-    occurredAt: 1,
-    receivedAt: 2,
-  };
-  assert.ok(s.dlpIncidents.insert(inc));
-  assert.ok(!s.dlpIncidents.insert({ ...inc, id: "dlp_2" }), "same report id");
-  assert.equal(s.dlpIncidents.count(), 1);
-  s.close();
-});
+storeTest(
+  "store: DLP repositories — EDM keys sealed at rest, incidents stored once per report",
+  (open) => {
+    const sealer = {
+      seal: (s: string) => `sealed:${btoa(s)}`,
+      open: (s: string) => atob(s.slice(7)),
+    };
+    const s = open({ sealer });
+    s.dlpDictionaries.upsert("customers", { name: "customers", kind: "edm" }, 1);
+    assert.ok(s.dlpDictionaries.setEdm("customers", { cells: [] }, "a2V5", 2));
+    assert.equal(s.dlpDictionaries.get("customers")!.edmKey, "a2V5");
+    assert.notEqual(s.dlpDictionaries.sealedKey("customers"), "a2V5");
+    assert.equal(s.dlpDictionaries.list()[0].edmKey, null, "lists leave the index and key out");
+    const inc = {
+      id: "dlp_1",
+      reportId: "r1",
+      source: "endpoint" as const,
+      deviceId: null,
+      hostname: "ws",
+      user: null,
+      channel: "removable_media",
+      fileName: "a.txt",
+      fileSha256: "0".repeat(64),
+      fileSize: 1,
+      fileType: "text",
+      rule: "r",
+      action: "block",
+      outcome: "quarantined",
+      matches: [],
+      occurredAt: 1,
+      receivedAt: 2,
+    };
+    assert.ok(s.dlpIncidents.insert(inc));
+    assert.ok(!s.dlpIncidents.insert({ ...inc, id: "dlp_2" }), "same report id");
+    assert.equal(s.dlpIncidents.count(), 1);
+    s.close();
+  },
+);
 
 Deno.test("store: a migration numbered below one already applied is still applied (merge order)", () => {
   const db = Database.open(":memory:", {
@@ -191,59 +198,62 @@ Deno.test("store: a migration numbered below one already applied is still applie
   db.close();
 });
 
-Deno.test("store: the decision log filters, pages newest first, and prunes by rows and age", () => {
-  const s = openStore(":memory:");
-  const base = {
-    deviceName: "ws",
-    user: null,
-    src: "100.64.0.2",
-    dst: "198.19.0.10",
-    port: 80,
-    protocol: "tcp",
-    name: null,
-    segments: ["app"],
-    reason: "x",
-  };
-  s.transaction(() => {
-    for (let i = 0; i < 10; i++) {
-      s.decisions.insert({
-        ...base,
-        at: 1000 + i,
-        deviceId: i % 2 ? "dev_a" : "dev_b",
-        user: i === 3 ? "carol" : null,
-        verdict: i % 3 ? "deny" : "allow",
-        rule: i % 3 ? null : "eng",
-      });
-    }
-  });
-  assert.equal(s.decisions.list().length, 10);
-  assert.deepEqual(s.decisions.list({ deviceId: "dev_a" }).map((d) => d.at), [
-    1009,
-    1007,
-    1005,
-    1003,
-    1001,
-  ]);
-  assert.deepEqual(s.decisions.list({ verdict: "allow" }).map((d) => d.rule), [
-    "eng",
-    "eng",
-    "eng",
-    "eng",
-  ]);
-  assert.deepEqual(s.decisions.list({ rule: "eng", deviceId: "dev_b" }).map((d) => d.at), [
-    1006,
-    1000,
-  ]);
-  assert.deepEqual(s.decisions.list({ user: "carol" }).map((d) => d.at), [1003]);
-  assert.deepEqual(s.decisions.list({ since: 1004, until: 1006 }).map((d) => d.at), [1005, 1004]);
-  const page = s.decisions.list({ limit: 3 });
-  assert.deepEqual(s.decisions.list({ beforeId: page[2].id, limit: 2 }).map((d) => d.at), [
-    1006,
-    1005,
-  ]);
-  assert.deepEqual(page[0].segments, ["app"]);
-  assert.equal(s.decisions.prune(6, 0), 4);
-  assert.equal(s.decisions.count(), 6);
-  assert.equal(s.decisions.prune(100, 1008), 4);
-  assert.deepEqual(s.decisions.list().map((d) => d.at), [1009, 1008]);
-});
+storeTest(
+  "store: the decision log filters, pages newest first, and prunes by rows and age",
+  (open) => {
+    const s = open();
+    const base = {
+      deviceName: "ws",
+      user: null,
+      src: "100.64.0.2",
+      dst: "198.19.0.10",
+      port: 80,
+      protocol: "tcp",
+      name: null,
+      segments: ["app"],
+      reason: "x",
+    };
+    s.transaction(() => {
+      for (let i = 0; i < 10; i++) {
+        s.decisions.insert({
+          ...base,
+          at: 1000 + i,
+          deviceId: i % 2 ? "dev_a" : "dev_b",
+          user: i === 3 ? "carol" : null,
+          verdict: i % 3 ? "deny" : "allow",
+          rule: i % 3 ? null : "eng",
+        });
+      }
+    });
+    assert.equal(s.decisions.list().length, 10);
+    assert.deepEqual(s.decisions.list({ deviceId: "dev_a" }).map((d) => d.at), [
+      1009,
+      1007,
+      1005,
+      1003,
+      1001,
+    ]);
+    assert.deepEqual(s.decisions.list({ verdict: "allow" }).map((d) => d.rule), [
+      "eng",
+      "eng",
+      "eng",
+      "eng",
+    ]);
+    assert.deepEqual(s.decisions.list({ rule: "eng", deviceId: "dev_b" }).map((d) => d.at), [
+      1006,
+      1000,
+    ]);
+    assert.deepEqual(s.decisions.list({ user: "carol" }).map((d) => d.at), [1003]);
+    assert.deepEqual(s.decisions.list({ since: 1004, until: 1006 }).map((d) => d.at), [1005, 1004]);
+    const page = s.decisions.list({ limit: 3 });
+    assert.deepEqual(s.decisions.list({ beforeId: page[2].id, limit: 2 }).map((d) => d.at), [
+      1006,
+      1005,
+    ]);
+    assert.deepEqual(page[0].segments, ["app"]);
+    assert.equal(s.decisions.prune(6, 0), 4);
+    assert.equal(s.decisions.count(), 6);
+    assert.equal(s.decisions.prune(100, 1008), 4);
+    assert.deepEqual(s.decisions.list().map((d) => d.at), [1009, 1008]);
+  },
+);

@@ -1,4 +1,4 @@
-import type { Database } from "../db.ts";
+import type { SqlDatabase } from "../sql.ts";
 import { num, numOrNull, type Row, str } from "./row.ts";
 
 /** An admin API token; only its hash is stored. */
@@ -24,7 +24,7 @@ function toToken(r: Row): ApiTokenRecord {
 
 /** Admin API tokens. */
 export class ApiTokensRepo {
-  constructor(private db: Database) {}
+  constructor(private db: SqlDatabase) {}
   /** Inserts a token. */
   insert(t: ApiTokenRecord): void {
     this.db.run(

@@ -1,4 +1,4 @@
-import type { Database } from "../db.ts";
+import type { SqlDatabase } from "../sql.ts";
 import { num, type Row, str, strOrNull } from "./row.ts";
 
 /** An audit log entry. */
@@ -13,7 +13,7 @@ export interface AuditRecord {
 
 /** The append-only audit log. */
 export class AuditRepo {
-  constructor(private db: Database) {}
+  constructor(private db: SqlDatabase) {}
   /** Appends an entry. */
   insert(e: Omit<AuditRecord, "id">): void {
     this.db.run(
@@ -28,7 +28,7 @@ export class AuditRepo {
   /** The newest `limit` entries before `beforeId`, newest first. */
   list(opts: { beforeId?: number; limit?: number; action?: string } = {}): AuditRecord[] {
     return this.db.all<Row>(
-      "SELECT * FROM audit_log WHERE id < ? AND (? IS NULL OR action = ?) ORDER BY id DESC LIMIT ?",
+      "SELECT * FROM audit_log WHERE id < ? AND (CAST(? AS TEXT) IS NULL OR action = ?) ORDER BY id DESC LIMIT ?",
       opts.beforeId ?? Number.MAX_SAFE_INTEGER,
       opts.action ?? null,
       opts.action ?? null,
@@ -46,7 +46,7 @@ export class AuditRepo {
   count(action?: string): number {
     return num(
       this.db.get<Row>(
-        "SELECT COUNT(*) AS n FROM audit_log WHERE (? IS NULL OR action = ?)",
+        "SELECT COUNT(*) AS n FROM audit_log WHERE (CAST(? AS TEXT) IS NULL OR action = ?)",
         action ?? null,
         action ?? null,
       )!.n,

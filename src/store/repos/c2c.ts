@@ -1,4 +1,4 @@
-import type { Database } from "../db.ts";
+import type { SqlDatabase } from "../sql.ts";
 import { num, type Row, str } from "./row.ts";
 
 /** A client-to-client registration. */
@@ -22,7 +22,7 @@ function toC2c(r: Row): C2cRecord {
 
 /** Client-to-client registrations, one per device. */
 export class C2cRepo {
-  constructor(private db: Database) {}
+  constructor(private db: SqlDatabase) {}
   /** Stores (replacing) the registration of a device. */
   upsert(r: C2cRecord): void {
     this.db.run(

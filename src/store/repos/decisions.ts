@@ -1,4 +1,4 @@
-import type { Database, SqlValue } from "../db.ts";
+import type { SqlDatabase, SqlValue } from "../sql.ts";
 import { num, numOrNull, type Row, str, strOrNull } from "./row.ts";
 
 /** One access decision as stored. */
@@ -59,11 +59,11 @@ function toDecision(r: Row): DecisionRecord {
 
 /** The access decision log. */
 export class DecisionsRepo {
-  constructor(private db: Database) {}
+  constructor(private db: SqlDatabase) {}
 
   /** Appends decisions (call inside a transaction for a batch). */
   insert(d: Omit<DecisionRecord, "id">): number {
-    return this.db.run(
+    return this.db.insert(
       `INSERT INTO access_decisions (at, device_id, device_name, user_name, src, dst, port,
          protocol, dst_name, verdict, rule, segments, reason)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -80,7 +80,7 @@ export class DecisionsRepo {
       d.rule,
       JSON.stringify(d.segments),
       d.reason,
-    ).lastInsertRowid;
+    );
   }
 
   /** Matching decisions, newest first. */

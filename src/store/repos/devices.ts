@@ -1,4 +1,4 @@
-import type { Database } from "../db.ts";
+import type { SqlDatabase } from "../sql.ts";
 import { num, numOrNull, type Row, str, strOrNull } from "./row.ts";
 
 /** An enrolled device. */
@@ -54,7 +54,7 @@ function toDevice(r: Row): DeviceRecord {
 
 /** Enrolled devices. */
 export class DevicesRepo {
-  constructor(private db: Database) {}
+  constructor(private db: SqlDatabase) {}
   /** Inserts a device. */
   insert(d: DeviceRecord): void {
     this.db.run(

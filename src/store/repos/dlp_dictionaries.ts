@@ -1,4 +1,4 @@
-import type { Database } from "../db.ts";
+import type { SqlDatabase } from "../sql.ts";
 import { num, numOrNull, type Row, str, strOrNull } from "./row.ts";
 import type { Sealer } from "./users.ts";
 
@@ -20,7 +20,7 @@ const CLEAR: Sealer = { seal: (s) => s, open: (s) => s };
 
 /** DLP dictionaries; the EDM key is sealed at rest by the store's sealer. */
 export class DlpDictionariesRepo {
-  constructor(private db: Database, private sealer: Sealer = CLEAR) {}
+  constructor(private db: SqlDatabase, private sealer: Sealer = CLEAR) {}
 
   #map(r: Row, withIndex: boolean): DlpDictionaryRecord {
     return {

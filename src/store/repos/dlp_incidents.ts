@@ -1,4 +1,4 @@
-import type { Database, SqlValue } from "../db.ts";
+import type { SqlDatabase, SqlValue } from "../sql.ts";
 import { num, type Row, str, strOrNull } from "./row.ts";
 
 /** A stored DLP incident (matches carry redacted samples only). */
@@ -59,11 +59,11 @@ function toIncident(r: Row): DlpIncidentRecord {
 
 /** DLP incidents, newest first. */
 export class DlpIncidentsRepo {
-  constructor(private db: Database) {}
+  constructor(private db: SqlDatabase) {}
   /** Stores an incident; false when one with the same report id exists already. */
   insert(i: DlpIncidentRecord): boolean {
     return this.db.run(
-      "INSERT OR IGNORE INTO dlp_incidents (id, report_id, source, device_id, hostname, user_name, channel, file_name, file_sha256, file_size, file_type, rule, action, outcome, matches, occurred_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO dlp_incidents (id, report_id, source, device_id, hostname, user_name, channel, file_name, file_sha256, file_size, file_type, rule, action, outcome, matches, occurred_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
       i.id,
       i.reportId,
       i.source,

@@ -1,9 +1,9 @@
-import type { Database } from "../db.ts";
+import type { SqlDatabase } from "../sql.ts";
 import { type Row, str } from "./row.ts";
 
 /** DLP rules as validated JSON, in evaluation order. */
 export class DlpRulesRepo {
-  constructor(private db: Database) {}
+  constructor(private db: SqlDatabase) {}
   /** The stored rules in order. */
   list(): unknown[] {
     return this.db.all<Row>("SELECT body FROM dlp_rules ORDER BY position, name")

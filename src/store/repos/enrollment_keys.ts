@@ -1,4 +1,4 @@
-import type { Database } from "../db.ts";
+import type { SqlDatabase } from "../sql.ts";
 import { num, numOrNull, type Row, str, strOrNull } from "./row.ts";
 
 /** An enrolment key; only the hash of its secret is stored. */
@@ -35,7 +35,7 @@ function toKey(r: Row): EnrollmentKeyRecord {
 
 /** Enrolment keys. */
 export class EnrollmentKeysRepo {
-  constructor(private db: Database) {}
+  constructor(private db: SqlDatabase) {}
   /** Inserts a key (a machine key unless `machine` is false). */
   insert(k: Omit<EnrollmentKeyRecord, "machine"> & { machine?: boolean }): void {
     this.db.run(

@@ -1,4 +1,4 @@
-import type { Database } from "../db.ts";
+import type { SqlDatabase } from "../sql.ts";
 import { num, type Row, str, strOrNull } from "./row.ts";
 import type { Sealer } from "./users.ts";
 
@@ -25,7 +25,7 @@ const CLEAR: Sealer = { seal: (s) => s, open: (s) => s };
 
 /** Identity providers and the email domains they serve. */
 export class IdentityProvidersRepo {
-  constructor(private db: Database, private sealer: Sealer = CLEAR) {}
+  constructor(private db: SqlDatabase, private sealer: Sealer = CLEAR) {}
 
   #map(r: Row): IdentityProviderRecord {
     const id = str(r.id);

@@ -1,9 +1,9 @@
-import type { Database } from "../db.ts";
+import type { SqlDatabase } from "../sql.ts";
 import { num, type Row, str } from "./row.ts";
 
 /** Address leases: host index inside the device network, one per device. */
 export class LeasesRepo {
-  constructor(private db: Database) {}
+  constructor(private db: SqlDatabase) {}
   /** The host index leased to `deviceId`, or null. */
   hostOf(deviceId: string): number | null {
     const r = this.db.get<Row>("SELECT host FROM address_leases WHERE device_id = ?", deviceId);

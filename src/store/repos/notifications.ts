@@ -1,4 +1,4 @@
-import type { Database } from "../db.ts";
+import type { SqlDatabase } from "../sql.ts";
 import { num, numOrNull, type Row, str } from "./row.ts";
 
 /** A stored notification. */
@@ -26,22 +26,22 @@ function toNotification(r: Row): NotificationRecord {
 
 /** Notifications for administrators. */
 export class NotificationsRepo {
-  constructor(private db: Database) {}
+  constructor(private db: SqlDatabase) {}
   /** Stores a notification; returns its id. */
   insert(n: Omit<NotificationRecord, "id" | "readAt">): number {
-    return this.db.run(
+    return this.db.insert(
       "INSERT INTO notifications (kind, severity, message, data, created_at) VALUES (?, ?, ?, ?, ?)",
       n.kind,
       n.severity,
       n.message,
       JSON.stringify(n.data),
       n.createdAt,
-    ).lastInsertRowid;
+    );
   }
   /** Notifications newer than `afterId`, oldest first, at most `limit`. */
   list(opts: { afterId?: number; limit?: number; kind?: string } = {}): NotificationRecord[] {
     return this.db.all<Row>(
-      "SELECT * FROM notifications WHERE id > ? AND (? IS NULL OR kind = ?) ORDER BY id DESC LIMIT ?",
+      "SELECT * FROM notifications WHERE id > ? AND (CAST(? AS TEXT) IS NULL OR kind = ?) ORDER BY id DESC LIMIT ?",
       opts.afterId ?? 0,
       opts.kind ?? null,
       opts.kind ?? null,
@@ -60,7 +60,7 @@ export class NotificationsRepo {
   count(kind?: string): number {
     return num(
       this.db.get<Row>(
-        "SELECT COUNT(*) AS n FROM notifications WHERE (? IS NULL OR kind = ?)",
+        "SELECT COUNT(*) AS n FROM notifications WHERE (CAST(? AS TEXT) IS NULL OR kind = ?)",
         kind ?? null,
         kind ?? null,
       )!.n,

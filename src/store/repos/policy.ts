@@ -1,4 +1,4 @@
-import type { Database } from "../db.ts";
+import type { SqlDatabase } from "../sql.ts";
 import { type Row, str } from "./row.ts";
 
 /** Kinds of policy object the admin edits. */
@@ -13,7 +13,7 @@ export type PolicyKind =
 
 /** Policy objects as validated JSON, ordered by position within a kind. */
 export class PolicyRepo {
-  constructor(private db: Database) {}
+  constructor(private db: SqlDatabase) {}
   /** The stored bodies of `kind`, in position order. */
   list(kind: PolicyKind): unknown[] {
     return this.db.all<Row>(

@@ -1,4 +1,4 @@
-import type { Database } from "../db.ts";
+import type { SqlDatabase } from "../sql.ts";
 import { num, type Row, str } from "./row.ts";
 
 /** A stored posture report. */
@@ -24,7 +24,7 @@ export interface PostureResultRecord {
 
 /** Posture reports (the newest `keep` per device are kept) and the edge's results. */
 export class PostureRepo {
-  constructor(private db: Database) {}
+  constructor(private db: SqlDatabase) {}
   /** Stores a report and prunes old ones (call inside a transaction). */
   insert(
     deviceId: string,
@@ -34,7 +34,7 @@ export class PostureRepo {
     body: unknown,
     keep = 20,
   ): number {
-    const { lastInsertRowid } = this.db.run(
+    const id = this.db.insert(
       "INSERT INTO posture_reports (device_id, collected_at, received_at, passed, body) VALUES (?, ?, ?, ?, ?)",
       deviceId,
       collectedAt,
@@ -48,7 +48,7 @@ export class PostureRepo {
       deviceId,
       keep,
     );
-    return lastInsertRowid;
+    return id;
   }
   /** The newest report of a device. */
   latest(deviceId: string): PostureRecord | undefined {

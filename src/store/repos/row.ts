@@ -3,7 +3,7 @@
  * typed values, and these turn them into the record fields' types in one
  * place, so a mapper reads as a list of columns.
  */
-import type { SqlValue } from "../db.ts";
+import type { SqlValue } from "../sql.ts";
 
 /** One result row as node:sqlite returns it. */
 export type Row = Record<string, SqlValue>;

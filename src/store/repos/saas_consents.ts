@@ -1,4 +1,4 @@
-import type { Database } from "../db.ts";
+import type { SqlDatabase } from "../sql.ts";
 import { num, numOrNull, type Row, str, strOrNull } from "./row.ts";
 
 /** An admin-consent request: what is being added and, once back, what the redirect said. */
@@ -43,7 +43,7 @@ function toConsent(r: Row): SaasConsentRecord {
 
 /** Admin-consent requests. */
 export class SaasConsentsRepo {
-  constructor(private db: Database) {}
+  constructor(private db: SqlDatabase) {}
   /** Stores a new request. */
   insert(c: SaasConsentRecord): void {
     this.db.run(

@@ -1,4 +1,4 @@
-import type { Database } from "../db.ts";
+import type { SqlDatabase } from "../sql.ts";
 import { num, type Row, str, strOrNull } from "./row.ts";
 
 /** Where one drive's delta query stands. */
@@ -27,7 +27,7 @@ function toDrive(r: Row): SaasDriveRecord {
 
 /** Drive cursors per tenant. */
 export class SaasDrivesRepo {
-  constructor(private db: Database) {}
+  constructor(private db: SqlDatabase) {}
   /** One drive's record. */
   get(tenantRef: string, driveId: string): SaasDriveRecord | undefined {
     const r = this.db.get<Row>(

@@ -1,9 +1,9 @@
-import type { Database } from "../db.ts";
+import type { SqlDatabase } from "../sql.ts";
 import { num, type Row } from "./row.ts";
 
 /** Files scanned per tenant and drive, with the content tag they had. */
 export class SaasItemsRepo {
-  constructor(private db: Database) {}
+  constructor(private db: SqlDatabase) {}
   /** The tag an item had when it was last scanned, or null. */
   tag(tenantRef: string, driveId: string, itemId: string): string | null {
     const r = this.db.get<Row>(

@@ -1,4 +1,4 @@
-import type { Database } from "../db.ts";
+import type { SqlDatabase } from "../sql.ts";
 import { num, numOrNull, type Row, str, strOrNull } from "./row.ts";
 
 /** One data-at-rest scan of a tenant. */
@@ -61,7 +61,7 @@ const COUNTERS = new Set<ScanCounter>([
 
 /** Scans, newest first per tenant. */
 export class SaasScansRepo {
-  constructor(private db: Database) {}
+  constructor(private db: SqlDatabase) {}
   /** Starts a scan record. */
   insert(s: { id: string; tenantRef: string; startedBy: string; startedAt: number }): void {
     this.db.run(

@@ -1,4 +1,4 @@
-import type { Database } from "../db.ts";
+import type { SqlDatabase } from "../sql.ts";
 import { num, numOrNull, type Row, str, strOrNull } from "./row.ts";
 import type { Sealer } from "./users.ts";
 
@@ -34,7 +34,7 @@ const CLEAR: Sealer = { seal: (s) => s, open: (s) => s };
 
 /** SaaS tenants; the client secret and private key are sealed at rest by the store's sealer. */
 export class SaasTenantsRepo {
-  constructor(private db: Database, private sealer: Sealer = CLEAR) {}
+  constructor(private db: SqlDatabase, private sealer: Sealer = CLEAR) {}
 
   #map(r: Row): SaasTenantRecord {
     return {
@@ -64,7 +64,7 @@ export class SaasTenantsRepo {
   /** Inserts a tenant; false when the name is taken. */
   insert(t: SaasTenantRecord): boolean {
     return this.db.run(
-      "INSERT OR IGNORE INTO saas_tenants (id, name, app, tenant_id, client_id, client_secret, secret_expires_at, private_key, certificate, cert_thumbprint, cert_subject, cert_not_after, status, validation, validated_at, consent_id, remediation, scan_interval_min, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO saas_tenants (id, name, app, tenant_id, client_id, client_secret, secret_expires_at, private_key, certificate, cert_thumbprint, cert_subject, cert_not_after, status, validation, validated_at, consent_id, remediation, scan_interval_min, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
       t.id,
       t.name,
       t.app,

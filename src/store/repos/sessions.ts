@@ -1,4 +1,4 @@
-import type { Database } from "../db.ts";
+import type { SqlDatabase } from "../sql.ts";
 import { num, type Row, str } from "./row.ts";
 
 /** A console session; only the hash of its id is stored. */
@@ -26,7 +26,7 @@ function toSession(r: Row): SessionRecord {
 
 /** Console sessions. */
 export class SessionsRepo {
-  constructor(private db: Database) {}
+  constructor(private db: SqlDatabase) {}
   /** Inserts a session. */
   insert(s: SessionRecord): void {
     this.db.run(

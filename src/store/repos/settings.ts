@@ -1,9 +1,9 @@
-import type { Database } from "../db.ts";
+import type { SqlDatabase } from "../sql.ts";
 import type { Row } from "./row.ts";
 
 /** Key/value settings (device network, policy revision, …). */
 export class SettingsRepo {
-  constructor(private db: Database) {}
+  constructor(private db: SqlDatabase) {}
   /** Returns the value for `key` or null. */
   get(key: string): string | null {
     return this.db.get<Row>("SELECT value FROM settings WHERE key = ?", key)?.value as

@@ -1,4 +1,4 @@
-import type { Database } from "../db.ts";
+import type { SqlDatabase } from "../sql.ts";
 import { num, type Row, str } from "./row.ts";
 import type { Sealer } from "./users.ts";
 
@@ -14,7 +14,7 @@ const CLEAR: Sealer = { seal: (s) => s, open: (s) => s };
  * node:sqlite is synchronous, so each method is atomic for this process.
  */
 export class SignInStateRepo {
-  constructor(private db: Database, private sealer: Sealer = CLEAR) {}
+  constructor(private db: SqlDatabase, private sealer: Sealer = CLEAR) {}
 
   /**
    * Stores `body` under (kind, key) until `expiresAt`, replacing an entry
@@ -104,7 +104,8 @@ export class SignInStateRepo {
     const left = this.count(kind);
     if (left <= max) return;
     this.db.run(
-      "DELETE FROM signin_state WHERE rowid IN (SELECT rowid FROM signin_state WHERE kind = ? ORDER BY created_at, rowid LIMIT ?)",
+      "DELETE FROM signin_state WHERE kind = ? AND key IN (SELECT key FROM signin_state WHERE kind = ? ORDER BY created_at, key LIMIT ?)",
+      kind,
       kind,
       left - max,
     );

@@ -1,4 +1,4 @@
-import type { Database } from "../db.ts";
+import type { SqlDatabase } from "../sql.ts";
 import { num, type Row, str, strOrNull } from "./row.ts";
 
 /** A support request (the bundle itself is loaded only on download). */
@@ -14,7 +14,7 @@ export interface SupportRecord {
 
 /** Support requests with their zip bundles. */
 export class SupportRepo {
-  constructor(private db: Database) {}
+  constructor(private db: SqlDatabase) {}
   /** Stores a request with its bundle. */
   insert(r: Omit<SupportRecord, "bundleSize">, bundle: Uint8Array): void {
     this.db.run(

@@ -1,4 +1,4 @@
-import type { Database } from "../db.ts";
+import type { SqlDatabase } from "../sql.ts";
 import { num, type Row, str, strOrNull } from "./row.ts";
 
 /** How a user signed in. */
@@ -30,7 +30,7 @@ function toSignIn(r: Row): UserSignInRecord {
 
 /** Users' sign-ins on devices. */
 export class UserSignInsRepo {
-  constructor(private db: Database) {}
+  constructor(private db: SqlDatabase) {}
   /** Inserts a sign-in. */
   insert(s: UserSignInRecord): void {
     this.db.run(

@@ -1,4 +1,4 @@
-import type { Database } from "../db.ts";
+import type { SqlDatabase } from "../sql.ts";
 import { num, type Row, str } from "./row.ts";
 
 /** A console/API user. */
@@ -55,7 +55,7 @@ function toUser(r: Row, sealer: Sealer): UserRecord {
 /** Users with password hashes and TOTP secrets. */
 export class UsersRepo {
   /** `sealer` protects TOTP seeds at rest (see src/identity/secret_box.ts). */
-  constructor(private db: Database, private sealer: Sealer = CLEAR) {}
+  constructor(private db: SqlDatabase, private sealer: Sealer = CLEAR) {}
   /** Inserts a user. */
   insert(u: NewUser): void {
     this.db.run(

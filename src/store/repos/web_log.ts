@@ -1,4 +1,4 @@
-import type { Database } from "../db.ts";
+import type { SqlDatabase } from "../sql.ts";
 import { num, numOrNull, type Row, str, strOrNull, whereOf } from "./row.ts";
 
 /** One web request (or uninspected TLS connection) the proxy decided. */
@@ -65,12 +65,12 @@ function toRecord(r: Row): WebLogRecord {
 
 /** The proxy's web log. */
 export class WebLogRepo {
-  constructor(private db: Database) {}
+  constructor(private db: SqlDatabase) {}
 
   /** Appends entries (call inside a transaction for a batch). */
   insert(e: Omit<WebLogRecord, "id">): number {
     return Number(
-      this.db.run(
+      this.db.insert(
         `INSERT INTO web_log (at, device_id, device_name, user_name, src, mode, method, scheme,
            host, port, path, categories, action, rule, reason, status, bytes_up, bytes_down)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -92,7 +92,7 @@ export class WebLogRepo {
         e.status,
         e.bytesUp,
         e.bytesDown,
-      ).lastInsertRowid,
+      ),
     );
   }
 

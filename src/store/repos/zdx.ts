@@ -1,4 +1,4 @@
-import type { Database } from "../db.ts";
+import type { SqlDatabase } from "../sql.ts";
 import { num, numOrNull, type Row, str, strOrNull } from "./row.ts";
 
 /** A stored digital-experience result. */
@@ -46,11 +46,11 @@ function rec(r: Row): ZdxRecord {
 
 /** Digital-experience results of the fleet. */
 export class ZdxRepo {
-  constructor(private db: Database) {}
+  constructor(private db: SqlDatabase) {}
 
   /** Stores one result and prunes that probe's oldest beyond the limit (call inside a transaction). */
   insert(r: Omit<ZdxRecord, "id">): number {
-    const { lastInsertRowid } = this.db.run(
+    const id = this.db.insert(
       `INSERT INTO zdx_results (device_id, probe, url, at, ok, status, phases, edge_rtt_ms, score, z,
         worst_hop, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       r.deviceId,
@@ -75,7 +75,7 @@ export class ZdxRepo {
       r.probe,
       ZDX_KEEP_PER_PROBE,
     );
-    return lastInsertRowid;
+    return id;
   }
 
   /** The newest `limit` results of a device's probe, oldest first. */

@@ -1,0 +1,53 @@
+/**
+ * Runs a repository test on both store backends: the embedded SQLite
+ * database and a real PostgreSQL server started for the test (initdb in a
+ * temporary directory, Unix socket only, stopped and deleted afterwards).
+ */
+import { openStore, type Store } from "../../src/store/mod.ts";
+import type { Sealer } from "../../src/store/repos/mod.ts";
+import { pgBinDir, startPgCluster } from "../../src/store/pg/cluster.ts";
+
+/** Opens a fresh, migrated store on the backend under test. */
+export type OpenFresh = (opts?: { sealer?: Sealer }) => Store;
+
+/** Registers `name` twice: "[sqlite] name" and "[postgres] name". */
+export function storeTest(name: string, fn: (open: OpenFresh) => void | Promise<void>): void {
+  Deno.test(`[sqlite] ${name}`, async () => {
+    const opened: Store[] = [];
+    try {
+      await fn((o) => {
+        const s = openStore(":memory:", o);
+        opened.push(s);
+        return s;
+      });
+    } finally {
+      for (const s of opened) s.close();
+    }
+  });
+  Deno.test({
+    name: `[postgres] ${name}`,
+    ignore: pgBinDir() === null,
+    async fn() {
+      const cluster = await startPgCluster();
+      const opened: Store[] = [];
+      let n = 0;
+      const urls: string[] = [];
+      try {
+        // Each open gets its own empty database, as ":memory:" does.
+        for (let i = 0; i < 4; i++) urls.push(await cluster.createDatabase(`t${i}`));
+        await fn((o) => {
+          if (n >= urls.length) throw new Error("storeTest: at most 4 fresh stores per test");
+          const s = openStore(urls[n++], o);
+          opened.push(s);
+          return s;
+        });
+      } catch (err) {
+        console.error(cluster.log().slice(-4000));
+        throw err;
+      } finally {
+        for (const s of opened) s.close();
+        await cluster.stop();
+      }
+    },
+  });
+}
