@@ -67,6 +67,13 @@ const RANGE_MSG = "expected a /16 from 100.64.0.0/16 to 100.83.0.0/16";
 export const EdgeConfig = z.object({
   /** Where the database, CA and keys live. */
   dataDir: z.string({ error: "expected a directory path" }).min(1).default("./data/edge"),
+  /**
+   * The store: unset for the embedded SQLite file `<dataDir>/edge.db`, or a
+   * postgres:// URL (`?host=/dir` for a Unix socket) that several edges share.
+   */
+  database: z.string().regex(/^postgres(ql)?:\/\/\S+$/i, {
+    error: "expected a postgres:// or postgresql:// URL",
+  }).optional(),
   /** HTTPS API listener. */
   apiListen: ListenAddress.default("0.0.0.0:8443"),
   /** Tunnel port, UDP and TLS. */

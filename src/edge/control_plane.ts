@@ -118,7 +118,7 @@ export async function startEdgeControlPlane(
 
   // TOTP seeds are sealed at rest under a key kept beside (not in) the database.
   const sealer = new SecretBox(await loadOrCreateSecretKey(`${config.dataDir}/secret.key`));
-  const store = openStore(`${config.dataDir}/edge.db`, { sealer });
+  const store = openStore(config.database ?? `${config.dataDir}/edge.db`, { sealer });
   try {
     const network = await deviceNetwork(
       store,

@@ -7,16 +7,43 @@ import { startEdgeControlPlane } from "../../src/edge/control_plane.ts";
 import { createEnrollmentKey } from "../../src/edge/enrollment_keys.ts";
 import { createEdgeApp } from "../../src/http/app_edge.ts";
 import { RingSink, setLogSinks, stderrSink } from "../../src/log.ts";
+import { openStore } from "../../src/store/mod.ts";
+import { pgBinDir, startPgCluster } from "../../src/store/pg/cluster.ts";
 
 const SCRYPT = { N: 1024, r: 8, p: 1 };
 
-Deno.test("control plane: first start makes CA, keys, admin file, network; restart keeps them and reloads peers", async () => {
+Deno.test("control plane: first start makes CA, keys, admin file, network; restart keeps them and reloads peers", () =>
+  firstStartAndRestart({}));
+
+Deno.test({
+  name:
+    "control plane: --database postgres:// keeps the edge's state in PostgreSQL, across a restart",
+  ignore: pgBinDir() === null,
+  async fn() {
+    const cluster = await startPgCluster();
+    try {
+      await firstStartAndRestart({ database: cluster.url() });
+      const s = openStore(cluster.url());
+      assert.equal(s.db.dialect, "postgres");
+      assert.deepEqual(
+        s.devices.list().map((d) => d.hostname),
+        ["h1"],
+        "the enrolment is in PostgreSQL",
+      );
+      s.close();
+    } finally {
+      await cluster.stop();
+    }
+  },
+});
+
+async function firstStartAndRestart(extra: Record<string, string>): Promise<void> {
   const dir = await Deno.makeTempDir();
   const ring = new RingSink();
   setLogSinks([ring]);
   try {
     const config = await loadConfig("edge", {
-      flags: { "data-dir": dir, "public-host": "edge.test" },
+      flags: { "data-dir": dir, "public-host": "edge.test", ...extra },
     });
     const clock = new ManualClock();
     const cp = await startEdgeControlPlane(config, {
@@ -87,4 +114,4 @@ Deno.test("control plane: first start makes CA, keys, admin file, network; resta
     setLogSinks([stderrSink]);
     await Deno.remove(dir, { recursive: true });
   }
-});
+}
