@@ -19,6 +19,7 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { PortcullisError } from "../errors.ts";
 import { type Migration, MIGRATIONS } from "./migrations.ts";
 import type { RunResult, SqlDatabase, SqlValue } from "./sql.ts";
+import { pendingMigrations, recordMigration } from "./migrate.ts";
 
 export type { RunResult, SqlDatabase, SqlValue } from "./sql.ts";
 
@@ -90,33 +91,12 @@ export class Database implements SqlDatabase {
     this.#db.exec(
       "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
     );
-    const current = this.schemaVersion();
-    const latest = migrations.reduce((m, x) => Math.max(m, x.version), 0);
-    if (current > latest) {
-      throw new StoreError(
-        `Cannot open database "${this.path}": schema version ${current} is newer than this program understands (${latest})`,
-      );
-    }
-    // Every migration not applied yet, not only those above the highest:
-    // numbers are reserved per feature, so one may land after a higher one.
-    const applied = new Set(
-      this.all<{ version: number }>("SELECT version FROM schema_version").map((r) =>
-        Number(r.version)
-      ),
-    );
-    const pending = migrations.filter((m) => !applied.has(m.version)).sort((a, b) =>
-      a.version - b.version
-    );
+    const pending = pendingMigrations(this, migrations);
     if (pending.length === 0) return;
     this.transaction(() => {
       for (const m of pending) {
         this.#db.exec(m.sql);
-        this.run(
-          "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
-          m.version,
-          m.name,
-          new Date().toISOString(),
-        );
+        recordMigration(this, m);
       }
     });
   }

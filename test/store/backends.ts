@@ -4,7 +4,7 @@
  * temporary directory, Unix socket only, stopped and deleted afterwards).
  */
 import { openStore, type Store } from "../../src/store/mod.ts";
-import type { Sealer } from "../../src/store/repos/mod.ts";
+import type { DeviceRecord, EnrollmentKeyRecord, Sealer } from "../../src/store/repos/mod.ts";
 import { pgBinDir, startPgCluster } from "../../src/store/pg/cluster.ts";
 
 /** Opens a fresh, migrated store on the backend under test. */
@@ -50,4 +50,47 @@ export function storeTest(name: string, fn: (open: OpenFresh) => void | Promise<
       }
     },
   });
+}
+
+/** A device row with every field filled from `id`. */
+export function deviceRecord(id: string): DeviceRecord {
+  return {
+    id,
+    fingerprint: `fp-${id}`,
+    machineId: "m",
+    macs: [],
+    hostname: id,
+    os: "linux",
+    osVersion: "1",
+    connectorVersion: "1",
+    wgPublicKey: `wg-${id}`,
+    signingPublicKey: `sg-${id}`,
+    credentialHash: `c-${id}`,
+    group: null,
+    user: null,
+    enrollmentKeyId: null,
+    disabled: false,
+    enrolledAt: 0,
+    updatedAt: 0,
+    lastSeenAt: null,
+    reportedState: null,
+    reportedTransport: null,
+    clockSkewMs: null,
+  };
+}
+
+/** An unused, unexpired single-use enrolment key row. */
+export function singleUseKey(id: string): Omit<EnrollmentKeyRecord, "machine"> {
+  return {
+    id,
+    secretHash: `h-${id}`,
+    reusable: false,
+    group: null,
+    expiresAt: null,
+    revokedAt: null,
+    usedAt: null,
+    useCount: 0,
+    createdBy: "t",
+    createdAt: 0,
+  };
 }

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { openStore } from "../../src/store/mod.ts";
 import { pgBinDir, startPgCluster } from "../../src/store/pg/cluster.ts";
+import { singleUseKey } from "./backends.ts";
 
 Deno.test({
   name: "[postgres] store: 2 edges × 100 concurrent enrolments: distinct addresses, one key claim",
@@ -15,18 +16,7 @@ Deno.test({
     try {
       const url = cluster.url();
       const s = openStore(url);
-      s.enrollmentKeys.insert({
-        id: "single",
-        secretHash: "h",
-        reusable: false,
-        group: null,
-        expiresAt: null,
-        revokedAt: null,
-        usedAt: null,
-        useCount: 0,
-        createdBy: "t",
-        createdAt: 0,
-      });
+      s.enrollmentKeys.insert(singleUseKey("single"));
       const tool = new URL("./tools/pg_enrol_worker.ts", import.meta.url).pathname;
       const runs = await Promise.all(["a", "b"].map(async (edge) => {
         const out = await new Deno.Command(Deno.execPath(), {

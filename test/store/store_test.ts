@@ -1,7 +1,7 @@
 /** Store: migrations, pragmas, transactions, leases, cascades. */
 import assert from "node:assert/strict";
 import { Database, MIGRATIONS, openStore, StoreError } from "../../src/store/mod.ts";
-import { storeTest } from "./backends.ts";
+import { deviceRecord, singleUseKey, storeTest } from "./backends.ts";
 
 Deno.test("store: file database opens in WAL with foreign keys, migrations recorded once", async () => {
   const dir = await Deno.makeTempDir();
@@ -79,30 +79,7 @@ storeTest(
   "store: leases take the lowest free host, stop at the limit, cascade on delete",
   (open) => {
     const s = open();
-    const dev = (id: string) =>
-      s.devices.insert({
-        id,
-        fingerprint: `fp-${id}`,
-        machineId: "m",
-        macs: [],
-        hostname: id,
-        os: "linux",
-        osVersion: "1",
-        connectorVersion: "1",
-        wgPublicKey: `wg-${id}`,
-        signingPublicKey: `sg-${id}`,
-        credentialHash: `c-${id}`,
-        group: null,
-        user: null,
-        enrollmentKeyId: null,
-        disabled: false,
-        enrolledAt: 0,
-        updatedAt: 0,
-        lastSeenAt: null,
-        reportedState: null,
-        reportedTransport: null,
-        clockSkewMs: null,
-      });
+    const dev = (id: string) => s.devices.insert(deviceRecord(id));
     for (const id of ["a", "b", "c"]) dev(id);
     assert.equal(s.leases.allocate("a", 0, 10), 2);
     assert.equal(s.leases.allocate("b", 0, 10), 3);
@@ -117,17 +94,8 @@ storeTest(
 
 storeTest("store: single-use key can be claimed once, reusable counts", (open) => {
   const s = open();
-  const base = {
-    group: null,
-    expiresAt: null,
-    revokedAt: null,
-    usedAt: null,
-    useCount: 0,
-    createdBy: "t",
-    createdAt: 0,
-  };
-  s.enrollmentKeys.insert({ id: "k1", secretHash: "h1", reusable: false, ...base });
-  s.enrollmentKeys.insert({ id: "k2", secretHash: "h2", reusable: true, ...base });
+  s.enrollmentKeys.insert(singleUseKey("k1"));
+  s.enrollmentKeys.insert({ ...singleUseKey("k2"), reusable: true });
   assert.ok(s.enrollmentKeys.claimUse("k1", 1));
   assert.ok(!s.enrollmentKeys.claimUse("k1", 2));
   assert.ok(s.enrollmentKeys.claimUse("k2", 1));

@@ -81,6 +81,23 @@ export async function startPgCluster(prefix = "pcl-pg-"): Promise<PgCluster> {
   const data = `${dir}/data`;
   const logFile = `${dir}/server.log`;
   let started = false;
+  const createDb = (name: string) =>
+    run(
+      as([
+        `${bin}/psql`,
+        "-h",
+        dir,
+        "-p",
+        String(PORT),
+        "-U",
+        SUPERUSER,
+        "-d",
+        "postgres",
+        "-qc",
+        `CREATE DATABASE ${name}`,
+      ]),
+      `Creating database ${name}`,
+    );
   try {
     if (root) {
       const pw = await run(["id", "-u", "postgres"], "Looking up the postgres user");
@@ -111,22 +128,7 @@ export async function startPgCluster(prefix = "pcl-pg-"): Promise<PgCluster> {
       "pg_ctl start",
     );
     started = true;
-    await run(
-      as([
-        `${bin}/psql`,
-        "-h",
-        dir,
-        "-p",
-        String(PORT),
-        "-U",
-        SUPERUSER,
-        "-d",
-        "postgres",
-        "-qc",
-        `CREATE DATABASE ${SUPERUSER}`,
-      ]),
-      "Creating the database",
-    );
+    await createDb(SUPERUSER);
   } catch (err) {
     if (started) {
       await run(as([`${bin}/pg_ctl`, "-D", data, "-m", "immediate", "stop"]), "pg_ctl stop").catch(
@@ -144,22 +146,7 @@ export async function startPgCluster(prefix = "pcl-pg-"): Promise<PgCluster> {
     url,
     async createDatabase(name: string) {
       if (!/^[a-z][a-z0-9_]{0,62}$/.test(name)) throw new Error(`Invalid database name "${name}"`);
-      await run(
-        as([
-          `${bin}/psql`,
-          "-h",
-          dir,
-          "-p",
-          String(PORT),
-          "-U",
-          SUPERUSER,
-          "-d",
-          "postgres",
-          "-qc",
-          `CREATE DATABASE ${name}`,
-        ]),
-        `Creating database ${name}`,
-      );
+      await createDb(name);
       return url(name);
     },
     log() {

@@ -18,6 +18,7 @@
 import { deserialize } from "node:v8";
 import { StoreError } from "../db.ts";
 import type { Migration } from "../migrations.ts";
+import { pendingMigrations, recordMigration } from "../migrate.ts";
 import type { RunResult, SqlDatabase, SqlValue } from "../sql.ts";
 import { type BridgeReply, type BridgeRequest, FLAG, LENGTH } from "./protocol.ts";
 import { PREAMBLE, translateMigration, translateStatement } from "./translate.ts";
@@ -210,29 +211,9 @@ export class PgDatabase implements SqlDatabase {
       this.exec(
         "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
       );
-      const latest = migrations.reduce((m, x) => Math.max(m, x.version), 0);
-      const current = this.schemaVersion();
-      if (current > latest) {
-        throw new StoreError(
-          `Cannot open database "${this.path}": schema version ${current} is newer than this program understands (${latest})`,
-        );
-      }
-      const applied = new Set(
-        this.all<{ version: number }>("SELECT version FROM schema_version").map((r) =>
-          Number(r.version)
-        ),
-      );
-      const pending = migrations.filter((m) => !applied.has(m.version)).sort((a, b) =>
-        a.version - b.version
-      );
-      for (const m of pending) {
+      for (const m of pendingMigrations(this, migrations)) {
         this.exec(m.pg ?? translateMigration(m.sql));
-        this.run(
-          "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
-          m.version,
-          m.name,
-          new Date().toISOString(),
-        );
+        recordMigration(this, m);
       }
     });
   }

@@ -5,6 +5,7 @@
  * claim the shared single-use key once per device. Prints one JSON line.
  */
 import { openStore } from "../../../src/store/mod.ts";
+import { deviceRecord } from "../backends.ts";
 
 const [url, edge, countArg] = Deno.args;
 const store = openStore(url);
@@ -14,29 +15,7 @@ for (let i = 0; i < Number(countArg); i++) {
   const id = `${edge}-${i}`;
   store.transaction(() => {
     if (store.enrollmentKeys.claimUse("single", Date.now())) claimed++;
-    store.devices.insert({
-      id,
-      fingerprint: `fp-${id}`,
-      machineId: "m",
-      macs: [],
-      hostname: id,
-      os: "linux",
-      osVersion: "1",
-      connectorVersion: "1",
-      wgPublicKey: `wg-${id}`,
-      signingPublicKey: `sg-${id}`,
-      credentialHash: `c-${id}`,
-      group: null,
-      user: null,
-      enrollmentKeyId: null,
-      disabled: false,
-      enrolledAt: 0,
-      updatedAt: 0,
-      lastSeenAt: null,
-      reportedState: null,
-      reportedTransport: null,
-      clockSkewMs: null,
-    });
+    store.devices.insert(deviceRecord(id));
     const host = store.leases.allocate(id, Date.now(), 65534);
     if (host === null) throw new Error("range full");
     hosts.push(host);
