@@ -5,7 +5,6 @@
  */
 import { SignInStateRepo } from "./repos/signin_state.ts";
 import { Database, type OpenOptions } from "./db.ts";
-import { type ChangeFeed, LocalFeed } from "./feed.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import { PgDatabase } from "./pg/database.ts";
 import type { SqlDatabase } from "./sql.ts";
@@ -43,7 +42,6 @@ export type { SignInStateKind } from "./repos/signin_state.ts";
 export { Database, type OpenOptions, type SqlValue, StoreError } from "./db.ts";
 export type { RunResult, SqlDatabase } from "./sql.ts";
 export { PgDatabase } from "./pg/database.ts";
-export { type ChangeFeed, LocalFeed } from "./feed.ts";
 export { type Migration, MIGRATIONS } from "./migrations.ts";
 export type {
   ApiTokenRecord,
@@ -165,14 +163,7 @@ export class Store {
   /** Sign-in flows in progress, grants, SAML request and assertion IDs (sealed, lapsing). */
   readonly signInState: SignInStateRepo;
 
-  /**
-   * Tells every edge sharing this database what changed (LISTEN/NOTIFY on
-   * PostgreSQL; in-process on SQLite, where this edge is the only one).
-   */
-  readonly feed: ChangeFeed;
-
-  constructor(readonly db: SqlDatabase, sealer?: Sealer, feed: ChangeFeed = new LocalFeed()) {
-    this.feed = feed;
+  constructor(readonly db: SqlDatabase, sealer?: Sealer) {
     this.settings = new SettingsRepo(db);
     this.users = new UsersRepo(db, sealer);
     this.sessions = new SessionsRepo(db);
@@ -218,7 +209,6 @@ export class Store {
 
   /** Closes the database. */
   close(): void {
-    void this.feed.close();
     this.db.close();
   }
 }

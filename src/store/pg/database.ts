@@ -128,7 +128,6 @@ export class PgDatabase implements SqlDatabase {
     }
     const len = Atomics.load(this.#ctrl, LENGTH);
     const reply = deserialize(new Uint8Array(this.#data, 0, len).slice()) as BridgeReply;
-    Atomics.store(this.#ctrl, FLAG, 0);
     if (!reply.ok) throw new PgStoreError(reply.message, reply.code);
     return reply;
   }
