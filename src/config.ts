@@ -104,6 +104,17 @@ export const EdgeConfig = z.object({
   publicHost: z.string().regex(/^[A-Za-z0-9.:-]{1,253}$/, {
     error: "expected a hostname or IP address",
   }).optional(),
+  /**
+   * This edge's name in the fleet's edge registry (several edges on one
+   * database); default: the host name.
+   */
+  edgeName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, {
+    error: "expected a name of 1-63 letters, digits, . _ or - starting with a letter or digit",
+  }).optional(),
+  /** A region or site label shown with the edge (e.g. "eu-west", "branch 2"); default none. */
+  region: z.string().regex(/^[A-Za-z0-9 ._-]{0,64}$/, {
+    error: "expected at most 64 letters, digits, spaces, . _ or -",
+  }).default(""),
   /** Full API URL written into enrolment keys; default https://publicHost:apiPort. */
   publicUrl: z.url({ error: "expected an https:// or http:// URL" }).optional(),
   /** Extra names for the server certificate. */

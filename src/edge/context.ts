@@ -14,6 +14,7 @@ import type { PostureSource } from "./access/posture_source.ts";
 import type { DeviceSignal } from "./signal.ts";
 import type { EdgeSaas } from "./saas.ts";
 import type { WebSecurityService } from "./web_security.ts";
+import type { EdgeRegistry } from "../fleet/edge_registry.ts";
 
 /** Shared dependencies of the edge control plane. */
 export interface EdgeContext {
@@ -50,6 +51,12 @@ export interface EdgeContext {
    * decided again. Enrolment, disable and delete are seen through notifications.
    */
   subjectChanged: DeviceSignal;
+  /**
+   * The fleet's edge registry: this edge's row and heartbeat, the healthy
+   * edges bundles list, every edge for the admin. Heartbeats run once the
+   * tunnel does (startEdge); before that the list is empty.
+   */
+  fleet: EdgeRegistry;
   /** The data plane's state for diagnostics (set once the tunnel and enforcement run). */
   dataPlaneState?: () => Record<string, unknown>;
   /** The log files in the data directory, for the diagnostics bundle (set by startEdge). */

@@ -29,6 +29,8 @@ import { PolicyService } from "./policy.ts";
 import { ensureWgKey, type WgKeyPair } from "./wg_key.ts";
 import { EdgePostureSource, type PostureSource } from "./access/posture_source.ts";
 import { DeviceSignal } from "./signal.ts";
+import { EdgeRegistry } from "../fleet/edge_registry.ts";
+import { VERSION } from "../version.ts";
 
 const log = logger("edge");
 
@@ -74,6 +76,16 @@ export async function deviceNetwork(
     log.warn(`device range ${preferred} overlaps a local network; using ${network}`);
   }
   return network;
+}
+
+/** The host name, as the default edge name (a name the registry accepts). */
+function defaultEdgeName(): string {
+  let h = "edge";
+  try {
+    h = Deno.hostname();
+  } catch { /* no permission: "edge" */ }
+  const name = h.replace(/[^A-Za-z0-9._-]/g, "-").replace(/^[^A-Za-z0-9]+/, "").slice(0, 63);
+  return name || "edge";
 }
 
 /** Reads the PEM CA file of `saasCaFile`. */
@@ -129,7 +141,29 @@ export async function startEdgeControlPlane(
     const notifier = new Notifier(store, clock);
     const posture = deps.posture ?? new EdgePostureSource(store, clock);
     const inspectionCa = await InspectionCa.loadOrCreate(`${config.dataDir}/inspection`, sealer);
+    const endpoints: TunnelEndpoint[] = [
+      { transport: "udp", host: publicHost, port: config.tunnelPort },
+      { transport: "tls", host: publicHost, port: config.tunnelPort },
+    ];
+    // The bootstrap URL other edges' devices probe to measure this edge (its
+    // bound port is filled in by startEdge when the listener is up).
+    const fleet = new EdgeRegistry({
+      store,
+      clock,
+      notifier,
+      identity: {
+        name: config.edgeName ?? defaultEdgeName(),
+        region: config.region,
+        wgPublicKey: wgKey.publicKey,
+        endpoints,
+        apiUrl,
+        bootstrapUrl: `http://${hostForUrl}:${splitListen(config.bootstrapListen).port}`,
+        caPem: ca.caCertPem,
+        version: VERSION,
+      },
+    });
     const policy = new PolicyService(store, clock, notifier, {
+      edges: () => fleet.healthy(),
       edgeAddress,
       posture,
       inspectionCa,
@@ -156,10 +190,6 @@ export async function startEdgeControlPlane(
       CategorySource.load([SHIPPED_CATEGORIES, `${config.dataDir}/url_categories`], clock),
       inspectionCa,
     );
-    const endpoints: TunnelEndpoint[] = [
-      { transport: "udp", host: publicHost, port: config.tunnelPort },
-      { transport: "tls", host: publicHost, port: config.tunnelPort },
-    ];
     const ctx: EdgeContext = {
       store,
       clock,
@@ -178,7 +208,9 @@ export async function startEdgeControlPlane(
       posture,
       c2cChanged: new DeviceSignal(),
       subjectChanged: new DeviceSignal(),
+      fleet,
     };
+    fleet.onChange(() => policy.edgesChanged());
     ctx.subjectChanged.on((id) => policy.forgetDevice(id));
     const initialAdminPath = await ensureInitialAdmin(store, clock, config.dataDir, deps.scrypt);
     const peers = loadPeers(ctx);
@@ -194,6 +226,7 @@ export async function startEdgeControlPlane(
       // Scans stop between two requests first, then the database closes.
       close: () =>
         saas.close().finally(() => {
+          fleet.stop();
           web.close();
           store.close();
         }),

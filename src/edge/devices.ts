@@ -22,6 +22,7 @@ import {
 import type { DeviceRecord, Store } from "../store/mod.ts";
 import { hostAddress, MAX_HOST, parseIPv4, parsePrefix4 } from "./addresses.ts";
 import type { EdgeContext } from "./context.ts";
+import type { TunnelPeer } from "./dataplane_port.ts";
 import { presentedSecret, usableKey } from "./enrollment_keys.ts";
 import { refuseLapsedSignIn, signInLapsed } from "./signin_lapse.ts";
 
@@ -388,18 +389,29 @@ function userDisabled(ctx: EdgeContext, d: DeviceRecord): boolean {
   return d.user !== null && ctx.store.users.byUsername(d.user)?.disabled === true;
 }
 
+/**
+ * The tunnel peer device `d` should be, or null when it must not be in the
+ * tunnel (disabled, no address, its user disabled, its sign-in ended).
+ * `host` is its lease if the caller read it already.
+ */
+export function peerOf(
+  ctx: EdgeContext,
+  d: DeviceRecord,
+  host: number | null | undefined = ctx.store.leases.hostOf(d.id),
+): TunnelPeer | null {
+  if (d.disabled || host === undefined || host === null) return null;
+  if (userDisabled(ctx, d) || signInLapsed(ctx, d)) return null;
+  return { id: d.id, wgPublicKey: d.wgPublicKey, address: hostAddress(ctx.network, host) };
+}
+
 /** Puts every enabled device with an address and a live sign-in into the tunnel (at start). */
 export function loadPeers(ctx: EdgeContext): number {
   const leases = ctx.store.leases.all();
   let n = 0;
   for (const d of ctx.store.devices.list()) {
-    const host = leases.get(d.id);
-    if (d.disabled || host === undefined || userDisabled(ctx, d) || signInLapsed(ctx, d)) continue;
-    ctx.tunnel.upsertPeer({
-      id: d.id,
-      wgPublicKey: d.wgPublicKey,
-      address: hostAddress(ctx.network, host),
-    });
+    const peer = peerOf(ctx, d, leases.get(d.id));
+    if (!peer) continue;
+    ctx.tunnel.upsertPeer(peer);
     n++;
   }
   return n;

@@ -17,6 +17,7 @@ import {
   AccessRule,
   AppProfile,
   AppSegment,
+  type BundleEdge,
   ClientToClient,
   ForwardingProfile,
   type PolicyBundle,
@@ -91,6 +92,8 @@ export class PolicyService {
       inspectionCa?: { certPem: string; sha256: string } | null;
       /** The edge's web proxy as devices reach it through the tunnel (null: none). */
       webProxy?: { address: string; port: number } | null;
+      /** The healthy edges of the fleet, listed in every bundle (call `edgesChanged` on a change). */
+      edges?: () => readonly BundleEdge[];
     },
   ) {
     this.#posture = opts.posture ?? null;
@@ -106,6 +109,11 @@ export class PolicyService {
     const rules = this.store.policy.list("access_rule").map((r) => AccessRule.parse(r));
     this.#compiled = { revision: rev, access: compileAccessPolicy(segments, rules), segments };
     return this.#compiled;
+  }
+
+  /** The fleet's healthy edges changed: every bundle lists them, so every bundle is built again. */
+  edgesChanged(): void {
+    this.#cache.clear();
   }
 
   /** Forgets the cached bundle of a device (its subject changed, e.g. re-enrolled). */
@@ -351,6 +359,7 @@ export class PolicyService {
       inspectionCa: appProfile.installInspectionCa && this.opts.inspectionCa
         ? { pem: this.opts.inspectionCa.certPem, sha256: this.opts.inspectionCa.sha256 }
         : null,
+      edges: [...(this.opts.edges?.() ?? [])],
     };
     const version = sha256Hex(JSON.stringify(content)).slice(0, 32);
     return { version, generatedAt: new Date(this.clock.now()).toISOString(), ...content };

@@ -14,7 +14,8 @@ import type { CaInfo } from "./ca.ts";
 import type { EdgeContext } from "./context.ts";
 import { type EdgeControlPlane, startEdgeControlPlane } from "./control_plane.ts";
 import { EdgeTunnel } from "./tunnel.ts";
-import { c2cAddress, loadPeers } from "./devices.ts";
+import { c2cAddress, TUNNEL_UP_MS } from "./devices.ts";
+import { FleetTunnelPort } from "./peer_sync.ts";
 import { sweepLapsedSignIns } from "./signin_lapse.ts";
 
 import { type EdgeEnforcement, startEnforcement } from "./access/mod.ts";
@@ -114,8 +115,12 @@ export async function startEdge<A extends HttpApp>(
       });
       const t = tunnel;
       closers.push(() => t.close());
-      cp.ctx.tunnel = tunnel;
-      loadPeers(cp.ctx);
+      // Every enabled device of the (possibly shared) store is a peer here, and
+      // peer changes made on other edges reach this tunnel through the feed.
+      const peers = new FleetTunnelPort(t, cp.ctx, cp.ctx.fleet.id, []);
+      cp.ctx.tunnel = peers;
+      closers.push(() => peers.close());
+      peers.reconcile();
       // A device that stops calling the API still leaves the tunnel when its
       // user's sign-in ends (the API refuses it on its next call anyway).
       const sweep = setInterval(() => sweepLapsedSignIns(cp.ctx), SIGNIN_SWEEP_MS);
@@ -201,6 +206,24 @@ export async function startEdge<A extends HttpApp>(
       });
       closers.push(() => dns.close());
       ports.dns = dns.port;
+    }
+    if (tunnel) {
+      // In the fleet's registry once every listener is up: other edges' bundles
+      // list this one from now on, until it stops (or stops heartbeating).
+      const t = tunnel;
+      const fleet = cp.ctx.fleet;
+      fleet.start({
+        devicesConnected: () => {
+          const now = cp.ctx.clock.now();
+          let n = 0;
+          for (const s of t.peerStats().values()) {
+            if (s.lastHandshake !== null && now - s.lastHandshake < TUNNEL_UP_MS) n++;
+          }
+          return n;
+        },
+      });
+      closers.push(() => fleet.stop());
+      fleet.onChange(() => log.info("Healthy edges changed", { edges: fleet.healthy().length }));
     }
     // Scans the edge was running when it stopped carry on from their saved cursors.
     const resumed = cp.ctx.saas.scanner.resume();

@@ -40,6 +40,14 @@ export type NotifyEvent =
   }
   | { kind: "dlp_policy_updated"; revision: number; by: string }
   | {
+    kind: "edge_health";
+    edgeId: string;
+    name: string;
+    health: "healthy" | "unhealthy";
+    /** ISO time of its last heartbeat. */
+    lastHeartbeat: string;
+  }
+  | {
     kind: "saas_tenant_validated";
     tenantId: string;
     tenant: string;
@@ -113,6 +121,14 @@ function describe(ev: NotifyEvent): { severity: NotificationRecord["severity"]; 
           ev.channel.replace(/_/g, " ")
         } from "${ev.hostname}": rule "${ev.rule}" found ${ev.summary}.`,
       };
+    case "edge_health":
+      return ev.health === "unhealthy"
+        ? {
+          severity: "warning",
+          message:
+            `Edge "${ev.name}" stopped heartbeating (last at ${ev.lastHeartbeat}); its devices move to other edges.`,
+        }
+        : { severity: "info", message: `Edge "${ev.name}" is healthy again.` };
     case "dlp_policy_updated":
       return {
         severity: "info",

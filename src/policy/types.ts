@@ -300,6 +300,32 @@ export const DeviceIdp = z.object({
 export type DeviceIdp = z.infer<typeof DeviceIdp>;
 
 /**
+ * One healthy edge as a bundle lists it (src/fleet/edge_registry.ts): what a
+ * connector needs to measure it (the bootstrap URL's captive-portal probe),
+ * to tunnel to it (key and endpoints) and to talk to its API (URL and CA,
+ * trusted because the bundle came over the pinned connection of an edge of
+ * the same fleet).
+ */
+export const BundleEdge = z.object({
+  id: z.string().max(64),
+  name: z.string().max(253),
+  region: z.string().max(64),
+  publicKey: z.string().max(64),
+  endpoints: z.array(
+    z.object({
+      transport: z.enum(["udp", "tls"]),
+      host: z.string().max(253),
+      port: z.number().int().min(1).max(65535),
+    }).strict(),
+  ).min(1).max(8),
+  apiUrl: z.string().max(2048),
+  bootstrapUrl: z.string().max(2048),
+  caPem: z.string().max(16_384),
+}).strict();
+/** @see BundleEdge */
+export type BundleEdge = z.infer<typeof BundleEdge>;
+
+/**
  * The policy bundle a connector receives: its effective app profile plus the
  * pieces it needs locally. `version` is a content hash (the ETag). It holds
  * only the segments that apply to this device (a rule could allow them for
@@ -335,6 +361,12 @@ export const PolicyBundle = z.object({
     pem: z.string().max(16_384),
     sha256: z.string().regex(/^[0-9a-f]{64}$/),
   }).strict().nullable().default(null),
+  /**
+   * The healthy edges of the fleet (several edges on one database): the
+   * connector tunnels to the nearest (src/policy/edge_selection.ts). Empty
+   * from an edge without a registry; the enrolment's edge is used then.
+   */
+  edges: z.array(BundleEdge).max(64).default([]),
 }).strict();
 /** @see PolicyBundle */
 export type PolicyBundle = z.infer<typeof PolicyBundle>;

@@ -513,4 +513,33 @@ CREATE INDEX signin_state_expires ON signin_state(expires_at);
 CREATE INDEX signin_state_age ON signin_state(kind, created_at);
 `,
   },
+  {
+    version: 12,
+    name: "edges",
+    sql: `
+-- The edge registry (src/fleet/edge_registry.ts): every edge sharing this
+-- database registers itself at start and heartbeats; the policy bundle lists
+-- the healthy ones so connectors can pick the nearest. id is derived from the
+-- edge's WireGuard public key (stable for its data directory); endpoints is
+-- the JSON of its tunnel endpoints. status is 'up' while it heartbeats,
+-- 'unhealthy' once another edge saw its heartbeat lapse, 'stopped' after a
+-- clean shutdown. devices_connected is what its own tunnel counted at its
+-- last heartbeat (no other edge can see its peers).
+CREATE TABLE edges (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  region TEXT NOT NULL DEFAULT '',
+  wg_public_key TEXT NOT NULL UNIQUE,
+  endpoints TEXT NOT NULL,
+  api_url TEXT NOT NULL,
+  bootstrap_url TEXT NOT NULL,
+  ca_pem TEXT NOT NULL,
+  version TEXT NOT NULL,
+  started_at INTEGER NOT NULL,
+  heartbeat_at INTEGER NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('up', 'unhealthy', 'stopped')),
+  devices_connected INTEGER NOT NULL DEFAULT 0
+) STRICT;
+`,
+  },
 ];

@@ -17,6 +17,7 @@ import {
   DlpDictionariesRepo,
   DlpIncidentsRepo,
   DlpRulesRepo,
+  EdgesRepo,
   EnrollmentKeysRepo,
   IdentityProvidersRepo,
   LeasesRepo,
@@ -52,6 +53,8 @@ export type {
   DeviceRecord,
   DlpDictionaryRecord,
   DlpIncidentRecord,
+  EdgeRecord,
+  EdgeStatus,
   EnrollmentKeyRecord,
   IdentityProviderRecord,
   IncidentFilter,
@@ -104,6 +107,7 @@ export const TABLES = [
   "identity_providers",
   "identity_provider_domains",
   "user_signins",
+  "edges",
 ] as const;
 
 /** The edge database with its repositories. */
@@ -162,6 +166,8 @@ export class Store {
   readonly userSignIns: UserSignInsRepo;
   /** Sign-in flows in progress, grants, SAML request and assertion IDs (sealed, lapsing). */
   readonly signInState: SignInStateRepo;
+  /** The edges sharing this database, their endpoints and heartbeats (migration 12). */
+  readonly edges: EdgesRepo;
 
   constructor(readonly db: SqlDatabase, sealer?: Sealer) {
     this.settings = new SettingsRepo(db);
@@ -191,6 +197,7 @@ export class Store {
     this.identityProviders = new IdentityProvidersRepo(db, sealer);
     this.userSignIns = new UserSignInsRepo(db);
     this.signInState = new SignInStateRepo(db, sealer);
+    this.edges = new EdgesRepo(db);
   }
 
   /** Runs `fn` in one transaction (nested calls become savepoints). */

@@ -20,6 +20,7 @@ import { PolicyService } from "../../src/edge/policy.ts";
 import { EdgePostureSource } from "../../src/edge/access/posture_source.ts";
 import { postureSigningMessage } from "../../src/posture/report.ts";
 import { DeviceSignal } from "../../src/edge/signal.ts";
+import { EdgeRegistry } from "../../src/fleet/edge_registry.ts";
 import { createEdgeApp } from "../../src/http/app_edge.ts";
 import type { EnrollRequest } from "../../src/http/api/schemas.ts";
 import { fingerprintHash, sha256Hex } from "../../src/identity/secrets.ts";
@@ -62,7 +63,25 @@ export async function fixture(
   const notifier = new Notifier(store, clock);
   const tunnel = opts.tunnel ?? new MemoryTunnelPort();
   const posture = new EdgePostureSource(store, clock);
+  const edgePublicKey = key32();
+  const endpoints = [{ transport: "udp" as const, host: "edge.test", port: 51820 }];
+  const fleet = new EdgeRegistry({
+    store,
+    clock,
+    notifier,
+    identity: {
+      name: "edge-test",
+      region: "",
+      wgPublicKey: edgePublicKey,
+      endpoints,
+      apiUrl: "https://edge.test:8443",
+      bootstrapUrl: "http://edge.test:8081",
+      caPem: "-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n",
+      version: "0.0.0",
+    },
+  });
   const policy = new PolicyService(store, clock, notifier, {
+    edges: () => fleet.healthy(),
     edgeAddress: "100.64.0.1",
     posture,
     webProxy: opts.webProxy ?? null,
@@ -96,14 +115,16 @@ export async function fixture(
     web,
     network: "100.64.0.0/16",
     edgeAddress: "100.64.0.1",
-    edgePublicKey: key32(),
-    endpoints: [{ transport: "udp", host: "edge.test", port: 51820 }],
+    edgePublicKey,
+    endpoints,
     apiUrl: "https://edge.test:8443",
     caSha256: "a".repeat(64),
     posture,
     c2cChanged: new DeviceSignal(),
     subjectChanged: new DeviceSignal(),
+    fleet,
   };
+  fleet.onChange(() => policy.edgesChanged());
   const rateLimiter = new LoginRateLimiter(clock);
   const app = createEdgeApp({
     ctx,

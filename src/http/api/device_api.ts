@@ -107,16 +107,21 @@ export function deviceApi(deps: ResolvedDeps): Hono<EdgeEnv> {
       c.req.raw.signal?.addEventListener("abort", onAbort, { once: true });
       const timer = setTimeout(() => done.abort(), wait * 1000);
       const sub = ctx.notifier.subscribe({
-        kinds: ["policy_updated", "device_disabled", "device_deleted"],
+        kinds: ["policy_updated", "edge_health", "device_disabled", "device_deleted"],
         signal: done.signal,
+      });
+      // The fleet's healthy edges are in every bundle: a change answers the poll.
+      const offFleet = ctx.fleet.onChange(() => {
+        if (!etagMatches(inm, bundle(device).version)) done.abort();
       });
       try {
         for await (const n of sub) {
-          if (n.kind !== "policy_updated" && n.data.deviceId === device.id) break;
+          if (isDeviceEvent(n.kind) && n.data.deviceId === device.id) break;
           current = bundle(device);
           if (!etagMatches(inm, current.version)) break;
         }
       } finally {
+        offFleet();
         clearTimeout(timer);
         sub.close();
         c.req.raw.signal?.removeEventListener("abort", onAbort);
@@ -147,24 +152,33 @@ export function deviceApi(deps: ResolvedDeps): Hono<EdgeEnv> {
     const release = streams.acquire(device.id, () => evicted.abort());
     const body = sseStream(deps.sseKeepaliveMs, async (w, signal) => {
       const sub = ctx.notifier.subscribe({
-        kinds: ["policy_updated", "device_disabled", "device_deleted"],
+        kinds: ["policy_updated", "edge_health", "device_disabled", "device_deleted"],
         signal,
       });
       let last = bundle(device).version;
       w.send("policy", policyResponse(device), last);
-      for await (const n of sub) {
-        if (n.kind !== "policy_updated") {
-          if (n.data.deviceId === device.id) {
-            w.sendFinal("revoked", { reason: n.kind, serverTime: iso(ctx.clock.now()) });
-            break;
-          }
-          continue;
-        }
+      const sendIfNew = () => {
         const b = bundle(device);
         if (b.version !== last) {
           last = b.version;
           w.send("policy", policyResponse(device), last);
         }
+      };
+      // The fleet's healthy edges are in every bundle: a change is sent at once.
+      const offFleet = ctx.fleet.onChange(sendIfNew);
+      try {
+        for await (const n of sub) {
+          if (isDeviceEvent(n.kind)) {
+            if (n.data.deviceId === device.id) {
+              w.sendFinal("revoked", { reason: n.kind, serverTime: iso(ctx.clock.now()) });
+              break;
+            }
+            continue;
+          }
+          sendIfNew();
+        }
+      } finally {
+        offFleet();
       }
     }, { stillValid, onClose: release, signal: evicted.signal });
     return c.body(body, 200, SSE_HEADERS);
@@ -332,4 +346,9 @@ export function deviceApi(deps: ResolvedDeps): Hono<EdgeEnv> {
   });
 
   return app;
+}
+
+/** Events about one device (the others change every device's bundle). */
+function isDeviceEvent(kind: string): boolean {
+  return kind === "device_disabled" || kind === "device_deleted";
 }

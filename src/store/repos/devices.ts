@@ -139,6 +139,11 @@ export class DevicesRepo {
     const r = this.db.get<Row>("SELECT * FROM devices WHERE credential_hash = ?", hash);
     return r && toDevice(r);
   }
+  /** The device whose tunnel key is `wgPublicKey`. */
+  byWgPublicKey(wgPublicKey: string): DeviceRecord | undefined {
+    const r = this.db.get<Row>("SELECT * FROM devices WHERE wg_public_key = ?", wgPublicKey);
+    return r && toDevice(r);
+  }
   /** Devices holding either public key. */
   byPublicKeys(wgPublicKey: string, signingPublicKey: string): DeviceRecord[] {
     return this.db.all<Row>(

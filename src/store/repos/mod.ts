@@ -31,3 +31,4 @@ export * from "./saas_items.ts";
 export * from "./zdx.ts";
 export * from "./identity_providers.ts";
 export * from "./user_signins.ts";
+export * from "./edges.ts";
