@@ -152,6 +152,17 @@ export class EdgeSelector {
     this.#clear();
   }
 
+  /** Stops and forgets the edges and the choice (the enrolment was removed). */
+  reset(): void {
+    this.stop();
+    this.#edges = [];
+    this.#state = initialSelection();
+    this.#rtt.clear();
+    this.#measuredAt = null;
+    this.#lastMove = null;
+    this.#lastDecision = null;
+  }
+
   /** The network changed: the nearest edge may be another now. */
   networkChanged(): void {
     if (this.#running) void this.measureNow("network change");

@@ -16,6 +16,7 @@ import type { BackoffSettings } from "../network/reachability.ts";
 import type { NotificationHub } from "../notifications.ts";
 import type { TunnelPort } from "../tunnel_port.ts";
 import type { DeviceInfo } from "./enrol.ts";
+import type { EdgeSelectorTiming } from "../edge_selector.ts";
 import type { LoopPeriods } from "./loops.ts";
 import type { CollectPosture } from "./posture_loop.ts";
 import type { ResolveHost } from "./strict_allow.ts";
@@ -68,6 +69,8 @@ export interface EngineDeps extends LoopPeriods {
   resolveHost?: ResolveHost;
   /** How often a named edge host is resolved again (default 60 s; also on every network change). */
   edgeResolveSec?: number;
+  /** Timing of the edge selection (measurement period, liveness probes); default edge_selector.ts. */
+  edgeSelection?: Partial<EdgeSelectorTiming>;
   /** Called with each policy the engine applies (the connector sets its log level from it). */
   onPolicy?: (policy: PolicyBundle) => void;
 }

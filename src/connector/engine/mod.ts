@@ -15,7 +15,8 @@
  * - captive_timer.ts, awareness_reactions.ts: captive portals and reachability;
  * - strict_allow.ts: the edge's addresses a traffic block lets through;
  * - tunnel_config.ts: the tunnel configuration from enrolment and policy;
- * - reauth.ts: signing the user in again when their sign-in ended.
+ * - reauth.ts: signing the user in again when their sign-in ended;
+ * - edge_choice.ts over ../edge_selector.ts: which of the fleet's edges it uses.
  */
 import type { Clock } from "../../clock.ts";
 import { systemClock, systemTimers, type Timers } from "../../clock.ts";
@@ -52,6 +53,10 @@ import { EdgeNames } from "./edge_names.ts";
 import { Reauth } from "./reauth.ts";
 import { every } from "./periodic.ts";
 import { configFingerprint, tunnelConfig } from "./tunnel_config.ts";
+import { EdgeSelector } from "../edge_selector.ts";
+import { candidateEdges, edgeHostsOf, type EdgeTarget, edgeTarget } from "./edge_choice.ts";
+import type { BundleEdge } from "../../policy/types.ts";
+import type { SelectionReason } from "../../policy/edge_selection.ts";
 
 export type { DeviceInfo } from "./enrol.ts";
 export type { PolicyUpdateOutcome } from "./policy_sync.ts";
@@ -73,6 +78,8 @@ export class Engine {
   readonly #enroller: Enroller;
   readonly #loops: BackgroundLoops;
   readonly #reauth: Reauth;
+  /** Chooses the nearest healthy edge of the fleet and says when to move. */
+  readonly #selector: EdgeSelector;
   #client: EdgeApi | null = null;
   #enrollment: StoredEnrollment | null = null;
   #connectedSince: number | null = null;
@@ -102,6 +109,18 @@ export class Engine {
     this.#captive = new CaptiveTimer(this.#timers);
     this.#c2c = new C2cRegistrar({ hub: deps.hub, clock: this.#clock });
     this.#edgeNames = new EdgeNames(deps.resolveHost ?? resolveHost);
+    const probeEdge = deps.network.probeEdge?.bind(deps.network);
+    this.#selector = new EdgeSelector({
+      // The bootstrap listener's captive-portal probe: a fresh challenge, answered by the edge alone.
+      probe: (e) =>
+        probeEdge
+          ? probeEdge(e.bootstrapUrl).then((r) => r.kind === "clear" ? r.latencyMs : null)
+          : Promise.resolve(null),
+      onMove: (to, reason, from) => this.#onEdgeMove(to, reason, from),
+      timers: this.#timers,
+      clock: this.#clock,
+      timing: deps.edgeSelection,
+    });
     this.#runner = new EventRunner(initialState(), {
       onTransition: (from, to, event) => this.#onTransition(from, to, event),
       perform: (eff) => this.#perform(eff),
@@ -113,6 +132,7 @@ export class Engine {
       client: () => this.#client,
       onSet: (p, refreshChanged) => {
         this.#aware?.updateSettings(p.appProfile.failOpen);
+        this.#syncEdges();
         // Client-to-client turned on, or a new pattern: register again now.
         void this.#c2c.sync(this.#client, p, this.#d.device.hostname);
         this.#d.onForwarding?.(this.state, p);
@@ -209,8 +229,12 @@ export class Engine {
         this.#enqueue({ type: "tunnel_up", transport: e.transport, reason: e.reason });
       } else if (e.type === "down") {
         this.#enqueue({ type: "tunnel_down", reason: e.reason });
-        if (e.edgeSilent) this.#aware?.failed(e.reason);
+        if (e.edgeSilent) {
+          this.#aware?.failed(e.reason);
+          this.#selector.currentFailed(e.reason);
+        }
       } else {
+        this.#selector.currentFailed(e.reason ?? "No handshake answer");
         // The tunnel gave up with no transport left (it says why; the edge's
         // API may well answer): only the tunnel coming up, or another
         // network, ends this episode. WireGuard's own 90 s give-up (no
@@ -240,6 +264,7 @@ export class Engine {
       const verdict = await this.#evaluate(policy);
       this.#enqueue({ type: "network_changed", verdict });
     }
+    this.#syncEdges();
     if (this.#enrollment && this.#d.identity.credential) {
       this.#client = this.#makeClient(this.#enrollment);
       await this.dispatch({ type: "enrollment_restored" });
@@ -325,7 +350,7 @@ export class Engine {
       description: describeState(s),
       reason: s.reason ?? null,
       network: s.verdict,
-      edge: this.#enrollment?.apiUrl ?? null,
+      edge: this.#target()?.apiUrl ?? null,
       deviceId: this.#enrollment?.deviceId ?? null,
       deviceAddress: this.#enrollment?.address ?? null,
       deviceFqdn: this.#deviceFqdn(),
@@ -346,6 +371,7 @@ export class Engine {
       awareness: awarenessStatus(this.#aware),
       strictEnforcement: s.strict === true,
       blockedUntil: s.blocked ? (s.blocked === "login" ? "login" : "enrolled") : null,
+      edgeSelection: this.#enrollment ? this.#selector.status() : null,
     };
   }
 
@@ -355,6 +381,7 @@ export class Engine {
     this.#runner.stop();
     this.#life?.abort();
     this.#life = null;
+    this.#selector.stop();
     this.#loops.stop();
     this.#captive.cancel();
     this.#enroller.cancel();
@@ -520,7 +547,7 @@ export class Engine {
 
   async #bringUp(): Promise<void> {
     this.#tunnelGaveUp = false;
-    await this.#edgeNames.refresh(this.#enrollment?.endpoints ?? []);
+    await this.#edgeNames.refresh(this.#namedEndpoints());
     const cfg = this.#tunnelConfig();
     if (!cfg) {
       log.warn("Cannot bring the tunnel up: no enrolment or policy yet");
@@ -536,6 +563,7 @@ export class Engine {
     const hosts = this.#edgeHosts();
     if (hosts.length) this.#lastEdgeHosts = hosts;
     this.#loops.stop();
+    this.#selector.reset();
     this.#d.store.clearEnrollment();
     this.#d.identity.setCredential(null);
     this.#d.store.putIdentity(await this.#d.identity.seal());
@@ -587,7 +615,7 @@ export class Engine {
   /** Resolves the edge's named endpoints again; reroutes when their addresses changed. */
   async #refreshEdgeNames(why: string): Promise<void> {
     if (this.#runner.stopped) return;
-    if (!(await this.#edgeNames.refresh(this.#enrollment?.endpoints ?? []))) return;
+    if (!(await this.#edgeNames.refresh(this.#namedEndpoints()))) return;
     await this.#reconfigure(`The edge host resolves to new addresses (${why})`);
   }
 
@@ -599,6 +627,8 @@ export class Engine {
   async #reevaluateNetwork(change: NetworkChangeInfo): Promise<void> {
     if (this.#runner.stopped) return;
     this.#aware?.networkChanged(change.newNetwork);
+    // Another network, another nearest edge: measure them all again.
+    this.#selector.networkChanged();
     if (change.newNetwork) {
       // Another network is a new chance for the tunnel too.
       this.#tunnelGaveUp = false;
@@ -641,7 +671,59 @@ export class Engine {
   }
 
   #bootstrapUrl(): string | null {
+    return this.#target()?.bootstrapUrl ?? this.#enrolledBootstrapUrl();
+  }
+
+  /** The bootstrap URL of the enrolment's edge (the key's, or the default beside its API). */
+  #enrolledBootstrapUrl(): string | null {
     return bootstrapUrlOf(this.#d.bootstrapUrl, this.#enrollment);
+  }
+
+  // ---- the fleet's edges ---------------------------------------------------
+
+  /** The edge the engine talks to (the selector's choice, or the enrolment's), null unenrolled. */
+  #target(): EdgeTarget | null {
+    const e = this.#enrollment;
+    if (!e) return null;
+    return edgeTarget(this.#selector.current(), e, this.#enrolledBootstrapUrl() ?? "");
+  }
+
+  /** Hands the selector the edges to choose from (the bundle's, or the enrolment's edge). */
+  #syncEdges(): void {
+    const e = this.#enrollment;
+    if (!e) return;
+    const boot = this.#enrolledBootstrapUrl() ?? "";
+    const current = this.#selector.current()?.id ?? edgeTarget(null, e, boot).id;
+    this.#selector.setEdges(candidateEdges(this.#policy.policy, e, boot), current);
+  }
+
+  /** Endpoints whose names are resolved and kept outside the tunnel: every edge's. */
+  #namedEndpoints() {
+    return [
+      ...(this.#enrollment?.endpoints ?? []),
+      ...this.#selector.edges.flatMap((x) => x.endpoints),
+    ];
+  }
+
+  /**
+   * The selector chose another edge: the API client, the probes and the
+   * tunnel go there (the tunnel is brought up anew for the new key and
+   * endpoints; the engine sees it come up as usual).
+   */
+  #onEdgeMove(to: BundleEdge, reason: SelectionReason, from: BundleEdge | null): void {
+    const why = MOVE_REASONS[reason] ?? reason;
+    const rtt = this.#selector.status().current?.rttMs;
+    const data = { edge: to.name, region: to.region, from: from?.name ?? null, reason, rttMs: rtt };
+    const message = `Using edge "${to.name}"${to.region ? ` (${to.region})` : ""}: ${why}`;
+    log.info(message, data);
+    // The first choice after start is no news unless it is another edge than the enrolment's.
+    if (reason !== "initial" || to.publicKey !== this.#enrollment?.edgePublicKey) {
+      this.#d.hub.raise("edge_changed", "info", message, data);
+    }
+    this.#renewClient();
+    this.#reconfigure(`Moved to edge "${to.name}"`).catch((e) =>
+      log.warn("Cannot move the tunnel to the new edge", { error: (e as Error).message })
+    );
   }
 
   // ---- network awareness ---------------------------------------------------
@@ -685,13 +767,17 @@ export class Engine {
   // ---- background loops --------------------------------------------------
 
   #startLoops(): void {
-    if (!this.#runner.stopped) this.#loops.start();
+    if (this.#runner.stopped) return;
+    this.#loops.start();
+    this.#selector.start();
   }
 
   // ---- helpers ------------------------------------------------------------
 
   #makeClient(e: StoredEnrollment): EdgeApi {
-    const c = this.#d.makeClient(e.apiUrl, e.caPem);
+    // The chosen edge's API (its own CA, listed in the bundle the pinned edge sent).
+    const t = edgeTarget(this.#selector.current(), e, this.#enrolledBootstrapUrl() ?? "");
+    const c = this.#d.makeClient(t.apiUrl, t.caPem);
     c.setCredentials(this.#d.identity.credential, this.#d.identity.fingerprintHash);
     return c;
   }
@@ -711,12 +797,14 @@ export class Engine {
   }
 
   #edgeHosts(): string[] {
-    return edgeHosts({
+    const base = edgeHosts({
       lastHosts: this.#lastEdgeHosts,
       enrollment: this.#enrollment,
       bootstrapUrl: this.#bootstrapUrl(),
       enrollmentKey: this.#d.enrollmentKey,
     });
+    // Every edge of the fleet stays reachable through a block: a move must not be cut off.
+    return [...new Set([...base, ...edgeHostsOf(this.#selector.edges)])];
   }
 
   #failOpen(): FailOpenSettings {
@@ -734,9 +822,19 @@ export class Engine {
       this.#d.identity.wgPrivateKey,
       this.#edgeNames.addresses,
       this.#runner.state.verdict?.action ?? null,
+      this.#target(),
+      edgeHostsOf(this.#selector.edges),
     );
   }
 }
+
+/** Why the connector moved, as the user is told. */
+const MOVE_REASONS: Partial<Record<SelectionReason, string>> = {
+  initial: "the nearest edge",
+  nearer: "clearly nearer than the edge before",
+  failover: "the edge before stopped answering",
+  unlisted: "the edge before is no longer healthy",
+};
 
 /** States in which the edge is probed (captive portal, reachability). */
 function isProbing(k: StateKind): boolean {

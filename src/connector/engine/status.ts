@@ -6,6 +6,7 @@ import type { EdgeAwareness } from "../awareness.ts";
 import type { ClockSkewStatus } from "../clock_skew.ts";
 import type { NetworkVerdict, StateKind } from "../engine_state.ts";
 import type { C2cStanding } from "./c2c.ts";
+import type { EdgeSelectionStatus } from "../edge_selector.ts";
 
 /** Captive-portal and edge-reachability state, for the console. */
 export interface AwarenessStatus {
@@ -51,6 +52,8 @@ export interface EngineStatus {
   strictEnforcement?: boolean;
   /** While strict enforcement blocks traffic: until the device is enrolled, or until a new login. */
   blockedUntil?: "enrolled" | "login" | null;
+  /** The edge in use among the fleet's, its RTT and the alternatives (null unenrolled). */
+  edgeSelection?: EdgeSelectionStatus | null;
 }
 
 /** The awareness part of the status, or null before awareness runs. */

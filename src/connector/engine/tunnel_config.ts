@@ -8,6 +8,7 @@ import type { ForwardingAction, PolicyBundle } from "../../policy/types.ts";
 import { planRoutes } from "../../policy/routes.ts";
 import type { StoredEnrollment } from "../../store/connector_state.ts";
 import type { TunnelConfig } from "../tunnel_port.ts";
+import type { EdgeTarget } from "./edge_choice.ts";
 
 /**
  * The routes "enforce PAC" tunnels: no full tunnel, only what the PAC's
@@ -29,13 +30,21 @@ export function tunnelConfig(
   privateKey: string,
   resolvedEdge: readonly string[] = [],
   action: ForwardingAction | null = null,
+  /** The edge chosen among the fleet's (default: the enrolment's). */
+  target: EdgeTarget | null = null,
+  /** Hosts of every edge of the fleet, kept outside the tunnel (edge_choice.ts). */
+  fleetHosts: readonly string[] = [],
 ): TunnelConfig | null {
   if (!e || !p) return null;
   const fwd = p.appProfile.forwarding;
+  const endpoints = target?.endpoints ?? e.endpoints;
   // Literal endpoint addresses, and what named ones resolve to (engine/edge_names.ts).
+  const literal = (h: string) => /^[0-9.]+$|:/.test(h);
   const edgeAddresses = [
     ...new Set([
-      ...e.endpoints.map((x) => x.host).filter((h) => /^[0-9.]+$|:/.test(h)),
+      ...e.endpoints.map((x) => x.host).filter(literal),
+      ...endpoints.map((x) => x.host).filter(literal),
+      ...fleetHosts.filter(literal),
       ...resolvedEdge,
     ]),
   ];
@@ -43,8 +52,8 @@ export function tunnelConfig(
     address: e.address,
     network: e.network,
     edgeAddress: e.edgeAddress,
-    edgePublicKey: e.edgePublicKey,
-    endpoints: e.endpoints,
+    edgePublicKey: target?.edgePublicKey ?? e.edgePublicKey,
+    endpoints,
     mtu: fwd.mtu,
     // Every segment the bundle carries applies to this device (the edge sends
     // no others): route it even inside an exclude range, so a denied one
@@ -61,7 +70,7 @@ export function tunnelConfig(
     // settings allow, then the fail mode (direct or blocked) applies.
     giveUpSec: fwd.udpTimeoutSec * p.appProfile.failOpen.retries,
     dns: p.edgeDns ? { server: p.edgeDns, domains: p.edgeDnsDomains } : null,
-    caPem: e.caPem,
+    caPem: target?.caPem ?? e.caPem,
   };
 }
 
