@@ -10,6 +10,7 @@
  * change feed says another edge registered or stopped.
  */
 import type { Clock } from "../clock.ts";
+import { InputError, NotFoundError } from "../errors.ts";
 import { sha256Hex } from "../identity/secrets.ts";
 import { logger } from "../log.ts";
 import type { TunnelEndpoint } from "../net/endpoint.ts";
@@ -205,6 +206,28 @@ export class EdgeRegistry {
       devicesConnected: e.status === "stopped" ? 0 : e.devicesConnected,
       self: e.id === this.id,
     }));
+  }
+
+  /**
+   * Forgets a decommissioned edge (stopped or unhealthy): its row goes, and
+   * it registers again should it ever start. A healthy edge cannot be
+   * forgotten (409 `edge_healthy`): it would be back at its next heartbeat.
+   */
+  forget(id: string): EdgeRecord {
+    const e = this.#o.store.edges.get(id);
+    if (!e) throw new NotFoundError("edge_not_found", `Cannot find edge "${id.slice(0, 64)}"`);
+    const health = healthOf(e, this.#o.clock.now(), this.#o.unhealthyAfterMs ?? UNHEALTHY_AFTER_MS);
+    if (health === "healthy") {
+      throw new InputError(
+        "edge_healthy",
+        `Cannot forget edge "${e.name}": it is healthy (stop it first, or wait until it misses its heartbeats)`,
+        409,
+      );
+    }
+    this.#o.store.edges.delete(id);
+    this.#announce();
+    this.refresh();
+    return e;
   }
 
   /** Marks this edge stopped (its devices move to others at once) and stops heartbeating. */

@@ -48,6 +48,7 @@ import { buildBundle, bundleFileName } from "../../diag/export_bundle.ts";
 import { clientIp, iso, queryInt, readJson } from "./common.ts";
 import { dlpAdminApi } from "./dlp_api.ts";
 import { webAdminApi } from "./web_api.ts";
+import { fleetAdminApi } from "./fleet_api.ts";
 import { saasAdminApi, tenantJson } from "./saas_api.ts";
 import { identityProviderApi } from "./idp_api.ts";
 import type { EdgeEnv, ResolvedDeps } from "./env.ts";
@@ -637,6 +638,8 @@ export function adminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
 
   // Microsoft SaaS tenants
   app.route("/saas", saasAdminApi(deps));
+  // The fleet's edges (several edges on one database)
+  app.route("/edges", fleetAdminApi(deps));
   app.route("/identity-providers", identityProviderApi(deps));
 
   // Support requests

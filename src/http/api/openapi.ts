@@ -263,6 +263,19 @@ export const ROUTES: RouteDoc[] = [
   { method: "get", path: "/api/v1/admin/devices", summary: "List devices", auth: "admin" },
   {
     method: "get",
+    path: "/api/v1/admin/edges",
+    summary: "The fleet's edges: endpoints, health, last heartbeat, devices connected",
+    auth: "admin",
+  },
+  {
+    method: "delete",
+    path: "/api/v1/admin/edges/{id}",
+    summary: "Forget a stopped or unhealthy edge (409 edge_healthy for a healthy one)",
+    auth: "admin",
+    status: 204,
+  },
+  {
+    method: "get",
     path: "/api/v1/admin/zdx",
     summary: "Digital experience of the fleet (?hours=1..168): per app, device, edge, and hops",
     auth: "admin",
