@@ -5,6 +5,7 @@
  * the policy and the notification history. connector_console.tsx fetches
  * and frames them; the status cards are also served alone for live refresh.
  */
+import { EdgeChoiceCard } from "./connector_edges.tsx";
 import type { Child } from "hono/jsx";
 import type { EngineStatus } from "../../connector/engine/mod.ts";
 import { formatSkew } from "../../connector/clock_skew.ts";
@@ -136,6 +137,7 @@ export function InternetCard(props: { t: Translate; lang: Lang; s: EngineStatus;
           ]}
         />
       </Card>
+      {s.edgeSelection ? <EdgeChoiceCard t={t} lang={lang} sel={s.edgeSelection} /> : null}
     </div>
   );
 }

@@ -47,6 +47,7 @@ import { installAccessConsole } from "./edge_access.tsx";
 import { installPasswordsConsole } from "./edge_passwords.tsx";
 import { installWebConsole } from "./edge_web.tsx";
 import { installIdpConsole } from "./edge_idp.tsx";
+import { installFleetConsole } from "./edge_fleet.tsx";
 import {
   installSaasConsentRedirect,
   installSaasConsole,
@@ -139,6 +140,9 @@ export function notificationText(
   }
   if (n.kind === "saas_tenant_validated" && n.data?.status === "failed") {
     return t("notify.saas_tenant_validation_failed", params);
+  }
+  if (n.kind === "edge_health" && n.data?.health === "healthy") {
+    return t("notify.edge_healthy", params);
   }
   if (n.kind === "saas_scan_finished" && n.data?.state === "failed") {
     return t("notify.saas_scan_failed", params);
@@ -234,6 +238,7 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
       ["/dlp", "dlp", t("edge.tab.dlp")],
       ["/saas", "saas", t("edge.tab.saas")],
       ["/zdx", "zdx", t("edge.tab.zdx")],
+      ["/edges", "edges", t("edge.tab.edges")],
       ["/audit", "audit", t("edge.tab.audit")],
       ["/support", "support", t("edge.tab.support")],
     ].map(([href, id, label]) => ({ href, label, active: id === active, id: `tab-${id}` }));
@@ -685,6 +690,7 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
   // ---- SaaS application tenants ----
   installSaasConsole(app, saasHelpers);
   installIdpConsole(app, saasHelpers);
+  installFleetConsole(app, saasHelpers, () => clock.now());
 
   // ---- Connector protection passwords ----
   installPasswordsConsole(app, saasHelpers);

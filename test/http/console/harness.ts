@@ -6,7 +6,7 @@
  */
 import { caFingerprint } from "../../../src/connector/ca_pin.ts";
 import { type ConnectorHandle, startConnector } from "../../../src/connector/mod.ts";
-import { FakeNetworkPort } from "../../../src/connector/network_port.ts";
+import { FakeNetworkPort, type NetworkPort } from "../../../src/connector/network_port.ts";
 import { FakeTunnelPort } from "../../../src/connector/tunnel_port.ts";
 import { CaptureController, type CaptureTap, type TapSource } from "../../../src/diag/capture.ts";
 import { createConnectorApp } from "../../../src/http/connector_app.ts";
@@ -44,8 +44,8 @@ export async function waitFor(what: string, cond: () => boolean, ms = 5000): Pro
   }
 }
 
-/** Builds the system; call `close()` in a finally. */
-export async function system() {
+/** Builds the system; call `close()` in a finally. `network` replaces the connector's fake network. */
+export async function system(opts: { network?: NetworkPort } = {}) {
   const dir = await Deno.makeTempDir({ prefix: "pc-console-" });
   // With the web proxy, as a real edge started with --web-proxy-port (PAC files, proxy modes).
   const edge = await fixture({
@@ -107,7 +107,11 @@ export async function system() {
       postureSec: 3600,
       policyRefreshSec: 3600,
       streamBackoffMs: { min: 60_000, max: 60_000 },
-    }, { tunnel, network: new FakeNetworkPort(), edge: httpEdgeApi({ fetch: edgeFetch }) });
+    }, {
+      tunnel,
+      network: opts.network ?? new FakeNetworkPort(),
+      edge: httpEdgeApi({ fetch: edgeFetch }),
+    });
     const c = connector;
     localApi = createConnectorApp({ engine: c.engine, hub: c.hub, store: c.store });
     const ui = createConnectorConsole({
