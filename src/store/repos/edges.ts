@@ -1,5 +1,5 @@
 import type { TunnelEndpoint } from "../../net/endpoint.ts";
-import type { Database } from "../db.ts";
+import type { SqlDatabase } from "../sql.ts";
 import { num, type Row, str } from "./row.ts";
 
 /** What an edge stores about itself (migration 12). */
@@ -46,7 +46,7 @@ function toEdge(r: Row): EdgeRecord {
  * (and raises the notification): the database decides, not a race.
  */
 export class EdgesRepo {
-  constructor(private db: Database) {}
+  constructor(private db: SqlDatabase) {}
 
   /** Inserts or refreshes an edge's row at start (status up, heartbeat now). */
   register(e: Omit<EdgeRecord, "status" | "devicesConnected">): void {
