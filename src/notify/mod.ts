@@ -223,10 +223,21 @@ export interface SubscribeOptions {
   capacity?: number;
 }
 
-/** Stores events and fans them out to live subscribers. */
+/** The feed channel on which notifiers tell each other "notification N was stored". */
+export const NOTIFY_CHANNEL = "notify";
+
+/**
+ * Stores events and fans them out to live subscribers — this process's, and
+ * through the store's change feed those of every other edge on the same
+ * database (each re-reads the notification by id), so a policy change made
+ * on one edge wakes the policy streams of devices on all of them.
+ */
 export class Notifier {
   #subs = new Set<Subscription>();
-  constructor(private store: Store, private clock: Clock) {}
+  readonly #origin = crypto.randomUUID();
+  constructor(private store: Store, private clock: Clock) {
+    store.feed.listen(NOTIFY_CHANNEL, (p) => this.#remote(p));
+  }
 
   /** Stores an event as a notification and delivers it to subscribers. */
   publish(ev: NotifyEvent): NotificationRecord {
@@ -236,7 +247,23 @@ export class Notifier {
     const id = this.store.notifications.insert({ kind, severity, message, data, createdAt });
     const rec: NotificationRecord = { id, kind, severity, message, data, createdAt, readAt: null };
     for (const s of this.#subs) s.push(rec);
+    try {
+      this.store.feed.publish(NOTIFY_CHANNEL, JSON.stringify({ o: this.#origin, id }));
+    } catch { /* the other edges see it when they next read; this one already has */ }
     return rec;
+  }
+
+  /** Another notifier stored a notification: hand it to our subscribers as it is stored. */
+  #remote(payload: string): void {
+    let msg: { o?: unknown; id?: unknown };
+    try {
+      msg = JSON.parse(payload);
+    } catch {
+      return;
+    }
+    if (msg.o === this.#origin || typeof msg.id !== "number") return;
+    const rec = this.store.notifications.byId(msg.id);
+    if (rec) { for (const s of this.#subs) s.push(rec); }
   }
 
   /** An async iterator over events published from now on. */

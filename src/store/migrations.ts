@@ -540,6 +540,18 @@ CREATE TABLE edges (
   status TEXT NOT NULL CHECK (status IN ('up', 'unhealthy', 'stopped')),
   devices_connected INTEGER NOT NULL DEFAULT 0
 ) STRICT;
+
+-- The change feed between edges on one database (src/store/log_feed.ts):
+-- each message is a row, every edge reads the rows after the last it saw,
+-- and rows older than a few minutes are pruned. Written inside the writer's
+-- transaction, so a message goes out only with the change it announces.
+CREATE TABLE feed_log (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  channel TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX feed_log_at ON feed_log(at);
 `,
   },
 ];

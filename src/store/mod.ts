@@ -5,6 +5,8 @@
  */
 import { SignInStateRepo } from "./repos/signin_state.ts";
 import { Database, type OpenOptions } from "./db.ts";
+import { type ChangeFeed, LocalFeed } from "./feed.ts";
+import { StoreLogFeed } from "./log_feed.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import { PgDatabase } from "./pg/database.ts";
 import type { SqlDatabase } from "./sql.ts";
@@ -43,6 +45,7 @@ export type { SignInStateKind } from "./repos/signin_state.ts";
 export { Database, type OpenOptions, type SqlValue, StoreError } from "./db.ts";
 export type { RunResult, SqlDatabase } from "./sql.ts";
 export { PgDatabase } from "./pg/database.ts";
+export { type ChangeFeed, LocalFeed } from "./feed.ts";
 export { type Migration, MIGRATIONS } from "./migrations.ts";
 export type {
   ApiTokenRecord,
@@ -108,6 +111,7 @@ export const TABLES = [
   "identity_provider_domains",
   "user_signins",
   "edges",
+  "feed_log",
 ] as const;
 
 /** The edge database with its repositories. */
@@ -169,7 +173,14 @@ export class Store {
   /** The edges sharing this database, their endpoints and heartbeats (migration 12). */
   readonly edges: EdgesRepo;
 
-  constructor(readonly db: SqlDatabase, sealer?: Sealer) {
+  /**
+   * Tells every edge sharing this database what changed (LISTEN/NOTIFY on
+   * PostgreSQL; in-process on SQLite, where this edge is the only one).
+   */
+  readonly feed: ChangeFeed;
+
+  constructor(readonly db: SqlDatabase, sealer?: Sealer, feed: ChangeFeed = new LocalFeed()) {
+    this.feed = feed;
     this.settings = new SettingsRepo(db);
     this.users = new UsersRepo(db, sealer);
     this.sessions = new SessionsRepo(db);
@@ -216,6 +227,7 @@ export class Store {
 
   /** Closes the database. */
   close(): void {
+    void this.feed.close();
     this.db.close();
   }
 }
@@ -232,10 +244,9 @@ export function isPostgresUrl(path: string): boolean {
 export function openStore(path: string, opts: OpenOptions & { sealer?: Sealer } = {}): Store {
   const { sealer, ...dbOpts } = opts;
   if (isPostgresUrl(path)) {
-    return new Store(
-      PgDatabase.open(path, { migrations: dbOpts.migrations ?? MIGRATIONS }),
-      sealer,
-    );
+    const db = PgDatabase.open(path, { migrations: dbOpts.migrations ?? MIGRATIONS });
+    // Several edges share this database: their change feed runs through it.
+    return new Store(db, sealer, new StoreLogFeed(db));
   }
   return new Store(Database.open(path, dbOpts), sealer);
 }

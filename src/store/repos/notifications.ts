@@ -38,6 +38,11 @@ export class NotificationsRepo {
       n.createdAt,
     );
   }
+  /** One notification. */
+  byId(id: number): NotificationRecord | undefined {
+    const r = this.db.get<Row>("SELECT * FROM notifications WHERE id = ?", id);
+    return r && toNotification(r);
+  }
   /** Notifications newer than `afterId`, oldest first, at most `limit`. */
   list(opts: { afterId?: number; limit?: number; kind?: string } = {}): NotificationRecord[] {
     return this.db.all<Row>(
