@@ -16,7 +16,10 @@
  *   the tunnel saying the edge stopped answering, make it a failover: the
  *   next measurement moves to the nearest answering edge without hysteresis.
  * - Coming back to a first edge that returned is the same rule as any move:
- *   clearly nearer, twice.
+ *   clearly nearer, twice. After a failover the edge that failed is measured
+ *   again "soon" (not only at the next period) until it answers, because an
+ *   edge restarted within its 15 s of grace never leaves the bundle's list,
+ *   so no list change would tell the connector to look.
  */
 
 /** Thresholds of the selection. */
@@ -49,6 +52,8 @@ export interface SelectionState {
   challenger: { id: string; count: number } | null;
   /** Failed probes of the current edge in a row. */
   failures: number;
+  /** The edge failed over from, measured soon until it answers again (absent: none). */
+  returnTo?: string | null;
 }
 
 /** A fresh state; `current` is the edge the connector starts with (its enrolment's). */
@@ -94,6 +99,27 @@ export function decideSelection(
   s: SelectionState,
   input: SelectionInput,
   settings: SelectionSettings = DEFAULT_SELECTION,
+): SelectionDecision {
+  const d = decide(s, input, settings);
+  if (input.kind !== "measured") return d;
+  // Watching for the edge failed over from: measured soon until it answers or leaves the list.
+  let returnTo: string | null = null;
+  if (d.moveTo) returnTo = d.reason === "failover" ? s.current : null;
+  else if (s.returnTo && input.listed.includes(s.returnTo)) {
+    const back = input.rtt.get(s.returnTo);
+    if (back === null || back === undefined) returnTo = s.returnTo;
+  }
+  return {
+    ...d,
+    state: { ...d.state, returnTo },
+    measure: returnTo !== null && d.measure === "periodic" ? "soon" : d.measure,
+  };
+}
+
+function decide(
+  s: SelectionState,
+  input: SelectionInput,
+  settings: SelectionSettings,
 ): SelectionDecision {
   const stay = (
     state: SelectionState,

@@ -81,10 +81,14 @@ Deno.test("edge selector: nearest first, failover within 10 s, return when clear
   assert.equal(sel.status().current?.rttMs, 40);
   assert.equal(sel.status().alternatives[0].rttMs, null);
 
-  // a comes back: the periodic measurement sees it clearly nearer, the
+  // While a is silent it is measured again every 10 s (not only every 5 min).
+  fake.probes.length = 0;
+  await timers.advance(30_000);
+  assert.ok(fake.probes.filter((id) => id === "a").length >= 3, fake.probes.join());
+  // a comes back: the next measurement sees it clearly nearer, the
   // confirmation 10 s later moves back.
   fake.rtt.set("a", 10);
-  await timers.advance(300_000);
+  await timers.advance(10_500);
   assert.equal(moves.length, 2, "one clear win is not enough");
   assert.equal(sel.status().lastDecision, "confirming");
   await timers.advance(10_500);
