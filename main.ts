@@ -40,7 +40,9 @@ Usage:
   portcullis doctor [--json] [--console H:P]
                                          walk the chain, one verdict per hop with the fix
                                          (exit 0 healthy, 1 a fault found, 2 could not tell)
-  portcullis lab up|down|status          the whole system in network namespaces, in a minute
+  portcullis lab up [--edges 2]|down|status
+                                         the whole system in network namespaces, in a minute
+                                         (--edges 2: two regions on one PostgreSQL)
   portcullis wg up FILE [--name IFACE]   bring up a WireGuard interface from a wg-quick file
   portcullis wg show [IFACE]             show WireGuard interfaces (Portcullis or wireguard-go)
   portcullis wg genkey | pubkey          make a private key / derive a public key from stdin

@@ -5,6 +5,7 @@
 import { InputError } from "../errors.ts";
 import type { ServeFn } from "../serve.ts";
 import { labDown, labStatus, labUp } from "./mod.ts";
+import { runDelayLine } from "./delay_line.ts";
 import { runBridgeIn, runBridgeOut, runInternet, runPrivateApp } from "./services.ts";
 
 /** Runs `portcullis lab SUBCOMMAND`; returns the exit code. */
@@ -13,9 +14,15 @@ export async function labCommand(args: string[], serve: ServeFn): Promise<number
   const dirFlag = rest.indexOf("--dir");
   const dir = dirFlag >= 0 ? rest[dirFlag + 1] : undefined;
   switch (sub) {
-    case "up":
-      await labUp({ dir });
+    case "up": {
+      const i = rest.indexOf("--edges");
+      const raw = i >= 0 ? rest[i + 1] ?? "" : "1";
+      if (raw !== "1" && raw !== "2") {
+        throw new InputError("usage", `Invalid --edges "${raw}": expected 1 or 2`);
+      }
+      await labUp({ dir, edges: Number(raw) });
       return 0;
+    }
     case "down":
       await labDown({ dir });
       return 0;
@@ -26,6 +33,9 @@ export async function labCommand(args: string[], serve: ServeFn): Promise<number
       return 0;
     case "_app":
       await runPrivateApp(serve);
+      return 0;
+    case "_delay":
+      await runDelayLine(rest[0], Number(rest[1]), rest[2]);
       return 0;
     case "_bridge-in":
       await runBridgeIn(rest[0], Number(rest[1]));

@@ -12,6 +12,9 @@
  */
 import {
   ADDR,
+  EDGE2,
+  EDGE2_HOST,
+  EDGE2_LINK,
   GROUPS,
   HOST_CONSOLE_PORTS,
   HOSTS,
@@ -22,6 +25,7 @@ import {
   WEB_NAME,
 } from "./topology.ts";
 import { InputError } from "../errors.ts";
+import { pgBinDir, startPgCluster } from "../store/pg/cluster.ts";
 
 /** Options of the lab commands. */
 export interface LabOptions {
@@ -33,6 +37,12 @@ export interface LabOptions {
   print?: (line: string) => void;
   /** How long to wait for connectors to connect (ms). */
   connectTimeoutMs?: number;
+  /**
+   * Edges: 1 (SQLite, the default) or 2 — two regions on one PostgreSQL
+   * (started in a temporary directory, stopped by `down`), the second behind
+   * a 40 ms delay line.
+   */
+  edges?: number;
 }
 
 interface LabState {
@@ -45,6 +55,10 @@ interface LabState {
   keyFile: string;
   /** The gateway box's enrolment key file (group "branch"). */
   gwKeyFile?: string;
+  /** How many edges this lab runs. */
+  edges?: number;
+  /** The PostgreSQL server's directory (two edges), stopped and removed by `down`. */
+  pgDir?: string;
 }
 
 const te = new TextDecoder();
@@ -72,6 +86,7 @@ function defaults(o: LabOptions) {
     self: o.self ?? [Deno.execPath(), "run", "-A", main],
     print: o.print ?? ((l: string) => console.log(l)),
     connectTimeoutMs: o.connectTimeoutMs ?? 45_000,
+    edges: o.edges ?? 1,
   };
 }
 
@@ -144,12 +159,15 @@ async function complete(dir: string): Promise<boolean> {
   const st = await readState(dir);
   if (!st) return false;
   const have = new Set(await existingNamespaces());
-  return Object.values(NS).every((n) => have.has(n)) && Object.values(st.pids).every(alive);
+  const namespaces = [...Object.values(NS), ...((st.edges ?? 1) > 1 ? [EDGE2.ns] : [])];
+  return namespaces.every((n) => have.has(n)) && Object.values(st.pids).every(alive);
 }
 
-/** Builds namespaces, links and routes. */
-async function buildNetwork(): Promise<void> {
-  for (const h of HOSTS) {
+/** Builds namespaces, links and routes (with the second edge's when `edges` is 2). */
+async function buildNetwork(edges: number): Promise<void> {
+  const hosts = edges > 1 ? [...HOSTS, EDGE2_HOST] : HOSTS;
+  const links = edges > 1 ? [...LINKS, EDGE2_LINK] : LINKS;
+  for (const h of hosts) {
     await run(["ip", "netns", "add", h.ns]);
     await inNs(h.ns, ["ip", "link", "set", "lo", "up"]);
     const etc = `/etc/netns/${h.ns}`;
@@ -164,7 +182,7 @@ async function buildNetwork(): Promise<void> {
     if (h.router) await inNs(h.ns, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
   }
   let n = 0;
-  for (const l of LINKS) {
+  for (const l of links) {
     const ta = `pcltmp${n}a`, tb = `pcltmp${n++}b`;
     await run(["ip", "link", "add", ta, "type", "veth", "peer", "name", tb]);
     await run(["ip", "link", "set", ta, "netns", l.a]);
@@ -175,9 +193,50 @@ async function buildNetwork(): Promise<void> {
       await run(["ip", "-n", ns, "link", "set", name, "up"]);
     }
   }
-  for (const h of HOSTS) {
+  for (const h of hosts) {
     if (h.gateway) await run(["ip", "-n", h.ns, "route", "add", "default", "via", h.gateway]);
   }
+}
+
+/**
+ * The second region: the routers send what is bound for the second edge
+ * through the delay line, and what it hands back (arriving from it) on to
+ * the edge by table 100.
+ */
+async function routeThroughDelay(self: string[], dir: string): Promise<number> {
+  const ready = `${dir}/delay.ready`;
+  await Deno.remove(ready).catch(() => {});
+  const pid = spawnDetached(
+    NS.wan,
+    [...self, "lab", "_delay", EDGE2.delayTun, String(EDGE2.delayMs), ready],
+    `${dir}/delay.log`,
+  );
+  await waitFor("the delay line", () => Deno.stat(ready).then(() => true), 20_000);
+  for (
+    const cmd of [
+      ["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0"],
+      ["sysctl", "-qw", `net.ipv4.conf.${EDGE2.delayTun}.rp_filter=0`],
+      ["ip", "route", "add", EDGE2.net, "dev", EDGE2.wanIf, "table", "100"],
+      ["ip", "rule", "add", "iif", EDGE2.delayTun, "lookup", "100", "pref", "100"],
+      ["ip", "route", "add", `${EDGE2.addr}/32`, "dev", EDGE2.delayTun],
+    ]
+  ) await inNs(NS.wan, cmd);
+  return pid;
+}
+
+/** Stops the lab's PostgreSQL server (started by `up` with two edges) and removes it. */
+async function stopPg(pgDir: string): Promise<void> {
+  const bin = pgBinDir();
+  if (bin) {
+    const as = Deno.uid() === 0
+      ? ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"]
+      : [];
+    await run(
+      [...as, `${bin}/pg_ctl`, "-D", `${pgDir}/data`, "-m", "immediate", "-w", "stop"],
+      false,
+    );
+  }
+  await Deno.remove(pgDir, { recursive: true }).catch(() => {});
 }
 
 async function connectorStatus(ns: string): Promise<Record<string, unknown> | null> {
@@ -216,12 +275,31 @@ export async function labUp(opts: LabOptions = {}): Promise<void> {
   await Deno.mkdir(o.dir, { recursive: true, mode: 0o700 });
   const dir = await Deno.realPath(o.dir);
   const pids: Record<string, number> = {};
+  if (o.edges !== 1 && o.edges !== 2) {
+    throw new InputError("usage", `Cannot build a lab with "${o.edges}" edges: expected 1 or 2`);
+  }
+  const two = o.edges === 2;
+  let pgDir: string | undefined;
   try {
-    o.print("Building the network (7 namespaces)...");
-    await buildNetwork();
+    o.print(`Building the network (${two ? 8 : 7} namespaces)...`);
+    await buildNetwork(o.edges);
+    let database: string[] = [];
+    if (two) {
+      if (!pgBinDir()) {
+        throw new InputError(
+          "lab_needs_postgres",
+          "Two edges share a PostgreSQL server: install it first (apt-get install postgresql)",
+        );
+      }
+      o.print("Starting PostgreSQL for the two edges...");
+      const pg = await startPgCluster("pcl-lab-pg-");
+      pgDir = pg.dir;
+      database = ["--database", await pg.createDatabase("lab")];
+      pids.delay = await routeThroughDelay(o.self, dir);
+    }
     pids.internet = spawnDetached(NS.inet, [...o.self, "lab", "_internet"], `${dir}/internet.log`);
     pids.app = spawnDetached(NS.app, [...o.self, "lab", "_app"], `${dir}/app.log`);
-    o.print("Starting the edge...");
+    o.print(two ? "Starting the edges..." : "Starting the edge...");
     const edgeArgs = [
       "--data-dir",
       `${dir}/edge`,
@@ -231,20 +309,47 @@ export async function labUp(opts: LabOptions = {}): Promise<void> {
       String(PORTS.tunnel),
       "--tun-interface",
       TUN.edge,
+      ...(two ? [...database, "--edge-name", "edge-1", "--region", "near"] : []),
     ];
     pids.edge = spawnDetached(NS.edge, [...o.self, "edge", ...edgeArgs], `${dir}/edge.log`);
-    await waitFor("the edge API", async () => {
-      const r = await inNs(NS.edge, [
-        "curl",
-        "-sf",
-        "--max-time",
-        "2",
-        "--cacert",
-        `${dir}/edge/ca/ca.crt`,
-        `https://${ADDR.edge}:${PORTS.edgeApi}/api/v1/health`,
-      ], false);
-      return r.code === 0 ? true : null;
-    }, 30_000);
+    const edgeUp = (ns: string, addr: string, what: string) =>
+      waitFor(what, async () => {
+        const r = await inNs(ns, [
+          "curl",
+          "-sf",
+          "--max-time",
+          "2",
+          "--cacert",
+          `${dir}/edge/ca/ca.crt`,
+          `https://${addr}:${PORTS.edgeApi}/api/v1/health`,
+        ], false);
+        return r.code === 0 ? true : null;
+      }, 30_000);
+    await edgeUp(NS.edge, ADDR.edge, "the edge API");
+    if (two) {
+      // The second edge joins the fleet with the first one's CA and sealing key.
+      await Deno.mkdir(`${dir}/edge2/ca`, { recursive: true, mode: 0o700 });
+      for (const f of ["ca/ca.crt", "ca/ca.key", "secret.key"]) {
+        await Deno.copyFile(`${dir}/edge/${f}`, `${dir}/edge2/${f}`);
+      }
+      const edge2Args = [
+        "--data-dir",
+        `${dir}/edge2`,
+        "--public-host",
+        EDGE2.addr,
+        "--tunnel-port",
+        String(PORTS.tunnel),
+        "--tun-interface",
+        EDGE2.tun,
+        ...database,
+        "--edge-name",
+        "edge-2",
+        "--region",
+        "far",
+      ];
+      pids.edge2 = spawnDetached(EDGE2.ns, [...o.self, "edge", ...edge2Args], `${dir}/edge2.log`);
+      await edgeUp(EDGE2.ns, EDGE2.addr, "the second edge's API");
+    }
     // One key per machine group: the workstation is in "engineering", the
     // gateway box (and so its LAN) in "branch", so access rules can tell them apart.
     const newKey = async (file: string, group: string) => {
@@ -321,6 +426,13 @@ export async function labUp(opts: LabOptions = {}): Promise<void> {
       [...o.self, "lab", "_bridge-in", sock("gw"), String(PORTS.connectorConsole)],
       `${dir}/bridge.log`,
     );
+    if (two) {
+      pids.bridgeEdge2 = spawnDetached(
+        EDGE2.ns,
+        [...o.self, "lab", "_bridge-in", sock("edge2"), String(PORTS.edgeConsole)],
+        `${dir}/bridge.log`,
+      );
+    }
     pids.bridgeHost = spawnDetached(null, [
       ...o.self,
       "lab",
@@ -328,8 +440,16 @@ export async function labUp(opts: LabOptions = {}): Promise<void> {
       `${HOST_CONSOLE_PORTS.edge}=${sock("edge")}`,
       `${HOST_CONSOLE_PORTS.ws}=${sock("ws")}`,
       `${HOST_CONSOLE_PORTS.gw}=${sock("gw")}`,
+      ...(two ? [`${HOST_CONSOLE_PORTS.edge2}=${sock("edge2")}`] : []),
     ], `${dir}/bridge.log`);
-    const state: LabState = { startedAt: new Date().toISOString(), pids, keyFile, gwKeyFile };
+    const state: LabState = {
+      startedAt: new Date().toISOString(),
+      pids,
+      keyFile,
+      gwKeyFile,
+      edges: o.edges,
+      pgDir,
+    };
     await Deno.writeTextFile(`${dir}/state.json`, JSON.stringify(state, null, 2), { mode: 0o600 });
 
     for (const [name, ns] of [["workstation", NS.ws], ["gateway box", NS.gw]] as const) {
@@ -341,20 +461,32 @@ export async function labUp(opts: LabOptions = {}): Promise<void> {
   } catch (e) {
     await Deno.writeTextFile(
       `${dir}/state.json`,
-      JSON.stringify({ startedAt: new Date().toISOString(), pids, keyFile: "" }),
+      JSON.stringify({
+        startedAt: new Date().toISOString(),
+        pids,
+        keyFile: "",
+        edges: o.edges,
+        pgDir,
+      }),
     ).catch(() => {});
     o.print(`Lab failed to come up: ${(e as Error).message}`);
     o.print(`Logs are in ${dir}; run "portcullis lab down" to clean up.`);
     throw e;
   }
-  printWelcome(o.print, dir);
+  printWelcome(o.print, dir, two);
 }
 
-function printWelcome(print: (l: string) => void, dir: string): void {
+function printWelcome(print: (l: string) => void, dir: string, two: boolean): void {
+  const second = two
+    ? `
+  Second edge console  http://127.0.0.1:${HOST_CONSOLE_PORTS.edge2}/   (region "far", ${EDGE2.delayMs} ms further; same admin)
+  Both edges share one PostgreSQL; each console's Edges tab lists both, and the
+  connectors' consoles show the edge they chose and its round trip.`
+    : "";
   print(`
 The Portcullis lab is up.
 
-  Edge console         http://127.0.0.1:${HOST_CONSOLE_PORTS.edge}/   (admin login in ${dir}/edge/initial-admin.txt)
+  Edge console         http://127.0.0.1:${HOST_CONSOLE_PORTS.edge}/   (admin login in ${dir}/edge/initial-admin.txt)${second}
   Workstation console  http://127.0.0.1:${HOST_CONSOLE_PORTS.ws}/
   Gateway box console  http://127.0.0.1:${HOST_CONSOLE_PORTS.gw}/
 
@@ -387,6 +519,7 @@ export async function labDown(opts: LabOptions = {}): Promise<void> {
       Deno.kill(pid, "SIGKILL");
     } catch { /* gone */ }
   }
+  if (st?.pgDir) await stopPg(st.pgDir);
   for (const ns of await existingNamespaces()) {
     const r = await run(["ip", "netns", "pids", ns], false);
     for (const pid of r.out.split(/\s+/).filter(Boolean)) {

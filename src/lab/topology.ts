@@ -12,6 +12,9 @@
  *     │198.19.0.0/24           │192.168.50.0/24
  *  pcl-app (private app :80)  pcl-lan (a host behind the gateway box)
  *
+ * `lab up --edges 2` adds pcl-edge2 (198.19.1.1, another region: the
+ * routers delay traffic towards it by 40 ms) on one PostgreSQL with pcl-edge.
+ *
  * Consoles listen on 127.0.0.1 inside their namespaces, as in production;
  * the lab bridges them to the host's loopback through Unix sockets (which
  * network namespaces do not separate), so a browser on the host can open them.
@@ -47,6 +50,35 @@ export const NS = {
   inet: "pcl-inet",
   app: "pcl-app",
 } as const;
+
+/**
+ * The second edge of `lab up --edges 2`: another "region", behind a delay
+ * line in the internet's routers, sharing the first edge's PostgreSQL.
+ */
+export const EDGE2 = {
+  ns: "pcl-edge2",
+  addr: "198.19.1.1",
+  net: "198.19.1.0/24",
+  wanAddr: "198.19.1.254",
+  wanIf: "edge2",
+  tun: "pce1",
+  /** Extra one-way delay towards it (ms). */
+  delayMs: 40,
+  /** The delay line's TUN in pcl-wan. */
+  delayTun: "pcldly0",
+} as const;
+
+/** The second edge's namespace and its link to the internet's routers. */
+export const EDGE2_HOST: LabHost = { ns: EDGE2.ns, gateway: EDGE2.wanAddr, router: true };
+/** @see EDGE2_HOST */
+export const EDGE2_LINK: LabLink = {
+  a: NS.wan,
+  aIf: EDGE2.wanIf,
+  aAddr: `${EDGE2.wanAddr}/24`,
+  b: EDGE2.ns,
+  bIf: "eth0",
+  bAddr: `${EDGE2.addr}/24`,
+};
 
 /** Addresses the lab uses, by role. */
 export const ADDR = {
@@ -140,7 +172,7 @@ export const PORTS = {
 export const TUN = { edge: "pce0", ws: "pcc0", gw: "pcc1" } as const;
 
 /** Host loopback ports where `lab up` exposes each console. */
-export const HOST_CONSOLE_PORTS = { edge: 18080, ws: 19080, gw: 19081 } as const;
+export const HOST_CONSOLE_PORTS = { edge: 18080, ws: 19080, gw: 19081, edge2: 18081 } as const;
 
 /** The lab's "internet" name for its web server (served by the lab DNS in pcl-inet). */
 export const WEB_NAME = "www.example.test";
