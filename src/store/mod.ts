@@ -111,7 +111,6 @@ export const TABLES = [
   "identity_provider_domains",
   "user_signins",
   "edges",
-  "feed_log",
 ] as const;
 
 /** The edge database with its repositories. */

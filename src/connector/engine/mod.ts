@@ -53,10 +53,7 @@ import { EdgeNames } from "./edge_names.ts";
 import { Reauth } from "./reauth.ts";
 import { every } from "./periodic.ts";
 import { configFingerprint, tunnelConfig } from "./tunnel_config.ts";
-import { EdgeSelector } from "../edge_selector.ts";
-import { candidateEdges, edgeHostsOf, type EdgeTarget, edgeTarget } from "./edge_choice.ts";
-import type { BundleEdge } from "../../policy/types.ts";
-import type { SelectionReason } from "../../policy/edge_selection.ts";
+import { EdgeChoice, type EdgeMove, edgeTarget } from "./edge_choice.ts";
 
 export type { DeviceInfo } from "./enrol.ts";
 export type { PolicyUpdateOutcome } from "./policy_sync.ts";
@@ -79,7 +76,7 @@ export class Engine {
   readonly #loops: BackgroundLoops;
   readonly #reauth: Reauth;
   /** Chooses the nearest healthy edge of the fleet and says when to move. */
-  readonly #selector: EdgeSelector;
+  readonly #fleet: EdgeChoice;
   #client: EdgeApi | null = null;
   #enrollment: StoredEnrollment | null = null;
   #connectedSince: number | null = null;
@@ -109,17 +106,15 @@ export class Engine {
     this.#captive = new CaptiveTimer(this.#timers);
     this.#c2c = new C2cRegistrar({ hub: deps.hub, clock: this.#clock });
     this.#edgeNames = new EdgeNames(deps.resolveHost ?? resolveHost);
-    const probeEdge = deps.network.probeEdge?.bind(deps.network);
-    this.#selector = new EdgeSelector({
-      // The bootstrap listener's captive-portal probe: a fresh challenge, answered by the edge alone.
-      probe: (e) =>
-        probeEdge
-          ? probeEdge(e.bootstrapUrl).then((r) => r.kind === "clear" ? r.latencyMs : null)
-          : Promise.resolve(null),
-      onMove: (to, reason, from) => this.#onEdgeMove(to, reason, from),
+    this.#fleet = new EdgeChoice({
+      network: deps.network,
       timers: this.#timers,
       clock: this.#clock,
       timing: deps.edgeSelection,
+      enrollment: () => this.#enrollment,
+      enrolledBootstrapUrl: () => this.#enrolledBootstrapUrl(),
+      policy: () => this.#policy.policy,
+      onMove: (m) => this.#onEdgeMove(m),
     });
     this.#runner = new EventRunner(initialState(), {
       onTransition: (from, to, event) => this.#onTransition(from, to, event),
@@ -132,7 +127,7 @@ export class Engine {
       client: () => this.#client,
       onSet: (p, refreshChanged) => {
         this.#aware?.updateSettings(p.appProfile.failOpen);
-        this.#syncEdges();
+        this.#fleet.sync();
         // Client-to-client turned on, or a new pattern: register again now.
         void this.#c2c.sync(this.#client, p, this.#d.device.hostname);
         this.#d.onForwarding?.(this.state, p);
@@ -231,10 +226,10 @@ export class Engine {
         this.#enqueue({ type: "tunnel_down", reason: e.reason });
         if (e.edgeSilent) {
           this.#aware?.failed(e.reason);
-          this.#selector.currentFailed(e.reason);
+          this.#fleet.selector.currentFailed(e.reason);
         }
       } else {
-        this.#selector.currentFailed(e.reason ?? "No handshake answer");
+        this.#fleet.selector.currentFailed(e.reason ?? "No handshake answer");
         // The tunnel gave up with no transport left (it says why; the edge's
         // API may well answer): only the tunnel coming up, or another
         // network, ends this episode. WireGuard's own 90 s give-up (no
@@ -264,7 +259,7 @@ export class Engine {
       const verdict = await this.#evaluate(policy);
       this.#enqueue({ type: "network_changed", verdict });
     }
-    this.#syncEdges();
+    this.#fleet.sync();
     if (this.#enrollment && this.#d.identity.credential) {
       this.#client = this.#makeClient(this.#enrollment);
       await this.dispatch({ type: "enrollment_restored" });
@@ -350,7 +345,7 @@ export class Engine {
       description: describeState(s),
       reason: s.reason ?? null,
       network: s.verdict,
-      edge: this.#target()?.apiUrl ?? null,
+      edge: this.#fleet.target()?.apiUrl ?? null,
       deviceId: this.#enrollment?.deviceId ?? null,
       deviceAddress: this.#enrollment?.address ?? null,
       deviceFqdn: this.#deviceFqdn(),
@@ -371,7 +366,7 @@ export class Engine {
       awareness: awarenessStatus(this.#aware),
       strictEnforcement: s.strict === true,
       blockedUntil: s.blocked ? (s.blocked === "login" ? "login" : "enrolled") : null,
-      edgeSelection: this.#enrollment ? this.#selector.status() : null,
+      edgeSelection: this.#enrollment ? this.#fleet.selector.status() : null,
     };
   }
 
@@ -381,7 +376,7 @@ export class Engine {
     this.#runner.stop();
     this.#life?.abort();
     this.#life = null;
-    this.#selector.stop();
+    this.#fleet.selector.stop();
     this.#loops.stop();
     this.#captive.cancel();
     this.#enroller.cancel();
@@ -547,7 +542,7 @@ export class Engine {
 
   async #bringUp(): Promise<void> {
     this.#tunnelGaveUp = false;
-    await this.#edgeNames.refresh(this.#namedEndpoints());
+    await this.#edgeNames.refresh(this.#fleet.namedEndpoints());
     const cfg = this.#tunnelConfig();
     if (!cfg) {
       log.warn("Cannot bring the tunnel up: no enrolment or policy yet");
@@ -563,7 +558,7 @@ export class Engine {
     const hosts = this.#edgeHosts();
     if (hosts.length) this.#lastEdgeHosts = hosts;
     this.#loops.stop();
-    this.#selector.reset();
+    this.#fleet.selector.reset();
     this.#d.store.clearEnrollment();
     this.#d.identity.setCredential(null);
     this.#d.store.putIdentity(await this.#d.identity.seal());
@@ -615,7 +610,7 @@ export class Engine {
   /** Resolves the edge's named endpoints again; reroutes when their addresses changed. */
   async #refreshEdgeNames(why: string): Promise<void> {
     if (this.#runner.stopped) return;
-    if (!(await this.#edgeNames.refresh(this.#namedEndpoints()))) return;
+    if (!(await this.#edgeNames.refresh(this.#fleet.namedEndpoints()))) return;
     await this.#reconfigure(`The edge host resolves to new addresses (${why})`);
   }
 
@@ -628,7 +623,7 @@ export class Engine {
     if (this.#runner.stopped) return;
     this.#aware?.networkChanged(change.newNetwork);
     // Another network, another nearest edge: measure them all again.
-    this.#selector.networkChanged();
+    this.#fleet.selector.networkChanged();
     if (change.newNetwork) {
       // Another network is a new chance for the tunnel too.
       this.#tunnelGaveUp = false;
@@ -671,7 +666,7 @@ export class Engine {
   }
 
   #bootstrapUrl(): string | null {
-    return this.#target()?.bootstrapUrl ?? this.#enrolledBootstrapUrl();
+    return this.#fleet.target()?.bootstrapUrl ?? this.#enrolledBootstrapUrl();
   }
 
   /** The bootstrap URL of the enrolment's edge (the key's, or the default beside its API). */
@@ -679,49 +674,16 @@ export class Engine {
     return bootstrapUrlOf(this.#d.bootstrapUrl, this.#enrollment);
   }
 
-  // ---- the fleet's edges ---------------------------------------------------
-
-  /** The edge the engine talks to (the selector's choice, or the enrolment's), null unenrolled. */
-  #target(): EdgeTarget | null {
-    const e = this.#enrollment;
-    if (!e) return null;
-    return edgeTarget(this.#selector.current(), e, this.#enrolledBootstrapUrl() ?? "");
-  }
-
-  /** Hands the selector the edges to choose from (the bundle's, or the enrolment's edge). */
-  #syncEdges(): void {
-    const e = this.#enrollment;
-    if (!e) return;
-    const boot = this.#enrolledBootstrapUrl() ?? "";
-    const current = this.#selector.current()?.id ?? edgeTarget(null, e, boot).id;
-    this.#selector.setEdges(candidateEdges(this.#policy.policy, e, boot), current);
-  }
-
-  /** Endpoints whose names are resolved and kept outside the tunnel: every edge's. */
-  #namedEndpoints() {
-    return [
-      ...(this.#enrollment?.endpoints ?? []),
-      ...this.#selector.edges.flatMap((x) => x.endpoints),
-    ];
-  }
-
   /**
    * The selector chose another edge: the API client, the probes and the
    * tunnel go there (the tunnel is brought up anew for the new key and
    * endpoints; the engine sees it come up as usual).
    */
-  #onEdgeMove(to: BundleEdge, reason: SelectionReason, from: BundleEdge | null): void {
-    const why = MOVE_REASONS[reason] ?? reason;
-    const rtt = this.#selector.status().current?.rttMs;
-    const data = { edge: to.name, region: to.region, from: from?.name ?? null, reason, rttMs: rtt };
-    const message = `Using edge "${to.name}"${to.region ? ` (${to.region})` : ""}: ${why}`;
-    log.info(message, data);
-    // The first choice after start is no news unless it is another edge than the enrolment's.
-    if (reason !== "initial" || to.publicKey !== this.#enrollment?.edgePublicKey) {
-      this.#d.hub.raise("edge_changed", "info", message, data);
-    }
+  #onEdgeMove(m: EdgeMove): void {
+    log.info(m.message, m.data);
+    if (m.notify) this.#d.hub.raise("edge_changed", "info", m.message, m.data);
     this.#renewClient();
-    this.#reconfigure(`Moved to edge "${to.name}"`).catch((e) =>
+    this.#reconfigure(`Moved to edge "${m.to.name}"`).catch((e) =>
       log.warn("Cannot move the tunnel to the new edge", { error: (e as Error).message })
     );
   }
@@ -769,14 +731,14 @@ export class Engine {
   #startLoops(): void {
     if (this.#runner.stopped) return;
     this.#loops.start();
-    this.#selector.start();
+    this.#fleet.selector.start();
   }
 
   // ---- helpers ------------------------------------------------------------
 
   #makeClient(e: StoredEnrollment): EdgeApi {
     // The chosen edge's API (its own CA, listed in the bundle the pinned edge sent).
-    const t = edgeTarget(this.#selector.current(), e, this.#enrolledBootstrapUrl() ?? "");
+    const t = edgeTarget(this.#fleet.selector.current(), e, this.#enrolledBootstrapUrl() ?? "");
     const c = this.#d.makeClient(t.apiUrl, t.caPem);
     c.setCredentials(this.#d.identity.credential, this.#d.identity.fingerprintHash);
     return c;
@@ -804,7 +766,7 @@ export class Engine {
       enrollmentKey: this.#d.enrollmentKey,
     });
     // Every edge of the fleet stays reachable through a block: a move must not be cut off.
-    return [...new Set([...base, ...edgeHostsOf(this.#selector.edges)])];
+    return [...new Set([...base, ...this.#fleet.hosts()])];
   }
 
   #failOpen(): FailOpenSettings {
@@ -822,19 +784,11 @@ export class Engine {
       this.#d.identity.wgPrivateKey,
       this.#edgeNames.addresses,
       this.#runner.state.verdict?.action ?? null,
-      this.#target(),
-      edgeHostsOf(this.#selector.edges),
+      this.#fleet.target(),
+      this.#fleet.hosts(),
     );
   }
 }
-
-/** Why the connector moved, as the user is told. */
-const MOVE_REASONS: Partial<Record<SelectionReason, string>> = {
-  initial: "the nearest edge",
-  nearer: "clearly nearer than the edge before",
-  failover: "the edge before stopped answering",
-  unlisted: "the edge before is no longer healthy",
-};
 
 /** States in which the edge is probed (captive portal, reachability). */
 function isProbing(k: StateKind): boolean {
