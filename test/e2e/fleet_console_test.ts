@@ -161,6 +161,14 @@ Deno.test({
       await page.selectOption("#lang-select", "en");
       await page.waitForSelector("text=Connected edge");
       await page.waitForLoadState("load");
+      // The move is in the connector's notifications, in the page's language.
+      await page.goto(`${C}/notifications`);
+      await page.waitForSelector("text=Now using edge “edge-near”.");
+      await page.selectOption("#lang-select", "de");
+      await page.waitForSelector("text=Jetzt über Edge „edge-near“ verbunden.");
+      await page.selectOption("#lang-select", "en");
+      await page.waitForSelector("text=Now using edge “edge-near”.");
+      await page.waitForLoadState("load");
     } finally {
       near.stop();
       lapsed.stop();

@@ -613,6 +613,8 @@ export function adminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
         policyRevision: ctx.policy.revision(),
         dataPlane: ctx.dataPlaneState?.() ?? null,
         tables: store.tableCounts(),
+        // The fleet as this edge sees it: every edge's health, heartbeat and devices.
+        edges: ctx.fleet.views(),
       },
       config: {
         network: ctx.network,
