@@ -79,19 +79,23 @@ export class ConnectorFacts implements FactSource {
     const fwd = policy?.appProfile.forwarding;
     const action = st.network?.action ?? null;
     const wanted = !!enrollment && action !== "none" && !NO_TUNNEL.has(st.state);
-    const udp = enrollment?.endpoints.find((e) => e.transport === "udp");
-    const tls = enrollment?.endpoints.find((e) => e.transport === "tls");
+    // The edge in use now (in a fleet, maybe not the one the device enrolled with).
+    const edge = enrollment ? d.engine.edge : null;
+    const endpoints = edge?.endpoints ?? enrollment?.endpoints ?? [];
+    const caPem = edge?.caPem ?? enrollment?.caPem;
+    const udp = endpoints.find((e) => e.transport === "udp");
+    const tls = endpoints.find((e) => e.transport === "tls");
     const ep = (e?: { host: string; port: number }) => e ? `${e.host}:${e.port}` : null;
     const replaced = d.store.listNotifications({ type: "identity_replaced", limit: 1 })[0];
     const replacedNow = replaced &&
       (replaced.data as { fingerprintHash?: string } | null)?.fingerprintHash ===
         d.identity.fingerprintHash;
 
-    const api = enrollment ? hostPort(enrollment.apiUrl) : null;
+    const api = enrollment ? hostPort(edge?.apiUrl ?? enrollment.apiUrl) : null;
     const tunnelUp = wanted && st.lastHandshake !== null;
     const [edgeApi, edgeTls, devicePresent, mtu, dns, unresolved, idp] = await Promise.all([
-      api ? probeTls({ ...api, caPem: enrollment!.caPem, timeoutMs: 3000 }) : undefined,
-      tls && wanted ? probeTls({ ...tls, caPem: enrollment!.caPem, timeoutMs: 3000 }) : undefined,
+      api ? probeTls({ ...api, caPem, timeoutMs: 3000 }) : undefined,
+      tls && wanted ? probeTls({ ...tls, caPem, timeoutMs: 3000 }) : undefined,
       exists(`${d.sysNetPath ?? "/sys/class/net"}/${d.tunnelInterface}`),
       tunnelUp && enrollment
         ? probeMtu(

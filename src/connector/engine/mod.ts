@@ -53,7 +53,7 @@ import { EdgeNames } from "./edge_names.ts";
 import { Reauth } from "./reauth.ts";
 import { every } from "./periodic.ts";
 import { configFingerprint, tunnelConfig } from "./tunnel_config.ts";
-import { EdgeChoice, type EdgeMove, edgeTarget } from "./edge_choice.ts";
+import { EdgeChoice, type EdgeMove, type EdgeTarget, edgeTarget } from "./edge_choice.ts";
 
 export type { DeviceInfo } from "./enrol.ts";
 export type { PolicyUpdateOutcome } from "./policy_sync.ts";
@@ -203,6 +203,15 @@ export class Engine {
   /** The current policy bundle, or null before the first one. */
   get policy(): PolicyBundle | null {
     return this.#policy.policy;
+  }
+
+  /**
+   * The edge this device talks to now (API URL, CA, tunnel key and
+   * endpoints): the one the selector chose among the fleet's, or the
+   * enrolment's own; null while not enrolled. The doctor checks this one.
+   */
+  get edge(): EdgeTarget | null {
+    return this.#fleet.target();
   }
 
   /** The stored password hash guarding an action, if the policy sets one. */
