@@ -62,6 +62,7 @@ export class ConnectorDlp {
   #identity: DeviceIdentity;
   #hub: NotificationHub;
   #edge: EdgeApiFactory;
+  #currentEdge: () => { apiUrl: string; caPem: string } | null;
   #clock: Clock;
   #agent: EndpointDlp | null = null;
   #bundle: DlpBundle | null = null;
@@ -80,6 +81,8 @@ export class ConnectorDlp {
       identity: DeviceIdentity;
       hub: NotificationHub;
       edge: EdgeApiFactory;
+      /** The edge the engine uses now (fleet edge selection); default the enrolment's. */
+      currentEdge?: () => { apiUrl: string; caPem: string } | null;
     },
     opts: ConnectorDlpOptions,
   ) {
@@ -87,6 +90,7 @@ export class ConnectorDlp {
     this.#identity = deps.identity;
     this.#hub = deps.hub;
     this.#edge = deps.edge;
+    this.#currentEdge = deps.currentEdge ?? (() => null);
     this.#o = opts;
     this.#clock = opts.clock ?? systemClock;
   }
@@ -194,10 +198,11 @@ export class ConnectorDlp {
     const e = this.#store.getEnrollment();
     const credential = this.#identity.credential;
     if (!e || !credential) return null;
-    const key = `${e.apiUrl}\n${e.deviceId}`;
+    const t = this.#currentEdge() ?? e;
+    const key = `${t.apiUrl}\n${e.deviceId}`;
     if (this.#client?.key !== key) {
       this.#client?.api.close();
-      this.#client = { key, api: this.#edge.client(e.apiUrl, e.caPem) };
+      this.#client = { key, api: this.#edge.client(t.apiUrl, t.caPem) };
       this.#etag = null;
     }
     this.#client.api.setCredentials(credential, this.#identity.fingerprintHash);

@@ -159,10 +159,13 @@ export async function startConnector(
       ...ports.posture,
       connectorVersion: VERSION,
     };
-    const pacClient = edgeClientFor(store, identity, ports.edge);
+    // Side clients (PAC, ZDX, DLP) talk to the edge the engine uses now (fleet edge selection).
+    let engineRef: Engine | null = null;
+    const currentEdge = () => engineRef?.edge ?? null;
+    const pacClient = edgeClientFor(store, identity, ports.edge, currentEdge);
     const pac = new PacCache({ dataDir, client: pacClient.get });
     const localProxy = new LocalProxy({ ...config.localProxy, pac: () => pac.text() });
-    const engine = new Engine({
+    const engine: Engine = engineRef = new Engine({
       store,
       identity,
       hub,
@@ -207,11 +210,18 @@ export async function startConnector(
     // Endpoint DLP runs beside the engine: it needs the enrolment, not the tunnel.
     const dlpMode = config.dlp?.mode ?? "off";
     const dlp = dlpMode === "off" ? null : new ConnectorDlp(
-      { store, identity, hub, edge: ports.edge },
+      { store, identity, hub, edge: ports.edge, currentEdge },
       { refreshSec: 30, ...config.dlp, mode: dlpMode, dataDir, clock: ports.clock },
     );
     dlp?.start();
-    const zdx = startZdx(engine, store, identity, ports.edge, config.tunnelInterface ?? "pcc0");
+    const zdx = startZdx(
+      engine,
+      store,
+      identity,
+      ports.edge,
+      config.tunnelInterface ?? "pcc0",
+      currentEdge,
+    );
     let stopped = false;
     const browserSignIn = new BrowserSignIn(
       () => config.enrollmentKey,
@@ -271,18 +281,30 @@ export function localProxyMode(s: EngineState): "local_proxy" | "enforce_pac" | 
   return null;
 }
 
-/** An edge API client for the stored enrolment, made again when the enrolment changes. */
-function edgeClientFor(store: ConnectorState, identity: DeviceIdentity, edge: EdgeApiFactory) {
+/** The edge the engine uses now (its API URL and CA), when it knows. */
+type CurrentEdge = () => { apiUrl: string; caPem: string } | null;
+
+/**
+ * An edge API client for the stored enrolment, at the edge the engine uses
+ * now; made again when the enrolment or that edge changes.
+ */
+function edgeClientFor(
+  store: ConnectorState,
+  identity: DeviceIdentity,
+  edge: EdgeApiFactory,
+  current: CurrentEdge = () => null,
+) {
   let client: { key: string; api: EdgeApi } | null = null;
   return {
     get: (): EdgeApi | null => {
       const e = store.getEnrollment();
       const credential = identity.credential;
       if (!e || !credential) return null;
-      const key = `${e.apiUrl}\n${e.deviceId}`;
+      const t = current() ?? e;
+      const key = `${t.apiUrl}\n${e.deviceId}`;
       if (client?.key !== key) {
         client?.api.close();
-        client = { key, api: edge.client(e.apiUrl, e.caPem) };
+        client = { key, api: edge.client(t.apiUrl, t.caPem) };
       }
       client.api.setCredentials(credential, identity.fingerprintHash);
       return client.api;
@@ -303,8 +325,9 @@ function startZdx(
   identity: DeviceIdentity,
   edge: EdgeApiFactory,
   tunnelInterface: string,
+  current: CurrentEdge,
 ) {
-  const client = edgeClientFor(store, identity, edge);
+  const client = edgeClientFor(store, identity, edge, current);
   const upload = new ZdxUploader(() => client.get());
   upload.start();
   const runner = new ZdxRunner({
