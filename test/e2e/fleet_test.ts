@@ -289,6 +289,16 @@ Deno.test({
         return !!st && st.policyVersion !== before;
       }, 2_000);
       const policyMs = performance.now() - t0;
+
+      // Edge B's registry view: both healthy, and edge A's heartbeat counts the workstation.
+      await waitUntil("edge A to count its device", async () => {
+        const r = await curlB(["-b", jar, `https://${B_IP}:8443/api/v1/admin/edges`]);
+        const list = JSON.parse(r.stdout) as {
+          edges: { name: string; health: string; devicesConnected: number }[];
+        };
+        const a = list.edges.find((e) => e.name === "edge-a");
+        return list.edges.every((e) => e.health === "healthy") && a?.devicesConnected === 1;
+      }, 10_000);
       console.log(
         `fleet: failover ${(failoverMs / 1000).toFixed(1)} s, return ${
           (returnMs / 1000).toFixed(1)
