@@ -17,6 +17,8 @@ export interface PgCluster {
   readonly dir: string;
   /** URL of database `name` on this server (default: the `portcullis` database). */
   url(name?: string): string;
+  /** Creates an empty database and returns its URL (a second edge's, the lab's). */
+  createDatabase(name: string): Promise<string>;
   /** The server's log so far (for a failing test's message). */
   log(): string;
   /** Stops the server (immediate) and deletes the directory. */
@@ -79,6 +81,23 @@ export async function startPgCluster(prefix = "pcl-pg-"): Promise<PgCluster> {
   const data = `${dir}/data`;
   const logFile = `${dir}/server.log`;
   let started = false;
+  const createDb = (name: string) =>
+    run(
+      as([
+        `${bin}/psql`,
+        "-h",
+        dir,
+        "-p",
+        String(PORT),
+        "-U",
+        SUPERUSER,
+        "-d",
+        "postgres",
+        "-qc",
+        `CREATE DATABASE ${name}`,
+      ]),
+      `Creating database ${name}`,
+    );
   try {
     if (root) {
       const pw = await run(["id", "-u", "postgres"], "Looking up the postgres user");
@@ -110,22 +129,7 @@ export async function startPgCluster(prefix = "pcl-pg-"): Promise<PgCluster> {
     );
     started = true;
     // The database the edge's URL names (the cluster's own are template and admin databases).
-    await run(
-      as([
-        `${bin}/psql`,
-        "-h",
-        dir,
-        "-p",
-        String(PORT),
-        "-U",
-        SUPERUSER,
-        "-d",
-        "postgres",
-        "-qc",
-        `CREATE DATABASE ${SUPERUSER}`,
-      ]),
-      "Creating the database",
-    );
+    await createDb(SUPERUSER);
   } catch (err) {
     if (started) {
       await run(as([`${bin}/pg_ctl`, "-D", data, "-m", "immediate", "stop"]), "pg_ctl stop").catch(
@@ -141,6 +145,11 @@ export async function startPgCluster(prefix = "pcl-pg-"): Promise<PgCluster> {
   return {
     dir,
     url,
+    async createDatabase(name: string) {
+      if (!/^[a-z][a-z0-9_]{0,62}$/.test(name)) throw new Error(`Invalid database name "${name}"`);
+      await createDb(name);
+      return url(name);
+    },
     log() {
       try {
         return Deno.readTextFileSync(logFile);
