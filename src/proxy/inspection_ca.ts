@@ -79,8 +79,10 @@ export class InspectionCa {
   readonly sha256: string;
   readonly #caCert: x509.X509Certificate;
   readonly #caKey: CryptoKey;
-  readonly #leafKeys: CryptoKeyPair;
+  readonly #leafPublic: x509.PublicKey;
   readonly #leafKeyPem: string;
+  /** The extensions every leaf has (only the name differs), built once. */
+  readonly #fixed: x509.Extension[];
   readonly #cache = new Map<string, { pem: CertKeyPem; renewAt: number }>();
   readonly #pending = new Map<string, Promise<CertKeyPem>>();
   /** Leaves issued (not from the cache). */
@@ -89,13 +91,20 @@ export class InspectionCa {
   private constructor(
     cert: x509.X509Certificate,
     key: CryptoKey,
-    leaf: CryptoKeyPair,
+    leafPublic: x509.PublicKey,
     leafPem: string,
+    aki: x509.AuthorityKeyIdentifierExtension,
   ) {
     this.#caCert = cert;
     this.#caKey = key;
-    this.#leafKeys = leaf;
+    this.#leafPublic = leafPublic;
     this.#leafKeyPem = leafPem;
+    this.#fixed = [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      aki,
+    ];
     this.certPem = cert.toString("pem") + "\n";
     this.sha256 = createHash("sha256").update(new Uint8Array(cert.rawData)).digest("hex");
   }
@@ -139,7 +148,14 @@ export class InspectionCa {
     const key = await crypto.subtle.importKey("pkcs8", derOf(keyPem), ALG, false, ["sign"]);
     const leaf = await crypto.subtle.generateKey(ALG, true, ["sign", "verify"]) as CryptoKeyPair;
     const leafPem = pemOf("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", leaf.privateKey));
-    return new InspectionCa(cert, key, leaf, leafPem);
+    // Encoded once, not per leaf: the leaves' public key and the CA's key identifier.
+    return new InspectionCa(
+      cert,
+      key,
+      await x509.PublicKey.create(leaf.publicKey),
+      leafPem,
+      await x509.AuthorityKeyIdentifierExtension.create(cert),
+    );
   }
 
   /** The leaf for `host` (cached; concurrent asks share one issuance). */
@@ -176,14 +192,12 @@ export class InspectionCa {
       notBefore: new Date(now - 3600_000),
       notAfter: new Date(now + LEAF_DAYS * 86400_000),
       signingAlgorithm: ALG,
-      publicKey: this.#leafKeys.publicKey,
+      publicKey: this.#leafPublic,
       signingKey: this.#caKey,
       extensions: [
-        new x509.BasicConstraintsExtension(false, undefined, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+        ...this.#fixed.slice(0, 3),
         new x509.SubjectAlternativeNameExtension([san]),
-        await x509.AuthorityKeyIdentifierExtension.create(this.#caCert),
+        this.#fixed[3],
       ],
     });
     this.issued++;
