@@ -98,17 +98,24 @@ export class PeekReader {
   }
 }
 
+/** The buffer a pipe starts with (64 KiB) and the largest it grows to (256 KiB). */
+export const PIPE_BUFFER = { initial: 64 * 1024, max: 256 * 1024 } as const;
+
 /**
  * Copies from `from` to `to` until end of stream (or `limit` bytes), then
  * half-closes `to`; returns the bytes copied. Errors end the copy quietly:
  * either side hanging up is the normal end of a proxied connection.
+ *
+ * A read that fills the buffer doubles it (up to PIPE_BUFFER.max): a bulk
+ * download then costs a quarter of the reads and writes (each an async
+ * op), while the many connections that move little keep a small buffer.
  */
 export async function pipe(
   from: { read(p: Uint8Array): Promise<number | null> },
   to: Duplex,
   opts: { limit?: number; onFirst?: (chunk: Uint8Array) => void; halfClose?: boolean } = {},
 ): Promise<number> {
-  const buf = new Uint8Array(64 * 1024);
+  let buf = new Uint8Array(PIPE_BUFFER.initial);
   let total = 0;
   const limit = opts.limit ?? Infinity;
   try {
@@ -118,6 +125,7 @@ export async function pipe(
       if (total === 0) opts.onFirst?.(buf.subarray(0, n));
       await writeAll(to, buf.subarray(0, n));
       total += n;
+      if (n === buf.length && buf.length < PIPE_BUFFER.max) buf = new Uint8Array(buf.length * 2);
     }
   } catch {
     // reset or closed by the other pipe
