@@ -15,6 +15,7 @@ import type { DeviceSignal } from "./signal.ts";
 import type { EdgeSaas } from "./saas.ts";
 import type { WebSecurityService } from "./web_security.ts";
 import type { EdgeRegistry } from "../fleet/edge_registry.ts";
+import type { MeshPeerView } from "./mesh_port.ts";
 
 /** Shared dependencies of the edge control plane. */
 export interface EdgeContext {
@@ -57,6 +58,8 @@ export interface EdgeContext {
    * tunnel does (startEdge); before that the list is empty.
    */
   fleet: EdgeRegistry;
+  /** The edge mesh's peers (other edges) and their sessions (set once the tunnel runs). */
+  mesh?: () => MeshPeerView[];
   /** The data plane's state for diagnostics (set once the tunnel and enforcement run). */
   dataPlaneState?: () => Record<string, unknown>;
   /** The log files in the data directory, for the diagnostics bundle (set by startEdge). */

@@ -17,6 +17,8 @@ import { EdgeTunnel } from "./tunnel.ts";
 import { c2cAddress, TUNNEL_UP_MS } from "./devices.ts";
 import { FleetTunnelPort } from "./peer_sync.ts";
 import { sweepLapsedSignIns } from "./signin_lapse.ts";
+import { hostAddress } from "./addresses.ts";
+import { EdgeMesh } from "../fleet/mesh.ts";
 
 import { type EdgeEnforcement, startEnforcement } from "./access/mod.ts";
 import { startWebProxy, type WebProxy } from "./web_proxy.ts";
@@ -224,6 +226,30 @@ export async function startEdge<A extends HttpApp>(
       });
       closers.push(() => fleet.stop());
       fleet.onChange(() => log.info("Healthy edges changed", { edges: fleet.healthy().length }));
+      // The mesh: where each device is connected now, and a WireGuard peer per
+      // other edge carrying the devices located there (src/fleet/mesh.ts).
+      const mesh = new EdgeMesh({
+        store: cp.ctx.store,
+        clock: cp.ctx.clock,
+        selfId: fleet.id,
+        plane: t.mesh,
+        addresses: () => {
+          const out = new Map<string, string>();
+          for (const [id, host] of cp.ctx.store.leases.all()) {
+            out.set(id, hostAddress(cp.ctx.network, host));
+          }
+          return out;
+        },
+        onMoved: () => enforcement?.enforcer.peersChanged(),
+      });
+      t.onDeviceHandshake((id, at) => mesh.noteHandshake(id, at));
+      mesh.start();
+      closers.push(() => {
+        t.onDeviceHandshake(null);
+        mesh.stop();
+        t.mesh.close();
+      });
+      cp.ctx.mesh = () => t.mesh.views();
     }
     // Scans the edge was running when it stopped carry on from their saved cursors.
     const resumed = cp.ctx.saas.scanner.resume();

@@ -29,6 +29,7 @@ import { type Clock, systemClock } from "../clock.ts";
 import { InputError } from "../errors.ts";
 import { nftApply, nftReset } from "../net/nft.ts";
 import { logger } from "../log.ts";
+import { isMeshPeer, TunnelMeshPort } from "./mesh_port.ts";
 
 const log = logger("edge.tunnel");
 
@@ -68,6 +69,9 @@ export class EdgeTunnel implements EdgeTunnelPort {
   readonly #pump: Pump;
   readonly #net: NetConfig;
   readonly #nat: boolean;
+  readonly #hooks: TunnelHooks;
+  /** The edge mesh's peers (other edges) in this tunnel. */
+  readonly mesh: TunnelMeshPort;
   #run: Promise<void> | null = null;
   #uapi: UapiServer | null = null;
   #closed = false;
@@ -79,14 +83,22 @@ export class EdgeTunnel implements EdgeTunnelPort {
     tls: TlsStream | null,
     net: NetConfig,
     nat: boolean,
+    hooks: TunnelHooks,
   ) {
     this.device = device;
+    this.#hooks = hooks;
     this.#tun = tun;
     this.#udp = udp;
     this.#tls = tls;
     this.#net = net;
     this.#nat = nat;
     this.#pump = new Pump({ tun, device, udp, tls });
+    this.mesh = new TunnelMeshPort({ device, kick: () => this.#pump.kick() });
+  }
+
+  /** Calls `fn` with a device's id and wall ms each time it completes a handshake here (the mesh records where devices are). */
+  onDeviceHandshake(fn: ((deviceId: string, at: number) => void) | null): void {
+    this.#hooks.handshake = fn;
   }
 
   /** Opens the TUN, sockets and NAT, and starts the pump. */
@@ -94,15 +106,27 @@ export class EdgeTunnel implements EdgeTunnelPort {
     const clock = o.clock ?? systemClock;
     const mtu = o.mtu ?? 1420;
     const name = o.tunName ?? "pce0";
+    const hooks: TunnelHooks = { handshake: null };
     const device = new WireGuardDevice({
       privateKey: o.privateKey,
       clock,
       mtu,
-      onEvent: (e) =>
+      onEvent: (e) => {
+        const id = e.peer.userData;
+        if (typeof id === "string" && e.type === "handshake_complete") {
+          try {
+            hooks.handshake?.(id, e.wallMs);
+          } catch (err) {
+            log.warn("Handshake hook failed", { error: String(err) });
+          }
+        }
         log.info(`Peer ${e.type.replace("_", " ")}`, {
-          device: e.peer.userData,
+          ...(isMeshPeer(e.peer)
+            ? { edge: (e.peer.userData as { name: string }).name }
+            : { device: id }),
           transport: e.peer.endpoint?.transport,
-        }),
+        });
+      },
     });
     const offload = o.offload ?? offloadFromEnv();
     const tun = openTun({ name, mtu, offload: offload.tun });
@@ -135,7 +159,7 @@ export class EdgeTunnel implements EdgeTunnelPort {
         tls = new TlsStream({ wake: () => box.pump?.kick() });
         tls.listen({ hostname: o.bindAddress ?? "0.0.0.0", port: o.port, ...o.tls });
       }
-      const started = new EdgeTunnel(device, tun, udp, tls, net, nat);
+      const started = new EdgeTunnel(device, tun, udp, tls, net, nat, hooks);
       box.pump = started.#pump;
       started.#run = started.#pump.run();
       // `wg show pce0` (wireguard-tools) reads the peers; they come from the device registry.
@@ -197,6 +221,13 @@ export class EdgeTunnel implements EdgeTunnelPort {
     if (!key) {
       throw new InputError("invalid_key", `Cannot add peer: bad public key "${p.wgPublicKey}"`);
     }
+    const existing = this.device.getPeer(key);
+    if (existing && isMeshPeer(existing)) {
+      throw new InputError(
+        "invalid_key",
+        `Cannot add peer "${p.id}": its public key is an edge's (a mesh peer)`,
+      );
+    }
     const peer = this.device.setPeer({ publicKey: key, allowedIps: [`${p.address}/32`] });
     peer.userData = p.id;
     this.#pump.kick();
@@ -207,6 +238,7 @@ export class EdgeTunnel implements EdgeTunnelPort {
     const key = decodeKey(wgPublicKey);
     if (!key) return;
     const peer = this.device.getPeer(key);
+    if (peer && isMeshPeer(peer)) return; // an edge, not a device: the mesh owns it
     const ep = peer?.endpoint;
     this.device.removePeer(key);
     // A TLS-carried peer also loses its connection, so nothing lingers.
@@ -217,7 +249,9 @@ export class EdgeTunnel implements EdgeTunnelPort {
   /** Live counters by public key. */
   peerStats(): Map<string, PeerStats> {
     const m = new Map<string, PeerStats>();
+    const meshKeys = this.mesh.publicKeys();
     for (const s of this.device.stats()) {
+      if (meshKeys.has(s.publicKey)) continue;
       m.set(s.publicKey, {
         rxBytes: s.rxBytes,
         txBytes: s.txBytes,
@@ -247,6 +281,11 @@ export class EdgeTunnel implements EdgeTunnelPort {
       await nftApply(nftReset("ip", NFT_TABLE)).catch(() => {});
     }
   }
+}
+
+/** Set after start: who hears about device handshakes. */
+interface TunnelHooks {
+  handshake: ((deviceId: string, at: number) => void) | null;
 }
 
 /** For logs: a public key in the short form admins recognise. */

@@ -554,4 +554,22 @@ CREATE TABLE feed_log (
 CREATE INDEX feed_log_at ON feed_log(at);
 `,
   },
+  {
+    version: 16,
+    name: "device_locations",
+    sql: `
+-- Where each device's tunnel terminates now (src/fleet/mesh.ts): the edge
+-- that saw its latest handshake, and when. Every edge writes a row when a
+-- device completes a handshake with it, and only if that handshake is newer
+-- than the one recorded, so after a failover the edge the device moved to
+-- holds the row and a late write from the old edge cannot take it back.
+-- Other edges route device-to-device traffic to that edge over the mesh.
+CREATE TABLE device_locations (
+  device_id TEXT PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,
+  edge_id TEXT NOT NULL,
+  handshake_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX device_locations_edge ON device_locations(edge_id);
+`,
+  },
 ];

@@ -15,6 +15,7 @@ import {
   AuditRepo,
   C2cRepo,
   DecisionsRepo,
+  DeviceLocationsRepo,
   DevicesRepo,
   DlpDictionariesRepo,
   DlpIncidentsRepo,
@@ -111,6 +112,7 @@ export const TABLES = [
   "identity_provider_domains",
   "user_signins",
   "edges",
+  "device_locations",
 ] as const;
 
 /** The edge database with its repositories. */
@@ -171,6 +173,8 @@ export class Store {
   readonly signInState: SignInStateRepo;
   /** The edges sharing this database, their endpoints and heartbeats (migration 12). */
   readonly edges: EdgesRepo;
+  /** Which edge each device's tunnel terminates on now (migration 16; the edge mesh). */
+  readonly deviceLocations: DeviceLocationsRepo;
 
   /**
    * Tells every edge sharing this database what changed (LISTEN/NOTIFY on
@@ -208,6 +212,7 @@ export class Store {
     this.userSignIns = new UserSignInsRepo(db);
     this.signInState = new SignInStateRepo(db, sealer);
     this.edges = new EdgesRepo(db);
+    this.deviceLocations = new DeviceLocationsRepo(db);
   }
 
   /** Runs `fn` in one transaction (nested calls become savepoints). */

@@ -206,6 +206,8 @@ export class WireGuardDevice {
   readonly #checker: CookieChecker;
   readonly #peers = new Map<string, Peer>();
   readonly #allowed = new AllowedIps<Peer>();
+  /** Extra accepted sources of transit peers (an edge mesh: the devices behind another edge). */
+  readonly #transit = new AllowedIps<Peer>();
   readonly #keypairs = new Map<number, Keypair>();
   readonly #handshakes = new Map<number, Peer>();
   readonly #views = new WeakMap<Uint8Array, Uint8Array>();
@@ -301,6 +303,7 @@ export class WireGuardDevice {
     if (!peer) return false;
     this.#zeroKeys(peer);
     this.#allowed.removeValue(peer);
+    this.#transit.removeValue(peer);
     this.#peers.delete(peer.publicKeyText);
     peer.staged = [];
     return true;
@@ -314,6 +317,40 @@ export class WireGuardDevice {
   /** Every configured peer. */
   peers(): Peer[] {
     return [...this.#peers.values()];
+  }
+
+  /**
+   * Sets the transit sources of a peer: inner source addresses accepted from
+   * it besides its allowed IPs, without routing anything to it (outbound()
+   * never picks a peer by these). An edge-mesh peer carries the devices
+   * behind another edge this way, while this device keeps every device's
+   * own /32 as that device's allowed IP, so neither overwrites the other.
+   */
+  setTransitIps(peer: Peer, cidrs: readonly string[]): void {
+    if (!this.#peers.has(peer.publicKeyText)) {
+      throw new InputError(
+        "unknown_peer",
+        `Cannot set transit IPs: peer ${peer.publicKeyText} is not configured`,
+      );
+    }
+    const check = new AllowedIps<boolean>();
+    for (const cidr of cidrs) {
+      try {
+        check.insert(cidr, true);
+      } catch {
+        throw new InputError(
+          "invalid_allowed_ip",
+          `Cannot set transit IPs of ${peer.publicKeyText}: "${cidr}" is not an IPv4 or IPv6 prefix`,
+        );
+      }
+    }
+    this.#transit.removeValue(peer);
+    for (const cidr of cidrs) this.#transit.insert(cidr, peer);
+  }
+
+  /** Transit source prefixes of a peer as text. */
+  transitIpsOf(peer: Peer): string[] {
+    return this.#transit.prefixesOf(peer);
   }
 
   /** The peer whose allowed IPs hold `address` (longest prefix), if any. */
@@ -335,7 +372,12 @@ export class WireGuardDevice {
   stats(): PeerStats[] {
     const now = this.#clock.monotonic();
     return this.peers().map((p) =>
-      p.stats(this.#allowed.prefixesOf(p), now, REJECT_AFTER_TIME_MS, MAX_COUNTER)
+      p.stats(
+        [...this.#allowed.prefixesOf(p), ...this.#transit.prefixesOf(p)],
+        now,
+        REJECT_AFTER_TIME_MS,
+        MAX_COUNTER,
+      )
     );
   }
 
@@ -680,7 +722,10 @@ export class WireGuardDevice {
     if (ipLen > plen || ipLen < (version === 4 ? 20 : 40)) {
       return this.#dropIn("bad_inner_packet", peer);
     }
-    if (this.#allowed.lookupSource(buf, o, ipLen) !== peer) {
+    if (
+      this.#allowed.lookupSource(buf, o, ipLen) !== peer &&
+      this.#transit.lookupSource(buf, o, ipLen) !== peer
+    ) {
       return this.#dropIn("not_allowed_source", peer);
     }
     const r = this.#in;

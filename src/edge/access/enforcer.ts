@@ -95,8 +95,15 @@ export interface EnforcerDeps {
   loadDevice(deviceId: string): { subject: AccessSubject; posture: PostureStates } | null;
   /** The device holding tunnel address `ip`, or null. */
   lookupAddress(ip: string): PeerDevice | null;
-  /** The peer owning the destination of the packet at `buf[off..]` (client-to-client). */
+  /**
+   * The peer the packet at `buf[off..]` goes to (client-to-client): the
+   * device's own peer, or the mesh peer of the edge the device is on.
+   */
   peerForDestination(buf: Uint8Array, off: number, len: number): Peer | null;
+  /** True for a peer that is another edge (the mesh): its packets take the `transit` path. */
+  isTransit?(from: Peer): boolean;
+  /** This edge's own device peer for the packet's destination (mesh delivery), or null. */
+  localPeerForDestination?(buf: Uint8Array, off: number, len: number): Peer | null;
   /** Sends a packet to a device through its tunnel (RST / ICMP errors). */
   inject(peer: Peer, packet: Uint8Array): void;
   /** Told about each decision on a private destination. */
@@ -120,6 +127,10 @@ export interface EnforcerStats {
   unsolicited: number;
   malformed: number;
   unknownDevice: number;
+  /** Packets another edge sent over the mesh and this edge delivered to its device. */
+  transit: number;
+  /** Mesh packets dropped: malformed, or not for a device of this edge. */
+  transitDropped: number;
 }
 
 interface DeviceSlot {
@@ -143,6 +154,9 @@ interface FlowData {
   private: boolean;
 }
 
+/** Why a flow that arrived over the mesh is in this edge's table. */
+const TRANSIT_REASON = "allowed by the edge the source device is connected to (over the mesh)";
+
 const PROTOCOL_NAME: Record<number, FlowProtocol> = { 6: "tcp", 17: "udp", 1: "icmp", 58: "icmp" };
 
 /** The enforcer. `route` and `filter` are the pump hooks. */
@@ -159,6 +173,8 @@ export class Enforcer {
     unsolicited: 0,
     malformed: 0,
     unknownDevice: 0,
+    transit: 0,
+    transitDropped: 0,
   };
   readonly flows: FlowTable;
   readonly #d: EnforcerDeps;
@@ -242,8 +258,9 @@ export class Enforcer {
     }
   }
 
-  /** The route hook: a decrypted packet from device `from`. */
+  /** The route hook: a decrypted packet from device `from` (or from another edge over the mesh). */
   readonly route: RouteFn = (buf, off, len, from) => {
+    if (this.#d.isTransit?.(from)) return this.#transit(buf, off, len);
     const ip = this.#ip, tp = this.#tp;
     if (parseIp(buf, off, len, ip) !== null || parseTransport(ip, tp) !== null) {
       this.stats.malformed++;
@@ -343,6 +360,53 @@ export class Enforcer {
     return "drop";
   };
 
+  /**
+   * A packet another edge forwarded over the mesh to one of this edge's
+   * devices. That edge decided it (the device that sent it is connected
+   * there, and the same policy is shared), and only its registered key with
+   * a source located there gets this far (the device's transit check), so it
+   * is delivered, never decided again and never sent to the TUN. A new flow
+   * is remembered, so the device's replies are recognised as replies and go
+   * back over the mesh rather than being judged as flows of their own.
+   */
+  #transit(buf: Uint8Array, off: number, len: number): "drop" | Peer {
+    const ip = this.#ip, tp = this.#tp;
+    if (parseIp(buf, off, len, ip) !== null || parseTransport(ip, tp) !== null) {
+      this.stats.transitDropped++;
+      return "drop";
+    }
+    const to = this.#d.localPeerForDestination?.(buf, off, len) ?? null;
+    if (!to || this.#d.isTransit?.(to) || typeof to.userData !== "string") {
+      this.stats.transitDropped++;
+      return "drop";
+    }
+    const key = this.#key;
+    fillFlowKey(ip, tp, key);
+    const ft = this.flows;
+    const slot = ft.lookup(key);
+    if (slot >= 0) {
+      if (ft.verdict[slot] !== 1 || (ft.data[slot] as FlowData | null)?.peer !== to) {
+        ft.redecide(slot, true, this.#gen, this.#devs[ft.dev[slot]].gen);
+        ft.data[slot] = { peer: to, rule: null, reason: TRANSIT_REASON, private: true };
+      }
+      ft.seen(slot, false, tp.tcpFlags);
+    } else if ((key[9] & 0x10000) === 0) {
+      const r = ft.lookup(reverseKey(key, this.#rkey));
+      if (r >= 0) ft.seen(r, true, tp.tcpFlags);
+      else if (ip.version === 4) {
+        const src = this.#d.lookupAddress(this.#devAddress(key));
+        if (src) {
+          const dev = this.#slotOf(src.deviceId);
+          const s = ft.insert(key, true, dev.handle, this.#gen, dev.gen);
+          ft.data[s] = { peer: to, rule: null, reason: TRANSIT_REASON, private: true };
+          ft.seen(s, false, tp.tcpFlags);
+        }
+      }
+    }
+    this.stats.transit++;
+    return to;
+  }
+
   /** True when a flow's verdict was reached under the current policy and device state; else decides it again. */
   #current(slot: number): boolean {
     const ft = this.flows;
@@ -366,6 +430,13 @@ export class Enforcer {
   #device(from: Peer): DeviceSlot | null {
     const id = from.userData;
     if (typeof id !== "string") return null;
+    const d = this.#slotOf(id);
+    if (!d.loaded) this.#load(d);
+    return d.subject ? d : null;
+  }
+
+  /** The slot of a device (made on first sight, not loaded). */
+  #slotOf(id: string): DeviceSlot {
     let d = this.#byId.get(id);
     if (!d) {
       d = {
@@ -385,8 +456,7 @@ export class Enforcer {
       this.#devs.push(d);
       this.#byId.set(id, d);
     }
-    if (!d.loaded) this.#load(d);
-    return d.subject ? d : null;
+    return d;
   }
 
   #load(d: DeviceSlot): void {

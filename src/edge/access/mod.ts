@@ -9,6 +9,7 @@ import type { EdgeContext } from "../context.ts";
 import { deviceForAddress } from "../devices.ts";
 import { subjectFor } from "../subjects.ts";
 import type { Peer, WireGuardDevice } from "../../wireguard/mod.ts";
+import { isMeshPeer, type TunnelMeshPort } from "../mesh_port.ts";
 import type { Pump } from "../../dataplane/pump.ts";
 import { type DnsMessage, normalizeDnsName, tryParseDnsMessage } from "../../packet/dns.ts";
 import { logger } from "../../log.ts";
@@ -26,6 +27,8 @@ const log = logger("edge.access");
 export interface EnforcedTunnel {
   readonly device: WireGuardDevice;
   readonly pump: Pump;
+  /** The edge mesh's peers: client-to-client traffic to devices on other edges goes there. */
+  readonly mesh?: TunnelMeshPort;
 }
 
 /** Running enforcement. */
@@ -76,7 +79,11 @@ export function startEnforcement(
       const reg = ctx.store.c2c.get(d.id);
       return { deviceId: d.id, name: d.hostname, fqdn: reg?.valid ? reg.fqdn : null };
     },
-    peerForDestination: (buf, off, len) => tunnel.device.peerForDestination(buf, off, len),
+    peerForDestination: (buf, off, len) =>
+      tunnel.mesh?.peerForDestination(buf, off, len) ??
+        tunnel.device.peerForDestination(buf, off, len),
+    isTransit: isMeshPeer,
+    localPeerForDestination: (buf, off, len) => tunnel.device.peerForDestination(buf, off, len),
     inject: (peer: Peer, packet) => {
       tunnel.pump.sendTo(peer, packet);
     },

@@ -264,7 +264,8 @@ export const ROUTES: RouteDoc[] = [
   {
     method: "get",
     path: "/api/v1/admin/edges",
-    summary: "The fleet's edges: endpoints, health, last heartbeat, devices connected",
+    summary:
+      "The fleet's edges: endpoints, health, last heartbeat, devices connected; this edge's mesh peers",
     auth: "admin",
   },
   {

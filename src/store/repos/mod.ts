@@ -32,3 +32,4 @@ export * from "./zdx.ts";
 export * from "./identity_providers.ts";
 export * from "./user_signins.ts";
 export * from "./edges.ts";
+export * from "./device_locations.ts";
