@@ -5,13 +5,16 @@
  * fleet's registry), with its endpoints, health, last heartbeat and the
  * devices its tunnel holds, refreshed every 5 s and on health notifications.
  * An edge that is stopped or unhealthy can be forgotten (decommissioned);
- * the API refuses it for a healthy one.
+ * the API refuses it for a healthy one. Below, this edge's mesh: a peer per
+ * other healthy edge, its endpoint, last handshake, traffic and the devices
+ * whose client-to-client traffic goes to it (src/fleet/mesh.ts).
  */
 import type { Context, Hono } from "hono";
 import type { Lang, Translate } from "../../../web/i18n/mod.ts";
 import { ActionButton, Card, Flash, Pill, Table, type Tone } from "../../../web/components.tsx";
 import { formatAgo, formatTime } from "../../../web/format.ts";
 import type { EdgeView } from "../../fleet/edge_registry.ts";
+import type { MeshPeerView } from "../../edge/mesh_port.ts";
 import { fragment, readForm } from "./common.ts";
 import type { DlpConsoleHelpers } from "./edge_dlp.tsx";
 
@@ -89,12 +92,60 @@ function EdgesTable(
   );
 }
 
+/** A mesh peer as GET /api/v1/admin/edges returns it (last handshake as ISO text). */
+type MeshJson = Omit<MeshPeerView, "lastHandshake"> & { lastHandshake: string | null };
+
+/** Bytes as the console shows them. */
+function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/** This edge's mesh peers. */
+function MeshTable(props: { t: Translate; lang: Lang; mesh: MeshJson[]; now: number }) {
+  const { t, lang } = props;
+  return (
+    <Table
+      id="mesh-table"
+      caption={t("fleet.mesh.title")}
+      head={[
+        t("fleet.mesh.col.edge"),
+        t("fleet.mesh.col.endpoint"),
+        t("fleet.mesh.col.handshake"),
+        t("fleet.mesh.col.devices"),
+        t("fleet.mesh.col.traffic"),
+      ]}
+      empty={t("fleet.mesh.none")}
+      rowIds={props.mesh.map((m) => `mesh-${m.edgeId}`)}
+      rows={props.mesh.map((m) => [
+        <strong>{m.name}</strong>,
+        <span class="mono">{m.endpoint ?? "—"}</span>,
+        <span id={`mesh-handshake-${m.edgeId}`}>
+          {m.lastHandshake === null
+            ? t("fleet.mesh.never")
+            : (
+              <span title={formatTime(m.lastHandshake, lang)}>
+                {formatAgo(m.lastHandshake, props.now, lang)}
+              </span>
+            )}
+        </span>,
+        <span id={`mesh-devices-${m.edgeId}`} class="mono">
+          {m.addresses.length === 0 ? "—" : m.addresses.join(", ")}
+        </span>,
+        `↓ ${bytes(m.rxBytes)} ↑ ${bytes(m.txBytes)}`,
+      ])}
+    />
+  );
+}
+
 /** The Edges page. */
 function EdgesPage(
   props: {
     t: Translate;
     lang: Lang;
     edges: EdgeJson[];
+    mesh: MeshJson[];
     now: number;
     csrf: string;
     unhealthyAfterMs: number;
@@ -114,6 +165,10 @@ function EdgesPage(
       <Card title={t("fleet.summary", { healthy, total: props.edges.length })} wide>
         <EdgesTable {...props} />
       </Card>
+      <Card title={t("fleet.mesh.title")} wide>
+        <p class="muted">{t("fleet.mesh.intro")}</p>
+        <MeshTable t={t} lang={props.lang} mesh={props.mesh} now={props.now} />
+      </Card>
     </>
   );
 }
@@ -132,6 +187,7 @@ export function installFleetConsole(app: Hono<any>, h: DlpConsoleHelpers, now: (
         t={t}
         lang={c.get("lang") as Lang}
         edges={r.data?.edges ?? []}
+        mesh={r.data?.mesh ?? []}
         unhealthyAfterMs={r.data?.unhealthyAfterMs ?? 15_000}
         now={now()}
         csrf={h.csrf(c)}
