@@ -160,12 +160,12 @@ function u32(address: string): number | null {
   return b ? ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0 : null;
 }
 
-/** A registry endpoint as a UDP endpoint; a host name is not resolved here (the data plane is synchronous). */
+/** A registry endpoint as a UDP endpoint (EdgeMesh resolved any name before; a name here is refused). */
 function meshEndpoint(e: { host: string; port: number }) {
   const host = e.host.replace(/^\[|\]$/g, "");
   const isIp = parseIpv4Text(host) !== null || host.includes(":");
   if (!isIp) {
-    log.warn("Mesh endpoint is a host name; waiting for the other edge to reach us", {
+    log.warn("Mesh endpoint is not an address; waiting for the other edge to reach us", {
       host: host.slice(0, 253),
     });
     return undefined;

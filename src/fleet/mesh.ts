@@ -69,7 +69,12 @@ export interface EdgeMeshOptions {
   refreshMs?: number;
   staleMs?: number;
   unhealthyAfterMs?: number;
+  /** Resolves an endpoint's host name to an address (default: the system resolver, A then AAAA). */
+  resolve?: (host: string) => Promise<string | null>;
 }
+
+/** How long a resolved endpoint name is used before it is resolved again. */
+const RESOLVE_TTL_MS = 60_000;
 
 /** This edge's side of the mesh. */
 export class EdgeMesh {
@@ -84,6 +89,8 @@ export class EdgeMesh {
   #timer: ReturnType<typeof setInterval> | null = null;
   #unlisten: (() => void)[] = [];
   #running = false;
+  /** Endpoint host name → its address and when it was resolved (null: being resolved, or failed). */
+  #names = new Map<string, { address: string | null; at: number }>();
 
   constructor(opts: EdgeMeshOptions) {
     this.#o = opts;
@@ -175,7 +182,7 @@ export class EdgeMesh {
         edgeId: e.id,
         name: e.name,
         publicKey: e.wgPublicKey,
-        endpoint: udpEndpoint(e.endpoints),
+        endpoint: this.#resolved(udpEndpoint(e.endpoints), now),
         addresses: (byEdge.get(e.id) ?? []).sort(),
       };
       const stamp = JSON.stringify(spec);
@@ -202,6 +209,31 @@ export class EdgeMesh {
     if (moved) this.#o.onMoved?.();
   }
 
+  /**
+   * The endpoint with an address the data plane can send to: an IP literal
+   * as it is; a name from the cache, else null while it is resolved in the
+   * background (a refresh follows the answer).
+   */
+  #resolved(
+    ep: { host: string; port: number } | null,
+    now: number,
+  ): { host: string; port: number } | null {
+    if (!ep || isIpLiteral(ep.host)) return ep;
+    const hit = this.#names.get(ep.host);
+    // A fresh answer, or one in flight or failed (null) within the TTL, is used as it is.
+    if (hit && now - hit.at < RESOLVE_TTL_MS) {
+      return hit.address ? { host: hit.address, port: ep.port } : null;
+    }
+    this.#names.set(ep.host, { address: hit?.address ?? null, at: now });
+    const resolve = this.#o.resolve ?? systemResolve;
+    resolve(ep.host).catch(() => null).then((address) => {
+      this.#names.set(ep.host, { address, at: this.#o.clock.now() });
+      if (!address) log.warn("Cannot resolve a mesh endpoint", { host: ep.host.slice(0, 253) });
+      this.refresh();
+    });
+    return hit?.address ? { host: hit.address, port: ep.port } : null;
+  }
+
   /** The edge id a device is located at now (as last read), or null. */
   locationOf(deviceId: string): string | null {
     return this.#where.get(deviceId) ?? null;
@@ -217,6 +249,21 @@ export class EdgeMesh {
     this.#timer = this.#flushTimer = null;
     for (const u of this.#unlisten.splice(0)) u();
   }
+}
+
+function isIpLiteral(host: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(":");
+}
+
+/** The system resolver: the first A record, else the first AAAA, else null. */
+async function systemResolve(host: string): Promise<string | null> {
+  for (const type of ["A", "AAAA"] as const) {
+    try {
+      const r = await Deno.resolveDns(host, type);
+      if (r.length) return r[0];
+    } catch { /* try the next type */ }
+  }
+  return null;
 }
 
 /** The first UDP endpoint of an edge (the mesh speaks UDP between edges). */

@@ -141,3 +141,37 @@ storeTest(
     }
   },
 );
+
+storeTest(
+  "edge mesh: an endpoint given by name is resolved before the data plane gets it",
+  async (open) => {
+    const store = open();
+    const clock = new ManualClock(1_700_000_000_000);
+    register(store, "ea", "edge-a", "192.0.2.1", clock.now());
+    register(store, "eb", "edge-b", "edge-b.example", clock.now());
+    const plane = new RecordingPlane();
+    const asked: string[] = [];
+    const a = new EdgeMesh({
+      store,
+      clock,
+      selfId: "ea",
+      plane,
+      addresses: () => new Map(),
+      refreshMs: 3600_000,
+      resolve: (host) => {
+        asked.push(host);
+        return Promise.resolve(host === "edge-b.example" ? "198.51.100.7" : null);
+      },
+    });
+    try {
+      a.start();
+      assert.equal(plane.peers.get("eb")!.endpoint, null, "no address yet");
+      await until(() => plane.peers.get("eb")!.endpoint !== null, "the name to be resolved");
+      assert.deepEqual(plane.peers.get("eb")!.endpoint, { host: "198.51.100.7", port: 4443 });
+      a.refresh();
+      assert.deepEqual(asked, ["edge-b.example"], "answers are kept for a while");
+    } finally {
+      a.stop();
+    }
+  },
+);
