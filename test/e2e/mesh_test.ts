@@ -53,6 +53,17 @@ Deno.test({
     const nsB = await lab.ns("edgeb");
     const ws1 = await lab.ns("ws1");
     const ws2 = await lab.ns("ws2");
+    // Each workstation is its own machine: its own machine-id (device fingerprint).
+    for (const ns of [ws1, ws2]) {
+      const etc = `/etc/netns/${ns}`;
+      await Deno.mkdir(etc, { recursive: true });
+      lab.defer(() => Deno.remove(etc, { recursive: true }));
+      const id = Array.from(
+        crypto.getRandomValues(new Uint8Array(16)),
+        (b) => b.toString(16).padStart(2, "0"),
+      ).join("");
+      await Deno.writeTextFile(`${etc}/machine-id`, `${id}\n`);
+    }
     await lab.link(nsA, `${A_IP}/24`, rtr, "192.0.2.254/24", "eth0");
     await lab.link(nsB, `${B_IP}/24`, rtr, "198.51.100.254/24", "eth1");
     await lab.link(ws1, `${WS1_IP}/24`, rtr, "203.0.113.254/24", "eth2");
