@@ -10,8 +10,11 @@
  * every interface except the tunnel (so the internet sees the edge's
  * address). Access enforcement (src/edge/access) sits on the pump's route
  * and filter hooks: traffic between two devices it allows goes straight
- * from one device's tunnel into the other's, without the kernel. Everything
- * added is removed on close().
+ * from one device's tunnel into the other's, without the kernel. The same
+ * WireGuard device holds the edge mesh (mesh_port.ts): a peer per other edge
+ * of the fleet, so traffic to a device connected elsewhere goes from the
+ * device's session straight into that edge's. Everything added is removed
+ * on close().
  */
 import { WireGuardDevice } from "../wireguard/mod.ts";
 import { decodeKey, encodeKey } from "../wireguard/mod.ts";
@@ -29,7 +32,7 @@ import { type Clock, systemClock } from "../clock.ts";
 import { InputError } from "../errors.ts";
 import { nftApply, nftReset } from "../net/nft.ts";
 import { logger } from "../log.ts";
-import { isMeshPeer, TunnelMeshPort } from "./mesh_port.ts";
+import { isMeshPeer, MeshTag, TunnelMeshPort } from "./mesh_port.ts";
 
 const log = logger("edge.tunnel");
 
@@ -121,9 +124,7 @@ export class EdgeTunnel implements EdgeTunnelPort {
           }
         }
         log.info(`Peer ${e.type.replace("_", " ")}`, {
-          ...(isMeshPeer(e.peer)
-            ? { edge: (e.peer.userData as { name: string }).name }
-            : { device: id }),
+          ...(id instanceof MeshTag ? { edge: id.name } : { device: id }),
           transport: e.peer.endpoint?.transport,
         });
       },
