@@ -65,6 +65,29 @@ function cpuSeconds(pid: number): number {
   return ns / 1e9;
 }
 
+/** CPU seconds of a PostgreSQL server so far: the postmaster and its backends. */
+function pgCpuSeconds(c: PgCluster | null): number {
+  if (!c) return 0;
+  let postmaster: number;
+  try {
+    postmaster = Number(Deno.readTextFileSync(`${c.dir}/data/postmaster.pid`).split("\n")[0]);
+  } catch {
+    return 0;
+  }
+  let total = 0;
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    const pid = Number(e.name);
+    try {
+      // Field 4 of /proc/<pid>/stat (after the parenthesised name) is the parent.
+      const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (pid === postmaster || ppid === postmaster) total += cpuSeconds(pid);
+    } catch { /* it just ended */ }
+  }
+  return total;
+}
+
 /** This process's soft limit on open files. */
 function openFileLimit(): number {
   const m = /Max open files\s+(\d+|unlimited)/.exec(Deno.readTextFileSync("/proc/self/limits"));
@@ -242,11 +265,15 @@ interface Follower {
 interface FanOutResult {
   label: string;
   devices: number;
-  /** Per edge index: latencies from the admin call's return (ms), all changes. */
-  byEdge: number[][];
+  /** Per edge index: ms from sending the admin call to each delivery, all changes. */
+  sinceSend: number[][];
+  /** The same from the admin call's return (negative: delivered before the admin's answer). */
+  sinceReturn: number[][];
   adminMs: number[];
-  /** Edge CPU (all edges) per change, ms. */
+  /** CPU of every edge process per change, ms. */
   cpuMs: number[];
+  /** CPU of the PostgreSQL server per change, ms. */
+  pgCpuMs: number[];
   reconnects: number;
   missing: number;
 }
@@ -255,7 +282,12 @@ interface FanOutResult {
  * Opens the policy stream of `devices` (device i on edge i mod edges), makes
  * `changes` policy changes on `edges[0]` and times each device's delivery.
  */
-async function fanOut(label: string, edges: Edge[], devices: Device[]): Promise<FanOutResult> {
+async function fanOut(
+  label: string,
+  edges: Edge[],
+  devices: Device[],
+  pg: PgCluster | null,
+): Promise<FanOutResult> {
   const abort = new AbortController();
   const followers: Follower[] = devices.map((_, i) => ({
     edgeIndex: i % edges.length,
@@ -269,12 +301,17 @@ async function fanOut(label: string, edges: Edge[], devices: Device[]): Promise<
   const result: FanOutResult = {
     label,
     devices: devices.length,
-    byEdge: edges.map(() => []),
+    sinceSend: edges.map(() => []),
+    sinceReturn: edges.map(() => []),
     adminMs: [],
     cpuMs: [],
+    pgCpuMs: [],
     reconnects: 0,
     missing: 0,
   };
+  // Counted as they come, so a check costs nothing per announcement.
+  let opened = 0;
+  let delivered = 0;
   /** Waits until `done()` holds, re-checked on every announcement; false on timeout. */
   const until = (done: () => boolean, ms: number) =>
     new Promise<boolean>((resolve) => {
@@ -301,7 +338,11 @@ async function fanOut(label: string, edges: Edge[], devices: Device[]): Promise<
             signal: abort.signal,
             onVersion: (v) => {
               const now = performance.now();
-              if (f.version !== null && v !== f.version && f.got === null) f.got = now;
+              if (f.version === null) opened++;
+              else if (v !== f.version && f.got === null) {
+                f.got = now;
+                delivered++;
+              }
               f.version = v;
               wake();
             },
@@ -309,8 +350,8 @@ async function fanOut(label: string, edges: Edge[], devices: Device[]): Promise<
           }).catch(() => {}),
         );
       }
-      const batch = followers.slice(start, start + CONNECT_BATCH);
-      if (!await until(() => batch.every((f) => f.version !== null), DELIVERY_TIMEOUT_MS)) {
+      const want = Math.min(devices.length, start + CONNECT_BATCH);
+      if (!await until(() => opened >= want, DELIVERY_TIMEOUT_MS)) {
         throw new Error(`${label}: policy streams did not all open within 30 s`);
       }
     }
@@ -318,8 +359,10 @@ async function fanOut(label: string, edges: Edge[], devices: Device[]): Promise<
     let enabled = false;
     for (let round = 0; round < changes; round++) {
       for (const f of followers) f.got = null;
+      delivered = 0;
       enabled = !enabled;
       const cpu0 = edges.reduce((s, e) => s + cpuSeconds(e.info.pid), 0);
+      const pg0 = pgCpuSeconds(pg);
       const t0 = performance.now();
       const res = await fetch(
         `http://127.0.0.1:${admin.info.console}/api/v1/admin/policy/client-to-client`,
@@ -336,13 +379,17 @@ async function fanOut(label: string, edges: Edge[], devices: Device[]): Promise<
       if (res.status !== 200) throw new Error(`Policy change: ${res.status} ${await res.text()}`);
       await res.body?.cancel();
       result.adminMs.push(t1 - t0);
-      const all = await until(() => followers.every((f) => f.got !== null), DELIVERY_TIMEOUT_MS);
+      const all = await until(() => delivered === followers.length, DELIVERY_TIMEOUT_MS);
       result.cpuMs.push(
         (edges.reduce((s, e) => s + cpuSeconds(e.info.pid), 0) - cpu0) * 1000,
       );
+      result.pgCpuMs.push((pgCpuSeconds(pg) - pg0) * 1000);
       for (const f of followers) {
         if (f.got === null) result.missing++;
-        else result.byEdge[f.edgeIndex].push(f.got - t1);
+        else {
+          result.sinceSend[f.edgeIndex].push(f.got - t0);
+          result.sinceReturn[f.edgeIndex].push(f.got - t1);
+        }
       }
       if (!all) break;
     }
@@ -392,6 +439,11 @@ try {
       edges: async () => {
         // One after the other: the first start makes the CA and admin in the shared store.
         const a = await spawnEdge(`${root}/pg-a`, "pg-a", shared);
+        // Joining the fleet: the second edge gets the fleet's CA and sealing key (README).
+        await Deno.mkdir(`${root}/pg-b/ca`, { recursive: true, mode: 0o700 });
+        for (const f of ["ca/ca.crt", "ca/ca.key", "secret.key"]) {
+          await Deno.copyFile(`${root}/pg-a/${f}`, `${root}/pg-b/${f}`);
+        }
         return [a, await spawnEdge(`${root}/pg-b`, "pg-b", shared)];
       },
     },
@@ -408,7 +460,12 @@ try {
       }
       if (e.devices.length < deviceCount) throw new Error(`${s.label}: too few devices enrolled`);
       console.error(`${s.label}: ${deviceCount} policy streams, ${changes} changes…`);
-      const f = await fanOut(s.label, edges, e.devices.slice(0, deviceCount));
+      const f = await fanOut(
+        s.label,
+        edges,
+        e.devices.slice(0, deviceCount),
+        s.label.startsWith("PostgreSQL") ? cluster : null,
+      );
       fanned.push(f);
       if (f.missing) {
         failed = true;
@@ -456,31 +513,43 @@ if (enrolled.length) {
 }
 if (fanned.length) {
   console.log(
-    `\nPolicy fan-out: ${deviceCount} devices on the policy stream, ${changes} changes; ` +
-      "ms from the admin call's return to the device's stream",
+    `\nPolicy fan-out: ${deviceCount} devices on the policy stream, ${changes} changes, ms from ` +
+      "the admin's call to each device's stream announcing the new version",
   );
-  const w = [34, 8, 9, 8, 8, 8, 10];
-  console.log(
-    row(["scenario (devices on)", "devices", "admin ms", "p50", "p99", "max", "CPU ms"], w),
-  );
+  const w = [32, 7, 8, 8, 8, 8, 9, 9, 8, 8];
+  console.log(row([
+    "scenario (devices on)",
+    "devices",
+    "admin",
+    "p50",
+    "p99",
+    "max",
+    "ret p50",
+    "ret p99",
+    "CPU edge",
+    "CPU pg",
+  ], w));
   for (const f of fanned) {
-    const all = f.byEdge.flat();
-    const line = (label: string, xs: number[], n: number, admin: boolean) =>
+    const line = (label: string, send: number[], ret: number[], n: number, first: boolean) =>
       console.log(row([
         label,
         String(n),
-        admin ? f1(pct(f.adminMs, 50)) : "",
-        f1(pct(xs, 50)),
-        f1(pct(xs, 99)),
-        f1(Math.max(...xs)),
-        admin ? f1(pct(f.cpuMs, 50)) : "",
+        first ? f1(pct(f.adminMs, 50)) : "",
+        f1(pct(send, 50)),
+        f1(pct(send, 99)),
+        f1(Math.max(...send)),
+        f1(pct(ret, 50)),
+        f1(pct(ret, 99)),
+        first ? f1(pct(f.cpuMs, 50)) : "",
+        first && f.label.startsWith("PostgreSQL") ? f1(pct(f.pgCpuMs, 50)) : "",
       ], w));
-    line(f.label, all, f.devices, true);
-    if (f.byEdge.length > 1) {
-      f.byEdge.forEach((xs, i) =>
+    line(f.label, f.sinceSend.flat(), f.sinceReturn.flat(), f.devices, true);
+    if (f.sinceSend.length > 1) {
+      f.sinceSend.forEach((xs, i) =>
         line(
           `  on edge ${String.fromCharCode(65 + i)}${i === 0 ? " (changed here)" : ""}`,
           xs,
+          f.sinceReturn[i],
           Math.round(xs.length / changes),
           false,
         )
@@ -492,15 +561,18 @@ if (fanned.length) {
   }
   const [s, p] = fanned;
   if (s && p) {
-    const ps = s.byEdge.flat();
-    const pp = p.byEdge.flat();
+    const ps = s.sinceSend.flat();
+    const pp = p.sinceSend.flat();
     console.log(
       `PostgreSQL / SQLite (1 edge): p50 ${(pct(pp, 50) / pct(ps, 50)).toFixed(2)}, p99 ${
         (pct(pp, 99) / pct(ps, 99)).toFixed(2)
       }`,
     );
   }
-  console.log("(admin ms and CPU ms: medians per change; CPU of every edge process)");
+  console.log(
+    "admin: the PUT's own time; ret: from its return (negative = before the admin had the answer);\n" +
+      "CPU: ms per change of every edge process / of the PostgreSQL server (medians)",
+  );
 }
 console.log(`\ntotal ${((performance.now() - began) / 1000).toFixed(0)} s`);
 Deno.exit(failed ? 1 : 0);
