@@ -22,7 +22,7 @@ Usage:
   portcullis connect [--key-file FILE|-] [--data-dir DIR] [--console-listen H:P]
                      [--hostname NAME] [--gateway] [--lan-dns-listen H:P] [--no-dns]
                      [--strict-enforcement] [--tun-interface NAME] [--config FILE]
-                     [--email USER@DOMAIN]
+                     [--email USER@DOMAIN] [--release-key FILE.pub] [--program PATH]
                                          enrol (first run) with the key in FILE, on standard
                                          input (-) or in PORTCULLIS_ENROLLMENT_KEY, and run
                                          the connector; a key as an argument works but
@@ -52,6 +52,10 @@ Usage:
   portcullis service install|uninstall [edge|connector] [--dry-run] [--data-dir DIR] [-- ARGS]
                                          write (and enable) or remove the systemd unit
                                          portcullis-<role>.service; --dry-run prints it
+  portcullis release keygen --out FILE | sign --key FILE --version V --program PATH --out BUNDLE
+                   | verify --public-key FILE.pub BUNDLE
+                                         connector releases: make the release key (private half
+                                         mode 0600, kept off the edges), sign a program, check
   portcullis setup                       install the Debian packages the appliance needs (root)
   portcullis version                     print the version
   portcullis help                        this text
@@ -144,6 +148,10 @@ const commands: Record<string, Handler> = {
   async wg(args) {
     const { wgCommand } = await import("./src/dataplane/wg_cli.ts");
     return wgCommand(args);
+  },
+  async release(args) {
+    const { releaseCommand } = await import("./src/fleet/release_cli.ts");
+    return releaseCommand(args);
   },
   async service(args) {
     const { serviceCommand } = await import("./src/service_unit.ts");

@@ -206,6 +206,22 @@ export const ConnectorConfig = z.object({
   }).default("auto"),
   /** Seconds between fetches of the DLP policy from the edge. */
   dlpRefreshSec: seconds(2, 3600).default(30),
+  /**
+   * The release public key (a .pub file from `portcullis release keygen`).
+   * The first run pins it in the data directory; later runs use the pinned
+   * copy and refuse another. Without one, the connector installs no update.
+   */
+  releaseKey: z.string().min(1).optional(),
+  /**
+   * The program file updates replace (the installed `portcullis`). Default:
+   * this executable when it is a compiled Portcullis; under `deno run`, none
+   * (no updates).
+   */
+  program: z.string().min(1).optional(),
+  /** Seconds between update checks (and on "Update policy"). */
+  updateCheckSec: seconds(60, 7 * 24 * 3600).default(7200),
+  /** Seconds a new version has to report to the edge before it is rolled back. */
+  updateHealthSec: seconds(5, 3600).default(120),
 }).strict();
 /** @see ConnectorConfig */
 export type ConnectorConfig = z.infer<typeof ConnectorConfig>;

@@ -137,6 +137,26 @@ export async function connectCommand(args: string[], opts: ConnectOptions): Prom
   const onSignal = () => stopRequested();
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
+  let successor: Extract<RestartPlan, { kind: "reexec" }> | null = null;
+  // With an installed program (updates), restarts run that file: it may be a new version now.
+  const program = config.program ?? (Deno.build.standalone ? Deno.execPath() : undefined);
+  const requestRestart = () => {
+    const plan = restartPlan(
+      undefined,
+      undefined,
+      program ? { path: program, args: Deno.args } : undefined,
+    );
+    if (plan.kind === "systemd") {
+      // systemd stops us (SIGTERM, the cleanup below) and starts the unit again.
+      restartUnit(plan.unit).catch((e) => {
+        log.error("Cannot restart the service through systemd", { error: e.message });
+      });
+      return;
+    }
+    log.info("Restarting the connector process");
+    successor = plan;
+    stopRequested();
+  };
   let handle;
   try {
     handle = await startConnector({
@@ -152,7 +172,13 @@ export async function connectCommand(args: string[], opts: ConnectOptions): Prom
       probePortalSec: config.probePortalSec,
       strictEnforcement: config.strictEnforcement,
       dlp: { mode: config.dlpMode, refreshSec: config.dlpRefreshSec },
-    }, { tunnel, network, edge: opts.edge, onPolicy });
+      updates: {
+        releaseKey: config.releaseKey,
+        program,
+        checkSec: config.updateCheckSec,
+        healthSec: config.updateHealthSec,
+      },
+    }, { tunnel, network, edge: opts.edge, onPolicy, restart: requestRestart });
   } catch (e) {
     await network.close();
     await tunnel.close().catch(() => {});
@@ -161,20 +187,6 @@ export async function connectCommand(args: string[], opts: ConnectOptions): Prom
   }
   let server: ReturnType<ServeFn> | null = null;
   let uninstall = false;
-  let successor: Extract<RestartPlan, { kind: "reexec" }> | null = null;
-  const requestRestart = () => {
-    const plan = restartPlan();
-    if (plan.kind === "systemd") {
-      // systemd stops us (SIGTERM, the cleanup below) and starts the unit again.
-      restartUnit(plan.unit).catch((e) => {
-        log.error("Cannot restart the service through systemd", { error: e.message });
-      });
-      return;
-    }
-    log.info("Restarting the connector process");
-    successor = plan;
-    stopRequested();
-  };
   try {
     const app = await opts.app({
       handle,

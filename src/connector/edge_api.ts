@@ -19,6 +19,8 @@ import type {
   PostureVerdict,
   ReauthResponse,
   SignInResult,
+  UpdateOffer,
+  UpdateReport,
 } from "../control/mod.ts";
 import type { EnrollmentKeyPayload } from "../control/enrollment_key.ts";
 import { PortcullisError } from "../errors.ts";
@@ -151,6 +153,12 @@ export interface EdgeApi {
   redeemSignIn?(grant: string): Promise<SignInResult>;
   /** Hands the user's new sign-in over after the last one ended; the device is back in the tunnel. */
   reauth?(signIn: string): Promise<ReauthResponse>;
+  /** Asks which connector release this device should run (null: none; absent: an edge without updates). */
+  checkUpdate?(): Promise<UpdateOffer | null>;
+  /** Downloads a release's program (at most `maxBytes`). */
+  downloadRelease?(version: string, maxBytes: number): Promise<Uint8Array>;
+  /** Tells the edge what this connector did with a release. */
+  reportUpdate?(r: UpdateReport): Promise<void>;
   /** Signs a local user (password + one-time code) in for a sign-in token. */
   signInLocal?(username: string, password: string, totp: string): Promise<SignInResult>;
 }

@@ -32,6 +32,8 @@ import { ZdxRunner } from "../zdx/runner.ts";
 import { physicalInterface, probeWebDirect } from "../zdx/direct_probe.ts";
 import { probeWeb } from "../zdx/web_probe.ts";
 import { dnsProbe } from "./liveness.ts";
+import { pinReleaseKey } from "./release_pin.ts";
+import { Updater } from "./updater.ts";
 
 export { Engine } from "./engine/mod.ts";
 export type { EngineStatus } from "./engine/mod.ts";
@@ -74,6 +76,16 @@ export interface ConnectorConfig {
   strictEnforcement?: boolean;
   /** Backoff of enrolment retries while the edge cannot be reached (default 1–30 s). */
   enrollRetryMs?: { min: number; max: number };
+  /** Connector updates (src/connector/updater.ts); off without a pinned release key and a program. */
+  updates?: {
+    /** A release public key file to pin at the first run (release_pin.ts). */
+    releaseKey?: string;
+    /** The installed program (default: this executable when compiled). */
+    program?: string;
+    checkSec?: number;
+    healthSec?: number;
+    firstCheckSec?: number;
+  };
   /** Endpoint DLP (removable media, network shares); off unless given (the CLI passes its "auto" default). */
   dlp?: Partial<Omit<ConnectorDlpOptions, "dataDir" | "clock">>;
 }
@@ -94,6 +106,8 @@ export interface ConnectorPorts {
   onPolicy?: (policy: PolicyBundle) => void;
   /** Where the inspection CA goes (default: this host's system store and NSS databases). */
   trust?: { sync(ca: PolicyBundle["inspectionCa"]): Promise<void> };
+  /** Restarts the process into the program file (the updater's last step; absent: no updates). */
+  restart?: () => void;
 }
 
 /** A running connector. */
@@ -109,6 +123,8 @@ export interface ConnectorHandle {
   zdx: ZdxRunner;
   /** Browser sign-in through the edge (the console's Sign in). */
   browserSignIn: BrowserSignIn;
+  /** Connector updates: checks, verification, install, health and rollback. */
+  updater: Updater;
   /** Stops the engine, tears the tunnel down and closes the store; idempotent. */
   stop(): Promise<void>;
 }
@@ -121,7 +137,10 @@ export async function startConnector(
   const dataDir = config.dataDir ?? "./data/connector";
   await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
   const store = ConnectorState.open(`${dataDir}/connector.db`);
+  let updateClient: ReturnType<typeof edgeClientFor> | null = null;
   try {
+    // The key comes from the operator's file, never from the edge; a wrong one stops us here.
+    const releaseKey = await pinReleaseKey(dataDir, config.updates?.releaseKey);
     const now = () => (ports.clock ?? { now: Date.now }).now();
     const hub = new NotificationHub(store, now);
     const outcome = await loadOrCreateIdentity(store, {
@@ -222,6 +241,27 @@ export async function startConnector(
       config.tunnelInterface ?? "pcc0",
       currentEdge,
     );
+    updateClient = edgeClientFor(store, identity, ports.edge, currentEdge);
+    const program = config.updates?.program ?? (Deno.build.standalone ? Deno.execPath() : null);
+    const updater = new Updater({
+      dataDir,
+      program: ports.restart ? program : null,
+      disabledReason: ports.restart
+        ? undefined
+        : "This connector cannot restart itself: updates are off",
+      key: releaseKey,
+      client: () => updateClient!.get(),
+      hub,
+      restart: () => ports.restart?.(),
+      healthy: () => {
+        const s = engine.state;
+        return s.enrolled && s.kind !== "error";
+      },
+      checkMs: (config.updates?.checkSec ?? 7200) * 1000,
+      healthMs: (config.updates?.healthSec ?? 120) * 1000,
+      firstCheckMs: (config.updates?.firstCheckSec ?? 60) * 1000,
+    });
+    await updater.start();
     let stopped = false;
     const browserSignIn = new BrowserSignIn(
       () => config.enrollmentKey,
@@ -243,9 +283,12 @@ export async function startConnector(
       dataDir,
       zdx: zdx.runner,
       browserSignIn,
+      updater,
       async stop() {
         if (stopped) return;
         stopped = true;
+        updater.stop();
+        updateClient?.close();
         zdx.stop();
         await dlp?.stop();
         await engine.stop();

@@ -60,10 +60,16 @@ export function withoutKey(argv: string[]): string[] {
   return out;
 }
 
-/** Decides how to restart, from the environment and /proc. */
+/**
+ * Decides how to restart, from the environment and /proc. With `program`
+ * (the installed program an update replaced) the successor is that file run
+ * with our own arguments (Deno.args), so it is the new version whatever
+ * started us; without, it is the same command line again.
+ */
 export function restartPlan(
   env: Record<string, string> = Deno.env.toObject(),
   read: (path: string) => string = (p) => Deno.readTextFileSync(p),
+  program?: { path: string; args: string[] },
 ): RestartPlan {
   let cgroup = "";
   try {
@@ -80,8 +86,8 @@ export function restartPlan(
   delete successorEnv.PORTCULLIS_ENROLLMENT_KEY;
   return {
     kind: "reexec",
-    program: Deno.execPath(),
-    args: withoutKey(argv.slice(1)),
+    program: program?.path ?? Deno.execPath(),
+    args: withoutKey(program?.args ?? argv.slice(1)),
     env: successorEnv,
     cwd: Deno.cwd(),
   };

@@ -123,6 +123,28 @@ export interface HeartbeatReport {
   state: string;
   transport: "udp" | "tls" | null;
   clockSkewMs?: number;
+  /** The version this connector runs (it changes with updates; the enrolment's is the first). */
+  connectorVersion?: string;
+}
+
+/** The release the edge says a device should run (GET /api/v1/update). */
+export interface UpdateOffer {
+  ruleId: string;
+  ruleName: string;
+  version: string;
+  /** The rule allows a version older than the one running. */
+  rollback: boolean;
+  sha256: string;
+  size: number;
+  /** The signed manifest's JSON text, as the release key signed it (src/fleet/release.ts). */
+  signedManifest: string;
+}
+
+/** What a connector tells the edge it did with a release (POST /api/v1/update/report). */
+export interface UpdateReport {
+  version: string;
+  outcome: "installed" | "rolled_back" | "refused" | "failed";
+  reason: string;
 }
 
 /** The edge's verdict on a client-to-client name (POST /api/v1/c2c/register). */

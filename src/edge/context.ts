@@ -16,6 +16,7 @@ import type { EdgeSaas } from "./saas.ts";
 import type { WebSecurityService } from "./web_security.ts";
 import type { EdgeRegistry } from "../fleet/edge_registry.ts";
 import type { MeshPeerView } from "./mesh_port.ts";
+import type { ReleaseService } from "./releases.ts";
 
 /** Shared dependencies of the edge control plane. */
 export interface EdgeContext {
@@ -60,6 +61,8 @@ export interface EdgeContext {
   fleet: EdgeRegistry;
   /** The edge mesh's peers (other edges) and their sessions (set once the tunnel runs). */
   mesh?: () => MeshPeerView[];
+  /** Connector releases, update rules and what devices report about updates. */
+  releases: ReleaseService;
   /** The data plane's state for diagnostics (set once the tunnel and enforcement run). */
   dataPlaneState?: () => Record<string, unknown>;
   /** The log files in the data directory, for the diagnostics bundle (set by startEdge). */

@@ -15,6 +15,7 @@ import { openStore, type Store } from "../store/mod.ts";
 import { loadOrCreateSecretKey, SecretBox } from "../identity/secret_box.ts";
 import { chooseDeviceNetwork, hostAddress, readLocalPrefixes } from "./addresses.ts";
 import { type CaInfo, ensureCa } from "./ca.ts";
+import { ReleaseService } from "./releases.ts";
 import type { EdgeContext } from "./context.ts";
 import { type EdgeTunnelPort, MemoryTunnelPort } from "./dataplane_port.ts";
 import { loadPeers } from "./devices.ts";
@@ -209,6 +210,7 @@ export async function startEdgeControlPlane(
       c2cChanged: new DeviceSignal(),
       subjectChanged: new DeviceSignal(),
       fleet,
+      releases: new ReleaseService(store, clock, notifier, config.dataDir),
     };
     fleet.onChange(() => policy.edgesChanged());
     ctx.subjectChanged.on((id) => policy.forgetDevice(id));

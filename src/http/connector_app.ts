@@ -56,6 +56,8 @@ export interface ConnectorAppDeps {
   zdx?: { status(): unknown };
   /** Runs the doctor (GET /api/v1/diagnose); absent → 404. */
   diagnose?: () => Promise<DoctorReport>;
+  /** Connector updates: status and a check now (absent: GET /api/v1/update is 404). */
+  updates?: { status(): unknown; check(): Promise<unknown> };
   /** Wall clock for the failure budget (tests). */
   now?: () => number;
   /** Wrong passwords allowed per minute before 429 (default 5). */
@@ -161,6 +163,11 @@ export function createConnectorApp(deps: ConnectorAppDeps): Hono {
 
   // The pid tells a console waiting out a restart when the new process answers.
   app.get("/api/v1/status", (c) => c.json({ ...deps.engine.status(), pid: Deno.pid }));
+
+  app.get("/api/v1/update", (c) => {
+    if (!deps.updates) return err(c, 404, "not_supported", "Updates are not available here");
+    return c.json(deps.updates.status());
+  });
 
   app.get("/api/v1/zdx", (c) => {
     if (!deps.zdx) return err(c, 404, "not_supported", "Digital experience is not available here");
@@ -344,7 +351,13 @@ export function createConnectorApp(deps: ConnectorAppDeps): Hono {
         if (!r.ok) return err(c, 409, "invalid_state", r.reason);
         return c.json({ ok: true, state: r.state.kind });
       }
+      case "check-update": {
+        if (!deps.updates) return err(c, 501, "not_supported", "Updates are not available here");
+        return c.json({ ok: true, update: await deps.updates.check() });
+      }
       case "update-policy": {
+        // "Update policy" also looks for a new connector release (in the background).
+        void deps.updates?.check();
         try {
           const r = await deps.engine.updatePolicy();
           return c.json({ ok: true, ...r });

@@ -30,6 +30,8 @@ import type {
   HeartbeatReport,
   PostureReport,
   PostureVerdict,
+  UpdateOffer,
+  UpdateReport,
 } from "../control/mod.ts";
 import { constantTimeEqual, derToPem, pemToDer, singleCertDer } from "../connector/ca_pin.ts";
 import {
@@ -54,6 +56,7 @@ import {
   EnrollResponse as EnrollResponseSchema,
   ErrorBody,
   PolicyResponse,
+  UpdateCheckResponse,
 } from "./api/schemas.ts";
 import { PostureResponse } from "./api/admin_schemas.ts";
 import { readSse, sseReason, sseVersion } from "./sse_read.ts";
@@ -195,6 +198,52 @@ export class EdgeClient implements EdgeApi {
     await this.#drain(
       await this.#request("POST", "/api/v1/zdx", { json: { results } }),
       "report digital experience",
+    );
+  }
+
+  /** GET /api/v1/update. */
+  async checkUpdate(): Promise<UpdateOffer | null> {
+    const res = await this.#request("GET", "/api/v1/update");
+    return (await this.#parse(res, UpdateCheckResponse, "check for updates")).update;
+  }
+
+  /** GET /api/v1/update/program/:version (no request timeout: a program is large; 10 min at most). */
+  async downloadRelease(version: string, maxBytes: number): Promise<Uint8Array> {
+    const res = await this.#request(
+      "GET",
+      `/api/v1/update/program/${encodeURIComponent(version)}`,
+      {
+        headers: { accept: "application/octet-stream" },
+        noTimeout: true,
+        signal: AbortSignal.timeout(600_000),
+      },
+    );
+    if (!res.ok) await this.#throwApiError(res, `download release ${version}`);
+    const declared = Number(res.headers.get("content-length") ?? "0");
+    if (declared > maxBytes) {
+      await res.body?.cancel();
+      throw new EdgeApiError(
+        "invalid_response",
+        `Cannot download release ${version}: ${declared} bytes, more than the ${maxBytes} expected`,
+        502,
+      );
+    }
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    if (bytes.length > maxBytes) {
+      throw new EdgeApiError(
+        "invalid_response",
+        `Cannot download release ${version}: ${bytes.length} bytes, more than the ${maxBytes} expected`,
+        502,
+      );
+    }
+    return bytes;
+  }
+
+  /** POST /api/v1/update/report. */
+  async reportUpdate(r: UpdateReport): Promise<void> {
+    await this.#drain(
+      await this.#request("POST", "/api/v1/update/report", { json: r }),
+      "report the update",
     );
   }
 

@@ -66,6 +66,14 @@ export type NotifyEvent =
     error: string;
   }
   | {
+    kind: "connector_update";
+    deviceId: string;
+    hostname: string;
+    version: string;
+    outcome: "installed" | "rolled_back" | "refused" | "failed";
+    reason: string;
+  }
+  | {
     kind: "zdx_degraded";
     deviceId: string;
     hostname: string;
@@ -149,6 +157,22 @@ function describe(ev: NotifyEvent): { severity: NotificationRecord["severity"]; 
         message: `Digital experience of "${ev.probe}" on "${ev.hostname}" dropped to ${ev.score} ` +
           `(${ev.z} spreads below its baseline): the ${ev.hop.replace(/_/g, " ")} hop grew.`,
       };
+    case "connector_update":
+      return ev.outcome === "installed"
+        ? {
+          severity: "info",
+          message: `Device "${ev.hostname}" updated its connector to ${ev.version}.`,
+        }
+        : {
+          severity: ev.outcome === "refused" ? "critical" : "warning",
+          message: `Device "${ev.hostname}" ${
+            ev.outcome === "refused"
+              ? "refused"
+              : ev.outcome === "rolled_back"
+              ? "rolled back"
+              : "could not install"
+          } connector release ${ev.version}: ${ev.reason}`,
+        };
     case "saas_scan_finished":
       return ev.state === "completed"
         ? {

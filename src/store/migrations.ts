@@ -555,6 +555,54 @@ CREATE INDEX feed_log_at ON feed_log(at);
 `,
   },
   {
+    version: 13,
+    name: "releases",
+    sql: `
+-- Connector releases and update rules (src/fleet/releases.ts). A release is
+-- its signed manifest (the exact text the operator's release key signed,
+-- src/fleet/release.ts) with the fields it names; the program's bytes are a
+-- file in the data directory of the edge it was uploaded to, named by its
+-- SHA-256. Connectors verify the signature themselves: the edge checks only
+-- that the bytes match the manifest.
+CREATE TABLE releases (
+  version TEXT PRIMARY KEY,
+  sha256 TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  key_id TEXT NOT NULL,
+  signed_manifest TEXT NOT NULL,
+  uploaded_at INTEGER NOT NULL,
+  uploaded_by TEXT NOT NULL
+) STRICT;
+
+-- Update rules, tried by position: the first whose group (NULL: every
+-- device) takes a device decides; percent of its devices (stable ranking,
+-- src/policy/rollout.ts) are offered target_version unless paused;
+-- rollback allows a target older than what a device runs.
+CREATE TABLE update_rules (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  group_name TEXT,
+  percent INTEGER NOT NULL CHECK (percent BETWEEN 0 AND 100),
+  target_version TEXT NOT NULL REFERENCES releases(version),
+  paused INTEGER NOT NULL DEFAULT 0,
+  rollback INTEGER NOT NULL DEFAULT 0,
+  position INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+) STRICT;
+
+-- What each device last said about an update: installed, rolled back
+-- (unhealthy), or refused (bad signature, digest, downgrade), with why.
+CREATE TABLE update_reports (
+  device_id TEXT PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,
+  version TEXT NOT NULL,
+  outcome TEXT NOT NULL CHECK (outcome IN ('installed', 'rolled_back', 'refused', 'failed')),
+  reason TEXT NOT NULL,
+  at INTEGER NOT NULL
+) STRICT;
+`,
+  },
+  {
     version: 16,
     name: "device_locations",
     sql: `

@@ -27,6 +27,7 @@ import {
   NotificationsRepo,
   PolicyRepo,
   PostureRepo,
+  ReleasesRepo,
   SaasConsentsRepo,
   SaasDrivesRepo,
   SaasItemsRepo,
@@ -66,6 +67,7 @@ export type {
   NotificationRecord,
   PolicyKind,
   PostureRecord,
+  ReleaseRecord,
   SaasConsentRecord,
   SaasDriveRecord,
   SaasScanRecord,
@@ -74,6 +76,8 @@ export type {
   SessionRecord,
   SignInMethod,
   SupportRecord,
+  UpdateReportRecord,
+  UpdateRuleRecord,
   UserRecord,
   UserSignInRecord,
   WebLogFilter,
@@ -113,6 +117,9 @@ export const TABLES = [
   "user_signins",
   "edges",
   "device_locations",
+  "releases",
+  "update_rules",
+  "update_reports",
 ] as const;
 
 /** The edge database with its repositories. */
@@ -175,6 +182,8 @@ export class Store {
   readonly edges: EdgesRepo;
   /** Which edge each device's tunnel terminates on now (migration 16; the edge mesh). */
   readonly deviceLocations: DeviceLocationsRepo;
+  /** Connector releases, update rules and devices' update reports (migration 13). */
+  readonly releases: ReleasesRepo;
 
   /**
    * Tells every edge sharing this database what changed (LISTEN/NOTIFY on
@@ -213,6 +222,7 @@ export class Store {
     this.signInState = new SignInStateRepo(db, sealer);
     this.edges = new EdgesRepo(db);
     this.deviceLocations = new DeviceLocationsRepo(db);
+    this.releases = new ReleasesRepo(db);
   }
 
   /** Runs `fn` in one transaction (nested calls become savepoints). */

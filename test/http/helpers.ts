@@ -21,6 +21,7 @@ import { EdgePostureSource } from "../../src/edge/access/posture_source.ts";
 import { postureSigningMessage } from "../../src/posture/report.ts";
 import { DeviceSignal } from "../../src/edge/signal.ts";
 import { EdgeRegistry } from "../../src/fleet/edge_registry.ts";
+import { ReleaseService } from "../../src/edge/releases.ts";
 import { createEdgeApp } from "../../src/http/app_edge.ts";
 import type { EnrollRequest } from "../../src/http/api/schemas.ts";
 import { fingerprintHash, sha256Hex } from "../../src/identity/secrets.ts";
@@ -56,6 +57,8 @@ export async function fixture(
     clockStart?: number;
     /** The edge's web proxy as devices reach it (default: none). */
     webProxy?: { address: string; port: number };
+    /** The edge's data directory (releases' bytes); default: a fresh path, made on first use. */
+    dataDir?: string;
   } = {},
 ) {
   const clock = new ManualClock(opts.clockStart ?? Date.UTC(2026, 0, 1));
@@ -123,6 +126,13 @@ export async function fixture(
     c2cChanged: new DeviceSignal(),
     subjectChanged: new DeviceSignal(),
     fleet,
+    // Created on the first upload only; tests that upload remove it.
+    releases: new ReleaseService(
+      store,
+      clock,
+      notifier,
+      opts.dataDir ?? `${Deno.env.get("TMPDIR") ?? "/tmp"}/pcl-edge-${crypto.randomUUID()}`,
+    ),
   };
   fleet.onChange(() => policy.edgesChanged());
   const rateLimiter = new LoginRateLimiter(clock);

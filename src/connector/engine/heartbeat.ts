@@ -7,6 +7,7 @@
  */
 import type { HeartbeatReport } from "../../control/mod.ts";
 import type { EngineState } from "../engine_state.ts";
+import { VERSION } from "../../version.ts";
 import {
   type EdgeApi,
   EdgeApiError,
@@ -31,6 +32,7 @@ export function heartbeatReport(s: EngineState, clockSkewMs: number | null): Hea
     state: s.kind,
     transport: s.kind === "connected" ? s.transport ?? null : null,
     clockSkewMs: clockSkewMs ?? undefined,
+    connectorVersion: VERSION,
   };
 }
 

@@ -49,6 +49,7 @@ import { clientIp, iso, queryInt, readJson } from "./common.ts";
 import { dlpAdminApi } from "./dlp_api.ts";
 import { webAdminApi } from "./web_api.ts";
 import { fleetAdminApi } from "./fleet_api.ts";
+import { releasesAdminApi } from "./releases_api.ts";
 import { saasAdminApi, tenantJson } from "./saas_api.ts";
 import { identityProviderApi } from "./idp_api.ts";
 import type { EdgeEnv, ResolvedDeps } from "./env.ts";
@@ -642,6 +643,8 @@ export function adminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
   app.route("/saas", saasAdminApi(deps));
   // The fleet's edges (several edges on one database)
   app.route("/edges", fleetAdminApi(deps));
+  // Connector releases and update rules
+  app.route("/updates", releasesAdminApi(deps));
   app.route("/identity-providers", identityProviderApi(deps));
 
   // Support requests

@@ -36,6 +36,7 @@ import {
 import { ingestZdx } from "../../edge/zdx.ts";
 import { renewDeviceSignIn } from "../../edge/signin_lapse.ts";
 import type { ReauthResponse } from "../../control/mod.ts";
+import { releasesDeviceApi } from "./releases_api.ts";
 import { SSE_HEADERS, sseStream, StreamSlots } from "./sse.ts";
 
 /** Largest support bundle accepted (10 MiB). */
@@ -81,6 +82,9 @@ export function deviceApi(deps: ResolvedDeps): Hono<EdgeEnv> {
     c.set("device", device);
     await next();
   });
+
+  // Connector updates: the release this device should run, its program, its report.
+  app.route("/update", releasesDeviceApi(deps, auth));
 
   const supportQuota: SupportQuota = deps.supportQuota ?? DEFAULT_SUPPORT_QUOTA;
 
@@ -263,6 +267,7 @@ export function deviceApi(deps: ResolvedDeps): Hono<EdgeEnv> {
       state: hb.state,
       transport: hb.transport,
       clockSkewMs: hb.clockSkewMs ?? null,
+      connectorVersion: hb.connectorVersion,
     });
     return c.json({ policyVersion: bundle(device).version, serverTime: iso(now) }, 200);
   });

@@ -156,6 +156,7 @@ export const HeartbeatRequest = z.object({
   state: z.string().max(64),
   transport: z.enum(["udp", "tls"]).nullable(),
   clockSkewMs: z.number().int().optional(),
+  connectorVersion: z.string().min(1).max(32).optional(),
 }).strict() satisfies z.ZodType<control.HeartbeatReport>;
 /** @see HeartbeatRequest */
 export type HeartbeatRequest = z.infer<typeof HeartbeatRequest>;
@@ -181,3 +182,17 @@ export const ErrorBody = z.object({
 }).strict();
 /** @see ErrorBody */
 export type ErrorBody = z.infer<typeof ErrorBody>;
+
+/** GET /api/v1/update response: the release this device should run, or null. */
+export const UpdateCheckResponse = z.object({
+  update: z.object({
+    ruleId: z.string(),
+    ruleName: z.string(),
+    version: z.string().min(1).max(32),
+    rollback: z.boolean(),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    size: z.number().int().nonnegative(),
+    signedManifest: z.string().max(8192),
+  }).strict().nullable(),
+  serverTime: z.string(),
+}).strict();

@@ -89,6 +89,7 @@ export function connectorListenerApp(
     dlp: handle.dlp,
     repair,
     zdx: handle.zdx,
+    updates: handle.updater,
     diagnose: () =>
       diagnose(
         new ConnectorFacts({

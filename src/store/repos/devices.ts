@@ -186,12 +186,23 @@ export class DevicesRepo {
   delete(id: string): boolean {
     return this.db.run("DELETE FROM devices WHERE id = ?", id).changes === 1;
   }
+  /** Records the connector version a device runs now (after an update). */
+  setConnectorVersion(id: string, version: string): void {
+    this.db.run("UPDATE devices SET connector_version = ? WHERE id = ?", version, id);
+  }
   /** Records a heartbeat or any authenticated call. */
   touch(
     id: string,
     at: number,
-    report?: { state: string; transport: string | null; clockSkewMs: number | null },
+    report?: {
+      state: string;
+      transport: string | null;
+      clockSkewMs: number | null;
+      connectorVersion?: string;
+    },
   ): void {
+    // The version a connector runs changes with updates: the heartbeat says which.
+    if (report?.connectorVersion) this.setConnectorVersion(id, report.connectorVersion);
     if (report) {
       this.db.run(
         "UPDATE devices SET last_seen_at = ?, reported_state = ?, reported_transport = ?, clock_skew_ms = ? WHERE id = ?",

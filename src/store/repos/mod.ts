@@ -33,3 +33,4 @@ export * from "./identity_providers.ts";
 export * from "./user_signins.ts";
 export * from "./edges.ts";
 export * from "./device_locations.ts";
+export * from "./releases.ts";

@@ -10,6 +10,7 @@ import { heartbeatReport, sendHeartbeat } from "../../../src/connector/engine/he
 import { reportPostureOnce } from "../../../src/connector/engine/posture_loop.ts";
 import { FakeEdgeApi } from "../../../src/connector/fake_edge_api.ts";
 import { makeBundle } from "./helpers.ts";
+import { VERSION } from "../../../src/version.ts";
 
 const CONNECTED: EngineState = {
   kind: "connected",
@@ -23,16 +24,23 @@ Deno.test("heartbeat: reports state, transport (when connected) and clock skew",
     state: "connected",
     transport: "tls",
     clockSkewMs: -1200,
+    connectorVersion: VERSION,
   });
   assert.deepEqual(heartbeatReport({ ...CONNECTED, kind: "fail_open" }, null), {
     state: "fail_open",
     transport: null,
     clockSkewMs: undefined,
+    connectorVersion: VERSION,
   });
   const c = new FakeEdgeApi();
   c.clockSkewMs = 250;
   assert.deepEqual(await sendHeartbeat(c, CONNECTED), { kind: "ok" });
-  assert.deepEqual(c.heartbeats, [{ state: "connected", transport: "tls", clockSkewMs: 250 }]);
+  assert.deepEqual(c.heartbeats, [{
+    state: "connected",
+    transport: "tls",
+    clockSkewMs: 250,
+    connectorVersion: VERSION,
+  }]);
 });
 
 Deno.test("heartbeat: what a failure means (table)", async () => {

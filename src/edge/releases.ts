@@ -1,0 +1,369 @@
+/**
+ * Connector releases at the edge: uploads (the bundle is taken apart and the
+ * program checked against its manifest; its bytes go to
+ * <dataDir>/releases/<sha256>, the manifest to the store), update rules, the
+ * offer each device gets (src/policy/rollout.ts), devices' reports and the
+ * dashboard's versions by rule.
+ *
+ * The edge holds no release key and verifies no signature: connectors pin
+ * the operator's key and verify every release themselves, so this service is
+ * only a distribution point. On a fleet sharing one database a release is
+ * offered by the edges that hold its bytes (the one it was uploaded to, or
+ * any it was uploaded to as well); another edge offers nothing for it rather
+ * than a manifest without a program.
+ */
+import type { Clock } from "../clock.ts";
+import { InputError, NotFoundError } from "../errors.ts";
+import { parseBundle } from "../fleet/release.ts";
+import { randomId } from "../identity/secrets.ts";
+import { logger } from "../log.ts";
+import type { Notifier } from "../notify/mod.ts";
+import {
+  assignRollout,
+  offerFor,
+  type RolloutAssignment,
+  type RolloutOffer,
+  type UpdateRule,
+} from "../policy/rollout.ts";
+import type {
+  DeviceRecord,
+  ReleaseRecord,
+  Store,
+  UpdateReportRecord,
+  UpdateRuleRecord,
+} from "../store/mod.ts";
+import { compareVersions } from "../version.ts";
+import { subjectFor } from "./subjects.ts";
+
+const log = logger("edge.releases");
+
+/** A release as the admin API lists it. */
+export interface ReleaseView extends Omit<ReleaseRecord, "signedManifest"> {
+  /** This edge holds the program's bytes (it can serve it). */
+  available: boolean;
+  /** Names of the rules that target it. */
+  rules: string[];
+}
+
+/** A rule's settings as the admin gives them. */
+export interface RuleInput {
+  name: string;
+  group: string | null;
+  percent: number;
+  targetVersion: string;
+  paused: boolean;
+  rollback: boolean;
+  position?: number;
+}
+
+/** What the edge answers a device's update check. */
+export interface UpdateOffer extends RolloutOffer {
+  sha256: string;
+  size: number;
+  /** The signed manifest, exactly as the release key signed it. */
+  signedManifest: string;
+}
+
+/** One rule's row on the dashboard. */
+export interface RuleOverview {
+  rule: UpdateRuleRecord | null;
+  devices: number;
+  selected: number;
+  /** Selected devices already reporting the target version. */
+  onTarget: number;
+  byVersion: { version: string; devices: number }[];
+}
+
+/** Largest bundle accepted (256 MiB: a `deno compile`d program is about 100). */
+export const RELEASE_LIMIT = 256 * 1024 * 1024;
+
+/** Releases, rules, offers and reports. */
+export class ReleaseService {
+  #dir: string;
+  constructor(
+    private store: Store,
+    private clock: Clock,
+    private notifier: Notifier,
+    dataDir: string,
+  ) {
+    this.#dir = `${dataDir}/releases`;
+  }
+
+  #path(sha256: string): string {
+    return `${this.#dir}/${sha256}`;
+  }
+
+  #hasBytes(sha256: string): boolean {
+    try {
+      return Deno.statSync(this.#path(sha256)).isFile;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Stores an uploaded bundle; InputError when malformed, 409 when the version exists. */
+  async upload(bytes: Uint8Array, actor: string): Promise<ReleaseView> {
+    const { signed, manifest, program } = parseBundle(bytes);
+    if (this.store.releases.get(manifest.version)) {
+      throw new InputError(
+        "release_exists",
+        `Release ${manifest.version} exists already; delete it first to replace it`,
+        409,
+      );
+    }
+    await Deno.mkdir(this.#dir, { recursive: true, mode: 0o700 });
+    // Written aside and renamed: a reader never sees half a program.
+    const tmp = `${this.#path(manifest.sha256)}.${randomId("tmp")}`;
+    await Deno.writeFile(tmp, program, { mode: 0o600 });
+    await Deno.rename(tmp, this.#path(manifest.sha256));
+    const rec: ReleaseRecord = {
+      version: manifest.version,
+      sha256: manifest.sha256,
+      size: manifest.size,
+      keyId: manifest.keyId,
+      signedManifest: JSON.stringify(signed),
+      uploadedAt: this.clock.now(),
+      uploadedBy: actor,
+    };
+    if (!this.store.releases.insert(rec)) {
+      throw new InputError("release_exists", `Release ${manifest.version} exists already`, 409);
+    }
+    this.store.audit.insert({
+      at: rec.uploadedAt,
+      actor,
+      action: "release.upload",
+      target: rec.version,
+      detail: { sha256: rec.sha256, size: rec.size, keyId: rec.keyId },
+    });
+    log.info("Release uploaded", { version: rec.version, size: rec.size });
+    return this.#view(rec);
+  }
+
+  #view(r: ReleaseRecord): ReleaseView {
+    const { signedManifest: _, ...rest } = r;
+    return {
+      ...rest,
+      available: this.#hasBytes(r.sha256),
+      rules: this.store.releases.rulesTargeting(r.version).map((x) => x.name),
+    };
+  }
+
+  /** Every release. */
+  list(): ReleaseView[] {
+    return this.store.releases.list().map((r) => this.#view(r));
+  }
+
+  /** Deletes a release no rule targets. */
+  async delete(version: string, actor: string): Promise<void> {
+    const r = this.store.releases.get(version);
+    if (!r) throw new NotFoundError("release_not_found", `No release ${JSON.stringify(version)}`);
+    const rules = this.store.releases.rulesTargeting(version);
+    if (rules.length) {
+      throw new InputError(
+        "release_in_use",
+        `Cannot delete release ${version}: rule "${rules[0].name}" targets it`,
+        409,
+      );
+    }
+    this.store.releases.delete(version);
+    if (!this.store.releases.list().some((x) => x.sha256 === r.sha256)) {
+      await Deno.remove(this.#path(r.sha256)).catch(() => {});
+    }
+    this.store.audit.insert({
+      at: this.clock.now(),
+      actor,
+      action: "release.delete",
+      target: version,
+      detail: {},
+    });
+  }
+
+  /** The program's bytes of a release this edge holds; null otherwise. */
+  async program(version: string): Promise<Uint8Array<ArrayBuffer> | null> {
+    const r = this.store.releases.get(version);
+    if (!r) return null;
+    try {
+      return await Deno.readFile(this.#path(r.sha256));
+    } catch {
+      return null;
+    }
+  }
+
+  // ---- rules -----------------------------------------------------------------
+
+  /** Every rule, by position. */
+  rules(): UpdateRuleRecord[] {
+    return this.store.releases.rules();
+  }
+
+  #check(input: RuleInput, self?: string): void {
+    if (!this.store.releases.get(input.targetVersion)) {
+      throw new InputError(
+        "unknown_release",
+        `Invalid targetVersion: no release ${JSON.stringify(input.targetVersion)} is uploaded`,
+      );
+    }
+    const other = this.store.releases.ruleByName(input.name);
+    if (other && other.id !== self) {
+      throw new InputError("rule_exists", `A rule named "${input.name}" exists already`, 409);
+    }
+  }
+
+  /** Adds a rule at the end of the order. */
+  createRule(input: RuleInput, actor: string): UpdateRuleRecord {
+    this.#check(input);
+    const now = this.clock.now();
+    const rule = this.store.transaction(() => {
+      const r = this.store.releases.insertRule({
+        id: randomId("upd"),
+        name: input.name,
+        group: input.group,
+        percent: input.percent,
+        targetVersion: input.targetVersion,
+        paused: input.paused,
+        rollback: input.rollback,
+        createdAt: now,
+        updatedAt: now,
+      });
+      if (input.position !== undefined && input.position !== r.position) {
+        this.store.releases.updateRule({ ...r, position: input.position });
+        return { ...r, position: input.position };
+      }
+      return r;
+    });
+    this.#audit(actor, "update_rule.create", rule);
+    return rule;
+  }
+
+  /** Changes a rule (pause, percentage, target, rollback…). */
+  updateRule(id: string, patch: Partial<RuleInput>, actor: string): UpdateRuleRecord {
+    const r = this.store.releases.rule(id);
+    if (!r) throw new NotFoundError("rule_not_found", `No update rule ${JSON.stringify(id)}`);
+    const next: UpdateRuleRecord = {
+      ...r,
+      ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)),
+      updatedAt: this.clock.now(),
+    };
+    this.#check(next, id);
+    this.store.releases.updateRule(next);
+    this.#audit(actor, "update_rule.update", next);
+    return next;
+  }
+
+  /** Deletes a rule. */
+  deleteRule(id: string, actor: string): void {
+    const r = this.store.releases.rule(id);
+    if (!r) throw new NotFoundError("rule_not_found", `No update rule ${JSON.stringify(id)}`);
+    this.store.releases.deleteRule(id);
+    this.#audit(actor, "update_rule.delete", r);
+  }
+
+  #audit(actor: string, action: string, r: UpdateRuleRecord): void {
+    this.store.audit.insert({
+      at: this.clock.now(),
+      actor,
+      action,
+      target: r.id,
+      detail: {
+        name: r.name,
+        group: r.group,
+        percent: r.percent,
+        targetVersion: r.targetVersion,
+        paused: r.paused,
+        rollback: r.rollback,
+      },
+    });
+  }
+
+  // ---- devices ---------------------------------------------------------------
+
+  /** Every enrolled device's rule and selection. */
+  assignments(devices: DeviceRecord[] = this.store.devices.list()): Map<string, RolloutAssignment> {
+    const rules: UpdateRule[] = this.rules();
+    return assignRollout(
+      rules,
+      devices.map((d) => ({
+        id: d.id,
+        groups: (subjectFor(this.store, d.id)?.groups ?? []).map((g) => g.name),
+      })),
+    );
+  }
+
+  /** The release device `deviceId` should run, or null (no rule, outside it, paused, not here). */
+  offer(deviceId: string): UpdateOffer | null {
+    const o = offerFor(this.assignments().get(deviceId));
+    if (!o) return null;
+    const r = this.store.releases.get(o.version);
+    if (!r || !this.#hasBytes(r.sha256)) return null;
+    return { ...o, sha256: r.sha256, size: r.size, signedManifest: r.signedManifest };
+  }
+
+  /** Records what a device says about an update; refusals and rollbacks raise a notification. */
+  report(device: DeviceRecord, r: Omit<UpdateReportRecord, "deviceId" | "at">): void {
+    const at = this.clock.now();
+    this.store.releases.putReport({ ...r, deviceId: device.id, at });
+    // The new version speaks for itself: the dashboard counts it at once.
+    if (r.outcome === "installed") this.store.devices.setConnectorVersion(device.id, r.version);
+    this.store.audit.insert({
+      at,
+      actor: `device:${device.id}`,
+      action: `update.${r.outcome}`,
+      target: r.version,
+      detail: { hostname: device.hostname, reason: r.reason },
+    });
+    log.info("Connector update report", {
+      deviceId: device.id,
+      version: r.version,
+      outcome: r.outcome,
+    });
+    this.notifier.publish({
+      kind: "connector_update",
+      deviceId: device.id,
+      hostname: device.hostname,
+      version: r.version,
+      outcome: r.outcome,
+      reason: r.reason.slice(0, 300),
+    });
+  }
+
+  /** Every device's last report. */
+  reports(): UpdateReportRecord[] {
+    return this.store.releases.reports();
+  }
+
+  /** The dashboard: per rule (and devices no rule takes), devices, selection, versions run. */
+  overview(): RuleOverview[] {
+    const devices = this.store.devices.list();
+    const a = this.assignments(devices);
+    const rows = new Map<string, RuleOverview & { versions: Map<string, number> }>();
+    for (const rule of [...this.rules(), null]) {
+      rows.set(rule?.id ?? "", {
+        rule,
+        devices: 0,
+        selected: 0,
+        onTarget: 0,
+        byVersion: [],
+        versions: new Map(),
+      });
+    }
+    for (const d of devices) {
+      const x = a.get(d.id);
+      const row = rows.get(x?.rule?.id ?? "")!;
+      row.devices++;
+      row.versions.set(d.connectorVersion, (row.versions.get(d.connectorVersion) ?? 0) + 1);
+      if (x?.selected) {
+        row.selected++;
+        if (row.rule && compareVersions(d.connectorVersion, row.rule.targetVersion) === 0) {
+          row.onTarget++;
+        }
+      }
+    }
+    return [...rows.values()].map(({ versions, ...r }) => ({
+      ...r,
+      byVersion: [...versions].map(([version, devices]) => ({ version, devices }))
+        .sort((p, q) =>
+          (compareVersions(q.version, p.version) ?? 0) || p.version.localeCompare(q.version)
+        ),
+    }));
+  }
+}
