@@ -172,7 +172,7 @@ export async function signRelease(
 }
 
 /** The bundle file: magic line, signed manifest line, program bytes. */
-export function bundleBytes(signed: SignedManifest, program: Uint8Array): Uint8Array {
+export function bundleBytes(signed: SignedManifest, program: Uint8Array): Uint8Array<ArrayBuffer> {
   const head = enc.encode(MAGIC + JSON.stringify(signed) + "\n");
   const out = new Uint8Array(head.length + program.length);
   out.set(head);
