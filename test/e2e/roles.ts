@@ -71,6 +71,11 @@ export interface RolesOptions {
    * `resolvConf`. The edge's certificate covers EDGE_IP as well.
    */
   edgePublicHost?: string;
+  /**
+   * How the connector is run (default: `deno run -A main.ts`): an installed
+   * program file, say, that updates replace.
+   */
+  connectorCommand?: string[];
   /** Runs once the edge answers, before the connector starts (a DNS server, say). */
   beforeConnector?: (ns: { edge: string; conn: string; dir: string }) => Promise<void>;
 }
@@ -140,10 +145,7 @@ export async function startRoles(lab: NetnsLab, opts: RolesOptions = {}): Promis
   /** Starts the connector with `extra` arguments and waits for its API (or its tunnel). */
   const startConnector = async (extra: string[]) => {
     const p = detached(connNs, "conn.log", [
-      DENO,
-      "run",
-      "-A",
-      MAIN,
+      ...(opts.connectorCommand ?? [DENO, "run", "-A", MAIN]),
       "connect",
       ...extra,
       ...connectArgs,

@@ -1,0 +1,269 @@
+/**
+ * Connector updates end to end, in namespaces: a real edge and a real
+ * connector run from an installed program file (a launcher of a Portcullis
+ * tree; the "new version" is a copy of this tree whose VERSION is the next
+ * minor). The operator's release key is made and releases are signed with
+ * the `portcullis release` commands' code, uploaded through the admin API.
+ *
+ * - a release whose signature was tampered with is refused by the
+ *   connector, reported to the edge (report and notification) and shown in
+ *   its status; the program file is untouched, the process the same;
+ * - a rule to the next version: the connector downloads and verifies it,
+ *   swaps the program, restarts into it and the edge sees the new version
+ *   (its report and the device's version); the old program is kept beside;
+ * - a rollback rule to the first version brings it back, seen at the edge.
+ *
+ * Run under the lab lock (namespaces).
+ */
+import assert from "node:assert/strict";
+import { canUseNetns, NetnsLab, waitUntil } from "./netns.ts";
+import {
+  adminCall,
+  adminLogin,
+  connectorAction,
+  DENO,
+  EDGE_IP,
+  MAIN,
+  startRoles,
+} from "./roles.ts";
+import { releaseCommand } from "../../src/fleet/release_cli.ts";
+import { parseVersion, VERSION } from "../../src/version.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+/** The next minor version after VERSION. */
+function nextVersion(): string {
+  const v = parseVersion(VERSION)!;
+  return `${v.core[0]}.${(v.core[1] ?? 0) + 1}.0`;
+}
+
+/** A copy of this Portcullis tree that calls itself `version`. */
+async function treeOf(dir: string, version: string): Promise<string> {
+  const tree = `${dir}/tree-${version}`;
+  await Deno.mkdir(tree, { recursive: true });
+  for (const part of ["main.ts", "deno.json", "deno.lock", "src", "web", "ffi"]) {
+    const r = await new Deno.Command("cp", { args: ["-r", `${ROOT}${part}`, `${tree}/`] }).output();
+    if (r.code !== 0) throw new Error(`Cannot copy ${part}: ${new TextDecoder().decode(r.stderr)}`);
+  }
+  const path = `${tree}/src/version.ts`;
+  const text = await Deno.readTextFile(path);
+  const patched = text.replace(
+    /export const VERSION = "[^"]+";/,
+    `export const VERSION = "${version}";`,
+  );
+  assert.notEqual(patched, text);
+  await Deno.writeTextFile(path, patched);
+  return tree;
+}
+
+/** The launcher that is "the program" of a tree. */
+const launcher = (main: string) => `#!/bin/sh\nexec ${DENO} run -A ${main} "$@"\n`;
+
+Deno.test({
+  name:
+    "rollout: bad signature refused and reported, update to the next version, rollback rule back",
+  ignore: !canUseNetns,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const started = Date.now();
+    await using lab = new NetnsLab("upd");
+    const work = await Deno.makeTempDir({ prefix: "pcupd" });
+    lab.defer(() => Deno.remove(work, { recursive: true }));
+    const next = nextVersion();
+    const nextTree = await treeOf(work, next);
+    const current = launcher(MAIN);
+    const upgraded = launcher(`${nextTree}/main.ts`);
+    await Deno.mkdir(`${work}/bin`);
+    const program = `${work}/bin/portcullis`;
+    await Deno.writeTextFile(program, current, { mode: 0o755 });
+
+    // The operator's side: key pair, three bundles (one with its signature tampered with).
+    const quiet = () => {};
+    await releaseCommand(["keygen", "--out", `${work}/release.key`], quiet);
+    const sign = async (version: string, text: string, out: string) => {
+      await Deno.writeTextFile(`${work}/prog-${version}`, text);
+      await releaseCommand([
+        "sign",
+        "--key",
+        `${work}/release.key`,
+        "--version",
+        version,
+        "--program",
+        `${work}/prog-${version}`,
+        "--out",
+        out,
+      ], quiet);
+    };
+    await sign(next, upgraded, `${work}/next.pcr`);
+    await sign(VERSION, current, `${work}/current.pcr`);
+    const badVersion = `${next.split(".")[0]}.${Number(next.split(".")[1]) + 1}.0`;
+    await sign(badVersion, upgraded, `${work}/bad.pcr`);
+    {
+      // Tamper with the signature: the bytes and the manifest stay consistent, the key says no.
+      const bytes = await Deno.readFile(`${work}/bad.pcr`);
+      const text = new TextDecoder().decode(bytes.subarray(0, bytes.indexOf(10, 11)));
+      const at = text.indexOf('"signature":"') + 13;
+      bytes[at] = bytes[at] === 65 ? 66 : 65;
+      await Deno.writeFile(`${work}/bad.pcr`, bytes);
+    }
+
+    const r = await startRoles(lab, {
+      enroll: true,
+      connectorCommand: [program],
+      connectorArgs: [
+        "--release-key",
+        `${work}/release.key.pub`,
+        "--program",
+        program,
+        "--update-health-sec",
+        "45",
+      ],
+    });
+    try {
+      const session = await adminLogin(r);
+      const admin = (method: string, path: string, body?: unknown) =>
+        adminCall(r, session, method, path, body) as Promise<any>;
+      const upload = async (file: string) => {
+        const res = await r.inNs(r.edgeNs, [
+          "curl",
+          "-s",
+          "--cacert",
+          r.ca,
+          "-b",
+          session.jar,
+          "-H",
+          `X-CSRF-Token: ${session.csrf}`,
+          "-H",
+          "Content-Type: application/octet-stream",
+          "--data-binary",
+          `@${file}`,
+          `https://${EDGE_IP}:8443/api/v1/admin/updates/releases`,
+        ]);
+        const j = JSON.parse(res.stdout);
+        assert.ok(j.release, res.stdout);
+      };
+      for (const f of ["next.pcr", "current.pcr", "bad.pcr"]) await upload(`${work}/${f}`);
+      const deviceId = (await r.connectorStatus()).deviceId as string;
+      const device = async () =>
+        ((await admin("GET", "/api/v1/admin/devices")).devices as any[])
+          .find((d) => d.id === deviceId);
+      const report = async () =>
+        ((await admin("GET", "/api/v1/admin/updates/overview")).reports as any[])
+          .find((x) => x.deviceId === deviceId);
+      const localUpdate = async () => {
+        const res = await r.inNs(r.connNs, [
+          "curl",
+          "-s",
+          "--max-time",
+          "2",
+          "http://127.0.0.1:9080/api/v1/update",
+        ]);
+        try {
+          return JSON.parse(res.stdout);
+        } catch {
+          return null;
+        }
+      };
+      assert.equal((await localUpdate()).version, VERSION);
+      assert.equal((await device()).connectorVersion, VERSION);
+
+      // ---- 1. A bad signature: refused, reported, nothing changes ----
+      const rule = (await admin("POST", "/api/v1/admin/updates/rules", {
+        name: "everyone",
+        percent: 100,
+        targetVersion: badVersion,
+      })).rule;
+      assert.ok(rule?.id, JSON.stringify(rule));
+      const pid = (await r.connectorStatus()).pid;
+      const refused = await connectorAction(r, "check-update") as any;
+      assert.equal(refused.update.state, "refused", JSON.stringify(refused));
+      assert.match(refused.update.message, /bad signature/);
+      await waitUntil("the edge to hear of the refusal", async () => {
+        const x = await report();
+        return x?.outcome === "refused" && x.version === badVersion;
+      }, 10_000);
+      const notes = (await admin("GET", "/api/v1/admin/notifications?limit=50")) as any;
+      const list = (notes.notifications ?? notes.items ?? []) as any[];
+      assert.ok(
+        list.some((n) => n.kind === "connector_update" && /bad signature/.test(n.message)),
+        JSON.stringify(notes).slice(0, 500),
+      );
+      assert.equal(await Deno.readTextFile(program), current, "the program is untouched");
+      assert.equal((await r.connectorStatus()).pid, pid);
+
+      // ---- 2. The next version: verified, swapped, restarted, seen at the edge ----
+      await admin("PATCH", `/api/v1/admin/updates/rules/${rule.id}`, { targetVersion: next });
+      // The process restarts during this call: its answer may be cut short.
+      await r.inNs(r.connNs, [
+        "curl",
+        "-s",
+        "--max-time",
+        "20",
+        "-X",
+        "POST",
+        "-H",
+        "X-Portcullis-Request: 1",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        "{}",
+        "http://127.0.0.1:9080/api/v1/actions/update-policy",
+      ]);
+      await waitUntil(`the edge to see version ${next}`, async () => {
+        const [d, x] = [await device(), await report()];
+        return d?.connectorVersion === next && x?.outcome === "installed" && x.version === next;
+      }, 60_000);
+      const after = await localUpdate();
+      assert.equal(after.version, next);
+      assert.equal(after.state, "updated", JSON.stringify(after));
+      assert.notEqual((await r.connectorStatus()).pid, pid, "a new process runs");
+      assert.equal(await Deno.readTextFile(program), upgraded);
+      assert.equal(await Deno.readTextFile(`${program}.previous`), current, "the old one is kept");
+      await waitUntil("the tunnel to be up again", async () => {
+        return (await r.connectorStatus()).state === "connected";
+      }, 30_000);
+
+      // ---- 3. A rollback rule: back to the first version ----
+      await admin("PATCH", `/api/v1/admin/updates/rules/${rule.id}`, {
+        targetVersion: VERSION,
+        rollback: true,
+      });
+      await r.inNs(r.connNs, [
+        "curl",
+        "-s",
+        "--max-time",
+        "20",
+        "-X",
+        "POST",
+        "-H",
+        "X-Portcullis-Request: 1",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        "{}",
+        "http://127.0.0.1:9080/api/v1/actions/check-update",
+      ]);
+      await waitUntil(`the edge to see version ${VERSION} again`, async () => {
+        const [d, x] = [await device(), await report()];
+        return d?.connectorVersion === VERSION && x?.outcome === "installed" &&
+          x.version === VERSION;
+      }, 60_000);
+      assert.equal((await localUpdate()).version, VERSION);
+      assert.equal(await Deno.readTextFile(program), current);
+      const audit = (await admin("GET", "/api/v1/admin/audit?limit=100")) as any;
+      const actions = JSON.stringify(audit);
+      for (const a of ["release.upload", "update.refused", "update.installed"]) {
+        assert.ok(actions.includes(a), `${a} in the audit log`);
+      }
+      // The connector's own account: installed, restarted (a new pid), confirmed, twice.
+      const log = await Deno.readTextFile(`${r.dir}/conn.log`);
+      assert.equal(log.match(/Installed a new connector release; restarting/g)?.length, 2);
+      assert.equal(log.match(/Update confirmed by the edge/g)?.length, 2);
+      assert.match(log, /Refused a connector release/);
+      console.log(`rollout e2e: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n${await r.logs()}`);
+    }
+  },
+});
