@@ -11,6 +11,7 @@
  * the console's CSRF token (cross-site forms). Disable, logout and exit ask
  * for the profile's password when the policy sets one.
  */
+import type { UpdateStatus } from "../../connector/updater.ts";
 import type { Context } from "hono";
 import type { DoctorReport } from "../../diag/doctor/mod.ts";
 import { DoctorPage } from "./connector_doctor_page.tsx";
@@ -90,6 +91,8 @@ export interface ConnectorConsoleDeps {
   store: Pick<ConnectorState, "listNotifications">;
   /** Connector version. */
   version: string;
+  /** The updater (src/connector/updater.ts): state shown on the More tab; absent: no card. */
+  updates?: { status(): UpdateStatus };
   /** The ring of recent log records (added with addLogSink at start). */
   logs: RingSink;
   /** The log files in the data directory (src/diag/log_files.ts); absent: memory only. */
@@ -124,6 +127,8 @@ type Ctx = Context<ConnectorConsoleEnv>;
 const FLASH: Record<string, { tone: Tone; key: string }> = {
   policy_updated: { tone: "ok", key: "cflash.policy_updated" },
   policy_unchanged: { tone: "info", key: "cflash.policy_unchanged" },
+  update_checked: { tone: "info", key: "cflash.update_checked" },
+  update_refused: { tone: "warn", key: "cflash.update_refused" },
   restarted: { tone: "ok", key: "cflash.restarted" },
   capture_started: { tone: "ok", key: "cflash.capture_started" },
   capture_stopped: { tone: "ok", key: "cflash.capture_stopped" },
@@ -378,6 +383,7 @@ export function createConnectorConsole(deps: ConnectorConsoleDeps): Hono<Connect
           flash: f,
           now: clock.now(),
           repair: deps.repair ? deps.repair.last : undefined,
+          update: deps.updates?.status(),
         }}
       />,
       status,
@@ -511,6 +517,10 @@ export function createConnectorConsole(deps: ConnectorConsoleDeps): Hono<Connect
     return json as { ok: true; status?: string; state?: string };
   };
 
+  action("/actions/check-update", async () => {
+    const r = await apiAction("check-update") as { update?: { state?: string } };
+    return r.update?.state === "refused" ? "update_refused" : "update_checked";
+  });
   action("/actions/update-policy", async () => {
     const r = await apiAction("update-policy");
     return r.status === "updated" ? "policy_updated" : "policy_unchanged";

@@ -6,6 +6,7 @@
  * and frames them; the status cards are also served alone for live refresh.
  */
 import { EdgeChoiceCard } from "./connector_edges.tsx";
+import type { UpdateStatus } from "../../connector/updater.ts";
 import type { Child } from "hono/jsx";
 import type { EngineStatus } from "../../connector/engine/mod.ts";
 import { formatSkew } from "../../connector/clock_skew.ts";
@@ -243,6 +244,59 @@ export interface MoreModel {
   now: number;
   /** The last "Repair app" report; null before the first, undefined when repair is unavailable. */
   repair?: RepairReport | null;
+  /** The updater's status (absent: no updater). */
+  update?: UpdateStatus;
+}
+
+const UPDATE_TONE: Record<UpdateStatus["state"], Tone> = {
+  disabled: "idle",
+  idle: "idle",
+  checking: "info",
+  up_to_date: "ok",
+  downloading: "info",
+  restarting: "info",
+  confirming: "info",
+  updated: "ok",
+  refused: "bad",
+  failed: "bad",
+  rolled_back: "warn",
+};
+
+/** The Updates card: the version this connector runs, the updater's state, a check button. */
+export function UpdateCard(props: { t: Translate; lang: Lang; u: UpdateStatus; csrf: string }) {
+  const { t, lang, u } = props;
+  return (
+    <Card title={t("more.update_title")}>
+      <KeyValue
+        id="update-status"
+        rows={[
+          [t("more.version"), <code id="update-version">{u.version}</code>],
+          [
+            t("more.update_state"),
+            <span>
+              <Pill tone={UPDATE_TONE[u.state]} id="update-state">
+                {t(`update.state.${u.state}`)}
+              </Pill>{" "}
+              <span id="update-message">{u.message}</span>
+            </span>,
+          ],
+          [t("more.update_offered"), u.offered ?? "—"],
+          [t("more.update_checked"), formatTime(u.lastCheckAt, lang)],
+          [t("more.update_key"), u.keyId ? <code>{u.keyId}</code> : t("more.update_no_key")],
+        ]}
+      />
+      {u.state === "disabled" ? null : (
+        <div class="actions" style="margin-top:14px">
+          <ActionButton
+            action="/actions/check-update"
+            label={t("more.check_update")}
+            csrf={props.csrf}
+            id="check-update"
+          />
+        </div>
+      )}
+    </Card>
+  );
 }
 
 const REPAIR_TONE: Record<RepairStatus, Tone> = {
@@ -348,6 +402,7 @@ export function MorePage(props: { t: Translate; lang: Lang; m: MoreModel }) {
             />
           </div>
         </Card>
+        {m.update ? <UpdateCard t={t} lang={lang} u={m.update} csrf={m.csrf} /> : null}
         <Card title={t("more.troubleshooting")}>
           <div class="actions">
             {m.captures === null ? null : running

@@ -48,6 +48,7 @@ import { installPasswordsConsole } from "./edge_passwords.tsx";
 import { installWebConsole } from "./edge_web.tsx";
 import { installIdpConsole } from "./edge_idp.tsx";
 import { installFleetConsole } from "./edge_fleet.tsx";
+import { installUpdatesConsole } from "./edge_updates.tsx";
 import {
   installSaasConsentRedirect,
   installSaasConsole,
@@ -239,6 +240,7 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
       ["/saas", "saas", t("edge.tab.saas")],
       ["/zdx", "zdx", t("edge.tab.zdx")],
       ["/edges", "edges", t("edge.tab.edges")],
+      ["/updates", "updates", t("edge.tab.updates")],
       ["/audit", "audit", t("edge.tab.audit")],
       ["/support", "support", t("edge.tab.support")],
     ].map(([href, id, label]) => ({ href, label, active: id === active, id: `tab-${id}` }));
@@ -691,6 +693,7 @@ export function createEdgeConsole(deps: EdgeConsoleDeps): Hono<EdgeConsoleEnv> {
   installSaasConsole(app, saasHelpers);
   installIdpConsole(app, saasHelpers);
   installFleetConsole(app, saasHelpers, () => clock.now());
+  installUpdatesConsole(app, saasHelpers);
 
   // ---- Connector protection passwords ----
   installPasswordsConsole(app, saasHelpers);

@@ -155,6 +155,7 @@ export function connectorConsoleApp(parts: ConsoleParts, opts: ConnectorConsoleO
     repair: parts.repair ?? null,
     logFiles: parts.logFiles,
     zdx: handle.zdx,
+    updates: handle.updater,
   });
   const app = new Hono();
   app.all("/api/*", (c) => api.fetch(c.req.raw, c.env));
