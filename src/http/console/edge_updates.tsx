@@ -83,6 +83,8 @@ function UpdatesPage(
 ) {
   const { t, lang, csrf } = props;
   const versions = props.releases.map((r) => r.version);
+  // Devices no rule takes get a row of their own, when there are any.
+  const shown = props.overview.rules.filter((o) => o.rule || o.devices > 0);
   const options = (selected?: string) =>
     versions.map((v) => <option value={v} selected={v === selected}>{v}</option>);
   return (
@@ -104,8 +106,8 @@ function UpdatesPage(
             "",
           ]}
           empty={t("updates.no_rules")}
-          rowIds={props.overview.rules.map((o) => `rule-${o.rule?.name ?? "none"}`)}
-          rows={props.overview.rules.map((o) => {
+          rowIds={shown.map((o) => `rule-${o.rule?.name ?? "none"}`)}
+          rows={shown.map((o) => {
             const r = o.rule;
             const versionsRun = o.byVersion.map((v) => `${v.version} × ${v.devices}`).join(", ") ||
               "—";
@@ -191,11 +193,16 @@ function UpdatesPage(
                 <CsrfField token={csrf} />
                 <div class="form-row">
                   <label for="rule-name">{t("updates.col.rule")}</label>
-                  <input id="rule-name" name="name" required maxLength={64} />
+                  <input type="text" id="rule-name" name="name" required maxLength={64} />
                 </div>
                 <div class="form-row">
                   <label for="rule-group">{t("updates.col.group")}</label>
-                  <input id="rule-group" name="group" placeholder={t("updates.all_devices")} />
+                  <input
+                    type="text"
+                    id="rule-group"
+                    name="group"
+                    placeholder={t("updates.all_devices")}
+                  />
                 </div>
                 <div class="form-row">
                   <label for="rule-percent">{t("updates.percent")}</label>
@@ -265,7 +272,7 @@ function UpdatesPage(
           rows={props.releases.map((r) => [
             <strong class="mono">{r.version}</strong>,
             <span class="mono" title={r.sha256}>{r.sha256.slice(0, 16)}…</span>,
-            `${Math.max(1, Math.round(r.size / 1024))} KiB`,
+            r.size < 1024 ? `${r.size} B` : `${Math.round(r.size / 1024)} KiB`,
             <span class="mono">{r.keyId}</span>,
             <span>
               {formatTime(Date.parse(r.uploadedAt), lang)} · {r.uploadedBy}

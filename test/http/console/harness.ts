@@ -5,7 +5,11 @@
  * controller on a fake pump tap, and both consoles.
  */
 import { caFingerprint } from "../../../src/connector/ca_pin.ts";
-import { type ConnectorHandle, startConnector } from "../../../src/connector/mod.ts";
+import {
+  type ConnectorConfig,
+  type ConnectorHandle,
+  startConnector,
+} from "../../../src/connector/mod.ts";
 import { FakeNetworkPort, type NetworkPort } from "../../../src/connector/network_port.ts";
 import { FakeTunnelPort } from "../../../src/connector/tunnel_port.ts";
 import { CaptureController, type CaptureTap, type TapSource } from "../../../src/diag/capture.ts";
@@ -51,6 +55,7 @@ export async function system(opts: { network?: NetworkPort } = {}) {
   const edge = await fixture({
     sseKeepaliveMs: 1000,
     webProxy: { address: "100.64.0.1", port: 3128 },
+    dataDir: `${dir}/edge`,
   });
   // The edge's ManualClock follows the wall clock, so times and clock skew look real.
   edge.clock.setWall(Date.now());
@@ -95,7 +100,9 @@ export async function system(opts: { network?: NetworkPort } = {}) {
   });
 
   /** Enrols the connector with a fresh key and builds its console. */
-  const startConnectorWithKey = async () => {
+  const startConnectorWithKey = async (
+    o: { updates?: ConnectorConfig["updates"]; restart?: () => void } = {},
+  ) => {
     const key = edge.newKey({ reusable: false }).key;
     connector = await startConnector({
       dataDir: `${dir}/connector`,
@@ -107,13 +114,20 @@ export async function system(opts: { network?: NetworkPort } = {}) {
       postureSec: 3600,
       policyRefreshSec: 3600,
       streamBackoffMs: { min: 60_000, max: 60_000 },
+      updates: o.updates,
     }, {
       tunnel,
       network: opts.network ?? new FakeNetworkPort(),
       edge: httpEdgeApi({ fetch: edgeFetch }),
+      restart: o.restart,
     });
     const c = connector;
-    localApi = createConnectorApp({ engine: c.engine, hub: c.hub, store: c.store });
+    localApi = createConnectorApp({
+      engine: c.engine,
+      hub: c.hub,
+      store: c.store,
+      updates: c.updater,
+    });
     const ui = createConnectorConsole({
       engine: c.engine,
       api: localApi,
@@ -129,6 +143,7 @@ export async function system(opts: { network?: NetworkPort } = {}) {
       ),
       config: { dataDir: `${dir}/connector`, enrollmentKey: key, hostname: "ws-console" },
       sseKeepaliveMs: 1000,
+      updates: c.updater,
     });
     await waitFor("the connector to connect", () => c.engine.state.kind === "connected");
     return { connector: c, ui, key };
