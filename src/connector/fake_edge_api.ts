@@ -11,6 +11,8 @@ import type {
   HeartbeatReport,
   PostureReport,
   PostureVerdict,
+  UpdateOffer,
+  UpdateReport,
 } from "../control/mod.ts";
 import type { EnrollmentKeyPayload } from "../control/enrollment_key.ts";
 import type { PolicyBundle } from "../policy/types.ts";
@@ -58,6 +60,14 @@ export class FakeEdgeApi implements EdgeApi {
   credential: string | null = null;
   fingerprintHash: string | null = null;
   closed = false;
+  /** What `checkUpdate` answers. */
+  updateOffer: UpdateOffer | null = null;
+  /** Programs `downloadRelease` serves, by version. */
+  programs = new Map<string, Uint8Array>();
+  /** Every update report received. */
+  updateReports: UpdateReport[] = [];
+  /** While true, reportUpdate fails as an unreachable edge would. */
+  updateReportsFail = false;
   #streams = new Set<FollowOptions>();
 
   /** Records the credentials. */
@@ -153,6 +163,25 @@ export class FakeEdgeApi implements EdgeApi {
   }
 
   /** Marks the client closed. */
+  checkUpdate(): Promise<UpdateOffer | null> {
+    this.calls.push("checkUpdate");
+    return Promise.resolve(this.updateOffer);
+  }
+
+  downloadRelease(version: string, maxBytes: number): Promise<Uint8Array> {
+    this.calls.push(`downloadRelease:${version}`);
+    const p = this.programs.get(version);
+    if (!p) return Promise.reject(new Error(`No program for ${version}`));
+    return Promise.resolve(p.subarray(0, maxBytes + 1));
+  }
+
+  reportUpdate(r: UpdateReport): Promise<void> {
+    this.calls.push(`reportUpdate:${r.outcome}`);
+    if (this.updateReportsFail) return Promise.reject(new Error("The edge cannot be reached"));
+    this.updateReports.push(r);
+    return Promise.resolve();
+  }
+
   close(): void {
     this.closed = true;
   }

@@ -102,6 +102,12 @@ export interface UpdaterDeps {
   disabledReason?: string;
 }
 
+/** Why a pending update is rolled back: its window, as recorded when it was installed. */
+function unhealthy(p: Pending): string {
+  const ms = p.deadline - p.startedAt;
+  return `it did not report to the edge within ${(ms / 1000).toFixed(ms % 1000 ? 1 : 0)} s`;
+}
+
 /** Largest program accepted (512 MiB). */
 const MAX_PROGRAM = 512 * 1024 * 1024;
 
@@ -175,7 +181,9 @@ export class Updater {
       if (p.boots > 3 || this.#now() > p.deadline) {
         await this.#rollBack(
           f,
-          `it did not report to the edge within ${this.#d.healthMs / 1000} s`,
+          p.boots > 3
+            ? `it stopped before reporting to the edge ${p.boots - 1} times`
+            : unhealthy(p),
         );
         return;
       }
@@ -224,10 +232,7 @@ export class Updater {
       const p = f.pending;
       if (!p || p.state !== "trying") return;
       if (this.#now() > p.deadline) {
-        await this.#rollBack(
-          f,
-          `it did not report to the edge within ${Math.round(this.#d.healthMs / 1000)} s`,
-        );
+        await this.#rollBack(f, unhealthy(p));
         return;
       }
       const c = this.#d.client();
