@@ -37,6 +37,7 @@ import { DictionaryDef, DlpRule } from "../../dlp/types.ts";
 import { SignedIncident } from "../../dlp/report.ts";
 import { SAAS_ROUTES } from "./openapi_saas.ts";
 import { WEB_ROUTES } from "./openapi_web.ts";
+import { UPDATE_ROUTES } from "./openapi_updates.ts";
 
 const DLP = "/api/v1/admin/dlp";
 /** The DLP routes (src/http/api/dlp_api.ts). */
@@ -119,9 +120,11 @@ const DLP_ROUTES: RouteDoc[] = [
   },
 ];
 
-type Auth = "none" | "device" | "admin" | "session";
+/** Who may call a route. */
+export type Auth = "none" | "device" | "admin" | "session";
 
-interface RouteDoc {
+/** One documented route. */
+export interface RouteDoc {
   method: "get" | "post" | "put" | "patch" | "delete";
   path: string;
   summary: string;
@@ -415,6 +418,7 @@ export const ROUTES: RouteDoc[] = [
   },
   ...SAAS_ROUTES,
   ...WEB_ROUTES,
+  ...UPDATE_ROUTES,
   { method: "get", path: "/metrics", summary: "Prometheus metrics", auth: "none" },
 ];
 
