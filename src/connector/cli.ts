@@ -17,6 +17,7 @@ import { SystemNetworkPort } from "./network/system_port.ts";
 import { logger, logLevel, setLogLevel } from "../log.ts";
 import { attachLogFiles, type RotatingLogFiles } from "../diag/log_files.ts";
 import { removeConnector } from "./uninstall.ts";
+import { superviseUpdate, updatePending } from "./update_guard.ts";
 import {
   awaitPredecessor,
   type RestartPlan,
@@ -232,7 +233,16 @@ export async function connectCommand(args: string[], opts: ConnectOptions): Prom
     console.log("Portcullis connector uninstalled.");
   }
   // Everything is released (console port, TUN, resolv.conf): start the new process.
-  if (successor && !uninstall) spawnSuccessor(successor);
+  if (successor && !uninstall) {
+    const plan: Extract<RestartPlan, { kind: "reexec" }> = successor;
+    if (program && await updatePending(config.dataDir)) {
+      // A new version: stay as its guard until it reports (src/connector/update_guard.ts).
+      const outcome = await superviseUpdate({ dataDir: config.dataDir, program, plan });
+      log.info("Update guard done", { outcome });
+    } else {
+      spawnSuccessor(plan);
+    }
+  }
   return 0;
 }
 

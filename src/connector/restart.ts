@@ -111,9 +111,9 @@ export async function restartUnit(unit: string): Promise<void> {
 
 /**
  * Starts the successor detached (not tied to us: it must outlive this
- * process) with our stdout/stderr, and returns its pid.
+ * process) with our stdout/stderr, and returns it (unref'd: we need not wait).
  */
-export function spawnSuccessor(plan: Extract<RestartPlan, { kind: "reexec" }>): number {
+export function spawnSuccessor(plan: Extract<RestartPlan, { kind: "reexec" }>): Deno.ChildProcess {
   const child = new Deno.Command(plan.program, {
     args: plan.args,
     env: plan.env,
@@ -125,7 +125,7 @@ export function spawnSuccessor(plan: Extract<RestartPlan, { kind: "reexec" }>): 
   }).spawn();
   child.unref();
   log.info("Started the successor process", { pid: child.pid });
-  return child.pid;
+  return child;
 }
 
 /**

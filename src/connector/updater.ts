@@ -60,7 +60,7 @@ export interface UpdateStatus {
 }
 
 /** An update in flight across a restart. */
-interface Pending {
+export interface Pending {
   from: string;
   to: string;
   startedAt: number;
@@ -71,7 +71,7 @@ interface Pending {
 }
 
 /** What the updater keeps in <dataDir>/updates.json. */
-interface UpdatesFile {
+export interface UpdatesFile {
   pending: Pending | null;
   /** Versions that did not come back healthy: not installed again automatically. */
   bad: string[];
@@ -102,8 +102,25 @@ export interface UpdaterDeps {
   disabledReason?: string;
 }
 
+/** Reads <dataDir>/updates.json (empty when absent or unreadable). */
+export async function loadUpdates(dataDir: string): Promise<UpdatesFile> {
+  try {
+    const j = JSON.parse(await Deno.readTextFile(`${dataDir}/updates.json`));
+    return { pending: j.pending ?? null, bad: j.bad ?? [], unreported: j.unreported ?? null };
+  } catch {
+    return { pending: null, bad: [], unreported: null };
+  }
+}
+
+/** Writes <dataDir>/updates.json atomically (aside, then renamed). */
+export async function saveUpdates(dataDir: string, f: UpdatesFile): Promise<void> {
+  const path = `${dataDir}/updates.json`;
+  await Deno.writeTextFile(`${path}.tmp`, JSON.stringify(f), { mode: 0o600 });
+  await Deno.rename(`${path}.tmp`, path);
+}
+
 /** Why a pending update is rolled back: its window, as recorded when it was installed. */
-function unhealthy(p: Pending): string {
+export function unhealthy(p: Pending): string {
   const ms = p.deadline - p.startedAt;
   return `it did not report to the edge within ${(ms / 1000).toFixed(ms % 1000 ? 1 : 0)} s`;
 }
@@ -148,23 +165,12 @@ export class Updater {
     return { ...this.#status };
   }
 
-  get #file(): string {
-    return `${this.#d.dataDir}/updates.json`;
+  #load(): Promise<UpdatesFile> {
+    return loadUpdates(this.#d.dataDir);
   }
 
-  async #load(): Promise<UpdatesFile> {
-    try {
-      const j = JSON.parse(await Deno.readTextFile(this.#file));
-      return { pending: j.pending ?? null, bad: j.bad ?? [], unreported: j.unreported ?? null };
-    } catch {
-      return { pending: null, bad: [], unreported: null };
-    }
-  }
-
-  async #save(f: UpdatesFile): Promise<void> {
-    const tmp = `${this.#file}.tmp`;
-    await Deno.writeTextFile(tmp, JSON.stringify(f), { mode: 0o600 });
-    await Deno.rename(tmp, this.#file);
+  #save(f: UpdatesFile): Promise<void> {
+    return saveUpdates(this.#d.dataDir, f);
   }
 
   #set(state: UpdateStateKind, message: string, extra: Partial<UpdateStatus> = {}): void {

@@ -8,6 +8,9 @@
  * - a release whose signature was tampered with is refused by the
  *   connector, reported to the edge (report and notification) and shown in
  *   its status; the program file is untouched, the process the same;
+ * - a signed release whose program exits at once: installed, restarted
+ *   into, and put back by the old process guarding it; the edge hears of
+ *   the rollback and still sees the first version;
  * - a rule to the next version: the connector downloads and verifies it,
  *   swaps the program, restarts into it and the edge sees the new version
  *   (its report and the device's version); the old program is kept beside;
@@ -99,6 +102,8 @@ Deno.test({
     await sign(VERSION, current, `${work}/current.pcr`);
     const badVersion = `${next.split(".")[0]}.${Number(next.split(".")[1]) + 1}.0`;
     await sign(badVersion, upgraded, `${work}/bad.pcr`);
+    const brokenVersion = `${next.split(".")[0]}.${Number(next.split(".")[1]) + 2}.0`;
+    await sign(brokenVersion, "#!/bin/sh\nexit 3\n", `${work}/broken.pcr`);
     {
       // Tamper with the signature: the bytes and the manifest stay consistent, the key says no.
       const bytes = await Deno.readFile(`${work}/bad.pcr`);
@@ -143,7 +148,9 @@ Deno.test({
         const j = JSON.parse(res.stdout);
         assert.ok(j.release, res.stdout);
       };
-      for (const f of ["next.pcr", "current.pcr", "bad.pcr"]) await upload(`${work}/${f}`);
+      for (const f of ["next.pcr", "current.pcr", "bad.pcr", "broken.pcr"]) {
+        await upload(`${work}/${f}`);
+      }
       const deviceId = (await r.connectorStatus()).deviceId as string;
       const device = async () =>
         ((await admin("GET", "/api/v1/admin/devices")).devices as any[])
@@ -192,7 +199,39 @@ Deno.test({
       assert.equal(await Deno.readTextFile(program), current, "the program is untouched");
       assert.equal((await r.connectorStatus()).pid, pid);
 
-      // ---- 2. The next version: verified, swapped, restarted, seen at the edge ----
+      // ---- 2. A signed release that cannot start: the old process puts itself back ----
+      await admin("PATCH", `/api/v1/admin/updates/rules/${rule.id}`, {
+        targetVersion: brokenVersion,
+      });
+      await r.inNs(r.connNs, [
+        "curl",
+        "-s",
+        "--max-time",
+        "20",
+        "-X",
+        "POST",
+        "-H",
+        "X-Portcullis-Request: 1",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        "{}",
+        "http://127.0.0.1:9080/api/v1/actions/check-update",
+      ]);
+      await waitUntil("the edge to hear of the rollback", async () => {
+        const x = await report();
+        return x?.outcome === "rolled_back" && x.version === brokenVersion;
+      }, 60_000);
+      assert.match((await report()).reason, /exited \(code 3\) before reporting to the edge/);
+      assert.equal((await device()).connectorVersion, VERSION);
+      assert.equal(await Deno.readTextFile(program), current, "the previous program is back");
+      await waitUntil("the tunnel after the rollback", async () => {
+        const st = await r.connectorStatus().catch(() => null);
+        return st?.state === "connected";
+      }, 30_000);
+      assert.equal((await localUpdate()).state, "rolled_back");
+
+      // ---- 3. The next version: verified, swapped, restarted, seen at the edge ----
       await admin("PATCH", `/api/v1/admin/updates/rules/${rule.id}`, { targetVersion: next });
       // The process restarts during this call: its answer may be cut short.
       await r.inNs(r.connNs, [
@@ -224,7 +263,7 @@ Deno.test({
         return (await r.connectorStatus()).state === "connected";
       }, 30_000);
 
-      // ---- 3. A rollback rule: back to the first version ----
+      // ---- 4. A rollback rule: back to the first version ----
       await admin("PATCH", `/api/v1/admin/updates/rules/${rule.id}`, {
         targetVersion: VERSION,
         rollback: true,
@@ -258,7 +297,8 @@ Deno.test({
       }
       // The connector's own account: installed, restarted (a new pid), confirmed, twice.
       const log = await Deno.readTextFile(`${r.dir}/conn.log`);
-      assert.equal(log.match(/Installed a new connector release; restarting/g)?.length, 2);
+      assert.equal(log.match(/Installed a new connector release; restarting/g)?.length, 3);
+      assert.match(log, /putting the previous one back/);
       assert.equal(log.match(/Update confirmed by the edge/g)?.length, 2);
       assert.match(log, /Refused a connector release/);
       console.log(`rollout e2e: ${((Date.now() - started) / 1000).toFixed(1)} s`);
