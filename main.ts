@@ -31,7 +31,7 @@ Usage:
                                          uninstall: remove the SSL inspection CA the connector
                                          installed (system store and NSS databases)
   portcullis check [--url URL]           am I protected? (exit 0 yes, 1 no, 2 unknown)
-  portcullis ctl disable|enable|logout|exit|restart|uninstall [--console H:P]
+  portcullis ctl disable|enable|logout|exit|restart|uninstall|check-update [--console H:P]
                                          a connector action; asks the password the policy sets
   portcullis uninstall [--yes] [--data-dir DIR] [--tun-interface NAME] [--root DIR]
                                          remove the connector: service unit, trusted CA, TUN,

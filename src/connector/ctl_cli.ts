@@ -1,5 +1,5 @@
 /**
- * `portcullis ctl disable|enable|logout|exit|restart|uninstall [--console H:P]`: the
+ * `portcullis ctl disable|enable|logout|exit|restart|uninstall|check-update [--console H:P]`: the
  * user actions of the connector's local API from a shell. When the policy
  * guards the action with a password, the API answers password_required and
  * the password is asked (no echo at a terminal, else the first line of
@@ -9,7 +9,15 @@
 import { parseCliArgs } from "../cli_args.ts";
 import { askSecret } from "./prompt.ts";
 
-const ACTIONS = ["disable", "enable", "logout", "exit", "restart", "uninstall"] as const;
+const ACTIONS = [
+  "disable",
+  "enable",
+  "logout",
+  "exit",
+  "restart",
+  "uninstall",
+  "check-update",
+] as const;
 
 async function post(base: string, action: string, body: unknown) {
   const res = await fetch(`${base}/api/v1/actions/${action}`, {
@@ -49,6 +57,11 @@ export async function ctlCommand(args: string[]): Promise<number> {
   } catch (e) {
     console.error(`Cannot reach the connector at ${base}: ${(e as Error).message}`);
     return 2;
+  }
+  if (r.status === 200 && action === "check-update") {
+    // The updater's own words: up to date, refused (why), restarting into a new version…
+    console.log(`Update: ${r.json?.update?.state ?? "unknown"}: ${r.json?.update?.message ?? ""}`);
+    return r.json?.update?.state === "refused" || r.json?.update?.state === "failed" ? 1 : 0;
   }
   if (r.status === 200) {
     console.log(`Done: ${action} (state: ${r.json?.state ?? "stopping"})`);

@@ -60,7 +60,12 @@ Deno.test("portcullis ctl: asks the policy's password, refuses a wrong one, disa
     heartbeatSec: 3600,
     streamBackoffMs: { min: 60_000, max: 60_000 },
   }, { tunnel, network: new FakeNetworkPort(), edge: httpEdgeApi({ fetch: edge.fetch }) });
-  const app = createConnectorApp({ engine: c.engine, hub: c.hub, store: c.store });
+  const app = createConnectorApp({
+    engine: c.engine,
+    hub: c.hub,
+    store: c.store,
+    updates: c.updater,
+  });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, app.fetch);
   try {
     await waitFor("connected", () => c.engine.state.kind === "connected");
@@ -74,6 +79,10 @@ Deno.test("portcullis ctl: asks the policy's password, refuses a wrong one, disa
     assert.equal(c.engine.state.kind, "disabled");
     r = await ctl(server.addr.port, "enable", "");
     assert.equal(r.code, 0, r.err);
+    // No release key pinned here: the updater says updates are off, in its own words.
+    r = await ctl(server.addr.port, "check-update", "");
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /Update: disabled: No release key is pinned \(--release-key\)/);
     r = await ctl(server.addr.port, "uninstall", "");
     assert.equal(r.code, 1, "this local API cannot uninstall");
     assert.match(r.err, /Uninstall is not available here/);
