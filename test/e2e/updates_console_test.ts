@@ -153,6 +153,18 @@ Deno.test({
       await page.selectOption("#lang-select", "en");
       await page.waitForSelector("text=Versions by rule");
       await page.waitForLoadState("load");
+
+      // A release a rule targets cannot be deleted (no button); without the rule it can.
+      assert.equal(await page.$("#release-delete-0\\.2\\.0"), null);
+      await page.click("#rule-delete-everyone");
+      await page.waitForSelector("text=Update rule deleted.");
+      await page.click("#release-delete-0\\.3\\.0");
+      await page.waitForSelector("text=Release deleted.");
+      assert.deepEqual(store.releases.list().map((r) => r.version), ["0.2.0"]);
+      assert.equal(await page.$("#release-0\\.3\\.0"), null);
+      // The refusal is among the edge's notifications too.
+      await page.click("#tab-notifications");
+      await page.waitForSelector("text=refused connector release 0.3.0");
     } finally {
       await ctx.close();
       await server.shutdown();
