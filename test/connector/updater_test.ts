@@ -264,3 +264,25 @@ Deno.test("updater: the pinned key stays; no key or no program means updates are
     await s.close();
   }
 });
+
+Deno.test("updater: checks on its own, first after firstCheckMs, then every checkMs", async () => {
+  const s = await setup();
+  try {
+    const u = s.make({ firstCheckMs: 10, checkMs: 60 });
+    await u.start();
+    await until("three checks", () => s.edge.calls.filter((c) => c === "checkUpdate").length >= 3);
+    assert.equal(u.status().state, "up_to_date");
+    u.stop();
+    const n = s.edge.calls.length;
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(s.edge.calls.length, n, "no check after stop");
+    // A long interval: only the first check comes.
+    const v = s.make({ firstCheckMs: 10, checkMs: 3600_000 });
+    await v.start();
+    await until("the first check", () => s.edge.calls.length === n + 1);
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(s.edge.calls.length, n + 1);
+  } finally {
+    await s.close();
+  }
+});
