@@ -92,10 +92,6 @@ export function deviceApi(deps: ResolvedDeps): Hono<EdgeEnv> {
   const streams = new StreamSlots();
 
   const bundle = (d: DeviceRecord): PolicyBundle => ctx.policy.bundleForDevice(d.id);
-  const policyResponse = (d: DeviceRecord): PolicyResponse => ({
-    policy: bundle(d),
-    serverTime: iso(ctx.clock.now()),
-  });
 
   app.get("/policy", auth, async (c) => {
     const device = c.get("device");
@@ -159,14 +155,16 @@ export function deviceApi(deps: ResolvedDeps): Hono<EdgeEnv> {
         kinds: ["policy_updated", "edge_health", "device_disabled", "device_deleted"],
         signal,
       });
-      let last = bundle(device).version;
-      w.send("policy", policyResponse(device), last);
+      // One bundle per wake-up: a change wakes every stream at once.
+      const send = (policy: PolicyBundle) => {
+        last = policy.version;
+        w.send("policy", { policy, serverTime: iso(ctx.clock.now()) } as PolicyResponse, last);
+      };
+      let last = "";
+      send(bundle(device));
       const sendIfNew = () => {
         const b = bundle(device);
-        if (b.version !== last) {
-          last = b.version;
-          w.send("policy", policyResponse(device), last);
-        }
+        if (b.version !== last) send(b);
       };
       // The fleet's healthy edges are in every bundle: a change is sent at once.
       const offFleet = ctx.fleet.onChange(sendIfNew);
