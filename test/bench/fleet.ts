@@ -4,7 +4,7 @@
  *
  *   deno task bench:fleet [enrolments=1000] [concurrency=16] [devices=1000] [changes=3]
  *
- * Each edge is a real edge in its own process (test/bench/fleet_edge.ts:
+ * Each edge is a real edge in its own process (test/fleet/edge_main.ts:
  * `startEdge` with the HTTPS API, no data plane); every device is the
  * connector's own API client (src/http/edge_client.ts EdgeClient: its own
  * TLS connection trusting only the edge CA).
@@ -35,6 +35,11 @@ import { EdgeClient } from "../../src/http/edge_client.ts";
 import { fingerprintHash } from "../../src/connector/identity.ts";
 import { pgBinDir, type PgCluster, startPgCluster } from "../../src/store/pg/cluster.ts";
 import { setLogSinks } from "../../src/log.ts";
+import {
+  type EdgeProcess,
+  joinFleet,
+  spawnEdge as spawnEdgeProcess,
+} from "../fleet/edge_process.ts";
 
 setLogSinks([]);
 const enrolments = Number(Deno.args[0] ?? 1000);
@@ -98,73 +103,21 @@ function openFileLimit(): number {
   return !m || m[1] === "unlimited" ? Infinity : Number(m[1]);
 }
 
-interface EdgeInfo {
-  api: number;
-  console: number;
-  key: string;
-  token: string;
-  caPem: string;
-  pid: number;
-}
-
-/** A running fleet_edge.ts child. */
-interface Edge {
-  name: string;
-  info: EdgeInfo;
-  stop(): Promise<void>;
-}
+type Edge = EdgeProcess;
 
 const running = new Set<Edge>();
 
+/** Starts an edge that cleanup() stops. */
 async function spawnEdge(dir: string, name: string, database?: string): Promise<Edge> {
-  const args = ["run", "-A"];
-  if (profDir) {
-    args.push("--cpu-prof", `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${name}.cpuprofile`);
-  }
-  args.push(new URL("./fleet_edge.ts", import.meta.url).pathname, dir, name);
-  if (database) args.push(database);
-  const child = new Deno.Command(Deno.execPath(), {
-    args,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
-  while (!buf.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) {
-      await child.stdin.close().catch(() => {});
-      await child.status;
-      throw new Error(`Edge "${name}" exited before it was ready`);
-    }
-    buf += value;
-  }
-  reader.releaseLock();
-  child.stdout.cancel().catch(() => {});
-  const info = JSON.parse(buf.split("\n")[0]) as EdgeInfo;
-  let stopped: Promise<void> | null = null;
-  const edge: Edge = {
-    name,
-    info,
+  const e = await spawnEdgeProcess(dir, name, { database, cpuProfDir: profDir });
+  running.add(e);
+  return {
+    ...e,
     stop() {
-      stopped ??= (async () => {
-        running.delete(edge);
-        // Closing stdin stops it cleanly (profile written); SIGKILL if it hangs.
-        await child.stdin.close().catch(() => {});
-        const timer = setTimeout(() => {
-          try {
-            child.kill("SIGKILL");
-          } catch { /* gone */ }
-        }, 10_000);
-        await child.status;
-        clearTimeout(timer);
-      })();
-      return stopped;
+      running.delete(e);
+      return e.stop();
     },
   };
-  running.add(edge);
-  return edge;
 }
 
 /** An enrolled device: what the connector keeps to talk to the edge afterwards. */
@@ -457,11 +410,7 @@ try {
       edges: async () => {
         // One after the other: the first start makes the CA and admin in the shared store.
         const a = await spawnEdge(`${root}/pg-a`, "pg-a", shared);
-        // Joining the fleet: the second edge gets the fleet's CA and sealing key (README).
-        await Deno.mkdir(`${root}/pg-b/ca`, { recursive: true, mode: 0o700 });
-        for (const f of ["ca/ca.crt", "ca/ca.key", "secret.key"]) {
-          await Deno.copyFile(`${root}/pg-a/${f}`, `${root}/pg-b/${f}`);
-        }
+        await joinFleet(`${root}/pg-a`, `${root}/pg-b`);
         return [a, await spawnEdge(`${root}/pg-b`, "pg-b", shared)];
       },
     },

@@ -1,5 +1,5 @@
 /**
- * Benchmark helper (not a test) for test/bench/fleet.ts: one real edge in
+ * Test and benchmark helper (not a test; spawned by edge_process.ts): one real edge in
  * its own process, as `portcullis edge` composes it (src/edge/run.ts
  * startEdge with src/http's edgeApps: the HTTPS API listener with the edge's
  * own CA, the console and bootstrap listeners), without the data plane (no
@@ -9,10 +9,10 @@
  *
  * It creates a reusable enrolment key and an admin API token in the store,
  * prints one JSON line `{"api","console","key","token","caPem","pid"}` and
- * runs until SIGTERM or until its stdin closes (the benchmark died), then
+ * runs until SIGTERM or until its stdin closes (the parent died), then
  * stops the edge.
  *
- * Usage: deno run -A test/bench/fleet_edge.ts <dataDir> <edgeName> [postgres://…]
+ * Usage: deno run -A test/fleet/edge_main.ts <dataDir> <edgeName> [postgres://…]
  */
 import { loadConfig } from "../../src/config.ts";
 import { createEnrollmentKey } from "../../src/edge/enrollment_keys.ts";
@@ -23,7 +23,7 @@ import { setLogSinks } from "../../src/log.ts";
 import { answerAfterBody, type ServeFn } from "../../src/serve.ts";
 
 const [dir, name, database] = Deno.args;
-if (!dir || !name) throw new Error("usage: fleet_edge.ts <dataDir> <edgeName> [postgres://…]");
+if (!dir || !name) throw new Error("usage: edge_main.ts <dataDir> <edgeName> [postgres://…]");
 setLogSinks([]);
 
 /** A free loopback port (the config takes no port 0; the gap before the bind is loopback-only). */
@@ -61,17 +61,17 @@ const { key } = createEnrollmentKey(store, ctx.clock, {
   reusable: true,
   expiresInMs: null,
   group: null,
-  createdBy: "bench",
+  createdBy: "fleet-test",
   apiUrl: `https://127.0.0.1:${edge.ports.api}`,
   caSha256: ca.caSha256,
 });
-const token = `pca_bench_${name.replace(/[^A-Za-z0-9_-]/g, "_")}_${crypto.randomUUID()}`;
+const token = `pca_fleet_${name.replace(/[^A-Za-z0-9_-]/g, "_")}_${crypto.randomUUID()}`;
 const admin = store.users.list().find((u) => u.role === "admin");
 if (!admin) throw new Error("The edge has no administrator");
 store.apiTokens.insert({
   id: `tok_${crypto.randomUUID()}`,
   tokenHash: sha256Hex(token),
-  name: `bench-${name}`,
+  name: `fleet-${name}`,
   userId: admin.id,
   createdAt: Date.now(),
   lastUsedAt: null,
@@ -91,6 +91,6 @@ console.log(JSON.stringify({
   caPem: ca.caCertPem,
   pid: Deno.pid,
 }));
-// The benchmark holds our stdin open; its end (the benchmark exited or died) stops us.
+// The parent holds our stdin open; its end (it exited or died) stops us.
 for await (const _ of Deno.stdin.readable) { /* nothing is sent */ }
 await stop();

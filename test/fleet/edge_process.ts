@@ -1,0 +1,101 @@
+/**
+ * Real edges in their own processes for fleet tests and benchmarks
+ * (test/fleet/edge_main.ts: the edge as `portcullis edge` composes it, with
+ * the HTTPS API and without the data plane), and joining a second edge to
+ * the first one's fleet as the README says.
+ */
+
+/** What a started edge prints: its ports, a reusable key, an admin token and its CA. */
+export interface EdgeInfo {
+  api: number;
+  console: number;
+  key: string;
+  token: string;
+  caPem: string;
+  pid: number;
+}
+
+/** A running edge_main.ts child. */
+export interface EdgeProcess {
+  name: string;
+  info: EdgeInfo;
+  /** Stops it (stdin closed: a clean stop; SIGKILL after 10 s). Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Options of spawnEdge. */
+export interface SpawnOptions {
+  /** A postgres:// URL; the SQLite file in `dir` otherwise. */
+  database?: string;
+  /** Writes a CPU profile `<name>.cpuprofile` into this directory. */
+  cpuProfDir?: string;
+}
+
+/** Starts an edge on data directory `dir` and waits until it serves. */
+export async function spawnEdge(
+  dir: string,
+  name: string,
+  opts: SpawnOptions = {},
+): Promise<EdgeProcess> {
+  const args = ["run", "-A"];
+  if (opts.cpuProfDir) {
+    args.push(
+      "--cpu-prof",
+      `--cpu-prof-dir=${opts.cpuProfDir}`,
+      `--cpu-prof-name=${name}.cpuprofile`,
+    );
+  }
+  args.push(new URL("./edge_main.ts", import.meta.url).pathname, dir, name);
+  if (opts.database) args.push(opts.database);
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  while (!buf.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) {
+      await child.stdin.close().catch(() => {});
+      await child.status;
+      throw new Error(`Edge "${name}" exited before it was ready`);
+    }
+    buf += value;
+  }
+  reader.releaseLock();
+  child.stdout.cancel().catch(() => {});
+  const info = JSON.parse(buf.split("\n")[0]) as EdgeInfo;
+  let stopped: Promise<void> | null = null;
+  return {
+    name,
+    info,
+    stop() {
+      stopped ??= (async () => {
+        // Closing stdin stops it cleanly (profile written); SIGKILL if it hangs.
+        await child.stdin.close().catch(() => {});
+        const timer = setTimeout(() => {
+          try {
+            child.kill("SIGKILL");
+          } catch { /* gone */ }
+        }, 10_000);
+        await child.status;
+        clearTimeout(timer);
+      })();
+      return stopped;
+    },
+  };
+}
+
+/**
+ * Prepares data directory `to` to join the fleet of the edge in `from`
+ * (before its first start): the fleet's CA and sealing key, as the README's
+ * "Several edges" section does by hand.
+ */
+export async function joinFleet(from: string, to: string): Promise<void> {
+  await Deno.mkdir(`${to}/ca`, { recursive: true, mode: 0o700 });
+  for (const f of ["ca/ca.crt", "ca/ca.key", "secret.key"]) {
+    await Deno.copyFile(`${from}/${f}`, `${to}/${f}`);
+  }
+}
