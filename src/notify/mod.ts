@@ -251,16 +251,38 @@ export interface SubscribeOptions {
 export const NOTIFY_CHANNEL = "notify";
 
 /**
+ * How far below the highest id delivered a catch-up looks again: ids come
+ * from one sequence but commit in any order across edges, so a notification
+ * may become visible after one with a higher id.
+ */
+const CATCH_UP_SLACK = 256;
+/** Ids remembered as delivered (above the slack, so a catch-up repeats none). */
+const SEEN_KEPT = 4096;
+/** Most notifications one catch-up hands out (a subscriber keeps 1,000 by default). */
+const CATCH_UP_MAX = 1000;
+
+/**
  * Stores events and fans them out to live subscribers — this process's, and
  * through the store's change feed those of every other edge on the same
  * database (each re-reads the notification by id), so a policy change made
- * on one edge wakes the policy streams of devices on all of them.
+ * on one edge wakes the policy streams of devices on all of them. When the
+ * feed may have missed messages (its connection dropped), the notifications
+ * stored meanwhile are read back from the store and delivered late rather
+ * than never: a device's stream still learns of the policy change or of its
+ * revocation, enforcement still re-decides.
  */
 export class Notifier {
   #subs = new Set<Subscription>();
   readonly #origin = crypto.randomUUID();
+  /** Notifications up to this id existed before this notifier: never delivered. */
+  readonly #floor: number;
+  /** The highest id delivered. */
+  #high: number;
+  #seen = new Set<number>();
   constructor(private store: Store, private clock: Clock) {
+    this.#floor = this.#high = store.notifications.list({ limit: 1 })[0]?.id ?? 0;
     store.feed.listen(NOTIFY_CHANNEL, (p) => this.#remote(p));
+    store.feed.onReconnect(() => this.catchUp());
   }
 
   /** Stores an event as a notification and delivers it to subscribers. */
@@ -270,11 +292,38 @@ export class Notifier {
     const createdAt = this.clock.now();
     const id = this.store.notifications.insert({ kind, severity, message, data, createdAt });
     const rec: NotificationRecord = { id, kind, severity, message, data, createdAt, readAt: null };
-    for (const s of this.#subs) s.push(rec);
+    this.#deliver(rec);
     try {
       this.store.feed.publish(NOTIFY_CHANNEL, JSON.stringify({ o: this.#origin, id }));
-    } catch { /* the other edges see it when they next read; this one already has */ }
+    } catch { /* the other edges see it when they next catch up; this one already has */ }
     return rec;
+  }
+
+  /**
+   * Delivers the notifications stored since the last one delivered that no
+   * feed message announced (the feed calls this after a reconnect); returns
+   * how many.
+   */
+  catchUp(): number {
+    const after = Math.max(this.#floor, this.#high - CATCH_UP_SLACK);
+    let n = 0;
+    for (const rec of this.store.notifications.list({ afterId: after, limit: CATCH_UP_MAX })) {
+      if (this.#deliver(rec)) n++;
+    }
+    return n;
+  }
+
+  /** Hands `rec` to subscribers unless it was already; returns whether it was new. */
+  #deliver(rec: NotificationRecord): boolean {
+    if (rec.id <= this.#floor || this.#seen.has(rec.id)) return false;
+    this.#seen.add(rec.id);
+    if (this.#seen.size > SEEN_KEPT) {
+      // The oldest remembered id (a Set iterates in insertion order).
+      this.#seen.delete(this.#seen.values().next().value!);
+    }
+    if (rec.id > this.#high) this.#high = rec.id;
+    for (const s of this.#subs) s.push(rec);
+    return true;
   }
 
   /** Another notifier stored a notification: hand it to our subscribers as it is stored. */
@@ -287,7 +336,7 @@ export class Notifier {
     }
     if (msg.o === this.#origin || typeof msg.id !== "number") return;
     const rec = this.store.notifications.byId(msg.id);
-    if (rec) { for (const s of this.#subs) s.push(rec); }
+    if (rec) this.#deliver(rec);
   }
 
   /** An async iterator over events published from now on. */

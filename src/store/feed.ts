@@ -4,12 +4,14 @@
  * 42 was stored"). The database stays the truth; a feed message only says
  * where to look, so a receiver re-reads the rows it names.
  *
- * Two implementations: `LocalFeed` (one process, the SQLite default, where
- * every listener is in this process) and the PostgreSQL feed over
- * LISTEN/NOTIFY (src/store/pg/), where a message published by one edge
- * reaches every edge, the publisher included. Delivery is at most once and
- * asynchronous; a listener that must not miss changes re-reads state when
- * the feed says it reconnected (`onReconnect`).
+ * Two implementations: `LocalFeed` (one process, the SQLite default: an
+ * SQLite file belongs to exactly one edge process, so every listener is in
+ * this process) and `PgNotifyFeed` over LISTEN/NOTIFY (pg/notify_feed.ts),
+ * where a message published by one edge reaches every edge, the publisher
+ * included, and one published inside a transaction goes out only if it
+ * commits. Delivery is at most once and asynchronous; a listener that must
+ * not miss changes re-reads state when the feed says messages may have been
+ * missed (`onReconnect`).
  */
 import { logger } from "../log.ts";
 
@@ -20,25 +22,45 @@ const CHANNEL = /^[a-z][a-z0-9_]{0,62}$/;
 
 /** A publish/subscribe channel over the store. */
 export interface ChangeFeed {
-  /** Sends `payload` (≤ 7,900 bytes) to every listener of `channel`, in every process. */
+  /**
+   * Sends `payload` (< 8,000 bytes of UTF-8) to every listener of `channel`,
+   * in every process; inside a transaction, only once it commits.
+   */
   publish(channel: string, payload: string): void;
   /** Calls `fn` for every message on `channel`; returns its removal. */
   listen(channel: string, fn: (payload: string) => void): () => void;
-  /** Calls `fn` after the feed lost and regained its connection (messages may have been missed). */
+  /**
+   * Calls `fn` whenever messages may have been missed: after the feed lost
+   * and regained its connection, and once a newly listened channel is live
+   * (what was published before that was not heard).
+   */
   onReconnect(fn: () => void): () => void;
+  /** Resolves once every channel listened so far is live (rejects after `timeoutMs`). */
+  ready(timeoutMs?: number): Promise<void>;
   /** Stops delivering. */
   close(): Promise<void>;
 }
 
-/** Largest payload PostgreSQL's NOTIFY takes (8,000 bytes) with a margin. */
-export const MAX_PAYLOAD = 7_900;
+/**
+ * Largest payload NOTIFY carries, in bytes of the server encoding (UTF-8):
+ * PostgreSQL refuses one of 8,000 bytes or more ("payload string too long").
+ */
+export const MAX_PAYLOAD = 7_999;
 
-/** Throws for a channel name or payload the PostgreSQL feed could not carry. */
+/**
+ * Throws for a channel name or payload NOTIFY could not carry, on every
+ * backend alike, so a message that works on SQLite cannot fail on PostgreSQL.
+ */
 export function checkMessage(channel: string, payload: string): void {
   if (!CHANNEL.test(channel)) throw new Error(`Invalid feed channel "${channel}"`);
-  if (new TextEncoder().encode(payload).length > MAX_PAYLOAD) {
-    throw new Error(`Feed payload on "${channel}" is over ${MAX_PAYLOAD} bytes`);
+  const bytes = new TextEncoder().encode(payload).length;
+  if (bytes > MAX_PAYLOAD) {
+    throw new Error(
+      `Feed payload on "${channel}" is ${bytes} bytes, over the ${MAX_PAYLOAD} NOTIFY carries`,
+    );
   }
+  // PostgreSQL text cannot hold a NUL character.
+  if (payload.includes("\0")) throw new Error(`Feed payload on "${channel}" contains a NUL`);
 }
 
 /** Listener bookkeeping shared by both feeds. */
@@ -124,6 +146,10 @@ export class LocalFeed implements ChangeFeed {
 
   onReconnect(fn: () => void): () => void {
     return this.#l.addReconnect(fn);
+  }
+
+  ready(): Promise<void> {
+    return Promise.resolve();
   }
 
   close(): Promise<void> {

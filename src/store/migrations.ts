@@ -541,7 +541,8 @@ CREATE TABLE edges (
   devices_connected INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 
--- The change feed between edges on one database (src/store/log_feed.ts):
+-- The change feed between edges on one database (polled; replaced by
+-- LISTEN/NOTIFY and dropped in migration 14):
 -- each message is a row, every edge reads the rows after the last it saw,
 -- and rows older than a few minutes are pruned. Written inside the writer's
 -- transaction, so a message goes out only with the change it announces.
@@ -600,6 +601,17 @@ CREATE TABLE update_reports (
   reason TEXT NOT NULL,
   at INTEGER NOT NULL
 ) STRICT;
+`,
+  },
+  {
+    version: 14,
+    name: "drop_feed_log",
+    sql: `
+-- The change feed between edges now runs over PostgreSQL's LISTEN/NOTIFY
+-- (src/store/pg/notify_feed.ts) and stays in the process on SQLite, where a
+-- file belongs to one edge: nothing reads the polled table any more.
+DROP INDEX IF EXISTS feed_log_at;
+DROP TABLE IF EXISTS feed_log;
 `,
   },
   {

@@ -6,9 +6,9 @@
 import { SignInStateRepo } from "./repos/signin_state.ts";
 import { Database, type OpenOptions } from "./db.ts";
 import { type ChangeFeed, LocalFeed } from "./feed.ts";
-import { StoreLogFeed } from "./log_feed.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import { PgDatabase } from "./pg/database.ts";
+import { PgNotifyFeed } from "./pg/notify_feed.ts";
 import type { SqlDatabase } from "./sql.ts";
 import {
   ApiTokensRepo,
@@ -47,7 +47,8 @@ export type { SignInStateKind } from "./repos/signin_state.ts";
 export { Database, type OpenOptions, type SqlValue, StoreError } from "./db.ts";
 export type { RunResult, SqlDatabase } from "./sql.ts";
 export { PgDatabase } from "./pg/database.ts";
-export { type ChangeFeed, LocalFeed } from "./feed.ts";
+export { type ChangeFeed, LocalFeed, MAX_PAYLOAD } from "./feed.ts";
+export { PgNotifyFeed } from "./pg/notify_feed.ts";
 export { type Migration, MIGRATIONS } from "./migrations.ts";
 export type {
   ApiTokenRecord,
@@ -239,10 +240,11 @@ export class Store {
     return out;
   }
 
-  /** Closes the database. */
-  close(): void {
-    void this.feed.close();
+  /** Closes the database; resolves once the feed's own connection is closed too. */
+  close(): Promise<void> {
+    const feed = this.feed.close();
     this.db.close();
+    return feed;
   }
 }
 
@@ -255,12 +257,20 @@ export function isPostgresUrl(path: string): boolean {
  * Opens (creating and migrating) the store at `path`: a SQLite file,
  * ":memory:" (the test fake), or a postgres:// URL shared by several edges.
  */
-export function openStore(path: string, opts: OpenOptions & { sealer?: Sealer } = {}): Store {
-  const { sealer, ...dbOpts } = opts;
+export function openStore(
+  path: string,
+  opts: OpenOptions & { sealer?: Sealer; application?: string } = {},
+): Store {
+  const { sealer, application, ...dbOpts } = opts;
   if (isPostgresUrl(path)) {
-    const db = PgDatabase.open(path, { migrations: dbOpts.migrations ?? MIGRATIONS });
-    // Several edges share this database: their change feed runs through it.
-    return new Store(db, sealer, new StoreLogFeed(db));
+    const app = application ?? "portcullis";
+    const db = PgDatabase.open(path, {
+      migrations: dbOpts.migrations ?? MIGRATIONS,
+      application: app,
+    });
+    // Several edges share this database: LISTEN/NOTIFY carries their change feed.
+    return new Store(db, sealer, new PgNotifyFeed(db, path, { application: `${app} feed` }));
   }
+  // An SQLite file belongs to one edge process: its feed stays in that process.
   return new Store(Database.open(path, dbOpts), sealer);
 }

@@ -44,6 +44,7 @@ Deno.test({
       // The feed: a message from A reaches B; one in a rolled-back transaction never does.
       const got: string[] = [];
       b.feed.listen("test_channel", (p) => got.push(p));
+      await b.feed.ready();
       assert.throws(() =>
         a.transaction(() => {
           a.feed.publish("test_channel", "rolled back");
@@ -56,6 +57,7 @@ Deno.test({
       // A policy change notified on A reaches B's subscribers (its device streams).
       const na = new Notifier(a, clock);
       const nb = new Notifier(b, clock);
+      await b.feed.ready();
       const sub = nb.subscribe({ kinds: ["policy_updated"] });
       const next = sub.next();
       const t0 = performance.now();
@@ -72,6 +74,7 @@ Deno.test({
       const tunnelB = new MemoryTunnelPort();
       const pa = new FleetTunnelPort(tunnelA, edgeCtx(a, tunnelA, clock), "edge-a", []);
       const pb = new FleetTunnelPort(tunnelB, edgeCtx(b, tunnelB, clock), "edge-b", []);
+      await b.feed.ready();
       const d = deviceRecord("dev_1");
       const host = a.transaction(() => {
         a.devices.insert(d);
@@ -95,8 +98,8 @@ Deno.test({
       console.error(cluster.log().slice(-4000));
       throw err;
     } finally {
-      a.close();
-      b.close();
+      await a.close();
+      await b.close();
       await cluster.stop();
     }
   },

@@ -21,6 +21,8 @@ export interface PgCluster {
   createDatabase(name: string): Promise<string>;
   /** The server's log so far (for a failing test's message). */
   log(): string;
+  /** Restarts the server (fast shutdown: every connection is closed), keeping the data. */
+  restart(): Promise<void>;
   /** Stops the server (immediate) and deletes the directory. */
   stop(): Promise<void>;
 }
@@ -156,6 +158,13 @@ export async function startPgCluster(prefix = "pcl-pg-"): Promise<PgCluster> {
       } catch {
         return "";
       }
+    },
+    async restart() {
+      if (stopped) throw new Error("The PostgreSQL test server is stopped");
+      await run(
+        as([`${bin}/pg_ctl`, "-D", data, "-l", logFile, "-m", "fast", "-w", "-t", "60", "restart"]),
+        "pg_ctl restart",
+      );
     },
     async stop() {
       if (stopped) return;

@@ -11,8 +11,9 @@
  * edge keeps counters, ids and millisecond timestamps there, all below 2^53.
  */
 /// <reference lib="deno.worker" />
-import postgres from "postgres";
+import type postgres from "postgres";
 import { serialize } from "node:v8";
+import { openClient } from "./client.ts";
 import { type BridgeReply, type BridgeRequest, FLAG, LENGTH, READY } from "./protocol.ts";
 
 let sql: postgres.Sql | undefined;
@@ -51,22 +52,10 @@ async function handle(req: BridgeRequest): Promise<BridgeReply> {
     case "open": {
       ctrl = new Int32Array(req.ctrl);
       data = req.data;
-      const numeric = { to: 1700, from: [20, 1700], serialize: String, parse: Number };
-      // A Unix socket directory comes as ?host=/dir, as libpq spells it.
-      const u = new URL(req.url);
-      const socketDir = u.searchParams.get("host");
-      u.searchParams.delete("host");
-      sql = postgres(u.toString(), {
-        ...(socketDir ? { host: socketDir } : {}),
-        max: 1,
-        idle_timeout: 0,
-        connect_timeout: req.connectTimeoutS,
-        onnotice: () => {},
-        types: { numeric } as unknown as Record<string, postgres.PostgresType>,
-        connection: {
-          application_name: req.application,
-          statement_timeout: req.statementTimeoutMs,
-        },
+      sql = openClient(req.url, {
+        application: req.application,
+        connectTimeoutS: req.connectTimeoutS,
+        statementTimeoutMs: req.statementTimeoutMs,
       });
       await sql.unsafe("SELECT 1");
       return { ok: true, rows: [], count: 0 };
