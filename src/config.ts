@@ -74,6 +74,14 @@ export const EdgeConfig = z.object({
   database: z.string().regex(/^postgres(ql)?:\/\/\S+$/i, {
     error: "expected a postgres:// or postgresql:// URL",
   }).optional(),
+  /**
+   * With a shared database: the fleet join key file that lets this edge take
+   * the fleet's CA and sealing key from the database (src/edge/fleet_keys.ts);
+   * the first edge writes a new one there. Default `<dataDir>/fleet.key`.
+   */
+  fleetKeyFile: z.string({ error: "expected a file path" }).min(1, {
+    error: "expected a file path",
+  }).optional(),
   /** HTTPS API listener. */
   apiListen: ListenAddress.default("0.0.0.0:8443"),
   /** Tunnel port, UDP and TLS. */

@@ -12,7 +12,13 @@ import type { ScryptParams } from "../identity/password.ts";
 import { logger } from "../log.ts";
 import { Notifier } from "../notify/mod.ts";
 import { openStore, type Store } from "../store/mod.ts";
-import { loadOrCreateSecretKey, SecretBox } from "../identity/secret_box.ts";
+import {
+  DeferredSealer,
+  loadOrCreateSecretKey,
+  SecretBox,
+  type SecretSealer,
+} from "../identity/secret_box.ts";
+import { ensureFleetKeys } from "./fleet_keys.ts";
 import { chooseDeviceNetwork, hostAddress, readLocalPrefixes } from "./addresses.ts";
 import { type CaInfo, ensureCa } from "./ca.ts";
 import { ReleaseService } from "./releases.ts";
@@ -123,15 +129,51 @@ export async function startEdgeControlPlane(
 
   const isIp = (h: string) => /^[\d.]+$/.test(h) || h.includes(":");
   const names = [publicHost, ...config.tlsNames, new URL(apiUrl).hostname.replace(/^\[|\]$/g, "")];
-  const ca = await ensureCa(`${config.dataDir}/ca`, {
+  const caNames = {
     hostnames: [...new Set(names.filter((n) => !isIp(n)))],
     ips: [...new Set(names.filter(isIp))],
-  });
-  const wgKey = await ensureWgKey(`${config.dataDir}/wg.key`);
+  };
+  const edgeName = config.edgeName ?? defaultEdgeName();
 
-  // TOTP seeds are sealed at rest under a key kept beside (not in) the database.
-  const sealer = new SecretBox(await loadOrCreateSecretKey(`${config.dataDir}/secret.key`));
-  const store = openStore(config.database ?? `${config.dataDir}/edge.db`, { sealer });
+  // Secrets (TOTP seeds, IdP client secrets…) are sealed at rest under a key
+  // kept beside (not in) the database. On a shared database the fleet's key
+  // and CA come from the database, opened with the operator's join key.
+  let sealer: SecretSealer;
+  let store: Store;
+  if (config.database) {
+    const deferred = new DeferredSealer();
+    store = openStore(config.database, { sealer: deferred, application: `portcullis ${edgeName}` });
+    try {
+      await ensureFleetKeys({
+        store,
+        sealer: deferred,
+        dataDir: config.dataDir,
+        keyFile: config.fleetKeyFile,
+        edgeName,
+        now: () => clock.now(),
+        makeCa: async () => {
+          const made = await ensureCa(`${config.dataDir}/ca`, caNames);
+          return { certPem: made.caCertPem, keyPem: await Deno.readTextFile(made.caKeyPath) };
+        },
+      });
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+    sealer = deferred;
+  } else {
+    sealer = new SecretBox(await loadOrCreateSecretKey(`${config.dataDir}/secret.key`));
+    store = openStore(`${config.dataDir}/edge.db`, { sealer });
+  }
+  let ca: CaInfo;
+  let wgKey: WgKeyPair;
+  try {
+    ca = await ensureCa(`${config.dataDir}/ca`, caNames);
+    wgKey = await ensureWgKey(`${config.dataDir}/wg.key`);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   try {
     const network = await deviceNetwork(
       store,
@@ -153,7 +195,7 @@ export async function startEdgeControlPlane(
       clock,
       notifier,
       identity: {
-        name: config.edgeName ?? defaultEdgeName(),
+        name: edgeName,
         region: config.region,
         wgPublicKey: wgKey.publicKey,
         endpoints,
@@ -234,7 +276,7 @@ export async function startEdgeControlPlane(
         }),
     };
   } catch (err) {
-    store.close();
+    await store.close();
     throw err;
   }
 }

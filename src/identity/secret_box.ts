@@ -55,21 +55,62 @@ export class SecretBox implements SecretSealer {
   }
 }
 
+/**
+ * A sealer whose key arrives after the store is open: an edge joining a
+ * fleet unwraps the fleet's key from that very store. Sealing or opening
+ * before `setKey` is a programming error and throws.
+ */
+export class DeferredSealer implements SecretSealer {
+  #box: SecretBox | null = null;
+  /** Sets the key (32 bytes), once. */
+  setKey(key: Uint8Array): void {
+    if (this.#box) throw new Error("The sealing key is already set");
+    this.#box = new SecretBox(key);
+  }
+  /** Whether the key is set. */
+  get ready(): boolean {
+    return this.#box !== null;
+  }
+  seal(clear: string): string {
+    return this.#need().seal(clear);
+  }
+  open(stored: string): string {
+    return this.#need().open(stored);
+  }
+  #need(): SecretBox {
+    if (!this.#box) throw new Error("The sealing key is not loaded yet");
+    return this.#box;
+  }
+}
+
+/** The 32-byte key at `path`, or null when there is no such file. */
+export async function readSecretKey(path: string): Promise<Uint8Array | null> {
+  let b: Uint8Array;
+  try {
+    b = await Deno.readFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+  if (b.length !== 32) {
+    throw new PortcullisError(
+      "secret_key_invalid",
+      `Cannot use secret key "${path}": expected 32 bytes, got ${b.length}`,
+    );
+  }
+  return b;
+}
+
+/** Writes `key` to `path` (0600), never over an existing file. */
+export async function writeSecretKey(path: string, key: Uint8Array): Promise<void> {
+  await Deno.writeFile(path, key, { mode: 0o600, createNew: true });
+}
+
 /** Loads the 32-byte key at `path`, creating it (0600) on first use. */
 export async function loadOrCreateSecretKey(path: string): Promise<Uint8Array> {
-  try {
-    const b = await Deno.readFile(path);
-    if (b.length !== 32) {
-      throw new PortcullisError(
-        "secret_key_invalid",
-        `Cannot use secret key "${path}": expected 32 bytes, got ${b.length}`,
-      );
-    }
-    return b;
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
-  const key = randomBytes(32);
-  await Deno.writeFile(path, key, { mode: 0o600, createNew: true });
-  return new Uint8Array(key);
+  const existing = await readSecretKey(path);
+  if (existing) return existing;
+  const key = new Uint8Array(randomBytes(32));
+  await writeSecretKey(path, key);
+  return key;
 }

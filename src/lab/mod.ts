@@ -327,12 +327,11 @@ export async function labUp(opts: LabOptions = {}): Promise<void> {
       }, 30_000);
     await edgeUp(NS.edge, ADDR.edge, "the edge API");
     if (two) {
-      // The second edge joins the fleet with the first one's CA and sealing key.
-      await Deno.mkdir(`${dir}/edge2/ca`, { recursive: true, mode: 0o700 });
-      for (const f of ["ca/ca.crt", "ca/ca.key", "secret.key"]) {
-        await Deno.copyFile(`${dir}/edge/${f}`, `${dir}/edge2/${f}`);
-      }
+      // The second edge joins the fleet with the join key the first one wrote:
+      // the fleet's CA and sealing key come from the database.
       const edge2Args = [
+        "--fleet-key-file",
+        `${dir}/edge/fleet.key`,
         "--data-dir",
         `${dir}/edge2`,
         "--public-host",

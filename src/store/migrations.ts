@@ -615,6 +615,27 @@ DROP TABLE IF EXISTS feed_log;
 `,
   },
   {
+    version: 15,
+    name: "fleet_secrets",
+    sql: `
+-- The fleet's shared keys (src/store/repos/fleet_secrets.ts), so a further
+-- edge joins with the database URL and the operator's fleet join key alone:
+-- the data-sealing key wrapped under the join key (AES-256-GCM under an
+-- HKDF-derived key), the CA certificate, and the CA key sealed with the
+-- data-sealing key. One row, stored by the first edge.
+CREATE TABLE fleet_secrets (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  join_key_id TEXT NOT NULL,
+  sealing_key_id TEXT NOT NULL,
+  sealing_key TEXT NOT NULL,
+  ca_cert_pem TEXT NOT NULL,
+  ca_key_sealed TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  created_by TEXT NOT NULL
+) STRICT;
+`,
+  },
+  {
     version: 16,
     name: "device_locations",
     sql: `

@@ -22,6 +22,7 @@ import {
   DlpRulesRepo,
   EdgesRepo,
   EnrollmentKeysRepo,
+  FleetSecretsRepo,
   IdentityProvidersRepo,
   LeasesRepo,
   NotificationsRepo,
@@ -62,6 +63,7 @@ export type {
   EdgeRecord,
   EdgeStatus,
   EnrollmentKeyRecord,
+  FleetSecretsRecord,
   IdentityProviderRecord,
   IncidentFilter,
   NewUser,
@@ -121,6 +123,7 @@ export const TABLES = [
   "releases",
   "update_rules",
   "update_reports",
+  "fleet_secrets",
 ] as const;
 
 /** The edge database with its repositories. */
@@ -185,6 +188,8 @@ export class Store {
   readonly deviceLocations: DeviceLocationsRepo;
   /** Connector releases, update rules and devices' update reports (migration 13). */
   readonly releases: ReleasesRepo;
+  /** The fleet's shared CA and wrapped sealing key (migration 15). */
+  readonly fleetSecrets: FleetSecretsRepo;
 
   /**
    * Tells every edge sharing this database what changed (LISTEN/NOTIFY on
@@ -224,6 +229,7 @@ export class Store {
     this.edges = new EdgesRepo(db);
     this.deviceLocations = new DeviceLocationsRepo(db);
     this.releases = new ReleasesRepo(db);
+    this.fleetSecrets = new FleetSecretsRepo(db);
   }
 
   /** Runs `fn` in one transaction (nested calls become savepoints). */

@@ -166,12 +166,9 @@ Deno.test({
     try {
       let edgeA = startEdge(nsA, "edge-a", argsA);
       await healthy(nsA, A_IP, "edge A");
-      // Edge B joins the fleet: the same CA (its own server certificate), the same sealing key.
-      await Deno.mkdir(`${dir}/edge-b/ca`, { recursive: true, mode: 0o700 });
-      for (const f of ["ca/ca.crt", "ca/ca.key", "secret.key"]) {
-        await Deno.copyFile(`${dir}/edge-a/${f}`, `${dir}/edge-b/${f}`);
-      }
-      startEdge(nsB, "edge-b", argsB);
+      // Edge B joins the fleet with the join key edge A wrote: the fleet's CA
+      // and sealing key come from the database (its own server certificate).
+      startEdge(nsB, "edge-b", [...argsB, "--fleet-key-file", `${dir}/edge-a/fleet.key`]);
       await healthy(nsB, B_IP, "edge B");
 
       // Enrol the workstation with a key made at edge A.

@@ -21,7 +21,7 @@ export function storeTest(name: string, fn: (open: OpenFresh) => void | Promise<
         return s;
       });
     } finally {
-      for (const s of opened) s.close();
+      for (const s of opened) await s.close();
     }
   });
   Deno.test({
@@ -48,7 +48,7 @@ export function storeTest(name: string, fn: (open: OpenFresh) => void | Promise<
         console.error(cluster.log().slice(-4000));
         throw err;
       } finally {
-        for (const s of opened) s.close();
+        for (const s of opened) await s.close();
         await cluster.stop();
       }
     },

@@ -34,3 +34,4 @@ export * from "./user_signins.ts";
 export * from "./edges.ts";
 export * from "./device_locations.ts";
 export * from "./releases.ts";
+export * from "./fleet_secrets.ts";

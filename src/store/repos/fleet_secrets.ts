@@ -1,0 +1,84 @@
+/**
+ * The fleet's shared keys (migration 15): one row, written by the first edge
+ * that starts on an empty shared database, read by every edge that joins
+ * later. The data-sealing key is stored wrapped under the fleet join key
+ * (src/fleet/join_key.ts), which stays with the operator; the CA's private
+ * key is sealed with that data-sealing key; the CA certificate is public.
+ * The key ids let an edge tell a wrong join key, or a data directory from
+ * another fleet, from damage.
+ */
+import type { SqlDatabase } from "../sql.ts";
+import { num, type Row, str } from "./row.ts";
+
+/** The fleet's keys as stored. */
+export interface FleetSecretsRecord {
+  /** Id of the join key that wraps `sealingKey` (join_key.ts keyId). */
+  joinKeyId: string;
+  /** Id of the data-sealing key (to recognise an edge's own secret.key). */
+  sealingKeyId: string;
+  /** The data-sealing key, wrapped under the join key. */
+  sealingKey: string;
+  /** The fleet CA's certificate (PEM). */
+  caCertPem: string;
+  /** The fleet CA's private key (PEM), sealed with the data-sealing key. */
+  caKeySealed: string;
+  createdAt: number;
+  /** Name of the edge that stored them. */
+  createdBy: string;
+}
+
+/** Any constant, shared by every edge: the session lock of the first start. */
+const INIT_LOCK = 0x50434c46; // "PCLF"
+
+function toRecord(r: Row): FleetSecretsRecord {
+  return {
+    joinKeyId: str(r.join_key_id),
+    sealingKeyId: str(r.sealing_key_id),
+    sealingKey: str(r.sealing_key),
+    caCertPem: str(r.ca_cert_pem),
+    caKeySealed: str(r.ca_key_sealed),
+    createdAt: num(r.created_at),
+    createdBy: str(r.created_by),
+  };
+}
+
+/** The fleet's shared keys. */
+export class FleetSecretsRepo {
+  constructor(private db: SqlDatabase) {}
+
+  /** The stored keys, if an edge stored them. */
+  get(): FleetSecretsRecord | undefined {
+    const r = this.db.get<Row>("SELECT * FROM fleet_secrets WHERE id = 1");
+    return r && toRecord(r);
+  }
+
+  /** Stores the keys unless some edge did first; returns whether these were stored. */
+  insert(rec: FleetSecretsRecord): boolean {
+    return this.db.run(
+      "INSERT INTO fleet_secrets (id, join_key_id, sealing_key_id, sealing_key, ca_cert_pem, ca_key_sealed, created_at, created_by) VALUES (1, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+      rec.joinKeyId,
+      rec.sealingKeyId,
+      rec.sealingKey,
+      rec.caCertPem,
+      rec.caKeySealed,
+      rec.createdAt,
+      rec.createdBy,
+    ).changes === 1;
+  }
+
+  /**
+   * Runs `fn` while no other edge runs it: on PostgreSQL under a session
+   * advisory lock (edges starting together on an empty database take turns,
+   * so exactly one makes the CA and the others join it; the lock goes with
+   * the connection if the edge dies). SQLite has one edge per file.
+   */
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.db.dialect !== "postgres") return await fn();
+    this.db.get("SELECT pg_advisory_lock(?) AS locked", INIT_LOCK);
+    try {
+      return await fn();
+    } finally {
+      this.db.get("SELECT pg_advisory_unlock(?) AS unlocked", INIT_LOCK);
+    }
+  }
+}
