@@ -272,7 +272,8 @@ export async function startEdgeControlPlane(
         saas.close().finally(() => {
           fleet.stop();
           web.close();
-          store.close();
+          // Resolves once the change feed's own connection is closed too.
+          return store.close();
         }),
     };
   } catch (err) {

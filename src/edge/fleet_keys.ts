@@ -85,8 +85,7 @@ export function ensureFleetKeys(o: FleetKeysOptions): Promise<FleetKeysOutcome> 
       const key = localKey ?? crypto.getRandomValues(new Uint8Array(32));
       const ca = await o.makeCa();
       sealer.setKey(key);
-      if (!localKey) await writeSecretKey(secretPath, key);
-      store.fleetSecrets.insert({
+      const stored = store.fleetSecrets.insert({
         joinKeyId: await keyId(joinKey, JOIN),
         sealingKeyId: await keyId(key, SEALING),
         sealingKey: await wrap(joinKey, key, SEALING),
@@ -95,6 +94,15 @@ export function ensureFleetKeys(o: FleetKeysOptions): Promise<FleetKeysOutcome> 
         createdAt: o.now(),
         createdBy: o.edgeName,
       });
+      if (!stored) {
+        // Only without the lock (it cannot happen on PostgreSQL): keep nothing of ours.
+        throw new InputError(
+          "fleet_keys_race",
+          `Cannot store the fleet keys in ${where}: another edge stored its own at the same time (move "${caDir}" away and start again to join it)`,
+          409,
+        );
+      }
+      if (!localKey) await writeSecretKey(secretPath, key);
       log.info("Fleet keys stored in the database: further edges join with the join key", {
         keyFile,
       });

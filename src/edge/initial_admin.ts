@@ -2,7 +2,8 @@
  * The first administrator. On a fresh edge there is nobody to log in as, so
  * the first start creates user "admin" with a random password and TOTP
  * secret and writes them once to `<dataDir>/initial-admin.txt` (mode 0600).
- * The log says where the file is, never what is in it.
+ * The log says where the file is, never what is in it. Of edges starting
+ * together on one shared database, the one that stores the user writes it.
  */
 import type { Clock } from "../clock.ts";
 import type { ScryptParams } from "../identity/password.ts";
@@ -22,11 +23,22 @@ export async function ensureInitialAdmin(
 ): Promise<string | null> {
   if (store.users.count() > 0) return null;
   const password = randomToken(18);
-  const created = await createUser(store, clock, {
-    username: "admin",
-    password,
-    role: "admin",
-  }, scrypt);
+  let created;
+  try {
+    created = await createUser(store, clock, {
+      username: "admin",
+      password,
+      role: "admin",
+    }, scrypt);
+  } catch (err) {
+    // Edges starting together on one empty database: another one was first,
+    // and its data directory holds the file.
+    if (store.users.byUsername("admin")) {
+      log.info("initial admin created by another edge of the fleet");
+      return null;
+    }
+    throw err;
+  }
   const path = `${dataDir}/initial-admin.txt`;
   const text = [
     "Portcullis initial administrator. Log in, create your own admin, then delete this file.",

@@ -113,26 +113,7 @@ Deno.test({
       assert.equal(JSON.stringify(peek.fleetSecrets.get()), stored);
 
       // The CLI names the problem and exits 2.
-      const cli = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          new URL("../../main.ts", import.meta.url).pathname,
-          "edge",
-          "key",
-          "create",
-          "--data-dir",
-          `${root}/cli`,
-          "--public-host",
-          "edge.test",
-          "--database",
-          url,
-          "--fleet-key-file",
-          wrongKey,
-        ],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
+      const cli = await keyCreate(`${root}/cli`, ["--database", url, "--fleet-key-file", wrongKey]);
       const stderr = new TextDecoder().decode(cli.stderr);
       assert.equal(cli.code, 2, stderr);
       assert.match(
@@ -146,6 +127,60 @@ Deno.test({
       throw err;
     } finally {
       setLogSinks([stderrSink]);
+      await Deno.remove(root, { recursive: true });
+      await cluster.stop();
+    }
+  },
+});
+
+/** `portcullis edge key create` for `dataDir` in a process of its own. */
+function keyCreate(dataDir: string, extra: string[]): Promise<Deno.CommandOutput> {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../../main.ts", import.meta.url).pathname,
+      "edge",
+      "key",
+      "create",
+      "--data-dir",
+      dataDir,
+      "--public-host",
+      "edge.test",
+      ...extra,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+}
+
+Deno.test({
+  name: "fleet keys: two edges starting together on an empty database end up with one CA",
+  ignore: pgBinDir() === null,
+  async fn() {
+    const cluster = await startPgCluster();
+    const url = await cluster.createDatabase("fleet");
+    const root = await Deno.makeTempDir();
+    try {
+      // Both are told the same join key file, which neither finds: the one
+      // that takes the lock first makes it and the CA, the other joins.
+      const args = ["--database", url, "--fleet-key-file", `${root}/fleet.key`];
+      const outs = await Promise.all([keyCreate(`${root}/a`, args), keyCreate(`${root}/b`, args)]);
+      for (const o of outs) assert.equal(o.code, 0, new TextDecoder().decode(o.stderr));
+      const certA = await Deno.readTextFile(`${root}/a/ca/ca.crt`);
+      assert.equal(await Deno.readTextFile(`${root}/b/ca/ca.crt`), certA);
+      assert.deepEqual(
+        await Deno.readFile(`${root}/a/secret.key`),
+        await Deno.readFile(`${root}/b/secret.key`),
+      );
+      const s = openStore(url);
+      assert.equal(s.fleetSecrets.get()?.caCertPem.trim(), certA.trim());
+      assert.equal(s.enrollmentKeys.list().length, 2, "both made their enrolment key");
+      await s.close();
+    } catch (err) {
+      console.error(cluster.log().slice(-4000));
+      throw err;
+    } finally {
       await Deno.remove(root, { recursive: true });
       await cluster.stop();
     }
