@@ -38,6 +38,7 @@ import { renewDeviceSignIn } from "../../edge/signin_lapse.ts";
 import type { ReauthResponse } from "../../control/mod.ts";
 import { releasesDeviceApi } from "./releases_api.ts";
 import { SSE_HEADERS, sseStream, StreamSlots } from "./sse.ts";
+import { Pacer } from "./pacer.ts";
 
 /** Largest support bundle accepted (10 MiB). */
 export const SUPPORT_LIMIT = 10 * 1024 * 1024;
@@ -90,6 +91,9 @@ export function deviceApi(deps: ResolvedDeps): Hono<EdgeEnv> {
 
   // Open policy streams and long-polls per device.
   const streams = new StreamSlots();
+  // A change wakes every stream and long-poll at once: they rebuild their
+  // bundles a batch per event-loop turn, not all in one (pacer.ts).
+  const pacer = new Pacer();
 
   const bundle = (d: DeviceRecord): PolicyBundle => ctx.policy.bundleForDevice(d.id);
 
@@ -111,12 +115,16 @@ export function deviceApi(deps: ResolvedDeps): Hono<EdgeEnv> {
         signal: done.signal,
       });
       // The fleet's healthy edges are in every bundle: a change answers the poll.
-      const offFleet = ctx.fleet.onChange(() => {
-        if (!etagMatches(inm, bundle(device).version)) done.abort();
-      });
+      const offFleet = ctx.fleet.onChange(() =>
+        void pacer.turn().then(() => {
+          if (!done.signal.aborted && !etagMatches(inm, bundle(device).version)) done.abort();
+        })
+      );
       try {
         for await (const n of sub) {
           if (isDeviceEvent(n.kind) && n.data.deviceId === device.id) break;
+          await pacer.turn();
+          if (done.signal.aborted) break;
           current = bundle(device);
           if (!etagMatches(inm, current.version)) break;
         }
@@ -162,12 +170,14 @@ export function deviceApi(deps: ResolvedDeps): Hono<EdgeEnv> {
       };
       let last = "";
       send(bundle(device));
-      const sendIfNew = () => {
+      const sendIfNew = async () => {
+        await pacer.turn();
+        if (signal.aborted) return;
         const b = bundle(device);
         if (b.version !== last) send(b);
       };
       // The fleet's healthy edges are in every bundle: a change is sent at once.
-      const offFleet = ctx.fleet.onChange(sendIfNew);
+      const offFleet = ctx.fleet.onChange(() => void sendIfNew());
       try {
         for await (const n of sub) {
           if (isDeviceEvent(n.kind)) {
@@ -177,7 +187,7 @@ export function deviceApi(deps: ResolvedDeps): Hono<EdgeEnv> {
             }
             continue;
           }
-          sendIfNew();
+          await sendIfNew();
         }
       } finally {
         offFleet();
