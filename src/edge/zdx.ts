@@ -21,6 +21,13 @@ export type { ZdxReportItem } from "../zdx/runner.ts";
 
 /** z at or above which a drop is "well below the baseline" and alerts. */
 export const ALERT_Z = 3;
+/**
+ * A drop alerts once it holds for this many results in a row: one slow
+ * result is noise, and the result taken while a change set in (connect
+ * before it, the response after) blames the wrong hop. The hop named is
+ * the latest result's.
+ */
+export const ALERT_RUN = 2;
 /** At most one alert per device and probe in this many ms. */
 export const ALERT_QUIET_MS = 10 * 60_000;
 
@@ -129,9 +136,12 @@ export function ingestZdx(
   const sorted = [...items].sort((a, b) => a.at - b.at);
   const out: ReturnType<typeof ingestZdx> = [];
   const alerts: { probe: string; score: number; hop: ZdxHop | null; z: number }[] = [];
+  const alerting = (z: number | null, score: number) =>
+    z !== null && z >= ALERT_Z && band(score) !== "good";
   ctx.store.transaction(() => {
     for (const it of sorted) {
-      const history = ctx.store.zdx.history(device.id, it.probe, 60).map((h) => ({
+      const stored = ctx.store.zdx.history(device.id, it.probe, 60);
+      const history = stored.map((h) => ({
         ok: h.ok,
         status: h.status,
         phases: h.phases,
@@ -154,8 +164,13 @@ export function ingestZdx(
         receivedAt: now,
       });
       out.push({ probe: it.probe, at: it.at, score: s.score, band: s.band, worstHop: s.worstHop });
-      if (s.z !== null && s.z >= ALERT_Z && s.band !== "good") {
-        alerts.push({ probe: it.probe, score: s.score, hop: s.worstHop, z: s.z });
+      // The results just before this one (stored, this batch's included: they were inserted above).
+      const before = stored.slice(-(ALERT_RUN - 1));
+      if (
+        alerting(s.z, s.score) && before.length === ALERT_RUN - 1 &&
+        before.every((h) => alerting(h.z, h.score))
+      ) {
+        alerts.push({ probe: it.probe, score: s.score, hop: s.worstHop, z: s.z! });
       }
     }
   });

@@ -34,11 +34,14 @@ Deno.test("zdx API: scores against the device's baseline, alerts naming edge →
   const slow = (await r.json()).scores[0];
   assert.equal(slow.band, "poor");
   assert.equal(slow.worstHop, "edge_to_internet");
+  // One slow result is not yet an alert; the second in a row is.
+  assert.equal(f.store.notifications.list({ kind: "zdx_degraded" }).length, 0);
+  await f.req("POST", "/api/v1/zdx", { results: [result(t0 + 14 * 60_000, 11, 170)] }, d.headers);
   const alerts = f.store.notifications.list({ kind: "zdx_degraded" });
   assert.equal(alerts.length, 1);
   assert.match(alerts[0].message, /edge to internet hop grew/);
-  // A second slow result within ten minutes does not alert again.
-  await f.req("POST", "/api/v1/zdx", { results: [result(t0 + 14 * 60_000, 11, 170)] }, d.headers);
+  // A third slow result within ten minutes does not alert again.
+  await f.req("POST", "/api/v1/zdx", { results: [result(t0 + 14.5 * 60_000, 11, 170)] }, d.headers);
   assert.equal(f.store.notifications.list({ kind: "zdx_degraded" }).length, 1);
   // Recovery: back to Good.
   r = await f.req(
@@ -88,6 +91,31 @@ Deno.test("zdx API: scores against the device's baseline, alerts naming edge →
   assert.equal(fleet.latest[0].band, "good");
   assert.ok(fleet.hops.length >= 1);
   assert.ok(fleet.hops[0][1].edge_to_internet > 0);
+});
+
+Deno.test("zdx API: the result taken while a slowdown set in does not decide the hop the alert names", async () => {
+  const f = await fixture();
+  const d = await f.enroll();
+  const t0 = f.clock.now();
+  const normal = Array.from({ length: 12 }, (_, i) => result(t0 + i * 60_000, 10 + (i % 3), 20));
+  await f.req("POST", "/api/v1/zdx", { results: normal }, d.headers);
+  // Connected before the delay began, answered after it: only the wait for
+  // the first byte grew, which blames the server.
+  const setIn = result(t0 + 13 * 60_000, 11, 20);
+  setIn.phases = {
+    ...setIn.phases,
+    ttfb: setIn.phases.ttfb + 150,
+    total: setIn.phases.total + 150,
+  };
+  const r = await f.req("POST", "/api/v1/zdx", {
+    results: [setIn, result(t0 + 13.5 * 60_000, 11, 170)],
+  }, d.headers);
+  const scores = (await r.json()).scores;
+  assert.equal(scores[0].worstHop, "server");
+  assert.equal(scores[1].worstHop, "edge_to_internet");
+  const alerts = f.store.notifications.list({ kind: "zdx_degraded" });
+  assert.equal(alerts.length, 1);
+  assert.equal(alerts[0].data.hop, "edge_to_internet");
 });
 
 Deno.test("zdx API: bad batches get a 4xx with a code and store nothing; no credential, no entry", async () => {
