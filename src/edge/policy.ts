@@ -269,9 +269,10 @@ export class PolicyService {
     const rev = this.#checkRevision();
     const hit = this.#cache.get(deviceId);
     const now = this.clock.now();
-    const idp = lookupDeviceIdp(this.store, this.store.devices.byId(deviceId)?.user ?? null);
+    const device = this.store.devices.byId(deviceId) ?? null;
+    const idp = lookupDeviceIdp(this.store, device?.user ?? null);
     if (hit && now < hit.validUntil && hit.idpStamp === idp.stamp) return hit.bundle;
-    const subject = subjectFor(this.store, deviceId);
+    const subject = device ? subjectFor(this.store, deviceId, device) : null;
     const posture = this.#posture?.profiles(deviceId) ?? new Map();
     let validUntil = Infinity;
     for (const p of posture.values()) {

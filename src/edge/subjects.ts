@@ -10,14 +10,22 @@
  * with `ctx.subjectChanged.emit(deviceId)`.
  */
 import type { AccessSubject } from "../policy/access.ts";
-import type { Store } from "../store/mod.ts";
+import type { DeviceRecord, Store } from "../store/mod.ts";
 import { userGroups } from "../identity/signin.ts";
 
 export type { AccessSubject as Subject, GroupSource } from "../policy/access.ts";
 
-/** The subject of device `deviceId`, or null when there is no such device. */
-export function subjectFor(store: Store, deviceId: string): AccessSubject | null {
-  const d = store.devices.byId(deviceId);
+/**
+ * The subject of device `deviceId`, or null when there is no such device.
+ * `record` is the device's row when the caller just read it (one store
+ * round trip less for each device a policy change wakes).
+ */
+export function subjectFor(
+  store: Store,
+  deviceId: string,
+  record?: DeviceRecord | null,
+): AccessSubject | null {
+  const d = record?.id === deviceId ? record : store.devices.byId(deviceId);
   if (!d) return null;
   const groups: AccessSubject["groups"][number][] = [];
   if (d.group) groups.push({ name: d.group, source: "machine" });
