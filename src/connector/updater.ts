@@ -7,7 +7,10 @@
  * signature by the release key pinned at install (release_pin.ts), name the
  * version offered, and the downloaded program must have the manifest's size
  * and SHA-256. A version older than the running one is refused unless the
- * edge's rule says rollback. A refusal is told to the edge (its audit log
+ * edge's rule says rollback and the offer carries a rollback authorisation
+ * that verifies against the same pinned key, names the running version in
+ * `from` and the offered one as `to`, and has not expired
+ * (src/fleet/rollback_auth.ts). A refusal is told to the edge (its audit log
  * and notifications) and shown in the console, once per version.
  *
  * Health: before restarting, a pending record (<dataDir>/updates.json) says
@@ -23,6 +26,7 @@
 import { logger } from "../log.ts";
 import type { InputError } from "../errors.ts";
 import { checkProgram, manifestOf, parseSignedManifest, verifyManifest } from "../fleet/release.ts";
+import { rollbackRefusal } from "../fleet/rollback_auth.ts";
 import type { UpdateOffer, UpdateReport } from "../control/mod.ts";
 import { compareVersions, VERSION } from "../version.ts";
 import type { EdgeApi } from "./edge_api.ts";
@@ -358,6 +362,22 @@ export class Updater {
         offer,
         `${offer.version} is older than ${this.#version} and rule "${offer.ruleName}" does not allow rollback`,
       );
+    }
+    if (cmp < 0) {
+      // The rule's flag is the edge's word; the release key holder's signature decides.
+      const why = await rollbackRefusal(offer.rollbackAuthorisation, {
+        publicKey: this.#d.key!.publicKey,
+        running: this.#version,
+        offered: offer.version,
+        now: this.#now(),
+      });
+      if (why) {
+        return await this.#refuse(
+          c,
+          offer,
+          `${offer.version} is older than ${this.#version} and ${why}`,
+        );
+      }
     }
     const f = await this.#load();
     if (f.bad.includes(offer.version)) {

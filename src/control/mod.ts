@@ -138,6 +138,11 @@ export interface UpdateOffer {
   size: number;
   /** The signed manifest's JSON text, as the release key signed it (src/fleet/release.ts). */
   signedManifest: string;
+  /**
+   * A rollback rule's signed rollback authorisation (src/fleet/rollback_auth.ts),
+   * without which the connector refuses an older version. Absent otherwise.
+   */
+  rollbackAuthorisation?: string;
 }
 
 /** What a connector tells the edge it did with a release (POST /api/v1/update/report). */

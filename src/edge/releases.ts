@@ -15,6 +15,7 @@
 import type { Clock } from "../clock.ts";
 import { InputError, NotFoundError } from "../errors.ts";
 import { parseBundle } from "../fleet/release.ts";
+import { parseRollback } from "../fleet/rollback_auth.ts";
 import { randomId } from "../identity/secrets.ts";
 import { logger } from "../log.ts";
 import type { Notifier } from "../notify/mod.ts";
@@ -53,6 +54,8 @@ export interface RuleInput {
   targetVersion: string;
   paused: boolean;
   rollback: boolean;
+  /** The text of a `portcullis release rollback` file: required when `rollback`. */
+  rollbackAuthorisation?: string | null;
   position?: number;
 }
 
@@ -196,8 +199,14 @@ export class ReleaseService {
     return this.store.releases.rules();
   }
 
-  #check(input: RuleInput, self?: string): void {
-    if (!this.store.releases.get(input.targetVersion)) {
+  /**
+   * Checks a rule before it is stored. `freshAuth`: the authorisation was
+   * given in this request (its expiry is checked then; a stored one that
+   * expires later only makes connectors refuse, and pausing stays possible).
+   */
+  #check(input: RuleInput, self: string | undefined, freshAuth: boolean): void {
+    const target = this.store.releases.get(input.targetVersion);
+    if (!target) {
       throw new InputError(
         "unknown_release",
         `Invalid targetVersion: no release ${JSON.stringify(input.targetVersion)} is uploaded`,
@@ -207,11 +216,56 @@ export class ReleaseService {
     if (other && other.id !== self) {
       throw new InputError("rule_exists", `A rule named "${input.name}" exists already`, 409);
     }
+    this.#checkRollback(input, target, freshAuth);
+  }
+
+  /**
+   * A rollback rule needs an authorisation for its target. The edge holds no
+   * release key, so it cannot verify the signature (the connector does,
+   * against its pinned key); it checks everything else it can: the shape,
+   * the target, the key that signed the target release, and the expiry.
+   */
+  #checkRollback(input: RuleInput, target: ReleaseRecord, freshAuth: boolean): void {
+    const text = input.rollbackAuthorisation ?? null;
+    if (!input.rollback) {
+      if (text) {
+        throw new InputError(
+          "rollback_authorisation_unused",
+          "Invalid rollbackAuthorisation: the rule is not a rollback rule (set rollback to true)",
+        );
+      }
+      return;
+    }
+    if (!text) {
+      throw new InputError(
+        "rollback_authorisation_required",
+        `A rollback rule needs a rollback authorisation for ${input.targetVersion}: make one with "portcullis release rollback --to ${input.targetVersion}"`,
+      );
+    }
+    const { authorisation: a } = parseRollback(text);
+    if (a.to !== input.targetVersion) {
+      throw new InputError(
+        "rollback_authorisation_mismatch",
+        `The rollback authorisation is for version ${a.to}, but the rule targets ${input.targetVersion}`,
+      );
+    }
+    if (a.keyId !== target.keyId) {
+      throw new InputError(
+        "rollback_authorisation_mismatch",
+        `The rollback authorisation is signed by key ${a.keyId}, but release ${target.version} by key ${target.keyId}`,
+      );
+    }
+    if (freshAuth && !(Date.parse(a.expiresAt) > this.clock.now())) {
+      throw new InputError(
+        "rollback_authorisation_expired",
+        `The rollback authorisation to ${a.to} expired at ${a.expiresAt}; sign a new one`,
+      );
+    }
   }
 
   /** Adds a rule at the end of the order. */
   createRule(input: RuleInput, actor: string): UpdateRuleRecord {
-    this.#check(input);
+    this.#check(input, undefined, true);
     const now = this.clock.now();
     const rule = this.store.transaction(() => {
       const r = this.store.releases.insertRule({
@@ -222,6 +276,7 @@ export class ReleaseService {
         targetVersion: input.targetVersion,
         paused: input.paused,
         rollback: input.rollback,
+        rollbackAuthorisation: input.rollback ? input.rollbackAuthorisation ?? null : null,
         createdAt: now,
         updatedAt: now,
       });
@@ -244,7 +299,11 @@ export class ReleaseService {
       ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)),
       updatedAt: this.clock.now(),
     };
-    this.#check(next, id);
+    // Turning rollback off drops the authorisation with it.
+    if (patch.rollback === false && patch.rollbackAuthorisation === undefined) {
+      next.rollbackAuthorisation = null;
+    }
+    this.#check(next, id, patch.rollbackAuthorisation !== undefined);
     this.store.releases.updateRule(next);
     this.#audit(actor, "update_rule.update", next);
     return next;
@@ -271,6 +330,7 @@ export class ReleaseService {
         targetVersion: r.targetVersion,
         paused: r.paused,
         rollback: r.rollback,
+        rollbackTo: r.rollbackAuthorisation ? r.targetVersion : null,
       },
     });
   }

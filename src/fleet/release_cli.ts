@@ -4,7 +4,9 @@
  * mode-0600 file (kept by the operator, never copied to an edge) and the
  * public half beside it (`.pub`, what connectors pin at install); sign turns
  * a program and its version into a bundle the edge's admin API takes;
- * verify checks a bundle against a public key, as a connector will.
+ * verify checks a bundle against a public key, as a connector will;
+ * rollback signs the permission for connectors to go back from one version
+ * to an older one (src/fleet/rollback_auth.ts), which a rollback rule needs.
  */
 import { parseCliArgs } from "../cli_args.ts";
 import { InputError } from "../errors.ts";
@@ -19,11 +21,13 @@ import {
   signRelease,
   verifyManifest,
 } from "./release.ts";
+import { MAX_ROLLBACK_MS, rollbackFileText, signRollback } from "./rollback_auth.ts";
 
 const USAGE = `Usage:
   portcullis release keygen --out FILE      new release key: FILE (private, mode 0600) and FILE.pub
   portcullis release sign --key FILE --version V --program PATH --out BUNDLE
-  portcullis release verify --public-key FILE.pub BUNDLE`;
+  portcullis release verify --public-key FILE.pub BUNDLE
+  portcullis release rollback --key FILE --from V[,V2…] --to OLDER [--expires 7d] --out FILE`;
 
 async function readFileNamed(path: string, what: string): Promise<Uint8Array> {
   try {
@@ -79,6 +83,9 @@ export async function releaseCommand(
     version: { type: "string" },
     program: { type: "string" },
     "public-key": { type: "string" },
+    from: { type: "string" },
+    to: { type: "string" },
+    expires: { type: "string" },
   }, `portcullis release ${sub ?? ""}`.trim());
   if (sub === "keygen") {
     const path = need(values, "out");
@@ -122,6 +129,38 @@ export async function releaseCommand(
     }
     out(
       `Good signature: release ${b.manifest.version}, SHA-256 ${b.manifest.sha256}, key ${b.manifest.keyId}`,
+    );
+    return 0;
+  }
+  if (sub === "rollback") {
+    const keyPath = need(values, "key");
+    const key = parsePrivateKeyFile(
+      new TextDecoder().decode(await readFileNamed(keyPath, "release key")),
+      keyPath,
+    );
+    const from = need(values, "from").split(",").map((v) => v.trim()).filter(Boolean);
+    const to = need(values, "to");
+    const expires = typeof values.expires === "string" ? values.expires : "7d";
+    const m = /^(\d{1,6})(s|m|h|d)$/.exec(expires.trim());
+    const validMs = m
+      ? Number(m[1]) * { s: 1000, m: 60_000, h: 3600_000, d: 86400_000 }[
+        m[2] as "s" | "m" | "h" | "d"
+      ]
+      : 0;
+    if (!(validMs > 0 && validMs <= MAX_ROLLBACK_MS)) {
+      throw new InputError(
+        "invalid_duration",
+        `Invalid --expires "${expires}": expected a number followed by s, m, h or d (e.g. 7d), at most 366d`,
+      );
+    }
+    const signed = await signRollback(key, from, to, validMs);
+    const dest = need(values, "out");
+    await writeNew(dest, rollbackFileText(signed), 0o644);
+    const auth = JSON.parse(signed.authorisation);
+    out(
+      `Signed a rollback from ${
+        auth.from.join(", ")
+      } to ${to} with key ${key.keyId}, valid until ${auth.expiresAt}: ${dest}`,
     );
     return 0;
   }

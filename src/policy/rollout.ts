@@ -14,7 +14,9 @@
  *   would be stable too, but 50 % of 10 devices could be 2 or 8 of them.)
  * - A paused rule keeps its devices but offers them nothing: they stay on
  *   what they run. A rollback rule lets its target be older than what a
- *   device runs; without it the connector refuses a downgrade.
+ *   device runs; without it the connector refuses a downgrade. The rule's
+ *   flag is not enough on its own: its signed authorisation goes with the
+ *   offer, and the connector takes the downgrade only if that verifies.
  */
 import { createHash } from "node:crypto";
 
@@ -30,6 +32,8 @@ export interface UpdateRule {
   paused: boolean;
   /** The target may be older than what a device runs. */
   rollback: boolean;
+  /** The release key holder's signed permission for that (src/fleet/rollback_auth.ts). */
+  rollbackAuthorisation?: string | null;
   position: number;
 }
 
@@ -54,6 +58,8 @@ export interface RolloutOffer {
   ruleName: string;
   version: string;
   rollback: boolean;
+  /** A rollback rule's signed authorisation (absent otherwise): the connector verifies it. */
+  rollbackAuthorisation?: string;
 }
 
 /** The stable rank key of a device within a rule. */
@@ -98,10 +104,12 @@ export function assignRollout(
 /** The offer for one assignment: none outside a rule's percentage or while it is paused. */
 export function offerFor(a: RolloutAssignment | undefined): RolloutOffer | null {
   if (!a?.rule || !a.selected || a.rule.paused) return null;
+  const auth = a.rule.rollback ? a.rule.rollbackAuthorisation : null;
   return {
     ruleId: a.rule.id,
     ruleName: a.rule.name,
     version: a.rule.targetVersion,
     rollback: a.rule.rollback,
+    ...(auth ? { rollbackAuthorisation: auth } : {}),
   };
 }

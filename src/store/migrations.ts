@@ -653,4 +653,15 @@ CREATE TABLE device_locations (
 CREATE INDEX device_locations_edge ON device_locations(edge_id);
 `,
   },
+  {
+    version: 17,
+    name: "rollback_authorisations",
+    sql: `
+-- A rollback rule carries the release key holder's signed permission to go
+-- back to its target (src/fleet/rollback_auth.ts), exactly as uploaded: the
+-- edge sends it with the offer and the connector verifies it against its
+-- pinned key, so the rule's flag alone no longer allows a downgrade.
+ALTER TABLE update_rules ADD COLUMN rollback_auth TEXT;
+`,
+  },
 ];

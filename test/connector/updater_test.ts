@@ -20,6 +20,7 @@ import {
   type ReleaseKeyPair,
   signRelease,
 } from "../../src/fleet/release.ts";
+import { signRollback } from "../../src/fleet/rollback_auth.ts";
 import { ConnectorState } from "../../src/store/connector_state.ts";
 import { setLogSinks } from "../../src/log.ts";
 
@@ -67,7 +68,12 @@ async function setup() {
   };
   const offer = async (
     version: string,
-    o: { signer?: ReleaseKeyPair; manifestVersion?: string; rollback?: boolean } = {},
+    o: {
+      signer?: ReleaseKeyPair;
+      manifestVersion?: string;
+      rollback?: boolean;
+      rollbackAuthorisation?: string;
+    } = {},
   ): Promise<UpdateOffer> => {
     const bytes = prog(version);
     edge.programs.set(version, bytes);
@@ -81,8 +87,24 @@ async function setup() {
       sha256: m.sha256,
       size: m.size,
       signedManifest: JSON.stringify(signed),
+      ...(o.rollbackAuthorisation ? { rollbackAuthorisation: o.rollbackAuthorisation } : {}),
     };
   };
+  /** A rollback authorisation's text (by the release key unless `signer`). */
+  const authorise = async (
+    from: string[],
+    to: string,
+    o: { signer?: ReleaseKeyPair; validMs?: number; at?: number } = {},
+  ) =>
+    JSON.stringify(
+      await signRollback(
+        o.signer ?? key,
+        from,
+        to,
+        o.validMs ?? 3600_000,
+        () => o.at ?? Date.now(),
+      ),
+    );
   return {
     dir,
     key,
@@ -92,6 +114,7 @@ async function setup() {
     edge,
     make,
     offer,
+    authorise,
     restarts: () => restarts,
     async close() {
       for (const u of updaters) u.stop();
@@ -112,6 +135,50 @@ Deno.test("updater: refusals leave the program alone and are reported (table)", 
         "manifest names another version",
         () => s.offer("0.3.0", { manifestVersion: "0.4.0" }),
         /names version 0\.4\.0, not 0\.3\.0/,
+      ],
+      [
+        "older, rollback rule without an authorisation",
+        () => s.offer("0.0.8", { rollback: true }),
+        /older than 0\.1\.0 and no rollback authorisation/,
+      ],
+      [
+        "older, authorisation by another key",
+        async () =>
+          s.offer("0.0.7", {
+            rollback: true,
+            rollbackAuthorisation: await s.authorise(["0.1.0"], "0.0.7", { signer: stranger }),
+          }),
+        /rollback authorisation is not signed by the pinned release key/,
+      ],
+      [
+        "older, authorisation from another version",
+        async () =>
+          s.offer("0.0.6", {
+            rollback: true,
+            rollbackAuthorisation: await s.authorise(["0.2.0"], "0.0.6"),
+          }),
+        /allows leaving 0\.2\.0, not 0\.1\.0/,
+      ],
+      [
+        "older, authorisation to another version",
+        async () =>
+          s.offer("0.0.5", {
+            rollback: true,
+            rollbackAuthorisation: await s.authorise(["0.1.0"], "0.0.4"),
+          }),
+        /is for version 0\.0\.4, not 0\.0\.5/,
+      ],
+      [
+        "older, authorisation expired",
+        async () =>
+          s.offer("0.0.3", {
+            rollback: true,
+            rollbackAuthorisation: await s.authorise(["0.1.0"], "0.0.3", {
+              validMs: 1000,
+              at: Date.now() - 2000,
+            }),
+          }),
+        /rollback authorisation expired at/,
       ],
       ["program is not the manifest's", async () => {
         const o = await s.offer("0.5.0");
@@ -177,8 +244,11 @@ Deno.test("updater: install, restart, confirm once healthy; a rollback rule goes
     assert.equal(file.pending, null);
     v2.stop();
 
-    // A rollback rule to 0.1.0: accepted because the rule says so.
-    s.edge.updateOffer = await s.offer("0.1.0", { rollback: true });
+    // A rollback rule to 0.1.0: accepted with the release key's authorisation from 0.2.0.
+    s.edge.updateOffer = await s.offer("0.1.0", {
+      rollback: true,
+      rollbackAuthorisation: await s.authorise(["0.2.0"], "0.1.0"),
+    });
     assert.equal((await s.make({ version: "0.2.0" }).check()).state, "restarting");
     assert.deepEqual(await Deno.readFile(s.program), prog("0.1.0"));
     assert.deepEqual(await Deno.readFile(`${s.program}.previous`), prog("0.2.0"));

@@ -8,7 +8,8 @@
  * signed by another key is refused there and the refusal shows on the
  * edge's page; then the rule's target becomes the good release, "Check for
  * updates" installs it (the program file is swapped, a restart is asked
- * for); pause shows on the rule. Pages in German and French too.
+ * for); pause shows on the rule; a rollback rule is refused without an
+ * authorisation and taken with its file. Pages in German and French too.
  * Screenshots land in test/output/screenshots/.
  */
 import assert from "node:assert/strict";
@@ -18,6 +19,7 @@ import {
   publicKeyFileText,
   signRelease,
 } from "../../src/fleet/release.ts";
+import { signRollback } from "../../src/fleet/rollback_auth.ts";
 import { totpAt } from "../../src/identity/totp.ts";
 import { setLogSinks } from "../../src/log.ts";
 import { system, waitFor } from "../http/console/harness.ts";
@@ -45,6 +47,14 @@ Deno.test({
     await Deno.writeFile(
       `${work}/stranger.pcr`,
       bundleBytes(await signRelease(stranger, "0.3.0", prog("0.3.0")), prog("0.3.0")),
+    );
+    await Deno.writeFile(
+      `${work}/old.pcr`,
+      bundleBytes(await signRelease(key, "0.1.0", prog("0.1.0")), prog("0.1.0")),
+    );
+    await Deno.writeTextFile(
+      `${work}/back.json`,
+      JSON.stringify(await signRollback(key, ["0.2.0"], "0.1.0", 86400_000, () => clock.now())),
     );
     await Deno.writeTextFile(`${work}/junk.pcr`, "not a bundle");
     await Deno.writeTextFile(`${work}/release.pub`, publicKeyFileText(key.publicKey));
@@ -153,6 +163,54 @@ Deno.test({
       await page.selectOption("#lang-select", "en");
       await page.waitForSelector("text=Versions by rule");
       await page.waitForLoadState("load");
+
+      // A rollback rule: refused without the release key's authorisation, taken with its file.
+      await page.setInputFiles("#release-file", `${work}/old.pcr`);
+      await page.click("#release-upload");
+      await page.waitForSelector("text=Release uploaded.");
+      await page.fill("#rule-name", "back");
+      await page.fill("#rule-percent", "100");
+      await page.selectOption("#rule-target", "0.1.0");
+      await page.check("#rule-rollback");
+      await page.click("#rule-create");
+      await page.waitForSelector(".flash-bad");
+      assert.match(
+        (await page.textContent(".flash-bad")) ?? "",
+        /needs a rollback authorisation for 0\.1\.0/,
+      );
+      assert.equal(store.releases.ruleByName("back"), undefined);
+      await page.fill("#rule-name", "back");
+      await page.fill("#rule-percent", "100");
+      await page.selectOption("#rule-target", "0.1.0");
+      await page.check("#rule-rollback");
+      await page.setInputFiles("#rule-rollback-auth-file", `${work}/back.json`);
+      await page.click("#rule-create");
+      await page.waitForSelector("text=Update rule saved.");
+      assert.match(
+        (await page.textContent("#rule-rollback-back")) ?? "",
+        /authorised from 0\.2\.0, until/,
+      );
+      assert.equal(
+        store.releases.ruleByName("back")?.rollbackAuthorisation,
+        (await Deno.readTextFile(`${work}/back.json`)).trim(),
+      );
+      await shot(page, "edge-updates-rollback");
+      for (
+        const [lang, label, note] of [
+          ["de", "Freigabe zum Zurücksetzen", "freigegeben von 0.2.0"],
+          ["fr", "Autorisation de retour arrière", "autorisé depuis 0.2.0"],
+          ["en", "Rollback authorisation", "authorised from 0.2.0"],
+        ]
+      ) {
+        await page.selectOption("#lang-select", lang);
+        await page.waitForSelector(`label[for=rule-rollback-auth] >> text=${label}`);
+        await page.waitForSelector(`#rule-rollback-back >> text=${note}`);
+        await page.waitForLoadState("load");
+      }
+      await page.click("#rule-delete-back");
+      await page.waitForSelector("text=Update rule deleted.");
+      await page.click("#release-delete-0\\.1\\.0");
+      await page.waitForSelector("text=Release deleted.");
 
       // A release a rule targets cannot be deleted (no button); without the rule it can.
       assert.equal(await page.$("#release-delete-0\\.2\\.0"), null);

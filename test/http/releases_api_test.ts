@@ -2,11 +2,12 @@
  * Releases and update rules over HTTP: upload (bytes checked against the
  * manifest, stored on disk), the device's update check (a 50 % rule offers
  * exactly half of 10 enrolled devices, the same half every time), pause,
- * rollback, the program download, reports (audit, notification) and the
+ * rollback (only with a rollback authorisation for its target), the program download, reports (audit, notification) and the
  * dashboard's versions by rule; bad input is a 4xx with a code.
  */
 import assert from "node:assert/strict";
 import { bundleBytes, generateReleaseKey, signRelease } from "../../src/fleet/release.ts";
+import { signRollback } from "../../src/fleet/rollback_auth.ts";
 import { UpdateCheckResponse } from "../../src/http/api/schemas.ts";
 import { fixture } from "./helpers.ts";
 
@@ -29,7 +30,7 @@ async function setup() {
 }
 
 Deno.test("updates API: upload, list, 50 % of 10 devices (stable), pause, rollback, reports", async () => {
-  const { f, upload, dataDir } = await setup();
+  const { f, key: releaseKey, upload, dataDir } = await setup();
   try {
     const up = await upload("0.2.0");
     assert.equal(up.status, 201, await up.clone().text());
@@ -76,18 +77,95 @@ Deno.test("updates API: upload, list, 50 % of 10 devices (stable), pause, rollba
     assert.deepEqual(new Uint8Array(await dl.arrayBuffer()), prog("0.2.0"));
     assert.equal((await f.req("GET", "/api/v1/update/program/0.2.0")).status, 401);
 
-    // Pause holds everyone; a rollback rule to 0.1.0 says so.
+    // Pause holds everyone; a rollback rule to 0.1.0 needs the release key's authorisation.
     await f.adminReq("PATCH", `/api/v1/admin/updates/rules/${ruleId}`, { paused: true });
     assert.equal((await offered()).size, 0);
-    await f.adminReq("PATCH", `/api/v1/admin/updates/rules/${ruleId}`, {
-      paused: false,
+    const toOld = { paused: false, percent: 100, targetVersion: "0.1.0", rollback: true };
+    const auth = (
+      from: string[],
+      to: string,
+      validMs = 3600_000,
+      k = releaseKey,
+      at = f.clock.now(),
+    ) => signRollback(k, from, to, validMs, () => at).then((x) => JSON.stringify(x));
+    const stranger = await generateReleaseKey();
+    const refusedRules: [what: string, body: unknown, code: string][] = [
+      ["no authorisation", toOld, "rollback_authorisation_required"],
+      ["not one", { ...toOld, rollbackAuthorisation: "{}" }, "invalid_rollback_authorisation"],
+      [
+        "for another version",
+        { ...toOld, rollbackAuthorisation: await auth(["0.2.0"], "0.0.1") },
+        "rollback_authorisation_mismatch",
+      ],
+      [
+        "by another key than the target release's",
+        { ...toOld, rollbackAuthorisation: await auth(["0.2.0"], "0.1.0", 3600_000, stranger) },
+        "rollback_authorisation_mismatch",
+      ],
+      [
+        "expired",
+        {
+          ...toOld,
+          rollbackAuthorisation: await auth(
+            ["0.2.0"],
+            "0.1.0",
+            1000,
+            releaseKey,
+            f.clock.now() - 5000,
+          ),
+        },
+        "rollback_authorisation_expired",
+      ],
+      [
+        "on a rule that is no rollback",
+        { rollback: false, rollbackAuthorisation: await auth(["0.2.0"], "0.1.0") },
+        "rollback_authorisation_unused",
+      ],
+    ];
+    for (const [what, body, code] of refusedRules) {
+      const r = await f.adminReq("PATCH", `/api/v1/admin/updates/rules/${ruleId}`, body);
+      const j = await r.json();
+      assert.equal(r.status, 400, `${what}: ${JSON.stringify(j)}`);
+      assert.equal(j.error.code, code, what);
+      assert.ok(j.error.message.length > 20, what);
+    }
+    assert.equal((await check(one.headers))?.version, undefined, "nothing changed (still paused)");
+    const authText = await auth(["0.2.0"], "0.1.0");
+    const patched = await f.adminReq("PATCH", `/api/v1/admin/updates/rules/${ruleId}`, {
+      ...toOld,
+      rollbackAuthorisation: authText,
+    });
+    assert.equal(patched.status, 200, await patched.clone().text());
+    const back = (await check(one.headers))!;
+    assert.equal(back.version, "0.1.0");
+    assert.equal(back.rollback, true);
+    assert.equal(back.rollbackAuthorisation, authText, "sent with the offer as uploaded");
+    // Pausing and resuming keep it; a new target needs a new one.
+    await f.adminReq("PATCH", `/api/v1/admin/updates/rules/${ruleId}`, { paused: true });
+    await f.adminReq("PATCH", `/api/v1/admin/updates/rules/${ruleId}`, { paused: false });
+    assert.equal((await check(one.headers))!.rollbackAuthorisation, authText);
+    const retarget = await f.adminReq("PATCH", `/api/v1/admin/updates/rules/${ruleId}`, {
+      targetVersion: "0.2.0",
+    });
+    assert.equal((await retarget.json()).error.code, "rollback_authorisation_mismatch");
+    // A create takes one too.
+    const created2 = await f.adminReq("POST", "/api/v1/admin/updates/rules", {
+      name: "back",
+      group: "nobody",
+      percent: 100,
+      targetVersion: "0.1.0",
+      rollback: true,
+      rollbackAuthorisation: authText,
+    });
+    assert.equal(created2.status, 201, await created2.clone().text());
+    const noAuth = await f.adminReq("POST", "/api/v1/admin/updates/rules", {
+      name: "back2",
       percent: 100,
       targetVersion: "0.1.0",
       rollback: true,
     });
-    const back = (await check(one.headers))!;
-    assert.equal(back.version, "0.1.0");
-    assert.equal(back.rollback, true);
+    assert.equal((await noAuth.json()).error.code, "rollback_authorisation_required");
+    await f.adminReq("DELETE", `/api/v1/admin/updates/rules/${(await created2.json()).rule.id}`);
 
     // Reports: the dashboard counts the version, refusals are notified and audited.
     const rep = await f.req("POST", "/api/v1/update/report", {

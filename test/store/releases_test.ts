@@ -1,4 +1,4 @@
-/** The releases repository (migration 13) on SQLite and PostgreSQL. */
+/** The releases repository (migrations 13 and 17) on SQLite and PostgreSQL. */
 import assert from "node:assert/strict";
 import { deviceRecord, storeTest } from "./backends.ts";
 import type { ReleaseRecord } from "../../src/store/mod.ts";
@@ -24,6 +24,7 @@ storeTest("store: releases, ordered rules, reports (last per device, cascade)", 
     percent: 50,
     paused: false,
     rollback: false,
+    rollbackAuthorisation: null,
     createdAt: 5,
     updatedAt: 5,
   };
@@ -35,6 +36,7 @@ storeTest("store: releases, ordered rules, reports (last per device, cascade)", 
     group: "eng",
     targetVersion: "0.1.0",
     rollback: true,
+    rollbackAuthorisation: '{"format":"portcullis-rollback-1"}',
   });
   assert.deepEqual([a.position, b.position], [1, 2]);
   assert.deepEqual(s.releases.rules().map((r) => [r.name, r.group, r.rollback]), [
@@ -44,6 +46,14 @@ storeTest("store: releases, ordered rules, reports (last per device, cascade)", 
   assert.equal(s.releases.updateRule({ ...b, position: 0, paused: true, updatedAt: 9 }), true);
   assert.deepEqual(s.releases.rules().map((r) => r.name), ["b", "a"]);
   assert.equal(s.releases.rule("upd_b")?.paused, true);
+  assert.equal(
+    s.releases.rule("upd_b")?.rollbackAuthorisation,
+    '{"format":"portcullis-rollback-1"}',
+    "the authorisation is kept as given (migration 17)",
+  );
+  assert.equal(s.releases.rule("upd_a")?.rollbackAuthorisation, null);
+  s.releases.updateRule({ ...b, rollbackAuthorisation: null, updatedAt: 10 });
+  assert.equal(s.releases.rule("upd_b")?.rollbackAuthorisation, null);
   assert.equal(s.releases.ruleByName("a")?.id, "upd_a");
   assert.deepEqual(s.releases.rulesTargeting("0.2.0").map((r) => r.id), ["upd_a"]);
   // A rule keeps its release: the row cannot go while a rule targets it.

@@ -3,7 +3,8 @@
  *
  * Admin (mounted at /api/v1/admin/updates behind the admin middleware):
  * releases (POST a bundle as application/octet-stream, list, delete), rules
- * (create, change — pause, percentage, target, rollback — delete) and the
+ * (create, change — pause, percentage, target, rollback with its signed
+ * authorisation — delete) and the
  * dashboard's versions by rule.
  *
  * Device (mounted at /api/v1/update, with the device's credentials): the
@@ -22,6 +23,8 @@ const Version = z.string().min(1).max(32).refine((v) => parseVersion(v) !== null
   message: "expected a version such as 1.2.0",
 });
 
+const RollbackText = z.string().trim().min(2).max(8192);
+
 /** POST /admin/updates/rules. */
 export const CreateUpdateRule = z.object({
   name: z.string().trim().min(1).max(64),
@@ -30,6 +33,8 @@ export const CreateUpdateRule = z.object({
   targetVersion: Version,
   paused: z.boolean().default(false),
   rollback: z.boolean().default(false),
+  /** The text of a `portcullis release rollback` file; a rollback rule needs one. */
+  rollbackAuthorisation: RollbackText.nullable().default(null),
   position: z.number().int().min(0).max(10_000).optional(),
 }).strict();
 
@@ -41,6 +46,7 @@ export const UpdateUpdateRule = z.object({
   targetVersion: Version.optional(),
   paused: z.boolean().optional(),
   rollback: z.boolean().optional(),
+  rollbackAuthorisation: RollbackText.nullable().optional(),
   position: z.number().int().min(0).max(10_000).optional(),
 }).strict();
 

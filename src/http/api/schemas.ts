@@ -193,6 +193,7 @@ export const UpdateCheckResponse = z.object({
     sha256: z.string().regex(/^[0-9a-f]{64}$/),
     size: z.number().int().nonnegative(),
     signedManifest: z.string().max(8192),
+    rollbackAuthorisation: z.string().max(8192).optional(),
   }).strict().nullable(),
   serverTime: z.string(),
 }).strict();

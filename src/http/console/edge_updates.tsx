@@ -3,7 +3,8 @@
 /**
  * The edge console's "Updates" page: connector releases (upload a signed
  * bundle, delete one no rule targets), update rules (group, percentage,
- * target, rollback; pause and resume; change the percentage or target) and,
+ * target, rollback with the release key's signed authorisation — pasted or
+ * chosen as a file; pause and resume; change the percentage or target) and,
  * per rule, how many devices it takes, how many it selected, and the
  * versions they report — the dashboard of a rollout. Every action goes
  * through the admin API (/api/v1/admin/updates).
@@ -12,6 +13,7 @@ import type { Context, Hono } from "hono";
 import type { Lang, Translate } from "../../../web/i18n/mod.ts";
 import { ActionButton, Card, CsrfField, Flash, Pill, Table } from "../../../web/components.tsx";
 import { formatTime } from "../../../web/format.ts";
+import { parseRollback } from "../../fleet/rollback_auth.ts";
 import { readForm, readMultipart } from "./common.ts";
 import type { DlpConsoleHelpers } from "./edge_dlp.tsx";
 
@@ -34,6 +36,7 @@ interface RuleJson {
   targetVersion: string;
   paused: boolean;
   rollback: boolean;
+  rollbackAuthorisation: string | null;
   position: number;
 }
 
@@ -131,6 +134,13 @@ function UpdatesPage(
                   {r.paused ? t("updates.paused") : t("updates.active")}
                 </Pill>
                 {r.rollback ? <Pill tone="idle">{t("updates.rollback")}</Pill> : null}
+                {r.rollback
+                  ? (
+                    <span class="hint" id={`rule-rollback-${r.name}`}>
+                      {rollbackNote(t, lang, r.rollbackAuthorisation)}
+                    </span>
+                  )
+                  : null}
               </span>,
               <span id={`rule-devices-${r.name}`}>
                 {t("updates.selection", {
@@ -142,7 +152,13 @@ function UpdatesPage(
               </span>,
               <span class="mono" id={`rule-versions-${r.name}`}>{versionsRun}</span>,
               <span>
-                <form method="post" action={`/updates/rules/${r.id}`} class="inline-form">
+                <form
+                  method="post"
+                  action={`/updates/rules/${r.id}`}
+                  class="inline-form"
+                  enctype="multipart/form-data"
+                  hx-boost="false"
+                >
                   <CsrfField token={csrf} />
                   <label class="sr-only" for={`percent-${r.name}`}>{t("updates.percent")}</label>
                   <input
@@ -162,6 +178,15 @@ function UpdatesPage(
                     <input type="checkbox" name="rollback" value="on" checked={r.rollback} />{" "}
                     {t("updates.rollback")}
                   </label>
+                  <label class="sr-only" for={`rollback-auth-${r.name}`}>
+                    {t("updates.rollback_auth")}
+                  </label>
+                  <input
+                    type="file"
+                    name="rollbackAuthorisationFile"
+                    id={`rollback-auth-${r.name}`}
+                    title={t("updates.rollback_auth")}
+                  />
                   <button type="submit" class="btn btn-secondary" id={`rule-save-${r.name}`}>
                     {t("updates.save")}
                   </button>
@@ -186,50 +211,68 @@ function UpdatesPage(
       </Card>
       <div class="grid">
         <Card title={t("updates.new_rule")}>
-          {versions.length === 0
-            ? <p class="muted">{t("updates.upload_first")}</p>
-            : (
-              <form method="post" action="/updates/rules" class="form" id="rule-form">
-                <CsrfField token={csrf} />
-                <div class="form-row">
-                  <label for="rule-name">{t("updates.col.rule")}</label>
-                  <input type="text" id="rule-name" name="name" required maxLength={64} />
-                </div>
-                <div class="form-row">
-                  <label for="rule-group">{t("updates.col.group")}</label>
-                  <input
-                    type="text"
-                    id="rule-group"
-                    name="group"
-                    placeholder={t("updates.all_devices")}
-                  />
-                </div>
-                <div class="form-row">
-                  <label for="rule-percent">{t("updates.percent")}</label>
-                  <input
-                    id="rule-percent"
-                    name="percent"
-                    type="number"
-                    min="0"
-                    max="100"
-                    value="10"
-                  />
-                </div>
-                <div class="form-row">
-                  <label for="rule-target">{t("updates.target")}</label>
-                  <select id="rule-target" name="targetVersion">{options()}</select>
-                </div>
-                <label>
-                  <input type="checkbox" name="rollback" value="on" id="rule-rollback" />{" "}
-                  {t("updates.rollback_hint")}
-                </label>
-                <div>
-                  <button type="submit" class="btn btn-primary" id="rule-create">
-                    {t("updates.create_rule")}
-                  </button>
-                </div>
-              </form>
-            )}
+          {versions.length === 0 ? <p class="muted">{t("updates.upload_first")}</p> : (
+            <form
+              method="post"
+              action="/updates/rules"
+              class="form"
+              id="rule-form"
+              enctype="multipart/form-data"
+              hx-boost="false"
+            >
+              <CsrfField token={csrf} />
+              <div class="form-row">
+                <label for="rule-name">{t("updates.col.rule")}</label>
+                <input type="text" id="rule-name" name="name" required maxLength={64} />
+              </div>
+              <div class="form-row">
+                <label for="rule-group">{t("updates.col.group")}</label>
+                <input
+                  type="text"
+                  id="rule-group"
+                  name="group"
+                  placeholder={t("updates.all_devices")}
+                />
+              </div>
+              <div class="form-row">
+                <label for="rule-percent">{t("updates.percent")}</label>
+                <input
+                  id="rule-percent"
+                  name="percent"
+                  type="number"
+                  min="0"
+                  max="100"
+                  value="10"
+                />
+              </div>
+              <div class="form-row">
+                <label for="rule-target">{t("updates.target")}</label>
+                <select id="rule-target" name="targetVersion">{options()}</select>
+              </div>
+              <label>
+                <input type="checkbox" name="rollback" value="on" id="rule-rollback" />{" "}
+                {t("updates.rollback_hint")}
+              </label>
+              <div class="form-row">
+                <label for="rule-rollback-auth">{t("updates.rollback_auth")}</label>
+                <textarea
+                  id="rule-rollback-auth"
+                  name="rollbackAuthorisation"
+                  rows={3}
+                  class="mono"
+                  placeholder='{"format":"portcullis-rollback-1",…}'
+                />
+                <label for="rule-rollback-auth-file">{t("updates.rollback_auth_file")}</label>
+                <input type="file" id="rule-rollback-auth-file" name="rollbackAuthorisationFile" />
+                <p class="hint">{t("updates.rollback_auth_hint")}</p>
+              </div>
+              <div>
+                <button type="submit" class="btn btn-primary" id="rule-create">
+                  {t("updates.create_rule")}
+                </button>
+              </div>
+            </form>
+          )}
         </Card>
         <Card title={t("updates.upload")}>
           <p class="hint">{t("updates.upload_hint")}</p>
@@ -316,6 +359,41 @@ function UpdatesPage(
   );
 }
 
+/** What the rule's authorisation allows, for its state column. */
+function rollbackNote(t: Translate, lang: Lang, text: string | null): string {
+  if (!text) return t("updates.rollback_unauthorised");
+  try {
+    const a = parseRollback(text).authorisation;
+    return t("updates.rollback_until", {
+      from: a.from.join(", "),
+      time: formatTime(Date.parse(a.expiresAt), lang),
+    });
+  } catch {
+    return t("updates.rollback_unauthorised");
+  }
+}
+
+/** Largest rule form (a rollback authorisation is well under 2 KiB). */
+const RULE_FORM_LIMIT = 64 * 1024;
+
+/**
+ * Reads a rule form (multipart, for the authorisation file; or urlencoded):
+ * its fields, with `rollbackAuthorisation` taken from the file when one was
+ * chosen, else from the text field.
+ */
+async function readRuleForm(c: Context): Promise<Record<string, string>> {
+  const form = await readMultipart(c, RULE_FORM_LIMIT);
+  if (!form) return await readForm(c, RULE_FORM_LIMIT);
+  const out: Record<string, string> = {};
+  for (const [k, v] of form) if (typeof v === "string") out[k] = v;
+  const file = form.get("rollbackAuthorisationFile");
+  if (file instanceof File && file.size > 0) out.rollbackAuthorisation = await file.text();
+  return out;
+}
+
+/** A form's authorisation text, or undefined when none was given. */
+const authOf = (f: Record<string, string>) => f.rollbackAuthorisation?.trim() || undefined;
+
 /** Installs GET /updates and its forms (behind the session check). */
 export function installUpdatesConsole(app: Hono<any>, h: DlpConsoleHelpers) {
   const show = async (c: Context, extra: { error?: string } = {}, status = 200) => {
@@ -377,7 +455,7 @@ export function installUpdatesConsole(app: Hono<any>, h: DlpConsoleHelpers) {
     return done(c, r, "deleted");
   });
   app.post("/updates/rules", async (c) => {
-    const f = await readForm(c);
+    const f = await readRuleForm(c);
     const r = await h.callApi(c, "POST", "/admin/updates/rules", {
       csrf: f._csrf ?? "",
       json: {
@@ -386,12 +464,13 @@ export function installUpdatesConsole(app: Hono<any>, h: DlpConsoleHelpers) {
         percent: Number(f.percent),
         targetVersion: f.targetVersion ?? "",
         rollback: f.rollback === "on",
+        rollbackAuthorisation: authOf(f) ?? null,
       },
     });
     return done(c, r, "rule_saved");
   });
   const patch = async (c: Context, body: (f: Record<string, string>) => unknown) => {
-    const f = await readForm(c);
+    const f = await readRuleForm(c);
     const r = await h.callApi(
       c,
       "PATCH",
@@ -405,6 +484,8 @@ export function installUpdatesConsole(app: Hono<any>, h: DlpConsoleHelpers) {
       percent: Number(f.percent),
       targetVersion: f.targetVersion,
       rollback: f.rollback === "on",
+      // None chosen: the rule keeps the one it has.
+      rollbackAuthorisation: authOf(f),
     })));
   app.post("/updates/rules/:id/pause", (c) => patch(c, () => ({ paused: true })));
   app.post("/updates/rules/:id/resume", (c) => patch(c, () => ({ paused: false })));

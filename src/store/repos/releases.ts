@@ -22,6 +22,8 @@ export interface UpdateRuleRecord {
   targetVersion: string;
   paused: boolean;
   rollback: boolean;
+  /** The signed rollback authorisation's JSON text (a rollback rule's; null otherwise). */
+  rollbackAuthorisation: string | null;
   position: number;
   createdAt: number;
   updatedAt: number;
@@ -57,6 +59,7 @@ function toRule(r: Row): UpdateRuleRecord {
     targetVersion: str(r.target_version),
     paused: num(r.paused) === 1,
     rollback: num(r.rollback) === 1,
+    rollbackAuthorisation: strOrNull(r.rollback_auth),
     position: num(r.position),
     createdAt: num(r.created_at),
     updatedAt: num(r.updated_at),
@@ -131,7 +134,7 @@ export class ReleasesRepo {
       const position = last?.p === null || last?.p === undefined ? 1 : Number(last.p) + 1;
       this.db.run(
         `INSERT INTO update_rules (id, name, group_name, percent, target_version, paused, rollback,
-           position, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           rollback_auth, position, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         r.id,
         r.name,
         r.group,
@@ -139,6 +142,7 @@ export class ReleasesRepo {
         r.targetVersion,
         r.paused ? 1 : 0,
         r.rollback ? 1 : 0,
+        r.rollbackAuthorisation,
         position,
         r.createdAt,
         r.updatedAt,
@@ -151,13 +155,14 @@ export class ReleasesRepo {
   updateRule(r: Omit<UpdateRuleRecord, "createdAt">): boolean {
     return this.db.run(
       `UPDATE update_rules SET name = ?, group_name = ?, percent = ?, target_version = ?, paused = ?,
-         rollback = ?, position = ?, updated_at = ? WHERE id = ?`,
+         rollback = ?, rollback_auth = ?, position = ?, updated_at = ? WHERE id = ?`,
       r.name,
       r.group,
       r.percent,
       r.targetVersion,
       r.paused ? 1 : 0,
       r.rollback ? 1 : 0,
+      r.rollbackAuthorisation,
       r.position,
       r.updatedAt,
       r.id,
