@@ -14,7 +14,11 @@
  * - a rule to the next version: the connector downloads and verifies it,
  *   swaps the program, restarts into it and the edge sees the new version
  *   (its report and the device's version); the old program is kept beside;
- * - a rollback rule to the first version brings it back, seen at the edge.
+ * - a rollback rule to the first version whose authorisation's signature was
+ *   tampered with (the edge cannot tell) is refused by the connector and
+ *   reported to the edge; the program and the process stay;
+ * - a rollback rule with the release key's authorisation (`portcullis
+ *   release rollback`) brings the first version back, seen at the edge.
  *
  * Run under the lab lock (namespaces).
  */
@@ -104,6 +108,20 @@ Deno.test({
     await sign(badVersion, upgraded, `${work}/bad.pcr`);
     const brokenVersion = `${next.split(".")[0]}.${Number(next.split(".")[1]) + 2}.0`;
     await sign(brokenVersion, "#!/bin/sh\nexit 3\n", `${work}/broken.pcr`);
+    // The release key holder's permission to go back from the next version to this one.
+    await releaseCommand([
+      "rollback",
+      "--key",
+      `${work}/release.key`,
+      "--from",
+      next,
+      "--to",
+      VERSION,
+      "--expires",
+      "1h",
+      "--out",
+      `${work}/back.json`,
+    ], quiet);
     {
       // Tamper with the signature: the bytes and the manifest stay consistent, the key says no.
       const bytes = await Deno.readFile(`${work}/bad.pcr`);
@@ -263,11 +281,37 @@ Deno.test({
         return (await r.connectorStatus()).state === "connected";
       }, 30_000);
 
-      // ---- 4. A rollback rule: back to the first version ----
-      await admin("PATCH", `/api/v1/admin/updates/rules/${rule.id}`, {
+      // ---- 4. A rollback the release key did not authorise: refused, reported ----
+      // The edge cannot verify signatures (it holds no key), so an authorisation whose signature
+      // was tampered with — what a taken-over edge could send — gets through it; not the connector.
+      const forged = JSON.parse(await Deno.readTextFile(`${work}/back.json`));
+      forged.signature = (forged.signature[0] === "A" ? "B" : "A") + forged.signature.slice(1);
+      const patchedForged = await admin("PATCH", `/api/v1/admin/updates/rules/${rule.id}`, {
         targetVersion: VERSION,
         rollback: true,
+        rollbackAuthorisation: JSON.stringify(forged),
       });
+      assert.ok(patchedForged.rule?.rollback, JSON.stringify(patchedForged));
+      const pidNext = (await r.connectorStatus()).pid;
+      const unauthorised = await connectorAction(r, "check-update") as any;
+      assert.equal(unauthorised.update.state, "refused", JSON.stringify(unauthorised));
+      assert.match(unauthorised.update.message, /rollback authorisation is not signed/);
+      await waitUntil("the edge to hear of the refused rollback", async () => {
+        const x = await report();
+        return x?.outcome === "refused" && x.version === VERSION &&
+          /rollback authorisation is not signed by the pinned release key/.test(x.reason);
+      }, 10_000);
+      assert.equal((await device()).connectorVersion, next, "still on the newer version");
+      assert.equal(await Deno.readTextFile(program), upgraded, "the program is untouched");
+      assert.equal((await r.connectorStatus()).pid, pidNext, "no restart");
+
+      // ---- 5. A rollback rule with the release key's authorisation: back to the first version ----
+      const patchedBack = await admin("PATCH", `/api/v1/admin/updates/rules/${rule.id}`, {
+        targetVersion: VERSION,
+        rollback: true,
+        rollbackAuthorisation: await Deno.readTextFile(`${work}/back.json`),
+      });
+      assert.ok(patchedBack.rule?.rollbackAuthorisation, JSON.stringify(patchedBack));
       await r.inNs(r.connNs, [
         "curl",
         "-s",
@@ -300,7 +344,7 @@ Deno.test({
       assert.equal(log.match(/Installed a new connector release; restarting/g)?.length, 3);
       assert.match(log, /putting the previous one back/);
       assert.equal(log.match(/Update confirmed by the edge/g)?.length, 2);
-      assert.match(log, /Refused a connector release/);
+      assert.equal(log.match(/Refused a connector release/g)?.length, 2);
       console.log(`rollout e2e: ${((Date.now() - started) / 1000).toFixed(1)} s`);
     } catch (e) {
       throw new Error(`${(e as Error).message}\n${await r.logs()}`);
