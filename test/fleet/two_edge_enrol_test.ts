@@ -57,7 +57,7 @@ Deno.test({
       edges.push(await spawnEdge(`${root}/a`, "a", { database: url }));
       await joinFleet(`${root}/a`, `${root}/b`);
       edges.push(await spawnEdge(`${root}/b`, "b", { database: url }));
-      const [a, b] = edges;
+      const [a] = edges;
 
       const made = await fetch(`http://127.0.0.1:${a.info.console}/api/v1/admin/enrollment-keys`, {
         method: "POST",
