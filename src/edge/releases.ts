@@ -1,21 +1,24 @@
 /**
  * Connector releases at the edge: uploads (the bundle is taken apart and the
- * program checked against its manifest; its bytes go to
- * <dataDir>/releases/<sha256>, the manifest to the store), update rules, the
- * offer each device gets (src/policy/rollout.ts), devices' reports and the
- * dashboard's versions by rule.
+ * program checked against its manifest; its bytes go to the store in chunks
+ * of 1 MiB, the manifest beside them), update rules, the offer each device
+ * gets (src/policy/rollout.ts), devices' reports and the dashboard's
+ * versions by rule.
  *
  * The edge holds no release key and verifies no signature: connectors pin
  * the operator's key and verify every release themselves, so this service is
- * only a distribution point. On a fleet sharing one database a release is
- * offered by the edges that hold its bytes (the one it was uploaded to, or
- * any it was uploaded to as well); another edge offers nothing for it rather
- * than a manifest without a program.
+ * only a distribution point. The bytes live in the shared store, so on a
+ * fleet sharing one database every edge serves every release, reading it a
+ * chunk at a time and checking its SHA-256 as it goes (a program altered in
+ * the database is cut off, never served whole). Releases uploaded before
+ * the store held the bytes are still served from <dataDir>/releases/<sha256>
+ * by the edge that has that file.
  */
 import type { Clock } from "../clock.ts";
 import { InputError, NotFoundError } from "../errors.ts";
 import { parseBundle } from "../fleet/release.ts";
 import { parseRollback } from "../fleet/rollback_auth.ts";
+import { createHash } from "node:crypto";
 import { randomId } from "../identity/secrets.ts";
 import { logger } from "../log.ts";
 import type { Notifier } from "../notify/mod.ts";
@@ -40,7 +43,7 @@ const log = logger("edge.releases");
 
 /** A release as the admin API lists it. */
 export interface ReleaseView extends Omit<ReleaseRecord, "signedManifest"> {
-  /** This edge holds the program's bytes (it can serve it). */
+  /** The program's bytes are all there (this edge can serve it). */
   available: boolean;
   /** Names of the rules that target it. */
   rules: string[];
@@ -80,6 +83,15 @@ export interface RuleOverview {
 /** Largest bundle accepted (256 MiB: a `deno compile`d program is about 100). */
 export const RELEASE_LIMIT = 256 * 1024 * 1024;
 
+/** Size of the program chunks in the store. */
+export const RELEASE_CHUNK = 1024 * 1024;
+
+/** A program being served: its size and its bytes, checked against the SHA-256 as they go. */
+export interface ProgramStream {
+  size: number;
+  stream: ReadableStream<Uint8Array>;
+}
+
 /** Releases, rules, offers and reports. */
 export class ReleaseService {
   #dir: string;
@@ -92,20 +104,29 @@ export class ReleaseService {
     this.#dir = `${dataDir}/releases`;
   }
 
-  #path(sha256: string): string {
+  /** Where releases uploaded before migration 17 keep their bytes. */
+  #legacyPath(sha256: string): string {
     return `${this.#dir}/${sha256}`;
   }
 
-  #hasBytes(sha256: string): boolean {
+  #hasLegacyFile(sha256: string): boolean {
     try {
-      return Deno.statSync(this.#path(sha256)).isFile;
+      return Deno.statSync(this.#legacyPath(sha256)).isFile;
     } catch {
       return false;
     }
   }
 
+  #chunksComplete(r: ReleaseRecord): boolean {
+    return this.store.releases.chunkCount(r.sha256) === Math.ceil(r.size / RELEASE_CHUNK);
+  }
+
+  #hasBytes(r: ReleaseRecord): boolean {
+    return this.#chunksComplete(r) || this.#hasLegacyFile(r.sha256);
+  }
+
   /** Stores an uploaded bundle; InputError when malformed, 409 when the version exists. */
-  async upload(bytes: Uint8Array, actor: string): Promise<ReleaseView> {
+  upload(bytes: Uint8Array, actor: string): ReleaseView {
     const { signed, manifest, program } = parseBundle(bytes);
     if (this.store.releases.get(manifest.version)) {
       throw new InputError(
@@ -114,11 +135,6 @@ export class ReleaseService {
         409,
       );
     }
-    await Deno.mkdir(this.#dir, { recursive: true, mode: 0o700 });
-    // Written aside and renamed: a reader never sees half a program.
-    const tmp = `${this.#path(manifest.sha256)}.${randomId("tmp")}`;
-    await Deno.writeFile(tmp, program, { mode: 0o600 });
-    await Deno.rename(tmp, this.#path(manifest.sha256));
     const rec: ReleaseRecord = {
       version: manifest.version,
       sha256: manifest.sha256,
@@ -128,9 +144,16 @@ export class ReleaseService {
       uploadedAt: this.clock.now(),
       uploadedBy: actor,
     };
-    if (!this.store.releases.insert(rec)) {
-      throw new InputError("release_exists", `Release ${manifest.version} exists already`, 409);
-    }
+    // One transaction: the release appears with all its chunks or not at all.
+    this.store.transaction(() => {
+      for (let seq = 0; seq * RELEASE_CHUNK < program.length; seq++) {
+        const part = program.subarray(seq * RELEASE_CHUNK, (seq + 1) * RELEASE_CHUNK);
+        this.store.releases.putChunk(manifest.sha256, seq, part);
+      }
+      if (!this.store.releases.insert(rec)) {
+        throw new InputError("release_exists", `Release ${manifest.version} exists already`, 409);
+      }
+    });
     this.store.audit.insert({
       at: rec.uploadedAt,
       actor,
@@ -146,7 +169,7 @@ export class ReleaseService {
     const { signedManifest: _, ...rest } = r;
     return {
       ...rest,
-      available: this.#hasBytes(r.sha256),
+      available: this.#hasBytes(r),
       rules: this.store.releases.rulesTargeting(r.version).map((x) => x.name),
     };
   }
@@ -168,10 +191,13 @@ export class ReleaseService {
         409,
       );
     }
-    this.store.releases.delete(version);
-    if (!this.store.releases.list().some((x) => x.sha256 === r.sha256)) {
-      await Deno.remove(this.#path(r.sha256)).catch(() => {});
-    }
+    const shared = this.store.transaction(() => {
+      this.store.releases.delete(version);
+      const still = this.store.releases.list().some((x) => x.sha256 === r.sha256);
+      if (!still) this.store.releases.deleteChunks(r.sha256);
+      return still;
+    });
+    if (!shared) await Deno.remove(this.#legacyPath(r.sha256)).catch(() => {});
     this.store.audit.insert({
       at: this.clock.now(),
       actor,
@@ -181,15 +207,84 @@ export class ReleaseService {
     });
   }
 
-  /** The program's bytes of a release this edge holds; null otherwise. */
-  async program(version: string): Promise<Uint8Array<ArrayBuffer> | null> {
+  /**
+   * The program of a release, to serve: read from the store a chunk at a
+   * time (or from a pre-migration file), hashed on the way, and cut off with
+   * an error when what was read is not the manifest's SHA-256 and size.
+   * Null when the release or its bytes are not there.
+   */
+  program(version: string): ProgramStream | null {
     const r = this.store.releases.get(version);
     if (!r) return null;
-    try {
-      return await Deno.readFile(this.#path(r.sha256));
-    } catch {
+    let source: AsyncIterator<Uint8Array>;
+    if (this.#chunksComplete(r)) {
+      const releases = this.store.releases;
+      source = (async function* () {
+        for (let seq = 0; seq * RELEASE_CHUNK < r.size; seq++) {
+          const part = releases.chunk(r.sha256, seq);
+          if (!part) throw new Error(`chunk ${seq} is missing`);
+          yield part;
+        }
+      })();
+    } else if (this.#hasLegacyFile(r.sha256)) {
+      const path = this.#legacyPath(r.sha256);
+      source = (async function* () {
+        using f = await Deno.open(path);
+        const buf = new Uint8Array(RELEASE_CHUNK);
+        for (let n; (n = await f.read(buf)) !== null;) yield buf.slice(0, n);
+      })();
+    } else {
       return null;
     }
+    const hash = createHash("sha256");
+    let got = 0;
+    const fail = (why: string) => {
+      void source.return?.(undefined);
+      log.error("Release program is corrupt; not served", { version: r.version, why });
+      return new Error(`Release ${r.version} is corrupt: ${why}`);
+    };
+    const stream = new ReadableStream<Uint8Array>({
+      async pull(ctl) {
+        let next;
+        try {
+          next = await source.next();
+        } catch (e) {
+          ctl.error(fail((e as Error).message));
+          return;
+        }
+        if (next.done) {
+          const digest = hash.digest("hex");
+          if (got !== r.size) ctl.error(fail(`${got} bytes, the manifest says ${r.size}`));
+          else if (digest !== r.sha256) ctl.error(fail(`SHA-256 ${digest}, not ${r.sha256}`));
+          else ctl.close();
+          return;
+        }
+        got += next.value.length;
+        if (got > r.size) {
+          ctl.error(fail(`more than the manifest's ${r.size} bytes`));
+          return;
+        }
+        hash.update(next.value);
+        // The last piece is held back until the digest is known, so a corrupt program never
+        // reaches the client whole.
+        if (got === r.size) {
+          const digest = hash.digest("hex");
+          if (digest !== r.sha256) {
+            ctl.error(fail(`SHA-256 ${digest}, not ${r.sha256}`));
+            return;
+          }
+          ctl.enqueue(next.value);
+          ctl.close();
+          await source.return?.(undefined);
+          return;
+        }
+        ctl.enqueue(next.value);
+      },
+      async cancel() {
+        await source.return?.(undefined);
+      },
+    });
+    return { size: r.size, stream };
   }
 
   // ---- rules -----------------------------------------------------------------
@@ -354,7 +449,7 @@ export class ReleaseService {
     const o = offerFor(this.assignments().get(deviceId));
     if (!o) return null;
     const r = this.store.releases.get(o.version);
-    if (!r || !this.#hasBytes(r.sha256)) return null;
+    if (!r || !this.#hasBytes(r)) return null;
     return { ...o, sha256: r.sha256, size: r.size, signedManifest: r.signedManifest };
   }
 

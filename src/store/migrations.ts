@@ -655,13 +655,25 @@ CREATE INDEX device_locations_edge ON device_locations(edge_id);
   },
   {
     version: 17,
-    name: "rollback_authorisations",
+    name: "rollback_authorisations_release_chunks",
     sql: `
 -- A rollback rule carries the release key holder's signed permission to go
 -- back to its target (src/fleet/rollback_auth.ts), exactly as uploaded: the
 -- edge sends it with the offer and the connector verifies it against its
 -- pinned key, so the rule's flag alone no longer allows a downgrade.
 ALTER TABLE update_rules ADD COLUMN rollback_auth TEXT;
+
+-- A release's program bytes, in the shared store so every edge of a fleet
+-- serves every release (they lived in the uploading edge's data directory):
+-- chunks of at most 1 MiB numbered from 0, keyed by the program's SHA-256
+-- (releases with the same program share them), read one at a time while
+-- serving so a large program never sits whole in memory.
+CREATE TABLE release_chunks (
+  sha256 TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (sha256, seq)
+) STRICT;
 `,
   },
 ];

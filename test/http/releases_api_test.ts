@@ -2,12 +2,14 @@
  * Releases and update rules over HTTP: upload (bytes checked against the
  * manifest, stored on disk), the device's update check (a 50 % rule offers
  * exactly half of 10 enrolled devices, the same half every time), pause,
- * rollback (only with a rollback authorisation for its target), the program download, reports (audit, notification) and the
+ * rollback (only with a rollback authorisation for its target), the program
+ * (in the store in 1 MiB chunks, streamed and checked against its SHA-256) download, reports (audit, notification) and the
  * dashboard's versions by rule; bad input is a 4xx with a code.
  */
 import assert from "node:assert/strict";
 import { bundleBytes, generateReleaseKey, signRelease } from "../../src/fleet/release.ts";
 import { signRollback } from "../../src/fleet/rollback_auth.ts";
+import { RELEASE_CHUNK } from "../../src/edge/releases.ts";
 import { UpdateCheckResponse } from "../../src/http/api/schemas.ts";
 import { fixture } from "./helpers.ts";
 
@@ -37,8 +39,10 @@ Deno.test("updates API: upload, list, 50 % of 10 devices (stable), pause, rollba
     const rel = (await up.json()).release;
     assert.equal(rel.version, "0.2.0");
     assert.equal(rel.available, true);
-    // The bytes are in the data directory under their digest.
-    assert.deepEqual(await Deno.readFile(`${dataDir}/releases/${rel.sha256}`), prog("0.2.0"));
+    // The bytes are in the (shared) store under their digest, not in the data directory.
+    assert.deepEqual(f.store.releases.chunk(rel.sha256, 0), prog("0.2.0"));
+    assert.equal(f.store.releases.chunkCount(rel.sha256), 1);
+    await assert.rejects(() => Deno.stat(`${dataDir}/releases/${rel.sha256}`));
     assert.equal((await upload("0.2.0")).status, 409);
     assert.equal((await upload("0.1.0")).status, 201);
 
@@ -240,9 +244,51 @@ Deno.test("updates API: upload, list, 50 % of 10 devices (stable), pause, rollba
     // Delete: rule first, then the release and its bytes.
     assert.equal((await f.adminReq("DELETE", `/api/v1/admin/updates/rules/${ruleId}`)).status, 204);
     assert.equal((await f.adminReq("DELETE", "/api/v1/admin/updates/releases/0.2.0")).status, 204);
-    await assert.rejects(() => Deno.stat(`${dataDir}/releases/${rel.sha256}`));
+    assert.equal(f.store.releases.chunkCount(rel.sha256), 0, "its chunks went with it");
     const list = await (await f.adminReq("GET", "/api/v1/admin/updates/releases")).json();
     assert.deepEqual(list.releases.map((x: { version: string }) => x.version), ["0.1.0"]);
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("updates API: a program of several chunks is streamed and checked; a corrupt one is cut off", async () => {
+  const { f, key, upload, dataDir } = await setup();
+  try {
+    // 2.5 MiB: three chunks of at most 1 MiB.
+    const big = new Uint8Array(RELEASE_CHUNK * 2 + RELEASE_CHUNK / 2);
+    for (let i = 0; i < big.length; i += 65536) crypto.getRandomValues(big.subarray(i, i + 65536));
+    const signed = await signRelease(key, "0.3.0", big);
+    const up = await upload("0.3.0", bundleBytes(signed, big));
+    assert.equal(up.status, 201, await up.clone().text());
+    const sha = (await up.json()).release.sha256;
+    assert.equal(f.store.releases.chunkCount(sha), 3);
+    assert.equal(f.store.releases.chunk(sha, 2)?.length, RELEASE_CHUNK / 2);
+    const d = await f.enroll();
+    const get = () => f.req("GET", "/api/v1/update/program/0.3.0", undefined, d.headers);
+    const ok = await get();
+    assert.equal(ok.status, 200);
+    assert.equal(ok.headers.get("content-length"), String(big.length));
+    assert.deepEqual(new Uint8Array(await ok.arrayBuffer()), big);
+
+    // One byte changed in the database: the download stops with an error instead of completing.
+    const bad = f.store.releases.chunk(sha, 1)!;
+    bad[7] ^= 1;
+    f.store.db.run("UPDATE release_chunks SET data = ? WHERE sha256 = ? AND seq = 1", bad, sha);
+    const cut = await get();
+    assert.equal(cut.status, 200);
+    await assert.rejects(() => cut.arrayBuffer());
+    // A missing chunk: the edge no longer offers or serves it.
+    f.store.db.run("DELETE FROM release_chunks WHERE sha256 = ? AND seq = 2", sha);
+    assert.equal((await get()).status, 404);
+    const list = await (await f.adminReq("GET", "/api/v1/admin/updates/releases")).json();
+    assert.equal(list.releases[0].available, false);
+
+    // A release uploaded before the store held bytes is served from its file in the data directory.
+    f.store.releases.deleteChunks(sha);
+    await Deno.mkdir(`${dataDir}/releases`, { recursive: true });
+    await Deno.writeFile(`${dataDir}/releases/${sha}`, big);
+    assert.deepEqual(new Uint8Array(await (await get()).arrayBuffer()), big);
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }

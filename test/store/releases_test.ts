@@ -1,4 +1,4 @@
-/** The releases repository (migrations 13 and 17) on SQLite and PostgreSQL. */
+/** The releases repository (migrations 13 and 17: rules' authorisations, program chunks) on SQLite and PostgreSQL. */
 import assert from "node:assert/strict";
 import { deviceRecord, storeTest } from "./backends.ts";
 import type { ReleaseRecord } from "../../src/store/mod.ts";
@@ -81,4 +81,22 @@ storeTest("store: releases, ordered rules, reports (last per device, cascade)", 
   assert.equal(s.devices.byId("d1")?.connectorVersion, "0.2.0");
   s.devices.delete("d1");
   assert.deepEqual(s.releases.reports(), [], "reports cascade with the device");
+});
+
+storeTest("store: release chunks keep their bytes exactly (BLOB / BYTEA)", (open) => {
+  const s = open();
+  const sha = "f".repeat(64);
+  const big = new Uint8Array(1024 * 1024);
+  for (let i = 0; i < big.length; i += 65536) crypto.getRandomValues(big.subarray(i, i + 65536));
+  const small = new Uint8Array([0, 255, 0, 10, 13, 92, 39]);
+  s.releases.putChunk(sha, 0, big);
+  s.releases.putChunk(sha, 1, small);
+  s.releases.putChunk(sha, 1, new Uint8Array([1]));
+  assert.equal(s.releases.chunkCount(sha), 2);
+  assert.deepEqual(s.releases.chunk(sha, 0), big);
+  assert.deepEqual(s.releases.chunk(sha, 1), small, "an existing chunk is kept");
+  assert.equal(s.releases.chunk(sha, 2), undefined);
+  assert.equal(s.releases.chunkCount("0".repeat(64)), 0);
+  s.releases.deleteChunks(sha);
+  assert.equal(s.releases.chunkCount(sha), 0);
 });

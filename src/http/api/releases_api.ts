@@ -74,7 +74,7 @@ export function releasesAdminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
   app.post("/releases", async (c) => {
     requireContentType(c, "application/octet-stream");
     const bytes = await readBodyLimited(c, RELEASE_LIMIT);
-    const out = await r.upload(bytes, c.get("actor"));
+    const out = r.upload(bytes, c.get("actor"));
     return c.json({ release: { ...out, uploadedAt: iso(out.uploadedAt) } }, 201);
   });
   app.delete("/releases/:version", async (c) => {
@@ -121,18 +121,19 @@ export function releasesDeviceApi(
     const offer = ctx.releases.offer(device.id);
     return c.json({ update: offer, serverTime: iso(ctx.clock.now()) }, 200);
   });
-  app.get("/program/:version", auth, async (c) => {
+  app.get("/program/:version", auth, (c) => {
     const version = c.req.param("version");
-    const bytes = await ctx.releases.program(version);
-    if (!bytes) {
+    const p = ctx.releases.program(version);
+    if (!p) {
       throw new NotFoundError(
         "release_not_found",
         `No release ${JSON.stringify(version.slice(0, 40))} on this edge`,
       );
     }
-    return c.body(bytes, 200, {
+    // Streamed from the store a chunk at a time; cut off if it is not the manifest's program.
+    return c.body(p.stream, 200, {
       "Content-Type": "application/octet-stream",
-      "Content-Length": String(bytes.length),
+      "Content-Length": String(p.size),
     });
   });
   app.post("/report", auth, async (c) => {

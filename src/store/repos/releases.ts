@@ -1,7 +1,7 @@
 import type { SqlDatabase } from "../sql.ts";
 import { num, type Row, str, strOrNull } from "./row.ts";
 
-/** A stored connector release (migration 13); its bytes live in the data directory. */
+/** A stored connector release (migration 13); its bytes are chunks (migration 17). */
 export interface ReleaseRecord {
   version: string;
   sha256: string;
@@ -172,6 +172,43 @@ export class ReleasesRepo {
   /** Deletes a rule; true when it existed. */
   deleteRule(id: string): boolean {
     return this.db.run("DELETE FROM update_rules WHERE id = ?", id).changes === 1;
+  }
+
+  // ---- program bytes (migration 17) -------------------------------------------
+
+  /** Stores chunk `seq` of the program with digest `sha256` (kept when it exists). */
+  putChunk(sha256: string, seq: number, data: Uint8Array): void {
+    this.db.run(
+      `INSERT INTO release_chunks (sha256, seq, data) VALUES (?, ?, ?)
+       ON CONFLICT (sha256, seq) DO NOTHING`,
+      sha256,
+      seq,
+      data,
+    );
+  }
+
+  /** Chunk `seq` of a program, or undefined. */
+  chunk(sha256: string, seq: number): Uint8Array | undefined {
+    const r = this.db.get<{ data: Uint8Array }>(
+      "SELECT data FROM release_chunks WHERE sha256 = ? AND seq = ?",
+      sha256,
+      seq,
+    );
+    return r ? new Uint8Array(r.data) : undefined;
+  }
+
+  /** How many chunks of a program are stored. */
+  chunkCount(sha256: string): number {
+    const r = this.db.get<Row>(
+      "SELECT COUNT(*) AS n FROM release_chunks WHERE sha256 = ?",
+      sha256,
+    );
+    return r ? num(r.n) : 0;
+  }
+
+  /** Deletes a program's chunks. */
+  deleteChunks(sha256: string): void {
+    this.db.run("DELETE FROM release_chunks WHERE sha256 = ?", sha256);
   }
 
   /** Records a device's report (the last one per device is kept). */
