@@ -22,6 +22,7 @@ import { z } from "zod";
 import { InputError } from "../errors.ts";
 import { sha256Hex } from "../identity/secrets.ts";
 import { parseVersion } from "../version.ts";
+import { b64, signDomain, unb64, verifyDomain } from "./release_signature.ts";
 
 /** What a release manifest names: the program's version, digest and size. */
 export const ReleaseManifest = z.object({
@@ -65,9 +66,6 @@ const MAGIC = "PCRELEASE1\n";
 const DOMAIN = "portcullis release v1\n";
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-const b64 = (u: Uint8Array) => btoa(String.fromCharCode(...u));
-const unb64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 
 /** The short id of a public key: the first 16 hex digits of its SHA-256. */
 export function keyIdOf(publicKeyB64: string): string {
@@ -158,17 +156,8 @@ export async function signRelease(
     createdAt: new Date(now()).toISOString(),
   };
   const text = JSON.stringify(manifest);
-  const priv = await crypto.subtle.importKey(
-    "pkcs8",
-    unb64(key.privateKey),
-    { name: "Ed25519" },
-    false,
-    ["sign"],
-  );
-  const sig = new Uint8Array(
-    await crypto.subtle.sign({ name: "Ed25519" }, priv, enc.encode(DOMAIN + text)),
-  );
-  return { format: "portcullis-release-1", manifest: text, signature: b64(sig) };
+  const signature = await signDomain(DOMAIN, text, key.privateKey);
+  return { format: "portcullis-release-1", manifest: text, signature };
 }
 
 /** The bundle file: magic line, signed manifest line, program bytes. */
@@ -252,25 +241,9 @@ export function checkProgram(manifest: ReleaseManifest, program: Uint8Array): vo
 }
 
 /** True when `signed` carries a valid signature by `publicKeyB64` (false on malformed input). */
-export async function verifyManifest(
+export function verifyManifest(
   signed: SignedManifest,
   publicKeyB64: string,
 ): Promise<boolean> {
-  try {
-    const pub = await crypto.subtle.importKey(
-      "raw",
-      unb64(publicKeyB64),
-      { name: "Ed25519" },
-      false,
-      ["verify"],
-    );
-    return await crypto.subtle.verify(
-      { name: "Ed25519" },
-      pub,
-      unb64(signed.signature),
-      enc.encode(DOMAIN + signed.manifest),
-    );
-  } catch {
-    return false;
-  }
+  return verifyDomain(DOMAIN, signed.manifest, signed.signature, publicKeyB64);
 }

@@ -19,6 +19,7 @@ import { z } from "zod";
 import { InputError } from "../errors.ts";
 import { compareVersions, parseVersion } from "../version.ts";
 import type { ReleaseKeyPair } from "./release.ts";
+import { signDomain, verifyDomain } from "./release_signature.ts";
 
 const Version = z.string().min(1).max(32).refine((v) => parseVersion(v) !== null, {
   message: "expected a version such as 1.2.0",
@@ -52,10 +53,6 @@ export type SignedRollback = z.infer<typeof SignedRollback>;
 export const ROLLBACK_DOMAIN = "portcullis rollback v1\n";
 /** Longest validity an authorisation may ask for (one year). */
 export const MAX_ROLLBACK_MS = 366 * 86400_000;
-
-const enc = new TextEncoder();
-const b64 = (u: Uint8Array) => btoa(String.fromCharCode(...u));
-const unb64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 
 /** Signs a rollback from `from` to `to`, valid for `validMs` from now. */
 export async function signRollback(
@@ -97,17 +94,8 @@ export async function signRollback(
     expiresAt: new Date(t + validMs).toISOString(),
   };
   const text = JSON.stringify(auth);
-  const priv = await crypto.subtle.importKey(
-    "pkcs8",
-    unb64(key.privateKey),
-    { name: "Ed25519" },
-    false,
-    ["sign"],
-  );
-  const sig = new Uint8Array(
-    await crypto.subtle.sign({ name: "Ed25519" }, priv, enc.encode(ROLLBACK_DOMAIN + text)),
-  );
-  return { format: "portcullis-rollback-1", authorisation: text, signature: b64(sig) };
+  const signature = await signDomain(ROLLBACK_DOMAIN, text, key.privateKey);
+  return { format: "portcullis-rollback-1", authorisation: text, signature };
 }
 
 /** The file `portcullis release rollback` writes (one line of JSON). */
@@ -189,25 +177,9 @@ export async function rollbackRefusal(
 }
 
 /** True when `signed` carries a valid rollback signature by `publicKeyB64` (false on bad input). */
-export async function verifyRollbackSignature(
+export function verifyRollbackSignature(
   signed: SignedRollback,
   publicKeyB64: string,
 ): Promise<boolean> {
-  try {
-    const pub = await crypto.subtle.importKey(
-      "raw",
-      unb64(publicKeyB64),
-      { name: "Ed25519" },
-      false,
-      ["verify"],
-    );
-    return await crypto.subtle.verify(
-      { name: "Ed25519" },
-      pub,
-      unb64(signed.signature),
-      enc.encode(ROLLBACK_DOMAIN + signed.authorisation),
-    );
-  } catch {
-    return false;
-  }
+  return verifyDomain(ROLLBACK_DOMAIN, signed.authorisation, signed.signature, publicKeyB64);
 }
