@@ -19,6 +19,7 @@ import {
   type SecretSealer,
 } from "../identity/secret_box.ts";
 import { ensureFleetKeys } from "./fleet_keys.ts";
+import { ensureFleetInspectionCa } from "./fleet_inspection_ca.ts";
 import { chooseDeviceNetwork, hostAddress, readLocalPrefixes } from "./addresses.ts";
 import { type CaInfo, ensureCa } from "./ca.ts";
 import { ReleaseService } from "./releases.ts";
@@ -183,7 +184,17 @@ export async function startEdgeControlPlane(
     const edgeAddress = hostAddress(network, 1);
     const notifier = new Notifier(store, clock);
     const posture = deps.posture ?? new EdgePostureSource(store, clock);
-    const inspectionCa = await InspectionCa.loadOrCreate(`${config.dataDir}/inspection`, sealer);
+    // One inspection root for the whole fleet on a shared database (devices
+    // keep trusting it when they move between edges); per edge on SQLite.
+    const inspectionCa = config.database
+      ? (await ensureFleetInspectionCa({
+        store,
+        sealer,
+        dir: `${config.dataDir}/inspection`,
+        edgeName,
+        now: () => clock.now(),
+      })).ca
+      : await InspectionCa.loadOrCreate(`${config.dataDir}/inspection`, sealer);
     const endpoints: TunnelEndpoint[] = [
       { transport: "udp", host: publicHost, port: config.tunnelPort },
       { transport: "tls", host: publicHost, port: config.tunnelPort },

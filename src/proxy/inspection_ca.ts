@@ -47,7 +47,10 @@ function serial(): string {
 
 const IPV4 = /^\d{1,3}(?:\.\d{1,3}){3}$/;
 
-async function newCa(name: string): Promise<{ certPem: string; keyPem: string }> {
+/** A new self-signed inspection CA (P-256, ten years), PEM. */
+export async function newInspectionCaPem(
+  name: string,
+): Promise<{ certPem: string; keyPem: string }> {
   const keys = await crypto.subtle.generateKey(ALG, true, ["sign", "verify"]) as CryptoKeyPair;
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
@@ -70,6 +73,56 @@ async function newCa(name: string): Promise<{ certPem: string; keyPem: string }>
     certPem: cert.toString("pem") + "\n",
     keyPem: pemOf("PRIVATE KEY", await crypto.subtle.exportKey("pkcs8", keys.privateKey)),
   };
+}
+
+const CRT_FILE = "inspection-ca.crt";
+const KEY_FILE = "inspection-ca.key.sealed";
+
+/** SHA-256 (hex) of a PEM certificate's DER: how bundles and messages name a CA. */
+export function certSha256(certPem: string): string {
+  return createHash("sha256").update(derOf(certPem)).digest("hex");
+}
+
+/** What `<dir>` holds: the certificate, and its key if the key file opens with `sealer`. */
+export interface InspectionCaFiles {
+  certPem: string;
+  /** Null when the key file is missing or does not open with the sealer. */
+  keyPem: string | null;
+}
+
+/** Reads the CA files in `dir`; null when there is no certificate. */
+export async function readInspectionCaFiles(
+  dir: string,
+  sealer: SecretSealer,
+): Promise<InspectionCaFiles | null> {
+  let certPem: string;
+  try {
+    certPem = await Deno.readTextFile(`${dir}/${CRT_FILE}`);
+  } catch {
+    return null;
+  }
+  if (!certPem.includes("-----BEGIN CERTIFICATE-----")) return null;
+  let keyPem: string | null = null;
+  try {
+    keyPem = sealer.open((await Deno.readTextFile(`${dir}/${KEY_FILE}`)).trim());
+  } catch {
+    keyPem = null;
+  }
+  return { certPem, keyPem };
+}
+
+/** Writes the CA into `dir` (0700): the key sealed (0600) first, then the certificate. */
+export async function writeInspectionCaFiles(
+  dir: string,
+  sealer: SecretSealer,
+  pair: { certPem: string; keyPem: string },
+): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  const keyPath = `${dir}/${KEY_FILE}`, crtPath = `${dir}/${CRT_FILE}`;
+  await Deno.writeTextFile(`${keyPath}.tmp`, sealer.seal(pair.keyPem) + "\n", { mode: 0o600 });
+  await Deno.rename(`${keyPath}.tmp`, keyPath);
+  await Deno.writeTextFile(`${crtPath}.tmp`, pair.certPem);
+  await Deno.rename(`${crtPath}.tmp`, crtPath);
 }
 
 /** The inspection CA with its leaf cache. */
@@ -118,28 +171,19 @@ export class InspectionCa {
     sealer: SecretSealer,
     name = "Portcullis Inspection CA",
   ): Promise<InspectionCa> {
-    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-    const crtPath = `${dir}/inspection-ca.crt`, keyPath = `${dir}/inspection-ca.key.sealed`;
-    let certPem: string | null = null, keyPem: string | null = null;
-    try {
-      certPem = await Deno.readTextFile(crtPath);
-      keyPem = sealer.open((await Deno.readTextFile(keyPath)).trim());
-    } catch {
-      certPem = keyPem = null;
+    const local = await readInspectionCaFiles(dir, sealer);
+    let pair = local?.keyPem ? { certPem: local.certPem, keyPem: local.keyPem } : null;
+    if (!pair) {
+      pair = await newInspectionCaPem(name);
+      await writeInspectionCaFiles(dir, sealer, pair);
+      log.info("Created the SSL inspection CA", { path: `${dir}/${CRT_FILE}` });
     }
-    if (!certPem || !keyPem) {
-      ({ certPem, keyPem } = await newCa(name));
-      await Deno.writeTextFile(`${keyPath}.tmp`, sealer.seal(keyPem) + "\n", { mode: 0o600 });
-      await Deno.rename(`${keyPath}.tmp`, keyPath);
-      await Deno.writeTextFile(crtPath, certPem);
-      log.info("Created the SSL inspection CA", { path: crtPath });
-    }
-    return await InspectionCa.fromPem(certPem, keyPem);
+    return await InspectionCa.fromPem(pair.certPem, pair.keyPem);
   }
 
   /** A CA that lives in memory only (tests, the benchmark). */
   static async ephemeral(name = "Portcullis Inspection CA"): Promise<InspectionCa> {
-    const { certPem, keyPem } = await newCa(name);
+    const { certPem, keyPem } = await newInspectionCaPem(name);
     return await InspectionCa.fromPem(certPem, keyPem);
   }
 

@@ -676,4 +676,24 @@ CREATE TABLE release_chunks (
 ) STRICT;
 `,
   },
+  {
+    version: 18,
+    name: "fleet_inspection_ca",
+    sql: `
+-- The fleet's SSL inspection CA (src/edge/fleet_inspection_ca.ts), so every
+-- edge on a shared database issues leaves under one root and a connector
+-- that moves between edges keeps trusting what it installed: the certificate
+-- and the private key sealed with the fleet's data-sealing key. One row,
+-- stored by the first edge that starts after this migration (an upgraded
+-- edge's own CA becomes the fleet's).
+CREATE TABLE fleet_inspection_ca (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  cert_pem TEXT NOT NULL,
+  cert_sha256 TEXT NOT NULL,
+  key_sealed TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  created_by TEXT NOT NULL
+) STRICT;
+`,
+  },
 ];

@@ -124,6 +124,7 @@ export const TABLES = [
   "update_rules",
   "update_reports",
   "fleet_secrets",
+  "fleet_inspection_ca",
 ] as const;
 
 /** The edge database with its repositories. */

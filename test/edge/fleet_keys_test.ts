@@ -155,7 +155,8 @@ function keyCreate(dataDir: string, extra: string[]): Promise<Deno.CommandOutput
 }
 
 Deno.test({
-  name: "fleet keys: two edges starting together on an empty database end up with one CA",
+  name:
+    "fleet keys: two edges starting together on an empty database end up with one CA and one inspection CA",
   ignore: pgBinDir() === null,
   async fn() {
     const cluster = await startPgCluster();
@@ -173,8 +174,12 @@ Deno.test({
         await Deno.readFile(`${root}/a/secret.key`),
         await Deno.readFile(`${root}/b/secret.key`),
       );
+      // …and one SSL inspection CA (src/edge/fleet_inspection_ca.ts).
+      const inspA = await Deno.readTextFile(`${root}/a/inspection/inspection-ca.crt`);
+      assert.equal(await Deno.readTextFile(`${root}/b/inspection/inspection-ca.crt`), inspA);
       const s = openStore(url);
       assert.equal(s.fleetSecrets.get()?.caCertPem.trim(), certA.trim());
+      assert.equal(s.fleetSecrets.inspectionCa()?.certPem.trim(), inspA.trim());
       assert.equal(s.enrollmentKeys.list().length, 2, "both made their enrolment key");
       await s.close();
     } catch (err) {

@@ -6,6 +6,10 @@
  * key is sealed with that data-sealing key; the CA certificate is public.
  * The key ids let an edge tell a wrong join key, or a data directory from
  * another fleet, from damage.
+ *
+ * The fleet's SSL inspection CA (migration 18) has a row of its own: fleets
+ * from before it have their keys row already, and the first edge started
+ * after the upgrade adds its inspection CA beside them.
  */
 import type { SqlDatabase } from "../sql.ts";
 import { num, type Row, str } from "./row.ts";
@@ -24,6 +28,19 @@ export interface FleetSecretsRecord {
   caKeySealed: string;
   createdAt: number;
   /** Name of the edge that stored them. */
+  createdBy: string;
+}
+
+/** The fleet's SSL inspection CA as stored. */
+export interface FleetInspectionCaRecord {
+  /** The certificate (PEM). */
+  certPem: string;
+  /** SHA-256 (hex) of the certificate's DER, to name it in messages. */
+  certSha256: string;
+  /** The private key (PKCS#8 PEM), sealed with the data-sealing key. */
+  keySealed: string;
+  createdAt: number;
+  /** Name of the edge that stored it. */
   createdBy: string;
 }
 
@@ -61,6 +78,30 @@ export class FleetSecretsRepo {
       rec.sealingKey,
       rec.caCertPem,
       rec.caKeySealed,
+      rec.createdAt,
+      rec.createdBy,
+    ).changes === 1;
+  }
+
+  /** The fleet's inspection CA, if an edge stored it. */
+  inspectionCa(): FleetInspectionCaRecord | undefined {
+    const r = this.db.get<Row>("SELECT * FROM fleet_inspection_ca WHERE id = 1");
+    return r && {
+      certPem: str(r.cert_pem),
+      certSha256: str(r.cert_sha256),
+      keySealed: str(r.key_sealed),
+      createdAt: num(r.created_at),
+      createdBy: str(r.created_by),
+    };
+  }
+
+  /** Stores the inspection CA unless some edge did first; returns whether this one was stored. */
+  insertInspectionCa(rec: FleetInspectionCaRecord): boolean {
+    return this.db.run(
+      "INSERT INTO fleet_inspection_ca (id, cert_pem, cert_sha256, key_sealed, created_at, created_by) VALUES (1, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+      rec.certPem,
+      rec.certSha256,
+      rec.keySealed,
       rec.createdAt,
       rec.createdBy,
     ).changes === 1;
