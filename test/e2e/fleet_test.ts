@@ -10,20 +10,22 @@
  *
  * Both edges run `portcullis edge --database postgres://…` against one real
  * server (initdb in a temporary directory, Unix socket only); edge B joins
- * the fleet with edge A's CA and sealing key, as an operator copies them.
+ * the fleet with the join key edge A wrote (the CAs and sealing key from the database).
  * The kernel has no sch_netem, so the far region is a TUN delay line in the
  * router (test/e2e/tools/delay_line.ts) on the path to edge B.
  *
  * It checks: the workstation picks the nearer edge A; killing A moves it to B
  * within 10 s with its traffic flowing again (seen at the server); A coming
  * back clearly nearer takes it back; a policy change made on B reaches the
- * device (connected to A) within 2 s.
+ * device (connected to A) within 2 s; edge B serves the inspection CA edge A
+ * stored (one root for the fleet).
  */
 import assert from "node:assert/strict";
 import { canUseNetns, NetnsLab, waitUntil } from "./netns.ts";
 import { DENO, MAIN } from "./roles.ts";
 import { pgBinDir, startPgCluster } from "../../src/store/pg/cluster.ts";
 import { totpAt } from "../../src/identity/totp.ts";
+import { certSha256 } from "../../src/proxy/inspection_ca.ts";
 
 const DELAY_LINE = new URL("./tools/delay_line.ts", import.meta.url).pathname;
 const A_IP = "192.0.2.1", B_IP = "198.51.100.1", WS_IP = "203.0.113.10", SRV_IP = "198.18.0.80";
@@ -302,6 +304,13 @@ Deno.test({
         const a = list.edges.find((e) => e.name === "edge-a");
         return list.edges.every((e) => e.health === "healthy") && a?.devicesConnected === 1;
       }, 10_000);
+      // One SSL inspection CA for the fleet: edge B serves the root edge A stored.
+      const inspB = JSON.parse(
+        (await curlB(["-b", jar, `https://${B_IP}:8443/api/v1/admin/web/inspection`])).stdout,
+      ) as { ca: { sha256: string; certificate: string } };
+      const inspA = await Deno.readTextFile(`${dir}/edge-a/inspection/inspection-ca.crt`);
+      assert.equal(inspB.ca.sha256, certSha256(inspA));
+      assert.equal(inspB.ca.certificate.trim(), inspA.trim());
       console.log(
         `fleet: failover ${(failoverMs / 1000).toFixed(1)} s, return ${
           (returnMs / 1000).toFixed(1)

@@ -182,11 +182,13 @@ Deno.test({
     try {
       startEdge(nsA, "edge-a", argsA);
       await healthy(nsA, A_IP, "edge A");
-      await Deno.mkdir(`${dir}/edge-b/ca`, { recursive: true, mode: 0o700 });
-      for (const f of ["ca/ca.crt", "ca/ca.key", "secret.key"]) {
-        await Deno.copyFile(`${dir}/edge-a/${f}`, `${dir}/edge-b/${f}`);
-      }
-      const edgeB = startEdge(nsB, "edge-b", argsB);
+      // Edge B joins the fleet with the join key edge A wrote: the fleet's CA,
+      // sealing key and inspection CA come from the database.
+      const edgeB = startEdge(nsB, "edge-b", [
+        ...argsB,
+        "--fleet-key-file",
+        `${dir}/edge-a/fleet.key`,
+      ]);
       await healthy(nsB, B_IP, "edge B");
 
       // The admin, signed in at edge A.
