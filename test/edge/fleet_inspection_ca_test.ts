@@ -3,7 +3,8 @@
  * with web proxies hand out the same root in their bundles, and a leaf edge B
  * issues verifies (openssl verify) against the root edge A's bundle carries.
  * An edge whose data directory holds another inspection CA refuses to start,
- * naming both, and changes neither; an upgraded edge (its own CA, none in
+ * naming both (exit code 2 through the CLI), and changes neither; an
+ * upgraded edge (its own CA, none in
  * the database) makes its CA the fleet's. SQLite keeps its per-edge CA.
  */
 import assert from "node:assert/strict";
@@ -151,6 +152,34 @@ Deno.test({
         () => start(`${root}/c`, url, { "edge-name": "edge-c" }),
         new RegExp(
           `"${root}/c/inspection/inspection-ca.crt" is another CA \\(sha256 ${ownSha}\\) than the fleet's \\(sha256 ${rootA.sha256}, stored by edge "edge-a"\\); move "${root}/c/inspection" away`,
+        ),
+      );
+      // Through the CLI: exit code 2 and the same sentence.
+      const cli = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          new URL("../../main.ts", import.meta.url).pathname,
+          "edge",
+          "key",
+          "create",
+          "--data-dir",
+          `${root}/c`,
+          "--public-host",
+          "edge.test",
+          "--database",
+          url,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(cli.stderr);
+      assert.equal(cli.code, 2, stderr);
+      assert.match(
+        stderr,
+        new RegExp(
+          `^Error: Cannot use the fleet's SSL inspection CA in database ".*": ".*" is another CA \\(sha256 ${ownSha}\\) than the fleet's`,
+          "m",
         ),
       );
       assert.deepEqual(await readDirFiles(`${root}/c/inspection`), before);
