@@ -4,8 +4,8 @@
  * issues verifies (openssl verify) against the root edge A's bundle carries.
  * An edge whose data directory holds another inspection CA refuses to start,
  * naming both (exit code 2 through the CLI), and changes neither; an
- * upgraded edge (its own CA, none in
- * the database) makes its CA the fleet's. SQLite keeps its per-edge CA.
+ * upgraded edge (its own CA, none in the database) makes its CA the fleet's.
+ * SQLite keeps its per-edge CA.
  */
 import assert from "node:assert/strict";
 import { ManualClock } from "../../src/clock.ts";
