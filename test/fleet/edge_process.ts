@@ -2,7 +2,7 @@
  * Real edges in their own processes for fleet tests and benchmarks
  * (test/fleet/edge_main.ts: the edge as `portcullis edge` composes it, with
  * the HTTPS API and without the data plane), and joining a second edge to
- * the first one's fleet as the README says.
+ * the first one's fleet with the join key, as the README says.
  */
 
 /** What a started edge prints: its ports, a reusable key, an admin token and its CA. */
@@ -90,12 +90,13 @@ export async function spawnEdge(
 
 /**
  * Prepares data directory `to` to join the fleet of the edge in `from`
- * (before its first start): the fleet's CA and sealing key, as the README's
- * "Several edges" section does by hand.
+ * (before its first start): only the fleet's join key, in the place the
+ * edge looks by default (`<dataDir>/fleet.key`); the CA, the sealing key
+ * and the inspection CA come from the shared database (README, "Several
+ * edges").
  */
 export async function joinFleet(from: string, to: string): Promise<void> {
-  await Deno.mkdir(`${to}/ca`, { recursive: true, mode: 0o700 });
-  for (const f of ["ca/ca.crt", "ca/ca.key", "secret.key"]) {
-    await Deno.copyFile(`${from}/${f}`, `${to}/${f}`);
-  }
+  await Deno.mkdir(to, { recursive: true, mode: 0o700 });
+  await Deno.copyFile(`${from}/fleet.key`, `${to}/fleet.key`);
+  await Deno.chmod(`${to}/fleet.key`, 0o600);
 }
