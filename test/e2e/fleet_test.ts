@@ -23,13 +23,13 @@
 import assert from "node:assert/strict";
 import { canUseNetns, NetnsLab, waitUntil } from "./netns.ts";
 import { DENO, MAIN } from "./roles.ts";
+import { fleetEdgeArgs, fleetProcesses } from "./fleet_lab.ts";
 import { pgBinDir, startPgCluster } from "../../src/store/pg/cluster.ts";
 import { totpAt } from "../../src/identity/totp.ts";
 import { certSha256 } from "../../src/proxy/inspection_ca.ts";
 
 const DELAY_LINE = new URL("./tools/delay_line.ts", import.meta.url).pathname;
 const A_IP = "192.0.2.1", B_IP = "198.51.100.1", WS_IP = "203.0.113.10", SRV_IP = "198.18.0.80";
-const TUNNEL_PORT = 4443;
 const DELAY_MS = 40;
 
 Deno.test({
@@ -91,36 +91,10 @@ Deno.test({
       })`,
     ]);
 
-    const detached = (ns: string, log: string, cmd: string[]) =>
-      lab.spawn(ns, ["sh", "-c", 'exec "$@" >>"$0" 2>&1 </dev/null', `${dir}/${log}`, ...cmd]);
-    const logs = async () => {
-      let out = "";
-      for (const f of ["edge-a.log", "edge-b.log", "conn.log"]) {
-        const text = await Deno.readTextFile(`${dir}/${f}`).catch(() => "");
-        out += `----- ${f} -----\n${text.split("\n").slice(-30).join("\n")}\n`;
-      }
-      return out;
-    };
-    const edgeArgs = (name: string, ip: string, region: string) => [
-      "--data-dir",
-      `${dir}/${name}`,
-      "--database",
-      db,
-      "--public-host",
-      ip,
-      "--edge-name",
-      name,
-      "--region",
-      region,
-      "--tunnel-port",
-      String(TUNNEL_PORT),
-      "--tun-interface",
-      `${lab.prefix}${name.at(-1)}`.slice(0, 15),
-    ];
-    const argsA = edgeArgs("edge-a", A_IP, "near");
-    const argsB = edgeArgs("edge-b", B_IP, "far");
-    const startEdge = (ns: string, name: string, args: string[]) =>
-      detached(ns, `${name}.log`, [DENO, "run", "-A", MAIN, "edge", ...args]);
+    const { detached, startEdge, logs: tail } = fleetProcesses(lab, dir);
+    const logs = () => tail(["edge-a.log", "edge-b.log", "conn.log"]);
+    const argsA = fleetEdgeArgs(lab, { dir, db, name: "edge-a", ip: A_IP, region: "near" });
+    const argsB = fleetEdgeArgs(lab, { dir, db, name: "edge-b", ip: B_IP, region: "far" });
     const healthy = (ns: string, ip: string, name: string) =>
       waitUntil(`${name}'s API`, async () =>
         (await lab.exec(ns, [

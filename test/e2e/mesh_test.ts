@@ -21,13 +21,13 @@
 import assert from "node:assert/strict";
 import { canUseNetns, NetnsLab, waitUntil } from "./netns.ts";
 import { DENO, MAIN } from "./roles.ts";
+import { fleetEdgeArgs, fleetProcesses } from "./fleet_lab.ts";
 import { pgBinDir, startPgCluster } from "../../src/store/pg/cluster.ts";
 import { totpAt } from "../../src/identity/totp.ts";
 
 const DELAY_LINE = new URL("./tools/delay_line.ts", import.meta.url).pathname;
 const A_IP = "192.0.2.1", B_IP = "198.51.100.1";
 const WS1_IP = "203.0.113.10", WS2_IP = "198.18.0.20";
-const TUNNEL_PORT = 4443;
 const DELAY_MS = 40;
 
 interface ConnStatus {
@@ -118,36 +118,10 @@ Deno.test({
     const seenLines = async () =>
       (await Deno.readTextFile(seen).catch(() => "")).split("\n").filter(Boolean);
 
-    const detached = (ns: string, log: string, cmd: string[]) =>
-      lab.spawn(ns, ["sh", "-c", 'exec "$@" >>"$0" 2>&1 </dev/null', `${dir}/${log}`, ...cmd]);
-    const logs = async () => {
-      let out = "";
-      for (const f of ["edge-a.log", "edge-b.log", "ws1.log", "ws2.log"]) {
-        const text = await Deno.readTextFile(`${dir}/${f}`).catch(() => "");
-        out += `----- ${f} -----\n${text.split("\n").slice(-30).join("\n")}\n`;
-      }
-      return out;
-    };
-    const edgeArgs = (name: string, ip: string, region: string) => [
-      "--data-dir",
-      `${dir}/${name}`,
-      "--database",
-      db,
-      "--public-host",
-      ip,
-      "--edge-name",
-      name,
-      "--region",
-      region,
-      "--tunnel-port",
-      String(TUNNEL_PORT),
-      "--tun-interface",
-      `${lab.prefix}${name.at(-1)}`.slice(0, 15),
-    ];
-    const argsA = edgeArgs("edge-a", A_IP, "a");
-    const argsB = edgeArgs("edge-b", B_IP, "b");
-    const startEdge = (ns: string, name: string, args: string[]) =>
-      detached(ns, `${name}.log`, [DENO, "run", "-A", MAIN, "edge", ...args]);
+    const { detached, startEdge, logs: tail } = fleetProcesses(lab, dir);
+    const logs = () => tail(["edge-a.log", "edge-b.log", "ws1.log", "ws2.log"]);
+    const argsA = fleetEdgeArgs(lab, { dir, db, name: "edge-a", ip: A_IP, region: "a" });
+    const argsB = fleetEdgeArgs(lab, { dir, db, name: "edge-b", ip: B_IP, region: "b" });
     const curlIn = (ns: string, args: string[]) =>
       lab.exec(ns, ["curl", "-s", "--cacert", `${dir}/edge-a/ca/ca.crt`, ...args], {
         check: false,

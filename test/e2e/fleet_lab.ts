@@ -1,0 +1,55 @@
+/**
+ * What the two-edge e2e tests (fleet_test.ts, mesh_test.ts) share: processes
+ * that outlive their spawning command with their output in a log file of the
+ * test's directory, the tail of those logs for a failure's message, and an
+ * edge's command line on the fleet's shared PostgreSQL.
+ */
+import type { NetnsLab } from "./netns.ts";
+import { DENO, MAIN } from "./roles.ts";
+
+/** The tunnel port every edge of these labs listens on. */
+export const FLEET_TUNNEL_PORT = 4443;
+
+/** Process helpers writing to `<dir>/<log>`. */
+export function fleetProcesses(lab: NetnsLab, dir: string) {
+  const detached = (ns: string, log: string, cmd: string[]) =>
+    lab.spawn(ns, ["sh", "-c", 'exec "$@" >>"$0" 2>&1 </dev/null', `${dir}/${log}`, ...cmd]);
+  return {
+    detached,
+    /** Starts `portcullis edge` with `args` in `ns`, logging to `<name>.log`. */
+    startEdge: (ns: string, name: string, args: string[]) =>
+      detached(ns, `${name}.log`, [DENO, "run", "-A", MAIN, "edge", ...args]),
+    /** The last 30 lines of each log, for a failure's message. */
+    async logs(files: string[]): Promise<string> {
+      let out = "";
+      for (const f of files) {
+        const text = await Deno.readTextFile(`${dir}/${f}`).catch(() => "");
+        out += `----- ${f} -----\n${text.split("\n").slice(-30).join("\n")}\n`;
+      }
+      return out;
+    },
+  };
+}
+
+/** An edge's flags in a fleet lab: its own data directory and TUN, the shared database. */
+export function fleetEdgeArgs(
+  lab: NetnsLab,
+  o: { dir: string; db: string; name: string; ip: string; region: string },
+): string[] {
+  return [
+    "--data-dir",
+    `${o.dir}/${o.name}`,
+    "--database",
+    o.db,
+    "--public-host",
+    o.ip,
+    "--edge-name",
+    o.name,
+    "--region",
+    o.region,
+    "--tunnel-port",
+    String(FLEET_TUNNEL_PORT),
+    "--tun-interface",
+    `${lab.prefix}${o.name.at(-1)}`.slice(0, 15),
+  ];
+}
