@@ -8,7 +8,8 @@
 import { InputError } from "../errors.ts";
 import type { Clock } from "../clock.ts";
 import type { Store } from "../store/mod.ts";
-import { createEnrollmentKey, parseDuration } from "./enrollment_keys.ts";
+import { createEnrollmentKey } from "./enrollment_keys.ts";
+import { parseDuration } from "../duration.ts";
 
 /** Parsed arguments of `edge key create`. */
 export interface KeyCreateArgs {

@@ -9,6 +9,7 @@
  * to an older one (src/fleet/rollback_auth.ts), which a rollback rule needs.
  */
 import { parseCliArgs } from "../cli_args.ts";
+import { parseDuration } from "../duration.ts";
 import { InputError } from "../errors.ts";
 import {
   bundleBytes,
@@ -141,13 +142,11 @@ export async function releaseCommand(
     const from = need(values, "from").split(",").map((v) => v.trim()).filter(Boolean);
     const to = need(values, "to");
     const expires = typeof values.expires === "string" ? values.expires : "7d";
-    const m = /^(\d{1,6})(s|m|h|d)$/.exec(expires.trim());
-    const validMs = m
-      ? Number(m[1]) * { s: 1000, m: 60_000, h: 3600_000, d: 86400_000 }[
-        m[2] as "s" | "m" | "h" | "d"
-      ]
-      : 0;
-    if (!(validMs > 0 && validMs <= MAX_ROLLBACK_MS)) {
+    let validMs: number | null = null;
+    try {
+      validMs = parseDuration(expires);
+    } catch { /* refused below, naming the flag */ }
+    if (validMs === null || validMs > MAX_ROLLBACK_MS) {
       throw new InputError(
         "invalid_duration",
         `Invalid --expires "${expires}": expected a number followed by s, m, h or d (e.g. 7d), at most 366d`,

@@ -5,9 +5,9 @@ import { runKeyCreate } from "../../src/edge/cli_key.ts";
 import {
   decodeEnrollmentKey,
   encodeEnrollmentKey,
-  parseDuration,
   usableKey,
 } from "../../src/edge/enrollment_keys.ts";
+import { parseDuration } from "../../src/duration.ts";
 import { openStore } from "../../src/store/mod.ts";
 
 Deno.test("enrolment key: pc1.<base64url JSON> round trip and malformed keys", () => {

@@ -20,7 +20,8 @@ import {
 import { setUserDisabled } from "../../edge/user_disable.ts";
 import { userGroups } from "../../identity/signin.ts";
 import type { Store, UserRecord } from "../../store/mod.ts";
-import { createEnrollmentKey, keyView, parseDuration } from "../../edge/enrollment_keys.ts";
+import { createEnrollmentKey, keyView } from "../../edge/enrollment_keys.ts";
+import { parseDuration } from "../../duration.ts";
 import { POLICY_COLLECTIONS, type PolicyCollection } from "../../edge/policy.ts";
 import { checkPacTemplates } from "../../edge/pac_files.ts";
 import { randomId, randomToken, sha256Hex } from "../../identity/secrets.ts";
