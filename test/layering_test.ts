@@ -55,6 +55,7 @@ const RANKS: Record<string, number> = {
   "service_unit.ts": 8,
   "version.ts": 8,
   "duration.ts": 8,
+  "base64.ts": 8,
 };
 
 /** Where a file outside src/ sits: ffi/ at the bottom, web/ with http/, the rest (main.ts) on top. */

@@ -35,27 +35,8 @@ export class IdentityError extends PortcullisError {
 const HKDF_INFO = new TextEncoder().encode("portcullis connector device keys v1");
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
-/** Encodes bytes as standard base64 (as WireGuard writes keys). */
-export function toBase64(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s);
-}
-
-/** Encodes bytes as unpadded base64url (JWK, enrolment keys). */
-export function toBase64Url(bytes: Uint8Array): string {
-  return toBase64(bytes).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-/** Decodes standard or URL-safe base64, padded or not. */
-export function fromBase64(text: string): Uint8Array {
-  let t = text.replace(/-/g, "+").replace(/_/g, "/");
-  while (t.length % 4) t += "=";
-  const s = atob(t);
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
-}
+export { fromBase64, toBase64, toBase64Url } from "../base64.ts";
+import { fromBase64, toBase64, toBase64Url } from "../base64.ts";
 
 function hex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");

@@ -10,6 +10,7 @@
  * Key ids are HMAC-SHA-256 of a fixed label under the key: they name a key
  * without revealing it, so an edge can say "wrong join key" precisely.
  */
+import { fromBase64, toBase64Url } from "../base64.ts";
 import { InputError } from "../errors.ts";
 
 const PREFIX = "pcfk1:";
@@ -19,18 +20,10 @@ export const JOIN_KEY_BYTES = 32;
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 
-function b64url(bytes: Uint8Array): string {
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(
-    /=+$/,
-    "",
-  );
-}
-
 function fromB64url(s: string): Uint8Array | null {
   if (!/^[A-Za-z0-9_-]*$/.test(s)) return null;
   try {
-    const bin = atob(s.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - s.length % 4) % 4));
-    return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+    return fromBase64(s);
   } catch {
     return null;
   }
@@ -43,7 +36,7 @@ export function newJoinKey(): Uint8Array {
 
 /** The text form of a join key (what the file holds). */
 export function formatJoinKey(key: Uint8Array): string {
-  return PREFIX + b64url(key);
+  return PREFIX + toBase64Url(key);
 }
 
 /** Reads a join key's text form; `source` names where it came from in the error. */
@@ -140,7 +133,7 @@ export async function wrap(
   out.set(salt, 0);
   out.set(iv, 16);
   out.set(ct, 28);
-  return WRAPPED + b64url(out);
+  return WRAPPED + toBase64Url(out);
 }
 
 /** Opens what `wrap` made; null when the key or purpose is wrong or the value was altered. */

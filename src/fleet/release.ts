@@ -22,7 +22,8 @@ import { z } from "zod";
 import { InputError } from "../errors.ts";
 import { sha256Hex } from "../identity/secrets.ts";
 import { parseVersion } from "../version.ts";
-import { b64, signDomain, unb64, verifyDomain } from "./release_signature.ts";
+import { fromBase64, toBase64 } from "../base64.ts";
+import { signDomain, verifyDomain } from "./release_signature.ts";
 
 /** What a release manifest names: the program's version, digest and size. */
 export const ReleaseManifest = z.object({
@@ -69,7 +70,7 @@ const dec = new TextDecoder();
 
 /** The short id of a public key: the first 16 hex digits of its SHA-256. */
 export function keyIdOf(publicKeyB64: string): string {
-  return sha256Hex(unb64(publicKeyB64)).slice(0, 16);
+  return sha256Hex(fromBase64(publicKeyB64)).slice(0, 16);
 }
 
 /** A release key pair as the key files hold it (base64 PKCS#8 and raw public key). */
@@ -87,8 +88,8 @@ export async function generateReleaseKey(): Promise<ReleaseKeyPair> {
   ]) as CryptoKeyPair;
   const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", pair.privateKey));
   const raw = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
-  const publicKey = b64(raw);
-  return { privateKey: b64(pkcs8), publicKey, keyId: keyIdOf(publicKey) };
+  const publicKey = toBase64(raw);
+  return { privateKey: toBase64(pkcs8), publicKey, keyId: keyIdOf(publicKey) };
 }
 
 /** The private key file's text. */

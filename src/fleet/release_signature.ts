@@ -4,12 +4,9 @@
  * domain, so a signature made for one can never pass as the other.
  */
 
-const enc = new TextEncoder();
+import { fromBase64, toBase64 } from "../base64.ts";
 
-/** Base64 of bytes. */
-export const b64 = (u: Uint8Array) => btoa(String.fromCharCode(...u));
-/** Bytes of base64 (throws on bad input). */
-export const unb64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+const enc = new TextEncoder();
 
 /** Signs `domain + text` with the PKCS#8 private key (base64); returns the base64 signature. */
 export async function signDomain(
@@ -19,12 +16,12 @@ export async function signDomain(
 ): Promise<string> {
   const priv = await crypto.subtle.importKey(
     "pkcs8",
-    unb64(privateKeyB64),
+    fromBase64(privateKeyB64),
     { name: "Ed25519" },
     false,
     ["sign"],
   );
-  return b64(
+  return toBase64(
     new Uint8Array(await crypto.subtle.sign({ name: "Ed25519" }, priv, enc.encode(domain + text))),
   );
 }
@@ -39,7 +36,7 @@ export async function verifyDomain(
   try {
     const pub = await crypto.subtle.importKey(
       "raw",
-      unb64(publicKeyB64),
+      fromBase64(publicKeyB64),
       { name: "Ed25519" },
       false,
       ["verify"],
@@ -47,7 +44,7 @@ export async function verifyDomain(
     return await crypto.subtle.verify(
       { name: "Ed25519" },
       pub,
-      unb64(signatureB64),
+      fromBase64(signatureB64),
       enc.encode(domain + text),
     );
   } catch {
