@@ -4,6 +4,7 @@
  * the HTTPS API and without the data plane), and joining a second edge to
  * the first one's fleet with the join key, as the README says.
  */
+import { startPgCluster } from "../../src/store/pg/cluster.ts";
 
 /** What a started edge prints: its ports, a reusable key, an admin token and its CA. */
 export interface EdgeInfo {
@@ -99,4 +100,43 @@ export async function joinFleet(from: string, to: string): Promise<void> {
   await Deno.mkdir(to, { recursive: true, mode: 0o700 });
   await Deno.copyFile(`${from}/fleet.key`, `${to}/fleet.key`);
   await Deno.chmod(`${to}/fleet.key`, 0o600);
+}
+
+/** Two edges of one fleet on a throwaway PostgreSQL (withTwoEdgeFleet). */
+export interface TwoEdgeFleet {
+  /** The shared database's URL. */
+  url: string;
+  /** The edges' data directories are `<root>/a` and `<root>/b`. */
+  root: string;
+  a: EdgeProcess;
+  b: EdgeProcess;
+}
+
+/**
+ * Runs `fn` with edges "a" and "b" on one new PostgreSQL: "a" starts first
+ * (it makes the CA and the admin in the shared store), "b" joins with the
+ * join key. The server's log goes to stderr when `fn` fails; edges, server
+ * and directories are removed afterwards either way.
+ */
+export async function withTwoEdgeFleet(
+  prefix: string,
+  fn: (f: TwoEdgeFleet) => Promise<void>,
+): Promise<void> {
+  const cluster = await startPgCluster(prefix);
+  const root = await Deno.makeTempDir({ prefix });
+  const edges: EdgeProcess[] = [];
+  try {
+    const url = cluster.url();
+    edges.push(await spawnEdge(`${root}/a`, "a", { database: url }));
+    await joinFleet(`${root}/a`, `${root}/b`);
+    edges.push(await spawnEdge(`${root}/b`, "b", { database: url }));
+    await fn({ url, root, a: edges[0], b: edges[1] });
+  } catch (err) {
+    console.error(cluster.log().slice(-3000));
+    throw err;
+  } finally {
+    for (const e of edges) await e.stop();
+    await cluster.stop();
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+  }
 }

@@ -22,8 +22,8 @@ import { sha256Hex } from "../../src/identity/secrets.ts";
 import { EdgeClient } from "../../src/http/edge_client.ts";
 import { setLogSinks } from "../../src/log.ts";
 import { openStore } from "../../src/store/mod.ts";
-import { pgBinDir, startPgCluster } from "../../src/store/pg/cluster.ts";
-import { type EdgeProcess, joinFleet, spawnEdge } from "./edge_process.ts";
+import { pgBinDir } from "../../src/store/pg/cluster.ts";
+import { type EdgeProcess, withTwoEdgeFleet } from "./edge_process.ts";
 
 const key32 = () => btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
 
@@ -34,15 +34,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     setLogSinks([]);
-    const cluster = await startPgCluster("pcl-relfleet-");
-    const root = await Deno.makeTempDir({ prefix: "pcl-relfleet-" });
-    const edges: EdgeProcess[] = [];
-    try {
-      const url = cluster.url();
-      edges.push(await spawnEdge(`${root}/a`, "a", { database: url }));
-      await joinFleet(`${root}/a`, `${root}/b`);
-      edges.push(await spawnEdge(`${root}/b`, "b", { database: url }));
-      const [a, b] = edges;
+    await withTwoEdgeFleet("pcl-relfleet-", async ({ url, root, a, b }) => {
       const admin = (e: EdgeProcess, method: string, path: string, body?: BodyInit, ct?: string) =>
         fetch(`http://127.0.0.1:${e.info.console}/api/v1/admin/updates${path}`, {
           method,
@@ -129,13 +121,6 @@ Deno.test({
       } finally {
         s.close();
       }
-    } catch (err) {
-      console.error(cluster.log().slice(-3000));
-      throw err;
-    } finally {
-      for (const e of edges) await e.stop();
-      await cluster.stop();
-      await Deno.remove(root, { recursive: true }).catch(() => {});
-    }
+    });
   },
 });

@@ -10,8 +10,8 @@ import { EdgeClient } from "../../src/http/edge_client.ts";
 import { EdgeApiError } from "../../src/connector/edge_api.ts";
 import { setLogSinks } from "../../src/log.ts";
 import { openStore } from "../../src/store/mod.ts";
-import { pgBinDir, startPgCluster } from "../../src/store/pg/cluster.ts";
-import { type EdgeProcess, joinFleet, spawnEdge } from "./edge_process.ts";
+import { pgBinDir } from "../../src/store/pg/cluster.ts";
+import { type EdgeProcess, withTwoEdgeFleet } from "./edge_process.ts";
 
 const key32 = () => btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
 
@@ -48,17 +48,8 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     setLogSinks([]);
-    const cluster = await startPgCluster("pcl-2edge-");
-    const root = await Deno.makeTempDir({ prefix: "pcl-2edge-" });
-    const edges: EdgeProcess[] = [];
-    try {
-      const url = cluster.url();
-      // The first start makes the CA and the admin in the shared store; the second joins.
-      edges.push(await spawnEdge(`${root}/a`, "a", { database: url }));
-      await joinFleet(`${root}/a`, `${root}/b`);
-      edges.push(await spawnEdge(`${root}/b`, "b", { database: url }));
-      const [a] = edges;
-
+    await withTwoEdgeFleet("pcl-2edge-", async ({ url, a, b }) => {
+      const edges = [a, b];
       const made = await fetch(`http://127.0.0.1:${a.info.console}/api/v1/admin/enrollment-keys`, {
         method: "POST",
         headers: { authorization: `Bearer ${a.info.token}`, "content-type": "application/json" },
@@ -111,13 +102,6 @@ Deno.test({
       } finally {
         s.close();
       }
-    } catch (err) {
-      console.error(cluster.log().slice(-3000));
-      throw err;
-    } finally {
-      for (const e of edges) await e.stop();
-      await cluster.stop();
-      await Deno.remove(root, { recursive: true }).catch(() => {});
-    }
+    });
   },
 });
