@@ -10,6 +10,7 @@ import { nftApply, nftReset } from "../net/nft.ts";
 import { logger } from "../log.ts";
 import { ProxyEngine } from "../proxy/engine.ts";
 import { Inspector } from "../proxy/inspector.ts";
+import { OriginClient } from "../proxy/origin_client.ts";
 import type { ServeFn } from "../serve.ts";
 import { type ProxyServer, startProxyServer } from "../proxy/server.ts";
 import { DEFAULT_UPLOAD_LIMIT } from "../dlp/upload.ts";
@@ -73,15 +74,14 @@ export async function startWebProxy(ctx: EdgeContext, o: WebProxyOptions): Promi
   };
   const uploads = { check: ctx.web.uploadCheck, limit: DEFAULT_UPLOAD_LIMIT };
   let inspector: Inspector | null = null;
-  let client: Deno.HttpClient | null = null;
+  let client: OriginClient | null = null;
   if (o.serve && ctx.web.ca) {
-    client = Deno.createHttpClient({ caCerts: o.originCaCerts ?? [] });
-    const c = client;
+    client = new OriginClient({ caCerts: o.originCaCerts ?? [] });
     inspector = new Inspector({
       ca: ctx.web.ca,
       serve: o.serve,
       inspects: (host) => ctx.web.inspects(host),
-      fetch: (input, init) => fetch(input, { ...init, client: c }),
+      origin: client,
       uploads,
     });
   }

@@ -14,18 +14,27 @@ export interface WholeBody {
   wireBytes: number;
 }
 
-async function line(r: PeekReader, max = 4096): Promise<string> {
+/**
+ * One line of chunked framing (a chunk size, a trailer, the CRLF after a
+ * chunk), without its line end; null when the stream ends first or no line
+ * end comes within `max` bytes. Shared by request and response bodies.
+ */
+export async function readLine(r: PeekReader, max = 4096): Promise<string | null> {
   for (;;) {
     const b = r.buffered;
     const i = b.indexOf(10);
-    if (i >= 0) {
+    if (i >= 0 && i <= max) {
       const text = new TextDecoder().decode(r.take(i + 1));
       return text.replace(/\r?\n$/, "");
     }
-    if (b.length > max || !(await r.fill())) {
-      throw new InputError("bad_chunk", "Cannot read the chunked request body");
-    }
+    if (b.length > max || !(await r.fill())) return null;
   }
+}
+
+async function line(r: PeekReader): Promise<string> {
+  const l = await readLine(r);
+  if (l === null) throw new InputError("bad_chunk", "Cannot read the chunked request body");
+  return l;
 }
 
 /** Reads a body of `length` bytes, or a chunked one, refusing past `limit` bytes. */

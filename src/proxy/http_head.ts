@@ -39,7 +39,8 @@ export function headEnd(b: Uint8Array): number {
   return -1;
 }
 
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** An HTTP token (method, header name), RFC 9110 §5.6.2. */
+export const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** Parses the head (bytes up to and including the blank line). */
 export function parseHead(bytes: Uint8Array): RequestHead {

@@ -13,9 +13,10 @@
  * and http/1.1 and both work. Each request it serves is matched back to the
  * device by the loopback source port, decided by the engine's URL policy
  * (path and method now visible), uploads inspected, and sent to the origin
- * with fetch: TLS with full verification against the system roots (plus
- * any CA the admin configured); an origin certificate that does not verify
- * is answered with the block page, never trusted silently.
+ * by the proxy's own HTTP/1.1 client (origin_client.ts: kept-alive TLS
+ * connections, full verification against the system roots plus any CA the
+ * admin configured); an origin certificate that does not verify is answered
+ * with the block page, never trusted silently.
  *
  * Each listener gets TCP_NODELAY (src/net/tcp_nodelay.ts): without it every
  * keep-alive response of the loopback hop waited 40 ms for a delayed ACK.
@@ -28,6 +29,7 @@ import { renderPage } from "./block_page.ts";
 import type { ProxyEngine, TlsInterceptor, UploadCheck } from "./engine.ts";
 import type { RequestTarget } from "./http_head.ts";
 import type { InspectionCa } from "./inspection_ca.ts";
+import type { OriginClient, OriginResponse } from "./origin_client.ts";
 import { closeQuietly, pipe } from "./stream.ts";
 
 const log = logger("proxy.inspect");
@@ -60,8 +62,8 @@ export interface InspectorOptions {
   serve: ServeFn;
   /** Whether inspection is on, and whether a name is on the Do-Not-Inspect list (read per connection). */
   inspects(host: string): boolean;
-  /** Fetch for origins (a client with the extra CAs; full verification). */
-  fetch?: typeof fetch;
+  /** The client for origins (TLS verified against the system roots and the extra CAs). */
+  origin: OriginClient;
   uploads?: { check: UploadCheck; limit: number };
 }
 
@@ -70,6 +72,8 @@ interface ConnInfo {
   src: string;
   host: string;
   port: number;
+  /** Aborted when the client's connection ends (its requests' origin waits end with it). */
+  gone: AbortSignal;
 }
 
 interface Terminator {
@@ -87,6 +91,7 @@ export function isCertificateError(e: unknown): boolean {
 /** The SSL inspector; `attach` it to the engine it serves. */
 export class Inspector {
   readonly #o: InspectorOptions;
+  readonly #origin: OriginClient;
   #engine: ProxyEngine | null = null;
   readonly #conns = new Map<number, ConnInfo>();
   readonly #terms = new Map<string, Promise<Terminator>>();
@@ -94,6 +99,7 @@ export class Inspector {
 
   constructor(o: InspectorOptions) {
     this.#o = o;
+    this.#origin = o.origin;
   }
 
   /** Binds the engine whose policy and log the inspected requests use. */
@@ -117,12 +123,20 @@ export class Inspector {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: term.port });
     conn.setNoDelay(true);
     const lport = (conn.localAddr as Deno.NetAddr).port;
-    this.#conns.set(lport, { subject: c.subject, src: c.src, host: c.host, port: c.port });
+    const gone = new AbortController();
+    this.#conns.set(lport, {
+      subject: c.subject,
+      src: c.src,
+      host: c.host,
+      port: c.port,
+      gone: gone.signal,
+    });
     try {
       await Promise.all([pipe(c.reader, conn), pipe(conn, c.client)]);
     } finally {
       this.#conns.delete(lport);
       closeQuietly(conn);
+      gone.abort();
     }
     return true;
   };
@@ -238,18 +252,19 @@ export class Inspector {
         up = r.bytes.length;
       }
     }
-    const headers = new Headers();
-    for (const [k, val] of req.headers) if (!HOP.has(k)) headers.append(k, val);
-    let res: Response;
+    const headers: [string, string][] = [];
+    for (const [k, val] of req.headers) if (!HOP.has(k)) headers.push([k, val]);
+    let res: OriginResponse;
     try {
-      res = await (this.#o.fetch ?? fetch)(url, {
+      res = await this.#origin.request({
+        host: c.host,
+        port: c.port,
         method: req.method,
+        path,
         headers,
-        body: body as BodyInit | null,
-        redirect: "manual",
-        // A streamed body needs half-duplex declared.
-        ...(body instanceof ReadableStream ? { duplex: "half" } : {}),
-      } as RequestInit);
+        body,
+        signal: c.gone,
+      });
     } catch (e) {
       const cert = isCertificateError(e);
       const msg = `${(e as Error).message}`.slice(0, 200);
@@ -269,84 +284,59 @@ export class Inspector {
       });
     }
     const out = new Headers();
+    const nominated = new Set(
+      res.headers.filter(([k]) => k === "connection").flatMap(([, val]) => val.split(","))
+        .map((t) => t.trim().toLowerCase()),
+    );
     for (const [k, val] of res.headers) {
-      if (!HOP.has(k) || k === "content-length") out.append(k, val);
+      if ((!HOP.has(k) || k === "content-length") && !nominated.has(k)) out.append(k, val);
     }
-    // fetch decodes what the origin compressed: its length is then not the body's.
-    const encoded = !/^(identity)?$/i.test(res.headers.get("content-encoding") ?? "");
-    if (encoded) out.delete("content-length");
-    out.delete("content-encoding");
-    if (!res.body) {
+    const logged = (bytesDown: number, incomplete = false) =>
       engine.logForwarded(base, v, {
         status: res.status,
         bytesUp: up,
-        bytesDown: 0,
+        bytesDown,
         uninspectedUpload,
+        ...(incomplete ? { incomplete } : {}),
       });
+    if (!res.body) {
+      logged(0);
       return new Response(null, { status: res.status, headers: out });
     }
-    const length = encoded ? NaN : Number(res.headers.get("content-length") ?? NaN);
-    if (Number.isSafeInteger(length) && length >= 0) {
-      // An HTTP/1.0 client that asked for keep-alive (its header says so;
-      // HTTP/1.1 clients rarely send it, HTTP/2 never) keeps its connection
-      // only if the server knows the body's size, which it does for bytes,
-      // not for a stream: a streamed body was announced keep-alive and the
-      // connection closed under the next request. Up to SMALL_BODY it is
-      // read whole; beyond, sent without a length (close-delimited on 1.0,
-      // chunked on 1.1), so the client knows the connection ends.
-      if (/keep-alive/i.test(req.headers.get("connection") ?? "")) {
-        if (length <= SMALL_BODY) {
-          const whole = new Uint8Array(await res.arrayBuffer());
-          engine.logForwarded(base, v, {
-            status: res.status,
-            bytesUp: up,
-            bytesDown: whole.length,
-            uninspectedUpload,
+    const origin = res.body;
+    // An HTTP/1.0 client that asked for keep-alive (its header says so;
+    // HTTP/1.1 clients rarely send it, HTTP/2 never) keeps its connection
+    // only if the server knows the body's size, which it does for bytes,
+    // not for a stream: a streamed body was announced keep-alive and the
+    // connection closed under the next request. Up to SMALL_BODY it is
+    // read whole; beyond, sent without a length (close-delimited on 1.0,
+    // chunked on 1.1), so the client knows the connection ends.
+    if (res.length !== null && /keep-alive/i.test(req.headers.get("connection") ?? "")) {
+      if (res.length <= SMALL_BODY) {
+        let whole: Uint8Array<ArrayBuffer>;
+        try {
+          whole = await origin.bytes();
+        } catch (e) {
+          logged(origin.received, true);
+          return page({
+            code: "origin_unreachable",
+            host: c.host,
+            url,
+            rule: null,
+            detail: `${(e as Error).message}`.slice(0, 200),
           });
-          return new Response(whole, { status: res.status, headers: out });
         }
-        out.delete("content-length");
+        logged(whole.length);
+        return new Response(whole, { status: res.status, headers: out });
       }
-      // Otherwise fetch's body goes to the server as it is: copied origin to
-      // client without a JavaScript step per chunk. Logged once it is out
-      // (or known not to be).
-      info.completed.then(
-        () =>
-          engine.logForwarded(base, v, {
-            status: res.status,
-            bytesUp: up,
-            bytesDown: length,
-            uninspectedUpload,
-          }),
-        () =>
-          engine.logForwarded(base, v, {
-            status: res.status,
-            bytesUp: up,
-            bytesDown: 0,
-            uninspectedUpload,
-            incomplete: true,
-          }),
-      );
-      return new Response(res.body, { status: res.status, headers: out });
+      out.delete("content-length");
     }
-    let down = 0;
-    const counted = res.body.pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, ctl) {
-          down += chunk.length;
-          ctl.enqueue(chunk);
-        },
-        flush() {
-          engine.logForwarded(base, v, {
-            status: res.status,
-            bytesUp: up,
-            bytesDown: down,
-            uninspectedUpload,
-          });
-        },
-      }),
+    // Logged once it is out (or known not to be), with the bytes that went.
+    info.completed.then(
+      () => logged(origin.received),
+      () => logged(origin.received, true),
     );
-    return new Response(counted, { status: res.status, headers: out });
+    return new Response(origin.stream(), { status: res.status, headers: out });
   }
 }
 

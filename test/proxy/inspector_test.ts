@@ -13,6 +13,7 @@ import { ManualClock } from "../../src/clock.ts";
 import { ProxyEngine, type WebLogEntry } from "../../src/proxy/engine.ts";
 import { InspectionCa } from "../../src/proxy/inspection_ca.ts";
 import { Inspector, SMALL_BODY } from "../../src/proxy/inspector.ts";
+import { OriginClient } from "../../src/proxy/origin_client.ts";
 import { startProxyServer } from "../../src/proxy/server.ts";
 import { UrlPolicy } from "../../src/proxy/url_policy.ts";
 import { listenerNoDelay } from "../../src/net/tcp_nodelay.ts";
@@ -100,13 +101,13 @@ Deno.test({
         : new Response(body(n));
     });
     const ca = await InspectionCa.ephemeral();
-    const client = Deno.createHttpClient({ caCerts: [originCa.certPem] });
+    const client = new OriginClient({ caCerts: [originCa.certPem] });
     const logs: WebLogEntry[] = [];
     const inspector = new Inspector({
       ca,
       serve: (o, h) => Deno.serve(o, h),
       inspects: () => true,
-      fetch: (input, init) => fetch(input, { ...init, client }),
+      origin: client,
     });
     const engine = new ProxyEngine({
       identify: () => SUBJECT,
