@@ -29,7 +29,7 @@ import { renderPage } from "./block_page.ts";
 import type { ProxyEngine, TlsInterceptor, UploadCheck } from "./engine.ts";
 import type { RequestTarget } from "./http_head.ts";
 import type { InspectionCa } from "./inspection_ca.ts";
-import type { OriginClient, OriginResponse } from "./origin_client.ts";
+import { ClientGone, type OriginClient, type OriginResponse } from "./origin_client.ts";
 import { closeQuietly, pipe } from "./stream.ts";
 
 const log = logger("proxy.inspect");
@@ -72,8 +72,8 @@ interface ConnInfo {
   src: string;
   host: string;
   port: number;
-  /** Aborted when the client's connection ends (its requests' origin waits end with it). */
-  gone: AbortSignal;
+  /** Ended with the client's connection (its requests' origin waits end with it). */
+  gone: ClientGone;
 }
 
 interface Terminator {
@@ -123,20 +123,20 @@ export class Inspector {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: term.port });
     conn.setNoDelay(true);
     const lport = (conn.localAddr as Deno.NetAddr).port;
-    const gone = new AbortController();
+    const gone = new ClientGone();
     this.#conns.set(lport, {
       subject: c.subject,
       src: c.src,
       host: c.host,
       port: c.port,
-      gone: gone.signal,
+      gone,
     });
     try {
       await Promise.all([pipe(c.reader, conn), pipe(conn, c.client)]);
     } finally {
       this.#conns.delete(lport);
       closeQuietly(conn);
-      gone.abort();
+      gone.end();
     }
     return true;
   };
@@ -263,7 +263,7 @@ export class Inspector {
         path,
         headers,
         body,
-        signal: c.gone,
+        gone: c.gone,
       });
     } catch (e) {
       const cert = isCertificateError(e);

@@ -20,9 +20,21 @@
  * it only takes a connection idle for less than FRESH_MS. Streamed bodies
  * always get a connection of their own.
  */
-import { headEnd, TOKEN } from "./http_head.ts";
-import { readLine } from "./http_body.ts";
+import { TOKEN } from "./http_head.ts";
+import { Body, type OriginBody } from "./origin_body.ts";
+import {
+  framingOf,
+  OriginProtocolError,
+  type ParsedHead,
+  readResponseHead,
+  requestBytes,
+  StaleConnection,
+  writeChunked,
+} from "./origin_wire.ts";
 import { closeQuietly, PeekReader, writeAll } from "./stream.ts";
+
+export { OriginProtocolError } from "./origin_wire.ts";
+export type { OriginBody } from "./origin_body.ts";
 
 /** How long an unused connection is kept for the next request (ms). */
 export const IDLE_MS = 30_000;
@@ -30,8 +42,6 @@ export const IDLE_MS = 30_000;
 export const MAX_IDLE = { perOrigin: 32, total: 512 } as const;
 /** Time allowed for the TCP connection and TLS handshake together (ms). */
 export const CONNECT_MS = 10_000;
-/** Largest response head accepted (64 KiB). */
-export const MAX_RESPONSE_HEAD = 64 * 1024;
 /**
  * How long a connection may have been idle and still carry a request that
  * is not idempotent (POST, PATCH): such a request is never sent twice, so it
@@ -40,16 +50,6 @@ export const MAX_RESPONSE_HEAD = 64 * 1024;
 export const FRESH_MS = 2_000;
 /** Methods that may be sent again when a reused connection failed (RFC 9110 §9.2.2). */
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
-/** Largest read into a fresh buffer while a body streams (256 KiB). */
-const BODY_READ = 256 * 1024;
-
-/** An answer the origin sent that is not HTTP/1.1 as it must be. */
-export class OriginProtocolError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "OriginProtocolError";
-  }
-}
 
 /** A request as the inspector forwards it. */
 export interface OriginRequest {
@@ -61,8 +61,46 @@ export interface OriginRequest {
   /** End-to-end headers; Host and the body's framing are added here. */
   headers: Iterable<[string, string]>;
   body: Uint8Array | ReadableStream<Uint8Array> | null;
-  /** Aborts the wait for the connection and the response head (the client went away). */
-  signal?: AbortSignal;
+  /** Ends the wait for the connection and the response head when the client went away. */
+  gone?: ClientGone;
+}
+
+/**
+ * The end of a client's connection, which ends its requests' waits for an
+ * origin. Watching it costs a Set entry per request (an AbortSignal's
+ * listeners cost more than the rest of a request's bookkeeping).
+ */
+export class ClientGone {
+  readonly #hooks = new Set<() => void>();
+  readonly #ac = new AbortController();
+
+  /** True once the client went away. */
+  get ended(): boolean {
+    return this.#ac.signal.aborted;
+  }
+
+  /** Aborted when the client went away (for connecting, which is rarer). */
+  get signal(): AbortSignal {
+    return this.#ac.signal;
+  }
+
+  /** Runs `fn` when the client goes away (now, if it has); returns how to stop watching. */
+  watch(fn: () => void): () => void {
+    if (this.ended) {
+      fn();
+      return () => {};
+    }
+    this.#hooks.add(fn);
+    return () => this.#hooks.delete(fn);
+  }
+
+  /** The client went away. Idempotent. */
+  end(): void {
+    if (this.ended) return;
+    this.#ac.abort();
+    for (const fn of this.#hooks) fn();
+    this.#hooks.clear();
+  }
 }
 
 /** A response head and its body. */
@@ -76,24 +114,9 @@ export interface OriginResponse {
   body: OriginBody | null;
 }
 
-/** A response body, read once: whole, or as a stream. */
-export interface OriginBody {
-  /** Body bytes received so far. */
-  readonly received: number;
-  /** The whole body. */
-  bytes(): Promise<Uint8Array<ArrayBuffer>>;
-  /** The body as a stream; cancelling it closes the connection. */
-  stream(): ReadableStream<Uint8Array>;
-  /** Gives the body up unread (the connection is closed). */
-  cancel(): void;
-}
-
-type Framing = { kind: "length"; n: number } | { kind: "chunked" } | { kind: "close" };
-
 /** One kept-alive TLS connection to an origin. */
 class Connection {
   readonly reader: PeekReader;
-  timer: ReturnType<typeof setTimeout> | undefined;
   /** When it went back to the pool (performance.now()). */
   idleSince = 0;
   /** Requests answered on it so far. */
@@ -108,9 +131,6 @@ class Connection {
   }
 }
 
-/** Thrown when a reused connection turned out closed before any answer. */
-class StaleConnection extends Error {}
-
 /** Options of the pool. */
 export interface OriginClientOptions {
   /** CAs trusted besides the system roots (PEM). */
@@ -124,6 +144,7 @@ export class OriginClient {
   readonly #o: OriginClientOptions;
   readonly #idle = new Map<string, Connection[]>();
   #idleTotal = 0;
+  #sweeper: ReturnType<typeof setInterval> | undefined;
   #closed = false;
   /** Connections opened so far (for tests and the benchmark). */
   opened = 0;
@@ -145,7 +166,7 @@ export class OriginClient {
     if (!TOKEN.test(r.method)) {
       throw new OriginProtocolError(`Cannot send the method "${r.method.slice(0, 40)}"`);
     }
-    if (r.signal?.aborted) throw new Error("The client went away");
+    if (r.gone?.ended) throw new Error("The client went away");
     const key = `${r.host}:${r.port}`;
     const streamed = r.body instanceof ReadableStream;
     const retry = IDEMPOTENT.has(r.method);
@@ -171,19 +192,18 @@ export class OriginClient {
   close(): void {
     this.#closed = true;
     for (const list of this.#idle.values()) {
-      for (const c of list) {
-        clearTimeout(c.timer);
-        c.close();
-      }
+      for (const c of list) c.close();
     }
     this.#idle.clear();
     this.#idleTotal = 0;
+    clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
   }
 
   async #connect(key: string, r: OriginRequest): Promise<Connection> {
     if (this.#closed) throw new Error("The origin client is closed");
     const timeout = AbortSignal.timeout(CONNECT_MS);
-    const signal = r.signal ? AbortSignal.any([r.signal, timeout]) : timeout;
+    const signal = r.gone ? AbortSignal.any([r.gone.signal, timeout]) : timeout;
     const tcp = await Deno.connect({
       hostname: r.host,
       port: r.port,
@@ -227,7 +247,6 @@ export class OriginClient {
     list!.pop();
     if (!list!.length) this.#idle.delete(key);
     this.#idleTotal--;
-    clearTimeout(c.timer);
     return c;
   }
 
@@ -244,17 +263,31 @@ export class OriginClient {
     list.push(c);
     this.#idle.set(c.key, list);
     this.#idleTotal++;
-    const timer = setTimeout(() => {
-      const l = this.#idle.get(c.key);
-      const i = l?.indexOf(c) ?? -1;
-      if (i < 0) return;
-      l!.splice(i, 1);
-      if (!l!.length) this.#idle.delete(c.key);
-      this.#idleTotal--;
-      c.close();
-    }, IDLE_MS);
-    Deno.unrefTimer(timer);
-    c.timer = timer;
+    if (this.#sweeper === undefined) {
+      // One timer for the pool, not one per connection: arming and clearing
+      // a timer on every request cost about a tenth of the client's time.
+      this.#sweeper = setInterval(() => this.#sweep(), IDLE_MS / 6);
+      Deno.unrefTimer(this.#sweeper);
+    }
+  }
+
+  /** Closes connections idle for IDLE_MS or more (each list is oldest first). */
+  #sweep(): void {
+    const now = performance.now();
+    for (const [key, list] of this.#idle) {
+      let stale = 0;
+      while (stale < list.length && now - list[stale].idleSince >= IDLE_MS) {
+        list[stale++].close();
+      }
+      if (!stale) continue;
+      list.splice(0, stale);
+      this.#idleTotal -= stale;
+      if (!list.length) this.#idle.delete(key);
+    }
+    if (this.#idleTotal === 0) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+    }
   }
 
   async #exchange(conn: Connection, r: OriginRequest): Promise<OriginResponse> {
@@ -274,8 +307,7 @@ export class OriginClient {
       sent = true;
     })();
     sending.catch(() => {});
-    const onAbort = () => conn.close();
-    r.signal?.addEventListener("abort", onAbort, { once: true });
+    const unwatch = r.gone?.watch(() => conn.close());
     let res!: ParsedHead;
     try {
       for (;;) {
@@ -287,18 +319,23 @@ export class OriginClient {
         }
       }
     } catch (e) {
-      if (r.signal?.aborted) throw new Error("The client went away");
+      if (r.gone?.ended) throw new Error("The client went away");
       throw e;
     } finally {
-      r.signal?.removeEventListener("abort", onAbort);
+      unwatch?.();
     }
     const noBody = r.method === "HEAD" || res.status === 204 || res.status === 205 ||
       res.status === 304;
     const framing = noBody ? { kind: "length", n: 0 } as const : framingOf(res.headers);
-    const keep = res.version === "1.1" && framing.kind !== "close" &&
-      !res.headers.some(([k, v]) => k === "connection" && /(^|,)\s*close\s*(,|$)/i.test(v)) &&
-      !(res.headers.some(([k]) => k === "transfer-encoding") &&
-        res.headers.some(([k]) => k === "content-length"));
+    let keep = res.version === "1.1" && framing.kind !== "close";
+    let te = false, cl = false;
+    for (const [k, v] of res.headers) {
+      if (k === "connection" && /(^|,)\s*close\s*(,|$)/i.test(v)) keep = false;
+      else if (k === "transfer-encoding") te = true;
+      else if (k === "content-length") cl = true;
+    }
+    // Both framings at once may be a smuggling attempt: never reuse (RFC 9112 §6.3).
+    if (te && cl) keep = false;
     const done = (whole: boolean) => {
       // Reused only once the request is out whole and the answer read whole.
       if (whole && keep && sent && !conn.closed) this.#put(conn);
@@ -314,283 +351,5 @@ export class OriginClient {
       length: framing.kind === "length" ? framing.n : null,
       body: new Body(conn, framing, done),
     };
-  }
-}
-
-/** The request head and body to write. */
-function requestBytes(r: OriginRequest): {
-  head: Uint8Array;
-  body: Uint8Array | ReadableStream<Uint8Array> | null;
-} {
-  const authority = r.host.includes(":") ? `[${r.host}]` : r.host;
-  let text = `${r.method} ${r.path} HTTP/1.1\r\nhost: ${authority}${
-    r.port === 443 ? "" : `:${r.port}`
-  }\r\n`;
-  for (const [k, v] of r.headers) text += `${k}: ${v}\r\n`;
-  const b = r.body;
-  if (b instanceof ReadableStream) text += "transfer-encoding: chunked\r\n";
-  else if (b) text += `content-length: ${b.length}\r\n`;
-  else if (r.method === "POST" || r.method === "PUT" || r.method === "PATCH") {
-    text += "content-length: 0\r\n";
-  }
-  text += "\r\n";
-  const head = new TextEncoder().encode(text);
-  // A small body rides in the head's write (one TLS record, one segment).
-  if (b instanceof Uint8Array && b.length && b.length <= 16 * 1024) {
-    const one = new Uint8Array(head.length + b.length);
-    one.set(head);
-    one.set(b, head.length);
-    return { head: one, body: null };
-  }
-  return { head, body: b };
-}
-
-async function writeChunked(
-  w: Deno.TlsConn,
-  body: ReadableStream<Uint8Array>,
-): Promise<void> {
-  const enc = new TextEncoder();
-  for await (const chunk of body) {
-    if (!chunk.length) continue;
-    await writeAll(w, enc.encode(`${chunk.length.toString(16)}\r\n`));
-    await writeAll(w, chunk);
-    await writeAll(w, enc.encode("\r\n"));
-  }
-  await writeAll(w, enc.encode("0\r\n\r\n"));
-}
-
-interface ParsedHead {
-  version: "1.0" | "1.1";
-  status: number;
-  headers: [string, string][];
-}
-
-/** A header value Headers accepts: no controls but tab. */
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
-
-/** Reads one response head; on a reused connection an early end is a StaleConnection. */
-async function readResponseHead(r: PeekReader, reused: boolean): Promise<ParsedHead> {
-  let end: number;
-  for (;;) {
-    end = headEnd(r.buffered);
-    if (end >= 0 && end <= MAX_RESPONSE_HEAD) break;
-    if (end >= 0 || r.buffered.length > MAX_RESPONSE_HEAD) {
-      throw new OriginProtocolError("The origin's response head is larger than 64 KiB");
-    }
-    let more: boolean;
-    try {
-      more = await r.fill();
-    } catch (e) {
-      if (r.buffered.length === 0 && reused) throw new StaleConnection();
-      throw e;
-    }
-    if (!more) {
-      if (r.buffered.length === 0) throw new StaleConnection();
-      throw new OriginProtocolError("The origin closed the connection inside its response head");
-    }
-  }
-  return parseResponseHead(r.take(end));
-}
-
-/** Parses a response head (bytes up to and including the blank line). */
-export function parseResponseHead(bytes: Uint8Array): ParsedHead {
-  const lines = new TextDecoder("latin1").decode(bytes).split("\r\n");
-  const m = /^HTTP\/1\.([01]) ([1-5]\d\d)(?: [\t\x20-\x7e\x80-\xff]*)?$/.exec(lines[0]);
-  if (!m) {
-    throw new OriginProtocolError(
-      `The origin's status line "${lines[0].slice(0, 80)}" is not HTTP/1.x`,
-    );
-  }
-  const headers: [string, string][] = [];
-  for (const line of lines.slice(1)) {
-    if (line === "") continue;
-    const c = line.indexOf(":");
-    const name = c > 0 ? line.slice(0, c) : "";
-    const value = line.slice(c + 1).trim();
-    if (!TOKEN.test(name) || !FIELD_VALUE.test(value)) {
-      throw new OriginProtocolError(
-        `The origin's header line "${line.slice(0, 80)}" is not valid`,
-      );
-    }
-    headers.push([name.toLowerCase(), value]);
-  }
-  return { version: m[1] === "1" ? "1.1" : "1.0", status: Number(m[2]), headers };
-}
-
-/** How the body ends: RFC 9112 §6.3 (Transfer-Encoding over Content-Length). */
-export function framingOf(headers: [string, string][]): Framing {
-  const te = headers.filter(([k]) => k === "transfer-encoding").map(([, v]) => v).join(",");
-  if (te) {
-    const codings = te.split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
-    return codings.at(-1) === "chunked" ? { kind: "chunked" } : { kind: "close" };
-  }
-  const lengths = new Set(
-    headers.filter(([k]) => k === "content-length").flatMap(([, v]) => v.split(","))
-      .map((s) => s.trim()),
-  );
-  if (!lengths.size) return { kind: "close" };
-  const [only] = lengths;
-  if (lengths.size > 1 || !/^\d{1,15}$/.test(only)) {
-    throw new OriginProtocolError(
-      `The origin's Content-Length "${[...lengths].join(", ").slice(0, 60)}" is not valid`,
-    );
-  }
-  return { kind: "length", n: Number(only) };
-}
-
-/** A response body on a connection, handed back to the pool once read whole. */
-class Body implements OriginBody {
-  received = 0;
-  #used = false;
-  /** Bytes left in the current chunk (chunked) or the body (length). */
-  #left: number;
-  #ended = false;
-  constructor(
-    readonly conn: Connection,
-    readonly framing: Framing,
-    readonly done: (whole: boolean) => void,
-  ) {
-    this.#left = framing.kind === "length" ? framing.n : 0;
-    if (framing.kind === "length" && framing.n === 0) this.#end();
-  }
-
-  #end(): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    this.done(true);
-  }
-
-  #fail(e: Error): never {
-    this.conn.close();
-    throw e;
-  }
-
-  #claim(): void {
-    if (this.#used) throw new TypeError("The origin's body was already read");
-    this.#used = true;
-  }
-
-  async bytes(): Promise<Uint8Array<ArrayBuffer>> {
-    this.#claim();
-    if (this.framing.kind === "length") {
-      const n = this.framing.n;
-      const got = await this.conn.reader.want(n).catch((e) => this.#fail(e));
-      if (got.length < n) this.#fail(new OriginProtocolError("The origin's body ended early"));
-      const out = this.conn.reader.take(n) as Uint8Array<ArrayBuffer>;
-      this.received = n;
-      this.#left = 0;
-      this.#end();
-      return out;
-    }
-    const parts: Uint8Array[] = [];
-    for (;;) {
-      const c = await this.#next();
-      if (!c) break;
-      parts.push(c);
-    }
-    const out = new Uint8Array(this.received);
-    let off = 0;
-    for (const p of parts) {
-      out.set(p, off);
-      off += p.length;
-    }
-    return out;
-  }
-
-  stream(): ReadableStream<Uint8Array> {
-    this.#claim();
-    return new ReadableStream<Uint8Array>({
-      pull: async (ctl) => {
-        const c = await this.#next();
-        if (c) ctl.enqueue(c);
-        else ctl.close();
-      },
-      cancel: () => this.cancel(),
-    });
-  }
-
-  cancel(): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    this.conn.close();
-    this.done(false);
-  }
-
-  /** The next piece of the body (a fresh array), or null at its end. */
-  async #next(): Promise<Uint8Array | null> {
-    if (this.#ended) return null;
-    try {
-      switch (this.framing.kind) {
-        case "length":
-          if (this.#left === 0) return this.#finish();
-          return await this.#piece(this.#left, true);
-        case "close": {
-          const p = await this.#piece(BODY_READ, false);
-          return p ?? this.#finish(false);
-        }
-        case "chunked": {
-          if (this.#left === 0) {
-            const size = await readLine(this.conn.reader);
-            const m = size === null ? null : /^([0-9A-Fa-f]{1,12})[ \t]*(?:;.*)?$/.exec(size);
-            if (!m) throw new OriginProtocolError("The origin's chunked body is not valid");
-            this.#left = parseInt(m[1], 16);
-            if (this.#left === 0) {
-              // Trailers (dropped) up to the blank line.
-              for (;;) {
-                const t = await readLine(this.conn.reader);
-                if (t === null) {
-                  throw new OriginProtocolError("The origin's chunked body ended early");
-                }
-                if (t === "") break;
-              }
-              return this.#finish();
-            }
-          }
-          const p = await this.#piece(this.#left, true);
-          if (this.#left === 0) {
-            const crlf = await readLine(this.conn.reader, 2);
-            if (crlf !== "") {
-              throw new OriginProtocolError("The origin's chunked body is not valid");
-            }
-          }
-          return p;
-        }
-      }
-    } catch (e) {
-      this.#ended = true;
-      this.conn.close();
-      this.done(false);
-      throw e;
-    }
-  }
-
-  #finish(whole = true): null {
-    if (!whole) {
-      this.#ended = true;
-      this.conn.close();
-      this.done(false);
-      return null;
-    }
-    this.#end();
-    return null;
-  }
-
-  /**
-   * Up to `max` bytes: what is buffered first, else one read into the
-   * connection's buffer, copied out at its size. (A fresh array per read
-   * would be zeroed at full size for the 16 KiB a TLS read usually
-   * returns: measured, that memset was a sixth of the edge's CPU on 10 MB
-   * downloads.)
-   */
-  async #piece(max: number, required: boolean): Promise<Uint8Array | null> {
-    const r = this.conn.reader;
-    if (!r.buffered.length && !(await r.fill(Math.min(max, BODY_READ)))) {
-      if (required) throw new OriginProtocolError("The origin's body ended early");
-      return null;
-    }
-    const out = r.take(Math.min(max, r.buffered.length));
-    this.received += out.length;
-    if (this.framing.kind !== "close") this.#left -= out.length;
-    return out;
   }
 }
