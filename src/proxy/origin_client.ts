@@ -28,6 +28,7 @@ import {
   type ParsedHead,
   readResponseHead,
   requestBytes,
+  type RequestLine,
   StaleConnection,
   writeChunked,
 } from "./origin_wire.ts";
@@ -52,15 +53,7 @@ export const FRESH_MS = 2_000;
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
 /** A request as the inspector forwards it. */
-export interface OriginRequest {
-  host: string;
-  port: number;
-  method: string;
-  /** Path and query, already percent-encoded (from a parsed URL). */
-  path: string;
-  /** End-to-end headers; Host and the body's framing are added here. */
-  headers: Iterable<[string, string]>;
-  body: Uint8Array | ReadableStream<Uint8Array> | null;
+export interface OriginRequest extends RequestLine {
   /** Ends the wait for the connection and the response head when the client went away. */
   gone?: ClientGone;
 }

@@ -34,7 +34,9 @@ export interface RequestLine {
   host: string;
   port: number;
   method: string;
+  /** Path and query, already percent-encoded (from a parsed URL). */
   path: string;
+  /** End-to-end headers; Host and the body's framing are added here. */
   headers: Iterable<[string, string]>;
   body: Uint8Array | ReadableStream<Uint8Array> | null;
 }
