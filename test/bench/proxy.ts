@@ -14,9 +14,13 @@
  *   leaves alone, so the edge only routes and masquerades it.
  *
  * For small objects (1 KiB) and 10 MB downloads: requests/s and p99 latency
- * of each, and the ratio inspected / plain (medians of the rounds). Then
- * the cost of issuing one leaf certificate (P-256, @peculiar/x509), in
- * process.
+ * of each, and the ratio inspected / plain (medians of the rounds); then
+ * the CPU time each side spent per request on each path (the processes in
+ * the edge's, the workstation's and the internet's namespaces, from
+ * /proc/PID/stat; ab itself is not counted), which says where a path's cost
+ * is when throughput alone cannot (the rounds are latency-bound, and the
+ * machine is shared). Then the cost of issuing one leaf certificate (P-256,
+ * @peculiar/x509), in process.
  *
  * The origin (test/e2e/tools/web_origin.ts) runs without Nagle, as real web
  * servers do: with it, every keep-alive response on both paths waited 40 ms
@@ -24,7 +28,7 @@
  * ab speaks HTTP/1.0 with keep-alive, so inspected 10 MB responses come
  * close-delimited (one TLS handshake each, see src/proxy/inspector.ts).
  */
-import { canUseNetns, NetnsLab } from "../e2e/netns.ts";
+import { canUseNetns, NetnsLab, sh } from "../e2e/netns.ts";
 import { inNs, startWebLab } from "../e2e/web_lab.ts";
 import { InspectionCa } from "../../src/proxy/inspection_ca.ts";
 
@@ -39,10 +43,31 @@ interface AbResult {
   why: string;
   /** Responses that were not 2xx. */
   non2xx: number;
+  /** CPU µs per request in each namespace of `cpuOf` (edge, workstation, internet). */
+  cpuUs: number[];
+}
+
+/** CPU time (ms, user + system) used so far by the processes in namespace `ns`. */
+async function nsCpuMs(ns: string): Promise<number> {
+  const pids = (await sh(["ip", "netns", "pids", ns], { check: false })).stdout.split(/\s+/)
+    .filter(Boolean);
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return ticks * 10; // USER_HZ is 100 on Linux
 }
 
 async function ab(ns: string, args: string[]): Promise<AbResult> {
+  const before = await Promise.all(cpuOf.map(nsCpuMs));
   const r = await inNs(ns, ["ab", "-q", "-k", "-r", "-s", "30", ...args]);
+  const after = await Promise.all(cpuOf.map(nsCpuMs));
   const rps = Number(/Requests per second:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? NaN);
   const p99 = Number(/\s99%\s+(\d+)/.exec(r.stdout)?.[1] ?? NaN);
   const failed = Number(/Failed requests:\s+(\d+)/.exec(r.stdout)?.[1] ?? NaN);
@@ -51,8 +76,10 @@ async function ab(ns: string, args: string[]): Promise<AbResult> {
   }
   const why = /Failed requests:\s+\d+\s*\n\s*\(([^)]*)\)/.exec(r.stdout)?.[1] ?? "";
   const non2xx = Number(/Non-2xx responses:\s+(\d+)/.exec(r.stdout)?.[1] ?? 0);
+  const done = Number(/Complete requests:\s+(\d+)/.exec(r.stdout)?.[1] ?? NaN);
   if (Deno.env.get("BENCH_VERBOSE")) console.log(r.stdout);
-  return { rps, p99, failed, why, non2xx };
+  const cpuUs = after.map((a, i) => ((a - before[i]) * 1000) / done);
+  return { rps, p99, failed, why, non2xx, cpuUs };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
@@ -64,7 +91,8 @@ if (!canUseNetns) {
 await using lab = new NetnsLab("bpx");
 const dir = await Deno.makeTempDir({ prefix: "pcbpx" });
 lab.defer(() => Deno.remove(dir, { recursive: true }));
-const { ns: { ws }, api } = await startWebLab(lab, dir);
+const { ns: { ws, edge, inet }, api } = await startWebLab(lab, dir);
+const cpuOf = [edge, ws, inet];
 await api("/api/v1/admin/web/inspection", "PUT", { enabled: true });
 // A realistic policy in front: a few rules the requests walk past.
 await api("/api/v1/admin/web/url-rules", "PUT", {
@@ -113,6 +141,12 @@ for (const c of cases) {
     `  rounds: inspected ${inspected.map((r) => r.rps.toFixed(0)).join(", ")}; plain ${
       plain.map((r) => r.rps.toFixed(0)).join(", ")
     }`,
+  );
+  const per = (rs: AbResult[], i: number) => median(rs.map((r) => r.cpuUs[i]));
+  const fmt = (us: number) => us >= 10_000 ? `${(us / 1000).toFixed(1)} ms` : `${us.toFixed(0)} µs`;
+  console.log(
+    "  CPU per request, inspected / plain: " + ["edge", "connector (workstation)", "origin"]
+      .map((name, i) => `${name} ${fmt(per(inspected, i))} / ${fmt(per(plain, i))}`).join("; "),
   );
 }
 
