@@ -139,6 +139,7 @@ export async function startEdge<A extends HttpApp>(
           transparent: config.webProxyTransparent,
           serve: opts.serve,
           onBusy: (busy) => t.setEventLoopBusy(busy),
+          onClientWrite: () => t.poke(),
           originCaCerts: config.webProxyCaFile
             ? [await Deno.readTextFile(config.webProxyCaFile)]
             : undefined,

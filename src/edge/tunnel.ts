@@ -196,6 +196,11 @@ export class EdgeTunnel implements EdgeTunnelPort {
     return this.#tun.name;
   }
 
+  /** See Pump.poke (the web proxy has just written to a device's socket). */
+  poke(): void {
+    this.#pump.poke();
+  }
+
   /** See Pump.setEventLoopBusy (the web proxy says when it has connections open). */
   setEventLoopBusy(busy: (() => boolean) | null): void {
     this.#pump.setEventLoopBusy(busy);

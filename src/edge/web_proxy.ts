@@ -39,6 +39,8 @@ export interface WebProxyOptions {
    * edge gives it to its pump, which then stops holding the event loop).
    */
   onBusy?: (busy: (() => boolean) | null) => void;
+  /** Told after every write to a device (the edge pokes its pump: see Pump.poke). */
+  onClientWrite?: () => void;
 }
 
 /** A running edge web proxy. */
@@ -98,6 +100,7 @@ export async function startWebProxy(ctx: EdgeContext, o: WebProxyOptions): Promi
     hostname: ctx.edgeAddress,
     port: o.port,
     engine,
+    onClientWrite: o.onClientWrite,
   });
   o.onBusy?.(() => server.open > 0);
   if (o.transparent) {

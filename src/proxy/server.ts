@@ -7,7 +7,7 @@
  */
 import { logger } from "../log.ts";
 import type { ProxyEngine } from "./engine.ts";
-import { closeQuietly } from "./stream.ts";
+import { closeQuietly, type Duplex } from "./stream.ts";
 
 const log = logger("proxy.server");
 
@@ -21,7 +21,17 @@ export interface ProxyServer {
 
 /** Listens on `hostname:port` and serves every connection with `engine`. */
 export function startProxyServer(
-  o: { hostname: string; port: number; engine: ProxyEngine },
+  o: {
+    hostname: string;
+    port: number;
+    engine: ProxyEngine;
+    /**
+     * Told after every write to a client: what is written to a device's
+     * socket goes into the tunnel, and the tunnel's pump looks sooner when
+     * told (Pump.poke).
+     */
+    onClientWrite?: () => void;
+  },
 ): ProxyServer {
   const listener = Deno.listen({ hostname: o.hostname, port: o.port, transport: "tcp" });
   const open = new Set<Deno.TcpConn>();
@@ -36,7 +46,9 @@ export function startProxyServer(
       conn.setNoDelay(true);
       open.add(conn);
       const src = (conn.remoteAddr as Deno.NetAddr).hostname.replace(/^::ffff:/, "");
-      o.engine.handle(conn, src).catch((e) =>
+      const told = o.onClientWrite;
+      const client: Duplex = told ? tellingWrites(conn, told) : conn;
+      o.engine.handle(client, src).catch((e) =>
         log.debug("Proxy connection failed", { src, error: (e as Error).message })
       ).finally(() => open.delete(conn));
     }
@@ -53,5 +65,19 @@ export function startProxyServer(
       for (const c of open) closeQuietly(c);
       await loop;
     },
+  };
+}
+
+/** `conn`, calling `told` after each write. */
+function tellingWrites(conn: Deno.TcpConn, told: () => void): Duplex {
+  return {
+    read: (p) => conn.read(p),
+    async write(p) {
+      const n = await conn.write(p);
+      told();
+      return n;
+    },
+    close: () => conn.close(),
+    closeWrite: () => conn.closeWrite(),
   };
 }

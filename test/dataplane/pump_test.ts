@@ -8,6 +8,7 @@ import { MemoryTun } from "../../src/tun/memory.ts";
 import { UdpSocket } from "../../src/net/udp.ts";
 import { endpoint } from "../../src/net/endpoint.ts";
 import { Pump } from "../../src/dataplane/pump.ts";
+import { Poller } from "../../src/net/poller.ts";
 import { queryStats, queryUapi, serveUapi } from "../../src/dataplane/uapi.ts";
 import {
   encodeKey,
@@ -357,4 +358,31 @@ Deno.test("pump report: offloads that are off say why", () => {
   assert.equal(typeof r.tunRead, "number");
   device.close();
   tun.close();
+});
+
+Deno.test("pump: poke ends a parked wait on the next turn, not when the poll wakes", async () => {
+  const priv = generatePrivateKey();
+  const device = new WireGuardDevice({ privateKey: priv, clock: systemClock });
+  const tun = new MemoryTun({ name: "mempoke", mtu: 1420 });
+  const poller = new Poller();
+  // No linger and no peers: the pump parks for up to a second at a time.
+  const pump = new Pump({ tun, device, poller, lingerMs: 0 });
+  const run = pump.run();
+  try {
+    for (let i = 1; i <= 3; i++) {
+      await until(() => poller.waiting);
+      let polled = false;
+      poller.wait(-1).then(() => (polled = true)); // the parked poll itself (shared)
+      const rounds = pump.stats.rounds;
+      pump.poke();
+      pump.poke(); // the wait is already ended: not counted twice
+      assert.equal(pump.stats.pokes, i);
+      await until(() => pump.stats.rounds > rounds);
+      assert.ok(!polled, "the round ran before the parked poll ended: the poke ran it");
+    }
+  } finally {
+    pump.stop();
+    await run;
+    poller.close();
+  }
 });

@@ -162,7 +162,13 @@ Deno.test({
       },
       uploads: { check: web.uploadCheck, limit: 1024 * 1024 },
     });
-    const server = startProxyServer({ hostname: "127.0.0.1", port: 0, engine });
+    let clientWrites = 0;
+    const server = startProxyServer({
+      hostname: "127.0.0.1",
+      port: 0,
+      engine,
+      onClientWrite: () => clientWrites++,
+    });
     const proxy = `http://127.0.0.1:${server.port}`;
     const logOf = (host: string) => web.webLog({ host, limit: 10 });
     try {
@@ -180,9 +186,12 @@ Deno.test({
       await t.step(
         "explicit GET reaches the origin and is logged with the user and bytes",
         async () => {
+          const writes = clientWrites;
           const r = await curl(["-x", proxy, "http://plain.test/hello?token=secret"]);
           assert.equal(r.status, 200, r.stderr);
           assert.match(r.body, /origin says hello \/hello/);
+          // Told of the answer's writes (on the edge, each pokes the tunnel's pump).
+          assert.ok(clientWrites > writes, "writes to the client are told");
           assert.equal(seen.at(-1)?.host, "plain.test");
           const [e] = logOf("plain.test");
           assert.equal(e.mode, "explicit");
