@@ -85,8 +85,10 @@ export interface UrlVerdict {
 interface CompiledRule {
   rule: UrlRule;
   exact: Set<string>;
-  below: string[];
-  andBelow: string[];
+  /** "*.d": names strictly below d. */
+  below: Set<string>;
+  /** ".d": d and the names below it. */
+  andBelow: Set<string>;
   categories: Set<string>;
   users: Set<string>;
   groups: Set<string>;
@@ -106,16 +108,40 @@ export function inDomain(host: string, domain: string): boolean {
     host[host.length - domain.length - 1] === ".");
 }
 
+/**
+ * Calls `each` with `host`'s parent domains, nearest first ("a.b.c": "b.c",
+ * then "c"); stops when it returns true. With `self`, `host` itself first.
+ * Lookups by suffix make a match cost the host's labels, not the size of
+ * the lists (a category list may hold a million domains).
+ */
+function someSuffix(host: string, self: boolean, each: (d: string) => boolean): boolean {
+  if (self && each(host)) return true;
+  for (let i = host.indexOf("."); i >= 0; i = host.indexOf(".", i + 1)) {
+    if (each(host.slice(i + 1))) return true;
+  }
+  return false;
+}
+
 /** An immutable, compiled URL policy. */
 export class UrlPolicy {
   readonly rules: readonly UrlRule[];
   readonly #compiled: CompiledRule[];
-  readonly #categories: [string, readonly string[]][];
+  /** Category names, sorted. */
+  readonly #names: string[];
+  /** Every listed domain, with the categories listing it. */
+  readonly #byDomain = new Map<string, string[]>();
 
   /** Compiles rules (already validated) against category lists; unknown categories are refused. */
   constructor(rules: readonly UrlRule[], categories: CategoryLists) {
     this.rules = rules;
-    this.#categories = [...categories.entries()].sort(([a], [b]) => a.localeCompare(b));
+    this.#names = [...categories.keys()].sort((a, b) => a.localeCompare(b));
+    for (const name of this.#names) {
+      for (const d of categories.get(name)!) {
+        const list = this.#byDomain.get(d);
+        if (!list) this.#byDomain.set(d, [name]);
+        else if (!list.includes(name)) list.push(name);
+      }
+    }
     this.#compiled = rules.map((rule) => {
       for (const c of rule.categories) {
         if (!categories.has(c)) {
@@ -127,10 +153,10 @@ export class UrlPolicy {
           );
         }
       }
-      const exact = new Set<string>(), below: string[] = [], andBelow: string[] = [];
+      const exact = new Set<string>(), below = new Set<string>(), andBelow = new Set<string>();
       for (const h of rule.hosts) {
-        if (h.startsWith("*.")) below.push(h.slice(2));
-        else if (h.startsWith(".")) andBelow.push(h.slice(1));
+        if (h.startsWith("*.")) below.add(h.slice(2));
+        else if (h.startsWith(".")) andBelow.add(h.slice(1));
         else exact.add(h);
       }
       return {
@@ -145,10 +171,17 @@ export class UrlPolicy {
     });
   }
 
-  /** The categories `host` belongs to. */
+  /** The categories `host` belongs to (sorted by name). */
   categoriesOf(host: string): string[] {
     const h = normaliseHost(host);
-    return this.#categories.filter(([, ds]) => ds.some((d) => inDomain(h, d))).map(([n]) => n);
+    let found: Set<string> | null = null;
+    someSuffix(h, true, (d) => {
+      const cs = this.#byDomain.get(d);
+      if (cs) { for (const c of cs) (found ??= new Set()).add(c); }
+      return false;
+    });
+    const hit = found as Set<string> | null;
+    return hit ? this.#names.filter((n) => hit.has(n)) : [];
   }
 
   /** The first enabled rule that matches decides; none: allow. */
@@ -176,10 +209,10 @@ export class UrlPolicy {
   }
 
   #hostMatches(c: CompiledRule, host: string, categories: string[]): boolean {
-    if (!c.exact.size && !c.below.length && !c.andBelow.length && !c.categories.size) return true;
+    if (!c.exact.size && !c.below.size && !c.andBelow.size && !c.categories.size) return true;
     if (c.exact.has(host)) return true;
-    if (c.below.some((d) => host !== d && inDomain(host, d))) return true;
-    if (c.andBelow.some((d) => inDomain(host, d))) return true;
+    if (c.below.size && someSuffix(host, false, (d) => c.below.has(d))) return true;
+    if (c.andBelow.size && someSuffix(host, true, (d) => c.andBelow.has(d))) return true;
     return categories.some((n) => c.categories.has(n));
   }
 }

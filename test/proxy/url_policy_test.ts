@@ -100,6 +100,40 @@ Deno.test("URL policy: matching time is linear in the host's length", () => {
   assert.equal(inDomain("aexample", "example"), false);
 });
 
+Deno.test("URL policy: categories and host patterns by suffix, with lists of 100,000 domains", () => {
+  const big = Array.from({ length: 100_000 }, (_, i) => `d${i}.example`);
+  const lists = new Map([
+    ["big", big],
+    ["also", ["d5.example", "shared.test"]],
+    ["shared", ["shared.test", "example"]],
+  ]);
+  const p = new UrlPolicy(
+    [
+      UrlRule.parse({ name: "below", hosts: ["*.d7.example"], action: "block" }),
+      UrlRule.parse({ name: "and below", hosts: [".d8.example"], action: "block" }),
+    ],
+    lists,
+  );
+  const table: [string, string[]][] = [
+    ["d99999.example", ["big", "shared"]],
+    ["a.b.d5.example", ["also", "big", "shared"]],
+    ["D5.EXAMPLE.", ["also", "big", "shared"]],
+    ["xd5.example", ["shared"]], // a suffix of the text, not a parent domain
+    ["shared.test", ["also", "shared"]],
+    ["example", ["shared"]],
+    ["other.test", []],
+    ["198.18.0.80", []],
+    ["::1", []],
+  ];
+  for (const [host, want] of table) assert.deepEqual(p.categoriesOf(host), want, host);
+  const rule = (host: string) => p.evaluate({ host, path: "/", method: "GET", subject: null }).rule;
+  assert.equal(rule("d7.example"), null, "*.d: not d itself");
+  assert.equal(rule("x.y.d7.example"), "below");
+  assert.equal(rule("d8.example"), "and below");
+  assert.equal(rule("x.d8.example"), "and below");
+  assert.equal(rule("xd8.example"), null);
+});
+
 Deno.test("category lists: comments, blanks, and a bad line named", () => {
   assert.deepEqual(parseCategoryList("c", "# head\nA.example\n\n.b.example # x\n"), [
     "a.example",
