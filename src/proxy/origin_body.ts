@@ -3,12 +3,30 @@
  * stream, framed by Content-Length, chunks or the connection's end, and
  * handed back (whole: the connection may be reused) or given up (closed).
  */
+import { setImmediate } from "node:timers";
 import { readLine } from "./http_body.ts";
 import { type Framing, OriginProtocolError } from "./origin_wire.ts";
 import type { PeekReader } from "./stream.ts";
 
 /** Largest read per piece while a body streams (256 KiB). */
 const BODY_READ = 256 * 1024;
+/** Largest batch a body stream hands on at once (256 KiB). */
+export const STREAM_BATCH = 256 * 1024;
+
+const TURN = Symbol("turn");
+/** Resolves once the event loop has turned (its I/O polled). */
+const nextTurn = () => new Promise<typeof TURN>((r) => setImmediate(() => r(TURN)));
+
+/** `parts` in one array of `size` bytes. */
+function concat(parts: Uint8Array[], size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
 
 /** A response body, read once: whole, or as a stream. */
 export interface OriginBody {
@@ -35,6 +53,8 @@ export class Body implements OriginBody {
   /** Bytes left in the current chunk (chunked) or the body (length). */
   #left: number;
   #ended = false;
+  /** A read a batch did not wait for (see stream). */
+  #ahead: Promise<Uint8Array | null> | null = null;
   constructor(
     readonly conn: BodyConnection,
     readonly framing: Framing,
@@ -78,25 +98,49 @@ export class Body implements OriginBody {
       if (!c) break;
       parts.push(c);
     }
-    const out = new Uint8Array(this.received);
-    let off = 0;
-    for (const p of parts) {
-      out.set(p, off);
-      off += p.length;
-    }
-    return out;
+    return concat(parts, this.received) as Uint8Array<ArrayBuffer>;
   }
 
+  /**
+   * The body as a stream of batches: each holds what arrived by the time
+   * the event loop turns, up to STREAM_BATCH bytes. A TLS read returns one
+   * 16 KiB record; handing each on alone cost every step after it (the
+   * server's write, the loopback hop, the copy to the client) once per
+   * record. A read that is not ready by the next turn is kept for the next
+   * batch, so a slow stream is passed on as it comes, never held back.
+   */
   stream(): ReadableStream<Uint8Array> {
     this.#claim();
     return new ReadableStream<Uint8Array>({
       pull: async (ctl) => {
-        const c = await this.#next();
-        if (c) ctl.enqueue(c);
-        else ctl.close();
+        const first = await this.#following();
+        if (!first) return ctl.close();
+        const parts = [first];
+        let size = first.length;
+        while (size < STREAM_BATCH && !this.#ended) {
+          const p = this.#next();
+          const r = await Promise.race([p, nextTurn()]);
+          if (r === TURN || r === null) {
+            // Not there yet (or the end): the next pull starts with it.
+            this.#ahead = p;
+            p.catch(() => {}); // a failure is seen by the pull that awaits it
+            break;
+          }
+          parts.push(r);
+          size += r.length;
+        }
+        ctl.enqueue(parts.length === 1 ? first : concat(parts, size));
       },
       cancel: () => this.cancel(),
     });
+  }
+
+  /** The piece a batch left waiting, else the next. */
+  #following(): Promise<Uint8Array | null> {
+    const a = this.#ahead;
+    if (!a) return this.#next();
+    this.#ahead = null;
+    return a;
   }
 
   cancel(): void {

@@ -19,6 +19,7 @@ import {
   type OriginRequest,
 } from "../../src/proxy/origin_client.ts";
 import { PeekReader, writeAll } from "../../src/proxy/stream.ts";
+import { STREAM_BATCH } from "../../src/proxy/origin_body.ts";
 
 /** A request as the origin read it. */
 interface Seen {
@@ -417,4 +418,83 @@ Deno.test("origin client: an idle connection the origin dropped", async (t) => {
       client.close();
     }
   });
+});
+
+Deno.test("origin client: a slow stream is passed on as it comes; a fast one in batches", async (t) => {
+  const ca = await InspectionCa.ephemeral("Test Origin CA");
+  const leaf = await ca.issue("localhost");
+  const listener = Deno.listenTls({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: leaf.cert,
+    key: leaf.key,
+  });
+  const port = listener.addr.port;
+  const client = new OriginClient({ caCerts: [ca.certPem] });
+  /** Serves one request with `answer`, which writes the response. */
+  const serveOne = async (answer: (c: Deno.TlsConn) => Promise<void>) => {
+    const c = await listener.accept();
+    const r = new PeekReader(c);
+    while (headEnd(r.buffered) < 0) if (!(await r.fill())) return;
+    await answer(c);
+    c.close();
+  };
+  try {
+    await t.step("the first chunk arrives before the origin sends the second", async () => {
+      let got!: () => void;
+      const gotFirst = new Promise<void>((r) => (got = r));
+      const origin = serveOne(async (c) => {
+        await writeAll(
+          c,
+          enc.encode("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nfirst\r\n"),
+        );
+        await gotFirst; // a client that waited for more would wait forever
+        await writeAll(c, enc.encode("6\r\nsecond\r\n0\r\n\r\n"));
+      });
+      const res = await client.request(get(port));
+      const reader = res.body!.stream().getReader();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const a = await Promise.race([
+        reader.read(),
+        new Promise<never>((_, no) => {
+          timer = setTimeout(() => no(new Error("the first chunk was held back")), 10_000);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      assert.equal(text(a.value!), "first");
+      got();
+      let rest = "";
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        rest += text(value);
+      }
+      assert.equal(rest, "second");
+      await origin;
+    });
+    await t.step(
+      "3 MB sent at once comes in batches of up to 256 KiB, whole and in order",
+      async () => {
+        const body = new Uint8Array(3_000_000).map((_, i) => i % 251);
+        const origin = serveOne(async (c) => {
+          await writeAll(
+            c,
+            enc.encode(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\n\r\n`),
+          );
+          await writeAll(c, body);
+        });
+        const res = await client.request(get(port));
+        const pieces: Uint8Array<ArrayBuffer>[] = [];
+        for await (const p of res.body!.stream()) pieces.push(p as Uint8Array<ArrayBuffer>);
+        await origin;
+        const got = new Uint8Array(await new Blob(pieces).arrayBuffer());
+        assert.deepEqual(got, body);
+        assert.ok(pieces.every((p) => p.length <= STREAM_BATCH));
+        // A TLS read returns one record (16 KiB); what was there by the next turn came with it.
+        assert.ok(pieces.some((p) => p.length > 16 * 1024), `${pieces.length} pieces`);
+      },
+    );
+  } finally {
+    client.close();
+    listener.close();
+  }
 });
