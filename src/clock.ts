@@ -17,6 +17,37 @@ export const systemClock: Clock = {
   now: () => Date.now(),
 };
 
+/**
+ * A clock whose monotonic time can be held still for a synchronous stretch
+ * of work: the data plane's round, in which the WireGuard device and the
+ * access enforcer's flow table read the time for every packet. Measured on
+ * the edge, those reads (performance.now() goes through an op) were 7% of
+ * its CPU on a 10 MB download; held, a round reads the time once. Outside a
+ * round it reads `base`. Packets of one round share a timestamp, which is
+ * what they would get from a batch read anyway; a round lasts milliseconds
+ * and the timers reading it count seconds.
+ */
+export class RoundClock implements Clock {
+  #held = -1;
+  constructor(readonly base: Clock = systemClock) {}
+  /** The held time during a round, else the base clock's. */
+  monotonic(): number {
+    return this.#held >= 0 ? this.#held : this.base.monotonic();
+  }
+  /** Wall time, never held. */
+  now(): number {
+    return this.base.now();
+  }
+  /** Holds monotonic time at the base clock's current value; returns it. */
+  hold(): number {
+    return (this.#held = this.base.monotonic());
+  }
+  /** Lets monotonic time run again. */
+  release(): void {
+    this.#held = -1;
+  }
+}
+
 /** A clock that only moves when told to; for deterministic tests. */
 export class ManualClock implements Clock {
   #mono: number;

@@ -64,7 +64,7 @@ import { Linger, LINGER_MAX_MS, LINGER_MS } from "./linger.ts";
 import { SendQueue } from "./send_queue.ts";
 import { HandshakeLoad } from "./load.ts";
 import { OffloadLog, type OffloadStates, offloadStates, pumpReport } from "./pump_report.ts";
-import { type Clock, systemClock } from "../clock.ts";
+import { type Clock, RoundClock, systemClock } from "../clock.ts";
 import { logger } from "../log.ts";
 
 const log = logger("dataplane");
@@ -484,7 +484,15 @@ export class Pump {
     const yieldNow = () => new Promise<void>((r) => setImmediate(r));
     while (this.#running) {
       try {
-        const next = this.#step();
+        // A RoundClock is held for the round: one time read, not one per packet.
+        const round = this.#clock instanceof RoundClock ? this.#clock : null;
+        round?.hold();
+        let next: number;
+        try {
+          next = this.#step();
+        } finally {
+          round?.release();
+        }
         if (next === STOP) break;
         if (next === YIELD) await yieldNow();
         else {

@@ -114,6 +114,7 @@ export async function startEdge<A extends HttpApp>(
         tunName: config.tunInterface,
         mtu: config.mtu,
         nat: config.nat,
+        clock: cp.ctx.clock,
       });
       const t = tunnel;
       closers.push(() => t.close());

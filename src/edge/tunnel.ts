@@ -28,7 +28,7 @@ import { serveManagedUapi, type UapiServer } from "../dataplane/uapi.ts";
 import { offloadFromEnv, type OffloadRequest } from "../dataplane/offload.ts";
 import type { EdgeTunnelPort, PeerStats, TunnelPeer } from "./dataplane_port.ts";
 import { formatHostPort } from "../net/endpoint.ts";
-import { type Clock, systemClock } from "../clock.ts";
+import { type Clock, RoundClock, systemClock } from "../clock.ts";
 import { InputError } from "../errors.ts";
 import { nftApply, nftReset } from "../net/nft.ts";
 import { logger } from "../log.ts";
@@ -66,6 +66,8 @@ export interface EdgeTunnelOptions {
 /** The real edge data plane. Create with `EdgeTunnel.start()`. */
 export class EdgeTunnel implements EdgeTunnelPort {
   readonly device: WireGuardDevice;
+  /** The data plane's clock, held still for each round (the enforcer reads it per packet). */
+  readonly clock: Clock;
   readonly #tun: TunDevice;
   readonly #udp: UdpSocket;
   readonly #tls: TlsStream | null;
@@ -87,6 +89,7 @@ export class EdgeTunnel implements EdgeTunnelPort {
     net: NetConfig,
     nat: boolean,
     hooks: TunnelHooks,
+    clock: RoundClock,
   ) {
     this.device = device;
     this.#hooks = hooks;
@@ -95,7 +98,8 @@ export class EdgeTunnel implements EdgeTunnelPort {
     this.#tls = tls;
     this.#net = net;
     this.#nat = nat;
-    this.#pump = new Pump({ tun, device, udp, tls });
+    this.clock = clock;
+    this.#pump = new Pump({ tun, device, udp, tls, clock });
     this.mesh = new TunnelMeshPort({ device, kick: () => this.#pump.kick() });
   }
 
@@ -106,7 +110,8 @@ export class EdgeTunnel implements EdgeTunnelPort {
 
   /** Opens the TUN, sockets and NAT, and starts the pump. */
   static async start(o: EdgeTunnelOptions): Promise<EdgeTunnel> {
-    const clock = o.clock ?? systemClock;
+    // Held still for each data-plane round (see RoundClock); the enforcer reads it too.
+    const clock = new RoundClock(o.clock ?? systemClock);
     const mtu = o.mtu ?? 1420;
     const name = o.tunName ?? "pce0";
     const hooks: TunnelHooks = { handshake: null };
@@ -160,7 +165,7 @@ export class EdgeTunnel implements EdgeTunnelPort {
         tls = new TlsStream({ wake: () => box.pump?.kick() });
         tls.listen({ hostname: o.bindAddress ?? "0.0.0.0", port: o.port, ...o.tls });
       }
-      const started = new EdgeTunnel(device, tun, udp, tls, net, nat, hooks);
+      const started = new EdgeTunnel(device, tun, udp, tls, net, nat, hooks, clock);
       box.pump = started.#pump;
       started.#run = started.#pump.run();
       // `wg show pce0` (wireguard-tools) reads the peers; they come from the device registry.

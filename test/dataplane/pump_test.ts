@@ -16,7 +16,7 @@ import {
   publicKeyOf,
   WireGuardDevice,
 } from "../../src/wireguard/mod.ts";
-import { systemClock } from "../../src/clock.ts";
+import { ManualClock, RoundClock, systemClock } from "../../src/clock.ts";
 import { buildIcmpEcho } from "../../src/packet/build.ts";
 import { fixture } from "../packet/offload_fixtures.ts";
 
@@ -380,6 +380,50 @@ Deno.test("pump: poke ends a parked wait on the next turn, not when the poll wak
       await until(() => pump.stats.rounds > rounds);
       assert.ok(!polled, "the round ran before the parked poll ended: the poke ran it");
     }
+  } finally {
+    pump.stop();
+    await run;
+    poller.close();
+  }
+});
+
+Deno.test("RoundClock: held for a pump round, running outside it", async () => {
+  const manual = new ManualClock();
+  const round = new RoundClock(manual);
+  assert.equal(round.monotonic(), manual.monotonic());
+  assert.equal(round.hold(), manual.monotonic());
+  manual.advance(5);
+  assert.equal(round.monotonic(), manual.monotonic() - 5, "held: the round's time");
+  assert.equal(round.now(), manual.now(), "wall time is never held");
+  round.release();
+  assert.equal(round.monotonic(), manual.monotonic());
+  // The pump holds it while a round runs, and lets go between rounds.
+  const priv = generatePrivateKey();
+  const device = new WireGuardDevice({ privateKey: priv, clock: round });
+  const tun = new MemoryTun({ name: "memclock", mtu: 1420 });
+  const poller = new Poller();
+  let heldInRound = 0;
+  const pump = new Pump({
+    tun,
+    device,
+    poller,
+    clock: round,
+    lingerMs: 0,
+    tap: () => {
+      // A tap runs inside a round: the clock is held there.
+      const t = round.monotonic();
+      manual.advance(1);
+      if (round.monotonic() === t) heldInRound++;
+    },
+  });
+  const run = pump.run();
+  try {
+    tun.inject(buildIcmpEcho({ src: "10.9.0.1", dst: "10.9.0.2", ident: 1, seq: 1 }));
+    await until(() => heldInRound > 0);
+    await until(() => poller.waiting);
+    const t = round.monotonic();
+    manual.advance(1);
+    assert.equal(round.monotonic(), t + 1, "between rounds the clock runs");
   } finally {
     pump.stop();
     await run;

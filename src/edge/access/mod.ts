@@ -5,6 +5,7 @@
  * changes), client-to-client registrations, the edge DNS's answers for
  * FQDN segments, and writing its decisions to the decision log.
  */
+import type { Clock } from "../../clock.ts";
 import type { EdgeContext } from "../context.ts";
 import { deviceForAddress } from "../devices.ts";
 import { subjectFor } from "../subjects.ts";
@@ -29,6 +30,8 @@ export interface EnforcedTunnel {
   readonly pump: Pump;
   /** The edge mesh's peers: client-to-client traffic to devices on other edges goes there. */
   readonly mesh?: TunnelMeshPort;
+  /** The clock the data plane holds for each round (flows are timed by it); else the edge's. */
+  readonly clock?: Clock;
 }
 
 /** Running enforcement. */
@@ -65,7 +68,7 @@ export function startEnforcement(
   const enforcer = new Enforcer({
     network: ctx.network,
     edgeAddress: ctx.edgeAddress,
-    clock: ctx.clock,
+    clock: tunnel.clock ?? ctx.clock,
     capacity: opts.capacity,
     dns,
     loadDevice: (id) => {
