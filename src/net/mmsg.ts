@@ -68,7 +68,7 @@ export class TxVec extends Headers {
   /** Caller index of each message's first datagram, and how many it carries. */
   readonly first: Int32Array;
   readonly count: Int32Array;
-  readonly #src: (Uint8Array | undefined)[] = [];
+  readonly #src: (ArrayBufferLike | undefined)[] = [];
   readonly #base: number[] = [];
 
   /** Vectors for batches of up to `n` datagrams. */
@@ -91,13 +91,19 @@ export class TxVec extends Headers {
     }
   }
 
-  /** Points iovec k at b[offset .. offset+len]; the slot's base is cached by iovec index. */
+  /**
+   * Points iovec k at b[offset .. offset+len]. The address of b's memory is
+   * cached per iovec by its ArrayBuffer, not by the view: senders hand a new
+   * view of the same arena for most datagrams, and asking for a view's
+   * address each time (an FFI call) was 3% of the edge's CPU on downloads.
+   */
   iov(k: number, b: Uint8Array, offset: number, len: number): void {
-    if (this.#src[k] !== b) {
-      this.#src[k] = b;
-      this.#base[k] = ptrOf(b);
+    const buf = b.buffer;
+    if (this.#src[k] !== buf) {
+      this.#src[k] = buf;
+      this.#base[k] = ptrOf(new Uint8Array(buf)); // V8 never moves an ArrayBuffer's memory
     }
-    setPtr(this.iov32, k * 4, this.#base[k] + offset);
+    setPtr(this.iov32, k * 4, this.#base[k] + b.byteOffset + offset);
     this.iov32[k * 4 + 2] = len;
     this.iov32[k * 4 + 3] = 0;
   }
