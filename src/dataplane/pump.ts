@@ -557,10 +557,12 @@ export class Pump {
     const linger = this.#linger.remaining(now);
     if (
       linger > 0 && this.#tun.fd >= 0 && now < deadline && now - this.#tlsAt > 1000 &&
-      !this.#eventLoopBusy?.()
+      !this.#eventLoopBusy?.() && !this.#poller.waiting
     ) {
       // Just after traffic, or while it comes at short intervals: the kernel
       // wakes a thread blocked in ppoll far sooner than the event loop does.
+      // (Not while a parked poll is still pending, as after a poke: the fds
+      // are its, a slice would return at once, and the pump would spin.)
       // (Not while a peer talks over TLS: its datagrams come through the event loop.)
       const us = Math.min(LINGER_SLICE_US, linger * 1000, (deadline - now) * 1000);
       const woken = this.#poller.wakeups;
