@@ -34,8 +34,8 @@ type Script = (req: Seen, n: number) => { write: string | Uint8Array; close?: bo
 
 const enc = new TextEncoder();
 
-/** A TLS origin on loopback that answers every request with `script`. */
-async function scriptedOrigin(script: Script) {
+/** A TLS listener on loopback with a leaf for "localhost" from a CA of its own. */
+async function tlsListener() {
   const ca = await InspectionCa.ephemeral("Test Origin CA");
   const leaf = await ca.issue("localhost");
   const listener = Deno.listenTls({
@@ -45,6 +45,12 @@ async function scriptedOrigin(script: Script) {
     key: leaf.key,
     alpnProtocols: ["http/1.1"],
   });
+  return { ca, listener };
+}
+
+/** A TLS origin on loopback that answers every request with `script`. */
+async function scriptedOrigin(script: Script) {
+  const { ca, listener } = await tlsListener();
   const seen: Seen[] = [];
   const open = new Set<Deno.Conn>();
   let conns = 0;
@@ -421,14 +427,7 @@ Deno.test("origin client: an idle connection the origin dropped", async (t) => {
 });
 
 Deno.test("origin client: a slow stream is passed on as it comes; a fast one in batches", async (t) => {
-  const ca = await InspectionCa.ephemeral("Test Origin CA");
-  const leaf = await ca.issue("localhost");
-  const listener = Deno.listenTls({
-    hostname: "127.0.0.1",
-    port: 0,
-    cert: leaf.cert,
-    key: leaf.key,
-  });
+  const { ca, listener } = await tlsListener();
   const port = listener.addr.port;
   const client = new OriginClient({ caCerts: [ca.certPem] });
   /** Serves one request with `answer`, which writes the response. */
