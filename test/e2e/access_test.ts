@@ -280,7 +280,8 @@ async function accessSteps(
           Date.parse(x.at) >= since - 1000 && reason.test(x.reason)
         );
       };
-      const inLog = (what: string, check: () => Promise<boolean>, ms = 5_000) =>
+      // The log is flushed every 500 ms; a loaded CI machine has been seen to need more than 5 s.
+      const inLog = (what: string, check: () => Promise<boolean>, ms = 10_000) =>
         waitUntil(what, check, ms).catch(async (e) => {
           const p = (await api(`/api/v1/admin/devices/${ws}`)).posture;
           throw new Error(
@@ -859,7 +860,7 @@ Deno.test({
         : ["-H", "Content-Type: application/json", "-d", JSON.stringify(body)];
       const r = await inNs(edge, [
         "curl",
-        "-s",
+        "-sS",
         "--max-time",
         "10",
         "--cacert",
@@ -873,7 +874,16 @@ Deno.test({
         ...data,
         `${base}${path}`,
       ]);
-      return JSON.parse(r.stdout);
+      // Say what went wrong rather than "Unexpected end of JSON input".
+      try {
+        return JSON.parse(r.stdout);
+      } catch {
+        throw new Error(
+          `${method} ${path}: curl exit ${r.code}, ${r.stderr.trim() || "no error"}, body "${
+            r.stdout.slice(0, 200)
+          }"`,
+        );
+      }
     };
     // Sanity: with no segments, the private app is internet traffic through the edge.
     assert.match((await probe(ws, `http://${ADDR.app}/`)).body, /Private app.*198\.19\.0\.1/);
