@@ -273,6 +273,8 @@ export class Pump {
 
   // Handshake flood defence: count initiations over a 1 s window and per batch.
   readonly #load: HandshakeLoad;
+  /** The clock, when it can be held for a round (see RoundClock). */
+  readonly #round: RoundClock | null;
 
   /** Builds a pump; call run() to start moving packets. */
   constructor(opts: PumpOptions) {
@@ -283,6 +285,7 @@ export class Pump {
     this.#ownPoller = !opts.poller;
     this.#poller = opts.poller ?? new Poller();
     this.#clock = opts.clock ?? systemClock;
+    this.#round = this.#clock instanceof RoundClock ? this.#clock : null;
     this.#batch = opts.batch ?? DEFAULT_BATCH;
     this.#linger = new Linger(opts.lingerMs ?? LINGER_MS, opts.lingerMaxMs ?? LINGER_MAX_MS);
     this.#filter = opts.filter ?? null;
@@ -485,7 +488,7 @@ export class Pump {
     while (this.#running) {
       try {
         // A RoundClock is held for the round: one time read, not one per packet.
-        const round = this.#clock instanceof RoundClock ? this.#clock : null;
+        const round = this.#round;
         round?.hold();
         let next: number;
         try {

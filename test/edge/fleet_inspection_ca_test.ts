@@ -8,6 +8,7 @@
  * SQLite keeps its per-edge CA.
  */
 import assert from "node:assert/strict";
+import { keyCreate } from "./edge_cli.ts";
 import { ManualClock } from "../../src/clock.ts";
 import { loadConfig } from "../../src/config.ts";
 import { startEdgeControlPlane } from "../../src/edge/control_plane.ts";
@@ -155,24 +156,7 @@ Deno.test({
         ),
       );
       // Through the CLI: exit code 2 and the same sentence.
-      const cli = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          new URL("../../main.ts", import.meta.url).pathname,
-          "edge",
-          "key",
-          "create",
-          "--data-dir",
-          `${root}/c`,
-          "--public-host",
-          "edge.test",
-          "--database",
-          url,
-        ],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
+      const cli = await keyCreate(`${root}/c`, ["--database", url]);
       const stderr = new TextDecoder().decode(cli.stderr);
       assert.equal(cli.code, 2, stderr);
       assert.match(

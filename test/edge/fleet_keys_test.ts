@@ -8,6 +8,7 @@
  * CLI too. The repository runs on SQLite and PostgreSQL.
  */
 import assert from "node:assert/strict";
+import { keyCreate } from "./edge_cli.ts";
 import { ManualClock } from "../../src/clock.ts";
 import { loadConfig } from "../../src/config.ts";
 import { startEdgeControlPlane } from "../../src/edge/control_plane.ts";
@@ -132,27 +133,6 @@ Deno.test({
     }
   },
 });
-
-/** `portcullis edge key create` for `dataDir` in a process of its own. */
-function keyCreate(dataDir: string, extra: string[]): Promise<Deno.CommandOutput> {
-  return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      new URL("../../main.ts", import.meta.url).pathname,
-      "edge",
-      "key",
-      "create",
-      "--data-dir",
-      dataDir,
-      "--public-host",
-      "edge.test",
-      ...extra,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-}
 
 Deno.test({
   name:
