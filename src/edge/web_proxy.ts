@@ -11,6 +11,7 @@ import { logger } from "../log.ts";
 import { ProxyEngine } from "../proxy/engine.ts";
 import { Inspector } from "../proxy/inspector.ts";
 import { OriginClient } from "../proxy/origin_client.ts";
+import { OriginReach } from "../proxy/origin_reach.ts";
 import type { ServeFn } from "../serve.ts";
 import { type ProxyServer, startProxyServer } from "../proxy/server.ts";
 import { DEFAULT_UPLOAD_LIMIT } from "../dlp/upload.ts";
@@ -75,10 +76,12 @@ export async function startWebProxy(ctx: EdgeContext, o: WebProxyOptions): Promi
     return s;
   };
   const uploads = { check: ctx.web.uploadCheck, limit: DEFAULT_UPLOAD_LIMIT };
+  // Plain forwarding, passthrough and the inspector's client reach the same places.
+  const reach = new OriginReach();
   let inspector: Inspector | null = null;
   let client: OriginClient | null = null;
   if (o.serve && ctx.web.ca) {
-    client = new OriginClient({ caCerts: o.originCaCerts ?? [] });
+    client = new OriginClient({ caCerts: o.originCaCerts ?? [], reach });
     inspector = new Inspector({
       ca: ctx.web.ca,
       serve: o.serve,
@@ -94,6 +97,7 @@ export async function startWebProxy(ctx: EdgeContext, o: WebProxyOptions): Promi
     clock: ctx.clock,
     uploads,
     tls: inspector?.intercept,
+    reach,
   });
   inspector?.attach(engine);
   const server: ProxyServer = startProxyServer({

@@ -261,23 +261,62 @@ export function ipv4Netmask(len: number): string {
   return formatIp({ family: 4, value: allOnes(4) & ~hostMask(4, len) });
 }
 
-const LOCAL_PREFIXES = [
-  "10.0.0.0/8",
-  "172.16.0.0/12",
-  "192.168.0.0/16",
-  "127.0.0.0/8",
-  "100.64.0.0/10",
-  "169.254.0.0/16",
-  "::1/128",
-  "fc00::/7",
-  "fe80::/10",
-].map((p) => parsePrefix(p));
+/** The scope of an address outside the global internet (RFC 6890's special blocks). */
+export type AddressScope =
+  | "unspecified"
+  | "loopback"
+  | "private"
+  | "shared"
+  | "link-local"
+  | "unique-local"
+  | "multicast"
+  | "reserved";
+
+/** Special blocks and their scopes; anything else is global. */
+const SCOPES: readonly [Prefix, AddressScope][] = ([
+  ["0.0.0.0/8", "unspecified"],
+  ["10.0.0.0/8", "private"],
+  ["100.64.0.0/10", "shared"],
+  ["127.0.0.0/8", "loopback"],
+  ["169.254.0.0/16", "link-local"],
+  ["172.16.0.0/12", "private"],
+  ["192.168.0.0/16", "private"],
+  ["224.0.0.0/4", "multicast"],
+  ["240.0.0.0/4", "reserved"],
+  ["::/128", "unspecified"],
+  ["::1/128", "loopback"],
+  ["fc00::/7", "unique-local"],
+  ["fe80::/10", "link-local"],
+  ["ff00::/8", "multicast"],
+] as const).map(([p, s]) => [parsePrefix(p), s]);
+
+/**
+ * The special scope of an address, or null for a global one (and for text
+ * that is not an address). An IPv4-mapped IPv6 address is judged as its
+ * IPv4 address: the kernel connects to that.
+ */
+export function addressScope(address: string): AddressScope | null {
+  const ip = tryParseIp(address.replace(/^::ffff:(?=\d+\.)/i, ""));
+  if (!ip) return null;
+  const mapped = ip.family === 6 && ip.value >> 32n === 0xffffn
+    ? { family: 4 as const, value: ip.value & 0xffffffffn }
+    : ip;
+  return SCOPES.find(([p]) => prefixContains(p, mapped))?.[1] ?? null;
+}
+
+const LOCAL_SCOPES: ReadonlySet<AddressScope> = new Set([
+  "private",
+  "shared",
+  "link-local",
+  "loopback",
+  "unique-local",
+]);
 
 /**
  * True for private, shared (CGNAT), link-local and loopback addresses —
  * sources a LAN-side service may answer. Accepts IPv4-mapped IPv6 text.
  */
 export function isPrivateOrLoopback(address: string): boolean {
-  const ip = tryParseIp(address.replace(/^::ffff:(?=\d+\.)/i, ""));
-  return ip !== null && LOCAL_PREFIXES.some((p) => prefixContains(p, ip));
+  const s = addressScope(address);
+  return s !== null && LOCAL_SCOPES.has(s);
 }

@@ -10,7 +10,7 @@ export type PageLang = "en" | "de" | "fr";
 
 /** Why the proxy answers itself. */
 export interface PageReason {
-  /** "url_blocked", "caution", "dlp_blocked", "origin_certificate_invalid", "port_not_allowed", … */
+  /** "url_blocked", "caution", "dlp_blocked", "origin_certificate_invalid", "origin_refused", "port_not_allowed", … */
   code: string;
   host: string;
   url: string;
@@ -31,6 +31,7 @@ const TEXT: Record<PageLang, Record<string, string>> = {
       "The site's certificate could not be verified, so the connection was refused.",
     port_not_allowed: "The proxy connects to web ports (80 and 443) only.",
     origin_unreachable: "The site could not be reached.",
+    origin_refused: "The web proxy does not connect to this address: it is not on the internet.",
     caution: "Your organisation asks you to take care with this site.",
     rule: "Rule",
     site: "Site",
@@ -46,6 +47,7 @@ const TEXT: Record<PageLang, Record<string, string>> = {
       "Das Zertifikat der Seite konnte nicht geprüft werden; die Verbindung wurde abgelehnt.",
     port_not_allowed: "Der Proxy verbindet nur zu Web-Ports (80 und 443).",
     origin_unreachable: "Die Seite ist nicht erreichbar.",
+    origin_refused: "Der Web-Proxy verbindet nicht zu dieser Adresse: sie liegt nicht im Internet.",
     caution: "Ihre Organisation bittet Sie, bei dieser Seite vorsichtig zu sein.",
     rule: "Regel",
     site: "Seite",
@@ -61,6 +63,8 @@ const TEXT: Record<PageLang, Record<string, string>> = {
       "Le certificat du site n'a pas pu être vérifié ; la connexion a été refusée.",
     port_not_allowed: "Le proxy ne se connecte qu'aux ports web (80 et 443).",
     origin_unreachable: "Le site est injoignable.",
+    origin_refused:
+      "Le proxy web ne se connecte pas à cette adresse : elle n'est pas sur Internet.",
     caution: "Votre organisation vous demande d'être prudent avec ce site.",
     rule: "Règle",
     site: "Site",

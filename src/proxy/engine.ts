@@ -10,7 +10,9 @@
  *   redirect here. The original destination is not asked of the kernel: a
  *   plain request names its host in the Host header, a TLS one in its SNI,
  *   and the proxy connects to that name itself, so a client cannot be let
- *   through to one address by naming another.
+ *   through to one address by naming another; and only to addresses on the
+ *   internet, never the edge's own, loopback or private ones
+ *   (origin_reach.ts).
  *
  * Every request (every TLS connection that is not inspected) is decided by
  * the URL policy with the identity of the tunnel it came from and logged
@@ -37,6 +39,7 @@ import { badRequest, page, redirect } from "./replies.ts";
 import { parseClientHello, tlsRecordLength } from "./sni.ts";
 import { closeQuietly, type Duplex, PeekReader, pipe, writeAll } from "./stream.ts";
 import type { UrlVerdict } from "./url_policy.ts";
+import { OriginReach, OriginRefused } from "./origin_reach.ts";
 
 const log = logger("proxy");
 
@@ -60,9 +63,11 @@ export class ProxyEngine {
   readonly #d: ProxyEngineDeps;
   readonly #caution: CautionBook;
   readonly #forwardHost: ForwardHost;
+  readonly #reach: OriginReach;
 
   constructor(deps: ProxyEngineDeps) {
     this.#d = deps;
+    this.#reach = deps.reach ?? new OriginReach();
     this.#caution = new CautionBook(deps.clock);
     this.#forwardHost = {
       uploads: deps.uploads,
@@ -160,6 +165,31 @@ export class ProxyEngine {
       if (v.action === "block") {
         this.#blocked(base, v, 403, "blocked at CONNECT");
         await page(client, head, { code: "url_blocked", host: t.host, url, rule: v.rule });
+        return;
+      }
+      // Refused before the tunnel is up, so the client hears why; the
+      // connect itself checks again (the address it uses is the one checked).
+      // An injected connect decides by itself where names lead.
+      const refused = this.#d.connect
+        ? null
+        : await this.#reach.addresses(t.host).then(() => null, (e) => e);
+      if (refused instanceof OriginRefused) {
+        this.#d.log({
+          ...base,
+          action: "block",
+          rule: null,
+          reason: `origin refused: ${refused.message}`,
+          status: 403,
+          categories: v.categories,
+        });
+        this.stats.blocked++;
+        await page(client, head, {
+          code: refused.code,
+          host: t.host,
+          url,
+          rule: null,
+          detail: refused.message,
+        });
         return;
       }
       await writeAll(
@@ -350,7 +380,9 @@ export class ProxyEngine {
         action: "block",
         rule: null,
         categories: v.categories,
-        reason: `origin unreachable: ${(e as Error).message.slice(0, 200)}`,
+        reason: `${e instanceof OriginRefused ? "origin refused" : "origin unreachable"}: ${
+          (e as Error).message.slice(0, 200)
+        }`,
         status: null,
       });
       return;
@@ -399,7 +431,7 @@ export class ProxyEngine {
 
   async #connect(host: string, port: number): Promise<Duplex> {
     if (this.#d.connect) return await this.#d.connect(host, port);
-    const conn = await Deno.connect({ hostname: host, port });
+    const conn = await this.#reach.connect(host, port);
     // Relayed bytes go out as they come: Nagle's algorithm would hold small
     // writes for the peer's delayed ACK (40 ms a request).
     conn.setNoDelay(true);

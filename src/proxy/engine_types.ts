@@ -9,6 +9,7 @@ import type { AccessSubject } from "../policy/access.ts";
 import type { WebLogRecord } from "../store/mod.ts";
 import type { PageReason } from "./block_page.ts";
 import type { Duplex, PeekReader } from "./stream.ts";
+import type { OriginReach } from "./origin_reach.ts";
 import type { UrlPolicy, UrlVerdict } from "./url_policy.ts";
 
 /** A web log entry before it is stored. */
@@ -54,8 +55,10 @@ export interface ProxyEngineDeps {
   policy(): UrlPolicy;
   log(e: WebLogEntry): void;
   clock: Clock;
-  /** Opens a TCP connection to an origin (default Deno.connect). */
+  /** Opens a TCP connection to an origin (default: `reach.connect`). */
   connect?(host: string, port: number): Promise<Duplex>;
+  /** Which origin addresses the proxy connects to (default: the internet only). */
+  reach?: OriginReach;
   /** Upload inspection and the largest body it sees whole. */
   uploads?: { check: UploadCheck; limit: number };
   /** SSL inspection, when on. */

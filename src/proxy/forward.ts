@@ -13,6 +13,7 @@ import { header, originHead, type RequestHead, type RequestTarget } from "./http
 import { badRequest, page } from "./replies.ts";
 import { closeQuietly, type Duplex, type PeekReader, pipe, writeAll } from "./stream.ts";
 import type { UrlVerdict } from "./url_policy.ts";
+import { originFailure } from "./origin_reach.ts";
 
 const log = logger("proxy");
 
@@ -108,21 +109,17 @@ export async function forwardRequest(h: ForwardHost, r: ForwardRequest): Promise
     origin = await h.connect(t.host, t.port);
   } catch (e) {
     const err = e as Error;
-    const cert = /certificate|UnknownIssuer|CertExpired|NotValidForName|invalid peer/i.test(
-      err.message,
-    );
+    const f = originFailure(err);
     h.log({
       ...base,
       action: "block",
       rule: null,
       categories: v.categories,
-      reason: cert
-        ? `origin certificate invalid: ${err.message.slice(0, 200)}`
-        : `origin unreachable: ${err.message.slice(0, 200)}`,
-      status: cert ? 403 : 502,
+      reason: `${f.reason}: ${err.message.slice(0, 200)}`,
+      status: f.status,
     });
     await page(client, head, {
-      code: cert ? "origin_certificate_invalid" : "origin_unreachable",
+      code: f.code,
       host: t.host,
       url,
       rule: null,

@@ -29,6 +29,7 @@ import { renderPage } from "./block_page.ts";
 import type { ProxyEngine, TlsInterceptor, UploadCheck } from "./engine.ts";
 import type { RequestTarget } from "./http_head.ts";
 import type { InspectionCa } from "./inspection_ca.ts";
+import { originFailure } from "./origin_reach.ts";
 import { ClientGone, type OriginClient, type OriginResponse } from "./origin_client.ts";
 import { closeQuietly, pipe } from "./stream.ts";
 
@@ -79,13 +80,6 @@ interface ConnInfo {
 interface Terminator {
   server: Deno.HttpServer<Deno.NetAddr>;
   port: number;
-}
-
-/** Certificate errors as rustls/fetch word them. */
-export function isCertificateError(e: unknown): boolean {
-  const text = `${(e as Error)?.message ?? e} ${(e as { cause?: Error })?.cause?.message ?? ""}`;
-  return /certificate|UnknownIssuer|CertExpired|NotValidForName|invalid peer|CertNotValidYet|BadSignature/i
-    .test(text);
 }
 
 /** The SSL inspector; `attach` it to the engine it serves. */
@@ -266,17 +260,11 @@ export class Inspector {
         gone: c.gone,
       });
     } catch (e) {
-      const cert = isCertificateError(e);
+      const f = originFailure(e);
       const msg = `${(e as Error).message}`.slice(0, 200);
-      engine.logBlocked(
-        base,
-        v,
-        null,
-        cert ? `origin certificate invalid: ${msg}` : `origin unreachable: ${msg}`,
-        cert ? 403 : 502,
-      );
+      engine.logBlocked(base, v, null, `${f.reason}: ${msg}`, f.status);
       return page({
-        code: cert ? "origin_certificate_invalid" : "origin_unreachable",
+        code: f.code,
         host: c.host,
         url,
         rule: null,

@@ -32,6 +32,7 @@ import {
   StaleConnection,
   writeChunked,
 } from "./origin_wire.ts";
+import { OriginReach } from "./origin_reach.ts";
 import { closeQuietly, PeekReader, writeAll } from "./stream.ts";
 
 export { OriginProtocolError } from "./origin_wire.ts";
@@ -130,6 +131,8 @@ export interface OriginClientOptions {
   caCerts?: string[];
   /** FRESH_MS, for tests. */
   freshMs?: number;
+  /** Which origin addresses it connects to (default: the internet only, see origin_reach.ts). */
+  reach?: OriginReach;
 }
 
 /** HTTP/1.1 over TLS to origins, with a keep-alive pool. */
@@ -139,11 +142,13 @@ export class OriginClient {
   #idleTotal = 0;
   #sweeper: ReturnType<typeof setInterval> | undefined;
   #closed = false;
+  readonly #reach: OriginReach;
   /** Connections opened so far (for tests and the benchmark). */
   opened = 0;
 
   constructor(o: OriginClientOptions = {}) {
     this.#o = o;
+    this.#reach = o.reach ?? new OriginReach();
   }
 
   /** Unused connections held now. */
@@ -197,11 +202,7 @@ export class OriginClient {
     if (this.#closed) throw new Error("The origin client is closed");
     const timeout = AbortSignal.timeout(CONNECT_MS);
     const signal = r.gone ? AbortSignal.any([r.gone.signal, timeout]) : timeout;
-    const tcp = await Deno.connect({
-      hostname: r.host,
-      port: r.port,
-      signal,
-    });
+    const tcp = await this.#reach.connect(r.host, r.port, signal);
     // The head and a small body go out in one write; what follows a write
     // (the next chunk of a streamed upload) must not wait for an ACK.
     tcp.setNoDelay(true);

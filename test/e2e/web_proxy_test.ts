@@ -10,7 +10,8 @@
  * - transparent (tunnelled 80 redirected by nftables) and explicit
  *   (`curl -x 100.64.0.1:3128`): a blocked host gets the block page naming
  *   the rule, an allowed one loads and the origin sees the edge; both in the
- *   web log with the user and the device;
+ *   web log with the user and the device; the edge's own address and
+ *   loopback are refused (the proxy reaches the internet only);
  * - SSL inspection on: the workstation sees a certificate issued by the
  *   edge's inspection CA (and it verifies against it), HTTP/2 works through
  *   it; a Do-Not-Inspect host shows the origin's own issuer; an origin with
@@ -121,6 +122,53 @@ Deno.test({
         "https://good.example.test/",
       ]);
       assert.equal(c.status, 200, "CONNECT without inspection passes the origin's TLS through");
+    });
+
+    await step("the proxy does not reach the edge itself or loopback", async () => {
+      // The edge's own address (its tunnel's TLS listener is on 443) and
+      // loopback are not the internet: refused before any connection, with
+      // the reason, in JSON for API clients and in the user's language.
+      const own = await curl(ws, [
+        "-x",
+        `http://${PROXY}`,
+        "-H",
+        "Accept: application/json",
+        `http://${ADDR.edge}/`,
+      ]);
+      assert.equal(own.status, 403, JSON.stringify(own));
+      const body = JSON.parse(own.body);
+      assert.equal(body.error, "origin_refused");
+      const lo = await curl(ws, [
+        "-x",
+        `http://${PROXY}`,
+        "-H",
+        "Accept-Language: fr",
+        "http://localhost/",
+      ]);
+      assert.equal(lo.status, 403, JSON.stringify(lo));
+      assert.match(lo.body, /ne se connecte pas à cette adresse/);
+      // (This -w replaces the helper's: its status field is the CONNECT answer.)
+      const tunnel = await curl(ws, [
+        "-x",
+        `http://${PROXY}`,
+        "-k",
+        "-w",
+        "\n%{http_connect} %{exitcode} -",
+        `https://${ADDR.edge}/`,
+      ]);
+      assert.equal(tunnel.status, 403, `CONNECT to the edge's own 443: ${JSON.stringify(tunnel)}`);
+      assert.notEqual(tunnel.code, 0);
+      // The log is written in batches: wait for both entries.
+      let reasons: string[] = [];
+      await waitUntil("the refusals in the web log", async () => {
+        const logged: { host: string; reason: string }[] = await webLog("action=block&limit=50");
+        reasons = logged.map((e) => `${e.host}: ${e.reason}`);
+        return [ADDR.edge, "localhost"].every((h) =>
+          reasons.some((r) => r.startsWith(`${h}: origin refused`))
+        );
+      }, 10_000).catch((e) => {
+        throw new Error(`${(e as Error).message}; the log has: ${reasons.join(" | ")}`);
+      });
     });
 
     await step("both are in the web log with the user and the device", async () => {

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import {
+  addressScope,
   aggregatePrefixes,
   canonicalIp,
   formatPrefix,
   ipv4Netmask,
+  isPrivateOrLoopback,
   parseIp,
   parsePrefix,
   prefixContains,
@@ -300,4 +302,39 @@ Deno.test("cidr: aggregate and netmask", () => {
   assert.equal(ipv4Netmask(32), "255.255.255.255");
   assert.throws(() => ipv4Netmask(33), /Cannot make an IPv4 netmask for length 33/);
   assert.deepEqual(subtractPrefixes([], []), []);
+});
+
+Deno.test("cidr: address scopes (what the web proxy refuses to reach)", () => {
+  const table: [string, string | null][] = [
+    ["127.0.0.1", "loopback"],
+    ["127.255.255.254", "loopback"],
+    ["::1", "loopback"],
+    ["::ffff:127.0.0.1", "loopback"],
+    ["::ffff:7f00:1", "loopback"],
+    ["0.0.0.0", "unspecified"],
+    ["::", "unspecified"],
+    ["10.1.2.3", "private"],
+    ["172.16.0.1", "private"],
+    ["172.31.255.255", "private"],
+    ["172.32.0.1", null],
+    ["192.168.1.1", "private"],
+    ["100.64.0.1", "shared"],
+    ["100.127.255.255", "shared"],
+    ["100.128.0.1", null],
+    ["169.254.169.254", "link-local"],
+    ["fe80::1", "link-local"],
+    ["fd00::1", "unique-local"],
+    ["224.0.0.251", "multicast"],
+    ["ff02::1", "multicast"],
+    ["255.255.255.255", "reserved"],
+    ["8.8.8.8", null],
+    ["198.18.0.80", null],
+    ["2001:db8::1", null],
+    ["::ffff:8.8.8.8", null],
+    ["not an address", null],
+  ];
+  for (const [ip, want] of table) assert.equal(addressScope(ip), want, ip);
+  assert.equal(isPrivateOrLoopback("10.0.0.1"), true);
+  assert.equal(isPrivateOrLoopback("224.0.0.1"), false, "multicast is not a LAN source");
+  assert.equal(isPrivateOrLoopback("8.8.8.8"), false);
 });

@@ -18,6 +18,10 @@ import { startProxyServer } from "../../src/proxy/server.ts";
 import { UrlPolicy } from "../../src/proxy/url_policy.ts";
 import { listenerNoDelay } from "../../src/net/tcp_nodelay.ts";
 import { waitUntil } from "../e2e/netns.ts";
+import { OriginReach } from "../../src/proxy/origin_reach.ts";
+
+/** Origins in these tests listen on loopback, which the proxy refuses by default. */
+const LOOPBACK = new OriginReach({ allow: ["127.0.0.0/8", "::1/128"] });
 
 const SUBJECT = {
   deviceId: "dev-1",
@@ -101,7 +105,7 @@ Deno.test({
         : new Response(body(n));
     });
     const ca = await InspectionCa.ephemeral();
-    const client = new OriginClient({ caCerts: [originCa.certPem] });
+    const client = new OriginClient({ reach: LOOPBACK, caCerts: [originCa.certPem] });
     const logs: WebLogEntry[] = [];
     const inspector = new Inspector({
       ca,
@@ -115,6 +119,7 @@ Deno.test({
       log: (e) => logs.push(e),
       clock: new ManualClock(Date.UTC(2026, 0, 1)),
       tls: inspector.intercept,
+      reach: LOOPBACK,
       webPorts: [origin.addr.port],
     });
     inspector.attach(engine);

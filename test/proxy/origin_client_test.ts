@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { InspectionCa } from "../../src/proxy/inspection_ca.ts";
-import { isCertificateError } from "../../src/proxy/inspector.ts";
+import { isCertificateError } from "../../src/proxy/origin_reach.ts";
 import { headEnd } from "../../src/proxy/http_head.ts";
 import { readWholeBody } from "../../src/proxy/http_body.ts";
 import {
@@ -20,6 +20,10 @@ import {
 } from "../../src/proxy/origin_client.ts";
 import { PeekReader, writeAll } from "../../src/proxy/stream.ts";
 import { STREAM_BATCH } from "../../src/proxy/origin_body.ts";
+import { OriginReach } from "../../src/proxy/origin_reach.ts";
+
+/** Origins in these tests listen on loopback, which the proxy refuses by default. */
+const LOOPBACK = new OriginReach({ allow: ["127.0.0.0/8", "::1/128"] });
 
 /** A request as the origin read it. */
 interface Seen {
@@ -206,7 +210,7 @@ Deno.test("origin client: every body framing read whole and as a stream; keep-al
     for (const how of ["bytes", "stream"] as const) {
       await t.step(`${c.name} (${how})`, async () => {
         await using origin = await scriptedOrigin(() => ({ write: c.answer, close: !c.reused }));
-        const client = new OriginClient({ caCerts: [origin.ca.certPem] });
+        const client = new OriginClient({ reach: LOOPBACK, caCerts: [origin.ca.certPem] });
         const method = c.method ?? "GET";
         const status = Number([...c.answer.matchAll(/HTTP\/1\.[01] (\d{3})/g)].at(-1)![1]);
         try {
@@ -241,7 +245,7 @@ Deno.test("origin client: what it sends is what it was given, framed", async (t)
       String(req.body.length).length
     }\r\n\r\n${req.body.length}`,
   }));
-  const client = new OriginClient({ caCerts: [origin.ca.certPem] });
+  const client = new OriginClient({ reach: LOOPBACK, caCerts: [origin.ca.certPem] });
   try {
     await t.step(
       "a GET: Host with the port, the given headers, no framing, nothing added",
@@ -310,7 +314,7 @@ Deno.test("origin client: answers it must refuse, and bodies that end early", as
   for (const [name, answer] of bad) {
     await t.step(name, async () => {
       await using origin = await scriptedOrigin(() => ({ write: answer, close: true }));
-      const client = new OriginClient({ caCerts: [origin.ca.certPem] });
+      const client = new OriginClient({ reach: LOOPBACK, caCerts: [origin.ca.certPem] });
       try {
         await assert.rejects(client.request(get(origin.port)), OriginProtocolError);
         assert.equal(client.idle, 0);
@@ -329,7 +333,7 @@ Deno.test("origin client: answers it must refuse, and bodies that end early", as
     for (const how of ["bytes", "stream"] as const) {
       await t.step(`${name} (${how})`, async () => {
         await using origin = await scriptedOrigin(() => ({ write: answer, close: true }));
-        const client = new OriginClient({ caCerts: [origin.ca.certPem] });
+        const client = new OriginClient({ reach: LOOPBACK, caCerts: [origin.ca.certPem] });
         try {
           const res = await client.request(get(origin.port));
           await assert.rejects(
@@ -344,7 +348,7 @@ Deno.test("origin client: answers it must refuse, and bodies that end early", as
   }
   await t.step("an origin whose certificate does not verify", async () => {
     await using origin = await scriptedOrigin(() => ({ write: "HTTP/1.1 200 OK\r\n\r\n" }));
-    const client = new OriginClient({ caCerts: [] });
+    const client = new OriginClient({ reach: LOOPBACK, caCerts: [] });
     try {
       const e = await client.request(get(origin.port)).catch((e) => e);
       assert.ok(isCertificateError(e), `a certificate error: ${e}`);
@@ -357,7 +361,7 @@ Deno.test("origin client: answers it must refuse, and bodies that end early", as
     await using origin = await scriptedOrigin(() => ({
       write: "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello",
     }));
-    const client = new OriginClient({ caCerts: [origin.ca.certPem] });
+    const client = new OriginClient({ reach: LOOPBACK, caCerts: [origin.ca.certPem] });
     try {
       const res = await client.request(get(origin.port));
       res.body!.cancel();
@@ -380,7 +384,7 @@ Deno.test("origin client: an idle connection the origin dropped", async (t) => {
       : { write: "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok" };
   await t.step("a GET is sent again, once, on a new connection", async () => {
     await using origin = await scriptedOrigin(dropSecond);
-    const client = new OriginClient({ caCerts: [origin.ca.certPem] });
+    const client = new OriginClient({ reach: LOOPBACK, caCerts: [origin.ca.certPem] });
     try {
       await (await client.request(get(origin.port, "/first"))).body!.bytes();
       const res = await client.request(get(origin.port, "/second"));
@@ -396,7 +400,7 @@ Deno.test("origin client: an idle connection the origin dropped", async (t) => {
   });
   await t.step("a POST is never sent twice: it fails, the origin saw it once", async () => {
     await using origin = await scriptedOrigin(dropSecond);
-    const client = new OriginClient({ caCerts: [origin.ca.certPem] });
+    const client = new OriginClient({ reach: LOOPBACK, caCerts: [origin.ca.certPem] });
     try {
       await (await client.request(get(origin.port, "/first"))).body!.bytes();
       const body = enc.encode("pay once");
@@ -413,7 +417,7 @@ Deno.test("origin client: an idle connection the origin dropped", async (t) => {
     await using origin = await scriptedOrigin(() => ({
       write: "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
     }));
-    const client = new OriginClient({ caCerts: [origin.ca.certPem], freshMs: 0 });
+    const client = new OriginClient({ reach: LOOPBACK, caCerts: [origin.ca.certPem], freshMs: 0 });
     try {
       await (await client.request(get(origin.port, "/first"))).body!.bytes();
       await (await client.request(get(origin.port, "/p", { method: "POST" }))).body!.bytes();
@@ -429,7 +433,7 @@ Deno.test("origin client: an idle connection the origin dropped", async (t) => {
 Deno.test("origin client: a slow stream is passed on as it comes; a fast one in batches", async (t) => {
   const { ca, listener } = await tlsListener();
   const port = listener.addr.port;
-  const client = new OriginClient({ caCerts: [ca.certPem] });
+  const client = new OriginClient({ reach: LOOPBACK, caCerts: [ca.certPem] });
   /** Serves one request with `answer`, which writes the response. */
   const serveOne = async (answer: (c: Deno.TlsConn) => Promise<void>) => {
     const c = await listener.accept();
