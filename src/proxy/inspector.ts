@@ -30,7 +30,7 @@ import type { ProxyEngine, TlsInterceptor, UploadCheck } from "./engine.ts";
 import type { RequestTarget } from "./http_head.ts";
 import type { InspectionCa } from "./inspection_ca.ts";
 import { originFailure } from "./origin_reach.ts";
-import { ClientGone, type OriginClient, type OriginResponse } from "./origin_client.ts";
+import { ClientGone, ClientLeft, type OriginClient, type OriginResponse } from "./origin_client.ts";
 import { closeQuietly, pipe } from "./stream.ts";
 
 const log = logger("proxy.inspect");
@@ -260,6 +260,11 @@ export class Inspector {
         gone: c.gone,
       });
     } catch (e) {
+      if (e instanceof ClientLeft) {
+        // Allowed, and nobody to answer: logged as the request it was.
+        engine.logForwarded(base, v, { status: null, bytesUp: up, bytesDown: 0, incomplete: true });
+        return new Response(null, { status: 499 });
+      }
       const f = originFailure(e);
       const msg = `${(e as Error).message}`.slice(0, 200);
       engine.logBlocked(base, v, null, `${f.reason}: ${msg}`, f.status);

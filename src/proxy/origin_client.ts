@@ -59,6 +59,14 @@ export interface OriginRequest extends RequestLine {
   gone?: ClientGone;
 }
 
+/** A request given up because its client went away (not the origin's fault). */
+export class ClientLeft extends Error {
+  constructor() {
+    super("The client went away");
+    this.name = "ClientLeft";
+  }
+}
+
 /**
  * The end of a client's connection, which ends its requests' waits for an
  * origin. Watching it costs a Set entry per request (an AbortSignal's
@@ -164,7 +172,7 @@ export class OriginClient {
     if (!TOKEN.test(r.method)) {
       throw new OriginProtocolError(`Cannot send the method "${r.method.slice(0, 40)}"`);
     }
-    if (r.gone?.ended) throw new Error("The client went away");
+    if (r.gone?.ended) throw new ClientLeft();
     const key = `${r.host}:${r.port}`;
     const streamed = r.body instanceof ReadableStream;
     const retry = IDEMPOTENT.has(r.method);
@@ -202,7 +210,13 @@ export class OriginClient {
     if (this.#closed) throw new Error("The origin client is closed");
     const timeout = AbortSignal.timeout(CONNECT_MS);
     const signal = r.gone ? AbortSignal.any([r.gone.signal, timeout]) : timeout;
-    const tcp = await this.#reach.connect(r.host, r.port, signal);
+    const gaveUp = () =>
+      timeout.aborted
+        ? new Error(`Cannot connect to ${key}: no TLS session within ${CONNECT_MS / 1000} s`)
+        : new ClientLeft();
+    const tcp = await this.#reach.connect(r.host, r.port, signal).catch((e) => {
+      throw signal.aborted ? gaveUp() : e;
+    });
     // The head and a small body go out in one write; what follows a write
     // (the next chunk of a streamed upload) must not wait for an ACK.
     tcp.setNoDelay(true);
@@ -218,14 +232,7 @@ export class OriginClient {
       await tls.handshake();
     } catch (e) {
       closeQuietly(tls ?? tcp);
-      if (signal.aborted) {
-        throw new Error(
-          timeout.aborted
-            ? `Cannot connect to ${key}: no TLS session within ${CONNECT_MS / 1000} s`
-            : "The client went away",
-        );
-      }
-      throw e;
+      throw signal.aborted ? gaveUp() : e;
     } finally {
       signal.removeEventListener("abort", abort);
     }
@@ -313,7 +320,7 @@ export class OriginClient {
         }
       }
     } catch (e) {
-      if (r.gone?.ended) throw new Error("The client went away");
+      if (r.gone?.ended) throw new ClientLeft();
       throw e;
     } finally {
       unwatch?.();

@@ -9,10 +9,13 @@
  */
 import assert from "node:assert/strict";
 import { InspectionCa } from "../../src/proxy/inspection_ca.ts";
-import { isCertificateError } from "../../src/proxy/origin_reach.ts";
+import { isCertificateError, originFailure } from "../../src/proxy/origin_reach.ts";
+import { waitUntil } from "../e2e/netns.ts";
 import { headEnd } from "../../src/proxy/http_head.ts";
 import { readWholeBody } from "../../src/proxy/http_body.ts";
 import {
+  ClientGone,
+  ClientLeft,
   FRESH_MS,
   OriginClient,
   OriginProtocolError,
@@ -499,5 +502,60 @@ Deno.test("origin client: a slow stream is passed on as it comes; a fast one in 
   } finally {
     client.close();
     listener.close();
+  }
+});
+
+Deno.test("origin client: a client that went away ends its request (ClientLeft, not an origin failure)", async (t) => {
+  // An origin that reads requests and never answers.
+  const { ca, listener } = await tlsListener();
+  const held: Deno.Conn[] = [];
+  let reads = 0;
+  const accepting = (async () => {
+    for await (const c of listener) {
+      held.push(c);
+      (async () => {
+        const b = new Uint8Array(4096);
+        while ((await c.read(b)) !== null) reads++;
+      })().catch(() => {});
+    }
+  })().catch(() => {});
+  const client = new OriginClient({ reach: LOOPBACK, caCerts: [ca.certPem] });
+  const ask = (gone: ClientGone) =>
+    client.request({
+      host: "localhost",
+      port: listener.addr.port,
+      method: "GET",
+      path: "/",
+      headers: [],
+      body: null,
+      gone,
+    });
+  try {
+    await t.step("gone while it waits for the head", async () => {
+      const gone = new ClientGone();
+      const p = ask(gone).catch((e) => e);
+      await waitUntil("the origin read the request", () => Promise.resolve(reads > 0), 5000, 5);
+      gone.end();
+      const e = await p;
+      assert.ok(e instanceof ClientLeft, `${e}`);
+      assert.equal(originFailure(e).code, "origin_unreachable", "never shown: nobody to show it");
+    });
+    await t.step("gone before it starts: nothing is opened", async () => {
+      const gone = new ClientGone();
+      gone.end();
+      const opened = client.opened;
+      const e = await ask(gone).catch((e) => e);
+      assert.ok(e instanceof ClientLeft, `${e}`);
+      assert.equal(client.opened, opened);
+    });
+  } finally {
+    client.close();
+    listener.close();
+    for (const c of held) {
+      try {
+        c.close();
+      } catch { /* closed */ }
+    }
+    await accepting;
   }
 });
