@@ -234,6 +234,16 @@ export class EdgeSelector {
 
   #apply(d: SelectionDecision, follow = true): void {
     const from = this.current();
+    if (d.reason === "confirming" && this.#lastDecision !== "confirming") {
+      // Why the connector may move in a few seconds, for whoever reads the log.
+      const challenger = this.#edges.find((e) => e.id === d.state.challenger?.id);
+      log.info("Another edge looks clearly nearer; measuring again to confirm", {
+        current: from?.name ?? null,
+        currentRttMs: from ? this.#rtt.get(from.id) ?? null : null,
+        challenger: challenger?.name ?? null,
+        challengerRttMs: challenger ? this.#rtt.get(challenger.id) ?? null : null,
+      });
+    }
     this.#state = d.state;
     this.#lastDecision = d.reason;
     if (d.moveTo) {

@@ -4,8 +4,11 @@
  * (src/connector/edge_selector.ts) probes, keeps time and moves the tunnel;
  * this only decides, so every rule is a row in a table test.
  *
- * - Before the first measurement that reached anyone, the nearest answering
- *   edge is taken at once (there is nothing to be loyal to yet).
+ * - The first choice is the nearest answering edge, without the thresholds
+ *   below (there is nothing to be loyal to yet): at once when the connector
+ *   has no edge, and when it would leave the enrolment's edge (which
+ *   answers) only once `confirmations` (2) measurements in a row agree — a
+ *   probe slowed by a host busy starting up must not move a fresh tunnel.
  * - An edge the bundle no longer lists (unhealthy, stopped) is left at once
  *   for the nearest answering one.
  * - Otherwise the connector moves only when another edge is clearly better:
@@ -170,7 +173,21 @@ function decide(
     if (failures >= settings.failuresToFailover) return move(nearest.id, "failover");
     return stay({ ...s, measured, challenger: null, failures }, "stay", "soon");
   }
-  if (!s.measured) return move(nearest.id, "initial");
+  if (!s.measured) {
+    // The first choice: the nearest edge, without the thresholds (nothing to
+    // be loyal to yet) but not on one measurement when it means leaving the
+    // enrolment's edge, which answers: a probe slowed at start (the host
+    // busy bringing everything up) would otherwise move the tunnel away and
+    // keep it there until the next period.
+    if (nearest.id === s.current) return move(nearest.id, "initial");
+    const count = s.challenger?.id === nearest.id ? s.challenger.count + 1 : 1;
+    if (count >= settings.confirmations) return move(nearest.id, "initial");
+    return stay(
+      { ...s, measured: false, challenger: { id: nearest.id, count }, failures: 0 },
+      "confirming",
+      "soon",
+    );
+  }
 
   const best = answered.find((e) => e.id !== s.current);
   const clearlyBetter = best !== undefined &&

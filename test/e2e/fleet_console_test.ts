@@ -133,9 +133,12 @@ Deno.test({
       sys.edge.ctx.fleet.refresh();
       network.rtt.set("http://edge.test:8081", 60).set("http://edge-near.example:8081", 12);
       const { connector, ui } = await sys.startConnectorWithKey();
+      // It leaves the edge it enrolled with once a second measurement, 10 s
+      // after the first, agrees.
       await waitFor(
         "the connector to move to edge-near",
         () => connector.engine.status().edgeSelection?.current?.name === "edge-near",
+        20_000,
       );
       uiServer = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, ui.fetch);
       const C = `http://127.0.0.1:${uiServer.addr.port}`;

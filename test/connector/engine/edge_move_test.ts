@@ -96,6 +96,10 @@ Deno.test("engine: moves to the nearer edge of the fleet, fails back over when i
   try {
     await engine.start();
     await until("connected", () => engine.state.kind === "connected");
+    // The first measurement names the near edge; the one 10 s later confirms it.
+    await until("the first measurement", () => engine.status().edgeSelection?.measuredAt != null);
+    assert.equal(tunnel.configs.at(-1)?.edgePublicKey, FAR_KEY, "not on one measurement");
+    await timers.advance(10_100);
     await until(
       "the move to the near edge",
       () => tunnel.configs.at(-1)?.edgePublicKey === NEAR_KEY,
