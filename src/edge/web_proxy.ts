@@ -3,10 +3,16 @@
  * edge's identity lookup (a tunnel address → its device and user), URL
  * policy, web log and inline DLP, listening on the edge's tunnel address;
  * and, for transparent mode, an nftables table `portcullis_proxy` that
- * redirects tunnelled TCP to ports 80 and 443 (except to the edge itself)
- * into the same listener. The table is removed on close.
+ * redirects tunnelled TCP to ports 80 and 443 on internet addresses into
+ * the same listener. The table is removed on close.
+ *
+ * Only internet addresses: the proxy reaches nothing else (origin_reach.ts),
+ * so a private application on 10.x:443 that an access rule allows must go
+ * the kernel's way, as any other port does, and not be redirected into a
+ * proxy that refuses it. Nor is the edge's own address redirected.
  */
 import { nftApply, nftReset } from "../net/nft.ts";
+import { parsePrefix, prefixContains, specialPrefixes, tryParseIp } from "../policy/cidr.ts";
 import { logger } from "../log.ts";
 import { ProxyEngine } from "../proxy/engine.ts";
 import { Inspector } from "../proxy/inspector.ts";
@@ -51,12 +57,20 @@ export interface WebProxy {
   close(): Promise<void>;
 }
 
-/** The nftables rules of the transparent redirect. */
+/**
+ * The nftables rules of the transparent redirect: tunnelled 80/443 to any
+ * address but the special blocks and the edge's own (which is left out of
+ * the set when a block holds it: an interval set refuses overlaps).
+ */
 export function redirectRules(o: { tunName: string; edgeAddress: string; port: number }): string {
+  const special = specialPrefixes(4);
+  const own = tryParseIp(o.edgeAddress);
+  const covered = own !== null && special.some((p) => prefixContains(parsePrefix(p), own));
+  const skip = [...(covered ? [] : [o.edgeAddress]), ...special].join(", ");
   return nftReset("ip", PROXY_NFT_TABLE) +
     `table ip ${PROXY_NFT_TABLE} {\n chain prerouting {\n` +
     `  type nat hook prerouting priority dstnat; policy accept;\n` +
-    `  iifname "${o.tunName}" ip daddr != ${o.edgeAddress} tcp dport { 80, 443 } redirect to :${o.port}\n` +
+    `  iifname "${o.tunName}" ip daddr != { ${skip} } tcp dport { 80, 443 } redirect to :${o.port}\n` +
     ` }\n}\n`;
 }
 

@@ -25,8 +25,11 @@
  *   rule and the posture's reason ("needs posture …, device reports …").
  * - No deciding rule for a private destination → deny (default deny).
  *   A destination outside every segment that the caller does not mark as
- *   private (another device is always private) is internet traffic: the
- *   decision says so and the caller applies its internet policy.
+ *   private is internet traffic: the decision says so and the caller
+ *   applies its internet policy. Callers mark another device, and every
+ *   address that is not the internet (`nonInternetReason`: private, CGNAT,
+ *   loopback, link-local, the metadata address…): a device that routes
+ *   10.x into its tunnel must not reach the edge's networks without a rule.
  *
  * Cost: segment lookup is a prefix-trie walk plus a hash lookup per name
  * label, and only the rules naming the segments found are tried, so a
@@ -45,7 +48,7 @@ import {
   type SegmentStanding,
 } from "./access_types.ts";
 import { InputError } from "../errors.ts";
-import { parsePrefix } from "./cidr.ts";
+import { addressScope, parsePrefix } from "./cidr.ts";
 import { parseIpText } from "../packet/addr.ts";
 import { PrefixTrie } from "./prefix_trie.ts";
 
@@ -443,4 +446,14 @@ export function compileAccessPolicy(
       });
     },
   };
+}
+
+/**
+ * Why a destination is private although no segment holds it — it is not an
+ * internet address (`addressScope`) — or null for an internet address. The
+ * edge's data plane and its "why" tool pass it as the private reason.
+ */
+export function nonInternetReason(ip: string): string | null {
+  const scope = addressScope(ip);
+  return scope === null ? null : `${ip} is a ${scope} address, not the internet`;
 }

@@ -273,7 +273,7 @@ export type AddressScope =
   | "reserved";
 
 /** Special blocks and their scopes; anything else is global. */
-const SCOPES: readonly [Prefix, AddressScope][] = ([
+const SCOPE_BLOCKS: readonly (readonly [string, AddressScope])[] = [
   ["0.0.0.0/8", "unspecified"],
   ["10.0.0.0/8", "private"],
   ["100.64.0.0/10", "shared"],
@@ -288,7 +288,17 @@ const SCOPES: readonly [Prefix, AddressScope][] = ([
   ["fc00::/7", "unique-local"],
   ["fe80::/10", "link-local"],
   ["ff00::/8", "multicast"],
-] as const).map(([p, s]) => [parsePrefix(p), s]);
+];
+const SCOPES: readonly [Prefix, AddressScope][] = SCOPE_BLOCKS.map(([p, s]) => [parsePrefix(p), s]);
+
+/**
+ * The special blocks of one family as CIDR text — every address that is not
+ * the internet (for rules, such as nftables sets, that must cover exactly
+ * what `addressScope` names).
+ */
+export function specialPrefixes(family: 4 | 6): string[] {
+  return SCOPE_BLOCKS.filter(([p]) => p.includes(":") === (family === 6)).map(([p]) => p);
+}
 
 /**
  * The special scope of an address, or null for a global one (and for text

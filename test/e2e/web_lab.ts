@@ -29,6 +29,8 @@ export const ADDR = {
   ws: "198.51.100.10",
   inet: "198.18.0.80",
   inet2: "198.18.0.81",
+  /** An intranet server on a private address (behind the router, on the "internet" host). */
+  app10: "10.30.0.80",
 } as const;
 /** The edge proxy as devices reach it through the tunnel. */
 export const PROXY = "100.64.0.1:3128";
@@ -38,6 +40,7 @@ export const NAMES = [
   ["blocked.example.test", ADDR.inet],
   ["dni.example.test", ADDR.inet],
   ["expired.example.test", ADDR.inet2],
+  ["intranet.example.test", ADDR.app10],
 ];
 
 /** Runs `cmd` in namespace `ns` (no check). */
@@ -111,6 +114,8 @@ export type AdminApi = (path: string, method?: string, body?: unknown) => Promis
 /** A running web lab. */
 export interface WebLab {
   ns: { edge: string; ws: string; inet: string };
+  /** The workstation connector's TUN interface. */
+  wsTun: string;
   api: AdminApi;
   /** The user the workstation's device is bound to (null with a machine key). */
   user: string | null;
@@ -146,6 +151,8 @@ export async function startWebLab(
   await lab.link(wan, "198.51.100.254/24", ws, `${ADDR.ws}/24`, "ws0");
   await lab.link(wan, "198.18.0.254/24", inet, `${ADDR.inet}/24`, "inet0");
   await lab.exec(inet, ["ip", "addr", "add", `${ADDR.inet2}/24`, "dev", "inet0"]);
+  await lab.exec(inet, ["ip", "addr", "add", `${ADDR.app10}/32`, "dev", "inet0"]);
+  await lab.exec(wan, ["ip", "route", "add", `${ADDR.app10}/32`, "via", ADDR.inet]);
   for (const ns of [wan, edge]) await lab.exec(ns, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
   for (
     const [ns, via] of [[edge, "192.0.2.254"], [ws, "198.51.100.254"], [inet, "198.18.0.254"]]
@@ -165,6 +172,7 @@ export async function startWebLab(
     ADDR.inet,
     ADDR.inet2,
     NAMES.map(([n, a]) => `${n}=${a}`).join(","),
+    ADDR.app10,
   ]);
   await waitUntil(
     "the internet's origins",
@@ -326,6 +334,7 @@ export async function startWebLab(
   const wsPid = Number(await Deno.readTextFile(`${dir}/ws.pid`));
   return {
     ns: { edge, ws, inet },
+    wsTun,
     api,
     user: user?.username ?? null,
     originCa: `${dir}/ca.crt`,

@@ -72,7 +72,7 @@ Deno.test({
     });
     const docs = haveLibreOffice() ? documents() : null;
 
-    const { ns: { ws }, api, user, inWorkstation } = await startWebLab(lab, dir);
+    const { ns: { ws }, wsTun, api, user, inWorkstation } = await startWebLab(lab, dir);
     const webLog = async (q: string) => (await api(`/api/v1/admin/web/log?${q}`)).entries;
     const step = async (name: string, fn: () => Promise<void>) => {
       if (!(await t.step(name, fn))) failed = true;
@@ -170,6 +170,90 @@ Deno.test({
         throw new Error(`${(e as Error).message}; the log has: ${reasons.join(" | ")}`);
       });
     });
+
+    await step(
+      "a private address: nothing without an access rule, the kernel's way (not the proxy) with one",
+      async () => {
+        const { devices } = await api("/api/v1/admin/devices");
+        const dev = devices.find((x: { hostname: string }) => x.hostname === "workstation").id;
+        const decisions = async (verdict: string) =>
+          ((await api(`/api/v1/admin/decisions?device=${dev}&verdict=${verdict}`)).decisions ??
+            []) as { dst: string; reason: string; rule: string | null }[];
+        const http = `http://${ADDR.app10}/`;
+        const hello = (host: string) => `Hello from ${host}. You came from ${ADDR.edge}.`;
+        // A device that routes the address into its tunnel itself, with no
+        // segment holding it: the edge refuses it (not the internet), the
+        // server never answers, and the decision log says why.
+        const route = ["ip", "route", "add", `${ADDR.app10}/32`, "dev", wsTun];
+        assert.equal((await inNs(ws, route)).code, 0);
+        try {
+          for (const url of [http, `https://${ADDR.app10}/`, "http://intranet.example.test/"]) {
+            const r = await curl(ws, ["-k", "--max-time", "3", url]);
+            assert.notEqual(r.code, 0, `${url}: ${JSON.stringify(r)}`);
+            assert.ok(!r.body.includes("Hello"), r.body);
+          }
+          await waitUntil(
+            "the denial in the decision log",
+            async () =>
+              (await decisions("deny")).some((d) =>
+                d.dst === ADDR.app10 && /is a private address, not the internet/.test(d.reason)
+              ),
+            5_000,
+          );
+        } finally {
+          await inNs(ws, ["ip", "route", "del", `${ADDR.app10}/32`, "dev", wsTun]);
+        }
+        // With a segment and a rule: the connector routes it, the edge lets
+        // it through to the server (which sees the edge), on 80 and on 443,
+        // where the certificate is the server's own: the transparent proxy
+        // only takes internet addresses, so it never sees these requests.
+        await api("/api/v1/admin/policy/segments", "PUT", {
+          items: [{
+            name: "intranet",
+            cidrs: [`${ADDR.app10}/32`],
+            ports: ["80", "443"],
+            protocols: ["tcp"],
+          }],
+        });
+        const rules = await api("/api/v1/admin/policy/access-rules", "PUT", {
+          items: [{
+            name: "intranet for engineering",
+            segments: ["intranet"],
+            groups: ["engineering"],
+          }],
+        });
+        assert.equal(rules.items?.length, 1, JSON.stringify(rules));
+        try {
+          await waitUntil(
+            "the workstation to reach the intranet server",
+            async () =>
+              (await curl(ws, ["--max-time", "2", http])).body.includes(hello(ADDR.app10)),
+            15_000,
+          );
+          const tls = await curl(ws, [
+            "--cacert",
+            `${dir}/ca.crt`,
+            "https://intranet.example.test/",
+          ]);
+          assert.equal(tls.status, 200, JSON.stringify(tls));
+          assert.ok(tls.body.includes(hello("intranet.example.test")), tls.body);
+          await waitUntil(
+            "the allow in the decision log",
+            async () =>
+              (await decisions("allow")).some((d) =>
+                d.dst === ADDR.app10 && d.rule === "intranet for engineering"
+              ),
+            5_000,
+          );
+          for (const host of [ADDR.app10, "intranet.example.test"]) {
+            assert.deepEqual(await webLog(`host=${host}`), [], `${host} is not in the web log`);
+          }
+        } finally {
+          await api("/api/v1/admin/policy/access-rules", "PUT", { items: [] });
+          await api("/api/v1/admin/policy/segments", "PUT", { items: [] });
+        }
+      },
+    );
 
     await step("both are in the web log with the user and the device", async () => {
       type Entry = { mode: string; deviceName: string; user: string | null; bytesDown: number };

@@ -288,10 +288,32 @@ Deno.test("enforcer: FQDN segments match flows to the addresses the edge DNS gav
   assert.equal(t.decisions.at(-1)!.rule, "engineering apps");
   assert.equal(t.from(GW, syn(GW, "10.1.2.3", 1, 443)), "drop");
   assert.deepEqual(t.decisions.at(-1)!.segments, ["wiki"]);
-  // After the binding expires (TTL floor 60 s) the address is just an address.
+  // After the binding expires (TTL floor 60 s) the address is just an
+  // address: a private one, which no segment holds, so default deny.
   t.clock.advance(61_000);
-  assert.equal(t.from(GW, syn(GW, "10.1.2.3", 2, 443)), "tun");
-  assert.equal(t.decisions.length, 2, "internet flows are not logged");
+  assert.equal(t.from(GW, syn(GW, "10.1.2.3", 2, 443)), "drop");
+  assert.deepEqual(t.decisions.at(-1)!.segments, []);
+  assert.match(t.decisions.at(-1)!.reason, /10\.1\.2\.3 is a private address, not the internet/);
+});
+
+Deno.test("enforcer: an address that is not the internet is private without a segment", () => {
+  const t = setup();
+  // A device that routes them into its tunnel reaches nothing behind the edge.
+  const cases: [string, number, string, RegExp | null][] = [
+    ["10.9.9.9", 22, "drop", /private address/],
+    ["192.168.1.1", 80, "drop", /private address/],
+    ["169.254.169.254", 80, "drop", /link-local address/],
+    ["127.0.0.1", 8443, "drop", /loopback address/],
+    ["100.127.0.1", 53, "drop", /shared address/],
+    ["198.18.0.80", 443, "tun", null],
+    ["8.8.8.8", 53, "tun", null],
+  ];
+  for (const [dst, port, want, reason] of cases) {
+    const before = t.decisions.length;
+    assert.equal(t.from(WS, syn(WS, dst, 7, port)), want, dst);
+    if (reason) assert.match(t.decisions.at(-1)!.reason, reason, dst);
+    else assert.equal(t.decisions.length, before, `${dst}: internet flows are not logged`);
+  }
 });
 
 Deno.test("enforcer: rejections are rate-limited per device", () => {

@@ -60,6 +60,13 @@ Deno.test("access API: explain says which rule decides and why", async () => {
   );
   e = await explain({ device: gw.json.deviceId, ip: "8.8.8.8", port: 443 });
   assert.match(e.decision.reason, /^internet: /);
+  // A private address no segment holds is not the internet: default deny, as the data plane.
+  e = await explain({ device: gw.json.deviceId, ip: "10.9.9.9", port: 22 });
+  assert.equal(e.decision.allowed, false);
+  assert.equal(
+    e.decision.reason,
+    "denied: 10.9.9.9 is a private address, not the internet, and no application segment covers it (default deny)",
+  );
   // Another device: client-to-client is off, then the peer has no valid name.
   e = await explain({ device: eng.json.deviceId, ip: gw.json.address, protocol: "icmp" });
   assert.equal(e.decision.reason, "denied: client-to-client is disabled");

@@ -23,8 +23,10 @@
  * allowed only while client-to-client is on, only to a device with a valid
  * registered host name, and only when a rule allows it — the name is matched
  * against segment domains); everything else is private when it falls in a
- * segment (by CIDR, or by a name the edge DNS gave this device for it) and
- * internet otherwise, which today is allowed through NAT.
+ * segment (by CIDR, or by a name the edge DNS gave this device for it) or
+ * when it is not an internet address (10/8, CGNAT, link-local, … — so a
+ * device that routes them into its tunnel reaches nothing behind the edge
+ * without a rule), and internet otherwise, which is allowed through NAT.
  */
 import type { Clock } from "../../clock.ts";
 import type { FilterFn, RouteFn } from "../../dataplane/pump.ts";
@@ -37,6 +39,7 @@ import {
   type AccessSubject,
   type CompiledAccess,
   type FlowProtocol,
+  nonInternetReason,
   type PostureStates,
   type PreparedSubject,
   prepareSubject,
@@ -544,10 +547,13 @@ export class Enforcer {
     }
     const src = family === 4 ? this.#devAddress(key) : wordsText(key, 0);
     const names = this.#d.dns?.namesAt(src, a, 0, family === 4 ? 4 : 16) ?? null;
+    // Not the internet (10/8, CGNAT, link-local…): private, default deny.
+    const special = nonInternetReason(formatIpBytes(a, 0, family === 4 ? 4 : 16));
     if (!protocol) {
       if (policy.access.addressInSegments(a, 0, family)) {
         return deny(`denied: IP protocol ${proto} is not allowed to application segments`);
       }
+      if (special) return deny(`denied: ${special}, and no application segment covers it`);
       return {
         allowed: true,
         data: { peer: null, rule: null, reason: null, private: false },
@@ -563,7 +569,7 @@ export class Enforcer {
       protocol,
       port,
       names,
-      null,
+      special,
       this.#d.clock.now(),
     );
     return this.#result(dev, key, port, protocol, names, d, null);

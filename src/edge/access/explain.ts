@@ -5,7 +5,12 @@
  * reason exactly as enforcement would decide the next flow.
  */
 import { NotFoundError } from "../../errors.ts";
-import type { AccessDecision, AccessSubject, FlowProtocol } from "../../policy/access.ts";
+import {
+  type AccessDecision,
+  type AccessSubject,
+  type FlowProtocol,
+  nonInternetReason,
+} from "../../policy/access.ts";
 import { ipv4ToNumber, parseIpv4Text } from "../../packet/addr.ts";
 import { parsePrefix4 } from "../addresses.ts";
 import type { EdgeContext } from "../context.ts";
@@ -76,6 +81,10 @@ export function explainAccess(
         priv = { reason: `the destination is device "${peer.hostname}"` };
       }
     }
+  } else if (dest.ip) {
+    // As the data plane judges it: an address that is not the internet is private.
+    const special = nonInternetReason(dest.ip);
+    if (special) priv = { reason: special };
   }
   decision ??= access.explain(subject, posture, {
     ip: dest.ip,

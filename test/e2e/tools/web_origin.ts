@@ -7,9 +7,11 @@
  *   <peer>." (and, for POST, the number of bytes received);
  * - HTTPS :443 on ADDR2 with an EXPIRED certificate;
  * - HTTP :8080 and HTTPS :8443 on ADDR1 (ports no proxy redirect touches);
- * - DNS :53 on ADDR1 for NAMES (name=addr, ...).
+ * - DNS :53 on ADDR1 for NAMES (name=addr, ...);
+ * - with ADDR3 (a private address: an intranet server), HTTP :80 and HTTPS
+ *   :443 with the valid certificate there too.
  *
- *   deno run -A web_origin.ts OUTDIR ADDR1 ADDR2 name=addr,...
+ *   deno run -A web_origin.ts OUTDIR ADDR1 ADDR2 name=addr,... [ADDR3]
  *
  * Prints "ready" once everything listens.
  */
@@ -19,7 +21,7 @@ import { startDnsServer } from "../../../src/edge/dns.ts";
 import { setListenerNoDelay } from "../../../src/net/tcp_nodelay.ts";
 
 x509.cryptoProvider.set(crypto);
-const [outDir, addr1, addr2, namesArg] = Deno.args;
+const [outDir, addr1, addr2, namesArg, addr3] = Deno.args;
 const names = namesArg.split(",").map((p) => p.split("=") as [string, string]);
 const ALG = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 const pem = (label: string, der: ArrayBuffer) =>
@@ -83,6 +85,10 @@ const quiet = { onListen() {} };
 Deno.serve({ hostname: addr1, port: 80, ...quiet }, handler);
 Deno.serve({ hostname: addr1, port: 443, ...quiet, ...good }, handler);
 Deno.serve({ hostname: addr2, port: 443, ...quiet, ...expired }, handler);
+if (addr3) {
+  Deno.serve({ hostname: addr3, port: 80, ...quiet }, handler);
+  Deno.serve({ hostname: addr3, port: 443, ...quiet, ...good }, handler);
+}
 // Ports the edge's redirect leaves alone: the plain NAT path for the benchmark.
 Deno.serve({ hostname: addr1, port: 8080, ...quiet }, handler);
 Deno.serve({ hostname: addr1, port: 8443, ...quiet, ...good }, handler);
