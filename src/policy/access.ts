@@ -48,7 +48,7 @@ import {
   type SegmentStanding,
 } from "./access_types.ts";
 import { InputError } from "../errors.ts";
-import { addressScope, parsePrefix } from "./cidr.ts";
+import { type AddressScope, addressScope, parsePrefix } from "./cidr.ts";
 import { parseIpText } from "../packet/addr.ts";
 import { PrefixTrie } from "./prefix_trie.ts";
 
@@ -451,9 +451,12 @@ export function compileAccessPolicy(
 /**
  * Why a destination is private although no segment holds it — it is not an
  * internet address (`addressScope`) — or null for an internet address. The
- * edge's data plane and its "why" tool pass it as the private reason.
+ * edge's data plane (with the scope it found on the packet's bytes) and its
+ * "why" tool pass it as the private reason.
  */
-export function nonInternetReason(ip: string): string | null {
-  const scope = addressScope(ip);
+export function nonInternetReason(
+  ip: string,
+  scope: AddressScope | null = addressScope(ip),
+): string | null {
   return scope === null ? null : `${ip} is a ${scope} address, not the internet`;
 }

@@ -290,6 +290,22 @@ const SCOPE_BLOCKS: readonly (readonly [string, AddressScope])[] = [
   ["ff00::/8", "multicast"],
 ];
 const SCOPES: readonly [Prefix, AddressScope][] = SCOPE_BLOCKS.map(([p, s]) => [parsePrefix(p), s]);
+/** The IPv4 blocks as base and mask numbers, for the data plane's per-flow check. */
+const V4 = SCOPES.filter(([p]) => p.family === 4);
+const V4_BASE = Uint32Array.from(V4, ([p]) => Number(p.addr));
+const V4_MASK = Uint32Array.from(V4, ([p]) => p.len === 0 ? 0 : 0xffffffff << (32 - p.len));
+const V4_SCOPE: readonly AddressScope[] = V4.map(([, s]) => s);
+
+/**
+ * `addressScope` of an IPv4 address given as its 32-bit number (the data
+ * plane's form): no text, no BigInt, so a new flow pays a few compares.
+ */
+export function addressScope4(n: number): AddressScope | null {
+  for (let i = 0; i < V4_BASE.length; i++) {
+    if (((n & V4_MASK[i]) >>> 0) === V4_BASE[i]) return V4_SCOPE[i];
+  }
+  return null;
+}
 
 /**
  * The special blocks of one family as CIDR text — every address that is not

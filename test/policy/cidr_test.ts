@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   addressScope,
+  addressScope4,
   aggregatePrefixes,
   canonicalIp,
   formatPrefix,
@@ -10,6 +11,7 @@ import {
   parsePrefix,
   prefixContains,
   prefixesOverlap,
+  specialPrefixes,
   subtract,
   subtractPrefixes,
   tryParseIp,
@@ -334,6 +336,16 @@ Deno.test("cidr: address scopes (what the web proxy refuses to reach)", () => {
     ["not an address", null],
   ];
   for (const [ip, want] of table) assert.equal(addressScope(ip), want, ip);
+  // The data plane's numeric form agrees on every IPv4 row, and the
+  // special blocks are the nftables rules' set.
+  for (const [ip, want] of table) {
+    const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(ip);
+    if (!m) continue;
+    const n = ((+m[1] << 24) | (+m[2] << 16) | (+m[3] << 8) | +m[4]) >>> 0;
+    assert.equal(addressScope4(n), want, `${ip} as a number`);
+  }
+  assert.ok(specialPrefixes(4).includes("10.0.0.0/8") && !specialPrefixes(4).includes("fc00::/7"));
+  assert.ok(specialPrefixes(6).includes("fe80::/10") && !specialPrefixes(6).includes("10.0.0.0/8"));
   assert.equal(isPrivateOrLoopback("10.0.0.1"), true);
   assert.equal(isPrivateOrLoopback("224.0.0.1"), false, "multicast is not a LAN source");
   assert.equal(isPrivateOrLoopback("8.8.8.8"), false);

@@ -44,6 +44,7 @@ import {
   type PreparedSubject,
   prepareSubject,
 } from "../../policy/access.ts";
+import { addressScope, addressScope4 } from "../../policy/cidr.ts";
 import { FlowTable, type FlowTimeouts, newFlowKey, reverseKey } from "./conntrack.ts";
 import { fillFlowKey, fillFragmentKey, quotedFlowKey, wordsText } from "./flow_key.ts";
 import type { DnsBindings } from "./dns_bindings.ts";
@@ -548,7 +549,8 @@ export class Enforcer {
     const src = family === 4 ? this.#devAddress(key) : wordsText(key, 0);
     const names = this.#d.dns?.namesAt(src, a, 0, family === 4 ? 4 : 16) ?? null;
     // Not the internet (10/8, CGNAT, link-local…): private, default deny.
-    const special = nonInternetReason(formatIpBytes(a, 0, family === 4 ? 4 : 16));
+    const scope = family === 4 ? addressScope4(dst4) : addressScope(formatIpBytes(a, 0, 16));
+    const special = scope && nonInternetReason(formatIpBytes(a, 0, family === 4 ? 4 : 16), scope);
     if (!protocol) {
       if (policy.access.addressInSegments(a, 0, family)) {
         return deny(`denied: IP protocol ${proto} is not allowed to application segments`);
