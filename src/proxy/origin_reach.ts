@@ -82,9 +82,10 @@ export class OriginReach {
    * The addresses of `host` the proxy may connect to, in the resolver's
    * order. Throws OriginRefused when there are none.
    */
-  async addresses(host: string): Promise<string[]> {
+  async addresses(host: string, signal?: AbortSignal): Promise<string[]> {
     const name = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
-    const all = tryParseIp(name) ? [name] : await this.#resolve(name);
+    signal?.throwIfAborted();
+    const all = tryParseIp(name) ? [name] : await abortable(this.#resolve(name), signal);
     const ok: string[] = [];
     const refused: string[] = [];
     for (const ip of all) {
@@ -106,7 +107,7 @@ export class OriginReach {
    * turn. Throws OriginRefused, or the last connect error.
    */
   async connect(host: string, port: number, signal?: AbortSignal): Promise<Deno.TcpConn> {
-    const ips = await this.addresses(host);
+    const ips = await this.addresses(host, signal);
     let last: unknown;
     for (const ip of ips) {
       signal?.throwIfAborted();
@@ -132,6 +133,21 @@ export class OriginReach {
     }
     return this.#ownCache.set;
   }
+}
+
+/**
+ * `p`, or the signal's reason once it aborts. The system resolver cannot be
+ * stopped (getaddrinfo on a thread), but a client that left must not hold
+ * its proxy connection until the resolver gives up; the lookup finishes
+ * unobserved.
+ */
+function abortable<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return p;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 /** Every address of the system resolver (hosts file, then DNS), IPv4 and IPv6. */

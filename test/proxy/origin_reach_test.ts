@@ -96,6 +96,25 @@ Deno.test("origin reach: which addresses the proxy connects to", async (t) => {
   });
 });
 
+Deno.test("origin reach: a client that leaves does not wait for a resolver that never answers", async () => {
+  let asked = 0;
+  const stuck = new OriginReach({
+    resolve: () => {
+      asked++;
+      return new Promise<string[]>(() => {}); // a DNS server that never answers
+    },
+    ownAddresses: () => [],
+  });
+  const ac = new AbortController();
+  const pending = stuck.connect("slow.test", 443, ac.signal);
+  ac.abort(new Error("the client left"));
+  await assert.rejects(pending, /the client left/);
+  assert.equal(asked, 1);
+  // Already aborted: not even asked.
+  await assert.rejects(stuck.connect("slow.test", 443, ac.signal), /the client left/);
+  assert.equal(asked, 1);
+});
+
 /** Reads one response head (and what came with it) from `conn`. */
 async function readHead(conn: Deno.Conn): Promise<string> {
   const buf = new Uint8Array(64 * 1024);
