@@ -126,7 +126,15 @@ export class Inspector {
       gone,
     });
     try {
-      await Promise.all([pipe(c.reader, conn), pipe(conn, c.client)]);
+      await Promise.all([
+        // The device closed its side: the request it waits for is abandoned,
+        // as nginx has it (a TLS client does not half-close to await an
+        // answer). Without this the TLS listener keeps the half-closed
+        // connection, and the origin request runs on for nobody until the
+        // origin answers or times out.
+        pipe(c.reader, conn).then(() => gone.end()),
+        pipe(conn, c.client),
+      ]);
     } finally {
       this.#conns.delete(lport);
       closeQuietly(conn);

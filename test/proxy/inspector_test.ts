@@ -88,6 +88,7 @@ Deno.test({
     const originCa = await InspectionCa.ephemeral("Test Origin CA");
     const originLeaf = await originCa.issue("localhost");
     const body = (n: number) => new Uint8Array(n).map((_, i) => 65 + (i % 26));
+    let hung = 0;
     const ac = new AbortController();
     const origin = Deno.serve({
       hostname: "127.0.0.1",
@@ -98,6 +99,13 @@ Deno.test({
       onListen() {},
     }, (req) => {
       const u = new URL(req.url);
+      if (u.pathname === "/hang") {
+        // Never answers; lets go once the proxy drops the request.
+        hung++;
+        return new Promise<Response>((resolve) =>
+          req.signal.addEventListener("abort", () => resolve(new Response("late")))
+        );
+      }
       const n = Number(u.searchParams.get("size") ?? 10);
       // ?stream=1: no Content-Length from the origin (chunked).
       return u.searchParams.get("stream")
@@ -210,6 +218,30 @@ Deno.test({
           assert.equal(l.status, 200);
         }
       });
+      await t.step(
+        "a client that leaves before the origin answers: logged as the allowed request",
+        async () => {
+          const w = await open();
+          await w.conn.write(
+            new TextEncoder().encode(`GET /hang HTTP/1.1\r\nHost: ${authority}\r\n\r\n`),
+          );
+          await waitUntil(
+            "the origin to hold the request",
+            () => Promise.resolve(hung === 1),
+            5000,
+          );
+          w.conn.close();
+          let entry: WebLogEntry | undefined;
+          await waitUntil("its log entry", () => {
+            entry = logs.find((e) => e.mode === "inspected" && e.path === "/hang");
+            return Promise.resolve(entry !== undefined);
+          }, 5000);
+          assert.equal(entry!.action, "allow", JSON.stringify(entry));
+          assert.equal(entry!.status, null);
+          assert.match(entry!.reason, /the client left before the end of the response/);
+          assert.doesNotMatch(entry!.reason, /unreachable/);
+        },
+      );
       await t.step("the inspection listeners have TCP_NODELAY", () => {
         const ports = Deno.readTextFileSync("/proc/net/tcp").split("\n").slice(1)
           .map((l) => l.trim().split(/\s+/))
