@@ -59,8 +59,8 @@ export interface WebProxy {
 
 /**
  * The nftables rules of the transparent redirect: tunnelled 80/443 to any
- * address but the special blocks and the edge's own (which is left out of
- * the set when a block holds it: an interval set refuses overlaps).
+ * address but the special blocks and the edge's own (listed only when no
+ * block holds it already, so the set has no overlapping elements).
  */
 export function redirectRules(o: { tunName: string; edgeAddress: string; port: number }): string {
   const special = specialPrefixes(4);
