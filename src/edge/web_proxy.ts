@@ -12,7 +12,7 @@
  * proxy that refuses it. Nor is the edge's own address redirected.
  */
 import { nftApply, nftReset } from "../net/nft.ts";
-import { parsePrefix, prefixContains, specialPrefixes, tryParseIp } from "../policy/cidr.ts";
+import { addressScope, specialPrefixes } from "../policy/cidr.ts";
 import { logger } from "../log.ts";
 import { ProxyEngine } from "../proxy/engine.ts";
 import { Inspector } from "../proxy/inspector.ts";
@@ -63,10 +63,8 @@ export interface WebProxy {
  * block holds it already, so the set has no overlapping elements).
  */
 export function redirectRules(o: { tunName: string; edgeAddress: string; port: number }): string {
-  const special = specialPrefixes(4);
-  const own = tryParseIp(o.edgeAddress);
-  const covered = own !== null && special.some((p) => prefixContains(parsePrefix(p), own));
-  const skip = [...(covered ? [] : [o.edgeAddress]), ...special].join(", ");
+  const own = addressScope(o.edgeAddress) === null ? [o.edgeAddress] : [];
+  const skip = [...own, ...specialPrefixes(4)].join(", ");
   return nftReset("ip", PROXY_NFT_TABLE) +
     `table ip ${PROXY_NFT_TABLE} {\n chain prerouting {\n` +
     `  type nat hook prerouting priority dstnat; policy accept;\n` +

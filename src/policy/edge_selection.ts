@@ -158,6 +158,16 @@ function decide(
     reason: id === s.current ? "stay" : reason,
     measure: "periodic",
   });
+  /** `id` won this measurement: moves once it has won `confirmations` in a row. */
+  const challenge = (id: string, reason: SelectionReason, nowMeasured: boolean) => {
+    const count = s.challenger?.id === id ? s.challenger.count + 1 : 1;
+    if (count >= settings.confirmations) return move(id, reason);
+    return stay(
+      { ...s, measured: nowMeasured, challenger: { id, count }, failures: 0 },
+      "confirming",
+      "soon",
+    );
+  };
 
   if (!nearest) {
     // Nobody answered (our own network is down, probes blocked): keep what we have.
@@ -180,13 +190,7 @@ function decide(
     // busy bringing everything up) would otherwise move the tunnel away and
     // keep it there until the next period.
     if (nearest.id === s.current) return move(nearest.id, "initial");
-    const count = s.challenger?.id === nearest.id ? s.challenger.count + 1 : 1;
-    if (count >= settings.confirmations) return move(nearest.id, "initial");
-    return stay(
-      { ...s, measured: false, challenger: { id: nearest.id, count }, failures: 0 },
-      "confirming",
-      "soon",
-    );
+    return challenge(nearest.id, "initial", false);
   }
 
   const best = answered.find((e) => e.id !== s.current);
@@ -194,11 +198,5 @@ function decide(
     cur.rtt - best.rtt >= settings.minGainMs &&
     best.rtt <= cur.rtt * (1 - settings.minGainRatio);
   if (!clearlyBetter) return stay({ ...s, measured, challenger: null, failures: 0 }, "stay");
-  const count = s.challenger?.id === best.id ? s.challenger.count + 1 : 1;
-  if (count >= settings.confirmations) return move(best.id, "nearer");
-  return stay(
-    { ...s, measured, challenger: { id: best.id, count }, failures: 0 },
-    "confirming",
-    "soon",
-  );
+  return challenge(best.id, "nearer", measured);
 }

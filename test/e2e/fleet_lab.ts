@@ -1,8 +1,9 @@
 /**
- * What the two-edge e2e tests (fleet_test.ts, mesh_test.ts) share: processes
- * that outlive their spawning command with their output in a log file of the
- * test's directory, the tail of those logs for a failure's message, and an
- * edge's command line on the fleet's shared PostgreSQL.
+ * What the two-edge e2e tests (fleet_test.ts, mesh_test.ts, lab_fleet_test.ts)
+ * share: processes that outlive their spawning command with their output in
+ * a log file of the test's directory, the tail of those logs for a failure's
+ * message, an edge's command line on the fleet's shared PostgreSQL, and when
+ * a connector has settled on an edge.
  */
 import type { NetnsLab } from "./netns.ts";
 import { DENO, MAIN } from "./roles.ts";
@@ -52,4 +53,28 @@ export function fleetEdgeArgs(
     "--tun-interface",
     `${lab.prefix}${o.name.at(-1)}`.slice(0, 15),
   ];
+}
+
+/** What these tests read of a connector's status (`GET /api/v1/status`). */
+export interface FleetStatus {
+  state: string;
+  edgeSelection?: {
+    current: { name: string; rttMs: number | null } | null;
+    alternatives: { name: string; rttMs: number | null }[];
+    lastDecision: string | null;
+  } | null;
+}
+
+/**
+ * True once the connector is connected through `edge` with both edges of the
+ * lab measured and no move pending. A first measurement slowed by a busy
+ * host may name the other edge; the connector then confirms it 10 s later
+ * before it moves, so a test waits for where it settles, not for the first
+ * figures.
+ */
+export function settledOn(s: FleetStatus | null, edge: string): boolean {
+  const sel = s?.edgeSelection;
+  return s?.state === "connected" && sel?.current?.name === edge &&
+    sel.current.rttMs !== null && sel.alternatives.length === 1 &&
+    sel.alternatives[0].rttMs !== null && sel.lastDecision !== "confirming";
 }

@@ -23,7 +23,7 @@
 import assert from "node:assert/strict";
 import { canUseNetns, NetnsLab, waitUntil } from "./netns.ts";
 import { DENO, MAIN } from "./roles.ts";
-import { fleetEdgeArgs, fleetProcesses } from "./fleet_lab.ts";
+import { fleetEdgeArgs, fleetProcesses, settledOn } from "./fleet_lab.ts";
 import { pgBinDir, startPgCluster } from "../../src/store/pg/cluster.ts";
 import { totpAt } from "../../src/identity/totp.ts";
 import { certSha256 } from "../../src/proxy/inspection_ca.ts";
@@ -180,16 +180,11 @@ Deno.test({
         `${lab.prefix}c`.slice(0, 15),
         "--no-dns",
       ]);
-      // Settled on the nearer edge: a first measurement slowed by a busy host
-      // may name B, which the connector confirms 10 s later before it moves,
-      // so wait for where it settles, not for the first figures.
+      // Where it settles, not the first figures (fleet_lab.ts `settledOn`).
       let last = null as Awaited<ReturnType<typeof connStatus>>;
       await waitUntil("the workstation to connect through the nearer edge", async () => {
-        const s = last = await connStatus();
-        return s?.state === "connected" && s.edgeSelection?.alternatives.length === 1 &&
-          s.edgeSelection.alternatives[0].rttMs !== null &&
-          s.edgeSelection.current?.name === "edge-a" &&
-          s.edgeSelection.lastDecision !== "confirming";
+        last = await connStatus();
+        return settledOn(last, "edge-a");
       }, 60_000).catch((e) => {
         throw new Error(`${(e as Error).message}: ${JSON.stringify(last)}`);
       });

@@ -13,6 +13,7 @@ import { canUseNetns, sh, waitUntil } from "./netns.ts";
 import { labDown, labUp } from "../../src/lab/mod.ts";
 import { ADDR, EDGE2, NS } from "../../src/lab/topology.ts";
 import { pgBinDir } from "../../src/store/pg/cluster.ts";
+import { settledOn } from "./fleet_lab.ts";
 
 type Status = {
   state: string;
@@ -49,25 +50,15 @@ async function edgeLog(dir: string, ns: string): Promise<string> {
 }
 
 /**
- * Waits until the connector in `ns` is connected through the near edge with
- * both edges measured and no move pending. A first measurement slowed by a
- * busy host may name the far edge; the connector then confirms it 10 s
- * later before it moves (and would come back only after the near edge was
- * clearly nearer twice), so what must hold is where it settles, not the
- * first figures. A timeout names what the connector showed and logged.
+ * Waits until the connector in `ns` has settled on the near edge
+ * (fleet_lab.ts `settledOn`); a timeout names what it showed and logged.
  */
 async function settledOnNearEdge(dir: string, ns: string): Promise<Status> {
   let last = null as Status | null;
-  const settled = (s: Status | null) => {
-    const sel = s?.edgeSelection;
-    return s?.state === "connected" && sel?.current?.name === "edge-1" &&
-      sel.current.rttMs !== null && sel.alternatives.length === 1 &&
-      sel.alternatives[0].rttMs !== null && sel.lastDecision !== "confirming";
-  };
   try {
     await waitUntil(`${ns} to settle on the near edge`, async () => {
       last = await status(ns);
-      return settled(last);
+      return settledOn(last, "edge-1");
     }, 60_000);
   } catch (e) {
     throw new Error(`${(e as Error).message}\n${JSON.stringify(last)}\n${await edgeLog(dir, ns)}`);

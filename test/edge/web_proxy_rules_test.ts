@@ -8,11 +8,10 @@
 import assert from "node:assert/strict";
 import { redirectRules } from "../../src/edge/web_proxy.ts";
 import { specialPrefixes } from "../../src/policy/cidr.ts";
-import { canUseNetns } from "../e2e/netns.ts";
+import { canUseNetns, sh } from "../e2e/netns.ts";
 
 const haveNft = canUseNetns &&
-  await new Deno.Command("nft", { args: ["--version"], stdout: "null", stderr: "null" })
-    .output().then((o) => o.success, () => false);
+  await sh(["nft", "--version"], { check: false }).then((r) => r.code === 0, () => false);
 
 const TABLE: { name: string; edge: string; listed: boolean }[] = [
   { name: "tunnel address inside 100.64.0.0/10", edge: "100.64.0.1", listed: false },
@@ -29,19 +28,12 @@ for (const row of TABLE) {
     for (const p of specialPrefixes(4)) assert.ok(set.includes(p), `${p} skipped: ${rule}`);
     assert.match(rule, /iifname "pcwtest0" .* tcp dport \{ 80, 443 \} redirect to :3128$/);
     if (!haveNft) return;
-    const p = new Deno.Command("unshare", {
-      args: ["-n", "sh", "-c", "nft -f - && nft list table ip portcullis_proxy"],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const w = p.stdin.getWriter();
-    await w.write(new TextEncoder().encode(script));
-    await w.close();
-    const out = await p.output();
-    const err = new TextDecoder().decode(out.stderr);
-    assert.equal(out.code, 0, `nft refused the rules: ${err}\n${script}`);
-    const listed = new TextDecoder().decode(out.stdout);
+    const out = await sh(
+      ["unshare", "-n", "sh", "-c", "nft -f - && nft list table ip portcullis_proxy"],
+      { check: false, stdin: script },
+    );
+    assert.equal(out.code, 0, `nft refused the rules: ${out.stderr}\n${script}`);
+    const listed = out.stdout;
     assert.match(listed, /10\.0\.0\.0\/8/);
     assert.equal(listed.includes(row.edge), row.listed, listed);
   });

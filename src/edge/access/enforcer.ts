@@ -549,8 +549,9 @@ export class Enforcer {
     const src = family === 4 ? this.#devAddress(key) : wordsText(key, 0);
     const names = this.#d.dns?.namesAt(src, a, 0, family === 4 ? 4 : 16) ?? null;
     // Not the internet (10/8, CGNAT, link-local…): private, default deny.
-    const scope = family === 4 ? addressScope4(dst4) : addressScope(formatIpBytes(a, 0, 16));
-    const special = scope && nonInternetReason(formatIpBytes(a, 0, family === 4 ? 4 : 16), scope);
+    const dst6 = family === 6 ? formatIpBytes(a, 0, 16) : null;
+    const scope = dst6 === null ? addressScope4(dst4) : addressScope(dst6);
+    const special = scope && nonInternetReason(dst6 ?? formatIpBytes(a, 0, 4), scope);
     if (!protocol) {
       if (policy.access.addressInSegments(a, 0, family)) {
         return deny(`denied: IP protocol ${proto} is not allowed to application segments`);
