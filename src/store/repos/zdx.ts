@@ -82,7 +82,7 @@ export class ZdxRepo {
   history(deviceId: string, probe: string, limit = 30): ZdxRecord[] {
     return this.db.all<Row>(
       `SELECT * FROM (SELECT * FROM zdx_results WHERE device_id = ? AND probe = ?
-        ORDER BY at DESC, id DESC LIMIT ?) ORDER BY at, id`,
+        ORDER BY at DESC, id DESC LIMIT ?) AS recent ORDER BY at, id`,
       deviceId,
       probe,
       Math.max(1, Math.min(ZDX_KEEP_PER_PROBE, limit)),

@@ -1,0 +1,104 @@
+/**
+ * The log tables whose ids the database assigns (web log, ZDX results), on
+ * both backends: a fleet on PostgreSQL lost every row of them until the
+ * translation made their ids identity columns (migration 19 mends older
+ * databases).
+ */
+import assert from "node:assert/strict";
+import { MIGRATIONS } from "../../src/store/mod.ts";
+import type { WebLogRecord } from "../../src/store/repos/web_log.ts";
+import { deviceRecord, storeTest } from "./backends.ts";
+
+const entry = (i: number, over: Partial<WebLogRecord> = {}): Omit<WebLogRecord, "id"> => ({
+  at: 1_000 + i,
+  deviceId: "d1",
+  deviceName: "ws-1",
+  user: i % 2 ? "Ana" : "bob",
+  src: "100.64.0.2",
+  mode: "inspected",
+  method: "GET",
+  scheme: "https",
+  host: `h${i}.example.test`,
+  port: 443,
+  path: `/p/${i}`,
+  categories: i % 3 ? [] : ["news"],
+  action: "allow",
+  rule: null,
+  reason: "allowed: no rule matched",
+  status: 200,
+  bytesUp: i,
+  bytesDown: 2 * i,
+  ...over,
+});
+
+storeTest("web log: the database assigns ids", (open) => {
+  const s = open();
+  const a = s.webLog.insert(entry(1)), b = s.webLog.insert(entry(2));
+  assert.equal(b, a + 1);
+  assert.deepEqual(s.webLog.list().map((r) => r.bytesUp), [2, 1]);
+});
+
+storeTest("ZDX results get ids from the database", (open) => {
+  const s = open();
+  s.devices.insert(deviceRecord("d1"));
+  const r = {
+    deviceId: "d1",
+    probe: "web",
+    url: "https://example.test/",
+    at: 1,
+    ok: true,
+    status: 200,
+    phases: { dns: 1, connect: 2, tls: 3, ttfb: 4, total: 10 },
+    edgeRttMs: 5,
+    score: 90,
+    z: null,
+    worstHop: null,
+    receivedAt: 2,
+  };
+  const a = s.zdx.insert(r), b = s.zdx.insert({ ...r, at: 2 });
+  assert.equal(b, a + 1);
+  assert.deepEqual(s.zdx.history("d1", "web", 10).map((x) => x.at), [1, 2]);
+  assert.deepEqual(s.zdx.history("d1", "web", 1).map((x) => x.at), [2]);
+  assert.deepEqual(s.zdx.latest(0).map((x) => [x.id, x.hostname]), [[b, "d1"]]);
+  assert.deepEqual(s.zdx.since(2).map((x) => x.id), [b]);
+});
+
+storeTest("migration 19 gives an older database's log tables their ids", (open) => {
+  const s = open();
+  // SQLite assigns them itself.
+  if (s.db.dialect !== "postgres") return;
+  const m19 = MIGRATIONS.find((m) => m.version === 19)!;
+  // As a database made before the translation knew: no identity, a row in.
+  s.transaction(() => {
+    s.db.exec("ALTER TABLE web_log ALTER COLUMN id DROP IDENTITY");
+    s.db.exec("ALTER TABLE zdx_results ALTER COLUMN id DROP IDENTITY");
+  });
+  s.db.run(
+    `INSERT INTO web_log (id, at, src, mode, scheme, host, port, categories, action, reason,
+       bytes_up, bytes_down) VALUES (41, 1, 's', 'explicit', 'http', 'h', 80, '[]', 'allow', 'r', 0, 0)`,
+  );
+  assert.throws(() => s.webLog.insert(entry(1)), /null value in column "id"/);
+  s.transaction(() => s.db.exec(m19.pg!));
+  assert.equal(s.webLog.insert(entry(2)), 42);
+  s.devices.insert(deviceRecord("d1"));
+  assert.equal(
+    typeof s.zdx.insert({
+      deviceId: "d1",
+      probe: "web",
+      url: "u",
+      at: 1,
+      ok: false,
+      status: null,
+      phases: null,
+      edgeRttMs: null,
+      score: 0,
+      z: null,
+      worstHop: null,
+      receivedAt: 1,
+    }),
+    "number",
+  );
+  // Run again on a database that has them: nothing to do, nothing breaks.
+  s.transaction(() => s.db.exec(m19.pg!));
+  assert.equal(s.webLog.insert(entry(3)), 43);
+});
