@@ -235,9 +235,7 @@ export class WebSecurityService {
     if (!batch.length) return;
     this.#queue = [];
     try {
-      this.store.transaction(() => {
-        for (const e of batch) this.store.webLog.insert(e);
-      });
+      this.store.transaction(() => this.store.webLog.append(batch));
       this.#sincePrune += batch.length;
       if (this.#sincePrune > 5000) {
         this.#sincePrune = 0;

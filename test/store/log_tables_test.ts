@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { MIGRATIONS } from "../../src/store/mod.ts";
-import type { WebLogRecord } from "../../src/store/repos/web_log.ts";
+import { ROWS_PER_INSERT, type WebLogRecord } from "../../src/store/repos/web_log.ts";
 import { deviceRecord, storeTest } from "./backends.ts";
 
 const entry = (i: number, over: Partial<WebLogRecord> = {}): Omit<WebLogRecord, "id"> => ({
@@ -31,11 +31,47 @@ const entry = (i: number, over: Partial<WebLogRecord> = {}): Omit<WebLogRecord, 
   ...over,
 });
 
-storeTest("web log: the database assigns ids", (open) => {
+storeTest("web log: batches of any size append in order, filters and pruning", (open) => {
   const s = open();
-  const a = s.webLog.insert(entry(1)), b = s.webLog.insert(entry(2));
-  assert.equal(b, a + 1);
-  assert.deepEqual(s.webLog.list().map((r) => r.bytesUp), [2, 1]);
+  // Two full statements and a partial one, then a batch of one.
+  const n = 2 * ROWS_PER_INSERT + 7;
+  s.transaction(() => s.webLog.append(Array.from({ length: n }, (_, i) => entry(i))));
+  s.transaction(() => s.webLog.append([entry(n, { action: "block", rule: "No news" })]));
+  s.transaction(() => s.webLog.append([]));
+  const all = s.webLog.list({ limit: 1000 });
+  assert.equal(all.length, n + 1);
+  assert.deepEqual(all.map((r) => r.bytesUp), Array.from({ length: n + 1 }, (_, i) => n - i));
+  for (let i = 1; i < all.length; i++) assert.ok(all[i - 1].id > all[i].id, "ids grow");
+  const last = all[0];
+  assert.deepEqual(
+    { ...last, id: 0 },
+    { ...entry(n, { action: "block", rule: "No news" }), id: 0, categories: [] },
+  );
+  assert.deepEqual(all.find((r) => r.bytesUp === 3)?.categories, ["news"]);
+
+  assert.equal(s.webLog.list({ host: "h10" }).length, 9, "h10, h100…h107");
+  assert.equal(s.webLog.list({ user: "ANA", limit: 1000 }).length, (n + 1) >> 1);
+  assert.deepEqual(s.webLog.list({ action: "block" }).map((r) => r.rule), ["No news"]);
+  assert.equal(s.webLog.list({ since: 1_000 + n - 2 }).length, 3);
+
+  assert.equal(s.webLog.prune(1000), 0);
+  assert.equal(s.webLog.prune(10), n + 1 - 10);
+  assert.deepEqual(
+    s.webLog.list().map((r) => r.bytesUp),
+    Array.from({ length: 10 }, (_, i) => n - i),
+  );
+  const id = s.webLog.insert(entry(n + 1));
+  assert.equal(id, last.id + 1);
+});
+
+storeTest("web log: the unused host and user indexes are gone (migration 20)", (open) => {
+  const s = open();
+  const sql = s.db.dialect === "postgres"
+    ? "SELECT indexname AS name FROM pg_indexes WHERE tablename = 'web_log' ORDER BY 1"
+    : "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'web_log' ORDER BY 1";
+  const names = s.db.all<{ name: string }>(sql).map((r) => r.name)
+    .filter((n) => !n.startsWith("sqlite_") && !n.endsWith("_pkey"));
+  assert.deepEqual(names, ["web_log_at"]);
 });
 
 storeTest("ZDX results get ids from the database", (open) => {

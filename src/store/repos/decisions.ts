@@ -1,5 +1,5 @@
 import type { SqlDatabase, SqlValue } from "../sql.ts";
-import { num, numOrNull, type Row, str, strOrNull } from "./row.ts";
+import { num, pruneToNewest, type Row, str, strOrNull } from "./row.ts";
 
 /** One access decision as stored. */
 export interface DecisionRecord {
@@ -114,12 +114,7 @@ export class DecisionsRepo {
 
   /** Keeps at most `keep` newest rows and none older than `olderThan` (ms); returns rows removed. */
   prune(keep: number, olderThan: number): number {
-    const cut = numOrNull(
-      this.db.get<Row>("SELECT id FROM access_decisions ORDER BY id DESC LIMIT 1 OFFSET ?", keep)
-        ?.id ?? null,
-    );
-    let n = 0;
-    if (cut !== null) n += this.db.run("DELETE FROM access_decisions WHERE id <= ?", cut).changes;
+    let n = pruneToNewest(this.db, "access_decisions", keep);
     n += this.db.run("DELETE FROM access_decisions WHERE at < ?", olderThan).changes;
     return n;
   }

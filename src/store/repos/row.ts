@@ -3,7 +3,7 @@
  * typed values, and these turn them into the record fields' types in one
  * place, so a mapper reads as a list of columns.
  */
-import type { SqlValue } from "../sql.ts";
+import type { SqlDatabase, SqlValue } from "../sql.ts";
 
 /** One result row as node:sqlite returns it. */
 export type Row = Record<string, SqlValue>;
@@ -31,4 +31,16 @@ export function whereOf(
     args.push(v);
   }
   return { where: parts.length ? `WHERE ${parts.join(" AND ")}` : "", args };
+}
+
+/**
+ * Deletes the oldest rows of a log table whose `id` only grows, keeping at
+ * most `keep` newest; returns rows removed. One statement against the
+ * largest id, not a walk of `keep` index entries to find where to cut (that
+ * walk cost the web log ~3 µs a row at 200,000 kept). Ids skipped (a
+ * rolled-back PostgreSQL insert) only make it keep fewer.
+ */
+export function pruneToNewest(db: SqlDatabase, table: string, keep: number): number {
+  return db.run(`DELETE FROM ${table} WHERE id <= (SELECT MAX(id) FROM ${table}) - ?`, keep)
+    .changes;
 }

@@ -1,5 +1,6 @@
 import type { SqlDatabase } from "../sql.ts";
-import { num, numOrNull, type Row, str, strOrNull, whereOf } from "./row.ts";
+import type { SqlValue } from "../sql.ts";
+import { num, numOrNull, pruneToNewest, type Row, str, strOrNull, whereOf } from "./row.ts";
 
 /** One web request (or uninspected TLS connection) the proxy decided. */
 export interface WebLogRecord {
@@ -63,37 +64,59 @@ function toRecord(r: Row): WebLogRecord {
   };
 }
 
+/** Rows one INSERT of `append` carries (18 parameters each: 900, within both databases' limits). */
+export const ROWS_PER_INSERT = 50;
+
+const INSERT =
+  `INSERT INTO web_log (at, device_id, device_name, user_name, src, mode, method, scheme,
+  host, port, path, categories, action, rule, reason, status, bytes_up, bytes_down) VALUES`;
+const ROW = `(${Array(18).fill("?").join(", ")})`;
+const rowsOf = (n: number) => Array(n).fill(ROW).join(", ");
+
+/** An entry's columns in INSERT's order. */
+function values(e: Omit<WebLogRecord, "id">): SqlValue[] {
+  return [
+    e.at,
+    e.deviceId,
+    e.deviceName,
+    e.user,
+    e.src,
+    e.mode,
+    e.method,
+    e.scheme,
+    e.host,
+    e.port,
+    e.path,
+    JSON.stringify(e.categories),
+    e.action,
+    e.rule,
+    e.reason,
+    e.status,
+    e.bytesUp,
+    e.bytesDown,
+  ];
+}
+
 /** The proxy's web log. */
 export class WebLogRepo {
   constructor(private db: SqlDatabase) {}
 
-  /** Appends entries (call inside a transaction for a batch). */
+  /** Appends one entry; returns its id. */
   insert(e: Omit<WebLogRecord, "id">): number {
-    return Number(
-      this.db.insert(
-        `INSERT INTO web_log (at, device_id, device_name, user_name, src, mode, method, scheme,
-           host, port, path, categories, action, rule, reason, status, bytes_up, bytes_down)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        e.at,
-        e.deviceId,
-        e.deviceName,
-        e.user,
-        e.src,
-        e.mode,
-        e.method,
-        e.scheme,
-        e.host,
-        e.port,
-        e.path,
-        JSON.stringify(e.categories),
-        e.action,
-        e.rule,
-        e.reason,
-        e.status,
-        e.bytesUp,
-        e.bytesDown,
-      ),
-    );
+    return this.db.insert(`${INSERT} ${rowsOf(1)}`, ...values(e));
+  }
+
+  /**
+   * Appends a batch (call inside a transaction), up to ROWS_PER_INSERT rows
+   * per statement: the proxy logs every request, and one statement per row
+   * cost the edge's thread ~9 µs a request on SQLite (50 rows: ~5.5), and a
+   * round trip per row on PostgreSQL.
+   */
+  append(es: readonly Omit<WebLogRecord, "id">[]): void {
+    for (let i = 0; i < es.length; i += ROWS_PER_INSERT) {
+      const chunk = es.slice(i, i + ROWS_PER_INSERT);
+      this.db.run(`${INSERT} ${rowsOf(chunk.length)}`, ...chunk.flatMap(values));
+    }
   }
 
   /** Matching entries, newest first. */
@@ -117,10 +140,6 @@ export class WebLogRepo {
 
   /** Keeps at most `keep` newest rows; returns rows removed. */
   prune(keep: number): number {
-    const cut = numOrNull(
-      this.db.get<Row>("SELECT id FROM web_log ORDER BY id DESC LIMIT 1 OFFSET ?", keep)?.id ??
-        null,
-    );
-    return cut === null ? 0 : this.db.run("DELETE FROM web_log WHERE id <= ?", cut).changes;
+    return pruneToNewest(this.db, "web_log", keep);
   }
 }
