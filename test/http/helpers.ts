@@ -28,7 +28,7 @@ import { fingerprintHash, sha256Hex } from "../../src/identity/secrets.ts";
 import { LoginRateLimiter } from "../../src/identity/rate_limit.ts";
 import { createUser } from "../../src/identity/users.ts";
 import { Notifier } from "../../src/notify/mod.ts";
-import { openStore } from "../../src/store/mod.ts";
+import { testStore } from "./test_store.ts";
 
 /** Cheap scrypt parameters for tests. */
 export const TEST_SCRYPT = { N: 1024, r: 8, p: 1 };
@@ -46,7 +46,7 @@ export function mac(): string {
   ).join(":");
 }
 
-/** Builds an edge app over a fresh in-memory store. */
+/** Builds an edge app over a fresh store (in-memory SQLite, or PostgreSQL: see test_store.ts). */
 export async function fixture(
   opts: {
     sseKeepaliveMs?: number;
@@ -62,7 +62,7 @@ export async function fixture(
   } = {},
 ) {
   const clock = new ManualClock(opts.clockStart ?? Date.UTC(2026, 0, 1));
-  const store = openStore(":memory:");
+  const store = await testStore();
   const notifier = new Notifier(store, clock);
   const tunnel = opts.tunnel ?? new MemoryTunnelPort();
   const posture = new EdgePostureSource(store, clock);
