@@ -499,6 +499,42 @@ Deno.test("origin client: a slow stream is passed on as it comes; a fast one in 
         assert.ok(pieces.some((p) => p.length > 16 * 1024), `${pieces.length} pieces`);
       },
     );
+    await t.step(
+      "a body sent a piece at a time, each after the last arrived, comes whole and in order",
+      async () => {
+        // Every batch then ends with a read still waiting, whose bytes land
+        // behind the batch handed on and start the next one.
+        const piece = 10_000, count = 40;
+        const body = new Uint8Array(piece * count).map((_, i) => (i * 7) % 253);
+        let received = 0;
+        let progress = () => {};
+        const arrived = (n: number) =>
+          new Promise<void>((r) => {
+            const check = () => (received >= n ? r() : (progress = check));
+            check();
+          });
+        const origin = serveOne(async (c) => {
+          await writeAll(
+            c,
+            enc.encode(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\n\r\n`),
+          );
+          for (let i = 0; i < count; i++) {
+            await arrived(i * piece);
+            await writeAll(c, body.subarray(i * piece, (i + 1) * piece));
+          }
+        });
+        const res = await client.request(get(port));
+        const pieces: Uint8Array<ArrayBuffer>[] = [];
+        for await (const p of res.body!.stream()) {
+          pieces.push((p as Uint8Array<ArrayBuffer>).slice());
+          received += p.length;
+          progress();
+        }
+        await origin;
+        assert.deepEqual(new Uint8Array(await new Blob(pieces).arrayBuffer()), body);
+        assert.ok(pieces.length >= count, `${pieces.length} pieces`);
+      },
+    );
   } finally {
     client.close();
     listener.close();
