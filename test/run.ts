@@ -1,7 +1,7 @@
 /**
  * The test command: prepares the machine, runs `deno test` over test/, then
  * the edge's feature tests (those built on the `fixture` of
- * test/http/helpers.ts) a second time on PostgreSQL, as a fleet's shared
+ * test/http/helpers.ts or on `testStore`) a second time on PostgreSQL, as a fleet's shared
  * store (test/http/test_store.ts), and ends with the plain
  * "N passed, N failed" line CI reads, summed over both passes.
  *
@@ -37,7 +37,10 @@ async function pass(args: string[], env: Record<string, string> = {}) {
   return { code, counts: m ? [Number(m[1]), Number(m[2])] : null };
 }
 
-/** Test files outside the lab (test/e2e) whose tests build their edge with `fixture`. */
+/**
+ * Test files outside the lab (test/e2e) whose stores come from the test
+ * backend: built with `fixture`, or taking a store from `testStore`.
+ */
 async function fixtureTests(dir = "test"): Promise<string[]> {
   const out: string[] = [];
   for await (const e of Deno.readDir(dir)) {
@@ -45,7 +48,8 @@ async function fixtureTests(dir = "test"): Promise<string[]> {
     if (e.isDirectory && path !== "test/e2e") out.push(...await fixtureTests(path));
     else if (e.isFile && e.name.endsWith("_test.ts")) {
       const text = await Deno.readTextFile(path);
-      if (/\bhelpers\.ts"/.test(text) && /\bfixture\(/.test(text)) out.push(path);
+      const fixture = /\bhelpers\.ts"/.test(text) && /\bfixture\(/.test(text);
+      if (fixture || /\btestStore\(/.test(text)) out.push(path);
     }
   }
   return out.sort();

@@ -1,4 +1,5 @@
 /** Enrolment key strings, durations and the CLI command. */
+import { testStore } from "../http/test_store.ts";
 import assert from "node:assert/strict";
 import { ManualClock } from "../../src/clock.ts";
 import { runKeyCreate } from "../../src/edge/cli_key.ts";
@@ -8,7 +9,6 @@ import {
   usableKey,
 } from "../../src/edge/enrollment_keys.ts";
 import { parseDuration } from "../../src/duration.ts";
-import { openStore } from "../../src/store/mod.ts";
 
 Deno.test("enrolment key: pc1.<base64url JSON> round trip and malformed keys", () => {
   const p = { u: "https://edge.example:8443", c: "0".repeat(64), s: "s".repeat(43) };
@@ -37,7 +37,7 @@ Deno.test("durations", () => {
 });
 
 Deno.test("cli: edge key create prints the key once and stores only its hash", async () => {
-  const store = openStore(":memory:");
+  const store = await testStore();
   const clock = new ManualClock();
   const out: string[] = [];
   const key = await runKeyCreate({ reusable: true, expires: "1h", group: "eng" }, {
@@ -78,7 +78,7 @@ Deno.test("cli: edge key create prints the key once and stores only its hash", a
 
 Deno.test("cli: edge key create --key-file writes a new 0600 file and prints no key", async () => {
   const dir = await Deno.makeTempDir({ prefix: "pc-keyfile-" });
-  const store = openStore(":memory:");
+  const store = await testStore();
   const clock = new ManualClock();
   const ctx = (out: string[]) => ({
     store,

@@ -7,6 +7,7 @@
  * the block page and the origin stops seeing it; a broken edit keeps the
  * previous list; removing the copy brings back the shipped list.
  */
+import { testStore } from "../http/test_store.ts";
 import assert from "node:assert/strict";
 import { ManualClock } from "../../src/clock.ts";
 import { DlpService } from "../../src/edge/dlp.ts";
@@ -16,7 +17,6 @@ import { Notifier } from "../../src/notify/mod.ts";
 import type { AccessSubject } from "../../src/policy/access.ts";
 import { ProxyEngine } from "../../src/proxy/engine.ts";
 import { startProxyServer } from "../../src/proxy/server.ts";
-import { openStore } from "../../src/store/mod.ts";
 
 const SUBJECT: AccessSubject = {
   deviceId: "dev-1",
@@ -49,7 +49,7 @@ Deno.test({
       return new Response("origin says hello");
     });
     const clock = new ManualClock(Date.UTC(2026, 0, 1));
-    const store = openStore(":memory:");
+    const store = await testStore();
     const notifier = new Notifier(store, clock);
     const source = CategorySource.load([SHIPPED_CATEGORIES, dataDir], clock);
     const web = new WebSecurityService(

@@ -13,6 +13,7 @@
  * exit before removing its directory.
  */
 import { openStore, type Store } from "../../src/store/mod.ts";
+import type { Sealer } from "../../src/store/repos/mod.ts";
 import { type PgCluster, startPgCluster } from "../../src/store/pg/cluster.ts";
 import { alive } from "../e2e/procs.ts";
 
@@ -29,8 +30,8 @@ export function onPostgres(): boolean {
 }
 
 /** A fresh, migrated store on the backend this run tests. */
-export async function testStore(): Promise<Store> {
-  if (!onPostgres()) return openStore(":memory:");
+export async function testStore(opts: { sealer?: Sealer } = {}): Promise<Store> {
+  if (!onPostgres()) return openStore(":memory:", opts);
   if (!cluster) {
     cluster = startPgCluster("pcl-pg-fixture-");
     globalThis.addEventListener("unload", stopNow);
@@ -38,7 +39,7 @@ export async function testStore(): Promise<Store> {
   const c = await cluster;
   dir = c.dir;
   const url = await c.createDatabase(`fixture${++databases}`);
-  const s = openStore(url);
+  const s = openStore(url, opts);
   opened.push(s);
   return s;
 }

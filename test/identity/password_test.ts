@@ -1,4 +1,5 @@
 /** scrypt password hashing, credentials, rate limiting and sessions. */
+import { testStore } from "../http/test_store.ts";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { ManualClock } from "../../src/clock.ts";
@@ -11,7 +12,6 @@ import {
   verifyDeviceCredential,
 } from "../../src/identity/secrets.ts";
 import { SessionManager } from "../../src/identity/sessions.ts";
-import { openStore } from "../../src/store/mod.ts";
 
 Deno.test("password: scrypt hash format, verify, per-hash salt, tampering", async () => {
   const h = await hashPassword("hunter2 hunter2");
@@ -59,9 +59,9 @@ Deno.test("rate limit: per user and per IP within a sliding window", () => {
   assert.equal(rl.retryAfterMs("alice", "10.0.0.1"), 0);
 });
 
-Deno.test("sessions: expiry, idle timeout, CSRF", () => {
+Deno.test("sessions: expiry, idle timeout, CSRF", async () => {
   const clock = new ManualClock();
-  const store = openStore(":memory:");
+  const store = await testStore();
   store.users.insert({
     id: "u1",
     username: "a",

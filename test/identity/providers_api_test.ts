@@ -5,11 +5,11 @@
  * URL (served by a real local HTTP server); every bad input a 4xx with a
  * code and a sentence that leaves every table as it was.
  */
+import { testStore } from "../http/test_store.ts";
 import assert from "node:assert/strict";
 import { IdentityProviders } from "../../src/identity/providers.ts";
 import { SecretBox } from "../../src/identity/secret_box.ts";
 import { setLogSinks } from "../../src/log.ts";
-import { openStore } from "../../src/store/mod.ts";
 import { ManualClock } from "../../src/clock.ts";
 import { fixture } from "../http/helpers.ts";
 import { idpKey } from "./saml_fixture.ts";
@@ -255,7 +255,7 @@ Deno.test({
 
 Deno.test("identity providers: the OIDC client secret is sealed at rest", async () => {
   const box = new SecretBox(crypto.getRandomValues(new Uint8Array(32)));
-  const store = openStore(":memory:", { sealer: box });
+  const store = await testStore({ sealer: box });
   const idps = new IdentityProviders(store, new ManualClock(0));
   const p = await idps.create({
     name: "Sealed",

@@ -5,16 +5,16 @@
  * slot frees when a sign-in ends. The IdP side is a stand-in whose polls
  * wait until the test lets them end (the real IdP is in oidc_signin_test.ts).
  */
+import { testStore } from "../http/test_store.ts";
 import assert from "node:assert/strict";
 import { InputError } from "../../src/errors.ts";
 import type { OidcRelyingParty } from "../../src/identity/oidc.ts";
 import { IdentityProviders } from "../../src/identity/providers.ts";
 import { MAX_DEVICE_POLLS, SignInService } from "../../src/identity/signin.ts";
 import { ManualClock } from "../../src/clock.ts";
-import { openStore } from "../../src/store/mod.ts";
 
 Deno.test("sign-in: device polls are bounded; a finished one frees its slot", async () => {
-  const store = openStore(":memory:");
+  const store = await testStore();
   const clock = new ManualClock(Date.UTC(2026, 0, 1));
   const providers = new IdentityProviders(store, clock);
   await providers.create({

@@ -1,11 +1,12 @@
 /** Notifier: stored first, then delivered to live subscribers with filters. */
+import { testStore } from "../http/test_store.ts";
 import assert from "node:assert/strict";
 import { ManualClock } from "../../src/clock.ts";
 import { Notifier } from "../../src/notify/mod.ts";
-import { MAX_PAYLOAD, openStore } from "../../src/store/mod.ts";
+import { MAX_PAYLOAD } from "../../src/store/mod.ts";
 
 Deno.test("notify: events are stored and fanned out; filters and close work", async () => {
-  const store = openStore(":memory:");
+  const store = await testStore();
   const n = new Notifier(store, new ManualClock());
   const all = n.subscribe();
   const onlyPolicy = n.subscribe({ kinds: ["policy_updated"] });
@@ -31,7 +32,7 @@ Deno.test("notify: events are stored and fanned out; filters and close work", as
 });
 
 Deno.test("notify: a slow subscriber keeps only the newest events", async () => {
-  const store = openStore(":memory:");
+  const store = await testStore();
   const n = new Notifier(store, new ManualClock());
   const sub = n.subscribe({ capacity: 2 });
   for (let i = 0; i < 5; i++) {
@@ -43,7 +44,7 @@ Deno.test("notify: a slow subscriber keeps only the newest events", async () => 
 });
 
 Deno.test("notify: a catch-up delivers what was stored meanwhile, once, and nothing from before", async () => {
-  const store = openStore(":memory:");
+  const store = await testStore();
   const clock = new ManualClock();
   const stored = (revision: number) =>
     store.notifications.insert({
@@ -68,8 +69,8 @@ Deno.test("notify: a catch-up delivers what was stored meanwhile, once, and noth
   sub.close();
 });
 
-Deno.test("feed: checkMessage refuses what NOTIFY could not carry, on every backend", () => {
-  const store = openStore(":memory:");
+Deno.test("feed: checkMessage refuses what NOTIFY could not carry, on every backend", async () => {
+  const store = await testStore();
   const cases: [string, string, RegExp | null][] = [
     ["notify", "x".repeat(MAX_PAYLOAD), null],
     ["notify", "é".repeat((MAX_PAYLOAD - 1) / 2), null],

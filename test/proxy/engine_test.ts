@@ -8,6 +8,7 @@
  * Host names `*.test` are sent to the local origins by the engine's connect
  * hook, so no resolver is involved.
  */
+import { testStore } from "../http/test_store.ts";
 import assert from "node:assert/strict";
 import { ManualClock } from "../../src/clock.ts";
 import { ProxyEngine } from "../../src/proxy/engine.ts";
@@ -20,7 +21,6 @@ import {
   WebSecurityService,
 } from "../../src/edge/web_security.ts";
 import { Notifier } from "../../src/notify/mod.ts";
-import { openStore } from "../../src/store/mod.ts";
 import type { AccessSubject } from "../../src/policy/access.ts";
 import { waitUntil } from "../e2e/netns.ts";
 
@@ -110,7 +110,7 @@ Deno.test({
       handler,
     );
     const clock = new ManualClock(Date.UTC(2026, 0, 1));
-    const store = openStore(":memory:");
+    const store = await testStore();
     const notifier = new Notifier(store, clock);
     const dlp = new DlpService(store, clock, notifier);
     store.devices.insert({
