@@ -21,6 +21,8 @@ import { alive } from "../e2e/procs.ts";
 export const TEST_STORE_ENV = "PORTCULLIS_TEST_STORE";
 
 let cluster: Promise<PgCluster> | null = null;
+/** The server's directory, once it runs. */
+let dir: string | null = null;
 let opened: Store[] = [];
 let databases = 0;
 
@@ -44,8 +46,6 @@ export async function testStore(opts: { sealer?: Sealer } = {}): Promise<Store> 
   return s;
 }
 
-let dir: string | null = null;
-
 /** Closes the stores and kills the server synchronously (see the module comment). */
 function stopNow(): void {
   for (const s of opened) {
@@ -65,7 +65,7 @@ function stopNow(): void {
       Deno.kill(pid, "SIGQUIT");
       const wait = new Int32Array(new SharedArrayBuffer(4));
       const deadline = Date.now() + 10_000;
-      // Until the postmaster is gone (kill with no signal fails), at most 10 s.
+      // Until the postmaster has exited, at most 10 s.
       while (Date.now() < deadline && alive(pid)) Atomics.wait(wait, 0, 0, 10);
     } catch {
       // already gone

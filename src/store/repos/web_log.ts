@@ -1,5 +1,4 @@
-import type { SqlDatabase } from "../sql.ts";
-import type { SqlValue } from "../sql.ts";
+import type { SqlDatabase, SqlValue } from "../sql.ts";
 import { num, numOrNull, pruneToNewest, type Row, str, strOrNull, whereOf } from "./row.ts";
 
 /** One web request (or uninspected TLS connection) the proxy decided. */
@@ -71,7 +70,13 @@ const INSERT =
   `INSERT INTO web_log (at, device_id, device_name, user_name, src, mode, method, scheme,
   host, port, path, categories, action, rule, reason, status, bytes_up, bytes_down) VALUES`;
 const ROW = `(${Array(18).fill("?").join(", ")})`;
-const rowsOf = (n: number) => Array(n).fill(ROW).join(", ");
+/** The INSERT of `n` rows, by `n` (built once each). */
+const inserts = new Map<number, string>();
+function insertOf(n: number): string {
+  let sql = inserts.get(n);
+  if (!sql) inserts.set(n, sql = `${INSERT} ${Array(n).fill(ROW).join(", ")}`);
+  return sql;
+}
 
 /** An entry's columns in INSERT's order. */
 function values(e: Omit<WebLogRecord, "id">): SqlValue[] {
@@ -103,7 +108,7 @@ export class WebLogRepo {
 
   /** Appends one entry; returns its id. */
   insert(e: Omit<WebLogRecord, "id">): number {
-    return this.db.insert(`${INSERT} ${rowsOf(1)}`, ...values(e));
+    return this.db.insert(insertOf(1), ...values(e));
   }
 
   /**
@@ -115,7 +120,7 @@ export class WebLogRepo {
   append(es: readonly Omit<WebLogRecord, "id">[]): void {
     for (let i = 0; i < es.length; i += ROWS_PER_INSERT) {
       const chunk = es.slice(i, i + ROWS_PER_INSERT);
-      this.db.run(`${INSERT} ${rowsOf(chunk.length)}`, ...chunk.flatMap(values));
+      this.db.run(insertOf(chunk.length), ...chunk.flatMap(values));
     }
   }
 
