@@ -35,7 +35,7 @@ import { closeQuietly, pipe } from "./stream.ts";
 
 const log = logger("proxy.inspect");
 
-/** Bodies up to this size are read whole for HTTP/1.0 keep-alive clients (256 KiB). */
+/** Bodies of known length up to this size are read whole, not streamed (256 KiB). */
 export const SMALL_BODY = 256 * 1024;
 
 /** Names with a listener kept at most. */
@@ -305,38 +305,42 @@ export class Inspector {
       return new Response(null, { status: res.status, headers: out });
     }
     const origin = res.body;
+    // Logged once it is out (or known not to be), with the bytes that went.
+    const loggedWhenOut = (bytes: () => number) =>
+      info.completed.then(() => logged(bytes()), () => logged(bytes(), true));
+    // A body of known length up to SMALL_BODY is read whole, for every
+    // client: a streamed one costs a ReadableStream, its pulls and an
+    // event-loop turn per batch, and with wrk (HTTP/1.1) the inspected 1 KiB
+    // path did 2,000-3,500 req/s against 7,300 for ab, whose HTTP/1.0
+    // keep-alive requests were the only ones read whole.
+    if (res.length !== null && res.length <= SMALL_BODY) {
+      let whole: Uint8Array<ArrayBuffer>;
+      try {
+        whole = await origin.bytes();
+      } catch (e) {
+        logged(origin.received, true);
+        return page({
+          code: "origin_unreachable",
+          host: c.host,
+          url,
+          rule: null,
+          detail: `${(e as Error).message}`.slice(0, 200),
+        });
+      }
+      loggedWhenOut(() => whole.length);
+      return new Response(whole, { status: res.status, headers: out });
+    }
     // An HTTP/1.0 client that asked for keep-alive (its header says so;
     // HTTP/1.1 clients rarely send it, HTTP/2 never) keeps its connection
     // only if the server knows the body's size, which it does for bytes,
     // not for a stream: a streamed body was announced keep-alive and the
-    // connection closed under the next request. Up to SMALL_BODY it is
-    // read whole; beyond, sent without a length (close-delimited on 1.0,
-    // chunked on 1.1), so the client knows the connection ends.
+    // connection closed under the next request. So a larger body is sent
+    // without a length (close-delimited on 1.0, chunked on 1.1), and the
+    // client knows the connection ends.
     if (res.length !== null && /keep-alive/i.test(req.headers.get("connection") ?? "")) {
-      if (res.length <= SMALL_BODY) {
-        let whole: Uint8Array<ArrayBuffer>;
-        try {
-          whole = await origin.bytes();
-        } catch (e) {
-          logged(origin.received, true);
-          return page({
-            code: "origin_unreachable",
-            host: c.host,
-            url,
-            rule: null,
-            detail: `${(e as Error).message}`.slice(0, 200),
-          });
-        }
-        logged(whole.length);
-        return new Response(whole, { status: res.status, headers: out });
-      }
       out.delete("content-length");
     }
-    // Logged once it is out (or known not to be), with the bytes that went.
-    info.completed.then(
-      () => logged(origin.received),
-      () => logged(origin.received, true),
-    );
+    loggedWhenOut(() => origin.received);
     return new Response(origin.stream(), { status: res.status, headers: out });
   }
 }

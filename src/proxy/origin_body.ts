@@ -10,6 +10,8 @@ import type { PeekReader } from "./stream.ts";
 
 /** Largest read per piece while a body streams (256 KiB). */
 const BODY_READ = 256 * 1024;
+/** One TLS record's plaintext at most (16 KiB): what one read returns. */
+const RECORD = 16 * 1024;
 /** Largest batch a body stream hands on at once (256 KiB). */
 export const STREAM_BATCH = 256 * 1024;
 
@@ -53,6 +55,8 @@ export class Body implements OriginBody {
   /** Bytes left in the current chunk (chunked) or the body (length). */
   #left: number;
   #ended = false;
+  /** Bytes the last streamed batch held (sizes the next: see #batchSize). */
+  #lastBatch = 0;
   /** Where pieces for `bytes()` are read before they are copied out at their size. */
   #scratch: Uint8Array | null = null;
   constructor(
@@ -122,17 +126,21 @@ export class Body implements OriginBody {
     let ahead: { read: Promise<number | null>; from: Uint8Array } | null = null;
     return new ReadableStream<Uint8Array>({
       pull: async (ctl) => {
-        const out = new Uint8Array(STREAM_BATCH);
+        let out: Uint8Array;
         let size: number | null;
         if (ahead) {
           const a = ahead;
           ahead = null;
           size = await a.read;
+          out = new Uint8Array(Math.max(size ?? 0, this.#batchSize(size ?? 0)));
           if (size !== null) out.set(a.from.subarray(0, size));
-        } else size = await this.#into(out);
+        } else {
+          out = new Uint8Array(this.#batchSize(0));
+          size = await this.#into(out);
+        }
         if (size === null) return ctl.close();
         const turn = nextTurn();
-        while (size < STREAM_BATCH && !this.#ended) {
+        while (size < out.length && !this.#ended) {
           const from = out.subarray(size);
           const read = this.#into(from);
           const r = await Promise.race([read, turn]);
@@ -145,10 +153,25 @@ export class Body implements OriginBody {
           if (r === null) break; // the end: the next pull closes
           size += r;
         }
+        this.#lastBatch = size;
         ctl.enqueue(out.subarray(0, size));
       },
       cancel: () => this.cancel(),
     });
+  }
+
+  /**
+   * The array a batch is read into, holding `have` bytes already: zeroed at
+   * its full size, so no larger than the batch can fill. With a known
+   * length, what is left of the body (a 1 KiB answer gets 1 KiB, not 256);
+   * without one (chunked, close), one TLS record at first, then twice what
+   * the last batch held.
+   */
+  #batchSize(have: number): number {
+    const want = this.framing.kind === "length"
+      ? have + this.#left
+      : Math.max(RECORD, 2 * this.#lastBatch);
+    return Math.max(1, Math.min(STREAM_BATCH, want));
   }
 
   cancel(): void {
