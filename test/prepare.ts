@@ -37,6 +37,8 @@ export const TEST_PACKAGES: PackageSet = {
   // (Chromium's) with certutil; the benchmark drives ApacheBench.
   "libnss3-tools": "/usr/bin/certutil",
   "apache2-utils": "/usr/bin/ab",
+  // The benchmark's HTTP/1.1 client (ab speaks HTTP/1.0).
+  "wrk": "/usr/bin/wrk",
   // The PAC engine the sandboxed evaluator is compared with (pactester's library).
   "libpacparser1": "/usr/lib/libpacparser.so.1",
   // The doctor's scenarios (test/e2e/doctor_test.ts): a connector with its
