@@ -8,7 +8,7 @@ import { readLine } from "./http_body.ts";
 import { type Framing, OriginProtocolError } from "./origin_wire.ts";
 import type { PeekReader } from "./stream.ts";
 
-/** Largest read per piece while a body streams (256 KiB). */
+/** Largest piece `bytes()` reads at a time without a known length (256 KiB). */
 const BODY_READ = 256 * 1024;
 /** One TLS record's plaintext at most (16 KiB): what one read returns. */
 const RECORD = 16 * 1024;
@@ -132,13 +132,14 @@ export class Body implements OriginBody {
           const a = ahead;
           ahead = null;
           size = await a.read;
-          out = new Uint8Array(Math.max(size ?? 0, this.#batchSize(size ?? 0)));
-          if (size !== null) out.set(a.from.subarray(0, size));
+          if (size === null) return ctl.close();
+          out = new Uint8Array(this.#batchSize(size));
+          out.set(a.from.subarray(0, size));
         } else {
           out = new Uint8Array(this.#batchSize(0));
           size = await this.#into(out);
+          if (size === null) return ctl.close();
         }
-        if (size === null) return ctl.close();
         const turn = nextTurn();
         while (size < out.length && !this.#ended) {
           const from = out.subarray(size);
@@ -171,7 +172,7 @@ export class Body implements OriginBody {
     const want = this.framing.kind === "length"
       ? have + this.#left
       : Math.max(RECORD, 2 * this.#lastBatch);
-    return Math.max(1, Math.min(STREAM_BATCH, want));
+    return Math.max(1, have, Math.min(STREAM_BATCH, want));
   }
 
   cancel(): void {
@@ -197,7 +198,7 @@ export class Body implements OriginBody {
           if (this.#left === 0) return this.#finish();
           return await this.#read(dst, this.#left, true);
         case "close": {
-          const n = await this.#read(dst, BODY_READ, false);
+          const n = await this.#read(dst, dst.length, false);
           return n ?? this.#finish(false);
         }
         case "chunked": {

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { MIGRATIONS } from "../../src/store/mod.ts";
 import { ROWS_PER_INSERT, type WebLogRecord } from "../../src/store/repos/web_log.ts";
+import type { ZdxRecord } from "../../src/store/repos/zdx.ts";
 import { deviceRecord, storeTest } from "./backends.ts";
 
 const entry = (i: number, over: Partial<WebLogRecord> = {}): Omit<WebLogRecord, "id"> => ({
@@ -28,6 +29,22 @@ const entry = (i: number, over: Partial<WebLogRecord> = {}): Omit<WebLogRecord, 
   status: 200,
   bytesUp: i,
   bytesDown: 2 * i,
+  ...over,
+});
+
+const zdxResult = (over: Partial<ZdxRecord> = {}): Omit<ZdxRecord, "id"> => ({
+  deviceId: "d1",
+  probe: "web",
+  url: "https://example.test/",
+  at: 1,
+  ok: true,
+  status: 200,
+  phases: { dns: 1, connect: 2, tls: 3, ttfb: 4, total: 10 },
+  edgeRttMs: 5,
+  score: 90,
+  z: null,
+  worstHop: null,
+  receivedAt: 2,
   ...over,
 });
 
@@ -77,21 +94,7 @@ storeTest("web log: the unused host and user indexes are gone (migration 20)", (
 storeTest("ZDX results get ids from the database", (open) => {
   const s = open();
   s.devices.insert(deviceRecord("d1"));
-  const r = {
-    deviceId: "d1",
-    probe: "web",
-    url: "https://example.test/",
-    at: 1,
-    ok: true,
-    status: 200,
-    phases: { dns: 1, connect: 2, tls: 3, ttfb: 4, total: 10 },
-    edgeRttMs: 5,
-    score: 90,
-    z: null,
-    worstHop: null,
-    receivedAt: 2,
-  };
-  const a = s.zdx.insert(r), b = s.zdx.insert({ ...r, at: 2 });
+  const a = s.zdx.insert(zdxResult()), b = s.zdx.insert(zdxResult({ at: 2 }));
   assert.equal(b, a + 1);
   assert.deepEqual(s.zdx.history("d1", "web", 10).map((x) => x.at), [1, 2]);
   assert.deepEqual(s.zdx.history("d1", "web", 1).map((x) => x.at), [2]);
@@ -117,23 +120,7 @@ storeTest("migration 19 gives an older database's log tables their ids", (open) 
   s.transaction(() => s.db.exec(m19.pg!));
   assert.equal(s.webLog.insert(entry(2)), 42);
   s.devices.insert(deviceRecord("d1"));
-  assert.equal(
-    typeof s.zdx.insert({
-      deviceId: "d1",
-      probe: "web",
-      url: "u",
-      at: 1,
-      ok: false,
-      status: null,
-      phases: null,
-      edgeRttMs: null,
-      score: 0,
-      z: null,
-      worstHop: null,
-      receivedAt: 1,
-    }),
-    "number",
-  );
+  assert.equal(typeof s.zdx.insert(zdxResult()), "number");
   // Run again on a database that has them: nothing to do, nothing breaks.
   s.transaction(() => s.db.exec(m19.pg!));
   assert.equal(s.webLog.insert(entry(3)), 43);

@@ -25,6 +25,8 @@ export interface PgCluster {
   restart(): Promise<void>;
   /** Stops the server (immediate) and deletes the directory. */
   stop(): Promise<void>;
+  /** `stop`, blocking: for an `unload` handler, which cannot await. */
+  stopSync(): void;
 }
 
 const PORT = 5432;
@@ -144,6 +146,7 @@ export async function startPgCluster(prefix = "pcl-pg-"): Promise<PgCluster> {
   const url = (name = SUPERUSER) =>
     `postgres://${SUPERUSER}@localhost:${PORT}/${name}?host=${encodeURIComponent(dir)}`;
   let stopped = false;
+  const stopCmd = as([`${bin}/pg_ctl`, "-D", data, "-m", "immediate", "-w", "stop"]);
   return {
     dir,
     url,
@@ -169,9 +172,24 @@ export async function startPgCluster(prefix = "pcl-pg-"): Promise<PgCluster> {
     async stop() {
       if (stopped) return;
       stopped = true;
-      await run(as([`${bin}/pg_ctl`, "-D", data, "-m", "immediate", "-w", "stop"]), "pg_ctl stop")
-        .catch(() => {});
+      await run(stopCmd, "pg_ctl stop").catch(() => {});
       await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+    stopSync() {
+      if (stopped) return;
+      stopped = true;
+      // Best effort, as stop: the server or the directory may be gone already.
+      try {
+        new Deno.Command(stopCmd[0], {
+          args: stopCmd.slice(1),
+          stdin: "null",
+          stdout: "null",
+          stderr: "null",
+        }).outputSync();
+      } catch { /* gone */ }
+      try {
+        Deno.removeSync(dir, { recursive: true });
+      } catch { /* gone */ }
     },
   };
 }
