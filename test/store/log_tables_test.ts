@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { MIGRATIONS } from "../../src/store/mod.ts";
 import { ROWS_PER_INSERT, type WebLogRecord } from "../../src/store/repos/web_log.ts";
 import type { ZdxRecord } from "../../src/store/repos/zdx.ts";
+import { type DecisionRecord, DECISIONS_PER_INSERT } from "../../src/store/repos/decisions.ts";
 import { deviceRecord, storeTest } from "./backends.ts";
 
 const entry = (i: number, over: Partial<WebLogRecord> = {}): Omit<WebLogRecord, "id"> => ({
@@ -79,6 +80,38 @@ storeTest("web log: batches of any size append in order, filters and pruning", (
   );
   const id = s.webLog.insert(entry(n + 1));
   assert.equal(id, last.id + 1);
+});
+
+storeTest("access decisions: batches of any size append in order, every field kept", (open) => {
+  const s = open();
+  const decision = (i: number): Omit<DecisionRecord, "id"> => ({
+    at: 5_000 + i,
+    deviceId: "d1",
+    deviceName: "ws-1",
+    user: i % 2 ? "ana" : null,
+    src: "100.64.0.2",
+    dst: `10.0.${i >> 8}.${i & 255}`,
+    port: 443,
+    protocol: "tcp",
+    name: i % 3 ? null : `app${i}.corp.test`,
+    verdict: i % 2 ? "allow" : "deny",
+    rule: i % 2 ? "Engineers" : null,
+    segments: i % 2 ? ["web", `s${i}`] : [],
+    reason: i % 2 ? `allowed by rule "Engineers"` : "no rule allows it (default deny)",
+  });
+  // Two full statements and a partial one, then a batch of one and an empty one.
+  const n = 2 * DECISIONS_PER_INSERT + 3;
+  s.transaction(() => s.decisions.append(Array.from({ length: n }, (_, i) => decision(i))));
+  s.transaction(() => s.decisions.append([decision(n)]));
+  s.transaction(() => s.decisions.append([]));
+  const all = s.decisions.list({ limit: 1000 });
+  assert.equal(all.length, n + 1);
+  assert.deepEqual(
+    all.map(({ id: _, ...d }) => d),
+    Array.from({ length: n + 1 }, (_, i) => decision(n - i)),
+  );
+  for (let i = 1; i < all.length; i++) assert.ok(all[i - 1].id > all[i].id, "ids grow");
+  assert.equal(s.decisions.insert(decision(n + 1)), all[0].id + 1);
 });
 
 storeTest("web log: the unused host and user indexes are gone (migration 20)", (open) => {

@@ -9,10 +9,18 @@
  */
 import type { Clock } from "../../clock.ts";
 import { logger } from "../../log.ts";
-import type { Store } from "../../store/mod.ts";
+import type { DecisionRecord, Store } from "../../store/mod.ts";
 import type { FlowDecision } from "./enforcer.ts";
 
 const log = logger("edge.decisions");
+
+/**
+ * Flushes between prunes. A write holds the edge's thread, which moves every
+ * tunnel packet. Pruning every 100th flush (50 s) deleted up to 25,000 rows
+ * at once from a full log: 25–40 ms at the 1–1.7 µs a row measured deleting
+ * from the web log. Every 4th deletes at most 1,000, and costs no more in all.
+ */
+const PRUNE_EVERY_FLUSHES = 4;
 
 /** Options of the decision log. */
 export interface DecisionLogOptions {
@@ -76,26 +84,24 @@ export class DecisionLog {
     this.#suppressed = 0;
     try {
       this.store.transaction(() => {
-        for (const d of batch) {
-          this.store.decisions.insert({
-            at: d.at,
-            deviceId: d.deviceId,
-            deviceName: d.deviceName,
-            user: d.user,
-            src: d.src,
-            dst: d.dst,
-            port: d.port,
-            protocol: d.protocol,
-            name: d.name,
-            verdict: d.allowed ? "allow" : "deny",
-            rule: d.rule,
-            segments: d.segments,
-            reason: d.reason,
-          });
-        }
+        const rows: Omit<DecisionRecord, "id">[] = batch.map((d) => ({
+          at: d.at,
+          deviceId: d.deviceId,
+          deviceName: d.deviceName,
+          user: d.user,
+          src: d.src,
+          dst: d.dst,
+          port: d.port,
+          protocol: d.protocol,
+          name: d.name,
+          verdict: d.allowed ? "allow" : "deny",
+          rule: d.rule,
+          segments: d.segments,
+          reason: d.reason,
+        }));
         if (suppressed > 0) {
           const last = batch.at(-1);
-          this.store.decisions.insert({
+          rows.push({
             at: this.clock.now(),
             deviceId: "",
             deviceName: "",
@@ -114,7 +120,8 @@ export class DecisionLog {
               }`,
           });
         }
-        if (++this.#flushes % 100 === 1) {
+        this.store.decisions.append(rows);
+        if (++this.#flushes % PRUNE_EVERY_FLUSHES === 1) {
           this.store.decisions.prune(this.#keepRows, this.clock.now() - this.#keepMs);
         }
       });

@@ -1,5 +1,5 @@
 import type { SqlDatabase, SqlValue } from "../sql.ts";
-import { num, pruneToNewest, type Row, str, strOrNull } from "./row.ts";
+import { num, pruneToNewest, type Row, RowInserter, str, strOrNull } from "./row.ts";
 
 /** One access decision as stored. */
 export interface DecisionRecord {
@@ -57,30 +57,56 @@ function toDecision(r: Row): DecisionRecord {
   };
 }
 
+const INSERTER = new RowInserter("access_decisions", [
+  "at",
+  "device_id",
+  "device_name",
+  "user_name",
+  "src",
+  "dst",
+  "port",
+  "protocol",
+  "dst_name",
+  "verdict",
+  "rule",
+  "segments",
+  "reason",
+]);
+
+/** Rows one INSERT of `append` carries. */
+export const DECISIONS_PER_INSERT = INSERTER.perStatement;
+
+/** A decision's columns in INSERTER's order. */
+function values(d: Omit<DecisionRecord, "id">): SqlValue[] {
+  return [
+    d.at,
+    d.deviceId,
+    d.deviceName,
+    d.user,
+    d.src,
+    d.dst,
+    d.port,
+    d.protocol,
+    d.name,
+    d.verdict,
+    d.rule,
+    JSON.stringify(d.segments),
+    d.reason,
+  ];
+}
+
 /** The access decision log. */
 export class DecisionsRepo {
   constructor(private db: SqlDatabase) {}
 
-  /** Appends decisions (call inside a transaction for a batch). */
+  /** Appends one decision; returns its id. */
   insert(d: Omit<DecisionRecord, "id">): number {
-    return this.db.insert(
-      `INSERT INTO access_decisions (at, device_id, device_name, user_name, src, dst, port,
-         protocol, dst_name, verdict, rule, segments, reason)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      d.at,
-      d.deviceId,
-      d.deviceName,
-      d.user,
-      d.src,
-      d.dst,
-      d.port,
-      d.protocol,
-      d.name,
-      d.verdict,
-      d.rule,
-      JSON.stringify(d.segments),
-      d.reason,
-    );
+    return INSERTER.insert(this.db, values(d));
+  }
+
+  /** Appends a batch (call inside a transaction). */
+  append(ds: readonly Omit<DecisionRecord, "id">[]): void {
+    INSERTER.append(this.db, ds, values);
   }
 
   /** Matching decisions, newest first. */

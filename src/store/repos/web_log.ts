@@ -1,5 +1,14 @@
 import type { SqlDatabase, SqlValue } from "../sql.ts";
-import { num, numOrNull, pruneToNewest, type Row, str, strOrNull, whereOf } from "./row.ts";
+import {
+  num,
+  numOrNull,
+  pruneToNewest,
+  type Row,
+  RowInserter,
+  str,
+  strOrNull,
+  whereOf,
+} from "./row.ts";
 
 /** One web request (or uninspected TLS connection) the proxy decided. */
 export interface WebLogRecord {
@@ -63,20 +72,29 @@ function toRecord(r: Row): WebLogRecord {
   };
 }
 
-/** Rows one INSERT of `append` carries (18 parameters each: 900, within both databases' limits). */
-export const ROWS_PER_INSERT = 50;
+const INSERTER = new RowInserter("web_log", [
+  "at",
+  "device_id",
+  "device_name",
+  "user_name",
+  "src",
+  "mode",
+  "method",
+  "scheme",
+  "host",
+  "port",
+  "path",
+  "categories",
+  "action",
+  "rule",
+  "reason",
+  "status",
+  "bytes_up",
+  "bytes_down",
+]);
 
-const INSERT =
-  `INSERT INTO web_log (at, device_id, device_name, user_name, src, mode, method, scheme,
-  host, port, path, categories, action, rule, reason, status, bytes_up, bytes_down) VALUES`;
-const ROW = `(${Array(18).fill("?").join(", ")})`;
-/** The INSERT of `n` rows, by `n` (built once each). */
-const inserts = new Map<number, string>();
-function insertOf(n: number): string {
-  let sql = inserts.get(n);
-  if (!sql) inserts.set(n, sql = `${INSERT} ${Array(n).fill(ROW).join(", ")}`);
-  return sql;
-}
+/** Rows one INSERT of `append` carries. */
+export const ROWS_PER_INSERT = INSERTER.perStatement;
 
 /** An entry's columns in INSERT's order. */
 function values(e: Omit<WebLogRecord, "id">): SqlValue[] {
@@ -108,20 +126,12 @@ export class WebLogRepo {
 
   /** Appends one entry; returns its id. */
   insert(e: Omit<WebLogRecord, "id">): number {
-    return this.db.insert(insertOf(1), ...values(e));
+    return INSERTER.insert(this.db, values(e));
   }
 
-  /**
-   * Appends a batch (call inside a transaction), up to ROWS_PER_INSERT rows
-   * per statement: the proxy logs every request, and one statement per row
-   * cost the edge's thread ~9 µs a request on SQLite (50 rows: ~5.5), and a
-   * round trip per row on PostgreSQL.
-   */
+  /** Appends a batch (call inside a transaction): the proxy logs every request. */
   append(es: readonly Omit<WebLogRecord, "id">[]): void {
-    for (let i = 0; i < es.length; i += ROWS_PER_INSERT) {
-      const chunk = es.slice(i, i + ROWS_PER_INSERT);
-      this.db.run(insertOf(chunk.length), ...chunk.flatMap(values));
-    }
+    INSERTER.append(this.db, es, values);
   }
 
   /** Matching entries, newest first. */
