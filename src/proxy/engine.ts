@@ -309,7 +309,8 @@ export class ProxyEngine {
     v: UrlVerdict,
     rule: string | null,
     reason: string,
-    status = 403,
+    /** Null where no HTTP answer was given (a TLS connection refused). */
+    status: number | null = 403,
   ): void {
     this.stats.blocked++;
     this.#d.log({ ...base, action: "block", rule, categories: v.categories, reason, status });
@@ -364,6 +365,7 @@ export class ProxyEngine {
         host,
         port,
         alpn: hello?.alpn ?? [],
+        verdict: v,
         subject,
         src,
         mode,

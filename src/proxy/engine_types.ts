@@ -42,6 +42,8 @@ export type TlsInterceptor = (c: {
   host: string;
   port: number;
   alpn: string[];
+  /** The URL policy's verdict on the name (it allowed it: the interceptor logs with it). */
+  verdict: UrlVerdict;
   subject: AccessSubject;
   src: string;
   mode: "connect" | "transparent";

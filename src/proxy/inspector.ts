@@ -18,6 +18,10 @@
  * admin configured); an origin certificate that does not verify is answered
  * with the block page, never trusted silently.
  *
+ * The listeners negotiate h2 and http/1.1 by ALPN (Deno.serve takes no
+ * other list). A ClientHello that offers only other protocols is refused
+ * here, with the alert the listener would send, and logged with the offer.
+ *
  * Each listener gets TCP_NODELAY (src/net/tcp_nodelay.ts): without it every
  * keep-alive response of the loopback hop waited 40 ms for a delayed ACK.
  */
@@ -31,12 +35,21 @@ import type { RequestTarget } from "./http_head.ts";
 import type { InspectionCa } from "./inspection_ca.ts";
 import { originFailure } from "./origin_reach.ts";
 import { ClientGone, ClientLeft, type OriginClient, type OriginResponse } from "./origin_client.ts";
-import { closeQuietly, pipe } from "./stream.ts";
+import { closeQuietly, pipe, writeAll } from "./stream.ts";
 
 const log = logger("proxy.inspect");
 
 /** Bodies of known length up to this size are read whole, not streamed (256 KiB). */
 export const SMALL_BODY = 256 * 1024;
+
+/**
+ * The protocols the TLS listeners negotiate by ALPN (`Deno.serve` offers
+ * these two and no others).
+ */
+export const INSPECTED_ALPN: readonly string[] = ["h2", "http/1.1"];
+
+/** A fatal TLS alert "no_application_protocol" (RFC 7301 §3.2), plaintext as before ServerHello. */
+const NO_APPLICATION_PROTOCOL = new Uint8Array([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 120]);
 
 /** Names with a listener kept at most. */
 export const TERMINATORS = 256;
@@ -104,6 +117,14 @@ export class Inspector {
   /** The engine hook. */
   readonly intercept: TlsInterceptor = async (c) => {
     if (this.#closed || !this.#o.inspects(c.host)) return false;
+    if (c.alpn.length && !c.alpn.some((p) => INSPECTED_ALPN.includes(p))) {
+      // The listener would refuse the handshake with this alert and nothing
+      // would say why; a client that asks only for HTTP/1.0 (curl --http1.0)
+      // is not passed through uninspected either.
+      this.#refuseAlpn(c);
+      await writeAll(c.client, NO_APPLICATION_PROTOCOL).catch(() => {});
+      return true;
+    }
     let term: Terminator;
     try {
       term = await this.#terminator(c.host);
@@ -142,6 +163,28 @@ export class Inspector {
     }
     return true;
   };
+
+  #refuseAlpn(c: Parameters<TlsInterceptor>[0]): void {
+    const engine = this.#engine;
+    if (!engine) return;
+    const offered = c.alpn.slice(0, 8).map((p) => p.slice(0, 40)).join(", ");
+    const base = engine.entry(c.subject, c.src, c.mode, null, {
+      form: "connect",
+      scheme: "https",
+      host: c.host,
+      port: c.port,
+      path: "/",
+    });
+    engine.logBlocked(
+      { ...base, path: null },
+      c.verdict,
+      null,
+      `TLS refused: the client offered only ${offered} by ALPN, and SSL inspection speaks ${
+        INSPECTED_ALPN.join(" and ")
+      }`,
+      null,
+    );
+  }
 
   /** Stops every listener. */
   async close(): Promise<void> {

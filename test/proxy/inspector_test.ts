@@ -6,7 +6,8 @@
  * the connection is checked against what it does: a response that says
  * keep-alive must leave the connection usable for the next request, one
  * that does not must end where its body ends. Bodies of every size arrive
- * whole, and the web log has their bytes.
+ * whole, and the web log has their bytes. A client whose ALPN offer the
+ * listeners cannot meet is refused with TLS's own alert, and logged.
  */
 import assert from "node:assert/strict";
 import { ManualClock } from "../../src/clock.ts";
@@ -80,24 +81,66 @@ class Wire {
   }
 }
 
+/**
+ * The real engine and inspector on loopback in front of an HTTPS origin
+ * (a CA of its own) answering with `handler`; `close` stops all of it.
+ */
+async function inspectingProxy(handler: (req: Request) => Response | Promise<Response>) {
+  const originCa = await InspectionCa.ephemeral("Test Origin CA");
+  const originLeaf = await originCa.issue("localhost");
+  const ac = new AbortController();
+  const origin = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: originLeaf.cert,
+    key: originLeaf.key,
+    signal: ac.signal,
+    onListen() {},
+  }, handler);
+  const ca = await InspectionCa.ephemeral();
+  const client = new OriginClient({ reach: LOOPBACK, caCerts: [originCa.certPem] });
+  const logs: WebLogEntry[] = [];
+  const inspector = new Inspector({
+    ca,
+    serve: (o, h) => Deno.serve(o, h),
+    inspects: () => true,
+    origin: client,
+  });
+  const engine = new ProxyEngine({
+    identify: () => SUBJECT,
+    policy: () => new UrlPolicy([], new Map()),
+    log: (e) => logs.push(e),
+    clock: new ManualClock(Date.UTC(2026, 0, 1)),
+    tls: inspector.intercept,
+    reach: LOOPBACK,
+    webPorts: [origin.addr.port],
+  });
+  inspector.attach(engine);
+  const server = startProxyServer({ hostname: "127.0.0.1", port: 0, engine });
+  return {
+    origin,
+    ca,
+    logs,
+    server,
+    authority: `localhost:${origin.addr.port}`,
+    async close() {
+      await server.close();
+      await inspector.close();
+      client.close();
+      ac.abort();
+      await origin.finished;
+    },
+  };
+}
+
 Deno.test({
   name: "inspector: HTTP/1.0 and 1.1 keep-alive through SSL inspection, bodies of every size",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn(t) {
-    const originCa = await InspectionCa.ephemeral("Test Origin CA");
-    const originLeaf = await originCa.issue("localhost");
     const body = (n: number) => new Uint8Array(n).map((_, i) => 65 + (i % 26));
     let hung = 0;
-    const ac = new AbortController();
-    const origin = Deno.serve({
-      hostname: "127.0.0.1",
-      port: 0,
-      cert: originLeaf.cert,
-      key: originLeaf.key,
-      signal: ac.signal,
-      onListen() {},
-    }, (req) => {
+    const lab = await inspectingProxy((req) => {
       const u = new URL(req.url);
       if (u.pathname === "/hang") {
         // Never answers; lets go once the proxy drops the request.
@@ -112,27 +155,7 @@ Deno.test({
         ? new Response(new Blob([body(n)]).stream())
         : new Response(body(n));
     });
-    const ca = await InspectionCa.ephemeral();
-    const client = new OriginClient({ reach: LOOPBACK, caCerts: [originCa.certPem] });
-    const logs: WebLogEntry[] = [];
-    const inspector = new Inspector({
-      ca,
-      serve: (o, h) => Deno.serve(o, h),
-      inspects: () => true,
-      origin: client,
-    });
-    const engine = new ProxyEngine({
-      identify: () => SUBJECT,
-      policy: () => new UrlPolicy([], new Map()),
-      log: (e) => logs.push(e),
-      clock: new ManualClock(Date.UTC(2026, 0, 1)),
-      tls: inspector.intercept,
-      reach: LOOPBACK,
-      webPorts: [origin.addr.port],
-    });
-    inspector.attach(engine);
-    const server = startProxyServer({ hostname: "127.0.0.1", port: 0, engine });
-    const authority = `localhost:${origin.addr.port}`;
+    const { ca, logs, server, origin, authority } = lab;
 
     /** A TLS session to the origin through CONNECT (inspected: the edge's CA signs it). */
     const open = async () => {
@@ -252,11 +275,76 @@ Deno.test({
         assert.equal(listenerNoDelay(origin.addr.port), false, "a plain Deno.serve has Nagle");
       });
     } finally {
-      await server.close();
-      await inspector.close();
-      client.close();
-      ac.abort();
-      await origin.finished;
+      await lab.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "inspector: a client that offers only protocols it does not speak by ALPN is refused and logged",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    let reached = 0;
+    const lab = await inspectingProxy(() => {
+      reached++;
+      return new Response("hello");
+    });
+    const { ca, logs, server, authority } = lab;
+    const through = async (alpn: string[]) => {
+      const tcp = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+      try {
+        await tcp.write(new TextEncoder().encode(`CONNECT ${authority} HTTP/1.1\r\n\r\n`));
+        assert.equal((await new Wire(tcp).head())?.status, 200);
+        const tls = await Deno.startTls(tcp, {
+          hostname: "localhost",
+          caCerts: [ca.certPem],
+          alpnProtocols: alpn,
+        });
+        const hs = await tls.handshake();
+        await tls.write(new TextEncoder().encode(`GET / HTTP/1.1\r\nHost: ${authority}\r\n\r\n`));
+        return { alpn: hs.alpnProtocol, status: (await new Wire(tls).head())?.status };
+      } finally {
+        try {
+          tcp.close();
+        } catch { /* closed with the TLS session */ }
+      }
+    };
+    try {
+      // Each offer, and what comes of it.
+      const cases = [
+        { alpn: ["http/1.0"], refused: true },
+        { alpn: ["spdy/3", "http/1.0"], refused: true },
+        { alpn: ["http/1.0", "http/1.1"], refused: false },
+        { alpn: [], refused: false },
+      ];
+      for (const c of cases) {
+        const before = { logs: logs.length, reached };
+        if (c.refused) {
+          await assert.rejects(
+            () => through(c.alpn),
+            /NoApplicationProtocol|no.application.protocol/i,
+          );
+          await waitUntil(
+            "the refusal logged",
+            () => Promise.resolve(logs.length > before.logs),
+            5000,
+          );
+          const e = logs.at(-1)!;
+          assert.equal(e.action, "block");
+          assert.equal(e.status, null);
+          assert.match(e.reason, new RegExp(`offered only ${c.alpn.join(", ")} by ALPN`));
+          assert.equal(reached, before.reached, `${c.alpn}: the origin is not reached`);
+        } else {
+          const r = await through(c.alpn);
+          assert.equal(r.status, 200, `${c.alpn}: answered`);
+          assert.equal(r.alpn, c.alpn.length ? "http/1.1" : null);
+          assert.equal(reached, before.reached + 1);
+        }
+      }
+    } finally {
+      await lab.close();
     }
   },
 });
