@@ -167,7 +167,9 @@ export class Inspector {
   #refuseAlpn(c: Parameters<TlsInterceptor>[0]): void {
     const engine = this.#engine;
     if (!engine) return;
-    const offered = c.alpn.slice(0, 8).map((p) => p.slice(0, 40)).join(", ");
+    // The client's own bytes: a few, printable, for the log.
+    const offered = c.alpn.slice(0, 8).map((p) => p.slice(0, 40).replace(/[^\x21-\x7e]/g, "?"))
+      .join(", ");
     const base = engine.entry(c.subject, c.src, c.mode, null, {
       form: "connect",
       scheme: "https",
