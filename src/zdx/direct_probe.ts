@@ -14,7 +14,7 @@
  * like the tunnelled probe's. The connector runs as root, which binding to
  * a device requires. Never throws.
  */
-import type { WebProbeResult, WebProbeTarget } from "./web_probe.ts";
+import { isIp, type WebProbeResult, type WebProbeTarget } from "./web_probe.ts";
 
 /** One direct result: the web probe's, plus the interface it left by. */
 export interface DirectProbeResult extends WebProbeResult {
@@ -136,8 +136,12 @@ export async function probeWebDirect(
       : out.stderr.trim() || `curl exited with ${out.code}`;
     return { ...fail(why), address };
   }
+  // An address needs no lookup: its DNS phase is 0, as the tunnelled probe
+  // has it (curl still reports a few tenths of a millisecond of its own
+  // setup as name lookup, and they belong to connecting).
+  const literal = isIp((URL.parse(t.url)?.hostname ?? "").replace(/^\[|\]$/g, ""));
   const [dns, connect, tls, first, total] = [
-    num("time_namelookup"),
+    literal ? 0 : num("time_namelookup"),
     num("time_connect"),
     num("time_appconnect"),
     num("time_starttransfer"),

@@ -35,7 +35,8 @@ export interface WebProbeResult {
 
 const MAX_HEADER = 64 * 1024;
 
-function isIp(h: string): boolean {
+/** True when a URL's host (brackets removed) is an address, which needs no lookup. */
+export function isIp(h: string): boolean {
   return /^[0-9.]+$/.test(h) || h.includes(":");
 }
 

@@ -123,3 +123,34 @@ Deno.test("direct probe: the physical interface is the default route's that is n
     assert.equal(await physicalInterface("pcc0", run), want, name);
   }
 });
+
+Deno.test("direct probe: a name's lookup is its DNS phase; an address has none", async () => {
+  // What curl's -w '%{json}' reports (cumulative seconds), for each kind of host.
+  const curl = (stdout: Record<string, unknown>): RunFn => () =>
+    Promise.resolve({ code: 0, stdout: JSON.stringify(stdout), stderr: "" });
+  const times = {
+    http_code: 200,
+    size_download: 10,
+    remote_ip: "192.0.2.7",
+    remote_port: 443,
+    time_namelookup: 0.0002,
+    time_connect: 0.0012,
+    time_appconnect: 0.0052,
+    time_starttransfer: 0.0102,
+    time_total: 0.0112,
+  };
+  const rows: [url: string, namelookup: number, dns: number, connect: number][] = [
+    ["https://app.example.test/", 0.0009, 0.9, 0.3],
+    ["https://app.example.test/", 0.0002, 0.2, 1],
+    ["https://192.0.2.7/", 0.0002, 0, 1.2],
+    ["https://[2001:db8::7]/", 0.0002, 0, 1.2],
+  ];
+  for (const [url, namelookup, dns, connect] of rows) {
+    const r = await probeWebDirect({ url }, "eth0", {
+      run: curl({ ...times, time_namelookup: namelookup }),
+    });
+    assert.equal(r.phases?.dns, dns, `${url} (namelookup ${namelookup})`);
+    assert.equal(r.phases?.connect, connect, `${url} (namelookup ${namelookup})`);
+    assert.equal(r.phases?.tls, 4, url);
+  }
+});
