@@ -3,8 +3,8 @@
  * "url_rule", compiled into one immutable UrlPolicy the proxy reads on every
  * request), the category lists (data files, editable), the web log (written
  * in batches: a transaction per WEB_LOG_BATCH requests or per quarter
- * second, not one per request), and the inline upload check that hands bodies to the
- * DLP engine and records incidents.
+ * second, not one per request), and the inline upload check that hands
+ * bodies to the DLP engine and records incidents.
  *
  * Category lists: every `*.txt` in `fixtures/url_categories/` shipped with
  * the program, overridden file by file by `<dataDir>/url_categories/*.txt`

@@ -366,6 +366,7 @@ export class ProxyEngine {
         port,
         alpn: hello?.alpn ?? [],
         verdict: v,
+        entry: { ...entry, path: null },
         subject,
         src,
         mode,

@@ -42,8 +42,10 @@ export type TlsInterceptor = (c: {
   host: string;
   port: number;
   alpn: string[];
-  /** The URL policy's verdict on the name (it allowed it: the interceptor logs with it). */
+  /** The URL policy's verdict on the name (it allowed it). */
   verdict: UrlVerdict;
+  /** The connection's web log entry, for the interceptor to log it with (`logBlocked`). */
+  entry: WebLogEntry;
   subject: AccessSubject;
   src: string;
   mode: "connect" | "transparent";

@@ -165,20 +165,11 @@ export class Inspector {
   };
 
   #refuseAlpn(c: Parameters<TlsInterceptor>[0]): void {
-    const engine = this.#engine;
-    if (!engine) return;
     // The client's own bytes: a few, printable, for the log.
     const offered = c.alpn.slice(0, 8).map((p) => p.slice(0, 40).replace(/[^\x21-\x7e]/g, "?"))
       .join(", ");
-    const base = engine.entry(c.subject, c.src, c.mode, null, {
-      form: "connect",
-      scheme: "https",
-      host: c.host,
-      port: c.port,
-      path: "/",
-    });
-    engine.logBlocked(
-      { ...base, path: null },
+    this.#engine?.logBlocked(
+      c.entry,
       c.verdict,
       null,
       `TLS refused: the client offered only ${offered} by ALPN, and SSL inspection speaks ${

@@ -139,7 +139,7 @@ export async function probeWebDirect(
   // An address needs no lookup: its DNS phase is 0, as the tunnelled probe
   // has it (curl still reports a few tenths of a millisecond of its own
   // setup as name lookup, and they belong to connecting).
-  const literal = isIp((URL.parse(t.url)?.hostname ?? "").replace(/^\[|\]$/g, ""));
+  const literal = isIp(URL.parse(t.url)?.hostname ?? "");
   const [dns, connect, tls, first, total] = [
     literal ? 0 : num("time_namelookup"),
     num("time_connect"),

@@ -35,7 +35,7 @@ export interface WebProbeResult {
 
 const MAX_HEADER = 64 * 1024;
 
-/** True when a URL's host (brackets removed) is an address, which needs no lookup. */
+/** True when a URL's host is an address (IPv6 bracketed or not), which needs no lookup. */
 export function isIp(h: string): boolean {
   return /^[0-9.]+$/.test(h) || h.includes(":");
 }

@@ -10,31 +10,8 @@ import { ManualClock } from "../../src/clock.ts";
 import { DlpService } from "../../src/edge/dlp.ts";
 import { WEB_LOG_BATCH, WebSecurityService } from "../../src/edge/web_security.ts";
 import { Notifier } from "../../src/notify/mod.ts";
-import type { WebLogEntry } from "../../src/proxy/engine.ts";
 import { testStore } from "../http/test_store.ts";
-
-function entry(i: number): WebLogEntry {
-  return {
-    at: Date.UTC(2026, 0, 1) + i,
-    deviceId: "dev-1",
-    deviceName: "workstation",
-    user: "alice",
-    src: "100.64.0.2",
-    mode: "inspected",
-    method: "GET",
-    scheme: "https",
-    host: `h${i}.example.test`,
-    port: 443,
-    path: "/",
-    categories: [],
-    action: "allow",
-    rule: null,
-    reason: "allowed: no rule matched",
-    status: 200,
-    bytesUp: 0,
-    bytesDown: 1024,
-  };
-}
+import { webLogEntry as entry } from "../store/backends.ts";
 
 Deno.test("web log: a full batch is written at once, the rest on the timer or a read", async () => {
   const clock = new ManualClock(Date.UTC(2026, 0, 1));

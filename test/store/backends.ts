@@ -4,7 +4,12 @@
  * temporary directory, Unix socket only, stopped and deleted afterwards).
  */
 import { openStore, type Store } from "../../src/store/mod.ts";
-import type { DeviceRecord, EnrollmentKeyRecord, Sealer } from "../../src/store/repos/mod.ts";
+import type {
+  DeviceRecord,
+  EnrollmentKeyRecord,
+  Sealer,
+  WebLogRecord,
+} from "../../src/store/repos/mod.ts";
 import { pgBinDir, startPgCluster } from "../../src/store/pg/cluster.ts";
 
 /** Opens a fresh, migrated store on the backend under test. */
@@ -97,3 +102,29 @@ export function singleUseKey(id: string): Omit<EnrollmentKeyRecord, "machine"> {
     createdAt: 0,
   };
 }
+
+/** Web log entry `i` (its fields vary with `i`, for filters to tell apart), with `over` on top. */
+export const webLogEntry = (
+  i: number,
+  over: Partial<WebLogRecord> = {},
+): Omit<WebLogRecord, "id"> => ({
+  at: 1_000 + i,
+  deviceId: "d1",
+  deviceName: "ws-1",
+  user: i % 2 ? "Ana" : "bob",
+  src: "100.64.0.2",
+  mode: "inspected",
+  method: "GET",
+  scheme: "https",
+  host: `h${i}.example.test`,
+  port: 443,
+  path: `/p/${i}`,
+  categories: i % 3 ? [] : ["news"],
+  action: "allow",
+  rule: null,
+  reason: "allowed: no rule matched",
+  status: 200,
+  bytesUp: i,
+  bytesDown: 2 * i,
+  ...over,
+});

@@ -6,32 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { MIGRATIONS } from "../../src/store/mod.ts";
-import { ROWS_PER_INSERT, type WebLogRecord } from "../../src/store/repos/web_log.ts";
+import { ROWS_PER_INSERT } from "../../src/store/repos/web_log.ts";
 import type { ZdxRecord } from "../../src/store/repos/zdx.ts";
 import { type DecisionRecord, DECISIONS_PER_INSERT } from "../../src/store/repos/decisions.ts";
-import { deviceRecord, storeTest } from "./backends.ts";
-
-const entry = (i: number, over: Partial<WebLogRecord> = {}): Omit<WebLogRecord, "id"> => ({
-  at: 1_000 + i,
-  deviceId: "d1",
-  deviceName: "ws-1",
-  user: i % 2 ? "Ana" : "bob",
-  src: "100.64.0.2",
-  mode: "inspected",
-  method: "GET",
-  scheme: "https",
-  host: `h${i}.example.test`,
-  port: 443,
-  path: `/p/${i}`,
-  categories: i % 3 ? [] : ["news"],
-  action: "allow",
-  rule: null,
-  reason: "allowed: no rule matched",
-  status: 200,
-  bytesUp: i,
-  bytesDown: 2 * i,
-  ...over,
-});
+import { deviceRecord, storeTest, webLogEntry as entry } from "./backends.ts";
 
 const zdxResult = (over: Partial<ZdxRecord> = {}): Omit<ZdxRecord, "id"> => ({
   deviceId: "d1",

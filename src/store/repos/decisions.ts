@@ -57,43 +57,24 @@ function toDecision(r: Row): DecisionRecord {
   };
 }
 
-const INSERTER = new RowInserter("access_decisions", [
-  "at",
-  "device_id",
-  "device_name",
-  "user_name",
-  "src",
-  "dst",
-  "port",
-  "protocol",
-  "dst_name",
-  "verdict",
-  "rule",
-  "segments",
-  "reason",
+const INSERTER = new RowInserter<Omit<DecisionRecord, "id">>("access_decisions", [
+  ["at", (d) => d.at],
+  ["device_id", (d) => d.deviceId],
+  ["device_name", (d) => d.deviceName],
+  ["user_name", (d) => d.user],
+  ["src", (d) => d.src],
+  ["dst", (d) => d.dst],
+  ["port", (d) => d.port],
+  ["protocol", (d) => d.protocol],
+  ["dst_name", (d) => d.name],
+  ["verdict", (d) => d.verdict],
+  ["rule", (d) => d.rule],
+  ["segments", (d) => JSON.stringify(d.segments)],
+  ["reason", (d) => d.reason],
 ]);
 
 /** Rows one INSERT of `append` carries. */
 export const DECISIONS_PER_INSERT = INSERTER.perStatement;
-
-/** A decision's columns in INSERTER's order. */
-function values(d: Omit<DecisionRecord, "id">): SqlValue[] {
-  return [
-    d.at,
-    d.deviceId,
-    d.deviceName,
-    d.user,
-    d.src,
-    d.dst,
-    d.port,
-    d.protocol,
-    d.name,
-    d.verdict,
-    d.rule,
-    JSON.stringify(d.segments),
-    d.reason,
-  ];
-}
 
 /** The access decision log. */
 export class DecisionsRepo {
@@ -101,12 +82,12 @@ export class DecisionsRepo {
 
   /** Appends one decision; returns its id. */
   insert(d: Omit<DecisionRecord, "id">): number {
-    return INSERTER.insert(this.db, values(d));
+    return INSERTER.insert(this.db, d);
   }
 
   /** Appends a batch (call inside a transaction). */
   append(ds: readonly Omit<DecisionRecord, "id">[]): void {
-    INSERTER.append(this.db, ds, values);
+    INSERTER.append(this.db, ds);
   }
 
   /** Matching decisions, newest first. */

@@ -46,44 +46,54 @@ export function pruneToNewest(db: SqlDatabase, table: string, keep: number): num
 }
 
 /** Parameters one statement of RowInserter binds at most (within both databases' limits). */
-export const MAX_PARAMS = 900;
+const MAX_PARAMS = 900;
+
+/** A column of a RowInserter: its name and how a row gives its value. */
+export type InsertColumn<T> = readonly [name: string, value: (row: T) => SqlValue];
 
 /**
  * Appends rows to a log table several per INSERT: one statement per row
  * cost the edge's thread ~21 µs a row on SQLite (a batch of 50: ~5.5), and
- * a round trip per row on PostgreSQL. The statement for each row count is
- * built once.
+ * a round trip per row on PostgreSQL. Each column is named once with its
+ * value, so the two cannot fall out of order; the statement for each row
+ * count is built once.
  */
-export class RowInserter {
+export class RowInserter<T> {
   /** Rows one statement carries. */
   readonly perStatement: number;
+  readonly #columns: readonly InsertColumn<T>[];
   readonly #head: string;
   readonly #row: string;
   readonly #sql = new Map<number, string>();
 
-  constructor(table: string, readonly columns: readonly string[]) {
+  constructor(table: string, columns: readonly InsertColumn<T>[]) {
+    this.#columns = columns;
     this.perStatement = Math.max(1, Math.floor(MAX_PARAMS / columns.length));
-    this.#head = `INSERT INTO ${table} (${columns.join(", ")}) VALUES`;
+    this.#head = `INSERT INTO ${table} (${columns.map(([name]) => name).join(", ")}) VALUES`;
     this.#row = `(${columns.map(() => "?").join(", ")})`;
   }
 
-  /** The INSERT of `n` rows. */
-  sql(n: number): string {
-    let sql = this.#sql.get(n);
-    if (!sql) this.#sql.set(n, sql = `${this.#head} ${Array(n).fill(this.#row).join(", ")}`);
-    return sql;
-  }
-
-  /** Inserts one row (its values in `columns` order); returns its id. */
-  insert(db: SqlDatabase, values: SqlValue[]): number {
-    return db.insert(this.sql(1), ...values);
+  /** Inserts one row; returns its id. */
+  insert(db: SqlDatabase, row: T): number {
+    return db.insert(this.#sqlOf(1), ...this.#values(row));
   }
 
   /** Inserts rows (call inside a transaction), `perStatement` to a statement. */
-  append<T>(db: SqlDatabase, rows: readonly T[], values: (row: T) => SqlValue[]): void {
+  append(db: SqlDatabase, rows: readonly T[]): void {
     for (let i = 0; i < rows.length; i += this.perStatement) {
       const chunk = rows.slice(i, i + this.perStatement);
-      db.run(this.sql(chunk.length), ...chunk.flatMap(values));
+      db.run(this.#sqlOf(chunk.length), ...chunk.flatMap((r) => this.#values(r)));
     }
+  }
+
+  #values(row: T): SqlValue[] {
+    return this.#columns.map(([, value]) => value(row));
+  }
+
+  /** The INSERT of `n` rows. */
+  #sqlOf(n: number): string {
+    let sql = this.#sql.get(n);
+    if (!sql) this.#sql.set(n, sql = `${this.#head} ${Array(n).fill(this.#row).join(", ")}`);
+    return sql;
   }
 }

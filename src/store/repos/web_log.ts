@@ -1,4 +1,4 @@
-import type { SqlDatabase, SqlValue } from "../sql.ts";
+import type { SqlDatabase } from "../sql.ts";
 import {
   num,
   numOrNull,
@@ -72,53 +72,29 @@ function toRecord(r: Row): WebLogRecord {
   };
 }
 
-const INSERTER = new RowInserter("web_log", [
-  "at",
-  "device_id",
-  "device_name",
-  "user_name",
-  "src",
-  "mode",
-  "method",
-  "scheme",
-  "host",
-  "port",
-  "path",
-  "categories",
-  "action",
-  "rule",
-  "reason",
-  "status",
-  "bytes_up",
-  "bytes_down",
+const INSERTER = new RowInserter<Omit<WebLogRecord, "id">>("web_log", [
+  ["at", (e) => e.at],
+  ["device_id", (e) => e.deviceId],
+  ["device_name", (e) => e.deviceName],
+  ["user_name", (e) => e.user],
+  ["src", (e) => e.src],
+  ["mode", (e) => e.mode],
+  ["method", (e) => e.method],
+  ["scheme", (e) => e.scheme],
+  ["host", (e) => e.host],
+  ["port", (e) => e.port],
+  ["path", (e) => e.path],
+  ["categories", (e) => JSON.stringify(e.categories)],
+  ["action", (e) => e.action],
+  ["rule", (e) => e.rule],
+  ["reason", (e) => e.reason],
+  ["status", (e) => e.status],
+  ["bytes_up", (e) => e.bytesUp],
+  ["bytes_down", (e) => e.bytesDown],
 ]);
 
 /** Rows one INSERT of `append` carries. */
 export const ROWS_PER_INSERT = INSERTER.perStatement;
-
-/** An entry's columns in INSERT's order. */
-function values(e: Omit<WebLogRecord, "id">): SqlValue[] {
-  return [
-    e.at,
-    e.deviceId,
-    e.deviceName,
-    e.user,
-    e.src,
-    e.mode,
-    e.method,
-    e.scheme,
-    e.host,
-    e.port,
-    e.path,
-    JSON.stringify(e.categories),
-    e.action,
-    e.rule,
-    e.reason,
-    e.status,
-    e.bytesUp,
-    e.bytesDown,
-  ];
-}
 
 /** The proxy's web log. */
 export class WebLogRepo {
@@ -126,12 +102,12 @@ export class WebLogRepo {
 
   /** Appends one entry; returns its id. */
   insert(e: Omit<WebLogRecord, "id">): number {
-    return INSERTER.insert(this.db, values(e));
+    return INSERTER.insert(this.db, e);
   }
 
   /** Appends a batch (call inside a transaction): the proxy logs every request. */
   append(es: readonly Omit<WebLogRecord, "id">[]): void {
-    INSERTER.append(this.db, es, values);
+    INSERTER.append(this.db, es);
   }
 
   /** Matching entries, newest first. */
