@@ -24,7 +24,7 @@ import { hostAddress, MAX_HOST, parseIPv4, parsePrefix4 } from "./addresses.ts";
 import type { EdgeContext } from "./context.ts";
 import type { TunnelPeer } from "./dataplane_port.ts";
 import { presentedSecret, usableKey } from "./enrollment_keys.ts";
-import { refuseLapsedSignIn, signInLapsed } from "./signin_lapse.ts";
+import { fleetSignInEnds, refuseLapsedSignIn, signInEndOf } from "./signin_lapse.ts";
 
 /** Result of an enrolment, for the HTTP layer and metrics. */
 export interface EnrollOutcome {
@@ -384,32 +384,64 @@ export function deleteDevice(ctx: EdgeContext, id: string, actor: string): void 
   ctx.notifier.publish({ kind: "device_deleted", deviceId: id, hostname: d.hostname, by: actor });
 }
 
-/** True when the device belongs to a user an administrator disabled. */
-function userDisabled(ctx: EdgeContext, d: DeviceRecord): boolean {
-  return d.user !== null && ctx.store.users.byUsername(d.user)?.disabled === true;
+/**
+ * What deciding a device's tunnel peer reads besides the device itself:
+ * its lease, whether an administrator disabled its user, when its sign-in
+ * ends (null: it does not lapse).
+ */
+export interface PeerFacts {
+  host(d: DeviceRecord): number | null | undefined;
+  userDisabled(d: DeviceRecord): boolean;
+  signInEnd(d: DeviceRecord): number | null;
+}
+
+/** The facts of one device, each read when asked. */
+function deviceFacts(ctx: EdgeContext): PeerFacts {
+  return {
+    host: (d) => ctx.store.leases.hostOf(d.id),
+    userDisabled: (d) => d.user !== null && ctx.store.users.byUsername(d.user)?.disabled === true,
+    signInEnd: (d) => signInEndOf(ctx, d),
+  };
+}
+
+/**
+ * The facts of every device, read in a few queries: for passes over the
+ * whole fleet (start-up, a reconnected peer feed), which per device cost
+ * three round trips each on PostgreSQL, all on the edge's one thread.
+ */
+export function fleetPeerFacts(ctx: EdgeContext): PeerFacts {
+  const leases = ctx.store.leases.all();
+  const disabledUser = ctx.store.devices.idsWithDisabledUser();
+  return {
+    host: (d) => leases.get(d.id),
+    userDisabled: (d) => disabledUser.has(d.id),
+    signInEnd: fleetSignInEnds(ctx),
+  };
 }
 
 /**
  * The tunnel peer device `d` should be, or null when it must not be in the
  * tunnel (disabled, no address, its user disabled, its sign-in ended).
- * `host` is its lease if the caller read it already.
  */
 export function peerOf(
   ctx: EdgeContext,
   d: DeviceRecord,
-  host: number | null | undefined = ctx.store.leases.hostOf(d.id),
+  facts: PeerFacts = deviceFacts(ctx),
 ): TunnelPeer | null {
-  if (d.disabled || host === undefined || host === null) return null;
-  if (userDisabled(ctx, d) || signInLapsed(ctx, d)) return null;
+  if (d.disabled) return null;
+  const host = facts.host(d);
+  if (host === undefined || host === null || facts.userDisabled(d)) return null;
+  const end = facts.signInEnd(d);
+  if (end !== null && end <= ctx.clock.now()) return null;
   return { id: d.id, wgPublicKey: d.wgPublicKey, address: hostAddress(ctx.network, host) };
 }
 
 /** Puts every enabled device with an address and a live sign-in into the tunnel (at start). */
 export function loadPeers(ctx: EdgeContext): number {
-  const leases = ctx.store.leases.all();
+  const facts = fleetPeerFacts(ctx);
   let n = 0;
   for (const d of ctx.store.devices.list()) {
-    const peer = peerOf(ctx, d, leases.get(d.id));
+    const peer = peerOf(ctx, d, facts);
     if (!peer) continue;
     ctx.tunnel.upsertPeer(peer);
     n++;

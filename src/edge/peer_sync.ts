@@ -14,7 +14,7 @@
 import { logger } from "../log.ts";
 import type { EdgeContext } from "./context.ts";
 import type { EdgeTunnelPort, PeerStats, TunnelPeer } from "./dataplane_port.ts";
-import { peerOf } from "./devices.ts";
+import { fleetPeerFacts, peerOf } from "./devices.ts";
 
 const log = logger("edge.peers");
 
@@ -73,10 +73,10 @@ export class FleetTunnelPort implements EdgeTunnelPort {
   /** Makes this edge's peers exactly the store's eligible devices; returns how many it holds. */
   reconcile(): number {
     const { store } = this.#ctx;
-    const leases = store.leases.all();
+    const facts = fleetPeerFacts(this.#ctx);
     const want = new Map<string, TunnelPeer>();
     for (const d of store.devices.list()) {
-      const p = peerOf(this.#ctx, d, leases.get(d.id));
+      const p = peerOf(this.#ctx, d, facts);
       if (p) want.set(p.wgPublicKey, p);
     }
     for (const k of [...this.#keys]) {

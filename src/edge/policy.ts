@@ -293,6 +293,17 @@ export class PolicyService {
   }
 
   /**
+   * Which app profile a device of machine group `group` (null = none) gets
+   * under the current revision, read once: for a pass over the whole fleet,
+   * where a bundle per device would read the device, its user, its IdP and
+   * its posture from the store for each one.
+   */
+  appProfiles(): (group: string | null) => AppProfile {
+    const profiles = this.#at(this.#checkRevision()).appProfiles;
+    return (group) => pickAppProfile(profiles, group);
+  }
+
+  /**
    * A preview for the admin: the bundle a machine device in `group` (null =
    * none) with no posture results would get.
    */
@@ -355,10 +366,7 @@ export class PolicyService {
     },
   ): PolicyBundle {
     const policy = this.#at(rev);
-    const appProfile =
-      policy.appProfiles.find((p) =>
-        p.groups.length === 0 || (group !== null && p.groups.includes(group))
-      ) ?? defaultAppProfile();
+    const appProfile = pickAppProfile(policy.appProfiles, group);
     const { access: compiled, segments: all } = policy;
     const standings = who.subject ? compiled.standings(who.subject, who.posture, who.now) : [];
     const applies = standings.filter((s) => s.state !== "denied");
@@ -400,6 +408,13 @@ export class PolicyService {
     const version = sha256Hex(JSON.stringify(content)).slice(0, 32);
     return { version, generatedAt: new Date(this.clock.now()).toISOString(), ...content };
   }
+}
+
+/** The first profile (in rule order) for every group or naming `group`; the default when none is. */
+function pickAppProfile(profiles: readonly AppProfile[], group: string | null): AppProfile {
+  return profiles.find((p) =>
+    p.groups.length === 0 || (group !== null && p.groups.includes(group))
+  ) ?? defaultAppProfile();
 }
 
 /** The subject of an admin's preview: a machine device of `group` with no posture results. */

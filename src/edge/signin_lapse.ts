@@ -16,9 +16,13 @@ import type { DeviceRecord } from "../store/mod.ts";
 import { hostAddress } from "./addresses.ts";
 import type { EdgeContext } from "./context.ts";
 
-/** How long a sign-in lasts on device `d` (ms): its own app profile's lifetime. */
+/** How long a sign-in lasts on device `d` (ms): its own app profile's (its group's) lifetime. */
 export function signInLifetimeFor(ctx: EdgeContext, d: DeviceRecord): number {
-  return ctx.policy.bundleForDevice(d.id).appProfile.signInLifetimeHours * 3600_000;
+  return lifetimeMs(ctx.policy.appProfiles()(d.group));
+}
+
+function lifetimeMs(p: { signInLifetimeHours: number }): number {
+  return p.signInLifetimeHours * 3600_000;
 }
 
 /**
@@ -32,10 +36,23 @@ export function signInEndOf(ctx: EdgeContext, d: DeviceRecord): number | null {
   return s ? s.createdAt + signInLifetimeFor(ctx, d) : null;
 }
 
-/** True when device `d`'s sign-in ended (it must not be in the tunnel). */
-export function signInLapsed(ctx: EdgeContext, d: DeviceRecord): boolean {
-  const end = signInEndOf(ctx, d);
-  return end !== null && end <= ctx.clock.now();
+/**
+ * `signInEndOf` for a pass over the whole fleet: every device's newest
+ * sign-in and the profiles are read once, not per device. Per device, on
+ * PostgreSQL, the 30 s sweep of 2,000 user devices held the edge's thread
+ * (the one that moves every tunnel packet) for about 2 s.
+ */
+export function fleetSignInEnds(ctx: EdgeContext): (d: DeviceRecord) => number | null {
+  const latest = ctx.store.userSignIns.latestCreatedAtByDevice();
+  // Read when a device has a sign-in to end: a fleet of machine devices needs no profile.
+  let profileOf: ((group: string | null) => { signInLifetimeHours: number }) | null = null;
+  return (d) => {
+    if (d.user === null) return null;
+    const at = latest.get(d.id);
+    if (at === undefined) return null;
+    profileOf ??= ctx.policy.appProfiles();
+    return at + lifetimeMs(profileOf(d.group));
+  };
 }
 
 /** Refuses a device whose sign-in ended (401 `signin_expired`) and takes it out of the tunnel. */
@@ -59,8 +76,12 @@ export function refuseLapsedSignIn(ctx: EdgeContext, d: DeviceRecord): void {
  */
 export function sweepLapsedSignIns(ctx: EdgeContext): number {
   let n = 0;
+  const endOf = fleetSignInEnds(ctx);
+  const now = ctx.clock.now();
   for (const d of ctx.store.devices.list()) {
-    if (d.user === null || d.disabled || !signInLapsed(ctx, d)) continue;
+    if (d.user === null || d.disabled) continue;
+    const end = endOf(d);
+    if (end === null || end > now) continue;
     ctx.tunnel.removePeer(d.wgPublicKey);
     n++;
   }

@@ -13,6 +13,7 @@ import { sweepLapsedSignIns } from "../../src/edge/signin_lapse.ts";
 import { randomToken, sha256Hex } from "../../src/identity/secrets.ts";
 import { setLogSinks } from "../../src/log.ts";
 import { fixture } from "../http/helpers.ts";
+import { userRecord } from "../store/backends.ts";
 
 setLogSinks([]);
 
@@ -21,16 +22,7 @@ const H = 3600_000;
 Deno.test("sign-in lifetime: read from each device's own group profile, so they lapse apart", async () => {
   const edge = await fixture();
   const { store, clock } = edge;
-  store.users.insert({
-    id: "usr_ana",
-    username: "ana@corp.example",
-    passwordHash: "!",
-    totpSecret: "",
-    totpLastStep: 0,
-    role: "user",
-    groups: [],
-    createdAt: clock.now(),
-  });
+  store.users.insert(userRecord("usr_ana", "ana@corp.example", { createdAt: clock.now() }));
   const signIn = () => {
     const token = `pcs_${randomToken(32)}`;
     store.userSignIns.insert({

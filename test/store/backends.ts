@@ -7,6 +7,7 @@ import { openStore, type Store } from "../../src/store/mod.ts";
 import type {
   DeviceRecord,
   EnrollmentKeyRecord,
+  NewUser,
   Sealer,
   WebLogRecord,
 } from "../../src/store/repos/mod.ts";
@@ -84,6 +85,21 @@ export function deviceRecord(id: string): DeviceRecord {
     reportedState: null,
     reportedTransport: null,
     clockSkewMs: null,
+  };
+}
+
+/** A user row with no password or second factor (one who signs in at an IdP); `more` overrides. */
+export function userRecord(id: string, username: string, more: Partial<NewUser> = {}): NewUser {
+  return {
+    id,
+    username,
+    passwordHash: "!",
+    totpSecret: "",
+    totpLastStep: 0,
+    role: "user",
+    groups: [],
+    createdAt: 0,
+    ...more,
   };
 }
 

@@ -158,6 +158,17 @@ export class DevicesRepo {
   list(): DeviceRecord[] {
     return this.db.all<Row>("SELECT * FROM devices ORDER BY hostname, id").map(toDevice);
   }
+  /**
+   * The devices whose user is disabled (one query, for a pass over the
+   * whole fleet; the name is matched as `users.byUsername` matches it).
+   */
+  idsWithDisabledUser(): Set<string> {
+    return new Set(
+      this.db.all<Row>(
+        "SELECT d.id AS id FROM devices d JOIN users u ON u.username = d.user_name COLLATE NOCASE WHERE u.disabled = 1",
+      ).map((r) => str(r.id)),
+    );
+  }
   /** Number of devices. */
   count(): number {
     return num(this.db.get<Row>("SELECT COUNT(*) AS n FROM devices")!.n);

@@ -57,6 +57,20 @@ export class UserSignInsRepo {
     );
     return r && toSignIn(r);
   }
+  /**
+   * When the newest sign-in bound to each device was made, for a pass over
+   * the whole fleet: one query, where `latestForDevice` for every device is
+   * one per device (on PostgreSQL each a round trip on the edge's thread).
+   */
+  latestCreatedAtByDevice(): Map<string, number> {
+    const m = new Map<string, number>();
+    for (
+      const r of this.db.all<Row>(
+        "SELECT device_id, MAX(created_at) AS created_at FROM user_signins WHERE device_id IS NOT NULL GROUP BY device_id",
+      )
+    ) m.set(str(r.device_id), num(r.created_at));
+    return m;
+  }
   /** Binds a sign-in to a device; false when it is already bound elsewhere. */
   bind(hash: string, deviceId: string): boolean {
     return this.db.run(
