@@ -13,27 +13,30 @@
  */
 import type { DeviceIdp } from "../policy/types.ts";
 import { providerView } from "../identity/providers.ts";
-import type { Store } from "../store/mod.ts";
+import type { IdentityProviderRecord, Store, UserRecord } from "../store/mod.ts";
 
 /** The provider behind a device's user, and the stamp its cached bundle is valid for. */
 export interface DeviceIdpLookup {
   stamp: string;
-  /** The provider's record id (null: none applies). */
-  id: string | null;
+  /** The user's record (null: a machine device, or no such user). */
+  user: UserRecord | null;
+  /** The provider's record (null: none applies). */
+  provider: IdentityProviderRecord | null;
 }
 
-/** Finds the provider of `user` (a username, null for a machine device); cheap (two lookups). */
+/**
+ * Finds the provider of `user` (a username, null for a machine device);
+ * cheap (two lookups). Both records are handed on, so the bundle built from
+ * them reads neither again.
+ */
 export function lookupDeviceIdp(store: Store, user: string | null): DeviceIdpLookup {
-  if (user === null) return { stamp: "", id: null };
-  const u = store.users.byUsername(user);
-  const p = u?.providerId ? store.identityProviders.get(u.providerId) : undefined;
-  return p ? { stamp: `${p.id}@${p.updatedAt}`, id: p.id } : { stamp: "", id: null };
+  const u = user === null ? null : store.users.byUsername(user) ?? null;
+  const p = u?.providerId ? store.identityProviders.get(u.providerId) ?? null : null;
+  return { stamp: p ? `${p.id}@${p.updatedAt}` : "", user: u, provider: p };
 }
 
-/** The bundle's view of provider `id` (null when it is gone or has no URL to give). */
-export function deviceIdp(store: Store, id: string | null): DeviceIdp | null {
-  if (id === null) return null;
-  const p = store.identityProviders.get(id);
+/** The bundle's view of provider `p` (null when there is none or it has no URL to give). */
+export function deviceIdp(p: IdentityProviderRecord | null): DeviceIdp | null {
   if (!p) return null;
   let url: string | null = null;
   try {

@@ -23,7 +23,7 @@ import {
   type PolicyBundle,
   PostureProfile,
 } from "../policy/types.ts";
-import type { PolicyKind, Store } from "../store/mod.ts";
+import type { IdentityProviderRecord, PolicyKind, Store } from "../store/mod.ts";
 import {
   type AccessSubject,
   compileAccessPolicy,
@@ -31,7 +31,7 @@ import {
   type PostureStates,
 } from "../policy/access.ts";
 import type { PostureSource } from "./access/posture_source.ts";
-import { subjectFor } from "./subjects.ts";
+import { subjectFor, subjectOf } from "./subjects.ts";
 import { deviceIdp, lookupDeviceIdp } from "./device_idp.ts";
 import { rejudgeRegistrations } from "./c2c.ts";
 import { compileHostnameRegex } from "../policy/hostname_regex.ts";
@@ -272,7 +272,7 @@ export class PolicyService {
     const device = this.store.devices.byId(deviceId) ?? null;
     const idp = lookupDeviceIdp(this.store, device?.user ?? null);
     if (hit && now < hit.validUntil && hit.idpStamp === idp.stamp) return hit.bundle;
-    const subject = device ? subjectFor(this.store, deviceId, device) : null;
+    const subject = device ? subjectOf(device, idp.user) : null;
     const posture = this.#posture?.profiles(deviceId) ?? new Map();
     let validUntil = Infinity;
     for (const p of posture.values()) {
@@ -285,7 +285,7 @@ export class PolicyService {
         subject,
         posture,
         now,
-        idpId: idp.id,
+        idp: idp.provider,
       },
     );
     this.#cache.set(deviceId, { bundle, validUntil, idpStamp: idp.stamp });
@@ -362,7 +362,7 @@ export class PolicyService {
       posture: PostureStates;
       now: number;
       /** The identity provider of the device's user (lookupDeviceIdp), if any. */
-      idpId?: string | null;
+      idp?: IdentityProviderRecord | null;
     },
   ): PolicyBundle {
     const policy = this.#at(rev);
@@ -399,7 +399,7 @@ export class PolicyService {
       edgeDns: this.opts.edgeAddress,
       webProxy: this.opts.webProxy ?? null,
       pac: pacRef(this.#pac(appProfile, who.subject)),
-      identityProvider: deviceIdp(this.store, who.idpId ?? null),
+      identityProvider: deviceIdp(who.idp ?? null),
       inspectionCa: appProfile.installInspectionCa && this.opts.inspectionCa
         ? { pem: this.opts.inspectionCa.certPem, sha256: this.opts.inspectionCa.sha256 }
         : null,

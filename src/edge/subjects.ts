@@ -10,7 +10,7 @@
  * with `ctx.subjectChanged.emit(deviceId)`.
  */
 import type { AccessSubject } from "../policy/access.ts";
-import type { DeviceRecord, Store } from "../store/mod.ts";
+import type { DeviceRecord, Store, UserRecord } from "../store/mod.ts";
 import { userGroups } from "../identity/signin.ts";
 
 export type { AccessSubject as Subject, GroupSource } from "../policy/access.ts";
@@ -27,12 +27,20 @@ export function subjectFor(
 ): AccessSubject | null {
   const d = record?.id === deviceId ? record : store.devices.byId(deviceId);
   if (!d) return null;
+  return subjectOf(d, d.user ? store.users.byUsername(d.user) ?? null : null);
+}
+
+/**
+ * The subject of device `d`, given its user's record (looked up by
+ * `d.user`; null for a machine device or a user since deleted) that the
+ * caller read already: no store access.
+ */
+export function subjectOf(d: DeviceRecord, u: UserRecord | null): AccessSubject {
   const groups: AccessSubject["groups"][number][] = [];
   if (d.group) groups.push({ name: d.group, source: "machine" });
-  if (d.user) {
-    const u = store.users.byUsername(d.user);
+  if (d.user && u) {
     // The IdP's groups as mapped at the user's last sign-in, then local ones.
-    for (const g of u ? userGroups(u) : []) {
+    for (const g of userGroups(u)) {
       if (g.source !== "machine") groups.push({ name: g.name, source: g.source });
     }
   }

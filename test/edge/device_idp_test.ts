@@ -10,6 +10,7 @@ import { createEnrollmentKey } from "../../src/edge/enrollment_keys.ts";
 import { randomToken, sha256Hex } from "../../src/identity/secrets.ts";
 import { setLogSinks } from "../../src/log.ts";
 import { fixture } from "../http/helpers.ts";
+import { userRecord } from "../store/backends.ts";
 
 setLogSinks([]);
 
@@ -29,18 +30,7 @@ Deno.test("device idp: the bundle names the user's provider, follows edits, none
   const p = await made.json();
   assert.equal(made.status, 201, JSON.stringify(p));
   const user = (id: string, name: string, providerId: string | null) =>
-    store.users.insert({
-      id,
-      username: name,
-      passwordHash: "!",
-      totpSecret: "",
-      totpLastStep: 0,
-      role: "user",
-      groups: [],
-      createdAt: clock.now(),
-      email: name,
-      providerId,
-    });
+    store.users.insert(userRecord(id, name, { createdAt: clock.now(), email: name, providerId }));
   user("usr_ana", "ana@corp.example", p.id);
   user("usr_lee", "lee@local.example", null);
   const userKey = createEnrollmentKey(store, clock, {

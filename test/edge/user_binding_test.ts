@@ -13,6 +13,7 @@ import { createEnrollmentKey } from "../../src/edge/enrollment_keys.ts";
 import { randomToken, sha256Hex } from "../../src/identity/secrets.ts";
 import { setLogSinks } from "../../src/log.ts";
 import { fixture } from "../http/helpers.ts";
+import { userRecord } from "../store/backends.ts";
 
 setLogSinks([]);
 
@@ -192,16 +193,7 @@ Deno.test("user binding: sign-in required by user keys, several devices, groups,
   };
   const reauth = (body: unknown, h: Record<string, string> = tablet) =>
     edge.req("POST", "/api/v1/reauth", body, h);
-  store.users.insert({
-    id: "usr_bo",
-    username: "bo@corp.example",
-    passwordHash: "!",
-    totpSecret: "",
-    totpLastStep: 0,
-    role: "user",
-    groups: [],
-    createdAt: clock.now(),
-  });
+  store.users.insert(userRecord("usr_bo", "bo@corp.example", { createdAt: clock.now() }));
   const boToken = `pcs_${randomToken(32)}`;
   store.userSignIns.insert({
     tokenHash: sha256Hex(boToken),
