@@ -22,7 +22,7 @@ import {
 import type { DeviceRecord, Store } from "../store/mod.ts";
 import { hostAddress, MAX_HOST, parseIPv4, parsePrefix4 } from "./addresses.ts";
 import type { EdgeContext } from "./context.ts";
-import type { TunnelPeer } from "./dataplane_port.ts";
+import type { PeerStats, TunnelPeer } from "./dataplane_port.ts";
 import { presentedSecret, usableKey } from "./enrollment_keys.ts";
 import { fleetSignInEnds, refuseLapsedSignIn, signInEndOf } from "./signin_lapse.ts";
 
@@ -452,10 +452,20 @@ export function loadPeers(ctx: EdgeContext): number {
 /** How long after the last handshake a tunnel still counts as up (WireGuard's reject-after-time). */
 export const TUNNEL_UP_MS = 180_000;
 
-/** The admin's view of a device, with live tunnel counters. */
-export function deviceView(ctx: EdgeContext, d: DeviceRecord, host?: number | null) {
+/**
+ * The admin's view of a device, with live tunnel counters. A list passes
+ * each device's lease and the tunnel's counters, read once for all: the
+ * counters are every peer's, so reading them per device made a list of N
+ * devices cost N² peers' worth.
+ */
+export function deviceView(
+  ctx: EdgeContext,
+  d: DeviceRecord,
+  host?: number | null,
+  peerStats: ReadonlyMap<string, PeerStats> = ctx.tunnel.peerStats(),
+) {
   const h = host === undefined ? ctx.store.leases.hostOf(d.id) : host;
-  const stats = ctx.tunnel.peerStats().get(d.wgPublicKey);
+  const stats = peerStats.get(d.wgPublicKey);
   const now = ctx.clock.now();
   const up = stats?.lastHandshake != null && now - stats.lastHandshake < TUNNEL_UP_MS;
   const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());

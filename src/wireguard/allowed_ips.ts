@@ -51,6 +51,19 @@ export class AllowedIps<T> {
     return out;
   }
 
+  /**
+   * Every value's prefixes as text (each in the order `prefixesOf` gives),
+   * in one walk of the tables: `prefixesOf` walks them whole for one value,
+   * so asking it for each of N peers cost N walks — 200 ms for the stats of
+   * 2,000 peers, on the edge's one thread.
+   */
+  prefixesByValue(): Map<T, string[]> {
+    const out = new Map<T, string[]>();
+    collectAll(this.#v4, new Uint8Array(4), 0, out);
+    collectAll(this.#v6, new Uint8Array(16), 0, out);
+    return out;
+  }
+
   /** Longest-prefix match for an address given as text; null when none. */
   lookupText(address: string): T | null {
     const p = parsePrefix(address);
@@ -103,6 +116,22 @@ function prune<T>(n: Node<T>, value: T): boolean {
   if (n.zero && prune(n.zero, value)) n.zero = null;
   if (n.one && prune(n.one, value)) n.one = null;
   return n.value === null && n.zero === null && n.one === null;
+}
+
+function collectAll<T>(n: Node<T>, addr: Uint8Array, depth: number, out: Map<T, string[]>): void {
+  if (n.value !== null) {
+    const text = formatPrefix({ addr: addr.slice(), bits: depth } as Prefix);
+    const list = out.get(n.value);
+    if (list) list.push(text);
+    else out.set(n.value, [text]);
+  }
+  for (const [child, bit] of [[n.zero, 0], [n.one, 1]] as const) {
+    if (!child) continue;
+    const byte = depth >> 3, mask = 0x80 >> (depth & 7);
+    if (bit) addr[byte] |= mask;
+    collectAll(child, addr, depth + 1, out);
+    addr[byte] &= ~mask;
+  }
 }
 
 function collect<T>(n: Node<T>, value: T, addr: Uint8Array, depth: number, out: string[]): void {

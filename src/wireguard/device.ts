@@ -371,9 +371,10 @@ export class WireGuardDevice {
   /** Counters and state of every peer, for `wg show`. */
   stats(): PeerStats[] {
     const now = this.#clock.monotonic();
+    const allowed = this.#allowed.prefixesByValue(), transit = this.#transit.prefixesByValue();
     return this.peers().map((p) =>
       p.stats(
-        [...this.#allowed.prefixesOf(p), ...this.#transit.prefixesOf(p)],
+        [...allowed.get(p) ?? [], ...transit.get(p) ?? []],
         now,
         REJECT_AFTER_TIME_MS,
         MAX_COUNTER,

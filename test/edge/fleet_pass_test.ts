@@ -133,8 +133,8 @@ Deno.test("fleet passes: the fleet's facts decide every device as the per-device
   }
 });
 
-/** Counts the store's queries while `fn` runs. */
-function queries(store: Store, fn: () => void): number {
+/** Counts the store's queries until what `fn` returns settles. */
+async function countedQueries(store: Store, fn: () => unknown): Promise<number> {
   const db = store.db as unknown as Record<string, (...a: unknown[]) => unknown>;
   let n = 0;
   const saved = new Map<string, (...a: unknown[]) => unknown>();
@@ -147,7 +147,7 @@ function queries(store: Store, fn: () => void): number {
     };
   }
   try {
-    fn();
+    await fn();
   } finally {
     for (const [m, f] of saved) db[m] = f;
   }
@@ -163,8 +163,8 @@ Deno.test("fleet passes: the sweep and the start-up load read as many times for 
       for (let i = 0; i < n; i++) {
         add(edge, { name: "", signIns: [i % 2 ? 13 : 1], inTunnel: true }, i);
       }
-      const load = queries(edge.store, () => loadPeers(edge.ctx));
-      const sweep = queries(edge.store, () => sweepLapsedSignIns(edge.ctx));
+      const load = await countedQueries(edge.store, () => loadPeers(edge.ctx));
+      const sweep = await countedQueries(edge.store, () => sweepLapsedSignIns(edge.ctx));
       assert.equal(edge.tunnel.peers.size, n / 2);
       counts.push({ sweep, load });
     } finally {
@@ -172,4 +172,50 @@ Deno.test("fleet passes: the sweep and the start-up load read as many times for 
     }
   }
   assert.deepEqual(counts[1], counts[0], JSON.stringify(counts));
+});
+
+Deno.test("fleet passes: the admin's device list reads the tunnel's counters once and the store as often for 40 devices as for 4", async () => {
+  const counts: { queries: number; peerStats: number }[] = [];
+  for (const n of [4, 40]) {
+    const edge = await fixture();
+    try {
+      for (let i = 0; i < n; i++) {
+        const id = add(edge, { name: "", user: null, inTunnel: true }, i);
+        edge.tunnel.upsertPeer({ id, wgPublicKey: `wg-${id}`, address: "x" });
+        edge.tunnel.stats.set(`wg-${id}`, {
+          rxBytes: 1000 + i,
+          txBytes: 2000 + i,
+          lastHandshake: edge.clock.now(),
+          transport: "udp",
+          endpoint: `192.0.2.${i + 1}:51820`,
+        });
+      }
+      let peerStats = 0;
+      const read = edge.tunnel.peerStats.bind(edge.tunnel);
+      edge.tunnel.peerStats = () => (peerStats++, read());
+      let res: Response | undefined;
+      const queries = await countedQueries(edge.store, async () => {
+        res = await edge.adminReq("GET", "/api/v1/admin/devices");
+      });
+      assert.equal(res!.status, 200);
+      const list = (await res!.json()).devices as {
+        id: string;
+        tunnel: { state: string; rxBytes: number; endpoint: string };
+      }[];
+      assert.equal(list.length, n);
+      for (const d of list) {
+        const i = Number(d.id.slice(4));
+        assert.deepEqual(
+          [d.tunnel.state, d.tunnel.rxBytes, d.tunnel.endpoint],
+          ["up", 1000 + i, `192.0.2.${i + 1}:51820`],
+          d.id,
+        );
+      }
+      counts.push({ queries, peerStats });
+    } finally {
+      await edge.store.close();
+    }
+  }
+  assert.deepEqual(counts[1], counts[0], JSON.stringify(counts));
+  assert.equal(counts[0].peerStats, 1);
 });

@@ -39,6 +39,30 @@ Deno.test("allowed_ips: host bits are cleared, prefixes move between owners, rem
   assert.throws(() => t.insert("10.0.0.0/33", "x"), /not an IPv4 or IPv6 prefix/);
 });
 
+Deno.test("allowed_ips: every value's prefixes in one walk are what prefixesOf gives each", () => {
+  // [prefix, owner]: nested, moved, both families, a default route, a host.
+  const rows: [string, string][] = [
+    ["0.0.0.0/0", "a"],
+    ["10.0.0.0/8", "b"],
+    ["10.1.0.0/16", "a"],
+    ["10.1.2.3/32", "c"],
+    ["192.168.7.0/24", "b"],
+    ["192.168.7.0/24", "c"],
+    ["::/0", "b"],
+    ["fd00::/8", "c"],
+    ["2001:db8::1", "a"],
+  ];
+  const t = new AllowedIps<string>();
+  for (const [p, v] of rows) t.insert(p, v);
+  t.insert("172.16.0.0/12", "d");
+  t.removeValue("d");
+  const all = t.prefixesByValue();
+  assert.deepEqual([...all.keys()].sort(), ["a", "b", "c"]);
+  for (const v of ["a", "b", "c", "d"]) assert.deepEqual(all.get(v) ?? [], t.prefixesOf(v), v);
+  assert.deepEqual(all.get("c"), ["10.1.2.3/32", "192.168.7.0/24", "fd00::/8"]);
+  assert.equal(new AllowedIps<string>().prefixesByValue().size, 0);
+});
+
 Deno.test("allowed_ips: packet lookups read source and destination from the bytes", () => {
   const t = new AllowedIps<string>();
   t.insert("10.0.0.1/32", "src");

@@ -392,8 +392,9 @@ export function adminApi(deps: ResolvedDeps): Hono<EdgeEnv> {
 
   app.get("/devices", (c) => {
     const leases = store.leases.all();
+    const stats = ctx.tunnel.peerStats();
     return c.json({
-      devices: store.devices.list().map((d) => deviceView(ctx, d, leases.get(d.id) ?? null)),
+      devices: store.devices.list().map((d) => deviceView(ctx, d, leases.get(d.id) ?? null, stats)),
     }, 200);
   });
   app.get("/devices/:id", (c) => {
