@@ -31,6 +31,8 @@ export interface EdgeTunnelPort {
   upsertPeer(peer: TunnelPeer): void;
   /** Removes a peer and tears down its session at once. */
   removePeer(wgPublicKey: string): void;
+  /** Whether the tunnel holds a device's peer (an edge of the mesh does not count). */
+  hasPeer(wgPublicKey: string): boolean;
   /** Current counters by public key. */
   peerStats(): Map<string, PeerStats>;
 }
@@ -55,6 +57,10 @@ export class MemoryTunnelPort implements EdgeTunnelPort {
     this.peers.delete(wgPublicKey);
     this.stats.delete(wgPublicKey);
     this.calls.push(`remove ${p?.id ?? "?"}`);
+  }
+  /** Whether `wgPublicKey` is a current peer. */
+  hasPeer(wgPublicKey: string): boolean {
+    return this.peers.has(wgPublicKey);
   }
   /** Counters of current peers. */
   peerStats(): Map<string, PeerStats> {

@@ -65,6 +65,11 @@ export class FleetTunnelPort implements EdgeTunnelPort {
     this.#announce(wgPublicKey);
   }
 
+  /** Whether this edge holds the peer. */
+  hasPeer(wgPublicKey: string): boolean {
+    return this.#inner.hasPeer(wgPublicKey);
+  }
+
   /** This edge's counters (each edge sees only the sessions it terminates). */
   peerStats(): Map<string, PeerStats> {
     return this.#inner.peerStats();

@@ -59,7 +59,8 @@ export function fleetSignInEnds(ctx: EdgeContext): (d: DeviceRecord) => number |
 export function refuseLapsedSignIn(ctx: EdgeContext, d: DeviceRecord): void {
   const end = signInEndOf(ctx, d);
   if (end === null || end > ctx.clock.now()) return;
-  ctx.tunnel.removePeer(d.wgPublicKey);
+  // Once: a lapsed device that keeps calling is not taken out (and announced to the fleet) each time.
+  if (ctx.tunnel.hasPeer(d.wgPublicKey)) ctx.tunnel.removePeer(d.wgPublicKey);
   throw new InputError(
     "signin_expired",
     `The sign-in of "${d.user}" on "${d.hostname}" ended at ${
@@ -81,7 +82,8 @@ export function sweepLapsedSignIns(ctx: EdgeContext): number {
   for (const d of ctx.store.devices.list()) {
     if (d.user === null || d.disabled) continue;
     const end = endOf(d);
-    if (end === null || end > now) continue;
+    // Out already (this sweep's or an earlier one's): nothing to do, nothing to tell the fleet.
+    if (end === null || end > now || !ctx.tunnel.hasPeer(d.wgPublicKey)) continue;
     ctx.tunnel.removePeer(d.wgPublicKey);
     n++;
   }

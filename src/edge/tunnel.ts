@@ -257,6 +257,13 @@ export class EdgeTunnel implements EdgeTunnelPort {
     this.#pump.kick();
   }
 
+  /** Whether a device with this key is a peer (an edge of the mesh is not a device). */
+  hasPeer(wgPublicKey: string): boolean {
+    const key = decodeKey(wgPublicKey);
+    const peer = key ? this.device.getPeer(key) : undefined;
+    return !!peer && !isMeshPeer(peer);
+  }
+
   /** Live counters by public key. */
   peerStats(): Map<string, PeerStats> {
     const m = new Map<string, PeerStats>();

@@ -128,6 +128,10 @@ Deno.test("fleet passes: the fleet's facts decide every device as the per-device
       const gone = lapsed.includes(r);
       assert.equal(edge.tunnel.peers.has(`wg-${ids[i]}`), !gone, `swept: ${r.name}`);
     }
+    // The next sweep finds them out already: it removes (and tells the fleet) nothing.
+    const calls = edge.tunnel.calls.length;
+    assert.equal(sweepLapsedSignIns(edge.ctx), 0);
+    assert.deepEqual(edge.tunnel.calls.slice(calls), []);
   } finally {
     await edge.store.close();
   }
