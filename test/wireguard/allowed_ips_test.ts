@@ -59,9 +59,69 @@ Deno.test("allowed_ips: every value's prefixes in one walk are what prefixesOf g
   const all = t.prefixesByValue();
   assert.deepEqual([...all.keys()].sort(), ["a", "b", "c"]);
   for (const v of ["a", "b", "c", "d"]) assert.deepEqual(all.get(v) ?? [], t.prefixesOf(v), v);
+  // IPv4 first, by address, a prefix before those inside it (the order of a walk of the tables).
+  assert.deepEqual(all.get("a"), ["0.0.0.0/0", "10.1.0.0/16", "2001:db8::1/128"]);
+  assert.deepEqual(all.get("b"), ["10.0.0.0/8", "::/0"]);
   assert.deepEqual(all.get("c"), ["10.1.2.3/32", "192.168.7.0/24", "fd00::/8"]);
   assert.equal(new AllowedIps<string>().prefixesByValue().size, 0);
 });
+
+Deno.test("allowed_ips: random inserts, moves and removals agree with a plain list", () => {
+  // A small address space (10.0.0.0/28 and fd00::/124) so prefixes nest and collide often.
+  let seed = 7;
+  const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+  const t = new AllowedIps<number>();
+  const model = new Map<string, number>(); // prefix text → owner
+  const v4 = (host: number, bits: number) =>
+    `10.0.0.${host & ~((1 << (32 - bits)) - 1) & 255}/${bits}`;
+  const v6 = (host: number, bits: number) =>
+    `fd00::${(host & ~((1 << (128 - bits)) - 1)).toString(16)}/${bits}`;
+  for (let step = 0; step < 3000; step++) {
+    const owner = rand(12);
+    if (rand(10) < 7) {
+      const six = rand(2) === 1;
+      const bits = six ? 124 + rand(5) : 28 + rand(5);
+      const text = six ? v6(rand(16), bits) : v4(rand(16), bits);
+      t.insert(text, owner);
+      model.set(parsePrefixText(text), owner);
+    } else {
+      t.removeValue(owner);
+      for (const [k, v] of [...model]) if (v === owner) model.delete(k);
+    }
+    if (step % 50 !== 0) continue;
+    for (let v = 0; v < 12; v++) {
+      const want = [...model].filter(([, o]) => o === v).map(([k]) => k).sort();
+      assert.deepEqual([...t.prefixesOf(v)].sort(), want, `owner ${v} at step ${step}`);
+    }
+    for (let h = 0; h < 16; h++) {
+      for (const [addr, family] of [[`10.0.0.${h}`, 4], [`fd00::${h.toString(16)}`, 6]] as const) {
+        assert.equal(t.lookupText(addr), longest(model, addr, family), `${addr} at step ${step}`);
+      }
+    }
+  }
+});
+
+/** The canonical text AllowedIps gives a prefix. */
+function parsePrefixText(text: string): string {
+  const t = new AllowedIps<number>();
+  t.insert(text, 0);
+  return t.prefixesOf(0)[0];
+}
+
+/** Longest-prefix match over the plain list (the prefixes used here are within one last byte). */
+function longest(model: Map<string, number>, addr: string, family: 4 | 6): number | null {
+  const last = (a: string) =>
+    family === 4 ? Number(a.split(".")[3]) : parseInt(a.split(":").pop() || "0", 16);
+  const host = last(addr);
+  let best: number | null = null, bestBits = -1;
+  for (const [k, owner] of model) {
+    const [a, b] = k.split("/");
+    if ((family === 4) !== a.includes(".")) continue;
+    const bits = Number(b), span = (family === 4 ? 32 : 128) - bits;
+    if (host >> span === last(a) >> span && bits > bestBits) [best, bestBits] = [owner, bits];
+  }
+  return best;
+}
 
 Deno.test("allowed_ips: packet lookups read source and destination from the bytes", () => {
   const t = new AllowedIps<string>();
