@@ -8,7 +8,12 @@
  */
 import assert from "node:assert/strict";
 import { ManualClock } from "../../src/clock.ts";
-import { EdgeMesh, LOCATION_STALE_MS, type MeshPeerSpec } from "../../src/fleet/mesh.ts";
+import {
+  EdgeMesh,
+  LOCATION_STALE_MS,
+  LOCATIONS_CHANNEL,
+  type MeshPeerSpec,
+} from "../../src/fleet/mesh.ts";
 import { UNHEALTHY_AFTER_MS } from "../../src/fleet/edge_registry.ts";
 import type { Store } from "../../src/store/mod.ts";
 import { key32 } from "../http/helpers.ts";
@@ -123,6 +128,43 @@ storeTest(
       b.refresh();
       assert.equal(store.deviceLocations.get("d2")!.edgeId, "ea");
       assert.equal(planeB.to("ea")?.length, 3);
+
+      // Rekeys (every two minutes a device) of devices located at A already write
+      // the newer time and announce nothing: no edge's mesh changes.
+      let announced = 0;
+      const publish = store.feed.publish.bind(store.feed);
+      store.feed.publish = (channel, payload) => {
+        if (channel === LOCATIONS_CHANNEL) announced++;
+        publish(channel, payload);
+      };
+      try {
+        clock.advance(120_000);
+        store.edges.heartbeat("ea", clock.now(), 3);
+        store.edges.heartbeat("eb", clock.now(), 0);
+        a.refresh();
+        const moves = movedA;
+        a.noteHandshake("d1", clock.now());
+        a.noteHandshake("d2", clock.now());
+        a.flush();
+        assert.equal(announced, 0, "a rekey is not announced");
+        assert.equal(movedA, moves);
+        assert.equal(store.deviceLocations.get("d1")!.handshakeAt, clock.now());
+        // Past the staleness of the first handshakes, B still routes the rekeyed
+        // two to A (its own re-read sees the new time); d3 did not rekey.
+        clock.advance(LOCATION_STALE_MS - 60_000);
+        store.edges.heartbeat("ea", clock.now(), 3);
+        store.edges.heartbeat("eb", clock.now(), 0);
+        b.refresh();
+        assert.deepEqual(planeB.to("ea"), [addr.get("d1"), addr.get("d2")].sort());
+        // A device coming to A from elsewhere is still announced at once.
+        assert.ok(store.deviceLocations.claim("d3", "eb", clock.now()));
+        a.refresh();
+        a.noteHandshake("d3", clock.now() + 1);
+        a.flush();
+        assert.equal(announced, 1, "a move is announced");
+      } finally {
+        store.feed.publish = publish;
+      }
 
       // B stops heartbeating: A drops its mesh peer once B counts as unhealthy.
       clock.advance(UNHEALTHY_AFTER_MS + 1);
