@@ -16,6 +16,15 @@
  * The web log is written on the edge's one thread, which also moves every
  * tunnel packet: a batch's write holds all of them. So a busy proxy writes
  * WEB_LOG_BATCH rows at a time, not a quarter second's worth.
+ *
+ * Edges of a fleet share the rules and settings but compile them each: a
+ * change written by one edge says so on the store's change feed
+ * (WEB_SECURITY_CHANNEL, sent when its transaction commits), and every edge
+ * drops what it compiled and reads the store again on its next request. The
+ * proxy reads the policy on every request, so asking the store for a
+ * revision each time would cost a round trip per request on PostgreSQL; the
+ * feed costs nothing until something changes. When the feed may have missed
+ * messages (its connection came back) everything is read again too.
  */
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
@@ -52,6 +61,9 @@ export const InspectionSettings = z.object({
 export type InspectionSettings = z.infer<typeof InspectionSettings>;
 
 const INSPECTION_KEY = "web_inspection";
+
+/** The change-feed channel on which an edge says its URL rules or inspection settings changed. */
+export const WEB_SECURITY_CHANNEL = "web_security";
 
 /**
  * Queued web log rows written at once. Measured in bench:proxy's lab (1 KiB
@@ -97,6 +109,7 @@ export class WebSecurityService {
   #queue: WebLogEntry[] = [];
   #timer: ReturnType<typeof setTimeout> | null = null;
   #sincePrune = 0;
+  readonly #unlisten: (() => void)[];
 
   constructor(
     private store: Store,
@@ -107,7 +120,17 @@ export class WebSecurityService {
     private lists: CategoryLists | CategorySource,
     /** The SSL inspection CA (null where none was loaded: API-only tests). */
     readonly ca: InspectionCa | null = null,
-  ) {}
+  ) {
+    // Another edge (or this one) changed what is stored: compile it again.
+    const forget = () => {
+      this.#policy = null;
+      this.#inspection = null;
+    };
+    this.#unlisten = [
+      store.feed.listen(WEB_SECURITY_CHANNEL, forget),
+      store.feed.onReconnect(forget),
+    ];
+  }
 
   /** The category lists in force; a change drops what was compiled with the old ones. */
   get categories(): CategoryLists {
@@ -139,6 +162,7 @@ export class WebSecurityService {
     const now = this.clock.now();
     this.store.transaction(() => {
       this.store.settings.set(INSPECTION_KEY, JSON.stringify(settings));
+      this.store.feed.publish(WEB_SECURITY_CHANNEL, "inspection");
       this.store.audit.insert({
         at: now,
         actor,
@@ -223,6 +247,7 @@ export class WebSecurityService {
     const now = this.clock.now();
     this.store.transaction(() => {
       this.store.policy.replace("url_rule", rules.map((r) => ({ name: r.name, body: r })), now);
+      this.store.feed.publish(WEB_SECURITY_CHANNEL, "url_rules");
       this.store.audit.insert({
         at: now,
         actor,
@@ -310,8 +335,9 @@ export class WebSecurityService {
     return { block: v.action === "block", rule: v.rule, reason: v.reason };
   };
 
-  /** Writes what is queued (at shutdown). */
+  /** Writes what is queued and stops following changes (at shutdown). */
   close(): void {
+    for (const off of this.#unlisten.splice(0)) off();
     this.flush();
     void this.notifier;
   }
